@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Makes sure a local PostgreSQL 15 and RabbitMQ are installed, running and answering.
+# Installs what is missing from Debian's packages; starts servers without systemd;
+# leaves servers that already run exactly as they are.
+set -euo pipefail
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PG_VERSION="${PG_VERSION:-15}"
+PG_CLUSTER="${PG_CLUSTER:-main}"
+PG_PORT="${PG_PORT:-5432}"
+PG_USER="${PG_USER:-placement}"
+PG_PASSWORD="${PG_PASSWORD:-placement}"
+PG_DATABASE="${PG_DATABASE:-placement}"
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    log "apt-get update"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing $*"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND until it succeeds or the deadline passes.
+wait_for() {
+  local what="$1" secs="$2"; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "$what did not answer within ${secs}s"; return 1
+    fi
+    sleep 0.5
+  done
+}
+
+ensure_postgres() {
+  if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ ! -x "/usr/lib/postgresql/$PG_VERSION/bin/postgres" ]; then
+    apt_install "postgresql-$PG_VERSION" postgresql-client-common postgresql-common
+  fi
+  if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$PG_VERSION $PG_CLUSTER"; then
+    log "creating PostgreSQL cluster $PG_VERSION/$PG_CLUSTER"
+    $SUDO pg_createcluster "$PG_VERSION" "$PG_CLUSTER" --port "$PG_PORT" >/dev/null
+  fi
+  if pg_lsclusters -h | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" '$1==v && $2==c {print $4}' | grep -q online; then
+    log "PostgreSQL $PG_VERSION/$PG_CLUSTER already running; leaving it as it is"
+  else
+    log "starting PostgreSQL $PG_VERSION/$PG_CLUSTER"
+    $SUDO pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start
+  fi
+  wait_for "PostgreSQL" 60 pg_isready -q -h 127.0.0.1 -p "$PG_PORT"
+  # The project's role and database; created once, never altered if present.
+  if ! run_psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='$PG_USER'" | grep -q 1; then
+    log "creating role $PG_USER"
+    run_psql -c "CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASSWORD'" >/dev/null
+  fi
+  if ! run_psql -tAc "SELECT 1 FROM pg_database WHERE datname='$PG_DATABASE'" | grep -q 1; then
+    log "creating database $PG_DATABASE"
+    run_psql -c "CREATE DATABASE $PG_DATABASE OWNER $PG_USER" >/dev/null
+  fi
+  log "PostgreSQL answers on 127.0.0.1:$PG_PORT"
+}
+
+run_psql() {
+  if [ "$(id -u)" -eq 0 ]; then
+    su postgres -c "psql -X -q -p $PG_PORT $(printf '%q ' "$@")"
+  else
+    sudo -u postgres psql -X -q -p "$PG_PORT" "$@"
+  fi
+}
+
+rabbit_ping() { rabbitmq-diagnostics -q ping; }
+
+ensure_rabbitmq() {
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    apt_install rabbitmq-server
+  fi
+  if rabbit_ping >/dev/null 2>&1; then
+    log "RabbitMQ already running; leaving it as it is"
+  else
+    log "starting RabbitMQ"
+    # Debian's package may start the server through its own init hooks; only start when nothing answers.
+    $SUDO rabbitmq-server -detached >/dev/null 2>&1 || true
+    wait_for "RabbitMQ" 120 rabbit_ping
+  fi
+  # The broker can answer ping before its AMQP listener and apps are up.
+  wait_for "RabbitMQ AMQP listener" 60 rabbitmq-diagnostics -q check_port_connectivity
+  log "RabbitMQ answers on 127.0.0.1:5672"
+}
+
+case "${1:-up}" in
+  up) ensure_postgres; ensure_rabbitmq ;;
+  postgres) ensure_postgres ;;
+  rabbitmq) ensure_rabbitmq ;;
+  *) echo "usage: $0 [up|postgres|rabbitmq]" >&2; exit 2 ;;
+esac

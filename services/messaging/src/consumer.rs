@@ -1,0 +1,289 @@
+//! Idempotent consumption: decode, apply in a transaction that also records the event id, commit, then ack.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use lapin::{
+    message::Delivery,
+    options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions},
+    types::FieldTable,
+};
+use placement_platform::{backoff::Backoff, error::is_transient_db_error};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Broker, IncomingEvent, Outbox, topology};
+
+/// Why an event could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Retrying will never help (unknown type, undecodable payload, impossible reference): dead-letter it.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// The database or another dependency is down; the same event is retried with backoff.
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+impl HandleError {
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self::Permanent(reason.into())
+    }
+}
+
+impl From<sqlx::Error> for HandleError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_transient_db_error(&e) {
+            Self::Transient(e.to_string())
+        } else {
+            Self::Permanent(format!("database: {e}"))
+        }
+    }
+}
+
+impl From<prost::DecodeError> for HandleError {
+    fn from(e: prost::DecodeError) -> Self {
+        Self::Permanent(format!("undecodable payload: {e}"))
+    }
+}
+
+/// Applies one event inside the transaction the consumer opened.
+pub trait EventHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        event: &IncomingEvent,
+    ) -> impl Future<Output = Result<(), HandleError>> + Send;
+
+    /// Called after the transaction of an applied event committed.
+    fn committed(&self, _event: &IncomingEvent) {}
+}
+
+/// What a service consumes.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// The service's own queue, e.g. `placement.directory`.
+    pub queue: String,
+    /// Routing keys (event types, `*` and `#` allowed) bound to the queue.
+    pub bindings: Vec<&'static str>,
+    /// Deliveries the broker may send ahead of acks.
+    pub prefetch: u16,
+    /// Deliveries after which a message is dead-lettered (a message that crashes the consumer).
+    pub delivery_limit: u32,
+}
+
+pub struct Consumer<H> {
+    pool: PgPool,
+    broker: Arc<Broker>,
+    exchange: String,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+    outbox: Option<Outbox>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("the broker cancelled the consumer")]
+    Cancelled,
+}
+
+enum Outcome {
+    Applied,
+    Duplicate,
+    DeadLetter(String),
+    Interrupted,
+}
+
+impl<H: EventHandler> Consumer<H> {
+    pub fn new(
+        pool: PgPool,
+        broker: Arc<Broker>,
+        exchange: impl Into<String>,
+        spec: ConsumerSpec,
+        handler: Arc<H>,
+        outbox: Option<Outbox>,
+    ) -> Self {
+        Self {
+            pool,
+            broker,
+            exchange: exchange.into(),
+            spec,
+            handler,
+            outbox,
+        }
+    }
+
+    /// Declares the queue (so events published before consumption starts are kept) and returns.
+    pub async fn declare(&self) -> Result<(), lapin::Error> {
+        let channel = self.broker.channel().await?;
+        self.declare_on(&channel).await?;
+        let _ = channel.close(200, "declared".into()).await;
+        Ok(())
+    }
+
+    async fn declare_on(&self, channel: &lapin::Channel) -> Result<(), lapin::Error> {
+        topology::declare_consumer_queue(
+            channel,
+            &self.exchange,
+            &self.spec.queue,
+            &self.spec.bindings,
+            self.spec.delivery_limit,
+        )
+        .await
+    }
+
+    /// Consumes until `shutdown`; reconnects after broker outages.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::default();
+        while !shutdown.is_cancelled() {
+            match self.session(&shutdown, &mut backoff).await {
+                Ok(()) => break,
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(queue = %self.spec.queue, error = %e, ?delay, "consumer interrupted; reconnecting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(queue = %self.spec.queue, "consumer stopped");
+    }
+
+    async fn session(
+        &self,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> Result<(), SessionError> {
+        let channel = self.broker.channel().await?;
+        self.declare_on(&channel).await?;
+        channel
+            .basic_qos(self.spec.prefetch, BasicQosOptions::default())
+            .await?;
+        let mut deliveries = channel
+            .basic_consume(
+                self.spec.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue = %self.spec.queue, "consuming");
+        loop {
+            let next = tokio::select! {
+                d = deliveries.next() => d,
+                _ = shutdown.cancelled() => {
+                    // Unacked deliveries go back to the queue when the channel closes.
+                    let _ = channel.close(200, "shutdown".into()).await;
+                    return Ok(());
+                }
+            };
+            let delivery = match next {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(SessionError::Cancelled),
+            };
+            backoff.reset();
+            self.process(delivery, shutdown).await?;
+        }
+    }
+
+    async fn process(
+        &self,
+        delivery: Delivery,
+        shutdown: &CancellationToken,
+    ) -> Result<(), lapin::Error> {
+        let event = match IncomingEvent::decode(&delivery.data) {
+            Ok(e) => e,
+            Err(e) => {
+                let message_id = delivery
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
+                tracing::error!(queue = %self.spec.queue, %message_id, reason = %e, "dead-lettering an undecodable message");
+                return delivery
+                    .nack(BasicNackOptions {
+                        requeue: false,
+                        multiple: false,
+                    })
+                    .await
+                    .map(drop);
+            }
+        };
+        match self.apply_with_retries(&event, shutdown).await {
+            Outcome::Applied => {
+                self.handler.committed(&event);
+                if let Some(outbox) = &self.outbox {
+                    outbox.committed();
+                }
+                delivery.ack(BasicAckOptions::default()).await.map(drop)
+            }
+            Outcome::Duplicate => {
+                tracing::debug!(event_id = %event.event_id, "already applied; acking the redelivery");
+                delivery.ack(BasicAckOptions::default()).await.map(drop)
+            }
+            Outcome::DeadLetter(reason) => {
+                tracing::error!(
+                    queue = %self.spec.queue,
+                    event_id = %event.event_id,
+                    event_type = %event.event_type(),
+                    %reason,
+                    "dead-lettering an event that cannot be applied"
+                );
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: false,
+                        multiple: false,
+                    })
+                    .await
+                    .map(drop)
+            }
+            // Shutting down mid-retry: leave it unacked; the broker redelivers it.
+            Outcome::Interrupted => Ok(()),
+        }
+    }
+
+    async fn apply_with_retries(&self, event: &IncomingEvent, shutdown: &CancellationToken) -> Outcome {
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+        loop {
+            match self.apply(event).await {
+                Ok(true) => return Outcome::Applied,
+                Ok(false) => return Outcome::Duplicate,
+                Err(HandleError::Permanent(reason)) => return Outcome::DeadLetter(reason),
+                Err(HandleError::Transient(reason)) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(event_id = %event.event_id, %reason, ?delay, "cannot apply event yet; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.cancelled() => return Outcome::Interrupted,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ok(false) when the event was applied before.
+    async fn apply(&self, event: &IncomingEvent) -> Result<bool, HandleError> {
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO processed_events (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(event.event_id)
+        .bind(event.event_type())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(false);
+        }
+        self.handler.handle(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

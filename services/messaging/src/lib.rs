@@ -1,0 +1,24 @@
+//! Events between services, with nothing lost and nothing applied twice.
+//!
+//! - [`envelope`]: every event travels as a protobuf `EventEnvelope` whose routing key is its type.
+//! - [`outbox`]: a state change and its event commit in one transaction; a relay publishes with publisher
+//!   confirms and marks rows published only after the broker confirmed them.
+//! - [`consumer`]: each service consumes its own quorum queue; the event id is recorded in the same
+//!   transaction as the event's effect, and the delivery is acked only after that commit.
+//! - [`broker`]: one AMQP connection per service, rebuilt with backoff whenever it is lost.
+//! - [`topology`]: the exchange, the queues, dead-lettering.
+
+pub mod broker;
+pub mod consumer;
+pub mod envelope;
+pub mod outbox;
+pub mod runtime;
+pub mod topology;
+
+pub use broker::Broker;
+pub use consumer::{Consumer, ConsumerSpec, EventHandler, HandleError};
+pub use envelope::{EventBuilder, IncomingEvent};
+pub use outbox::{Outbox, OutboxRelay};
+
+/// The outbox and inbox tables; every service applies these beside its own migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

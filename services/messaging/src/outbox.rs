@@ -1,0 +1,235 @@
+//! The transactional outbox: write the event with the change, publish it after the commit.
+
+use std::{sync::Arc, time::Duration};
+
+use lapin::{
+    BasicProperties, Channel, Confirmation,
+    options::{BasicPublishOptions, ConfirmSelectOptions},
+};
+use placement_platform::backoff::Backoff;
+use placement_proto::v1::EventEnvelope;
+use prost::Message;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{Broker, topology};
+
+/// Writes events into a service's outbox and wakes its relay.
+#[derive(Clone, Default)]
+pub struct Outbox {
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `event` to the outbox inside the caller's transaction.
+    pub async fn enqueue(conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), sqlx::Error> {
+        let event_id = Uuid::parse_str(&event.event_id).expect("envelopes are built with UUID ids");
+        sqlx::query("INSERT INTO outbox (event_id, event_type, envelope) VALUES ($1, $2, $3)")
+            .bind(event_id)
+            .bind(&event.event_type)
+            .bind(event.encode_to_vec())
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Tells the relay that a transaction with events has committed. A wake-up with no waiter is kept,
+    /// so none is lost between the relay's check and its wait.
+    pub fn committed(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Settings of the relay.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Most rows claimed and published per transaction.
+    pub batch_size: i64,
+    /// How long to wait for wake-ups before looking anyway (events written by another instance).
+    pub idle_poll: Duration,
+    /// How long published rows are kept before being purged.
+    pub retention: Duration,
+    /// How long to wait for the broker's confirms.
+    pub confirm_timeout: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 200,
+            idle_poll: Duration::from_secs(1),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            confirm_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the broker refused (nacked) event {0}")]
+    Nacked(Uuid),
+    #[error("no confirm from the broker in time")]
+    ConfirmTimeout,
+}
+
+/// Publishes outbox rows in id order with publisher confirms. Rows are claimed with
+/// `FOR UPDATE SKIP LOCKED`, so several instances of a service share the work without double-publishing,
+/// and marked published in the same transaction, after every confirm arrived.
+pub struct OutboxRelay {
+    pool: PgPool,
+    broker: Arc<Broker>,
+    exchange: String,
+    outbox: Outbox,
+    settings: RelaySettings,
+}
+
+impl OutboxRelay {
+    pub fn new(
+        pool: PgPool,
+        broker: Arc<Broker>,
+        exchange: impl Into<String>,
+        outbox: Outbox,
+        settings: RelaySettings,
+    ) -> Self {
+        Self {
+            pool,
+            broker,
+            exchange: exchange.into(),
+            outbox,
+            settings,
+        }
+    }
+
+    /// Runs until `shutdown`; survives broker and database outages.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::default();
+        while !shutdown.is_cancelled() {
+            let result = tokio::select! {
+                r = self.session(&shutdown, &mut backoff) => r,
+                _ = shutdown.cancelled() => Ok(()),
+            };
+            if let Err(e) = result {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?delay, "outbox relay interrupted; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    async fn session(
+        &self,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> Result<(), RelayError> {
+        let channel = self.broker.channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        topology::declare_exchange(&channel, &self.exchange).await?;
+        let mut last_purge = tokio::time::Instant::now();
+        loop {
+            let published = self.publish_batch(&channel).await?;
+            backoff.reset();
+            if published > 0 {
+                continue;
+            }
+            if last_purge.elapsed() > Duration::from_secs(300) {
+                self.purge().await?;
+                last_purge = tokio::time::Instant::now();
+            }
+            tokio::select! {
+                _ = self.outbox.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.idle_poll) => {}
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+        }
+    }
+
+    async fn publish_batch(&self, channel: &Channel) -> Result<usize, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, event_id, event_type, envelope FROM outbox
+             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(self.settings.batch_size)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut confirms = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.get("id");
+            let event_id: Uuid = row.get("event_id");
+            let event_type: String = row.get("event_type");
+            let body: Vec<u8> = row.get("envelope");
+            let properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/x-protobuf".into())
+                .with_message_id(event_id.to_string().into())
+                .with_type(event_type.as_str().into());
+            let confirm = channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    event_type.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties,
+                )
+                .await?;
+            ids.push(id);
+            confirms.push(async move { (event_id, confirm.await) });
+        }
+        let results = tokio::time::timeout(
+            self.settings.confirm_timeout,
+            futures::future::join_all(confirms),
+        )
+        .await
+        .map_err(|_| RelayError::ConfirmTimeout)?;
+        for (event_id, result) in results {
+            match result? {
+                Confirmation::Ack(_) => {}
+                // NotRequested cannot happen on a confirm channel; treat it as a refusal to be safe.
+                Confirmation::Nack(_) | Confirmation::NotRequested => {
+                    return Err(RelayError::Nacked(event_id));
+                }
+            }
+        }
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::debug!(count = ids.len(), "published outbox events");
+        Ok(ids.len())
+    }
+
+    async fn purge(&self) -> Result<(), sqlx::Error> {
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(self.settings.retention).unwrap_or(chrono::Duration::days(7));
+        let done = sqlx::query("DELETE FROM outbox WHERE published_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() > 0 {
+            tracing::info!(rows = done.rows_affected(), "purged published outbox rows");
+        }
+        Ok(())
+    }
+}
+

@@ -1,0 +1,161 @@
+//! The start-up and shutdown sequence every service shares: database with migrations, broker, outbox relay,
+//! consumer, health reporting; and the wait for all of it to stop.
+
+use std::{sync::Arc, time::Duration};
+
+use placement_platform::{backoff::Backoff, config::CommonConfig, db};
+use sqlx::{PgPool, migrate::Migrator};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    Broker, Consumer, ConsumerSpec, EventHandler, Outbox, OutboxRelay, outbox::RelaySettings,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] db::DbSetupError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("shutdown requested during start-up")]
+    Cancelled,
+    #[error("gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// The running infrastructure of one service.
+pub struct Infra {
+    pub pool: PgPool,
+    pub broker: Arc<Broker>,
+    pub outbox: Outbox,
+    exchange: String,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Infra {
+    /// Connects to PostgreSQL (waiting for it), applies the messaging and the service's migrations in the
+    /// service's schema, and prepares the broker connection.
+    pub async fn start(
+        common: &CommonConfig,
+        schema: &str,
+        migrator: &Migrator,
+        producer: &str,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
+        let pool = db::connect_and_migrate(
+            &common.database_url,
+            schema,
+            common.database_max_connections,
+            &[&crate::MIGRATOR, migrator],
+            &shutdown,
+        )
+        .await?;
+        Ok(Self {
+            pool,
+            broker: Broker::new(&common.amqp_url, producer),
+            outbox: Outbox::new(),
+            exchange: common.exchange.clone(),
+            tasks: TaskTracker::new(),
+            shutdown,
+        })
+    }
+
+    /// Declares the consumer's queue (waiting for the broker), then consumes in the background.
+    pub async fn start_consumer<H: EventHandler>(
+        &self,
+        spec: ConsumerSpec,
+        handler: Arc<H>,
+    ) -> Result<(), StartError> {
+        let consumer = Consumer::new(
+            self.pool.clone(),
+            self.broker.clone(),
+            self.exchange.clone(),
+            spec,
+            handler,
+            Some(self.outbox.clone()),
+        );
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        loop {
+            match consumer.declare().await {
+                Ok(()) => break,
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, ?delay, "broker not ready; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.shutdown.cancelled() => return Err(StartError::Cancelled),
+                    }
+                }
+            }
+        }
+        self.tasks.spawn(consumer.run(self.shutdown.clone()));
+        Ok(())
+    }
+
+    /// Publishes the outbox in the background.
+    pub fn start_relay(&self, settings: RelaySettings) {
+        let relay = OutboxRelay::new(
+            self.pool.clone(),
+            self.broker.clone(),
+            self.exchange.clone(),
+            self.outbox.clone(),
+            settings,
+        );
+        self.tasks.spawn(relay.run(self.shutdown.clone()));
+    }
+
+    /// Runs `task` in the background; shutdown waits for it.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task);
+    }
+
+    /// Keeps the health service in step with the database and the broker: SERVING only while both answer.
+    pub fn report_health(&self, reporter: HealthReporter, service_name: &'static str) {
+        let pool = self.pool.clone();
+        let broker = self.broker.clone();
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            let mut last = None;
+            loop {
+                let ok = db::ping(&pool).await && broker.is_connected();
+                let status = if ok {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                if last != Some(ok) {
+                    tracing::info!(?status, "health");
+                    reporter.set_service_status("", status).await;
+                    reporter.set_service_status(service_name, status).await;
+                    last = Some(ok);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.cancelled() => {
+                        reporter.set_service_status("", ServingStatus::NotServing).await;
+                        reporter.set_service_status(service_name, ServingStatus::NotServing).await;
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Waits for every background task to stop (after the shutdown token was cancelled), then closes the
+    /// broker connection and the pool. Gives up after `grace`.
+    pub async fn finish(self, grace: Duration) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+            tracing::warn!(?grace, "background tasks did not stop in time");
+        }
+        self.broker.close().await;
+        self.pool.close().await;
+        tracing::info!("stopped");
+    }
+}

@@ -1,0 +1,60 @@
+//! Configuration from `PLACEMENT_*` environment variables, with local defaults.
+
+use serde::{Deserialize, de::DeserializeOwned};
+
+/// Reads `T` from the environment variables prefixed `PLACEMENT_` (e.g. `PLACEMENT_DATABASE_URL`
+/// fills `database_url`). Fields not set keep their serde defaults. Durations take a unit ("72h", "500ms").
+pub fn from_env<T: DeserializeOwned>() -> Result<T, config::ConfigError> {
+    config::Config::builder()
+        .add_source(
+            config::Environment::with_prefix("PLACEMENT")
+                .prefix_separator("_")
+                .try_parsing(true),
+        )
+        .build()?
+        .try_deserialize()
+}
+
+/// Settings every service shares.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommonConfig {
+    /// `PLACEMENT_DATABASE_URL`.
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// `PLACEMENT_DATABASE_MAX_CONNECTIONS`.
+    #[serde(default = "default_db_max_connections")]
+    pub database_max_connections: u32,
+    /// `PLACEMENT_AMQP_URL`.
+    #[serde(default = "default_amqp_url")]
+    pub amqp_url: String,
+    /// `PLACEMENT_EXCHANGE`: the topic exchange every event goes through.
+    #[serde(default = "default_exchange")]
+    pub exchange: String,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        Self {
+            database_url: default_database_url(),
+            database_max_connections: default_db_max_connections(),
+            amqp_url: default_amqp_url(),
+            exchange: default_exchange(),
+        }
+    }
+}
+
+fn default_database_url() -> String {
+    "postgres://placement:placement@127.0.0.1:5432/placement".into()
+}
+
+fn default_db_max_connections() -> u32 {
+    10
+}
+
+fn default_amqp_url() -> String {
+    "amqp://guest:guest@127.0.0.1:5672/%2f".into()
+}
+
+fn default_exchange() -> String {
+    "placement.events".into()
+}

@@ -1,0 +1,106 @@
+//! The PostgreSQL pool of one service: its own schema, its own migrations.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    ConnectOptions, Executor, PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("invalid database URL: {0}")]
+    Url(sqlx::Error),
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("shutdown requested while waiting for the database")]
+    Cancelled,
+}
+
+/// Connects to `url` with every connection's `search_path` set to `schema`, creates the schema and applies
+/// `migrator`. Waits (with backoff) while PostgreSQL is not answering, until `shutdown` is cancelled.
+pub async fn connect_and_migrate(
+    url: &str,
+    schema: &str,
+    max_connections: u32,
+    migrators: &[&Migrator],
+    shutdown: &CancellationToken,
+) -> Result<PgPool, DbSetupError> {
+    assert!(
+        schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "schema names are fixed identifiers"
+    );
+    let options = PgConnectOptions::from_str(url)
+        .map_err(DbSetupError::Url)?
+        .options([("search_path", schema)])
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        // A connection that died with the server is found out before it is handed to a request.
+        .test_before_acquire(true)
+        .connect_lazy_with(options);
+
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        match setup(&pool, schema, migrators).await {
+            Ok(()) => return Ok(pool),
+            Err(DbSetupError::Database(e)) if crate::error::is_transient_db_error(&e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?delay, "database not ready; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => return Err(DbSetupError::Cancelled),
+                }
+            }
+            Err(DbSetupError::Migrate(sqlx::migrate::MigrateError::Execute(e)))
+                if crate::error::is_transient_db_error(&e) =>
+            {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?delay, "database not ready for migrations; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => return Err(DbSetupError::Cancelled),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn setup(pool: &PgPool, schema: &str, migrators: &[&Migrator]) -> Result<(), DbSetupError> {
+    // Two services starting together may both try to create their schema; the lock serialises them.
+    let mut conn = pool.acquire().await?;
+    conn.execute("SELECT pg_advisory_lock(7311001)").await?;
+    let created = conn
+        .execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+        .await;
+    conn.execute("SELECT pg_advisory_unlock(7311001)").await?;
+    created?;
+    drop(conn);
+    // Several migration sets share the schema's migration table; each ignores the others' versions.
+    for migrator in migrators {
+        let mut migrator = Migrator {
+            migrations: migrator.migrations.clone(),
+            ..Migrator::DEFAULT
+        };
+        migrator.set_ignore_missing(true);
+        migrator.run(pool).await?;
+    }
+    Ok(())
+}
+
+/// Whether the database answers now.
+pub async fn ping(pool: &PgPool) -> bool {
+    tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}

@@ -1,0 +1,201 @@
+//! The errors a service's domain code returns, and their one mapping to gRPC status codes.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Malformed input; `field` is the request field at fault (dotted path, e.g. `legal_basis.number`).
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: String, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A dependency (database, another service) is down or timed out; the caller may retry.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound(what.into())
+    }
+
+    pub fn denied(why: impl Into<String>) -> Self {
+        Self::PermissionDenied(why.into())
+    }
+
+    pub fn precondition(why: impl Into<String>) -> Self {
+        Self::FailedPrecondition(why.into())
+    }
+
+    /// Whether retrying the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// SQLSTATEs after which the same transaction, run again, may succeed.
+const TRANSIENT_SQLSTATES: &[&str] = &[
+    "40001", // serialization_failure
+    "40P01", // deadlock_detected
+    "55P03", // lock_not_available
+    "57P01", // admin_shutdown
+    "57P02", // crash_shutdown
+    "57P03", // cannot_connect_now
+    "08000", "08003", "08006", "08001", "08004", // connection exceptions
+    "53300", // too_many_connections
+];
+
+/// Whether a database error is worth retrying (connection lost, pool exhausted, serialization failure).
+pub fn is_transient_db_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| TRANSIENT_SQLSTATES.contains(&c.as_ref())),
+        _ => false,
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_transient_db_error(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            Self::Unavailable("database".into())
+        } else {
+            tracing::error!(error = %e, "database error");
+            Self::Internal("database".into())
+        }
+    }
+}
+
+impl From<Status> for ServiceError {
+    /// A failed call to another service: its verdict on the input passes through; an outage is UNAVAILABLE.
+    fn from(s: Status) -> Self {
+        let msg = s.message().to_string();
+        match s.code() {
+            Code::NotFound => Self::NotFound(msg),
+            Code::PermissionDenied => Self::PermissionDenied(msg),
+            Code::FailedPrecondition => Self::FailedPrecondition(msg),
+            Code::InvalidArgument => Self::InvalidArgument {
+                field: String::new(),
+                reason: msg,
+            },
+            Code::Unauthenticated => Self::Unauthenticated(msg),
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
+                Self::Unavailable(format!("dependency: {msg}"))
+            }
+            _ => Self::Internal(format!("dependency: {} {msg}", s.code())),
+        }
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::InvalidArgument { field, reason } => {
+                let message = if field.is_empty() {
+                    reason.clone()
+                } else {
+                    format!("{field}: {reason}")
+                };
+                if field.is_empty() {
+                    Status::invalid_argument(message)
+                } else {
+                    Status::with_error_details(
+                        Code::InvalidArgument,
+                        message,
+                        ErrorDetails::with_bad_request_violation(field, reason),
+                    )
+                }
+            }
+            ServiceError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            ServiceError::PermissionDenied(m) => Status::permission_denied(m),
+            ServiceError::FailedPrecondition(m) => Status::failed_precondition(m),
+            ServiceError::AlreadyExists(m) => Status::already_exists(m),
+            ServiceError::Unauthenticated(m) => Status::unauthenticated(m),
+            ServiceError::Unavailable(m) => Status::unavailable(m),
+            ServiceError::Internal(_) => Status::internal("internal error"),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Parses a UUID field of a request.
+pub fn parse_id(field: &str, value: &str) -> ServiceResult<uuid::Uuid> {
+    if value.is_empty() {
+        return Err(ServiceError::invalid(field, "required"));
+    }
+    uuid::Uuid::parse_str(value).map_err(|_| ServiceError::invalid(field, "not a UUID"))
+}
+
+/// Checks a free-text field's length in characters.
+pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> ServiceResult<()> {
+    let n = value.chars().count();
+    if n < min {
+        return Err(ServiceError::invalid(
+            field,
+            if min == 1 { "required".to_string() } else { format!("at least {min} characters") },
+        ));
+    }
+    if n > max {
+        return Err(ServiceError::invalid(field, format!("at most {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        return Err(ServiceError::invalid(field, "control characters are not allowed"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_names_the_field() {
+        let status: Status = ServiceError::invalid("legal_basis.number", "required").into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("legal_basis.number"));
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("bad request detail");
+        assert_eq!(bad.field_violations[0].field, "legal_basis.number");
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let status: Status = ServiceError::Internal("relation foo does not exist".into()).into();
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn text_checks() {
+        assert!(check_text("reason", "", 1, 10).is_err());
+        assert!(check_text("reason", "абвгд", 1, 5).is_ok());
+        assert!(check_text("reason", "абвгде", 1, 5).is_err());
+        assert!(check_text("reason", "a\u{0}b", 1, 5).is_err());
+        assert!(parse_id("case_id", "nope").is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! The gRPC server every service runs: its own API, `grpc.health.v1` and server reflection, on one listener,
+//! stopping when the shutdown token is cancelled.
+
+use std::{net::SocketAddr, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic_health::server::HealthReporter;
+
+/// Binds `addr` (port 0 picks a free port).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// The health service and its reporter. The reporter starts NOT_SERVING; the service sets SERVING once its
+/// database and broker are ready.
+pub fn health() -> (
+    HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
+    tonic_health::server::health_reporter()
+}
+
+/// Serves `routes` plus health and reflection until `shutdown` is cancelled, then lets calls in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    health_service: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(placement_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor set is valid");
+    let local: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(addr = ?local, "gRPC server listening");
+    tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(30))
+        .add_routes(routes)
+        .add_service(health_service)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .await
+}

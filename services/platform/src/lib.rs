@@ -1,0 +1,17 @@
+//! What every Placement Exchange service really shares: configuration from the environment, telemetry,
+//! shutdown, the PostgreSQL pool and migrations, the caller's identity, the error-to-status mapping,
+//! pagination tokens and the gRPC server with health and reflection.
+
+pub mod backoff;
+pub mod caller;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grpc;
+pub mod page;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;
+
+pub use caller::{Caller, CallerExt};
+pub use error::ServiceError;

@@ -1,0 +1,51 @@
+//! `google.protobuf.Timestamp` and `Date` to and from chrono.
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use placement_proto::v1::Date;
+use prost_types::Timestamp;
+
+pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn opt_timestamp(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
+    t.map(timestamp)
+}
+
+pub fn from_timestamp(t: &Timestamp) -> Option<DateTime<Utc>> {
+    Utc.timestamp_opt(t.seconds, t.nanos.max(0) as u32).single()
+}
+
+pub fn date(d: NaiveDate) -> Date {
+    Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
+}
+
+pub fn from_date(d: &Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        let now = Utc::now();
+        assert_eq!(from_timestamp(&timestamp(now)), Some(now));
+    }
+
+    #[test]
+    fn invalid_dates_are_none() {
+        assert!(from_date(&Date { year: 2026, month: 2, day: 30 }).is_none());
+        assert!(from_date(&Date { year: 2026, month: -1, day: 1 }).is_none());
+        let d = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        assert_eq!(from_date(&date(d)), Some(d));
+    }
+}
