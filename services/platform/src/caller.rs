@@ -53,3 +53,16 @@ impl Caller {
         request
     }
 }
+
+/// The metadata key carrying a correlation id chosen by the client, propagated into events.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// The request's correlation id, or a fresh one.
+pub fn correlation_id<T>(request: &Request<T>) -> Uuid {
+    request
+        .metadata()
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Uuid::parse_str(v).ok())
+        .unwrap_or_else(Uuid::now_v7)
+}

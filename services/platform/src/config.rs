@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, de::DeserializeOwned};
 
+pub use config::ConfigError;
+
 /// Reads `T` from the environment variables prefixed `PLACEMENT_` (e.g. `PLACEMENT_DATABASE_URL`
 /// fills `database_url`). Fields not set keep their serde defaults. Durations take a unit ("72h", "500ms").
 pub fn from_env<T: DeserializeOwned>() -> Result<T, config::ConfigError> {

@@ -47,3 +47,16 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await
 }
+
+/// A channel to another service, connected on first use. Each call has `deadline`, so a slow or absent
+/// dependency turns into UNAVAILABLE / DEADLINE_EXCEEDED instead of a hang.
+pub fn lazy_channel(
+    url: &str,
+    deadline: Duration,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_string())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(deadline)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}

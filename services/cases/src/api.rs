@@ -1,0 +1,353 @@
+//! The gRPC face of the cases service.
+
+use chrono::{Datelike, Utc};
+use placement_messaging::{Outbox, envelope::types};
+use placement_platform::{
+    CallerExt,
+    caller::{Caller, correlation_id},
+    error::{ServiceError, ServiceResult, check_text, parse_id},
+    page::{Cursor, page_size},
+};
+use placement_proto::v1::{
+    AgencyKind, Case, CaseCloseReason, CaseStatus, ChildNeed, CloseCaseRequest, GetAgencyRequest,
+    GetCaseRequest, ListCasesRequest, ListCasesResponse, OpenCaseRequest, Sex,
+    case_service_server::CaseService, directory_service_client::DirectoryServiceClient,
+};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use tonic::{Request, Response, Status, transport::Channel};
+use uuid::Uuid;
+
+use crate::{
+    EVENTS,
+    store::{CASE_COLUMNS, CaseRow, child_count, children_of},
+};
+
+const MAX_CHILDREN: usize = 12;
+const MAX_NEEDS: usize = 10;
+
+#[derive(Clone)]
+pub struct Cases {
+    pool: PgPool,
+    outbox: Outbox,
+    directory: DirectoryServiceClient<Channel>,
+}
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+#[tonic::async_trait]
+impl CaseService for Cases {
+    async fn open_case(&self, request: Request<OpenCaseRequest>) -> RpcResult<Case> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        respond(self.open(caller, request.into_inner(), correlation).await)
+    }
+
+    async fn get_case(&self, request: Request<GetCaseRequest>) -> RpcResult<Case> {
+        let caller = request.caller()?;
+        let id = parse_id("case_id", &request.get_ref().case_id)?;
+        respond(self.get(caller, id).await)
+    }
+
+    async fn list_cases(&self, request: Request<ListCasesRequest>) -> RpcResult<ListCasesResponse> {
+        let caller = request.caller()?;
+        respond(self.list(caller, request.into_inner()).await)
+    }
+
+    async fn close_case(&self, request: Request<CloseCaseRequest>) -> RpcResult<Case> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        respond(self.close(caller, request.into_inner(), correlation).await)
+    }
+}
+
+impl Cases {
+    pub fn new(pool: PgPool, outbox: Outbox, directory: DirectoryServiceClient<Channel>) -> Self {
+        Self {
+            pool,
+            outbox,
+            directory,
+        }
+    }
+
+    async fn open(
+        &self,
+        caller: Caller,
+        req: OpenCaseRequest,
+        correlation: Uuid,
+    ) -> ServiceResult<Case> {
+        validate_open(&req)?;
+        let agency = self
+            .directory
+            .clone()
+            .get_agency(caller.forward(GetAgencyRequest {
+                agency_id: caller.agency_id.to_string(),
+            }))
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::NotFound => ServiceError::denied("the calling agency is not registered"),
+                _ => ServiceError::from(s),
+            })?
+            .into_inner();
+        if agency.kind != AgencyKind::Dsa as i32 {
+            return Err(ServiceError::denied("only a DSA opens cases"));
+        }
+
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        let row: CaseRow = sqlx::query_as(&format!(
+            "INSERT INTO cases (id, owner_agency_id, status, current_setting) VALUES ($1, $2, $3, $4)
+             RETURNING {CASE_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(caller.agency_id)
+        .bind(CaseStatus::Open.as_str_name())
+        .bind(req.current_setting.trim())
+        .fetch_one(&mut *tx)
+        .await?;
+        for (position, child) in req.children.iter().enumerate() {
+            let needs: Vec<&str> = child
+                .needs
+                .iter()
+                .filter_map(|n| ChildNeed::try_from(*n).ok())
+                .map(|n| n.as_str_name())
+                .collect();
+            sqlx::query(
+                "INSERT INTO children (id, case_id, position, pseudonym, birth_year, sex, needs)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(id)
+            .bind(position as i32)
+            .bind(child.pseudonym.trim())
+            .bind(child.birth_year)
+            .bind(Sex::try_from(child.sex).unwrap_or(Sex::Unspecified).as_str_name())
+            .bind(&needs)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let event = EVENTS.build(
+            types::CASE_OPENED,
+            "case",
+            id,
+            row.version as u64,
+            correlation,
+            &row.event(req.children.len() as u32),
+        );
+        Outbox::enqueue(&mut tx, &event).await?;
+        let children = children_of(&mut tx, &[id]).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        tracing::info!(case_id = %id, children = children.len(), "case opened");
+        Ok(row.into_proto(children))
+    }
+
+    async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Case> {
+        let mut conn = self.pool.acquire().await?;
+        let row: CaseRow = sqlx::query_as(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("case"))?;
+        if row.owner_agency_id != caller.agency_id {
+            return Err(ServiceError::denied("the case belongs to another agency"));
+        }
+        let children = children_of(&mut conn, &[id]).await?;
+        Ok(row.into_proto(children))
+    }
+
+    async fn list(&self, caller: Caller, req: ListCasesRequest) -> ServiceResult<ListCasesResponse> {
+        let page = req.page.unwrap_or_default();
+        let limit = page_size("page.page_size", page.page_size)?;
+        let after = Cursor::decode("page.page_token", &page.page_token)?;
+        let status = CaseStatus::try_from(req.status)
+            .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE owner_agency_id = "
+        ));
+        q.push_bind(caller.agency_id);
+        if status != CaseStatus::Unspecified {
+            q.push(" AND status = ").push_bind(status.as_str_name());
+        }
+        if let Some(c) = after {
+            q.push(" AND (opened_at, id) < (")
+                .push_bind(c.at)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        }
+        q.push(" ORDER BY opened_at DESC, id DESC LIMIT ").push_bind(limit + 1);
+        let mut conn = self.pool.acquire().await?;
+        let mut rows: Vec<CaseRow> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let next_page_token = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|r| Cursor { at: r.opened_at, id: r.id }.encode())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut children = children_of(&mut conn, &ids).await?;
+        let cases = rows
+            .into_iter()
+            .map(|row| {
+                let (mine, rest): (Vec<_>, Vec<_>) =
+                    children.drain(..).partition(|c| c.case_id == row.id);
+                children = rest;
+                row.into_proto(mine)
+            })
+            .collect();
+        Ok(ListCasesResponse {
+            cases,
+            next_page_token,
+        })
+    }
+
+    async fn close(
+        &self,
+        caller: Caller,
+        req: CloseCaseRequest,
+        correlation: Uuid,
+    ) -> ServiceResult<Case> {
+        let id = parse_id("case_id", &req.case_id)?;
+        let reason = CaseCloseReason::try_from(req.reason)
+            .ok()
+            .filter(|r| *r != CaseCloseReason::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
+        let mut tx = self.pool.begin().await?;
+        let row: CaseRow = sqlx::query_as(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("case"))?;
+        if row.owner_agency_id != caller.agency_id {
+            return Err(ServiceError::denied("the case belongs to another agency"));
+        }
+        if row.status() == CaseStatus::Closed {
+            return Err(ServiceError::precondition("the case is already closed"));
+        }
+        let active: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM case_referrals WHERE case_id = $1 AND active",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if active > 0 {
+            return Err(ServiceError::precondition(
+                "the case has a referral in progress; withdraw it first",
+            ));
+        }
+        let row: CaseRow = sqlx::query_as(&format!(
+            "UPDATE cases SET status = $2, close_reason = $3, closed_at = now(), version = version + 1
+             WHERE id = $1 RETURNING {CASE_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(CaseStatus::Closed.as_str_name())
+        .bind(reason.as_str_name())
+        .fetch_one(&mut *tx)
+        .await?;
+        let children = child_count(&mut tx, id).await?;
+        let event = EVENTS.build(
+            types::CASE_CLOSED,
+            "case",
+            id,
+            row.version as u64,
+            correlation,
+            &row.event(children),
+        );
+        Outbox::enqueue(&mut tx, &event).await?;
+        let children = children_of(&mut tx, &[id]).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(row.into_proto(children))
+    }
+}
+
+fn validate_open(req: &OpenCaseRequest) -> ServiceResult<()> {
+    if req.children.is_empty() {
+        return Err(ServiceError::invalid("children", "at least one child"));
+    }
+    if req.children.len() > MAX_CHILDREN {
+        return Err(ServiceError::invalid("children", format!("at most {MAX_CHILDREN}")));
+    }
+    check_text("current_setting", &req.current_setting, 0, 500)?;
+    let this_year = Utc::now().year();
+    for (i, child) in req.children.iter().enumerate() {
+        check_text(&format!("children[{i}].pseudonym"), child.pseudonym.trim(), 1, 64)?;
+        if child.birth_year > this_year || child.birth_year < this_year - 18 {
+            return Err(ServiceError::invalid(
+                format!("children[{i}].birth_year"),
+                format!("between {} and {this_year}", this_year - 18),
+            ));
+        }
+        if !matches!(Sex::try_from(child.sex), Ok(Sex::Female | Sex::Male)) {
+            return Err(ServiceError::invalid(format!("children[{i}].sex"), "required"));
+        }
+        if child.needs.len() > MAX_NEEDS {
+            return Err(ServiceError::invalid(
+                format!("children[{i}].needs"),
+                format!("at most {MAX_NEEDS}"),
+            ));
+        }
+        for (j, need) in child.needs.iter().enumerate() {
+            match ChildNeed::try_from(*need) {
+                Ok(ChildNeed::Unspecified) | Err(_) => {
+                    return Err(ServiceError::invalid(
+                        format!("children[{i}].needs[{j}]"),
+                        "unknown need",
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use placement_proto::v1::Child;
+
+    fn child() -> Child {
+        Child {
+            pseudonym: "Child A".into(),
+            birth_year: Utc::now().year() - 4,
+            sex: Sex::Female as i32,
+            needs: vec![ChildNeed::Medical as i32],
+            ..Default::default()
+        }
+    }
+
+    fn field_of(e: ServiceError) -> String {
+        match e {
+            ServiceError::InvalidArgument { field, .. } => field,
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let ok = OpenCaseRequest { children: vec![child(), child()], current_setting: "Home".into() };
+        assert!(validate_open(&ok).is_ok());
+        assert_eq!(field_of(validate_open(&OpenCaseRequest::default()).unwrap_err()), "children");
+        let mut bad = ok.clone();
+        bad.children[1].birth_year = 1990;
+        assert_eq!(field_of(validate_open(&bad).unwrap_err()), "children[1].birth_year");
+        let mut bad = ok.clone();
+        bad.children[0].pseudonym = " ".into();
+        assert_eq!(field_of(validate_open(&bad).unwrap_err()), "children[0].pseudonym");
+        let mut bad = ok.clone();
+        bad.children[0].needs = vec![0];
+        assert_eq!(field_of(validate_open(&bad).unwrap_err()), "children[0].needs[0]");
+        let mut bad = ok;
+        bad.children[0].sex = 0;
+        assert_eq!(field_of(validate_open(&bad).unwrap_err()), "children[0].sex");
+    }
+}

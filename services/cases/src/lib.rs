@@ -1,0 +1,100 @@
+//! The cases service: a child's case (or a sibling group's), owned by one DSA, pseudonymised.
+//! Personal data never leaves it: events carry ids and counts only.
+//!
+//! Whether the caller is a DSA is asked of the directory (a gRPC lookup with a deadline) when a case is
+//! opened: it is rare, must be current, and a stale local copy would let a just-registered DSA wait.
+//! Placements are learnt from referral events (see [`placements`]).
+
+pub mod api;
+pub mod placements;
+mod store;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use placement_messaging::{
+    ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
+};
+use placement_platform::config::{CommonConfig, ConfigError, from_env};
+use placement_proto::v1::{
+    case_service_server::CaseServiceServer, directory_service_client::DirectoryServiceClient,
+};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub const SERVICE_NAME: &str = "placement.v1.CaseService";
+pub const PRODUCER: &str = "placement-cases";
+pub(crate) const EVENTS: EventBuilder = EventBuilder::new(PRODUCER);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// `PLACEMENT_CASES_LISTEN_ADDR`.
+    #[serde(default = "default_listen", rename = "cases_listen_addr")]
+    pub listen_addr: SocketAddr,
+    /// `PLACEMENT_CASES_QUEUE`.
+    #[serde(default = "default_queue", rename = "cases_queue")]
+    pub queue: String,
+    /// `PLACEMENT_DIRECTORY_URL`.
+    #[serde(default = "default_directory_url")]
+    pub directory_url: String,
+    #[serde(skip)]
+    pub common: CommonConfig,
+}
+
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:50052".parse().expect("valid address")
+}
+
+fn default_queue() -> String {
+    "placement.cases".into()
+}
+
+pub(crate) fn default_directory_url() -> String {
+    "http://127.0.0.1:50051".into()
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut config: Self = from_env()?;
+        config.common = from_env()?;
+        Ok(config)
+    }
+}
+
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let infra = Infra::start(&config.common, "cases", &MIGRATOR, PRODUCER, shutdown.clone()).await?;
+    let directory = DirectoryServiceClient::new(
+        placement_platform::grpc::lazy_channel(&config.directory_url, Duration::from_secs(3))
+            .map_err(StartError::Serve)?,
+    );
+    let (reporter, health) = placement_platform::grpc::health();
+    infra
+        .start_consumer(
+            ConsumerSpec {
+                queue: config.queue.clone(),
+                bindings: placements::BINDINGS.to_vec(),
+                prefetch: 32,
+                delivery_limit: 5,
+            },
+            Arc::new(placements::CasePlacements),
+        )
+        .await?;
+    infra.start_relay(RelaySettings::default());
+    infra.report_health(reporter, SERVICE_NAME);
+
+    let api = api::Cases::new(infra.pool.clone(), infra.outbox.clone(), directory);
+    let routes = tonic::service::Routes::new(CaseServiceServer::with_interceptor(
+        api,
+        placement_platform::caller::identify,
+    ));
+    let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;
+    infra.finish(Duration::from_secs(10)).await;
+    served?;
+    Ok(())
+}

@@ -1,0 +1,618 @@
+//! The gRPC face of the directory. Each RPC validates its input before any work, then runs one transaction;
+//! errors become gRPC statuses in one place (`ServiceError` into `Status`).
+
+use placement_messaging::{Outbox, envelope::types};
+use placement_platform::{
+    CallerExt,
+    caller::correlation_id,
+    error::{ServiceError, ServiceResult, check_text, parse_id},
+    page::{decode_id_token, page_size},
+};
+use placement_proto::v1::{
+    Agency, AgencyKind, AgencyRegistered, CapacityChange, CreateAgencyRequest,
+    CreateServiceRequest, GetAgencyRequest, GetServiceRequest, ListAgenciesRequest,
+    ListAgenciesResponse, ListMunicipalitiesRequest, ListMunicipalitiesResponse,
+    ListRegionsRequest, ListRegionsResponse, Municipality, Region, SearchServicesRequest,
+    SearchServicesResponse, ServiceStatus, ServiceType, SocialService, UpdateCapacityRequest,
+    directory_service_server::DirectoryService,
+};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    EVENTS,
+    store::{AGENCY_COLUMNS, AgencyRow, Contact, SERVICE_COLUMNS, ServiceRow},
+};
+
+#[derive(Clone)]
+pub struct Directory {
+    pool: PgPool,
+    outbox: Outbox,
+}
+
+impl Directory {
+    pub fn new(pool: PgPool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
+    }
+}
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+#[tonic::async_trait]
+impl DirectoryService for Directory {
+    async fn list_regions(&self, _: Request<ListRegionsRequest>) -> RpcResult<ListRegionsResponse> {
+        respond(self.regions().await)
+    }
+
+    async fn list_municipalities(
+        &self,
+        request: Request<ListMunicipalitiesRequest>,
+    ) -> RpcResult<ListMunicipalitiesResponse> {
+        respond(self.municipalities(request.into_inner()).await)
+    }
+
+    async fn list_agencies(
+        &self,
+        request: Request<ListAgenciesRequest>,
+    ) -> RpcResult<ListAgenciesResponse> {
+        respond(self.agencies(request.into_inner()).await)
+    }
+
+    async fn get_agency(&self, request: Request<GetAgencyRequest>) -> RpcResult<Agency> {
+        let id = parse_id("agency_id", &request.get_ref().agency_id)?;
+        respond(
+            self.find_agency(id)
+                .await
+                .and_then(|a| a.ok_or_else(|| ServiceError::not_found("agency")))
+                .map(AgencyRow::into_proto),
+        )
+    }
+
+    async fn create_agency(&self, request: Request<CreateAgencyRequest>) -> RpcResult<Agency> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        respond(
+            self.register_agency(caller.agency_id, request.into_inner(), correlation)
+                .await,
+        )
+    }
+
+    async fn search_services(
+        &self,
+        request: Request<SearchServicesRequest>,
+    ) -> RpcResult<SearchServicesResponse> {
+        respond(self.search(request.into_inner()).await)
+    }
+
+    async fn get_service(&self, request: Request<GetServiceRequest>) -> RpcResult<SocialService> {
+        let id = parse_id("service_id", &request.get_ref().service_id)?;
+        respond(
+            self.find_service(id)
+                .await
+                .and_then(|s| s.ok_or_else(|| ServiceError::not_found("service")))
+                .map(|s| s.to_proto()),
+        )
+    }
+
+    async fn create_service(
+        &self,
+        request: Request<CreateServiceRequest>,
+    ) -> RpcResult<SocialService> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        respond(
+            self.register_service(caller.agency_id, request.into_inner(), correlation)
+                .await,
+        )
+    }
+
+    async fn update_capacity(
+        &self,
+        request: Request<UpdateCapacityRequest>,
+    ) -> RpcResult<SocialService> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        respond(
+            self.adjust_capacity(caller.agency_id, request.into_inner(), correlation)
+                .await,
+        )
+    }
+}
+
+const MAX_CONTACTS: usize = 20;
+const MAX_SERVICE_CAPACITY: u32 = 1000;
+const MAX_CHILD_AGE: u32 = 17;
+
+impl Directory {
+    async fn regions(&self) -> ServiceResult<ListRegionsResponse> {
+        let rows = sqlx::query("SELECT code, name_bg, name_en FROM regions ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ListRegionsResponse {
+            regions: rows
+                .into_iter()
+                .map(|r| Region {
+                    code: r.get("code"),
+                    name_bg: r.get("name_bg"),
+                    name_en: r.get("name_en"),
+                })
+                .collect(),
+        })
+    }
+
+    async fn municipalities(
+        &self,
+        req: ListMunicipalitiesRequest,
+    ) -> ServiceResult<ListMunicipalitiesResponse> {
+        if !req.region_code.is_empty() {
+            self.require_region("region_code", &req.region_code).await?;
+        }
+        let rows = sqlx::query(
+            "SELECT code, region_code, name_bg, name_en FROM municipalities
+             WHERE ($1 = '' OR region_code = $1) ORDER BY code",
+        )
+        .bind(&req.region_code)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ListMunicipalitiesResponse {
+            municipalities: rows
+                .into_iter()
+                .map(|r| Municipality {
+                    code: r.get("code"),
+                    region_code: r.get("region_code"),
+                    name_bg: r.get("name_bg"),
+                    name_en: r.get("name_en"),
+                })
+                .collect(),
+        })
+    }
+
+    async fn agencies(&self, req: ListAgenciesRequest) -> ServiceResult<ListAgenciesResponse> {
+        let page = req.page.unwrap_or_default();
+        let limit = page_size("page.page_size", page.page_size)?;
+        let after = decode_id_token("page.page_token", &page.page_token)?;
+        let kind = AgencyKind::try_from(req.kind)
+            .map_err(|_| ServiceError::invalid("kind", "unknown agency kind"))?;
+        let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {AGENCY_COLUMNS} FROM agencies WHERE true"));
+        if !req.region_code.is_empty() {
+            q.push(" AND region_code = ").push_bind(req.region_code);
+        }
+        if kind != AgencyKind::Unspecified {
+            q.push(" AND kind = ").push_bind(kind.as_str_name());
+        }
+        if let Some(after) = after {
+            q.push(" AND id > ").push_bind(after);
+        }
+        q.push(" ORDER BY id LIMIT ").push_bind(limit + 1);
+        let mut rows: Vec<AgencyRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let next_page_token = next_token(&mut rows, limit, |a| a.id);
+        Ok(ListAgenciesResponse {
+            agencies: rows.into_iter().map(AgencyRow::into_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    pub(crate) async fn find_agency(&self, id: Uuid) -> ServiceResult<Option<AgencyRow>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {AGENCY_COLUMNS} FROM agencies WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn find_service(&self, id: Uuid) -> ServiceResult<Option<ServiceRow>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The calling agency, which must be registered.
+    async fn calling_agency(&self, id: Uuid) -> ServiceResult<AgencyRow> {
+        self.find_agency(id)
+            .await?
+            .ok_or_else(|| ServiceError::denied("the calling agency is not registered"))
+    }
+
+    async fn require_region(&self, field: &str, code: &str) -> ServiceResult<()> {
+        let found = sqlx::query("SELECT 1 FROM regions WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        found
+            .map(drop)
+            .ok_or_else(|| ServiceError::invalid(field, "unknown district code"))
+    }
+
+    /// The district of a municipality.
+    async fn municipality_region(&self, field: &str, code: &str) -> ServiceResult<String> {
+        sqlx::query_scalar("SELECT region_code FROM municipalities WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| ServiceError::invalid(field, "unknown municipality code"))
+    }
+
+    async fn register_agency(
+        &self,
+        caller: Uuid,
+        req: CreateAgencyRequest,
+        correlation: Uuid,
+    ) -> ServiceResult<Agency> {
+        let kind = AgencyKind::try_from(req.kind)
+            .ok()
+            .filter(|k| *k != AgencyKind::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("kind", "required"))?;
+        check_text("name", &req.name, 1, 200)?;
+        let national = kind == AgencyKind::NationalAuthority;
+        if !national && req.region_code.is_empty() {
+            return Err(ServiceError::invalid("region_code", "required"));
+        }
+        if !req.region_code.is_empty() {
+            self.require_region("region_code", &req.region_code).await?;
+        }
+        if !req.municipality_code.is_empty() {
+            let region = self
+                .municipality_region("municipality_code", &req.municipality_code)
+                .await?;
+            if region != req.region_code {
+                return Err(ServiceError::invalid(
+                    "municipality_code",
+                    "not in the agency's district",
+                ));
+            }
+        }
+        let contacts = validate_contacts(&req.contacts)?;
+
+        let caller = self.calling_agency(caller).await?;
+        let allowed = match caller.kind() {
+            AgencyKind::NationalAuthority => true,
+            AgencyKind::Rdsa => {
+                caller.region_code.as_deref() == Some(req.region_code.as_str())
+                    && !matches!(kind, AgencyKind::Rdsa | AgencyKind::NationalAuthority)
+            }
+            _ => false,
+        };
+        if !allowed {
+            return Err(ServiceError::denied(
+                "only a national authority, or the RDSA of the district, registers agencies",
+            ));
+        }
+
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        let row: AgencyRow = sqlx::query_as(&format!(
+            "INSERT INTO agencies (id, kind, name, region_code, municipality_code, contacts)
+             VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6) RETURNING {AGENCY_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(kind.as_str_name())
+        .bind(req.name.trim())
+        .bind(&req.region_code)
+        .bind(&req.municipality_code)
+        .bind(sqlx::types::Json(contacts))
+        .fetch_one(&mut *tx)
+        .await?;
+        let event = EVENTS.build(
+            types::AGENCY_REGISTERED,
+            "agency",
+            id,
+            1,
+            correlation,
+            &AgencyRegistered {
+                agency_id: id.to_string(),
+                kind: kind as i32,
+                region_code: req.region_code.clone(),
+                municipality_code: req.municipality_code.clone(),
+            },
+        );
+        Outbox::enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        tracing::info!(agency_id = %id, kind = kind.as_str_name(), "agency registered");
+        Ok(row.into_proto())
+    }
+
+    async fn register_service(
+        &self,
+        caller: Uuid,
+        req: CreateServiceRequest,
+        correlation: Uuid,
+    ) -> ServiceResult<SocialService> {
+        let provider_id = parse_id("provider_agency_id", &req.provider_agency_id)?;
+        let service_type = ServiceType::try_from(req.r#type)
+            .ok()
+            .filter(|t| *t != ServiceType::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("type", "required"))?;
+        check_text("name", &req.name, 1, 200)?;
+        if req.municipality_code.is_empty() {
+            return Err(ServiceError::invalid("municipality_code", "required"));
+        }
+        if req.capacity == 0 || req.capacity > MAX_SERVICE_CAPACITY {
+            return Err(ServiceError::invalid(
+                "capacity",
+                format!("between 1 and {MAX_SERVICE_CAPACITY}"),
+            ));
+        }
+        if req.occupied_places > req.capacity {
+            return Err(ServiceError::invalid("occupied_places", "more than capacity"));
+        }
+        if req.max_age > MAX_CHILD_AGE {
+            return Err(ServiceError::invalid("max_age", format!("at most {MAX_CHILD_AGE}")));
+        }
+        if req.min_age > req.max_age {
+            return Err(ServiceError::invalid("min_age", "greater than max_age"));
+        }
+        let region = self
+            .municipality_region("municipality_code", &req.municipality_code)
+            .await?;
+        let provider = self
+            .find_agency(provider_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("provider agency"))?;
+        if !matches!(
+            provider.kind(),
+            AgencyKind::ServiceProvider | AgencyKind::FosterCareTeam
+        ) {
+            return Err(ServiceError::precondition(
+                "provider_agency_id must be a service provider or a foster-care team",
+            ));
+        }
+        let caller = self.calling_agency(caller).await?;
+        let allowed = match caller.kind() {
+            AgencyKind::NationalAuthority => true,
+            AgencyKind::Rdsa => caller.region_code.as_deref() == Some(region.as_str()),
+            _ => caller.id == provider.id,
+        };
+        if !allowed {
+            return Err(ServiceError::denied(
+                "only a national authority, the RDSA of the district or the provider registers a service",
+            ));
+        }
+
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        let row: ServiceRow = sqlx::query_as(&format!(
+            "INSERT INTO services (id, provider_agency_id, type, name, region_code, municipality_code,
+                 capacity, occupied_places, min_age, max_age, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {SERVICE_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(provider_id)
+        .bind(service_type.as_str_name())
+        .bind(req.name.trim())
+        .bind(&region)
+        .bind(&req.municipality_code)
+        .bind(req.capacity as i32)
+        .bind(req.occupied_places as i32)
+        .bind(req.min_age as i32)
+        .bind(req.max_age as i32)
+        .bind(ServiceStatus::Active.as_str_name())
+        .fetch_one(&mut *tx)
+        .await?;
+        let event = EVENTS.build(
+            types::SERVICE_REGISTERED,
+            "service",
+            id,
+            row.version as u64,
+            correlation,
+            &row.capacity_event(CapacityChange::Registered, None, 0),
+        );
+        Outbox::enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        tracing::info!(service_id = %id, "service registered");
+        Ok(row.to_proto())
+    }
+
+    async fn adjust_capacity(
+        &self,
+        caller: Uuid,
+        req: UpdateCapacityRequest,
+        correlation: Uuid,
+    ) -> ServiceResult<SocialService> {
+        let service_id = parse_id("service_id", &req.service_id)?;
+        if req.capacity > MAX_SERVICE_CAPACITY {
+            return Err(ServiceError::invalid(
+                "capacity",
+                format!("at most {MAX_SERVICE_CAPACITY}"),
+            ));
+        }
+        let status = ServiceStatus::try_from(req.status)
+            .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
+        let caller = self.calling_agency(caller).await?;
+
+        let mut tx = self.pool.begin().await?;
+        let current: ServiceRow = sqlx::query_as(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(service_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("service"))?;
+        if caller.kind() != AgencyKind::NationalAuthority && caller.id != current.provider_agency_id {
+            return Err(ServiceError::denied(
+                "only the agency that runs the service, or a national authority, changes its capacity",
+            ));
+        }
+        if let Some(expected) = req.expected_version
+            && expected != current.version as u64
+        {
+            return Err(ServiceError::precondition(format!(
+                "the service is at version {}, not {expected}",
+                current.version
+            )));
+        }
+        let occupied = req.occupied_places.map_or(current.occupied_places, |o| o as i32);
+        if (req.capacity as i32) < occupied + current.held_places {
+            return Err(ServiceError::precondition(format!(
+                "capacity {} is below occupied ({occupied}) plus held ({}) places",
+                req.capacity, current.held_places
+            )));
+        }
+        let status = if status == ServiceStatus::Unspecified {
+            current.status.clone()
+        } else {
+            status.as_str_name().to_string()
+        };
+        let row: ServiceRow = sqlx::query_as(&format!(
+            "UPDATE services SET capacity = $2, occupied_places = $3, status = $4,
+                 version = version + 1, updated_at = now()
+             WHERE id = $1 RETURNING {SERVICE_COLUMNS}"
+        ))
+        .bind(service_id)
+        .bind(req.capacity as i32)
+        .bind(occupied)
+        .bind(status)
+        .fetch_one(&mut *tx)
+        .await?;
+        let event = EVENTS.build(
+            types::SERVICE_CAPACITY_CHANGED,
+            "service",
+            service_id,
+            row.version as u64,
+            correlation,
+            &row.capacity_event(CapacityChange::Adjusted, None, 0),
+        );
+        Outbox::enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(row.to_proto())
+    }
+
+    async fn search(&self, req: SearchServicesRequest) -> ServiceResult<SearchServicesResponse> {
+        let page = req.page.unwrap_or_default();
+        let limit = page_size("page.page_size", page.page_size)?;
+        let after = decode_search_token(&page.page_token)?;
+        let service_type = ServiceType::try_from(req.service_type)
+            .map_err(|_| ServiceError::invalid("service_type", "unknown service type"))?;
+        let status = match ServiceStatus::try_from(req.status) {
+            Ok(ServiceStatus::Unspecified) => ServiceStatus::Active,
+            Ok(s) => s,
+            Err(_) => return Err(ServiceError::invalid("status", "unknown status")),
+        };
+        if let Some(age) = req.child_age
+            && age > MAX_CHILD_AGE
+        {
+            return Err(ServiceError::invalid("child_age", format!("at most {MAX_CHILD_AGE}")));
+        }
+        for (field, code) in [
+            ("region_code", &req.region_code),
+            ("exclude_region_code", &req.exclude_region_code),
+        ] {
+            if !code.is_empty() {
+                self.require_region(field, code).await?;
+            }
+        }
+
+        const FREE: &str = "GREATEST(capacity - held_places - occupied_places, 0)";
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE status = "
+        ));
+        q.push_bind(status.as_str_name());
+        if !req.region_code.is_empty() {
+            q.push(" AND region_code = ").push_bind(req.region_code);
+        }
+        if !req.exclude_region_code.is_empty() {
+            q.push(" AND region_code <> ").push_bind(req.exclude_region_code);
+        }
+        if service_type != ServiceType::Unspecified {
+            q.push(" AND type = ").push_bind(service_type.as_str_name());
+        }
+        if req.min_free_places > 0 {
+            q.push(format!(" AND {FREE} >= "))
+                .push_bind(req.min_free_places as i32);
+        }
+        if let Some(age) = req.child_age {
+            q.push(" AND min_age <= ")
+                .push_bind(age as i32)
+                .push(" AND max_age >= ")
+                .push_bind(age as i32);
+        }
+        if let Some((free, id)) = after {
+            q.push(format!(" AND ({FREE} < "))
+                .push_bind(free)
+                .push(format!(" OR ({FREE} = "))
+                .push_bind(free)
+                .push(" AND id > ")
+                .push_bind(id)
+                .push("))");
+        }
+        q.push(format!(" ORDER BY {FREE} DESC, id LIMIT "))
+            .push_bind(limit + 1);
+        let mut rows: Vec<ServiceRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let next_page_token = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|r| format!("{}.{}", r.free_places(), r.id.simple()))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(SearchServicesResponse {
+            services: rows.iter().map(ServiceRow::to_proto).collect(),
+            next_page_token,
+        })
+    }
+}
+
+fn decode_search_token(token: &str) -> ServiceResult<Option<(i32, Uuid)>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || ServiceError::invalid("page.page_token", "not a page token from this service");
+    let (free, id) = token.split_once('.').ok_or_else(bad)?;
+    Ok(Some((
+        free.parse().map_err(|_| bad())?,
+        Uuid::parse_str(id).map_err(|_| bad())?,
+    )))
+}
+
+/// Keeps at most `limit` rows; returns the token of the next page if there is one.
+fn next_token<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> Uuid) -> String {
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| id(r).to_string()).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+fn validate_contacts(
+    contacts: &[placement_proto::v1::ContactEndpoint],
+) -> ServiceResult<Vec<Contact>> {
+    if contacts.len() > MAX_CONTACTS {
+        return Err(ServiceError::invalid("contacts", format!("at most {MAX_CONTACTS}")));
+    }
+    contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if !matches!(c.kind.as_str(), "email" | "phone" | "webhook") {
+                return Err(ServiceError::invalid(
+                    format!("contacts[{i}].kind"),
+                    "one of email, phone, webhook",
+                ));
+            }
+            check_text(&format!("contacts[{i}].value"), &c.value, 1, 320)?;
+            if c.kind == "email" && !c.value.contains('@') {
+                return Err(ServiceError::invalid(format!("contacts[{i}].value"), "not an e-mail address"));
+            }
+            if c.kind == "webhook" && !c.value.starts_with("https://") && !c.value.starts_with("http://") {
+                return Err(ServiceError::invalid(format!("contacts[{i}].value"), "not an http(s) URL"));
+            }
+            Ok(Contact {
+                kind: c.kind.clone(),
+                value: c.value.clone(),
+            })
+        })
+        .collect()
+}

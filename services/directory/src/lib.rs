@@ -1,0 +1,93 @@
+//! The directory service: who is who (districts, municipalities, agencies) and where places are
+//! (social services with capacity, held and occupied places).
+//!
+//! Places are held, released and occupied only from referral events (see [`places`]), so the directory
+//! never reads another service's tables and a referral's effect on places happens exactly once.
+
+pub mod api;
+pub mod places;
+pub mod reference;
+mod store;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use placement_messaging::{
+    ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
+};
+use placement_platform::config::{CommonConfig, from_env};
+use placement_proto::v1::directory_service_server::DirectoryServiceServer;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const SERVICE_NAME: &str = "placement.v1.DirectoryService";
+pub const PRODUCER: &str = "placement-directory";
+pub(crate) const EVENTS: EventBuilder = EventBuilder::new(PRODUCER);
+
+/// The national Agency for Social Assistance, created by the first migration; it registers the first agencies.
+pub const NATIONAL_AUTHORITY_ID: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// `PLACEMENT_DIRECTORY_LISTEN_ADDR`.
+    #[serde(default = "default_listen", rename = "directory_listen_addr")]
+    pub listen_addr: SocketAddr,
+    /// `PLACEMENT_DIRECTORY_QUEUE`: the directory's own queue.
+    #[serde(default = "default_queue", rename = "directory_queue")]
+    pub queue: String,
+    #[serde(skip)]
+    pub common: CommonConfig,
+}
+
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:50051".parse().expect("valid address")
+}
+
+fn default_queue() -> String {
+    "placement.directory".into()
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, placement_platform::config::ConfigError> {
+        let mut config: Self = from_env()?;
+        config.common = from_env()?;
+        Ok(config)
+    }
+}
+
+/// Runs the service on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let infra = Infra::start(&config.common, "directory", &MIGRATOR, PRODUCER, shutdown.clone()).await?;
+    reference::load(&infra.pool).await?;
+    let (reporter, health) = placement_platform::grpc::health();
+    infra
+        .start_consumer(
+            ConsumerSpec {
+                queue: config.queue.clone(),
+                bindings: places::BINDINGS.to_vec(),
+                prefetch: 32,
+                delivery_limit: 5,
+            },
+            Arc::new(places::PlacesLedger),
+        )
+        .await?;
+    infra.start_relay(RelaySettings::default());
+    infra.report_health(reporter, SERVICE_NAME);
+
+    let api = api::Directory::new(infra.pool.clone(), infra.outbox.clone());
+    let routes = tonic::service::Routes::new(DirectoryServiceServer::with_interceptor(
+        api,
+        placement_platform::caller::identify,
+    ));
+    let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;
+    infra.finish(Duration::from_secs(10)).await;
+    served?;
+    Ok(())
+}

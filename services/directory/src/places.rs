@@ -1,0 +1,186 @@
+//! Places follow referrals: accepted holds them, withdrawn releases them, placed turns held into occupied.
+//! Each referral's effect is recorded in `place_holds`, so the same or an older event never applies twice,
+//! even when events arrive out of order.
+
+use placement_messaging::{EventHandler, HandleError, IncomingEvent, Outbox, envelope::types};
+use placement_proto::v1::{CapacityChange, ReferralEvent, ReferralStatus};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::{
+    EVENTS,
+    store::{SERVICE_COLUMNS, ServiceRow},
+};
+
+pub const BINDINGS: &[&str] = &[
+    types::REFERRAL_ACCEPTED,
+    types::REFERRAL_WITHDRAWN,
+    types::REFERRAL_PLACED,
+];
+
+pub struct PlacesLedger;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoldState {
+    Held,
+    Released,
+    Occupied,
+}
+
+impl HoldState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "HELD",
+            Self::Released => "RELEASED",
+            Self::Occupied => "OCCUPIED",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "HELD" => Some(Self::Held),
+            "RELEASED" => Some(Self::Released),
+            "OCCUPIED" => Some(Self::Occupied),
+            _ => None,
+        }
+    }
+}
+
+/// What an event does to a referral's places, given what was done before: (new state, held delta,
+/// occupied delta, the change to announce). None: nothing to do.
+fn transition(
+    event_type: &str,
+    previous: Option<HoldState>,
+    withdrawn_from: ReferralStatus,
+) -> Option<(HoldState, i32, i32, CapacityChange)> {
+    use HoldState::*;
+    match (event_type, previous) {
+        (types::REFERRAL_ACCEPTED, None) => Some((Held, 1, 0, CapacityChange::Held)),
+        (types::REFERRAL_WITHDRAWN, Some(Held)) => Some((Released, -1, 0, CapacityChange::Released)),
+        // Withdrawn after acceptance, but the acceptance has not arrived yet: remember, so it holds nothing.
+        (types::REFERRAL_WITHDRAWN, None) if withdrawn_from == ReferralStatus::Accepted => {
+            Some((Released, 0, 0, CapacityChange::Unspecified))
+        }
+        (types::REFERRAL_PLACED, Some(Held)) => Some((Occupied, -1, 1, CapacityChange::Occupied)),
+        (types::REFERRAL_PLACED, None) => Some((Occupied, 0, 1, CapacityChange::Occupied)),
+        _ => None,
+    }
+}
+
+impl EventHandler for PlacesLedger {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        event: &IncomingEvent,
+    ) -> Result<(), HandleError> {
+        let event_type = event.event_type();
+        if !BINDINGS.contains(&event_type) {
+            return Err(HandleError::permanent(format!("unexpected event type {event_type}")));
+        }
+        let referral: ReferralEvent = event.payload()?;
+        let referral_id = Uuid::parse_str(&referral.referral_id)
+            .map_err(|_| HandleError::permanent("referral_id is not a UUID"))?;
+        let service_id = Uuid::parse_str(&referral.service_id)
+            .map_err(|_| HandleError::permanent("service_id is not a UUID"))?;
+        if referral.places == 0 {
+            return Err(HandleError::permanent("places is 0"));
+        }
+        let places = referral.places as i32;
+
+        let service: Option<ServiceRow> = sqlx::query_as(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(service_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if service.is_none() {
+            return Err(HandleError::permanent(format!("unknown service {service_id}")));
+        }
+        let previous = sqlx::query("SELECT state FROM place_holds WHERE referral_id = $1 FOR UPDATE")
+            .bind(referral_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .and_then(|r| HoldState::parse(r.get::<&str, _>("state")));
+        let withdrawn_from =
+            ReferralStatus::try_from(referral.previous_status).unwrap_or(ReferralStatus::Unspecified);
+        let Some((state, held, occupied, change)) = transition(event_type, previous, withdrawn_from)
+        else {
+            tracing::debug!(%referral_id, event_type, ?previous, "no change to places");
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO place_holds (referral_id, service_id, places, state, referral_version)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (referral_id) DO UPDATE SET state = EXCLUDED.state,
+                 referral_version = EXCLUDED.referral_version, updated_at = now()",
+        )
+        .bind(referral_id)
+        .bind(service_id)
+        .bind(places)
+        .bind(state.as_str())
+        .bind(event.envelope.aggregate_version as i64)
+        .execute(&mut **tx)
+        .await?;
+        if change == CapacityChange::Unspecified {
+            return Ok(());
+        }
+        let row: ServiceRow = sqlx::query_as(&format!(
+            "UPDATE services SET held_places = held_places + $2, occupied_places = occupied_places + $3,
+                 version = version + 1, updated_at = now()
+             WHERE id = $1 RETURNING {SERVICE_COLUMNS}"
+        ))
+        .bind(service_id)
+        .bind(held * places)
+        .bind(occupied * places)
+        .fetch_one(&mut **tx)
+        .await?;
+        if row.held_places + row.occupied_places > row.capacity {
+            // An acceptance raced a capacity cut; the places were promised, so they are kept.
+            tracing::warn!(%service_id, capacity = row.capacity, held = row.held_places,
+                occupied = row.occupied_places, "service is over capacity");
+        }
+        let announcement = EVENTS.build(
+            types::SERVICE_CAPACITY_CHANGED,
+            "service",
+            service_id,
+            row.version as u64,
+            event.correlation_id(),
+            &row.capacity_event(change, Some(referral_id), referral.places),
+        );
+        Outbox::enqueue(tx, &announcement).await?;
+        tracing::info!(%service_id, %referral_id, change = change.as_str_name(), places, "places updated");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use HoldState::*;
+
+    #[test]
+    fn accepted_then_placed_holds_then_occupies() {
+        let (s, h, o, _) = transition(types::REFERRAL_ACCEPTED, None, ReferralStatus::Unspecified).unwrap();
+        assert_eq!((s, h, o), (Held, 1, 0));
+        let (s, h, o, _) = transition(types::REFERRAL_PLACED, Some(Held), ReferralStatus::Unspecified).unwrap();
+        assert_eq!((s, h, o), (Occupied, -1, 1));
+    }
+
+    #[test]
+    fn stale_or_repeated_events_do_nothing() {
+        assert!(transition(types::REFERRAL_ACCEPTED, Some(Held), ReferralStatus::Unspecified).is_none());
+        assert!(transition(types::REFERRAL_ACCEPTED, Some(Released), ReferralStatus::Unspecified).is_none());
+        assert!(transition(types::REFERRAL_ACCEPTED, Some(Occupied), ReferralStatus::Unspecified).is_none());
+        assert!(transition(types::REFERRAL_WITHDRAWN, Some(Released), ReferralStatus::Accepted).is_none());
+        assert!(transition(types::REFERRAL_PLACED, Some(Occupied), ReferralStatus::Unspecified).is_none());
+    }
+
+    #[test]
+    fn withdrawal_before_acceptance_arrives_blocks_the_late_hold() {
+        let (s, h, _, change) = transition(types::REFERRAL_WITHDRAWN, None, ReferralStatus::Accepted).unwrap();
+        assert_eq!((s, h, change), (Released, 0, CapacityChange::Unspecified));
+        assert!(transition(types::REFERRAL_ACCEPTED, Some(Released), ReferralStatus::Unspecified).is_none());
+        // A referral withdrawn before it was ever accepted held nothing.
+        assert!(transition(types::REFERRAL_WITHDRAWN, None, ReferralStatus::Submitted).is_none());
+    }
+}

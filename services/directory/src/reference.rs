@@ -1,0 +1,81 @@
+//! Bulgaria's 28 districts and 265 municipalities (EKATTE codes), embedded in the binary and loaded at
+//! start-up; loading is idempotent and fixes names that changed in a newer edition of the data.
+
+use serde::Deserialize;
+use sqlx::PgPool;
+
+const MUNICIPALITIES_CSV: &str = include_str!("../municipalities.csv");
+
+#[derive(Debug, Deserialize)]
+pub struct Row {
+    pub oblast_code: String,
+    pub oblast_name_bg: String,
+    pub oblast_name_en: String,
+    pub municipality_code: String,
+    pub municipality_name_bg: String,
+    pub municipality_name_en: String,
+}
+
+pub fn rows() -> Vec<Row> {
+    csv::Reader::from_reader(MUNICIPALITIES_CSV.as_bytes())
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .expect("the embedded municipalities.csv is well-formed")
+}
+
+/// Shown so that people can tell Sofia City from Sofia Province (EKATTE calls both "София").
+fn region_name_en(code: &str, name: &str) -> String {
+    match code {
+        "SOF" => "Sofia City".into(),
+        "SFO" => "Sofia Province".into(),
+        _ => name.into(),
+    }
+}
+
+pub async fn load(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let rows = rows();
+    let mut tx = pool.begin().await?;
+    for r in &rows {
+        sqlx::query(
+            "INSERT INTO regions (code, name_bg, name_en) VALUES ($1, $2, $3)
+             ON CONFLICT (code) DO UPDATE SET name_bg = EXCLUDED.name_bg, name_en = EXCLUDED.name_en",
+        )
+        .bind(&r.oblast_code)
+        .bind(&r.oblast_name_bg)
+        .bind(region_name_en(&r.oblast_code, &r.oblast_name_en))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO municipalities (code, region_code, name_bg, name_en) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (code) DO UPDATE SET region_code = EXCLUDED.region_code,
+                 name_bg = EXCLUDED.name_bg, name_en = EXCLUDED.name_en",
+        )
+        .bind(&r.municipality_code)
+        .bind(&r.oblast_code)
+        .bind(&r.municipality_name_bg)
+        .bind(&r.municipality_name_en)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(municipalities = rows.len(), "reference data loaded");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn embedded_data_has_28_districts_and_265_municipalities() {
+        let rows = rows();
+        assert_eq!(rows.len(), 265);
+        let districts: BTreeSet<_> = rows.iter().map(|r| r.oblast_code.as_str()).collect();
+        assert_eq!(districts.len(), 28);
+        let pirdop = rows.iter().find(|r| r.municipality_code == "SFO55").unwrap();
+        assert_eq!(pirdop.municipality_name_en, "Pirdop");
+        assert!(rows.iter().all(|r| r.municipality_code.starts_with(&r.oblast_code)));
+    }
+}

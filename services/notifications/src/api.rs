@@ -1,0 +1,260 @@
+//! The gRPC face of the notifications service: an agency's inbox.
+
+use std::{pin::Pin, time::Duration};
+
+use chrono::{DateTime, Utc};
+use placement_platform::{
+    CallerExt,
+    error::{ServiceError, ServiceResult, parse_id},
+    page::page_size,
+    time::{opt_timestamp, timestamp},
+};
+use placement_proto::v1::{
+    ListNotificationsRequest, ListNotificationsResponse, MarkReadRequest, MarkReadResponse,
+    Notification, NotificationKind, WatchNotificationsRequest,
+    notification_service_server::NotificationService,
+};
+use sqlx::{FromRow, PgPool};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+const COLUMNS: &str =
+    "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
+const MAX_MARK: usize = 500;
+
+#[derive(Debug, FromRow)]
+struct NotificationRow {
+    id: Uuid,
+    sequence: i64,
+    recipient_agency_id: Uuid,
+    kind: String,
+    referral_id: Uuid,
+    event_id: Uuid,
+    title: String,
+    body: String,
+    created_at: DateTime<Utc>,
+    read_at: Option<DateTime<Utc>>,
+}
+
+impl NotificationRow {
+    fn into_proto(self) -> Notification {
+        Notification {
+            id: self.id.to_string(),
+            recipient_agency_id: self.recipient_agency_id.to_string(),
+            kind: NotificationKind::from_str_name(&self.kind).unwrap_or(NotificationKind::Unspecified)
+                as i32,
+            referral_id: self.referral_id.to_string(),
+            event_id: self.event_id.to_string(),
+            title: self.title,
+            body: self.body,
+            created_at: Some(timestamp(self.created_at)),
+            read_at: opt_timestamp(self.read_at),
+            sequence: self.sequence as u64,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Notifications {
+    pool: PgPool,
+    arrivals: broadcast::Sender<()>,
+    shutdown: CancellationToken,
+}
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+impl Notifications {
+    pub fn new(pool: PgPool, arrivals: broadcast::Sender<()>, shutdown: CancellationToken) -> Self {
+        Self {
+            pool,
+            arrivals,
+            shutdown,
+        }
+    }
+
+    async fn list(&self, agency: Uuid, req: ListNotificationsRequest) -> ServiceResult<ListNotificationsResponse> {
+        let limit = page_size("page_size", req.page_size)?;
+        let before: Option<i64> = if req.page_token.is_empty() {
+            None
+        } else {
+            Some(req.page_token.parse().map_err(|_| {
+                ServiceError::invalid("page_token", "not a page token from this service")
+            })?)
+        };
+        let mut rows: Vec<NotificationRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM notifications
+             WHERE recipient_agency_id = $1 AND ($2 = false OR read_at IS NULL)
+               AND ($3::bigint IS NULL OR sequence < $3)
+             ORDER BY sequence DESC LIMIT $4"
+        ))
+        .bind(agency)
+        .bind(req.unread_only)
+        .bind(before)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let next_page_token = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.sequence.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(ListNotificationsResponse {
+            notifications: rows.into_iter().map(NotificationRow::into_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn mark_read(&self, agency: Uuid, req: MarkReadRequest) -> ServiceResult<MarkReadResponse> {
+        if req.notification_ids.is_empty() {
+            return Err(ServiceError::invalid("notification_ids", "at least one id"));
+        }
+        if req.notification_ids.len() > MAX_MARK {
+            return Err(ServiceError::invalid("notification_ids", format!("at most {MAX_MARK}")));
+        }
+        let ids = req
+            .notification_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| parse_id(&format!("notification_ids[{i}]"), id))
+            .collect::<ServiceResult<Vec<Uuid>>>()?;
+        let mut tx = self.pool.begin().await?;
+        let mine: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notifications WHERE id = ANY($1) AND recipient_agency_id = $2",
+        )
+        .bind(&ids)
+        .bind(agency)
+        .fetch_one(&mut *tx)
+        .await?;
+        let distinct = ids.iter().collect::<std::collections::HashSet<_>>().len() as i64;
+        if mine != distinct {
+            // Another agency's notifications and unknown ids look alike.
+            return Err(ServiceError::not_found("notification"));
+        }
+        let marked = sqlx::query(
+            "UPDATE notifications SET read_at = now()
+             WHERE id = ANY($1) AND recipient_agency_id = $2 AND read_at IS NULL",
+        )
+        .bind(&ids)
+        .bind(agency)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(MarkReadResponse {
+            marked: marked as u32,
+        })
+    }
+
+    /// Streams the agency's notifications after `after`, oldest first, waking on every commit of this
+    /// instance and at least once a second (for notifications another instance wrote).
+    async fn watch(
+        pool: PgPool,
+        agency: Uuid,
+        after: u64,
+        mut arrivals: broadcast::Receiver<()>,
+        out: mpsc::Sender<Result<Notification, Status>>,
+        shutdown: CancellationToken,
+    ) {
+        let mut cursor = if after > 0 {
+            after as i64
+        } else {
+            match sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT max(sequence) FROM notifications WHERE recipient_agency_id = $1",
+            )
+            .bind(agency)
+            .fetch_one(&pool)
+            .await
+            {
+                Ok(max) => max.unwrap_or(0),
+                Err(e) => {
+                    let _ = out.send(Err(Status::from(ServiceError::from(e)))).await;
+                    return;
+                }
+            }
+        };
+        loop {
+            let rows: Result<Vec<NotificationRow>, _> = sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM notifications WHERE recipient_agency_id = $1 AND sequence > $2
+                 ORDER BY sequence LIMIT 100"
+            ))
+            .bind(agency)
+            .bind(cursor)
+            .fetch_all(&pool)
+            .await;
+            match rows {
+                Ok(rows) => {
+                    let full = rows.len() == 100;
+                    for row in rows {
+                        cursor = row.sequence;
+                        if out.send(Ok(row.into_proto())).await.is_err() {
+                            return;
+                        }
+                    }
+                    if full {
+                        continue;
+                    }
+                }
+                // A database outage does not end the stream; the next pass tries again.
+                Err(e) => tracing::warn!(error = %e, "watch query failed"),
+            }
+            tokio::select! {
+                r = arrivals.recv() => {
+                    if let Err(broadcast::error::RecvError::Closed) = r {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = out.closed() => return,
+                _ = shutdown.cancelled() => {
+                    let _ = out.send(Err(Status::unavailable("server shutting down"))).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<Notification, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl NotificationService for Notifications {
+    async fn list_notifications(
+        &self,
+        request: Request<ListNotificationsRequest>,
+    ) -> RpcResult<ListNotificationsResponse> {
+        let caller = request.caller()?;
+        respond(self.list(caller.agency_id, request.into_inner()).await)
+    }
+
+    async fn mark_read(&self, request: Request<MarkReadRequest>) -> RpcResult<MarkReadResponse> {
+        let caller = request.caller()?;
+        respond(Notifications::mark_read(self, caller.agency_id, request.into_inner()).await)
+    }
+
+    type WatchNotificationsStream = WatchStream;
+
+    async fn watch_notifications(
+        &self,
+        request: Request<WatchNotificationsRequest>,
+    ) -> RpcResult<Self::WatchNotificationsStream> {
+        let caller = request.caller()?;
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(Self::watch(
+            self.pool.clone(),
+            caller.agency_id,
+            request.get_ref().after_sequence,
+            self.arrivals.subscribe(),
+            tx,
+            self.shutdown.clone(),
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx)) as WatchStream))
+    }
+}

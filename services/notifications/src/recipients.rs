@@ -1,0 +1,158 @@
+//! Who is told of which referral event, and what they are told. Pure, so the rules are tested alone.
+
+use placement_messaging::envelope::types;
+use placement_proto::v1::{NotificationKind, ReferralEvent};
+use uuid::Uuid;
+
+/// The agencies concerned by a referral event, each once.
+pub fn recipients(event_type: &str, e: &ReferralEvent) -> Option<(NotificationKind, Vec<Uuid>)> {
+    let receiving_side = || vec![&e.receiving_agency_id, &e.foster_care_team_agency_id];
+    let (kind, ids) = match event_type {
+        types::REFERRAL_SUBMITTED => (NotificationKind::ReferralSubmitted, receiving_side()),
+        types::REFERRAL_ACKNOWLEDGED => (NotificationKind::ReferralAcknowledged, vec![&e.sender_agency_id]),
+        types::REFERRAL_ACCEPTED => (NotificationKind::ReferralAccepted, vec![&e.sender_agency_id]),
+        types::REFERRAL_DECLINED => (NotificationKind::ReferralDeclined, vec![&e.sender_agency_id]),
+        types::REFERRAL_WITHDRAWN => (NotificationKind::ReferralWithdrawn, receiving_side()),
+        types::REFERRAL_PLACED => (NotificationKind::ReferralPlaced, receiving_side()),
+        types::REFERRAL_ESCALATED => (
+            NotificationKind::ReferralEscalated,
+            vec![&e.sender_agency_id, &e.receiving_rdsa_agency_id],
+        ),
+        _ => return None,
+    };
+    let mut out: Vec<Uuid> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Ok(id) = Uuid::parse_str(id)
+            && !out.contains(&id)
+        {
+            out.push(id);
+        }
+    }
+    Some((kind, out))
+}
+
+/// Title and body: they name the referral and the step, never a child.
+pub fn message(kind: NotificationKind, e: &ReferralEvent) -> (String, String) {
+    let short = e.referral_id.get(..8).unwrap_or(&e.referral_id);
+    let deadline = e
+        .acknowledgement_deadline
+        .as_ref()
+        .and_then(placement_platform::time::from_timestamp)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    let places = e.places;
+    match kind {
+        NotificationKind::ReferralSubmitted => (
+            format!("New placement request {short}: please acknowledge"),
+            format!(
+                "Referral {} asks for {places} place(s) at service {} (district {}), from district {}. \
+                 Please acknowledge it by {deadline}, then the service accepts or declines it.",
+                e.referral_id, e.service_id, e.receiving_region_code, e.sender_region_code
+            ),
+        ),
+        NotificationKind::ReferralAcknowledged => (
+            format!("Referral {short} acknowledged"),
+            format!(
+                "Agency {} acknowledged referral {}.",
+                e.actor_agency_id, e.referral_id
+            ),
+        ),
+        NotificationKind::ReferralAccepted => (
+            format!("Referral {short} accepted"),
+            format!(
+                "Service {} accepted referral {} and holds {places} place(s). Confirm the placement when the children arrive.",
+                e.service_id, e.referral_id
+            ),
+        ),
+        NotificationKind::ReferralDeclined => (
+            format!("Referral {short} declined"),
+            format!(
+                "Service {} declined referral {} (reason code {}). You may refer the case to another service.",
+                e.service_id, e.referral_id, e.reason_code
+            ),
+        ),
+        NotificationKind::ReferralWithdrawn => (
+            format!("Referral {short} withdrawn"),
+            format!(
+                "The sender withdrew referral {} (reason code {}); any held places are released.",
+                e.referral_id, e.reason_code
+            ),
+        ),
+        NotificationKind::ReferralPlaced => (
+            format!("Referral {short}: children placed"),
+            format!(
+                "The sender confirmed the placement of referral {} at service {}; {places} place(s) are now occupied.",
+                e.referral_id, e.service_id
+            ),
+        ),
+        NotificationKind::ReferralEscalated | NotificationKind::Unspecified => (
+            format!("Referral {short} escalated: acknowledgements overdue"),
+            format!(
+                "Referral {} to service {} (district {}) was not acknowledged by every party by {deadline}.",
+                e.referral_id, e.service_id, e.receiving_region_code
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(foster_is_provider: bool) -> (ReferralEvent, [Uuid; 4]) {
+        let ids = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+        let [sender, provider, foster, rdsa] = ids;
+        let foster = if foster_is_provider { provider } else { foster };
+        (
+            ReferralEvent {
+                referral_id: Uuid::new_v4().to_string(),
+                sender_agency_id: sender.to_string(),
+                receiving_agency_id: provider.to_string(),
+                foster_care_team_agency_id: foster.to_string(),
+                receiving_rdsa_agency_id: rdsa.to_string(),
+                places: 2,
+                ..Default::default()
+            },
+            ids,
+        )
+    }
+
+    #[test]
+    fn each_event_reaches_exactly_the_agencies_concerned() {
+        let (e, [sender, provider, foster, rdsa]) = event(false);
+        let cases = [
+            (types::REFERRAL_SUBMITTED, vec![provider, foster]),
+            (types::REFERRAL_ACKNOWLEDGED, vec![sender]),
+            (types::REFERRAL_ACCEPTED, vec![sender]),
+            (types::REFERRAL_DECLINED, vec![sender]),
+            (types::REFERRAL_WITHDRAWN, vec![provider, foster]),
+            (types::REFERRAL_PLACED, vec![provider, foster]),
+            (types::REFERRAL_ESCALATED, vec![sender, rdsa]),
+        ];
+        for (t, expected) in cases {
+            assert_eq!(recipients(t, &e).unwrap().1, expected, "{t}");
+        }
+        assert!(recipients("case.opened", &e).is_none());
+    }
+
+    #[test]
+    fn one_agency_in_two_roles_is_told_once() {
+        let (e, [_, provider, _, _]) = event(true);
+        assert_eq!(recipients(types::REFERRAL_SUBMITTED, &e).unwrap().1, vec![provider]);
+    }
+
+    #[test]
+    fn escalation_without_an_rdsa_tells_the_sender() {
+        let (mut e, [sender, ..]) = event(false);
+        e.receiving_rdsa_agency_id.clear();
+        assert_eq!(recipients(types::REFERRAL_ESCALATED, &e).unwrap().1, vec![sender]);
+    }
+
+    #[test]
+    fn messages_name_the_referral() {
+        let (e, _) = event(false);
+        let (title, body) = message(NotificationKind::ReferralSubmitted, &e);
+        assert!(title.contains(&e.referral_id[..8]));
+        assert!(body.contains(&e.referral_id));
+    }
+}

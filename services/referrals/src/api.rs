@@ -1,0 +1,563 @@
+//! The gRPC face of the referrals service.
+//!
+//! Submission asks the cases service (as the caller, so the case's owner decides who reads it) and the
+//! directory (the service, the receiving district's foster-care team and RDSA) with deadlines: these
+//! answers must be current, and a referral is submitted rarely enough that a lookup costs nothing.
+//! Every later step needs only what the referral stored at submission, plus the service's free places,
+//! which this service keeps from the directory's capacity events (see `capacity`).
+
+use std::time::Duration;
+
+use chrono::{Datelike, Utc};
+use placement_messaging::Outbox;
+use placement_platform::{
+    CallerExt,
+    caller::{Caller, correlation_id},
+    error::{ServiceError, ServiceResult, check_text, parse_id},
+    page::{Cursor, page_size},
+    time::from_date,
+};
+use placement_proto::v1::{
+    AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseStatus, ConfirmPlacementRequest,
+    DeclineReason, DeclineReferralRequest, GetAgencyRequest, GetCaseRequest, GetReferralRequest,
+    GetServiceRequest, LegalBasisKind, ListAgenciesRequest, ListReferralsRequest,
+    ListReferralsResponse, PageRequest, Referral, ReferralAction, ReferralDirection, ReferralStatus,
+    ServiceStatus, SubmitReferralRequest, WithdrawReason, WithdrawReferralRequest,
+    case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
+    referral_service_server::ReferralService,
+};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use tonic::{Request, Response, Status, transport::Channel};
+use uuid::Uuid;
+
+use crate::{
+    EVENTS,
+    store::{REFERRAL_COLUMNS, ReferralRow, assemble, parties_of, record_history},
+    workflow::{self, Step, event_type},
+};
+
+#[derive(Clone)]
+pub struct Referrals {
+    pool: PgPool,
+    outbox: Outbox,
+    directory: DirectoryServiceClient<Channel>,
+    cases: CaseServiceClient<Channel>,
+    ack_deadline: Duration,
+}
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+#[tonic::async_trait]
+impl ReferralService for Referrals {
+    async fn submit_referral(&self, request: Request<SubmitReferralRequest>) -> RpcResult<Referral> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        respond(self.submit(caller, request.into_inner(), correlation).await)
+    }
+
+    async fn get_referral(&self, request: Request<GetReferralRequest>) -> RpcResult<Referral> {
+        let caller = request.caller()?;
+        let id = parse_id("referral_id", &request.get_ref().referral_id)?;
+        respond(self.get(caller, id).await)
+    }
+
+    async fn list_referrals(
+        &self,
+        request: Request<ListReferralsRequest>,
+    ) -> RpcResult<ListReferralsResponse> {
+        let caller = request.caller()?;
+        respond(self.list(caller, request.into_inner()).await)
+    }
+
+    async fn acknowledge_referral(
+        &self,
+        request: Request<AcknowledgeReferralRequest>,
+    ) -> RpcResult<Referral> {
+        let id = parse_id("referral_id", &request.get_ref().referral_id)?;
+        respond(self.step(&request, id, Step::Acknowledge).await)
+    }
+
+    async fn accept_referral(&self, request: Request<AcceptReferralRequest>) -> RpcResult<Referral> {
+        let id = parse_id("referral_id", &request.get_ref().referral_id)?;
+        respond(self.step(&request, id, Step::Accept).await)
+    }
+
+    async fn decline_referral(&self, request: Request<DeclineReferralRequest>) -> RpcResult<Referral> {
+        let req = request.get_ref();
+        let id = parse_id("referral_id", &req.referral_id)?;
+        let reason = DeclineReason::try_from(req.reason)
+            .ok()
+            .filter(|r| *r != DeclineReason::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
+        check_text("comment", &req.comment, 0, 2000)?;
+        let step = Step::Decline(reason, req.comment.trim().to_string());
+        respond(self.step(&request, id, step).await)
+    }
+
+    async fn withdraw_referral(
+        &self,
+        request: Request<WithdrawReferralRequest>,
+    ) -> RpcResult<Referral> {
+        let req = request.get_ref();
+        let id = parse_id("referral_id", &req.referral_id)?;
+        let reason = WithdrawReason::try_from(req.reason)
+            .ok()
+            .filter(|r| *r != WithdrawReason::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
+        check_text("comment", &req.comment, 0, 2000)?;
+        let step = Step::Withdraw(reason, req.comment.trim().to_string());
+        respond(self.step(&request, id, step).await)
+    }
+
+    async fn confirm_placement(
+        &self,
+        request: Request<ConfirmPlacementRequest>,
+    ) -> RpcResult<Referral> {
+        let id = parse_id("referral_id", &request.get_ref().referral_id)?;
+        respond(self.step(&request, id, Step::ConfirmPlacement).await)
+    }
+}
+
+/// A validated submission.
+struct Submission {
+    case_id: Uuid,
+    service_id: Uuid,
+    legal_basis_kind: LegalBasisKind,
+    legal_basis_number: String,
+    legal_basis_date: chrono::NaiveDate,
+    legal_basis_court: String,
+    reason: String,
+    idempotency_key: String,
+}
+
+fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<Submission> {
+    let case_id = parse_id("case_id", &req.case_id)?;
+    let service_id = parse_id("service_id", &req.service_id)?;
+    check_text("idempotency_key", &req.idempotency_key, 1, 128)?;
+    let basis = req
+        .legal_basis
+        .ok_or_else(|| ServiceError::invalid("legal_basis", "required"))?;
+    let kind = LegalBasisKind::try_from(basis.kind)
+        .ok()
+        .filter(|k| *k != LegalBasisKind::Unspecified)
+        .ok_or_else(|| ServiceError::invalid("legal_basis.kind", "required"))?;
+    check_text("legal_basis.number", basis.number.trim(), 1, 64)?;
+    let issued_on = basis
+        .issued_on
+        .as_ref()
+        .ok_or_else(|| ServiceError::invalid("legal_basis.issued_on", "required"))?;
+    let date = from_date(issued_on)
+        .ok_or_else(|| ServiceError::invalid("legal_basis.issued_on", "not a calendar date"))?;
+    if date > Utc::now().date_naive() {
+        return Err(ServiceError::invalid("legal_basis.issued_on", "in the future"));
+    }
+    if kind == LegalBasisKind::CourtDecision {
+        check_text("legal_basis.court", basis.court.trim(), 1, 200)?;
+    } else {
+        check_text("legal_basis.court", basis.court.trim(), 0, 200)?;
+    }
+    check_text("reason", req.reason.trim(), 1, 2000)?;
+    Ok(Submission {
+        case_id,
+        service_id,
+        legal_basis_kind: kind,
+        legal_basis_number: basis.number.trim().to_string(),
+        legal_basis_date: date,
+        legal_basis_court: basis.court.trim().to_string(),
+        reason: req.reason.trim().to_string(),
+        idempotency_key: req.idempotency_key,
+    })
+}
+
+impl Referrals {
+    pub fn new(
+        pool: PgPool,
+        outbox: Outbox,
+        directory: DirectoryServiceClient<Channel>,
+        cases: CaseServiceClient<Channel>,
+        ack_deadline: Duration,
+    ) -> Self {
+        Self {
+            pool,
+            outbox,
+            directory,
+            cases,
+            ack_deadline,
+        }
+    }
+
+    /// A retry of an earlier submission: the same referral if the request is the same, an error if the key
+    /// was reused for another request.
+    fn replay(existing: &ReferralRow, s: &Submission) -> ServiceResult<()> {
+        let same = existing.case_id == s.case_id
+            && existing.service_id == s.service_id
+            && existing.legal_basis_kind == s.legal_basis_kind.as_str_name()
+            && existing.legal_basis_number == s.legal_basis_number
+            && existing.legal_basis_date == s.legal_basis_date
+            && existing.legal_basis_court == s.legal_basis_court
+            && existing.reason == s.reason;
+        if same {
+            Ok(())
+        } else {
+            Err(ServiceError::AlreadyExists(
+                "idempotency_key was already used for a different referral".into(),
+            ))
+        }
+    }
+
+    async fn find_by_key(&self, sender: Uuid, key: &str) -> ServiceResult<Option<ReferralRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE sender_agency_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(sender)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn submit(
+        &self,
+        caller: Caller,
+        req: SubmitReferralRequest,
+        correlation: Uuid,
+    ) -> ServiceResult<Referral> {
+        let s = validate_submission(req)?;
+        if let Some(existing) = self.find_by_key(caller.agency_id, &s.idempotency_key).await? {
+            Self::replay(&existing, &s)?;
+            return self.get(caller, existing.id).await;
+        }
+
+        // The case, read as the caller: the cases service refuses anyone but its owner.
+        let case = self
+            .cases
+            .clone()
+            .get_case(caller.forward(GetCaseRequest {
+                case_id: s.case_id.to_string(),
+            }))
+            .await
+            .map_err(|status| match status.code() {
+                tonic::Code::NotFound => ServiceError::not_found("case"),
+                _ => ServiceError::from(status),
+            })?
+            .into_inner();
+        if case.status != CaseStatus::Open as i32 {
+            return Err(ServiceError::precondition("the case is not open"));
+        }
+        let places = case.children.len() as i32;
+        if places == 0 {
+            return Err(ServiceError::precondition("the case has no children"));
+        }
+
+        let mut directory = self.directory.clone();
+        let service = directory
+            .get_service(caller.forward(GetServiceRequest {
+                service_id: s.service_id.to_string(),
+            }))
+            .await
+            .map_err(|status| match status.code() {
+                tonic::Code::NotFound => ServiceError::not_found("service"),
+                _ => ServiceError::from(status),
+            })?
+            .into_inner();
+        if service.status != ServiceStatus::Active as i32 {
+            return Err(ServiceError::precondition("the service takes no referrals now"));
+        }
+        let this_year = Utc::now().year();
+        for (i, child) in case.children.iter().enumerate() {
+            // Birth year alone: the child is one of two ages; refuse only if neither fits.
+            let oldest = (this_year - child.birth_year) as u32;
+            let youngest = oldest.saturating_sub(1);
+            if oldest < service.min_age || youngest > service.max_age {
+                return Err(ServiceError::precondition(format!(
+                    "child {} is outside the service's age range {}-{}",
+                    i + 1,
+                    service.min_age,
+                    service.max_age
+                )));
+            }
+        }
+        let sender = directory
+            .get_agency(caller.forward(GetAgencyRequest {
+                agency_id: caller.agency_id.to_string(),
+            }))
+            .await
+            .map_err(ServiceError::from)?
+            .into_inner();
+        let foster_team = self
+            .first_agency(&caller, &service.region_code, AgencyKind::FosterCareTeam)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::precondition(format!(
+                    "district {} has no foster-care team registered",
+                    service.region_code
+                ))
+            })?;
+        let rdsa = self
+            .first_agency(&caller, &service.region_code, AgencyKind::Rdsa)
+            .await?;
+        let provider = Uuid::parse_str(&service.provider_agency_id)
+            .map_err(|_| ServiceError::Internal("directory returned a malformed id".into()))?;
+
+        let id = Uuid::now_v7();
+        let deadline = Utc::now()
+            + chrono::Duration::from_std(self.ack_deadline)
+                .map_err(|_| ServiceError::Internal("acknowledgement deadline out of range".into()))?;
+        let mut tx = self.pool.begin().await?;
+        // The directory's answer is the freshest view of the service's places we have.
+        sqlx::query(
+            "INSERT INTO service_places (service_id, free_places, version) VALUES ($1, $2, $3)
+             ON CONFLICT (service_id) DO UPDATE SET free_places = EXCLUDED.free_places,
+                 version = EXCLUDED.version, updated_at = now()
+             WHERE service_places.version < EXCLUDED.version",
+        )
+        .bind(s.service_id)
+        .bind(service.free_places as i32)
+        .bind(service.version as i64)
+        .execute(&mut *tx)
+        .await?;
+        let inserted: Option<ReferralRow> = sqlx::query_as(&format!(
+            "INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
+                 receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
+                 places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
+                 status, ack_deadline, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
+             RETURNING {REFERRAL_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(s.case_id)
+        .bind(caller.agency_id)
+        .bind(&sender.region_code)
+        .bind(s.service_id)
+        .bind(provider)
+        .bind(&service.region_code)
+        .bind(foster_team)
+        .bind(rdsa)
+        .bind(places)
+        .bind(s.legal_basis_kind.as_str_name())
+        .bind(&s.legal_basis_number)
+        .bind(s.legal_basis_date)
+        .bind(&s.legal_basis_court)
+        .bind(&s.reason)
+        .bind(ReferralStatus::Submitted.as_str_name())
+        .bind(deadline)
+        .bind(&s.idempotency_key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = inserted else {
+            // A concurrent retry with the same key won the race.
+            drop(tx);
+            let existing = self
+                .find_by_key(caller.agency_id, &s.idempotency_key)
+                .await?
+                .ok_or_else(|| ServiceError::Unavailable("concurrent submission".into()))?;
+            Self::replay(&existing, &s)?;
+            return self.get(caller, existing.id).await;
+        };
+        let mut parties = vec![(provider, true, provider == foster_team)];
+        if foster_team != provider {
+            parties.push((foster_team, false, true));
+        }
+        for (agency, receiving_provider, foster_care_team) in parties {
+            sqlx::query(
+                "INSERT INTO referral_parties (referral_id, agency_id, receiving_provider, foster_care_team, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(agency)
+            .bind(receiving_provider)
+            .bind(foster_care_team)
+            .bind(row.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        record_history(
+            &mut tx,
+            &row,
+            ReferralAction::Submitted,
+            ReferralStatus::Unspecified,
+            Some(caller.agency_id),
+        )
+        .await?;
+        let event = EVENTS.build(
+            event_type(ReferralAction::Submitted),
+            "referral",
+            id,
+            row.version as u64,
+            correlation,
+            &row.event(ReferralStatus::Unspecified, Some(caller.agency_id), 0),
+        );
+        Outbox::enqueue(&mut tx, &event).await?;
+        let referral = assemble(&mut tx, vec![row]).await?.remove(0);
+        tx.commit().await?;
+        self.outbox.committed();
+        tracing::info!(referral_id = %id, case_id = %s.case_id, service_id = %s.service_id, places, "referral submitted");
+        Ok(referral)
+    }
+
+    /// The first agency of `kind` in `region` (by id: the earliest registered), if any.
+    async fn first_agency(
+        &self,
+        caller: &Caller,
+        region: &str,
+        kind: AgencyKind,
+    ) -> ServiceResult<Option<Uuid>> {
+        let agencies = self
+            .directory
+            .clone()
+            .list_agencies(caller.forward(ListAgenciesRequest {
+                region_code: region.to_string(),
+                kind: kind as i32,
+                page: Some(PageRequest {
+                    page_size: 1,
+                    page_token: String::new(),
+                }),
+            }))
+            .await
+            .map_err(ServiceError::from)?
+            .into_inner()
+            .agencies;
+        Ok(agencies.first().and_then(|a| Uuid::parse_str(&a.id).ok()))
+    }
+
+    async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Referral> {
+        let mut conn = self.pool.acquire().await?;
+        let row: ReferralRow =
+            sqlx::query_as(&format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("referral"))?;
+        let parties = parties_of(&mut conn, &[id]).await?;
+        if !row.visible_to(caller.agency_id, &parties) {
+            return Err(ServiceError::denied("the referral concerns other agencies"));
+        }
+        Ok(assemble(&mut conn, vec![row]).await?.remove(0))
+    }
+
+    async fn list(
+        &self,
+        caller: Caller,
+        req: ListReferralsRequest,
+    ) -> ServiceResult<ListReferralsResponse> {
+        let page = req.page.unwrap_or_default();
+        let limit = page_size("page.page_size", page.page_size)?;
+        let after = Cursor::decode("page.page_token", &page.page_token)?;
+        let status = ReferralStatus::try_from(req.status)
+            .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
+        let direction = ReferralDirection::try_from(req.direction)
+            .ok()
+            .filter(|d| *d != ReferralDirection::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("direction", "INCOMING or OUTGOING"))?;
+        let columns = REFERRAL_COLUMNS
+            .split(", ")
+            .map(|c| format!("r.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {columns} FROM referrals r "));
+        if direction == ReferralDirection::Incoming {
+            q.push("JOIN referral_parties p ON p.referral_id = r.id WHERE p.agency_id = ")
+                .push_bind(caller.agency_id);
+        } else {
+            q.push("WHERE r.sender_agency_id = ").push_bind(caller.agency_id);
+        }
+        if status != ReferralStatus::Unspecified {
+            q.push(" AND r.status = ").push_bind(status.as_str_name());
+        }
+        if let Some(c) = after {
+            q.push(" AND (r.created_at, r.id) < (")
+                .push_bind(c.at)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        }
+        q.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
+            .push_bind(limit + 1);
+        let mut conn = self.pool.acquire().await?;
+        let mut rows: Vec<ReferralRow> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let next_page_token = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|r| Cursor { at: r.created_at, id: r.id }.encode())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(ListReferralsResponse {
+            referrals: assemble(&mut conn, rows).await?,
+            next_page_token,
+        })
+    }
+
+    async fn step<T>(&self, request: &Request<T>, id: Uuid, step: Step) -> ServiceResult<Referral> {
+        let caller = request.caller().map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
+        let correlation = correlation_id(request);
+        let mut tx = self.pool.begin().await?;
+        let row = workflow::apply(&mut tx, id, &step, Some(caller.agency_id), correlation).await?;
+        let referral = assemble(&mut tx, vec![row]).await?.remove(0);
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(referral)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use placement_proto::v1::{Date, LegalBasis};
+
+    fn request() -> SubmitReferralRequest {
+        SubmitReferralRequest {
+            case_id: Uuid::new_v4().to_string(),
+            service_id: Uuid::new_v4().to_string(),
+            legal_basis: Some(LegalBasis {
+                kind: LegalBasisKind::DsaDirectorOrder as i32,
+                number: "ZД-17/2026".into(),
+                issued_on: Some(Date { year: 2026, month: 11, day: 2 }),
+                court: String::new(),
+            }),
+            reason: "The home is closing.".into(),
+            idempotency_key: "k1".into(),
+        }
+    }
+
+    fn field(r: SubmitReferralRequest) -> String {
+        match validate_submission(r) {
+            Err(ServiceError::InvalidArgument { field, .. }) => field,
+            other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn submissions_are_validated_field_by_field() {
+        assert!(validate_submission(request()).is_ok());
+        let mut r = request();
+        r.case_id = "x".into();
+        assert_eq!(field(r), "case_id");
+        let mut r = request();
+        r.idempotency_key.clear();
+        assert_eq!(field(r), "idempotency_key");
+        let mut r = request();
+        r.legal_basis = None;
+        assert_eq!(field(r), "legal_basis");
+        let mut r = request();
+        r.legal_basis.as_mut().unwrap().number = "  ".into();
+        assert_eq!(field(r), "legal_basis.number");
+        let mut r = request();
+        r.legal_basis.as_mut().unwrap().issued_on = Some(Date { year: 2026, month: 2, day: 31 });
+        assert_eq!(field(r), "legal_basis.issued_on");
+        let mut r = request();
+        r.legal_basis.as_mut().unwrap().issued_on = Some(Date { year: 2999, month: 1, day: 1 });
+        assert_eq!(field(r), "legal_basis.issued_on");
+        let mut r = request();
+        r.legal_basis.as_mut().unwrap().kind = LegalBasisKind::CourtDecision as i32;
+        assert_eq!(field(r), "legal_basis.court");
+        let mut r = request();
+        r.reason = "x".repeat(2001);
+        assert_eq!(field(r), "reason");
+    }
+}

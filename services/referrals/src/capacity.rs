@@ -1,0 +1,52 @@
+//! The services' free places, kept from the directory's capacity events, and which acceptances the
+//! directory has applied. Acceptance checks against these (see `workflow`).
+
+use placement_messaging::{EventHandler, HandleError, IncomingEvent, envelope::types};
+use placement_proto::v1::{CapacityChange, ServiceCapacityChanged};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+pub const BINDINGS: &[&str] = &[types::SERVICE_REGISTERED, types::SERVICE_CAPACITY_CHANGED];
+
+pub struct ServicePlaces;
+
+impl EventHandler for ServicePlaces {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        event: &IncomingEvent,
+    ) -> Result<(), HandleError> {
+        if !BINDINGS.contains(&event.event_type()) {
+            return Err(HandleError::permanent(format!(
+                "unexpected event type {}",
+                event.event_type()
+            )));
+        }
+        let change: ServiceCapacityChanged = event.payload()?;
+        let service_id = Uuid::parse_str(&change.service_id)
+            .map_err(|_| HandleError::permanent("service_id is not a UUID"))?;
+        // Only a newer figure replaces the one we have.
+        sqlx::query(
+            "INSERT INTO service_places (service_id, free_places, version) VALUES ($1, $2, $3)
+             ON CONFLICT (service_id) DO UPDATE SET free_places = EXCLUDED.free_places,
+                 version = EXCLUDED.version, updated_at = now()
+             WHERE service_places.version < EXCLUDED.version",
+        )
+        .bind(service_id)
+        .bind(change.free_places as i32)
+        .bind(event.envelope.aggregate_version as i64)
+        .execute(&mut **tx)
+        .await?;
+        let applied_hold = matches!(
+            CapacityChange::try_from(change.change),
+            Ok(CapacityChange::Held | CapacityChange::Occupied)
+        );
+        if applied_hold && let Ok(referral_id) = Uuid::parse_str(&change.referral_id) {
+            sqlx::query("UPDATE referrals SET hold_applied = true WHERE id = $1")
+                .bind(referral_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
