@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
@@ -38,13 +38,21 @@ pub async fn serve(
         .build_v1()
         .expect("the embedded descriptor set is valid");
     let local: Option<SocketAddr> = listener.local_addr().ok();
+    // Small unary messages must not wait for Nagle's algorithm.
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        })
+    });
     tracing::info!(addr = ?local, "gRPC server listening");
     tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
 }
 

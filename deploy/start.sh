@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Starts PostgreSQL and RabbitMQ if needed, builds, and starts the four services in the background,
+# logging to .run/logs/. Services already running (per .run/*.pid) are left as they are.
+# Settings come from PLACEMENT_* environment variables (see README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUN="$ROOT/.run"
+mkdir -p "$RUN/logs"
+
+bash deploy/infra.sh up
+echo "[start] building" >&2
+cargo build --workspace --bins --quiet
+
+BIN="$ROOT/target/debug"
+for svc in directory cases referrals notifications; do
+  pidfile="$RUN/$svc.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "[start] placement-$svc already running (pid $(cat "$pidfile"))" >&2
+    continue
+  fi
+  nohup "$BIN/placement-$svc" >>"$RUN/logs/$svc.log" 2>&1 &
+  echo $! >"$pidfile"
+  echo "[start] placement-$svc started (pid $!, log .run/logs/$svc.log)" >&2
+done
+
+"$BIN/placement-cli" wait-ready --timeout-secs "${PLACEMENT_START_TIMEOUT:-90}"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests and the end-to-end tests against a real PostgreSQL and RabbitMQ
+# (installed and started by deploy/infra.sh if missing). Each end-to-end test starts the four service
+# binaries as child processes in a database and exchange of its own, and removes them afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/infra.sh up
+# The end-to-end tests start the service binaries, so build them first, in the same target directory.
+cargo build --workspace --bins
+cargo test --workspace "$@"

@@ -1,0 +1,106 @@
+//! Connections to the four services, and requests on behalf of an agency.
+
+use std::time::Duration;
+
+use placement_platform::caller::AGENCY_HEADER;
+use placement_proto::v1::{
+    case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
+    notification_service_client::NotificationServiceClient,
+    referral_service_client::ReferralServiceClient,
+};
+use tonic::{Request, metadata::MetadataValue, transport::Channel};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use uuid::Uuid;
+
+/// Where the services listen.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub directory: String,
+    pub cases: String,
+    pub referrals: String,
+    pub notifications: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self {
+            directory: "http://127.0.0.1:50051".into(),
+            cases: "http://127.0.0.1:50052".into(),
+            referrals: "http://127.0.0.1:50053".into(),
+            notifications: "http://127.0.0.1:50054".into(),
+        }
+    }
+}
+
+impl Endpoints {
+    pub fn all(&self) -> [(&'static str, &str); 4] {
+        [
+            ("directory", &self.directory),
+            ("cases", &self.cases),
+            ("referrals", &self.referrals),
+            ("notifications", &self.notifications),
+        ]
+    }
+}
+
+#[derive(Clone)]
+pub struct Clients {
+    pub directory: DirectoryServiceClient<Channel>,
+    pub cases: CaseServiceClient<Channel>,
+    pub referrals: ReferralServiceClient<Channel>,
+    pub notifications: NotificationServiceClient<Channel>,
+}
+
+fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_string())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+impl Clients {
+    pub fn connect(endpoints: &Endpoints) -> Result<Self, tonic::transport::Error> {
+        Ok(Self {
+            directory: DirectoryServiceClient::new(channel(&endpoints.directory)?),
+            cases: CaseServiceClient::new(channel(&endpoints.cases)?),
+            referrals: ReferralServiceClient::new(channel(&endpoints.referrals)?),
+            notifications: NotificationServiceClient::new(channel(&endpoints.notifications)?),
+        })
+    }
+}
+
+/// A request made on behalf of `agency`.
+pub fn as_agency<T>(agency: Uuid, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        AGENCY_HEADER,
+        MetadataValue::try_from(agency.to_string()).expect("a UUID is valid metadata"),
+    );
+    request.set_timeout(Duration::from_secs(10));
+    request
+}
+
+/// Waits until every service reports SERVING on `grpc.health.v1`, or `timeout` passes.
+pub async fn wait_ready(endpoints: &Endpoints, timeout: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for (name, url) in endpoints.all() {
+        loop {
+            let serving = match channel(url) {
+                Ok(ch) => HealthClient::new(ch)
+                    .check(HealthCheckRequest { service: String::new() })
+                    .await
+                    .map(|r| r.into_inner().status == ServingStatus::Serving as i32)
+                    .unwrap_or(false),
+                Err(_) => false,
+            };
+            if serving {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("{name} at {url} is not serving after {timeout:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}

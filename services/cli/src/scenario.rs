@@ -1,0 +1,332 @@
+//! The cross-region placement, told as it happens: DSA Pirdop (Sofia Province) places twins from the home
+//! for medical and social care in Zlatitsa in a family-type placement centre in Vratsa.
+
+use std::{future::Future, time::Duration};
+
+use chrono::{Datelike, Utc};
+use futures::StreamExt;
+use placement_proto::v1::{
+    AcceptReferralRequest, AcknowledgeReferralRequest, CaseStatus, Child, ChildNeed,
+    ConfirmPlacementRequest, Date, GetCaseRequest, GetReferralRequest, GetServiceRequest,
+    LegalBasis, LegalBasisKind, Notification, NotificationKind, OpenCaseRequest, ReferralStatus,
+    SearchServicesRequest, ServiceType, Sex, SubmitReferralRequest, WatchNotificationsRequest,
+};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::{
+    clients::{Clients, as_agency},
+    demo::DemoDirectory,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{step}: {status}")]
+    Call { step: &'static str, status: tonic::Status },
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+fn call(step: &'static str) -> impl FnOnce(tonic::Status) -> ScenarioError {
+    move |status| ScenarioError::Call { step, status }
+}
+
+/// Polls `check` until it yields a value or `timeout` passes.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, ScenarioError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            return Err(ScenarioError::Unexpected(format!("timed out waiting for {what}")));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub struct Outcome {
+    pub case_id: Uuid,
+    pub referral_id: Uuid,
+    pub service_id: Uuid,
+}
+
+struct Timeline {
+    start: Instant,
+}
+
+impl Timeline {
+    fn say(&self, line: impl AsRef<str>) {
+        println!("[{:>7.3}s] {}", self.start.elapsed().as_secs_f64(), line.as_ref());
+    }
+}
+
+/// Runs the scenario, printing the referral's timeline.
+pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, ScenarioError> {
+    let t = Timeline { start: Instant::now() };
+    let pirdop = demo.agency("dsa-pirdop");
+    let names: Vec<(Uuid, &str)> = [
+        ("dsa-pirdop", "DSA Pirdop"),
+        ("provider-vratsa", "Municipality of Vratsa (FTPC Vratsa 1)"),
+        ("foster-vratsa", "Foster-care team Vratsa"),
+        ("rdsa-vratsa", "RDSA Vratsa"),
+    ]
+    .into_iter()
+    .map(|(k, n)| (demo.agency(k), n))
+    .collect();
+
+    // Every concerned agency's inbox, streamed as notifications arrive.
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(Uuid, Notification)>();
+    for (agency, name) in names.iter().copied() {
+        let mut stream = clients
+            .notifications
+            .clone()
+            .watch_notifications(as_agency(agency, WatchNotificationsRequest { after_sequence: 0 }))
+            .await
+            .map_err(call("WatchNotifications"))?
+            .into_inner();
+        let seen = seen_tx.clone();
+        let start = t.start;
+        tokio::spawn(async move {
+            while let Some(Ok(n)) = stream.next().await {
+                println!(
+                    "[{:>7.3}s]     ✉ {name}: {}",
+                    start.elapsed().as_secs_f64(),
+                    n.title
+                );
+                let _ = seen.send((agency, n));
+            }
+        });
+    }
+    drop(seen_tx);
+
+    let year = Utc::now().year();
+    let case = clients
+        .cases
+        .clone()
+        .open_case(as_agency(
+            pirdop,
+            OpenCaseRequest {
+                children: ["Twin A", "Twin B"]
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| Child {
+                        pseudonym: p.into(),
+                        birth_year: year - 5,
+                        sex: if i == 0 { Sex::Female } else { Sex::Male } as i32,
+                        needs: vec![ChildNeed::Medical as i32],
+                        ..Default::default()
+                    })
+                    .collect(),
+                current_setting: "Home for medical and social care for children, Zlatitsa".into(),
+            },
+        ))
+        .await
+        .map_err(call("OpenCase"))?
+        .into_inner();
+    let case_id = Uuid::parse_str(&case.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
+    t.say(format!("DSA Pirdop opened case {} for twins (2 children)", case.id));
+
+    let found = clients
+        .directory
+        .clone()
+        .search_services(as_agency(
+            pirdop,
+            SearchServicesRequest {
+                exclude_region_code: "SFO".into(),
+                service_type: ServiceType::FamilyTypePlacementCentre as i32,
+                min_free_places: 2,
+                child_age: Some(5),
+                ..Default::default()
+            },
+        ))
+        .await
+        .map_err(call("SearchServices"))?
+        .into_inner()
+        .services;
+    t.say(format!(
+        "Search: family-type placement centres outside Sofia Province with 2+ free places: {}",
+        found
+            .iter()
+            .map(|s| format!("{} ({}, {} free)", s.name, s.region_code, s.free_places))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    let service = found
+        .into_iter()
+        .find(|s| s.region_code == "VRC" && s.name == "FTPC Vratsa 1")
+        .ok_or_else(|| ScenarioError::Unexpected("FTPC Vratsa 1 not found".into()))?;
+    let service_id = Uuid::parse_str(&service.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
+    let free_before = service.free_places;
+
+    let order_date = Utc::now().date_naive() - chrono::Days::new(2);
+    let referral = clients
+        .referrals
+        .clone()
+        .submit_referral(as_agency(
+            pirdop,
+            SubmitReferralRequest {
+                case_id: case.id.clone(),
+                service_id: service.id.clone(),
+                legal_basis: Some(LegalBasis {
+                    kind: LegalBasisKind::DsaDirectorOrder as i32,
+                    number: format!("ZD-{}/{year}", case_id.as_fields().0 % 1000),
+                    issued_on: Some(Date {
+                        year: order_date.year(),
+                        month: order_date.month() as i32,
+                        day: order_date.day() as i32,
+                    }),
+                    court: String::new(),
+                }),
+                reason: "The home for medical and social care is closing; no free places in the district."
+                    .into(),
+                idempotency_key: format!("demo-{case_id}"),
+            },
+        ))
+        .await
+        .map_err(call("SubmitReferral"))?
+        .into_inner();
+    let referral_id = Uuid::parse_str(&referral.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
+    t.say(format!(
+        "DSA Pirdop submitted referral {} to {} for {} places (DSA director's order); status SUBMITTED",
+        referral.id, service.name, referral.places
+    ));
+
+    let mut inbox: Vec<(Uuid, Notification)> = Vec::new();
+    let mut wait_for = async |agency: Uuid, kind: NotificationKind| -> Result<(), ScenarioError> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if inbox.iter().any(|(a, n)| {
+                *a == agency && n.kind == kind as i32 && n.referral_id == referral_id.to_string()
+            }) {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, seen_rx.recv()).await {
+                Ok(Some(item)) => inbox.push(item),
+                _ => {
+                    return Err(ScenarioError::Unexpected(format!(
+                        "no {} notification for {agency}",
+                        kind.as_str_name()
+                    )));
+                }
+            }
+        }
+    };
+    let provider = demo.agency("provider-vratsa");
+    let foster = demo.agency("foster-vratsa");
+    wait_for(provider, NotificationKind::ReferralSubmitted).await?;
+    wait_for(foster, NotificationKind::ReferralSubmitted).await?;
+
+    let mut referrals = clients.referrals.clone();
+    for (agency, who) in [(provider, "FTPC Vratsa 1's provider"), (foster, "Foster-care team Vratsa")] {
+        let r = referrals
+            .acknowledge_referral(as_agency(agency, AcknowledgeReferralRequest { referral_id: referral.id.clone() }))
+            .await
+            .map_err(call("AcknowledgeReferral"))?
+            .into_inner();
+        t.say(format!("{who} acknowledged; status {}", status_name(r.status)));
+        wait_for(pirdop, NotificationKind::ReferralAcknowledged).await?;
+    }
+
+    let r = referrals
+        .accept_referral(as_agency(provider, AcceptReferralRequest { referral_id: referral.id.clone() }))
+        .await
+        .map_err(call("AcceptReferral"))?
+        .into_inner();
+    t.say(format!("The provider accepted; status {}", status_name(r.status)));
+    wait_for(pirdop, NotificationKind::ReferralAccepted).await?;
+    let directory = clients.directory.clone();
+    let held = eventually("places to be held", Duration::from_secs(15), || {
+        let mut directory = directory.clone();
+        let id = service.id.clone();
+        async move {
+            let s = directory
+                .get_service(as_agency(pirdop, GetServiceRequest { service_id: id }))
+                .await
+                .ok()?
+                .into_inner();
+            (s.free_places + 2 == free_before).then_some(s)
+        }
+    })
+    .await?;
+    t.say(format!(
+        "Directory: {} free places {} -> {} ({} held)",
+        held.name, free_before, held.free_places, held.held_places
+    ));
+
+    let r = referrals
+        .confirm_placement(as_agency(pirdop, ConfirmPlacementRequest { referral_id: referral.id.clone() }))
+        .await
+        .map_err(call("ConfirmPlacement"))?
+        .into_inner();
+    t.say(format!("DSA Pirdop confirmed the placement; status {}", status_name(r.status)));
+    let cases = clients.cases.clone();
+    let placed = eventually("the case to show the placement", Duration::from_secs(15), || {
+        let mut cases = cases.clone();
+        let id = case.id.clone();
+        async move {
+            let c = cases
+                .get_case(as_agency(pirdop, GetCaseRequest { case_id: id }))
+                .await
+                .ok()?
+                .into_inner();
+            (c.status == CaseStatus::Placed as i32).then_some(c)
+        }
+    })
+    .await?;
+    let placement = placed.placement.unwrap_or_default();
+    t.say(format!(
+        "Case {}: PLACED at service {} (district {})",
+        placed.id, placement.service_id, placement.region_code
+    ));
+    wait_for(provider, NotificationKind::ReferralPlaced).await?;
+    wait_for(foster, NotificationKind::ReferralPlaced).await?;
+    let occupied = directory
+        .get_service(as_agency(pirdop, GetServiceRequest { service_id: service.id.clone() }))
+        .await
+        .map_err(call("GetService"))?
+        .into_inner();
+    t.say(format!(
+        "Directory: {} now {} occupied, {} held, {} free",
+        occupied.name, occupied.occupied_places, occupied.held_places, occupied.free_places
+    ));
+
+    let history = referrals
+        .get_referral(as_agency(pirdop, GetReferralRequest { referral_id: referral.id.clone() }))
+        .await
+        .map_err(call("GetReferral"))?
+        .into_inner()
+        .history;
+    println!("\nReferral {} history:", referral.id);
+    for h in history {
+        let who = names
+            .iter()
+            .find(|(id, _)| id.to_string() == h.actor_agency_id)
+            .map(|(_, n)| *n)
+            .unwrap_or("system");
+        println!(
+            "  v{} {:<13} {:>12} -> {:<12} by {who}",
+            h.version,
+            placement_proto::v1::ReferralAction::try_from(h.action)
+                .map(|a| a.as_str_name().trim_start_matches("REFERRAL_ACTION_"))
+                .unwrap_or("?"),
+            status_name(h.from_status),
+            status_name(h.to_status),
+        );
+    }
+    Ok(Outcome {
+        case_id,
+        referral_id,
+        service_id,
+    })
+}
+
+fn status_name(status: i32) -> &'static str {
+    ReferralStatus::try_from(status)
+        .map(|s| s.as_str_name().trim_start_matches("REFERRAL_STATUS_"))
+        .unwrap_or("?")
+}
