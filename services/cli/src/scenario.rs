@@ -286,6 +286,7 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
     wait_for(provider, NotificationKind::ReferralPlaced).await?;
     wait_for(foster, NotificationKind::ReferralPlaced).await?;
     let occupied = directory
+        .clone()
         .get_service(as_agency(pirdop, GetServiceRequest { service_id: service.id.clone() }))
         .await
         .map_err(call("GetService"))?
