@@ -1,0 +1,250 @@
+//! The scenario of the placement-flow issue, step by step, asserting every status, every notification,
+//! the directory's places and the case's placement.
+
+use futures::StreamExt;
+use placement_cli::{clients::as_agency, scenario::eventually};
+use placement_proto::v1::{
+    AcceptReferralRequest, AcknowledgeReferralRequest, CaseStatus, ConfirmPlacementRequest,
+    GetCaseRequest, ListReferralsRequest, MarkReadRequest, NotificationKind, ReferralAction,
+    ReferralDirection, ReferralStatus, SearchServicesRequest, ServiceType,
+    WatchNotificationsRequest,
+};
+
+use crate::support::{Fixture, WAIT};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_region_placement_from_pirdop_to_vratsa() {
+    let f = Fixture::start().await;
+    let mut recorder = f.stack.record_events().await;
+    let pirdop = f.agency("dsa-pirdop");
+    let provider = f.agency("provider-vratsa");
+    let foster = f.agency("foster-vratsa");
+    let rdsa = f.agency("rdsa-vratsa");
+
+    // The Vratsa provider watches its inbox from the start.
+    let mut provider_stream = f
+        .clients
+        .notifications
+        .clone()
+        .watch_notifications(as_agency(provider, WatchNotificationsRequest { after_sequence: 0 }))
+        .await
+        .expect("WatchNotifications")
+        .into_inner();
+
+    // DSA Pirdop opens a case for twins from the home in Zlatitsa.
+    let case = f.open_twins_case(pirdop).await;
+    assert_eq!(case.status, CaseStatus::Open as i32);
+    assert_eq!(case.children.len(), 2);
+    assert_eq!(case.owner_agency_id, pirdop.to_string());
+
+    // Family-type placement centres outside Sofia Province with at least 2 free places.
+    let found = f
+        .clients
+        .directory
+        .clone()
+        .search_services(as_agency(
+            pirdop,
+            SearchServicesRequest {
+                exclude_region_code: "SFO".into(),
+                service_type: ServiceType::FamilyTypePlacementCentre as i32,
+                min_free_places: 2,
+                child_age: Some(5),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("SearchServices")
+        .into_inner()
+        .services;
+    assert!(!found.is_empty());
+    for s in &found {
+        assert_ne!(s.region_code, "SFO", "{} is in Sofia Province", s.name);
+        assert_eq!(s.r#type, ServiceType::FamilyTypePlacementCentre as i32);
+        assert!(s.free_places >= 2, "{} has {} free places", s.name, s.free_places);
+        assert!(s.min_age <= 5 && 5 <= s.max_age);
+    }
+    // The full centre at home (Zlatitsa) and Mezdra's (1 free place) are not offered.
+    assert!(found.iter().all(|s| s.name != "FTPC Zlatitsa" && s.name != "FTPC Mezdra"));
+    let vratsa = found.iter().find(|s| s.region_code == "VRC").expect("a centre in Vratsa");
+    assert_eq!(vratsa.id, f.demo.service("ftpc-vratsa").to_string());
+    let service_id = f.demo.service("ftpc-vratsa");
+    let free_before = vratsa.free_places;
+
+    // Submission under a DSA director's order.
+    let referral = f.submit(pirdop, &case, service_id).await;
+    let rid = referral.id.clone();
+    assert_eq!(referral.status, ReferralStatus::Submitted as i32);
+    assert_eq!(referral.places, 2);
+    assert_eq!(referral.sender_region_code, "SFO");
+    assert_eq!(referral.receiving_region_code, "VRC");
+    assert_eq!(referral.receiving_agency_id, provider.to_string());
+    assert_eq!(referral.foster_care_team_agency_id, foster.to_string());
+    assert_eq!(referral.receiving_rdsa_agency_id, rdsa.to_string());
+    assert_eq!(referral.acknowledgements.len(), 2);
+    assert!(!referral.escalated);
+
+    // The provider's stream delivers the submission as it happens.
+    let streamed = tokio::time::timeout(WAIT, provider_stream.next())
+        .await
+        .expect("a streamed notification")
+        .expect("stream open")
+        .expect("no stream error");
+    assert_eq!(streamed.kind, NotificationKind::ReferralSubmitted as i32);
+    assert_eq!(streamed.referral_id, rid);
+
+    // Both receiving parties acknowledge; the second moves the referral to ACKNOWLEDGED.
+    let mut referrals = f.clients.referrals.clone();
+    let after_first = referrals
+        .acknowledge_referral(as_agency(provider, AcknowledgeReferralRequest { referral_id: rid.clone() }))
+        .await
+        .expect("provider acknowledges")
+        .into_inner();
+    assert_eq!(after_first.status, ReferralStatus::Submitted as i32);
+    let after_second = referrals
+        .acknowledge_referral(as_agency(foster, AcknowledgeReferralRequest { referral_id: rid.clone() }))
+        .await
+        .expect("foster-care team acknowledges")
+        .into_inner();
+    assert_eq!(after_second.status, ReferralStatus::Acknowledged as i32);
+    assert!(after_second.acknowledgements.iter().all(|a| a.acknowledged_at.is_some()));
+
+    // The incoming list of the provider and the outgoing list of the sender show it.
+    for (agency, direction) in [(provider, ReferralDirection::Incoming), (foster, ReferralDirection::Incoming), (pirdop, ReferralDirection::Outgoing)] {
+        let listed = referrals
+            .list_referrals(as_agency(
+                agency,
+                ListReferralsRequest { direction: direction as i32, status: ReferralStatus::Acknowledged as i32, page: None },
+            ))
+            .await
+            .expect("ListReferrals")
+            .into_inner()
+            .referrals;
+        assert!(listed.iter().any(|r| r.id == rid), "{direction:?} list of {agency}");
+    }
+
+    // The provider accepts: 2 places are held in the directory.
+    let accepted = referrals
+        .accept_referral(as_agency(provider, AcceptReferralRequest { referral_id: rid.clone() }))
+        .await
+        .expect("AcceptReferral")
+        .into_inner();
+    assert_eq!(accepted.status, ReferralStatus::Accepted as i32);
+    let held = eventually("2 places held", WAIT, || async {
+        let s = f.service(service_id).await;
+        (s.held_places == 2).then_some(s)
+    })
+    .await
+    .expect("places held");
+    assert_eq!(held.free_places, free_before - 2);
+
+    // DSA Pirdop confirms the placement: the case shows it, held places become occupied.
+    let placed = referrals
+        .confirm_placement(as_agency(pirdop, ConfirmPlacementRequest { referral_id: rid.clone() }))
+        .await
+        .expect("ConfirmPlacement")
+        .into_inner();
+    assert_eq!(placed.status, ReferralStatus::Placed as i32);
+    let case_after = eventually("the case to be placed", WAIT, || async {
+        let c = f
+            .clients
+            .cases
+            .clone()
+            .get_case(as_agency(pirdop, GetCaseRequest { case_id: case.id.clone() }))
+            .await
+            .ok()?
+            .into_inner();
+        (c.status == CaseStatus::Placed as i32).then_some(c)
+    })
+    .await
+    .expect("case placed");
+    let placement = case_after.placement.expect("placement");
+    assert_eq!(placement.referral_id, rid);
+    assert_eq!(placement.service_id, service_id.to_string());
+    assert_eq!(placement.provider_agency_id, provider.to_string());
+    assert_eq!(placement.region_code, "VRC");
+    let occupied = eventually("held places to become occupied", WAIT, || async {
+        let s = f.service(service_id).await;
+        (s.held_places == 0 && s.occupied_places == held.occupied_places + 2).then_some(s)
+    })
+    .await
+    .expect("places occupied");
+    assert_eq!(occupied.free_places, free_before - 2);
+    assert_eq!(occupied.capacity, occupied.free_places + occupied.held_places + occupied.occupied_places);
+
+    // The whole history: what, who, when.
+    let history = f.referral(pirdop, &rid).await.history;
+    let steps: Vec<(i32, String)> = history.iter().map(|h| (h.action, h.actor_agency_id.clone())).collect();
+    assert_eq!(
+        steps,
+        vec![
+            (ReferralAction::Submitted as i32, pirdop.to_string()),
+            (ReferralAction::Acknowledged as i32, provider.to_string()),
+            (ReferralAction::Acknowledged as i32, foster.to_string()),
+            (ReferralAction::Accepted as i32, provider.to_string()),
+            (ReferralAction::Placed as i32, pirdop.to_string()),
+        ]
+    );
+    let at = |h: &placement_proto::v1::ReferralHistoryEntry| h.at.map(|t| (t.seconds, t.nanos)).expect("time of each step");
+    assert!(history.windows(2).all(|w| at(&w[0]) <= at(&w[1]) && w[0].version + 1 == w[1].version));
+
+    // Every agency concerned got exactly one notification per step that concerns it, and nobody else did.
+    f.settle(&mut recorder, &rid, 5).await;
+    use NotificationKind as K;
+    assert_eq!(
+        Fixture::kinds(&f.notifications(pirdop, &rid).await),
+        vec![K::ReferralAcknowledged, K::ReferralAcknowledged, K::ReferralAccepted]
+    );
+    for agency in [provider, foster] {
+        assert_eq!(
+            Fixture::kinds(&f.notifications(agency, &rid).await),
+            vec![K::ReferralSubmitted, K::ReferralPlaced]
+        );
+    }
+    assert!(f.notifications(rdsa, &rid).await.is_empty());
+    assert!(f.notifications(f.agency("dsa-pravets"), &rid).await.is_empty());
+
+    // Marking read: the inbox's unread view empties.
+    let mine = f.notifications(provider, &rid).await;
+    let marked = f
+        .clients
+        .notifications
+        .clone()
+        .mark_read(as_agency(provider, MarkReadRequest { notification_ids: mine.iter().map(|n| n.id.clone()).collect() }))
+        .await
+        .expect("MarkRead")
+        .into_inner();
+    assert_eq!(marked.marked, 2);
+    assert!(f.notifications(provider, &rid).await.iter().all(|n| n.read_at.is_some()));
+
+    // Events carry identifiers, never the children's pseudonyms or where they live; nor do logs or notifications.
+    let events = recorder.about(&rid);
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        ["referral.submitted", "referral.acknowledged", "referral.acknowledged", "referral.accepted", "referral.placed"]
+    );
+    for (envelope, body) in &recorder.events {
+        for secret in ["Twin A", "Twin B", "medical and social care", "No free places in the district"] {
+            assert!(
+                !body.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "event {} carries {secret:?}",
+                envelope.event_type
+            );
+        }
+    }
+    let logs = f.stack.logs();
+    for secret in ["Twin A", "Twin B", "medical and social care"] {
+        assert!(!logs.contains(secret), "a log line carries {secret:?}");
+    }
+    for agency in [pirdop, provider, foster] {
+        for n in f.notifications(agency, &rid).await {
+            assert!(!n.title.contains("Twin") && !n.body.contains("Twin"));
+        }
+    }
+
+    // Nothing is stuck: every outbox is drained and no dead-letter queue holds a message.
+    eventually("every outbox to drain", WAIT, || async { (f.stack.outbox_backlog().await == 0).then_some(()) })
+        .await
+        .expect("outboxes drained");
+    f.assert_no_dead_letters().await;
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: the four service binaries as separate processes, a real PostgreSQL and RabbitMQ,
+//! gRPC only (plus the broker and the databases, read to check what the API cannot show).
+
+mod errors;
+mod flow;
+mod paths;
+mod support;

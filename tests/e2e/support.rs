@@ -1,0 +1,182 @@
+//! What the end-to-end tests share: a stack with the demo data loaded, and helpers that wait on conditions
+//! with deadlines (never on sleeps).
+
+use std::time::Duration;
+
+use chrono::{Datelike, Utc};
+use placement_cli::{
+    clients::{Clients, as_agency},
+    demo::{self, DemoDirectory},
+    scenario::eventually,
+};
+use placement_e2e::{Stack, StackOptions};
+use placement_proto::v1::{
+    Case, Child, ChildNeed, Date, GetReferralRequest, GetServiceRequest, LegalBasis,
+    LegalBasisKind, ListNotificationsRequest, Notification, NotificationKind, OpenCaseRequest,
+    Referral, Sex, SocialService, SubmitReferralRequest,
+};
+use uuid::Uuid;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Fixture {
+    pub stack: Stack,
+    pub clients: Clients,
+    pub demo: DemoDirectory,
+}
+
+impl Fixture {
+    pub async fn start() -> Self {
+        Self::with(StackOptions::default()).await
+    }
+
+    pub async fn with(options: StackOptions) -> Self {
+        let stack = Stack::start(options).await;
+        let clients = stack.clients();
+        let demo = demo::seed(&clients).await.expect("demo data loads");
+        Self { stack, clients, demo }
+    }
+
+    pub fn agency(&self, key: &str) -> Uuid {
+        self.demo.agency(key)
+    }
+
+    /// A case for twins, opened by `dsa`.
+    pub async fn open_twins_case(&self, dsa: Uuid) -> Case {
+        let year = Utc::now().year();
+        self.clients
+            .cases
+            .clone()
+            .open_case(as_agency(
+                dsa,
+                OpenCaseRequest {
+                    children: ["Twin A", "Twin B"]
+                        .into_iter()
+                        .map(|p| Child {
+                            pseudonym: p.into(),
+                            birth_year: year - 5,
+                            sex: Sex::Female as i32,
+                            needs: vec![ChildNeed::Medical as i32],
+                            ..Default::default()
+                        })
+                        .collect(),
+                    current_setting: "Home for medical and social care for children, Zlatitsa".into(),
+                },
+            ))
+            .await
+            .expect("OpenCase")
+            .into_inner()
+    }
+
+    pub fn submission(&self, case: &Case, service: Uuid, key: &str) -> SubmitReferralRequest {
+        let d = Utc::now().date_naive() - chrono::Days::new(1);
+        SubmitReferralRequest {
+            case_id: case.id.clone(),
+            service_id: service.to_string(),
+            legal_basis: Some(LegalBasis {
+                kind: LegalBasisKind::DsaDirectorOrder as i32,
+                number: "ZD-101/2026".into(),
+                issued_on: Some(Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }),
+                court: String::new(),
+            }),
+            reason: "No free places in the district.".into(),
+            idempotency_key: key.into(),
+        }
+    }
+
+    pub async fn submit(&self, dsa: Uuid, case: &Case, service: Uuid) -> Referral {
+        let request = self.submission(case, service, &Uuid::new_v4().to_string());
+        self.clients
+            .referrals
+            .clone()
+            .submit_referral(as_agency(dsa, request))
+            .await
+            .expect("SubmitReferral")
+            .into_inner()
+    }
+
+    pub async fn service(&self, id: Uuid) -> SocialService {
+        self.clients
+            .directory
+            .clone()
+            .get_service(as_agency(self.agency("dsa-pirdop"), GetServiceRequest { service_id: id.to_string() }))
+            .await
+            .expect("GetService")
+            .into_inner()
+    }
+
+    pub async fn referral(&self, agency: Uuid, id: &str) -> Referral {
+        self.clients
+            .referrals
+            .clone()
+            .get_referral(as_agency(agency, GetReferralRequest { referral_id: id.to_string() }))
+            .await
+            .expect("GetReferral")
+            .into_inner()
+    }
+
+    /// Every notification of `agency` about `referral_id`, oldest first.
+    pub async fn notifications(&self, agency: Uuid, referral_id: &str) -> Vec<Notification> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self
+                .clients
+                .notifications
+                .clone()
+                .list_notifications(as_agency(
+                    agency,
+                    ListNotificationsRequest { unread_only: false, page_size: 500, page_token: token },
+                ))
+                .await
+                .expect("ListNotifications")
+                .into_inner();
+            out.extend(page.notifications.into_iter().filter(|n| n.referral_id == referral_id));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        out.reverse();
+        out
+    }
+
+    pub fn kinds(notifications: &[Notification]) -> Vec<NotificationKind> {
+        notifications
+            .iter()
+            .map(|n| NotificationKind::try_from(n.kind).unwrap_or(NotificationKind::Unspecified))
+            .collect()
+    }
+
+    /// Waits until the services have applied every event published about `referral_id` (`expected`
+    /// of them), so that what they show is final.
+    pub async fn settle(&self, recorder: &mut placement_e2e::EventRecorder, referral_id: &str, expected: usize) {
+        assert!(
+            recorder.wait_until(WAIT, |events| events.iter().filter(|(e, _)| e.aggregate_id == referral_id).count() >= expected).await,
+            "expected {expected} events about referral {referral_id}, saw {:?}",
+            recorder.about(referral_id).iter().map(|e| e.event_type.clone()).collect::<Vec<_>>()
+        );
+        let ids: Vec<Uuid> = recorder
+            .about(referral_id)
+            .iter()
+            .map(|e| Uuid::parse_str(&e.event_id).expect("event id"))
+            .collect();
+        assert_eq!(ids.len(), expected, "more events than expected about {referral_id}");
+        let mut ids = ids;
+        ids.sort();
+        ids.dedup();
+        let stack = &self.stack;
+        eventually("notifications to apply every referral event", WAIT, || {
+            let ids = ids.clone();
+            async move { stack.has_processed("notifications", &ids).await.then_some(()) }
+        })
+        .await
+        .expect("notifications caught up");
+    }
+
+    pub async fn assert_no_dead_letters(&self) {
+        for (queue, count) in self.stack.dead_letters().await {
+            assert_eq!(count, 0, "dead-letter queue {queue} holds {count} message(s)");
+        }
+    }
+}

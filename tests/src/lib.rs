@@ -1,0 +1,423 @@
+//! A whole Placement Exchange on this machine for one test: the four service binaries as child processes,
+//! in a PostgreSQL database and behind an exchange and queues of their own, so tests run side by side and
+//! leave nothing behind.
+
+use std::{
+    fs::File,
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use lapin::{
+    Connection, ConnectionProperties,
+    options::{
+        BasicAckOptions, BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions,
+        QueueDeclareOptions, QueueDeleteOptions,
+    },
+    types::FieldTable,
+};
+use placement_cli::clients::{Clients, Endpoints, wait_ready};
+use placement_proto::v1::EventEnvelope;
+use prost::Message;
+use sqlx::{Connection as _, Executor, PgConnection};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+pub const SERVICES: [&str; 4] = ["directory", "cases", "referrals", "notifications"];
+
+fn admin_url() -> String {
+    std::env::var("PLACEMENT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://placement:placement@127.0.0.1:5432/placement".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("PLACEMENT_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Where the service binaries are: beside the test binary's `deps/` folder, unless PLACEMENT_BIN_DIR says.
+fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("PLACEMENT_BIN_DIR") {
+        return dir.into();
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Settings that differ between tests.
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// `PLACEMENT_ACK_DEADLINE`, e.g. "2s".
+    pub ack_deadline: Option<String>,
+    /// `PLACEMENT_ESCALATION_INTERVAL`, e.g. "200ms".
+    pub escalation_interval: Option<String>,
+}
+
+pub struct Stack {
+    pub id: String,
+    pub endpoints: Endpoints,
+    pub database_url: String,
+    pub exchange: String,
+    pub log_dir: PathBuf,
+    database: String,
+    children: Vec<(String, Child)>,
+}
+
+impl Stack {
+    pub async fn start(options: StackOptions) -> Stack {
+        let id = format!("pe_{}_{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8]);
+        let admin = admin_url();
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL answers (run deploy/infra.sh)");
+        drop_stale_databases(&mut conn).await;
+        conn.execute(format!("CREATE DATABASE {id}").as_str())
+            .await
+            .expect("create the test database");
+        conn.close().await.ok();
+        let database_url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{id}"),
+            None => panic!("database URL without a database name"),
+        };
+        let exchange = format!("{id}.events");
+        let ports: Vec<u16> = SERVICES.iter().map(|_| free_port()).collect();
+        let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+        let endpoints = Endpoints {
+            directory: url(0),
+            cases: url(1),
+            referrals: url(2),
+            notifications: url(3),
+        };
+        let log_dir = bin_dir().join("e2e-logs").join(&id);
+        std::fs::create_dir_all(&log_dir).expect("log folder");
+
+        let mut children = Vec::new();
+        for (i, service) in SERVICES.iter().enumerate() {
+            let log = File::create(log_dir.join(format!("{service}.log"))).expect("log file");
+            let mut cmd = Command::new(bin_dir().join(format!("placement-{service}")));
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("RUST_LOG", "info")
+                .env("PLACEMENT_DATABASE_URL", &database_url)
+                .env("PLACEMENT_AMQP_URL", amqp_url())
+                .env("PLACEMENT_EXCHANGE", &exchange)
+                .env(format!("PLACEMENT_{}_QUEUE", service.to_uppercase()), format!("{id}.{service}"))
+                .env(
+                    format!("PLACEMENT_{}_LISTEN_ADDR", service.to_uppercase()),
+                    format!("127.0.0.1:{}", ports[i]),
+                )
+                .env("PLACEMENT_DIRECTORY_URL", &endpoints.directory)
+                .env("PLACEMENT_CASES_URL", &endpoints.cases)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log handle"))
+                .stderr(log);
+            if let Some(d) = &options.ack_deadline {
+                cmd.env("PLACEMENT_ACK_DEADLINE", d);
+            }
+            if let Some(i) = &options.escalation_interval {
+                cmd.env("PLACEMENT_ESCALATION_INTERVAL", i);
+            }
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("start placement-{service} (run `cargo build --workspace --bins`): {e}"));
+            children.push((service.to_string(), child));
+        }
+        let mut stack = Stack {
+            id,
+            endpoints,
+            database_url,
+            exchange,
+            log_dir,
+            database: String::new(),
+            children,
+        };
+        stack.database = stack.id.clone();
+        if let Err(e) = wait_ready(&stack.endpoints, Duration::from_secs(60)).await {
+            panic!("{e}\n{}", stack.logs());
+        }
+        stack
+    }
+
+    pub fn clients(&self) -> Clients {
+        Clients::connect(&self.endpoints).expect("valid endpoints")
+    }
+
+    pub fn queue(&self, service: &str) -> String {
+        format!("{}.{service}", self.id)
+    }
+
+    /// Everything the services logged so far.
+    pub fn logs(&self) -> String {
+        SERVICES
+            .iter()
+            .map(|s| {
+                let text = std::fs::read_to_string(self.log_dir.join(format!("{s}.log"))).unwrap_or_default();
+                format!("----- {s} -----\n{text}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A connection to the stack's database, for checks the API does not expose (outbox, inbox).
+    pub async fn db(&self) -> PgConnection {
+        PgConnection::connect(&self.database_url).await.expect("test database")
+    }
+
+    /// Messages waiting in each service's dead-letter queue.
+    pub async fn dead_letters(&self) -> Vec<(String, u32)> {
+        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ answers");
+        let channel = conn.create_channel().await.expect("channel");
+        let mut out = Vec::new();
+        for service in SERVICES {
+            let name = placement_messaging::topology::dead_letter_queue(&self.queue(service));
+            let q = channel
+                .queue_declare(
+                    name.as_str().into(),
+                    QueueDeclareOptions { passive: true, ..Default::default() },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("dead-letter queue exists");
+            out.push((name, q.message_count()));
+        }
+        let _ = conn.close(200, "done".into()).await;
+        out
+    }
+
+    /// Outbox rows not yet published, over every service.
+    pub async fn outbox_backlog(&self) -> i64 {
+        let mut db = self.db().await;
+        let mut total = 0;
+        for schema in SERVICES {
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"
+            ))
+            .fetch_one(&mut db)
+            .await
+            .expect("outbox count");
+            total += n;
+        }
+        total
+    }
+
+    /// Whether `service` has applied every one of `event_ids`.
+    pub async fn has_processed(&self, service: &str, event_ids: &[Uuid]) -> bool {
+        let mut db = self.db().await;
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {service}.processed_events WHERE event_id = ANY($1)"
+        ))
+        .bind(event_ids)
+        .fetch_one(&mut db)
+        .await
+        .expect("inbox count");
+        n as usize == event_ids.len()
+    }
+
+    /// Starts recording every event on the stack's exchange.
+    pub async fn record_events(&self) -> EventRecorder {
+        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ answers");
+        let channel = conn.create_channel().await.expect("channel");
+        let queue = format!("{}.recorder.{}", self.id, Uuid::new_v4().simple());
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .expect("recorder queue");
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                self.exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind recorder");
+        let mut consumer = channel
+            .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .expect("consume");
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let _conn = conn;
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+                if tx.send(delivery.data.clone()).is_err() {
+                    break;
+                }
+            }
+        });
+        EventRecorder { rx, events: Vec::new() }
+    }
+
+    /// Publishes raw bytes on the stack's exchange with `routing_key` (to test consumers with bad input).
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ answers");
+        let channel = conn.create_channel().await.expect("channel");
+        channel
+            .confirm_select(Default::default())
+            .await
+            .expect("confirms");
+        channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                routing_key.into(),
+                Default::default(),
+                body,
+                lapin::BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        let _ = conn.close(200, "done".into()).await;
+    }
+
+    fn stop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        }
+        for (name, child) in &mut self.children {
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => {
+                        eprintln!("placement-{name} did not stop on SIGTERM; killing");
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+        self.children.clear();
+    }
+}
+
+/// Events seen on the exchange since recording started.
+pub struct EventRecorder {
+    rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    pub events: Vec<(EventEnvelope, Vec<u8>)>,
+}
+
+impl EventRecorder {
+    /// Waits until `pred` holds over the events seen, or `timeout` passes.
+    pub async fn wait_until(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&[(EventEnvelope, Vec<u8>)]) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            while let Ok(body) = self.rx.try_recv() {
+                let env = EventEnvelope::decode(body.as_slice()).unwrap_or_default();
+                self.events.push((env, body));
+            }
+            if pred(&self.events) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(body)) => {
+                    let env = EventEnvelope::decode(body.as_slice()).unwrap_or_default();
+                    self.events.push((env, body));
+                }
+                _ => return pred(&self.events),
+            }
+        }
+    }
+
+    /// Events about `aggregate_id`, in the order seen.
+    pub fn about(&self, aggregate_id: &str) -> Vec<&EventEnvelope> {
+        self.events
+            .iter()
+            .map(|(e, _)| e)
+            .filter(|e| e.aggregate_id == aggregate_id)
+            .collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+        let database = self.database.clone();
+        let exchange = self.exchange.clone();
+        let queues: Vec<String> = SERVICES.iter().map(|s| self.queue(s)).collect();
+        // Drop may run inside a runtime or while unwinding: clean up on a thread with a runtime of its own.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
+                    let _ = conn
+                        .execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str())
+                        .await;
+                }
+                if let Ok(conn) = Connection::connect(&amqp_url(), ConnectionProperties::default()).await
+                    && let Ok(channel) = conn.create_channel().await
+                {
+                    for q in &queues {
+                        for name in [q.clone(), placement_messaging::topology::dead_letter_queue(q)] {
+                            let _ = channel
+                                .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                                .await;
+                        }
+                    }
+                    let unroutable = placement_messaging::topology::unroutable_name(&exchange);
+                    let _ = channel.queue_delete(unroutable.as_str().into(), QueueDeleteOptions::default()).await;
+                    for ex in [
+                        exchange.clone(),
+                        unroutable,
+                        placement_messaging::topology::dead_letter_exchange(&exchange),
+                    ] {
+                        let _ = channel
+                            .exchange_delete(ex.as_str().into(), ExchangeDeleteOptions::default())
+                            .await;
+                    }
+                    let _ = conn.close(200, "cleanup".into()).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Removes test databases left by test runs whose process is gone (a run that was killed).
+async fn drop_stale_databases(conn: &mut PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pe\\_%'")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
+    for name in names {
+        let pid = name.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+        }
+    }
+}
