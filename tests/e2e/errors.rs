@@ -17,7 +17,12 @@ mod tonic_types_ext {
     /// The field named by an INVALID_ARGUMENT status.
     pub fn field_of(status: &tonic::Status) -> String {
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-        status.message().split(':').next().unwrap_or_default().to_string()
+        status
+            .message()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -37,21 +42,74 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
     let mut directory = f.clients.directory.clone();
 
     // Who is calling: absent or malformed.
-    let err = cases.get_case(tonic::Request::new(GetCaseRequest { case_id: Uuid::new_v4().to_string() })).await.unwrap_err();
+    let err = cases
+        .get_case(tonic::Request::new(GetCaseRequest {
+            case_id: Uuid::new_v4().to_string(),
+        }))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    let mut bad = tonic::Request::new(GetCaseRequest { case_id: Uuid::new_v4().to_string() });
-    bad.metadata_mut().insert("x-agency-id", "not-a-uuid".parse().unwrap());
+    let mut bad = tonic::Request::new(GetCaseRequest {
+        case_id: Uuid::new_v4().to_string(),
+    });
+    bad.metadata_mut()
+        .insert("x-agency-id", "not-a-uuid".parse().unwrap());
     assert_eq!(code(cases.get_case(bad).await), Code::Unauthenticated);
 
     // Cases: only a DSA opens them; only the owner reads them.
-    assert_eq!(code(cases.open_case(as_agency(provider, OpenCaseRequest::default())).await), Code::InvalidArgument);
+    assert_eq!(
+        code(
+            cases
+                .open_case(as_agency(provider, OpenCaseRequest::default()))
+                .await
+        ),
+        Code::InvalidArgument
+    );
     let case = f.open_twins_case(pirdop).await;
-    let mut as_provider = OpenCaseRequest { children: case.children.clone(), current_setting: String::new() };
+    let mut as_provider = OpenCaseRequest {
+        children: case.children.clone(),
+        current_setting: String::new(),
+    };
     as_provider.children.iter_mut().for_each(|c| c.id.clear());
-    assert_eq!(code(cases.open_case(as_agency(provider, as_provider)).await), Code::PermissionDenied);
-    assert_eq!(code(cases.get_case(as_agency(pravets, GetCaseRequest { case_id: case.id.clone() })).await), Code::PermissionDenied);
-    assert_eq!(code(cases.get_case(as_agency(pirdop, GetCaseRequest { case_id: Uuid::new_v4().to_string() })).await), Code::NotFound);
-    let err = cases.get_case(as_agency(pirdop, GetCaseRequest { case_id: "42".into() })).await.unwrap_err();
+    assert_eq!(
+        code(cases.open_case(as_agency(provider, as_provider)).await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(
+            cases
+                .get_case(as_agency(
+                    pravets,
+                    GetCaseRequest {
+                        case_id: case.id.clone()
+                    }
+                ))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(
+            cases
+                .get_case(as_agency(
+                    pirdop,
+                    GetCaseRequest {
+                        case_id: Uuid::new_v4().to_string()
+                    }
+                ))
+                .await
+        ),
+        Code::NotFound
+    );
+    let err = cases
+        .get_case(as_agency(
+            pirdop,
+            GetCaseRequest {
+                case_id: "42".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(field_of(&err), "case_id");
 
     // Submissions that must fail, each for its own reason.
@@ -61,70 +119,220 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
         async move { referrals.submit_referral(as_agency(agency, r)).await }
     };
     // Another DSA's case.
-    assert_eq!(code(submit(pravets, f.submission(&case, vratsa, "a")).await), Code::PermissionDenied);
+    assert_eq!(
+        code(submit(pravets, f.submission(&case, vratsa, "a")).await),
+        Code::PermissionDenied
+    );
     // Unknown service.
-    assert_eq!(code(submit(pirdop, f.submission(&case, Uuid::new_v4(), "b")).await), Code::NotFound);
+    assert_eq!(
+        code(submit(pirdop, f.submission(&case, Uuid::new_v4(), "b")).await),
+        Code::NotFound
+    );
     // The twins (5) are too young for Stara Zagora's centre (6-17).
-    let err = submit(pirdop, f.submission(&case, f.demo.service("ftpc-stara-zagora"), "c")).await.unwrap_err();
+    let err = submit(
+        pirdop,
+        f.submission(&case, f.demo.service("ftpc-stara-zagora"), "c"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     assert!(err.message().contains("age"));
     // Malformed fields, each named.
     let mut r = f.submission(&case, vratsa, "d");
     r.legal_basis.as_mut().unwrap().number.clear();
-    assert_eq!(field_of(&submit(pirdop, r).await.unwrap_err()), "legal_basis.number");
+    assert_eq!(
+        field_of(&submit(pirdop, r).await.unwrap_err()),
+        "legal_basis.number"
+    );
     let mut r = f.submission(&case, vratsa, "e");
     r.reason = String::new();
     assert_eq!(field_of(&submit(pirdop, r).await.unwrap_err()), "reason");
     let mut r = f.submission(&case, vratsa, "");
     r.idempotency_key.clear();
-    assert_eq!(field_of(&submit(pirdop, r).await.unwrap_err()), "idempotency_key");
+    assert_eq!(
+        field_of(&submit(pirdop, r).await.unwrap_err()),
+        "idempotency_key"
+    );
     let mut r = f.submission(&case, vratsa, "f");
-    r.legal_basis.as_mut().unwrap().issued_on.as_mut().unwrap().month = 13;
-    assert_eq!(field_of(&submit(pirdop, r).await.unwrap_err()), "legal_basis.issued_on");
+    r.legal_basis
+        .as_mut()
+        .unwrap()
+        .issued_on
+        .as_mut()
+        .unwrap()
+        .month = 13;
+    assert_eq!(
+        field_of(&submit(pirdop, r).await.unwrap_err()),
+        "legal_basis.issued_on"
+    );
     // None of them left a trace.
     let outgoing = referrals
-        .list_referrals(as_agency(pirdop, ListReferralsRequest { direction: ReferralDirection::Outgoing as i32, status: 0, page: None }))
+        .list_referrals(as_agency(
+            pirdop,
+            ListReferralsRequest {
+                direction: ReferralDirection::Outgoing as i32,
+                status: 0,
+                page: None,
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
     assert!(outgoing.referrals.is_empty());
     assert_eq!(
-        code(referrals.list_referrals(as_agency(pirdop, ListReferralsRequest::default())).await),
+        code(
+            referrals
+                .list_referrals(as_agency(pirdop, ListReferralsRequest::default()))
+                .await
+        ),
         Code::InvalidArgument
     );
 
     // Steps by the wrong agency, in the wrong state, on unknown referrals.
     let r = f.submit(pirdop, &case, vratsa).await;
     let id = || r.id.clone();
-    assert_eq!(code(referrals.acknowledge_referral(as_agency(pravets, AcknowledgeReferralRequest { referral_id: id() })).await), Code::PermissionDenied);
-    assert_eq!(code(referrals.accept_referral(as_agency(provider, AcceptReferralRequest { referral_id: id() })).await), Code::FailedPrecondition);
-    assert_eq!(code(referrals.confirm_placement(as_agency(provider, ConfirmPlacementRequest { referral_id: id() })).await), Code::PermissionDenied);
-    assert_eq!(code(referrals.confirm_placement(as_agency(pirdop, ConfirmPlacementRequest { referral_id: id() })).await), Code::FailedPrecondition);
-    assert_eq!(code(referrals.accept_referral(as_agency(provider, AcceptReferralRequest { referral_id: Uuid::new_v4().to_string() })).await), Code::NotFound);
-    assert_eq!(code(referrals.get_referral(as_agency(pravets, placement_proto::v1::GetReferralRequest { referral_id: id() })).await), Code::PermissionDenied);
+    assert_eq!(
+        code(
+            referrals
+                .acknowledge_referral(as_agency(
+                    pravets,
+                    AcknowledgeReferralRequest { referral_id: id() }
+                ))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(
+            referrals
+                .accept_referral(as_agency(
+                    provider,
+                    AcceptReferralRequest { referral_id: id() }
+                ))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(
+            referrals
+                .confirm_placement(as_agency(
+                    provider,
+                    ConfirmPlacementRequest { referral_id: id() }
+                ))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(
+            referrals
+                .confirm_placement(as_agency(
+                    pirdop,
+                    ConfirmPlacementRequest { referral_id: id() }
+                ))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(
+            referrals
+                .accept_referral(as_agency(
+                    provider,
+                    AcceptReferralRequest {
+                        referral_id: Uuid::new_v4().to_string()
+                    }
+                ))
+                .await
+        ),
+        Code::NotFound
+    );
+    assert_eq!(
+        code(
+            referrals
+                .get_referral(as_agency(
+                    pravets,
+                    placement_proto::v1::GetReferralRequest { referral_id: id() }
+                ))
+                .await
+        ),
+        Code::PermissionDenied
+    );
     referrals
-        .acknowledge_referral(as_agency(provider, AcknowledgeReferralRequest { referral_id: id() }))
+        .acknowledge_referral(as_agency(
+            provider,
+            AcknowledgeReferralRequest { referral_id: id() },
+        ))
         .await
         .expect("first acknowledgement");
-    assert_eq!(code(referrals.acknowledge_referral(as_agency(provider, AcknowledgeReferralRequest { referral_id: id() })).await), Code::FailedPrecondition);
+    assert_eq!(
+        code(
+            referrals
+                .acknowledge_referral(as_agency(
+                    provider,
+                    AcknowledgeReferralRequest { referral_id: id() }
+                ))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
     let now = f.referral(pirdop, &r.id).await;
-    assert_eq!(now.version, 2, "only the submission and one acknowledgement changed it");
+    assert_eq!(
+        now.version, 2,
+        "only the submission and one acknowledgement changed it"
+    );
     assert_eq!(now.status, ReferralStatus::Submitted as i32);
 
     // Directory: writes need standing; capacity cannot drop under what is taken; filters are checked.
     let err = directory
-        .create_agency(as_agency(pirdop, CreateAgencyRequest { kind: AgencyKind::Dsa as i32, name: "DSA X".into(), region_code: "SFO".into(), ..Default::default() }))
+        .create_agency(as_agency(
+            pirdop,
+            CreateAgencyRequest {
+                kind: AgencyKind::Dsa as i32,
+                name: "DSA X".into(),
+                region_code: "SFO".into(),
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     let err = directory
-        .update_capacity(as_agency(provider, UpdateCapacityRequest { service_id: vratsa.to_string(), capacity: 3, ..Default::default() }))
+        .update_capacity(as_agency(
+            provider,
+            UpdateCapacityRequest {
+                service_id: vratsa.to_string(),
+                capacity: 3,
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(code(directory.update_capacity(as_agency(pirdop, UpdateCapacityRequest { service_id: vratsa.to_string(), capacity: 30, ..Default::default() })).await), Code::PermissionDenied);
+    assert_eq!(
+        code(
+            directory
+                .update_capacity(as_agency(
+                    pirdop,
+                    UpdateCapacityRequest {
+                        service_id: vratsa.to_string(),
+                        capacity: 30,
+                        ..Default::default()
+                    }
+                ))
+                .await
+        ),
+        Code::PermissionDenied
+    );
     let err = directory
-        .search_services(as_agency(pirdop, SearchServicesRequest { region_code: "XXX".into(), ..Default::default() }))
+        .search_services(as_agency(
+            pirdop,
+            SearchServicesRequest {
+                region_code: "XXX".into(),
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(field_of(&err), "region_code");
@@ -143,16 +351,30 @@ async fn retried_submissions_and_redelivered_events_have_no_second_effect() {
     let case = f.open_twins_case(pirdop).await;
     let request = f.submission(&case, f.demo.service("ftpc-vratsa"), "retry-me");
     let mut referrals = f.clients.referrals.clone();
-    let first = referrals.submit_referral(as_agency(pirdop, request.clone())).await.unwrap().into_inner();
-    let again = referrals.submit_referral(as_agency(pirdop, request.clone())).await.unwrap().into_inner();
+    let first = referrals
+        .submit_referral(as_agency(pirdop, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = referrals
+        .submit_referral(as_agency(pirdop, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(first.id, again.id);
     assert_eq!(again.version, 1);
     // The same key for a different request is refused.
     let mut other = request.clone();
     other.reason = "Something else".into();
-    assert_eq!(code(referrals.submit_referral(as_agency(pirdop, other)).await), Code::AlreadyExists);
+    assert_eq!(
+        code(referrals.submit_referral(as_agency(pirdop, other)).await),
+        Code::AlreadyExists
+    );
     f.settle(&mut recorder, &first.id, 1).await;
-    assert_eq!(Fixture::kinds(&f.notifications(provider, &first.id).await), vec![NotificationKind::ReferralSubmitted]);
+    assert_eq!(
+        Fixture::kinds(&f.notifications(provider, &first.id).await),
+        vec![NotificationKind::ReferralSubmitted]
+    );
 
     // The broker delivers the same event again (as after a lost ack): nobody is told twice.
     let (_, body) = recorder
@@ -163,22 +385,43 @@ async fn retried_submissions_and_redelivered_events_have_no_second_effect() {
         .expect("the submitted event");
     f.stack.publish_raw("referral.submitted", &body).await;
     // A poison message: it is dead-lettered and does not block what comes after it.
-    f.stack.publish_raw("referral.submitted", b"\x00\x01 not an envelope").await;
+    f.stack
+        .publish_raw("referral.submitted", b"\x00\x01 not an envelope")
+        .await;
     referrals
-        .acknowledge_referral(as_agency(provider, AcknowledgeReferralRequest { referral_id: first.id.clone() }))
+        .acknowledge_referral(as_agency(
+            provider,
+            AcknowledgeReferralRequest {
+                referral_id: first.id.clone(),
+            },
+        ))
         .await
         .unwrap();
     let stack = &f.stack;
-    eventually("the poison message in the dead-letter queues", WAIT, || async {
-        let dl = stack.dead_letters().await;
-        let count = |svc: &str| dl.iter().find(|(q, _)| q.ends_with(&format!(".{svc}.dead-letter"))).map(|(_, n)| *n);
-        (count("notifications") == Some(1) && count("cases") == Some(1)).then_some(())
-    })
+    eventually(
+        "the poison message in the dead-letter queues",
+        WAIT,
+        || async {
+            let dl = stack.dead_letters().await;
+            let count = |svc: &str| {
+                dl.iter()
+                    .find(|(q, _)| q.ends_with(&format!(".{svc}.dead-letter")))
+                    .map(|(_, n)| *n)
+            };
+            (count("notifications") == Some(1) && count("cases") == Some(1)).then_some(())
+        },
+    )
     .await
     .expect("dead-lettered");
     f.settle(&mut recorder, &first.id, 3).await; // submitted (twice on the wire) and acknowledged
-    assert_eq!(Fixture::kinds(&f.notifications(provider, &first.id).await), vec![NotificationKind::ReferralSubmitted]);
-    assert_eq!(Fixture::kinds(&f.notifications(pirdop, &first.id).await), vec![NotificationKind::ReferralAcknowledged]);
+    assert_eq!(
+        Fixture::kinds(&f.notifications(provider, &first.id).await),
+        vec![NotificationKind::ReferralSubmitted]
+    );
+    assert_eq!(
+        Fixture::kinds(&f.notifications(pirdop, &first.id).await),
+        vec![NotificationKind::ReferralAcknowledged]
+    );
     // Directory and referrals are not bound to referral.submitted: their dead-letter queues stay empty.
     for (queue, n) in f.stack.dead_letters().await {
         if queue.contains(".directory.") || queue.contains(".referrals.") {
@@ -203,7 +446,12 @@ async fn places_are_never_promised_twice() {
             f.clients
                 .referrals
                 .clone()
-                .acknowledge_referral(as_agency(f.agency(party), AcknowledgeReferralRequest { referral_id: r.id.clone() }))
+                .acknowledge_referral(as_agency(
+                    f.agency(party),
+                    AcknowledgeReferralRequest {
+                        referral_id: r.id.clone(),
+                    },
+                ))
                 .await
                 .unwrap();
         }
@@ -213,13 +461,25 @@ async fn places_are_never_promised_twice() {
     let mut referrals = f.clients.referrals.clone();
     let mut outcomes = Vec::new();
     for id in &ids {
-        outcomes.push(referrals.accept_referral(as_agency(provider, AcceptReferralRequest { referral_id: id.clone() })).await);
+        outcomes.push(
+            referrals
+                .accept_referral(as_agency(
+                    provider,
+                    AcceptReferralRequest {
+                        referral_id: id.clone(),
+                    },
+                ))
+                .await,
+        );
     }
     assert!(outcomes[0].is_ok() && outcomes[1].is_ok());
     let err = outcomes[2].as_ref().expect_err("no places left");
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("free places"));
-    assert_eq!(f.referral(f.agency("dsa-dragoman"), &ids[2]).await.status, ReferralStatus::Acknowledged as i32);
+    assert_eq!(
+        f.referral(f.agency("dsa-dragoman"), &ids[2]).await.status,
+        ReferralStatus::Acknowledged as i32
+    );
     let s = eventually("4 places held", WAIT, || async {
         let s = f.service(service).await;
         (s.held_places == 4).then_some(s)
@@ -229,17 +489,36 @@ async fn places_are_never_promised_twice() {
     assert_eq!(s.free_places, 0);
     // Mezdra's centre has 1 free place; a sibling pair cannot be accepted there either.
     let case = f.open_twins_case(f.agency("dsa-pirdop")).await;
-    let r = f.submit(f.agency("dsa-pirdop"), &case, f.demo.service("ftpc-mezdra")).await;
+    let r = f
+        .submit(f.agency("dsa-pirdop"), &case, f.demo.service("ftpc-mezdra"))
+        .await;
     for party in ["provider-mezdra", "foster-vratsa"] {
         referrals
-            .acknowledge_referral(as_agency(f.agency(party), AcknowledgeReferralRequest { referral_id: r.id.clone() }))
+            .acknowledge_referral(as_agency(
+                f.agency(party),
+                AcknowledgeReferralRequest {
+                    referral_id: r.id.clone(),
+                },
+            ))
             .await
             .unwrap();
     }
     assert_eq!(
-        code(referrals.accept_referral(as_agency(f.agency("provider-mezdra"), AcceptReferralRequest { referral_id: r.id.clone() })).await),
+        code(
+            referrals
+                .accept_referral(as_agency(
+                    f.agency("provider-mezdra"),
+                    AcceptReferralRequest {
+                        referral_id: r.id.clone()
+                    }
+                ))
+                .await
+        ),
         Code::FailedPrecondition
     );
-    assert_eq!(f.service(f.demo.service("ftpc-mezdra")).await.held_places, 0);
+    assert_eq!(
+        f.service(f.demo.service("ftpc-mezdra")).await.held_places,
+        0
+    );
     f.assert_no_dead_letters().await;
 }

@@ -26,7 +26,10 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         .clients
         .notifications
         .clone()
-        .watch_notifications(as_agency(provider, WatchNotificationsRequest { after_sequence: 0 }))
+        .watch_notifications(as_agency(
+            provider,
+            WatchNotificationsRequest { after_sequence: 0 },
+        ))
         .await
         .expect("WatchNotifications")
         .into_inner();
@@ -60,12 +63,24 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     for s in &found {
         assert_ne!(s.region_code, "SFO", "{} is in Sofia Province", s.name);
         assert_eq!(s.r#type, ServiceType::FamilyTypePlacementCentre as i32);
-        assert!(s.free_places >= 2, "{} has {} free places", s.name, s.free_places);
+        assert!(
+            s.free_places >= 2,
+            "{} has {} free places",
+            s.name,
+            s.free_places
+        );
         assert!(s.min_age <= 5 && 5 <= s.max_age);
     }
     // The full centre at home (Zlatitsa) and Mezdra's (1 free place) are not offered.
-    assert!(found.iter().all(|s| s.name != "FTPC Zlatitsa" && s.name != "FTPC Mezdra"));
-    let vratsa = found.iter().find(|s| s.region_code == "VRC").expect("a centre in Vratsa");
+    assert!(
+        found
+            .iter()
+            .all(|s| s.name != "FTPC Zlatitsa" && s.name != "FTPC Mezdra")
+    );
+    let vratsa = found
+        .iter()
+        .find(|s| s.region_code == "VRC")
+        .expect("a centre in Vratsa");
     assert_eq!(vratsa.id, f.demo.service("ftpc-vratsa").to_string());
     let service_id = f.demo.service("ftpc-vratsa");
     let free_before = vratsa.free_places;
@@ -95,36 +110,67 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     // Both receiving parties acknowledge; the second moves the referral to ACKNOWLEDGED.
     let mut referrals = f.clients.referrals.clone();
     let after_first = referrals
-        .acknowledge_referral(as_agency(provider, AcknowledgeReferralRequest { referral_id: rid.clone() }))
+        .acknowledge_referral(as_agency(
+            provider,
+            AcknowledgeReferralRequest {
+                referral_id: rid.clone(),
+            },
+        ))
         .await
         .expect("provider acknowledges")
         .into_inner();
     assert_eq!(after_first.status, ReferralStatus::Submitted as i32);
     let after_second = referrals
-        .acknowledge_referral(as_agency(foster, AcknowledgeReferralRequest { referral_id: rid.clone() }))
+        .acknowledge_referral(as_agency(
+            foster,
+            AcknowledgeReferralRequest {
+                referral_id: rid.clone(),
+            },
+        ))
         .await
         .expect("foster-care team acknowledges")
         .into_inner();
     assert_eq!(after_second.status, ReferralStatus::Acknowledged as i32);
-    assert!(after_second.acknowledgements.iter().all(|a| a.acknowledged_at.is_some()));
+    assert!(
+        after_second
+            .acknowledgements
+            .iter()
+            .all(|a| a.acknowledged_at.is_some())
+    );
 
     // The incoming list of the provider and the outgoing list of the sender show it.
-    for (agency, direction) in [(provider, ReferralDirection::Incoming), (foster, ReferralDirection::Incoming), (pirdop, ReferralDirection::Outgoing)] {
+    for (agency, direction) in [
+        (provider, ReferralDirection::Incoming),
+        (foster, ReferralDirection::Incoming),
+        (pirdop, ReferralDirection::Outgoing),
+    ] {
         let listed = referrals
             .list_referrals(as_agency(
                 agency,
-                ListReferralsRequest { direction: direction as i32, status: ReferralStatus::Acknowledged as i32, page: None },
+                ListReferralsRequest {
+                    direction: direction as i32,
+                    status: ReferralStatus::Acknowledged as i32,
+                    page: None,
+                },
             ))
             .await
             .expect("ListReferrals")
             .into_inner()
             .referrals;
-        assert!(listed.iter().any(|r| r.id == rid), "{direction:?} list of {agency}");
+        assert!(
+            listed.iter().any(|r| r.id == rid),
+            "{direction:?} list of {agency}"
+        );
     }
 
     // The provider accepts: 2 places are held in the directory.
     let accepted = referrals
-        .accept_referral(as_agency(provider, AcceptReferralRequest { referral_id: rid.clone() }))
+        .accept_referral(as_agency(
+            provider,
+            AcceptReferralRequest {
+                referral_id: rid.clone(),
+            },
+        ))
         .await
         .expect("AcceptReferral")
         .into_inner();
@@ -139,7 +185,12 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
 
     // DSA Pirdop confirms the placement: the case shows it, held places become occupied.
     let placed = referrals
-        .confirm_placement(as_agency(pirdop, ConfirmPlacementRequest { referral_id: rid.clone() }))
+        .confirm_placement(as_agency(
+            pirdop,
+            ConfirmPlacementRequest {
+                referral_id: rid.clone(),
+            },
+        ))
         .await
         .expect("ConfirmPlacement")
         .into_inner();
@@ -149,7 +200,12 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
             .clients
             .cases
             .clone()
-            .get_case(as_agency(pirdop, GetCaseRequest { case_id: case.id.clone() }))
+            .get_case(as_agency(
+                pirdop,
+                GetCaseRequest {
+                    case_id: case.id.clone(),
+                },
+            ))
             .await
             .ok()?
             .into_inner();
@@ -169,11 +225,17 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     .await
     .expect("places occupied");
     assert_eq!(occupied.free_places, free_before - 2);
-    assert_eq!(occupied.capacity, occupied.free_places + occupied.held_places + occupied.occupied_places);
+    assert_eq!(
+        occupied.capacity,
+        occupied.free_places + occupied.held_places + occupied.occupied_places
+    );
 
     // The whole history: what, who, when.
     let history = f.referral(pirdop, &rid).await.history;
-    let steps: Vec<(i32, String)> = history.iter().map(|h| (h.action, h.actor_agency_id.clone())).collect();
+    let steps: Vec<(i32, String)> = history
+        .iter()
+        .map(|h| (h.action, h.actor_agency_id.clone()))
+        .collect();
     assert_eq!(
         steps,
         vec![
@@ -184,15 +246,26 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
             (ReferralAction::Placed as i32, pirdop.to_string()),
         ]
     );
-    let at = |h: &placement_proto::v1::ReferralHistoryEntry| h.at.map(|t| (t.seconds, t.nanos)).expect("time of each step");
-    assert!(history.windows(2).all(|w| at(&w[0]) <= at(&w[1]) && w[0].version + 1 == w[1].version));
+    let at = |h: &placement_proto::v1::ReferralHistoryEntry| {
+        h.at.map(|t| (t.seconds, t.nanos))
+            .expect("time of each step")
+    };
+    assert!(
+        history
+            .windows(2)
+            .all(|w| at(&w[0]) <= at(&w[1]) && w[0].version + 1 == w[1].version)
+    );
 
     // Every agency concerned got exactly one notification per step that concerns it, and nobody else did.
     f.settle(&mut recorder, &rid, 5).await;
     use NotificationKind as K;
     assert_eq!(
         Fixture::kinds(&f.notifications(pirdop, &rid).await),
-        vec![K::ReferralAcknowledged, K::ReferralAcknowledged, K::ReferralAccepted]
+        vec![
+            K::ReferralAcknowledged,
+            K::ReferralAcknowledged,
+            K::ReferralAccepted
+        ]
     );
     for agency in [provider, foster] {
         assert_eq!(
@@ -201,7 +274,11 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         );
     }
     assert!(f.notifications(rdsa, &rid).await.is_empty());
-    assert!(f.notifications(f.agency("dsa-pravets"), &rid).await.is_empty());
+    assert!(
+        f.notifications(f.agency("dsa-pravets"), &rid)
+            .await
+            .is_empty()
+    );
 
     // Marking read: the inbox's unread view empties.
     let mine = f.notifications(provider, &rid).await;
@@ -209,22 +286,43 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         .clients
         .notifications
         .clone()
-        .mark_read(as_agency(provider, MarkReadRequest { notification_ids: mine.iter().map(|n| n.id.clone()).collect() }))
+        .mark_read(as_agency(
+            provider,
+            MarkReadRequest {
+                notification_ids: mine.iter().map(|n| n.id.clone()).collect(),
+            },
+        ))
         .await
         .expect("MarkRead")
         .into_inner();
     assert_eq!(marked.marked, 2);
-    assert!(f.notifications(provider, &rid).await.iter().all(|n| n.read_at.is_some()));
+    assert!(
+        f.notifications(provider, &rid)
+            .await
+            .iter()
+            .all(|n| n.read_at.is_some())
+    );
 
     // Events carry identifiers, never the children's pseudonyms or where they live; nor do logs or notifications.
     let events = recorder.about(&rid);
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
-        ["referral.submitted", "referral.acknowledged", "referral.acknowledged", "referral.accepted", "referral.placed"]
+        [
+            "referral.submitted",
+            "referral.acknowledged",
+            "referral.acknowledged",
+            "referral.accepted",
+            "referral.placed"
+        ]
     );
     for (envelope, body) in &recorder.events {
-        for secret in ["Twin A", "Twin B", "medical and social care", "No free places in the district"] {
+        for secret in [
+            "Twin A",
+            "Twin B",
+            "medical and social care",
+            "No free places in the district",
+        ] {
             assert!(
                 !body.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "event {} carries {secret:?}",
@@ -243,8 +341,10 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     }
 
     // Nothing is stuck: every outbox is drained and no dead-letter queue holds a message.
-    eventually("every outbox to drain", WAIT, || async { (f.stack.outbox_backlog().await == 0).then_some(()) })
-        .await
-        .expect("outboxes drained");
+    eventually("every outbox to drain", WAIT, || async {
+        (f.stack.outbox_backlog().await == 0).then_some(())
+    })
+    .await
+    .expect("outboxes drained");
     f.assert_no_dead_letters().await;
 }

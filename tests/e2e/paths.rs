@@ -14,7 +14,12 @@ async fn acknowledge_both(f: &Fixture, rid: &str, parties: [&str; 2]) {
         f.clients
             .referrals
             .clone()
-            .acknowledge_referral(as_agency(f.agency(key), AcknowledgeReferralRequest { referral_id: rid.into() }))
+            .acknowledge_referral(as_agency(
+                f.agency(key),
+                AcknowledgeReferralRequest {
+                    referral_id: rid.into(),
+                },
+            ))
             .await
             .expect("AcknowledgeReferral");
     }
@@ -35,7 +40,14 @@ async fn declined_referral_tells_the_sender_and_holds_nothing() {
     let mut referrals = f.clients.referrals.clone();
     // A reason is required.
     let err = referrals
-        .decline_referral(as_agency(provider, DeclineReferralRequest { referral_id: r.id.clone(), reason: 0, comment: String::new() }))
+        .decline_referral(as_agency(
+            provider,
+            DeclineReferralRequest {
+                referral_id: r.id.clone(),
+                reason: 0,
+                comment: String::new(),
+            },
+        ))
         .await
         .expect_err("decline without a reason");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
@@ -59,7 +71,12 @@ async fn declined_referral_tells_the_sender_and_holds_nothing() {
 
     // Final: nothing more can happen to it.
     let err = referrals
-        .accept_referral(as_agency(provider, AcceptReferralRequest { referral_id: r.id.clone() }))
+        .accept_referral(as_agency(
+            provider,
+            AcceptReferralRequest {
+                referral_id: r.id.clone(),
+            },
+        ))
         .await
         .expect_err("accept after decline");
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
@@ -68,13 +85,28 @@ async fn declined_referral_tells_the_sender_and_holds_nothing() {
     use NotificationKind as K;
     assert_eq!(
         Fixture::kinds(&f.notifications(sender, &r.id).await),
-        vec![K::ReferralAcknowledged, K::ReferralAcknowledged, K::ReferralDeclined]
+        vec![
+            K::ReferralAcknowledged,
+            K::ReferralAcknowledged,
+            K::ReferralDeclined
+        ]
     );
-    assert_eq!(Fixture::kinds(&f.notifications(provider, &r.id).await), vec![K::ReferralSubmitted]);
+    assert_eq!(
+        Fixture::kinds(&f.notifications(provider, &r.id).await),
+        vec![K::ReferralSubmitted]
+    );
     // The decline comment is free text: it stays in the referrals service.
-    assert!(recorder.events.iter().all(|(_, b)| !b.windows(5).any(|w| w == b"nurse")));
+    assert!(
+        recorder
+            .events
+            .iter()
+            .all(|(_, b)| !b.windows(5).any(|w| w == b"nurse"))
+    );
     let after = f.service(service).await;
-    assert_eq!((after.free_places, after.held_places), (before.free_places, before.held_places));
+    assert_eq!(
+        (after.free_places, after.held_places),
+        (before.free_places, before.held_places)
+    );
     f.assert_no_dead_letters().await;
 }
 
@@ -114,18 +146,29 @@ async fn withdrawing_an_accepted_referral_releases_its_places() {
     acknowledge_both(&f, &r.id, ["provider-stara-zagora", "foster-stara-zagora"]).await;
     let mut referrals = f.clients.referrals.clone();
     referrals
-        .accept_referral(as_agency(provider, AcceptReferralRequest { referral_id: r.id.clone() }))
+        .accept_referral(as_agency(
+            provider,
+            AcceptReferralRequest {
+                referral_id: r.id.clone(),
+            },
+        ))
         .await
         .expect("AcceptReferral");
-    eventually("1 place held", WAIT, || async { (f.service(service).await.held_places == 1).then_some(()) })
-        .await
-        .expect("held");
+    eventually("1 place held", WAIT, || async {
+        (f.service(service).await.held_places == 1).then_some(())
+    })
+    .await
+    .expect("held");
 
     // Only the sender withdraws, and with a reason.
     let err = referrals
         .withdraw_referral(as_agency(
             provider,
-            WithdrawReferralRequest { referral_id: r.id.clone(), reason: WithdrawReason::Other as i32, comment: String::new() },
+            WithdrawReferralRequest {
+                referral_id: r.id.clone(),
+                reason: WithdrawReason::Other as i32,
+                comment: String::new(),
+            },
         ))
         .await
         .expect_err("the provider withdraws");
@@ -143,7 +186,10 @@ async fn withdrawing_an_accepted_referral_releases_its_places() {
         .expect("WithdrawReferral")
         .into_inner();
     assert_eq!(withdrawn.status, ReferralStatus::Withdrawn as i32);
-    assert_eq!(withdrawn.history.last().map(|h| h.action), Some(ReferralAction::Withdrawn as i32));
+    assert_eq!(
+        withdrawn.history.last().map(|h| h.action),
+        Some(ReferralAction::Withdrawn as i32)
+    );
 
     let after = eventually("the held place to be released", WAIT, || async {
         let s = f.service(service).await;
@@ -164,7 +210,11 @@ async fn withdrawing_an_accepted_referral_releases_its_places() {
     }
     assert_eq!(
         Fixture::kinds(&f.notifications(sender, &r.id).await),
-        vec![K::ReferralAcknowledged, K::ReferralAcknowledged, K::ReferralAccepted]
+        vec![
+            K::ReferralAcknowledged,
+            K::ReferralAcknowledged,
+            K::ReferralAccepted
+        ]
     );
     f.assert_no_dead_letters().await;
 }
@@ -186,7 +236,12 @@ async fn unacknowledged_referral_is_escalated_once_to_the_sender_and_the_rdsa() 
     f.clients
         .referrals
         .clone()
-        .acknowledge_referral(as_agency(provider, AcknowledgeReferralRequest { referral_id: r.id.clone() }))
+        .acknowledge_referral(as_agency(
+            provider,
+            AcknowledgeReferralRequest {
+                referral_id: r.id.clone(),
+            },
+        ))
         .await
         .expect("AcknowledgeReferral");
 
@@ -211,15 +266,26 @@ async fn unacknowledged_referral_is_escalated_once_to_the_sender_and_the_rdsa() 
         Fixture::kinds(&f.notifications(sender, &r.id).await),
         vec![K::ReferralAcknowledged, K::ReferralEscalated]
     );
-    assert_eq!(Fixture::kinds(&f.notifications(rdsa, &r.id).await), vec![K::ReferralEscalated]);
-    assert_eq!(Fixture::kinds(&f.notifications(provider, &r.id).await), vec![K::ReferralSubmitted]);
+    assert_eq!(
+        Fixture::kinds(&f.notifications(rdsa, &r.id).await),
+        vec![K::ReferralEscalated]
+    );
+    assert_eq!(
+        Fixture::kinds(&f.notifications(provider, &r.id).await),
+        vec![K::ReferralSubmitted]
+    );
 
     // The late acknowledgement still counts: the referral goes on.
     let late = f
         .clients
         .referrals
         .clone()
-        .acknowledge_referral(as_agency(f.agency("foster-vratsa"), AcknowledgeReferralRequest { referral_id: r.id.clone() }))
+        .acknowledge_referral(as_agency(
+            f.agency("foster-vratsa"),
+            AcknowledgeReferralRequest {
+                referral_id: r.id.clone(),
+            },
+        ))
         .await
         .expect("late acknowledgement")
         .into_inner();

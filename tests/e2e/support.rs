@@ -34,7 +34,11 @@ impl Fixture {
         let stack = Stack::start(options).await;
         let clients = stack.clients();
         let demo = demo::seed(&clients).await.expect("demo data loads");
-        Self { stack, clients, demo }
+        Self {
+            stack,
+            clients,
+            demo,
+        }
     }
 
     pub fn agency(&self, key: &str) -> Uuid {
@@ -60,7 +64,8 @@ impl Fixture {
                             ..Default::default()
                         })
                         .collect(),
-                    current_setting: "Home for medical and social care for children, Zlatitsa".into(),
+                    current_setting: "Home for medical and social care for children, Zlatitsa"
+                        .into(),
                 },
             ))
             .await
@@ -76,7 +81,11 @@ impl Fixture {
             legal_basis: Some(LegalBasis {
                 kind: LegalBasisKind::DsaDirectorOrder as i32,
                 number: "ZD-101/2026".into(),
-                issued_on: Some(Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }),
+                issued_on: Some(Date {
+                    year: d.year(),
+                    month: d.month() as i32,
+                    day: d.day() as i32,
+                }),
                 court: String::new(),
             }),
             reason: "No free places in the district.".into(),
@@ -99,7 +108,12 @@ impl Fixture {
         self.clients
             .directory
             .clone()
-            .get_service(as_agency(self.agency("dsa-pirdop"), GetServiceRequest { service_id: id.to_string() }))
+            .get_service(as_agency(
+                self.agency("dsa-pirdop"),
+                GetServiceRequest {
+                    service_id: id.to_string(),
+                },
+            ))
             .await
             .expect("GetService")
             .into_inner()
@@ -109,7 +123,12 @@ impl Fixture {
         self.clients
             .referrals
             .clone()
-            .get_referral(as_agency(agency, GetReferralRequest { referral_id: id.to_string() }))
+            .get_referral(as_agency(
+                agency,
+                GetReferralRequest {
+                    referral_id: id.to_string(),
+                },
+            ))
             .await
             .expect("GetReferral")
             .into_inner()
@@ -126,12 +145,20 @@ impl Fixture {
                 .clone()
                 .list_notifications(as_agency(
                     agency,
-                    ListNotificationsRequest { unread_only: false, page_size: 500, page_token: token },
+                    ListNotificationsRequest {
+                        unread_only: false,
+                        page_size: 500,
+                        page_token: token,
+                    },
                 ))
                 .await
                 .expect("ListNotifications")
                 .into_inner();
-            out.extend(page.notifications.into_iter().filter(|n| n.referral_id == referral_id));
+            out.extend(
+                page.notifications
+                    .into_iter()
+                    .filter(|n| n.referral_id == referral_id),
+            );
             if page.next_page_token.is_empty() {
                 break;
             }
@@ -150,25 +177,49 @@ impl Fixture {
 
     /// Waits until the services have applied every event published about `referral_id` (`expected`
     /// of them), so that what they show is final.
-    pub async fn settle(&self, recorder: &mut placement_e2e::EventRecorder, referral_id: &str, expected: usize) {
+    pub async fn settle(
+        &self,
+        recorder: &mut placement_e2e::EventRecorder,
+        referral_id: &str,
+        expected: usize,
+    ) {
         assert!(
-            recorder.wait_until(WAIT, |events| events.iter().filter(|(e, _)| e.aggregate_id == referral_id).count() >= expected).await,
+            recorder
+                .wait_until(WAIT, |events| events
+                    .iter()
+                    .filter(|(e, _)| e.aggregate_id == referral_id)
+                    .count()
+                    >= expected)
+                .await,
             "expected {expected} events about referral {referral_id}, saw {:?}",
-            recorder.about(referral_id).iter().map(|e| e.event_type.clone()).collect::<Vec<_>>()
+            recorder
+                .about(referral_id)
+                .iter()
+                .map(|e| e.event_type.clone())
+                .collect::<Vec<_>>()
         );
         let ids: Vec<Uuid> = recorder
             .about(referral_id)
             .iter()
             .map(|e| Uuid::parse_str(&e.event_id).expect("event id"))
             .collect();
-        assert_eq!(ids.len(), expected, "more events than expected about {referral_id}");
+        assert_eq!(
+            ids.len(),
+            expected,
+            "more events than expected about {referral_id}"
+        );
         let mut ids = ids;
         ids.sort();
         ids.dedup();
         let stack = &self.stack;
         eventually("notifications to apply every referral event", WAIT, || {
             let ids = ids.clone();
-            async move { stack.has_processed("notifications", &ids).await.then_some(()) }
+            async move {
+                stack
+                    .has_processed("notifications", &ids)
+                    .await
+                    .then_some(())
+            }
         })
         .await
         .expect("notifications caught up");
@@ -176,7 +227,10 @@ impl Fixture {
 
     pub async fn assert_no_dead_letters(&self) {
         for (queue, count) in self.stack.dead_letters().await {
-            assert_eq!(count, 0, "dead-letter queue {queue} holds {count} message(s)");
+            assert_eq!(
+                count, 0,
+                "dead-letter queue {queue} holds {count} message(s)"
+            );
         }
     }
 }

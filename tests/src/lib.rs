@@ -78,7 +78,11 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(options: StackOptions) -> Stack {
-        let id = format!("pe_{}_{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8]);
+        let id = format!(
+            "pe_{}_{}",
+            std::process::id(),
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
         let admin = admin_url();
         let mut conn = PgConnection::connect(&admin)
             .await
@@ -114,7 +118,10 @@ impl Stack {
                 .env("PLACEMENT_DATABASE_URL", &database_url)
                 .env("PLACEMENT_AMQP_URL", amqp_url())
                 .env("PLACEMENT_EXCHANGE", &exchange)
-                .env(format!("PLACEMENT_{}_QUEUE", service.to_uppercase()), format!("{id}.{service}"))
+                .env(
+                    format!("PLACEMENT_{}_QUEUE", service.to_uppercase()),
+                    format!("{id}.{service}"),
+                )
                 .env(
                     format!("PLACEMENT_{}_LISTEN_ADDR", service.to_uppercase()),
                     format!("127.0.0.1:{}", ports[i]),
@@ -130,9 +137,9 @@ impl Stack {
             if let Some(i) = &options.escalation_interval {
                 cmd.env("PLACEMENT_ESCALATION_INTERVAL", i);
             }
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("start placement-{service} (run `cargo build --workspace --bins`): {e}"));
+            let child = cmd.spawn().unwrap_or_else(|e| {
+                panic!("start placement-{service} (run `cargo build --workspace --bins`): {e}")
+            });
             children.push((service.to_string(), child));
         }
         let mut stack = Stack {
@@ -164,7 +171,8 @@ impl Stack {
         SERVICES
             .iter()
             .map(|s| {
-                let text = std::fs::read_to_string(self.log_dir.join(format!("{s}.log"))).unwrap_or_default();
+                let text = std::fs::read_to_string(self.log_dir.join(format!("{s}.log")))
+                    .unwrap_or_default();
                 format!("----- {s} -----\n{text}")
             })
             .collect::<Vec<_>>()
@@ -173,7 +181,9 @@ impl Stack {
 
     /// A connection to the stack's database, for checks the API does not expose (outbox, inbox).
     pub async fn db(&self) -> PgConnection {
-        PgConnection::connect(&self.database_url).await.expect("test database")
+        PgConnection::connect(&self.database_url)
+            .await
+            .expect("test database")
     }
 
     /// Messages waiting in each service's dead-letter queue.
@@ -188,7 +198,10 @@ impl Stack {
             let q = channel
                 .queue_declare(
                     name.as_str().into(),
-                    QueueDeclareOptions { passive: true, ..Default::default() },
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
                     FieldTable::default(),
                 )
                 .await
@@ -238,7 +251,11 @@ impl Stack {
         channel
             .queue_declare(
                 queue.as_str().into(),
-                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
@@ -254,7 +271,12 @@ impl Stack {
             .await
             .expect("bind recorder");
         let mut consumer = channel
-            .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .expect("consume");
         let (tx, rx) = mpsc::unbounded_channel();
@@ -267,7 +289,10 @@ impl Stack {
                 }
             }
         });
-        EventRecorder { rx, events: Vec::new() }
+        EventRecorder {
+            rx,
+            events: Vec::new(),
+        }
     }
 
     /// Publishes raw bytes on the stack's exchange with `routing_key` (to test consumers with bad input).
@@ -297,7 +322,10 @@ impl Stack {
 
     fn stop(&mut self) {
         for (_, child) in &mut self.children {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
         }
         for (name, child) in &mut self.children {
             let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -370,25 +398,36 @@ impl Drop for Stack {
         let queues: Vec<String> = SERVICES.iter().map(|s| self.queue(s)).collect();
         // Drop may run inside a runtime or while unwinding: clean up on a thread with a runtime of its own.
         let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
                     let _ = conn
-                        .execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str())
+                        .execute(
+                            format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str(),
+                        )
                         .await;
                 }
-                if let Ok(conn) = Connection::connect(&amqp_url(), ConnectionProperties::default()).await
+                if let Ok(conn) =
+                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
                     && let Ok(channel) = conn.create_channel().await
                 {
                     for q in &queues {
-                        for name in [q.clone(), placement_messaging::topology::dead_letter_queue(q)] {
+                        for name in [
+                            q.clone(),
+                            placement_messaging::topology::dead_letter_queue(q),
+                        ] {
                             let _ = channel
                                 .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
                                 .await;
                         }
                     }
                     let unroutable = placement_messaging::topology::unroutable_name(&exchange);
-                    let _ = channel.queue_delete(unroutable.as_str().into(), QueueDeleteOptions::default()).await;
+                    let _ = channel
+                        .queue_delete(unroutable.as_str().into(), QueueDeleteOptions::default())
+                        .await;
                     for ex in [
                         exchange.clone(),
                         unroutable,
@@ -408,16 +447,19 @@ impl Drop for Stack {
 
 /// Removes test databases left by test runs whose process is gone (a run that was killed).
 async fn drop_stale_databases(conn: &mut PgConnection) {
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pe\\_%'")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap_or_default();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pe\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
     for name in names {
         let pid = name.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
         if let Some(pid) = pid
             && !std::path::Path::new(&format!("/proc/{pid}")).exists()
         {
-            let _ = conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+            let _ = conn
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
         }
     }
 }

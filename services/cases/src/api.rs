@@ -88,7 +88,9 @@ impl Cases {
             }))
             .await
             .map_err(|s| match s.code() {
-                tonic::Code::NotFound => ServiceError::denied("the calling agency is not registered"),
+                tonic::Code::NotFound => {
+                    ServiceError::denied("the calling agency is not registered")
+                }
                 _ => ServiceError::from(s),
             })?
             .into_inner();
@@ -124,7 +126,11 @@ impl Cases {
             .bind(position as i32)
             .bind(child.pseudonym.trim())
             .bind(child.birth_year)
-            .bind(Sex::try_from(child.sex).unwrap_or(Sex::Unspecified).as_str_name())
+            .bind(
+                Sex::try_from(child.sex)
+                    .unwrap_or(Sex::Unspecified)
+                    .as_str_name(),
+            )
             .bind(&needs)
             .execute(&mut *tx)
             .await?;
@@ -147,11 +153,12 @@ impl Cases {
 
     async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Case> {
         let mut conn = self.pool.acquire().await?;
-        let row: CaseRow = sqlx::query_as(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("case"))?;
+        let row: CaseRow =
+            sqlx::query_as(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("case"))?;
         if row.owner_agency_id != caller.agency_id {
             return Err(ServiceError::denied("the case belongs to another agency"));
         }
@@ -159,7 +166,11 @@ impl Cases {
         Ok(row.into_proto(children))
     }
 
-    async fn list(&self, caller: Caller, req: ListCasesRequest) -> ServiceResult<ListCasesResponse> {
+    async fn list(
+        &self,
+        caller: Caller,
+        req: ListCasesRequest,
+    ) -> ServiceResult<ListCasesResponse> {
         let page = req.page.unwrap_or_default();
         let limit = page_size("page.page_size", page.page_size)?;
         let after = Cursor::decode("page.page_token", &page.page_token)?;
@@ -179,13 +190,20 @@ impl Cases {
                 .push_bind(c.id)
                 .push(")");
         }
-        q.push(" ORDER BY opened_at DESC, id DESC LIMIT ").push_bind(limit + 1);
+        q.push(" ORDER BY opened_at DESC, id DESC LIMIT ")
+            .push_bind(limit + 1);
         let mut conn = self.pool.acquire().await?;
         let mut rows: Vec<CaseRow> = q.build_query_as().fetch_all(&mut *conn).await?;
         let next_page_token = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
             rows.last()
-                .map(|r| Cursor { at: r.opened_at, id: r.id }.encode())
+                .map(|r| {
+                    Cursor {
+                        at: r.opened_at,
+                        id: r.id,
+                    }
+                    .encode()
+                })
                 .unwrap_or_default()
         } else {
             String::new()
@@ -232,12 +250,11 @@ impl Cases {
         if row.status() == CaseStatus::Closed {
             return Err(ServiceError::precondition("the case is already closed"));
         }
-        let active: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM case_referrals WHERE case_id = $1 AND active",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let active: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM case_referrals WHERE case_id = $1 AND active")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
         if active > 0 {
             return Err(ServiceError::precondition(
                 "the case has a referral in progress; withdraw it first",
@@ -274,12 +291,20 @@ fn validate_open(req: &OpenCaseRequest) -> ServiceResult<()> {
         return Err(ServiceError::invalid("children", "at least one child"));
     }
     if req.children.len() > MAX_CHILDREN {
-        return Err(ServiceError::invalid("children", format!("at most {MAX_CHILDREN}")));
+        return Err(ServiceError::invalid(
+            "children",
+            format!("at most {MAX_CHILDREN}"),
+        ));
     }
     check_text("current_setting", &req.current_setting, 0, 500)?;
     let this_year = Utc::now().year();
     for (i, child) in req.children.iter().enumerate() {
-        check_text(&format!("children[{i}].pseudonym"), child.pseudonym.trim(), 1, 64)?;
+        check_text(
+            &format!("children[{i}].pseudonym"),
+            child.pseudonym.trim(),
+            1,
+            64,
+        )?;
         if child.birth_year > this_year || child.birth_year < this_year - 18 {
             return Err(ServiceError::invalid(
                 format!("children[{i}].birth_year"),
@@ -287,7 +312,10 @@ fn validate_open(req: &OpenCaseRequest) -> ServiceResult<()> {
             ));
         }
         if !matches!(Sex::try_from(child.sex), Ok(Sex::Female | Sex::Male)) {
-            return Err(ServiceError::invalid(format!("children[{i}].sex"), "required"));
+            return Err(ServiceError::invalid(
+                format!("children[{i}].sex"),
+                "required",
+            ));
         }
         if child.needs.len() > MAX_NEEDS {
             return Err(ServiceError::invalid(
@@ -334,20 +362,38 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let ok = OpenCaseRequest { children: vec![child(), child()], current_setting: "Home".into() };
+        let ok = OpenCaseRequest {
+            children: vec![child(), child()],
+            current_setting: "Home".into(),
+        };
         assert!(validate_open(&ok).is_ok());
-        assert_eq!(field_of(validate_open(&OpenCaseRequest::default()).unwrap_err()), "children");
+        assert_eq!(
+            field_of(validate_open(&OpenCaseRequest::default()).unwrap_err()),
+            "children"
+        );
         let mut bad = ok.clone();
         bad.children[1].birth_year = 1990;
-        assert_eq!(field_of(validate_open(&bad).unwrap_err()), "children[1].birth_year");
+        assert_eq!(
+            field_of(validate_open(&bad).unwrap_err()),
+            "children[1].birth_year"
+        );
         let mut bad = ok.clone();
         bad.children[0].pseudonym = " ".into();
-        assert_eq!(field_of(validate_open(&bad).unwrap_err()), "children[0].pseudonym");
+        assert_eq!(
+            field_of(validate_open(&bad).unwrap_err()),
+            "children[0].pseudonym"
+        );
         let mut bad = ok.clone();
         bad.children[0].needs = vec![0];
-        assert_eq!(field_of(validate_open(&bad).unwrap_err()), "children[0].needs[0]");
+        assert_eq!(
+            field_of(validate_open(&bad).unwrap_err()),
+            "children[0].needs[0]"
+        );
         let mut bad = ok;
         bad.children[0].sex = 0;
-        assert_eq!(field_of(validate_open(&bad).unwrap_err()), "children[0].sex");
+        assert_eq!(
+            field_of(validate_open(&bad).unwrap_err()),
+            "children[0].sex"
+        );
     }
 }

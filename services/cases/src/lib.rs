@@ -68,7 +68,14 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
-    let infra = Infra::start(&config.common, "cases", &MIGRATOR, PRODUCER, shutdown.clone()).await?;
+    let infra = Infra::start(
+        &config.common,
+        "cases",
+        &MIGRATOR,
+        PRODUCER,
+        shutdown.clone(),
+    )
+    .await?;
     let directory = DirectoryServiceClient::new(
         placement_platform::grpc::lazy_channel(&config.directory_url, Duration::from_secs(3))
             .map_err(StartError::Serve)?,

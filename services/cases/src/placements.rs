@@ -30,17 +30,22 @@ impl EventHandler for CasePlacements {
         let active = match event_type {
             types::REFERRAL_SUBMITTED => true,
             types::REFERRAL_DECLINED | types::REFERRAL_WITHDRAWN | types::REFERRAL_PLACED => false,
-            other => return Err(HandleError::permanent(format!("unexpected event type {other}"))),
+            other => {
+                return Err(HandleError::permanent(format!(
+                    "unexpected event type {other}"
+                )));
+            }
         };
         let referral: ReferralEvent = event.payload()?;
         let referral_id = parse(&referral.referral_id, "referral_id")?;
         let case_id = parse(&referral.case_id, "case_id")?;
         let version = event.envelope.aggregate_version as i64;
 
-        let exists: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1 FOR UPDATE")
-            .bind(case_id)
-            .fetch_optional(&mut **tx)
-            .await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM cases WHERE id = $1 FOR UPDATE")
+                .bind(case_id)
+                .fetch_optional(&mut **tx)
+                .await?;
         if exists.is_none() {
             return Err(HandleError::permanent(format!("unknown case {case_id}")));
         }

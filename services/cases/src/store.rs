@@ -105,7 +105,10 @@ fn opt_id(id: Option<Uuid>) -> String {
 }
 
 /// Children of the given cases, in their order within each case.
-pub async fn children_of(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result<Vec<ChildRow>, sqlx::Error> {
+pub async fn children_of(
+    conn: &mut PgConnection,
+    case_ids: &[Uuid],
+) -> Result<Vec<ChildRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, case_id, pseudonym, birth_year, sex, needs FROM children
          WHERE case_id = ANY($1) ORDER BY case_id, position",

@@ -9,7 +9,9 @@ use placement_proto::v1::{
     referral_service_client::ReferralServiceClient,
 };
 use tonic::{Request, metadata::MetadataValue, transport::Channel};
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use uuid::Uuid;
 
 /// Where the services listen.
@@ -87,7 +89,9 @@ pub async fn wait_ready(endpoints: &Endpoints, timeout: Duration) -> Result<(), 
         loop {
             let serving = match channel(url) {
                 Ok(ch) => HealthClient::new(ch)
-                    .check(HealthCheckRequest { service: String::new() })
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
                     .await
                     .map(|r| r.into_inner().status == ServingStatus::Serving as i32)
                     .unwrap_or(false),

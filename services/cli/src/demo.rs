@@ -38,38 +38,215 @@ struct ServiceSpec {
 }
 
 const AGENCIES: &[AgencySpec] = &[
-    AgencySpec { key: "rdsa-sofia-province", kind: AgencyKind::Rdsa, name: "RDSA Sofia Province", municipality: "" },
-    AgencySpec { key: "rdsa-vratsa", kind: AgencyKind::Rdsa, name: "RDSA Vratsa", municipality: "VRC10" },
-    AgencySpec { key: "rdsa-stara-zagora", kind: AgencyKind::Rdsa, name: "RDSA Stara Zagora", municipality: "SZR31" },
-    AgencySpec { key: "rdsa-haskovo", kind: AgencyKind::Rdsa, name: "RDSA Haskovo", municipality: "HKV34" },
-    AgencySpec { key: "foster-sofia-province", kind: AgencyKind::FosterCareTeam, name: "Foster-care team Sofia Province", municipality: "" },
-    AgencySpec { key: "foster-vratsa", kind: AgencyKind::FosterCareTeam, name: "Foster-care team Vratsa", municipality: "VRC10" },
-    AgencySpec { key: "foster-stara-zagora", kind: AgencyKind::FosterCareTeam, name: "Foster-care team Stara Zagora", municipality: "SZR31" },
-    AgencySpec { key: "foster-haskovo", kind: AgencyKind::FosterCareTeam, name: "Foster-care team Haskovo", municipality: "HKV34" },
-    AgencySpec { key: "dsa-pirdop", kind: AgencyKind::Dsa, name: "DSA Pirdop", municipality: "SFO55" },
-    AgencySpec { key: "dsa-pravets", kind: AgencyKind::Dsa, name: "DSA Pravets", municipality: "SFO34" },
-    AgencySpec { key: "dsa-dragoman", kind: AgencyKind::Dsa, name: "DSA Dragoman", municipality: "SFO16" },
-    AgencySpec { key: "dsa-zlatitsa", kind: AgencyKind::Dsa, name: "DSA Zlatitsa", municipality: "SFO47" },
-    AgencySpec { key: "dsa-vratsa", kind: AgencyKind::Dsa, name: "DSA Vratsa", municipality: "VRC10" },
-    AgencySpec { key: "dsa-mezdra", kind: AgencyKind::Dsa, name: "DSA Mezdra", municipality: "VRC27" },
-    AgencySpec { key: "dsa-stara-zagora", kind: AgencyKind::Dsa, name: "DSA Stara Zagora", municipality: "SZR31" },
-    AgencySpec { key: "dsa-haskovo", kind: AgencyKind::Dsa, name: "DSA Haskovo", municipality: "HKV34" },
-    AgencySpec { key: "provider-zlatitsa", kind: AgencyKind::ServiceProvider, name: "Municipality of Zlatitsa, social services", municipality: "SFO47" },
-    AgencySpec { key: "provider-vratsa", kind: AgencyKind::ServiceProvider, name: "Municipality of Vratsa, social services", municipality: "VRC10" },
-    AgencySpec { key: "provider-mezdra", kind: AgencyKind::ServiceProvider, name: "Municipality of Mezdra, social services", municipality: "VRC27" },
-    AgencySpec { key: "provider-stara-zagora", kind: AgencyKind::ServiceProvider, name: "Association Detski Dom Stara Zagora", municipality: "SZR31" },
-    AgencySpec { key: "provider-haskovo", kind: AgencyKind::ServiceProvider, name: "Municipality of Haskovo, social services", municipality: "HKV34" },
+    AgencySpec {
+        key: "rdsa-sofia-province",
+        kind: AgencyKind::Rdsa,
+        name: "RDSA Sofia Province",
+        municipality: "",
+    },
+    AgencySpec {
+        key: "rdsa-vratsa",
+        kind: AgencyKind::Rdsa,
+        name: "RDSA Vratsa",
+        municipality: "VRC10",
+    },
+    AgencySpec {
+        key: "rdsa-stara-zagora",
+        kind: AgencyKind::Rdsa,
+        name: "RDSA Stara Zagora",
+        municipality: "SZR31",
+    },
+    AgencySpec {
+        key: "rdsa-haskovo",
+        kind: AgencyKind::Rdsa,
+        name: "RDSA Haskovo",
+        municipality: "HKV34",
+    },
+    AgencySpec {
+        key: "foster-sofia-province",
+        kind: AgencyKind::FosterCareTeam,
+        name: "Foster-care team Sofia Province",
+        municipality: "",
+    },
+    AgencySpec {
+        key: "foster-vratsa",
+        kind: AgencyKind::FosterCareTeam,
+        name: "Foster-care team Vratsa",
+        municipality: "VRC10",
+    },
+    AgencySpec {
+        key: "foster-stara-zagora",
+        kind: AgencyKind::FosterCareTeam,
+        name: "Foster-care team Stara Zagora",
+        municipality: "SZR31",
+    },
+    AgencySpec {
+        key: "foster-haskovo",
+        kind: AgencyKind::FosterCareTeam,
+        name: "Foster-care team Haskovo",
+        municipality: "HKV34",
+    },
+    AgencySpec {
+        key: "dsa-pirdop",
+        kind: AgencyKind::Dsa,
+        name: "DSA Pirdop",
+        municipality: "SFO55",
+    },
+    AgencySpec {
+        key: "dsa-pravets",
+        kind: AgencyKind::Dsa,
+        name: "DSA Pravets",
+        municipality: "SFO34",
+    },
+    AgencySpec {
+        key: "dsa-dragoman",
+        kind: AgencyKind::Dsa,
+        name: "DSA Dragoman",
+        municipality: "SFO16",
+    },
+    AgencySpec {
+        key: "dsa-zlatitsa",
+        kind: AgencyKind::Dsa,
+        name: "DSA Zlatitsa",
+        municipality: "SFO47",
+    },
+    AgencySpec {
+        key: "dsa-vratsa",
+        kind: AgencyKind::Dsa,
+        name: "DSA Vratsa",
+        municipality: "VRC10",
+    },
+    AgencySpec {
+        key: "dsa-mezdra",
+        kind: AgencyKind::Dsa,
+        name: "DSA Mezdra",
+        municipality: "VRC27",
+    },
+    AgencySpec {
+        key: "dsa-stara-zagora",
+        kind: AgencyKind::Dsa,
+        name: "DSA Stara Zagora",
+        municipality: "SZR31",
+    },
+    AgencySpec {
+        key: "dsa-haskovo",
+        kind: AgencyKind::Dsa,
+        name: "DSA Haskovo",
+        municipality: "HKV34",
+    },
+    AgencySpec {
+        key: "provider-zlatitsa",
+        kind: AgencyKind::ServiceProvider,
+        name: "Municipality of Zlatitsa, social services",
+        municipality: "SFO47",
+    },
+    AgencySpec {
+        key: "provider-vratsa",
+        kind: AgencyKind::ServiceProvider,
+        name: "Municipality of Vratsa, social services",
+        municipality: "VRC10",
+    },
+    AgencySpec {
+        key: "provider-mezdra",
+        kind: AgencyKind::ServiceProvider,
+        name: "Municipality of Mezdra, social services",
+        municipality: "VRC27",
+    },
+    AgencySpec {
+        key: "provider-stara-zagora",
+        kind: AgencyKind::ServiceProvider,
+        name: "Association Detski Dom Stara Zagora",
+        municipality: "SZR31",
+    },
+    AgencySpec {
+        key: "provider-haskovo",
+        kind: AgencyKind::ServiceProvider,
+        name: "Municipality of Haskovo, social services",
+        municipality: "HKV34",
+    },
 ];
 
 const SERVICES: &[ServiceSpec] = &[
-    ServiceSpec { key: "ftpc-zlatitsa", provider: "provider-zlatitsa", service_type: ServiceType::FamilyTypePlacementCentre, name: "FTPC Zlatitsa", municipality: "SFO47", capacity: 12, occupied: 12, ages: (3, 17) },
-    ServiceSpec { key: "ftpc-vratsa", provider: "provider-vratsa", service_type: ServiceType::FamilyTypePlacementCentre, name: "FTPC Vratsa 1", municipality: "VRC10", capacity: 12, occupied: 8, ages: (0, 17) },
-    ServiceSpec { key: "ftpc-mezdra", provider: "provider-mezdra", service_type: ServiceType::FamilyTypePlacementCentre, name: "FTPC Mezdra", municipality: "VRC27", capacity: 10, occupied: 9, ages: (3, 17) },
-    ServiceSpec { key: "ftpcd-mezdra", provider: "provider-mezdra", service_type: ServiceType::FamilyTypePlacementCentreDisabilities, name: "FTPC for children with disabilities Mezdra", municipality: "VRC27", capacity: 14, occupied: 11, ages: (0, 17) },
-    ServiceSpec { key: "ftpc-stara-zagora", provider: "provider-stara-zagora", service_type: ServiceType::FamilyTypePlacementCentre, name: "FTPC Stara Zagora 2", municipality: "SZR31", capacity: 12, occupied: 9, ages: (6, 17) },
-    ServiceSpec { key: "crisis-stara-zagora", provider: "provider-stara-zagora", service_type: ServiceType::CrisisCentre, name: "Crisis centre Stara Zagora", municipality: "SZR31", capacity: 8, occupied: 3, ages: (3, 17) },
-    ServiceSpec { key: "ftpc-haskovo", provider: "provider-haskovo", service_type: ServiceType::FamilyTypePlacementCentre, name: "FTPC Haskovo", municipality: "HKV34", capacity: 15, occupied: 12, ages: (0, 17) },
-    ServiceSpec { key: "foster-care-vratsa", provider: "foster-vratsa", service_type: ServiceType::FosterCare, name: "Foster care Vratsa", municipality: "VRC10", capacity: 20, occupied: 17, ages: (0, 17) },
+    ServiceSpec {
+        key: "ftpc-zlatitsa",
+        provider: "provider-zlatitsa",
+        service_type: ServiceType::FamilyTypePlacementCentre,
+        name: "FTPC Zlatitsa",
+        municipality: "SFO47",
+        capacity: 12,
+        occupied: 12,
+        ages: (3, 17),
+    },
+    ServiceSpec {
+        key: "ftpc-vratsa",
+        provider: "provider-vratsa",
+        service_type: ServiceType::FamilyTypePlacementCentre,
+        name: "FTPC Vratsa 1",
+        municipality: "VRC10",
+        capacity: 12,
+        occupied: 8,
+        ages: (0, 17),
+    },
+    ServiceSpec {
+        key: "ftpc-mezdra",
+        provider: "provider-mezdra",
+        service_type: ServiceType::FamilyTypePlacementCentre,
+        name: "FTPC Mezdra",
+        municipality: "VRC27",
+        capacity: 10,
+        occupied: 9,
+        ages: (3, 17),
+    },
+    ServiceSpec {
+        key: "ftpcd-mezdra",
+        provider: "provider-mezdra",
+        service_type: ServiceType::FamilyTypePlacementCentreDisabilities,
+        name: "FTPC for children with disabilities Mezdra",
+        municipality: "VRC27",
+        capacity: 14,
+        occupied: 11,
+        ages: (0, 17),
+    },
+    ServiceSpec {
+        key: "ftpc-stara-zagora",
+        provider: "provider-stara-zagora",
+        service_type: ServiceType::FamilyTypePlacementCentre,
+        name: "FTPC Stara Zagora 2",
+        municipality: "SZR31",
+        capacity: 12,
+        occupied: 9,
+        ages: (6, 17),
+    },
+    ServiceSpec {
+        key: "crisis-stara-zagora",
+        provider: "provider-stara-zagora",
+        service_type: ServiceType::CrisisCentre,
+        name: "Crisis centre Stara Zagora",
+        municipality: "SZR31",
+        capacity: 8,
+        occupied: 3,
+        ages: (3, 17),
+    },
+    ServiceSpec {
+        key: "ftpc-haskovo",
+        provider: "provider-haskovo",
+        service_type: ServiceType::FamilyTypePlacementCentre,
+        name: "FTPC Haskovo",
+        municipality: "HKV34",
+        capacity: 15,
+        occupied: 12,
+        ages: (0, 17),
+    },
+    ServiceSpec {
+        key: "foster-care-vratsa",
+        provider: "foster-vratsa",
+        service_type: ServiceType::FosterCare,
+        name: "Foster care Vratsa",
+        municipality: "VRC10",
+        capacity: 20,
+        occupied: 17,
+        ages: (0, 17),
+    },
 ];
 
 /// Ids of what the demo data set holds, by key (e.g. "dsa-pirdop", "ftpc-vratsa").
@@ -81,11 +258,17 @@ pub struct DemoDirectory {
 
 impl DemoDirectory {
     pub fn agency(&self, key: &str) -> Uuid {
-        *self.agencies.get(key).unwrap_or_else(|| panic!("no demo agency {key}"))
+        *self
+            .agencies
+            .get(key)
+            .unwrap_or_else(|| panic!("no demo agency {key}"))
     }
 
     pub fn service(&self, key: &str) -> Uuid {
-        *self.services.get(key).unwrap_or_else(|| panic!("no demo service {key}"))
+        *self
+            .services
+            .get(key)
+            .unwrap_or_else(|| panic!("no demo service {key}"))
     }
 }
 
@@ -110,7 +293,10 @@ pub async fn seed(clients: &Clients) -> Result<DemoDirectory, tonic::Status> {
                 ListAgenciesRequest {
                     region_code: region.clone(),
                     kind: spec.kind as i32,
-                    page: Some(PageRequest { page_size: 500, page_token: String::new() }),
+                    page: Some(PageRequest {
+                        page_size: 500,
+                        page_token: String::new(),
+                    }),
                 },
             ))
             .await?
@@ -141,8 +327,10 @@ pub async fn seed(clients: &Clients) -> Result<DemoDirectory, tonic::Status> {
                     .id
             }
         };
-        out.agencies
-            .insert(spec.key, Uuid::parse_str(&id).map_err(|_| tonic::Status::internal("bad id"))?);
+        out.agencies.insert(
+            spec.key,
+            Uuid::parse_str(&id).map_err(|_| tonic::Status::internal("bad id"))?,
+        );
     }
     for spec in SERVICES {
         let region = &spec.municipality[..3];
@@ -152,7 +340,10 @@ pub async fn seed(clients: &Clients) -> Result<DemoDirectory, tonic::Status> {
                 SearchServicesRequest {
                     region_code: region.into(),
                     status: ServiceStatus::Active as i32,
-                    page: Some(PageRequest { page_size: 500, page_token: String::new() }),
+                    page: Some(PageRequest {
+                        page_size: 500,
+                        page_token: String::new(),
+                    }),
                     ..Default::default()
                 },
             ))
@@ -183,8 +374,10 @@ pub async fn seed(clients: &Clients) -> Result<DemoDirectory, tonic::Status> {
                     .id
             }
         };
-        out.services
-            .insert(spec.key, Uuid::parse_str(&id).map_err(|_| tonic::Status::internal("bad id"))?);
+        out.services.insert(
+            spec.key,
+            Uuid::parse_str(&id).map_err(|_| tonic::Status::internal("bad id"))?,
+        );
     }
     Ok(out)
 }

@@ -12,13 +12,29 @@ use placement_cli::{
 #[derive(Parser)]
 #[command(version, about = "Placement Exchange command line")]
 struct Cli {
-    #[arg(long, env = "PLACEMENT_DIRECTORY_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "PLACEMENT_DIRECTORY_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     directory_url: String,
-    #[arg(long, env = "PLACEMENT_CASES_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "PLACEMENT_CASES_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
     cases_url: String,
-    #[arg(long, env = "PLACEMENT_REFERRALS_URL", default_value = "http://127.0.0.1:50053")]
+    #[arg(
+        long,
+        env = "PLACEMENT_REFERRALS_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
     referrals_url: String,
-    #[arg(long, env = "PLACEMENT_NOTIFICATIONS_URL", default_value = "http://127.0.0.1:50054")]
+    #[arg(
+        long,
+        env = "PLACEMENT_NOTIFICATIONS_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
     notifications_url: String,
     #[command(subcommand)]
     command: Command,

@@ -22,7 +22,10 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("{step}: {status}")]
-    Call { step: &'static str, status: tonic::Status },
+    Call {
+        step: &'static str,
+        status: tonic::Status,
+    },
     #[error("{0}")]
     Unexpected(String),
 }
@@ -32,7 +35,11 @@ fn call(step: &'static str) -> impl FnOnce(tonic::Status) -> ScenarioError {
 }
 
 /// Polls `check` until it yields a value or `timeout` passes.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, ScenarioError>
+pub async fn eventually<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<T, ScenarioError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -43,7 +50,9 @@ where
             return Ok(v);
         }
         if Instant::now() >= deadline {
-            return Err(ScenarioError::Unexpected(format!("timed out waiting for {what}")));
+            return Err(ScenarioError::Unexpected(format!(
+                "timed out waiting for {what}"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -61,13 +70,19 @@ struct Timeline {
 
 impl Timeline {
     fn say(&self, line: impl AsRef<str>) {
-        println!("[{:>7.3}s] {}", self.start.elapsed().as_secs_f64(), line.as_ref());
+        println!(
+            "[{:>7.3}s] {}",
+            self.start.elapsed().as_secs_f64(),
+            line.as_ref()
+        );
     }
 }
 
 /// Runs the scenario, printing the referral's timeline.
 pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, ScenarioError> {
-    let t = Timeline { start: Instant::now() };
+    let t = Timeline {
+        start: Instant::now(),
+    };
     let pirdop = demo.agency("dsa-pirdop");
     let names: Vec<(Uuid, &str)> = [
         ("dsa-pirdop", "DSA Pirdop"),
@@ -85,7 +100,10 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         let mut stream = clients
             .notifications
             .clone()
-            .watch_notifications(as_agency(agency, WatchNotificationsRequest { after_sequence: 0 }))
+            .watch_notifications(as_agency(
+                agency,
+                WatchNotificationsRequest { after_sequence: 0 },
+            ))
             .await
             .map_err(call("WatchNotifications"))?
             .into_inner();
@@ -128,8 +146,12 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         .await
         .map_err(call("OpenCase"))?
         .into_inner();
-    let case_id = Uuid::parse_str(&case.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
-    t.say(format!("DSA Pirdop opened case {} for twins (2 children)", case.id));
+    let case_id =
+        Uuid::parse_str(&case.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
+    t.say(format!(
+        "DSA Pirdop opened case {} for twins (2 children)",
+        case.id
+    ));
 
     let found = clients
         .directory
@@ -160,7 +182,8 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         .into_iter()
         .find(|s| s.region_code == "VRC" && s.name == "FTPC Vratsa 1")
         .ok_or_else(|| ScenarioError::Unexpected("FTPC Vratsa 1 not found".into()))?;
-    let service_id = Uuid::parse_str(&service.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
+    let service_id =
+        Uuid::parse_str(&service.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
     let free_before = service.free_places;
 
     let order_date = Utc::now().date_naive() - chrono::Days::new(2);
@@ -190,7 +213,8 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         .await
         .map_err(call("SubmitReferral"))?
         .into_inner();
-    let referral_id = Uuid::parse_str(&referral.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
+    let referral_id =
+        Uuid::parse_str(&referral.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
     t.say(format!(
         "DSA Pirdop submitted referral {} to {} for {} places (DSA director's order); status SUBMITTED",
         referral.id, service.name, referral.places
@@ -222,22 +246,41 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
     wait_for(foster, NotificationKind::ReferralSubmitted).await?;
 
     let mut referrals = clients.referrals.clone();
-    for (agency, who) in [(provider, "FTPC Vratsa 1's provider"), (foster, "Foster-care team Vratsa")] {
+    for (agency, who) in [
+        (provider, "FTPC Vratsa 1's provider"),
+        (foster, "Foster-care team Vratsa"),
+    ] {
         let r = referrals
-            .acknowledge_referral(as_agency(agency, AcknowledgeReferralRequest { referral_id: referral.id.clone() }))
+            .acknowledge_referral(as_agency(
+                agency,
+                AcknowledgeReferralRequest {
+                    referral_id: referral.id.clone(),
+                },
+            ))
             .await
             .map_err(call("AcknowledgeReferral"))?
             .into_inner();
-        t.say(format!("{who} acknowledged; status {}", status_name(r.status)));
+        t.say(format!(
+            "{who} acknowledged; status {}",
+            status_name(r.status)
+        ));
         wait_for(pirdop, NotificationKind::ReferralAcknowledged).await?;
     }
 
     let r = referrals
-        .accept_referral(as_agency(provider, AcceptReferralRequest { referral_id: referral.id.clone() }))
+        .accept_referral(as_agency(
+            provider,
+            AcceptReferralRequest {
+                referral_id: referral.id.clone(),
+            },
+        ))
         .await
         .map_err(call("AcceptReferral"))?
         .into_inner();
-    t.say(format!("The provider accepted; status {}", status_name(r.status)));
+    t.say(format!(
+        "The provider accepted; status {}",
+        status_name(r.status)
+    ));
     wait_for(pirdop, NotificationKind::ReferralAccepted).await?;
     let directory = clients.directory.clone();
     let held = eventually("places to be held", Duration::from_secs(15), || {
@@ -259,24 +302,36 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
     ));
 
     let r = referrals
-        .confirm_placement(as_agency(pirdop, ConfirmPlacementRequest { referral_id: referral.id.clone() }))
+        .confirm_placement(as_agency(
+            pirdop,
+            ConfirmPlacementRequest {
+                referral_id: referral.id.clone(),
+            },
+        ))
         .await
         .map_err(call("ConfirmPlacement"))?
         .into_inner();
-    t.say(format!("DSA Pirdop confirmed the placement; status {}", status_name(r.status)));
+    t.say(format!(
+        "DSA Pirdop confirmed the placement; status {}",
+        status_name(r.status)
+    ));
     let cases = clients.cases.clone();
-    let placed = eventually("the case to show the placement", Duration::from_secs(15), || {
-        let mut cases = cases.clone();
-        let id = case.id.clone();
-        async move {
-            let c = cases
-                .get_case(as_agency(pirdop, GetCaseRequest { case_id: id }))
-                .await
-                .ok()?
-                .into_inner();
-            (c.status == CaseStatus::Placed as i32).then_some(c)
-        }
-    })
+    let placed = eventually(
+        "the case to show the placement",
+        Duration::from_secs(15),
+        || {
+            let mut cases = cases.clone();
+            let id = case.id.clone();
+            async move {
+                let c = cases
+                    .get_case(as_agency(pirdop, GetCaseRequest { case_id: id }))
+                    .await
+                    .ok()?
+                    .into_inner();
+                (c.status == CaseStatus::Placed as i32).then_some(c)
+            }
+        },
+    )
     .await?;
     let placement = placed.placement.unwrap_or_default();
     t.say(format!(
@@ -287,7 +342,12 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
     wait_for(foster, NotificationKind::ReferralPlaced).await?;
     let occupied = directory
         .clone()
-        .get_service(as_agency(pirdop, GetServiceRequest { service_id: service.id.clone() }))
+        .get_service(as_agency(
+            pirdop,
+            GetServiceRequest {
+                service_id: service.id.clone(),
+            },
+        ))
         .await
         .map_err(call("GetService"))?
         .into_inner();
@@ -297,7 +357,12 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
     ));
 
     let history = referrals
-        .get_referral(as_agency(pirdop, GetReferralRequest { referral_id: referral.id.clone() }))
+        .get_referral(as_agency(
+            pirdop,
+            GetReferralRequest {
+                referral_id: referral.id.clone(),
+            },
+        ))
         .await
         .map_err(call("GetReferral"))?
         .into_inner()

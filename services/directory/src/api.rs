@@ -178,7 +178,9 @@ impl Directory {
         let after = decode_id_token("page.page_token", &page.page_token)?;
         let kind = AgencyKind::try_from(req.kind)
             .map_err(|_| ServiceError::invalid("kind", "unknown agency kind"))?;
-        let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {AGENCY_COLUMNS} FROM agencies WHERE true"));
+        let mut q = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {AGENCY_COLUMNS} FROM agencies WHERE true"
+        ));
         if !req.region_code.is_empty() {
             q.push(" AND region_code = ").push_bind(req.region_code);
         }
@@ -198,21 +200,21 @@ impl Directory {
     }
 
     pub(crate) async fn find_agency(&self, id: Uuid) -> ServiceResult<Option<AgencyRow>> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {AGENCY_COLUMNS} FROM agencies WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {AGENCY_COLUMNS} FROM agencies WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn find_service(&self, id: Uuid) -> ServiceResult<Option<ServiceRow>> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// The calling agency, which must be registered.
@@ -343,10 +345,16 @@ impl Directory {
             ));
         }
         if req.occupied_places > req.capacity {
-            return Err(ServiceError::invalid("occupied_places", "more than capacity"));
+            return Err(ServiceError::invalid(
+                "occupied_places",
+                "more than capacity",
+            ));
         }
         if req.max_age > MAX_CHILD_AGE {
-            return Err(ServiceError::invalid("max_age", format!("at most {MAX_CHILD_AGE}")));
+            return Err(ServiceError::invalid(
+                "max_age",
+                format!("at most {MAX_CHILD_AGE}"),
+            ));
         }
         if req.min_age > req.max_age {
             return Err(ServiceError::invalid("min_age", "greater than max_age"));
@@ -438,7 +446,8 @@ impl Directory {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| ServiceError::not_found("service"))?;
-        if caller.kind() != AgencyKind::NationalAuthority && caller.id != current.provider_agency_id {
+        if caller.kind() != AgencyKind::NationalAuthority && caller.id != current.provider_agency_id
+        {
             return Err(ServiceError::denied(
                 "only the agency that runs the service, or a national authority, changes its capacity",
             ));
@@ -451,7 +460,9 @@ impl Directory {
                 current.version
             )));
         }
-        let occupied = req.occupied_places.map_or(current.occupied_places, |o| o as i32);
+        let occupied = req
+            .occupied_places
+            .map_or(current.occupied_places, |o| o as i32);
         if (req.capacity as i32) < occupied + current.held_places {
             return Err(ServiceError::precondition(format!(
                 "capacity {} is below occupied ({occupied}) plus held ({}) places",
@@ -502,7 +513,10 @@ impl Directory {
         if let Some(age) = req.child_age
             && age > MAX_CHILD_AGE
         {
-            return Err(ServiceError::invalid("child_age", format!("at most {MAX_CHILD_AGE}")));
+            return Err(ServiceError::invalid(
+                "child_age",
+                format!("at most {MAX_CHILD_AGE}"),
+            ));
         }
         for (field, code) in [
             ("region_code", &req.region_code),
@@ -522,7 +536,8 @@ impl Directory {
             q.push(" AND region_code = ").push_bind(req.region_code);
         }
         if !req.exclude_region_code.is_empty() {
-            q.push(" AND region_code <> ").push_bind(req.exclude_region_code);
+            q.push(" AND region_code <> ")
+                .push_bind(req.exclude_region_code);
         }
         if service_type != ServiceType::Unspecified {
             q.push(" AND type = ").push_bind(service_type.as_str_name());
@@ -590,7 +605,10 @@ fn validate_contacts(
     contacts: &[placement_proto::v1::ContactEndpoint],
 ) -> ServiceResult<Vec<Contact>> {
     if contacts.len() > MAX_CONTACTS {
-        return Err(ServiceError::invalid("contacts", format!("at most {MAX_CONTACTS}")));
+        return Err(ServiceError::invalid(
+            "contacts",
+            format!("at most {MAX_CONTACTS}"),
+        ));
     }
     contacts
         .iter()
@@ -604,10 +622,19 @@ fn validate_contacts(
             }
             check_text(&format!("contacts[{i}].value"), &c.value, 1, 320)?;
             if c.kind == "email" && !c.value.contains('@') {
-                return Err(ServiceError::invalid(format!("contacts[{i}].value"), "not an e-mail address"));
+                return Err(ServiceError::invalid(
+                    format!("contacts[{i}].value"),
+                    "not an e-mail address",
+                ));
             }
-            if c.kind == "webhook" && !c.value.starts_with("https://") && !c.value.starts_with("http://") {
-                return Err(ServiceError::invalid(format!("contacts[{i}].value"), "not an http(s) URL"));
+            if c.kind == "webhook"
+                && !c.value.starts_with("https://")
+                && !c.value.starts_with("http://")
+            {
+                return Err(ServiceError::invalid(
+                    format!("contacts[{i}].value"),
+                    "not an http(s) URL",
+                ));
             }
             Ok(Contact {
                 kind: c.kind.clone(),

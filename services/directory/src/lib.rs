@@ -64,7 +64,14 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
-    let infra = Infra::start(&config.common, "directory", &MIGRATOR, PRODUCER, shutdown.clone()).await?;
+    let infra = Infra::start(
+        &config.common,
+        "directory",
+        &MIGRATOR,
+        PRODUCER,
+        shutdown.clone(),
+    )
+    .await?;
     reference::load(&infra.pool).await?;
     let (reporter, health) = placement_platform::grpc::health();
     infra

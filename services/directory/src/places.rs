@@ -56,7 +56,9 @@ fn transition(
     use HoldState::*;
     match (event_type, previous) {
         (types::REFERRAL_ACCEPTED, None) => Some((Held, 1, 0, CapacityChange::Held)),
-        (types::REFERRAL_WITHDRAWN, Some(Held)) => Some((Released, -1, 0, CapacityChange::Released)),
+        (types::REFERRAL_WITHDRAWN, Some(Held)) => {
+            Some((Released, -1, 0, CapacityChange::Released))
+        }
         // Withdrawn after acceptance, but the acceptance has not arrived yet: remember, so it holds nothing.
         (types::REFERRAL_WITHDRAWN, None) if withdrawn_from == ReferralStatus::Accepted => {
             Some((Released, 0, 0, CapacityChange::Unspecified))
@@ -75,7 +77,9 @@ impl EventHandler for PlacesLedger {
     ) -> Result<(), HandleError> {
         let event_type = event.event_type();
         if !BINDINGS.contains(&event_type) {
-            return Err(HandleError::permanent(format!("unexpected event type {event_type}")));
+            return Err(HandleError::permanent(format!(
+                "unexpected event type {event_type}"
+            )));
         }
         let referral: ReferralEvent = event.payload()?;
         let referral_id = Uuid::parse_str(&referral.referral_id)
@@ -94,16 +98,20 @@ impl EventHandler for PlacesLedger {
         .fetch_optional(&mut **tx)
         .await?;
         if service.is_none() {
-            return Err(HandleError::permanent(format!("unknown service {service_id}")));
+            return Err(HandleError::permanent(format!(
+                "unknown service {service_id}"
+            )));
         }
-        let previous = sqlx::query("SELECT state FROM place_holds WHERE referral_id = $1 FOR UPDATE")
-            .bind(referral_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .and_then(|r| HoldState::parse(r.get::<&str, _>("state")));
-        let withdrawn_from =
-            ReferralStatus::try_from(referral.previous_status).unwrap_or(ReferralStatus::Unspecified);
-        let Some((state, held, occupied, change)) = transition(event_type, previous, withdrawn_from)
+        let previous =
+            sqlx::query("SELECT state FROM place_holds WHERE referral_id = $1 FOR UPDATE")
+                .bind(referral_id)
+                .fetch_optional(&mut **tx)
+                .await?
+                .and_then(|r| HoldState::parse(r.get::<&str, _>("state")));
+        let withdrawn_from = ReferralStatus::try_from(referral.previous_status)
+            .unwrap_or(ReferralStatus::Unspecified);
+        let Some((state, held, occupied, change)) =
+            transition(event_type, previous, withdrawn_from)
         else {
             tracing::debug!(%referral_id, event_type, ?previous, "no change to places");
             return Ok(());
@@ -160,26 +168,75 @@ mod tests {
 
     #[test]
     fn accepted_then_placed_holds_then_occupies() {
-        let (s, h, o, _) = transition(types::REFERRAL_ACCEPTED, None, ReferralStatus::Unspecified).unwrap();
+        let (s, h, o, _) =
+            transition(types::REFERRAL_ACCEPTED, None, ReferralStatus::Unspecified).unwrap();
         assert_eq!((s, h, o), (Held, 1, 0));
-        let (s, h, o, _) = transition(types::REFERRAL_PLACED, Some(Held), ReferralStatus::Unspecified).unwrap();
+        let (s, h, o, _) = transition(
+            types::REFERRAL_PLACED,
+            Some(Held),
+            ReferralStatus::Unspecified,
+        )
+        .unwrap();
         assert_eq!((s, h, o), (Occupied, -1, 1));
     }
 
     #[test]
     fn stale_or_repeated_events_do_nothing() {
-        assert!(transition(types::REFERRAL_ACCEPTED, Some(Held), ReferralStatus::Unspecified).is_none());
-        assert!(transition(types::REFERRAL_ACCEPTED, Some(Released), ReferralStatus::Unspecified).is_none());
-        assert!(transition(types::REFERRAL_ACCEPTED, Some(Occupied), ReferralStatus::Unspecified).is_none());
-        assert!(transition(types::REFERRAL_WITHDRAWN, Some(Released), ReferralStatus::Accepted).is_none());
-        assert!(transition(types::REFERRAL_PLACED, Some(Occupied), ReferralStatus::Unspecified).is_none());
+        assert!(
+            transition(
+                types::REFERRAL_ACCEPTED,
+                Some(Held),
+                ReferralStatus::Unspecified
+            )
+            .is_none()
+        );
+        assert!(
+            transition(
+                types::REFERRAL_ACCEPTED,
+                Some(Released),
+                ReferralStatus::Unspecified
+            )
+            .is_none()
+        );
+        assert!(
+            transition(
+                types::REFERRAL_ACCEPTED,
+                Some(Occupied),
+                ReferralStatus::Unspecified
+            )
+            .is_none()
+        );
+        assert!(
+            transition(
+                types::REFERRAL_WITHDRAWN,
+                Some(Released),
+                ReferralStatus::Accepted
+            )
+            .is_none()
+        );
+        assert!(
+            transition(
+                types::REFERRAL_PLACED,
+                Some(Occupied),
+                ReferralStatus::Unspecified
+            )
+            .is_none()
+        );
     }
 
     #[test]
     fn withdrawal_before_acceptance_arrives_blocks_the_late_hold() {
-        let (s, h, _, change) = transition(types::REFERRAL_WITHDRAWN, None, ReferralStatus::Accepted).unwrap();
+        let (s, h, _, change) =
+            transition(types::REFERRAL_WITHDRAWN, None, ReferralStatus::Accepted).unwrap();
         assert_eq!((s, h, change), (Released, 0, CapacityChange::Unspecified));
-        assert!(transition(types::REFERRAL_ACCEPTED, Some(Released), ReferralStatus::Unspecified).is_none());
+        assert!(
+            transition(
+                types::REFERRAL_ACCEPTED,
+                Some(Released),
+                ReferralStatus::Unspecified
+            )
+            .is_none()
+        );
         // A referral withdrawn before it was ever accepted held nothing.
         assert!(transition(types::REFERRAL_WITHDRAWN, None, ReferralStatus::Submitted).is_none());
     }

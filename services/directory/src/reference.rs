@@ -74,8 +74,14 @@ mod tests {
         assert_eq!(rows.len(), 265);
         let districts: BTreeSet<_> = rows.iter().map(|r| r.oblast_code.as_str()).collect();
         assert_eq!(districts.len(), 28);
-        let pirdop = rows.iter().find(|r| r.municipality_code == "SFO55").unwrap();
+        let pirdop = rows
+            .iter()
+            .find(|r| r.municipality_code == "SFO55")
+            .unwrap();
         assert_eq!(pirdop.municipality_name_en, "Pirdop");
-        assert!(rows.iter().all(|r| r.municipality_code.starts_with(&r.oblast_code)));
+        assert!(
+            rows.iter()
+                .all(|r| r.municipality_code.starts_with(&r.oblast_code))
+        );
     }
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-pub const AGENCY_COLUMNS: &str = "id, kind, name, region_code, municipality_code, contacts, created_at";
+pub const AGENCY_COLUMNS: &str =
+    "id, kind, name, region_code, municipality_code, contacts, created_at";
 pub const SERVICE_COLUMNS: &str = "id, provider_agency_id, type, name, region_code, municipality_code, \
      capacity, held_places, occupied_places, min_age, max_age, status, version, updated_at";
 

@@ -248,7 +248,11 @@ impl<H: EventHandler> Consumer<H> {
         }
     }
 
-    async fn apply_with_retries(&self, event: &IncomingEvent, shutdown: &CancellationToken) -> Outcome {
+    async fn apply_with_retries(
+        &self,
+        event: &IncomingEvent,
+        shutdown: &CancellationToken,
+    ) -> Outcome {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
         loop {
             match self.apply(event).await {

@@ -28,7 +28,10 @@ impl Outbox {
     }
 
     /// Adds `event` to the outbox inside the caller's transaction.
-    pub async fn enqueue(conn: &mut PgConnection, event: &EventEnvelope) -> Result<(), sqlx::Error> {
+    pub async fn enqueue(
+        conn: &mut PgConnection,
+        event: &EventEnvelope,
+    ) -> Result<(), sqlx::Error> {
         let event_id = Uuid::parse_str(&event.event_id).expect("envelopes are built with UUID ids");
         sqlx::query("INSERT INTO outbox (event_id, event_type, envelope) VALUES ($1, $2, $3)")
             .bind(event_id)
@@ -221,7 +224,8 @@ impl OutboxRelay {
 
     async fn purge(&self) -> Result<(), sqlx::Error> {
         let cutoff = chrono::Utc::now()
-            - chrono::Duration::from_std(self.settings.retention).unwrap_or(chrono::Duration::days(7));
+            - chrono::Duration::from_std(self.settings.retention)
+                .unwrap_or(chrono::Duration::days(7));
         let done = sqlx::query("DELETE FROM outbox WHERE published_at < $1")
             .bind(cutoff)
             .execute(&self.pool)
@@ -232,4 +236,3 @@ impl OutboxRelay {
         Ok(())
     }
 }
-

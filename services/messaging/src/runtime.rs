@@ -151,7 +151,10 @@ impl Infra {
     pub async fn finish(self, grace: Duration) {
         self.shutdown.cancel();
         self.tasks.close();
-        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(?grace, "background tasks did not stop in time");
         }
         self.broker.close().await;

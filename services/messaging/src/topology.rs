@@ -3,7 +3,8 @@
 //!
 //! - `<exchange>` (topic, durable): every event, routed by its type.
 //! - `<exchange>.unroutable` (fanout) and queue `<exchange>.unroutable`: the exchange's alternate exchange,
-//!   so an event no queue is bound for is kept for operators instead of dropped.
+//!   so an event no queue is bound for is kept for operators (a bounded window: 100,000 messages, 7 days)
+//!   instead of dropped.
 //! - `<exchange>.dead-letter` (direct): where consumer queues dead-letter to, routed by queue name.
 //! - per consumer: `<queue>` (quorum, delivery limit, at-least-once dead-lettering) and
 //!   `<queue>.dead-letter` (quorum).
@@ -13,6 +14,11 @@ use lapin::{
     options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
+
+/// Most messages kept in the unroutable queue (the oldest are dropped first).
+const UNROUTABLE_MAX_LENGTH: i32 = 100_000;
+/// How long an unroutable message is kept: 7 days.
+const UNROUTABLE_TTL_MS: i32 = 7 * 24 * 3600 * 1000;
 
 pub fn unroutable_name(exchange: &str) -> String {
     format!("{exchange}.unroutable")
@@ -61,8 +67,18 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), l
             FieldTable::default(),
         )
         .await?;
+    // Events nobody subscribes to yet (case.*, agency.*) also land here: keep a bounded, recent window.
+    let mut args = quorum_args();
+    args.insert(
+        ShortString::from("x-max-length"),
+        AMQPValue::LongInt(UNROUTABLE_MAX_LENGTH),
+    );
+    args.insert(
+        ShortString::from("x-message-ttl"),
+        AMQPValue::LongInt(UNROUTABLE_TTL_MS),
+    );
     channel
-        .queue_declare(unroutable.as_str().into(), durable_queue(), quorum_args())
+        .queue_declare(unroutable.as_str().into(), durable_queue(), args)
         .await?;
     channel
         .queue_bind(
@@ -76,7 +92,12 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), l
     let mut args = FieldTable::default();
     args.insert(ShortString::from("alternate-exchange"), text(&unroutable));
     channel
-        .exchange_declare(exchange.into(), ExchangeKind::Topic, durable_exchange(), args)
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            durable_exchange(),
+            args,
+        )
         .await?;
     Ok(())
 }
@@ -121,7 +142,10 @@ pub async fn declare_consumer_queue(
     args.insert(ShortString::from("x-dead-letter-exchange"), text(&dlx));
     args.insert(ShortString::from("x-dead-letter-routing-key"), text(queue));
     // Dead-lettering itself must not lose a message: the dead-letter queue confirms each one.
-    args.insert(ShortString::from("x-dead-letter-strategy"), text("at-least-once"));
+    args.insert(
+        ShortString::from("x-dead-letter-strategy"),
+        text("at-least-once"),
+    );
     args.insert(ShortString::from("x-overflow"), text("reject-publish"));
     channel
         .queue_declare(queue.into(), durable_queue(), args)

@@ -21,8 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-const COLUMNS: &str =
-    "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
+const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
 const MAX_MARK: usize = 500;
 
 #[derive(Debug, FromRow)]
@@ -44,8 +43,8 @@ impl NotificationRow {
         Notification {
             id: self.id.to_string(),
             recipient_agency_id: self.recipient_agency_id.to_string(),
-            kind: NotificationKind::from_str_name(&self.kind).unwrap_or(NotificationKind::Unspecified)
-                as i32,
+            kind: NotificationKind::from_str_name(&self.kind)
+                .unwrap_or(NotificationKind::Unspecified) as i32,
             referral_id: self.referral_id.to_string(),
             event_id: self.event_id.to_string(),
             title: self.title,
@@ -75,7 +74,11 @@ impl Notifications {
         }
     }
 
-    async fn list(&self, agency: Uuid, req: ListNotificationsRequest) -> ServiceResult<ListNotificationsResponse> {
+    async fn list(
+        &self,
+        agency: Uuid,
+        req: ListNotificationsRequest,
+    ) -> ServiceResult<ListNotificationsResponse> {
         let limit = page_size("page_size", req.page_size)?;
         let before: Option<i64> = if req.page_token.is_empty() {
             None
@@ -98,7 +101,9 @@ impl Notifications {
         .await?;
         let next_page_token = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
-            rows.last().map(|r| r.sequence.to_string()).unwrap_or_default()
+            rows.last()
+                .map(|r| r.sequence.to_string())
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -108,12 +113,19 @@ impl Notifications {
         })
     }
 
-    async fn mark_read(&self, agency: Uuid, req: MarkReadRequest) -> ServiceResult<MarkReadResponse> {
+    async fn mark_read(
+        &self,
+        agency: Uuid,
+        req: MarkReadRequest,
+    ) -> ServiceResult<MarkReadResponse> {
         if req.notification_ids.is_empty() {
             return Err(ServiceError::invalid("notification_ids", "at least one id"));
         }
         if req.notification_ids.len() > MAX_MARK {
-            return Err(ServiceError::invalid("notification_ids", format!("at most {MAX_MARK}")));
+            return Err(ServiceError::invalid(
+                "notification_ids",
+                format!("at most {MAX_MARK}"),
+            ));
         }
         let ids = req
             .notification_ids
@@ -255,6 +267,8 @@ impl NotificationService for Notifications {
             tx,
             self.shutdown.clone(),
         ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx)) as WatchStream))
+        Ok(Response::new(
+            Box::pin(ReceiverStream::new(rx)) as WatchStream
+        ))
     }
 }

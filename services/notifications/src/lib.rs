@@ -7,7 +7,9 @@ pub mod recipients;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use placement_messaging::{ConsumerSpec, outbox::RelaySettings, runtime::Infra, runtime::StartError};
+use placement_messaging::{
+    ConsumerSpec, outbox::RelaySettings, runtime::Infra, runtime::StartError,
+};
 use placement_platform::config::{CommonConfig, ConfigError, from_env};
 use placement_proto::v1::notification_service_server::NotificationServiceServer;
 use serde::Deserialize;

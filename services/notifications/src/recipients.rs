@@ -9,9 +9,18 @@ pub fn recipients(event_type: &str, e: &ReferralEvent) -> Option<(NotificationKi
     let receiving_side = || vec![&e.receiving_agency_id, &e.foster_care_team_agency_id];
     let (kind, ids) = match event_type {
         types::REFERRAL_SUBMITTED => (NotificationKind::ReferralSubmitted, receiving_side()),
-        types::REFERRAL_ACKNOWLEDGED => (NotificationKind::ReferralAcknowledged, vec![&e.sender_agency_id]),
-        types::REFERRAL_ACCEPTED => (NotificationKind::ReferralAccepted, vec![&e.sender_agency_id]),
-        types::REFERRAL_DECLINED => (NotificationKind::ReferralDeclined, vec![&e.sender_agency_id]),
+        types::REFERRAL_ACKNOWLEDGED => (
+            NotificationKind::ReferralAcknowledged,
+            vec![&e.sender_agency_id],
+        ),
+        types::REFERRAL_ACCEPTED => (
+            NotificationKind::ReferralAccepted,
+            vec![&e.sender_agency_id],
+        ),
+        types::REFERRAL_DECLINED => (
+            NotificationKind::ReferralDeclined,
+            vec![&e.sender_agency_id],
+        ),
         types::REFERRAL_WITHDRAWN => (NotificationKind::ReferralWithdrawn, receiving_side()),
         types::REFERRAL_PLACED => (NotificationKind::ReferralPlaced, receiving_side()),
         types::REFERRAL_ESCALATED => (
@@ -100,7 +109,12 @@ mod tests {
     use super::*;
 
     fn event(foster_is_provider: bool) -> (ReferralEvent, [Uuid; 4]) {
-        let ids = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+        let ids = [
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        ];
         let [sender, provider, foster, rdsa] = ids;
         let foster = if foster_is_provider { provider } else { foster };
         (
@@ -138,14 +152,20 @@ mod tests {
     #[test]
     fn one_agency_in_two_roles_is_told_once() {
         let (e, [_, provider, _, _]) = event(true);
-        assert_eq!(recipients(types::REFERRAL_SUBMITTED, &e).unwrap().1, vec![provider]);
+        assert_eq!(
+            recipients(types::REFERRAL_SUBMITTED, &e).unwrap().1,
+            vec![provider]
+        );
     }
 
     #[test]
     fn escalation_without_an_rdsa_tells_the_sender() {
         let (mut e, [sender, ..]) = event(false);
         e.receiving_rdsa_agency_id.clear();
-        assert_eq!(recipients(types::REFERRAL_ESCALATED, &e).unwrap().1, vec![sender]);
+        assert_eq!(
+            recipients(types::REFERRAL_ESCALATED, &e).unwrap().1,
+            vec![sender]
+        );
     }
 
     #[test]

@@ -47,8 +47,8 @@ impl Caller {
     /// Makes an outgoing request to another service act for the same agency.
     pub fn forward<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
-        let value = MetadataValue::try_from(self.agency_id.to_string())
-            .expect("a UUID is valid metadata");
+        let value =
+            MetadataValue::try_from(self.agency_id.to_string()).expect("a UUID is valid metadata");
         request.metadata_mut().insert(AGENCY_HEADER, value);
         request
     }

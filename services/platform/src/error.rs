@@ -104,9 +104,10 @@ impl From<Status> for ServiceError {
                 reason: msg,
             },
             Code::Unauthenticated => Self::Unauthenticated(msg),
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
-                Self::Unavailable(format!("dependency: {msg}"))
-            }
+            Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::ResourceExhausted => Self::Unavailable(format!("dependency: {msg}")),
             _ => Self::Internal(format!("dependency: {} {msg}", s.code())),
         }
     }
@@ -158,14 +159,27 @@ pub fn check_text(field: &str, value: &str, min: usize, max: usize) -> ServiceRe
     if n < min {
         return Err(ServiceError::invalid(
             field,
-            if min == 1 { "required".to_string() } else { format!("at least {min} characters") },
+            if min == 1 {
+                "required".to_string()
+            } else {
+                format!("at least {min} characters")
+            },
         ));
     }
     if n > max {
-        return Err(ServiceError::invalid(field, format!("at most {max} characters")));
+        return Err(ServiceError::invalid(
+            field,
+            format!("at most {max} characters"),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        return Err(ServiceError::invalid(field, "control characters are not allowed"));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(ServiceError::invalid(
+            field,
+            "control characters are not allowed",
+        ));
     }
     Ok(())
 }

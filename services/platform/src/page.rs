@@ -12,7 +12,10 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 pub fn page_size(field: &str, requested: u32) -> ServiceResult<i64> {
     match requested {
         0 => Ok(DEFAULT_PAGE_SIZE as i64),
-        n if n > MAX_PAGE_SIZE => Err(ServiceError::invalid(field, format!("at most {MAX_PAGE_SIZE}"))),
+        n if n > MAX_PAGE_SIZE => Err(ServiceError::invalid(
+            field,
+            format!("at most {MAX_PAGE_SIZE}"),
+        )),
         n => Ok(n as i64),
     }
 }
@@ -62,7 +65,10 @@ mod tests {
             at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
             id: Uuid::new_v4(),
         };
-        assert_eq!(Cursor::decode("page.page_token", &c.encode()).unwrap(), Some(c));
+        assert_eq!(
+            Cursor::decode("page.page_token", &c.encode()).unwrap(),
+            Some(c)
+        );
         assert_eq!(Cursor::decode("t", "").unwrap(), None);
         assert!(Cursor::decode("t", "x.y").is_err());
         assert!(page_size("page.page_size", 501).is_err());

@@ -28,7 +28,11 @@ pub fn date(d: NaiveDate) -> Date {
 }
 
 pub fn from_date(d: &Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
+    NaiveDate::from_ymd_opt(
+        d.year,
+        u32::try_from(d.month).ok()?,
+        u32::try_from(d.day).ok()?,
+    )
 }
 
 #[cfg(test)]
@@ -43,8 +47,22 @@ mod tests {
 
     #[test]
     fn invalid_dates_are_none() {
-        assert!(from_date(&Date { year: 2026, month: 2, day: 30 }).is_none());
-        assert!(from_date(&Date { year: 2026, month: -1, day: 1 }).is_none());
+        assert!(
+            from_date(&Date {
+                year: 2026,
+                month: 2,
+                day: 30
+            })
+            .is_none()
+        );
+        assert!(
+            from_date(&Date {
+                year: 2026,
+                month: -1,
+                day: 1
+            })
+            .is_none()
+        );
         let d = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
         assert_eq!(from_date(&date(d)), Some(d));
     }

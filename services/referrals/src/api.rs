@@ -18,13 +18,13 @@ use placement_platform::{
     time::from_date,
 };
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseStatus, ConfirmPlacementRequest,
-    DeclineReason, DeclineReferralRequest, GetAgencyRequest, GetCaseRequest, GetReferralRequest,
-    GetServiceRequest, LegalBasisKind, ListAgenciesRequest, ListReferralsRequest,
-    ListReferralsResponse, PageRequest, Referral, ReferralAction, ReferralDirection, ReferralStatus,
-    ServiceStatus, SubmitReferralRequest, WithdrawReason, WithdrawReferralRequest,
-    case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
-    referral_service_server::ReferralService,
+    AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseStatus,
+    ConfirmPlacementRequest, DeclineReason, DeclineReferralRequest, GetAgencyRequest,
+    GetCaseRequest, GetReferralRequest, GetServiceRequest, LegalBasisKind, ListAgenciesRequest,
+    ListReferralsRequest, ListReferralsResponse, PageRequest, Referral, ReferralAction,
+    ReferralDirection, ReferralStatus, ServiceStatus, SubmitReferralRequest, WithdrawReason,
+    WithdrawReferralRequest, case_service_client::CaseServiceClient,
+    directory_service_client::DirectoryServiceClient, referral_service_server::ReferralService,
 };
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use tonic::{Request, Response, Status, transport::Channel};
@@ -53,7 +53,10 @@ fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
 
 #[tonic::async_trait]
 impl ReferralService for Referrals {
-    async fn submit_referral(&self, request: Request<SubmitReferralRequest>) -> RpcResult<Referral> {
+    async fn submit_referral(
+        &self,
+        request: Request<SubmitReferralRequest>,
+    ) -> RpcResult<Referral> {
         let caller = request.caller()?;
         let correlation = correlation_id(&request);
         respond(self.submit(caller, request.into_inner(), correlation).await)
@@ -81,12 +84,18 @@ impl ReferralService for Referrals {
         respond(self.step(&request, id, Step::Acknowledge).await)
     }
 
-    async fn accept_referral(&self, request: Request<AcceptReferralRequest>) -> RpcResult<Referral> {
+    async fn accept_referral(
+        &self,
+        request: Request<AcceptReferralRequest>,
+    ) -> RpcResult<Referral> {
         let id = parse_id("referral_id", &request.get_ref().referral_id)?;
         respond(self.step(&request, id, Step::Accept).await)
     }
 
-    async fn decline_referral(&self, request: Request<DeclineReferralRequest>) -> RpcResult<Referral> {
+    async fn decline_referral(
+        &self,
+        request: Request<DeclineReferralRequest>,
+    ) -> RpcResult<Referral> {
         let req = request.get_ref();
         let id = parse_id("referral_id", &req.referral_id)?;
         let reason = DeclineReason::try_from(req.reason)
@@ -153,7 +162,10 @@ fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<Submission> 
     let date = from_date(issued_on)
         .ok_or_else(|| ServiceError::invalid("legal_basis.issued_on", "not a calendar date"))?;
     if date > Utc::now().date_naive() {
-        return Err(ServiceError::invalid("legal_basis.issued_on", "in the future"));
+        return Err(ServiceError::invalid(
+            "legal_basis.issued_on",
+            "in the future",
+        ));
     }
     if kind == LegalBasisKind::CourtDecision {
         check_text("legal_basis.court", basis.court.trim(), 1, 200)?;
@@ -226,7 +238,10 @@ impl Referrals {
         correlation: Uuid,
     ) -> ServiceResult<Referral> {
         let s = validate_submission(req)?;
-        if let Some(existing) = self.find_by_key(caller.agency_id, &s.idempotency_key).await? {
+        if let Some(existing) = self
+            .find_by_key(caller.agency_id, &s.idempotency_key)
+            .await?
+        {
             Self::replay(&existing, &s)?;
             return self.get(caller, existing.id).await;
         }
@@ -264,7 +279,9 @@ impl Referrals {
             })?
             .into_inner();
         if service.status != ServiceStatus::Active as i32 {
-            return Err(ServiceError::precondition("the service takes no referrals now"));
+            return Err(ServiceError::precondition(
+                "the service takes no referrals now",
+            ));
         }
         let this_year = Utc::now().year();
         for (i, child) in case.children.iter().enumerate() {
@@ -304,8 +321,9 @@ impl Referrals {
 
         let id = Uuid::now_v7();
         let deadline = Utc::now()
-            + chrono::Duration::from_std(self.ack_deadline)
-                .map_err(|_| ServiceError::Internal("acknowledgement deadline out of range".into()))?;
+            + chrono::Duration::from_std(self.ack_deadline).map_err(|_| {
+                ServiceError::Internal("acknowledgement deadline out of range".into())
+            })?;
         let mut tx = self.pool.begin().await?;
         // The directory's answer is the freshest view of the service's places we have.
         sqlx::query(
@@ -426,12 +444,13 @@ impl Referrals {
 
     async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Referral> {
         let mut conn = self.pool.acquire().await?;
-        let row: ReferralRow =
-            sqlx::query_as(&format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or_else(|| ServiceError::not_found("referral"))?;
+        let row: ReferralRow = sqlx::query_as(&format!(
+            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("referral"))?;
         let parties = parties_of(&mut conn, &[id]).await?;
         if !row.visible_to(caller.agency_id, &parties) {
             return Err(ServiceError::denied("the referral concerns other agencies"));
@@ -463,7 +482,8 @@ impl Referrals {
             q.push("JOIN referral_parties p ON p.referral_id = r.id WHERE p.agency_id = ")
                 .push_bind(caller.agency_id);
         } else {
-            q.push("WHERE r.sender_agency_id = ").push_bind(caller.agency_id);
+            q.push("WHERE r.sender_agency_id = ")
+                .push_bind(caller.agency_id);
         }
         if status != ReferralStatus::Unspecified {
             q.push(" AND r.status = ").push_bind(status.as_str_name());
@@ -482,7 +502,13 @@ impl Referrals {
         let next_page_token = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
             rows.last()
-                .map(|r| Cursor { at: r.created_at, id: r.id }.encode())
+                .map(|r| {
+                    Cursor {
+                        at: r.created_at,
+                        id: r.id,
+                    }
+                    .encode()
+                })
                 .unwrap_or_default()
         } else {
             String::new()
@@ -494,7 +520,9 @@ impl Referrals {
     }
 
     async fn step<T>(&self, request: &Request<T>, id: Uuid, step: Step) -> ServiceResult<Referral> {
-        let caller = request.caller().map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
+        let caller = request
+            .caller()
+            .map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
         let correlation = correlation_id(request);
         let mut tx = self.pool.begin().await?;
         let row = workflow::apply(&mut tx, id, &step, Some(caller.agency_id), correlation).await?;
@@ -517,7 +545,11 @@ mod tests {
             legal_basis: Some(LegalBasis {
                 kind: LegalBasisKind::DsaDirectorOrder as i32,
                 number: "ZД-17/2026".into(),
-                issued_on: Some(Date { year: 2026, month: 11, day: 2 }),
+                issued_on: Some(Date {
+                    year: 2026,
+                    month: 11,
+                    day: 2,
+                }),
                 court: String::new(),
             }),
             reason: "The home is closing.".into(),
@@ -548,10 +580,18 @@ mod tests {
         r.legal_basis.as_mut().unwrap().number = "  ".into();
         assert_eq!(field(r), "legal_basis.number");
         let mut r = request();
-        r.legal_basis.as_mut().unwrap().issued_on = Some(Date { year: 2026, month: 2, day: 31 });
+        r.legal_basis.as_mut().unwrap().issued_on = Some(Date {
+            year: 2026,
+            month: 2,
+            day: 31,
+        });
         assert_eq!(field(r), "legal_basis.issued_on");
         let mut r = request();
-        r.legal_basis.as_mut().unwrap().issued_on = Some(Date { year: 2999, month: 1, day: 1 });
+        r.legal_basis.as_mut().unwrap().issued_on = Some(Date {
+            year: 2999,
+            month: 1,
+            day: 1,
+        });
         assert_eq!(field(r), "legal_basis.issued_on");
         let mut r = request();
         r.legal_basis.as_mut().unwrap().kind = LegalBasisKind::CourtDecision as i32;

@@ -89,8 +89,14 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
-    let infra =
-        Infra::start(&config.common, "referrals", &MIGRATOR, PRODUCER, shutdown.clone()).await?;
+    let infra = Infra::start(
+        &config.common,
+        "referrals",
+        &MIGRATOR,
+        PRODUCER,
+        shutdown.clone(),
+    )
+    .await?;
     let deadline = Duration::from_secs(3);
     let directory = DirectoryServiceClient::new(
         placement_platform::grpc::lazy_channel(&config.directory_url, deadline)

@@ -54,7 +54,11 @@ pub enum TransitionError {
 impl ReferralState {
     /// Decides `command` by `actor`. Standing is checked before status, so a stranger learns nothing of
     /// the referral's progress.
-    pub fn decide(&self, command: Command, actor: Option<Uuid>) -> Result<Transition, TransitionError> {
+    pub fn decide(
+        &self,
+        command: Command,
+        actor: Option<Uuid>,
+    ) -> Result<Transition, TransitionError> {
         use Command::*;
         use ReferralStatus as S;
         let is = |who: Uuid| actor == Some(who);
@@ -74,7 +78,11 @@ impl ReferralState {
                     ));
                 }
                 let outstanding = self.parties.iter().filter(|(_, acked)| !acked).count();
-                let to = if outstanding == 1 { S::Acknowledged } else { S::Submitted };
+                let to = if outstanding == 1 {
+                    S::Acknowledged
+                } else {
+                    S::Submitted
+                };
                 Ok(self.to(ReferralAction::Acknowledged, to))
             }
             Accept | Decline => {
@@ -83,7 +91,14 @@ impl ReferralState {
                         "only the agency that runs the receiving service accepts or declines",
                     ));
                 }
-                self.require(&[S::Acknowledged], if command == Accept { "accept" } else { "decline" })?;
+                self.require(
+                    &[S::Acknowledged],
+                    if command == Accept {
+                        "accept"
+                    } else {
+                        "decline"
+                    },
+                )?;
                 Ok(if command == Accept {
                     self.to(ReferralAction::Accepted, S::Accepted)
                 } else {
@@ -92,14 +107,18 @@ impl ReferralState {
             }
             Withdraw => {
                 if !is(self.sender) {
-                    return Err(TransitionError::NotAllowed("only the sender withdraws a referral"));
+                    return Err(TransitionError::NotAllowed(
+                        "only the sender withdraws a referral",
+                    ));
                 }
                 self.require(&[S::Submitted, S::Acknowledged, S::Accepted], "withdraw")?;
                 Ok(self.to(ReferralAction::Withdrawn, S::Withdrawn))
             }
             ConfirmPlacement => {
                 if !is(self.sender) {
-                    return Err(TransitionError::NotAllowed("only the sender confirms a placement"));
+                    return Err(TransitionError::NotAllowed(
+                        "only the sender confirms a placement",
+                    ));
                 }
                 self.require(&[S::Accepted], "confirm the placement of")?;
                 Ok(self.to(ReferralAction::Placed, S::Placed))
@@ -123,7 +142,9 @@ impl ReferralState {
         } else {
             Err(TransitionError::WrongState(format!(
                 "cannot {verb} a referral in status {}",
-                self.status.as_str_name().trim_start_matches("REFERRAL_STATUS_")
+                self.status
+                    .as_str_name()
+                    .trim_start_matches("REFERRAL_STATUS_")
             )))
         }
     }
@@ -205,7 +226,14 @@ mod tests {
             Some(p.stranger),
             None,
         ];
-        let commands = [Acknowledge, Accept, Decline, Withdraw, ConfirmPlacement, Escalate];
+        let commands = [
+            Acknowledge,
+            Accept,
+            Decline,
+            Withdraw,
+            ConfirmPlacement,
+            Escalate,
+        ];
         let mut allowed = 0;
         for status in ALL_STATUSES {
             for command in commands {
@@ -237,15 +265,27 @@ mod tests {
         for status in ALL_STATUSES {
             for command in [Acknowledge, Accept, Decline, Withdraw, ConfirmPlacement] {
                 let got = state(&p, status, (false, false)).decide(command, Some(p.stranger));
-                assert!(matches!(got, Err(TransitionError::NotAllowed(_))), "{command:?} {status:?}");
+                assert!(
+                    matches!(got, Err(TransitionError::NotAllowed(_))),
+                    "{command:?} {status:?}"
+                );
             }
         }
         // The sender cannot accept its own referral; the provider cannot withdraw or confirm it.
         let s = state(&p, S::Acknowledged, (true, true));
-        assert!(matches!(s.decide(Accept, Some(p.sender)), Err(TransitionError::NotAllowed(_))));
-        assert!(matches!(s.decide(Withdraw, Some(p.provider)), Err(TransitionError::NotAllowed(_))));
+        assert!(matches!(
+            s.decide(Accept, Some(p.sender)),
+            Err(TransitionError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            s.decide(Withdraw, Some(p.provider)),
+            Err(TransitionError::NotAllowed(_))
+        ));
         let s = state(&p, S::Accepted, (true, true));
-        assert!(matches!(s.decide(ConfirmPlacement, Some(p.provider)), Err(TransitionError::NotAllowed(_))));
+        assert!(matches!(
+            s.decide(ConfirmPlacement, Some(p.provider)),
+            Err(TransitionError::NotAllowed(_))
+        ));
         // The foster-care team acknowledges but does not accept.
         assert!(matches!(
             state(&p, S::Acknowledged, (true, true)).decide(Accept, Some(p.foster)),
@@ -262,7 +302,10 @@ mod tests {
         assert_eq!(t.action, ReferralAction::Acknowledged);
         // The first of two leaves the status as it is.
         let s = state(&p, S::Submitted, (false, false));
-        assert_eq!(s.decide(Acknowledge, Some(p.foster)).unwrap().to, S::Submitted);
+        assert_eq!(
+            s.decide(Acknowledge, Some(p.foster)).unwrap().to,
+            S::Submitted
+        );
     }
 
     #[test]
@@ -285,7 +328,10 @@ mod tests {
             parties: vec![(p.provider, false)],
             escalated: false,
         };
-        assert_eq!(s.decide(Acknowledge, Some(p.provider)).unwrap().to, S::Acknowledged);
+        assert_eq!(
+            s.decide(Acknowledge, Some(p.provider)).unwrap().to,
+            S::Acknowledged
+        );
     }
 
     #[test]
@@ -295,7 +341,10 @@ mod tests {
         let t = s.decide(Escalate, None).unwrap();
         assert_eq!((t.to, t.action), (S::Submitted, ReferralAction::Escalated));
         s.escalated = true;
-        assert!(matches!(s.decide(Escalate, None), Err(TransitionError::WrongState(_))));
+        assert!(matches!(
+            s.decide(Escalate, None),
+            Err(TransitionError::WrongState(_))
+        ));
         assert!(matches!(
             s.decide(Escalate, Some(p.sender)),
             Err(TransitionError::NotAllowed(_))

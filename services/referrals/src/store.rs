@@ -194,7 +194,10 @@ impl ReferralRow {
     }
 }
 
-pub async fn parties_of(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<PartyRow>, sqlx::Error> {
+pub async fn parties_of(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<PartyRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT referral_id, agency_id, receiving_provider, foster_care_team, acknowledged_at
          FROM referral_parties WHERE referral_id = ANY($1)
@@ -205,7 +208,10 @@ pub async fn parties_of(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Par
     .await
 }
 
-pub async fn history_of(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<HistoryRow>, sqlx::Error> {
+pub async fn history_of(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<HistoryRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT referral_id, version, action, from_status, to_status, actor_agency_id, at
          FROM referral_history WHERE referral_id = ANY($1) ORDER BY referral_id, version",
@@ -249,8 +255,16 @@ pub async fn assemble(
     Ok(rows
         .into_iter()
         .map(|row| {
-            let p = parties.iter().filter(|p| p.referral_id == row.id).cloned().collect();
-            let h = history.iter().filter(|h| h.referral_id == row.id).cloned().collect();
+            let p = parties
+                .iter()
+                .filter(|p| p.referral_id == row.id)
+                .cloned()
+                .collect();
+            let h = history
+                .iter()
+                .filter(|h| h.referral_id == row.id)
+                .cloned()
+                .collect();
             row.into_proto(p, h)
         })
         .collect())

@@ -94,8 +94,18 @@ pub async fn apply(
         .await?;
     }
     let (decline, withdraw, comment, reason_code) = match step {
-        Step::Decline(reason, comment) => (Some(reason.as_str_name()), None, comment.as_str(), *reason as i32),
-        Step::Withdraw(reason, comment) => (None, Some(reason.as_str_name()), comment.as_str(), *reason as i32),
+        Step::Decline(reason, comment) => (
+            Some(reason.as_str_name()),
+            None,
+            comment.as_str(),
+            *reason as i32,
+        ),
+        Step::Withdraw(reason, comment) => (
+            None,
+            Some(reason.as_str_name()),
+            comment.as_str(),
+            *reason as i32,
+        ),
         _ => (None, None, "", 0),
     };
     let updated: ReferralRow = sqlx::query_as(&format!(
@@ -138,11 +148,12 @@ pub async fn apply(
 /// Free places as the directory last announced them, less the places of acceptances the directory has
 /// not applied yet. The service's row is locked, so concurrent acceptances for it queue up here.
 async fn check_free_places(conn: &mut PgConnection, row: &ReferralRow) -> ServiceResult<()> {
-    let announced: Option<i32> =
-        sqlx::query_scalar("SELECT free_places FROM service_places WHERE service_id = $1 FOR UPDATE")
-            .bind(row.service_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let announced: Option<i32> = sqlx::query_scalar(
+        "SELECT free_places FROM service_places WHERE service_id = $1 FOR UPDATE",
+    )
+    .bind(row.service_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(announced) = announced else {
         return Err(ServiceError::Unavailable(
             "the service's places are not known yet; retry".into(),
