@@ -224,6 +224,7 @@ async fn unacknowledged_referral_is_escalated_once_to_the_sender_and_the_rdsa() 
     let f = Fixture::with(StackOptions {
         ack_deadline: Some("1s".into()),
         escalation_interval: Some("100ms".into()),
+        ..Default::default()
     })
     .await;
     let mut recorder = f.stack.record_events().await;

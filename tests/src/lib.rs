@@ -2,8 +2,12 @@
 //! in a PostgreSQL database and behind an exchange and queues of their own, so tests run side by side and
 //! leave nothing behind.
 
+pub mod infra;
+pub mod proxy;
+
 use std::{
-    fs::File,
+    collections::BTreeMap,
+    fs::OpenOptions,
     net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
@@ -64,6 +68,8 @@ pub struct StackOptions {
     pub ack_deadline: Option<String>,
     /// `PLACEMENT_ESCALATION_INTERVAL`, e.g. "200ms".
     pub escalation_interval: Option<String>,
+    /// The AMQP URL of one service instead of the broker's (e.g. through a [`proxy::TcpProxy`]).
+    pub amqp_url_of: BTreeMap<&'static str, String>,
 }
 
 pub struct Stack {
@@ -74,6 +80,7 @@ pub struct Stack {
     pub log_dir: PathBuf,
     database: String,
     children: Vec<(String, Child)>,
+    environments: BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl Stack {
@@ -108,39 +115,42 @@ impl Stack {
         let log_dir = bin_dir().join("e2e-logs").join(&id);
         std::fs::create_dir_all(&log_dir).expect("log folder");
 
-        let mut children = Vec::new();
+        let mut environments = BTreeMap::new();
         for (i, service) in SERVICES.iter().enumerate() {
-            let log = File::create(log_dir.join(format!("{service}.log"))).expect("log file");
-            let mut cmd = Command::new(bin_dir().join(format!("placement-{service}")));
-            cmd.env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("RUST_LOG", "info")
-                .env("PLACEMENT_DATABASE_URL", &database_url)
-                .env("PLACEMENT_AMQP_URL", amqp_url())
-                .env("PLACEMENT_EXCHANGE", &exchange)
-                .env(
-                    format!("PLACEMENT_{}_QUEUE", service.to_uppercase()),
+            let upper = service.to_uppercase();
+            let mut env = vec![
+                ("RUST_LOG".to_string(), "info".to_string()),
+                ("PLACEMENT_DATABASE_URL".into(), database_url.clone()),
+                (
+                    "PLACEMENT_AMQP_URL".into(),
+                    options
+                        .amqp_url_of
+                        .get(service)
+                        .cloned()
+                        .unwrap_or_else(amqp_url),
+                ),
+                ("PLACEMENT_EXCHANGE".into(), exchange.clone()),
+                (
+                    format!("PLACEMENT_{upper}_QUEUE"),
                     format!("{id}.{service}"),
-                )
-                .env(
-                    format!("PLACEMENT_{}_LISTEN_ADDR", service.to_uppercase()),
+                ),
+                (
+                    format!("PLACEMENT_{upper}_LISTEN_ADDR"),
                     format!("127.0.0.1:{}", ports[i]),
-                )
-                .env("PLACEMENT_DIRECTORY_URL", &endpoints.directory)
-                .env("PLACEMENT_CASES_URL", &endpoints.cases)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log handle"))
-                .stderr(log);
+                ),
+                (
+                    "PLACEMENT_DIRECTORY_URL".into(),
+                    endpoints.directory.clone(),
+                ),
+                ("PLACEMENT_CASES_URL".into(), endpoints.cases.clone()),
+            ];
             if let Some(d) = &options.ack_deadline {
-                cmd.env("PLACEMENT_ACK_DEADLINE", d);
+                env.push(("PLACEMENT_ACK_DEADLINE".into(), d.clone()));
             }
             if let Some(i) = &options.escalation_interval {
-                cmd.env("PLACEMENT_ESCALATION_INTERVAL", i);
+                env.push(("PLACEMENT_ESCALATION_INTERVAL".into(), i.clone()));
             }
-            let child = cmd.spawn().unwrap_or_else(|e| {
-                panic!("start placement-{service} (run `cargo build --workspace --bins`): {e}")
-            });
-            children.push((service.to_string(), child));
+            environments.insert(service.to_string(), env);
         }
         let mut stack = Stack {
             id,
@@ -149,13 +159,79 @@ impl Stack {
             exchange,
             log_dir,
             database: String::new(),
-            children,
+            children: Vec::new(),
+            environments,
         };
         stack.database = stack.id.clone();
-        if let Err(e) = wait_ready(&stack.endpoints, Duration::from_secs(60)).await {
-            panic!("{e}\n{}", stack.logs());
+        for service in SERVICES {
+            stack.spawn(service);
         }
+        stack.wait_ready(Duration::from_secs(60)).await;
         stack
+    }
+
+    fn spawn(&mut self, service: &str) {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_dir.join(format!("{service}.log")))
+            .expect("log file");
+        let mut cmd = Command::new(bin_dir().join(format!("placement-{service}")));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.environments[service].iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log);
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("start placement-{service} (run `cargo build --workspace --bins`): {e}")
+        });
+        self.children.push((service.to_string(), child));
+    }
+
+    /// SIGKILLs `service`: no shutdown, no last words.
+    pub fn kill(&mut self, service: &str) {
+        if let Some(pos) = self.children.iter().position(|(name, _)| name == service) {
+            let (_, mut child) = self.children.remove(pos);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts `service` again (after [`kill`](Self::kill)) with the same settings and port.
+    pub fn restart(&mut self, service: &str) {
+        self.kill(service);
+        self.spawn(service);
+    }
+
+    /// What `service` reports on `grpc.health.v1` now (None if it does not answer).
+    pub async fn health(&self, service: &str) -> Option<i32> {
+        let url = self
+            .endpoints
+            .all()
+            .into_iter()
+            .find(|(name, _)| *name == service)
+            .map(|(_, url)| url.to_string())?;
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .ok()?
+            .connect_lazy();
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        });
+        request.set_timeout(Duration::from_secs(1));
+        client
+            .check(request)
+            .await
+            .ok()
+            .map(|r| r.into_inner().status)
+    }
+
+    /// Waits until every service reports SERVING.
+    pub async fn wait_ready(&self, timeout: Duration) {
+        if let Err(e) = wait_ready(&self.endpoints, timeout).await {
+            panic!("{e}\n{}", self.logs());
+        }
     }
 
     pub fn clients(&self) -> Clients {
@@ -297,6 +373,16 @@ impl Stack {
 
     /// Publishes raw bytes on the stack's exchange with `routing_key` (to test consumers with bad input).
     pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        self.publish_to(&self.exchange.clone(), routing_key, body)
+            .await
+    }
+
+    /// Publishes raw bytes straight onto `service`'s queue (through the default exchange).
+    pub async fn publish_to_queue(&self, service: &str, body: &[u8]) {
+        self.publish_to("", &self.queue(service), body).await
+    }
+
+    async fn publish_to(&self, exchange: &str, routing_key: &str, body: &[u8]) {
         let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
             .await
             .expect("RabbitMQ answers");
@@ -307,7 +393,7 @@ impl Stack {
             .expect("confirms");
         channel
             .basic_publish(
-                self.exchange.as_str().into(),
+                exchange.into(),
                 routing_key.into(),
                 Default::default(),
                 body,

@@ -104,11 +104,19 @@ impl From<Status> for ServiceError {
                 reason: msg,
             },
             Code::Unauthenticated => Self::Unauthenticated(msg),
+            // tonic reports a connection that broke mid-call (the peer died) as UNKNOWN.
             Code::Unavailable
             | Code::DeadlineExceeded
             | Code::Cancelled
-            | Code::ResourceExhausted => Self::Unavailable(format!("dependency: {msg}")),
-            _ => Self::Internal(format!("dependency: {} {msg}", s.code())),
+            | Code::ResourceExhausted
+            | Code::Unknown => {
+                tracing::warn!(code = ?s.code(), message = %msg, "dependency unavailable");
+                Self::Unavailable(format!("dependency: {msg}"))
+            }
+            _ => {
+                tracing::error!(code = ?s.code(), message = %msg, "dependency failed");
+                Self::Internal(format!("dependency: {} {msg}", s.code()))
+            }
         }
     }
 }

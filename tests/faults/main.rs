@@ -1,0 +1,651 @@
+//! The fault suite: 300 referrals through the whole flow (submit, both acknowledgements, accept, place)
+//! from concurrent clients, while one fault is injected per run. After each run, read back through the API
+//! and the broker: every referral PLACED, exactly one notification per event per agency concerned, the
+//! directory's places adding up, every outbox drained, no dead letter but the poison message.
+//!
+//! These tests restart the machine's PostgreSQL and RabbitMQ, so they run one at a time (a lock) in a test
+//! binary of their own (cargo runs test binaries one after another), and always leave both running.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::Datelike;
+use futures::{StreamExt, stream};
+use placement_cli::{
+    clients::{Clients, as_agency},
+    demo::{self, DemoDirectory, NATIONAL_AUTHORITY},
+    scenario::eventually,
+};
+use placement_e2e::{
+    Stack, StackOptions,
+    infra::{self, InfraGuard},
+    proxy::TcpProxy,
+};
+use placement_proto::v1::{
+    AcceptReferralRequest, AcknowledgeReferralRequest, Child, ConfirmPlacementRequest,
+    CreateServiceRequest, Date, GetReferralRequest, GetServiceRequest, LegalBasis, LegalBasisKind,
+    ListNotificationsRequest, NotificationKind, OpenCaseRequest, Referral, ReferralStatus,
+    ServiceType, Sex, SubmitReferralRequest,
+};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+const REFERRALS: usize = 300;
+const CONCURRENCY: usize = 12;
+const OUTAGE: Duration = Duration::from_secs(3);
+const SETTLE: Duration = Duration::from_secs(120);
+const SENDERS: [&str; 8] = [
+    "dsa-pirdop",
+    "dsa-pravets",
+    "dsa-dragoman",
+    "dsa-zlatitsa",
+    "dsa-vratsa",
+    "dsa-mezdra",
+    "dsa-stara-zagora",
+    "dsa-haskovo",
+];
+
+/// Fault runs share the machine's PostgreSQL and RabbitMQ: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Failed calls the clients retried, by status code.
+type Retries = Arc<std::sync::Mutex<BTreeMap<String, usize>>>;
+
+#[derive(Clone)]
+struct Load {
+    retries: Retries,
+    clients: Clients,
+    demo: DemoDirectory,
+    service: Uuid,
+    run: String,
+    done: Arc<AtomicUsize>,
+}
+
+fn retryable(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::Internal
+    )
+}
+
+/// Calls `call` until it succeeds, retrying what a real client retries, for at most 2 minutes.
+/// A FAILED_PRECONDITION after a retry means the first attempt did commit: `already` checks that.
+async fn with_retries<T, F, Fut>(
+    retries: &Retries,
+    what: &str,
+    mut call: F,
+) -> Result<Option<T>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Status>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut delay = Duration::from_millis(50);
+    let mut retried = false;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(Some(v)),
+            Err(s) if retried && s.code() == Code::FailedPrecondition => return Ok(None),
+            Err(s) if retryable(&s) && Instant::now() < deadline => {
+                retried = true;
+                *retries
+                    .lock()
+                    .expect("retries")
+                    .entry(format!(
+                        "{:?}: {}",
+                        s.code(),
+                        s.message().chars().take(50).collect::<String>()
+                    ))
+                    .or_insert(0) += 1;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+            Err(s) => return Err(format!("{what}: {s:?}")),
+        }
+    }
+}
+
+impl Load {
+    async fn referral(&self, sender: Uuid, id: &str) -> Result<Referral, String> {
+        with_retries(&self.retries, "GetReferral", || {
+            let mut c = self.clients.referrals.clone();
+            let req = as_agency(
+                sender,
+                GetReferralRequest {
+                    referral_id: id.into(),
+                },
+            );
+            async move { c.get_referral(req).await }
+        })
+        .await?
+        .map(|r| r.into_inner())
+        .ok_or_else(|| "GetReferral refused".into())
+    }
+
+    /// One whole flow; returns the referral id and its sender.
+    async fn flow(self, i: usize) -> Result<(String, Uuid), String> {
+        let sender = self.demo.agency(SENDERS[i % SENDERS.len()]);
+        let provider = self.demo.agency("provider-vratsa");
+        let foster = self.demo.agency("foster-vratsa");
+        let year = chrono::Utc::now().year();
+        let case = with_retries(&self.retries, "OpenCase", || {
+            let mut cases = self.clients.cases.clone();
+            let req = as_agency(
+                sender,
+                OpenCaseRequest {
+                    children: vec![Child {
+                        pseudonym: format!("Child {i}"),
+                        birth_year: year - 10,
+                        sex: Sex::Male as i32,
+                        ..Default::default()
+                    }],
+                    current_setting: String::new(),
+                },
+            );
+            async move { cases.open_case(req).await }
+        })
+        .await?
+        .ok_or("OpenCase refused")?
+        .into_inner();
+        let d = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+        let submission = SubmitReferralRequest {
+            case_id: case.id.clone(),
+            service_id: self.service.to_string(),
+            legal_basis: Some(LegalBasis {
+                kind: LegalBasisKind::DsaDirectorOrder as i32,
+                number: format!("ZD-{i}"),
+                issued_on: Some(Date {
+                    year: d.year(),
+                    month: d.month() as i32,
+                    day: d.day() as i32,
+                }),
+                court: String::new(),
+            }),
+            reason: "Fault suite".into(),
+            idempotency_key: format!("{}-{i}", self.run),
+        };
+        let referrals = self.clients.referrals.clone();
+        let r = with_retries(&self.retries, "SubmitReferral", || {
+            let mut c = referrals.clone();
+            let req = as_agency(sender, submission.clone());
+            async move { c.submit_referral(req).await }
+        })
+        .await?
+        .ok_or("SubmitReferral refused")?
+        .into_inner();
+        let id = r.id.clone();
+        for party in [provider, foster] {
+            let done = with_retries(&self.retries, "AcknowledgeReferral", || {
+                let mut c = referrals.clone();
+                let req = as_agency(
+                    party,
+                    AcknowledgeReferralRequest {
+                        referral_id: id.clone(),
+                    },
+                );
+                async move { c.acknowledge_referral(req).await }
+            })
+            .await?;
+            if done.is_none() {
+                let now = self.referral(sender, &id).await?;
+                let acked = now
+                    .acknowledgements
+                    .iter()
+                    .any(|a| a.agency_id == party.to_string() && a.acknowledged_at.is_some());
+                if !acked {
+                    return Err(format!("{id}: acknowledgement refused"));
+                }
+            }
+        }
+        for (step, target) in [
+            ("AcceptReferral", ReferralStatus::Accepted),
+            ("ConfirmPlacement", ReferralStatus::Placed),
+        ] {
+            let done = if target == ReferralStatus::Accepted {
+                with_retries(&self.retries, step, || {
+                    let mut c = referrals.clone();
+                    let req = as_agency(
+                        provider,
+                        AcceptReferralRequest {
+                            referral_id: id.clone(),
+                        },
+                    );
+                    async move { c.accept_referral(req).await.map(drop) }
+                })
+                .await?
+            } else {
+                with_retries(&self.retries, step, || {
+                    let mut c = referrals.clone();
+                    let req = as_agency(
+                        sender,
+                        ConfirmPlacementRequest {
+                            referral_id: id.clone(),
+                        },
+                    );
+                    async move { c.confirm_placement(req).await.map(drop) }
+                })
+                .await?
+            };
+            if done.is_none() && self.referral(sender, &id).await?.status != target as i32 {
+                return Err(format!("{id}: {step} refused"));
+            }
+        }
+        self.done.fetch_add(1, Ordering::SeqCst);
+        Ok((id, sender))
+    }
+}
+
+struct Run {
+    stack: Stack,
+    load: Load,
+    occupied_before: u32,
+    started: Instant,
+}
+
+impl Run {
+    async fn start(name: &str, options: StackOptions) -> Run {
+        let stack = Stack::start(options).await;
+        let clients = stack.clients();
+        let demo = demo::seed(&clients).await.expect("demo data");
+        let service = clients
+            .directory
+            .clone()
+            .create_service(as_agency(
+                NATIONAL_AUTHORITY,
+                CreateServiceRequest {
+                    provider_agency_id: demo.agency("provider-vratsa").to_string(),
+                    r#type: ServiceType::FamilyTypePlacementCentre as i32,
+                    name: format!("FTPC Vratsa, fault run {name}"),
+                    municipality_code: "VRC10".into(),
+                    capacity: 1000,
+                    occupied_places: 100,
+                    min_age: 0,
+                    max_age: 17,
+                },
+            ))
+            .await
+            .expect("CreateService")
+            .into_inner();
+        let load = Load {
+            retries: Retries::default(),
+            clients,
+            demo,
+            service: Uuid::parse_str(&service.id).expect("id"),
+            run: format!("{name}-{}", Uuid::new_v4().simple()),
+            done: Arc::new(AtomicUsize::new(0)),
+        };
+        Run {
+            stack,
+            load,
+            occupied_before: service.occupied_places,
+            started: Instant::now(),
+        }
+    }
+
+    fn drive(&self) -> tokio::task::JoinHandle<Vec<Result<(String, Uuid), String>>> {
+        let load = self.load.clone();
+        tokio::spawn(async move {
+            stream::iter(0..REFERRALS)
+                .map(|i| load.clone().flow(i))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await
+        })
+    }
+
+    async fn progress(&self, at_least: usize) {
+        let done = self.load.done.clone();
+        eventually("the load to progress", Duration::from_secs(120), || {
+            let done = done.clone();
+            async move { (done.load(Ordering::SeqCst) >= at_least).then_some(()) }
+        })
+        .await
+        .expect("progress");
+    }
+
+    /// Seconds from `since` (the fault's end) until every service reports SERVING again and the clients
+    /// complete flows again.
+    async fn seconds_to_recover(&self, since: Instant) -> f64 {
+        let before = self.load.done.load(Ordering::SeqCst);
+        self.stack.wait_ready(Duration::from_secs(120)).await;
+        if before < REFERRALS {
+            self.progress(before + 1).await;
+        }
+        since.elapsed().as_secs_f64()
+    }
+
+    /// Waits (within the outage) until `service` reports NOT_SERVING.
+    async fn sees_not_serving(&self, service: &str) {
+        let stack = &self.stack;
+        eventually("health to turn NOT_SERVING", OUTAGE, || async {
+            (stack.health(service).await
+                != Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32))
+            .then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{service} kept reporting SERVING during the outage: {e:?}"));
+    }
+
+    /// Waits for the flows, then checks everything; prints the summary line.
+    async fn finish(
+        self,
+        name: &str,
+        driver: tokio::task::JoinHandle<Vec<Result<(String, Uuid), String>>>,
+        faults: usize,
+        recovery: f64,
+        poisoned: Option<&str>,
+    ) {
+        let outcomes = driver.await.expect("driver");
+        let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+        let flows: Vec<(String, Uuid)> = outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok().cloned())
+            .collect();
+
+        // Every referral PLACED, as its sender sees it.
+        let mut placed = 0;
+        for (id, sender) in &flows {
+            if self.load.referral(*sender, id).await.map(|r| r.status)
+                == Ok(ReferralStatus::Placed as i32)
+            {
+                placed += 1;
+            }
+        }
+
+        // Exactly one notification per event per agency concerned.
+        let provider = self.load.demo.agency("provider-vratsa");
+        let foster = self.load.demo.agency("foster-vratsa");
+        let expected = |agency: Uuid, sender: Uuid| -> Vec<(NotificationKind, usize)> {
+            use NotificationKind as K;
+            if agency == provider || agency == foster {
+                vec![(K::ReferralSubmitted, 1), (K::ReferralPlaced, 1)]
+            } else if agency == sender {
+                vec![(K::ReferralAcknowledged, 2), (K::ReferralAccepted, 1)]
+            } else {
+                vec![]
+            }
+        };
+        let mut agencies: Vec<Uuid> = SENDERS.iter().map(|k| self.load.demo.agency(k)).collect();
+        agencies.extend([provider, foster]);
+        let tally = || async {
+            let (mut lost, mut duplicated) = (0usize, 0usize);
+            for agency in &agencies {
+                let counts = notification_counts(&self.load.clients, *agency).await;
+                for (id, sender) in &flows {
+                    for (kind, want) in expected(*agency, *sender) {
+                        let got = counts.get(&(id.clone(), kind as i32)).copied().unwrap_or(0);
+                        lost += want.saturating_sub(got);
+                        duplicated += got.saturating_sub(want);
+                    }
+                }
+            }
+            (lost, duplicated)
+        };
+        let settle_deadline = Instant::now() + SETTLE;
+        let (lost, duplicated) = loop {
+            let (lost, duplicated) = tally().await;
+            if (lost == 0 && self.stack.outbox_backlog().await == 0)
+                || Instant::now() > settle_deadline
+            {
+                break (lost, duplicated);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+
+        // The directory's places add up.
+        let s = eventually(
+            "the directory's places",
+            Duration::from_secs(60),
+            || async {
+                let s = self
+                    .load
+                    .clients
+                    .directory
+                    .clone()
+                    .get_service(as_agency(
+                        NATIONAL_AUTHORITY,
+                        GetServiceRequest {
+                            service_id: self.load.service.to_string(),
+                        },
+                    ))
+                    .await
+                    .ok()?
+                    .into_inner();
+                (s.held_places == 0
+                    && s.occupied_places == self.occupied_before + flows.len() as u32)
+                    .then_some(s)
+            },
+        )
+        .await;
+        let backlog = self.stack.outbox_backlog().await;
+        let dead = self.stack.dead_letters().await;
+
+        let retries = self.load.retries.lock().expect("retries").clone();
+        println!(
+            "fault: {name}: referrals={} placed={placed} faults_injected={faults} lost={} duplicated={duplicated} recovered_in_s={recovery:.1} run_s={:.1} client_retries={retries:?}",
+            REFERRALS,
+            lost + (REFERRALS - placed),
+            self.started.elapsed().as_secs_f64()
+        );
+        // Outages surface as UNAVAILABLE (or a broken connection when a process dies), never as a server error.
+        assert!(
+            !retries
+                .keys()
+                .any(|k| k.starts_with("Internal: internal error")),
+            "{name}: the services answered INTERNAL during the fault: {retries:?}"
+        );
+        assert!(
+            failures.is_empty(),
+            "{name}: {} flows failed, first: {:?}",
+            failures.len(),
+            failures.first()
+        );
+        assert_eq!(placed, REFERRALS, "{name}: referrals not PLACED");
+        assert_eq!(
+            (lost, duplicated),
+            (0, 0),
+            "{name}: notifications lost / duplicated"
+        );
+        let s = s.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(
+            s.capacity,
+            s.free_places + s.held_places + s.occupied_places
+        );
+        assert_eq!(backlog, 0, "{name}: outbox not drained");
+        for (queue, n) in dead {
+            let allowed = u32::from(poisoned.is_some_and(|svc| {
+                queue == placement_messaging::topology::dead_letter_queue(&self.stack.queue(svc))
+            }));
+            assert_eq!(n, allowed, "{name}: dead-letter queue {queue}");
+        }
+    }
+}
+
+/// (referral id, kind) -> how many notifications `agency` has.
+async fn notification_counts(clients: &Clients, agency: Uuid) -> BTreeMap<(String, i32), usize> {
+    let mut counts = BTreeMap::new();
+    let mut token = String::new();
+    loop {
+        let page = match with_retries(&Retries::default(), "ListNotifications", || {
+            let mut c = clients.notifications.clone();
+            let req = as_agency(
+                agency,
+                ListNotificationsRequest {
+                    unread_only: false,
+                    page_size: 500,
+                    page_token: token.clone(),
+                },
+            );
+            async move { c.list_notifications(req).await }
+        })
+        .await
+        {
+            Ok(Some(p)) => p.into_inner(),
+            _ => return counts,
+        };
+        for n in page.notifications {
+            *counts.entry((n.referral_id, n.kind)).or_insert(0) += 1;
+        }
+        if page.next_page_token.is_empty() {
+            return counts;
+        }
+        token = page.next_page_token;
+    }
+}
+
+async fn blocking(f: impl FnOnce() + Send + 'static) {
+    tokio::task::spawn_blocking(f).await.expect("blocking task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_restarted_mid_run() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let _guard = InfraGuard;
+    let run = Run::start("rabbitmq-restart", StackOptions::default()).await;
+    let driver = run.drive();
+    run.progress(REFERRALS / 4).await;
+    blocking(infra::stop_rabbitmq_app).await;
+    let outage = Instant::now();
+    for service in placement_e2e::SERVICES {
+        run.sees_not_serving(service).await;
+    }
+    tokio::time::sleep(OUTAGE.saturating_sub(outage.elapsed())).await;
+    blocking(infra::start_rabbitmq_app).await;
+    let restored = Instant::now();
+    let recovery = run.seconds_to_recover(restored).await;
+    run.finish(
+        "rabbitmq restarted (stop_app/start_app)",
+        driver,
+        1,
+        recovery,
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_run() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let _guard = InfraGuard;
+    let run = Run::start("postgres-restart", StackOptions::default()).await;
+    let driver = run.drive();
+    run.progress(REFERRALS / 4).await;
+    blocking(infra::stop_postgres).await;
+    let outage = Instant::now();
+    for service in placement_e2e::SERVICES {
+        run.sees_not_serving(service).await;
+    }
+    tokio::time::sleep(OUTAGE.saturating_sub(outage.elapsed())).await;
+    blocking(infra::start_postgres).await;
+    let restored = Instant::now();
+    let recovery = run.seconds_to_recover(restored).await;
+    run.finish(
+        "postgresql stopped (fast) and started",
+        driver,
+        1,
+        recovery,
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_killed_and_restarted_mid_run() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let _guard = InfraGuard;
+    let mut run = Run::start("sigkill", StackOptions::default()).await;
+    let driver = run.drive();
+    let mut worst: f64 = 0.0;
+    for (i, service) in placement_e2e::SERVICES.iter().enumerate() {
+        run.progress(REFERRALS * (i + 1) / 6).await;
+        run.stack.kill(service);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        run.stack.restart(service);
+        let restarted = Instant::now();
+        worst = worst.max(run.seconds_to_recover(restarted).await);
+    }
+    run.finish(
+        "each service SIGKILLed and restarted",
+        driver,
+        4,
+        worst,
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_between_referrals_and_rabbitmq_cut() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let _guard = InfraGuard;
+    let proxy = TcpProxy::start("127.0.0.1:5672".into()).await;
+    let mut options = StackOptions::default();
+    options.amqp_url_of.insert(
+        "referrals",
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
+    );
+    let run = Run::start("network-cut", options).await;
+    let driver = run.drive();
+    run.progress(REFERRALS / 4).await;
+    proxy.cut();
+    let outage = Instant::now();
+    run.sees_not_serving("referrals").await;
+    tokio::time::sleep(OUTAGE.saturating_sub(outage.elapsed())).await;
+    proxy.restore();
+    let restored = Instant::now();
+    let recovery = run.seconds_to_recover(restored).await;
+    run.finish(
+        "network referrals<->rabbitmq cut",
+        driver,
+        1,
+        recovery,
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_message_on_a_queue() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let run = Run::start("poison", StackOptions::default()).await;
+    let driver = run.drive();
+    run.progress(REFERRALS / 4).await;
+    let injected = Instant::now();
+    run.stack
+        .publish_to_queue("notifications", b"\x08\x96\x01 definitely not an envelope")
+        .await;
+    let stack = &run.stack;
+    eventually(
+        "the poison message to be dead-lettered",
+        Duration::from_secs(30),
+        || async {
+            stack
+                .dead_letters()
+                .await
+                .iter()
+                .any(|(q, n)| q.contains(".notifications.") && *n == 1)
+                .then_some(())
+        },
+    )
+    .await
+    .expect("dead-lettered");
+    let recovery = injected.elapsed().as_secs_f64();
+    run.finish(
+        "poison message on the notifications queue",
+        driver,
+        1,
+        recovery,
+        Some("notifications"),
+    )
+    .await;
+}
