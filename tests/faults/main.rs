@@ -7,7 +7,6 @@
 //! binary of their own (cargo runs test binaries one after another), and always leave both running.
 
 use std::{
-    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -15,235 +14,30 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::Datelike;
 use futures::{StreamExt, stream};
 use placement_cli::{
-    clients::{Clients, as_agency},
-    demo::{self, DemoDirectory, NATIONAL_AUTHORITY},
+    clients::as_agency,
+    demo::{self, NATIONAL_AUTHORITY},
     scenario::eventually,
 };
 use placement_e2e::{
     Stack, StackOptions,
     infra::{self, InfraGuard},
+    load::{Load, Retries, SENDERS, notification_counts},
     proxy::TcpProxy,
 };
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, Child, ConfirmPlacementRequest,
-    CreateServiceRequest, Date, GetReferralRequest, GetServiceRequest, LegalBasis, LegalBasisKind,
-    ListNotificationsRequest, NotificationKind, OpenCaseRequest, Referral, ReferralStatus,
-    ServiceType, Sex, SubmitReferralRequest,
+    CreateServiceRequest, GetServiceRequest, NotificationKind, ReferralStatus, ServiceType,
 };
-use tonic::{Code, Status};
 use uuid::Uuid;
 
 const REFERRALS: usize = 300;
 const CONCURRENCY: usize = 12;
 const OUTAGE: Duration = Duration::from_secs(3);
 const SETTLE: Duration = Duration::from_secs(120);
-const SENDERS: [&str; 8] = [
-    "dsa-pirdop",
-    "dsa-pravets",
-    "dsa-dragoman",
-    "dsa-zlatitsa",
-    "dsa-vratsa",
-    "dsa-mezdra",
-    "dsa-stara-zagora",
-    "dsa-haskovo",
-];
 
 /// Fault runs share the machine's PostgreSQL and RabbitMQ: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Failed calls the clients retried, by status code.
-type Retries = Arc<std::sync::Mutex<BTreeMap<String, usize>>>;
-
-#[derive(Clone)]
-struct Load {
-    retries: Retries,
-    clients: Clients,
-    demo: DemoDirectory,
-    service: Uuid,
-    run: String,
-    done: Arc<AtomicUsize>,
-}
-
-fn retryable(s: &Status) -> bool {
-    matches!(
-        s.code(),
-        Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Cancelled
-            | Code::Unknown
-            | Code::Internal
-    )
-}
-
-/// Calls `call` until it succeeds, retrying what a real client retries, for at most 2 minutes.
-/// A FAILED_PRECONDITION after a retry means the first attempt did commit: `already` checks that.
-async fn with_retries<T, F, Fut>(
-    retries: &Retries,
-    what: &str,
-    mut call: F,
-) -> Result<Option<T>, String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Status>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut delay = Duration::from_millis(50);
-    let mut retried = false;
-    loop {
-        match call().await {
-            Ok(v) => return Ok(Some(v)),
-            Err(s) if retried && s.code() == Code::FailedPrecondition => return Ok(None),
-            Err(s) if retryable(&s) && Instant::now() < deadline => {
-                retried = true;
-                *retries
-                    .lock()
-                    .expect("retries")
-                    .entry(format!(
-                        "{:?}: {}",
-                        s.code(),
-                        s.message().chars().take(50).collect::<String>()
-                    ))
-                    .or_insert(0) += 1;
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(1));
-            }
-            Err(s) => return Err(format!("{what}: {s:?}")),
-        }
-    }
-}
-
-impl Load {
-    async fn referral(&self, sender: Uuid, id: &str) -> Result<Referral, String> {
-        with_retries(&self.retries, "GetReferral", || {
-            let mut c = self.clients.referrals.clone();
-            let req = as_agency(
-                sender,
-                GetReferralRequest {
-                    referral_id: id.into(),
-                },
-            );
-            async move { c.get_referral(req).await }
-        })
-        .await?
-        .map(|r| r.into_inner())
-        .ok_or_else(|| "GetReferral refused".into())
-    }
-
-    /// One whole flow; returns the referral id and its sender.
-    async fn flow(self, i: usize) -> Result<(String, Uuid), String> {
-        let sender = self.demo.agency(SENDERS[i % SENDERS.len()]);
-        let provider = self.demo.agency("provider-vratsa");
-        let foster = self.demo.agency("foster-vratsa");
-        let year = chrono::Utc::now().year();
-        let case = with_retries(&self.retries, "OpenCase", || {
-            let mut cases = self.clients.cases.clone();
-            let req = as_agency(
-                sender,
-                OpenCaseRequest {
-                    children: vec![Child {
-                        pseudonym: format!("Child {i}"),
-                        birth_year: year - 10,
-                        sex: Sex::Male as i32,
-                        ..Default::default()
-                    }],
-                    current_setting: String::new(),
-                },
-            );
-            async move { cases.open_case(req).await }
-        })
-        .await?
-        .ok_or("OpenCase refused")?
-        .into_inner();
-        let d = chrono::Utc::now().date_naive() - chrono::Days::new(1);
-        let submission = SubmitReferralRequest {
-            case_id: case.id.clone(),
-            service_id: self.service.to_string(),
-            legal_basis: Some(LegalBasis {
-                kind: LegalBasisKind::DsaDirectorOrder as i32,
-                number: format!("ZD-{i}"),
-                issued_on: Some(Date {
-                    year: d.year(),
-                    month: d.month() as i32,
-                    day: d.day() as i32,
-                }),
-                court: String::new(),
-            }),
-            reason: "Fault suite".into(),
-            idempotency_key: format!("{}-{i}", self.run),
-        };
-        let referrals = self.clients.referrals.clone();
-        let r = with_retries(&self.retries, "SubmitReferral", || {
-            let mut c = referrals.clone();
-            let req = as_agency(sender, submission.clone());
-            async move { c.submit_referral(req).await }
-        })
-        .await?
-        .ok_or("SubmitReferral refused")?
-        .into_inner();
-        let id = r.id.clone();
-        for party in [provider, foster] {
-            let done = with_retries(&self.retries, "AcknowledgeReferral", || {
-                let mut c = referrals.clone();
-                let req = as_agency(
-                    party,
-                    AcknowledgeReferralRequest {
-                        referral_id: id.clone(),
-                    },
-                );
-                async move { c.acknowledge_referral(req).await }
-            })
-            .await?;
-            if done.is_none() {
-                let now = self.referral(sender, &id).await?;
-                let acked = now
-                    .acknowledgements
-                    .iter()
-                    .any(|a| a.agency_id == party.to_string() && a.acknowledged_at.is_some());
-                if !acked {
-                    return Err(format!("{id}: acknowledgement refused"));
-                }
-            }
-        }
-        for (step, target) in [
-            ("AcceptReferral", ReferralStatus::Accepted),
-            ("ConfirmPlacement", ReferralStatus::Placed),
-        ] {
-            let done = if target == ReferralStatus::Accepted {
-                with_retries(&self.retries, step, || {
-                    let mut c = referrals.clone();
-                    let req = as_agency(
-                        provider,
-                        AcceptReferralRequest {
-                            referral_id: id.clone(),
-                        },
-                    );
-                    async move { c.accept_referral(req).await.map(drop) }
-                })
-                .await?
-            } else {
-                with_retries(&self.retries, step, || {
-                    let mut c = referrals.clone();
-                    let req = as_agency(
-                        sender,
-                        ConfirmPlacementRequest {
-                            referral_id: id.clone(),
-                        },
-                    );
-                    async move { c.confirm_placement(req).await.map(drop) }
-                })
-                .await?
-            };
-            if done.is_none() && self.referral(sender, &id).await?.status != target as i32 {
-                return Err(format!("{id}: {step} refused"));
-            }
-        }
-        self.done.fetch_add(1, Ordering::SeqCst);
-        Ok((id, sender))
-    }
-}
 
 struct Run {
     stack: Stack,
@@ -278,6 +72,7 @@ impl Run {
             .into_inner();
         let load = Load {
             retries: Retries::default(),
+            extra: Vec::new(),
             clients,
             demo,
             service: Uuid::parse_str(&service.id).expect("id"),
@@ -471,38 +266,6 @@ impl Run {
     }
 }
 
-/// (referral id, kind) -> how many notifications `agency` has.
-async fn notification_counts(clients: &Clients, agency: Uuid) -> BTreeMap<(String, i32), usize> {
-    let mut counts = BTreeMap::new();
-    let mut token = String::new();
-    loop {
-        let page = match with_retries(&Retries::default(), "ListNotifications", || {
-            let mut c = clients.notifications.clone();
-            let req = as_agency(
-                agency,
-                ListNotificationsRequest {
-                    unread_only: false,
-                    page_size: 500,
-                    page_token: token.clone(),
-                },
-            );
-            async move { c.list_notifications(req).await }
-        })
-        .await
-        {
-            Ok(Some(p)) => p.into_inner(),
-            _ => return counts,
-        };
-        for n in page.notifications {
-            *counts.entry((n.referral_id, n.kind)).or_insert(0) += 1;
-        }
-        if page.next_page_token.is_empty() {
-            return counts;
-        }
-        token = page.next_page_token;
-    }
-}
-
 async fn blocking(f: impl FnOnce() + Send + 'static) {
     tokio::task::spawn_blocking(f).await.expect("blocking task");
 }
@@ -646,6 +409,75 @@ async fn poison_message_on_a_queue() {
         1,
         recovery,
         Some("notifications"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_of_every_service_share_the_work() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let mut run = Run::start("two-instances", StackOptions::default()).await;
+    let mut endpoints = run.stack.endpoints.clone();
+    endpoints.directory = run.stack.add_instance("directory");
+    endpoints.cases = run.stack.add_instance("cases");
+    endpoints.referrals = run.stack.add_instance("referrals");
+    endpoints.notifications = run.stack.add_instance("notifications");
+    placement_cli::clients::wait_ready(&endpoints, Duration::from_secs(60))
+        .await
+        .expect("second instances serving");
+    run.load
+        .extra
+        .push(placement_cli::clients::Clients::connect(&endpoints).expect("clients"));
+    let mut recorder = run.stack.record_events().await;
+    let started = Instant::now();
+    let driver = run.drive();
+    run.progress(REFERRALS).await;
+    // Every event of every referral crossed the broker once: no outbox row was published by both relays.
+    let ids: Vec<String> = recorder
+        .wait_until(SETTLE, |events| {
+            events
+                .iter()
+                .filter(|(e, _)| e.event_type.starts_with("referral."))
+                .count()
+                >= REFERRALS * 5
+        })
+        .await
+        .then(|| {
+            recorder
+                .events
+                .iter()
+                .map(|(e, _)| e.event_id.clone())
+                .collect()
+        })
+        .expect("every referral event on the exchange");
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "an event was published twice");
+    let elapsed = started.elapsed().as_secs_f64();
+    run.finish("two instances of every service", driver, 0, elapsed, None)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_stopped_gracefully_mid_run() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let mut run = Run::start("sigterm", StackOptions::default()).await;
+    let driver = run.drive();
+    let mut slowest = Duration::ZERO;
+    for (i, service) in placement_e2e::SERVICES.iter().enumerate() {
+        run.progress(REFERRALS * (i + 1) / 6).await;
+        // SIGTERM: stop taking work, finish or hand back what is in flight, exit within a bounded time.
+        slowest = slowest.max(run.stack.terminate(service, Duration::from_secs(15)));
+        run.stack.restart(service);
+    }
+    println!("slowest graceful exit: {:.2}s", slowest.as_secs_f64());
+    run.finish(
+        "each service stopped with SIGTERM and restarted",
+        driver,
+        4,
+        slowest.as_secs_f64(),
+        None,
     )
     .await;
 }

@@ -3,6 +3,7 @@
 //! leave nothing behind.
 
 pub mod infra;
+pub mod load;
 pub mod proxy;
 
 use std::{
@@ -187,6 +188,70 @@ impl Stack {
             panic!("start placement-{service} (run `cargo build --workspace --bins`): {e}")
         });
         self.children.push((service.to_string(), child));
+    }
+
+    /// Starts a second instance of `service` on a port of its own, sharing the database and queue; returns
+    /// its endpoint.
+    pub fn add_instance(&mut self, service: &str) -> String {
+        let port = free_port();
+        let upper = service.to_uppercase();
+        let mut env = self.environments[service].clone();
+        for (k, v) in env.iter_mut() {
+            if *k == format!("PLACEMENT_{upper}_LISTEN_ADDR") {
+                *v = format!("127.0.0.1:{port}");
+            }
+        }
+        let name = format!(
+            "{service}#{}",
+            self.children
+                .iter()
+                .filter(|(n, _)| n.starts_with(service))
+                .count()
+                + 1
+        );
+        self.environments.insert(name.clone(), env);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_dir.join(format!("{name}.log")))
+            .expect("log file");
+        let child = Command::new(bin_dir().join(format!("placement-{service}")))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.environments[&name].iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start a second instance");
+        self.children.push((name, child));
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// Sends SIGTERM to `service` and waits for it to exit; returns how long that took.
+    pub fn terminate(&mut self, service: &str, limit: Duration) -> Duration {
+        let pos = self
+            .children
+            .iter()
+            .position(|(name, _)| name == service)
+            .expect("a running service");
+        let (_, mut child) = self.children.remove(pos);
+        let started = std::time::Instant::now();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return started.elapsed();
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("placement-{service} did not exit within {limit:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// SIGKILLs `service`: no shutdown, no last words.

@@ -48,6 +48,7 @@ impl Infra {
             &common.database_url,
             schema,
             common.database_max_connections,
+            common.database_acquire_timeout,
             &[&crate::MIGRATOR, migrator],
             &shutdown,
         )

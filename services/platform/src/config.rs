@@ -26,6 +26,10 @@ pub struct CommonConfig {
     /// `PLACEMENT_DATABASE_MAX_CONNECTIONS`.
     #[serde(default = "default_db_max_connections")]
     pub database_max_connections: u32,
+    /// `PLACEMENT_DATABASE_ACQUIRE_TIMEOUT`: how long a call waits for a database connection before it
+    /// fails with UNAVAILABLE (e.g. while PostgreSQL restarts).
+    #[serde(default = "default_acquire_timeout", with = "humantime_serde")]
+    pub database_acquire_timeout: std::time::Duration,
     /// `PLACEMENT_AMQP_URL`.
     #[serde(default = "default_amqp_url")]
     pub amqp_url: String,
@@ -39,6 +43,7 @@ impl Default for CommonConfig {
         Self {
             database_url: default_database_url(),
             database_max_connections: default_db_max_connections(),
+            database_acquire_timeout: default_acquire_timeout(),
             amqp_url: default_amqp_url(),
             exchange: default_exchange(),
         }
@@ -51,6 +56,10 @@ fn default_database_url() -> String {
 
 fn default_db_max_connections() -> u32 {
     10
+}
+
+fn default_acquire_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(2)
 }
 
 fn default_amqp_url() -> String {

@@ -29,6 +29,7 @@ pub async fn connect_and_migrate(
     url: &str,
     schema: &str,
     max_connections: u32,
+    acquire_timeout: Duration,
     migrators: &[&Migrator],
     shutdown: &CancellationToken,
 ) -> Result<PgPool, DbSetupError> {
@@ -44,7 +45,7 @@ pub async fn connect_and_migrate(
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         // A connection that died with the server is found out before it is handed to a request.
         .test_before_acquire(true)
         .connect_lazy_with(options);

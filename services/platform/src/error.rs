@@ -21,6 +21,10 @@ pub enum ServiceError {
     /// A dependency (database, another service) is down or timed out; the caller may retry.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The transaction lost a race with another (serialization failure, deadlock) and was rolled back:
+    /// running it again is safe.
+    #[error("conflict with a concurrent change: {0}")]
+    Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -47,9 +51,16 @@ impl ServiceError {
 
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::Conflict(_))
     }
 }
+
+/// SQLSTATEs of a transaction that lost a race and was rolled back.
+const CONFLICT_SQLSTATES: &[&str] = &[
+    "40001", // serialization_failure
+    "40P01", // deadlock_detected
+    "55P03", // lock_not_available
+];
 
 /// SQLSTATEs after which the same transaction, run again, may succeed.
 const TRANSIENT_SQLSTATES: &[&str] = &[
@@ -81,6 +92,14 @@ pub fn is_transient_db_error(e: &sqlx::Error) -> bool {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && db
+                .code()
+                .is_some_and(|c| CONFLICT_SQLSTATES.contains(&c.as_ref()))
+        {
+            tracing::info!(error = %e, "transaction conflict");
+            return Self::Conflict("database".into());
+        }
         if is_transient_db_error(&e) {
             tracing::warn!(error = %e, "database unavailable");
             Self::Unavailable("database".into())
@@ -146,12 +165,38 @@ impl From<ServiceError> for Status {
             ServiceError::AlreadyExists(m) => Status::already_exists(m),
             ServiceError::Unauthenticated(m) => Status::unauthenticated(m),
             ServiceError::Unavailable(m) => Status::unavailable(m),
+            ServiceError::Conflict(m) => {
+                Status::aborted(format!("conflict with a concurrent change ({m}); retry"))
+            }
             ServiceError::Internal(_) => Status::internal("internal error"),
         }
     }
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Runs `attempt` again (up to 4 times in all, with jittered backoff) while it fails with a conflict: a
+/// rolled-back transaction that lost a race with another. Other errors, and success, return at once.
+pub async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> ServiceResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ServiceResult<T>>,
+{
+    let mut backoff = crate::backoff::Backoff::new(
+        std::time::Duration::from_millis(5),
+        std::time::Duration::from_millis(200),
+    );
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(ServiceError::Conflict(_)) if tries < 4 => {
+                tries += 1;
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 /// Parses a UUID field of a request.
 pub fn parse_id(field: &str, value: &str) -> ServiceResult<uuid::Uuid> {
@@ -210,6 +255,42 @@ mod tests {
     fn internal_errors_do_not_leak_their_cause() {
         let status: Status = ServiceError::Internal("relation foo does not exist".into()).into();
         assert_eq!(status.message(), "internal error");
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_retried_and_other_errors_are_not() {
+        let mut calls = 0;
+        let r = retry_conflicts(|| {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(ServiceError::Conflict("db".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        let mut calls = 0;
+        let r: ServiceResult<()> = retry_conflicts(|| {
+            calls += 1;
+            async { Err(ServiceError::Conflict("db".into())) }
+        })
+        .await;
+        assert!(matches!(r, Err(ServiceError::Conflict(_))));
+        assert_eq!(calls, 4);
+        let mut calls = 0;
+        let r: ServiceResult<()> = retry_conflicts(|| {
+            calls += 1;
+            async { Err(ServiceError::precondition("no")) }
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
+        let status: Status = ServiceError::Conflict("db".into()).into();
+        assert_eq!(status.code(), Code::Aborted);
     }
 
     #[test]

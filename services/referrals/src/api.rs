@@ -13,7 +13,7 @@ use placement_messaging::Outbox;
 use placement_platform::{
     CallerExt,
     caller::{Caller, correlation_id},
-    error::{ServiceError, ServiceResult, check_text, parse_id},
+    error::{ServiceError, ServiceResult, check_text, parse_id, retry_conflicts},
     page::{Cursor, page_size},
     time::from_date,
 };
@@ -59,7 +59,9 @@ impl ReferralService for Referrals {
     ) -> RpcResult<Referral> {
         let caller = request.caller()?;
         let correlation = correlation_id(&request);
-        respond(self.submit(caller, request.into_inner(), correlation).await)
+        let req = request.into_inner();
+        // The idempotency key makes a whole submission safe to run again.
+        respond(retry_conflicts(|| self.submit(caller, req.clone(), correlation)).await)
     }
 
     async fn get_referral(&self, request: Request<GetReferralRequest>) -> RpcResult<Referral> {
@@ -524,10 +526,15 @@ impl Referrals {
             .caller()
             .map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
         let correlation = correlation_id(request);
-        let mut tx = self.pool.begin().await?;
-        let row = workflow::apply(&mut tx, id, &step, Some(caller.agency_id), correlation).await?;
-        let referral = assemble(&mut tx, vec![row]).await?.remove(0);
-        tx.commit().await?;
+        let referral = retry_conflicts(|| async {
+            let mut tx = self.pool.begin().await?;
+            let row =
+                workflow::apply(&mut tx, id, &step, Some(caller.agency_id), correlation).await?;
+            let referral = assemble(&mut tx, vec![row]).await?.remove(0);
+            tx.commit().await?;
+            Ok(referral)
+        })
+        .await?;
         self.outbox.committed();
         Ok(referral)
     }
