@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "placement/v1/referrals.proto",
         "placement/v1/notifications.proto",
         "placement/v1/events.proto",
+        "placement/v1/operator.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

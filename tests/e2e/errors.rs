@@ -522,3 +522,138 @@ async fn places_are_never_promised_twice() {
     );
     f.assert_no_dead_letters().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_and_replay_dead_letters() {
+    use placement_proto::v1::{
+        GetStatusRequest, ListDeadLettersRequest, ReplayDeadLettersRequest,
+        operator_service_client::OperatorServiceClient,
+    };
+    let f = Fixture::start().await;
+    let mut recorder = f.stack.record_events().await;
+    let operator_id = placement_cli::demo::NATIONAL_AUTHORITY;
+    let mut operator = OperatorServiceClient::new(
+        tonic::transport::Endpoint::from_shared(f.stack.endpoints.notifications.clone())
+            .unwrap()
+            .connect_lazy(),
+    );
+    let pirdop = f.agency("dsa-pirdop");
+    let provider = f.agency("provider-vratsa");
+    let case = f.open_twins_case(pirdop).await;
+    let r = f.submit(pirdop, &case, f.demo.service("ftpc-vratsa")).await;
+    f.settle(&mut recorder, &r.id, 1).await;
+
+    // A good event that ended among the dead letters (say, before a bug was fixed), and a poison message.
+    let mut lost = recorder.about(&r.id)[0].clone();
+    lost.event_id = Uuid::now_v7().to_string();
+    let dlq = placement_messaging::topology::dead_letter_queue(&f.stack.queue("notifications"));
+    f.stack.put_event_in_queue(&dlq, &lost).await;
+    f.stack.publish_to_queue("notifications", b"garbage").await;
+
+    let listed = eventually("two dead letters", WAIT, || {
+        let mut operator = operator.clone();
+        async move {
+            let l = operator
+                .list_dead_letters(as_agency(operator_id, ListDeadLettersRequest { limit: 0 }))
+                .await
+                .ok()?
+                .into_inner();
+            (l.total == 2 && l.dead_letters.len() == 2).then_some(l)
+        }
+    })
+    .await
+    .expect("dead letters listed");
+    let poison = listed
+        .dead_letters
+        .iter()
+        .find(|d| d.event_id.is_empty())
+        .expect("the poison message");
+    assert_eq!(poison.reason, "rejected");
+    assert_eq!(poison.routing_key, f.stack.queue("notifications"));
+    let good = listed
+        .dead_letters
+        .iter()
+        .find(|d| d.event_id == lost.event_id)
+        .expect("the lost event");
+    assert_eq!(good.event_type, "referral.submitted");
+    // Listing removed nothing; status says the same.
+    let status = operator
+        .get_status(as_agency(operator_id, GetStatusRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.dead_letters, 2);
+    assert!(status.database_ok && status.broker_ok);
+    assert_eq!(status.service, "placement-notifications");
+    // Operators must say what to replay.
+    let err = operator
+        .replay_dead_letters(as_agency(operator_id, ReplayDeadLettersRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // Replaying the lost event applies it: the provider is told (a second event, so a second notification).
+    let replayed = operator
+        .replay_dead_letters(as_agency(
+            operator_id,
+            ReplayDeadLettersRequest {
+                event_ids: vec![lost.event_id.clone()],
+                all: false,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replayed.replayed, 1);
+    let lost_id = Uuid::parse_str(&lost.event_id).unwrap();
+    let stack = &f.stack;
+    eventually("the replayed event to be applied", WAIT, || async {
+        stack
+            .has_processed("notifications", &[lost_id])
+            .await
+            .then_some(())
+    })
+    .await
+    .expect("applied");
+    assert_eq!(
+        Fixture::kinds(&f.notifications(provider, &r.id).await),
+        vec![
+            NotificationKind::ReferralSubmitted,
+            NotificationKind::ReferralSubmitted
+        ]
+    );
+    // The poison message is still there; replayed, it comes back to the dead letters.
+    let replayed = operator
+        .replay_dead_letters(as_agency(
+            operator_id,
+            ReplayDeadLettersRequest {
+                event_ids: vec![],
+                all: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replayed.replayed, 1);
+    eventually(
+        "the poison message back among the dead letters",
+        WAIT,
+        || {
+            let mut operator = operator.clone();
+            async move {
+                let l = operator
+                    .list_dead_letters(as_agency(operator_id, ListDeadLettersRequest { limit: 10 }))
+                    .await
+                    .ok()?
+                    .into_inner();
+                (l.total == 1
+                    && l.dead_letters
+                        .first()
+                        .is_some_and(|d| d.event_id.is_empty()))
+                .then_some(())
+            }
+        },
+    )
+    .await
+    .expect("poison dead-lettered again");
+}

@@ -447,7 +447,33 @@ impl Stack {
         self.publish_to("", &self.queue(service), body).await
     }
 
+    /// Puts an event envelope straight into a queue by name, with the properties the relay sets.
+    pub async fn put_event_in_queue(&self, queue: &str, envelope: &EventEnvelope) {
+        let properties = lapin::BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_message_id(envelope.event_id.as_str().into())
+            .with_type(envelope.event_type.as_str().into());
+        self.publish_with("", queue, &envelope.encode_to_vec(), properties)
+            .await
+    }
+
     async fn publish_to(&self, exchange: &str, routing_key: &str, body: &[u8]) {
+        self.publish_with(
+            exchange,
+            routing_key,
+            body,
+            lapin::BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+    }
+
+    async fn publish_with(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: lapin::BasicProperties,
+    ) {
         let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
             .await
             .expect("RabbitMQ answers");
@@ -462,7 +488,7 @@ impl Stack {
                 routing_key.into(),
                 Default::default(),
                 body,
-                lapin::BasicProperties::default().with_delivery_mode(2),
+                properties,
             )
             .await
             .expect("publish")

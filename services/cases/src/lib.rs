@@ -15,6 +15,7 @@ use placement_messaging::{
     ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
 };
 use placement_platform::config::{CommonConfig, ConfigError, from_env};
+use placement_proto::v1::operator_service_server::OperatorServiceServer;
 use placement_proto::v1::{
     case_service_server::CaseServiceServer, directory_service_client::DirectoryServiceClient,
 };
@@ -98,6 +99,10 @@ pub async fn run(
     let api = api::Cases::new(infra.pool.clone(), infra.outbox.clone(), directory);
     let routes = tonic::service::Routes::new(CaseServiceServer::with_interceptor(
         api,
+        placement_platform::caller::identify,
+    ))
+    .add_service(OperatorServiceServer::with_interceptor(
+        infra.operator(),
         placement_platform::caller::identify,
     ));
     let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;

@@ -5,8 +5,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use placement_cli::{
-    clients::{Clients, Endpoints, wait_ready},
+    clients::{Clients, Endpoints, as_agency, wait_ready},
     demo, scenario,
+};
+use placement_proto::v1::{
+    GetStatusRequest, ListDeadLettersRequest, ReplayDeadLettersRequest,
+    operator_service_client::OperatorServiceClient,
 };
 
 #[derive(Parser)]
@@ -51,6 +55,41 @@ enum Command {
     SeedDemo,
     /// Loads the demo data set if needed and runs the cross-region placement scenario.
     Scenario,
+    /// Each service's dependencies, outbox backlog, queue depth and dead letters.
+    Status,
+    /// Lists the dead letters of one service, or of all four.
+    DeadLetters {
+        /// directory, cases, referrals or notifications; all four when absent.
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long, default_value = "100")]
+        limit: u32,
+    },
+    /// Sends dead letters of one service back to its queue for another try.
+    ReplayDeadLetters {
+        #[arg(long)]
+        service: String,
+        /// Event ids to replay (repeat the flag); or --all.
+        #[arg(long = "event-id")]
+        event_ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+fn operator_endpoints<'a>(
+    endpoints: &'a Endpoints,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<(&'static str, &'a str)>> {
+    let chosen: Vec<_> = endpoints
+        .all()
+        .into_iter()
+        .filter(|(name, _)| only.is_none_or(|o| o == *name))
+        .collect();
+    if chosen.is_empty() {
+        anyhow::bail!("unknown service {only:?}: directory, cases, referrals or notifications");
+    }
+    Ok(chosen)
 }
 
 #[tokio::main]
@@ -62,7 +101,91 @@ async fn main() -> anyhow::Result<()> {
         referrals: cli.referrals_url,
         notifications: cli.notifications_url,
     };
+    let operator = |url: &str| -> anyhow::Result<OperatorServiceClient<tonic::transport::Channel>> {
+        Ok(OperatorServiceClient::new(
+            tonic::transport::Endpoint::from_shared(url.to_string())?.connect_lazy(),
+        ))
+    };
     match cli.command {
+        Command::Status => {
+            let mut waiting = 0;
+            for (name, url) in operator_endpoints(&endpoints, None)? {
+                match operator(url)?
+                    .get_status(as_agency(demo::NATIONAL_AUTHORITY, GetStatusRequest {}))
+                    .await
+                {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        waiting += r.dead_letters;
+                        println!(
+                            "{name:<14} database {:<4} broker {:<4} outbox pending {:>5} (oldest {:.1}s)  queue {} ready {:>5}  dead letters {}",
+                            if r.database_ok { "ok" } else { "DOWN" },
+                            if r.broker_ok { "ok" } else { "DOWN" },
+                            r.outbox_pending,
+                            r.outbox_oldest_pending_seconds,
+                            r.queue,
+                            r.queue_ready,
+                            r.dead_letters
+                        );
+                    }
+                    Err(e) => println!("{name:<14} not answering: {}", e.message()),
+                }
+            }
+            if waiting > 0 {
+                println!("{waiting} dead letter(s) waiting: placement-cli dead-letters");
+            }
+        }
+        Command::DeadLetters { service, limit } => {
+            for (name, url) in operator_endpoints(&endpoints, service.as_deref())? {
+                let r = operator(url)?
+                    .list_dead_letters(as_agency(
+                        demo::NATIONAL_AUTHORITY,
+                        ListDeadLettersRequest { limit },
+                    ))
+                    .await
+                    .with_context(|| format!("{name}: ListDeadLetters"))?
+                    .into_inner();
+                println!("{name}: {} dead letter(s)", r.total);
+                for d in r.dead_letters {
+                    println!(
+                        "  event {} type {} routing key {} reason {} deaths {} size {}B",
+                        if d.event_id.is_empty() {
+                            "-"
+                        } else {
+                            &d.event_id
+                        },
+                        if d.event_type.is_empty() {
+                            "-"
+                        } else {
+                            &d.event_type
+                        },
+                        d.routing_key,
+                        d.reason,
+                        d.deaths,
+                        d.size_bytes
+                    );
+                }
+            }
+        }
+        Command::ReplayDeadLetters {
+            service,
+            event_ids,
+            all,
+        } => {
+            let (name, url) = operator_endpoints(&endpoints, Some(&service))?[0];
+            let r = operator(url)?
+                .replay_dead_letters(as_agency(
+                    demo::NATIONAL_AUTHORITY,
+                    ReplayDeadLettersRequest { event_ids, all },
+                ))
+                .await
+                .with_context(|| format!("{name}: ReplayDeadLetters"))?
+                .into_inner();
+            println!(
+                "{name}: {} dead letter(s) sent back to the queue",
+                r.replayed
+            );
+        }
         Command::WaitReady { timeout_secs } => {
             wait_ready(&endpoints, Duration::from_secs(timeout_secs))
                 .await

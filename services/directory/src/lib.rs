@@ -16,6 +16,7 @@ use placement_messaging::{
 };
 use placement_platform::config::{CommonConfig, from_env};
 use placement_proto::v1::directory_service_server::DirectoryServiceServer;
+use placement_proto::v1::operator_service_server::OperatorServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -91,6 +92,10 @@ pub async fn run(
     let api = api::Directory::new(infra.pool.clone(), infra.outbox.clone());
     let routes = tonic::service::Routes::new(DirectoryServiceServer::with_interceptor(
         api,
+        placement_platform::caller::identify,
+    ))
+    .add_service(OperatorServiceServer::with_interceptor(
+        infra.operator(),
         placement_platform::caller::identify,
     ));
     let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;

@@ -9,7 +9,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    Broker, Consumer, ConsumerSpec, EventHandler, Outbox, OutboxRelay, outbox::RelaySettings,
+    Broker, Consumer, ConsumerSpec, EventHandler, Outbox, OutboxRelay, operator::Operator,
+    outbox::RelaySettings,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,8 @@ pub struct Infra {
     pub broker: Arc<Broker>,
     pub outbox: Outbox,
     exchange: String,
+    producer: &'static str,
+    queue: std::sync::Mutex<Option<String>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -41,7 +44,7 @@ impl Infra {
         common: &CommonConfig,
         schema: &str,
         migrator: &Migrator,
-        producer: &str,
+        producer: &'static str,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
         let pool = db::connect_and_migrate(
@@ -58,6 +61,8 @@ impl Infra {
             broker: Broker::new(&common.amqp_url, producer),
             outbox: Outbox::new(),
             exchange: common.exchange.clone(),
+            producer,
+            queue: std::sync::Mutex::new(None),
             tasks: TaskTracker::new(),
             shutdown,
         })
@@ -69,6 +74,7 @@ impl Infra {
         spec: ConsumerSpec,
         handler: Arc<H>,
     ) -> Result<(), StartError> {
+        *self.queue.lock().expect("queue name") = Some(spec.queue.clone());
         let consumer = Consumer::new(
             self.pool.clone(),
             self.broker.clone(),
@@ -115,14 +121,40 @@ impl Infra {
         self.tasks.spawn(task);
     }
 
+    /// The operator's service for this service's queue (after [`start_consumer`](Self::start_consumer)).
+    pub fn operator(&self) -> Operator {
+        Operator {
+            pool: self.pool.clone(),
+            broker: self.broker.clone(),
+            service: self.producer,
+            queue: self
+                .queue
+                .lock()
+                .expect("queue name")
+                .clone()
+                .unwrap_or_default(),
+        }
+    }
+
     /// Keeps the health service in step with the database and the broker: SERVING only while both answer.
+    /// Also warns, every 30 seconds while it lasts, that dead letters are waiting.
     pub fn report_health(&self, reporter: HealthReporter, service_name: &'static str) {
         let pool = self.pool.clone();
         let broker = self.broker.clone();
         let shutdown = self.shutdown.clone();
+        let operator = self.operator();
         self.tasks.spawn(async move {
             let mut last = None;
+            let mut tick: u64 = 0;
             loop {
+                tick += 1;
+                if tick % 60 == 1
+                    && !operator.queue.is_empty()
+                    && let Ok(n) = operator.dead_letter_count().await
+                    && n > 0
+                {
+                    tracing::warn!(dead_letters = n, queue = %operator.queue, "dead letters are waiting; see placement-cli dead-letters");
+                }
                 let ok = db::ping(&pool).await && broker.is_connected();
                 let status = if ok {
                     ServingStatus::Serving

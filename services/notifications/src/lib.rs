@@ -12,6 +12,7 @@ use placement_messaging::{
 };
 use placement_platform::config::{CommonConfig, ConfigError, from_env};
 use placement_proto::v1::notification_service_server::NotificationServiceServer;
+use placement_proto::v1::operator_service_server::OperatorServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -84,6 +85,10 @@ pub async fn run(
     let api = api::Notifications::new(infra.pool.clone(), arrivals, shutdown.clone());
     let routes = tonic::service::Routes::new(NotificationServiceServer::with_interceptor(
         api,
+        placement_platform::caller::identify,
+    ))
+    .add_service(OperatorServiceServer::with_interceptor(
+        infra.operator(),
         placement_platform::caller::identify,
     ));
     let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;

@@ -14,6 +14,7 @@ use placement_messaging::{
     ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
 };
 use placement_platform::config::{CommonConfig, ConfigError, from_env};
+use placement_proto::v1::operator_service_server::OperatorServiceServer;
 use placement_proto::v1::{
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     referral_service_server::ReferralServiceServer,
@@ -136,6 +137,10 @@ pub async fn run(
     );
     let routes = tonic::service::Routes::new(ReferralServiceServer::with_interceptor(
         api,
+        placement_platform::caller::identify,
+    ))
+    .add_service(OperatorServiceServer::with_interceptor(
+        infra.operator(),
         placement_platform::caller::identify,
     ));
     let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;
