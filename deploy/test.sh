@@ -7,10 +7,14 @@ cd "$(dirname "$0")/.."
 bash deploy/infra.sh up
 # The end-to-end tests start the service binaries, so build them first, in the same target directory.
 cargo build --workspace --bins
+summary=target/debug/test-summary.txt
+rm -f "$summary"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
+# What the fault suite measured, one line per fault.
+[ -f "$summary" ] && cat "$summary"
 # One closing line over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

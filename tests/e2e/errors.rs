@@ -657,3 +657,87 @@ async fn operators_see_and_replay_dead_letters() {
     .await
     .expect("poison dead-lettered again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_about_an_unknown_service_is_retried_then_dead_lettered() {
+    use placement_messaging::{EventBuilder, envelope::types};
+    use placement_proto::v1::ReferralEvent;
+    use prost::Message;
+    let f = Fixture::start().await;
+    let referral_id = Uuid::new_v4();
+    let event = EventBuilder::new("a-test").build(
+        types::REFERRAL_ACCEPTED,
+        "referral",
+        referral_id,
+        4,
+        Uuid::new_v4(),
+        &ReferralEvent {
+            referral_id: referral_id.to_string(),
+            service_id: Uuid::new_v4().to_string(),
+            sender_agency_id: Uuid::new_v4().to_string(),
+            places: 2,
+            status: ReferralStatus::Accepted as i32,
+            ..Default::default()
+        },
+    );
+    let published = std::time::Instant::now();
+    f.stack
+        .publish_raw(types::REFERRAL_ACCEPTED, &event.encode_to_vec())
+        .await;
+    let stack = &f.stack;
+    eventually(
+        "the event in the directory's dead letters",
+        WAIT,
+        || async {
+            stack
+                .dead_letters()
+                .await
+                .iter()
+                .any(|(q, n)| q.contains(".directory.") && *n == 1)
+                .then_some(())
+        },
+    )
+    .await
+    .expect("dead-lettered");
+    // It was retried for a while (in case the service's registration was late), not dropped at once.
+    assert!(published.elapsed() >= std::time::Duration::from_millis(500));
+    let logs = f.stack.logs();
+    assert!(
+        logs.contains("after 6 retries") && logs.contains(&event.event_id),
+        "the reason and the event id are logged"
+    );
+    // It blocks nothing behind it: a whole referral still holds its places.
+    let pirdop = f.agency("dsa-pirdop");
+    let case = f.open_twins_case(pirdop).await;
+    let service = f.demo.service("ftpc-haskovo");
+    let r = f.submit(pirdop, &case, service).await;
+    for party in ["provider-haskovo", "foster-haskovo"] {
+        f.clients
+            .referrals
+            .clone()
+            .acknowledge_referral(as_agency(
+                f.agency(party),
+                AcknowledgeReferralRequest {
+                    referral_id: r.id.clone(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    f.clients
+        .referrals
+        .clone()
+        .accept_referral(as_agency(
+            f.agency("provider-haskovo"),
+            AcceptReferralRequest {
+                referral_id: r.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    eventually("the places to be held", WAIT, || async {
+        (f.service(service).await.held_places == 2).then_some(())
+    })
+    .await
+    .expect("held");
+}

@@ -226,12 +226,14 @@ impl Run {
         let dead = self.stack.dead_letters().await;
 
         let retries = self.load.retries.lock().expect("retries").clone();
-        println!(
+        let line = format!(
             "fault: {name}: referrals={} placed={placed} faults_injected={faults} lost={} duplicated={duplicated} recovered_in_s={recovery:.1} run_s={:.1} client_retries={retries:?}",
             REFERRALS,
             lost + (REFERRALS - placed),
             self.started.elapsed().as_secs_f64()
         );
+        println!("{line}");
+        placement_e2e::record_summary(&line);
         // Outages surface as UNAVAILABLE (or a broken connection when a process dies), never as a server error.
         assert!(
             !retries

@@ -55,6 +55,18 @@ fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// Appends a line to `target/<profile>/test-summary.txt`, which deploy/test.sh prints at the end.
+pub fn record_summary(line: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(bin_dir().join("test-summary.txt"))
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -47,7 +47,7 @@ impl EventHandler for CasePlacements {
                 .fetch_optional(&mut **tx)
                 .await?;
         if exists.is_none() {
-            return Err(HandleError::permanent(format!("unknown case {case_id}")));
+            return Err(HandleError::missing(format!("unknown case {case_id}")));
         }
         // Newer knowledge of the referral wins; an older event arriving late changes nothing.
         let applied = sqlx::query(

@@ -98,7 +98,7 @@ impl EventHandler for PlacesLedger {
         .fetch_optional(&mut **tx)
         .await?;
         if service.is_none() {
-            return Err(HandleError::permanent(format!(
+            return Err(HandleError::missing(format!(
                 "unknown service {service_id}"
             )));
         }

@@ -23,11 +23,19 @@ pub enum HandleError {
     /// The database or another dependency is down; the same event is retried with backoff.
     #[error("transient: {0}")]
     Transient(String),
+    /// The event refers to something this service does not know (yet): retried a few times, in case
+    /// the event that introduces it is late, then dead-lettered.
+    #[error("unknown reference: {0}")]
+    Missing(String),
 }
 
 impl HandleError {
     pub fn permanent(reason: impl Into<String>) -> Self {
         Self::Permanent(reason.into())
+    }
+
+    pub fn missing(reason: impl Into<String>) -> Self {
+        Self::Missing(reason.into())
     }
 }
 
@@ -58,6 +66,10 @@ pub trait EventHandler: Send + Sync + 'static {
     /// Called after the transaction of an applied event committed.
     fn committed(&self, _event: &IncomingEvent) {}
 }
+
+/// How often an event that refers to something unknown is tried again before it is dead-lettered
+/// (about 3 seconds in all).
+const MISSING_RETRIES: u32 = 6;
 
 /// What a service consumes.
 #[derive(Debug, Clone)]
@@ -254,11 +266,26 @@ impl<H: EventHandler> Consumer<H> {
         shutdown: &CancellationToken,
     ) -> Outcome {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+        let mut missing_tries = 0;
         loop {
             match self.apply(event).await {
                 Ok(true) => return Outcome::Applied,
                 Ok(false) => return Outcome::Duplicate,
                 Err(HandleError::Permanent(reason)) => return Outcome::DeadLetter(reason),
+                Err(HandleError::Missing(reason)) if missing_tries >= MISSING_RETRIES => {
+                    return Outcome::DeadLetter(format!(
+                        "{reason} (after {MISSING_RETRIES} retries)"
+                    ));
+                }
+                Err(HandleError::Missing(reason)) => {
+                    missing_tries += 1;
+                    let delay = backoff.next_delay();
+                    tracing::info!(event_id = %event.event_id, %reason, ?delay, "event refers to something unknown; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.cancelled() => return Outcome::Interrupted,
+                    }
+                }
                 Err(HandleError::Transient(reason)) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(event_id = %event.event_id, %reason, ?delay, "cannot apply event yet; retrying");
