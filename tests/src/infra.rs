@@ -5,6 +5,7 @@ use std::{process::Command, time::Duration};
 fn run(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
+        .stdout(std::process::Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false)

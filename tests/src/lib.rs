@@ -2,6 +2,7 @@
 //! in a PostgreSQL database and behind an exchange and queues of their own, so tests run side by side and
 //! leave nothing behind.
 
+pub mod bench;
 pub mod infra;
 pub mod load;
 pub mod proxy;
@@ -264,6 +265,16 @@ impl Stack {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The process id of each running service process.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.children.iter().map(|(name, child)| (name.clone(), child.id())).collect()
+    }
+
+    /// Stops every service gracefully (the database and queues are removed when the stack is dropped).
+    pub fn stop_all(&mut self) {
+        self.stop();
     }
 
     /// SIGKILLs `service`: no shutdown, no last words.

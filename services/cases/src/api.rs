@@ -5,8 +5,8 @@ use placement_messaging::{Outbox, envelope::types};
 use placement_platform::{
     CallerExt,
     caller::{Caller, correlation_id},
-    error::{ServiceError, ServiceResult, check_text, parse_id},
-    page::{Cursor, page_size},
+    error::{ServiceError, ServiceResult, check_text, parse_id, respond},
+    page::{Cursor, page_size, take_page},
 };
 use placement_proto::v1::{
     AgencyKind, Case, CaseCloseReason, CaseStatus, ChildNeed, CloseCaseRequest, GetAgencyRequest,
@@ -33,10 +33,6 @@ pub struct Cases {
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
-
-fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
-    result.map(Response::new).map_err(Status::from)
-}
 
 #[tonic::async_trait]
 impl CaseService for Cases {
@@ -194,20 +190,13 @@ impl Cases {
             .push_bind(limit + 1);
         let mut conn = self.pool.acquire().await?;
         let mut rows: Vec<CaseRow> = q.build_query_as().fetch_all(&mut *conn).await?;
-        let next_page_token = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| {
-                    Cursor {
-                        at: r.opened_at,
-                        id: r.id,
-                    }
-                    .encode()
-                })
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = take_page(&mut rows, limit, |r| {
+            Cursor {
+                at: r.opened_at,
+                id: r.id,
+            }
+            .encode()
+        });
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut children = children_of(&mut conn, &ids).await?;
         let cases = rows

@@ -15,7 +15,6 @@ use placement_messaging::{
     ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
 };
 use placement_platform::config::{CommonConfig, ConfigError, from_env};
-use placement_proto::v1::operator_service_server::OperatorServiceServer;
 use placement_proto::v1::{
     case_service_server::CaseServiceServer, directory_service_client::DirectoryServiceClient,
 };
@@ -81,32 +80,18 @@ pub async fn run(
         placement_platform::grpc::lazy_channel(&config.directory_url, Duration::from_secs(3))
             .map_err(StartError::Serve)?,
     );
-    let (reporter, health) = placement_platform::grpc::health();
     infra
         .start_consumer(
-            ConsumerSpec {
-                queue: config.queue.clone(),
-                bindings: placements::BINDINGS.to_vec(),
-                prefetch: 32,
-                delivery_limit: 5,
-            },
+            ConsumerSpec::new(&config.queue, placements::BINDINGS),
             Arc::new(placements::CasePlacements),
         )
         .await?;
     infra.start_relay(RelaySettings::default());
-    infra.report_health(reporter, SERVICE_NAME);
 
     let api = api::Cases::new(infra.pool.clone(), infra.outbox.clone(), directory);
     let routes = tonic::service::Routes::new(CaseServiceServer::with_interceptor(
         api,
         placement_platform::caller::identify,
-    ))
-    .add_service(OperatorServiceServer::with_interceptor(
-        infra.operator(),
-        placement_platform::caller::identify,
     ));
-    let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;
-    infra.finish(Duration::from_secs(10)).await;
-    served?;
-    Ok(())
+    infra.serve(listener, SERVICE_NAME, routes).await
 }

@@ -5,8 +5,8 @@ use placement_messaging::{Outbox, envelope::types};
 use placement_platform::{
     CallerExt,
     caller::correlation_id,
-    error::{ServiceError, ServiceResult, check_text, parse_id},
-    page::{decode_id_token, page_size},
+    error::{ServiceError, ServiceResult, check_text, parse_id, respond},
+    page::{decode_id_token, page_size, take_page},
 };
 use placement_proto::v1::{
     Agency, AgencyKind, AgencyRegistered, CapacityChange, CreateAgencyRequest,
@@ -38,10 +38,6 @@ impl Directory {
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
-
-fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
-    result.map(Response::new).map_err(Status::from)
-}
 
 #[tonic::async_trait]
 impl DirectoryService for Directory {
@@ -192,7 +188,7 @@ impl Directory {
         }
         q.push(" ORDER BY id LIMIT ").push_bind(limit + 1);
         let mut rows: Vec<AgencyRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        let next_page_token = next_token(&mut rows, limit, |a| a.id);
+        let next_page_token = take_page(&mut rows, limit, |a| a.id.to_string());
         Ok(ListAgenciesResponse {
             agencies: rows.into_iter().map(AgencyRow::into_proto).collect(),
             next_page_token,
@@ -564,14 +560,9 @@ impl Directory {
         q.push(format!(" ORDER BY {FREE} DESC, id LIMIT "))
             .push_bind(limit + 1);
         let mut rows: Vec<ServiceRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        let next_page_token = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| format!("{}.{}", r.free_places(), r.id.simple()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = take_page(&mut rows, limit, |r| {
+            format!("{}.{}", r.free_places(), r.id.simple())
+        });
         Ok(SearchServicesResponse {
             services: rows.iter().map(ServiceRow::to_proto).collect(),
             next_page_token,
@@ -589,16 +580,6 @@ fn decode_search_token(token: &str) -> ServiceResult<Option<(i32, Uuid)>> {
         free.parse().map_err(|_| bad())?,
         Uuid::parse_str(id).map_err(|_| bad())?,
     )))
-}
-
-/// Keeps at most `limit` rows; returns the token of the next page if there is one.
-fn next_token<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> Uuid) -> String {
-    if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| id(r).to_string()).unwrap_or_default()
-    } else {
-        String::new()
-    }
 }
 
 fn validate_contacts(

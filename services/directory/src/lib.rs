@@ -9,14 +9,13 @@ pub mod places;
 pub mod reference;
 mod store;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use placement_messaging::{
     ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
 };
 use placement_platform::config::{CommonConfig, from_env};
 use placement_proto::v1::directory_service_server::DirectoryServiceServer;
-use placement_proto::v1::operator_service_server::OperatorServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -74,32 +73,18 @@ pub async fn run(
     )
     .await?;
     reference::load(&infra.pool).await?;
-    let (reporter, health) = placement_platform::grpc::health();
     infra
         .start_consumer(
-            ConsumerSpec {
-                queue: config.queue.clone(),
-                bindings: places::BINDINGS.to_vec(),
-                prefetch: 32,
-                delivery_limit: 5,
-            },
+            ConsumerSpec::new(&config.queue, places::BINDINGS),
             Arc::new(places::PlacesLedger),
         )
         .await?;
     infra.start_relay(RelaySettings::default());
-    infra.report_health(reporter, SERVICE_NAME);
 
     let api = api::Directory::new(infra.pool.clone(), infra.outbox.clone());
     let routes = tonic::service::Routes::new(DirectoryServiceServer::with_interceptor(
         api,
         placement_platform::caller::identify,
-    ))
-    .add_service(OperatorServiceServer::with_interceptor(
-        infra.operator(),
-        placement_platform::caller::identify,
     ));
-    let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;
-    infra.finish(Duration::from_secs(10)).await;
-    served?;
-    Ok(())
+    infra.serve(listener, SERVICE_NAME, routes).await
 }

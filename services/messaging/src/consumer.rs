@@ -84,6 +84,18 @@ pub struct ConsumerSpec {
     pub delivery_limit: u32,
 }
 
+impl ConsumerSpec {
+    /// A queue bound to `bindings`, with a prefetch of 32 and a delivery limit of 5.
+    pub fn new(queue: impl Into<String>, bindings: &[&'static str]) -> Self {
+        Self {
+            queue: queue.into(),
+            bindings: bindings.to_vec(),
+            prefetch: 32,
+            delivery_limit: 5,
+        }
+    }
+}
+
 pub struct Consumer<H> {
     pool: PgPool,
     broker: Arc<Broker>,

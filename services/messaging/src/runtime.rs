@@ -138,7 +138,7 @@ impl Infra {
 
     /// Keeps the health service in step with the database and the broker: SERVING only while both answer.
     /// Also warns, every 30 seconds while it lasts, that dead letters are waiting.
-    pub fn report_health(&self, reporter: HealthReporter, service_name: &'static str) {
+    fn report_health(&self, reporter: HealthReporter, service_name: &'static str) {
         let pool = self.pool.clone();
         let broker = self.broker.clone();
         let shutdown = self.shutdown.clone();
@@ -179,9 +179,31 @@ impl Infra {
         });
     }
 
+    /// Serves `routes`, with health (kept in step with the database and broker), reflection and the
+    /// operator's service, until shutdown; then stops everything in the background and closes connections.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        service_name: &'static str,
+        routes: tonic::service::Routes,
+    ) -> Result<(), StartError> {
+        let (reporter, health) = placement_platform::grpc::health();
+        self.report_health(reporter, service_name);
+        let routes = routes.add_service(
+            placement_proto::v1::operator_service_server::OperatorServiceServer::with_interceptor(
+                self.operator(),
+                placement_platform::caller::identify,
+            ),
+        );
+        let served =
+            placement_platform::grpc::serve(listener, routes, health, self.shutdown.clone()).await;
+        self.finish(Duration::from_secs(10)).await;
+        Ok(served?)
+    }
+
     /// Waits for every background task to stop (after the shutdown token was cancelled), then closes the
     /// broker connection and the pool. Gives up after `grace`.
-    pub async fn finish(self, grace: Duration) {
+    async fn finish(self, grace: Duration) {
         self.shutdown.cancel();
         self.tasks.close();
         if tokio::time::timeout(grace, self.tasks.wait())

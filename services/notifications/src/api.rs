@@ -5,8 +5,8 @@ use std::{pin::Pin, time::Duration};
 use chrono::{DateTime, Utc};
 use placement_platform::{
     CallerExt,
-    error::{ServiceError, ServiceResult, parse_id},
-    page::page_size,
+    error::{ServiceError, ServiceResult, parse_id, respond},
+    page::{page_size, take_page},
     time::{opt_timestamp, timestamp},
 };
 use placement_proto::v1::{
@@ -99,14 +99,7 @@ impl Notifications {
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
-        let next_page_token = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| r.sequence.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = take_page(&mut rows, limit, |r| r.sequence.to_string());
         Ok(ListNotificationsResponse {
             notifications: rows.into_iter().map(NotificationRow::into_proto).collect(),
             next_page_token,
@@ -228,10 +221,6 @@ impl Notifications {
             }
         }
     }
-}
-
-fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
-    result.map(Response::new).map_err(Status::from)
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<Notification, Status>> + Send>>;

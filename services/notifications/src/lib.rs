@@ -5,14 +5,13 @@ pub mod api;
 pub mod inbox;
 pub mod recipients;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use placement_messaging::{
     ConsumerSpec, outbox::RelaySettings, runtime::Infra, runtime::StartError,
 };
 use placement_platform::config::{CommonConfig, ConfigError, from_env};
 use placement_proto::v1::notification_service_server::NotificationServiceServer;
-use placement_proto::v1::operator_service_server::OperatorServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -64,15 +63,9 @@ pub async fn run(
     )
     .await?;
     let (arrivals, _) = tokio::sync::broadcast::channel(16);
-    let (reporter, health) = placement_platform::grpc::health();
     infra
         .start_consumer(
-            ConsumerSpec {
-                queue: config.queue.clone(),
-                bindings: inbox::BINDINGS.to_vec(),
-                prefetch: 32,
-                delivery_limit: 5,
-            },
+            ConsumerSpec::new(&config.queue, inbox::BINDINGS),
             Arc::new(inbox::Inbox {
                 arrivals: arrivals.clone(),
             }),
@@ -80,19 +73,11 @@ pub async fn run(
         .await?;
     // Notifications publishes nothing yet; its relay keeps the outbox drained once it does.
     infra.start_relay(RelaySettings::default());
-    infra.report_health(reporter, SERVICE_NAME);
 
     let api = api::Notifications::new(infra.pool.clone(), arrivals, shutdown.clone());
     let routes = tonic::service::Routes::new(NotificationServiceServer::with_interceptor(
         api,
         placement_platform::caller::identify,
-    ))
-    .add_service(OperatorServiceServer::with_interceptor(
-        infra.operator(),
-        placement_platform::caller::identify,
     ));
-    let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;
-    infra.finish(Duration::from_secs(10)).await;
-    served?;
-    Ok(())
+    infra.serve(listener, SERVICE_NAME, routes).await
 }

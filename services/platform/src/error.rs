@@ -175,6 +175,12 @@ impl From<ServiceError> for Status {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+/// An RPC's answer: the domain result, with its error mapped to a status in the one place that does it.
+#[allow(clippy::result_large_err)]
+pub fn respond<T>(result: ServiceResult<T>) -> Result<tonic::Response<T>, Status> {
+    result.map(tonic::Response::new).map_err(Status::from)
+}
+
 /// Runs `attempt` again (up to 4 times in all, with jittered backoff) while it fails with a conflict: a
 /// rolled-back transaction that lost a race with another. Other errors, and success, return at once.
 pub async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> ServiceResult<T>

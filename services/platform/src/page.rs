@@ -20,6 +20,17 @@ pub fn page_size(field: &str, requested: u32) -> ServiceResult<i64> {
     }
 }
 
+/// Keeps the first `limit` of `rows` (fetched with `limit + 1`) and returns the next page's token, made
+/// from the last row kept, or an empty token when there is no next page.
+pub fn take_page<T>(rows: &mut Vec<T>, limit: i64, token: impl Fn(&T) -> String) -> String {
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(token).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// A position in a list ordered by (time, id), newest first or oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -58,6 +69,15 @@ pub fn decode_id_token(field: &str, token: &str) -> ServiceResult<Option<Uuid>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_end_with_an_empty_token() {
+        let mut rows = vec![1, 2, 3];
+        assert_eq!(take_page(&mut rows, 2, |r| r.to_string()), "2");
+        assert_eq!(rows, vec![1, 2]);
+        let mut rows = vec![1, 2];
+        assert_eq!(take_page(&mut rows, 2, |r| r.to_string()), "");
+    }
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {

@@ -13,8 +13,8 @@ use placement_messaging::Outbox;
 use placement_platform::{
     CallerExt,
     caller::{Caller, correlation_id},
-    error::{ServiceError, ServiceResult, check_text, parse_id, retry_conflicts},
-    page::{Cursor, page_size},
+    error::{ServiceError, ServiceResult, check_text, parse_id, respond, retry_conflicts},
+    page::{Cursor, page_size, take_page},
     time::from_date,
 };
 use placement_proto::v1::{
@@ -46,10 +46,6 @@ pub struct Referrals {
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
-
-fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
-    result.map(Response::new).map_err(Status::from)
-}
 
 #[tonic::async_trait]
 impl ReferralService for Referrals {
@@ -501,20 +497,13 @@ impl Referrals {
             .push_bind(limit + 1);
         let mut conn = self.pool.acquire().await?;
         let mut rows: Vec<ReferralRow> = q.build_query_as().fetch_all(&mut *conn).await?;
-        let next_page_token = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| {
-                    Cursor {
-                        at: r.created_at,
-                        id: r.id,
-                    }
-                    .encode()
-                })
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = take_page(&mut rows, limit, |r| {
+            Cursor {
+                at: r.created_at,
+                id: r.id,
+            }
+            .encode()
+        });
         Ok(ListReferralsResponse {
             referrals: assemble(&mut conn, rows).await?,
             next_page_token,

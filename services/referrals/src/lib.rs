@@ -14,7 +14,6 @@ use placement_messaging::{
     ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
 };
 use placement_platform::config::{CommonConfig, ConfigError, from_env};
-use placement_proto::v1::operator_service_server::OperatorServiceServer;
 use placement_proto::v1::{
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     referral_service_server::ReferralServiceServer,
@@ -107,15 +106,9 @@ pub async fn run(
         placement_platform::grpc::lazy_channel(&config.cases_url, deadline)
             .map_err(StartError::Serve)?,
     );
-    let (reporter, health) = placement_platform::grpc::health();
     infra
         .start_consumer(
-            ConsumerSpec {
-                queue: config.queue.clone(),
-                bindings: capacity::BINDINGS.to_vec(),
-                prefetch: 32,
-                delivery_limit: 5,
-            },
+            ConsumerSpec::new(&config.queue, capacity::BINDINGS),
             Arc::new(capacity::ServicePlaces),
         )
         .await?;
@@ -126,7 +119,6 @@ pub async fn run(
         config.escalation_interval,
         shutdown.clone(),
     ));
-    infra.report_health(reporter, SERVICE_NAME);
 
     let api = api::Referrals::new(
         infra.pool.clone(),
@@ -138,13 +130,6 @@ pub async fn run(
     let routes = tonic::service::Routes::new(ReferralServiceServer::with_interceptor(
         api,
         placement_platform::caller::identify,
-    ))
-    .add_service(OperatorServiceServer::with_interceptor(
-        infra.operator(),
-        placement_platform::caller::identify,
     ));
-    let served = placement_platform::grpc::serve(listener, routes, health, shutdown).await;
-    infra.finish(Duration::from_secs(10)).await;
-    served?;
-    Ok(())
+    infra.serve(listener, SERVICE_NAME, routes).await
 }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The benchmark: a release build of the services and of placement-bench, which starts its own stack on
+# free ports against the local PostgreSQL and RabbitMQ and writes target/bench/{bench.json,latency.svg}.
+# Takes several minutes (loading 1,000,000 referrals among them); pass --history N for fewer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/infra.sh up
+cargo build --release --workspace --bins
+./target/release/placement-bench --out target/bench "$@"

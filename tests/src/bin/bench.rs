@@ -1,0 +1,28 @@
+//! `placement-bench`: run with `bash deploy/bench.sh` (a release build). Starts its own stack of the four
+//! service binaries beside it, measures, prints a table, and writes `bench.json` and `latency.svg`.
+
+use std::path::PathBuf;
+
+use placement_e2e::bench::{self, BenchConfig};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/bench"));
+    let mut config = if args.iter().any(|a| a == "--smoke") {
+        BenchConfig::smoke(out)
+    } else {
+        BenchConfig::full(out)
+    };
+    if let Some(n) = args.iter().position(|a| a == "--history").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()) {
+        config.history = n;
+    }
+    let report = bench::run(config.clone()).await;
+    println!("{}", bench::table(&report));
+    println!("Figures: {}/bench.json, plot: {}/latency.svg", config.out_dir.display(), config.out_dir.display());
+}
