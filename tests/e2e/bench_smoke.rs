@@ -9,23 +9,47 @@ async fn the_benchmark_runs_and_reports_every_figure() {
     let raw = &report.raw;
     assert!(raw.pg_commits_per_s_1_conn > 0.0 && raw.pg_commits_per_s_32_conns > 0.0);
     assert!(raw.amqp_confirmed_round_trips_per_s_100_in_flight > 0.0);
-    assert!(raw.amqp_round_trip_1_in_flight.count > 0 && raw.amqp_round_trip_1_in_flight.p99_ms > 0.0);
+    assert!(
+        raw.amqp_round_trip_1_in_flight.count > 0 && raw.amqp_round_trip_1_in_flight.p99_ms > 0.0
+    );
     assert!(raw.grpc_health_checks_per_s > 0.0);
     assert!(!report.steps.is_empty());
     let first = &report.steps[0];
-    assert!(first.submit.count > 0 && first.acknowledge.count > 0 && first.accept.count > 0 && first.confirm_placement.count > 0);
-    assert!(first.commit_to_notification_visible.count > 0, "no submission became visible to its recipient");
+    assert!(
+        first.submit.count > 0
+            && first.acknowledge.count > 0
+            && first.accept.count > 0
+            && first.confirm_placement.count > 0
+    );
+    assert!(
+        first.commit_to_notification_visible.count > 0,
+        "no submission became visible to its recipient"
+    );
     assert_eq!(first.errors, 0);
     assert_eq!(first.cpu_seconds_per_flow.len(), 4);
     for reads in [&report.empty_history, &report.large_history] {
-        assert!(reads.get_referral.count > 0 && reads.list_referrals_busy_agency.count > 0 && reads.search_services.count > 0);
+        assert!(
+            reads.get_referral.count > 0
+                && reads.list_referrals_busy_agency.count > 0
+                && reads.search_services.count > 0
+        );
     }
     assert_eq!(report.processes.len(), 4);
-    assert!(report.processes.values().all(|p| p.idle_rss_mib > 0.0 && p.peak_rss_mib >= p.idle_rss_mib));
+    assert!(
+        report
+            .processes
+            .values()
+            .all(|p| p.idle_rss_mib > 0.0 && p.peak_rss_mib >= p.idle_rss_mib)
+    );
     let table = bench::table(&report);
     assert!(table.contains("PostgreSQL insert+commit") && table.contains("GetReferral"));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
     assert!(json["raw"]["pg_commits_per_s_32_conns"].as_f64().unwrap() > 0.0);
-    assert!(std::fs::read_to_string(out.join("latency.svg")).unwrap().starts_with("<svg"));
+    assert!(
+        std::fs::read_to_string(out.join("latency.svg"))
+            .unwrap()
+            .starts_with("<svg")
+    );
     let _ = std::fs::remove_dir_all(out);
 }

@@ -18,7 +18,10 @@ use futures::StreamExt;
 use hdrhistogram::Histogram;
 use lapin::{
     BasicProperties, Connection, ConnectionProperties,
-    options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions},
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+        ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    },
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
 use placement_cli::{
@@ -26,10 +29,11 @@ use placement_cli::{
     demo::{self, DemoDirectory, NATIONAL_AUTHORITY},
 };
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, Child, ConfirmPlacementRequest, CreateServiceRequest,
-    Date, GetReferralRequest, LegalBasis, LegalBasisKind, ListMunicipalitiesRequest, ListReferralsRequest,
-    NotificationKind, OpenCaseRequest, PageRequest, ReferralDirection, SearchServicesRequest, ServiceType,
-    Sex, SubmitReferralRequest, WatchNotificationsRequest,
+    AcceptReferralRequest, AcknowledgeReferralRequest, Child, ConfirmPlacementRequest,
+    CreateServiceRequest, Date, GetReferralRequest, LegalBasis, LegalBasisKind,
+    ListMunicipalitiesRequest, ListReferralsRequest, NotificationKind, OpenCaseRequest,
+    PageRequest, ReferralDirection, SearchServicesRequest, ServiceType, Sex, SubmitReferralRequest,
+    WatchNotificationsRequest,
 };
 use serde::Serialize;
 use sqlx::{Connection as _, Executor, PgConnection};
@@ -57,12 +61,30 @@ pub struct BenchConfig {
 
 impl BenchConfig {
     pub fn full(out_dir: PathBuf) -> Self {
-        Self { seconds: 5.0, first_rate: 10.0, step_factor: 1.5, max_steps: 12, services: 400, history: 1_000_000, samples: 300, out_dir }
+        Self {
+            seconds: 5.0,
+            first_rate: 10.0,
+            step_factor: 1.5,
+            max_steps: 12,
+            services: 400,
+            history: 1_000_000,
+            samples: 300,
+            out_dir,
+        }
     }
 
     /// Seconds, a tiny load: for the test suite, so the program never rots.
     pub fn smoke(out_dir: PathBuf) -> Self {
-        Self { seconds: 0.5, first_rate: 4.0, step_factor: 2.0, max_steps: 2, services: 20, history: 2_000, samples: 10, out_dir }
+        Self {
+            seconds: 0.5,
+            first_rate: 4.0,
+            step_factor: 2.0,
+            max_steps: 2,
+            services: 20,
+            history: 2_000,
+            samples: 10,
+            out_dir,
+        }
     }
 }
 
@@ -77,7 +99,12 @@ pub struct Latency {
 impl Latency {
     fn of(h: &Histogram<u64>) -> Self {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-        Self { count: h.len(), p50_ms: ms(0.5), p99_ms: ms(0.99), p999_ms: ms(0.999) }
+        Self {
+            count: h.len(),
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+        }
     }
 }
 
@@ -87,7 +114,10 @@ fn histogram() -> Histogram<u64> {
 }
 
 fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
-    let _ = h.lock().expect("histogram").record((d.as_micros() as u64).max(1));
+    let _ = h
+        .lock()
+        .expect("histogram")
+        .record((d.as_micros() as u64).max(1));
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -110,6 +140,7 @@ pub struct StepFigures {
     pub confirm_placement: Latency,
     pub commit_to_notification_visible: Latency,
     pub errors: u64,
+    pub error_kinds: HashMap<String, u64>,
     pub cpu_seconds_per_flow: HashMap<String, f64>,
 }
 
@@ -142,12 +173,28 @@ pub struct Report {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1024.0 / 1024.0))
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+                    / 1024.0
+                    / 1024.0
+            })
+        })
         .unwrap_or(0.0);
     format!("{cores} cores ({cpu}), {mem:.0} GiB")
 }
@@ -203,20 +250,43 @@ async fn pg_commit_rate(url: &str, connections: usize, seconds: f64) -> f64 {
 }
 
 async fn amqp_figures(seconds: f64, samples: usize) -> (f64, Latency) {
-    let conn = Connection::connect(&amqp_url(), ConnectionProperties::default()).await.expect("RabbitMQ");
+    let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ");
     let publisher = conn.create_channel().await.expect("channel");
-    publisher.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
     let consumer_ch = conn.create_channel().await.expect("channel");
     let queue = format!("bench.{}", Uuid::new_v4().simple());
     let mut args = FieldTable::default();
-    args.insert(ShortString::from("x-queue-type"), AMQPValue::LongString(LongString::from("quorum")));
+    args.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
     publisher
-        .queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
         .await
         .expect("quorum queue");
-    consumer_ch.basic_qos(200, BasicQosOptions::default()).await.expect("qos");
+    consumer_ch
+        .basic_qos(200, BasicQosOptions::default())
+        .await
+        .expect("qos");
     let mut consumer = consumer_ch
-        .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .expect("consume");
     let in_flight = Arc::new(Semaphore::new(100));
@@ -224,7 +294,12 @@ async fn amqp_figures(seconds: f64, samples: usize) -> (f64, Latency) {
     let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let rtt = Arc::new(Mutex::new(histogram()));
     {
-        let (in_flight, received, sent_at, rtt) = (in_flight.clone(), received.clone(), sent_at.clone(), rtt.clone());
+        let (in_flight, received, sent_at, rtt) = (
+            in_flight.clone(),
+            received.clone(),
+            sent_at.clone(),
+            rtt.clone(),
+        );
         tokio::spawn(async move {
             while let Some(Ok(d)) = consumer.next().await {
                 let _ = d.ack(BasicAckOptions::default()).await;
@@ -249,10 +324,21 @@ async fn amqp_figures(seconds: f64, samples: usize) -> (f64, Latency) {
     let mut n = 0u64;
     let mut confirms = futures::stream::FuturesUnordered::new();
     while Instant::now() < deadline {
-        in_flight.clone().acquire_owned().await.expect("permit").forget();
+        in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("permit")
+            .forget();
         n += 1;
         let confirm = publisher
-            .basic_publish("".into(), queue.as_str().into(), BasicPublishOptions::default(), &body(u64::MAX - n), props())
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &body(u64::MAX - n),
+                props(),
+            )
             .await
             .expect("publish");
         confirms.push(confirm);
@@ -272,7 +358,13 @@ async fn amqp_figures(seconds: f64, samples: usize) -> (f64, Latency) {
         let before = received.load(Ordering::Relaxed);
         sent_at.lock().expect("sent").insert(i, Instant::now());
         publisher
-            .basic_publish("".into(), queue.as_str().into(), BasicPublishOptions::default(), &body(i), props())
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &body(i),
+                props(),
+            )
             .await
             .expect("publish")
             .await
@@ -282,13 +374,19 @@ async fn amqp_figures(seconds: f64, samples: usize) -> (f64, Latency) {
         }
     }
     let latency = Latency::of(&rtt.lock().expect("rtt"));
-    let _ = publisher.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+    let _ = publisher
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
     let _ = conn.close(200, "bench done".into()).await;
     (rate, latency)
 }
 
 async fn grpc_health_rate(url: &str, seconds: f64) -> f64 {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string()).expect("url").connect().await.expect("connect");
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
     let count = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
@@ -298,7 +396,12 @@ async fn grpc_health_rate(url: &str, seconds: f64) -> f64 {
             let count = count.clone();
             tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.expect("health");
+                    client
+                        .check(tonic_health::pb::HealthCheckRequest {
+                            service: String::new(),
+                        })
+                        .await
+                        .expect("health");
                     count.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -311,7 +414,14 @@ async fn grpc_health_rate(url: &str, seconds: f64) -> f64 {
 }
 
 const SENDERS: [&str; 8] = [
-    "dsa-pirdop", "dsa-pravets", "dsa-dragoman", "dsa-zlatitsa", "dsa-vratsa", "dsa-mezdra", "dsa-stara-zagora", "dsa-haskovo",
+    "dsa-pirdop",
+    "dsa-pravets",
+    "dsa-dragoman",
+    "dsa-zlatitsa",
+    "dsa-vratsa",
+    "dsa-mezdra",
+    "dsa-stara-zagora",
+    "dsa-haskovo",
 ];
 
 /// Services the load is spread over, each with its provider; the foster-care team of their district.
@@ -324,7 +434,10 @@ async fn create_directory(clients: &Clients, demo: &DemoDirectory, n: usize) -> 
     let municipalities = clients
         .directory
         .clone()
-        .list_municipalities(as_agency(NATIONAL_AUTHORITY, ListMunicipalitiesRequest::default()))
+        .list_municipalities(as_agency(
+            NATIONAL_AUTHORITY,
+            ListMunicipalitiesRequest::default(),
+        ))
         .await
         .expect("municipalities")
         .into_inner()
@@ -336,7 +449,11 @@ async fn create_directory(clients: &Clients, demo: &DemoDirectory, n: usize) -> 
         let (municipality, provider, capacity) = if i % 10 == 0 {
             ("VRC10".to_string(), demo.agency(providers[i % 2]), 1000)
         } else {
-            (municipalities[i % municipalities.len()].code.clone(), demo.agency(providers[i % 2]), 12)
+            (
+                municipalities[i % municipalities.len()].code.clone(),
+                demo.agency(providers[i % 2]),
+                12,
+            )
         };
         let mut directory = clients.directory.clone();
         let result = directory
@@ -344,7 +461,11 @@ async fn create_directory(clients: &Clients, demo: &DemoDirectory, n: usize) -> 
                 NATIONAL_AUTHORITY,
                 CreateServiceRequest {
                     provider_agency_id: provider.to_string(),
-                    r#type: if i % 3 == 0 { ServiceType::CrisisCentre } else { ServiceType::FamilyTypePlacementCentre } as i32,
+                    r#type: if i % 3 == 0 {
+                        ServiceType::CrisisCentre
+                    } else {
+                        ServiceType::FamilyTypePlacementCentre
+                    } as i32,
                     name: format!("Bench service {i}"),
                     municipality_code: municipality.clone(),
                     capacity,
@@ -356,11 +477,14 @@ async fn create_directory(clients: &Clients, demo: &DemoDirectory, n: usize) -> 
             .await
             .expect("CreateService")
             .into_inner();
-        if municipality == "VRC10" {
+        if capacity == 1000 {
             services.push((Uuid::parse_str(&result.id).expect("id"), provider));
         }
     }
-    Targets { services, foster: demo.agency("foster-vratsa") }
+    Targets {
+        services,
+        foster: demo.agency("foster-vratsa"),
+    }
 }
 
 async fn open_cases(clients: &Clients, demo: &DemoDirectory, n: usize) -> Vec<(Uuid, String)> {
@@ -374,7 +498,12 @@ async fn open_cases(clients: &Clients, demo: &DemoDirectory, n: usize) -> Vec<(U
                     .open_case(as_agency(
                         sender,
                         OpenCaseRequest {
-                            children: vec![Child { pseudonym: format!("B{i}"), birth_year: year - 9, sex: Sex::Female as i32, ..Default::default() }],
+                            children: vec![Child {
+                                pseudonym: format!("B{i}"),
+                                birth_year: year - 9,
+                                sex: Sex::Female as i32,
+                                ..Default::default()
+                            }],
                             current_setting: String::new(),
                         },
                     ))
@@ -396,11 +525,27 @@ struct Step {
     confirm: Mutex<Histogram<u64>>,
     submitted_at: Mutex<HashMap<String, Instant>>,
     errors: AtomicU64,
+    error_kinds: Mutex<HashMap<String, u64>>,
     submits_in_window: AtomicU64,
     flows: AtomicU64,
 }
 
 impl Step {
+    fn failed(&self, what: &str, status: &tonic::Status) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let key = format!(
+            "{what}: {:?} {}",
+            status.code(),
+            status.message().chars().take(60).collect::<String>()
+        );
+        *self
+            .error_kinds
+            .lock()
+            .expect("errors")
+            .entry(key)
+            .or_insert(0) += 1;
+    }
+
     fn new() -> Self {
         Self {
             submit: Mutex::new(histogram()),
@@ -409,6 +554,7 @@ impl Step {
             confirm: Mutex::new(histogram()),
             submitted_at: Mutex::default(),
             errors: AtomicU64::new(0),
+            error_kinds: Mutex::default(),
             submits_in_window: AtomicU64::new(0),
             flows: AtomicU64::new(0),
         }
@@ -416,7 +562,16 @@ impl Step {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn flow(clients: Clients, step: Arc<Step>, scheduled: Instant, window_end: Instant, sender: Uuid, case_id: String, service: (Uuid, Uuid), foster: Uuid) {
+async fn flow(
+    clients: Clients,
+    step: Arc<Step>,
+    scheduled: Instant,
+    window_end: Instant,
+    sender: Uuid,
+    case_id: String,
+    service: (Uuid, Uuid),
+    foster: Uuid,
+) {
     let d = chrono::Utc::now().date_naive() - chrono::Days::new(1);
     let mut referrals = clients.referrals.clone();
     let submitted = referrals
@@ -428,7 +583,11 @@ async fn flow(clients: Clients, step: Arc<Step>, scheduled: Instant, window_end:
                 legal_basis: Some(LegalBasis {
                     kind: LegalBasisKind::DsaDirectorOrder as i32,
                     number: "ZD-1".into(),
-                    issued_on: Some(Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }),
+                    issued_on: Some(Date {
+                        year: d.year(),
+                        month: d.month() as i32,
+                        day: d.day() as i32,
+                    }),
                     court: String::new(),
                 }),
                 reason: "Benchmark".into(),
@@ -439,55 +598,96 @@ async fn flow(clients: Clients, step: Arc<Step>, scheduled: Instant, window_end:
     let now = Instant::now();
     // Open loop: latency counts from when the request was due, so a slow system cannot hide it.
     record(&step.submit, now - scheduled);
-    let Ok(r) = submitted else {
-        step.errors.fetch_add(1, Ordering::Relaxed);
-        return;
+    let r = match submitted {
+        Ok(r) => r,
+        Err(e) => return step.failed("submit", &e),
     };
     if now <= window_end {
         step.submits_in_window.fetch_add(1, Ordering::Relaxed);
     }
     let id = r.into_inner().id;
-    step.submitted_at.lock().expect("map").insert(id.clone(), now);
+    step.submitted_at
+        .lock()
+        .expect("map")
+        .insert(id.clone(), now);
     for party in [service.1, foster] {
         let t = Instant::now();
-        let ok = referrals.acknowledge_referral(as_agency(party, AcknowledgeReferralRequest { referral_id: id.clone() })).await.is_ok();
+        let r = referrals
+            .acknowledge_referral(as_agency(
+                party,
+                AcknowledgeReferralRequest {
+                    referral_id: id.clone(),
+                },
+            ))
+            .await;
         record(&step.ack, t.elapsed());
-        if !ok {
-            step.errors.fetch_add(1, Ordering::Relaxed);
-            return;
+        if let Err(e) = r {
+            return step.failed("acknowledge", &e);
         }
     }
     let t = Instant::now();
-    let ok = referrals.accept_referral(as_agency(service.1, AcceptReferralRequest { referral_id: id.clone() })).await.is_ok();
+    let r = referrals
+        .accept_referral(as_agency(
+            service.1,
+            AcceptReferralRequest {
+                referral_id: id.clone(),
+            },
+        ))
+        .await;
     record(&step.accept, t.elapsed());
-    if !ok {
-        step.errors.fetch_add(1, Ordering::Relaxed);
-        return;
+    if let Err(e) = r {
+        return step.failed("accept", &e);
     }
     let t = Instant::now();
-    let ok = referrals.confirm_placement(as_agency(sender, ConfirmPlacementRequest { referral_id: id })).await.is_ok();
+    let r = referrals
+        .confirm_placement(as_agency(
+            sender,
+            ConfirmPlacementRequest { referral_id: id },
+        ))
+        .await;
     record(&step.confirm, t.elapsed());
-    if ok {
-        step.flows.fetch_add(1, Ordering::Relaxed);
-    } else {
-        step.errors.fetch_add(1, Ordering::Relaxed);
+    match r {
+        Ok(_) => {
+            step.flows.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => step.failed("confirm", &e),
     }
 }
 
-async fn read_latencies(clients: &Clients, busy: Uuid, referral: &str, samples: usize) -> ReadFigures {
+async fn read_latencies(
+    clients: &Clients,
+    busy: Uuid,
+    referral: &str,
+    samples: usize,
+) -> ReadFigures {
     let (get, list, search) = (histogram(), histogram(), histogram());
     let (get, list, search) = (Mutex::new(get), Mutex::new(list), Mutex::new(search));
     let mut referrals = clients.referrals.clone();
     let mut directory = clients.directory.clone();
     for _ in 0..samples {
         let t = Instant::now();
-        referrals.get_referral(as_agency(busy, GetReferralRequest { referral_id: referral.into() })).await.expect("GetReferral");
+        referrals
+            .get_referral(as_agency(
+                busy,
+                GetReferralRequest {
+                    referral_id: referral.into(),
+                },
+            ))
+            .await
+            .expect("GetReferral");
         record(&get, t.elapsed());
         let t = Instant::now();
         referrals
             .list_referrals(as_agency(
                 busy,
-                ListReferralsRequest { direction: ReferralDirection::Outgoing as i32, status: 0, page: Some(PageRequest { page_size: 50, page_token: String::new() }) },
+                ListReferralsRequest {
+                    direction: ReferralDirection::Outgoing as i32,
+                    status: 0,
+                    page: Some(PageRequest {
+                        page_size: 50,
+                        page_token: String::new(),
+                    }),
+                },
             ))
             .await
             .expect("ListReferrals");
@@ -509,14 +709,20 @@ async fn read_latencies(clients: &Clients, busy: Uuid, referral: &str, samples: 
         record(&search, t.elapsed());
     }
     let f = |h: Mutex<Histogram<u64>>| Latency::of(&h.into_inner().expect("histogram"));
-    ReadFigures { get_referral: f(get), list_referrals_busy_agency: f(list), search_services: f(search) }
+    ReadFigures {
+        get_referral: f(get),
+        list_referrals_busy_agency: f(list),
+        search_services: f(search),
+    }
 }
 
 /// Stores `n` referrals straight into the referrals service's tables (a loader, not the API: what is measured
 /// is reading with a long history, not writing it). A fifth are the busy agency's.
 async fn load_history(database_url: &str, busy: Uuid, n: u64) {
     let mut db = PgConnection::connect(database_url).await.expect("database");
-    db.execute("SET synchronous_commit = off").await.expect("set");
+    db.execute("SET synchronous_commit = off")
+        .await
+        .expect("set");
     let batch = 200_000u64;
     let mut done = 0;
     while done < n {
@@ -541,18 +747,29 @@ async fn load_history(database_url: &str, busy: Uuid, n: u64) {
         .expect("load history");
         done += m;
     }
-    db.execute("ANALYZE referrals.referrals").await.expect("analyze");
+    db.execute("ANALYZE referrals.referrals")
+        .await
+        .expect("analyze");
 }
 
 pub async fn run(config: BenchConfig) -> Report {
-    let mut report = Report { machine: machine(), ..Default::default() };
+    let mut report = Report {
+        machine: machine(),
+        ..Default::default()
+    };
     let mut stack = Stack::start(StackOptions::default()).await;
     let clients = stack.clients();
     let demo = demo::seed(&clients).await.expect("demo data");
     let pids: Vec<(String, u32)> = stack.pids();
     for (name, pid) in &pids {
         let (_, rss, _) = process_usage(*pid);
-        report.processes.insert(name.clone(), ProcessFigures { idle_rss_mib: rss, ..Default::default() });
+        report.processes.insert(
+            name.clone(),
+            ProcessFigures {
+                idle_rss_mib: rss,
+                ..Default::default()
+            },
+        );
     }
 
     // 1. The raw parts, with the durability the services use (synchronous commit, persistent confirmed messages).
@@ -562,12 +779,15 @@ pub async fn run(config: BenchConfig) -> Report {
             .await
             .expect("bench table");
     }
-    report.raw.pg_commits_per_s_1_conn = pg_commit_rate(&stack.database_url, 1, config.seconds).await;
-    report.raw.pg_commits_per_s_32_conns = pg_commit_rate(&stack.database_url, 32, config.seconds).await;
+    report.raw.pg_commits_per_s_1_conn =
+        pg_commit_rate(&stack.database_url, 1, config.seconds).await;
+    report.raw.pg_commits_per_s_32_conns =
+        pg_commit_rate(&stack.database_url, 32, config.seconds).await;
     let (rate, rtt) = amqp_figures(config.seconds, config.samples.max(20) * 2).await;
     report.raw.amqp_confirmed_round_trips_per_s_100_in_flight = rate;
     report.raw.amqp_round_trip_1_in_flight = rtt;
-    report.raw.grpc_health_checks_per_s = grpc_health_rate(&stack.endpoints.referrals, config.seconds).await;
+    report.raw.grpc_health_checks_per_s =
+        grpc_health_rate(&stack.endpoints.referrals, config.seconds).await;
 
     // 2. The flow at a constant arrival rate, stepped up.
     let targets = Arc::new(create_directory(&clients, &demo, config.services).await);
@@ -575,11 +795,29 @@ pub async fn run(config: BenchConfig) -> Report {
     let empty_probe = {
         let case = open_cases(&clients, &demo, 1).await.remove(0);
         let step = Arc::new(Step::new());
-        flow(clients.clone(), step.clone(), Instant::now(), Instant::now(), case.0, case.1, targets.services[0], targets.foster).await;
-        let id = step.submitted_at.lock().expect("map").keys().next().cloned().expect("a probe referral");
+        flow(
+            clients.clone(),
+            step.clone(),
+            Instant::now(),
+            Instant::now(),
+            case.0,
+            case.1,
+            targets.services[0],
+            targets.foster,
+        )
+        .await;
+        let id = step
+            .submitted_at
+            .lock()
+            .expect("map")
+            .keys()
+            .next()
+            .cloned()
+            .expect("a probe referral");
         (case.0, id)
     };
-    report.empty_history = read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
+    report.empty_history =
+        read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
 
     // Every receiving provider watches its inbox: when did each submission become visible to it?
     let visible: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -590,7 +828,10 @@ pub async fn run(config: BenchConfig) -> Report {
         let mut stream = clients
             .notifications
             .clone()
-            .watch_notifications(as_agency(provider, WatchNotificationsRequest { after_sequence: 0 }))
+            .watch_notifications(as_agency(
+                provider,
+                WatchNotificationsRequest { after_sequence: 0 },
+            ))
             .await
             .expect("watch")
             .into_inner();
@@ -598,7 +839,10 @@ pub async fn run(config: BenchConfig) -> Report {
         tokio::spawn(async move {
             while let Some(Ok(n)) = stream.next().await {
                 if n.kind == NotificationKind::ReferralSubmitted as i32 {
-                    visible.lock().expect("visible").insert(n.referral_id, Instant::now());
+                    visible
+                        .lock()
+                        .expect("visible")
+                        .insert(n.referral_id, Instant::now());
                 }
             }
         });
@@ -617,7 +861,16 @@ pub async fn run(config: BenchConfig) -> Report {
             let scheduled = started + Duration::from_secs_f64(k as f64 / rate);
             tokio::time::sleep_until(scheduled.into()).await;
             let service = targets.services[k % targets.services.len()];
-            tasks.push(tokio::spawn(flow(clients.clone(), step.clone(), scheduled, window_end, sender, case_id, service, targets.foster)));
+            tasks.push(tokio::spawn(flow(
+                clients.clone(),
+                step.clone(),
+                scheduled,
+                window_end,
+                sender,
+                case_id,
+                service,
+                targets.foster,
+            )));
         }
         for t in tasks {
             let _ = t.await;
@@ -627,7 +880,11 @@ pub async fn run(config: BenchConfig) -> Report {
         // Visibility of the step's submissions (wait a little for the last ones).
         let deadline = Instant::now() + Duration::from_secs(10);
         let submitted: HashMap<String, Instant> = step.submitted_at.lock().expect("map").clone();
-        while Instant::now() < deadline && submitted.keys().any(|id| !visible.lock().expect("visible").contains_key(id)) {
+        while Instant::now() < deadline
+            && submitted
+                .keys()
+                .any(|id| !visible.lock().expect("visible").contains_key(id))
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut notif = histogram();
@@ -635,14 +892,16 @@ pub async fn run(config: BenchConfig) -> Report {
             let seen = visible.lock().expect("visible");
             for (id, at) in &submitted {
                 if let Some(v) = seen.get(id) {
-                    let _ = notif.record((v.saturating_duration_since(*at).as_micros() as u64).max(1));
+                    let _ =
+                        notif.record((v.saturating_duration_since(*at).as_micros() as u64).max(1));
                 }
             }
         }
         let flows = step.flows.load(Ordering::Relaxed);
         let figures = StepFigures {
             offered_flows_per_s: rate,
-            submissions_per_s: step.submits_in_window.load(Ordering::Relaxed) as f64 / config.seconds,
+            submissions_per_s: step.submits_in_window.load(Ordering::Relaxed) as f64
+                / config.seconds,
             flows_per_s: flows as f64 / elapsed,
             submit: Latency::of(&step.submit.lock().expect("h")),
             acknowledge: Latency::of(&step.ack.lock().expect("h")),
@@ -650,10 +909,16 @@ pub async fn run(config: BenchConfig) -> Report {
             confirm_placement: Latency::of(&step.confirm.lock().expect("h")),
             commit_to_notification_visible: Latency::of(&notif),
             errors: step.errors.load(Ordering::Relaxed),
+            error_kinds: step.error_kinds.lock().expect("errors").clone(),
             cpu_seconds_per_flow: pids
                 .iter()
                 .enumerate()
-                .map(|(i, (name, _))| (name.clone(), (cpu_after[i] - cpu_before[i]) / flows.max(1) as f64))
+                .map(|(i, (name, _))| {
+                    (
+                        name.clone(),
+                        (cpu_after[i] - cpu_before[i]) / flows.max(1) as f64,
+                    )
+                })
                 .collect(),
         };
         let held = figures.errors as f64 <= 0.01 * arrivals as f64
@@ -671,7 +936,8 @@ pub async fn run(config: BenchConfig) -> Report {
     // 3. Growth: the same reads with a long history.
     load_history(&stack.database_url, busy, config.history).await;
     report.stored_referrals = config.history;
-    report.large_history = read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
+    report.large_history =
+        read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
 
     for (name, pid) in &pids {
         let (_, _, peak) = process_usage(*pid);
@@ -686,39 +952,113 @@ pub async fn run(config: BenchConfig) -> Report {
 
 fn write_outputs(config: &BenchConfig, report: &Report) {
     std::fs::create_dir_all(&config.out_dir).expect("output folder");
-    std::fs::write(config.out_dir.join("bench.json"), serde_json::to_string_pretty(report).expect("json")).expect("write json");
+    std::fs::write(
+        config.out_dir.join("bench.json"),
+        serde_json::to_string_pretty(report).expect("json"),
+    )
+    .expect("write json");
     std::fs::write(config.out_dir.join("latency.svg"), svg(report)).expect("write svg");
 }
 
 /// Submit p50 and p99 against offered load, on log-scaled axes.
 fn svg(report: &Report) -> String {
     let (w, h, pad) = (720.0, 420.0, 60.0);
-    let xs: Vec<f64> = report.steps.iter().map(|s| s.offered_flows_per_s.max(0.1).log10()).collect();
-    let series = [("p50", "#1f77b4", report.steps.iter().map(|s| s.submit.p50_ms).collect::<Vec<_>>()), ("p99", "#d62728", report.steps.iter().map(|s| s.submit.p99_ms).collect())];
-    let ys: Vec<f64> = series.iter().flat_map(|s| s.2.iter().map(|v| v.max(0.1).log10())).collect();
-    let (x0, x1) = (xs.iter().cloned().fold(f64::MAX, f64::min), xs.iter().cloned().fold(f64::MIN, f64::max));
-    let (y0, y1) = (ys.iter().cloned().fold(f64::MAX, f64::min).min(0.0), ys.iter().cloned().fold(f64::MIN, f64::max).max(2.0));
+    let xs: Vec<f64> = report
+        .steps
+        .iter()
+        .map(|s| s.offered_flows_per_s.max(0.1).log10())
+        .collect();
+    let series = [
+        (
+            "p50",
+            "#1f77b4",
+            report
+                .steps
+                .iter()
+                .map(|s| s.submit.p50_ms)
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "p99",
+            "#d62728",
+            report.steps.iter().map(|s| s.submit.p99_ms).collect(),
+        ),
+    ];
+    let ys: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|v| v.max(0.1).log10()))
+        .collect();
+    let (x0, x1) = (
+        xs.iter().cloned().fold(f64::MAX, f64::min),
+        xs.iter().cloned().fold(f64::MIN, f64::max),
+    );
+    let (y0, y1) = (
+        ys.iter().cloned().fold(f64::MAX, f64::min).min(0.0),
+        ys.iter().cloned().fold(f64::MIN, f64::max).max(2.0),
+    );
     let sx = |x: f64| pad + (x - x0) / (x1 - x0).max(1e-9) * (w - 2.0 * pad);
     let sy = |y: f64| h - pad - (y - y0) / (y1 - y0).max(1e-9) * (h - 2.0 * pad);
-    let mut out = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#);
-    out += &format!(r#"<text x="{}" y="20" text-anchor="middle" font-size="14">SubmitReferral latency against offered load</text>"#, w / 2.0);
-    out += &format!(r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>"#, h - pad, w - pad, h - pad, h - pad);
-    out += &format!(r#"<text x="{}" y="{}" text-anchor="middle">offered load (flows/s, log scale)</text><text x="15" y="{}" transform="rotate(-90 15 {})" text-anchor="middle">latency (ms, log scale)</text>"#, w / 2.0, h - 15.0, h / 2.0, h / 2.0);
+    let mut out = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
+    );
+    out += &format!(
+        r#"<text x="{}" y="20" text-anchor="middle" font-size="14">SubmitReferral latency against offered load</text>"#,
+        w / 2.0
+    );
+    out += &format!(
+        r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>"#,
+        h - pad,
+        w - pad,
+        h - pad,
+        h - pad
+    );
+    out += &format!(
+        r#"<text x="{}" y="{}" text-anchor="middle">offered load (flows/s, log scale)</text><text x="15" y="{}" transform="rotate(-90 15 {})" text-anchor="middle">latency (ms, log scale)</text>"#,
+        w / 2.0,
+        h - 15.0,
+        h / 2.0,
+        h / 2.0
+    );
     let limit = sy(50f64.log10());
-    out += &format!(r##"<line x1="{pad}" y1="{limit}" x2="{}" y2="{limit}" stroke="#999" stroke-dasharray="4"/><text x="{}" y="{}" fill="#666">50 ms</text>"##, w - pad, w - pad + 4.0, limit + 4.0);
+    out += &format!(
+        r##"<line x1="{pad}" y1="{limit}" x2="{}" y2="{limit}" stroke="#999" stroke-dasharray="4"/><text x="{}" y="{}" fill="#666">50 ms</text>"##,
+        w - pad,
+        w - pad + 4.0,
+        limit + 4.0
+    );
     for (i, s) in report.steps.iter().enumerate() {
-        out += &format!(r#"<text x="{}" y="{}" text-anchor="middle">{:.0}</text>"#, sx(xs[i]), h - pad + 16.0, s.offered_flows_per_s);
+        out += &format!(
+            r#"<text x="{}" y="{}" text-anchor="middle">{:.0}</text>"#,
+            sx(xs[i]),
+            h - pad + 16.0,
+            s.offered_flows_per_s
+        );
     }
     for v in [1.0f64, 10.0, 100.0, 1000.0] {
         let y = v.log10();
         if y >= y0 && y <= y1 {
-            out += &format!(r#"<text x="{}" y="{}" text-anchor="end">{v}</text>"#, pad - 6.0, sy(y) + 4.0);
+            out += &format!(
+                r#"<text x="{}" y="{}" text-anchor="end">{v}</text>"#,
+                pad - 6.0,
+                sy(y) + 4.0
+            );
         }
     }
     for (k, (name, colour, values)) in series.iter().enumerate() {
-        let points: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", sx(xs[i]), sy(v.max(0.1).log10()))).collect();
-        out += &format!(r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, points.join(" "));
-        out += &format!(r#"<text x="{}" y="{}" fill="{colour}">{name}</text>"#, w - pad - 40.0, pad + 16.0 * k as f64);
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:.1},{:.1}", sx(xs[i]), sy(v.max(0.1).log10())))
+            .collect();
+        out += &format!(
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+            points.join(" ")
+        );
+        out += &format!(
+            r#"<text x="{}" y="{}" fill="{colour}">{name}</text>"#,
+            w - pad - 40.0,
+            pad + 16.0 * k as f64
+        );
     }
     out + "</svg>\n"
 }
@@ -728,42 +1068,106 @@ pub fn table(r: &Report) -> String {
     let mut t = String::new();
     let pg32 = r.raw.pg_commits_per_s_32_conns.max(1e-9);
     t += &format!("Machine: {}\n\nRaw parts\n", r.machine);
-    t += &format!("  PostgreSQL insert+commit, 1 connection      {:>10.0} /s\n", r.raw.pg_commits_per_s_1_conn);
-    t += &format!("  PostgreSQL insert+commit, 32 connections    {:>10.0} /s\n", r.raw.pg_commits_per_s_32_conns);
-    t += &format!("  RabbitMQ confirmed publish+consume, 100 in flight {:>6.0} /s\n", r.raw.amqp_confirmed_round_trips_per_s_100_in_flight);
-    t += &format!("  RabbitMQ round trip, 1 in flight            p50 {:.2} ms  p99 {:.2} ms\n", r.raw.amqp_round_trip_1_in_flight.p50_ms, r.raw.amqp_round_trip_1_in_flight.p99_ms);
-    t += &format!("  gRPC health check                           {:>10.0} /s\n\n", r.raw.grpc_health_checks_per_s);
+    t += &format!(
+        "  PostgreSQL insert+commit, 1 connection      {:>10.0} /s\n",
+        r.raw.pg_commits_per_s_1_conn
+    );
+    t += &format!(
+        "  PostgreSQL insert+commit, 32 connections    {:>10.0} /s\n",
+        r.raw.pg_commits_per_s_32_conns
+    );
+    t += &format!(
+        "  RabbitMQ confirmed publish+consume, 100 in flight {:>6.0} /s\n",
+        r.raw.amqp_confirmed_round_trips_per_s_100_in_flight
+    );
+    t += &format!(
+        "  RabbitMQ round trip, 1 in flight            p50 {:.2} ms  p99 {:.2} ms\n",
+        r.raw.amqp_round_trip_1_in_flight.p50_ms, r.raw.amqp_round_trip_1_in_flight.p99_ms
+    );
+    t += &format!(
+        "  gRPC health check                           {:>10.0} /s\n\n",
+        r.raw.grpc_health_checks_per_s
+    );
     t += "Flow at constant arrival rate (latencies in ms: p50/p99/p99.9)\n";
     t += "  offered  submits/s  flows/s  errors  submit              acknowledge         accept              confirm             notified\n";
     for s in &r.steps {
         let l = |x: &Latency| format!("{:>5.1}/{:>6.1}/{:>6.1}", x.p50_ms, x.p99_ms, x.p999_ms);
         t += &format!(
             "  {:>7.1}  {:>9.1}  {:>7.1}  {:>6}  {}  {}  {}  {}  {}\n",
-            s.offered_flows_per_s, s.submissions_per_s, s.flows_per_s, s.errors, l(&s.submit), l(&s.acknowledge), l(&s.accept), l(&s.confirm_placement), l(&s.commit_to_notification_visible)
+            s.offered_flows_per_s,
+            s.submissions_per_s,
+            s.flows_per_s,
+            s.errors,
+            l(&s.submit),
+            l(&s.acknowledge),
+            l(&s.accept),
+            l(&s.confirm_placement),
+            l(&s.commit_to_notification_visible)
+        );
+    }
+    for s in r.steps.iter().filter(|s| s.errors > 0) {
+        t += &format!(
+            "  errors at {:.1}/s: {:?}\n",
+            s.offered_flows_per_s, s.error_kinds
         );
     }
     if let Some(p) = &r.peak {
         t += &format!(
             "\nPeak that held: {:.1} submissions/s = {:.1}% of raw 32-connection commits (target >= 25%); {:.1} flows/s = {:.1}% (target >= 5%)\n",
-            p.submissions_per_s, 100.0 * p.submissions_per_s / pg32, p.flows_per_s, 100.0 * p.flows_per_s / pg32
+            p.submissions_per_s,
+            100.0 * p.submissions_per_s / pg32,
+            p.flows_per_s,
+            100.0 * p.flows_per_s / pg32
         );
         let mut cpu: Vec<_> = p.cpu_seconds_per_flow.iter().collect();
         cpu.sort_by(|a, b| a.0.cmp(b.0));
-        t += &format!("CPU seconds per flow at that step: {}\n", cpu.iter().map(|(k, v)| format!("{k} {:.4}", v)).collect::<Vec<_>>().join(", "));
+        t += &format!(
+            "CPU seconds per flow at that step: {}\n",
+            cpu.iter()
+                .map(|(k, v)| format!("{k} {:.4}", v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    t += &format!("\nReads, empty history vs {} stored referrals (p50/p99 ms)\n", r.stored_referrals);
+    t += &format!(
+        "\nReads, empty history vs {} stored referrals (p50/p99 ms)\n",
+        r.stored_referrals
+    );
     for (name, a, b) in [
-        ("GetReferral", &r.empty_history.get_referral, &r.large_history.get_referral),
-        ("ListReferrals (busy agency)", &r.empty_history.list_referrals_busy_agency, &r.large_history.list_referrals_busy_agency),
-        ("SearchServices", &r.empty_history.search_services, &r.large_history.search_services),
+        (
+            "GetReferral",
+            &r.empty_history.get_referral,
+            &r.large_history.get_referral,
+        ),
+        (
+            "ListReferrals (busy agency)",
+            &r.empty_history.list_referrals_busy_agency,
+            &r.large_history.list_referrals_busy_agency,
+        ),
+        (
+            "SearchServices",
+            &r.empty_history.search_services,
+            &r.large_history.search_services,
+        ),
     ] {
-        t += &format!("  {:<28} {:>6.2}/{:>6.2}   {:>6.2}/{:>6.2}   p99 ratio {:.2}\n", name, a.p50_ms, a.p99_ms, b.p50_ms, b.p99_ms, b.p99_ms / a.p99_ms.max(1e-9));
+        t += &format!(
+            "  {:<28} {:>6.2}/{:>6.2}   {:>6.2}/{:>6.2}   p99 ratio {:.2}\n",
+            name,
+            a.p50_ms,
+            a.p99_ms,
+            b.p50_ms,
+            b.p99_ms,
+            b.p99_ms / a.p99_ms.max(1e-9)
+        );
     }
     t += "\nMemory (MiB): idle RSS / peak RSS\n";
     let mut procs: Vec<_> = r.processes.iter().collect();
     procs.sort_by(|a, b| a.0.cmp(b.0));
     for (name, p) in procs {
-        t += &format!("  {:<14} {:>6.1} / {:>6.1}\n", name, p.idle_rss_mib, p.peak_rss_mib);
+        t += &format!(
+            "  {:<14} {:>6.1} / {:>6.1}\n",
+            name, p.idle_rss_mib, p.peak_rss_mib
+        );
     }
     t
 }

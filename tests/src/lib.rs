@@ -49,11 +49,14 @@ fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("PLACEMENT_BIN_DIR") {
         return dir.into();
     }
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .to_path_buf()
+    // A test binary lives in target/<profile>/deps, a program (placement-bench) in target/<profile>.
+    let exe = std::env::current_exe().expect("binary path");
+    let dir = exe.parent().expect("target/<profile>");
+    if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// Appends a line to `target/<profile>/test-summary.txt`, which deploy/test.sh prints at the end.
@@ -269,7 +272,10 @@ impl Stack {
 
     /// The process id of each running service process.
     pub fn pids(&self) -> Vec<(String, u32)> {
-        self.children.iter().map(|(name, child)| (name.clone(), child.id())).collect()
+        self.children
+            .iter()
+            .map(|(name, child)| (name.clone(), child.id()))
+            .collect()
     }
 
     /// Stops every service gracefully (the database and queues are removed when the stack is dropped).

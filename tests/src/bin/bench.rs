@@ -19,10 +19,19 @@ async fn main() {
     } else {
         BenchConfig::full(out)
     };
-    if let Some(n) = args.iter().position(|a| a == "--history").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()) {
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--history")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+    {
         config.history = n;
     }
     let report = bench::run(config.clone()).await;
     println!("{}", bench::table(&report));
-    println!("Figures: {}/bench.json, plot: {}/latency.svg", config.out_dir.display(), config.out_dir.display());
+    println!(
+        "Figures: {}/bench.json, plot: {}/latency.svg",
+        config.out_dir.display(),
+        config.out_dir.display()
+    );
 }
