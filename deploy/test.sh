@@ -12,7 +12,7 @@ rm -f "$summary"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 # What the fault suite measured, one line per fault.
 [ -f "$summary" ] && cat "$summary"
 # One closing line over every test binary.

@@ -816,8 +816,6 @@ pub async fn run(config: BenchConfig) -> Report {
             .expect("a probe referral");
         (case.0, id)
     };
-    report.empty_history =
-        read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
 
     // Every receiving provider watches its inbox: when did each submission become visible to it?
     let visible: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -933,7 +931,9 @@ pub async fn run(config: BenchConfig) -> Report {
         rate *= config.step_factor;
     }
 
-    // 3. Growth: the same reads with a long history.
+    // 3. Growth: the same reads with only the steps' referrals stored, then with a long history.
+    report.empty_history =
+        read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
     load_history(&stack.database_url, busy, config.history).await;
     report.stored_referrals = config.history;
     report.large_history =

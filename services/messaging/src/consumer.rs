@@ -82,16 +82,19 @@ pub struct ConsumerSpec {
     pub prefetch: u16,
     /// Deliveries after which a message is dead-lettered (a message that crashes the consumer).
     pub delivery_limit: u32,
+    /// Deliveries applied at once.
+    pub concurrency: usize,
 }
 
 impl ConsumerSpec {
-    /// A queue bound to `bindings`, with a prefetch of 32 and a delivery limit of 5.
+    /// A queue bound to `bindings`, with a prefetch of 32, a delivery limit of 5 and 8 deliveries applied at once.
     pub fn new(queue: impl Into<String>, bindings: &[&'static str]) -> Self {
         Self {
             queue: queue.into(),
             bindings: bindings.to_vec(),
             prefetch: 32,
             delivery_limit: 5,
+            concurrency: 8,
         }
     }
 }
@@ -105,12 +108,38 @@ pub struct Consumer<H> {
     outbox: Option<Outbox>,
 }
 
+/// Acks (or rejects towards the dead-letter queue) a delivery, giving up after 10 seconds: an ack on a
+/// connection that died may never be answered, and the session must start over instead of waiting.
+async fn settle(delivery: Delivery, ack: bool) -> Result<(), SessionError> {
+    let answered = tokio::time::timeout(Duration::from_secs(10), async {
+        if ack {
+            delivery.ack(BasicAckOptions::default()).await
+        } else {
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: false,
+                    multiple: false,
+                })
+                .await
+        }
+    })
+    .await;
+    match answered {
+        Ok(result) => result.map(drop).map_err(SessionError::from),
+        Err(_) => Err(SessionError::AckTimeout),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum SessionError {
     #[error("broker: {0}")]
     Broker(#[from] lapin::Error),
     #[error("the broker cancelled the consumer")]
     Cancelled,
+    #[error("the channel is no longer connected")]
+    Disconnected,
+    #[error("no answer from the broker to an ack in time")]
+    AckTimeout,
 }
 
 enum Outcome {
@@ -196,22 +225,40 @@ impl<H: EventHandler> Consumer<H> {
             )
             .await?;
         tracing::info!(queue = %self.spec.queue, "consuming");
+        // Up to `concurrency` deliveries are applied at once; each is acked on its own once its
+        // transaction committed. Handlers tolerate any order (they check versions and lock the rows they change).
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        // lapin does not always end a consumer's stream, or fail its pending acks, when the connection
+        // drops: look at the channel every second and start over when it is gone.
+        let mut watchdog = tokio::time::interval(Duration::from_secs(1));
         loop {
-            let next = tokio::select! {
-                d = deliveries.next() => d,
+            tokio::select! {
+                _ = watchdog.tick() => {
+                    if !channel.status().connected() {
+                        return Err(SessionError::Disconnected);
+                    }
+                }
+                next = deliveries.next(), if in_flight.len() < self.spec.concurrency => {
+                    let delivery = match next {
+                        Some(Ok(d)) => d,
+                        Some(Err(e)) => return Err(e.into()),
+                        None => return Err(SessionError::Cancelled),
+                    };
+                    backoff.reset();
+                    in_flight.push(self.process(delivery, shutdown));
+                }
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => done?,
                 _ = shutdown.cancelled() => {
-                    // Unacked deliveries go back to the queue when the channel closes.
+                    // Finish what is being applied (handlers stop retrying on shutdown), then hand the
+                    // rest back: unacked deliveries return to the queue when the channel closes.
+                    let drain = async { while in_flight.next().await.is_some() {} };
+                    if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+                        tracing::warn!(queue = %self.spec.queue, "deliveries still in flight at shutdown are handed back unacked");
+                    }
                     let _ = channel.close(200, "shutdown".into()).await;
                     return Ok(());
                 }
-            };
-            let delivery = match next {
-                Some(Ok(d)) => d,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(SessionError::Cancelled),
-            };
-            backoff.reset();
-            self.process(delivery, shutdown).await?;
+            }
         }
     }
 
@@ -219,7 +266,7 @@ impl<H: EventHandler> Consumer<H> {
         &self,
         delivery: Delivery,
         shutdown: &CancellationToken,
-    ) -> Result<(), lapin::Error> {
+    ) -> Result<(), SessionError> {
         let event = match IncomingEvent::decode(&delivery.data) {
             Ok(e) => e,
             Err(e) => {
@@ -230,13 +277,7 @@ impl<H: EventHandler> Consumer<H> {
                     .map(|m| m.to_string())
                     .unwrap_or_default();
                 tracing::error!(queue = %self.spec.queue, %message_id, reason = %e, "dead-lettering an undecodable message");
-                return delivery
-                    .nack(BasicNackOptions {
-                        requeue: false,
-                        multiple: false,
-                    })
-                    .await
-                    .map(drop);
+                return settle(delivery, false).await;
             }
         };
         match self.apply_with_retries(&event, shutdown).await {
@@ -245,11 +286,11 @@ impl<H: EventHandler> Consumer<H> {
                 if let Some(outbox) = &self.outbox {
                     outbox.committed();
                 }
-                delivery.ack(BasicAckOptions::default()).await.map(drop)
+                settle(delivery, true).await
             }
             Outcome::Duplicate => {
                 tracing::debug!(event_id = %event.event_id, "already applied; acking the redelivery");
-                delivery.ack(BasicAckOptions::default()).await.map(drop)
+                settle(delivery, true).await
             }
             Outcome::DeadLetter(reason) => {
                 tracing::error!(
@@ -259,13 +300,7 @@ impl<H: EventHandler> Consumer<H> {
                     %reason,
                     "dead-lettering an event that cannot be applied"
                 );
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: false,
-                        multiple: false,
-                    })
-                    .await
-                    .map(drop)
+                settle(delivery, false).await
             }
             // Shutting down mid-retry: leave it unacked; the broker redelivers it.
             Outcome::Interrupted => Ok(()),

@@ -245,13 +245,23 @@ impl Referrals {
         }
 
         // The case, read as the caller: the cases service refuses anyone but its owner.
-        let case = self
-            .cases
-            .clone()
-            .get_case(caller.forward(GetCaseRequest {
+        // The case (read as the caller: the cases service refuses anyone but its owner), the service and the
+        // sender, asked at once; the answers are judged in that order, so the error a caller gets is stable.
+        let mut cases = self.cases.clone();
+        let mut directory = self.directory.clone();
+        let mut directory2 = self.directory.clone();
+        let (case, service, sender) = tokio::join!(
+            cases.get_case(caller.forward(GetCaseRequest {
                 case_id: s.case_id.to_string(),
-            }))
-            .await
+            })),
+            directory.get_service(caller.forward(GetServiceRequest {
+                service_id: s.service_id.to_string(),
+            })),
+            directory2.get_agency(caller.forward(GetAgencyRequest {
+                agency_id: caller.agency_id.to_string(),
+            })),
+        );
+        let case = case
             .map_err(|status| match status.code() {
                 tonic::Code::NotFound => ServiceError::not_found("case"),
                 _ => ServiceError::from(status),
@@ -264,13 +274,7 @@ impl Referrals {
         if places == 0 {
             return Err(ServiceError::precondition("the case has no children"));
         }
-
-        let mut directory = self.directory.clone();
-        let service = directory
-            .get_service(caller.forward(GetServiceRequest {
-                service_id: s.service_id.to_string(),
-            }))
-            .await
+        let service = service
             .map_err(|status| match status.code() {
                 tonic::Code::NotFound => ServiceError::not_found("service"),
                 _ => ServiceError::from(status),
@@ -295,25 +299,18 @@ impl Referrals {
                 )));
             }
         }
-        let sender = directory
-            .get_agency(caller.forward(GetAgencyRequest {
-                agency_id: caller.agency_id.to_string(),
-            }))
-            .await
-            .map_err(ServiceError::from)?
-            .into_inner();
-        let foster_team = self
-            .first_agency(&caller, &service.region_code, AgencyKind::FosterCareTeam)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::precondition(format!(
-                    "district {} has no foster-care team registered",
-                    service.region_code
-                ))
-            })?;
-        let rdsa = self
-            .first_agency(&caller, &service.region_code, AgencyKind::Rdsa)
-            .await?;
+        let sender = sender.map_err(ServiceError::from)?.into_inner();
+        let (foster_team, rdsa) = tokio::join!(
+            self.first_agency(&caller, &service.region_code, AgencyKind::FosterCareTeam),
+            self.first_agency(&caller, &service.region_code, AgencyKind::Rdsa),
+        );
+        let foster_team = foster_team?.ok_or_else(|| {
+            ServiceError::precondition(format!(
+                "district {} has no foster-care team registered",
+                service.region_code
+            ))
+        })?;
+        let rdsa = rdsa?;
         let provider = Uuid::parse_str(&service.provider_agency_id)
             .map_err(|_| ServiceError::Internal("directory returned a malformed id".into()))?;
 
