@@ -123,7 +123,12 @@ impl From<Status> for ServiceError {
                 reason: msg,
             },
             Code::Unauthenticated => Self::Unauthenticated(msg),
-            // tonic reports a connection that broke mid-call (the peer died) as UNKNOWN.
+            // tonic reports a connection that broke mid-call (the peer died, or went away while stopping)
+            // as UNKNOWN, or as INTERNAL with an h2 message: the peer's answer never came, so it is an outage.
+            Code::Internal if msg.starts_with("h2 protocol error") => {
+                tracing::warn!(code = ?s.code(), message = %msg, "dependency connection broke");
+                Self::Unavailable(format!("dependency: {msg}"))
+            }
             Code::Unavailable
             | Code::DeadlineExceeded
             | Code::Cancelled
@@ -255,6 +260,23 @@ mod tests {
         let details = status.get_error_details();
         let bad = details.bad_request().expect("bad request detail");
         assert_eq!(bad.field_violations[0].field, "legal_basis.number");
+    }
+
+    #[test]
+    fn a_dependency_that_went_away_is_an_outage() {
+        for status in [
+            Status::unknown("transport error"),
+            Status::internal("h2 protocol error: http2 error"),
+            Status::unavailable("tcp connect error"),
+            Status::deadline_exceeded("timeout"),
+        ] {
+            assert!(ServiceError::from(status).is_transient());
+        }
+        assert!(!ServiceError::from(Status::internal("internal error")).is_transient());
+        assert!(matches!(
+            ServiceError::from(Status::permission_denied("no")),
+            ServiceError::PermissionDenied(_)
+        ));
     }
 
     #[test]

@@ -257,9 +257,7 @@ impl Referrals {
             directory.get_service(caller.forward(GetServiceRequest {
                 service_id: s.service_id.to_string(),
             })),
-            directory2.get_agency(caller.forward(GetAgencyRequest {
-                agency_id: caller.agency_id.to_string(),
-            })),
+            self.sender_region(&mut directory2, caller),
         );
         let case = case
             .map_err(|status| match status.code() {
@@ -299,7 +297,7 @@ impl Referrals {
                 )));
             }
         }
-        let sender = sender.map_err(ServiceError::from)?.into_inner();
+        let sender_region = sender?;
         let (foster_team, rdsa) = tokio::join!(
             self.first_agency(&caller, &service.region_code, AgencyKind::FosterCareTeam),
             self.first_agency(&caller, &service.region_code, AgencyKind::Rdsa),
@@ -344,7 +342,7 @@ impl Referrals {
         .bind(id)
         .bind(s.case_id)
         .bind(caller.agency_id)
-        .bind(&sender.region_code)
+        .bind(&sender_region)
         .bind(s.service_id)
         .bind(provider)
         .bind(&service.region_code)
@@ -412,13 +410,49 @@ impl Referrals {
         Ok(referral)
     }
 
-    /// The first agency of `kind` in `region` (by id: the earliest registered), if any.
+    /// The caller's district: from the agencies this service learnt from the directory's events, or, for
+    /// an agency registered so recently that its event has not arrived, from the directory.
+    async fn sender_region(
+        &self,
+        directory: &mut DirectoryServiceClient<Channel>,
+        caller: Caller,
+    ) -> ServiceResult<String> {
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT region_code FROM agencies WHERE id = $1")
+                .bind(caller.agency_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some(region) = known {
+            return Ok(region);
+        }
+        Ok(directory
+            .get_agency(caller.forward(GetAgencyRequest {
+                agency_id: caller.agency_id.to_string(),
+            }))
+            .await
+            .map_err(ServiceError::from)?
+            .into_inner()
+            .region_code)
+    }
+
+    /// The first agency of `kind` in `region` (by id: the earliest registered), if any: from the agencies
+    /// learnt from events, else (none known yet) from the directory.
     async fn first_agency(
         &self,
         caller: &Caller,
         region: &str,
         kind: AgencyKind,
     ) -> ServiceResult<Option<Uuid>> {
+        let known: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM agencies WHERE region_code = $1 AND kind = $2 ORDER BY id LIMIT 1",
+        )
+        .bind(region)
+        .bind(kind.as_str_name())
+        .fetch_optional(&self.pool)
+        .await?;
+        if known.is_some() {
+            return Ok(known);
+        }
         let agencies = self
             .directory
             .clone()

@@ -1,12 +1,17 @@
-//! The services' free places, kept from the directory's capacity events, and which acceptances the
-//! directory has applied. Acceptance checks against these (see `workflow`).
+//! What this service keeps of the directory, from its events: the services' free places and which
+//! acceptances the directory has applied (acceptance checks against these, see `workflow`), and the agencies'
+//! kinds and districts (submission finds the parties with them, see `api`).
 
 use placement_messaging::{EventHandler, HandleError, IncomingEvent, envelope::types};
-use placement_proto::v1::{CapacityChange, ServiceCapacityChanged};
+use placement_proto::v1::{AgencyKind, AgencyRegistered, CapacityChange, ServiceCapacityChanged};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-pub const BINDINGS: &[&str] = &[types::SERVICE_REGISTERED, types::SERVICE_CAPACITY_CHANGED];
+pub const BINDINGS: &[&str] = &[
+    types::SERVICE_REGISTERED,
+    types::SERVICE_CAPACITY_CHANGED,
+    types::AGENCY_REGISTERED,
+];
 
 pub struct ServicePlaces;
 
@@ -21,6 +26,21 @@ impl EventHandler for ServicePlaces {
                 "unexpected event type {}",
                 event.event_type()
             )));
+        }
+        if event.event_type() == types::AGENCY_REGISTERED {
+            let agency: AgencyRegistered = event.payload()?;
+            let id = Uuid::parse_str(&agency.agency_id)
+                .map_err(|_| HandleError::permanent("agency_id is not a UUID"))?;
+            let kind = AgencyKind::try_from(agency.kind).unwrap_or(AgencyKind::Unspecified);
+            sqlx::query(
+                "INSERT INTO agencies (id, kind, region_code) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(kind.as_str_name())
+            .bind(&agency.region_code)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(());
         }
         let change: ServiceCapacityChanged = event.payload()?;
         let service_id = Uuid::parse_str(&change.service_id)
@@ -48,5 +68,78 @@ impl EventHandler for ServicePlaces {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Fills the agencies table from the directory when it is empty (a new installation, or agencies registered
+/// before this service's queue existed); later registrations arrive as events. Retries until the directory
+/// answers or shutdown.
+pub async fn bootstrap_agencies(
+    pool: sqlx::PgPool,
+    mut directory: placement_proto::v1::directory_service_client::DirectoryServiceClient<
+        tonic::transport::Channel,
+    >,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    use placement_proto::v1::{ListAgenciesRequest, PageRequest};
+    let mut backoff = placement_platform::backoff::Backoff::default();
+    loop {
+        let attempt = async {
+            let known: i64 = sqlx::query_scalar("SELECT count(*) FROM agencies")
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            if known > 0 {
+                return Ok::<usize, String>(0);
+            }
+            let mut token = String::new();
+            let mut copied = 0;
+            loop {
+                let page = directory
+                    .list_agencies(ListAgenciesRequest {
+                        page: Some(PageRequest {
+                            page_size: 500,
+                            page_token: token,
+                        }),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_inner();
+                for a in &page.agencies {
+                    let kind = AgencyKind::try_from(a.kind).unwrap_or(AgencyKind::Unspecified);
+                    sqlx::query(
+                        "INSERT INTO agencies (id, kind, region_code) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(Uuid::parse_str(&a.id).map_err(|e| e.to_string())?)
+                    .bind(kind.as_str_name())
+                    .bind(&a.region_code)
+                    .execute(&pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    copied += 1;
+                }
+                if page.next_page_token.is_empty() {
+                    return Ok(copied);
+                }
+                token = page.next_page_token;
+            }
+        };
+        match attempt.await {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(agencies = n, "agencies copied from the directory");
+                }
+                return;
+            }
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?delay, "cannot copy agencies from the directory yet");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        }
     }
 }

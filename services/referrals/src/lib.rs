@@ -113,6 +113,11 @@ pub async fn run(
         )
         .await?;
     infra.start_relay(RelaySettings::default());
+    infra.spawn(capacity::bootstrap_agencies(
+        infra.pool.clone(),
+        directory.clone(),
+        shutdown.clone(),
+    ));
     infra.spawn(escalation::run(
         infra.pool.clone(),
         infra.outbox.clone(),
