@@ -576,13 +576,21 @@ async fn operators_see_and_replay_dead_letters() {
         .find(|d| d.event_id == lost.event_id)
         .expect("the lost event");
     assert_eq!(good.event_type, "referral.submitted");
-    // Listing removed nothing; status says the same.
-    let status = operator
-        .get_status(as_agency(operator_id, GetStatusRequest {}))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(status.dead_letters, 2);
+    // Listing removed nothing (peeked messages go back to the queue as the peek's channel closes); status
+    // says the same.
+    let status = eventually("the peeked dead letters back in the queue", WAIT, || {
+        let mut operator = operator.clone();
+        async move {
+            let status = operator
+                .get_status(as_agency(operator_id, GetStatusRequest {}))
+                .await
+                .ok()?
+                .into_inner();
+            (status.dead_letters == 2).then_some(status)
+        }
+    })
+    .await
+    .expect("two dead letters in the status");
     assert!(status.database_ok && status.broker_ok);
     assert_eq!(status.service, "placement-notifications");
     // Operators must say what to replay.
