@@ -427,9 +427,30 @@ async fn two_instances_of_every_service_share_the_work() {
     placement_cli::clients::wait_ready(&endpoints, Duration::from_secs(60))
         .await
         .expect("second instances serving");
-    run.load
-        .extra
-        .push(placement_cli::clients::Clients::connect(&endpoints).expect("clients"));
+    let second = placement_cli::clients::Clients::connect(&endpoints).expect("clients");
+    run.load.extra.push(second.clone());
+    // The provider watches its inbox through the second notifications instance while both instances
+    // write notifications concurrently: the stream must show every one, once.
+    let provider = run.load.demo.agency("provider-vratsa");
+    let mut stream = second
+        .notifications
+        .clone()
+        .watch_notifications(as_agency(
+            provider,
+            placement_proto::v1::WatchNotificationsRequest { after_sequence: 0 },
+        ))
+        .await
+        .expect("WatchNotifications")
+        .into_inner();
+    let streamed: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    {
+        let streamed = streamed.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(n)) = stream.next().await {
+                streamed.lock().expect("streamed").push(n.id);
+            }
+        });
+    }
     let mut recorder = run.stack.record_events().await;
     let started = Instant::now();
     let driver = run.drive();
@@ -457,6 +478,29 @@ async fn two_instances_of_every_service_share_the_work() {
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "an event was published twice");
     let elapsed = started.elapsed().as_secs_f64();
+    let listed = eventually(
+        "every notification of the provider on its stream",
+        SETTLE,
+        || {
+            let clients = run.load.clients.clone();
+            let streamed = streamed.clone();
+            async move {
+                let listed = notification_counts(&clients, provider)
+                    .await
+                    .values()
+                    .sum::<usize>();
+                (streamed.lock().expect("streamed").len() >= listed && listed >= REFERRALS * 2)
+                    .then_some(listed)
+            }
+        },
+    )
+    .await
+    .expect("the stream kept up");
+    let mut ids = streamed.lock().expect("streamed").clone();
+    assert_eq!(ids.len(), listed, "the stream showed a notification twice");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), listed, "the stream showed a notification twice");
     run.finish("two instances of every service", driver, 0, elapsed, None)
         .await;
 }

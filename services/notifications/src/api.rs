@@ -14,7 +14,7 @@ use placement_proto::v1::{
     Notification, NotificationKind, WatchNotificationsRequest,
     notification_service_server::NotificationService,
 };
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgPool, Row};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
@@ -164,36 +164,64 @@ impl Notifications {
         out: mpsc::Sender<Result<Notification, Status>>,
         shutdown: CancellationToken,
     ) {
-        let mut cursor = if after > 0 {
-            after as i64
-        } else {
-            match sqlx::query_scalar::<_, Option<i64>>(
-                "SELECT max(sequence) FROM notifications WHERE recipient_agency_id = $1",
+        // The position is (transaction, sequence); see the migration that added `tx`.
+        let start: Result<Option<(String, i64)>, sqlx::Error> = if after > 0 {
+            sqlx::query_as(
+                "SELECT tx::text, sequence FROM notifications WHERE recipient_agency_id = $1 AND sequence = $2",
             )
             .bind(agency)
-            .fetch_one(&pool)
+            .bind(after as i64)
+            .fetch_optional(&pool)
             .await
-            {
-                Ok(max) => max.unwrap_or(0),
-                Err(e) => {
-                    let _ = out.send(Err(Status::from(ServiceError::from(e)))).await;
-                    return;
-                }
+        } else {
+            sqlx::query_as(
+                "SELECT tx::text, sequence FROM notifications
+                 WHERE recipient_agency_id = $1 AND tx < pg_snapshot_xmin(pg_current_snapshot())
+                 ORDER BY tx DESC, sequence DESC LIMIT 1",
+            )
+            .bind(agency)
+            .fetch_optional(&pool)
+            .await
+        };
+        let (mut cursor_tx, mut cursor) = match start {
+            Ok(Some(position)) => position,
+            Ok(None) if after > 0 => {
+                let _ = out
+                    .send(Err(Status::from(ServiceError::invalid(
+                        "after_sequence",
+                        "not a notification of this agency",
+                    ))))
+                    .await;
+                return;
+            }
+            Ok(None) => ("0".to_string(), 0),
+            Err(e) => {
+                let _ = out.send(Err(Status::from(ServiceError::from(e)))).await;
+                return;
             }
         };
         loop {
-            let rows: Result<Vec<NotificationRow>, _> = sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM notifications WHERE recipient_agency_id = $1 AND sequence > $2
-                 ORDER BY sequence LIMIT 100"
+            let rows: Result<Vec<(String, NotificationRow)>, _> = sqlx::query(&format!(
+                "SELECT {COLUMNS}, tx::text AS tx_text FROM notifications
+                 WHERE recipient_agency_id = $1 AND tx < pg_snapshot_xmin(pg_current_snapshot())
+                   AND (tx, sequence) > ($2::text::xid8, $3)
+                 ORDER BY tx, sequence LIMIT 100"
             ))
             .bind(agency)
+            .bind(&cursor_tx)
             .bind(cursor)
             .fetch_all(&pool)
-            .await;
+            .await
+            .and_then(|rows| {
+                rows.into_iter()
+                    .map(|r| Ok((r.try_get("tx_text")?, NotificationRow::from_row(&r)?)))
+                    .collect()
+            });
             match rows {
                 Ok(rows) => {
                     let full = rows.len() == 100;
-                    for row in rows {
+                    for (tx, row) in rows {
+                        cursor_tx = tx;
                         cursor = row.sequence;
                         if out.send(Ok(row.into_proto())).await.is_err() {
                             return;

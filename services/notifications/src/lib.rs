@@ -65,17 +65,7 @@ pub async fn run(
     let (arrivals, _) = tokio::sync::broadcast::channel(16);
     infra
         .start_consumer(
-            ConsumerSpec {
-                // One at a time: notifications then commit in sequence order, which is what
-                // WatchNotifications streams by (concurrent commits could let a stream skip one).
-                concurrency: 1,
-                ..ConsumerSpec {
-                    // One at a time: notifications then commit in sequence order, which is what
-                    // WatchNotifications streams by (concurrent commits could let a stream skip one).
-                    concurrency: 1,
-                    ..ConsumerSpec::new(&config.queue, inbox::BINDINGS)
-                }
-            },
+            ConsumerSpec::new(&config.queue, inbox::BINDINGS),
             Arc::new(inbox::Inbox {
                 arrivals: arrivals.clone(),
             }),
