@@ -50,7 +50,21 @@ impl Broker {
         }
         self.connected.store(false, Ordering::Relaxed);
         let props = ConnectionProperties::default().with_connection_name(self.name.clone().into());
-        let conn = Connection::connect(&self.url, props).await?;
+        // A broker behind a network that drops packets would otherwise hold every caller for the kernel's
+        // TCP timeout (minutes).
+        let conn = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            Connection::connect(&self.url, props),
+        )
+        .await
+        .map_err(|_| {
+            lapin::Error::from(lapin::ErrorKind::IOError(std::sync::Arc::new(
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connecting to RabbitMQ timed out",
+                ),
+            )))
+        })??;
         let channel = conn.create_channel().await?;
         tracing::info!(connection = %self.name, "connected to RabbitMQ");
         *guard = Some(conn);
