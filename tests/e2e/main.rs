@@ -3,6 +3,7 @@
 
 mod bench_smoke;
 mod errors;
+mod fhir;
 mod flow;
 mod paths;
 mod support;

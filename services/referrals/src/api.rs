@@ -19,12 +19,13 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseStatus,
-    ConfirmPlacementRequest, DeclineReason, DeclineReferralRequest, GetAgencyRequest,
-    GetCaseRequest, GetReferralRequest, GetServiceRequest, LegalBasisKind, ListAgenciesRequest,
-    ListReferralsRequest, ListReferralsResponse, PageRequest, Referral, ReferralAction,
-    ReferralDirection, ReferralStatus, ServiceStatus, SubmitReferralRequest, WithdrawReason,
-    WithdrawReferralRequest, case_service_client::CaseServiceClient,
-    directory_service_client::DirectoryServiceClient, referral_service_server::ReferralService,
+    ConfirmPlacementRequest, DeclineReason, DeclineReferralRequest, ExportReferralFhirRequest,
+    FhirDocument, GetAgencyRequest, GetCaseRequest, GetReferralRequest, GetServiceRequest,
+    LegalBasisKind, ListAgenciesRequest, ListReferralsRequest, ListReferralsResponse, PageRequest,
+    Referral, ReferralAction, ReferralDirection, ReferralStatus, ServiceStatus,
+    SubmitReferralRequest, WithdrawReason, WithdrawReferralRequest,
+    case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
+    referral_service_server::ReferralService,
 };
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use tonic::{Request, Response, Status, transport::Channel};
@@ -118,6 +119,18 @@ impl ReferralService for Referrals {
         check_text("comment", &req.comment, 0, 2000)?;
         let step = Step::Withdraw(reason, req.comment.trim().to_string());
         respond(self.step(&request, id, step).await)
+    }
+
+    async fn export_referral_fhir(
+        &self,
+        request: Request<ExportReferralFhirRequest>,
+    ) -> RpcResult<FhirDocument> {
+        let caller = request.caller()?;
+        let id = parse_id("referral_id", &request.get_ref().referral_id)?;
+        respond(self.get(caller, id).await.map(|referral| FhirDocument {
+            content_type: crate::fhir::CONTENT_TYPE.to_string(),
+            json: crate::fhir::bundle(&referral).to_string(),
+        }))
     }
 
     async fn confirm_placement(

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod capacity;
 pub mod escalation;
+pub mod fhir;
 pub mod referral;
 mod store;
 pub mod workflow;
