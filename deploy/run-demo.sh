@@ -1,8 +1,32 @@
 #!/usr/bin/env bash
 # The main job: local infrastructure, the four services, the demo data set and the cross-region placement
 # scenario, printing the referral's timeline. Stops the services afterwards unless KEEP_RUNNING=1.
+#
+# The demo has a database, queues and ports of its own (placement_demo, placement-demo.*, 50061-50064), made
+# afresh on every run, so it can be run again and again and never touches a stack started with start.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+bash deploy/infra.sh up
+
+export PLACEMENT_RUN_DIR="$ROOT/.run/demo"
+export PLACEMENT_DATABASE_URL="postgres://placement:placement@127.0.0.1:${PG_PORT:-5432}/placement_demo"
+export PLACEMENT_EXCHANGE="placement-demo.events"
+export PLACEMENT_DIRECTORY_QUEUE="placement-demo.directory" PLACEMENT_CASES_QUEUE="placement-demo.cases"
+export PLACEMENT_REFERRALS_QUEUE="placement-demo.referrals" PLACEMENT_NOTIFICATIONS_QUEUE="placement-demo.notifications"
+export PLACEMENT_DIRECTORY_LISTEN_ADDR=127.0.0.1:50061 PLACEMENT_CASES_LISTEN_ADDR=127.0.0.1:50062
+export PLACEMENT_REFERRALS_LISTEN_ADDR=127.0.0.1:50063 PLACEMENT_NOTIFICATIONS_LISTEN_ADDR=127.0.0.1:50064
+export PLACEMENT_DIRECTORY_URL=http://127.0.0.1:50061 PLACEMENT_CASES_URL=http://127.0.0.1:50062
+export PLACEMENT_REFERRALS_URL=http://127.0.0.1:50063 PLACEMENT_NOTIFICATIONS_URL=http://127.0.0.1:50064
+
+# A demo left running by KEEP_RUNNING=1 holds the demo database: stop it, then start from an empty one.
+bash deploy/stop.sh
+psql_admin() {
+  if [ "$(id -u)" -eq 0 ]; then su postgres -c "psql -X -q -p ${PG_PORT:-5432} -c \"$1\""; else sudo -u postgres psql -X -q -p "${PG_PORT:-5432}" -c "$1"; fi
+}
+psql_admin "DROP DATABASE IF EXISTS placement_demo WITH (FORCE)"
+psql_admin "CREATE DATABASE placement_demo OWNER placement"
+
 bash deploy/start.sh
 if [ "${KEEP_RUNNING:-0}" != "1" ]; then
   trap 'bash deploy/stop.sh' EXIT

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-RUN="$ROOT/.run"
+RUN="${PLACEMENT_RUN_DIR:-$ROOT/.run}"
 mkdir -p "$RUN/logs"
 
 bash deploy/infra.sh up
@@ -21,7 +21,7 @@ for svc in directory cases referrals notifications; do
   fi
   nohup "$BIN/placement-$svc" >>"$RUN/logs/$svc.log" 2>&1 &
   echo $! >"$pidfile"
-  echo "[start] placement-$svc started (pid $!, log .run/logs/$svc.log)" >&2
+  echo "[start] placement-$svc started (pid $!, log $RUN/logs/$svc.log)" >&2
 done
 
 "$BIN/placement-cli" wait-ready --timeout-secs "${PLACEMENT_START_TIMEOUT:-90}"

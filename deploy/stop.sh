@@ -3,8 +3,9 @@
 # PostgreSQL and RabbitMQ keep running.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+RUN="${PLACEMENT_RUN_DIR:-$(pwd)/.run}"
 for svc in directory cases referrals notifications; do
-  pidfile=".run/$svc.pid"
+  pidfile="$RUN/$svc.pid"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then
