@@ -201,10 +201,13 @@ impl Notifications {
             }
         };
         loop {
-            let rows: Result<Vec<(String, NotificationRow)>, _> = sqlx::query(&format!(
-                "SELECT {COLUMNS}, tx::text AS tx_text FROM notifications
-                 WHERE recipient_agency_id = $1 AND tx < pg_snapshot_xmin(pg_current_snapshot())
-                   AND (tx, sequence) > ($2::text::xid8, $3)
+            // Rows come in (tx, sequence) order; the first one whose transaction is not yet older than
+            // every running one ends the batch (all after it are younger still), and is looked at again soon.
+            let rows: Result<Vec<(String, bool, NotificationRow)>, _> = sqlx::query(&format!(
+                "SELECT {COLUMNS}, tx::text AS tx_text,
+                        tx < pg_snapshot_xmin(pg_current_snapshot()) AS settled
+                 FROM notifications
+                 WHERE recipient_agency_id = $1 AND (tx, sequence) > ($2::text::xid8, $3)
                  ORDER BY tx, sequence LIMIT 100"
             ))
             .bind(agency)
@@ -214,20 +217,31 @@ impl Notifications {
             .await
             .and_then(|rows| {
                 rows.into_iter()
-                    .map(|r| Ok((r.try_get("tx_text")?, NotificationRow::from_row(&r)?)))
+                    .map(|r| {
+                        Ok((
+                            r.try_get("tx_text")?,
+                            r.try_get("settled")?,
+                            NotificationRow::from_row(&r)?,
+                        ))
+                    })
                     .collect()
             });
+            let mut unsettled = false;
             match rows {
                 Ok(rows) => {
                     let full = rows.len() == 100;
-                    for (tx, row) in rows {
+                    for (tx, settled, row) in rows {
+                        if !settled {
+                            unsettled = true;
+                            break;
+                        }
                         cursor_tx = tx;
                         cursor = row.sequence;
                         if out.send(Ok(row.into_proto())).await.is_err() {
                             return;
                         }
                     }
-                    if full {
+                    if full && !unsettled {
                         continue;
                     }
                 }
@@ -240,7 +254,11 @@ impl Notifications {
                         return;
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(if unsettled {
+                    Duration::from_millis(10)
+                } else {
+                    Duration::from_secs(1)
+                }) => {}
                 _ = out.closed() => return,
                 _ = shutdown.cancelled() => {
                     let _ = out.send(Err(Status::unavailable("server shutting down"))).await;
