@@ -202,7 +202,7 @@ impl Notifications {
         };
         loop {
             // Rows come in (tx, sequence) order; the first one whose transaction is not yet older than
-            // every running one ends the batch (all after it are younger still), and is looked at again soon.
+            // every running one ends the batch (all after it are younger still), and is looked at again 2 ms later.
             let rows: Result<Vec<(String, bool, NotificationRow)>, _> = sqlx::query(&format!(
                 "SELECT {COLUMNS}, tx::text AS tx_text,
                         tx < pg_snapshot_xmin(pg_current_snapshot()) AS settled
@@ -255,7 +255,7 @@ impl Notifications {
                     }
                 }
                 _ = tokio::time::sleep(if unsettled {
-                    Duration::from_millis(10)
+                    Duration::from_millis(2)
                 } else {
                     Duration::from_secs(1)
                 }) => {}
