@@ -102,6 +102,50 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(options: StackOptions) -> Stack {
+        // A port picked free can be taken by another process before the service binds it (tests run in
+        // parallel): the service then exits, and the stack is started afresh on other ports.
+        for _ in 0..3 {
+            let mut stack = Self::start_once(options.clone()).await;
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Some(dead) = stack.exited() {
+                    eprintln!(
+                        "placement-{dead} of stack {} exited while starting; starting afresh\n{}",
+                        stack.id,
+                        stack.logs()
+                    );
+                    break;
+                }
+                if wait_ready(&stack.endpoints, Duration::from_millis(500))
+                    .await
+                    .is_ok()
+                {
+                    // Ready, and answered by our own processes (none has exited since).
+                    if stack.exited().is_none() {
+                        return stack;
+                    }
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    panic!(
+                        "stack {} not serving after 60 s\n{}",
+                        stack.id,
+                        stack.logs()
+                    );
+                }
+            }
+        }
+        panic!("could not start a stack in three attempts");
+    }
+
+    /// The first service process that has exited, if any.
+    fn exited(&mut self) -> Option<String> {
+        self.children
+            .iter_mut()
+            .find_map(|(name, child)| matches!(child.try_wait(), Ok(Some(_))).then(|| name.clone()))
+    }
+
+    async fn start_once(options: StackOptions) -> Stack {
         let id = format!(
             "pe_{}_{}",
             std::process::id(),
@@ -183,7 +227,6 @@ impl Stack {
         for service in SERVICES {
             stack.spawn(service);
         }
-        stack.wait_ready(Duration::from_secs(60)).await;
         stack
     }
 
