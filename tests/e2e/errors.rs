@@ -442,19 +442,8 @@ async fn places_are_never_promised_twice() {
     for dsa in ["dsa-pirdop", "dsa-pravets", "dsa-dragoman"] {
         let case = f.open_twins_case(f.agency(dsa)).await;
         let r = f.submit(f.agency(dsa), &case, service).await;
-        for party in ["provider-vratsa", "foster-vratsa"] {
-            f.clients
-                .referrals
-                .clone()
-                .acknowledge_referral(as_agency(
-                    f.agency(party),
-                    AcknowledgeReferralRequest {
-                        referral_id: r.id.clone(),
-                    },
-                ))
-                .await
-                .unwrap();
-        }
+        f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+            .await;
         ids.push(r.id);
     }
     // Accepted back to back, before the directory has applied any hold.
@@ -492,17 +481,8 @@ async fn places_are_never_promised_twice() {
     let r = f
         .submit(f.agency("dsa-pirdop"), &case, f.demo.service("ftpc-mezdra"))
         .await;
-    for party in ["provider-mezdra", "foster-vratsa"] {
-        referrals
-            .acknowledge_referral(as_agency(
-                f.agency(party),
-                AcknowledgeReferralRequest {
-                    referral_id: r.id.clone(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
+    f.acknowledge(&r.id, &["provider-mezdra", "foster-vratsa"])
+        .await;
     assert_eq!(
         code(
             referrals
@@ -719,19 +699,8 @@ async fn an_event_about_an_unknown_service_is_retried_then_dead_lettered() {
     let case = f.open_twins_case(pirdop).await;
     let service = f.demo.service("ftpc-haskovo");
     let r = f.submit(pirdop, &case, service).await;
-    for party in ["provider-haskovo", "foster-haskovo"] {
-        f.clients
-            .referrals
-            .clone()
-            .acknowledge_referral(as_agency(
-                f.agency(party),
-                AcknowledgeReferralRequest {
-                    referral_id: r.id.clone(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
+    f.acknowledge(&r.id, &["provider-haskovo", "foster-haskovo"])
+        .await;
     f.clients
         .referrals
         .clone()

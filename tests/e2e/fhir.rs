@@ -3,8 +3,7 @@
 
 use placement_cli::clients::as_agency;
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, ConfirmPlacementRequest,
-    ExportReferralFhirRequest,
+    AcceptReferralRequest, ConfirmPlacementRequest, ExportReferralFhirRequest,
 };
 
 use crate::support::Fixture;
@@ -79,17 +78,8 @@ async fn referrals_export_as_valid_fhir_task_bundles() {
     assert_eq!(v["owner"], format!("Organization/{provider}"));
     assert!(!submitted.json.contains("Twin") && !submitted.json.contains(&r.reason));
 
-    for party in ["provider-vratsa", "foster-vratsa"] {
-        referrals
-            .acknowledge_referral(as_agency(
-                f.agency(party),
-                AcknowledgeReferralRequest {
-                    referral_id: r.id.clone(),
-                },
-            ))
-            .await
-            .unwrap();
-    }
+    f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+        .await;
     assert_eq!(
         validate(&export(provider).await.unwrap().into_inner().json)["task"],
         "received"

@@ -9,22 +9,6 @@ use placement_proto::v1::{
 
 use crate::support::{Fixture, WAIT};
 
-async fn acknowledge_both(f: &Fixture, rid: &str, parties: [&str; 2]) {
-    for key in parties {
-        f.clients
-            .referrals
-            .clone()
-            .acknowledge_referral(as_agency(
-                f.agency(key),
-                AcknowledgeReferralRequest {
-                    referral_id: rid.into(),
-                },
-            ))
-            .await
-            .expect("AcknowledgeReferral");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declined_referral_tells_the_sender_and_holds_nothing() {
     let f = Fixture::start().await;
@@ -35,7 +19,8 @@ async fn declined_referral_tells_the_sender_and_holds_nothing() {
     let before = f.service(service).await;
     let case = f.open_twins_case(sender).await;
     let r = f.submit(sender, &case, service).await;
-    acknowledge_both(&f, &r.id, ["provider-haskovo", "foster-haskovo"]).await;
+    f.acknowledge(&r.id, &["provider-haskovo", "foster-haskovo"])
+        .await;
 
     let mut referrals = f.clients.referrals.clone();
     // A reason is required.
@@ -143,7 +128,8 @@ async fn withdrawing_an_accepted_referral_releases_its_places() {
         .into_inner();
     let r = f.submit(sender, &case, service).await;
     assert_eq!(r.places, 1);
-    acknowledge_both(&f, &r.id, ["provider-stara-zagora", "foster-stara-zagora"]).await;
+    f.acknowledge(&r.id, &["provider-stara-zagora", "foster-stara-zagora"])
+        .await;
     let mut referrals = f.clients.referrals.clone();
     referrals
         .accept_referral(as_agency(

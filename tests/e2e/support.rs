@@ -11,9 +11,9 @@ use placement_cli::{
 };
 use placement_e2e::{Stack, StackOptions};
 use placement_proto::v1::{
-    Case, Child, ChildNeed, Date, GetReferralRequest, GetServiceRequest, LegalBasis,
-    LegalBasisKind, ListNotificationsRequest, Notification, NotificationKind, OpenCaseRequest,
-    Referral, Sex, SocialService, SubmitReferralRequest,
+    AcknowledgeReferralRequest, Case, Child, ChildNeed, Date, GetReferralRequest,
+    GetServiceRequest, LegalBasis, LegalBasisKind, ListNotificationsRequest, Notification,
+    NotificationKind, OpenCaseRequest, Referral, Sex, SocialService, SubmitReferralRequest,
 };
 use uuid::Uuid;
 
@@ -102,6 +102,23 @@ impl Fixture {
             .await
             .expect("SubmitReferral")
             .into_inner()
+    }
+
+    /// Each of `parties` (demo keys) acknowledges the referral.
+    pub async fn acknowledge(&self, referral_id: &str, parties: &[&str]) {
+        for party in parties {
+            self.clients
+                .referrals
+                .clone()
+                .acknowledge_referral(as_agency(
+                    self.agency(party),
+                    AcknowledgeReferralRequest {
+                        referral_id: referral_id.to_string(),
+                    },
+                ))
+                .await
+                .expect("AcknowledgeReferral");
+        }
     }
 
     pub async fn service(&self, id: Uuid) -> SocialService {
