@@ -230,23 +230,25 @@ impl Stack {
         stack
     }
 
-    fn spawn(&mut self, service: &str) {
+    /// Starts the instance `name` ("referrals", or "referrals#2" for a further instance) with its settings.
+    fn spawn(&mut self, name: &str) {
+        let service = name.split('#').next().unwrap_or(name);
         let log = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.log_dir.join(format!("{service}.log")))
+            .open(self.log_dir.join(format!("{name}.log")))
             .expect("log file");
         let mut cmd = Command::new(bin_dir().join(format!("placement-{service}")));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.environments[service].iter().map(|(k, v)| (k, v)))
+            .envs(self.environments[name].iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log);
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!("start placement-{service} (run `cargo build --workspace --bins`): {e}")
         });
-        self.children.push((service.to_string(), child));
+        self.children.push((name.to_string(), child));
     }
 
     /// Starts a second instance of `service` on a port of its own, sharing the database and queue; returns
@@ -269,21 +271,7 @@ impl Stack {
                 + 1
         );
         self.environments.insert(name.clone(), env);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_dir.join(format!("{name}.log")))
-            .expect("log file");
-        let child = Command::new(bin_dir().join(format!("placement-{service}")))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.environments[&name].iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("start a second instance");
-        self.children.push((name, child));
+        self.spawn(&name);
         format!("http://127.0.0.1:{port}")
     }
 
