@@ -9,12 +9,15 @@ use placement_platform::{
     page::{decode_id_token, page_size, take_page},
 };
 use placement_proto::v1::{
-    Agency, AgencyKind, AgencyRegistered, CapacityChange, CreateAgencyRequest,
-    CreateServiceRequest, GetAgencyRequest, GetServiceRequest, ListAgenciesRequest,
-    ListAgenciesResponse, ListMunicipalitiesRequest, ListMunicipalitiesResponse,
-    ListRegionsRequest, ListRegionsResponse, Municipality, Region, SearchServicesRequest,
-    SearchServicesResponse, ServiceStatus, ServiceType, SocialService, UpdateCapacityRequest,
-    directory_service_server::DirectoryService,
+    AddNotificationEndpointRequest, Agency, AgencyKind, AgencyRegistered, CapacityChange,
+    CreateAgencyRequest, CreateServiceRequest, GetAgencyRequest, GetServiceRequest,
+    ListAgenciesRequest, ListAgenciesResponse, ListMunicipalitiesRequest,
+    ListMunicipalitiesResponse, ListNotificationEndpointsRequest,
+    ListNotificationEndpointsResponse, ListRegionsRequest, ListRegionsResponse, Municipality,
+    NotificationEndpoint, Region, RemoveNotificationEndpointRequest,
+    RemoveNotificationEndpointResponse, SearchServicesRequest, SearchServicesResponse,
+    ServiceStatus, ServiceType, SocialService, UpdateCapacityRequest,
+    UpdateNotificationEndpointRequest, directory_service_server::DirectoryService,
 };
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use tonic::{Request, Response, Status};
@@ -22,6 +25,7 @@ use uuid::Uuid;
 
 use crate::{
     EVENTS,
+    endpoints::Endpoints,
     store::{AGENCY_COLUMNS, AgencyRow, Contact, SERVICE_COLUMNS, ServiceRow},
 };
 
@@ -29,11 +33,16 @@ use crate::{
 pub struct Directory {
     pool: PgPool,
     outbox: Outbox,
+    endpoints: Endpoints,
 }
 
 impl Directory {
-    pub fn new(pool: PgPool, outbox: Outbox) -> Self {
-        Self { pool, outbox }
+    pub fn new(pool: PgPool, outbox: Outbox, endpoints: Endpoints) -> Self {
+        Self {
+            pool,
+            outbox,
+            endpoints,
+        }
     }
 }
 
@@ -116,6 +125,58 @@ impl DirectoryService for Directory {
         respond(
             self.adjust_capacity(caller.agency_id, request.into_inner(), correlation)
                 .await,
+        )
+    }
+
+    async fn add_notification_endpoint(
+        &self,
+        request: Request<AddNotificationEndpointRequest>,
+    ) -> RpcResult<NotificationEndpoint> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        respond(
+            self.endpoints
+                .add(caller.agency_id, request.into_inner(), correlation)
+                .await,
+        )
+    }
+
+    async fn list_notification_endpoints(
+        &self,
+        request: Request<ListNotificationEndpointsRequest>,
+    ) -> RpcResult<ListNotificationEndpointsResponse> {
+        let caller = request.caller()?;
+        respond(
+            self.endpoints
+                .list(caller.agency_id, request.into_inner())
+                .await,
+        )
+    }
+
+    async fn update_notification_endpoint(
+        &self,
+        request: Request<UpdateNotificationEndpointRequest>,
+    ) -> RpcResult<NotificationEndpoint> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        respond(
+            self.endpoints
+                .update(caller.agency_id, request.into_inner(), correlation)
+                .await,
+        )
+    }
+
+    async fn remove_notification_endpoint(
+        &self,
+        request: Request<RemoveNotificationEndpointRequest>,
+    ) -> RpcResult<RemoveNotificationEndpointResponse> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        respond(
+            self.endpoints
+                .remove(caller.agency_id, request.into_inner(), correlation)
+                .await
+                .map(|()| RemoveNotificationEndpointResponse {}),
         )
     }
 }

@@ -5,6 +5,7 @@
 //! never reads another service's tables and a referral's effect on places happens exactly once.
 
 pub mod api;
+pub mod endpoints;
 pub mod places;
 pub mod reference;
 mod store;
@@ -26,7 +27,7 @@ pub const PRODUCER: &str = "placement-directory";
 pub(crate) const EVENTS: EventBuilder = EventBuilder::new(PRODUCER);
 
 /// The national Agency for Social Assistance, created by the first migration; it registers the first agencies.
-pub const NATIONAL_AUTHORITY_ID: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
+pub const NATIONAL_AUTHORITY_ID: Uuid = placement_platform::caller::NATIONAL_AUTHORITY;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -38,6 +39,10 @@ pub struct Config {
     /// `PLACEMENT_DIRECTORY_QUEUE`: the directory's own queue.
     #[serde(default = "default_queue", rename = "directory_queue")]
     pub queue: String,
+    /// `PLACEMENT_ALLOW_HTTP_WEBHOOKS`: accept `http://` webhook URLs (development and tests); otherwise
+    /// only `https://`.
+    #[serde(default)]
+    pub allow_http_webhooks: bool,
     #[serde(skip)]
     pub common: CommonConfig,
 }
@@ -75,13 +80,24 @@ pub async fn run(
     reference::load(&infra.pool).await?;
     infra
         .start_consumer(
-            ConsumerSpec::new(&config.queue, places::BINDINGS),
-            Arc::new(places::PlacesLedger),
+            ConsumerSpec::new(&config.queue, endpoints::BINDINGS),
+            Arc::new(endpoints::DirectoryEvents),
         )
         .await?;
     infra.start_relay(RelaySettings::default());
 
-    let api = api::Directory::new(infra.pool.clone(), infra.outbox.clone());
+    if config.common.webhook_secret_key == placement_platform::config::DEVELOPMENT_WEBHOOK_KEY {
+        tracing::warn!(
+            "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhook secrets come from the development key"
+        );
+    }
+    let endpoints = endpoints::Endpoints::new(
+        infra.pool.clone(),
+        infra.outbox.clone(),
+        config.common.webhook_secret_key.clone(),
+        config.allow_http_webhooks,
+    );
+    let api = api::Directory::new(infra.pool.clone(), infra.outbox.clone(), endpoints);
     let routes = tonic::service::Routes::new(DirectoryServiceServer::with_interceptor(
         api,
         placement_platform::caller::identify,

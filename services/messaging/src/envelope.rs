@@ -20,6 +20,26 @@ pub mod types {
     pub const REFERRAL_WITHDRAWN: &str = "referral.withdrawn";
     pub const REFERRAL_PLACED: &str = "referral.placed";
     pub const REFERRAL_ESCALATED: &str = "referral.escalated";
+    pub const REFERRAL_REMINDED: &str = "referral.reminded";
+    pub const REFERRAL_COURT_DECISION_DUE: &str = "referral.court_decision_due";
+    pub const REFERRAL_COURT_DECISION_RECORDED: &str = "referral.court_decision_recorded";
+    pub const AGENCY_ENDPOINTS_CHANGED: &str = "agency.endpoints_changed";
+    pub const NOTIFICATION_ENDPOINT_DISABLED: &str = "notification.endpoint_disabled";
+
+    /// The events agencies are told of, which a notification endpoint may choose among.
+    pub const NOTIFIED: &[&str] = &[
+        REFERRAL_SUBMITTED,
+        REFERRAL_ACKNOWLEDGED,
+        REFERRAL_ACCEPTED,
+        REFERRAL_DECLINED,
+        REFERRAL_WITHDRAWN,
+        REFERRAL_PLACED,
+        REFERRAL_ESCALATED,
+        REFERRAL_REMINDED,
+        REFERRAL_COURT_DECISION_DUE,
+        REFERRAL_COURT_DECISION_RECORDED,
+        NOTIFICATION_ENDPOINT_DISABLED,
+    ];
 }
 
 /// Makes envelopes for one producing service.
@@ -85,6 +105,15 @@ impl IncomingEvent {
     /// Decodes the payload as `M`.
     pub fn payload<M: Message + Default>(&self) -> Result<M, prost::DecodeError> {
         M::decode(self.envelope.payload.as_slice())
+    }
+
+    /// When the event happened (when it was built, if the producer left it out).
+    pub fn occurred_at(&self) -> chrono::DateTime<Utc> {
+        self.envelope
+            .occurred_at
+            .as_ref()
+            .and_then(placement_platform::time::from_timestamp)
+            .unwrap_or_else(Utc::now)
     }
 
     pub fn event_type(&self) -> &str {

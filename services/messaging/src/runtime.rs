@@ -23,6 +23,8 @@ pub enum StartError {
     Cancelled,
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// The running infrastructure of one service.

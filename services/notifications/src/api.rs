@@ -1,21 +1,23 @@
 //! The gRPC face of the notifications service: an agency's inbox.
 
-use std::{pin::Pin, time::Duration};
+use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use placement_platform::{
     CallerExt,
+    caller::NATIONAL_AUTHORITY,
     error::{ServiceError, ServiceResult, parse_id, respond},
-    page::{page_size, take_page},
+    page::{decode_id_token, page_size, take_page},
     time::{opt_timestamp, timestamp},
 };
 use placement_proto::v1::{
+    Delivery, DeliveryStatus, ListDeliveriesRequest, ListDeliveriesResponse,
     ListNotificationsRequest, ListNotificationsResponse, MarkReadRequest, MarkReadResponse,
-    Notification, NotificationKind, WatchNotificationsRequest,
+    Notification, NotificationKind, RetryDeliveryRequest, WatchNotificationsRequest,
     notification_service_server::NotificationService,
 };
 use sqlx::{FromRow, PgPool, Row};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -30,7 +32,7 @@ struct NotificationRow {
     sequence: i64,
     recipient_agency_id: Uuid,
     kind: String,
-    referral_id: Uuid,
+    referral_id: Option<Uuid>,
     event_id: Uuid,
     title: String,
     body: String,
@@ -45,14 +47,68 @@ impl NotificationRow {
             recipient_agency_id: self.recipient_agency_id.to_string(),
             kind: NotificationKind::from_str_name(&self.kind)
                 .unwrap_or(NotificationKind::Unspecified) as i32,
-            referral_id: self.referral_id.to_string(),
+            referral_id: self.referral_id.map(|r| r.to_string()).unwrap_or_default(),
             event_id: self.event_id.to_string(),
             title: self.title,
             body: self.body,
             created_at: Some(timestamp(self.created_at)),
             read_at: opt_timestamp(self.read_at),
             sequence: self.sequence as u64,
+            deliveries: Vec::new(),
         }
+    }
+}
+
+const DELIVERY_COLUMNS: &str = "id, notification_id, endpoint_id, channel, address, status, attempts, \
+     last_error, last_attempt_at, next_attempt_at, sent_at, created_at";
+
+#[derive(Debug, FromRow)]
+struct DeliveryRow {
+    id: Uuid,
+    notification_id: Uuid,
+    endpoint_id: Uuid,
+    channel: String,
+    address: String,
+    status: String,
+    attempts: i32,
+    last_error: String,
+    last_attempt_at: Option<DateTime<Utc>>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    sent_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl DeliveryRow {
+    fn into_proto(self) -> Delivery {
+        let status = match self.status.as_str() {
+            "PENDING" => DeliveryStatus::Pending,
+            "SENT" => DeliveryStatus::Sent,
+            "FAILED" => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Unspecified,
+        };
+        Delivery {
+            id: self.id.to_string(),
+            notification_id: self.notification_id.to_string(),
+            endpoint_id: self.endpoint_id.to_string(),
+            channel: self.channel,
+            address: self.address,
+            status: status as i32,
+            attempts: self.attempts as u32,
+            last_error: self.last_error,
+            last_attempt_at: opt_timestamp(self.last_attempt_at),
+            next_attempt_at: opt_timestamp(self.next_attempt_at),
+            sent_at: opt_timestamp(self.sent_at),
+            created_at: Some(timestamp(self.created_at)),
+        }
+    }
+}
+
+fn status_name(status: DeliveryStatus) -> Option<&'static str> {
+    match status {
+        DeliveryStatus::Pending => Some("PENDING"),
+        DeliveryStatus::Sent => Some("SENT"),
+        DeliveryStatus::Failed => Some("FAILED"),
+        DeliveryStatus::Unspecified => None,
     }
 }
 
@@ -60,18 +116,133 @@ impl NotificationRow {
 pub struct Notifications {
     pool: PgPool,
     arrivals: broadcast::Sender<()>,
+    /// Wakes the delivery dispatcher when an operator retries a delivery.
+    deliveries: Arc<Notify>,
+    retry_window: Duration,
     shutdown: CancellationToken,
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
 impl Notifications {
-    pub fn new(pool: PgPool, arrivals: broadcast::Sender<()>, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        pool: PgPool,
+        arrivals: broadcast::Sender<()>,
+        deliveries: Arc<Notify>,
+        retry_window: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             pool,
             arrivals,
+            deliveries,
+            retry_window,
             shutdown,
         }
+    }
+
+    async fn list_deliveries(
+        &self,
+        caller: Uuid,
+        req: ListDeliveriesRequest,
+    ) -> ServiceResult<ListDeliveriesResponse> {
+        let limit = page_size("page_size", req.page_size)?;
+        let status = DeliveryStatus::try_from(req.status)
+            .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
+        let notification = if req.notification_id.is_empty() {
+            None
+        } else {
+            Some(parse_id("notification_id", &req.notification_id)?)
+        };
+        let after = decode_id_token("page_token", &req.page_token)?;
+        let operator = caller == NATIONAL_AUTHORITY;
+        match notification {
+            Some(id) if !operator => {
+                let mine: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM notifications WHERE id = $1 AND recipient_agency_id = $2)",
+                )
+                .bind(id)
+                .bind(caller)
+                .fetch_one(&self.pool)
+                .await?;
+                if !mine {
+                    return Err(ServiceError::not_found("notification"));
+                }
+            }
+            None if !operator => {
+                return Err(ServiceError::invalid(
+                    "notification_id",
+                    "required, except for operators",
+                ));
+            }
+            _ => {}
+        }
+        let mut rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries
+             WHERE ($1::uuid IS NULL OR notification_id = $1) AND ($2::text IS NULL OR status = $2)
+               AND ($3::uuid IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(notification)
+        .bind(status_name(status))
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let next_page_token = take_page(&mut rows, limit, |r| r.id.to_string());
+        Ok(ListDeliveriesResponse {
+            deliveries: rows.into_iter().map(DeliveryRow::into_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn retry_delivery(
+        &self,
+        caller: Uuid,
+        req: RetryDeliveryRequest,
+    ) -> ServiceResult<Delivery> {
+        let id = parse_id("delivery_id", &req.delivery_id)?;
+        if caller != NATIONAL_AUTHORITY {
+            return Err(ServiceError::denied("only operators retry deliveries"));
+        }
+        let mut tx = self.pool.begin().await?;
+        let current: Option<(String, Option<bool>)> = sqlx::query_as(
+            "SELECT d.status, e.enabled FROM deliveries d LEFT JOIN endpoints e ON e.id = d.endpoint_id
+             WHERE d.id = $1 FOR UPDATE OF d",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match current {
+            None => return Err(ServiceError::not_found("delivery")),
+            Some((status, _)) if status != "FAILED" => {
+                return Err(ServiceError::precondition(format!(
+                    "only a FAILED delivery is retried; this one is {status}"
+                )));
+            }
+            Some((_, None)) => {
+                return Err(ServiceError::precondition("the endpoint was removed"));
+            }
+            Some((_, Some(false))) => {
+                return Err(ServiceError::precondition(
+                    "the endpoint is disabled; enable it in the directory first",
+                ));
+            }
+            Some((_, Some(true))) => {}
+        }
+        let window = chrono::Duration::from_std(self.retry_window).unwrap_or(chrono::Duration::MAX);
+        let row: DeliveryRow = sqlx::query_as(&format!(
+            "UPDATE deliveries SET status = 'PENDING', next_attempt_at = now(), give_up_at = now() + $2
+             WHERE id = $1 RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(window)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.deliveries.notify_one();
+        tracing::info!(delivery_id = %id, "delivery retried by an operator");
+        Ok(row.into_proto())
     }
 
     async fn list(
@@ -100,8 +271,31 @@ impl Notifications {
         .fetch_all(&self.pool)
         .await?;
         let next_page_token = take_page(&mut rows, limit, |r| r.sequence.to_string());
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let deliveries: Vec<DeliveryRow> = sqlx::query_as(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE notification_id = ANY ($1) ORDER BY id"
+        ))
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_notification: HashMap<Uuid, Vec<Delivery>> = HashMap::new();
+        for d in deliveries {
+            by_notification
+                .entry(d.notification_id)
+                .or_default()
+                .push(d.into_proto());
+        }
         Ok(ListNotificationsResponse {
-            notifications: rows.into_iter().map(NotificationRow::into_proto).collect(),
+            notifications: rows
+                .into_iter()
+                .map(|r| {
+                    let deliveries = by_notification.remove(&r.id).unwrap_or_default();
+                    Notification {
+                        deliveries,
+                        ..r.into_proto()
+                    }
+                })
+                .collect(),
             next_page_token,
         })
     }
@@ -279,6 +473,19 @@ impl NotificationService for Notifications {
     ) -> RpcResult<ListNotificationsResponse> {
         let caller = request.caller()?;
         respond(self.list(caller.agency_id, request.into_inner()).await)
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<ListDeliveriesRequest>,
+    ) -> RpcResult<ListDeliveriesResponse> {
+        let caller = request.caller()?;
+        respond(Notifications::list_deliveries(self, caller.agency_id, request.into_inner()).await)
+    }
+
+    async fn retry_delivery(&self, request: Request<RetryDeliveryRequest>) -> RpcResult<Delivery> {
+        let caller = request.caller()?;
+        respond(Notifications::retry_delivery(self, caller.agency_id, request.into_inner()).await)
     }
 
     async fn mark_read(&self, request: Request<MarkReadRequest>) -> RpcResult<MarkReadResponse> {

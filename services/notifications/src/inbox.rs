@@ -1,18 +1,28 @@
-//! Turns referral events into notifications, one per recipient per event.
+//! Turns referral events into notifications, one per recipient per event, each with its e-mail and webhook
+//! deliveries; keeps the copy of the agencies' endpoints.
 
-use placement_messaging::{EventHandler, HandleError, IncomingEvent};
+use std::sync::Arc;
+
+use placement_messaging::{EventHandler, HandleError, IncomingEvent, envelope::types};
 use placement_proto::v1::ReferralEvent;
 use sqlx::{Postgres, Transaction};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
-use crate::recipients::{message, recipients};
+use crate::{
+    delivery::{Content, FanOut, NewNotification},
+    endpoints,
+    recipients::{message, recipients},
+};
 
-pub const BINDINGS: &[&str] = &["referral.*"];
+pub const BINDINGS: &[&str] = &["referral.*", types::AGENCY_ENDPOINTS_CHANGED];
 
 pub struct Inbox {
     /// Wakes the WatchNotifications streams of this instance after a commit.
     pub arrivals: broadcast::Sender<()>,
+    /// Wakes the delivery dispatcher after a commit.
+    pub deliveries: Arc<Notify>,
+    pub fan_out: FanOut,
 }
 
 impl EventHandler for Inbox {
@@ -21,6 +31,9 @@ impl EventHandler for Inbox {
         tx: &mut Transaction<'static, Postgres>,
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
+        if event.event_type() == types::AGENCY_ENDPOINTS_CHANGED {
+            return endpoints::apply(tx, event).await;
+        }
         let referral: ReferralEvent = event.payload()?;
         let Some((kind, agencies)) = recipients(event.event_type(), &referral) else {
             return Err(HandleError::permanent(format!(
@@ -34,11 +47,12 @@ impl EventHandler for Inbox {
             return Err(HandleError::permanent("the event names no recipient"));
         }
         let (title, body) = message(kind, &referral);
+        let mut deliveries = 0;
         for agency in &agencies {
-            sqlx::query(
+            let id: Option<Uuid> = sqlx::query_scalar(
                 "INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (event_id, recipient_agency_id) DO NOTHING",
+                 ON CONFLICT (event_id, recipient_agency_id) DO NOTHING RETURNING id",
             )
             .bind(Uuid::now_v7())
             .bind(agency)
@@ -47,14 +61,35 @@ impl EventHandler for Inbox {
             .bind(event.event_id)
             .bind(&title)
             .bind(&body)
-            .execute(&mut **tx)
+            .fetch_optional(&mut **tx)
             .await?;
+            // Already told of this event: its deliveries were created with it.
+            let Some(id) = id else { continue };
+            deliveries += self
+                .fan_out
+                .create(
+                    tx,
+                    &NewNotification {
+                        id,
+                        agency: *agency,
+                        event_type: event.event_type(),
+                        event_id: event.event_id,
+                        occurred_at: event.occurred_at(),
+                        referral_id: Some(referral_id),
+                    },
+                    &Content::Referral {
+                        kind,
+                        event: &referral,
+                    },
+                )
+                .await?;
         }
         tracing::info!(
             event_id = %event.event_id,
             %referral_id,
             kind = kind.as_str_name(),
             recipients = agencies.len(),
+            deliveries,
             "notifications created"
         );
         Ok(())
@@ -62,5 +97,6 @@ impl EventHandler for Inbox {
 
     fn committed(&self, _event: &IncomingEvent) {
         let _ = self.arrivals.send(());
+        self.deliveries.notify_one();
     }
 }

@@ -1,11 +1,15 @@
 //! The notifications service: every agency concerned by a referral event is told, once, in its in-app
-//! inbox; `WatchNotifications` streams them as they arrive.
+//! inbox and by the e-mail addresses and webhooks it registered in the directory; `WatchNotifications`
+//! streams the inbox as it fills, and every delivery's status is kept (see [`delivery`]).
 
 pub mod api;
+pub mod delivery;
+pub mod endpoints;
 pub mod inbox;
 pub mod recipients;
+pub mod render;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use placement_messaging::{
     ConsumerSpec, outbox::RelaySettings, runtime::Infra, runtime::StartError,
@@ -15,6 +19,8 @@ use placement_proto::v1::notification_service_server::NotificationServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::delivery::{DispatchSettings, Dispatcher, FanOut, RetryPolicy};
 
 pub const SERVICE_NAME: &str = "placement.v1.NotificationService";
 pub const PRODUCER: &str = "placement-notifications";
@@ -29,6 +35,36 @@ pub struct Config {
     /// `PLACEMENT_NOTIFICATIONS_QUEUE`.
     #[serde(default = "default_queue", rename = "notifications_queue")]
     pub queue: String,
+    /// `PLACEMENT_SMTP_URL`: e.g. `smtp://127.0.0.1:25`, `smtp://mail.example:587?tls=required` (STARTTLS),
+    /// `smtps://mail.example:465`, with `user:password@` if the server wants it. Unset: no e-mail is sent
+    /// (e-mail deliveries wait as PENDING).
+    #[serde(default)]
+    pub smtp_url: Option<String>,
+    /// `PLACEMENT_SMTP_FROM`.
+    #[serde(default = "default_from")]
+    pub smtp_from: String,
+    /// `PLACEMENT_PUBLIC_URL`: the web address links in e-mails start with.
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+    /// `PLACEMENT_DELIVERY_RETRY_INITIAL`: delay after a delivery's first failure; doubles on each.
+    #[serde(default = "default_retry_initial", with = "humantime_serde")]
+    pub delivery_retry_initial: Duration,
+    /// `PLACEMENT_DELIVERY_RETRY_MAX`: longest delay between attempts.
+    #[serde(default = "default_retry_max", with = "humantime_serde")]
+    pub delivery_retry_max: Duration,
+    /// `PLACEMENT_DELIVERY_RETRY_WINDOW`: how long a delivery is retried before it fails and its endpoint is
+    /// disabled.
+    #[serde(default = "default_retry_window", with = "humantime_serde")]
+    pub delivery_retry_window: Duration,
+    /// `PLACEMENT_DELIVERY_POLL_INTERVAL`: how often due retries are looked for (new deliveries go at once).
+    #[serde(default = "default_poll", with = "humantime_serde")]
+    pub delivery_poll_interval: Duration,
+    /// `PLACEMENT_DELIVERY_TIMEOUT`: how long one webhook call or SMTP exchange may take.
+    #[serde(default = "default_delivery_timeout", with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    /// `PLACEMENT_DELIVERY_CONCURRENCY`: deliveries in flight per instance.
+    #[serde(default = "default_concurrency")]
+    pub delivery_concurrency: usize,
     #[serde(skip)]
     pub common: CommonConfig,
 }
@@ -41,11 +77,60 @@ fn default_queue() -> String {
     "placement.notifications".into()
 }
 
+fn default_from() -> String {
+    "Placement Exchange <no-reply@placement-exchange.invalid>".into()
+}
+
+fn default_public_url() -> String {
+    "http://localhost:8080".into()
+}
+
+fn default_retry_initial() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_retry_max() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_retry_window() -> Duration {
+    Duration::from_secs(26 * 3600)
+}
+
+fn default_poll() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_delivery_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_concurrency() -> usize {
+    16
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut config: Self = from_env()?;
         config.common = from_env()?;
         Ok(config)
+    }
+
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            initial: self.delivery_retry_initial,
+            max: self.delivery_retry_max,
+            window: self.delivery_retry_window,
+        }
+    }
+
+    /// The retry schedule with the defaults.
+    pub fn default_retry() -> RetryPolicy {
+        RetryPolicy {
+            initial: default_retry_initial(),
+            max: default_retry_max(),
+            window: default_retry_window(),
+        }
     }
 }
 
@@ -62,19 +147,54 @@ pub async fn run(
         shutdown.clone(),
     )
     .await?;
+    if config.common.webhook_secret_key == placement_platform::config::DEVELOPMENT_WEBHOOK_KEY {
+        tracing::warn!(
+            "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhooks are signed with secrets from the development key"
+        );
+    }
     let (arrivals, _) = tokio::sync::broadcast::channel(16);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let fan_out = FanOut {
+        public_url: config.public_url.clone(),
+        retry: config.retry(),
+    };
+    let dispatcher = Dispatcher::new(
+        infra.pool.clone(),
+        infra.outbox.clone(),
+        fan_out.clone(),
+        DispatchSettings {
+            smtp_url: config.smtp_url.clone(),
+            smtp_from: config.smtp_from.clone(),
+            webhook_timeout: config.delivery_timeout,
+            poll_interval: config.delivery_poll_interval,
+            concurrency: config.delivery_concurrency,
+            webhook_key: config.common.webhook_secret_key.clone(),
+        },
+        wake.clone(),
+        arrivals.clone(),
+    )
+    .map_err(|e| StartError::Config(e.to_string()))?;
     infra
         .start_consumer(
             ConsumerSpec::new(&config.queue, inbox::BINDINGS),
             Arc::new(inbox::Inbox {
                 arrivals: arrivals.clone(),
+                deliveries: wake.clone(),
+                fan_out,
             }),
         )
         .await?;
-    // Notifications publishes nothing yet; its relay keeps the outbox drained once it does.
+    // Publishes "notification.endpoint_disabled" for the directory.
     infra.start_relay(RelaySettings::default());
+    infra.spawn(Arc::new(dispatcher).run(shutdown.clone()));
 
-    let api = api::Notifications::new(infra.pool.clone(), arrivals, shutdown.clone());
+    let api = api::Notifications::new(
+        infra.pool.clone(),
+        arrivals,
+        wake,
+        config.retry().window,
+        shutdown.clone(),
+    );
     let routes = tonic::service::Routes::new(NotificationServiceServer::with_interceptor(
         api,
         placement_platform::caller::identify,

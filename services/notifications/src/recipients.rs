@@ -27,6 +27,17 @@ pub fn recipients(event_type: &str, e: &ReferralEvent) -> Option<(NotificationKi
             NotificationKind::ReferralEscalated,
             vec![&e.sender_agency_id, &e.receiving_rdsa_agency_id],
         ),
+        types::REFERRAL_REMINDED => (
+            NotificationKind::ReferralReminder,
+            e.outstanding_agency_ids.iter().collect(),
+        ),
+        types::REFERRAL_COURT_DECISION_DUE => (
+            NotificationKind::CourtDecisionDue,
+            vec![&e.sender_agency_id],
+        ),
+        types::REFERRAL_COURT_DECISION_RECORDED => {
+            (NotificationKind::CourtDecisionRecorded, receiving_side())
+        }
         _ => return None,
     };
     let mut out: Vec<Uuid> = Vec::with_capacity(ids.len());
@@ -94,7 +105,42 @@ pub fn message(kind: NotificationKind, e: &ReferralEvent) -> (String, String) {
                 e.referral_id, e.service_id
             ),
         ),
-        NotificationKind::ReferralEscalated | NotificationKind::Unspecified => (
+        NotificationKind::ReferralReminder => (
+            format!("Reminder: acknowledge referral {short} by {deadline}"),
+            format!(
+                "Half the time to acknowledge referral {} has passed and your agency has not acknowledged it yet. \
+                 Please acknowledge it by {deadline}.",
+                e.referral_id
+            ),
+        ),
+        NotificationKind::CourtDecisionDue => {
+            let order = e
+                .order_issued_on
+                .as_ref()
+                .and_then(placement_platform::time::from_date);
+            let due = order
+                .map(|d| placement_platform::time::court_application_due(d).to_string())
+                .unwrap_or_default();
+            (
+                format!("Referral {short}: apply to the court by {due}"),
+                format!(
+                    "The director's order of {} behind referral {} is three weeks old and no court decision is \
+                     recorded. The law gives one month to apply to the court: by {due}.",
+                    order.map(|d| d.to_string()).unwrap_or_default(),
+                    e.referral_id
+                ),
+            )
+        }
+        NotificationKind::CourtDecisionRecorded => (
+            format!("Referral {short}: court decision recorded"),
+            format!(
+                "The sender recorded the court decision on referral {}.",
+                e.referral_id
+            ),
+        ),
+        NotificationKind::ReferralEscalated
+        | NotificationKind::EndpointDisabled
+        | NotificationKind::Unspecified => (
             format!("Referral {short} escalated: acknowledgements overdue"),
             format!(
                 "Referral {} to service {} (district {}) was not acknowledged by every party by {deadline}.",
@@ -142,11 +188,26 @@ mod tests {
             (types::REFERRAL_WITHDRAWN, vec![provider, foster]),
             (types::REFERRAL_PLACED, vec![provider, foster]),
             (types::REFERRAL_ESCALATED, vec![sender, rdsa]),
+            (types::REFERRAL_COURT_DECISION_DUE, vec![sender]),
+            (
+                types::REFERRAL_COURT_DECISION_RECORDED,
+                vec![provider, foster],
+            ),
         ];
         for (t, expected) in cases {
             assert_eq!(recipients(t, &e).unwrap().1, expected, "{t}");
         }
         assert!(recipients("case.opened", &e).is_none());
+    }
+
+    #[test]
+    fn reminders_go_to_the_parties_that_have_not_acknowledged() {
+        let (mut e, [_, _, foster, _]) = event(false);
+        e.outstanding_agency_ids = vec![foster.to_string()];
+        assert_eq!(
+            recipients(types::REFERRAL_REMINDED, &e).unwrap().1,
+            vec![foster]
+        );
     }
 
     #[test]

@@ -7,6 +7,10 @@ use uuid::Uuid;
 /// The metadata key naming the agency a call acts for.
 pub const AGENCY_HEADER: &str = "x-agency-id";
 
+/// The national Agency for Social Assistance: it operates the system (created by the directory's first
+/// migration; registers the first agencies; sees delivery status and dead letters).
+pub const NATIONAL_AUTHORITY: Uuid = Uuid::from_u128(0x00000000_0000_4000_8000_000000000001);
+
 /// The agency on whose behalf a call is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {

@@ -36,6 +36,11 @@ pub struct CommonConfig {
     /// `PLACEMENT_EXCHANGE`: the topic exchange every event goes through.
     #[serde(default = "default_exchange")]
     pub exchange: String,
+    /// `PLACEMENT_WEBHOOK_SECRET_KEY`: the key the directory and the notifications service derive every
+    /// webhook's signing secret from (see `webhook::derive_secret`). Same value in both; the default is for
+    /// development only and is logged as such.
+    #[serde(default = "default_webhook_key")]
+    pub webhook_secret_key: String,
 }
 
 impl Default for CommonConfig {
@@ -46,6 +51,7 @@ impl Default for CommonConfig {
             database_acquire_timeout: default_acquire_timeout(),
             amqp_url: default_amqp_url(),
             exchange: default_exchange(),
+            webhook_secret_key: default_webhook_key(),
         }
     }
 }
@@ -68,4 +74,10 @@ fn default_amqp_url() -> String {
 
 fn default_exchange() -> String {
     "placement.events".into()
+}
+
+pub const DEVELOPMENT_WEBHOOK_KEY: &str = "development-only-webhook-secret-key";
+
+fn default_webhook_key() -> String {
+    DEVELOPMENT_WEBHOOK_KEY.into()
 }

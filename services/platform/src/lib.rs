@@ -12,6 +12,7 @@ pub mod page;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
+pub mod webhook;
 
 pub use caller::{Caller, CallerExt};
 pub use error::ServiceError;

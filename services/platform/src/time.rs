@@ -35,9 +35,24 @@ pub fn from_date(d: &Date) -> Option<NaiveDate> {
     )
 }
 
+/// The last day to apply to the court after a DSA director's order: one month later (Child Protection Act,
+/// Art. 26(1)); the end of a shorter month when the day does not exist in it.
+pub fn court_application_due(order: NaiveDate) -> NaiveDate {
+    order
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(NaiveDate::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn court_application_is_due_a_month_after_the_order() {
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(court_application_due(d(2026, 11, 5)), d(2026, 12, 5));
+        assert_eq!(court_application_due(d(2026, 1, 31)), d(2026, 2, 28));
+    }
 
     #[test]
     fn timestamps_round_trip() {

@@ -21,9 +21,9 @@ use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseStatus,
     ConfirmPlacementRequest, DeclineReason, DeclineReferralRequest, ExportReferralFhirRequest,
     FhirDocument, GetAgencyRequest, GetCaseRequest, GetReferralRequest, GetServiceRequest,
-    LegalBasisKind, ListAgenciesRequest, ListReferralsRequest, ListReferralsResponse, PageRequest,
-    Referral, ReferralAction, ReferralDirection, ReferralStatus, ServiceStatus,
-    SubmitReferralRequest, WithdrawReason, WithdrawReferralRequest,
+    LegalBasis, LegalBasisKind, ListAgenciesRequest, ListReferralsRequest, ListReferralsResponse,
+    PageRequest, RecordCourtDecisionRequest, Referral, ReferralAction, ReferralDirection,
+    ReferralStatus, ServiceStatus, SubmitReferralRequest, WithdrawReason, WithdrawReferralRequest,
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     referral_service_server::ReferralService,
 };
@@ -34,7 +34,7 @@ use uuid::Uuid;
 use crate::{
     EVENTS,
     store::{REFERRAL_COLUMNS, ReferralRow, assemble, parties_of, record_history},
-    workflow::{self, Step, event_type},
+    workflow::{self, CourtDecision, Step, event_type},
 };
 
 #[derive(Clone)]
@@ -140,6 +140,46 @@ impl ReferralService for Referrals {
         let id = parse_id("referral_id", &request.get_ref().referral_id)?;
         respond(self.step(&request, id, Step::ConfirmPlacement).await)
     }
+
+    async fn record_court_decision(
+        &self,
+        request: Request<RecordCourtDecisionRequest>,
+    ) -> RpcResult<Referral> {
+        let id = parse_id("referral_id", &request.get_ref().referral_id)?;
+        let decision = validate_court_decision(request.get_ref().decision.as_ref())?;
+        respond(
+            self.step(&request, id, Step::RecordCourtDecision(decision))
+                .await,
+        )
+    }
+}
+
+fn validate_court_decision(decision: Option<&LegalBasis>) -> ServiceResult<CourtDecision> {
+    let d = decision.ok_or_else(|| ServiceError::invalid("decision", "required"))?;
+    if d.kind != LegalBasisKind::CourtDecision as i32 {
+        return Err(ServiceError::invalid(
+            "decision.kind",
+            "must be COURT_DECISION",
+        ));
+    }
+    check_text("decision.number", d.number.trim(), 1, 64)?;
+    check_text("decision.court", d.court.trim(), 1, 200)?;
+    let date = d
+        .issued_on
+        .as_ref()
+        .ok_or_else(|| ServiceError::invalid("decision.issued_on", "required"))
+        .and_then(|date| {
+            from_date(date)
+                .ok_or_else(|| ServiceError::invalid("decision.issued_on", "not a calendar date"))
+        })?;
+    if date > Utc::now().date_naive() {
+        return Err(ServiceError::invalid("decision.issued_on", "in the future"));
+    }
+    Ok(CourtDecision {
+        number: d.number.trim().to_string(),
+        date,
+        court: d.court.trim().to_string(),
+    })
 }
 
 /// A validated submission.
@@ -347,8 +387,9 @@ impl Referrals {
             "INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
                  receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
                  places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
-                 status, ack_deadline, idempotency_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                 status, ack_deadline, idempotency_key, remind_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                     now() + ($17::timestamptz - now()) / 2)
              ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
              RETURNING {REFERRAL_COLUMNS}"
         ))
@@ -413,7 +454,12 @@ impl Referrals {
             id,
             row.version as u64,
             correlation,
-            &row.event(ReferralStatus::Unspecified, Some(caller.agency_id), 0),
+            &row.event(
+                ReferralStatus::Unspecified,
+                Some(caller.agency_id),
+                0,
+                Vec::new(),
+            ),
         );
         Outbox::enqueue(&mut tx, &event).await?;
         let referral = assemble(&mut tx, vec![row]).await?.remove(0);

@@ -3,7 +3,7 @@
 
 pub mod api;
 pub mod capacity;
-pub mod escalation;
+pub mod deadlines;
 pub mod fhir;
 pub mod referral;
 mod store;
@@ -119,7 +119,7 @@ pub async fn run(
         directory.clone(),
         shutdown.clone(),
     ));
-    infra.spawn(escalation::run(
+    infra.spawn(deadlines::run(
         infra.pool.clone(),
         infra.outbox.clone(),
         config.escalation_interval,

@@ -5,6 +5,10 @@
 //!                                              \--decline--> DECLINED
 //! SUBMITTED | ACKNOWLEDGED | ACCEPTED --withdraw (sender)--> WITHDRAWN
 //! SUBMITTED past its deadline --escalate (system)--> SUBMITTED, escalated
+//! SUBMITTED at half its deadline --remind (system)--> SUBMITTED, reminded
+//! any but DECLINED | WITHDRAWN, on a director's order without a court decision:
+//!     three weeks after the order --remind of the court (system)--> same status
+//!     --record the court decision (sender)--> same status
 //! ```
 
 use placement_proto::v1::{ReferralAction, ReferralStatus};
@@ -20,6 +24,12 @@ pub struct ReferralState {
     /// Required acknowledgers and whether each has acknowledged.
     pub parties: Vec<(Uuid, bool)>,
     pub escalated: bool,
+    /// The parties that had not acknowledged at half the deadline were reminded.
+    pub reminded: bool,
+    /// The referral rests on a DSA director's order and no court decision is recorded yet.
+    pub awaiting_court: bool,
+    /// The sender was reminded to apply to the court.
+    pub court_reminded: bool,
 }
 
 /// A request to change a referral. `None` as actor means the system (the escalation scheduler).
@@ -31,6 +41,9 @@ pub enum Command {
     Withdraw,
     ConfirmPlacement,
     Escalate,
+    Remind,
+    RemindOfCourt,
+    RecordCourtDecision,
 }
 
 /// The outcome of an allowed command.
@@ -133,6 +146,49 @@ impl ReferralState {
                 }
                 Ok(self.to(ReferralAction::Escalated, self.status))
             }
+            Remind => {
+                if actor.is_some() {
+                    return Err(TransitionError::NotAllowed("only the system reminds"));
+                }
+                self.require(&[S::Submitted], "remind of")?;
+                if self.reminded || self.escalated {
+                    return Err(TransitionError::WrongState(
+                        "already reminded or escalated".into(),
+                    ));
+                }
+                Ok(self.to(ReferralAction::Reminded, self.status))
+            }
+            RemindOfCourt | RecordCourtDecision => {
+                let (verb, action) = if command == RemindOfCourt {
+                    if actor.is_some() {
+                        return Err(TransitionError::NotAllowed("only the system reminds"));
+                    }
+                    ("remind of the court for", ReferralAction::CourtDecisionDue)
+                } else {
+                    if !is(self.sender) {
+                        return Err(TransitionError::NotAllowed(
+                            "only the sender records the court decision",
+                        ));
+                    }
+                    (
+                        "record a court decision on",
+                        ReferralAction::CourtDecisionRecorded,
+                    )
+                };
+                self.require(
+                    &[S::Submitted, S::Acknowledged, S::Accepted, S::Placed],
+                    verb,
+                )?;
+                if !self.awaiting_court {
+                    return Err(TransitionError::WrongState(
+                        "the referral does not rest on a director's order awaiting a court decision".into(),
+                    ));
+                }
+                if command == RemindOfCourt && self.court_reminded {
+                    return Err(TransitionError::WrongState("already reminded".into()));
+                }
+                Ok(self.to(action, self.status))
+            }
         }
     }
 
@@ -196,6 +252,9 @@ mod tests {
             receiving_agency: p.provider,
             parties: vec![(p.provider, acked.0), (p.foster, acked.1)],
             escalated: false,
+            reminded: false,
+            awaiting_court: true,
+            court_reminded: false,
         }
     }
 
@@ -211,7 +270,17 @@ mod tests {
                 Some(S::Withdrawn)
             }
             (ConfirmPlacement, S::Accepted) if actor == Some(p.sender) => Some(S::Placed),
-            (Escalate, S::Submitted) if actor.is_none() => Some(S::Submitted),
+            (Escalate | Remind, S::Submitted) if actor.is_none() => Some(S::Submitted),
+            (RemindOfCourt, S::Submitted | S::Acknowledged | S::Accepted | S::Placed)
+                if actor.is_none() =>
+            {
+                Some(status)
+            }
+            (RecordCourtDecision, S::Submitted | S::Acknowledged | S::Accepted | S::Placed)
+                if actor == Some(p.sender) =>
+            {
+                Some(status)
+            }
             _ => None,
         }
     }
@@ -233,6 +302,9 @@ mod tests {
             Withdraw,
             ConfirmPlacement,
             Escalate,
+            Remind,
+            RemindOfCourt,
+            RecordCourtDecision,
         ];
         let mut allowed = 0;
         for status in ALL_STATUSES {
@@ -255,8 +327,9 @@ mod tests {
                 }
             }
         }
-        // 2 acknowledgers + accept + decline + 3 withdrawals + confirm + escalate.
-        assert_eq!(allowed, 9);
+        // 2 acknowledgers + accept + decline + 3 withdrawals + confirm + escalate + remind
+        // + 4 court reminders + 4 court decisions.
+        assert_eq!(allowed, 18);
     }
 
     #[test]
@@ -327,6 +400,9 @@ mod tests {
             receiving_agency: p.provider,
             parties: vec![(p.provider, false)],
             escalated: false,
+            reminded: false,
+            awaiting_court: false,
+            court_reminded: false,
         };
         assert_eq!(
             s.decide(Acknowledge, Some(p.provider)).unwrap().to,
@@ -349,5 +425,40 @@ mod tests {
             s.decide(Escalate, Some(p.sender)),
             Err(TransitionError::NotAllowed(_))
         ));
+    }
+
+    #[test]
+    fn reminders_happen_once_and_keep_the_status() {
+        let p = parties();
+        let mut s = state(&p, S::Submitted, (true, false));
+        assert_eq!(
+            s.decide(Remind, None).unwrap().action,
+            ReferralAction::Reminded
+        );
+        s.reminded = true;
+        assert!(matches!(
+            s.decide(Remind, None),
+            Err(TransitionError::WrongState(_))
+        ));
+        // Once escalated, a late reminder is pointless.
+        let mut s = state(&p, S::Submitted, (false, false));
+        s.escalated = true;
+        assert!(s.decide(Remind, None).is_err());
+
+        let mut s = state(&p, S::Placed, (true, true));
+        assert_eq!(
+            s.decide(RemindOfCourt, None).unwrap().action,
+            ReferralAction::CourtDecisionDue
+        );
+        s.court_reminded = true;
+        assert!(s.decide(RemindOfCourt, None).is_err());
+        // Recording the decision is still possible after the reminder, and only while one is awaited.
+        assert!(s.decide(RecordCourtDecision, Some(p.sender)).is_ok());
+        s.awaiting_court = false;
+        assert!(matches!(
+            s.decide(RecordCourtDecision, Some(p.sender)),
+            Err(TransitionError::WrongState(_))
+        ));
+        assert!(s.decide(RemindOfCourt, None).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Referral rows, their parties and history, and their wire and event forms.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use placement_platform::time::{date, opt_timestamp, timestamp};
+use placement_platform::time::{court_application_due, date, opt_timestamp, timestamp};
 use placement_proto::v1::{
     Acknowledgement, DeclineReason, LegalBasis, LegalBasisKind, Referral, ReferralAction,
     ReferralEvent, ReferralHistoryEntry, ReferralStatus, WithdrawReason,
@@ -15,7 +15,8 @@ pub const REFERRAL_COLUMNS: &str = "id, case_id, sender_agency_id, sender_region
      receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id, places, \
      legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason, status, ack_deadline, \
      escalated_at, decline_reason, withdraw_reason, resolution_comment, idempotency_key, created_at, \
-     updated_at, version";
+     updated_at, version, reminded_at, court_reminded_at, court_decision_number, court_decision_date, \
+     court_decision_court";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ReferralRow {
@@ -44,6 +45,11 @@ pub struct ReferralRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub reminded_at: Option<DateTime<Utc>>,
+    pub court_reminded_at: Option<DateTime<Utc>>,
+    pub court_decision_number: Option<String>,
+    pub court_decision_date: Option<NaiveDate>,
+    pub court_decision_court: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -93,7 +99,14 @@ impl ReferralRow {
                 .map(|p| (p.agency_id, p.acknowledged_at.is_some()))
                 .collect(),
             escalated: self.escalated_at.is_some(),
+            reminded: self.reminded_at.is_some(),
+            awaiting_court: self.rests_on_order() && self.court_decision_date.is_none(),
+            court_reminded: self.court_reminded_at.is_some(),
         }
+    }
+
+    pub fn rests_on_order(&self) -> bool {
+        self.legal_basis_kind == LegalBasisKind::DsaDirectorOrder.as_str_name()
     }
 
     pub fn into_proto(self, parties: Vec<PartyRow>, history: Vec<HistoryRow>) -> Referral {
@@ -158,6 +171,16 @@ impl ReferralRow {
             created_at: Some(timestamp(self.created_at)),
             updated_at: Some(timestamp(self.updated_at)),
             version: self.version as u64,
+            court_decision: self.court_decision_date.map(|d| LegalBasis {
+                kind: LegalBasisKind::CourtDecision as i32,
+                number: self.court_decision_number.clone().unwrap_or_default(),
+                issued_on: Some(date(d)),
+                court: self.court_decision_court.clone().unwrap_or_default(),
+            }),
+            court_application_due_on: self
+                .rests_on_order()
+                .then(|| date(court_application_due(self.legal_basis_date))),
+            reminded_at: opt_timestamp(self.reminded_at),
         }
     }
 
@@ -168,6 +191,7 @@ impl ReferralRow {
         previous: ReferralStatus,
         actor: Option<Uuid>,
         reason_code: i32,
+        outstanding: Vec<Uuid>,
     ) -> ReferralEvent {
         ReferralEvent {
             referral_id: self.id.to_string(),
@@ -190,6 +214,8 @@ impl ReferralRow {
             acknowledgement_deadline: Some(timestamp(self.ack_deadline)),
             legal_basis_kind: LegalBasisKind::from_str_name(&self.legal_basis_kind)
                 .unwrap_or(LegalBasisKind::Unspecified) as i32,
+            outstanding_agency_ids: outstanding.iter().map(Uuid::to_string).collect(),
+            order_issued_on: self.rests_on_order().then(|| date(self.legal_basis_date)),
         }
     }
 }

@@ -22,6 +22,17 @@ pub enum Step {
     Withdraw(WithdrawReason, String),
     ConfirmPlacement,
     Escalate,
+    Remind,
+    RemindOfCourt,
+    RecordCourtDecision(CourtDecision),
+}
+
+/// A court decision as recorded by the sender.
+#[derive(Debug, Clone)]
+pub struct CourtDecision {
+    pub number: String,
+    pub date: chrono::NaiveDate,
+    pub court: String,
 }
 
 impl Step {
@@ -33,6 +44,9 @@ impl Step {
             Step::Withdraw(..) => Command::Withdraw,
             Step::ConfirmPlacement => Command::ConfirmPlacement,
             Step::Escalate => Command::Escalate,
+            Step::Remind => Command::Remind,
+            Step::RemindOfCourt => Command::RemindOfCourt,
+            Step::RecordCourtDecision(_) => Command::RecordCourtDecision,
         }
     }
 }
@@ -45,6 +59,9 @@ pub fn event_type(action: ReferralAction) -> &'static str {
         ReferralAction::Declined => types::REFERRAL_DECLINED,
         ReferralAction::Withdrawn => types::REFERRAL_WITHDRAWN,
         ReferralAction::Placed => types::REFERRAL_PLACED,
+        ReferralAction::Reminded => types::REFERRAL_REMINDED,
+        ReferralAction::CourtDecisionDue => types::REFERRAL_COURT_DECISION_DUE,
+        ReferralAction::CourtDecisionRecorded => types::REFERRAL_COURT_DECISION_RECORDED,
         ReferralAction::Escalated | ReferralAction::Unspecified => types::REFERRAL_ESCALATED,
     }
 }
@@ -84,6 +101,28 @@ pub async fn apply(
     if matches!(step, Step::Accept) {
         check_free_places(conn, &row).await?;
     }
+    let decision = match step {
+        Step::RecordCourtDecision(d) => {
+            if d.date < row.legal_basis_date {
+                return Err(ServiceError::invalid(
+                    "decision.issued_on",
+                    "before the director's order",
+                ));
+            }
+            Some(d)
+        }
+        _ => None,
+    };
+    // Reminders go to the parties still to acknowledge.
+    let outstanding: Vec<Uuid> = if matches!(step, Step::Remind) {
+        parties
+            .iter()
+            .filter(|p| p.acknowledged_at.is_none())
+            .map(|p| p.agency_id)
+            .collect()
+    } else {
+        Vec::new()
+    };
     if matches!(step, Step::Acknowledge) {
         sqlx::query(
             "UPDATE referral_parties SET acknowledged_at = now() WHERE referral_id = $1 AND agency_id = $2",
@@ -113,7 +152,12 @@ pub async fn apply(
              escalated_at = CASE WHEN $3 THEN now() ELSE escalated_at END,
              decline_reason = COALESCE($4, decline_reason),
              withdraw_reason = COALESCE($5, withdraw_reason),
-             resolution_comment = CASE WHEN $6 = '' THEN resolution_comment ELSE $6 END
+             resolution_comment = CASE WHEN $6 = '' THEN resolution_comment ELSE $6 END,
+             reminded_at = CASE WHEN $7 THEN now() ELSE reminded_at END,
+             court_reminded_at = CASE WHEN $8 THEN now() ELSE court_reminded_at END,
+             court_decision_number = COALESCE($9, court_decision_number),
+             court_decision_date = COALESCE($10, court_decision_date),
+             court_decision_court = COALESCE($11, court_decision_court)
          WHERE id = $1 RETURNING {REFERRAL_COLUMNS}"
     ))
     .bind(referral_id)
@@ -122,6 +166,11 @@ pub async fn apply(
     .bind(decline)
     .bind(withdraw)
     .bind(comment)
+    .bind(matches!(step, Step::Remind))
+    .bind(matches!(step, Step::RemindOfCourt))
+    .bind(decision.map(|d| d.number.as_str()))
+    .bind(decision.map(|d| d.date))
+    .bind(decision.map(|d| d.court.as_str()))
     .fetch_one(&mut *conn)
     .await?;
     record_history(conn, &updated, transition.action, transition.from, actor).await?;
@@ -131,7 +180,7 @@ pub async fn apply(
         referral_id,
         updated.version as u64,
         correlation,
-        &updated.event(transition.from, actor, reason_code),
+        &updated.event(transition.from, actor, reason_code, outstanding),
     );
     Outbox::enqueue(conn, &event).await?;
     tracing::info!(

@@ -1,0 +1,517 @@
+//! Notification endpoints: where an agency is told of events besides its in-app inbox.
+//!
+//! After every change the agency's whole set is announced ("agency.endpoints_changed"), numbered, so the
+//! notifications service replaces its copy and never applies an older set over a newer one. Webhook secrets
+//! are derived (see `placement_platform::webhook`) and only ever shown to the agency in a response.
+
+use chrono::{DateTime, Utc};
+use placement_messaging::{EventHandler, HandleError, IncomingEvent, Outbox, envelope::types};
+use placement_platform::{
+    error::{ServiceError, ServiceResult, parse_id},
+    time::timestamp,
+    webhook::derive_secret,
+};
+use placement_proto::v1::{
+    AddNotificationEndpointRequest, AgencyEndpointsChanged, EndpointDisabled, EndpointSnapshot,
+    Language, ListNotificationEndpointsRequest, ListNotificationEndpointsResponse,
+    NotificationChannel, NotificationEndpoint, RemoveNotificationEndpointRequest,
+    UpdateNotificationEndpointRequest,
+};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::{EVENTS, NATIONAL_AUTHORITY_ID};
+
+pub const MAX_ENDPOINTS: i64 = 20;
+const MAX_EVENT_TYPES: usize = 20;
+const MAX_EMAIL: usize = 254;
+const MAX_URL: usize = 2000;
+
+const COLUMNS: &str = "id, agency_id, channel, address, event_types, language, enabled, disabled_reason, \
+     secret_version, created_at, updated_at";
+
+#[derive(Debug, Clone, FromRow)]
+struct EndpointRow {
+    id: Uuid,
+    agency_id: Uuid,
+    channel: String,
+    address: String,
+    event_types: Vec<String>,
+    language: String,
+    enabled: bool,
+    disabled_reason: String,
+    secret_version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl EndpointRow {
+    fn channel(&self) -> NotificationChannel {
+        NotificationChannel::from_str_name(&self.channel)
+            .unwrap_or(NotificationChannel::Unspecified)
+    }
+
+    fn language(&self) -> Language {
+        Language::from_str_name(&self.language).unwrap_or(Language::Bg)
+    }
+
+    fn into_proto(self, secret: Option<String>) -> NotificationEndpoint {
+        NotificationEndpoint {
+            id: self.id.to_string(),
+            agency_id: self.agency_id.to_string(),
+            channel: self.channel() as i32,
+            address: self.address.clone(),
+            language: self.language() as i32,
+            event_types: self.event_types,
+            enabled: self.enabled,
+            disabled_reason: self.disabled_reason,
+            secret: secret.unwrap_or_default(),
+            secret_version: self.secret_version as u32,
+            created_at: Some(timestamp(self.created_at)),
+            updated_at: Some(timestamp(self.updated_at)),
+        }
+    }
+
+    fn snapshot(&self) -> EndpointSnapshot {
+        EndpointSnapshot {
+            endpoint_id: self.id.to_string(),
+            channel: self.channel() as i32,
+            address: self.address.clone(),
+            event_types: self.event_types.clone(),
+            language: self.language() as i32,
+            enabled: self.enabled,
+            secret_version: self.secret_version as u32,
+        }
+    }
+}
+
+/// Endpoint management, with the settings it needs.
+#[derive(Clone)]
+pub struct Endpoints {
+    pool: PgPool,
+    outbox: Outbox,
+    webhook_key: String,
+    allow_http_webhooks: bool,
+}
+
+impl Endpoints {
+    pub fn new(
+        pool: PgPool,
+        outbox: Outbox,
+        webhook_key: String,
+        allow_http_webhooks: bool,
+    ) -> Self {
+        Self {
+            pool,
+            outbox,
+            webhook_key,
+            allow_http_webhooks,
+        }
+    }
+
+    fn secret(&self, row: &EndpointRow) -> Option<String> {
+        (row.channel() == NotificationChannel::Webhook)
+            .then(|| derive_secret(&self.webhook_key, row.id, row.secret_version as u32))
+    }
+
+    /// Another agency's endpoints and unknown agencies look alike.
+    async fn authorize(&self, caller: Uuid, agency: Uuid) -> ServiceResult<()> {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agencies WHERE id = $1)")
+                .bind(agency)
+                .fetch_one(&self.pool)
+                .await?;
+        if !exists || (caller != agency && caller != NATIONAL_AUTHORITY_ID) {
+            return Err(ServiceError::not_found("agency"));
+        }
+        Ok(())
+    }
+
+    async fn endpoint_for(&self, caller: Uuid, id: Uuid) -> ServiceResult<EndpointRow> {
+        let row: Option<EndpointRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM notification_endpoints WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) if caller == row.agency_id || caller == NATIONAL_AUTHORITY_ID => Ok(row),
+            _ => Err(ServiceError::not_found("notification endpoint")),
+        }
+    }
+
+    pub async fn add(
+        &self,
+        caller: Uuid,
+        req: AddNotificationEndpointRequest,
+        correlation: Uuid,
+    ) -> ServiceResult<NotificationEndpoint> {
+        let agency = parse_id("agency_id", &req.agency_id)?;
+        let channel = NotificationChannel::try_from(req.channel)
+            .ok()
+            .filter(|c| *c != NotificationChannel::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("channel", "required"))?;
+        let address = check_address(channel, req.address.trim(), self.allow_http_webhooks)?;
+        let event_types = check_event_types("event_types", &req.event_types)?;
+        let language = language_or_default(req.language)?;
+        self.authorize(caller, agency).await?;
+
+        let mut tx = self.pool.begin().await?;
+        // Serialises changes to one agency's endpoints, so the count and the version are right.
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notification_endpoints
+             WHERE agency_id = (SELECT id FROM agencies WHERE id = $1 FOR UPDATE)",
+        )
+        .bind(agency)
+        .fetch_one(&mut *tx)
+        .await?;
+        if count >= MAX_ENDPOINTS {
+            return Err(ServiceError::precondition(format!(
+                "an agency has at most {MAX_ENDPOINTS} notification endpoints"
+            )));
+        }
+        let row: Option<EndpointRow> = sqlx::query_as(&format!(
+            "INSERT INTO notification_endpoints (id, agency_id, channel, address, event_types, language)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (agency_id, channel, address) DO NOTHING RETURNING {COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(agency)
+        .bind(channel.as_str_name())
+        .bind(&address)
+        .bind(&event_types)
+        .bind(language.as_str_name())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row = row.ok_or_else(|| {
+            ServiceError::AlreadyExists("the agency already has this endpoint".into())
+        })?;
+        announce(&mut tx, agency, correlation).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        tracing::info!(endpoint_id = %row.id, %agency, channel = channel.as_str_name(), "notification endpoint added");
+        let secret = self.secret(&row);
+        Ok(row.into_proto(secret))
+    }
+
+    pub async fn list(
+        &self,
+        caller: Uuid,
+        req: ListNotificationEndpointsRequest,
+    ) -> ServiceResult<ListNotificationEndpointsResponse> {
+        let agency = parse_id("agency_id", &req.agency_id)?;
+        self.authorize(caller, agency).await?;
+        let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM notification_endpoints WHERE agency_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(agency)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ListNotificationEndpointsResponse {
+            endpoints: rows.into_iter().map(|r| r.into_proto(None)).collect(),
+        })
+    }
+
+    pub async fn update(
+        &self,
+        caller: Uuid,
+        req: UpdateNotificationEndpointRequest,
+        correlation: Uuid,
+    ) -> ServiceResult<NotificationEndpoint> {
+        let id = parse_id("endpoint_id", &req.endpoint_id)?;
+        let event_types = req
+            .events
+            .as_ref()
+            .map(|f| check_event_types("events.event_types", &f.event_types))
+            .transpose()?;
+        let language = (req.language != 0)
+            .then(|| language_or_default(req.language))
+            .transpose()?;
+        let current = self.endpoint_for(caller, id).await?;
+        if req.rotate_secret && current.channel() != NotificationChannel::Webhook {
+            return Err(ServiceError::invalid(
+                "rotate_secret",
+                "only webhooks have a secret",
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT id FROM agencies WHERE id = $1 FOR UPDATE")
+            .bind(current.agency_id)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<EndpointRow> = sqlx::query_as(&format!(
+            "UPDATE notification_endpoints SET
+                 event_types = COALESCE($2, event_types),
+                 language = COALESCE($3, language),
+                 enabled = COALESCE($4, enabled),
+                 disabled_reason = CASE WHEN COALESCE($4, enabled) THEN '' ELSE
+                     CASE WHEN $4 = false THEN 'disabled by the agency' ELSE disabled_reason END END,
+                 secret_version = secret_version + CASE WHEN $5 THEN 1 ELSE 0 END,
+                 updated_at = now()
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(event_types)
+        .bind(language.map(|l| l.as_str_name()))
+        .bind(req.enabled)
+        .bind(req.rotate_secret)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row = row.ok_or_else(|| ServiceError::not_found("notification endpoint"))?;
+        announce(&mut tx, row.agency_id, correlation).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        tracing::info!(endpoint_id = %id, enabled = row.enabled, rotated = req.rotate_secret, "notification endpoint updated");
+        let secret = if req.rotate_secret {
+            self.secret(&row)
+        } else {
+            None
+        };
+        Ok(row.into_proto(secret))
+    }
+
+    pub async fn remove(
+        &self,
+        caller: Uuid,
+        req: RemoveNotificationEndpointRequest,
+        correlation: Uuid,
+    ) -> ServiceResult<()> {
+        let id = parse_id("endpoint_id", &req.endpoint_id)?;
+        let current = self.endpoint_for(caller, id).await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT id FROM agencies WHERE id = $1 FOR UPDATE")
+            .bind(current.agency_id)
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM notification_endpoints WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Err(ServiceError::not_found("notification endpoint"));
+        }
+        announce(&mut tx, current.agency_id, correlation).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        tracing::info!(endpoint_id = %id, "notification endpoint removed");
+        Ok(())
+    }
+}
+
+/// Announces the agency's whole set of endpoints under a new version. The caller holds the agency's row lock.
+async fn announce(conn: &mut PgConnection, agency: Uuid, correlation: Uuid) -> ServiceResult<()> {
+    let version: i64 = sqlx::query_scalar(
+        "UPDATE agencies SET endpoints_version = endpoints_version + 1 WHERE id = $1 RETURNING endpoints_version",
+    )
+    .bind(agency)
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notification_endpoints WHERE agency_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(agency)
+    .fetch_all(&mut *conn)
+    .await?;
+    let event = EVENTS.build(
+        types::AGENCY_ENDPOINTS_CHANGED,
+        "agency",
+        agency,
+        version as u64,
+        correlation,
+        &AgencyEndpointsChanged {
+            agency_id: agency.to_string(),
+            endpoints_version: version as u64,
+            endpoints: rows.iter().map(EndpointRow::snapshot).collect(),
+        },
+    );
+    Outbox::enqueue(conn, &event).await?;
+    Ok(())
+}
+
+/// Records an endpoint the notifications service gave up on. Idempotent: an endpoint already disabled, or
+/// removed since, is left as it is.
+pub async fn on_disabled(
+    tx: &mut Transaction<'static, Postgres>,
+    event: &IncomingEvent,
+) -> Result<(), HandleError> {
+    let disabled: EndpointDisabled = event.payload()?;
+    let id = Uuid::parse_str(&disabled.endpoint_id)
+        .map_err(|_| HandleError::permanent("endpoint_id is not a UUID"))?;
+    let reason: String = format!("deliveries kept failing: {}", disabled.reason)
+        .chars()
+        .take(500)
+        .collect();
+    let agency: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE notification_endpoints SET enabled = false, disabled_reason = $2, updated_at = now()
+         WHERE id = $1 AND enabled RETURNING agency_id",
+    )
+    .bind(id)
+    .bind(&reason)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(agency) = agency {
+        sqlx::query("SELECT id FROM agencies WHERE id = $1 FOR UPDATE")
+            .bind(agency)
+            .execute(&mut **tx)
+            .await?;
+        announce(tx, agency, event.correlation_id())
+            .await
+            .map_err(|e| HandleError::Transient(e.to_string()))?;
+        tracing::warn!(endpoint_id = %id, %agency, "notification endpoint disabled after failed deliveries");
+    }
+    Ok(())
+}
+
+/// Routes the directory's incoming events.
+pub struct DirectoryEvents;
+
+impl EventHandler for DirectoryEvents {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        event: &IncomingEvent,
+    ) -> Result<(), HandleError> {
+        if event.event_type() == types::NOTIFICATION_ENDPOINT_DISABLED {
+            on_disabled(tx, event).await
+        } else {
+            crate::places::PlacesLedger.handle(tx, event).await
+        }
+    }
+}
+
+pub const BINDINGS: &[&str] = &[
+    types::REFERRAL_ACCEPTED,
+    types::REFERRAL_WITHDRAWN,
+    types::REFERRAL_PLACED,
+    types::NOTIFICATION_ENDPOINT_DISABLED,
+];
+
+fn language_or_default(value: i32) -> ServiceResult<Language> {
+    match Language::try_from(value) {
+        Ok(Language::Unspecified) => Ok(Language::Bg),
+        Ok(l) => Ok(l),
+        Err(_) => Err(ServiceError::invalid("language", "unknown language")),
+    }
+}
+
+fn check_event_types(field: &str, types_: &[String]) -> ServiceResult<Vec<String>> {
+    if types_.len() > MAX_EVENT_TYPES {
+        return Err(ServiceError::invalid(
+            field,
+            format!("at most {MAX_EVENT_TYPES}"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(types_.len());
+    for (i, t) in types_.iter().enumerate() {
+        if !types::NOTIFIED.contains(&t.as_str()) {
+            return Err(ServiceError::invalid(
+                format!("{field}[{i}]"),
+                format!(
+                    "not an event agencies are told of; one of {}",
+                    types::NOTIFIED.join(", ")
+                ),
+            ));
+        }
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn check_address(
+    channel: NotificationChannel,
+    address: &str,
+    allow_http: bool,
+) -> ServiceResult<String> {
+    let invalid = |why: &str| ServiceError::invalid("address", why);
+    match channel {
+        NotificationChannel::Email => {
+            if address.is_empty() || address.len() > MAX_EMAIL {
+                return Err(invalid("an e-mail address of 3 to 254 characters"));
+            }
+            let valid = address.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+            }) && !address
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
+            if !valid {
+                return Err(invalid("not an e-mail address"));
+            }
+            Ok(address.to_string())
+        }
+        NotificationChannel::Webhook => {
+            if address.is_empty() || address.len() > MAX_URL {
+                return Err(invalid("a URL of up to 2000 characters"));
+            }
+            let url = url::Url::parse(address).map_err(|_| invalid("not a URL"))?;
+            match url.scheme() {
+                "https" => {}
+                "http" if allow_http => {}
+                _ => return Err(invalid("must be an https URL")),
+            }
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(invalid("the URL has no host"));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(invalid("credentials do not belong in the URL"));
+            }
+            if url.fragment().is_some() {
+                return Err(invalid("the URL has a fragment"));
+            }
+            Ok(url.to_string())
+        }
+        NotificationChannel::Unspecified => Err(ServiceError::invalid("channel", "required")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_checked_per_channel() {
+        use NotificationChannel::*;
+        assert!(check_address(Email, "dsp.pirdop@asp.government.bg", false).is_ok());
+        for bad in [
+            "",
+            "no-at-sign",
+            "@x.bg",
+            "a@nodot",
+            "a b@x.bg",
+            "a@x.bg,b@y.bg",
+            "a@.bg",
+        ] {
+            assert!(check_address(Email, bad, false).is_err(), "{bad}");
+        }
+        assert!(check_address(Webhook, "https://cms.vratsa.bg/hooks/placement", false).is_ok());
+        assert!(check_address(Webhook, "http://127.0.0.1:8080/hook", false).is_err());
+        assert!(check_address(Webhook, "http://127.0.0.1:8080/hook", true).is_ok());
+        for bad in [
+            "ftp://x.bg/",
+            "https://user:pw@x.bg/",
+            "not a url",
+            "https://x.bg/#f",
+        ] {
+            assert!(check_address(Webhook, bad, true).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn event_types_must_be_ones_agencies_are_told_of() {
+        assert_eq!(
+            check_event_types(
+                "e",
+                &["referral.submitted".into(), "referral.submitted".into()]
+            )
+            .unwrap(),
+            vec!["referral.submitted".to_string()]
+        );
+        assert!(check_event_types("e", &["service.registered".into()]).is_err());
+    }
+}

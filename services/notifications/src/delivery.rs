@@ -1,0 +1,586 @@
+//! Deliveries by e-mail and webhook.
+//!
+//! A delivery is created with its notification, in the same transaction, for each enabled endpoint of the
+//! recipient that wants the event; it is rendered then, so what is sent is fixed and every retry sends the
+//! same. The dispatcher claims due deliveries with `FOR UPDATE SKIP LOCKED` (any number of instances), pushes
+//! each a lease ahead, commits, sends outside any transaction, then records the attempt. A sender that dies
+//! mid-attempt leaves the delivery due again when the lease ends; the webhook's `webhook-id` and the e-mail's
+//! `Message-ID` stay the same on every attempt, so receivers can drop the rare duplicate.
+//!
+//! Failures are retried with exponential backoff and jitter until the delivery's retry window ends (26 hours
+//! by default); then the delivery is FAILED, its endpoint disabled, the directory told
+//! ("notification.endpoint_disabled"), and the agency told in its inbox and by its other endpoints.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, header::ContentType},
+};
+use placement_messaging::{EventBuilder, Outbox, envelope::types};
+use placement_platform::{error::ServiceError, webhook::derive_secret};
+use placement_proto::v1::{EndpointDisabled, Language, NotificationKind, ReferralEvent};
+use sqlx::{FromRow, PgConnection, PgPool};
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::render;
+
+pub const EMAIL: &str = "email";
+pub const WEBHOOK: &str = "webhook";
+
+const EVENTS: EventBuilder = EventBuilder::new(crate::PRODUCER);
+
+/// When failed attempts are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Delay after the first failure.
+    pub initial: Duration,
+    /// Longest delay between attempts.
+    pub max: Duration,
+    /// How long after its creation a delivery is still tried.
+    pub window: Duration,
+}
+
+impl RetryPolicy {
+    /// The delay after the `attempt`-th failed attempt (1-based): doubling from `initial` up to `max`, then
+    /// "equal jitter" (half fixed, half random, `jitter` in 0..1) so receivers that come back are not hit
+    /// by every sender at once.
+    pub fn delay(&self, attempt: u32, jitter: f64) -> Duration {
+        let doubled = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(30)));
+        let capped = doubled.min(self.max);
+        capped / 2 + capped.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// What a new notification's deliveries say.
+pub enum Content<'a> {
+    Referral {
+        kind: NotificationKind,
+        event: &'a ReferralEvent,
+    },
+    EndpointDisabled {
+        address: &'a str,
+        reason: &'a str,
+    },
+}
+
+/// What creating deliveries needs to know.
+#[derive(Debug, Clone)]
+pub struct FanOut {
+    /// Where links in e-mails point.
+    pub public_url: String,
+    pub retry: RetryPolicy,
+}
+
+/// The notification the deliveries are for.
+pub struct NewNotification<'a> {
+    pub id: Uuid,
+    pub agency: Uuid,
+    pub event_type: &'a str,
+    pub event_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub referral_id: Option<Uuid>,
+}
+
+#[derive(Debug, FromRow)]
+struct EndpointRow {
+    id: Uuid,
+    channel: String,
+    address: String,
+    language: String,
+}
+
+impl FanOut {
+    /// Creates the deliveries of a new notification, in the caller's transaction; returns how many.
+    pub async fn create(
+        &self,
+        conn: &mut PgConnection,
+        n: &NewNotification<'_>,
+        content: &Content<'_>,
+    ) -> Result<usize, sqlx::Error> {
+        let endpoints: Vec<EndpointRow> = sqlx::query_as(
+            "SELECT id, channel, address, language FROM endpoints
+             WHERE agency_id = $1 AND enabled AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))
+             ORDER BY id",
+        )
+        .bind(n.agency)
+        .bind(n.event_type)
+        .fetch_all(&mut *conn)
+        .await?;
+        let window = chrono::Duration::from_std(self.retry.window).unwrap_or(chrono::Duration::MAX);
+        for endpoint in &endpoints {
+            let language = Language::from_str_name(&endpoint.language).unwrap_or(Language::Bg);
+            let (subject, body) = if endpoint.channel == WEBHOOK {
+                (
+                    String::new(),
+                    render::webhook_body(
+                        n.event_type,
+                        n.occurred_at,
+                        n.event_id,
+                        n.referral_id,
+                        n.id,
+                        n.agency,
+                    ),
+                )
+            } else {
+                match content {
+                    Content::Referral { kind, event } => {
+                        render::referral_email(*kind, event, language, &self.public_url)
+                    }
+                    Content::EndpointDisabled { address, reason } => {
+                        render::endpoint_disabled_email(address, reason, language)
+                    }
+                }
+            };
+            sqlx::query(
+                "INSERT INTO deliveries (id, notification_id, endpoint_id, channel, address, subject, body,
+                                         status, next_attempt_at, give_up_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', now(), now() + $8)
+                 ON CONFLICT (notification_id, endpoint_id) DO NOTHING",
+            )
+            .bind(Uuid::now_v7())
+            .bind(n.id)
+            .bind(endpoint.id)
+            .bind(&endpoint.channel)
+            .bind(&endpoint.address)
+            .bind(subject)
+            .bind(body)
+            .bind(window)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(endpoints.len())
+    }
+}
+
+/// How deliveries are sent.
+pub struct DispatchSettings {
+    /// SMTP server URL (lettre's form: `smtp://host:25`, `smtp://host:587?tls=required` for STARTTLS,
+    /// `smtps://host:465`); None leaves e-mails PENDING.
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
+    pub webhook_timeout: Duration,
+    pub poll_interval: Duration,
+    pub concurrency: usize,
+    pub webhook_key: String,
+}
+
+pub struct Dispatcher {
+    pool: PgPool,
+    outbox: Outbox,
+    fan_out: FanOut,
+    smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
+    http: reqwest::Client,
+    webhook_key: String,
+    webhook_timeout: Duration,
+    poll_interval: Duration,
+    concurrency: usize,
+    /// Woken when a notification with deliveries commits, or an operator retries one.
+    pub wake: Arc<Notify>,
+    arrivals: broadcast::Sender<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("SMTP settings: {0}")]
+    Smtp(String),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// A delivery claimed for one attempt.
+#[derive(Debug, FromRow)]
+struct Claimed {
+    id: Uuid,
+    endpoint_id: Uuid,
+    channel: String,
+    address: String,
+    subject: String,
+    body: String,
+    attempts: i32,
+    give_up_at: DateTime<Utc>,
+    secret_version: i32,
+}
+
+impl Dispatcher {
+    pub fn new(
+        pool: PgPool,
+        outbox: Outbox,
+        fan_out: FanOut,
+        settings: DispatchSettings,
+        wake: Arc<Notify>,
+        arrivals: broadcast::Sender<()>,
+    ) -> Result<Self, DispatchError> {
+        let smtp = match &settings.smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| DispatchError::Smtp(format!("PLACEMENT_SMTP_URL: {e}")))?
+                    .timeout(Some(settings.webhook_timeout))
+                    .build();
+                let from: Mailbox = settings
+                    .smtp_from
+                    .parse()
+                    .map_err(|e| DispatchError::Smtp(format!("PLACEMENT_SMTP_FROM: {e}")))?;
+                Some((transport, from))
+            }
+            None => {
+                tracing::warn!(
+                    "PLACEMENT_SMTP_URL is not set: e-mail deliveries stay PENDING until it is"
+                );
+                None
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(settings.webhook_timeout)
+            .connect_timeout(settings.webhook_timeout)
+            // A receiver answers for itself; following it elsewhere would let an endpoint aim our signed
+            // calls at another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "placement-exchange-webhooks/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()?;
+        Ok(Self {
+            pool,
+            outbox,
+            fan_out,
+            smtp,
+            http,
+            webhook_key: settings.webhook_key,
+            webhook_timeout: settings.webhook_timeout,
+            poll_interval: settings.poll_interval,
+            concurrency: settings.concurrency.max(1),
+            wake,
+            arrivals,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let mut more = false;
+            if !shutdown.is_cancelled() {
+                match self.claim().await {
+                    Ok(batch) => {
+                        more = batch.len() == self.concurrency;
+                        // In-flight attempts finish (bounded by the timeouts) even during shutdown, so none
+                        // is left to be repeated after its lease.
+                        futures::stream::iter(batch)
+                            .for_each_concurrent(self.concurrency, |d| self.attempt(d))
+                            .await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "claiming deliveries failed; will retry"),
+                }
+            }
+            if more {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        tracing::info!("delivery dispatcher stopped");
+    }
+
+    async fn claim(&self) -> Result<Vec<Claimed>, sqlx::Error> {
+        // Longer than any attempt can take, so a live sender records before anyone else may retry.
+        let lease = chrono::Duration::from_std(self.webhook_timeout * 3)
+            .unwrap_or(chrono::Duration::minutes(1));
+        sqlx::query_as(
+            "WITH due AS (
+                 SELECT d.id, e.secret_version FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                 WHERE d.status = 'PENDING' AND d.next_attempt_at <= now() AND e.enabled
+                   AND (d.channel <> 'email' OR $2)
+                 ORDER BY d.next_attempt_at LIMIT $1
+                 FOR UPDATE OF d SKIP LOCKED)
+             UPDATE deliveries d SET attempts = d.attempts + 1, last_attempt_at = now(),
+                                     next_attempt_at = now() + $3
+             FROM due WHERE d.id = due.id
+             RETURNING d.id, d.endpoint_id, d.channel, d.address, d.subject, d.body, d.attempts,
+                       d.give_up_at, due.secret_version",
+        )
+        .bind(self.concurrency as i64)
+        .bind(self.smtp.is_some())
+        .bind(lease)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn attempt(&self, d: Claimed) {
+        let started = Utc::now();
+        let outcome = if d.channel == WEBHOOK {
+            self.send_webhook(&d).await
+        } else {
+            self.send_email(&d).await
+        };
+        match &outcome {
+            Ok(detail) => {
+                tracing::info!(delivery_id = %d.id, channel = %d.channel, attempt = d.attempts, %detail, "delivered")
+            }
+            Err(error) => {
+                tracing::warn!(delivery_id = %d.id, channel = %d.channel, attempt = d.attempts, %error, "delivery attempt failed")
+            }
+        }
+        if let Err(e) = self.record(&d, started, outcome).await {
+            // The lease runs out and the delivery is tried again.
+            tracing::warn!(delivery_id = %d.id, error = %e, "recording a delivery attempt failed");
+        }
+    }
+
+    async fn send_webhook(&self, d: &Claimed) -> Result<String, String> {
+        let secret = derive_secret(&self.webhook_key, d.endpoint_id, d.secret_version as u32);
+        let signer =
+            standardwebhooks::Webhook::new(&secret).map_err(|e| format!("signing: {e}"))?;
+        let timestamp = Utc::now().timestamp();
+        let id = d.id.to_string();
+        let signature = signer
+            .sign(&id, timestamp, d.body.as_bytes())
+            .map_err(|e| format!("signing: {e}"))?;
+        let response = self
+            .http
+            .post(&d.address)
+            .header("content-type", "application/json")
+            .header(standardwebhooks::HEADER_WEBHOOK_ID, &id)
+            .header(
+                standardwebhooks::HEADER_WEBHOOK_TIMESTAMP,
+                timestamp.to_string(),
+            )
+            .header(standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signature)
+            .body(d.body.clone())
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status().is_success() => Ok(format!("HTTP {}", r.status().as_u16())),
+            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+            Err(e) if e.is_timeout() => Err(format!("timed out after {:?}", self.webhook_timeout)),
+            Err(e) if e.is_connect() => Err("connection failed".into()),
+            Err(e) => Err(format!("request failed: {}", e.without_url())),
+        }
+    }
+
+    async fn send_email(&self, d: &Claimed) -> Result<String, String> {
+        let (transport, from) = self.smtp.as_ref().ok_or("no SMTP server configured")?;
+        let to: Mailbox = d.address.parse().map_err(|e| format!("bad address: {e}"))?;
+        let message = Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(&d.subject)
+            .message_id(Some(format!("<{}@placement-exchange>", d.id)))
+            .header(ContentType::TEXT_PLAIN)
+            .body(d.body.clone())
+            .map_err(|e| format!("building the message: {e}"))?;
+        transport
+            .send(message)
+            .await
+            .map(|r| format!("SMTP {}", r.code()))
+            .map_err(|e| format!("SMTP: {e}"))
+    }
+
+    async fn record(
+        &self,
+        d: &Claimed,
+        started: DateTime<Utc>,
+        outcome: Result<String, String>,
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.pool.begin().await?;
+        let detail = match &outcome {
+            Ok(detail) | Err(detail) => detail.chars().take(500).collect::<String>(),
+        };
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, succeeded, detail)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(d.id)
+        .bind(d.attempts)
+        .bind(started)
+        .bind(outcome.is_ok())
+        .bind(&detail)
+        .execute(&mut *tx)
+        .await?;
+        let mut disabled = false;
+        if outcome.is_ok() {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'SENT', sent_at = now(), next_attempt_at = NULL
+                 WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
+            )
+            .bind(d.id)
+            .bind(d.attempts)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            let delay = self
+                .fan_out
+                .retry
+                .delay(d.attempts as u32, rand::random::<f64>());
+            let next =
+                Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+            if next > d.give_up_at {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'FAILED', next_attempt_at = NULL, last_error = $3
+                     WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
+                )
+                .bind(d.id)
+                .bind(d.attempts)
+                .bind(&detail)
+                .execute(&mut *tx)
+                .await?;
+                disabled = self
+                    .disable_endpoint(&mut tx, d.endpoint_id, &detail)
+                    .await?;
+            } else {
+                sqlx::query(
+                    "UPDATE deliveries SET next_attempt_at = $3, last_error = $4
+                     WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
+                )
+                .bind(d.id)
+                .bind(d.attempts)
+                .bind(next)
+                .bind(&detail)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        if disabled {
+            self.outbox.committed();
+            let _ = self.arrivals.send(());
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Stops using an endpoint after a delivery to it exhausted its retries: its other pending deliveries
+    /// fail, the directory is told, and so is the agency (inbox and its other endpoints). Returns whether
+    /// this call disabled it (it may have been already).
+    async fn disable_endpoint(
+        &self,
+        conn: &mut PgConnection,
+        endpoint: Uuid,
+        reason: &str,
+    ) -> Result<bool, ServiceError> {
+        let row: Option<(Uuid, String)> = sqlx::query_as(
+            "UPDATE endpoints SET enabled = false, updated_at = now() WHERE id = $1 AND enabled
+             RETURNING agency_id, address",
+        )
+        .bind(endpoint)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((agency, address)) = row else {
+            return Ok(false);
+        };
+        fail_pending(
+            &mut *conn,
+            &[endpoint],
+            "endpoint disabled after repeated failures",
+        )
+        .await?;
+        let event = EVENTS.build(
+            types::NOTIFICATION_ENDPOINT_DISABLED,
+            "endpoint",
+            endpoint,
+            1,
+            Uuid::now_v7(),
+            &EndpointDisabled {
+                endpoint_id: endpoint.to_string(),
+                agency_id: agency.to_string(),
+                reason: reason.to_string(),
+            },
+        );
+        Outbox::enqueue(&mut *conn, &event).await?;
+        let event_id = Uuid::parse_str(&event.event_id).expect("the builder makes UUIDs");
+        let (title, body) = render::endpoint_disabled_notice(&address, reason);
+        let notification = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
+             VALUES ($1, $2, $3, NULL, $4, $5, $6)",
+        )
+        .bind(notification)
+        .bind(agency)
+        .bind(NotificationKind::EndpointDisabled.as_str_name())
+        .bind(event_id)
+        .bind(&title)
+        .bind(&body)
+        .execute(&mut *conn)
+        .await?;
+        self.fan_out
+            .create(
+                conn,
+                &NewNotification {
+                    id: notification,
+                    agency,
+                    event_type: types::NOTIFICATION_ENDPOINT_DISABLED,
+                    event_id,
+                    occurred_at: Utc::now(),
+                    referral_id: None,
+                },
+                &Content::EndpointDisabled {
+                    address: &address,
+                    reason,
+                },
+            )
+            .await?;
+        tracing::warn!(endpoint_id = %endpoint, %agency, reason, "notification endpoint disabled");
+        Ok(true)
+    }
+}
+
+/// Fails the pending deliveries to endpoints that are gone or disabled.
+pub async fn fail_pending(
+    conn: &mut PgConnection,
+    endpoints: &[Uuid],
+    why: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE deliveries SET status = 'FAILED', next_attempt_at = NULL, last_error = $2
+         WHERE endpoint_id = ANY ($1) AND status = 'PENDING'",
+    )
+    .bind(endpoints)
+    .bind(why)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_up_to_the_cap_with_bounded_jitter() {
+        let p = RetryPolicy {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(3600),
+            window: Duration::from_secs(26 * 3600),
+        };
+        assert_eq!(p.delay(1, 1.0), Duration::from_secs(30));
+        assert_eq!(p.delay(1, 0.0), Duration::from_secs(15));
+        assert_eq!(p.delay(2, 1.0), Duration::from_secs(60));
+        assert_eq!(p.delay(8, 1.0), Duration::from_secs(3600));
+        assert_eq!(p.delay(500, 0.5), Duration::from_secs(2700));
+        for attempt in 1..40 {
+            let d = p.delay(attempt, rand::random());
+            assert!(d >= p.delay(attempt, 0.0) && d <= p.delay(attempt, 1.0));
+        }
+    }
+
+    #[test]
+    fn the_default_schedule_keeps_trying_for_more_than_a_day() {
+        let p = crate::Config::default_retry();
+        assert!(p.window >= Duration::from_secs(24 * 3600));
+        // Even with the shortest delays, attempts keep coming through the window: about 30 with the defaults.
+        let (mut elapsed, mut attempts) = (Duration::ZERO, 0u32);
+        while elapsed < p.window {
+            attempts += 1;
+            elapsed += p.delay(attempts, 0.0);
+        }
+        assert!((20..100).contains(&attempts), "{attempts}");
+    }
+}
