@@ -2,8 +2,10 @@
 //! gRPC only (plus the broker and the databases, read to check what the API cannot show).
 
 mod bench_smoke;
+mod delivery;
 mod errors;
 mod fhir;
 mod flow;
 mod paths;
+mod reminders;
 mod support;

@@ -246,8 +246,8 @@ async fn unacknowledged_referral_is_escalated_once_to_the_sender_and_the_rdsa() 
     // The RDSA of the receiving district may read it.
     assert!(f.referral(rdsa, &r.id).await.escalated);
 
-    // submitted, acknowledged, escalated: three events, and escalation only once.
-    f.settle(&mut recorder, &r.id, 3).await;
+    // submitted, acknowledged, reminded (half time), escalated: four events, each step once.
+    f.settle(&mut recorder, &r.id, 4).await;
     use NotificationKind as K;
     assert_eq!(
         Fixture::kinds(&f.notifications(sender, &r.id).await),
@@ -257,9 +257,29 @@ async fn unacknowledged_referral_is_escalated_once_to_the_sender_and_the_rdsa() 
         Fixture::kinds(&f.notifications(rdsa, &r.id).await),
         vec![K::ReferralEscalated]
     );
+    // The reminder went to whoever had not acknowledged when it fired: always the foster-care team, and
+    // the provider only if its acknowledgement came later.
+    let reminded_at = escalated.reminded_at.expect("reminded at half time");
+    let provider_acked = escalated
+        .acknowledgements
+        .iter()
+        .find(|a| a.agency_id == provider.to_string())
+        .and_then(|a| a.acknowledged_at)
+        .expect("the provider acknowledged");
+    let provider_expected = if (provider_acked.seconds, provider_acked.nanos)
+        < (reminded_at.seconds, reminded_at.nanos)
+    {
+        vec![K::ReferralSubmitted]
+    } else {
+        vec![K::ReferralSubmitted, K::ReferralReminder]
+    };
     assert_eq!(
         Fixture::kinds(&f.notifications(provider, &r.id).await),
-        vec![K::ReferralSubmitted]
+        provider_expected
+    );
+    assert_eq!(
+        Fixture::kinds(&f.notifications(f.agency("foster-vratsa"), &r.id).await),
+        vec![K::ReferralSubmitted, K::ReferralReminder]
     );
 
     // The late acknowledgement still counts: the referral goes on.

@@ -5,7 +5,9 @@
 pub mod bench;
 pub mod infra;
 pub mod load;
+pub mod mail;
 pub mod proxy;
+pub mod webhook;
 
 use std::{
     collections::BTreeMap,
@@ -71,7 +73,7 @@ pub fn record_summary(line: &str) {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -87,6 +89,8 @@ pub struct StackOptions {
     pub escalation_interval: Option<String>,
     /// The AMQP URL of one service instead of the broker's (e.g. through a [`proxy::TcpProxy`]).
     pub amqp_url_of: BTreeMap<&'static str, String>,
+    /// Further `PLACEMENT_*` settings for every service (e.g. `PLACEMENT_SMTP_URL`).
+    pub env: Vec<(String, String)>,
 }
 
 pub struct Stack {
@@ -211,6 +215,17 @@ impl Stack {
             if let Some(i) = &options.escalation_interval {
                 env.push(("PLACEMENT_ESCALATION_INTERVAL".into(), i.clone()));
             }
+            // Webhook receivers in tests are plain HTTP on this machine; retries come quickly.
+            for (k, v) in [
+                ("PLACEMENT_ALLOW_HTTP_WEBHOOKS", "true"),
+                ("PLACEMENT_DELIVERY_POLL_INTERVAL", "100ms"),
+                ("PLACEMENT_DELIVERY_RETRY_INITIAL", "100ms"),
+                ("PLACEMENT_DELIVERY_RETRY_MAX", "400ms"),
+                ("PLACEMENT_DELIVERY_TIMEOUT", "2s"),
+            ] {
+                env.push((k.into(), v.into()));
+            }
+            env.extend(options.env.iter().cloned());
             environments.insert(service.to_string(), env);
         }
         let mut stack = Stack {

@@ -53,7 +53,7 @@ pub fn recipients(event_type: &str, e: &ReferralEvent) -> Option<(NotificationKi
 
 /// Title and body: they name the referral and the step, never a child.
 pub fn message(kind: NotificationKind, e: &ReferralEvent) -> (String, String) {
-    let short = e.referral_id.get(..8).unwrap_or(&e.referral_id);
+    let short = crate::render::short_ref(&e.referral_id);
     let deadline = e
         .acknowledgement_deadline
         .as_ref()
@@ -233,7 +233,7 @@ mod tests {
     fn messages_name_the_referral() {
         let (e, _) = event(false);
         let (title, body) = message(NotificationKind::ReferralSubmitted, &e);
-        assert!(title.contains(&e.referral_id[..8]));
+        assert!(title.contains(crate::render::short_ref(&e.referral_id)));
         assert!(body.contains(&e.referral_id));
     }
 }

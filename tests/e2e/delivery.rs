@@ -1,0 +1,780 @@
+//! Notifications that leave the system: endpoints managed in the directory, e-mails through a real SMTP
+//! server (aiosmtpd), Standard Webhooks calls to a real HTTP receiver that verifies them and fails on
+//! purpose, delivery status, disabling a failing endpoint and an operator's retry.
+
+use std::collections::BTreeMap;
+
+use placement_cli::{clients::as_agency, demo::NATIONAL_AUTHORITY, scenario::eventually};
+use placement_e2e::{StackOptions, mail::SmtpSink, webhook::WebhookReceiver};
+use placement_proto::v1::{
+    AcceptReferralRequest, AddNotificationEndpointRequest, ConfirmPlacementRequest, Delivery,
+    DeliveryStatus, EventTypeFilter, Language, ListDeliveriesRequest,
+    ListNotificationEndpointsRequest, ListNotificationsRequest, Notification, NotificationChannel,
+    NotificationEndpoint, NotificationKind, RetryDeliveryRequest,
+    UpdateNotificationEndpointRequest,
+};
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::support::{Fixture, WAIT};
+
+async fn add_endpoint(
+    f: &Fixture,
+    agency: Uuid,
+    channel: NotificationChannel,
+    address: &str,
+    events: &[&str],
+    language: Language,
+) -> Result<NotificationEndpoint, tonic::Status> {
+    f.clients
+        .directory
+        .clone()
+        .add_notification_endpoint(as_agency(
+            agency,
+            AddNotificationEndpointRequest {
+                agency_id: agency.to_string(),
+                channel: channel as i32,
+                address: address.into(),
+                event_types: events.iter().map(|e| e.to_string()).collect(),
+                language: language as i32,
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Every notification of `agency`, oldest first, with its deliveries.
+async fn inbox(f: &Fixture, agency: Uuid) -> Vec<Notification> {
+    let mut all = f
+        .clients
+        .notifications
+        .clone()
+        .list_notifications(as_agency(
+            agency,
+            ListNotificationsRequest {
+                page_size: 500,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("ListNotifications")
+        .into_inner()
+        .notifications;
+    all.reverse();
+    all
+}
+
+/// Accepts (as the Vratsa provider) and confirms (as `sender`) an acknowledged referral.
+async fn accept_and_place(f: &Fixture, sender: Uuid, referral_id: &str) {
+    f.clients
+        .referrals
+        .clone()
+        .accept_referral(as_agency(
+            f.agency("provider-vratsa"),
+            AcceptReferralRequest {
+                referral_id: referral_id.into(),
+            },
+        ))
+        .await
+        .expect("AcceptReferral");
+    f.clients
+        .referrals
+        .clone()
+        .confirm_placement(as_agency(
+            sender,
+            ConfirmPlacementRequest {
+                referral_id: referral_id.into(),
+            },
+        ))
+        .await
+        .expect("ConfirmPlacement");
+}
+
+/// Waits until every delivery of `agency`'s notifications is in a final state (SENT or FAILED).
+async fn settled_deliveries(
+    f: &Fixture,
+    agency: Uuid,
+    expected: usize,
+) -> Vec<(Notification, Delivery)> {
+    eventually("deliveries to settle", WAIT, || async {
+        let all: Vec<(Notification, Delivery)> = inbox(f, agency)
+            .await
+            .into_iter()
+            .flat_map(|n| {
+                n.deliveries
+                    .clone()
+                    .into_iter()
+                    .map(move |d| (n.clone(), d))
+            })
+            .collect();
+        (all.len() >= expected
+            && all
+                .iter()
+                .all(|(_, d)| d.status != DeliveryStatus::Pending as i32))
+        .then_some(all)
+    })
+    .await
+    .expect("deliveries settled")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_are_managed_by_their_agency_in_the_directory() {
+    let f = Fixture::start().await;
+    let pirdop = f.agency("dsa-pirdop");
+    let vratsa = f.agency("dsa-vratsa");
+    use NotificationChannel::*;
+
+    let email = add_endpoint(
+        &f,
+        pirdop,
+        Email,
+        "dsp.pirdop@example.bg",
+        &["referral.accepted"],
+        Language::En,
+    )
+    .await
+    .expect("add an e-mail endpoint");
+    assert!(email.secret.is_empty(), "e-mails have no secret");
+    assert_eq!(email.event_types, vec!["referral.accepted"]);
+    let hook = add_endpoint(
+        &f,
+        pirdop,
+        Webhook,
+        "https://cms.pirdop.example/hooks",
+        &[],
+        Language::Unspecified,
+    )
+    .await
+    .expect("add a webhook");
+    assert!(hook.secret.starts_with("whsec_"), "{}", hook.secret);
+    assert_eq!(hook.language, Language::Bg as i32, "Bulgarian by default");
+
+    // Secrets are shown once; listing never shows them.
+    let listed = f
+        .clients
+        .directory
+        .clone()
+        .list_notification_endpoints(as_agency(
+            pirdop,
+            ListNotificationEndpointsRequest {
+                agency_id: pirdop.to_string(),
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .endpoints;
+    assert_eq!(
+        listed.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        vec![email.id.clone(), hook.id.clone()]
+    );
+    assert!(listed.iter().all(|e| e.secret.is_empty()));
+
+    // Rotation gives a new secret.
+    let rotated = f
+        .clients
+        .directory
+        .clone()
+        .update_notification_endpoint(as_agency(
+            pirdop,
+            UpdateNotificationEndpointRequest {
+                endpoint_id: hook.id.clone(),
+                rotate_secret: true,
+                events: Some(EventTypeFilter {
+                    event_types: vec!["referral.declined".into()],
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("rotate")
+        .into_inner();
+    assert_ne!(rotated.secret, hook.secret);
+    assert_eq!(rotated.secret_version, 2);
+    assert_eq!(rotated.event_types, vec!["referral.declined"]);
+
+    // Bad input names the field and changes nothing.
+    let field = |s: tonic::Status| {
+        assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+        s.message()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for (channel, address, events, expected) in [
+        (Email, "not-an-address", vec![], "address"),
+        (Webhook, "ftp://cms.example/hook", vec![], "address"),
+        (
+            Webhook,
+            "https://user:pw@cms.example/hook",
+            vec![],
+            "address",
+        ),
+        (
+            Email,
+            "a@b.bg",
+            vec!["service.registered"],
+            "event_types[0]",
+        ),
+        (Unspecified, "a@b.bg", vec![], "channel"),
+    ] {
+        let err = add_endpoint(&f, pirdop, channel, address, &events, Language::Bg)
+            .await
+            .expect_err("refused");
+        assert_eq!(field(err), expected, "{address}");
+    }
+    // The same endpoint twice.
+    let err = add_endpoint(
+        &f,
+        pirdop,
+        Email,
+        "dsp.pirdop@example.bg",
+        &[],
+        Language::Bg,
+    )
+    .await
+    .expect_err("duplicate");
+    assert_eq!(err.code(), Code::AlreadyExists);
+    // Another agency's endpoints do not exist for the caller.
+    let err = add_endpoint(&f, vratsa, Email, "x@example.bg", &[], Language::Bg).await;
+    assert!(err.is_ok(), "an agency manages its own");
+    let err = f
+        .clients
+        .directory
+        .clone()
+        .add_notification_endpoint(as_agency(
+            vratsa,
+            AddNotificationEndpointRequest {
+                agency_id: pirdop.to_string(),
+                channel: Email as i32,
+                address: "intruder@example.bg".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("not its agency");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = f
+        .clients
+        .directory
+        .clone()
+        .update_notification_endpoint(as_agency(
+            vratsa,
+            UpdateNotificationEndpointRequest {
+                endpoint_id: hook.id.clone(),
+                enabled: Some(false),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("not its endpoint");
+    assert_eq!(err.code(), Code::NotFound);
+    let after = f
+        .clients
+        .directory
+        .clone()
+        .list_notification_endpoints(as_agency(
+            pirdop,
+            ListNotificationEndpointsRequest {
+                agency_id: pirdop.to_string(),
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .endpoints;
+    assert_eq!(after.len(), 2);
+    assert!(after.iter().all(|e| e.enabled));
+    // The national authority (operator) may see them.
+    assert!(
+        f.clients
+            .directory
+            .clone()
+            .list_notification_endpoints(as_agency(
+                NATIONAL_AUTHORITY,
+                ListNotificationEndpointsRequest {
+                    agency_id: pirdop.to_string(),
+                },
+            ))
+            .await
+            .is_ok()
+    );
+    f.assert_no_dead_letters().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_reach_each_agency_in_its_language_and_only_for_the_events_it_chose() {
+    let smtp = SmtpSink::start();
+    let f = Fixture::with(StackOptions {
+        env: vec![("PLACEMENT_SMTP_URL".into(), smtp.url())],
+        ..Default::default()
+    })
+    .await;
+    let sender = f.agency("dsa-pirdop");
+    let provider = f.agency("provider-vratsa");
+    use NotificationChannel::Email;
+    add_endpoint(
+        &f,
+        sender,
+        Email,
+        "dsp.pirdop@example.bg",
+        &[],
+        Language::En,
+    )
+    .await
+    .expect("sender's mailbox");
+    // The provider wants e-mail only for new requests.
+    add_endpoint(
+        &f,
+        provider,
+        Email,
+        "ftpc.vratsa@example.bg",
+        &["referral.submitted"],
+        Language::Bg,
+    )
+    .await
+    .expect("provider's mailbox");
+    // The endpoints reach the notifications service by event; wait until it has them.
+    let stack = &f.stack;
+    eventually(
+        "endpoints to reach the notifications service",
+        WAIT,
+        || async {
+            let mut db = stack.db().await;
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints")
+                .fetch_one(&mut db)
+                .await
+                .ok()?;
+            (n == 2).then_some(())
+        },
+    )
+    .await
+    .expect("endpoints copied");
+
+    let case = f.open_twins_case(sender).await;
+    let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
+    f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+        .await;
+    accept_and_place(&f, sender, &r.id).await;
+
+    // Sender: two acknowledgements and the acceptance, in English. Provider: the request only, in Bulgarian.
+    let mails = smtp.wait_for(WAIT, |m| m.len() >= 4).await;
+    let to = |addr: &str| -> Vec<_> {
+        mails
+            .iter()
+            .filter(|m| m.rcpt_tos == vec![addr.to_string()])
+            .cloned()
+            .collect()
+    };
+    let sender_mails = to("dsp.pirdop@example.bg");
+    let provider_mails = to("ftpc.vratsa@example.bg");
+    assert_eq!(sender_mails.len(), 3, "{sender_mails:#?}");
+    assert_eq!(provider_mails.len(), 1, "{provider_mails:#?}");
+    let short = &r.id[r.id.len() - 8..];
+    let link = format!("/referrals/{}", r.id);
+    for m in sender_mails.iter().chain(&provider_mails) {
+        assert!(m.subject.contains(short), "{}", m.subject);
+        assert!(m.text.contains(&link), "{}", m.text);
+        assert_eq!(m.content_type, "text/plain");
+        assert!(m.from.contains("no-reply@"), "{}", m.from);
+        // Never a child: the pseudonyms and the setting of the case appear nowhere.
+        for secret in ["Twin A", "Twin B", "Zlatitsa"] {
+            assert!(
+                !m.text.contains(secret) && !m.subject.contains(secret),
+                "{secret} in {m:?}"
+            );
+        }
+    }
+    let subjects: Vec<&str> = sender_mails.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("acknowledged"))
+            .count(),
+        2,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects.iter().filter(|s| s.contains("accepted")).count(),
+        1,
+        "{subjects:?}"
+    );
+    let request = &provider_mails[0];
+    assert!(
+        request.subject.starts_with("Ново искане за настаняване"),
+        "{}",
+        request.subject
+    );
+    assert!(request.text.contains("потвърдете"), "{}", request.text);
+    // The deadline is named.
+    assert!(request.subject.contains("UTC"), "{}", request.subject);
+
+    // Every delivery is SENT after one attempt, and the Message-ID is the delivery's id.
+    let sender_deliveries = settled_deliveries(&f, sender, 3).await;
+    assert_eq!(sender_deliveries.len(), 3);
+    for (_, d) in &sender_deliveries {
+        assert_eq!(d.status, DeliveryStatus::Sent as i32, "{d:?}");
+        assert_eq!(d.attempts, 1);
+        assert_eq!(d.channel, "email");
+        assert!(d.sent_at.is_some());
+        assert!(
+            sender_mails
+                .iter()
+                .any(|m| m.message_id == format!("<{}@placement-exchange>", d.id)),
+            "no e-mail with the id of delivery {}",
+            d.id
+        );
+    }
+    // The placed notification of the provider has no e-mail (it chose only requests); its inbox has it.
+    let provider_inbox = inbox(&f, provider).await;
+    let placed = provider_inbox
+        .iter()
+        .find(|n| n.kind == NotificationKind::ReferralPlaced as i32)
+        .expect("placed notice in the inbox");
+    assert!(placed.deliveries.is_empty());
+    f.assert_no_dead_letters().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_signed_retried_and_arrive_once() {
+    let receiver = WebhookReceiver::start().await;
+    let f = Fixture::start().await;
+    let sender = f.agency("dsa-stara-zagora");
+    let foster = f.agency("foster-vratsa");
+    let hook = add_endpoint(
+        &f,
+        foster,
+        NotificationChannel::Webhook,
+        &receiver.url(),
+        &[],
+        Language::En,
+    )
+    .await
+    .expect("add the webhook");
+    receiver.set_secret(&hook.secret);
+    // The receiving system is down for its first three calls.
+    receiver.fail_next(3);
+    let stack = &f.stack;
+    eventually(
+        "the endpoint to reach the notifications service",
+        WAIT,
+        || async {
+            let mut db = stack.db().await;
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints")
+                .fetch_one(&mut db)
+                .await
+                .ok()?;
+            (n == 1).then_some(())
+        },
+    )
+    .await
+    .expect("endpoint copied");
+
+    let case = f.open_twins_case(sender).await;
+    let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
+    f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+        .await;
+    accept_and_place(&f, sender, &r.id).await;
+
+    // The foster-care team is told of the request and of the placement: two events.
+    let deliveries = settled_deliveries(&f, foster, 2).await;
+    assert_eq!(deliveries.len(), 2, "{deliveries:#?}");
+    let calls = receiver.calls();
+    // Every call was signed with the endpoint's secret.
+    assert!(calls.iter().all(|c| c.verified), "{calls:#?}");
+    // Three failures, then each event accepted exactly once.
+    assert_eq!(calls.iter().filter(|c| c.status == 503).count(), 3);
+    let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
+    for c in receiver.accepted() {
+        *accepted.entry(c.id.clone()).or_default() += 1;
+    }
+    assert_eq!(accepted.len(), 2, "{accepted:?}");
+    assert!(
+        accepted.values().all(|n| *n == 1),
+        "an event accepted twice: {accepted:?}"
+    );
+    let mut total_attempts = 0;
+    for (n, d) in &deliveries {
+        assert_eq!(d.status, DeliveryStatus::Sent as i32, "{d:?}");
+        assert!(
+            accepted.contains_key(&d.id),
+            "webhook-id is the delivery id"
+        );
+        total_attempts += d.attempts;
+        // Notify, then fetch: the body names the event, the referral, the time and the event id.
+        let call = receiver
+            .accepted()
+            .into_iter()
+            .find(|c| c.id == d.id)
+            .expect("its call");
+        let kind = NotificationKind::try_from(n.kind).unwrap();
+        let expected_type = match kind {
+            NotificationKind::ReferralSubmitted => "referral.submitted",
+            NotificationKind::ReferralPlaced => "referral.placed",
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(call.body["type"], expected_type);
+        assert_eq!(call.body["data"]["referral_id"], r.id);
+        assert_eq!(call.body["data"]["event_id"], n.event_id);
+        assert!(
+            call.body["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z'))
+        );
+        assert!(call.body.to_string().len() < 400);
+    }
+    // Every attempt counted: 3 failed + 2 accepted.
+    assert_eq!(total_attempts, 5);
+    let failed_first = deliveries
+        .iter()
+        .find(|(_, d)| d.attempts > 1)
+        .expect("a retried delivery");
+    assert_eq!(failed_first.1.last_error, "HTTP 503");
+    let mut db = f.stack.db().await;
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.delivery_attempts")
+        .fetch_one(&mut db)
+        .await
+        .expect("attempts");
+    assert_eq!(recorded, 5, "every attempt is recorded");
+    f.assert_no_dead_letters().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries() {
+    let smtp = SmtpSink::start();
+    let receiver = WebhookReceiver::start().await;
+    let f = Fixture::with(StackOptions {
+        env: vec![
+            ("PLACEMENT_SMTP_URL".into(), smtp.url()),
+            // Give up quickly.
+            ("PLACEMENT_DELIVERY_RETRY_WINDOW".into(), "1500ms".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let sender = f.agency("dsa-haskovo");
+    let provider = f.agency("provider-vratsa");
+    let hook = add_endpoint(
+        &f,
+        provider,
+        NotificationChannel::Webhook,
+        &receiver.url(),
+        &["referral.submitted"],
+        Language::En,
+    )
+    .await
+    .expect("webhook");
+    add_endpoint(
+        &f,
+        provider,
+        NotificationChannel::Email,
+        "it.ftpc.vratsa@example.bg",
+        &["notification.endpoint_disabled"],
+        Language::En,
+    )
+    .await
+    .expect("mailbox for operators");
+    receiver.set_secret(&hook.secret);
+    receiver.fail_always(true);
+    let stack = &f.stack;
+    eventually(
+        "endpoints to reach the notifications service",
+        WAIT,
+        || async {
+            let mut db = stack.db().await;
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints")
+                .fetch_one(&mut db)
+                .await
+                .ok()?;
+            (n == 2).then_some(())
+        },
+    )
+    .await
+    .expect("endpoints copied");
+
+    let case = f.open_twins_case(sender).await;
+    let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
+
+    // The delivery fails for the whole window, then the endpoint is disabled in the directory too.
+    let endpoint = eventually(
+        "the directory to show the endpoint disabled",
+        WAIT,
+        || async {
+            let list = f
+                .clients
+                .directory
+                .clone()
+                .list_notification_endpoints(as_agency(
+                    provider,
+                    ListNotificationEndpointsRequest {
+                        agency_id: provider.to_string(),
+                    },
+                ))
+                .await
+                .ok()?
+                .into_inner()
+                .endpoints;
+            list.into_iter().find(|e| e.id == hook.id && !e.enabled)
+        },
+    )
+    .await
+    .expect("disabled");
+    assert!(
+        endpoint.disabled_reason.contains("HTTP 500"),
+        "{}",
+        endpoint.disabled_reason
+    );
+    assert!(receiver.calls().len() >= 2, "retried before giving up");
+
+    // The agency is told in its inbox and by its other endpoint.
+    let notices = eventually("the disabled-endpoint notice", WAIT, || async {
+        let all = inbox(&f, provider).await;
+        all.iter()
+            .any(|n| n.kind == NotificationKind::EndpointDisabled as i32)
+            .then_some(all)
+    })
+    .await
+    .expect("notice");
+    let notice = notices
+        .iter()
+        .find(|n| n.kind == NotificationKind::EndpointDisabled as i32)
+        .unwrap();
+    assert!(notice.referral_id.is_empty());
+    assert!(notice.body.contains(&receiver.url()), "{}", notice.body);
+    let mails = smtp.wait_for(WAIT, |m| !m.is_empty()).await;
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert!(
+        mails[0].subject.contains("disabled"),
+        "{}",
+        mails[0].subject
+    );
+
+    // The failed delivery as the recipient and the operator see it.
+    let submitted = notices
+        .iter()
+        .find(|n| n.referral_id == r.id && n.kind == NotificationKind::ReferralSubmitted as i32)
+        .expect("the request");
+    let failed = submitted.deliveries.first().expect("its delivery").clone();
+    assert_eq!(failed.status, DeliveryStatus::Failed as i32);
+    assert_eq!(failed.last_error, "HTTP 500");
+    assert!(failed.attempts >= 2);
+    let operator_view = f
+        .clients
+        .notifications
+        .clone()
+        .list_deliveries(as_agency(
+            NATIONAL_AUTHORITY,
+            ListDeliveriesRequest {
+                status: DeliveryStatus::Failed as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("operators list failed deliveries")
+        .into_inner()
+        .deliveries;
+    assert_eq!(
+        operator_view
+            .iter()
+            .map(|d| d.id.clone())
+            .collect::<Vec<_>>(),
+        vec![failed.id.clone()]
+    );
+    // Others may not list everything, nor retry.
+    let err = f
+        .clients
+        .notifications
+        .clone()
+        .list_deliveries(as_agency(sender, ListDeliveriesRequest::default()))
+        .await
+        .expect_err("not an operator");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = f
+        .clients
+        .notifications
+        .clone()
+        .list_deliveries(as_agency(
+            sender,
+            ListDeliveriesRequest {
+                notification_id: submitted.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("another agency's notification");
+    assert_eq!(err.code(), Code::NotFound);
+    let retry = |agency: Uuid| {
+        let mut client = f.clients.notifications.clone();
+        let id = failed.id.clone();
+        async move {
+            client
+                .retry_delivery(as_agency(agency, RetryDeliveryRequest { delivery_id: id }))
+                .await
+        }
+    };
+    assert_eq!(
+        retry(provider).await.expect_err("not an operator").code(),
+        Code::PermissionDenied
+    );
+    // While the endpoint is disabled, retrying is refused.
+    assert_eq!(
+        retry(NATIONAL_AUTHORITY)
+            .await
+            .expect_err("disabled")
+            .code(),
+        Code::FailedPrecondition
+    );
+
+    // The receiver is fixed and the agency enables the endpoint again; the operator retries.
+    receiver.fail_always(false);
+    f.clients
+        .directory
+        .clone()
+        .update_notification_endpoint(as_agency(
+            provider,
+            UpdateNotificationEndpointRequest {
+                endpoint_id: hook.id.clone(),
+                enabled: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("enable");
+    let retried = eventually("the operator's retry to be taken", WAIT, || async {
+        retry(NATIONAL_AUTHORITY).await.ok().map(|r| r.into_inner())
+    })
+    .await
+    .expect("retry accepted once the endpoint is enabled again");
+    assert_eq!(retried.status, DeliveryStatus::Pending as i32);
+    eventually("the retried delivery to be sent", WAIT, || async {
+        let d = f
+            .clients
+            .notifications
+            .clone()
+            .list_deliveries(as_agency(
+                provider,
+                ListDeliveriesRequest {
+                    notification_id: submitted.id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .ok()?
+            .into_inner()
+            .deliveries;
+        d.into_iter()
+            .find(|d| d.status == DeliveryStatus::Sent as i32)
+    })
+    .await
+    .expect("sent after the retry");
+    assert_eq!(receiver.accepted().len(), 1);
+    assert_eq!(
+        retry(NATIONAL_AUTHORITY)
+            .await
+            .expect_err("already sent")
+            .code(),
+        Code::FailedPrecondition
+    );
+    f.assert_no_dead_letters().await;
+}
