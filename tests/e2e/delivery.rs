@@ -453,8 +453,9 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
     .await
     .expect("add the webhook");
     receiver.set_secret(&hook.secret);
-    // The receiving system is down for its first three calls.
-    receiver.fail_next(3);
+    // The receiving system first hangs past the sender's 2 s timeout, then fails its next two calls.
+    receiver.slow_next(1, std::time::Duration::from_secs(3));
+    receiver.fail_next(2);
     let stack = &f.stack;
     eventually(
         "the endpoint to reach the notifications service",
@@ -480,10 +481,11 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
     // The foster-care team is told of the request and of the placement: two events.
     let deliveries = settled_deliveries(&f, foster, 2).await;
     assert_eq!(deliveries.len(), 2, "{deliveries:#?}");
-    let calls = receiver.calls();
+    // The hung call is answered (too late) only after its delay.
+    let calls = receiver.wait_for(WAIT, |c| c.len() >= 5).await;
     // Every call was signed with the endpoint's secret.
     assert!(calls.iter().all(|c| c.verified), "{calls:#?}");
-    // Three failures, then each event accepted exactly once.
+    // Three failures (a timeout, two errors), then each event accepted exactly once.
     assert_eq!(calls.iter().filter(|c| c.status == 503).count(), 3);
     let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
     for c in receiver.accepted() {
@@ -537,6 +539,13 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
         .await
         .expect("attempts");
     assert_eq!(recorded, 5, "every attempt is recorded");
+    let timeouts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications.delivery_attempts WHERE NOT succeeded AND detail LIKE 'timed out%'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("attempts");
+    assert_eq!(timeouts, 1, "the hung call counts as a timed-out attempt");
     f.assert_no_dead_letters().await;
 }
 

@@ -26,6 +26,9 @@ struct Inner {
     secret: Option<String>,
     /// Calls still to fail with 503.
     fail_next: usize,
+    /// Calls still to answer late (after this delay, with 503): the sender should have given up by then.
+    slow_next: usize,
+    slow_delay: Duration,
     /// Fail every call with 500 while set.
     fail_always: bool,
     calls: Vec<Call>,
@@ -66,6 +69,13 @@ impl WebhookReceiver {
         self.inner.lock().unwrap().fail_next = n;
     }
 
+    /// The next `n` calls are answered only after `delay` (and then with 503).
+    pub fn slow_next(&self, n: usize, delay: Duration) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.slow_next = n;
+        inner.slow_delay = delay;
+    }
+
     pub fn fail_always(&self, on: bool) {
         self.inner.lock().unwrap().fail_always = on;
     }
@@ -99,32 +109,44 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let mut inner = inner.lock().unwrap();
-    let verified = inner.secret.as_deref().is_some_and(|secret| {
-        standardwebhooks::Webhook::new(secret)
-            .and_then(|w| w.verify(&body, &headers))
-            .is_ok()
-    });
-    let status = if !verified {
-        StatusCode::UNAUTHORIZED
-    } else if inner.fail_always {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else if inner.fail_next > 0 {
-        inner.fail_next -= 1;
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::NO_CONTENT
+    // Decided and recorded on arrival: a sender that gives up drops the connection, and with it this
+    // handler, before a late answer.
+    let (status, delay) = {
+        let mut inner = inner.lock().unwrap();
+        let verified = inner.secret.as_deref().is_some_and(|secret| {
+            standardwebhooks::Webhook::new(secret)
+                .and_then(|w| w.verify(&body, &headers))
+                .is_ok()
+        });
+        let mut delay = None;
+        let status = if !verified {
+            StatusCode::UNAUTHORIZED
+        } else if inner.slow_next > 0 {
+            inner.slow_next -= 1;
+            delay = Some(inner.slow_delay);
+            StatusCode::SERVICE_UNAVAILABLE
+        } else if inner.fail_always {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else if inner.fail_next > 0 {
+            inner.fail_next -= 1;
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::NO_CONTENT
+        };
+        inner.calls.push(Call {
+            id: headers
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            verified,
+            body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            status: status.as_u16(),
+        });
+        (status, delay)
     };
-    let call = Call {
-        id: headers
-            .get("webhook-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string(),
-        verified,
-        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-        status: status.as_u16(),
-    };
-    inner.calls.push(call);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     status
 }

@@ -9,8 +9,8 @@ use placement_cli::{
     demo, scenario,
 };
 use placement_proto::v1::{
-    GetStatusRequest, ListDeadLettersRequest, ReplayDeadLettersRequest,
-    operator_service_client::OperatorServiceClient,
+    DeliveryStatus, GetStatusRequest, ListDeadLettersRequest, ListDeliveriesRequest,
+    ReplayDeadLettersRequest, RetryDeliveryRequest, operator_service_client::OperatorServiceClient,
 };
 
 #[derive(Parser)]
@@ -74,6 +74,20 @@ enum Command {
         event_ids: Vec<String>,
         #[arg(long)]
         all: bool,
+    },
+    /// Lists e-mail and webhook deliveries that failed (or in another status), newest first.
+    Deliveries {
+        /// pending, sent or failed.
+        #[arg(long, default_value = "failed")]
+        status: String,
+        #[arg(long, default_value = "100")]
+        limit: u32,
+    },
+    /// Tries failed deliveries again (their endpoints must be enabled).
+    RetryDelivery {
+        /// Delivery ids (repeat the flag).
+        #[arg(long = "delivery-id", required = true)]
+        delivery_ids: Vec<String>,
     },
 }
 
@@ -185,6 +199,65 @@ async fn main() -> anyhow::Result<()> {
                 "{name}: {} dead letter(s) sent back to the queue",
                 r.replayed
             );
+        }
+        Command::Deliveries { status, limit } => {
+            let status = match status.as_str() {
+                "pending" => DeliveryStatus::Pending,
+                "sent" => DeliveryStatus::Sent,
+                "failed" => DeliveryStatus::Failed,
+                other => anyhow::bail!("--status {other}: expected pending, sent or failed"),
+            };
+            let clients = Clients::connect(&endpoints)?;
+            let r = clients
+                .notifications
+                .clone()
+                .list_deliveries(as_agency(
+                    demo::NATIONAL_AUTHORITY,
+                    ListDeliveriesRequest {
+                        status: status as i32,
+                        page_size: limit,
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .context("ListDeliveries")?
+                .into_inner();
+            println!(
+                "{} delivery(ies) {}",
+                r.deliveries.len(),
+                status.as_str_name()
+            );
+            for d in r.deliveries {
+                println!(
+                    "  {} {} to {} attempts {} last error {}",
+                    d.id,
+                    d.channel,
+                    d.address,
+                    d.attempts,
+                    if d.last_error.is_empty() {
+                        "-"
+                    } else {
+                        &d.last_error
+                    }
+                );
+            }
+        }
+        Command::RetryDelivery { delivery_ids } => {
+            let clients = Clients::connect(&endpoints)?;
+            for id in delivery_ids {
+                clients
+                    .notifications
+                    .clone()
+                    .retry_delivery(as_agency(
+                        demo::NATIONAL_AUTHORITY,
+                        RetryDeliveryRequest {
+                            delivery_id: id.clone(),
+                        },
+                    ))
+                    .await
+                    .with_context(|| format!("RetryDelivery {id}"))?;
+                println!("{id}: will be tried again now");
+            }
         }
         Command::WaitReady { timeout_secs } => {
             wait_ready(&endpoints, Duration::from_secs(timeout_secs))
