@@ -25,9 +25,11 @@ use placement_e2e::{
     infra::{self, InfraGuard},
     load::{Load, Retries, SENDERS, notification_counts},
     proxy::TcpProxy,
+    webhook::WebhookReceiver,
 };
 use placement_proto::v1::{
-    CreateServiceRequest, GetServiceRequest, NotificationKind, ReferralStatus, ServiceType,
+    AddNotificationEndpointRequest, CreateServiceRequest, GetServiceRequest, NotificationChannel,
+    NotificationKind, ReferralStatus, ServiceType,
 };
 use uuid::Uuid;
 
@@ -42,6 +44,8 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 struct Run {
     stack: Stack,
     load: Load,
+    /// The foster-care team's system, told of every request and placement by webhook.
+    webhooks: WebhookReceiver,
     occupied_before: u32,
     started: Instant,
 }
@@ -70,6 +74,45 @@ impl Run {
             .await
             .expect("CreateService")
             .into_inner();
+        // The foster-care team registers a webhook; the run waits until the notifications service has it.
+        let webhooks = WebhookReceiver::start().await;
+        let foster = demo.agency("foster-vratsa");
+        let hook = clients
+            .directory
+            .clone()
+            .add_notification_endpoint(as_agency(
+                foster,
+                AddNotificationEndpointRequest {
+                    agency_id: foster.to_string(),
+                    channel: NotificationChannel::Webhook as i32,
+                    address: webhooks.url(),
+                    event_types: vec!["referral.submitted".into(), "referral.placed".into()],
+                    language: 0,
+                },
+            ))
+            .await
+            .expect("AddNotificationEndpoint")
+            .into_inner();
+        webhooks.set_secret(&hook.secret);
+        let db_url = stack.database_url.clone();
+        eventually(
+            "the webhook endpoint to reach notifications",
+            SETTLE,
+            || {
+                let db_url = db_url.clone();
+                async move {
+                    use sqlx::Connection;
+                    let mut db = sqlx::PgConnection::connect(&db_url).await.ok()?;
+                    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints")
+                        .fetch_one(&mut db)
+                        .await
+                        .ok()?;
+                    (n == 1).then_some(())
+                }
+            },
+        )
+        .await
+        .expect("endpoint copied");
         let load = Load {
             retries: Retries::default(),
             extra: Vec::new(),
@@ -82,6 +125,7 @@ impl Run {
         Run {
             stack,
             load,
+            webhooks,
             occupied_before: service.occupied_places,
             started: Instant::now(),
         }
@@ -139,6 +183,7 @@ impl Run {
         faults: usize,
         recovery: f64,
         poisoned: Option<&str>,
+        may_repeat_webhooks: bool,
     ) {
         let outcomes = driver.await.expect("driver");
         let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
@@ -225,9 +270,33 @@ impl Run {
         let backlog = self.stack.outbox_backlog().await;
         let dead = self.stack.dead_letters().await;
 
+        // Every request and placement reached the foster-care team's system by webhook, each accepted once.
+        let expected_hooks = 2 * flows.len();
+        let calls = self
+            .webhooks
+            .wait_for(SETTLE, |calls| {
+                calls
+                    .iter()
+                    .filter(|c| c.status < 300)
+                    .map(|c| c.id.as_str())
+                    .collect::<std::collections::HashSet<_>>()
+                    .len()
+                    >= expected_hooks
+            })
+            .await;
+        let accepted: Vec<&str> = calls
+            .iter()
+            .filter(|c| c.status < 300)
+            .map(|c| c.id.as_str())
+            .collect();
+        let distinct: std::collections::HashSet<&str> = accepted.iter().copied().collect();
+        let hooks_missing = expected_hooks.saturating_sub(distinct.len());
+        let hooks_repeated = accepted.len() - distinct.len();
+        let unverified = calls.iter().filter(|c| !c.verified).count();
+
         let retries = self.load.retries.lock().expect("retries").clone();
         let line = format!(
-            "fault: {name}: referrals={} placed={placed} faults_injected={faults} lost={} duplicated={duplicated} recovered_in_s={recovery:.1} run_s={:.1} client_retries={retries:?}",
+            "fault: {name}: referrals={} placed={placed} faults_injected={faults} lost={} duplicated={duplicated} webhooks_missing={hooks_missing} webhooks_repeated={hooks_repeated} recovered_in_s={recovery:.1} run_s={:.1} client_retries={retries:?}",
             REFERRALS,
             lost + (REFERRALS - placed),
             self.started.elapsed().as_secs_f64()
@@ -253,6 +322,13 @@ impl Run {
             (0, 0),
             "{name}: notifications lost / duplicated"
         );
+        assert_eq!(hooks_missing, 0, "{name}: webhooks never accepted");
+        assert_eq!(unverified, 0, "{name}: webhooks with a bad signature");
+        // A sender killed between a receiver's answer and recording it sends again after its lease (the
+        // receiver drops the repeat by webhook-id); nothing else may repeat one.
+        if !may_repeat_webhooks {
+            assert_eq!(hooks_repeated, 0, "{name}: webhooks accepted twice");
+        }
         let s = s.unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(
             s.capacity,
@@ -294,6 +370,7 @@ async fn rabbitmq_restarted_mid_run() {
         1,
         recovery,
         None,
+        false,
     )
     .await;
 }
@@ -320,6 +397,7 @@ async fn postgres_restarted_mid_run() {
         1,
         recovery,
         None,
+        false,
     )
     .await;
 }
@@ -345,6 +423,7 @@ async fn every_service_killed_and_restarted_mid_run() {
         4,
         worst,
         None,
+        true,
     )
     .await;
 }
@@ -375,6 +454,7 @@ async fn network_between_referrals_and_rabbitmq_cut() {
         1,
         recovery,
         None,
+        false,
     )
     .await;
 }
@@ -411,6 +491,7 @@ async fn poison_message_on_a_queue() {
         1,
         recovery,
         Some("notifications"),
+        false,
     )
     .await;
 }
@@ -502,8 +583,15 @@ async fn two_instances_of_every_service_share_the_work() {
     ids.dedup();
     assert_eq!(ids.len(), listed, "the stream showed a notification twice");
     println!("two instances: all 300 flows done in {elapsed:.1}s");
-    run.finish("two instances of every service", driver, 0, 0.0, None)
-        .await;
+    run.finish(
+        "two instances of every service",
+        driver,
+        0,
+        0.0,
+        None,
+        false,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -525,6 +613,7 @@ async fn every_service_stopped_gracefully_mid_run() {
         4,
         slowest.as_secs_f64(),
         None,
+        false,
     )
     .await;
 }

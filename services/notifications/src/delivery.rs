@@ -292,8 +292,8 @@ impl Dispatcher {
 
     async fn claim(&self) -> Result<Vec<Claimed>, sqlx::Error> {
         // Longer than any attempt can take, so a live sender records before anyone else may retry.
-        let lease = chrono::Duration::from_std(self.webhook_timeout * 3)
-            .unwrap_or(chrono::Duration::minutes(1));
+        let lease =
+            chrono::Duration::from_std(self.lease()).unwrap_or(chrono::Duration::minutes(1));
         sqlx::query_as(
             "WITH due AS (
                  SELECT d.id, e.secret_version FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
@@ -314,7 +314,14 @@ impl Dispatcher {
         .await
     }
 
+    /// How long a claimed delivery is left to its sender before another may try it: long enough to send
+    /// and then to record through a short database outage.
+    fn lease(&self) -> Duration {
+        (self.webhook_timeout * 3).max(Duration::from_secs(30))
+    }
+
     async fn attempt(&self, d: Claimed) {
+        let claimed = tokio::time::Instant::now();
         let started = Utc::now();
         let outcome = if d.channel == WEBHOOK {
             self.send_webhook(&d).await
@@ -329,9 +336,24 @@ impl Dispatcher {
                 tracing::warn!(delivery_id = %d.id, channel = %d.channel, attempt = d.attempts, %error, "delivery attempt failed")
             }
         }
-        if let Err(e) = self.record(&d, started, outcome).await {
-            // The lease runs out and the delivery is tried again.
-            tracing::warn!(delivery_id = %d.id, error = %e, "recording a delivery attempt failed");
+        // A sent delivery not recorded as sent is sent again when its lease ends, so recording is retried
+        // (through a database restart, say) for as long as the lease leaves time.
+        let budget = claimed + self.lease() - self.webhook_timeout / 2;
+        let mut backoff = placement_platform::backoff::Backoff::new(
+            Duration::from_millis(50),
+            Duration::from_secs(2),
+        );
+        loop {
+            let Err(e) = self.record(&d, started, outcome.clone()).await else {
+                break;
+            };
+            let delay = backoff.next_delay();
+            if tokio::time::Instant::now() + delay >= budget {
+                tracing::warn!(delivery_id = %d.id, error = %e, "recording a delivery attempt failed; it will be tried again after its lease");
+                break;
+            }
+            tracing::warn!(delivery_id = %d.id, error = %e, "recording a delivery attempt failed; retrying");
+            tokio::time::sleep(delay).await;
         }
     }
 
