@@ -10,6 +10,8 @@ ROOT=$(pwd)
 bash deploy/infra.sh up
 
 export PLACEMENT_RUN_DIR="$ROOT/.run/demo"
+# The demo signs its requests with a development key made under .run/demo/keys (see start.sh).
+export PLACEMENT_DEV_KEYS="$PLACEMENT_RUN_DIR/keys"
 export PLACEMENT_DATABASE_URL="postgres://placement:placement@127.0.0.1:${PG_PORT:-5432}/placement_demo"
 export PLACEMENT_EXCHANGE="placement-demo.events"
 export PLACEMENT_DIRECTORY_QUEUE="placement-demo.directory" PLACEMENT_CASES_QUEUE="placement-demo.cases"

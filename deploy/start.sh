@@ -13,6 +13,12 @@ echo "[start] building" >&2
 cargo build --workspace --bins --quiet
 
 BIN="$ROOT/target/debug"
+# Tokens: without an identity provider's keys (PLACEMENT_AUTH_JWKS_FILE), a local development key is made
+# once and trusted; placement-cli signs its requests with it (PLACEMENT_DEV_KEYS).
+if [ -z "${PLACEMENT_AUTH_JWKS_FILE:-}" ]; then
+  export PLACEMENT_DEV_KEYS="${PLACEMENT_DEV_KEYS:-$RUN/keys}"
+  export PLACEMENT_AUTH_JWKS_FILE="$("$BIN/placement-cli" dev-keys --dir "$PLACEMENT_DEV_KEYS")"
+fi
 for svc in directory cases referrals notifications; do
   pidfile="$RUN/$svc.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then

@@ -532,7 +532,12 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
         .iter()
         .find(|(_, d)| d.attempts > 1)
         .expect("a retried delivery");
-    assert_eq!(failed_first.1.last_error, "HTTP 503");
+    // Which failure each delivery met depends on how the two interleaved; the last one is kept.
+    assert!(
+        ["HTTP 503", "timed out after 2s"].contains(&failed_first.1.last_error.as_str()),
+        "{}",
+        failed_first.1.last_error
+    );
     let mut db = f.stack.db().await;
     let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.delivery_attempts")
         .fetch_one(&mut db)
@@ -698,7 +703,7 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
         .list_deliveries(as_agency(sender, ListDeliveriesRequest::default()))
         .await
         .expect_err("not an operator");
-    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(err.code(), Code::PermissionDenied);
     let err = f
         .clients
         .notifications

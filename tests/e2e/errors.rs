@@ -86,7 +86,7 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
                 ))
                 .await
         ),
-        Code::PermissionDenied
+        Code::NotFound
     );
     assert_eq!(
         code(
@@ -118,10 +118,10 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
         let mut referrals = referrals.clone();
         async move { referrals.submit_referral(as_agency(agency, r)).await }
     };
-    // Another DSA's case.
+    // Another DSA's case: it does not exist for the caller.
     assert_eq!(
         code(submit(pravets, f.submission(&case, vratsa, "a")).await),
-        Code::PermissionDenied
+        Code::NotFound
     );
     // Unknown service.
     assert_eq!(
@@ -200,7 +200,7 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
                 ))
                 .await
         ),
-        Code::PermissionDenied
+        Code::NotFound
     );
     assert_eq!(
         code(
@@ -257,7 +257,7 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
                 ))
                 .await
         ),
-        Code::PermissionDenied
+        Code::NotFound
     );
     referrals
         .acknowledge_referral(as_agency(

@@ -112,7 +112,7 @@ async fn referrals_export_as_valid_fhir_task_bundles() {
         (Some("completed"), Some("completed"))
     );
 
-    // The same authorization as GetReferral.
+    // The same authorization as GetReferral: another agency's referral does not exist for it.
     let err = export(f.agency("dsa-pravets")).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert_eq!(err.code(), tonic::Code::NotFound);
 }

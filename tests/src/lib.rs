@@ -73,6 +73,20 @@ pub fn record_summary(line: &str) {
     }
 }
 
+/// This test process's development credentials: a signing key the services trust (their JWKS) and that
+/// [`placement_cli::clients::as_agency`] signs every request with.
+pub fn dev_keys() -> &'static PathBuf {
+    static KEYS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("placement-keys-{}", std::process::id()));
+        placement_cli::devkeys::ensure(&dir).expect("development keys");
+        placement_cli::devkeys::use_signer(
+            placement_cli::devkeys::signer(&dir).expect("development signer"),
+        );
+        dir
+    })
+}
+
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -215,6 +229,13 @@ impl Stack {
             if let Some(i) = &options.escalation_interval {
                 env.push(("PLACEMENT_ESCALATION_INTERVAL".into(), i.clone()));
             }
+            env.push((
+                "PLACEMENT_AUTH_JWKS_FILE".into(),
+                dev_keys()
+                    .join(placement_cli::devkeys::JWKS_FILE)
+                    .display()
+                    .to_string(),
+            ));
             // Webhook receivers in tests are plain HTTP on this machine; retries come quickly.
             for (k, v) in [
                 ("PLACEMENT_ALLOW_HTTP_WEBHOOKS", "true"),

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     EVENTS,
+    policy::{self, Act, View},
     store::{CASE_COLUMNS, CaseRow, child_count, children_of},
 };
 
@@ -75,6 +76,7 @@ impl Cases {
         req: OpenCaseRequest,
         correlation: Uuid,
     ) -> ServiceResult<Case> {
+        policy::require(&caller, Act::Work)?;
         validate_open(&req)?;
         let agency = self
             .directory
@@ -148,18 +150,21 @@ impl Cases {
     }
 
     async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Case> {
+        policy::require(&caller, Act::Read)?;
         let mut conn = self.pool.acquire().await?;
         let row: CaseRow =
             sqlx::query_as(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(&mut *conn)
                 .await?
-                .ok_or_else(|| ServiceError::not_found("case"))?;
-        if row.owner_agency_id != caller.agency_id {
-            return Err(ServiceError::denied("the case belongs to another agency"));
-        }
+                .ok_or_else(policy::hidden)?;
+        let view = policy::view(&mut conn, &caller, id, row.owner_agency_id).await?;
         let children = children_of(&mut conn, &[id]).await?;
-        Ok(row.into_proto(children))
+        let case = row.into_proto(children);
+        Ok(match view {
+            View::Full => case,
+            View::Receiving => receiving_view(case),
+        })
     }
 
     async fn list(
@@ -167,6 +172,7 @@ impl Cases {
         caller: Caller,
         req: ListCasesRequest,
     ) -> ServiceResult<ListCasesResponse> {
+        policy::require(&caller, Act::Read)?;
         let page = req.page.unwrap_or_default();
         let limit = page_size("page.page_size", page.page_size)?;
         let after = Cursor::decode("page.page_token", &page.page_token)?;
@@ -220,6 +226,7 @@ impl Cases {
         req: CloseCaseRequest,
         correlation: Uuid,
     ) -> ServiceResult<Case> {
+        policy::require(&caller, Act::Decide)?;
         let id = parse_id("case_id", &req.case_id)?;
         let reason = CaseCloseReason::try_from(req.reason)
             .ok()
@@ -232,10 +239,8 @@ impl Cases {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or_else(|| ServiceError::not_found("case"))?;
-        if row.owner_agency_id != caller.agency_id {
-            return Err(ServiceError::denied("the case belongs to another agency"));
-        }
+        .ok_or_else(policy::hidden)?;
+        policy::require_owner(&caller, row.owner_agency_id)?;
         if row.status() == CaseStatus::Closed {
             return Err(ServiceError::precondition("the case is already closed"));
         }
@@ -272,6 +277,30 @@ impl Cases {
         tx.commit().await?;
         self.outbox.committed();
         Ok(row.into_proto(children))
+    }
+}
+
+/// What the receiving side of a referral reads of the case: who the children are for the placement
+/// (pseudonym, birth year, sex, needs), not where they are now nor where they were placed before.
+fn receiving_view(case: Case) -> Case {
+    Case {
+        id: case.id,
+        owner_agency_id: case.owner_agency_id,
+        status: case.status,
+        children: case
+            .children
+            .into_iter()
+            .map(|c| placement_proto::v1::Child {
+                id: c.id,
+                pseudonym: c.pseudonym,
+                birth_year: c.birth_year,
+                sex: c.sex,
+                needs: c.needs,
+            })
+            .collect(),
+        opened_at: case.opened_at,
+        version: case.version,
+        ..Default::default()
     }
 }
 

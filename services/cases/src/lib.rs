@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod placements;
+pub mod policy;
 mod store;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -89,9 +90,7 @@ pub async fn run(
     infra.start_relay(RelaySettings::default());
 
     let api = api::Cases::new(infra.pool.clone(), infra.outbox.clone(), directory);
-    let routes = tonic::service::Routes::new(CaseServiceServer::with_interceptor(
-        api,
-        placement_platform::caller::identify,
-    ));
+    let routes =
+        tonic::service::Routes::new(CaseServiceServer::with_interceptor(api, infra.auth.clone()));
     infra.serve(listener, SERVICE_NAME, routes).await
 }

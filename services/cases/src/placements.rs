@@ -51,14 +51,23 @@ impl EventHandler for CasePlacements {
         }
         // Newer knowledge of the referral wins; an older event arriving late changes nothing.
         let applied = sqlx::query(
-            "INSERT INTO case_referrals (referral_id, case_id, active, version) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (referral_id) DO UPDATE SET active = EXCLUDED.active, version = EXCLUDED.version
+            "INSERT INTO case_referrals (referral_id, case_id, active, version, receiving_agency_id,
+                                         foster_team_agency_id, open_or_placed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (referral_id) DO UPDATE SET active = EXCLUDED.active, version = EXCLUDED.version,
+                 receiving_agency_id = EXCLUDED.receiving_agency_id,
+                 foster_team_agency_id = EXCLUDED.foster_team_agency_id,
+                 open_or_placed = EXCLUDED.open_or_placed
              WHERE case_referrals.version < EXCLUDED.version",
         )
         .bind(referral_id)
         .bind(case_id)
         .bind(active)
         .bind(version)
+        .bind(Uuid::parse_str(&referral.receiving_agency_id).ok())
+        .bind(Uuid::parse_str(&referral.foster_care_team_agency_id).ok())
+        // Open from submission; placed stays readable; declined or withdrawn is closed to the receiving side.
+        .bind(matches!(event_type, types::REFERRAL_SUBMITTED | types::REFERRAL_PLACED))
         .execute(&mut **tx)
         .await?
         .rows_affected();

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use placement_platform::caller::AGENCY_HEADER;
+use placement_platform::caller::{AGENCY_HEADER, ROLES_HEADER, Role};
+
+use crate::devkeys;
 use placement_proto::v1::{
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     notification_service_client::NotificationServiceClient,
@@ -71,13 +73,40 @@ impl Clients {
     }
 }
 
-/// A request made on behalf of `agency`.
+/// A request made on behalf of `agency`, with the roles [`devkeys::default_roles`] gives it.
 pub fn as_agency<T>(agency: Uuid, message: T) -> Request<T> {
+    as_agency_with(agency, devkeys::default_roles(agency), message)
+}
+
+/// A request made on behalf of `agency` with `roles`: a bearer token from the development signer
+/// ([`devkeys::use_signer`]), or, without one, the development-mode `x-agency-id` and `x-roles` headers.
+pub fn as_agency_with<T>(agency: Uuid, roles: &[Role], message: T) -> Request<T> {
     let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        AGENCY_HEADER,
-        MetadataValue::try_from(agency.to_string()).expect("a UUID is valid metadata"),
-    );
+    match devkeys::current() {
+        Some(signer) => {
+            let token = devkeys::token(signer, agency, roles);
+            request.metadata_mut().insert(
+                "authorization",
+                MetadataValue::try_from(format!("Bearer {token}"))
+                    .expect("a JWT is valid metadata"),
+            );
+        }
+        None => {
+            request.metadata_mut().insert(
+                AGENCY_HEADER,
+                MetadataValue::try_from(agency.to_string()).expect("a UUID is valid metadata"),
+            );
+            let roles = roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            request.metadata_mut().insert(
+                ROLES_HEADER,
+                MetadataValue::try_from(roles).expect("role names are valid metadata"),
+            );
+        }
+    }
     request.set_timeout(Duration::from_secs(10));
     request
 }

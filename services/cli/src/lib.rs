@@ -3,4 +3,5 @@
 
 pub mod clients;
 pub mod demo;
+pub mod devkeys;
 pub mod scenario;

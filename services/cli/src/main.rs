@@ -6,8 +6,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use placement_cli::{
     clients::{Clients, Endpoints, as_agency, wait_ready},
-    demo, scenario,
+    demo, devkeys, scenario,
 };
+use placement_platform::caller::Role;
 use placement_proto::v1::{
     DeliveryStatus, GetStatusRequest, ListDeadLettersRequest, ListDeliveriesRequest,
     ReplayDeadLettersRequest, RetryDeliveryRequest, operator_service_client::OperatorServiceClient,
@@ -40,12 +41,33 @@ struct Cli {
         default_value = "http://127.0.0.1:50054"
     )]
     notifications_url: String,
+    /// Folder with the development signing key (made by `dev-keys`): requests carry tokens signed with it.
+    /// Without it, requests name their agency with `x-agency-id` (development mode only).
+    #[arg(long, env = "PLACEMENT_DEV_KEYS")]
+    dev_keys: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Makes a development token-signing key and its JWKS (for PLACEMENT_AUTH_JWKS_FILE) in a folder,
+    /// unless they are there.
+    DevKeys {
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
+    /// Prints a development token for an agency (with --dev-keys).
+    MintToken {
+        #[arg(long)]
+        agency: uuid::Uuid,
+        /// caseworker, supervisor, directory_admin, operator or integration (repeat the flag); the demo's
+        /// defaults when absent.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long, default_value = "3600")]
+        ttl_secs: u64,
+    },
     /// Waits until all four services report SERVING.
     WaitReady {
         #[arg(long, default_value = "60")]
@@ -109,17 +131,23 @@ fn operator_endpoints<'a>(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.dev_keys
+        && !matches!(cli.command, Command::DevKeys { .. })
+    {
+        devkeys::use_signer(devkeys::signer(dir)?);
+    }
     let endpoints = Endpoints {
-        directory: cli.directory_url,
-        cases: cli.cases_url,
-        referrals: cli.referrals_url,
-        notifications: cli.notifications_url,
+        directory: cli.directory_url.clone(),
+        cases: cli.cases_url.clone(),
+        referrals: cli.referrals_url.clone(),
+        notifications: cli.notifications_url.clone(),
     };
     let operator = |url: &str| -> anyhow::Result<OperatorServiceClient<tonic::transport::Channel>> {
         Ok(OperatorServiceClient::new(
             tonic::transport::Endpoint::from_shared(url.to_string())?.connect_lazy(),
         ))
     };
+    let dev_keys = cli.dev_keys.clone();
     match cli.command {
         Command::Status => {
             let mut waiting = 0;
@@ -258,6 +286,37 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("RetryDelivery {id}"))?;
                 println!("{id}: will be tried again now");
             }
+        }
+        Command::DevKeys { dir } => {
+            devkeys::ensure(&dir)?;
+            println!("{}", dir.join(devkeys::JWKS_FILE).display());
+        }
+        Command::MintToken {
+            agency,
+            roles,
+            ttl_secs,
+        } => {
+            let dir = dev_keys
+                .as_ref()
+                .context("mint-token needs --dev-keys (or PLACEMENT_DEV_KEYS)")?;
+            let signer = devkeys::signer(dir)?;
+            let roles = if roles.is_empty() {
+                devkeys::default_roles(agency).to_vec()
+            } else {
+                roles
+                    .iter()
+                    .map(|r| Role::parse(r).with_context(|| format!("unknown role {r}")))
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
+            println!(
+                "{}",
+                signer.mint(
+                    agency,
+                    &format!("dev-user@{agency}"),
+                    &roles,
+                    Duration::from_secs(ttl_secs)
+                )
+            );
         }
         Command::WaitReady { timeout_secs } => {
             wait_ready(&endpoints, Duration::from_secs(timeout_secs))

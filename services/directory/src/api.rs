@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::{
     EVENTS,
     endpoints::Endpoints,
+    policy,
     store::{AGENCY_COLUMNS, AgencyRow, Contact, SERVICE_COLUMNS, ServiceRow},
 };
 
@@ -80,6 +81,9 @@ impl DirectoryService for Directory {
 
     async fn create_agency(&self, request: Request<CreateAgencyRequest>) -> RpcResult<Agency> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_admin(&caller) {
+            return respond(Err(e));
+        }
         let correlation = correlation_id(&request);
         respond(
             self.register_agency(caller.agency_id, request.into_inner(), correlation)
@@ -109,6 +113,9 @@ impl DirectoryService for Directory {
         request: Request<CreateServiceRequest>,
     ) -> RpcResult<SocialService> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_admin(&caller) {
+            return respond(Err(e));
+        }
         let correlation = correlation_id(&request);
         respond(
             self.register_service(caller.agency_id, request.into_inner(), correlation)
@@ -121,6 +128,9 @@ impl DirectoryService for Directory {
         request: Request<UpdateCapacityRequest>,
     ) -> RpcResult<SocialService> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_admin(&caller) {
+            return respond(Err(e));
+        }
         let correlation = correlation_id(&request);
         respond(
             self.adjust_capacity(caller.agency_id, request.into_inner(), correlation)
@@ -133,6 +143,9 @@ impl DirectoryService for Directory {
         request: Request<AddNotificationEndpointRequest>,
     ) -> RpcResult<NotificationEndpoint> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_admin(&caller) {
+            return respond(Err(e));
+        }
         let correlation = correlation_id(&request);
         respond(
             self.endpoints
@@ -146,6 +159,9 @@ impl DirectoryService for Directory {
         request: Request<ListNotificationEndpointsRequest>,
     ) -> RpcResult<ListNotificationEndpointsResponse> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_endpoint_reader(&caller) {
+            return respond(Err(e));
+        }
         respond(
             self.endpoints
                 .list(caller.agency_id, request.into_inner())
@@ -158,6 +174,9 @@ impl DirectoryService for Directory {
         request: Request<UpdateNotificationEndpointRequest>,
     ) -> RpcResult<NotificationEndpoint> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_admin(&caller) {
+            return respond(Err(e));
+        }
         let correlation = correlation_id(&request);
         respond(
             self.endpoints
@@ -171,6 +190,9 @@ impl DirectoryService for Directory {
         request: Request<RemoveNotificationEndpointRequest>,
     ) -> RpcResult<RemoveNotificationEndpointResponse> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_admin(&caller) {
+            return respond(Err(e));
+        }
         let correlation = correlation_id(&request);
         respond(
             self.endpoints

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod endpoints;
 pub mod places;
+pub mod policy;
 pub mod reference;
 mod store;
 
@@ -100,7 +101,7 @@ pub async fn run(
     let api = api::Directory::new(infra.pool.clone(), infra.outbox.clone(), endpoints);
     let routes = tonic::service::Routes::new(DirectoryServiceServer::with_interceptor(
         api,
-        placement_platform::caller::identify,
+        infra.auth.clone(),
     ));
     infra.serve(listener, SERVICE_NAME, routes).await
 }

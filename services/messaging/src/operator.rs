@@ -10,7 +10,7 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable},
 };
-use placement_platform::{CallerExt, db, error::ServiceError};
+use placement_platform::{CallerExt, caller::Role, db, error::ServiceError};
 use placement_proto::v1::{
     DeadLetter, GetStatusRequest, ListDeadLettersRequest, ListDeadLettersResponse,
     ReplayDeadLettersRequest, ReplayDeadLettersResponse, ServiceStatusReport,
@@ -121,7 +121,10 @@ impl OperatorService for Operator {
         &self,
         request: Request<GetStatusRequest>,
     ) -> Result<Response<ServiceStatusReport>, Status> {
-        request.caller()?;
+        request
+            .caller()?
+            .require(&[Role::Operator])
+            .map_err(Status::from)?;
         let database_ok = db::ping(&self.pool).await;
         let (outbox_pending, oldest): (i64, Option<f64>) = sqlx::query_as(
             "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
@@ -155,7 +158,10 @@ impl OperatorService for Operator {
         &self,
         request: Request<ListDeadLettersRequest>,
     ) -> Result<Response<ListDeadLettersResponse>, Status> {
-        request.caller()?;
+        request
+            .caller()?
+            .require(&[Role::Operator])
+            .map_err(Status::from)?;
         let limit = match request.get_ref().limit {
             0 => DEFAULT_LIMIT,
             n if n > MAX_LIMIT => {
@@ -192,7 +198,10 @@ impl OperatorService for Operator {
         &self,
         request: Request<ReplayDeadLettersRequest>,
     ) -> Result<Response<ReplayDeadLettersResponse>, Status> {
-        request.caller()?;
+        request
+            .caller()?
+            .require(&[Role::Operator])
+            .map_err(Status::from)?;
         let req = request.into_inner();
         if !req.all && req.event_ids.is_empty() {
             return Err(ServiceError::invalid("event_ids", "name the events, or set all").into());

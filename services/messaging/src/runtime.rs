@@ -3,6 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use placement_platform::caller::{Authenticate, Verifier};
 use placement_platform::{backoff::Backoff, config::CommonConfig, db};
 use sqlx::{PgPool, migrate::Migrator};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -32,6 +33,9 @@ pub struct Infra {
     pub pool: PgPool,
     pub broker: Arc<Broker>,
     pub outbox: Outbox,
+    /// The interceptor every API of the service sits behind.
+    pub auth: Authenticate,
+    reflection: bool,
     exchange: String,
     producer: &'static str,
     queue: std::sync::Mutex<Option<String>>,
@@ -49,6 +53,18 @@ impl Infra {
         producer: &'static str,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
+        // Credentials are checked before anything else starts: a misconfigured service must not serve.
+        let verifier = Verifier::new(
+            &common
+                .auth()
+                .map_err(|e| StartError::Config(e.to_string()))?,
+        )
+        .map_err(|e| StartError::Config(e.to_string()))?;
+        if verifier.development() {
+            tracing::warn!(
+                "PLACEMENT_AUTH_MODE=development: calls may name their agency with x-agency-id, unverified; never use this outside a developer's machine"
+            );
+        }
         let pool = db::connect_and_migrate(
             &common.database_url,
             schema,
@@ -62,6 +78,8 @@ impl Infra {
             pool,
             broker: Broker::new(&common.amqp_url, producer),
             outbox: Outbox::new(),
+            auth: Authenticate(Arc::new(verifier)),
+            reflection: common.reflection(),
             exchange: common.exchange.clone(),
             producer,
             queue: std::sync::Mutex::new(None),
@@ -194,11 +212,17 @@ impl Infra {
         let routes = routes.add_service(
             placement_proto::v1::operator_service_server::OperatorServiceServer::with_interceptor(
                 self.operator(),
-                placement_platform::caller::identify,
+                self.auth.clone(),
             ),
         );
-        let served =
-            placement_platform::grpc::serve(listener, routes, health, self.shutdown.clone()).await;
+        let served = placement_platform::grpc::serve(
+            listener,
+            routes,
+            health,
+            self.reflection,
+            self.shutdown.clone(),
+        )
+        .await;
         self.finish(Duration::from_secs(10)).await;
         Ok(served?)
     }

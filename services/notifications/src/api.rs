@@ -5,7 +5,7 @@ use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use placement_platform::{
     CallerExt,
-    caller::NATIONAL_AUTHORITY,
+    caller::Caller,
     error::{ServiceError, ServiceResult, parse_id, respond},
     page::{decode_id_token, page_size, take_page},
     time::{opt_timestamp, timestamp},
@@ -21,6 +21,8 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+
+use crate::policy;
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
@@ -143,7 +145,7 @@ impl Notifications {
 
     async fn list_deliveries(
         &self,
-        caller: Uuid,
+        caller: Caller,
         req: ListDeliveriesRequest,
     ) -> ServiceResult<ListDeliveriesResponse> {
         let limit = page_size("page_size", req.page_size)?;
@@ -155,7 +157,11 @@ impl Notifications {
             Some(parse_id("notification_id", &req.notification_id)?)
         };
         let after = decode_id_token("page_token", &req.page_token)?;
-        let operator = caller == NATIONAL_AUTHORITY;
+        let operator = policy::is_operator(&caller);
+        if !operator {
+            policy::require_inbox(&caller)?;
+        }
+        let caller = caller.agency_id;
         match notification {
             Some(id) if !operator => {
                 let mine: bool = sqlx::query_scalar(
@@ -170,9 +176,8 @@ impl Notifications {
                 }
             }
             None if !operator => {
-                return Err(ServiceError::invalid(
-                    "notification_id",
-                    "required, except for operators",
+                return Err(ServiceError::denied(
+                    "only operators list every delivery; name a notification_id",
                 ));
             }
             _ => {}
@@ -198,13 +203,11 @@ impl Notifications {
 
     async fn retry_delivery(
         &self,
-        caller: Uuid,
+        caller: Caller,
         req: RetryDeliveryRequest,
     ) -> ServiceResult<Delivery> {
+        policy::require_operator(&caller)?;
         let id = parse_id("delivery_id", &req.delivery_id)?;
-        if caller != NATIONAL_AUTHORITY {
-            return Err(ServiceError::denied("only operators retry deliveries"));
-        }
         let mut tx = self.pool.begin().await?;
         let current: Option<(String, Option<bool>)> = sqlx::query_as(
             "SELECT d.status, e.enabled FROM deliveries d LEFT JOIN endpoints e ON e.id = d.endpoint_id
@@ -472,6 +475,9 @@ impl NotificationService for Notifications {
         request: Request<ListNotificationsRequest>,
     ) -> RpcResult<ListNotificationsResponse> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_inbox(&caller) {
+            return respond(Err(e));
+        }
         respond(self.list(caller.agency_id, request.into_inner()).await)
     }
 
@@ -480,16 +486,19 @@ impl NotificationService for Notifications {
         request: Request<ListDeliveriesRequest>,
     ) -> RpcResult<ListDeliveriesResponse> {
         let caller = request.caller()?;
-        respond(Notifications::list_deliveries(self, caller.agency_id, request.into_inner()).await)
+        respond(Notifications::list_deliveries(self, caller, request.into_inner()).await)
     }
 
     async fn retry_delivery(&self, request: Request<RetryDeliveryRequest>) -> RpcResult<Delivery> {
         let caller = request.caller()?;
-        respond(Notifications::retry_delivery(self, caller.agency_id, request.into_inner()).await)
+        respond(Notifications::retry_delivery(self, caller, request.into_inner()).await)
     }
 
     async fn mark_read(&self, request: Request<MarkReadRequest>) -> RpcResult<MarkReadResponse> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_inbox(&caller) {
+            return respond(Err(e));
+        }
         respond(Notifications::mark_read(self, caller.agency_id, request.into_inner()).await)
     }
 
@@ -500,6 +509,9 @@ impl NotificationService for Notifications {
         request: Request<WatchNotificationsRequest>,
     ) -> RpcResult<Self::WatchNotificationsStream> {
         let caller = request.caller()?;
+        if let Err(e) = policy::require_inbox(&caller) {
+            return Err(e.into());
+        }
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(Self::watch(
             self.pool.clone(),

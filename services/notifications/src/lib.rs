@@ -6,6 +6,7 @@ pub mod api;
 pub mod delivery;
 pub mod endpoints;
 pub mod inbox;
+pub mod policy;
 pub mod recipients;
 pub mod render;
 
@@ -197,7 +198,7 @@ pub async fn run(
     );
     let routes = tonic::service::Routes::new(NotificationServiceServer::with_interceptor(
         api,
-        placement_platform::caller::identify,
+        infra.auth.clone(),
     ));
     infra.serve(listener, SERVICE_NAME, routes).await
 }

@@ -41,6 +41,44 @@ pub struct CommonConfig {
     /// development only and is logged as such.
     #[serde(default = "default_webhook_key")]
     pub webhook_secret_key: String,
+    /// `PLACEMENT_AUTH_MODE`: `jwt` (bearer tokens, the default) or `development` (also accepts the
+    /// `x-agency-id` header; logged as a warning at start).
+    #[serde(default = "default_auth_mode")]
+    pub auth_mode: String,
+    /// `PLACEMENT_AUTH_JWKS_FILE`: the public keys tokens are verified with (a JWKS of Ed25519 or P-256 keys).
+    #[serde(default)]
+    pub auth_jwks_file: Option<String>,
+    /// `PLACEMENT_AUTH_ISSUER`: the `iss` every token must carry.
+    #[serde(default = "default_issuer")]
+    pub auth_issuer: String,
+    /// `PLACEMENT_AUTH_AUDIENCE`: the `aud` every token must carry.
+    #[serde(default = "default_audience")]
+    pub auth_audience: String,
+    /// `PLACEMENT_GRPC_REFLECTION`: serve gRPC reflection; default on in development mode only.
+    #[serde(default)]
+    pub grpc_reflection: Option<bool>,
+}
+
+impl CommonConfig {
+    pub fn development(&self) -> bool {
+        self.auth_mode == "development"
+    }
+
+    pub fn auth(&self) -> Result<crate::caller::AuthSettings, crate::caller::AuthError> {
+        if !matches!(self.auth_mode.as_str(), "jwt" | "development") {
+            return Err(crate::caller::AuthError::Mode(self.auth_mode.clone()));
+        }
+        Ok(crate::caller::AuthSettings {
+            development: self.development(),
+            jwks_file: self.auth_jwks_file.clone(),
+            issuer: self.auth_issuer.clone(),
+            audience: self.auth_audience.clone(),
+        })
+    }
+
+    pub fn reflection(&self) -> bool {
+        self.grpc_reflection.unwrap_or(self.development())
+    }
 }
 
 impl Default for CommonConfig {
@@ -52,6 +90,11 @@ impl Default for CommonConfig {
             amqp_url: default_amqp_url(),
             exchange: default_exchange(),
             webhook_secret_key: default_webhook_key(),
+            auth_mode: default_auth_mode(),
+            auth_jwks_file: None,
+            auth_issuer: default_issuer(),
+            auth_audience: default_audience(),
+            grpc_reflection: None,
         }
     }
 }
@@ -80,4 +123,16 @@ pub const DEVELOPMENT_WEBHOOK_KEY: &str = "development-only-webhook-secret-key";
 
 fn default_webhook_key() -> String {
     DEVELOPMENT_WEBHOOK_KEY.into()
+}
+
+fn default_auth_mode() -> String {
+    "jwt".into()
+}
+
+fn default_issuer() -> String {
+    "placement-exchange".into()
+}
+
+fn default_audience() -> String {
+    "placement-exchange".into()
 }

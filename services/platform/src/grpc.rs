@@ -30,13 +30,16 @@ pub async fn serve(
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
+    reflection: bool,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(placement_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .expect("the embedded descriptor set is valid");
+    let reflection = reflection.then(|| {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(placement_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .expect("the embedded descriptor set is valid")
+    });
     let local: Option<SocketAddr> = listener.local_addr().ok();
     // Small unary messages must not wait for Nagle's algorithm.
     let incoming = TcpListenerStream::new(listener).map(|conn| {
@@ -51,7 +54,7 @@ pub async fn serve(
         .timeout(Duration::from_secs(30))
         .add_routes(routes)
         .add_service(health_service)
-        .add_service(reflection)
+        .add_optional_service(reflection)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
 }

@@ -33,6 +33,7 @@ use uuid::Uuid;
 
 use crate::{
     EVENTS,
+    policy::{self, Act},
     store::{REFERRAL_COLUMNS, ReferralRow, assemble, parties_of, record_history},
     workflow::{self, CourtDecision, Step, event_type},
 };
@@ -57,8 +58,11 @@ impl ReferralService for Referrals {
         let caller = request.caller()?;
         let correlation = correlation_id(&request);
         let req = request.into_inner();
+        if let Err(e) = policy::require(&caller, Act::Work) {
+            return respond(Err(e));
+        }
         // The idempotency key makes a whole submission safe to run again.
-        respond(retry_conflicts(|| self.submit(caller, req.clone(), correlation)).await)
+        respond(retry_conflicts(|| self.submit(caller.clone(), req.clone(), correlation)).await)
     }
 
     async fn get_referral(&self, request: Request<GetReferralRequest>) -> RpcResult<Referral> {
@@ -310,7 +314,7 @@ impl Referrals {
             directory.get_service(caller.forward(GetServiceRequest {
                 service_id: s.service_id.to_string(),
             })),
-            self.sender_region(&mut directory2, caller),
+            self.sender_region(&mut directory2, &caller),
         );
         let case = case
             .map_err(|status| match status.code() {
@@ -474,7 +478,7 @@ impl Referrals {
     async fn sender_region(
         &self,
         directory: &mut DirectoryServiceClient<Channel>,
-        caller: Caller,
+        caller: &Caller,
     ) -> ServiceResult<String> {
         let known: Option<String> =
             sqlx::query_scalar("SELECT region_code FROM agencies WHERE id = $1")
@@ -531,6 +535,7 @@ impl Referrals {
     }
 
     async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Referral> {
+        policy::require(&caller, Act::Read)?;
         let mut conn = self.pool.acquire().await?;
         let row: ReferralRow = sqlx::query_as(&format!(
             "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"
@@ -540,8 +545,8 @@ impl Referrals {
         .await?
         .ok_or_else(|| ServiceError::not_found("referral"))?;
         let parties = parties_of(&mut conn, &[id]).await?;
-        if !row.visible_to(caller.agency_id, &parties) {
-            return Err(ServiceError::denied("the referral concerns other agencies"));
+        if !policy::may_read(&mut conn, &caller, &row, &parties).await? {
+            return Err(policy::hidden());
         }
         Ok(assemble(&mut conn, vec![row]).await?.remove(0))
     }
@@ -551,6 +556,7 @@ impl Referrals {
         caller: Caller,
         req: ListReferralsRequest,
     ) -> ServiceResult<ListReferralsResponse> {
+        policy::require(&caller, Act::Read)?;
         let page = req.page.unwrap_or_default();
         let limit = page_size("page.page_size", page.page_size)?;
         let after = Cursor::decode("page.page_token", &page.page_token)?;
@@ -604,11 +610,12 @@ impl Referrals {
         let caller = request
             .caller()
             .map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
+        policy::require(&caller, Act::of(&step))?;
         let correlation = correlation_id(request);
         let referral = retry_conflicts(|| async {
             let mut tx = self.pool.begin().await?;
             let row =
-                workflow::apply(&mut tx, id, &step, Some(caller.agency_id), correlation).await?;
+                workflow::apply(&mut tx, id, &step, policy::actor(&caller), correlation).await?;
             let referral = assemble(&mut tx, vec![row]).await?.remove(0);
             tx.commit().await?;
             Ok(referral)

@@ -5,6 +5,7 @@ pub mod api;
 pub mod capacity;
 pub mod deadlines;
 pub mod fhir;
+pub mod policy;
 pub mod referral;
 mod store;
 pub mod workflow;
@@ -114,11 +115,6 @@ pub async fn run(
         )
         .await?;
     infra.start_relay(RelaySettings::default());
-    infra.spawn(capacity::bootstrap_agencies(
-        infra.pool.clone(),
-        directory.clone(),
-        shutdown.clone(),
-    ));
     infra.spawn(deadlines::run(
         infra.pool.clone(),
         infra.outbox.clone(),
@@ -135,7 +131,7 @@ pub async fn run(
     );
     let routes = tonic::service::Routes::new(ReferralServiceServer::with_interceptor(
         api,
-        placement_platform::caller::identify,
+        infra.auth.clone(),
     ));
     infra.serve(listener, SERVICE_NAME, routes).await
 }

@@ -94,7 +94,8 @@ pub async fn apply(
     if let Some(actor) = actor
         && !row.visible_to(actor, &parties)
     {
-        return Err(ServiceError::denied("the referral concerns other agencies"));
+        // Another agency's referral and an unknown id look alike.
+        return Err(ServiceError::not_found("referral"));
     }
     let transition = row.state(&parties).decide(step.command(), actor)?;
 

@@ -1,0 +1,85 @@
+//! Who may do what with a case: the one place the cases service decides it (deny by default).
+//!
+//! The owning DSA works its cases (caseworker, supervisor; closing is a supervisor's decision; its systems
+//! read with `integration`). The receiving side of a referral (the agency that runs the service and the
+//! district's foster-care team) reads a reduced view (the children, without names, personal numbers, current
+//! setting or placement history) while that referral is open or placed with them. Anyone else gets
+//! NOT_FOUND, so nobody learns whether another agency's case exists.
+
+use placement_platform::{
+    caller::{Caller, Role},
+    error::{ServiceError, ServiceResult},
+};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// GetCase, ListCases.
+    Read,
+    /// OpenCase.
+    Work,
+    /// CloseCase.
+    Decide,
+}
+
+impl Act {
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Act::Read => &[Role::Caseworker, Role::Supervisor, Role::Integration],
+            Act::Work => &[Role::Caseworker, Role::Supervisor],
+            Act::Decide => &[Role::Supervisor],
+        }
+    }
+}
+
+pub fn require(caller: &Caller, act: Act) -> ServiceResult<()> {
+    caller.require(act.roles())
+}
+
+/// How much of a case the caller may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The owner: everything.
+    Full,
+    /// The receiving side of an open or placed referral: the children as the placement needs them.
+    Receiving,
+}
+
+/// The view the caller has of a case owned by `owner`, or NOT_FOUND.
+pub async fn view(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    case_id: Uuid,
+    owner: Uuid,
+) -> ServiceResult<View> {
+    if caller.agency_id == owner {
+        return Ok(View::Full);
+    }
+    let receiving: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM case_referrals WHERE case_id = $1 AND open_or_placed
+                         AND (receiving_agency_id = $2 OR foster_team_agency_id = $2))",
+    )
+    .bind(case_id)
+    .bind(caller.agency_id)
+    .fetch_one(conn)
+    .await?;
+    if receiving {
+        Ok(View::Receiving)
+    } else {
+        Err(hidden())
+    }
+}
+
+/// Only the owner changes a case; to anyone else it does not exist.
+pub fn require_owner(caller: &Caller, owner: Uuid) -> ServiceResult<()> {
+    if caller.agency_id == owner {
+        Ok(())
+    } else {
+        Err(hidden())
+    }
+}
+
+pub fn hidden() -> ServiceError {
+    ServiceError::not_found("case")
+}

@@ -1,0 +1,88 @@
+//! Who may do what with a referral: the one place the referrals service decides it (deny by default).
+//!
+//! Two questions, asked in this order by every RPC: does the caller's token carry a role for this kind of
+//! act ([`require`]), and does the caller's agency stand in this referral ([`may_read`] for reads; the state
+//! machine in [`crate::referral`] for steps, which knows who acts at which point)? A referral the caller
+//! may not see is NOT_FOUND, so nobody learns whether another agency's referral exists.
+
+use placement_platform::{
+    caller::{Caller, Role},
+    error::{ServiceError, ServiceResult},
+};
+use placement_proto::v1::AgencyKind;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    store::{PartyRow, ReferralRow},
+    workflow::Step,
+};
+
+/// Kinds of act, each with the roles that may do it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// GetReferral, ListReferrals, ExportReferralFhir.
+    Read,
+    /// SubmitReferral, AcknowledgeReferral.
+    Work,
+    /// Accept, decline, withdraw, confirm a placement, record a court decision: they commit the agency.
+    Decide,
+}
+
+impl Act {
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Act::Read => &[Role::Caseworker, Role::Supervisor, Role::Integration],
+            Act::Work => &[Role::Caseworker, Role::Supervisor],
+            Act::Decide => &[Role::Supervisor],
+        }
+    }
+
+    pub fn of(step: &Step) -> Act {
+        match step {
+            Step::Acknowledge => Act::Work,
+            _ => Act::Decide,
+        }
+    }
+}
+
+/// PERMISSION_DENIED unless the caller's roles allow `act`.
+pub fn require(caller: &Caller, act: Act) -> ServiceResult<()> {
+    caller.require(act.roles())
+}
+
+/// Whether the caller's agency may see the referral: its sender, a party that must acknowledge it, or the
+/// RDSA of either district it touches.
+pub async fn may_read(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    row: &ReferralRow,
+    parties: &[PartyRow],
+) -> ServiceResult<bool> {
+    let agency = caller.agency_id;
+    if agency == row.sender_agency_id
+        || row.receiving_rdsa_agency_id == Some(agency)
+        || parties.iter().any(|p| p.agency_id == agency)
+    {
+        return Ok(true);
+    }
+    let rdsa_of: Option<String> =
+        sqlx::query_scalar("SELECT region_code FROM agencies WHERE id = $1 AND kind = $2")
+            .bind(agency)
+            .bind(AgencyKind::Rdsa.as_str_name())
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(rdsa_of.is_some_and(|region| {
+        region == row.sender_region_code || region == row.receiving_region_code
+    }))
+}
+
+/// NOT_FOUND for a referral the caller may not see.
+pub fn hidden() -> ServiceError {
+    ServiceError::not_found("referral")
+}
+
+/// The agency acting in a step, for the state machine: standing is decided there.
+pub fn actor(caller: &Caller) -> Option<Uuid> {
+    Some(caller.agency_id)
+}

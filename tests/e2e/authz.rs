@@ -1,0 +1,688 @@
+//! Authentication and authorization, from outside: every call needs a valid token; every rule is tried with a
+//! valid token of the wrong agency or the wrong role (OWASP API1 "broken object level authorization" and
+//! API5 "broken function level authorization"), and each attempt is refused with PERMISSION_DENIED or
+//! NOT_FOUND and changes nothing.
+
+use placement_cli::{
+    clients::{as_agency, as_agency_with},
+    demo::NATIONAL_AUTHORITY,
+    devkeys,
+    scenario::eventually,
+};
+use placement_platform::caller::{Claims, Role};
+use placement_proto::v1::{
+    AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseCloseReason,
+    CloseCaseRequest, ConfirmPlacementRequest, CreateAgencyRequest, DeclineReason,
+    DeclineReferralRequest, ExportReferralFhirRequest, GetCaseRequest, GetReferralRequest,
+    GetStatusRequest, ListCasesRequest, ListDeadLettersRequest, ListNotificationsRequest,
+    ListReferralsRequest, ListRegionsRequest, MarkReadRequest, NotificationKind, OpenCaseRequest,
+    ReferralDirection, ReplayDeadLettersRequest, UpdateCapacityRequest, WithdrawReason,
+    WithdrawReferralRequest, operator_service_client::OperatorServiceClient,
+};
+use tonic::{Code, Request, metadata::MetadataValue};
+use uuid::Uuid;
+
+use crate::support::{Fixture, WAIT};
+
+fn bearer<T>(token: &str, message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
+    );
+    r
+}
+
+fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
+    r.expect_err("the call should be refused").code()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_needs_a_valid_token() {
+    let f = Fixture::start().await;
+    let pirdop = f.agency("dsa-pirdop");
+    let signer = devkeys::signer(placement_e2e::dev_keys()).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = |iss: &str, aud: &str, exp: i64| Claims {
+        iss: iss.into(),
+        aud: aud.into(),
+        sub: "someone".into(),
+        exp,
+        iat: now - 10,
+        agency_id: pirdop.to_string(),
+        roles: vec!["caseworker".into(), "supervisor".into()],
+    };
+    // Another key the services do not trust, with the same key id.
+    let foreign_dir =
+        std::env::temp_dir().join(format!("placement-foreign-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&foreign_dir);
+    devkeys::ensure(&foreign_dir).unwrap();
+    std::fs::copy(
+        placement_e2e::dev_keys().join("kid"),
+        foreign_dir.join("kid"),
+    )
+    .unwrap();
+    let foreign = devkeys::signer(&foreign_dir).unwrap();
+
+    let good = signer.sign(&claims(devkeys::ISSUER, devkeys::AUDIENCE, now + 600));
+    let bad_tokens = [
+        (
+            "expired",
+            signer.sign(&claims(devkeys::ISSUER, devkeys::AUDIENCE, now - 120)),
+        ),
+        (
+            "wrong audience",
+            signer.sign(&claims(devkeys::ISSUER, "another-system", now + 600)),
+        ),
+        (
+            "wrong issuer",
+            signer.sign(&claims("someone-else", devkeys::AUDIENCE, now + 600)),
+        ),
+        (
+            "bad signature",
+            foreign.sign(&claims(devkeys::ISSUER, devkeys::AUDIENCE, now + 600)),
+        ),
+        ("not a JWT", "not-a-token".to_string()),
+    ];
+    let mut cases = f.clients.cases.clone();
+    let cases_before = cases
+        .list_cases(bearer(&good, ListCasesRequest::default()))
+        .await
+        .expect("a good token works")
+        .into_inner()
+        .cases
+        .len();
+    for (what, token) in &bad_tokens {
+        let err = cases
+            .open_case(bearer(
+                token,
+                OpenCaseRequest {
+                    children: f.open_twins_case(pirdop).await.children,
+                    current_setting: "x".into(),
+                },
+            ))
+            .await
+            .expect_err(what);
+        assert_eq!(err.code(), Code::Unauthenticated, "{what}: {err:?}");
+    }
+    // No token at all, on every service, and the development header is not honoured.
+    let mut header_only = Request::new(ListRegionsRequest {});
+    header_only.metadata_mut().insert(
+        "x-agency-id",
+        MetadataValue::try_from(pirdop.to_string()).unwrap(),
+    );
+    assert_eq!(
+        code(f.clients.directory.clone().list_regions(header_only).await),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        code(
+            f.clients
+                .cases
+                .clone()
+                .list_cases(Request::new(ListCasesRequest::default()))
+                .await
+        ),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        code(
+            f.clients
+                .referrals
+                .clone()
+                .list_referrals(Request::new(ListReferralsRequest::default()))
+                .await
+        ),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        code(
+            f.clients
+                .notifications
+                .clone()
+                .list_notifications(Request::new(ListNotificationsRequest::default()))
+                .await
+        ),
+        Code::Unauthenticated
+    );
+    let mut operator = OperatorServiceClient::new(
+        tonic::transport::Endpoint::from_shared(f.stack.endpoints.referrals.clone())
+            .unwrap()
+            .connect_lazy(),
+    );
+    assert_eq!(
+        code(operator.get_status(Request::new(GetStatusRequest {})).await),
+        Code::Unauthenticated
+    );
+    // Refused calls changed nothing: only the cases opened with the good token exist.
+    let after = cases
+        .list_cases(bearer(&good, ListCasesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases
+        .len();
+    assert_eq!(
+        after,
+        cases_before + bad_tokens.len(),
+        "one case per good open_twins_case, none from bad tokens"
+    );
+
+    // Health stays open; reflection is off outside development mode.
+    assert_eq!(
+        f.stack.health("cases").await,
+        Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+    );
+    let mut reflection =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
+            tonic::transport::Endpoint::from_shared(f.stack.endpoints.cases.clone())
+                .unwrap()
+                .connect_lazy(),
+        );
+    let refused = reflection
+        .server_reflection_info(tokio_stream::iter(Vec::<
+            tonic_reflection::pb::v1::ServerReflectionRequest,
+        >::new()))
+        .await;
+    let refused = match refused {
+        Err(status) => status.code(),
+        Ok(response) => {
+            let mut stream = response.into_inner();
+            match stream.message().await {
+                Err(status) => status.code(),
+                Ok(_) => Code::Ok,
+            }
+        }
+    };
+    assert_eq!(refused, Code::Unimplemented);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
+    let f = Fixture::start().await;
+    let pirdop = f.agency("dsa-pirdop");
+    let pravets = f.agency("dsa-pravets");
+    let provider = f.agency("provider-vratsa");
+    let foster = f.agency("foster-vratsa");
+    let rdsa_receiving = f.agency("rdsa-vratsa");
+    let rdsa_sending = f.agency("rdsa-sofia-province");
+    let rdsa_other = f.agency("rdsa-haskovo");
+    let provider_other = f.agency("provider-haskovo");
+    let case = f.open_twins_case(pirdop).await;
+    let r = f.submit(pirdop, &case, f.demo.service("ftpc-vratsa")).await;
+    let only = |roles: &'static [Role]| roles;
+    let mut cases = f.clients.cases.clone();
+    let mut referrals = f.clients.referrals.clone();
+    let get_case = |agency: Uuid, roles: &'static [Role]| {
+        let mut cases = f.clients.cases.clone();
+        let id = case.id.clone();
+        async move {
+            cases
+                .get_case(as_agency_with(
+                    agency,
+                    roles,
+                    GetCaseRequest { case_id: id },
+                ))
+                .await
+        }
+    };
+    let get_referral = |agency: Uuid, roles: &'static [Role]| {
+        let mut referrals = f.clients.referrals.clone();
+        let id = r.id.clone();
+        async move {
+            referrals
+                .get_referral(as_agency_with(
+                    agency,
+                    roles,
+                    GetReferralRequest { referral_id: id },
+                ))
+                .await
+        }
+    };
+    let reader = only(&[Role::Caseworker]);
+
+    // Cases: a DSA reads and changes only its own.
+    assert_eq!(
+        code(get_case(pravets, reader).await),
+        Code::NotFound,
+        "another DSA reads a case"
+    );
+    assert_eq!(
+        code(get_case(provider_other, reader).await),
+        Code::NotFound,
+        "a stranger provider"
+    );
+    assert_eq!(
+        code(get_case(rdsa_other, reader).await),
+        Code::NotFound,
+        "a stranger RDSA"
+    );
+    assert_eq!(
+        code(
+            cases
+                .close_case(as_agency(
+                    pravets,
+                    CloseCaseRequest {
+                        case_id: case.id.clone(),
+                        reason: CaseCloseReason::Other as i32,
+                    },
+                ))
+                .await
+        ),
+        Code::NotFound,
+        "another DSA closes a case"
+    );
+    let listed = cases
+        .list_cases(as_agency(pravets, ListCasesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert!(
+        listed.iter().all(|c| c.id != case.id),
+        "another DSA lists a case"
+    );
+    // Roles: opening needs caseworker or supervisor; closing needs supervisor; integration only reads.
+    assert_eq!(
+        code(
+            cases
+                .open_case(as_agency_with(
+                    pirdop,
+                    &[Role::Integration],
+                    OpenCaseRequest {
+                        children: case.children.clone(),
+                        current_setting: "x".into(),
+                    },
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "integration opens a case"
+    );
+    assert_eq!(
+        code(
+            cases
+                .close_case(as_agency_with(
+                    pirdop,
+                    &[Role::Caseworker],
+                    CloseCaseRequest {
+                        case_id: case.id.clone(),
+                        reason: CaseCloseReason::Other as i32,
+                    },
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "a caseworker closes a case"
+    );
+    assert!(
+        get_case(pirdop, &[Role::Integration]).await.is_ok(),
+        "integration reads its own"
+    );
+    // The receiving side reads what the referral needs, while it is open: not where the children are now.
+    let seen = get_case(provider, reader)
+        .await
+        .expect("the provider reads the case")
+        .into_inner();
+    assert!(
+        seen.current_setting.is_empty(),
+        "the current setting is not for the receiving side"
+    );
+    assert_eq!(seen.children.len(), 2);
+    assert!(
+        get_case(foster, reader).await.is_ok(),
+        "the foster-care team reads the case"
+    );
+
+    // Referrals: only the parties, the sender and the RDSAs of both districts see it.
+    for (who, agency) in [
+        ("sender", pirdop),
+        ("provider", provider),
+        ("foster team", foster),
+        ("receiving RDSA", rdsa_receiving),
+        ("sending RDSA", rdsa_sending),
+    ] {
+        assert!(
+            get_referral(agency, reader).await.is_ok(),
+            "{who} reads the referral"
+        );
+    }
+    for (who, agency) in [
+        ("another DSA", pravets),
+        ("another RDSA", rdsa_other),
+        ("another provider", provider_other),
+    ] {
+        assert_eq!(
+            code(get_referral(agency, reader).await),
+            Code::NotFound,
+            "{who} reads the referral"
+        );
+        assert_eq!(
+            code(
+                referrals
+                    .export_referral_fhir(as_agency(
+                        agency,
+                        ExportReferralFhirRequest {
+                            referral_id: r.id.clone()
+                        },
+                    ))
+                    .await
+            ),
+            Code::NotFound,
+            "{who} exports the referral"
+        );
+        assert_eq!(
+            code(
+                referrals
+                    .acknowledge_referral(as_agency(
+                        agency,
+                        AcknowledgeReferralRequest {
+                            referral_id: r.id.clone()
+                        },
+                    ))
+                    .await
+            ),
+            Code::NotFound,
+            "{who} acknowledges"
+        );
+    }
+    let incoming = referrals
+        .list_referrals(as_agency(
+            provider_other,
+            ListReferralsRequest {
+                direction: ReferralDirection::Incoming as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .referrals;
+    assert!(
+        incoming.iter().all(|x| x.id != r.id),
+        "another provider lists it"
+    );
+    // Roles on steps: integration changes nothing; decisions need a supervisor.
+    assert_eq!(
+        code(
+            referrals
+                .acknowledge_referral(as_agency_with(
+                    provider,
+                    &[Role::Integration],
+                    AcknowledgeReferralRequest {
+                        referral_id: r.id.clone()
+                    },
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "integration acknowledges"
+    );
+    assert!(
+        get_referral(provider, &[Role::Integration]).await.is_ok(),
+        "integration reads"
+    );
+    f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+        .await;
+    let before = f.referral(pirdop, &r.id).await.version;
+    let accept = |agency: Uuid, roles: &'static [Role]| {
+        let mut referrals = f.clients.referrals.clone();
+        let id = r.id.clone();
+        async move {
+            referrals
+                .accept_referral(as_agency_with(
+                    agency,
+                    roles,
+                    AcceptReferralRequest { referral_id: id },
+                ))
+                .await
+        }
+    };
+    assert_eq!(
+        code(accept(provider, &[Role::Caseworker]).await),
+        Code::PermissionDenied,
+        "a caseworker accepts"
+    );
+    assert_eq!(
+        code(accept(foster, &[Role::Supervisor]).await),
+        Code::PermissionDenied,
+        "the foster team accepts"
+    );
+    assert_eq!(
+        code(accept(pirdop, &[Role::Supervisor]).await),
+        Code::PermissionDenied,
+        "the sender accepts"
+    );
+    assert_eq!(
+        code(
+            referrals
+                .decline_referral(as_agency_with(
+                    provider,
+                    &[Role::Caseworker, Role::Integration],
+                    DeclineReferralRequest {
+                        referral_id: r.id.clone(),
+                        reason: DeclineReason::Other as i32,
+                        comment: String::new(),
+                    },
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "a caseworker declines"
+    );
+    assert_eq!(
+        code(
+            referrals
+                .withdraw_referral(as_agency_with(
+                    pirdop,
+                    &[Role::Caseworker],
+                    WithdrawReferralRequest {
+                        referral_id: r.id.clone(),
+                        reason: WithdrawReason::Other as i32,
+                        comment: String::new(),
+                    },
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "a caseworker withdraws"
+    );
+    assert_eq!(
+        code(
+            referrals
+                .confirm_placement(as_agency(
+                    provider,
+                    ConfirmPlacementRequest {
+                        referral_id: r.id.clone()
+                    }
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "the provider confirms the placement"
+    );
+    assert_eq!(
+        f.referral(pirdop, &r.id).await.version,
+        before,
+        "refusals changed nothing"
+    );
+
+    // Once declined, the receiving side no longer reads the case.
+    referrals
+        .decline_referral(as_agency(
+            provider,
+            DeclineReferralRequest {
+                referral_id: r.id.clone(),
+                reason: DeclineReason::AtCapacity as i32,
+                comment: String::new(),
+            },
+        ))
+        .await
+        .expect("the provider's supervisor declines");
+    eventually(
+        "the cases service to learn of the decline",
+        WAIT,
+        || async {
+            (get_case(provider, reader).await.err()?.code() == Code::NotFound).then_some(())
+        },
+    )
+    .await
+    .expect("the case is closed to the provider after the decline");
+    assert_eq!(code(get_case(foster, reader).await), Code::NotFound);
+
+    // The directory: only directory_admin changes it, and only within the agency's standing.
+    let mut directory = f.clients.directory.clone();
+    let capacity = f.service(f.demo.service("ftpc-vratsa")).await.capacity;
+    assert_eq!(
+        code(
+            directory
+                .create_agency(as_agency_with(
+                    NATIONAL_AUTHORITY,
+                    &[Role::Operator, Role::Supervisor],
+                    CreateAgencyRequest {
+                        kind: AgencyKind::Dsa as i32,
+                        name: "DSA Y".into(),
+                        region_code: "SFO".into(),
+                        ..Default::default()
+                    },
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "the national authority without directory_admin"
+    );
+    assert_eq!(
+        code(
+            directory
+                .update_capacity(as_agency_with(
+                    provider,
+                    &[Role::Caseworker, Role::Supervisor],
+                    UpdateCapacityRequest {
+                        service_id: f.demo.service("ftpc-vratsa").to_string(),
+                        capacity: 50,
+                        ..Default::default()
+                    },
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "the provider without directory_admin"
+    );
+    assert_eq!(
+        code(
+            directory
+                .update_capacity(as_agency(
+                    provider_other,
+                    UpdateCapacityRequest {
+                        service_id: f.demo.service("ftpc-vratsa").to_string(),
+                        capacity: 50,
+                        ..Default::default()
+                    },
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "another provider's directory_admin"
+    );
+    assert_eq!(
+        f.service(f.demo.service("ftpc-vratsa")).await.capacity,
+        capacity,
+        "capacity unchanged"
+    );
+
+    // Operators only: system state and dead letters, on every service.
+    for url in [
+        &f.stack.endpoints.directory,
+        &f.stack.endpoints.notifications,
+    ] {
+        let mut operator = OperatorServiceClient::new(
+            tonic::transport::Endpoint::from_shared(url.clone())
+                .unwrap()
+                .connect_lazy(),
+        );
+        let not_operator = &[
+            Role::Caseworker,
+            Role::Supervisor,
+            Role::DirectoryAdmin,
+            Role::Integration,
+        ];
+        assert_eq!(
+            code(
+                operator
+                    .get_status(as_agency_with(
+                        NATIONAL_AUTHORITY,
+                        not_operator,
+                        GetStatusRequest {}
+                    ))
+                    .await
+            ),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            code(
+                operator
+                    .list_dead_letters(as_agency_with(
+                        pirdop,
+                        not_operator,
+                        ListDeadLettersRequest { limit: 10 }
+                    ))
+                    .await
+            ),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            code(
+                operator
+                    .replay_dead_letters(as_agency_with(
+                        pirdop,
+                        not_operator,
+                        ReplayDeadLettersRequest {
+                            event_ids: vec![],
+                            all: true
+                        },
+                    ))
+                    .await
+            ),
+            Code::PermissionDenied
+        );
+        assert!(
+            operator
+                .get_status(as_agency(NATIONAL_AUTHORITY, GetStatusRequest {}))
+                .await
+                .is_ok()
+        );
+    }
+
+    // Notifications: an agency reads and marks only its own.
+    let mine = eventually("the provider's notification", WAIT, || async {
+        f.notifications(provider, &r.id)
+            .await
+            .into_iter()
+            .find(|n| n.kind == NotificationKind::ReferralSubmitted as i32)
+    })
+    .await
+    .unwrap();
+    let mut notifications = f.clients.notifications.clone();
+    assert_eq!(
+        code(
+            notifications
+                .mark_read(as_agency(
+                    provider_other,
+                    MarkReadRequest {
+                        notification_ids: vec![mine.id.clone()]
+                    }
+                ))
+                .await
+        ),
+        Code::NotFound,
+        "another agency marks a notification read"
+    );
+    assert!(f.notifications(provider_other, &r.id).await.is_empty());
+    assert!(
+        f.notifications(provider, &r.id)
+            .await
+            .iter()
+            .all(|n| n.read_at.is_none()),
+        "nothing was marked"
+    );
+}
