@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "placement/v1/notifications.proto",
         "placement/v1/events.proto",
         "placement/v1/operator.proto",
+        "placement/v1/audit.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

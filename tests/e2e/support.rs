@@ -151,7 +151,7 @@ impl Fixture {
             .into_inner()
     }
 
-    /// Every notification of `agency` about `referral_id`, oldest first.
+    /// Every notification of `agency` about `referral_id`, in the order of the events that caused them.
     pub async fn notifications(&self, agency: Uuid, referral_id: &str) -> Vec<Notification> {
         let mut out = Vec::new();
         let mut token = String::new();
@@ -181,7 +181,10 @@ impl Fixture {
             }
             token = page.next_page_token;
         }
-        out.reverse();
+        // In the order the events happened (their ids are UUIDv7, made in order by the referrals service):
+        // the inbox itself is in the order notifications were written, and events about one referral may
+        // be applied side by side.
+        out.sort_by(|a, b| a.event_id.cmp(&b.event_id));
         out
     }
 

@@ -4,6 +4,7 @@ use chrono::{Datelike, Utc};
 use placement_messaging::{Outbox, envelope::types};
 use placement_platform::{
     CallerExt,
+    audit::{self, Entry},
     caller::{Caller, correlation_id},
     error::{ServiceError, ServiceResult, check_text, parse_id, respond},
     page::{Cursor, page_size, take_page},
@@ -46,18 +47,74 @@ impl CaseService for Cases {
     async fn get_case(&self, request: Request<GetCaseRequest>) -> RpcResult<Case> {
         let caller = request.caller()?;
         let id = parse_id("case_id", &request.get_ref().case_id)?;
-        respond(self.get(caller, id).await)
+        let result = self.get(caller.clone(), id).await;
+        respond(self.audit_read(&caller, "GetCase", vec![id], result).await)
     }
 
     async fn list_cases(&self, request: Request<ListCasesRequest>) -> RpcResult<ListCasesResponse> {
         let caller = request.caller()?;
-        respond(self.list(caller, request.into_inner()).await)
+        let result = self.list(caller.clone(), request.into_inner()).await;
+        let ids = result
+            .as_ref()
+            .map(|r| {
+                r.cases
+                    .iter()
+                    .filter_map(|c| Uuid::parse_str(&c.id).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        respond(self.audit_read(&caller, "ListCases", ids, result).await)
     }
 
     async fn close_case(&self, request: Request<CloseCaseRequest>) -> RpcResult<Case> {
         let caller = request.caller()?;
         let correlation = correlation_id(&request);
-        respond(self.close(caller, request.into_inner(), correlation).await)
+        let id = parse_id("case_id", &request.get_ref().case_id)?;
+        let result = self
+            .close(caller.clone(), request.into_inner(), correlation)
+            .await;
+        if let Err(e) = &result {
+            audit::append_refusal(
+                &self.pool,
+                &Entry {
+                    caller: &caller,
+                    rpc: "placement.v1.CaseService/CloseCase",
+                    record_type: "case",
+                    record_ids: &[id],
+                    outcome: e.code_name(),
+                },
+            )
+            .await;
+        }
+        respond(result)
+    }
+}
+
+impl Cases {
+    /// Records a read (or its refusal) in the audit trail; a read that cannot be recorded is not answered.
+    async fn audit_read<T>(
+        &self,
+        caller: &Caller,
+        rpc: &str,
+        ids: Vec<Uuid>,
+        result: ServiceResult<T>,
+    ) -> ServiceResult<T> {
+        let rpc = format!("placement.v1.CaseService/{rpc}");
+        let entry = Entry {
+            caller,
+            rpc: &rpc,
+            record_type: "case",
+            record_ids: &ids,
+            outcome: audit::outcome(&result),
+        };
+        if result.is_ok() {
+            let mut tx = self.pool.begin().await?;
+            audit::append(&mut tx, &entry).await?;
+            tx.commit().await?;
+        } else {
+            audit::append_refusal(&self.pool, &entry).await;
+        }
+        result
     }
 }
 
@@ -143,6 +200,17 @@ impl Cases {
         );
         Outbox::enqueue(&mut tx, &event).await?;
         let children = children_of(&mut tx, &[id]).await?;
+        audit::append(
+            &mut tx,
+            &Entry {
+                caller: &caller,
+                rpc: "placement.v1.CaseService/OpenCase",
+                record_type: "case",
+                record_ids: &[id],
+                outcome: "OK",
+            },
+        )
+        .await?;
         tx.commit().await?;
         self.outbox.committed();
         tracing::info!(case_id = %id, children = children.len(), "case opened");
@@ -274,6 +342,17 @@ impl Cases {
         );
         Outbox::enqueue(&mut tx, &event).await?;
         let children = children_of(&mut tx, &[id]).await?;
+        audit::append(
+            &mut tx,
+            &Entry {
+                caller: &caller,
+                rpc: "placement.v1.CaseService/CloseCase",
+                record_type: "case",
+                record_ids: &[id],
+                outcome: "OK",
+            },
+        )
+        .await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(row.into_proto(children))

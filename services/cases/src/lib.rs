@@ -16,6 +16,7 @@ use placement_messaging::{
     ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
 };
 use placement_platform::config::{CommonConfig, ConfigError, from_env};
+use placement_proto::v1::audit_service_server::AuditServiceServer;
 use placement_proto::v1::{
     case_service_server::CaseServiceServer, directory_service_client::DirectoryServiceClient,
 };
@@ -72,7 +73,7 @@ pub async fn run(
     let infra = Infra::start(
         &config.common,
         "cases",
-        &MIGRATOR,
+        &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
         PRODUCER,
         shutdown.clone(),
     )
@@ -91,6 +92,12 @@ pub async fn run(
 
     let api = api::Cases::new(infra.pool.clone(), infra.outbox.clone(), directory);
     let routes =
-        tonic::service::Routes::new(CaseServiceServer::with_interceptor(api, infra.auth.clone()));
+        tonic::service::Routes::new(CaseServiceServer::with_interceptor(api, infra.auth.clone()))
+            .add_service(AuditServiceServer::with_interceptor(
+                placement_platform::audit::AuditTrail {
+                    pool: infra.pool.clone(),
+                },
+                infra.auth.clone(),
+            ));
     infra.serve(listener, SERVICE_NAME, routes).await
 }

@@ -73,7 +73,7 @@ pub async fn run(
     let infra = Infra::start(
         &config.common,
         "directory",
-        &MIGRATOR,
+        &[&MIGRATOR],
         PRODUCER,
         shutdown.clone(),
     )

@@ -49,7 +49,7 @@ impl Infra {
     pub async fn start(
         common: &CommonConfig,
         schema: &str,
-        migrator: &Migrator,
+        migrators: &[&Migrator],
         producer: &'static str,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
@@ -70,7 +70,7 @@ impl Infra {
             schema,
             common.database_max_connections,
             common.database_acquire_timeout,
-            &[&crate::MIGRATOR, migrator],
+            &[&[&crate::MIGRATOR], migrators].concat(),
             &shutdown,
         )
         .await?;

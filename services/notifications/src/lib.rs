@@ -143,7 +143,7 @@ pub async fn run(
     let infra = Infra::start(
         &config.common,
         "notifications",
-        &MIGRATOR,
+        &[&MIGRATOR],
         PRODUCER,
         shutdown.clone(),
     )

@@ -49,6 +49,21 @@ impl ServiceError {
         Self::FailedPrecondition(why.into())
     }
 
+    /// The status code name this error is answered with (the audit trail records it).
+    pub fn code_name(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::PermissionDenied(_) => "PERMISSION_DENIED",
+            Self::FailedPrecondition(_) => "FAILED_PRECONDITION",
+            Self::AlreadyExists(_) => "ALREADY_EXISTS",
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Conflict(_) => "ABORTED",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Conflict(_))

@@ -12,6 +12,7 @@ use chrono::{Datelike, Utc};
 use placement_messaging::Outbox;
 use placement_platform::{
     CallerExt,
+    audit::{self, Entry},
     caller::{Caller, correlation_id},
     error::{ServiceError, ServiceResult, check_text, parse_id, respond, retry_conflicts},
     page::{Cursor, page_size, take_page},
@@ -62,13 +63,32 @@ impl ReferralService for Referrals {
             return respond(Err(e));
         }
         // The idempotency key makes a whole submission safe to run again.
-        respond(retry_conflicts(|| self.submit(caller.clone(), req.clone(), correlation)).await)
+        let result =
+            retry_conflicts(|| self.submit(caller.clone(), req.clone(), correlation)).await;
+        if let (Err(e), Ok(case_id)) = (&result, Uuid::parse_str(&req.case_id)) {
+            audit::append_refusal(
+                &self.pool,
+                &Entry {
+                    caller: &caller,
+                    rpc: "placement.v1.ReferralService/SubmitReferral",
+                    record_type: "referral",
+                    record_ids: &[case_id],
+                    outcome: e.code_name(),
+                },
+            )
+            .await;
+        }
+        respond(result)
     }
 
     async fn get_referral(&self, request: Request<GetReferralRequest>) -> RpcResult<Referral> {
         let caller = request.caller()?;
         let id = parse_id("referral_id", &request.get_ref().referral_id)?;
-        respond(self.get(caller, id).await)
+        let result = self.get(caller.clone(), id).await;
+        respond(
+            self.audit_read(&caller, "GetReferral", vec![id], result)
+                .await,
+        )
     }
 
     async fn list_referrals(
@@ -76,7 +96,17 @@ impl ReferralService for Referrals {
         request: Request<ListReferralsRequest>,
     ) -> RpcResult<ListReferralsResponse> {
         let caller = request.caller()?;
-        respond(self.list(caller, request.into_inner()).await)
+        let result = self.list(caller.clone(), request.into_inner()).await;
+        let ids = result
+            .as_ref()
+            .map(|r| {
+                r.referrals
+                    .iter()
+                    .filter_map(|x| Uuid::parse_str(&x.id).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        respond(self.audit_read(&caller, "ListReferrals", ids, result).await)
     }
 
     async fn acknowledge_referral(
@@ -131,7 +161,11 @@ impl ReferralService for Referrals {
     ) -> RpcResult<FhirDocument> {
         let caller = request.caller()?;
         let id = parse_id("referral_id", &request.get_ref().referral_id)?;
-        respond(self.get(caller, id).await.map(|referral| FhirDocument {
+        let result = self.get(caller.clone(), id).await;
+        let result = self
+            .audit_read(&caller, "ExportReferralFhir", vec![id], result)
+            .await;
+        respond(result.map(|referral| FhirDocument {
             content_type: crate::fhir::CONTENT_TYPE.to_string(),
             json: crate::fhir::bundle(&referral).to_string(),
         }))
@@ -184,6 +218,47 @@ fn validate_court_decision(decision: Option<&LegalBasis>) -> ServiceResult<Court
         date,
         court: d.court.trim().to_string(),
     })
+}
+
+/// The RPC a step comes from, for the audit trail.
+fn rpc_of(step: &Step) -> &'static str {
+    match step {
+        Step::Acknowledge => "AcknowledgeReferral",
+        Step::Accept => "AcceptReferral",
+        Step::Decline(..) => "DeclineReferral",
+        Step::Withdraw(..) => "WithdrawReferral",
+        Step::ConfirmPlacement => "ConfirmPlacement",
+        Step::RecordCourtDecision(_) => "RecordCourtDecision",
+        Step::Escalate | Step::Remind | Step::RemindOfCourt => "system",
+    }
+}
+
+impl Referrals {
+    /// Records a read (or its refusal) in the audit trail; a read that cannot be recorded is not answered.
+    async fn audit_read<T>(
+        &self,
+        caller: &Caller,
+        rpc: &str,
+        ids: Vec<Uuid>,
+        result: ServiceResult<T>,
+    ) -> ServiceResult<T> {
+        let rpc = format!("placement.v1.ReferralService/{rpc}");
+        let entry = Entry {
+            caller,
+            rpc: &rpc,
+            record_type: "referral",
+            record_ids: &ids,
+            outcome: audit::outcome(&result),
+        };
+        if result.is_ok() {
+            let mut tx = self.pool.begin().await?;
+            audit::append(&mut tx, &entry).await?;
+            tx.commit().await?;
+        } else {
+            audit::append_refusal(&self.pool, &entry).await;
+        }
+        result
+    }
 }
 
 /// A validated submission.
@@ -467,6 +542,17 @@ impl Referrals {
         );
         Outbox::enqueue(&mut tx, &event).await?;
         let referral = assemble(&mut tx, vec![row]).await?.remove(0);
+        audit::append(
+            &mut tx,
+            &Entry {
+                caller: &caller,
+                rpc: "placement.v1.ReferralService/SubmitReferral",
+                record_type: "referral",
+                record_ids: &[id, s.case_id],
+                outcome: "OK",
+            },
+        )
+        .await?;
         tx.commit().await?;
         self.outbox.committed();
         tracing::info!(referral_id = %id, case_id = %s.case_id, service_id = %s.service_id, places, "referral submitted");
@@ -610,17 +696,56 @@ impl Referrals {
         let caller = request
             .caller()
             .map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
-        policy::require(&caller, Act::of(&step))?;
+        let rpc = format!("placement.v1.ReferralService/{}", rpc_of(&step));
+        if let Err(e) = policy::require(&caller, Act::of(&step)) {
+            audit::append_refusal(
+                &self.pool,
+                &Entry {
+                    caller: &caller,
+                    rpc: &rpc,
+                    record_type: "referral",
+                    record_ids: &[id],
+                    outcome: e.code_name(),
+                },
+            )
+            .await;
+            return Err(e);
+        }
         let correlation = correlation_id(request);
         let referral = retry_conflicts(|| async {
             let mut tx = self.pool.begin().await?;
             let row =
                 workflow::apply(&mut tx, id, &step, policy::actor(&caller), correlation).await?;
             let referral = assemble(&mut tx, vec![row]).await?.remove(0);
+            audit::append(
+                &mut tx,
+                &Entry {
+                    caller: &caller,
+                    rpc: &rpc,
+                    record_type: "referral",
+                    record_ids: &[id],
+                    outcome: "OK",
+                },
+            )
+            .await?;
             tx.commit().await?;
             Ok(referral)
         })
-        .await?;
+        .await;
+        if let Err(e) = &referral {
+            audit::append_refusal(
+                &self.pool,
+                &Entry {
+                    caller: &caller,
+                    rpc: &rpc,
+                    record_type: "referral",
+                    record_ids: &[id],
+                    outcome: e.code_name(),
+                },
+            )
+            .await;
+        }
+        let referral = referral?;
         self.outbox.committed();
         Ok(referral)
     }

@@ -16,6 +16,7 @@ use placement_messaging::{
     ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
 };
 use placement_platform::config::{CommonConfig, ConfigError, from_env};
+use placement_proto::v1::audit_service_server::AuditServiceServer;
 use placement_proto::v1::{
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     referral_service_server::ReferralServiceServer,
@@ -94,7 +95,7 @@ pub async fn run(
     let infra = Infra::start(
         &config.common,
         "referrals",
-        &MIGRATOR,
+        &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
         PRODUCER,
         shutdown.clone(),
     )
@@ -131,6 +132,12 @@ pub async fn run(
     );
     let routes = tonic::service::Routes::new(ReferralServiceServer::with_interceptor(
         api,
+        infra.auth.clone(),
+    ))
+    .add_service(AuditServiceServer::with_interceptor(
+        placement_platform::audit::AuditTrail {
+            pool: infra.pool.clone(),
+        },
         infra.auth.clone(),
     ));
     infra.serve(listener, SERVICE_NAME, routes).await

@@ -1,0 +1,368 @@
+//! The audit trail: every call that reads or changes a case or a referral, appended in the same transaction
+//! as the change it records, each entry chained to the previous one by a SHA-256 hash. The cases and
+//! referrals services include [`MIGRATOR`] and serve [`AuditTrail`] (operators only).
+
+use chrono::{DateTime, SubsecRound, Utc};
+use placement_proto::v1::{
+    AuditEntry, ListAuditTrailRequest, ListAuditTrailResponse, VerifyAuditTrailRequest,
+    VerifyAuditTrailResponse, audit_service_server::AuditService,
+};
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, PgConnection, PgPool};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    CallerExt,
+    caller::{Caller, Role},
+    error::{ServiceError, ServiceResult, parse_id, respond},
+    page::{page_size, take_page},
+    time::timestamp,
+};
+
+/// The audit trail's tables, in the schema of the service that uses it.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What one audited call did.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    pub caller: &'a Caller,
+    /// e.g. "placement.v1.ReferralService/AcceptReferral".
+    pub rpc: &'a str,
+    /// "case" or "referral".
+    pub record_type: &'a str,
+    pub record_ids: &'a [Uuid],
+    /// "OK", or the status code's name.
+    pub outcome: &'a str,
+}
+
+#[derive(Debug, Clone, FromRow)]
+struct Row {
+    seq: i64,
+    at: DateTime<Utc>,
+    agency_id: Uuid,
+    subject: String,
+    rpc: String,
+    record_type: String,
+    record_ids: Vec<Uuid>,
+    outcome: String,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl Row {
+    /// SHA-256 over the previous hash and every field, each field length-prefixed so no two entries
+    /// serialise alike.
+    fn compute_hash(&self, prev: &[u8]) -> Vec<u8> {
+        let mut h = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        };
+        field(prev);
+        field(&self.seq.to_be_bytes());
+        field(&self.at.timestamp_micros().to_be_bytes());
+        field(self.agency_id.as_bytes());
+        field(self.subject.as_bytes());
+        field(self.rpc.as_bytes());
+        field(self.record_type.as_bytes());
+        field(&(self.record_ids.len() as u64).to_be_bytes());
+        for id in &self.record_ids {
+            field(id.as_bytes());
+        }
+        field(self.outcome.as_bytes());
+        h.finalize().to_vec()
+    }
+
+    fn into_proto(self) -> AuditEntry {
+        AuditEntry {
+            sequence: self.seq as u64,
+            at: Some(timestamp(self.at)),
+            agency_id: self.agency_id.to_string(),
+            subject: self.subject,
+            rpc: self.rpc,
+            record_type: self.record_type,
+            record_ids: self.record_ids.iter().map(Uuid::to_string).collect(),
+            outcome: self.outcome,
+            previous_hash: hex(&self.prev_hash),
+            hash: hex(&self.hash),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Appends an entry inside the caller's transaction. The head row's lock orders concurrent appends, so the
+/// chain never forks; it is held until that transaction ends.
+pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> sqlx::Result<()> {
+    let (seq, prev): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE only_row FOR UPDATE")
+            .fetch_one(&mut *conn)
+            .await?;
+    let mut row = Row {
+        seq: seq + 1,
+        // Microseconds, as PostgreSQL keeps them, so the hash can be recomputed from the stored row.
+        at: Utc::now().trunc_subsecs(6),
+        agency_id: entry.caller.agency_id,
+        subject: entry.caller.subject.clone(),
+        rpc: entry.rpc.to_string(),
+        record_type: entry.record_type.to_string(),
+        record_ids: entry.record_ids.to_vec(),
+        outcome: entry.outcome.to_string(),
+        prev_hash: prev,
+        hash: Vec::new(),
+    };
+    row.hash = row.compute_hash(&row.prev_hash);
+    sqlx::query(
+        "INSERT INTO audit_trail (seq, at, agency_id, subject, rpc, record_type, record_ids, outcome, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(row.seq)
+    .bind(row.at)
+    .bind(row.agency_id)
+    .bind(&row.subject)
+    .bind(&row.rpc)
+    .bind(&row.record_type)
+    .bind(&row.record_ids)
+    .bind(&row.outcome)
+    .bind(&row.prev_hash)
+    .bind(&row.hash)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE only_row")
+        .bind(row.seq)
+        .bind(&row.hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a refused or failed call in a transaction of its own (the call's own was rolled back). A
+/// failure to record is logged, not returned: the caller's answer is the refusal.
+pub async fn append_refusal(pool: &PgPool, entry: &Entry<'_>) {
+    let result = async {
+        let mut tx = pool.begin().await?;
+        append(&mut tx, entry).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(rpc = entry.rpc, error = %e, "could not record a refused call in the audit trail");
+    }
+}
+
+/// The outcome name of a result.
+pub fn outcome<T>(result: &ServiceResult<T>) -> &'static str {
+    match result {
+        Ok(_) => "OK",
+        Err(e) => e.code_name(),
+    }
+}
+
+/// The result of checking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub entries: u64,
+    /// The first broken link: (sequence, what is wrong).
+    pub broken: Option<(u64, String)>,
+}
+
+/// Walks the whole trail in order, recomputing every hash.
+pub async fn verify(pool: &PgPool) -> sqlx::Result<Verification> {
+    use tokio_stream::StreamExt;
+    let mut conn = pool.acquire().await?;
+    let (head_seq, head_hash): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE only_row")
+            .fetch_one(&mut *conn)
+            .await?;
+    let mut rows = sqlx::query_as::<_, Row>(
+        "SELECT seq, at, agency_id, subject, rpc, record_type, record_ids, outcome, prev_hash, hash
+         FROM audit_trail WHERE seq <= $1 ORDER BY seq",
+    )
+    .bind(head_seq)
+    .fetch(&mut *conn);
+    let mut prev = vec![0u8; 32];
+    let mut expected = 1i64;
+    let mut entries = 0u64;
+    while let Some(row) = rows.next().await.transpose()? {
+        entries += 1;
+        let seq = row.seq as u64;
+        if row.seq != expected {
+            return Ok(broken(
+                entries,
+                expected as u64,
+                format!("entry {expected} is missing"),
+            ));
+        }
+        if row.prev_hash != prev {
+            return Ok(broken(
+                entries,
+                seq,
+                format!("entry {seq} does not follow entry {}", seq - 1),
+            ));
+        }
+        if row.compute_hash(&prev) != row.hash {
+            return Ok(broken(entries, seq, format!("entry {seq} was altered")));
+        }
+        prev = row.hash;
+        expected += 1;
+    }
+    if expected - 1 != head_seq {
+        return Ok(broken(
+            entries,
+            expected as u64,
+            format!("entries {expected} to {head_seq} are missing"),
+        ));
+    }
+    if head_seq > 0 && prev != head_hash {
+        return Ok(broken(
+            entries,
+            head_seq as u64,
+            format!("entry {head_seq} was altered"),
+        ));
+    }
+    Ok(Verification {
+        entries,
+        broken: None,
+    })
+}
+
+fn broken(entries: u64, seq: u64, problem: String) -> Verification {
+    Verification {
+        entries,
+        broken: Some((seq, problem)),
+    }
+}
+
+/// The gRPC face of the trail.
+#[derive(Clone)]
+pub struct AuditTrail {
+    pub pool: PgPool,
+}
+
+impl AuditTrail {
+    async fn list(&self, req: ListAuditTrailRequest) -> ServiceResult<ListAuditTrailResponse> {
+        let record = parse_id("record_id", &req.record_id)?;
+        let limit = page_size("page_size", req.page_size)?;
+        let after: i64 = if req.page_token.is_empty() {
+            0
+        } else {
+            req.page_token.parse().map_err(|_| {
+                ServiceError::invalid("page_token", "not a page token from this service")
+            })?
+        };
+        let mut rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, at, agency_id, subject, rpc, record_type, record_ids, outcome, prev_hash, hash
+             FROM audit_trail WHERE record_ids @> ARRAY[$1]::uuid[] AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(record)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let next_page_token = take_page(&mut rows, limit, |r| r.seq.to_string());
+        Ok(ListAuditTrailResponse {
+            entries: rows.into_iter().map(Row::into_proto).collect(),
+            next_page_token,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for AuditTrail {
+    async fn list_audit_trail(
+        &self,
+        request: Request<ListAuditTrailRequest>,
+    ) -> Result<Response<ListAuditTrailResponse>, Status> {
+        request.caller()?.require(&[Role::Operator])?;
+        respond(self.list(request.into_inner()).await)
+    }
+
+    async fn verify_audit_trail(
+        &self,
+        request: Request<VerifyAuditTrailRequest>,
+    ) -> Result<Response<VerifyAuditTrailResponse>, Status> {
+        request.caller()?.require(&[Role::Operator])?;
+        let v = verify(&self.pool).await.map_err(ServiceError::from)?;
+        if let Some((seq, problem)) = &v.broken {
+            tracing::error!(sequence = seq, problem, "the audit trail is broken");
+        }
+        Ok(Response::new(VerifyAuditTrailResponse {
+            entries: v.entries,
+            intact: v.broken.is_none(),
+            first_broken_sequence: v.broken.as_ref().map(|b| b.0).unwrap_or(0),
+            problem: v.broken.map(|b| b.1).unwrap_or_default(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64) -> Row {
+        Row {
+            seq,
+            at: Utc::now().trunc_subsecs(6),
+            agency_id: Uuid::new_v4(),
+            subject: "s".into(),
+            rpc: "r".into(),
+            record_type: "case".into(),
+            record_ids: vec![Uuid::new_v4()],
+            outcome: "OK".into(),
+            prev_hash: vec![0; 32],
+            hash: vec![],
+        }
+    }
+
+    #[test]
+    fn every_field_is_in_the_hash() {
+        let r = row(1);
+        let h = r.compute_hash(&r.prev_hash);
+        let changed = [
+            Row {
+                seq: 2,
+                ..r.clone()
+            },
+            Row {
+                subject: "t".into(),
+                ..r.clone()
+            },
+            Row {
+                rpc: "q".into(),
+                ..r.clone()
+            },
+            Row {
+                outcome: "NOT_FOUND".into(),
+                ..r.clone()
+            },
+            Row {
+                record_ids: vec![],
+                ..r.clone()
+            },
+            Row {
+                agency_id: Uuid::new_v4(),
+                ..r.clone()
+            },
+        ];
+        for c in changed {
+            assert_ne!(c.compute_hash(&c.prev_hash), h);
+        }
+        assert_ne!(r.compute_hash(&[1; 32]), h);
+    }
+
+    #[test]
+    fn outcomes_are_code_names() {
+        assert_eq!(outcome::<()>(&Ok(())), "OK");
+        assert_eq!(
+            outcome::<()>(&Err(ServiceError::not_found("x"))),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            outcome::<()>(&Err(ServiceError::denied("x"))),
+            "PERMISSION_DENIED"
+        );
+    }
+}
