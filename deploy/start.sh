@@ -19,6 +19,11 @@ if [ -z "${PLACEMENT_AUTH_JWKS_FILE:-}" ]; then
   export PLACEMENT_DEV_KEYS="${PLACEMENT_DEV_KEYS:-$RUN/keys}"
   export PLACEMENT_AUTH_JWKS_FILE="$("$BIN/placement-cli" dev-keys --dir "$PLACEMENT_DEV_KEYS")"
 fi
+# Children's names and personal numbers are sealed with PLACEMENT_DATA_KEY; locally, one made with the keys.
+if [ -z "${PLACEMENT_DATA_KEY:-}" ] && [ -n "${PLACEMENT_DEV_KEYS:-}" ]; then
+  "$BIN/placement-cli" dev-keys --dir "$PLACEMENT_DEV_KEYS" >/dev/null
+  export PLACEMENT_DATA_KEY="$(cat "$PLACEMENT_DEV_KEYS/data-key")"
+fi
 for svc in directory cases referrals notifications; do
   pidfile="$RUN/$svc.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then

@@ -9,5 +9,6 @@ mod errors;
 mod fhir;
 mod flow;
 mod paths;
+mod personal_data;
 mod reminders;
 mod support;

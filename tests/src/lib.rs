@@ -236,6 +236,11 @@ impl Stack {
                     .display()
                     .to_string(),
             ));
+            env.push((
+                "PLACEMENT_DATA_KEY".into(),
+                std::fs::read_to_string(dev_keys().join(placement_cli::devkeys::DATA_KEY_FILE))
+                    .expect("the development data key"),
+            ));
             // Webhook receivers in tests are plain HTTP on this machine; retries come quickly.
             for (k, v) in [
                 ("PLACEMENT_ALLOW_HTTP_WEBHOOKS", "true"),

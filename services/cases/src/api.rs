@@ -19,9 +19,10 @@ use tonic::{Request, Response, Status, transport::Channel};
 use uuid::Uuid;
 
 use crate::{
-    EVENTS,
+    EVENTS, personal,
+    personal::Sealer,
     policy::{self, Act, View},
-    store::{CASE_COLUMNS, CaseRow, child_count, children_of},
+    store::{CASE_COLUMNS, CaseRow, ChildRow, child_count, children_of},
 };
 
 const MAX_CHILDREN: usize = 12;
@@ -32,6 +33,8 @@ pub struct Cases {
     pool: PgPool,
     outbox: Outbox,
     directory: DirectoryServiceClient<Channel>,
+    /// Seals names and personal numbers; None when no key is configured (they are then refused).
+    sealer: Option<Sealer>,
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -91,6 +94,30 @@ impl CaseService for Cases {
 }
 
 impl Cases {
+    /// Opens the sealed names and personal numbers, for the owner's view.
+    fn reveal(&self, mut children: Vec<ChildRow>) -> ServiceResult<Vec<ChildRow>> {
+        for c in &mut children {
+            for (field, sealed, out) in [
+                ("name", &c.name_sealed, &mut c.name),
+                (
+                    "personal_number",
+                    &c.personal_number_sealed,
+                    &mut c.personal_number,
+                ),
+            ] {
+                let Some(sealed) = sealed else { continue };
+                let sealer = self.sealer.as_ref().ok_or_else(|| {
+                    ServiceError::Internal("sealed personal data and no PLACEMENT_DATA_KEY".into())
+                })?;
+                *out = sealer.open(c.id, field, sealed).map_err(|e| {
+                    tracing::error!(child_id = %c.id, field, error = %e, "sealed personal data does not open");
+                    ServiceError::Internal(e.to_string())
+                })?;
+            }
+        }
+        Ok(children)
+    }
+
     /// Records a read (or its refusal) in the audit trail; a read that cannot be recorded is not answered.
     async fn audit_read<T>(
         &self,
@@ -119,11 +146,17 @@ impl Cases {
 }
 
 impl Cases {
-    pub fn new(pool: PgPool, outbox: Outbox, directory: DirectoryServiceClient<Channel>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        outbox: Outbox,
+        directory: DirectoryServiceClient<Channel>,
+        sealer: Option<Sealer>,
+    ) -> Self {
         Self {
             pool,
             outbox,
             directory,
+            sealer,
         }
     }
 
@@ -135,6 +168,16 @@ impl Cases {
     ) -> ServiceResult<Case> {
         policy::require(&caller, Act::Work)?;
         validate_open(&req)?;
+        if self.sealer.is_none()
+            && req
+                .children
+                .iter()
+                .any(|c| !c.name.trim().is_empty() || !c.personal_number.is_empty())
+        {
+            return Err(ServiceError::precondition(
+                "names and personal numbers cannot be stored: the service has no PLACEMENT_DATA_KEY",
+            ));
+        }
         let agency = self
             .directory
             .clone()
@@ -172,11 +215,22 @@ impl Cases {
                 .filter_map(|n| ChildNeed::try_from(*n).ok())
                 .map(|n| n.as_str_name())
                 .collect();
+            let child_id = Uuid::now_v7();
+            let seal = |field: &str, value: &str| {
+                let value = value.trim();
+                (!value.is_empty()).then(|| {
+                    self.sealer
+                        .as_ref()
+                        .expect("checked before the transaction")
+                        .seal(child_id, field, value)
+                })
+            };
             sqlx::query(
-                "INSERT INTO children (id, case_id, position, pseudonym, birth_year, sex, needs)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO children (id, case_id, position, pseudonym, birth_year, sex, needs,
+                                       name_sealed, personal_number_sealed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
-            .bind(Uuid::now_v7())
+            .bind(child_id)
             .bind(id)
             .bind(position as i32)
             .bind(child.pseudonym.trim())
@@ -187,6 +241,8 @@ impl Cases {
                     .as_str_name(),
             )
             .bind(&needs)
+            .bind(seal("name", &child.name))
+            .bind(seal("personal_number", &child.personal_number))
             .execute(&mut *tx)
             .await?;
         }
@@ -199,7 +255,7 @@ impl Cases {
             &row.event(req.children.len() as u32),
         );
         Outbox::enqueue(&mut tx, &event).await?;
-        let children = children_of(&mut tx, &[id]).await?;
+        let children = self.reveal(children_of(&mut tx, &[id]).await?)?;
         audit::append(
             &mut tx,
             &Entry {
@@ -228,6 +284,10 @@ impl Cases {
                 .ok_or_else(policy::hidden)?;
         let view = policy::view(&mut conn, &caller, id, row.owner_agency_id).await?;
         let children = children_of(&mut conn, &[id]).await?;
+        let children = match view {
+            View::Full => self.reveal(children)?,
+            View::Receiving => children,
+        };
         let case = row.into_proto(children);
         Ok(match view {
             View::Full => case,
@@ -272,7 +332,7 @@ impl Cases {
             .encode()
         });
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut children = children_of(&mut conn, &ids).await?;
+        let mut children = self.reveal(children_of(&mut conn, &ids).await?)?;
         let cases = rows
             .into_iter()
             .map(|row| {
@@ -341,7 +401,7 @@ impl Cases {
             &row.event(children),
         );
         Outbox::enqueue(&mut tx, &event).await?;
-        let children = children_of(&mut tx, &[id]).await?;
+        let children = self.reveal(children_of(&mut tx, &[id]).await?)?;
         audit::append(
             &mut tx,
             &Entry {
@@ -375,6 +435,7 @@ fn receiving_view(case: Case) -> Case {
                 birth_year: c.birth_year,
                 sex: c.sex,
                 needs: c.needs,
+                ..Default::default()
             })
             .collect(),
         opened_at: case.opened_at,
@@ -412,6 +473,14 @@ fn validate_open(req: &OpenCaseRequest) -> ServiceResult<()> {
             return Err(ServiceError::invalid(
                 format!("children[{i}].sex"),
                 "required",
+            ));
+        }
+        // The values are never echoed: they are personal data.
+        check_text(&format!("children[{i}].name"), child.name.trim(), 0, 200)?;
+        if !child.personal_number.is_empty() && !personal::is_egn(&child.personal_number) {
+            return Err(ServiceError::invalid(
+                format!("children[{i}].personal_number"),
+                "not a valid personal number (EGN: 10 digits with its check digit)",
             ));
         }
         if child.needs.len() > MAX_NEEDS {

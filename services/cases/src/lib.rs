@@ -6,6 +6,7 @@
 //! Placements are learnt from referral events (see [`placements`]).
 
 pub mod api;
+pub mod personal;
 pub mod placements;
 pub mod policy;
 mod store;
@@ -41,6 +42,10 @@ pub struct Config {
     /// `PLACEMENT_DIRECTORY_URL`.
     #[serde(default = "default_directory_url")]
     pub directory_url: String,
+    /// `PLACEMENT_DATA_KEY`: 32 bytes in base64, the AES-256-GCM key children's names and personal numbers
+    /// are sealed with. Without it they are refused.
+    #[serde(default)]
+    pub data_key: Option<String>,
     #[serde(skip)]
     pub common: CommonConfig,
 }
@@ -90,7 +95,18 @@ pub async fn run(
         .await?;
     infra.start_relay(RelaySettings::default());
 
-    let api = api::Cases::new(infra.pool.clone(), infra.outbox.clone(), directory);
+    let sealer = match &config.data_key {
+        Some(key) => Some(
+            personal::Sealer::from_base64(key).map_err(|e| StartError::Config(e.to_string()))?,
+        ),
+        None => {
+            tracing::warn!(
+                "PLACEMENT_DATA_KEY is not set: children's names and personal numbers will be refused"
+            );
+            None
+        }
+    };
+    let api = api::Cases::new(infra.pool.clone(), infra.outbox.clone(), directory, sealer);
     let routes =
         tonic::service::Routes::new(CaseServiceServer::with_interceptor(api, infra.auth.clone()))
             .add_service(AuditServiceServer::with_interceptor(

@@ -37,6 +37,13 @@ pub struct ChildRow {
     pub birth_year: i32,
     pub sex: String,
     pub needs: Vec<String>,
+    pub name_sealed: Option<Vec<u8>>,
+    pub personal_number_sealed: Option<Vec<u8>>,
+    /// Opened from the sealed columns, for the owner only (see `personal`).
+    #[sqlx(skip)]
+    pub name: String,
+    #[sqlx(skip)]
+    pub personal_number: String,
 }
 
 impl CaseRow {
@@ -96,6 +103,8 @@ impl ChildRow {
                 .filter_map(|n| ChildNeed::from_str_name(n))
                 .map(|n| n as i32)
                 .collect(),
+            name: self.name,
+            personal_number: self.personal_number,
         }
     }
 }
@@ -110,7 +119,7 @@ pub async fn children_of(
     case_ids: &[Uuid],
 ) -> Result<Vec<ChildRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, case_id, pseudonym, birth_year, sex, needs FROM children
+        "SELECT id, case_id, pseudonym, birth_year, sex, needs, name_sealed, personal_number_sealed FROM children
          WHERE case_id = ANY($1) ORDER BY case_id, position",
     )
     .bind(case_ids)

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 pub const SIGNING_KEY_FILE: &str = "jwt-signing-key.pem";
 pub const JWKS_FILE: &str = "jwks.json";
+pub const DATA_KEY_FILE: &str = "data-key";
 pub const ISSUER: &str = "placement-exchange";
 pub const AUDIENCE: &str = "placement-exchange";
 
@@ -28,13 +29,24 @@ pub enum DevKeyError {
     Signer(PathBuf, String),
 }
 
-/// Makes an Ed25519 signing key and its JWKS in `dir`, unless both are there already.
+/// Makes an Ed25519 signing key and its JWKS, and a data key for sealing personal data
+/// (`PLACEMENT_DATA_KEY`, base64), in `dir`, unless they are there already.
 pub fn ensure(dir: &Path) -> Result<(), DevKeyError> {
     let (key_path, jwks_path) = (dir.join(SIGNING_KEY_FILE), dir.join(JWKS_FILE));
+    std::fs::create_dir_all(dir).map_err(|e| DevKeyError::Io(dir.into(), e))?;
+    let data_key = dir.join(DATA_KEY_FILE);
+    if !data_key.exists() {
+        let bytes: [u8; 32] = rand::random();
+        write_private(
+            &data_key,
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .as_bytes(),
+        )?;
+    }
     if key_path.exists() && jwks_path.exists() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir).map_err(|e| DevKeyError::Io(dir.into(), e))?;
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
     let public = key.public_key_raw();
     let kid = format!("dev-{}", &hex_prefix(&Sha256::digest(public)));

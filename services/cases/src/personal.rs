@@ -1,0 +1,151 @@
+//! A child's name and personal number, sealed at rest with AES-256-GCM.
+//!
+//! The key comes from configuration (`PLACEMENT_DATA_KEY`, 32 bytes in base64); without one the service
+//! refuses to store these fields (FAILED_PRECONDITION) rather than keep them in clear. Each value is sealed
+//! with a fresh random nonce and bound (as associated data) to the child's id and the field's name. The
+//! first byte names the key version, so a key can be rotated later by adding one.
+
+use aes_gcm::{
+    Aes256Gcm, KeyInit, Nonce,
+    aead::{Aead, Payload},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use uuid::Uuid;
+
+const KEY_VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(..)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("PLACEMENT_DATA_KEY must be 32 bytes in base64")]
+    Key,
+    #[error("a sealed value does not open (wrong key, or it was altered or moved)")]
+    Open,
+}
+
+impl Sealer {
+    pub fn from_base64(key: &str) -> Result<Self, SealError> {
+        let bytes = STANDARD.decode(key.trim()).map_err(|_| SealError::Key)?;
+        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SealError::Key)?;
+        Ok(Self { cipher })
+    }
+
+    pub fn seal(&self, child: Uuid, field: &str, value: &str) -> Vec<u8> {
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let aad = associated(child, field);
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: value.as_bytes(),
+                    aad: &aad,
+                },
+            )
+            .expect("AES-GCM encrypts any message of this size");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+        out.push(KEY_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    pub fn open(&self, child: Uuid, field: &str, sealed: &[u8]) -> Result<String, SealError> {
+        if sealed.len() < 1 + NONCE_LEN || sealed[0] != KEY_VERSION {
+            return Err(SealError::Open);
+        }
+        let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
+        let aad = associated(child, field);
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SealError::Open)?;
+        String::from_utf8(plain).map_err(|_| SealError::Open)
+    }
+}
+
+fn associated(child: Uuid, field: &str) -> Vec<u8> {
+    let mut aad = child.as_bytes().to_vec();
+    aad.extend_from_slice(field.as_bytes());
+    aad
+}
+
+/// Whether `value` is a Bulgarian personal number (EGN): 10 digits, the last a check digit over the first 9
+/// (weights 2, 4, 8, 5, 10, 9, 7, 3, 6; sum mod 11, where 10 counts as 0).
+pub fn is_egn(value: &str) -> bool {
+    let digits: Vec<u32> = value.chars().filter_map(|c| c.to_digit(10)).collect();
+    if value.len() != 10 || digits.len() != 10 {
+        return false;
+    }
+    const WEIGHTS: [u32; 9] = [2, 4, 8, 5, 10, 9, 7, 3, 6];
+    let sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
+    (sum % 11) % 10 == digits[9]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer() -> Sealer {
+        Sealer::from_base64(&STANDARD.encode([7u8; 32])).unwrap()
+    }
+
+    #[test]
+    fn sealed_values_open_only_where_they_were_sealed() {
+        let s = sealer();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let sealed = s.seal(a, "name", "Мария Иванова");
+        assert!(
+            !sealed
+                .windows(5)
+                .any(|w| w == "Мария".as_bytes()[..5].to_vec().as_slice())
+        );
+        assert_eq!(s.open(a, "name", &sealed).unwrap(), "Мария Иванова");
+        assert!(
+            s.open(b, "name", &sealed).is_err(),
+            "moved to another child"
+        );
+        assert!(
+            s.open(a, "personal_number", &sealed).is_err(),
+            "moved to another field"
+        );
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(s.open(a, "name", &tampered).is_err());
+        let other = Sealer::from_base64(&STANDARD.encode([8u8; 32])).unwrap();
+        assert!(other.open(a, "name", &sealed).is_err(), "another key");
+        // A fresh nonce each time.
+        assert_ne!(s.seal(a, "name", "x"), s.seal(a, "name", "x"));
+    }
+
+    #[test]
+    fn keys_must_be_32_bytes() {
+        assert!(Sealer::from_base64("c2hvcnQ=").is_err());
+        assert!(Sealer::from_base64("not base64!").is_err());
+    }
+
+    #[test]
+    fn egn_check_digits() {
+        assert!(is_egn("7501020018"));
+        assert!(!is_egn("7501020017"));
+        assert!(!is_egn("750102001"));
+        assert!(!is_egn("75010200a8"));
+    }
+}
