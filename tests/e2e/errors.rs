@@ -718,3 +718,60 @@ async fn an_event_about_an_unknown_service_is_retried_then_dead_lettered() {
     .await
     .expect("held");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_are_refused_before_decoding() {
+    let f = Fixture::start().await;
+    let pirdop = f.agency("dsa-pirdop");
+    let mut cases = f.clients.cases.clone();
+    let before = cases
+        .list_cases(as_agency(
+            pirdop,
+            placement_proto::v1::ListCasesRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases
+        .len();
+    let mut huge = f.open_twins_case(pirdop).await;
+    huge.children.iter_mut().for_each(|c| c.id.clear());
+    let err = cases
+        .open_case(as_agency(
+            pirdop,
+            OpenCaseRequest {
+                children: huge.children.clone(),
+                current_setting: "x".repeat(100 * 1024),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    // Just under the limit but over the field's own: INVALID_ARGUMENT naming it.
+    let err = cases
+        .open_case(as_agency(
+            pirdop,
+            OpenCaseRequest {
+                children: huge.children,
+                current_setting: "x".repeat(10 * 1024),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(&err), "current_setting");
+    let after = cases
+        .list_cases(as_agency(
+            pirdop,
+            placement_proto::v1::ListCasesRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases
+        .len();
+    assert_eq!(
+        after,
+        before + 1,
+        "only the case opened to copy its children"
+    );
+}

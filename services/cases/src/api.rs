@@ -562,4 +562,44 @@ mod tests {
             "children[0].sex"
         );
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+        use prost::Message;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn random_bytes_as_a_case(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                if let Ok(req) = OpenCaseRequest::decode(bytes.as_slice())
+                    && let Err(e) = validate_open(&req)
+                {
+                    prop_assert!(matches!(e, ServiceError::InvalidArgument { .. }), "{:?}", e);
+                }
+            }
+
+            /// Refusals never repeat the personal data they refuse.
+            #[test]
+            fn refusals_do_not_echo_personal_data(name in "\\PC{0,300}", pn in "[0-9a-z]{0,14}", year in 1990i32..2030) {
+                let req = OpenCaseRequest {
+                    children: vec![placement_proto::v1::Child {
+                        pseudonym: "A".into(), birth_year: year, sex: placement_proto::v1::Sex::Male as i32,
+                        name: name.clone(), personal_number: pn.clone(), ..Default::default()
+                    }],
+                    current_setting: String::new(),
+                };
+                if let Err(e) = validate_open(&req) {
+                    let message = tonic::Status::from(e).message().to_string();
+                    if name.trim().chars().count() > 3 {
+                        prop_assert!(!message.contains(name.trim()));
+                    }
+                    if pn.len() > 3 {
+                        prop_assert!(!message.contains(&pn));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -514,4 +514,32 @@ mod tests {
         );
         assert!(check_event_types("e", &["service.registered".into()]).is_err());
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            #[test]
+            fn random_addresses(address in "\\PC{0,300}", channel in 0i32..4, http in any::<bool>()) {
+                let channel = NotificationChannel::try_from(channel).unwrap_or(NotificationChannel::Unspecified);
+                if let Ok(a) = check_address(channel, &address, http) {
+                    prop_assert!(a.len() <= 2100);
+                    if channel == NotificationChannel::Webhook && !http {
+                        prop_assert!(a.starts_with("https://"));
+                    }
+                }
+            }
+
+            #[test]
+            fn random_event_types(types_ in proptest::collection::vec("[a-z._]{0,40}", 0..30)) {
+                if let Ok(t) = check_event_types("e", &types_) {
+                    prop_assert!(t.len() <= 20);
+                    prop_assert!(t.iter().all(|x| types::NOTIFIED.contains(&x.as_str())));
+                }
+            }
+        }
+    }
 }

@@ -159,4 +159,39 @@ mod tests {
             Err(EnvelopeError::Field("event_id"))
         ));
     }
+
+    mod fuzz {
+        use super::super::*;
+        use placement_proto::v1::{
+            AgencyEndpointsChanged, CaseChanged, ReferralEvent, ServiceCapacityChanged,
+        };
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// A malformed message from the broker is refused, never a panic.
+            #[test]
+            fn random_bytes_from_the_broker(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                if let Ok(event) = IncomingEvent::decode(&bytes) {
+                    let _ = event.payload::<ReferralEvent>();
+                    let _ = event.payload::<ServiceCapacityChanged>();
+                    let _ = event.payload::<CaseChanged>();
+                    let _ = event.payload::<AgencyEndpointsChanged>();
+                    let _ = event.occurred_at();
+                }
+            }
+
+            /// A well-formed envelope around a random payload.
+            #[test]
+            fn random_payloads(payload in proptest::collection::vec(any::<u8>(), 0..1024), t in ".{0,40}") {
+                let envelope = EventEnvelope {
+                    event_id: Uuid::new_v4().to_string(), event_type: t, payload, ..Default::default()
+                };
+                if let Ok(event) = IncomingEvent::decode(&envelope.encode_to_vec()) {
+                    let _ = event.payload::<ReferralEvent>();
+                }
+            }
+        }
+    }
 }

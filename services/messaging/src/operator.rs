@@ -206,6 +206,9 @@ impl OperatorService for Operator {
         if !req.all && req.event_ids.is_empty() {
             return Err(ServiceError::invalid("event_ids", "name the events, or set all").into());
         }
+        if req.event_ids.len() > MAX_LIMIT as usize {
+            return Err(ServiceError::invalid("event_ids", format!("at most {MAX_LIMIT}")).into());
+        }
         if req.all && !req.event_ids.is_empty() {
             return Err(ServiceError::invalid("all", "either event_ids or all").into());
         }

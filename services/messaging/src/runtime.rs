@@ -209,12 +209,13 @@ impl Infra {
     ) -> Result<(), StartError> {
         let (reporter, health) = placement_platform::grpc::health();
         self.report_health(reporter, service_name);
-        let routes = routes.add_service(
-            placement_proto::v1::operator_service_server::OperatorServiceServer::with_interceptor(
+        let routes = routes.add_service(tonic::service::interceptor::InterceptedService::new(
+            placement_proto::v1::operator_service_server::OperatorServiceServer::new(
                 self.operator(),
-                self.auth.clone(),
-            ),
-        );
+            )
+            .max_decoding_message_size(placement_platform::grpc::MAX_REQUEST_BYTES),
+            self.auth.clone(),
+        ));
         let served = placement_platform::grpc::serve(
             listener,
             routes,

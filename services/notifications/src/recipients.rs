@@ -236,4 +236,28 @@ mod tests {
         assert!(title.contains(crate::render::short_ref(&e.referral_id)));
         assert!(body.contains(&e.referral_id));
     }
+
+    mod fuzz {
+        use super::super::*;
+        use placement_messaging::envelope::types;
+        use placement_proto::v1::Language;
+        use proptest::prelude::*;
+        use prost::Message;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// A referral event with any content is routed and rendered without panicking.
+            #[test]
+            fn random_referral_events(bytes in proptest::collection::vec(any::<u8>(), 0..1024), t in 0usize..11) {
+                if let Ok(e) = ReferralEvent::decode(bytes.as_slice())
+                    && let Some((kind, _)) = recipients(types::NOTIFIED[t], &e)
+                {
+                    let _ = message(kind, &e);
+                    let _ = crate::render::referral_email(kind, &e, Language::Bg, "https://x");
+                    let _ = crate::render::referral_email(kind, &e, Language::En, "https://x");
+                }
+            }
+        }
+    }
 }

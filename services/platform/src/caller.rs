@@ -437,4 +437,25 @@ mod tests {
         }
         assert_eq!(Role::parse("root"), None);
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// Any token that is not a valid signed one is UNAUTHENTICATED, never a panic.
+            #[test]
+            fn random_tokens(token in "\\PC{0,600}", parts in proptest::collection::vec("[A-Za-z0-9_-]{0,80}", 3)) {
+                let verifier = Verifier::new(&AuthSettings {
+                    development: true, jwks_file: None, issuer: "i".into(), audience: "a".into(),
+                }).unwrap();
+                for t in [token, parts.join(".")] {
+                    let e = verifier.verify(&t).unwrap_err();
+                    prop_assert_eq!(e.code(), tonic::Code::Unauthenticated);
+                }
+            }
+        }
+    }
 }

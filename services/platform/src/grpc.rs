@@ -9,6 +9,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
 
+/// The largest request any service decodes: far above any valid request (the largest, a case with 12
+/// children, is a few KiB), far below what would hurt. Larger ones are refused before decoding.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
 /// Binds `addr` (port 0 picks a free port).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await

@@ -818,4 +818,47 @@ mod tests {
         r.reason = "x".repeat(2001);
         assert_eq!(field(r), "reason");
     }
+
+    mod fuzz {
+        use super::super::*;
+        use placement_proto::v1::{Date, LegalBasis};
+        use proptest::prelude::*;
+        use prost::Message;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever bytes arrive as a submission, validation answers (and never panics).
+            #[test]
+            fn random_bytes_as_a_submission(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+                if let Ok(req) = SubmitReferralRequest::decode(bytes.as_slice()) {
+                    let _ = validate_submission(req);
+                }
+                if let Ok(req) = RecordCourtDecisionRequest::decode(bytes.as_slice()) {
+                    let _ = validate_court_decision(req.decision.as_ref());
+                }
+            }
+
+            /// Any field values: either a clean submission within every limit, or INVALID_ARGUMENT.
+            #[test]
+            fn random_fields_of_a_submission(
+                case_id in ".{0,60}", service_id in ".{0,60}", number in "\\PC{0,80}",
+                court in "\\PC{0,250}", reason in "\\PC{0,2100}", key in ".{0,150}",
+                year in any::<i32>(), month in any::<i32>(), day in any::<i32>(), kind in any::<i32>(),
+            ) {
+                let req = SubmitReferralRequest {
+                    case_id, service_id, reason, idempotency_key: key,
+                    legal_basis: Some(LegalBasis { kind, number, court, issued_on: Some(Date { year, month, day }) }),
+                };
+                match validate_submission(req) {
+                    Ok(s) => {
+                        prop_assert!(s.reason.chars().count() <= 2000 && !s.reason.is_empty());
+                        prop_assert!(s.legal_basis_number.chars().count() <= 64);
+                        prop_assert!(s.idempotency_key.chars().count() <= 128);
+                    }
+                    Err(e) => prop_assert!(matches!(e, ServiceError::InvalidArgument { .. }), "{e:?}"),
+                }
+            }
+        }
+    }
 }
