@@ -13,17 +13,16 @@ echo "[start] building" >&2
 cargo build --workspace --bins --quiet
 
 BIN="$ROOT/target/debug"
-# Tokens: without an identity provider's keys (PLACEMENT_AUTH_JWKS_FILE), a local development key is made
-# once and trusted; placement-cli signs its requests with it (PLACEMENT_DEV_KEYS).
-if [ -z "${PLACEMENT_AUTH_JWKS_FILE:-}" ]; then
-  export PLACEMENT_DEV_KEYS="${PLACEMENT_DEV_KEYS:-$RUN/keys}"
-  export PLACEMENT_AUTH_JWKS_FILE="$("$BIN/placement-cli" dev-keys --dir "$PLACEMENT_DEV_KEYS")"
-fi
-# Children's names and personal numbers are sealed with PLACEMENT_DATA_KEY; locally, one made with the keys.
-if [ -z "${PLACEMENT_DATA_KEY:-}" ] && [ -n "${PLACEMENT_DEV_KEYS:-}" ]; then
-  "$BIN/placement-cli" dev-keys --dir "$PLACEMENT_DEV_KEYS" >/dev/null
-  export PLACEMENT_DATA_KEY="$(cat "$PLACEMENT_DEV_KEYS/data-key")"
-fi
+# Credentials: whatever PLACEMENT_* settings are given are used; what is missing comes from local
+# development credentials (deploy/dev-pki.sh), made once under $RUN/keys: the CA and certificates for mutual
+# TLS, the token-signing key (placement-cli signs its requests with it) and the data key.
+export PLACEMENT_DEV_KEYS="${PLACEMENT_DEV_KEYS:-$RUN/keys}"
+"$BIN/placement-cli" dev-keys --dir "$PLACEMENT_DEV_KEYS" >/dev/null
+export PLACEMENT_AUTH_JWKS_FILE="${PLACEMENT_AUTH_JWKS_FILE:-$PLACEMENT_DEV_KEYS/jwks.json}"
+export PLACEMENT_TLS_CA="${PLACEMENT_TLS_CA:-$PLACEMENT_DEV_KEYS/ca.pem}"
+export PLACEMENT_TLS_CERT="${PLACEMENT_TLS_CERT:-$PLACEMENT_DEV_KEYS/service.pem}"
+export PLACEMENT_TLS_KEY="${PLACEMENT_TLS_KEY:-$PLACEMENT_DEV_KEYS/service-key.pem}"
+export PLACEMENT_DATA_KEY="${PLACEMENT_DATA_KEY:-$(cat "$PLACEMENT_DEV_KEYS/data-key")}"
 for svc in directory cases referrals notifications; do
   pidfile="$RUN/$svc.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then

@@ -16,11 +16,7 @@ use tonic::Code;
 use crate::support::Fixture;
 
 fn client(url: &str) -> AuditServiceClient<tonic::transport::Channel> {
-    AuditServiceClient::new(
-        tonic::transport::Endpoint::from_shared(url.to_string())
-            .unwrap()
-            .connect_lazy(),
-    )
+    AuditServiceClient::new(placement_cli::clients::channel(url).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -146,9 +146,7 @@ async fn every_call_needs_a_valid_token() {
         Code::Unauthenticated
     );
     let mut operator = OperatorServiceClient::new(
-        tonic::transport::Endpoint::from_shared(f.stack.endpoints.referrals.clone())
-            .unwrap()
-            .connect_lazy(),
+        placement_cli::clients::channel(&f.stack.endpoints.referrals).unwrap(),
     );
     assert_eq!(
         code(operator.get_status(Request::new(GetStatusRequest {})).await),
@@ -168,6 +166,67 @@ async fn every_call_needs_a_valid_token() {
         "one case per good open_twins_case, none from bad tokens"
     );
 
+    // Mutual TLS: a plain TCP client, a TLS client without a certificate, and one whose certificate comes
+    // from another CA do not get a call through (not even the health check); ours does.
+    let health_via = |endpoint: tonic::transport::Endpoint| async move {
+        tonic_health::pb::health_client::HealthClient::new(endpoint.connect_lazy())
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+    };
+    let url = f.stack.endpoints.cases.clone();
+    let https = url.replacen("http://", "https://", 1);
+    let keys = placement_e2e::dev_keys();
+    let read = |dir: &std::path::Path, file: &str| std::fs::read(dir.join(file)).unwrap();
+    let ca = tonic::transport::Certificate::from_pem(read(keys, devkeys::CA_FILE));
+    assert!(
+        health_via(tonic::transport::Endpoint::from_shared(url.clone()).unwrap())
+            .await
+            .is_err(),
+        "plain TCP"
+    );
+    let no_cert = tonic::transport::ClientTlsConfig::new().ca_certificate(ca.clone());
+    assert!(
+        health_via(
+            tonic::transport::Endpoint::from_shared(https.clone())
+                .unwrap()
+                .tls_config(no_cert)
+                .unwrap()
+        )
+        .await
+        .is_err(),
+        "TLS without a client certificate"
+    );
+    devkeys::ensure_pki(&foreign_dir).unwrap();
+    let other_ca = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(ca)
+        .identity(tonic::transport::Identity::from_pem(
+            read(&foreign_dir, devkeys::CLIENT_CERT_FILE),
+            read(&foreign_dir, devkeys::CLIENT_KEY_FILE),
+        ));
+    assert!(
+        health_via(
+            tonic::transport::Endpoint::from_shared(https)
+                .unwrap()
+                .tls_config(other_ca)
+                .unwrap()
+        )
+        .await
+        .is_err(),
+        "a client certificate from another CA"
+    );
+    assert!(
+        tonic_health::pb::health_client::HealthClient::new(
+            placement_cli::clients::channel(&url).unwrap()
+        )
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new()
+        })
+        .await
+        .is_ok()
+    );
+
     // Health stays open; reflection is off outside development mode.
     assert_eq!(
         f.stack.health("cases").await,
@@ -175,9 +234,7 @@ async fn every_call_needs_a_valid_token() {
     );
     let mut reflection =
         tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
-            tonic::transport::Endpoint::from_shared(f.stack.endpoints.cases.clone())
-                .unwrap()
-                .connect_lazy(),
+            placement_cli::clients::channel(&f.stack.endpoints.cases).unwrap(),
         );
     let refused = reflection
         .server_reflection_info(tokio_stream::iter(Vec::<
@@ -595,11 +652,8 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         &f.stack.endpoints.directory,
         &f.stack.endpoints.notifications,
     ] {
-        let mut operator = OperatorServiceClient::new(
-            tonic::transport::Endpoint::from_shared(url.clone())
-                .unwrap()
-                .connect_lazy(),
-        );
+        let mut operator =
+            OperatorServiceClient::new(placement_cli::clients::channel(url).unwrap());
         let not_operator = &[
             Role::Caseworker,
             Role::Supervisor,

@@ -513,9 +513,7 @@ async fn operators_see_and_replay_dead_letters() {
     let mut recorder = f.stack.record_events().await;
     let operator_id = placement_cli::demo::NATIONAL_AUTHORITY;
     let mut operator = OperatorServiceClient::new(
-        tonic::transport::Endpoint::from_shared(f.stack.endpoints.notifications.clone())
-            .unwrap()
-            .connect_lazy(),
+        placement_cli::clients::channel(&f.stack.endpoints.notifications).unwrap(),
     );
     let pirdop = f.agency("dsa-pirdop");
     let provider = f.agency("provider-vratsa");

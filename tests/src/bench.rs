@@ -382,11 +382,7 @@ async fn amqp_figures(seconds: f64, samples: usize) -> (f64, Latency) {
 }
 
 async fn grpc_health_rate(url: &str, seconds: f64) -> f64 {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = placement_cli::clients::channel(url).expect("url");
     let count = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();

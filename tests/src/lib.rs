@@ -80,6 +80,8 @@ pub fn dev_keys() -> &'static PathBuf {
     KEYS.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("placement-keys-{}", std::process::id()));
         placement_cli::devkeys::ensure(&dir).expect("development keys");
+        placement_cli::devkeys::ensure_pki(&dir).expect("development certificates");
+        placement_cli::devkeys::use_client_tls(&dir).expect("client certificate");
         placement_cli::devkeys::use_signer(
             placement_cli::devkeys::signer(&dir).expect("development signer"),
         );
@@ -236,6 +238,19 @@ impl Stack {
                     .display()
                     .to_string(),
             ));
+            for (var, file) in [
+                (
+                    "PLACEMENT_TLS_CERT",
+                    placement_cli::devkeys::SERVICE_CERT_FILE,
+                ),
+                (
+                    "PLACEMENT_TLS_KEY",
+                    placement_cli::devkeys::SERVICE_KEY_FILE,
+                ),
+                ("PLACEMENT_TLS_CA", placement_cli::devkeys::CA_FILE),
+            ] {
+                env.push((var.into(), dev_keys().join(file).display().to_string()));
+            }
             env.push((
                 "PLACEMENT_DATA_KEY".into(),
                 std::fs::read_to_string(dev_keys().join(placement_cli::devkeys::DATA_KEY_FILE))
@@ -378,9 +393,7 @@ impl Stack {
             .into_iter()
             .find(|(name, _)| *name == service)
             .map(|(_, url)| url.to_string())?;
-        let channel = tonic::transport::Endpoint::from_shared(url)
-            .ok()?
-            .connect_lazy();
+        let channel = placement_cli::clients::channel(&url).ok()?;
         let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
         let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
             service: String::new(),

@@ -84,8 +84,12 @@ pub async fn run(
     )
     .await?;
     let directory = DirectoryServiceClient::new(
-        placement_platform::grpc::lazy_channel(&config.directory_url, Duration::from_secs(3))
-            .map_err(StartError::Serve)?,
+        placement_platform::grpc::lazy_channel(
+            &config.directory_url,
+            Duration::from_secs(3),
+            infra.client_tls.as_ref(),
+        )
+        .map_err(StartError::Serve)?,
     );
     infra
         .start_consumer(

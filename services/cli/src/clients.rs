@@ -55,11 +55,16 @@ pub struct Clients {
     pub notifications: NotificationServiceClient<Channel>,
 }
 
-fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_string())?
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .connect_lazy())
+static TLS: std::sync::OnceLock<tonic::transport::ClientTlsConfig> = std::sync::OnceLock::new();
+
+/// Makes every channel of this process use mutual TLS with `tls` (once per process).
+pub fn use_tls(tls: tonic::transport::ClientTlsConfig) {
+    let _ = TLS.set(tls);
+}
+
+/// A channel to `url`, connected on first use, over TLS when [`use_tls`] was called.
+pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(placement_platform::tls::endpoint(url, TLS.get())?.connect_lazy())
 }
 
 impl Clients {

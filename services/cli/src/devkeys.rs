@@ -68,6 +68,89 @@ pub fn ensure(dir: &Path) -> Result<(), DevKeyError> {
     Ok(())
 }
 
+pub const CA_FILE: &str = "ca.pem";
+pub const SERVICE_CERT_FILE: &str = "service.pem";
+pub const SERVICE_KEY_FILE: &str = "service-key.pem";
+pub const CLIENT_CERT_FILE: &str = "client.pem";
+pub const CLIENT_KEY_FILE: &str = "client-key.pem";
+
+/// Makes a development CA and, signed by it, a certificate for the services (server and client use,
+/// for `localhost` and `127.0.0.1`) and one for clients (placement-cli, the tests), in `dir`, unless
+/// they are there. ECDSA P-256 keys.
+pub fn ensure_pki(dir: &Path) -> Result<(), DevKeyError> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    };
+    let files = [
+        CA_FILE,
+        SERVICE_CERT_FILE,
+        SERVICE_KEY_FILE,
+        CLIENT_CERT_FILE,
+        CLIENT_KEY_FILE,
+    ];
+    if files.iter().all(|f| dir.join(f).exists()) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| DevKeyError::Io(dir.into(), e))?;
+    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "Placement Exchange development CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |name: &str, sans: Vec<String>, usages: Vec<ExtendedKeyUsagePurpose>| {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(sans)?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = usages;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok::<_, rcgen::Error>((cert.pem(), key.serialize_pem()))
+    };
+    let (service_cert, service_key) = leaf(
+        "placement-services",
+        vec!["localhost".into(), "127.0.0.1".into()],
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    )?;
+    let (client_cert, client_key) = leaf(
+        "placement-cli",
+        vec!["placement-cli".into()],
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
+    )?;
+    let write = |file: &str, text: &str| {
+        std::fs::write(dir.join(file), text).map_err(|e| DevKeyError::Io(dir.join(file), e))
+    };
+    write(CA_FILE, &ca_cert.pem())?;
+    write(SERVICE_CERT_FILE, &service_cert)?;
+    write_private(&dir.join(SERVICE_KEY_FILE), service_key.as_bytes())?;
+    write(CLIENT_CERT_FILE, &client_cert)?;
+    write_private(&dir.join(CLIENT_KEY_FILE), client_key.as_bytes())?;
+    Ok(())
+}
+
+/// Makes [`crate::clients`] dial over TLS with the development client certificate in `dir`.
+pub fn use_client_tls(dir: &Path) -> Result<(), DevKeyError> {
+    let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| DevKeyError::Io(dir.join(f), e));
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(read(CA_FILE)?))
+        .identity(tonic::transport::Identity::from_pem(
+            read(CLIENT_CERT_FILE)?,
+            read(CLIENT_KEY_FILE)?,
+        ));
+    crate::clients::use_tls(tls);
+    Ok(())
+}
+
 /// The signer for the key made by [`ensure`] in `dir`.
 pub fn signer(dir: &Path) -> Result<Signer, DevKeyError> {
     let key_path = dir.join(SIGNING_KEY_FILE);

@@ -51,8 +51,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Makes a development token-signing key and its JWKS (for PLACEMENT_AUTH_JWKS_FILE) in a folder,
-    /// unless they are there.
+    /// Makes development credentials in a folder, unless they are there: a token-signing key and its JWKS
+    /// (for PLACEMENT_AUTH_JWKS_FILE), a data key (PLACEMENT_DATA_KEY), and a CA with a certificate for the
+    /// services and one for clients (PLACEMENT_TLS_*). Prints the JWKS path.
     DevKeys {
         #[arg(long)]
         dir: std::path::PathBuf,
@@ -135,6 +136,9 @@ async fn main() -> anyhow::Result<()> {
         && !matches!(cli.command, Command::DevKeys { .. })
     {
         devkeys::use_signer(devkeys::signer(dir)?);
+        if dir.join(devkeys::CA_FILE).exists() {
+            devkeys::use_client_tls(dir)?;
+        }
     }
     let endpoints = Endpoints {
         directory: cli.directory_url.clone(),
@@ -143,9 +147,9 @@ async fn main() -> anyhow::Result<()> {
         notifications: cli.notifications_url.clone(),
     };
     let operator = |url: &str| -> anyhow::Result<OperatorServiceClient<tonic::transport::Channel>> {
-        Ok(OperatorServiceClient::new(
-            tonic::transport::Endpoint::from_shared(url.to_string())?.connect_lazy(),
-        ))
+        Ok(OperatorServiceClient::new(placement_cli::clients::channel(
+            url,
+        )?))
     };
     let dev_keys = cli.dev_keys.clone();
     match cli.command {
@@ -289,6 +293,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::DevKeys { dir } => {
             devkeys::ensure(&dir)?;
+            devkeys::ensure_pki(&dir)?;
             println!("{}", dir.join(devkeys::JWKS_FILE).display());
         }
         Command::MintToken {

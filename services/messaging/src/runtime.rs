@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use placement_platform::caller::{Authenticate, Verifier};
+use placement_platform::tls::TlsMaterial;
 use placement_platform::{backoff::Backoff, config::CommonConfig, db};
 use sqlx::{PgPool, migrate::Migrator};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -35,6 +36,10 @@ pub struct Infra {
     pub outbox: Outbox,
     /// The interceptor every API of the service sits behind.
     pub auth: Authenticate,
+    /// How this service calls others: with its certificate, checking theirs (None in development mode
+    /// without TLS files).
+    pub client_tls: Option<tonic::transport::ClientTlsConfig>,
+    server_tls: Option<tonic::transport::ServerTlsConfig>,
     reflection: bool,
     exchange: String,
     producer: &'static str,
@@ -60,6 +65,11 @@ impl Infra {
                 .map_err(|e| StartError::Config(e.to_string()))?,
         )
         .map_err(|e| StartError::Config(e.to_string()))?;
+        let tls =
+            TlsMaterial::from_config(common).map_err(|e| StartError::Config(e.to_string()))?;
+        if tls.is_none() {
+            tracing::warn!("development mode without TLS: the API is served over plain TCP");
+        }
         if verifier.development() {
             tracing::warn!(
                 "PLACEMENT_AUTH_MODE=development: calls may name their agency with x-agency-id, unverified; never use this outside a developer's machine"
@@ -79,6 +89,8 @@ impl Infra {
             broker: Broker::new(&common.amqp_url, producer),
             outbox: Outbox::new(),
             auth: Authenticate(Arc::new(verifier)),
+            client_tls: tls.as_ref().map(TlsMaterial::client),
+            server_tls: tls.as_ref().map(TlsMaterial::server),
             reflection: common.reflection(),
             exchange: common.exchange.clone(),
             producer,
@@ -221,6 +233,7 @@ impl Infra {
             routes,
             health,
             self.reflection,
+            self.server_tls.clone(),
             self.shutdown.clone(),
         )
         .await;

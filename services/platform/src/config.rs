@@ -57,6 +57,17 @@ pub struct CommonConfig {
     /// `PLACEMENT_GRPC_REFLECTION`: serve gRPC reflection; default on in development mode only.
     #[serde(default)]
     pub grpc_reflection: Option<bool>,
+    /// `PLACEMENT_TLS_CERT`: this service's certificate chain (PEM), presented to callers and, as a client,
+    /// to the services it calls. Required, with the key and the CA, outside development mode.
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    /// `PLACEMENT_TLS_KEY`: its private key (PEM).
+    #[serde(default)]
+    pub tls_key: Option<String>,
+    /// `PLACEMENT_TLS_CA`: the CA (PEM) every caller's client certificate and every called service's
+    /// certificate must chain to.
+    #[serde(default)]
+    pub tls_ca: Option<String>,
 }
 
 impl CommonConfig {
@@ -95,6 +106,9 @@ impl Default for CommonConfig {
             auth_issuer: default_issuer(),
             auth_audience: default_audience(),
             grpc_reflection: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
         }
     }
 }

@@ -35,6 +35,7 @@ pub async fn serve(
         impl tonic_health::pb::health_server::Health,
     >,
     reflection: bool,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let reflection = reflection.then(|| {
@@ -53,8 +54,12 @@ pub async fn serve(
             }
         })
     });
-    tracing::info!(addr = ?local, "gRPC server listening");
-    tonic::transport::Server::builder()
+    tracing::info!(addr = ?local, tls = tls.is_some(), "gRPC server listening");
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .timeout(Duration::from_secs(30))
         .add_routes(routes)
         .add_service(health_service)
@@ -68,10 +73,9 @@ pub async fn serve(
 pub fn lazy_channel(
     url: &str,
     deadline: Duration,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
 ) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_string())?
-        .connect_timeout(Duration::from_secs(2))
+    Ok(crate::tls::endpoint(url, tls)?
         .timeout(deadline)
-        .tcp_nodelay(true)
         .connect_lazy())
 }

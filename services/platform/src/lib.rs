@@ -13,6 +13,7 @@ pub mod page;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
+pub mod tls;
 pub mod webhook;
 
 pub use caller::{Caller, CallerExt};

@@ -102,12 +102,20 @@ pub async fn run(
     .await?;
     let deadline = Duration::from_secs(3);
     let directory = DirectoryServiceClient::new(
-        placement_platform::grpc::lazy_channel(&config.directory_url, deadline)
-            .map_err(StartError::Serve)?,
+        placement_platform::grpc::lazy_channel(
+            &config.directory_url,
+            deadline,
+            infra.client_tls.as_ref(),
+        )
+        .map_err(StartError::Serve)?,
     );
     let cases = CaseServiceClient::new(
-        placement_platform::grpc::lazy_channel(&config.cases_url, deadline)
-            .map_err(StartError::Serve)?,
+        placement_platform::grpc::lazy_channel(
+            &config.cases_url,
+            deadline,
+            infra.client_tls.as_ref(),
+        )
+        .map_err(StartError::Serve)?,
     );
     infra
         .start_consumer(
