@@ -211,3 +211,84 @@ pub fn token(signer: &Signer, agency: Uuid, roles: &[Role]) -> String {
         Duration::from_secs(3600),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use placement_platform::caller::{AuthSettings, Claims, Verifier};
+
+    fn verifier(jwks: &Path) -> Verifier {
+        Verifier::new(&AuthSettings {
+            development: false,
+            jwks_file: Some(jwks.display().to_string()),
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn development_tokens_verify_and_tampered_ones_do_not() {
+        let dir = std::env::temp_dir().join(format!("pe-devkeys-{}", Uuid::new_v4()));
+        ensure(&dir).unwrap();
+        let v = verifier(&dir.join(JWKS_FILE));
+        let agency = Uuid::new_v4();
+        let token = token(&signer(&dir).unwrap(), agency, &[Role::Caseworker]);
+        let caller = v.verify(&token).unwrap();
+        assert_eq!(caller.agency_id, agency);
+        assert!(caller.has(Role::Caseworker) && !caller.has(Role::Supervisor));
+        // Another payload under the same signature.
+        let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+        let forged = serde_json::json!({
+            "iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": 4_000_000_000i64, "iat": 0,
+            "agency_id": agency.to_string(), "roles": ["operator"],
+        });
+        parts[1] = URL_SAFE_NO_PAD.encode(forged.to_string());
+        assert!(v.verify(&parts.join(".")).is_err());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn es256_keys_are_accepted_too() {
+        let dir = std::env::temp_dir().join(format!("pe-es256-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        // The uncompressed point: 0x04, x, y.
+        let point = key.public_key_raw();
+        assert_eq!((point.len(), point[0]), (65, 4));
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "es-1", "alg": "ES256", "use": "sig",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+        }]});
+        std::fs::write(dir.join(JWKS_FILE), jwks.to_string()).unwrap();
+        let v = verifier(&dir.join(JWKS_FILE));
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: "integration@example".into(),
+            exp: now + 60,
+            iat: now,
+            agency_id: NATIONAL_AUTHORITY.to_string(),
+            roles: vec!["integration".into()],
+        };
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("es-1".into());
+        let encoding =
+            jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
+        let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+        let caller = v.verify(&token).unwrap();
+        assert!(caller.has(Role::Integration));
+        // An EdDSA header on the ES256 key is refused.
+        let mut wrong = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        wrong.kid = Some("es-1".into());
+        let hs = jsonwebtoken::encode(
+            &wrong,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
+        assert!(v.verify(&hs).is_err());
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
