@@ -76,20 +76,8 @@ impl CaseService for Cases {
         let result = self
             .close(caller.clone(), request.into_inner(), correlation)
             .await;
-        if let Err(e) = &result {
-            audit::append_refusal(
-                &self.pool,
-                &Entry {
-                    caller: &caller,
-                    rpc: "placement.v1.CaseService/CloseCase",
-                    record_type: "case",
-                    record_ids: &[id],
-                    outcome: e.code_name(),
-                },
-            )
-            .await;
-        }
-        respond(result)
+        let rpc = "placement.v1.CaseService/CloseCase";
+        respond(audit::record_refusal(&self.pool, &caller, rpc, "case", &[id], result).await)
     }
 }
 
@@ -127,21 +115,7 @@ impl Cases {
         result: ServiceResult<T>,
     ) -> ServiceResult<T> {
         let rpc = format!("placement.v1.CaseService/{rpc}");
-        let entry = Entry {
-            caller,
-            rpc: &rpc,
-            record_type: "case",
-            record_ids: &ids,
-            outcome: audit::outcome(&result),
-        };
-        if result.is_ok() {
-            let mut tx = self.pool.begin().await?;
-            audit::append(&mut tx, &entry).await?;
-            tx.commit().await?;
-        } else {
-            audit::append_refusal(&self.pool, &entry).await;
-        }
-        result
+        audit::record_read(&self.pool, caller, &rpc, "case", &ids, result).await
     }
 }
 

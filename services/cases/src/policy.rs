@@ -7,31 +7,13 @@
 //! NOT_FOUND, so nobody learns whether another agency's case exists.
 
 use placement_platform::{
-    caller::{Caller, Role},
+    caller::Caller,
     error::{ServiceError, ServiceResult},
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Act {
-    /// GetCase, ListCases.
-    Read,
-    /// OpenCase.
-    Work,
-    /// CloseCase.
-    Decide,
-}
-
-impl Act {
-    pub fn roles(self) -> &'static [Role] {
-        match self {
-            Act::Read => &[Role::Caseworker, Role::Supervisor, Role::Integration],
-            Act::Work => &[Role::Caseworker, Role::Supervisor],
-            Act::Decide => &[Role::Supervisor],
-        }
-    }
-}
+pub use placement_platform::caller::Act;
 
 pub fn require(caller: &Caller, act: Act) -> ServiceResult<()> {
     caller.require(act.roles())

@@ -153,6 +153,59 @@ pub async fn append_refusal(pool: &PgPool, entry: &Entry<'_>) {
     }
 }
 
+/// Records a read and hands its result on; a read that cannot be recorded is not answered. A refused read
+/// is recorded as such.
+pub async fn record_read<T>(
+    pool: &PgPool,
+    caller: &Caller,
+    rpc: &str,
+    record_type: &str,
+    ids: &[Uuid],
+    result: ServiceResult<T>,
+) -> ServiceResult<T> {
+    let entry = Entry {
+        caller,
+        rpc,
+        record_type,
+        record_ids: ids,
+        outcome: outcome(&result),
+    };
+    if result.is_ok() {
+        let mut tx = pool.begin().await?;
+        append(&mut tx, &entry).await?;
+        tx.commit().await?;
+    } else {
+        append_refusal(pool, &entry).await;
+    }
+    result
+}
+
+/// Records a refused change and hands the result on (a change that went through was recorded in its own
+/// transaction).
+pub async fn record_refusal<T>(
+    pool: &PgPool,
+    caller: &Caller,
+    rpc: &str,
+    record_type: &str,
+    ids: &[Uuid],
+    result: ServiceResult<T>,
+) -> ServiceResult<T> {
+    if let Err(e) = &result {
+        append_refusal(
+            pool,
+            &Entry {
+                caller,
+                rpc,
+                record_type,
+                record_ids: ids,
+                outcome: e.code_name(),
+            },
+        )
+        .await;
+    }
+    result
+}
+
 /// The outcome name of a result.
 pub fn outcome<T>(result: &ServiceResult<T>) -> &'static str {
     match result {

@@ -62,6 +62,27 @@ impl Role {
     }
 }
 
+/// Kinds of act on cases and referrals, each with the roles that may do it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// Reading: the agency's staff and its own systems.
+    Read,
+    /// Opening cases, submitting and acknowledging referrals.
+    Work,
+    /// Decisions that commit the agency: accept, decline, withdraw, confirm, record a court decision, close.
+    Decide,
+}
+
+impl Act {
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Act::Read => &[Role::Caseworker, Role::Supervisor, Role::Integration],
+            Act::Work => &[Role::Caseworker, Role::Supervisor],
+            Act::Decide => &[Role::Supervisor],
+        }
+    }
+}
+
 /// The roles of a caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Roles(u8);

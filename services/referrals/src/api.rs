@@ -59,25 +59,17 @@ impl ReferralService for Referrals {
         let caller = request.caller()?;
         let correlation = correlation_id(&request);
         let req = request.into_inner();
-        if let Err(e) = policy::require(&caller, Act::Work) {
-            return respond(Err(e));
-        }
-        // The idempotency key makes a whole submission safe to run again.
+        let result = match policy::require(&caller, Act::Work) {
+            // The idempotency key makes a whole submission safe to run again.
+            Ok(()) => {
+                retry_conflicts(|| self.submit(caller.clone(), req.clone(), correlation)).await
+            }
+            Err(e) => Err(e),
+        };
+        let ids: Vec<Uuid> = Uuid::parse_str(&req.case_id).into_iter().collect();
+        let rpc = "placement.v1.ReferralService/SubmitReferral";
         let result =
-            retry_conflicts(|| self.submit(caller.clone(), req.clone(), correlation)).await;
-        if let (Err(e), Ok(case_id)) = (&result, Uuid::parse_str(&req.case_id)) {
-            audit::append_refusal(
-                &self.pool,
-                &Entry {
-                    caller: &caller,
-                    rpc: "placement.v1.ReferralService/SubmitReferral",
-                    record_type: "referral",
-                    record_ids: &[case_id],
-                    outcome: e.code_name(),
-                },
-            )
-            .await;
-        }
+            audit::record_refusal(&self.pool, &caller, rpc, "referral", &ids, result).await;
         respond(result)
     }
 
@@ -243,21 +235,7 @@ impl Referrals {
         result: ServiceResult<T>,
     ) -> ServiceResult<T> {
         let rpc = format!("placement.v1.ReferralService/{rpc}");
-        let entry = Entry {
-            caller,
-            rpc: &rpc,
-            record_type: "referral",
-            record_ids: &ids,
-            outcome: audit::outcome(&result),
-        };
-        if result.is_ok() {
-            let mut tx = self.pool.begin().await?;
-            audit::append(&mut tx, &entry).await?;
-            tx.commit().await?;
-        } else {
-            audit::append_refusal(&self.pool, &entry).await;
-        }
-        result
+        audit::record_read(&self.pool, caller, &rpc, "referral", &ids, result).await
     }
 }
 
@@ -697,22 +675,9 @@ impl Referrals {
             .caller()
             .map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
         let rpc = format!("placement.v1.ReferralService/{}", rpc_of(&step));
-        if let Err(e) = policy::require(&caller, Act::of(&step)) {
-            audit::append_refusal(
-                &self.pool,
-                &Entry {
-                    caller: &caller,
-                    rpc: &rpc,
-                    record_type: "referral",
-                    record_ids: &[id],
-                    outcome: e.code_name(),
-                },
-            )
-            .await;
-            return Err(e);
-        }
         let correlation = correlation_id(request);
         let referral = retry_conflicts(|| async {
+            policy::require(&caller, policy::act_of(&step))?;
             let mut tx = self.pool.begin().await?;
             let row =
                 workflow::apply(&mut tx, id, &step, policy::actor(&caller), correlation).await?;
@@ -732,20 +697,8 @@ impl Referrals {
             Ok(referral)
         })
         .await;
-        if let Err(e) = &referral {
-            audit::append_refusal(
-                &self.pool,
-                &Entry {
-                    caller: &caller,
-                    rpc: &rpc,
-                    record_type: "referral",
-                    record_ids: &[id],
-                    outcome: e.code_name(),
-                },
-            )
-            .await;
-        }
-        let referral = referral?;
+        let referral =
+            audit::record_refusal(&self.pool, &caller, &rpc, "referral", &[id], referral).await?;
         self.outbox.committed();
         Ok(referral)
     }

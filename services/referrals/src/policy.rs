@@ -6,7 +6,7 @@
 //! may not see is NOT_FOUND, so nobody learns whether another agency's referral exists.
 
 use placement_platform::{
-    caller::{Caller, Role},
+    caller::Caller,
     error::{ServiceError, ServiceResult},
 };
 use placement_proto::v1::AgencyKind;
@@ -19,30 +19,13 @@ use crate::{
 };
 
 /// Kinds of act, each with the roles that may do it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Act {
-    /// GetReferral, ListReferrals, ExportReferralFhir.
-    Read,
-    /// SubmitReferral, AcknowledgeReferral.
-    Work,
-    /// Accept, decline, withdraw, confirm a placement, record a court decision: they commit the agency.
-    Decide,
-}
+pub use placement_platform::caller::Act;
 
-impl Act {
-    pub fn roles(self) -> &'static [Role] {
-        match self {
-            Act::Read => &[Role::Caseworker, Role::Supervisor, Role::Integration],
-            Act::Work => &[Role::Caseworker, Role::Supervisor],
-            Act::Decide => &[Role::Supervisor],
-        }
-    }
-
-    pub fn of(step: &Step) -> Act {
-        match step {
-            Step::Acknowledge => Act::Work,
-            _ => Act::Decide,
-        }
+/// The kind of act a step is.
+pub fn act_of(step: &Step) -> Act {
+    match step {
+        Step::Acknowledge => Act::Work,
+        _ => Act::Decide,
     }
 }
 
