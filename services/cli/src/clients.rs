@@ -89,7 +89,7 @@ pub fn as_agency_with<T>(agency: Uuid, roles: &[Role], message: T) -> Request<T>
     let mut request = Request::new(message);
     match devkeys::current() {
         Some(signer) => {
-            let token = devkeys::token(signer, agency, roles);
+            let token = devkeys::cached_token(signer, agency, roles);
             request.metadata_mut().insert(
                 "authorization",
                 MetadataValue::try_from(format!("Bearer {token}"))

@@ -202,6 +202,26 @@ pub fn default_roles(agency: Uuid) -> &'static [Role] {
     }
 }
 
+/// A token for `agency` with `roles`, reused for half its life, as a real client keeps its token.
+pub fn cached_token(signer: &Signer, agency: Uuid, roles: &[Role]) -> String {
+    use std::{collections::HashMap, sync::Mutex, time::Instant};
+    type Tokens = Mutex<HashMap<(Uuid, Vec<Role>), (String, Instant)>>;
+    static TOKENS: OnceLock<Tokens> = OnceLock::new();
+    let mut tokens = TOKENS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("not poisoned");
+    let key = (agency, roles.to_vec());
+    match tokens.get(&key) {
+        Some((token, minted)) if minted.elapsed() < Duration::from_secs(1800) => token.clone(),
+        _ => {
+            let token = token(signer, agency, roles);
+            tokens.insert(key, (token.clone(), Instant::now()));
+            token
+        }
+    }
+}
+
 /// A token for `agency` with `roles`, valid for an hour.
 pub fn token(signer: &Signer, agency: Uuid, roles: &[Role]) -> String {
     signer.mint(

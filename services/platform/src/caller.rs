@@ -217,7 +217,14 @@ pub struct Verifier {
     keys: HashMap<String, (DecodingKey, Algorithm)>,
     issuer: String,
     audience: String,
+    /// Tokens already verified, with their expiry: a client sends the same token for its whole life, and a
+    /// service forwards it to the next; checking the signature once is enough. Only the exact same bytes hit.
+    verified: std::sync::Mutex<HashMap<Arc<str>, (Caller, i64)>>,
 }
+
+/// Verified tokens kept at most; the cache is emptied when full (they are re-verified on next use).
+const VERIFIED_CACHE: usize = 10_000;
+const LEEWAY_SECS: i64 = 30;
 
 impl Verifier {
     pub fn new(settings: &AuthSettings) -> Result<Self, AuthError> {
@@ -258,6 +265,7 @@ impl Verifier {
             keys,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
+            verified: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -267,6 +275,22 @@ impl Verifier {
 
     /// The caller a token proves, or why not.
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some((caller, exp)) = self.verified.lock().expect("not poisoned").get(token)
+            && now <= exp + LEEWAY_SECS
+        {
+            return Ok(caller.clone());
+        }
+        let (caller, exp) = self.verify_signed(token)?;
+        let mut verified = self.verified.lock().expect("not poisoned");
+        if verified.len() >= VERIFIED_CACHE {
+            verified.clear();
+        }
+        verified.insert(Arc::from(token), (caller.clone(), exp));
+        Ok(caller)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<(Caller, i64), Status> {
         let unauthenticated = |why: &str| Status::unauthenticated(format!("invalid token: {why}"));
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed"))?;
@@ -282,7 +306,7 @@ impl Verifier {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS as u64;
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind::*;
             match e.kind() {
@@ -301,12 +325,15 @@ impl Verifier {
             .iter()
             .filter_map(|r| Role::parse(r))
             .collect();
-        Ok(Caller {
-            agency_id,
-            subject: data.claims.sub,
-            roles: Roles::of(&roles),
-            token: Some(Arc::from(token)),
-        })
+        Ok((
+            Caller {
+                agency_id,
+                subject: data.claims.sub,
+                roles: Roles::of(&roles),
+                token: Some(Arc::from(token)),
+            },
+            data.claims.exp,
+        ))
     }
 
     fn identify(&self, request: &Request<()>) -> Result<Caller, Status> {
