@@ -81,9 +81,7 @@ impl DirectoryService for Directory {
 
     async fn create_agency(&self, request: Request<CreateAgencyRequest>) -> RpcResult<Agency> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_admin(&caller) {
-            return respond(Err(e));
-        }
+        policy::require_admin(&caller)?;
         let correlation = correlation_id(&request);
         respond(
             self.register_agency(caller.agency_id, request.into_inner(), correlation)
@@ -113,9 +111,7 @@ impl DirectoryService for Directory {
         request: Request<CreateServiceRequest>,
     ) -> RpcResult<SocialService> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_admin(&caller) {
-            return respond(Err(e));
-        }
+        policy::require_admin(&caller)?;
         let correlation = correlation_id(&request);
         respond(
             self.register_service(caller.agency_id, request.into_inner(), correlation)
@@ -128,9 +124,7 @@ impl DirectoryService for Directory {
         request: Request<UpdateCapacityRequest>,
     ) -> RpcResult<SocialService> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_admin(&caller) {
-            return respond(Err(e));
-        }
+        policy::require_admin(&caller)?;
         let correlation = correlation_id(&request);
         respond(
             self.adjust_capacity(caller.agency_id, request.into_inner(), correlation)
@@ -143,9 +137,7 @@ impl DirectoryService for Directory {
         request: Request<AddNotificationEndpointRequest>,
     ) -> RpcResult<NotificationEndpoint> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_admin(&caller) {
-            return respond(Err(e));
-        }
+        policy::require_admin(&caller)?;
         let correlation = correlation_id(&request);
         respond(
             self.endpoints
@@ -159,9 +151,7 @@ impl DirectoryService for Directory {
         request: Request<ListNotificationEndpointsRequest>,
     ) -> RpcResult<ListNotificationEndpointsResponse> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_endpoint_reader(&caller) {
-            return respond(Err(e));
-        }
+        policy::require_endpoint_reader(&caller)?;
         respond(
             self.endpoints
                 .list(caller.agency_id, request.into_inner())
@@ -174,9 +164,7 @@ impl DirectoryService for Directory {
         request: Request<UpdateNotificationEndpointRequest>,
     ) -> RpcResult<NotificationEndpoint> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_admin(&caller) {
-            return respond(Err(e));
-        }
+        policy::require_admin(&caller)?;
         let correlation = correlation_id(&request);
         respond(
             self.endpoints
@@ -190,9 +178,7 @@ impl DirectoryService for Directory {
         request: Request<RemoveNotificationEndpointRequest>,
     ) -> RpcResult<RemoveNotificationEndpointResponse> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_admin(&caller) {
-            return respond(Err(e));
-        }
+        policy::require_admin(&caller)?;
         let correlation = correlation_id(&request);
         respond(
             self.endpoints

@@ -475,9 +475,7 @@ impl NotificationService for Notifications {
         request: Request<ListNotificationsRequest>,
     ) -> RpcResult<ListNotificationsResponse> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_inbox(&caller) {
-            return respond(Err(e));
-        }
+        policy::require_inbox(&caller)?;
         respond(self.list(caller.agency_id, request.into_inner()).await)
     }
 
@@ -496,9 +494,7 @@ impl NotificationService for Notifications {
 
     async fn mark_read(&self, request: Request<MarkReadRequest>) -> RpcResult<MarkReadResponse> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_inbox(&caller) {
-            return respond(Err(e));
-        }
+        policy::require_inbox(&caller)?;
         respond(Notifications::mark_read(self, caller.agency_id, request.into_inner()).await)
     }
 
@@ -509,9 +505,7 @@ impl NotificationService for Notifications {
         request: Request<WatchNotificationsRequest>,
     ) -> RpcResult<Self::WatchNotificationsStream> {
         let caller = request.caller()?;
-        if let Err(e) = policy::require_inbox(&caller) {
-            return Err(e.into());
-        }
+        policy::require_inbox(&caller)?;
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(Self::watch(
             self.pool.clone(),
