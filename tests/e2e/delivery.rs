@@ -336,21 +336,10 @@ async fn emails_reach_each_agency_in_its_language_and_only_for_the_events_it_cho
     .await
     .expect("provider's mailbox");
     // The endpoints reach the notifications service by event; wait until it has them.
-    let stack = &f.stack;
-    eventually(
-        "endpoints to reach the notifications service",
-        WAIT,
-        || async {
-            let mut db = stack.db().await;
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints")
-                .fetch_one(&mut db)
-                .await
-                .ok()?;
-            (n == 2).then_some(())
-        },
-    )
-    .await
-    .expect("endpoints copied");
+    assert!(
+        f.stack.wait_for_endpoints(2, WAIT).await,
+        "endpoints to reach the notifications service"
+    );
 
     let case = f.open_twins_case(sender).await;
     let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
@@ -456,21 +445,11 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
     // The receiving system first hangs past the sender's 2 s timeout, then fails its next two calls.
     receiver.slow_next(1, std::time::Duration::from_secs(3));
     receiver.fail_next(2);
-    let stack = &f.stack;
-    eventually(
-        "the endpoint to reach the notifications service",
-        WAIT,
-        || async {
-            let mut db = stack.db().await;
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints")
-                .fetch_one(&mut db)
-                .await
-                .ok()?;
-            (n == 1).then_some(())
-        },
-    )
-    .await
-    .expect("endpoint copied");
+    // The endpoints reach the notifications service by event; wait until it has them.
+    assert!(
+        f.stack.wait_for_endpoints(1, WAIT).await,
+        "the endpoint to reach the notifications service"
+    );
 
     let case = f.open_twins_case(sender).await;
     let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
@@ -591,21 +570,11 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
     .expect("mailbox for operators");
     receiver.set_secret(&hook.secret);
     receiver.fail_always(true);
-    let stack = &f.stack;
-    eventually(
-        "endpoints to reach the notifications service",
-        WAIT,
-        || async {
-            let mut db = stack.db().await;
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints")
-                .fetch_one(&mut db)
-                .await
-                .ok()?;
-            (n == 2).then_some(())
-        },
-    )
-    .await
-    .expect("endpoints copied");
+    // The endpoints reach the notifications service by event; wait until it has them.
+    assert!(
+        f.stack.wait_for_endpoints(2, WAIT).await,
+        "endpoints to reach the notifications service"
+    );
 
     let case = f.open_twins_case(sender).await;
     let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;

@@ -63,6 +63,10 @@ async fn names_and_personal_numbers_never_leave_the_case() {
             receiver.set_secret(&e.secret);
         }
     }
+    assert!(
+        f.stack.wait_for_endpoints(2, WAIT).await,
+        "endpoints to reach the notifications service"
+    );
     let child = |name: &str, egn: &str| Child {
         pseudonym: "Child D".into(),
         birth_year: 2019,

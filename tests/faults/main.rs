@@ -94,25 +94,10 @@ impl Run {
             .expect("AddNotificationEndpoint")
             .into_inner();
         webhooks.set_secret(&hook.secret);
-        let db_url = stack.database_url.clone();
-        eventually(
-            "the webhook endpoint to reach notifications",
-            SETTLE,
-            || {
-                let db_url = db_url.clone();
-                async move {
-                    use sqlx::Connection;
-                    let mut db = sqlx::PgConnection::connect(&db_url).await.ok()?;
-                    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints")
-                        .fetch_one(&mut db)
-                        .await
-                        .ok()?;
-                    (n == 1).then_some(())
-                }
-            },
-        )
-        .await
-        .expect("endpoint copied");
+        assert!(
+            stack.wait_for_endpoints(1, SETTLE).await,
+            "the webhook endpoint to reach notifications"
+        );
         let load = Load {
             retries: Retries::default(),
             extra: Vec::new(),

@@ -441,6 +441,28 @@ impl Stack {
             .expect("test database")
     }
 
+    /// Waits until the notifications service holds `n` notification endpoints (they reach it by event from
+    /// the directory), or `timeout` passes; returns whether it does.
+    pub async fn wait_for_endpoints(&self, n: i64, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(mut db) = PgConnection::connect(&self.database_url).await {
+                let held: Option<i64> =
+                    sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints")
+                        .fetch_one(&mut db)
+                        .await
+                        .ok();
+                if held == Some(n) {
+                    return true;
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Messages waiting in each service's dead-letter queue.
     pub async fn dead_letters(&self) -> Vec<(String, u32)> {
         let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
