@@ -850,6 +850,7 @@ pub async fn run(config: BenchConfig) -> Report {
         let cases = open_cases(&clients, &demo, arrivals).await;
         let cpu_before: Vec<f64> = pids.iter().map(|(_, pid)| process_usage(*pid).0).collect();
         let step = Arc::new(Step::new());
+        eprintln!("offering {rate:.1} flows/s for {} s", config.seconds);
         let started = Instant::now();
         let window_end = started + Duration::from_secs_f64(config.seconds);
         let mut tasks = Vec::with_capacity(arrivals);
@@ -872,6 +873,7 @@ pub async fn run(config: BenchConfig) -> Report {
             let _ = t.await;
         }
         let elapsed = started.elapsed().as_secs_f64();
+        eprintln!("step done in {elapsed:.1} s");
         let cpu_after: Vec<f64> = pids.iter().map(|(_, pid)| process_usage(*pid).0).collect();
         // Visibility of the step's submissions (wait a little for the last ones).
         let deadline = Instant::now() + Duration::from_secs(10);

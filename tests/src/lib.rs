@@ -200,7 +200,10 @@ impl Stack {
         for (i, service) in SERVICES.iter().enumerate() {
             let upper = service.to_uppercase();
             let mut env = vec![
-                ("RUST_LOG".to_string(), "info".to_string()),
+                (
+                    "RUST_LOG".to_string(),
+                    std::env::var("PLACEMENT_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+                ),
                 ("PLACEMENT_DATABASE_URL".into(), database_url.clone()),
                 (
                     "PLACEMENT_AMQP_URL".into(),

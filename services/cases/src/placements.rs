@@ -21,6 +21,8 @@ pub const BINDINGS: &[&str] = &[
 pub struct CasePlacements;
 
 impl EventHandler for CasePlacements {
+    type Applied = ();
+
     async fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,

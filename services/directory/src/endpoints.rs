@@ -367,6 +367,8 @@ pub async fn on_disabled(
 pub struct DirectoryEvents;
 
 impl EventHandler for DirectoryEvents {
+    type Applied = ();
+
     async fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,

@@ -70,6 +70,8 @@ fn transition(
 }
 
 impl EventHandler for PlacesLedger {
+    type Applied = ();
+
     async fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,

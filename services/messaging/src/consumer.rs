@@ -57,14 +57,17 @@ impl From<prost::DecodeError> for HandleError {
 
 /// Applies one event inside the transaction the consumer opened.
 pub trait EventHandler: Send + Sync + 'static {
+    /// What applying an event did, handed to `committed` once it is durable (e.g. whom to wake).
+    type Applied: Send;
+
     fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         event: &IncomingEvent,
-    ) -> impl Future<Output = Result<(), HandleError>> + Send;
+    ) -> impl Future<Output = Result<Self::Applied, HandleError>> + Send;
 
     /// Called after the transaction of an applied event committed.
-    fn committed(&self, _event: &IncomingEvent) {}
+    fn committed(&self, _event: &IncomingEvent, _applied: Self::Applied) {}
 }
 
 /// How often an event that refers to something unknown is tried again before it is dead-lettered
@@ -142,8 +145,8 @@ enum SessionError {
     AckTimeout,
 }
 
-enum Outcome {
-    Applied,
+enum Outcome<A> {
+    Applied(A),
     Duplicate,
     DeadLetter(String),
     Interrupted,
@@ -280,9 +283,10 @@ impl<H: EventHandler> Consumer<H> {
                 return settle(delivery, false).await;
             }
         };
+        tracing::trace!(event_id = %event.event_id, event_type = %event.event_type(), "received");
         match self.apply_with_retries(&event, shutdown).await {
-            Outcome::Applied => {
-                self.handler.committed(&event);
+            Outcome::Applied(applied) => {
+                self.handler.committed(&event, applied);
                 if let Some(outbox) = &self.outbox {
                     outbox.committed();
                 }
@@ -311,13 +315,13 @@ impl<H: EventHandler> Consumer<H> {
         &self,
         event: &IncomingEvent,
         shutdown: &CancellationToken,
-    ) -> Outcome {
+    ) -> Outcome<H::Applied> {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
         let mut missing_tries = 0;
         loop {
             match self.apply(event).await {
-                Ok(true) => return Outcome::Applied,
-                Ok(false) => return Outcome::Duplicate,
+                Ok(Some(applied)) => return Outcome::Applied(applied),
+                Ok(None) => return Outcome::Duplicate,
                 Err(HandleError::Permanent(reason)) => return Outcome::DeadLetter(reason),
                 Err(HandleError::Missing(reason)) if missing_tries >= MISSING_RETRIES => {
                     return Outcome::DeadLetter(format!(
@@ -345,8 +349,8 @@ impl<H: EventHandler> Consumer<H> {
         }
     }
 
-    /// Ok(false) when the event was applied before.
-    async fn apply(&self, event: &IncomingEvent) -> Result<bool, HandleError> {
+    /// Ok(None) when the event was applied before.
+    async fn apply(&self, event: &IncomingEvent) -> Result<Option<H::Applied>, HandleError> {
         let mut tx = self.pool.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO processed_events (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -358,10 +362,10 @@ impl<H: EventHandler> Consumer<H> {
         .rows_affected()
             == 1;
         if !fresh {
-            return Ok(false);
+            return Ok(None);
         }
-        self.handler.handle(&mut tx, event).await?;
+        let applied = self.handler.handle(&mut tx, event).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(applied))
     }
 }

@@ -85,9 +85,11 @@ enum RelayError {
     ConfirmTimeout,
 }
 
-/// Publishes outbox rows in id order with publisher confirms. Rows are claimed with
-/// `FOR UPDATE SKIP LOCKED`, so several instances of a service share the work without double-publishing,
-/// and marked published in the same transaction, after every confirm arrived.
+/// Publishes outbox rows in id order with publisher confirms, and marks them published after every confirm
+/// arrived. One instance of a service relays at a time: the one holding the outbox's advisory lock on its
+/// own connection (taken over within `idle_poll` when that instance or its connection dies). A leader
+/// needs no transaction and no row locks, which made half of the database statements of an event, and
+/// no transaction stays open while the broker confirms.
 pub struct OutboxRelay {
     pool: PgPool,
     broker: Arc<Broker>,
@@ -143,11 +145,30 @@ impl OutboxRelay {
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         topology::declare_exchange(&channel, &self.exchange).await?;
+        // The lock belongs to this connection's session: it is let go when the connection closes or dies.
+        let mut conn = self.pool.acquire().await?.detach();
+        loop {
+            let leader: bool = sqlx::query_scalar(
+                "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.outbox'))",
+            )
+            .fetch_one(&mut conn)
+            .await?;
+            backoff.reset();
+            if leader {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.idle_poll) => {}
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+        }
+        tracing::debug!("relaying this service's outbox");
         let mut last_purge = tokio::time::Instant::now();
         loop {
-            let published = self.publish_batch(&channel).await?;
-            backoff.reset();
-            if published > 0 {
+            let published = self.publish_batch(&mut conn, &channel).await?;
+            // A full batch means more may be waiting; a shorter one took everything committed so far, and
+            // a commit since then left a wake-up behind.
+            if published as i64 >= self.settings.batch_size {
                 continue;
             }
             if last_purge.elapsed() > Duration::from_secs(300) {
@@ -162,18 +183,22 @@ impl OutboxRelay {
         }
     }
 
-    async fn publish_batch(&self, channel: &Channel) -> Result<usize, RelayError> {
-        let mut tx = self.pool.begin().await?;
+    async fn publish_batch(
+        &self,
+        conn: &mut PgConnection,
+        channel: &Channel,
+    ) -> Result<usize, RelayError> {
         let rows = sqlx::query(
             "SELECT id, event_id, event_type, envelope FROM outbox
-             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+             WHERE published_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(self.settings.batch_size)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
         if rows.is_empty() {
             return Ok(0);
         }
+        tracing::trace!(count = rows.len(), "publishing outbox events");
         let mut ids = Vec::with_capacity(rows.len());
         let mut confirms = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -215,9 +240,8 @@ impl OutboxRelay {
         }
         sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
             .bind(&ids)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        tx.commit().await?;
         tracing::debug!(count = ids.len(), "published outbox events");
         Ok(ids.len())
     }

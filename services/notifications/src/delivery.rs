@@ -27,7 +27,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::render;
+use crate::{inbox::Arrival, render};
 
 pub const EMAIL: &str = "email";
 pub const WEBHOOK: &str = "webhook";
@@ -79,9 +79,10 @@ pub struct FanOut {
 }
 
 /// The notification the deliveries are for.
-pub struct NewNotification<'a> {
-    pub id: Uuid,
-    pub agency: Uuid,
+/// Notifications of one event, one per recipient agency.
+pub struct NewNotifications<'a> {
+    /// (notification id, recipient agency)
+    pub recipients: &'a [(Uuid, Uuid)],
     pub event_type: &'a str,
     pub event_id: Uuid,
     pub occurred_at: DateTime<Utc>,
@@ -90,6 +91,7 @@ pub struct NewNotification<'a> {
 
 #[derive(Debug, FromRow)]
 struct EndpointRow {
+    agency_id: Uuid,
     id: Uuid,
     channel: String,
     address: String,
@@ -97,24 +99,31 @@ struct EndpointRow {
 }
 
 impl FanOut {
-    /// Creates the deliveries of a new notification, in the caller's transaction; returns how many.
+    /// Creates the deliveries of new notifications, in the caller's transaction; returns how many. One
+    /// query finds the endpoints of every recipient.
     pub async fn create(
         &self,
         conn: &mut PgConnection,
-        n: &NewNotification<'_>,
+        n: &NewNotifications<'_>,
         content: &Content<'_>,
     ) -> Result<usize, sqlx::Error> {
+        let agencies: Vec<Uuid> = n.recipients.iter().map(|r| r.1).collect();
         let endpoints: Vec<EndpointRow> = sqlx::query_as(
-            "SELECT id, channel, address, language FROM endpoints
-             WHERE agency_id = $1 AND enabled AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))
-             ORDER BY id",
+            "SELECT agency_id, id, channel, address, language FROM endpoints
+             WHERE agency_id = ANY($1) AND enabled AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))
+             ORDER BY agency_id, id",
         )
-        .bind(n.agency)
+        .bind(&agencies)
         .bind(n.event_type)
         .fetch_all(&mut *conn)
         .await?;
         let window = chrono::Duration::from_std(self.retry.window).unwrap_or(chrono::Duration::MAX);
         for endpoint in &endpoints {
+            let Some(&(notification, agency)) =
+                n.recipients.iter().find(|r| r.1 == endpoint.agency_id)
+            else {
+                continue;
+            };
             let language = Language::from_str_name(&endpoint.language).unwrap_or(Language::Bg);
             let (subject, body) = if endpoint.channel == WEBHOOK {
                 (
@@ -124,8 +133,8 @@ impl FanOut {
                         n.occurred_at,
                         n.event_id,
                         n.referral_id,
-                        n.id,
-                        n.agency,
+                        notification,
+                        agency,
                     ),
                 )
             } else {
@@ -145,7 +154,7 @@ impl FanOut {
                  ON CONFLICT (notification_id, endpoint_id) DO NOTHING",
             )
             .bind(Uuid::now_v7())
-            .bind(n.id)
+            .bind(notification)
             .bind(endpoint.id)
             .bind(&endpoint.channel)
             .bind(&endpoint.address)
@@ -183,7 +192,7 @@ pub struct Dispatcher {
     concurrency: usize,
     /// Woken when a notification with deliveries commits, or an operator retries one.
     pub wake: Arc<Notify>,
-    arrivals: broadcast::Sender<()>,
+    arrivals: broadcast::Sender<Arrival>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,7 +224,7 @@ impl Dispatcher {
         fan_out: FanOut,
         settings: DispatchSettings,
         wake: Arc<Notify>,
-        arrivals: broadcast::Sender<()>,
+        arrivals: broadcast::Sender<Arrival>,
     ) -> Result<Self, DispatchError> {
         let smtp = match &settings.smtp_url {
             Some(url) => {
@@ -473,7 +482,7 @@ impl Dispatcher {
         tx.commit().await?;
         if disabled {
             self.outbox.committed();
-            let _ = self.arrivals.send(());
+            let _ = self.arrivals.send(Arrival::Anyone);
             self.wake.notify_one();
         }
         Ok(())
@@ -535,9 +544,8 @@ impl Dispatcher {
         self.fan_out
             .create(
                 conn,
-                &NewNotification {
-                    id: notification,
-                    agency,
+                &NewNotifications {
+                    recipients: &[(notification, agency)],
                     event_type: types::NOTIFICATION_ENDPOINT_DISABLED,
                     event_id,
                     occurred_at: Utc::now(),

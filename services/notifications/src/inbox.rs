@@ -10,29 +10,56 @@ use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
 use crate::{
-    delivery::{Content, FanOut, NewNotification},
+    delivery::{Content, FanOut, NewNotifications},
     endpoints,
     recipients::{message, recipients},
 };
 
 pub const BINDINGS: &[&str] = &["referral.*", types::AGENCY_ENDPOINTS_CHANGED];
 
+/// Whose inboxes a commit added to, so that only their WatchNotifications streams look.
+#[derive(Debug, Clone)]
+pub enum Arrival {
+    For(Arc<[Uuid]>),
+    /// Not said: every stream looks.
+    Anyone,
+}
+
+impl Arrival {
+    pub fn concerns(&self, agency: &Uuid) -> bool {
+        match self {
+            Arrival::For(agencies) => agencies.contains(agency),
+            Arrival::Anyone => true,
+        }
+    }
+}
+
+/// What applying one event added.
+#[derive(Debug, Default)]
+pub struct Added {
+    recipients: Vec<Uuid>,
+    deliveries: usize,
+}
+
 pub struct Inbox {
     /// Wakes the WatchNotifications streams of this instance after a commit.
-    pub arrivals: broadcast::Sender<()>,
+    pub arrivals: broadcast::Sender<Arrival>,
     /// Wakes the delivery dispatcher after a commit.
     pub deliveries: Arc<Notify>,
     pub fan_out: FanOut,
 }
 
 impl EventHandler for Inbox {
+    type Applied = Added;
+
     async fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         event: &IncomingEvent,
-    ) -> Result<(), HandleError> {
+    ) -> Result<Added, HandleError> {
         if event.event_type() == types::AGENCY_ENDPOINTS_CHANGED {
-            return endpoints::apply(tx, event).await;
+            endpoints::apply(tx, event).await?;
+            return Ok(Added::default());
         }
         let referral: ReferralEvent = event.payload()?;
         let Some((kind, agencies)) = recipients(event.event_type(), &referral) else {
@@ -47,31 +74,31 @@ impl EventHandler for Inbox {
             return Err(HandleError::permanent("the event names no recipient"));
         }
         let (title, body) = message(kind, &referral);
-        let mut deliveries = 0;
-        for agency in &agencies {
-            let id: Option<Uuid> = sqlx::query_scalar(
-                "INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (event_id, recipient_agency_id) DO NOTHING RETURNING id",
-            )
-            .bind(Uuid::now_v7())
-            .bind(agency)
-            .bind(kind.as_str_name())
-            .bind(referral_id)
-            .bind(event.event_id)
-            .bind(&title)
-            .bind(&body)
-            .fetch_optional(&mut **tx)
-            .await?;
-            // Already told of this event: its deliveries were created with it.
-            let Some(id) = id else { continue };
-            deliveries += self
+        // One statement for every recipient; an agency already told of this event gets nothing new.
+        let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
+        let created: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
+             SELECT id, agency, $3, $4, $5, $6, $7 FROM unnest($1::uuid[], $2::uuid[]) AS r(id, agency)
+             ON CONFLICT (event_id, recipient_agency_id) DO NOTHING
+             RETURNING id, recipient_agency_id",
+        )
+        .bind(&ids)
+        .bind(&agencies)
+        .bind(kind.as_str_name())
+        .bind(referral_id)
+        .bind(event.event_id)
+        .bind(&title)
+        .bind(&body)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut added = Added::default();
+        if !created.is_empty() {
+            added.deliveries = self
                 .fan_out
                 .create(
                     tx,
-                    &NewNotification {
-                        id,
-                        agency: *agency,
+                    &NewNotifications {
+                        recipients: &created,
                         event_type: event.event_type(),
                         event_id: event.event_id,
                         occurred_at: event.occurred_at(),
@@ -84,19 +111,24 @@ impl EventHandler for Inbox {
                 )
                 .await?;
         }
+        added.recipients = created.into_iter().map(|(_, agency)| agency).collect();
         tracing::info!(
             event_id = %event.event_id,
             %referral_id,
             kind = kind.as_str_name(),
             recipients = agencies.len(),
-            deliveries,
+            deliveries = added.deliveries,
             "notifications created"
         );
-        Ok(())
+        Ok(added)
     }
 
-    fn committed(&self, _event: &IncomingEvent) {
-        let _ = self.arrivals.send(());
-        self.deliveries.notify_one();
+    fn committed(&self, _event: &IncomingEvent, added: Added) {
+        if !added.recipients.is_empty() {
+            let _ = self.arrivals.send(Arrival::For(added.recipients.into()));
+        }
+        if added.deliveries > 0 {
+            self.deliveries.notify_one();
+        }
     }
 }

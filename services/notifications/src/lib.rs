@@ -153,7 +153,7 @@ pub async fn run(
             "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhooks are signed with secrets from the development key"
         );
     }
-    let (arrivals, _) = tokio::sync::broadcast::channel(16);
+    let (arrivals, _) = tokio::sync::broadcast::channel(1024);
     let wake = Arc::new(tokio::sync::Notify::new());
     let fan_out = FanOut {
         public_url: config.public_url.clone(),

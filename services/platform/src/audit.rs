@@ -51,16 +51,13 @@ struct Row {
 }
 
 impl Row {
-    /// SHA-256 over the previous hash and every field, each field length-prefixed so no two entries
-    /// serialise alike.
-    fn compute_hash(&self, prev: &[u8]) -> Vec<u8> {
+    /// SHA-256 over the entry's own fields, each length-prefixed so no two entries serialise alike.
+    fn content_digest(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         let mut field = |bytes: &[u8]| {
             h.update((bytes.len() as u64).to_be_bytes());
             h.update(bytes);
         };
-        field(prev);
-        field(&self.seq.to_be_bytes());
         field(&self.at.timestamp_micros().to_be_bytes());
         field(self.agency_id.as_bytes());
         field(self.subject.as_bytes());
@@ -71,6 +68,17 @@ impl Row {
             field(id.as_bytes());
         }
         field(self.outcome.as_bytes());
+        h.finalize().into()
+    }
+
+    /// The link: SHA-256 over the previous hash (32 bytes), the sequence number (8 bytes, big-endian) and
+    /// the content digest. `append` has PostgreSQL compute the same, so the chain is extended in one
+    /// statement and the head row is locked for as short a time as possible.
+    fn compute_hash(&self, prev: &[u8]) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update(prev);
+        h.update(self.seq.to_be_bytes());
+        h.update(self.content_digest());
         h.finalize().to_vec()
     }
 
@@ -97,12 +105,8 @@ fn hex(bytes: &[u8]) -> String {
 /// Appends an entry inside the caller's transaction. The head row's lock orders concurrent appends, so the
 /// chain never forks; it is held until that transaction ends.
 pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> sqlx::Result<()> {
-    let (seq, prev): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE only_row FOR UPDATE")
-            .fetch_one(&mut *conn)
-            .await?;
-    let mut row = Row {
-        seq: seq + 1,
+    let row = Row {
+        seq: 0, // given by the head, below
         // Microseconds, as PostgreSQL keeps them, so the hash can be recomputed from the stored row.
         at: Utc::now().trunc_subsecs(6),
         agency_id: entry.caller.agency_id,
@@ -111,15 +115,18 @@ pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> sqlx::Result<
         record_type: entry.record_type.to_string(),
         record_ids: entry.record_ids.to_vec(),
         outcome: entry.outcome.to_string(),
-        prev_hash: prev,
+        prev_hash: Vec::new(),
         hash: Vec::new(),
     };
-    row.hash = row.compute_hash(&row.prev_hash);
     sqlx::query(
-        "INSERT INTO audit_trail (seq, at, agency_id, subject, rpc, record_type, record_ids, outcome, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "WITH head AS (SELECT seq, hash FROM audit_head WHERE only_row FOR UPDATE),
+              next AS (SELECT seq + 1 AS seq, hash AS prev_hash,
+                              sha256(hash || int8send(seq + 1) || $1) AS hash FROM head),
+              moved AS (UPDATE audit_head SET seq = next.seq, hash = next.hash FROM next WHERE only_row)
+         INSERT INTO audit_trail (seq, at, agency_id, subject, rpc, record_type, record_ids, outcome, prev_hash, hash)
+         SELECT next.seq, $2, $3, $4, $5, $6, $7, $8, next.prev_hash, next.hash FROM next",
     )
-    .bind(row.seq)
+    .bind(row.content_digest().as_slice())
     .bind(row.at)
     .bind(row.agency_id)
     .bind(&row.subject)
@@ -127,15 +134,8 @@ pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> sqlx::Result<
     .bind(&row.record_type)
     .bind(&row.record_ids)
     .bind(&row.outcome)
-    .bind(&row.prev_hash)
-    .bind(&row.hash)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE only_row")
-        .bind(row.seq)
-        .bind(&row.hash)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 

@@ -16,6 +16,8 @@ pub const BINDINGS: &[&str] = &[
 pub struct ServicePlaces;
 
 impl EventHandler for ServicePlaces {
+    type Applied = ();
+
     async fn handle(
         &self,
         tx: &mut Transaction<'static, Postgres>,

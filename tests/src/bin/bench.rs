@@ -27,6 +27,22 @@ async fn main() {
     {
         config.history = n;
     }
+    let number = |flag: &str| -> Option<f64> {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+    };
+    // For looking at one load closely (profiling): where to start, how many steps, how long each.
+    if let Some(rate) = number("--first-rate") {
+        config.first_rate = rate;
+    }
+    if let Some(steps) = number("--steps") {
+        config.max_steps = steps as usize;
+    }
+    if let Some(seconds) = number("--seconds") {
+        config.seconds = seconds;
+    }
     let report = bench::run(config.clone()).await;
     println!("{}", bench::table(&report));
     println!(
