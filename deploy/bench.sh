@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/infra.sh up
+# Every process of the stack shares this machine's cores: one runtime thread per service is cheaper.
+export TOKIO_WORKER_THREADS="${TOKIO_WORKER_THREADS:-1}"
 cargo build --release --workspace --bins
 ./target/release/placement-bench --out target/bench "$@"

@@ -13,6 +13,8 @@ echo "[start] building" >&2
 cargo build --workspace --bins --quiet
 
 BIN="$ROOT/target/debug"
+# Every process of the stack shares this machine's cores: one runtime thread per service is cheaper.
+export TOKIO_WORKER_THREADS="${TOKIO_WORKER_THREADS:-1}"
 # Credentials: whatever PLACEMENT_* settings are given are used; what is missing comes from local
 # development credentials (deploy/dev-pki.sh), made once under $RUN/keys: the CA and certificates for mutual
 # TLS, the token-signing key (placement-cli signs its requests with it) and the data key.

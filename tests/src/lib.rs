@@ -300,6 +300,8 @@ impl Stack {
         let mut cmd = Command::new(bin_dir().join(format!("placement-{service}")));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // tokio's own setting, passed on so a run can size the services' runtimes.
+            .envs(std::env::var("TOKIO_WORKER_THREADS").map(|v| ("TOKIO_WORKER_THREADS", v)))
             .envs(self.environments[name].iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))

@@ -66,7 +66,8 @@ impl Default for RelaySettings {
     fn default() -> Self {
         Self {
             batch_size: 200,
-            idle_poll: Duration::from_secs(1),
+            // The relaying instance is woken by its own commits; another instance's events wait for this.
+            idle_poll: Duration::from_millis(200),
             retention: Duration::from_secs(7 * 24 * 3600),
             confirm_timeout: Duration::from_secs(15),
         }
