@@ -89,13 +89,14 @@ pub struct NewNotifications<'a> {
     pub referral_id: Option<Uuid>,
 }
 
+/// An endpoint a notification goes to.
 #[derive(Debug, FromRow)]
-struct EndpointRow {
-    agency_id: Uuid,
-    id: Uuid,
-    channel: String,
-    address: String,
-    language: String,
+pub struct EndpointRow {
+    pub agency_id: Uuid,
+    pub id: Uuid,
+    pub channel: String,
+    pub address: String,
+    pub language: String,
 }
 
 impl FanOut {
@@ -117,8 +118,20 @@ impl FanOut {
         .bind(n.event_type)
         .fetch_all(&mut *conn)
         .await?;
+        self.deliver(conn, n, &endpoints, content).await
+    }
+
+    /// Creates the deliveries of new notifications to `endpoints` (those of their recipients that want
+    /// the event), in the caller's transaction; returns how many.
+    pub async fn deliver(
+        &self,
+        conn: &mut PgConnection,
+        n: &NewNotifications<'_>,
+        endpoints: &[EndpointRow],
+        content: &Content<'_>,
+    ) -> Result<usize, sqlx::Error> {
         let window = chrono::Duration::from_std(self.retry.window).unwrap_or(chrono::Duration::MAX);
-        for endpoint in &endpoints {
+        for endpoint in endpoints {
             let Some(&(notification, agency)) =
                 n.recipients.iter().find(|r| r.1 == endpoint.agency_id)
             else {

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
 use crate::{
-    delivery::{Content, FanOut, NewNotifications},
+    delivery::{Content, EndpointRow, FanOut, NewNotifications},
     endpoints,
     recipients::{message, recipients},
 };
@@ -32,6 +32,17 @@ impl Arrival {
             Arrival::Anyone => true,
         }
     }
+}
+
+/// A notification just created, with one of its recipient's endpoints (none: no row of `endpoints`).
+#[derive(sqlx::FromRow)]
+struct CreatedRow {
+    notification_id: Uuid,
+    agency_id: Uuid,
+    endpoint_id: Option<Uuid>,
+    channel: Option<String>,
+    address: Option<String>,
+    language: Option<String>,
 }
 
 /// What applying one event added.
@@ -74,13 +85,21 @@ impl EventHandler for Inbox {
             return Err(HandleError::permanent("the event names no recipient"));
         }
         let (title, body) = message(kind, &referral);
-        // One statement for every recipient; an agency already told of this event gets nothing new.
+        // One statement for every recipient and the endpoints that want the event (one round trip less
+        // on the way to the recipient); an agency already told of this event gets nothing new.
         let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
-        let created: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
-             SELECT id, agency, $3, $4, $5, $6, $7 FROM unnest($1::uuid[], $2::uuid[]) AS r(id, agency)
-             ON CONFLICT (event_id, recipient_agency_id) DO NOTHING
-             RETURNING id, recipient_agency_id",
+        let rows: Vec<CreatedRow> = sqlx::query_as(
+            "WITH created AS (
+                 INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
+                 SELECT id, agency, $3, $4, $5, $6, $7 FROM unnest($1::uuid[], $2::uuid[]) AS r(id, agency)
+                 ON CONFLICT (event_id, recipient_agency_id) DO NOTHING
+                 RETURNING id, recipient_agency_id)
+             SELECT c.id AS notification_id, c.recipient_agency_id AS agency_id,
+                    e.id AS endpoint_id, e.channel, e.address, e.language
+             FROM created c
+             LEFT JOIN endpoints e ON e.agency_id = c.recipient_agency_id AND e.enabled
+                  AND (cardinality(e.event_types) = 0 OR $8 = ANY (e.event_types))
+             ORDER BY c.recipient_agency_id, e.id",
         )
         .bind(&ids)
         .bind(&agencies)
@@ -89,13 +108,31 @@ impl EventHandler for Inbox {
         .bind(event.event_id)
         .bind(&title)
         .bind(&body)
+        .bind(event.event_type())
         .fetch_all(&mut **tx)
         .await?;
+        let mut created: Vec<(Uuid, Uuid)> = rows
+            .iter()
+            .map(|r| (r.notification_id, r.agency_id))
+            .collect();
+        created.dedup();
+        let endpoints: Vec<EndpointRow> = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(EndpointRow {
+                    agency_id: r.agency_id,
+                    id: r.endpoint_id?,
+                    channel: r.channel?,
+                    address: r.address?,
+                    language: r.language?,
+                })
+            })
+            .collect();
         let mut added = Added::default();
-        if !created.is_empty() {
+        if !endpoints.is_empty() {
             added.deliveries = self
                 .fan_out
-                .create(
+                .deliver(
                     tx,
                     &NewNotifications {
                         recipients: &created,
@@ -104,6 +141,7 @@ impl EventHandler for Inbox {
                         occurred_at: event.occurred_at(),
                         referral_id: Some(referral_id),
                     },
+                    &endpoints,
                     &Content::Referral {
                         kind,
                         event: &referral,
