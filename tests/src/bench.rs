@@ -850,7 +850,7 @@ pub async fn run(config: BenchConfig) -> Report {
 
     let mut rate = config.first_rate;
     let (mut held_at, mut broke_at, mut refined) = (None::<f64>, None::<f64>, 0);
-    for _ in 0..config.max_steps + config.refinements {
+    for step_number in 1..=config.max_steps + config.refinements {
         let arrivals = (rate * config.seconds).ceil() as usize;
         let cases = open_cases(&clients, &demo, arrivals).await;
         let cpu_before: Vec<f64> = pids.iter().map(|(_, pid)| process_usage(*pid).0).collect();
@@ -939,7 +939,7 @@ pub async fn run(config: BenchConfig) -> Report {
         // Up by `step_factor` until a load breaks, then halve the gap between the last that held and
         // the first that did not, so the peak is not just the step below.
         rate = match (held_at, broke_at) {
-            (_, None) => rate * config.step_factor,
+            (_, None) if step_number < config.max_steps => rate * config.step_factor,
             (Some(low), Some(high)) if refined < config.refinements => {
                 refined += 1;
                 (low + high) / 2.0

@@ -234,19 +234,6 @@ pub async fn parties_of(
     .await
 }
 
-pub async fn history_of(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-) -> Result<Vec<HistoryRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT referral_id, version, action, from_status, to_status, actor_agency_id, at
-         FROM referral_history WHERE referral_id = ANY($1) ORDER BY referral_id, version",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await
-}
-
 pub async fn record_history(
     conn: &mut PgConnection,
     row: &ReferralRow,
@@ -270,14 +257,66 @@ pub async fn record_history(
     Ok(())
 }
 
-/// Assembles full referrals from rows, loading their parties and history in two queries.
+/// A party or a history entry of a referral: `assemble` reads both in one query.
+#[derive(Debug, FromRow)]
+struct PartOfReferral {
+    referral_id: Uuid,
+    is_party: bool,
+    agency_id: Option<Uuid>,
+    receiving_provider: bool,
+    foster_care_team: bool,
+    at: Option<DateTime<Utc>>,
+    version: i64,
+    action: String,
+    from_status: String,
+    to_status: String,
+}
+
+/// Assembles full referrals from rows, loading their parties and history in one query.
 pub async fn assemble(
     conn: &mut PgConnection,
     rows: Vec<ReferralRow>,
 ) -> Result<Vec<Referral>, sqlx::Error> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let parties = parties_of(conn, &ids).await?;
-    let history = history_of(conn, &ids).await?;
+    let parts: Vec<PartOfReferral> = sqlx::query_as(
+        "SELECT referral_id, true AS is_party, agency_id, receiving_provider, foster_care_team,
+                acknowledged_at AS at, 0::bigint AS version, '' AS action, '' AS from_status, '' AS to_status
+         FROM referral_parties WHERE referral_id = ANY($1)
+         UNION ALL
+         SELECT referral_id, false, actor_agency_id, false, false, at, version, action, from_status, to_status
+         FROM referral_history WHERE referral_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    let mut parties = Vec::new();
+    let mut history = Vec::new();
+    for part in parts {
+        if part.is_party {
+            if let Some(agency_id) = part.agency_id {
+                parties.push(PartyRow {
+                    referral_id: part.referral_id,
+                    agency_id,
+                    receiving_provider: part.receiving_provider,
+                    foster_care_team: part.foster_care_team,
+                    acknowledged_at: part.at,
+                });
+            }
+        } else if let Some(at) = part.at {
+            history.push(HistoryRow {
+                referral_id: part.referral_id,
+                version: part.version,
+                action: part.action,
+                from_status: part.from_status,
+                to_status: part.to_status,
+                actor_agency_id: part.agency_id,
+                at,
+            });
+        }
+    }
+    // The order `parties_of` gives: the receiving provider first, then by agency; history by version.
+    parties.sort_by_key(|p| (!p.receiving_provider, p.agency_id));
+    history.sort_by_key(|h| h.version);
     Ok(rows
         .into_iter()
         .map(|row| {
