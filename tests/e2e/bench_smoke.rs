@@ -27,6 +27,14 @@ async fn the_benchmark_runs_and_reports_every_figure() {
     );
     assert_eq!(first.errors, 0);
     assert_eq!(first.cpu_seconds_per_flow.len(), 4);
+    // Five calls per flow are audited (and the case read on submission); the notifications service alone
+    // applies the five referral events of a flow.
+    let work = &first.work_per_flow;
+    assert!(
+        work.audited_calls >= 5.0 && work.deliveries >= 5.0 && work.events >= 5.0,
+        "{work:?}"
+    );
+    assert!(work.ceiling(raw) > 0.0 && work.ceiling_batched(raw) >= work.ceiling(raw));
     for reads in [&report.empty_history, &report.large_history] {
         assert!(
             reads.get_referral.count > 0
@@ -42,7 +50,11 @@ async fn the_benchmark_runs_and_reports_every_figure() {
             .all(|p| p.idle_rss_mib > 0.0 && p.peak_rss_mib >= p.idle_rss_mib)
     );
     let table = bench::table(&report);
-    assert!(table.contains("PostgreSQL insert+commit") && table.contains("GetReferral"));
+    assert!(
+        table.contains("PostgreSQL insert+commit")
+            && table.contains("GetReferral")
+            && table.contains("Durable work per flow")
+    );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
     assert!(json["raw"]["pg_commits_per_s_32_conns"].as_f64().unwrap() > 0.0);

@@ -146,6 +146,52 @@ pub struct StepFigures {
     pub errors: u64,
     pub error_kinds: HashMap<String, u64>,
     pub cpu_seconds_per_flow: HashMap<String, f64>,
+    /// The durable work each flow left behind, counted from rows: audited calls (one commit each),
+    /// events written to outboxes and events applied by consumers (one commit each).
+    pub work_per_flow: Work,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct Work {
+    pub audited_calls: f64,
+    pub events: f64,
+    pub deliveries: f64,
+}
+
+impl Work {
+    /// Flows per second this machine could do if nothing but this work cost anything, each commit
+    /// as much as the raw single-row commit and each applied event as much as the raw confirmed
+    /// publish and consume, both measured at full load in the same run: a ceiling for any
+    /// implementation that commits every call and every applied event.
+    pub fn ceiling(&self, raw: &RawFigures) -> f64 {
+        self.ceiling_with_commits(self.audited_calls + self.deliveries, raw)
+    }
+
+    /// The same, had consumers applied any number of events in one commit (commits of calls only).
+    pub fn ceiling_batched(&self, raw: &RawFigures) -> f64 {
+        self.ceiling_with_commits(self.audited_calls, raw)
+    }
+
+    fn ceiling_with_commits(&self, commits: f64, raw: &RawFigures) -> f64 {
+        let seconds = commits / raw.pg_commits_per_s_32_conns
+            + self.deliveries / raw.amqp_confirmed_round_trips_per_s_100_in_flight;
+        if seconds > 0.0 { 1.0 / seconds } else { 0.0 }
+    }
+}
+
+/// (audited calls, outbox events, applied events) so far, over the four schemas.
+async fn count_work(db: &mut PgConnection) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM referrals.audit_trail) + (SELECT count(*) FROM cases.audit_trail),
+                (SELECT count(*) FROM referrals.outbox) + (SELECT count(*) FROM cases.outbox)
+                  + (SELECT count(*) FROM directory.outbox) + (SELECT count(*) FROM notifications.outbox),
+                (SELECT count(*) FROM referrals.processed_events) + (SELECT count(*) FROM cases.processed_events)
+                  + (SELECT count(*) FROM directory.processed_events)
+                  + (SELECT count(*) FROM notifications.processed_events)",
+    )
+    .fetch_one(db)
+    .await
+    .expect("count the work")
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -848,12 +894,14 @@ pub async fn run(config: BenchConfig) -> Report {
         });
     }
 
+    let mut db = stack.db().await;
     let mut rate = config.first_rate;
     let (mut held_at, mut broke_at, mut refined) = (None::<f64>, None::<f64>, 0);
     for step_number in 1..=config.max_steps + config.refinements {
         let arrivals = (rate * config.seconds).ceil() as usize;
         let cases = open_cases(&clients, &demo, arrivals).await;
         let cpu_before: Vec<f64> = pids.iter().map(|(_, pid)| process_usage(*pid).0).collect();
+        let work_before = count_work(&mut db).await;
         let step = Arc::new(Step::new());
         eprintln!("offering {rate:.1} flows/s for {} s", config.seconds);
         let started = Instant::now();
@@ -890,6 +938,17 @@ pub async fn run(config: BenchConfig) -> Report {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // The rest of the step's events are applied when the counts stop moving.
+        let mut work_after = count_work(&mut db).await;
+        let settle_deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < settle_deadline {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = count_work(&mut db).await;
+            if now == work_after {
+                break;
+            }
+            work_after = now;
+        }
         let mut notif = histogram();
         {
             let seen = visible.lock().expect("visible");
@@ -913,6 +972,15 @@ pub async fn run(config: BenchConfig) -> Report {
             commit_to_notification_visible: Latency::of(&notif),
             errors: step.errors.load(Ordering::Relaxed),
             error_kinds: step.error_kinds.lock().expect("errors").clone(),
+            work_per_flow: {
+                let per_flow =
+                    |after: i64, before: i64| (after - before) as f64 / flows.max(1) as f64;
+                Work {
+                    audited_calls: per_flow(work_after.0, work_before.0),
+                    events: per_flow(work_after.1, work_before.1),
+                    deliveries: per_flow(work_after.2, work_before.2),
+                }
+            },
             cpu_seconds_per_flow: pids
                 .iter()
                 .enumerate()
@@ -1156,6 +1224,20 @@ pub fn table(r: &Report) -> String {
                 if notified <= limit { "met" } else { "NOT met" }
             );
         }
+        let w = &p.work_per_flow;
+        let ceiling = w.ceiling(&r.raw);
+        t += &format!(
+            "Durable work per flow (counted): {:.1} audited calls and {:.1} applied events (a commit each), {:.1} events published.\n\
+             With only that work costing anything, at the raw rates above, this machine tops out at {:.0} flows/s = {:.1}% of raw commits\n\
+             ({:.0} flows/s = {:.1}% even if consumers committed any number of events at once)\n",
+            w.audited_calls,
+            w.deliveries,
+            w.events,
+            ceiling,
+            100.0 * ceiling / pg32,
+            w.ceiling_batched(&r.raw),
+            100.0 * w.ceiling_batched(&r.raw) / pg32
+        );
         let mut cpu: Vec<_> = p.cpu_seconds_per_flow.iter().collect();
         cpu.sort_by(|a, b| a.0.cmp(b.0));
         t += &format!(
