@@ -78,8 +78,7 @@ pub struct FanOut {
     pub retry: RetryPolicy,
 }
 
-/// The notification the deliveries are for.
-/// Notifications of one event, one per recipient agency.
+/// The notifications deliveries are for: those of one event, one per recipient agency.
 pub struct NewNotifications<'a> {
     /// (notification id, recipient agency)
     pub recipients: &'a [(Uuid, Uuid)],
