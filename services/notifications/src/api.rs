@@ -22,7 +22,7 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::{inbox::Arrival, policy};
+use crate::{inbox::Arrivals, policy};
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
@@ -117,7 +117,7 @@ fn status_name(status: DeliveryStatus) -> Option<&'static str> {
 #[derive(Clone)]
 pub struct Notifications {
     pool: PgPool,
-    arrivals: broadcast::Sender<Arrival>,
+    arrivals: Arrivals,
     /// Wakes the delivery dispatcher when an operator retries a delivery.
     deliveries: Arc<Notify>,
     retry_window: Duration,
@@ -129,7 +129,7 @@ type RpcResult<T> = Result<Response<T>, Status>;
 impl Notifications {
     pub fn new(
         pool: PgPool,
-        arrivals: broadcast::Sender<Arrival>,
+        arrivals: Arrivals,
         deliveries: Arc<Notify>,
         retry_window: Duration,
         shutdown: CancellationToken,
@@ -357,7 +357,7 @@ impl Notifications {
         pool: PgPool,
         agency: Uuid,
         after: u64,
-        mut arrivals: broadcast::Receiver<Arrival>,
+        mut arrivals: broadcast::Receiver<Arc<[Uuid]>>,
         out: mpsc::Sender<Result<Notification, Status>>,
         shutdown: CancellationToken,
     ) {
@@ -449,7 +449,7 @@ impl Notifications {
             let arrived = async {
                 loop {
                     match arrivals.recv().await {
-                        Ok(arrival) if !arrival.concerns(&agency) => continue,
+                        Ok(agencies) if !agencies.contains(&agency) => continue,
                         // Lagged: some arrivals were missed, so look anyway.
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => return true,
                         Err(broadcast::error::RecvError::Closed) => return false,

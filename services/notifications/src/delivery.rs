@@ -23,11 +23,11 @@ use placement_messaging::{EventBuilder, Outbox, envelope::types};
 use placement_platform::{error::ServiceError, webhook::derive_secret};
 use placement_proto::v1::{EndpointDisabled, Language, NotificationKind, ReferralEvent};
 use sqlx::{FromRow, PgConnection, PgPool};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{inbox::Arrival, render};
+use crate::{inbox::Arrivals, render};
 
 pub const EMAIL: &str = "email";
 pub const WEBHOOK: &str = "webhook";
@@ -204,7 +204,7 @@ pub struct Dispatcher {
     concurrency: usize,
     /// Woken when a notification with deliveries commits, or an operator retries one.
     pub wake: Arc<Notify>,
-    arrivals: broadcast::Sender<Arrival>,
+    arrivals: Arrivals,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -236,7 +236,7 @@ impl Dispatcher {
         fan_out: FanOut,
         settings: DispatchSettings,
         wake: Arc<Notify>,
-        arrivals: broadcast::Sender<Arrival>,
+        arrivals: Arrivals,
     ) -> Result<Self, DispatchError> {
         let smtp = match &settings.smtp_url {
             Some(url) => {
@@ -448,7 +448,8 @@ impl Dispatcher {
         .bind(&detail)
         .execute(&mut *tx)
         .await?;
-        let mut disabled = false;
+        // The agency told that its endpoint was disabled, if this attempt disabled it.
+        let mut told = None;
         if outcome.is_ok() {
             sqlx::query(
                 "UPDATE deliveries SET status = 'SENT', sent_at = now(), next_attempt_at = NULL
@@ -475,7 +476,7 @@ impl Dispatcher {
                 .bind(&detail)
                 .execute(&mut *tx)
                 .await?;
-                disabled = self
+                told = self
                     .disable_endpoint(&mut tx, d.endpoint_id, &detail)
                     .await?;
             } else {
@@ -492,23 +493,23 @@ impl Dispatcher {
             }
         }
         tx.commit().await?;
-        if disabled {
+        if let Some(agency) = told {
             self.outbox.committed();
-            let _ = self.arrivals.send(Arrival::Anyone);
+            let _ = self.arrivals.send(Arc::from([agency]));
             self.wake.notify_one();
         }
         Ok(())
     }
 
     /// Stops using an endpoint after a delivery to it exhausted its retries: its other pending deliveries
-    /// fail, the directory is told, and so is the agency (inbox and its other endpoints). Returns whether
-    /// this call disabled it (it may have been already).
+    /// fail, the directory is told, and so is the agency (inbox and its other endpoints). Returns the agency
+    /// when this call disabled it (it may have been already).
     async fn disable_endpoint(
         &self,
         conn: &mut PgConnection,
         endpoint: Uuid,
         reason: &str,
-    ) -> Result<bool, ServiceError> {
+    ) -> Result<Option<Uuid>, ServiceError> {
         let row: Option<(Uuid, String)> = sqlx::query_as(
             "UPDATE endpoints SET enabled = false, updated_at = now() WHERE id = $1 AND enabled
              RETURNING agency_id, address",
@@ -517,7 +518,7 @@ impl Dispatcher {
         .fetch_optional(&mut *conn)
         .await?;
         let Some((agency, address)) = row else {
-            return Ok(false);
+            return Ok(None);
         };
         fail_pending(
             &mut *conn,
@@ -570,7 +571,7 @@ impl Dispatcher {
             )
             .await?;
         tracing::warn!(endpoint_id = %endpoint, %agency, reason, "notification endpoint disabled");
-        Ok(true)
+        Ok(Some(agency))
     }
 }
 

@@ -17,22 +17,9 @@ use crate::{
 
 pub const BINDINGS: &[&str] = &["referral.*", types::AGENCY_ENDPOINTS_CHANGED];
 
-/// Whose inboxes a commit added to, so that only their WatchNotifications streams look.
-#[derive(Debug, Clone)]
-pub enum Arrival {
-    For(Arc<[Uuid]>),
-    /// Not said: every stream looks.
-    Anyone,
-}
-
-impl Arrival {
-    pub fn concerns(&self, agency: &Uuid) -> bool {
-        match self {
-            Arrival::For(agencies) => agencies.contains(agency),
-            Arrival::Anyone => true,
-        }
-    }
-}
+/// Tells this instance's WatchNotifications streams whose inboxes a commit added to, so that only those
+/// streams look (each look is a query).
+pub type Arrivals = broadcast::Sender<Arc<[Uuid]>>;
 
 /// A notification just created, with one of its recipient's endpoints (none: no row of `endpoints`).
 #[derive(sqlx::FromRow)]
@@ -54,7 +41,7 @@ pub struct Added {
 
 pub struct Inbox {
     /// Wakes the WatchNotifications streams of this instance after a commit.
-    pub arrivals: broadcast::Sender<Arrival>,
+    pub arrivals: Arrivals,
     /// Wakes the delivery dispatcher after a commit.
     pub deliveries: Arc<Notify>,
     pub fan_out: FanOut,
@@ -163,7 +150,7 @@ impl EventHandler for Inbox {
 
     fn committed(&self, _event: &IncomingEvent, added: Added) {
         if !added.recipients.is_empty() {
-            let _ = self.arrivals.send(Arrival::For(added.recipients.into()));
+            let _ = self.arrivals.send(added.recipients.into());
         }
         if added.deliveries > 0 {
             self.deliveries.notify_one();
