@@ -50,10 +50,15 @@ async fn the_benchmark_runs_and_reports_every_figure() {
             .all(|p| p.idle_rss_mib > 0.0 && p.peak_rss_mib >= p.idle_rss_mib)
     );
     let table = bench::table(&report);
+    // Whether a load of a few flows in half a second "held" depends on what else the machine is doing
+    // (the other tests run beside this one), so either verdict is fine; the figures must be there.
     assert!(
         table.contains("PostgreSQL insert+commit")
             && table.contains("GetReferral")
+            && (table.contains("Peak that held") || table.contains("No load held"))
             && table.contains("Durable work per flow")
+            && table.contains("CPU seconds per flow"),
+        "{table}"
     );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();

@@ -1226,12 +1226,18 @@ pub fn table(r: &Report) -> String {
                 if notified <= limit { "met" } else { "NOT met" }
             );
         }
+    } else {
+        t += "\nNo load held (errors under 1%, submissions keeping up with the offered load, submit p99 under 50 ms)\n";
+    }
+    // What a flow costs does not depend on whether its step held: with no peak, the lowest load tells it.
+    if let Some(p) = r.peak.as_ref().or(r.steps.first()) {
         let w = &p.work_per_flow;
         let ceiling = w.ceiling(&r.raw);
         t += &format!(
-            "Durable work per flow (counted): {:.1} audited calls and {:.1} applied events (a commit each), {:.1} events published.\n\
+            "Durable work per flow at {:.1} flows/s (counted): {:.1} audited calls and {:.1} applied events (a commit each), {:.1} events published.\n\
              With only that work costing anything, at the raw rates above, this machine tops out at {:.0} flows/s = {:.1}% of raw commits\n\
              ({:.0} flows/s = {:.1}% even if consumers committed any number of events at once)\n",
+            p.offered_flows_per_s,
             w.audited_calls,
             w.deliveries,
             w.events,
@@ -1291,4 +1297,66 @@ pub fn table(r: &Report) -> String {
         );
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(rate: f64, audited_calls: f64) -> StepFigures {
+        StepFigures {
+            offered_flows_per_s: rate,
+            work_per_flow: Work {
+                audited_calls,
+                events: 8.0,
+                deliveries: 11.0,
+            },
+            cpu_seconds_per_flow: HashMap::from([("referrals".to_string(), 0.005)]),
+            ..Default::default()
+        }
+    }
+
+    fn raw() -> RawFigures {
+        RawFigures {
+            pg_commits_per_s_32_conns: 20_000.0,
+            amqp_confirmed_round_trips_per_s_100_in_flight: 15_000.0,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_run_where_no_load_held_still_reports_what_a_flow_costs() {
+        let report = Report {
+            raw: raw(),
+            steps: vec![step(4.0, 6.0), step(8.0, 7.0)],
+            ..Default::default()
+        };
+        let table = table(&report);
+        assert!(table.contains("No load held"), "{table}");
+        assert!(!table.contains("Peak that held"), "{table}");
+        // The lowest load stands in for the missing peak.
+        assert!(
+            table.contains("Durable work per flow at 4.0 flows/s (counted): 6.0 audited calls"),
+            "{table}"
+        );
+        assert!(table.contains("referrals 0.0050"), "{table}");
+    }
+
+    #[test]
+    fn the_peak_is_what_the_cost_of_a_flow_is_read_at() {
+        let report = Report {
+            raw: raw(),
+            steps: vec![step(4.0, 6.0), step(8.0, 7.0)],
+            peak: Some(step(8.0, 7.0)),
+            ..Default::default()
+        };
+        let table = table(&report);
+        assert!(table.contains("Peak that held"), "{table}");
+        assert!(
+            table.contains("Durable work per flow at 8.0 flows/s (counted): 7.0 audited calls"),
+            "{table}"
+        );
+        // 18 commits at 20,000/s and 11 deliveries at 15,000/s: 1 / (0.9 ms + 0.733 ms) = 612 flows/s.
+        assert!(table.contains("tops out at 612 flows/s"), "{table}");
+    }
 }
