@@ -303,6 +303,65 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
             .all(|n| n.read_at.is_some())
     );
 
+    // A watcher that reconnects after the first notification it saw gets the referral's later ones,
+    // each once, and not that one again.
+    let mut later: Vec<String> = f
+        .notifications(provider, &rid)
+        .await
+        .into_iter()
+        .filter(|n| n.id != streamed.id)
+        .map(|n| n.id)
+        .collect();
+    assert!(!later.is_empty());
+    let mut resumed = f
+        .clients
+        .notifications
+        .clone()
+        .watch_notifications(as_agency(
+            provider,
+            WatchNotificationsRequest {
+                after_sequence: streamed.sequence,
+            },
+        ))
+        .await
+        .expect("WatchNotifications")
+        .into_inner();
+    let mut seen = Vec::new();
+    while seen.len() < later.len() {
+        let n = tokio::time::timeout(WAIT, resumed.next())
+            .await
+            .expect("a resumed notification")
+            .expect("stream open")
+            .expect("no stream error");
+        if n.referral_id == rid {
+            seen.push(n.id);
+        }
+    }
+    seen.sort();
+    later.sort();
+    assert_eq!(seen, later);
+    // Resuming after another agency's notification is refused, naming the field.
+    let theirs = f.notifications(pirdop, &rid).await[0].sequence;
+    let refused = f
+        .clients
+        .notifications
+        .clone()
+        .watch_notifications(as_agency(
+            provider,
+            WatchNotificationsRequest {
+                after_sequence: theirs,
+            },
+        ))
+        .await
+        .expect("WatchNotifications")
+        .into_inner()
+        .next()
+        .await
+        .expect("an answer")
+        .expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("after_sequence"), "{refused:?}");
+
     // Events carry identifiers, never the children's pseudonyms or where they live; nor do logs or notifications.
     let events = recorder.about(&rid);
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();

@@ -286,6 +286,7 @@ impl<H: EventHandler> Consumer<H> {
         tracing::trace!(event_id = %event.event_id, event_type = %event.event_type(), "received");
         match self.apply_with_retries(&event, shutdown).await {
             Outcome::Applied(applied) => {
+                tracing::trace!(event_id = %event.event_id, "applied");
                 self.handler.committed(&event, applied);
                 if let Some(outbox) = &self.outbox {
                     outbox.committed();

@@ -221,6 +221,7 @@ impl OutboxRelay {
                     properties,
                 )
                 .await?;
+            tracing::trace!(%event_id, "published, awaiting the confirm");
             ids.push(id);
             confirms.push(async move { (event_id, confirm.await) });
         }

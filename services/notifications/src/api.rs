@@ -13,7 +13,7 @@ use placement_platform::{
 use placement_proto::v1::{
     Delivery, DeliveryStatus, ListDeliveriesRequest, ListDeliveriesResponse,
     ListNotificationsRequest, ListNotificationsResponse, MarkReadRequest, MarkReadResponse,
-    Notification, NotificationKind, RetryDeliveryRequest, WatchNotificationsRequest,
+    Notification, RetryDeliveryRequest, WatchNotificationsRequest,
     notification_service_server::NotificationService,
 };
 use sqlx::{FromRow, PgPool, Row};
@@ -22,44 +22,13 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::{inbox::Arrivals, policy};
+use crate::{
+    inbox::{Arrival, Arrivals, COLUMNS, NotificationRow},
+    policy,
+};
 use uuid::Uuid;
 
-const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
 const MAX_MARK: usize = 500;
-
-#[derive(Debug, FromRow)]
-struct NotificationRow {
-    id: Uuid,
-    sequence: i64,
-    recipient_agency_id: Uuid,
-    kind: String,
-    referral_id: Option<Uuid>,
-    event_id: Uuid,
-    title: String,
-    body: String,
-    created_at: DateTime<Utc>,
-    read_at: Option<DateTime<Utc>>,
-}
-
-impl NotificationRow {
-    fn into_proto(self) -> Notification {
-        Notification {
-            id: self.id.to_string(),
-            recipient_agency_id: self.recipient_agency_id.to_string(),
-            kind: NotificationKind::from_str_name(&self.kind)
-                .unwrap_or(NotificationKind::Unspecified) as i32,
-            referral_id: self.referral_id.map(|r| r.to_string()).unwrap_or_default(),
-            event_id: self.event_id.to_string(),
-            title: self.title,
-            body: self.body,
-            created_at: Some(timestamp(self.created_at)),
-            read_at: opt_timestamp(self.read_at),
-            sequence: self.sequence as u64,
-            deliveries: Vec::new(),
-        }
-    }
-}
 
 const DELIVERY_COLUMNS: &str = "id, notification_id, endpoint_id, channel, address, status, attempts, \
      last_error, last_attempt_at, next_attempt_at, sent_at, created_at";
@@ -357,32 +326,31 @@ impl Notifications {
         pool: PgPool,
         agency: Uuid,
         after: u64,
-        mut arrivals: broadcast::Receiver<Arc<[Uuid]>>,
+        mut arrivals: broadcast::Receiver<Arc<[Arrival]>>,
         out: mpsc::Sender<Result<Notification, Status>>,
         shutdown: CancellationToken,
     ) {
-        // The position is (transaction, sequence); see the migration that added `tx`.
-        let start: Result<Option<(String, i64)>, sqlx::Error> = if after > 0 {
-            sqlx::query_as(
-                "SELECT tx::text, sequence FROM notifications WHERE recipient_agency_id = $1 AND sequence = $2",
+        // Streams go by the agency's inbox position, which commits in order (see the migration that added it).
+        let start: Result<Option<i64>, sqlx::Error> = if after > 0 {
+            sqlx::query_scalar(
+                "SELECT position FROM notifications WHERE recipient_agency_id = $1 AND sequence = $2",
             )
             .bind(agency)
             .bind(after as i64)
             .fetch_optional(&pool)
             .await
         } else {
-            sqlx::query_as(
-                "SELECT tx::text, sequence FROM notifications
-                 WHERE recipient_agency_id = $1 AND tx < pg_snapshot_xmin(pg_current_snapshot())
-                 ORDER BY tx DESC, sequence DESC LIMIT 1",
+            sqlx::query_scalar(
+                "SELECT COALESCE(max(position), 0) FROM notifications WHERE recipient_agency_id = $1",
             )
             .bind(agency)
-            .fetch_optional(&pool)
+            .fetch_one(&pool)
             .await
+            .map(Some)
         };
-        let (mut cursor_tx, mut cursor) = match start {
+        let mut cursor = match start {
             Ok(Some(position)) => position,
-            Ok(None) if after > 0 => {
+            Ok(None) => {
                 let _ = out
                     .send(Err(Status::from(ServiceError::invalid(
                         "after_sequence",
@@ -391,82 +359,91 @@ impl Notifications {
                     .await;
                 return;
             }
-            Ok(None) => ("0".to_string(), 0),
             Err(e) => {
                 let _ = out.send(Err(Status::from(ServiceError::from(e)))).await;
                 return;
             }
         };
+        let mut look = true;
         loop {
-            // Rows come in (tx, sequence) order; the first one whose transaction is not yet older than
-            // every running one ends the batch (all after it are younger still), and is looked at again 2 ms later.
-            let rows: Result<Vec<(String, bool, NotificationRow)>, _> = sqlx::query(&format!(
-                "SELECT {COLUMNS}, tx::text AS tx_text,
-                        tx < pg_snapshot_xmin(pg_current_snapshot()) AS settled
-                 FROM notifications
-                 WHERE recipient_agency_id = $1 AND (tx, sequence) > ($2::text::xid8, $3)
-                 ORDER BY tx, sequence LIMIT 100"
-            ))
-            .bind(agency)
-            .bind(&cursor_tx)
-            .bind(cursor)
-            .fetch_all(&pool)
-            .await
-            .and_then(|rows| {
-                rows.into_iter()
-                    .map(|r| {
-                        Ok((
-                            r.try_get("tx_text")?,
-                            r.try_get("settled")?,
-                            NotificationRow::from_row(&r)?,
-                        ))
-                    })
-                    .collect()
-            });
-            let mut unsettled = false;
-            match rows {
-                Ok(rows) => {
-                    let full = rows.len() == 100;
-                    for (tx, settled, row) in rows {
-                        if !settled {
-                            unsettled = true;
-                            break;
+            if look {
+                let rows: Result<Vec<(i64, NotificationRow)>, _> = sqlx::query(&format!(
+                    "SELECT {COLUMNS}, position FROM notifications
+                     WHERE recipient_agency_id = $1 AND position > $2
+                     ORDER BY position LIMIT 100"
+                ))
+                .bind(agency)
+                .bind(cursor)
+                .fetch_all(&pool)
+                .await
+                .and_then(|rows| {
+                    rows.into_iter()
+                        .map(|r| Ok((r.try_get("position")?, NotificationRow::from_row(&r)?)))
+                        .collect()
+                });
+                match rows {
+                    Ok(rows) => {
+                        let full = rows.len() == 100;
+                        for (position, row) in rows {
+                            let notification = row.into_proto();
+                            tracing::trace!(event_id = %notification.event_id, %agency, "streaming as looked up");
+                            if out.send(Ok(notification)).await.is_err() {
+                                return;
+                            }
+                            cursor = position;
                         }
-                        cursor_tx = tx;
-                        cursor = row.sequence;
-                        if out.send(Ok(row.into_proto())).await.is_err() {
-                            return;
+                        if full {
+                            continue;
                         }
                     }
-                    if full && !unsettled {
-                        continue;
-                    }
+                    // A database outage does not end the stream; the next pass tries again.
+                    Err(e) => tracing::warn!(error = %e, "watch query failed"),
                 }
-                // A database outage does not end the stream; the next pass tries again.
-                Err(e) => tracing::warn!(error = %e, "watch query failed"),
             }
-            // Commits for other agencies do not wake this stream (each would cost a query).
+            // Commits for other agencies do not wake this stream. A notification handed over that is next in
+            // the inbox goes out as it is; anything else (a gap, another instance's commits, missed
+            // wake-ups) is looked up.
             let arrived = async {
                 loop {
                     match arrivals.recv().await {
-                        Ok(agencies) if !agencies.contains(&agency) => continue,
-                        // Lagged: some arrivals were missed, so look anyway.
-                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => return true,
-                        Err(broadcast::error::RecvError::Closed) => return false,
+                        Ok(batch) => {
+                            let mine: Vec<&Arrival> =
+                                batch.iter().filter(|a| a.agency == agency).collect();
+                            if mine.is_empty() {
+                                continue;
+                            }
+                            let mut look = false;
+                            for arrival in mine {
+                                match &arrival.notification {
+                                    Some((position, _)) if *position <= cursor => {}
+                                    Some((position, notification))
+                                        if *position == cursor + 1 && !look =>
+                                    {
+                                        tracing::trace!(event_id = %notification.event_id, %agency, "streaming as handed over");
+                                        // Only once sent: a send cut short by another branch below
+                                        // leaves the notification to the next look.
+                                        if out.send(Ok(notification.clone())).await.is_err() {
+                                            return None;
+                                        }
+                                        cursor = *position;
+                                    }
+                                    _ => look = true,
+                                }
+                            }
+                            return Some(look);
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => return Some(true),
+                        Err(broadcast::error::RecvError::Closed) => return None,
                     }
                 }
             };
             tokio::select! {
-                open = arrived => {
-                    if !open {
-                        return;
-                    }
-                }
-                _ = tokio::time::sleep(if unsettled {
-                    Duration::from_millis(2)
-                } else {
-                    Duration::from_secs(1)
-                }) => {}
+                next = arrived => match next {
+                    Some(again) => look = again,
+                    None => return,
+                },
+                // Wake-ups come from this instance's commits; another instance's are found by looking.
+                _ = tokio::time::sleep(Duration::from_secs(1)) => look = true,
                 _ = out.closed() => return,
                 _ = shutdown.cancelled() => {
                     let _ = out.send(Err(Status::unavailable("server shutting down"))).await;

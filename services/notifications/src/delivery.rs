@@ -27,7 +27,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{inbox::Arrivals, render};
+use crate::{
+    inbox::{Arrival, Arrivals},
+    render,
+};
 
 pub const EMAIL: &str = "email";
 pub const WEBHOOK: &str = "webhook";
@@ -495,7 +498,10 @@ impl Dispatcher {
         tx.commit().await?;
         if let Some(agency) = told {
             self.outbox.committed();
-            let _ = self.arrivals.send(Arc::from([agency]));
+            let _ = self.arrivals.send(Arc::from([Arrival {
+                agency,
+                notification: None,
+            }]));
             self.wake.notify_one();
         }
         Ok(())

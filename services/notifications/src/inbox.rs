@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use placement_messaging::{EventHandler, HandleError, IncomingEvent, envelope::types};
-use placement_proto::v1::ReferralEvent;
+use placement_platform::time::{opt_timestamp, timestamp};
+use placement_proto::v1::{Notification, NotificationKind, ReferralEvent};
 use sqlx::{Postgres, Transaction};
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
@@ -17,15 +20,60 @@ use crate::{
 
 pub const BINDINGS: &[&str] = &["referral.*", types::AGENCY_ENDPOINTS_CHANGED];
 
-/// Tells this instance's WatchNotifications streams whose inboxes a commit added to, so that only those
-/// streams look (each look is a query).
-pub type Arrivals = broadcast::Sender<Arc<[Uuid]>>;
+/// Tells this instance's WatchNotifications streams what a commit added to their agencies' inboxes: only
+/// those streams wake, and they send what they are handed without a query when it is next in line.
+pub type Arrivals = broadcast::Sender<Arc<[Arrival]>>;
+
+/// A notification this instance has just committed.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub agency: Uuid,
+    /// The notification and its position in the agency's inbox; `None`: the stream has to look.
+    pub notification: Option<(i64, Notification)>,
+}
+
+/// The columns of a `NotificationRow`.
+pub(crate) const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NotificationRow {
+    pub(crate) id: Uuid,
+    pub(crate) sequence: i64,
+    pub(crate) recipient_agency_id: Uuid,
+    kind: String,
+    referral_id: Option<Uuid>,
+    event_id: Uuid,
+    title: String,
+    body: String,
+    created_at: DateTime<Utc>,
+    read_at: Option<DateTime<Utc>>,
+}
+
+impl NotificationRow {
+    pub(crate) fn into_proto(self) -> Notification {
+        Notification {
+            id: self.id.to_string(),
+            recipient_agency_id: self.recipient_agency_id.to_string(),
+            kind: NotificationKind::from_str_name(&self.kind)
+                .unwrap_or(NotificationKind::Unspecified) as i32,
+            referral_id: self.referral_id.map(|r| r.to_string()).unwrap_or_default(),
+            event_id: self.event_id.to_string(),
+            title: self.title,
+            body: self.body,
+            created_at: Some(timestamp(self.created_at)),
+            read_at: opt_timestamp(self.read_at),
+            sequence: self.sequence as u64,
+            deliveries: Vec::new(),
+        }
+    }
+}
 
 /// A notification just created, with one of its recipient's endpoints (none: no row of `endpoints`).
 #[derive(sqlx::FromRow)]
 struct CreatedRow {
-    notification_id: Uuid,
-    agency_id: Uuid,
+    #[sqlx(flatten)]
+    notification: NotificationRow,
+    position: i64,
     endpoint_id: Option<Uuid>,
     channel: Option<String>,
     address: Option<String>,
@@ -35,7 +83,7 @@ struct CreatedRow {
 /// What applying one event added.
 #[derive(Debug, Default)]
 pub struct Added {
-    recipients: Vec<Uuid>,
+    notifications: Vec<Arrival>,
     deliveries: usize,
 }
 
@@ -73,21 +121,22 @@ impl EventHandler for Inbox {
         }
         let (title, body) = message(kind, &referral);
         // One statement for every recipient and the endpoints that want the event (one round trip less
-        // on the way to the recipient); an agency already told of this event gets nothing new.
+        // on the way to the recipient); an agency already told of this event gets nothing new. Rows go in
+        // agency order because each takes its agency's inbox head (see the migration adding positions).
         let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
-        let rows: Vec<CreatedRow> = sqlx::query_as(
+        let rows: Vec<CreatedRow> = sqlx::query_as(&format!(
             "WITH created AS (
                  INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
                  SELECT id, agency, $3, $4, $5, $6, $7 FROM unnest($1::uuid[], $2::uuid[]) AS r(id, agency)
+                 ORDER BY agency
                  ON CONFLICT (event_id, recipient_agency_id) DO NOTHING
-                 RETURNING id, recipient_agency_id)
-             SELECT c.id AS notification_id, c.recipient_agency_id AS agency_id,
-                    e.id AS endpoint_id, e.channel, e.address, e.language
+                 RETURNING {COLUMNS}, position)
+             SELECT c.*, e.id AS endpoint_id, e.channel, e.address, e.language
              FROM created c
              LEFT JOIN endpoints e ON e.agency_id = c.recipient_agency_id AND e.enabled
                   AND (cardinality(e.event_types) = 0 OR $8 = ANY (e.event_types))
-             ORDER BY c.recipient_agency_id, e.id",
-        )
+             ORDER BY c.recipient_agency_id, e.id"
+        ))
         .bind(&ids)
         .bind(&agencies)
         .bind(kind.as_str_name())
@@ -98,23 +147,34 @@ impl EventHandler for Inbox {
         .bind(event.event_type())
         .fetch_all(&mut **tx)
         .await?;
-        let mut created: Vec<(Uuid, Uuid)> = rows
-            .iter()
-            .map(|r| (r.notification_id, r.agency_id))
-            .collect();
-        created.dedup();
-        let endpoints: Vec<EndpointRow> = rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(EndpointRow {
-                    agency_id: r.agency_id,
-                    id: r.endpoint_id?,
-                    channel: r.channel?,
-                    address: r.address?,
-                    language: r.language?,
-                })
-            })
-            .collect();
+        let mut created: Vec<(Uuid, Uuid)> = Vec::new();
+        let mut arrivals: Vec<Arrival> = Vec::new();
+        let mut endpoints: Vec<EndpointRow> = Vec::new();
+        // One row per (notification, endpoint), ordered by agency: a notification's rows are adjacent.
+        for row in rows {
+            let agency_id = row.notification.recipient_agency_id;
+            if created
+                .last()
+                .is_none_or(|(id, _)| *id != row.notification.id)
+            {
+                created.push((row.notification.id, agency_id));
+                arrivals.push(Arrival {
+                    agency: agency_id,
+                    notification: Some((row.position, row.notification.into_proto())),
+                });
+            }
+            if let (Some(id), Some(channel), Some(address), Some(language)) =
+                (row.endpoint_id, row.channel, row.address, row.language)
+            {
+                endpoints.push(EndpointRow {
+                    agency_id,
+                    id,
+                    channel,
+                    address,
+                    language,
+                });
+            }
+        }
         let mut added = Added::default();
         if !endpoints.is_empty() {
             added.deliveries = self
@@ -136,7 +196,7 @@ impl EventHandler for Inbox {
                 )
                 .await?;
         }
-        added.recipients = created.into_iter().map(|(_, agency)| agency).collect();
+        added.notifications = arrivals;
         tracing::info!(
             event_id = %event.event_id,
             %referral_id,
@@ -149,8 +209,8 @@ impl EventHandler for Inbox {
     }
 
     fn committed(&self, _event: &IncomingEvent, added: Added) {
-        if !added.recipients.is_empty() {
-            let _ = self.arrivals.send(added.recipients.into());
+        if !added.notifications.is_empty() {
+            let _ = self.arrivals.send(added.notifications.into());
         }
         if added.deliveries > 0 {
             self.deliveries.notify_one();
