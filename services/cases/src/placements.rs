@@ -25,7 +25,7 @@ impl EventHandler for CasePlacements {
 
     async fn handle(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut Transaction<'_, Postgres>,
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
         let event_type = event.event_type();

@@ -332,7 +332,7 @@ async fn announce(conn: &mut PgConnection, agency: Uuid, correlation: Uuid) -> S
 /// Records an endpoint the notifications service gave up on. Idempotent: an endpoint already disabled, or
 /// removed since, is left as it is.
 pub async fn on_disabled(
-    tx: &mut Transaction<'static, Postgres>,
+    tx: &mut Transaction<'_, Postgres>,
     event: &IncomingEvent,
 ) -> Result<(), HandleError> {
     let disabled: EndpointDisabled = event.payload()?;
@@ -371,7 +371,7 @@ impl EventHandler for DirectoryEvents {
 
     async fn handle(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut Transaction<'_, Postgres>,
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
         if event.event_type() == types::NOTIFICATION_ENDPOINT_DISABLED {

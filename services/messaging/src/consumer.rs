@@ -9,7 +9,7 @@ use lapin::{
     types::FieldTable,
 };
 use placement_platform::{backoff::Backoff, error::is_transient_db_error};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Connection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Broker, IncomingEvent, Outbox, topology};
@@ -62,7 +62,7 @@ pub trait EventHandler: Send + Sync + 'static {
 
     fn handle(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut Transaction<'_, Postgres>,
         event: &IncomingEvent,
     ) -> impl Future<Output = Result<Self::Applied, HandleError>> + Send;
 
@@ -352,21 +352,34 @@ impl<H: EventHandler> Consumer<H> {
 
     /// Ok(None) when the event was applied before.
     async fn apply(&self, event: &IncomingEvent) -> Result<Option<H::Applied>, HandleError> {
-        let mut tx = self.pool.begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO processed_events (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(event.event_id)
-        .bind(event.event_type())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Ok(None);
+        let mut conn = self.pool.acquire().await?;
+        // BEGIN and the record of the event's id travel in one round trip (a simple query cannot carry
+        // parameters; the id is a parsed UUID and the type a checked name, see `is_event_type`). A
+        // redelivered event fails on the primary key, which ends that transaction.
+        let begin = format!(
+            "BEGIN; INSERT INTO processed_events (event_id, event_type) VALUES ('{}', '{}')",
+            event.event_id,
+            event.event_type()
+        );
+        debug_assert!(crate::envelope::is_event_type(event.event_type()));
+        let error = match (*conn).begin_with(begin).await {
+            Ok(mut tx) => {
+                let applied = self.handler.handle(&mut tx, event).await?;
+                tx.commit().await?;
+                return Ok(Some(applied));
+            }
+            Err(e) => e,
+        };
+        // sqlx does not know a transaction was opened: end it before the connection goes back to the pool.
+        if sqlx::Executor::execute(&mut *conn, "ROLLBACK")
+            .await
+            .is_err()
+        {
+            conn.close_on_drop();
         }
-        let applied = self.handler.handle(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(Some(applied))
+        match error.as_database_error() {
+            Some(db) if db.is_unique_violation() => Ok(None),
+            _ => Err(error.into()),
+        }
     }
 }

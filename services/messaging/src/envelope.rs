@@ -91,12 +91,20 @@ pub enum EnvelopeError {
     Field(&'static str),
 }
 
+/// Event types are dotted lower-case names (`referral.submitted`); anything else is not one of ours. Consumers
+/// rely on this: an event's type is written into SQL text (see the consumer's `apply`).
+pub fn is_event_type(t: &str) -> bool {
+    (1..=100).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_')
+}
+
 impl IncomingEvent {
     pub fn decode(body: &[u8]) -> Result<Self, EnvelopeError> {
         let envelope = EventEnvelope::decode(body)?;
         let event_id =
             Uuid::parse_str(&envelope.event_id).map_err(|_| EnvelopeError::Field("event_id"))?;
-        if envelope.event_type.is_empty() {
+        if !is_event_type(&envelope.event_type) {
             return Err(EnvelopeError::Field("event_type"));
         }
         Ok(Self { event_id, envelope })
@@ -158,6 +166,37 @@ mod tests {
             IncomingEvent::decode(&empty),
             Err(EnvelopeError::Field("event_id"))
         ));
+        for bad in [
+            "",
+            "referral.submitted'; DROP TABLE x; --",
+            "Referral.Submitted",
+            "a b",
+        ] {
+            let envelope = EventEnvelope {
+                event_id: Uuid::now_v7().to_string(),
+                event_type: bad.into(),
+                ..Default::default()
+            };
+            assert!(
+                matches!(
+                    IncomingEvent::decode(&envelope.encode_to_vec()),
+                    Err(EnvelopeError::Field("event_type"))
+                ),
+                "{bad:?}"
+            );
+        }
+        use types::*;
+        for t in NOTIFIED.iter().chain(&[
+            AGENCY_REGISTERED,
+            SERVICE_REGISTERED,
+            SERVICE_CAPACITY_CHANGED,
+            CASE_OPENED,
+            CASE_PLACED,
+            CASE_CLOSED,
+            AGENCY_ENDPOINTS_CHANGED,
+        ]) {
+            assert!(is_event_type(t), "{t}");
+        }
     }
 
     mod fuzz {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::delivery::{EMAIL, WEBHOOK, fail_pending};
 
 pub async fn apply(
-    tx: &mut Transaction<'static, Postgres>,
+    tx: &mut Transaction<'_, Postgres>,
     event: &IncomingEvent,
 ) -> Result<(), HandleError> {
     let set: AgencyEndpointsChanged = event.payload()?;

@@ -100,7 +100,7 @@ impl EventHandler for Inbox {
 
     async fn handle(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut Transaction<'_, Postgres>,
         event: &IncomingEvent,
     ) -> Result<Added, HandleError> {
         if event.event_type() == types::AGENCY_ENDPOINTS_CHANGED {

@@ -20,7 +20,7 @@ impl EventHandler for ServicePlaces {
 
     async fn handle(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut Transaction<'_, Postgres>,
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
         if !BINDINGS.contains(&event.event_type()) {
