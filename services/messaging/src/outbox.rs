@@ -9,7 +9,7 @@ use lapin::{
 use placement_platform::backoff::Backoff;
 use placement_proto::v1::EventEnvelope;
 use prost::Message;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row, postgres::PgListener};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -54,7 +54,8 @@ impl Outbox {
 pub struct RelaySettings {
     /// Most rows claimed and published per transaction.
     pub batch_size: i64,
-    /// How long to wait for wake-ups before looking anyway (events written by another instance).
+    /// How long to wait for wake-ups before looking anyway (a wake-up from another instance was lost),
+    /// and how often an instance that is not relaying tries to take over.
     pub idle_poll: Duration,
     /// How long published rows are kept before being purged.
     pub retention: Duration,
@@ -66,7 +67,6 @@ impl Default for RelaySettings {
     fn default() -> Self {
         Self {
             batch_size: 200,
-            // The relaying instance is woken by its own commits; another instance's events wait for this.
             idle_poll: Duration::from_millis(200),
             retention: Duration::from_secs(7 * 24 * 3600),
             confirm_timeout: Duration::from_secs(15),
@@ -90,7 +90,8 @@ enum RelayError {
 /// arrived. One instance of a service relays at a time: the one holding the outbox's advisory lock on its
 /// own connection (taken over within `idle_poll` when that instance or its connection dies). A leader
 /// needs no transaction and no row locks, which made half of the database statements of an event, and
-/// no transaction stays open while the broker confirms.
+/// no transaction stays open while the broker confirms. The leader is woken by its own instance's commits
+/// in memory and by the other instances' with a NOTIFY on the channel `<schema>.outbox`.
 pub struct OutboxRelay {
     pool: PgPool,
     broker: Arc<Broker>,
@@ -148,21 +149,33 @@ impl OutboxRelay {
         topology::declare_exchange(&channel, &self.exchange).await?;
         // The lock belongs to this connection's session: it is let go when the connection closes or dies.
         let mut conn = self.pool.acquire().await?.detach();
-        loop {
-            let leader: bool = sqlx::query_scalar(
-                "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.outbox'))",
-            )
+        let channel_name: String = sqlx::query_scalar("SELECT current_schema() || '.outbox'")
             .fetch_one(&mut conn)
             .await?;
+        loop {
+            let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+                .bind(&channel_name)
+                .fetch_one(&mut conn)
+                .await?;
             backoff.reset();
             if leader {
                 break;
             }
+            // Not the relay: this instance's commits wake the one that is. NOTIFY takes a cluster-wide
+            // lock at commit, so it is sent only from here, never from the transactions writing events.
             tokio::select! {
+                _ = self.outbox.wake.notified() => {
+                    sqlx::query("SELECT pg_notify($1, '')")
+                        .bind(&channel_name)
+                        .execute(&mut conn)
+                        .await?;
+                }
                 _ = tokio::time::sleep(self.settings.idle_poll) => {}
                 _ = shutdown.cancelled() => return Ok(()),
             }
         }
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(&channel_name).await?;
         tracing::debug!("relaying this service's outbox");
         let mut last_purge = tokio::time::Instant::now();
         loop {
@@ -178,6 +191,11 @@ impl OutboxRelay {
             }
             tokio::select! {
                 _ = self.outbox.wake.notified() => {}
+                // Another instance committed events. A notification lost while the listener reconnects
+                // is made up for by the next look.
+                woken = listener.recv() => {
+                    woken?;
+                }
                 _ = tokio::time::sleep(self.settings.idle_poll) => {}
                 _ = shutdown.cancelled() => return Ok(()),
             }
