@@ -7,7 +7,6 @@ use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, CaseStatus, ConfirmPlacementRequest,
     GetCaseRequest, ListReferralsRequest, MarkReadRequest, NotificationKind, ReferralAction,
     ReferralDirection, ReferralStatus, SearchServicesRequest, ServiceType,
-    WatchNotificationsRequest,
 };
 
 use crate::support::{Fixture, WAIT};
@@ -22,17 +21,7 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     let rdsa = f.agency("rdsa-vratsa");
 
     // The Vratsa provider watches its inbox from the start.
-    let mut provider_stream = f
-        .clients
-        .notifications
-        .clone()
-        .watch_notifications(as_agency(
-            provider,
-            WatchNotificationsRequest { after_sequence: 0 },
-        ))
-        .await
-        .expect("WatchNotifications")
-        .into_inner();
+    let mut provider_stream = f.watch(provider, 0).await;
 
     // DSA Pirdop opens a case for twins from the home in Zlatitsa.
     let case = f.open_twins_case(pirdop).await;
@@ -313,19 +302,7 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         .map(|n| n.id)
         .collect();
     assert!(!later.is_empty());
-    let mut resumed = f
-        .clients
-        .notifications
-        .clone()
-        .watch_notifications(as_agency(
-            provider,
-            WatchNotificationsRequest {
-                after_sequence: streamed.sequence,
-            },
-        ))
-        .await
-        .expect("WatchNotifications")
-        .into_inner();
+    let mut resumed = f.watch(provider, streamed.sequence).await;
     let mut seen = Vec::new();
     while seen.len() < later.len() {
         let n = tokio::time::timeout(WAIT, resumed.next())
@@ -343,18 +320,8 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     // Resuming after another agency's notification is refused, naming the field.
     let theirs = f.notifications(pirdop, &rid).await[0].sequence;
     let refused = f
-        .clients
-        .notifications
-        .clone()
-        .watch_notifications(as_agency(
-            provider,
-            WatchNotificationsRequest {
-                after_sequence: theirs,
-            },
-        ))
+        .watch(provider, theirs)
         .await
-        .expect("WatchNotifications")
-        .into_inner()
         .next()
         .await
         .expect("an answer")

@@ -14,6 +14,7 @@ use placement_proto::v1::{
     AcknowledgeReferralRequest, Case, Child, ChildNeed, Date, GetReferralRequest,
     GetServiceRequest, LegalBasis, LegalBasisKind, ListNotificationsRequest, Notification,
     NotificationKind, OpenCaseRequest, Referral, Sex, SocialService, SubmitReferralRequest,
+    WatchNotificationsRequest,
 };
 use uuid::Uuid;
 
@@ -152,6 +153,20 @@ impl Fixture {
     }
 
     /// Every notification of `agency` about `referral_id`, in the order of the events that caused them.
+    /// The agency's `WatchNotifications` stream, after the notification with `after_sequence` (0: from now).
+    pub async fn watch(&self, agency: Uuid, after_sequence: u64) -> tonic::Streaming<Notification> {
+        self.clients
+            .notifications
+            .clone()
+            .watch_notifications(as_agency(
+                agency,
+                WatchNotificationsRequest { after_sequence },
+            ))
+            .await
+            .expect("WatchNotifications")
+            .into_inner()
+    }
+
     pub async fn notifications(&self, agency: Uuid, referral_id: &str) -> Vec<Notification> {
         let mut out = Vec::new();
         let mut token = String::new();
