@@ -52,7 +52,7 @@ impl Outbox {
 /// Settings of the relay.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
-    /// Most rows claimed and published per transaction.
+    /// Most rows read and published in one go.
     pub batch_size: i64,
     /// How long to wait for wake-ups before looking anyway (a wake-up from another instance was lost),
     /// and how often an instance that is not relaying tries to take over.
