@@ -407,13 +407,12 @@ impl Notifications {
                 loop {
                     match arrivals.recv().await {
                         Ok(batch) => {
-                            let mine: Vec<&Arrival> =
-                                batch.iter().filter(|a| a.agency == agency).collect();
-                            if mine.is_empty() {
-                                continue;
-                            }
-                            let mut look = false;
-                            for arrival in mine {
+                            let (mut mine, mut look) = (false, false);
+                            for arrival in batch.iter() {
+                                if arrival.agency != agency {
+                                    continue;
+                                }
+                                mine = true;
                                 match &arrival.notification {
                                     Some((position, _)) if *position <= cursor => {}
                                     Some((position, notification))
@@ -429,6 +428,9 @@ impl Notifications {
                                     }
                                     _ => look = true,
                                 }
+                            }
+                            if !mine {
+                                continue;
                             }
                             return Some(look);
                         }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-
 use placement_messaging::{EventHandler, HandleError, IncomingEvent, envelope::types};
 use placement_platform::time::{opt_timestamp, timestamp};
 use placement_proto::v1::{Notification, NotificationKind, ReferralEvent};
