@@ -48,7 +48,8 @@ async fn every_call_needs_a_valid_token() {
         aud: aud.into(),
         sub: "someone".into(),
         exp,
-        iat: now - 10,
+        iat: Some(now - 10),
+        nbf: None,
         agency_id: pirdop.to_string(),
         roles: vec!["caseworker".into(), "supervisor".into()],
     };
@@ -83,6 +84,26 @@ async fn every_call_needs_a_valid_token() {
             foreign.sign(&claims(devkeys::ISSUER, devkeys::AUDIENCE, now + 600)),
         ),
         ("not a JWT", "not-a-token".to_string()),
+        (
+            "not valid yet",
+            signer.sign(&Claims {
+                nbf: Some(now + 3600),
+                ..claims(devkeys::ISSUER, devkeys::AUDIENCE, now + 7200)
+            }),
+        ),
+        (
+            "issued in the future",
+            signer.sign(&Claims {
+                iat: Some(now + 3600),
+                ..claims(devkeys::ISSUER, devkeys::AUDIENCE, now + 7200)
+            }),
+        ),
+        ("without exp", {
+            let mut json =
+                serde_json::to_value(claims(devkeys::ISSUER, devkeys::AUDIENCE, 0)).unwrap();
+            json.as_object_mut().unwrap().remove("exp");
+            signer.sign(&json)
+        }),
     ];
     let mut cases = f.clients.cases.clone();
     let cases_before = cases
@@ -104,6 +125,37 @@ async fn every_call_needs_a_valid_token() {
             .await
             .expect_err(what);
         assert_eq!(err.code(), Code::Unauthenticated, "{what}: {err:?}");
+    }
+    // Every service verifies tokens the same way: the time claims are honoured by all of them.
+    for (what, token) in bad_tokens
+        .iter()
+        .filter(|(w, _)| w.contains("valid yet") || w.contains("future") || w.contains("exp"))
+    {
+        let directory = f
+            .clients
+            .directory
+            .clone()
+            .list_regions(bearer(token, ListRegionsRequest {}))
+            .await;
+        assert_eq!(code(directory), Code::Unauthenticated, "directory, {what}");
+        let referrals = f
+            .clients
+            .referrals
+            .clone()
+            .list_referrals(bearer(token, ListReferralsRequest::default()))
+            .await;
+        assert_eq!(code(referrals), Code::Unauthenticated, "referrals, {what}");
+        let notifications = f
+            .clients
+            .notifications
+            .clone()
+            .list_notifications(bearer(token, ListNotificationsRequest::default()))
+            .await;
+        assert_eq!(
+            code(notifications),
+            Code::Unauthenticated,
+            "notifications, {what}"
+        );
     }
     // No token at all, on every service, and the development header is not honoured.
     let mut header_only = Request::new(ListRegionsRequest {});
@@ -730,6 +782,32 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         ),
         Code::NotFound,
         "another agency marks a notification read"
+    );
+    assert_eq!(
+        code(
+            notifications
+                .mark_read(as_agency_with(
+                    provider,
+                    &[Role::Integration],
+                    MarkReadRequest {
+                        notification_ids: vec![mine.id.clone()]
+                    }
+                ))
+                .await
+        ),
+        Code::PermissionDenied,
+        "the agency's own system (integration) marks a notification read"
+    );
+    assert!(
+        notifications
+            .list_notifications(as_agency_with(
+                provider,
+                &[Role::Integration],
+                ListNotificationsRequest::default()
+            ))
+            .await
+            .is_ok(),
+        "integration reads the inbox"
     );
     assert!(f.notifications(provider_other, &r.id).await.is_empty());
     assert!(

@@ -1,6 +1,14 @@
 //! End-to-end tests: the four service binaries as separate processes, a real PostgreSQL and RabbitMQ,
 //! gRPC only (plus the broker and the databases, read to check what the API cannot show).
 
+// Measuring and test code: the rule against wrapping casts guards what services do with requests.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 mod audit;
 mod authz;
 mod bench_smoke;
@@ -8,6 +16,7 @@ mod delivery;
 mod errors;
 mod fhir;
 mod flow;
+mod fuzz;
 mod paths;
 mod personal_data;
 mod reminders;

@@ -6,6 +6,14 @@
 //! These tests restart the machine's PostgreSQL and RabbitMQ, so they run one at a time (a lock) in a test
 //! binary of their own (cargo runs test binaries one after another), and always leave both running.
 
+// Measuring and test code: the rule against wrapping casts guards what services do with requests.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 use std::{
     sync::{
         Arc,

@@ -2,6 +2,14 @@
 //! in a PostgreSQL database and behind an exchange and queues of their own, so tests run side by side and
 //! leave nothing behind.
 
+// Measuring and test code: the rule against wrapping casts guards what services do with requests.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 pub mod bench;
 pub mod infra;
 pub mod load;

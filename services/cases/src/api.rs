@@ -206,7 +206,7 @@ impl Cases {
             )
             .bind(child_id)
             .bind(id)
-            .bind(position as i32)
+            .bind(placement_platform::numbers::len_i32(position))
             .bind(child.pseudonym.trim())
             .bind(child.birth_year)
             .bind(
@@ -224,9 +224,9 @@ impl Cases {
             types::CASE_OPENED,
             "case",
             id,
-            row.version as u64,
+            placement_platform::numbers::serial(row.version),
             correlation,
-            &row.event(req.children.len() as u32),
+            &row.event(placement_platform::numbers::len_u32(req.children.len())),
         );
         Outbox::enqueue(&mut tx, &event).await?;
         let children = self.reveal(children_of(&mut tx, &[id]).await?)?;
@@ -370,7 +370,7 @@ impl Cases {
             types::CASE_CLOSED,
             "case",
             id,
-            row.version as u64,
+            placement_platform::numbers::serial(row.version),
             correlation,
             &row.event(children),
         );

@@ -41,7 +41,8 @@ impl EventHandler for CasePlacements {
         let referral: ReferralEvent = event.payload()?;
         let referral_id = parse(&referral.referral_id, "referral_id")?;
         let case_id = parse(&referral.case_id, "case_id")?;
-        let version = event.envelope.aggregate_version as i64;
+        let version = i64::try_from(event.envelope.aggregate_version)
+            .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;
 
         let exists: Option<i64> =
             sqlx::query_scalar("SELECT version FROM cases WHERE id = $1 FOR UPDATE")
@@ -104,7 +105,7 @@ impl EventHandler for CasePlacements {
             types::CASE_PLACED,
             "case",
             case_id,
-            row.version as u64,
+            placement_platform::numbers::serial(row.version),
             event.correlation_id(),
             &row.event(children),
         );

@@ -73,7 +73,7 @@ impl CaseRow {
                 .as_deref()
                 .and_then(CaseCloseReason::from_str_name)
                 .unwrap_or(CaseCloseReason::Unspecified) as i32,
-            version: self.version as u64,
+            version: placement_platform::numbers::serial(self.version),
         }
     }
 
@@ -132,5 +132,5 @@ pub async fn child_count(conn: &mut PgConnection, case_id: Uuid) -> Result<u32, 
         .bind(case_id)
         .fetch_one(conn)
         .await?;
-    Ok(n as u32)
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }

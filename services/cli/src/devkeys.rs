@@ -44,10 +44,12 @@ pub fn ensure(dir: &Path) -> Result<(), DevKeyError> {
                 .as_bytes(),
         )?;
     }
-    if key_path.exists() && jwks_path.exists() {
+    if key_path.exists() && jwks_path.exists() && is_rfc8410_key(&key_path) {
         return Ok(());
     }
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    let seed: [u8; 32] = rand::random();
+    let der = ed25519_pkcs8_v1(&seed);
+    let key = rcgen::KeyPair::try_from(der.as_slice())?;
     let public = key.public_key_raw();
     let kid = format!("dev-{}", &hex_prefix(&Sha256::digest(public)));
     let jwks = serde_json::json!({
@@ -60,7 +62,7 @@ pub fn ensure(dir: &Path) -> Result<(), DevKeyError> {
             "use": "sig",
         }]
     });
-    write_private(&key_path, key.serialize_pem().as_bytes())?;
+    write_private(&key_path, pem("PRIVATE KEY", &der).as_bytes())?;
     std::fs::write(&jwks_path, serde_json::to_vec_pretty(&jwks).expect("JSON"))
         .map_err(|e| DevKeyError::Io(jwks_path.clone(), e))?;
     // The kid travels with the key, so a signer read back from the files names it.
@@ -152,6 +154,42 @@ pub fn use_client_tls(dir: &Path) -> Result<(), DevKeyError> {
 }
 
 /// The signer for the key made by [`ensure`] in `dir`.
+/// The prefix of an Ed25519 private key in PKCS#8 v1 as RFC 8410 writes it (version 0, the algorithm
+/// 1.3.101.112, the 32-byte seed as an OCTET STRING inside the privateKey OCTET STRING); the seed follows.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// The key in the form OpenSSL 3, Python's `cryptography` and JWT libraries read. The v2 form the
+/// crypto library writes (with the public key in a constructed `[1]`) is refused by OpenSSL.
+fn ed25519_pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
+    [ED25519_PKCS8_V1_PREFIX.as_slice(), seed].concat()
+}
+
+/// Whether the key file holds the RFC 8410 form (keys written by earlier versions are made afresh).
+fn is_rfc8410_key(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .is_ok_and(|der| der.len() == 48 && der.starts_with(&ED25519_PKCS8_V1_PREFIX))
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
 pub fn signer(dir: &Path) -> Result<Signer, DevKeyError> {
     let key_path = dir.join(SIGNING_KEY_FILE);
     let pem = std::fs::read(&key_path).map_err(|e| DevKeyError::Io(key_path.clone(), e))?;
@@ -268,6 +306,67 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    /// Every registered time claim is honoured: `nbf` in the future, `iat` in the future and a missing
+    /// `exp` are refused; a token within its times, with or without `nbf`/`iat`, is accepted.
+    #[test]
+    fn registered_time_claims_are_honoured() {
+        let dir = std::env::temp_dir().join(format!("pe-claims-{}", Uuid::new_v4()));
+        ensure(&dir).unwrap();
+        let v = verifier(&dir.join(JWKS_FILE));
+        let s = signer(&dir).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let agency = Uuid::new_v4().to_string();
+        let token = |extra: serde_json::Value| {
+            let mut claims = serde_json::json!({
+                "iss": ISSUER, "aud": AUDIENCE, "sub": "x", "agency_id": agency, "roles": ["caseworker"],
+            });
+            for (k, val) in extra.as_object().unwrap() {
+                claims[k] = val.clone();
+            }
+            s.sign(&claims)
+        };
+        let refused = [
+            (
+                "nbf in an hour",
+                serde_json::json!({"exp": now + 7200, "nbf": now + 3600}),
+            ),
+            (
+                "iat in an hour",
+                serde_json::json!({"exp": now + 7200, "iat": now + 3600}),
+            ),
+            ("no exp", serde_json::json!({"iat": now})),
+            ("exp not a number", serde_json::json!({"exp": "tomorrow"})),
+            ("expired", serde_json::json!({"exp": now - 3600})),
+        ];
+        for (what, extra) in refused {
+            let e = v.verify(&token(extra)).expect_err(what);
+            assert_eq!(e.code(), tonic::Code::Unauthenticated, "{what}: {e:?}");
+        }
+        let accepted = [
+            serde_json::json!({"exp": now + 600}),
+            serde_json::json!({"exp": now + 600, "nbf": now - 60, "iat": now - 60}),
+            // Clocks differ by a few seconds: within the leeway.
+            serde_json::json!({"exp": now + 600, "nbf": now + 5, "iat": now + 5}),
+            serde_json::json!({"exp": i64::MAX}),
+        ];
+        for extra in accepted {
+            let what = extra.to_string();
+            v.verify(&token(extra)).expect(&what);
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// The development key is an RFC 8410 PKCS#8 v1 document, which OpenSSL 3 and common JWT libraries read.
+    #[test]
+    fn the_signing_key_is_written_in_the_rfc_8410_form() {
+        let dir = std::env::temp_dir().join(format!("pe-keyform-{}", Uuid::new_v4()));
+        ensure(&dir).unwrap();
+        assert!(is_rfc8410_key(&dir.join(SIGNING_KEY_FILE)));
+        let text = std::fs::read_to_string(dir.join(SIGNING_KEY_FILE)).unwrap();
+        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{text}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     #[test]
     fn es256_keys_are_accepted_too() {
         let dir = std::env::temp_dir().join(format!("pe-es256-{}", Uuid::new_v4()));
@@ -288,7 +387,8 @@ mod tests {
             aud: AUDIENCE.into(),
             sub: "integration@example".into(),
             exp: now + 60,
-            iat: now,
+            iat: Some(now),
+            nbf: None,
             agency_id: NATIONAL_AUTHORITY.to_string(),
             roles: vec!["integration".into()],
         };

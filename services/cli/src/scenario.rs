@@ -7,8 +7,8 @@ use chrono::{Datelike, Utc};
 use futures::StreamExt;
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, CaseStatus, Child, ChildNeed,
-    ConfirmPlacementRequest, Date, GetCaseRequest, GetReferralRequest, GetServiceRequest,
-    LegalBasis, LegalBasisKind, Notification, NotificationKind, OpenCaseRequest, ReferralStatus,
+    ConfirmPlacementRequest, GetCaseRequest, GetReferralRequest, GetServiceRequest, LegalBasis,
+    LegalBasisKind, Notification, NotificationKind, OpenCaseRequest, ReferralStatus,
     SearchServicesRequest, ServiceType, Sex, SubmitReferralRequest, WatchNotificationsRequest,
 };
 use tokio::time::Instant;
@@ -198,11 +198,7 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
                 legal_basis: Some(LegalBasis {
                     kind: LegalBasisKind::DsaDirectorOrder as i32,
                     number: format!("ZD-{}/{year}", case_id.as_fields().0 % 1000),
-                    issued_on: Some(Date {
-                        year: order_date.year(),
-                        month: order_date.month() as i32,
-                        day: order_date.day() as i32,
-                    }),
+                    issued_on: Some(placement_platform::time::date(order_date)),
                     court: String::new(),
                 }),
                 reason: "The home for medical and social care is closing; no free places in the district."

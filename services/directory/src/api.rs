@@ -6,6 +6,7 @@ use placement_platform::{
     CallerExt,
     caller::correlation_id,
     error::{ServiceError, ServiceResult, check_text, parse_id, respond},
+    numbers::at_most,
     page::{decode_id_token, page_size, take_page},
 };
 use placement_proto::v1::{
@@ -451,6 +452,13 @@ impl Directory {
             ));
         }
 
+        // Within range after the checks above; converted without a cast that could wrap.
+        let capacity = at_most("capacity", req.capacity, MAX_SERVICE_CAPACITY)?;
+        let occupied = at_most("occupied_places", req.occupied_places, req.capacity)?;
+        let (min_age, max_age) = (
+            at_most("min_age", req.min_age, req.max_age)?,
+            at_most("max_age", req.max_age, MAX_CHILD_AGE)?,
+        );
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
         let row: ServiceRow = sqlx::query_as(&format!(
@@ -464,10 +472,10 @@ impl Directory {
         .bind(req.name.trim())
         .bind(&region)
         .bind(&req.municipality_code)
-        .bind(req.capacity as i32)
-        .bind(req.occupied_places as i32)
-        .bind(req.min_age as i32)
-        .bind(req.max_age as i32)
+        .bind(capacity)
+        .bind(occupied)
+        .bind(min_age)
+        .bind(max_age)
         .bind(ServiceStatus::Active.as_str_name())
         .fetch_one(&mut *tx)
         .await?;
@@ -475,7 +483,7 @@ impl Directory {
             types::SERVICE_REGISTERED,
             "service",
             id,
-            row.version as u64,
+            placement_platform::numbers::serial(row.version),
             correlation,
             &row.capacity_event(CapacityChange::Registered, None, 0),
         );
@@ -499,6 +507,11 @@ impl Directory {
                 format!("at most {MAX_SERVICE_CAPACITY}"),
             ));
         }
+        let capacity = at_most("capacity", req.capacity, MAX_SERVICE_CAPACITY)?;
+        let occupied = req
+            .occupied_places
+            .map(|o| at_most("occupied_places", o, req.capacity))
+            .transpose()?;
         let status = ServiceStatus::try_from(req.status)
             .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
         let caller = self.calling_agency(caller).await?;
@@ -518,17 +531,15 @@ impl Directory {
             ));
         }
         if let Some(expected) = req.expected_version
-            && expected != current.version as u64
+            && expected != placement_platform::numbers::serial(current.version)
         {
             return Err(ServiceError::precondition(format!(
                 "the service is at version {}, not {expected}",
                 current.version
             )));
         }
-        let occupied = req
-            .occupied_places
-            .map_or(current.occupied_places, |o| o as i32);
-        if (req.capacity as i32) < occupied + current.held_places {
+        let occupied = occupied.unwrap_or(current.occupied_places);
+        if capacity < occupied.saturating_add(current.held_places) {
             return Err(ServiceError::precondition(format!(
                 "capacity {} is below occupied ({occupied}) plus held ({}) places",
                 req.capacity, current.held_places
@@ -545,7 +556,7 @@ impl Directory {
              WHERE id = $1 RETURNING {SERVICE_COLUMNS}"
         ))
         .bind(service_id)
-        .bind(req.capacity as i32)
+        .bind(capacity)
         .bind(occupied)
         .bind(status)
         .fetch_one(&mut *tx)
@@ -554,7 +565,7 @@ impl Directory {
             types::SERVICE_CAPACITY_CHANGED,
             "service",
             service_id,
-            row.version as u64,
+            placement_platform::numbers::serial(row.version),
             correlation,
             &row.capacity_event(CapacityChange::Adjusted, None, 0),
         );
@@ -575,14 +586,13 @@ impl Directory {
             Ok(s) => s,
             Err(_) => return Err(ServiceError::invalid("status", "unknown status")),
         };
-        if let Some(age) = req.child_age
-            && age > MAX_CHILD_AGE
-        {
-            return Err(ServiceError::invalid(
-                "child_age",
-                format!("at most {MAX_CHILD_AGE}"),
-            ));
-        }
+        let child_age = req
+            .child_age
+            .map(|age| at_most("child_age", age, MAX_CHILD_AGE))
+            .transpose()?;
+        // No service has more free places than the largest capacity: a larger bound is a mistake.
+        let min_free_places =
+            at_most("min_free_places", req.min_free_places, MAX_SERVICE_CAPACITY)?;
         for (field, code) in [
             ("region_code", &req.region_code),
             ("exclude_region_code", &req.exclude_region_code),
@@ -607,15 +617,15 @@ impl Directory {
         if service_type != ServiceType::Unspecified {
             q.push(" AND type = ").push_bind(service_type.as_str_name());
         }
-        if req.min_free_places > 0 {
+        if min_free_places > 0 {
             q.push(format!(" AND {FREE} >= "))
-                .push_bind(req.min_free_places as i32);
+                .push_bind(min_free_places);
         }
-        if let Some(age) = req.child_age {
+        if let Some(age) = child_age {
             q.push(" AND min_age <= ")
-                .push_bind(age as i32)
+                .push_bind(age)
                 .push(" AND max_age >= ")
-                .push_bind(age as i32);
+                .push_bind(age);
         }
         if let Some((free, id)) = after {
             q.push(format!(" AND ({FREE} < "))

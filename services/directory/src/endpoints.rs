@@ -66,7 +66,7 @@ impl EndpointRow {
             enabled: self.enabled,
             disabled_reason: self.disabled_reason,
             secret: secret.unwrap_or_default(),
-            secret_version: self.secret_version as u32,
+            secret_version: placement_platform::numbers::count(self.secret_version),
             created_at: Some(timestamp(self.created_at)),
             updated_at: Some(timestamp(self.updated_at)),
         }
@@ -80,7 +80,7 @@ impl EndpointRow {
             event_types: self.event_types.clone(),
             language: self.language() as i32,
             enabled: self.enabled,
-            secret_version: self.secret_version as u32,
+            secret_version: placement_platform::numbers::count(self.secret_version),
         }
     }
 }
@@ -110,8 +110,13 @@ impl Endpoints {
     }
 
     fn secret(&self, row: &EndpointRow) -> Option<String> {
-        (row.channel() == NotificationChannel::Webhook)
-            .then(|| derive_secret(&self.webhook_key, row.id, row.secret_version as u32))
+        (row.channel() == NotificationChannel::Webhook).then(|| {
+            derive_secret(
+                &self.webhook_key,
+                row.id,
+                placement_platform::numbers::count(row.secret_version),
+            )
+        })
     }
 
     /// Another agency's endpoints and unknown agencies look alike.
@@ -317,11 +322,11 @@ async fn announce(conn: &mut PgConnection, agency: Uuid, correlation: Uuid) -> S
         types::AGENCY_ENDPOINTS_CHANGED,
         "agency",
         agency,
-        version as u64,
+        placement_platform::numbers::serial(version),
         correlation,
         &AgencyEndpointsChanged {
             agency_id: agency.to_string(),
-            endpoints_version: version as u64,
+            endpoints_version: placement_platform::numbers::serial(version),
             endpoints: rows.iter().map(EndpointRow::snapshot).collect(),
         },
     );

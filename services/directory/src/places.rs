@@ -88,10 +88,12 @@ impl EventHandler for PlacesLedger {
             .map_err(|_| HandleError::permanent("referral_id is not a UUID"))?;
         let service_id = Uuid::parse_str(&referral.service_id)
             .map_err(|_| HandleError::permanent("service_id is not a UUID"))?;
-        if referral.places == 0 {
-            return Err(HandleError::permanent("places is 0"));
-        }
-        let places = referral.places as i32;
+        let places = i32::try_from(referral.places)
+            .ok()
+            .filter(|p| (1..=1000).contains(p))
+            .ok_or_else(|| HandleError::permanent(format!("places is {}", referral.places)))?;
+        let version = i64::try_from(event.envelope.aggregate_version)
+            .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;
 
         let service: Option<ServiceRow> = sqlx::query_as(&format!(
             "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1 FOR UPDATE"
@@ -128,7 +130,7 @@ impl EventHandler for PlacesLedger {
         .bind(service_id)
         .bind(places)
         .bind(state.as_str())
-        .bind(event.envelope.aggregate_version as i64)
+        .bind(version)
         .execute(&mut **tx)
         .await?;
         if change == CapacityChange::Unspecified {
@@ -153,7 +155,7 @@ impl EventHandler for PlacesLedger {
             types::SERVICE_CAPACITY_CHANGED,
             "service",
             service_id,
-            row.version as u64,
+            placement_platform::numbers::serial(row.version),
             event.correlation_id(),
             &row.capacity_event(change, Some(referral_id), referral.places),
         );

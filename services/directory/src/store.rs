@@ -80,7 +80,7 @@ pub struct ServiceRow {
 impl ServiceRow {
     /// Places neither held nor occupied. Never below zero, even when a capacity cut raced an acceptance.
     pub fn free_places(&self) -> u32 {
-        (self.capacity - self.held_places - self.occupied_places).max(0) as u32
+        placement_platform::numbers::count(self.capacity - self.held_places - self.occupied_places)
     }
 
     pub fn service_type(&self) -> ServiceType {
@@ -99,14 +99,14 @@ impl ServiceRow {
             name: self.name.clone(),
             region_code: self.region_code.clone(),
             municipality_code: self.municipality_code.clone(),
-            capacity: self.capacity as u32,
+            capacity: placement_platform::numbers::count(self.capacity),
             free_places: self.free_places(),
-            held_places: self.held_places as u32,
-            occupied_places: self.occupied_places as u32,
-            min_age: self.min_age as u32,
-            max_age: self.max_age as u32,
+            held_places: placement_platform::numbers::count(self.held_places),
+            occupied_places: placement_platform::numbers::count(self.occupied_places),
+            min_age: placement_platform::numbers::count(self.min_age),
+            max_age: placement_platform::numbers::count(self.max_age),
             status: self.status() as i32,
-            version: self.version as u64,
+            version: placement_platform::numbers::serial(self.version),
             updated_at: Some(timestamp(self.updated_at)),
         }
     }
@@ -124,10 +124,10 @@ impl ServiceRow {
             region_code: self.region_code.clone(),
             service_type: self.service_type() as i32,
             status: self.status() as i32,
-            capacity: self.capacity as u32,
+            capacity: placement_platform::numbers::count(self.capacity),
             free_places: self.free_places(),
-            held_places: self.held_places as u32,
-            occupied_places: self.occupied_places as u32,
+            held_places: placement_platform::numbers::count(self.held_places),
+            occupied_places: placement_platform::numbers::count(self.occupied_places),
             change: change as i32,
             referral_id: referral_id.map(|r| r.to_string()).unwrap_or_default(),
             places,

@@ -78,7 +78,7 @@ fn describe(properties: &BasicProperties, size: usize) -> DeadLetter {
             .as_ref()
             .map(|m| m.to_string())
             .unwrap_or_default(),
-        size_bytes: size as u32,
+        size_bytes: placement_platform::numbers::len_u32(size),
         ..Default::default()
     };
     let Some(headers) = properties.headers() else {
@@ -95,13 +95,17 @@ fn describe(properties: &BasicProperties, size: usize) -> DeadLetter {
                 out.reason = reason.to_string();
             }
             match t.get("count") {
-                Some(AMQPValue::LongLongInt(n)) => out.deaths += *n as u64,
-                Some(AMQPValue::LongInt(n)) => out.deaths += *n as u64,
+                Some(AMQPValue::LongLongInt(n)) => {
+                    out.deaths = out.deaths.saturating_add(u64::try_from(*n).unwrap_or(0));
+                }
+                Some(AMQPValue::LongInt(n)) => {
+                    out.deaths = out.deaths.saturating_add(u64::try_from(*n).unwrap_or(0));
+                }
                 _ => {}
             }
             if let Some(AMQPValue::Timestamp(at)) = t.get("time") {
                 out.first_dead_lettered_at = Some(prost_types::Timestamp {
-                    seconds: *at as i64,
+                    seconds: i64::try_from(*at).unwrap_or(i64::MAX),
                     nanos: 0,
                 });
             }
@@ -137,7 +141,7 @@ impl OperatorService for Operator {
             service: self.service.to_string(),
             database_ok,
             broker_ok: self.broker.is_connected(),
-            outbox_pending: outbox_pending as u64,
+            outbox_pending: placement_platform::numbers::serial(outbox_pending),
             outbox_oldest_pending_seconds: oldest.unwrap_or(0.0),
             queue: self.queue.clone(),
             dead_letter_queue: self.dead_letter_queue(),
@@ -174,7 +178,7 @@ impl OperatorService for Operator {
         let total = Self::depth(&channel, &dlq).await.map_err(unavailable)?;
         let mut dead_letters = Vec::new();
         // Peek: take without acking; closing the channel hands every one back to the queue.
-        while (dead_letters.len() as u32) < limit {
+        while placement_platform::numbers::len_u32(dead_letters.len()) < limit {
             match channel
                 .basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: false })
                 .await

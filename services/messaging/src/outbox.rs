@@ -182,7 +182,7 @@ impl OutboxRelay {
             let published = self.publish_batch(&mut conn, &channel).await?;
             // A full batch means more may be waiting; a shorter one took everything committed so far, and
             // a commit since then left a wake-up behind.
-            if published as i64 >= self.settings.batch_size {
+            if placement_platform::numbers::len_i64(published) >= self.settings.batch_size {
                 continue;
             }
             if last_purge.elapsed() > Duration::from_secs(300) {

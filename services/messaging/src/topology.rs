@@ -137,7 +137,7 @@ pub async fn declare_consumer_queue(
     let mut args = quorum_args();
     args.insert(
         ShortString::from("x-delivery-limit"),
-        AMQPValue::LongInt(delivery_limit as i32),
+        AMQPValue::LongInt(i32::try_from(delivery_limit).unwrap_or(i32::MAX)),
     );
     args.insert(ShortString::from("x-dead-letter-exchange"), text(&dlx));
     args.insert(ShortString::from("x-dead-letter-routing-key"), text(queue));

@@ -64,7 +64,7 @@ impl DeliveryRow {
             channel: self.channel,
             address: self.address,
             status: status as i32,
-            attempts: self.attempts as u32,
+            attempts: placement_platform::numbers::count(self.attempts),
             last_error: self.last_error,
             last_attempt_at: opt_timestamp(self.last_attempt_at),
             next_attempt_at: opt_timestamp(self.next_attempt_at),
@@ -300,7 +300,9 @@ impl Notifications {
         .bind(agency)
         .fetch_one(&mut *tx)
         .await?;
-        let distinct = ids.iter().collect::<std::collections::HashSet<_>>().len() as i64;
+        let distinct = placement_platform::numbers::len_i64(
+            ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        );
         if mine != distinct {
             // Another agency's notifications and unknown ids look alike.
             return Err(ServiceError::not_found("notification"));
@@ -316,7 +318,7 @@ impl Notifications {
         .rows_affected();
         tx.commit().await?;
         Ok(MarkReadResponse {
-            marked: marked as u32,
+            marked: u32::try_from(marked).unwrap_or(u32::MAX),
         })
     }
 
@@ -332,13 +334,19 @@ impl Notifications {
     ) {
         // Streams go by the agency's inbox position, which commits in order (see the migration that added it).
         let start: Result<Option<i64>, sqlx::Error> = if after > 0 {
-            sqlx::query_scalar(
-                "SELECT position FROM notifications WHERE recipient_agency_id = $1 AND sequence = $2",
-            )
-            .bind(agency)
-            .bind(after as i64)
-            .fetch_optional(&pool)
-            .await
+            match placement_platform::numbers::stored_serial(after) {
+                // Beyond any sequence: not a notification of this agency either.
+                None => Ok(None),
+                Some(after) => {
+                    sqlx::query_scalar(
+                        "SELECT position FROM notifications WHERE recipient_agency_id = $1 AND sequence = $2",
+                    )
+                    .bind(agency)
+                    .bind(after)
+                    .fetch_optional(&pool)
+                    .await
+                }
+            }
         } else {
             sqlx::query_scalar(
                 "SELECT COALESCE(max(position), 0) FROM notifications WHERE recipient_agency_id = $1",
@@ -484,7 +492,7 @@ impl NotificationService for Notifications {
 
     async fn mark_read(&self, request: Request<MarkReadRequest>) -> RpcResult<MarkReadResponse> {
         let caller = request.caller()?;
-        policy::require_inbox(&caller)?;
+        policy::require_inbox_change(&caller)?;
         respond(Notifications::mark_read(self, caller.agency_id, request.into_inner()).await)
     }
 

@@ -331,7 +331,7 @@ impl Dispatcher {
              RETURNING d.id, d.endpoint_id, d.channel, d.address, d.subject, d.body, d.attempts,
                        d.give_up_at, due.secret_version",
         )
-        .bind(self.concurrency as i64)
+        .bind(placement_platform::numbers::len_i64(self.concurrency))
         .bind(self.smtp.is_some())
         .bind(lease)
         .fetch_all(&self.pool)
@@ -382,7 +382,11 @@ impl Dispatcher {
     }
 
     async fn send_webhook(&self, d: &Claimed) -> Result<String, String> {
-        let secret = derive_secret(&self.webhook_key, d.endpoint_id, d.secret_version as u32);
+        let secret = derive_secret(
+            &self.webhook_key,
+            d.endpoint_id,
+            placement_platform::numbers::count(d.secret_version),
+        );
         let signer =
             standardwebhooks::Webhook::new(&secret).map_err(|e| format!("signing: {e}"))?;
         let timestamp = Utc::now().timestamp();
@@ -463,10 +467,10 @@ impl Dispatcher {
             .execute(&mut *tx)
             .await?;
         } else {
-            let delay = self
-                .fan_out
-                .retry
-                .delay(d.attempts as u32, rand::random::<f64>());
+            let delay = self.fan_out.retry.delay(
+                placement_platform::numbers::count(d.attempts),
+                rand::random::<f64>(),
+            );
             let next =
                 Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
             if next > d.give_up_at {

@@ -22,7 +22,7 @@ pub async fn apply(
          RETURNING version",
     )
     .bind(agency)
-    .bind(set.endpoints_version as i64)
+    .bind(i64::try_from(set.endpoints_version).unwrap_or(i64::MAX))
     .fetch_optional(&mut **tx)
     .await?;
     if newer.is_none() {
@@ -57,7 +57,7 @@ pub async fn apply(
         .bind(&e.event_types)
         .bind(language.as_str_name())
         .bind(e.enabled)
-        .bind(e.secret_version as i32)
+        .bind(i32::try_from(e.secret_version).unwrap_or(i32::MAX))
         .execute(&mut **tx)
         .await?;
         kept.push(id);

@@ -61,7 +61,7 @@ impl NotificationRow {
             body: self.body,
             created_at: Some(timestamp(self.created_at)),
             read_at: opt_timestamp(self.read_at),
-            sequence: self.sequence as u64,
+            sequence: placement_platform::numbers::serial(self.sequence),
             deliveries: Vec::new(),
         }
     }

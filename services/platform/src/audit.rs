@@ -84,7 +84,7 @@ impl Row {
 
     fn into_proto(self) -> AuditEntry {
         AuditEntry {
-            sequence: self.seq as u64,
+            sequence: crate::numbers::serial(self.seq),
             at: Some(timestamp(self.at)),
             agency_id: self.agency_id.to_string(),
             subject: self.subject,
@@ -241,11 +241,11 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Verification> {
     let mut entries = 0u64;
     while let Some(row) = rows.next().await.transpose()? {
         entries += 1;
-        let seq = row.seq as u64;
+        let seq = crate::numbers::serial(row.seq);
         if row.seq != expected {
             return Ok(broken(
                 entries,
-                expected as u64,
+                crate::numbers::serial(expected),
                 format!("entry {expected} is missing"),
             ));
         }
@@ -253,7 +253,10 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Verification> {
             return Ok(broken(
                 entries,
                 seq,
-                format!("entry {seq} does not follow entry {}", seq - 1),
+                format!(
+                    "entry {seq} does not follow entry {}",
+                    seq.saturating_sub(1)
+                ),
             ));
         }
         if row.compute_hash(&prev) != row.hash {
@@ -265,14 +268,14 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Verification> {
     if expected - 1 != head_seq {
         return Ok(broken(
             entries,
-            expected as u64,
+            crate::numbers::serial(expected),
             format!("entries {expected} to {head_seq} are missing"),
         ));
     }
     if head_seq > 0 && prev != head_hash {
         return Ok(broken(
             entries,
-            head_seq as u64,
+            crate::numbers::serial(head_seq),
             format!("entry {head_seq} was altered"),
         ));
     }

@@ -27,7 +27,7 @@ impl Backoff {
             .saturating_mul(1u32 << self.attempt.min(16))
             .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
-        let millis = exp.as_millis().max(1) as u64;
+        let millis = u64::try_from(exp.as_millis().max(1)).unwrap_or(u64::MAX);
         Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
     }
 

@@ -183,7 +183,12 @@ pub struct Claims {
     pub aud: String,
     pub sub: String,
     pub exp: i64,
-    pub iat: i64,
+    /// Issued at; optional, as in RFC 7519, but never in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Not before; optional, honoured when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// UUID of the agency the bearer acts for.
     pub agency_id: String,
     /// Role names; unknown ones are ignored.
@@ -277,7 +282,7 @@ impl Verifier {
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {
         let now = chrono::Utc::now().timestamp();
         if let Some((caller, exp)) = self.verified.lock().expect("not poisoned").get(token)
-            && now <= exp + LEEWAY_SECS
+            && now <= exp.saturating_add(LEEWAY_SECS)
         {
             return Ok(caller.clone());
         }
@@ -306,17 +311,34 @@ impl Verifier {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECS as u64;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS.unsigned_abs();
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind::*;
             match e.kind() {
                 ExpiredSignature => unauthenticated("expired"),
+                ImmatureSignature => unauthenticated("not valid yet (nbf)"),
+                MissingRequiredClaim(claim) => {
+                    Status::unauthenticated(format!("invalid token: no `{claim}` claim"))
+                }
+                InvalidClaimFormat(claim) => {
+                    Status::unauthenticated(format!("invalid token: malformed `{claim}` claim"))
+                }
                 InvalidAudience => unauthenticated("wrong audience"),
                 InvalidIssuer => unauthenticated("wrong issuer"),
                 InvalidSignature => unauthenticated("bad signature"),
                 _ => unauthenticated("rejected"),
             }
         })?;
+        // jsonwebtoken does not look at `iat`; a token issued in the future is not one we issued.
+        if data
+            .claims
+            .iat
+            .is_some_and(|iat| iat > chrono::Utc::now().timestamp().saturating_add(LEEWAY_SECS))
+        {
+            return Err(unauthenticated("issued in the future (iat)"));
+        }
         let agency_id = Uuid::parse_str(&data.claims.agency_id)
             .map_err(|_| unauthenticated("agency_id is not a UUID"))?;
         let roles: Vec<Role> = data
@@ -425,12 +447,14 @@ impl Signer {
         ttl: std::time::Duration,
     ) -> String {
         let now = chrono::Utc::now().timestamp();
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sub: subject.into(),
-            exp: now + ttl.as_secs() as i64,
-            iat: now,
+            exp: now.saturating_add(ttl),
+            iat: Some(now),
+            nbf: None,
             agency_id: agency.to_string(),
             roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
         };
@@ -439,8 +463,8 @@ impl Signer {
         jsonwebtoken::encode(&header, &claims, &self.key).expect("an Ed25519 key signs")
     }
 
-    /// Signs `claims` as they are (tests use it for expired tokens and wrong audiences).
-    pub fn sign(&self, claims: &Claims) -> String {
+    /// Signs `claims` as they are (tests use it for expired tokens, wrong audiences, missing claims).
+    pub fn sign(&self, claims: &impl Serialize) -> String {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.key).expect("an Ed25519 key signs")

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc;
+pub mod numbers;
 pub mod page;
 pub mod shutdown;
 pub mod telemetry;

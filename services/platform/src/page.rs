@@ -11,20 +11,21 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 /// The page size to use, from a request's `page_size` (0 means the default).
 pub fn page_size(field: &str, requested: u32) -> ServiceResult<i64> {
     match requested {
-        0 => Ok(DEFAULT_PAGE_SIZE as i64),
+        0 => Ok(i64::from(DEFAULT_PAGE_SIZE)),
         n if n > MAX_PAGE_SIZE => Err(ServiceError::invalid(
             field,
             format!("at most {MAX_PAGE_SIZE}"),
         )),
-        n => Ok(n as i64),
+        n => Ok(i64::from(n)),
     }
 }
 
 /// Keeps the first `limit` of `rows` (fetched with `limit + 1`) and returns the next page's token, made
 /// from the last row kept, or an empty token when there is no next page.
 pub fn take_page<T>(rows: &mut Vec<T>, limit: i64, token: impl Fn(&T) -> String) -> String {
-    if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if rows.len() > limit {
+        rows.truncate(limit);
         rows.last().map(token).unwrap_or_default()
     } else {
         String::new()

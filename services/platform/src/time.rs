@@ -7,7 +7,8 @@ use prost_types::Timestamp;
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
+        // Below 2·10⁹ always (a leap second adds at most 10⁹).
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(999_999_999),
     }
 }
 
@@ -16,14 +17,15 @@ pub fn opt_timestamp(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
 }
 
 pub fn from_timestamp(t: &Timestamp) -> Option<DateTime<Utc>> {
-    Utc.timestamp_opt(t.seconds, t.nanos.max(0) as u32).single()
+    Utc.timestamp_opt(t.seconds, u32::try_from(t.nanos).ok()?)
+        .single()
 }
 
 pub fn date(d: NaiveDate) -> Date {
     Date {
         year: d.year(),
-        month: d.month() as i32,
-        day: d.day() as i32,
+        month: i32::try_from(d.month()).expect("1 to 12"),
+        day: i32::try_from(d.day()).expect("1 to 31"),
     }
 }
 
@@ -33,6 +35,24 @@ pub fn from_date(d: &Date) -> Option<NaiveDate> {
         u32::try_from(d.month).ok()?,
         u32::try_from(d.day).ok()?,
     )
+}
+
+/// The first year a legal act in the exchange may bear: orders and decisions concern children, so none
+/// that still matters is older than this; an earlier year is a typing error.
+pub const FIRST_PLAUSIBLE_YEAR: i32 = 2000;
+
+/// A legal act's date from a request: a calendar date, from [`FIRST_PLAUSIBLE_YEAR`] to today.
+pub fn past_act_date(field: &str, date: Option<&Date>) -> crate::error::ServiceResult<NaiveDate> {
+    let invalid = |why: &str| crate::error::ServiceError::invalid(field, why);
+    let date = date.ok_or_else(|| invalid("required"))?;
+    if date.year < FIRST_PLAUSIBLE_YEAR {
+        return Err(invalid(&format!("year before {FIRST_PLAUSIBLE_YEAR}")));
+    }
+    let date = from_date(date).ok_or_else(|| invalid("not a calendar date"))?;
+    if date > Utc::now().date_naive() {
+        return Err(invalid("in the future"));
+    }
+    Ok(date)
 }
 
 /// The last day to apply to the court after a DSA director's order: one month later (Child Protection Act,

@@ -16,7 +16,7 @@ use placement_platform::{
     caller::{Caller, correlation_id},
     error::{ServiceError, ServiceResult, check_text, parse_id, respond, retry_conflicts},
     page::{Cursor, page_size, take_page},
-    time::from_date,
+    time::past_act_date,
 };
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseStatus,
@@ -194,17 +194,7 @@ fn validate_court_decision(decision: Option<&LegalBasis>) -> ServiceResult<Court
     }
     check_text("decision.number", d.number.trim(), 1, 64)?;
     check_text("decision.court", d.court.trim(), 1, 200)?;
-    let date = d
-        .issued_on
-        .as_ref()
-        .ok_or_else(|| ServiceError::invalid("decision.issued_on", "required"))
-        .and_then(|date| {
-            from_date(date)
-                .ok_or_else(|| ServiceError::invalid("decision.issued_on", "not a calendar date"))
-        })?;
-    if date > Utc::now().date_naive() {
-        return Err(ServiceError::invalid("decision.issued_on", "in the future"));
-    }
+    let date = past_act_date("decision.issued_on", d.issued_on.as_ref())?;
     Ok(CourtDecision {
         number: d.number.trim().to_string(),
         date,
@@ -263,18 +253,7 @@ fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<Submission> 
         .filter(|k| *k != LegalBasisKind::Unspecified)
         .ok_or_else(|| ServiceError::invalid("legal_basis.kind", "required"))?;
     check_text("legal_basis.number", basis.number.trim(), 1, 64)?;
-    let issued_on = basis
-        .issued_on
-        .as_ref()
-        .ok_or_else(|| ServiceError::invalid("legal_basis.issued_on", "required"))?;
-    let date = from_date(issued_on)
-        .ok_or_else(|| ServiceError::invalid("legal_basis.issued_on", "not a calendar date"))?;
-    if date > Utc::now().date_naive() {
-        return Err(ServiceError::invalid(
-            "legal_basis.issued_on",
-            "in the future",
-        ));
-    }
+    let date = past_act_date("legal_basis.issued_on", basis.issued_on.as_ref())?;
     if kind == LegalBasisKind::CourtDecision {
         check_text("legal_basis.court", basis.court.trim(), 1, 200)?;
     } else {
@@ -378,7 +357,7 @@ impl Referrals {
         if case.status != CaseStatus::Open as i32 {
             return Err(ServiceError::precondition("the case is not open"));
         }
-        let places = case.children.len() as i32;
+        let places = placement_platform::numbers::len_i32(case.children.len());
         if places == 0 {
             return Err(ServiceError::precondition("the case has no children"));
         }
@@ -396,7 +375,7 @@ impl Referrals {
         let this_year = Utc::now().year();
         for (i, child) in case.children.iter().enumerate() {
             // Birth year alone: the child is one of two ages; refuse only if neither fits.
-            let oldest = (this_year - child.birth_year) as u32;
+            let oldest = u32::try_from(this_year.saturating_sub(child.birth_year)).unwrap_or(0);
             let youngest = oldest.saturating_sub(1);
             if oldest < service.min_age || youngest > service.max_age {
                 return Err(ServiceError::precondition(format!(
@@ -436,8 +415,8 @@ impl Referrals {
              WHERE service_places.version < EXCLUDED.version",
         )
         .bind(s.service_id)
-        .bind(service.free_places as i32)
-        .bind(service.version as i64)
+        .bind(i32::try_from(service.free_places).unwrap_or(i32::MAX))
+        .bind(i64::try_from(service.version).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
         let inserted: Option<ReferralRow> = sqlx::query_as(&format!(
@@ -509,7 +488,7 @@ impl Referrals {
             event_type(ReferralAction::Submitted),
             "referral",
             id,
-            row.version as u64,
+            placement_platform::numbers::serial(row.version),
             correlation,
             &row.event(
                 ReferralStatus::Unspecified,

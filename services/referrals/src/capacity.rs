@@ -55,8 +55,14 @@ impl EventHandler for ServicePlaces {
              WHERE service_places.version < EXCLUDED.version",
         )
         .bind(service_id)
-        .bind(change.free_places as i32)
-        .bind(event.envelope.aggregate_version as i64)
+        .bind(
+            i32::try_from(change.free_places)
+                .map_err(|_| HandleError::permanent("free_places beyond INTEGER"))?,
+        )
+        .bind(
+            i64::try_from(event.envelope.aggregate_version)
+                .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?,
+        )
         .execute(&mut **tx)
         .await?;
         let applied_hold = matches!(

@@ -123,7 +123,7 @@ impl ReferralRow {
                 .receiving_rdsa_agency_id
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
-            places: self.places as u32,
+            places: placement_platform::numbers::count(self.places),
             legal_basis: Some(LegalBasis {
                 kind: LegalBasisKind::from_str_name(&self.legal_basis_kind)
                     .unwrap_or(LegalBasisKind::Unspecified) as i32,
@@ -165,12 +165,12 @@ impl ReferralRow {
                     to_status: status_of(&h.to_status) as i32,
                     actor_agency_id: h.actor_agency_id.map(|a| a.to_string()).unwrap_or_default(),
                     at: Some(timestamp(h.at)),
-                    version: h.version as u64,
+                    version: placement_platform::numbers::serial(h.version),
                 })
                 .collect(),
             created_at: Some(timestamp(self.created_at)),
             updated_at: Some(timestamp(self.updated_at)),
-            version: self.version as u64,
+            version: placement_platform::numbers::serial(self.version),
             court_decision: self.court_decision_date.map(|d| LegalBasis {
                 kind: LegalBasisKind::CourtDecision as i32,
                 number: self.court_decision_number.clone().unwrap_or_default(),
@@ -206,7 +206,7 @@ impl ReferralRow {
                 .receiving_rdsa_agency_id
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
-            places: self.places as u32,
+            places: placement_platform::numbers::count(self.places),
             status: self.status() as i32,
             actor_agency_id: actor.map(|a| a.to_string()).unwrap_or_default(),
             reason_code,

@@ -179,7 +179,7 @@ pub async fn apply(
         event_type(transition.action),
         "referral",
         referral_id,
-        updated.version as u64,
+        placement_platform::numbers::serial(updated.version),
         correlation,
         &updated.event(transition.from, actor, reason_code, outstanding),
     );

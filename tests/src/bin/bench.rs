@@ -1,6 +1,14 @@
 //! `placement-bench`: run with `bash deploy/bench.sh` (a release build). Starts its own stack of the four
 //! service binaries beside it, measures, prints a table, and writes `bench.json` and `latency.svg`.
 
+// Measuring and test code: the rule against wrapping casts guards what services do with requests.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 use std::path::PathBuf;
 
 use placement_e2e::bench::{self, BenchConfig};
