@@ -66,11 +66,12 @@ ensure_postgres() {
   log "PostgreSQL answers on 127.0.0.1:$PG_PORT"
 }
 
+# psql runs as postgres from a folder postgres may enter (not the project's, which may be private).
 run_psql() {
   if [ "$(id -u)" -eq 0 ]; then
-    su postgres -c "psql -X -q -p $PG_PORT $(printf '%q ' "$@")"
+    (cd / && su postgres -c "psql -X -q -p $PG_PORT $(printf '%q ' "$@")")
   else
-    sudo -u postgres psql -X -q -p "$PG_PORT" "$@"
+    (cd / && sudo -u postgres psql -X -q -p "$PG_PORT" "$@")
   fi
 }
 
@@ -93,9 +94,33 @@ ensure_rabbitmq() {
   log "RabbitMQ answers on 127.0.0.1:5672"
 }
 
+# The Python the tests use to check what we produce with libraries no one here wrote (fhir.resources)
+# and to receive e-mail (aiosmtpd): Debian's python3 and python3-venv, and the packages in a virtual
+# environment of the project's (Debian's Python refuses system-wide pip installs, PEP 668), made once
+# and reused. Prints the environment's python.
+PYTHON_VENV="${PYTHON_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/test-venv}"
+PYTHON_PACKAGES=("fhir.resources>=7" "aiosmtpd>=1.4")
+ensure_python() {
+  local missing=()
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  # venv needs ensurepip, which Debian ships in python3-venv.
+  python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+  if [ ! -x "$PYTHON_VENV/bin/python" ]; then
+    log "making the tests' Python environment in $PYTHON_VENV"
+    python3 -m venv "$PYTHON_VENV"
+  fi
+  if ! "$PYTHON_VENV/bin/python" -c "import fhir.resources.R4B, aiosmtpd" >/dev/null 2>&1; then
+    log "installing ${PYTHON_PACKAGES[*]} into $PYTHON_VENV"
+    "$PYTHON_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+  fi
+  echo "$PYTHON_VENV/bin/python"
+}
+
 case "${1:-up}" in
   up) ensure_postgres; ensure_rabbitmq ;;
   postgres) ensure_postgres ;;
   rabbitmq) ensure_rabbitmq ;;
-  *) echo "usage: $0 [up|postgres|rabbitmq]" >&2; exit 2 ;;
+  python) ensure_python ;;
+  *) echo "usage: $0 [up|postgres|rabbitmq|python]" >&2; exit 2 ;;
 esac

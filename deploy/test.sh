@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/infra.sh up
-# The FHIR export is checked with a FHIR library no one here wrote.
-python3 -c "import fhir.resources.R4B" 2>/dev/null || python3 -m pip install --quiet "fhir.resources>=7"
-# E-mail is checked against a real SMTP server (aiosmtpd), started by the tests.
-python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet "aiosmtpd>=1.4"
+# The FHIR export is checked with a FHIR library no one here wrote, and e-mail against a real SMTP server
+# (aiosmtpd) the tests start: both from a virtual environment under target/, made once.
+PLACEMENT_TEST_PYTHON="$(bash deploy/infra.sh python)"
+export PLACEMENT_TEST_PYTHON
 # The end-to-end tests start the service binaries, so build them first, in the same target directory.
 cargo build --workspace --bins
 summary=target/debug/test-summary.txt

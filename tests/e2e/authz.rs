@@ -37,6 +37,31 @@ fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Cod
     r.expect_err("the call should be refused").code()
 }
 
+/// Runs the README's "mint a token without the project's code" lines (openssl only) on the test keys.
+fn readme_openssl_token() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let snippet = readme
+        .split("<!-- mint-with-openssl -->\n```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the README shows the openssl lines after <!-- mint-with-openssl -->");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -euo pipefail\n{snippet}\nprintf '%s' \"$TOKEN\""
+        ))
+        .env("K", placement_e2e::dev_keys())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "the README's openssl lines fail: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("a token is ASCII")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_needs_a_valid_token() {
     let f = Fixture::start().await;
@@ -126,6 +151,16 @@ async fn every_call_needs_a_valid_token() {
             .expect_err(what);
         assert_eq!(err.code(), Code::Unauthenticated, "{what}: {err:?}");
     }
+    // A token minted with openssl alone, by the README's own lines, works like ours.
+    let minted = readme_openssl_token();
+    let regions = f
+        .clients
+        .directory
+        .clone()
+        .list_regions(bearer(&minted, ListRegionsRequest {}))
+        .await
+        .expect("a token minted by the README's openssl lines is accepted");
+    assert_eq!(regions.into_inner().regions.len(), 28);
     // Every service verifies tokens the same way: the time claims are honoured by all of them.
     for (what, token) in bad_tokens
         .iter()

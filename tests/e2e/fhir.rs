@@ -35,11 +35,11 @@ fn validate(json: &str) -> serde_json::Value {
     let (bundle, script) = (dir.join("bundle.json"), dir.join("validate.py"));
     std::fs::write(&bundle, json).unwrap();
     std::fs::write(&script, VALIDATE).unwrap();
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(placement_e2e::python())
         .arg(&script)
         .arg(&bundle)
         .output()
-        .expect("python3 (deploy/test.sh installs fhir.resources)");
+        .expect("a Python with fhir.resources (`bash deploy/infra.sh python` makes one)");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),

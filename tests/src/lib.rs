@@ -49,6 +49,20 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://placement:placement@127.0.0.1:5432/placement".into())
 }
 
+/// The Python with the tests' packages: `PLACEMENT_TEST_PYTHON` (set by deploy/test.sh to the environment
+/// `deploy/infra.sh python` makes), else the one that script makes, else `python3`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("PLACEMENT_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 pub fn amqp_url() -> String {
     std::env::var("PLACEMENT_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())

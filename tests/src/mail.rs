@@ -39,14 +39,14 @@ impl SmtpSink {
         ));
         let _ = std::fs::remove_file(&file);
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/smtp_sink.py");
-        let mut child = Command::new("python3")
+        let mut child = Command::new(crate::python())
             .arg(script)
             .arg(port.to_string())
             .arg(&file)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("start the SMTP sink (python3 with aiosmtpd; deploy/test.sh installs it)");
+            .expect("start the SMTP sink (a Python with aiosmtpd: `bash deploy/infra.sh python` makes one)");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)

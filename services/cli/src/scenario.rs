@@ -9,7 +9,8 @@ use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, CaseStatus, Child, ChildNeed,
     ConfirmPlacementRequest, GetCaseRequest, GetReferralRequest, GetServiceRequest, LegalBasis,
     LegalBasisKind, Notification, NotificationKind, OpenCaseRequest, ReferralStatus,
-    SearchServicesRequest, ServiceType, Sex, SubmitReferralRequest, WatchNotificationsRequest,
+    SearchServicesRequest, ServiceType, Sex, SubmitReferralRequest, UpdateCapacityRequest,
+    WatchNotificationsRequest,
 };
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -78,12 +79,65 @@ impl Timeline {
     }
 }
 
+/// Every run places two children in FTPC Vratsa 1 for good; on a stack that has run the scenario before,
+/// the centre is full. Its provider then reports, as providers do, that children have left (returned to
+/// their families), lowering the occupied places so that the twins fit; said on the timeline.
+async fn make_room(
+    clients: &Clients,
+    demo: &DemoDirectory,
+    t: &Timeline,
+    needed: u32,
+) -> Result<(), ScenarioError> {
+    let (provider, service_id) = (demo.agency("provider-vratsa"), demo.service("ftpc-vratsa"));
+    let mut directory = clients.directory.clone();
+    let service = directory
+        .get_service(as_agency(
+            provider,
+            GetServiceRequest {
+                service_id: service_id.to_string(),
+            },
+        ))
+        .await
+        .map_err(call("GetService"))?
+        .into_inner();
+    if service.free_places >= needed {
+        return Ok(());
+    }
+    let leaving = needed - service.free_places;
+    let occupied = service.occupied_places.checked_sub(leaving).ok_or_else(|| {
+        ScenarioError::Unexpected(format!(
+            "FTPC Vratsa 1 has {} free places and {} held by open referrals: no room for {needed}",
+            service.free_places, service.held_places
+        ))
+    })?;
+    directory
+        .update_capacity(as_agency(
+            provider,
+            UpdateCapacityRequest {
+                service_id: service.id.clone(),
+                capacity: service.capacity,
+                occupied_places: Some(occupied),
+                expected_version: Some(service.version),
+                ..Default::default()
+            },
+        ))
+        .await
+        .map_err(call("UpdateCapacity"))?;
+    t.say(format!(
+        "FTPC Vratsa 1 was full from earlier runs: its provider reports {leaving} children left \
+         (occupied {} → {occupied})",
+        service.occupied_places
+    ));
+    Ok(())
+}
+
 /// Runs the scenario, printing the referral's timeline.
 pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, ScenarioError> {
     let t = Timeline {
         start: Instant::now(),
     };
     let pirdop = demo.agency("dsa-pirdop");
+    make_room(clients, demo, &t, 2).await?;
     let names: Vec<(Uuid, &str)> = [
         ("dsa-pirdop", "DSA Pirdop"),
         ("provider-vratsa", "Municipality of Vratsa (FTPC Vratsa 1)"),
