@@ -337,6 +337,57 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
         .unwrap_err();
     assert_eq!(field_of(&err), "region_code");
 
+    // Numbers beyond their meaning: named, refused, nothing changed (a wrapping cast once made a huge
+    // bound -1, matching every service, and a huge occupancy a constraint violation, INTERNAL).
+    let before = f.service(vratsa).await;
+    let err = directory
+        .search_services(as_agency(
+            pirdop,
+            SearchServicesRequest {
+                min_free_places: u32::MAX,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(&err), "min_free_places");
+    for (occupied, capacity) in [
+        (u32::MAX, before.capacity),
+        (i32::MAX as u32, before.capacity),
+        (before.capacity + 1, before.capacity),
+    ] {
+        let err = directory
+            .update_capacity(as_agency(
+                provider,
+                UpdateCapacityRequest {
+                    service_id: vratsa.to_string(),
+                    capacity,
+                    occupied_places: Some(occupied),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(field_of(&err), "occupied_places", "occupied {occupied}");
+    }
+    let err = directory
+        .update_capacity(as_agency(
+            provider,
+            UpdateCapacityRequest {
+                service_id: vratsa.to_string(),
+                capacity: u32::MAX,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(&err), "capacity");
+    let after = f.service(vratsa).await;
+    assert_eq!(
+        (after.capacity, after.occupied_places, after.version),
+        (before.capacity, before.occupied_places, before.version)
+    );
+
     // Exactly the two successful steps were announced.
     f.settle(&mut recorder, &r.id, 2).await;
     f.assert_no_dead_letters().await;
