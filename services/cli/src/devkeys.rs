@@ -62,7 +62,7 @@ pub fn ensure(dir: &Path) -> Result<(), DevKeyError> {
             "use": "sig",
         }]
     });
-    write_private(&key_path, pem("PRIVATE KEY", &der).as_bytes())?;
+    write_private(&key_path, private_key_pem(&der).as_bytes())?;
     std::fs::write(&jwks_path, serde_json::to_vec_pretty(&jwks).expect("JSON"))
         .map_err(|e| DevKeyError::Io(jwks_path.clone(), e))?;
     // The kid travels with the key, so a signer read back from the files names it.
@@ -153,7 +153,6 @@ pub fn use_client_tls(dir: &Path) -> Result<(), DevKeyError> {
     Ok(())
 }
 
-/// The signer for the key made by [`ensure`] in `dir`.
 /// The prefix of an Ed25519 private key in PKCS#8 v1 as RFC 8410 writes it (version 0, the algorithm
 /// 1.3.101.112, the 32-byte seed as an OCTET STRING inside the privateKey OCTET STRING); the seed follows.
 const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
@@ -168,28 +167,23 @@ fn ed25519_pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
 
 /// Whether the key file holds the RFC 8410 form (keys written by earlier versions are made afresh).
 fn is_rfc8410_key(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .is_ok_and(|der| der.len() == 48 && der.starts_with(&ED25519_PKCS8_V1_PREFIX))
+    std::fs::read(path)
+        .ok()
+        .and_then(|text| pem::parse(text).ok())
+        .is_some_and(|key| {
+            key.contents().len() == 48 && key.contents().starts_with(&ED25519_PKCS8_V1_PREFIX)
+        })
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
+/// `der` as PEM with Unix line endings, as OpenSSL writes it.
+fn private_key_pem(der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new("PRIVATE KEY", der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
 }
 
+/// The signer for the key made by [`ensure`] in `dir`.
 pub fn signer(dir: &Path) -> Result<Signer, DevKeyError> {
     let key_path = dir.join(SIGNING_KEY_FILE);
     let pem = std::fs::read(&key_path).map_err(|e| DevKeyError::Io(key_path.clone(), e))?;

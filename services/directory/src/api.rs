@@ -6,7 +6,7 @@ use placement_platform::{
     CallerExt,
     caller::correlation_id,
     error::{ServiceError, ServiceResult, check_text, parse_id, respond},
-    numbers::at_most,
+    numbers::{at_most, within},
     page::{decode_id_token, page_size, take_page},
 };
 use placement_proto::v1::{
@@ -191,7 +191,8 @@ impl DirectoryService for Directory {
 }
 
 const MAX_CONTACTS: usize = 20;
-const MAX_SERVICE_CAPACITY: u32 = 1000;
+/// The most places one service may have (also bounds the places an event may hold or release).
+pub(crate) const MAX_SERVICE_CAPACITY: u32 = 1000;
 const MAX_CHILD_AGE: u32 = 17;
 
 impl Directory {
@@ -404,27 +405,19 @@ impl Directory {
         if req.municipality_code.is_empty() {
             return Err(ServiceError::invalid("municipality_code", "required"));
         }
-        if req.capacity == 0 || req.capacity > MAX_SERVICE_CAPACITY {
-            return Err(ServiceError::invalid(
-                "capacity",
-                format!("between 1 and {MAX_SERVICE_CAPACITY}"),
-            ));
-        }
-        if req.occupied_places > req.capacity {
-            return Err(ServiceError::invalid(
-                "occupied_places",
-                "more than capacity",
-            ));
-        }
-        if req.max_age > MAX_CHILD_AGE {
-            return Err(ServiceError::invalid(
-                "max_age",
-                format!("at most {MAX_CHILD_AGE}"),
-            ));
-        }
-        if req.min_age > req.max_age {
-            return Err(ServiceError::invalid("min_age", "greater than max_age"));
-        }
+        let capacity = within("capacity", req.capacity, 1..=MAX_SERVICE_CAPACITY, || {
+            format!("between 1 and {MAX_SERVICE_CAPACITY}")
+        })?;
+        let occupied = within(
+            "occupied_places",
+            req.occupied_places,
+            0..=req.capacity,
+            || "more than capacity".into(),
+        )?;
+        let max_age = at_most("max_age", req.max_age, MAX_CHILD_AGE)?;
+        let min_age = within("min_age", req.min_age, 0..=req.max_age, || {
+            "greater than max_age".into()
+        })?;
         let region = self
             .municipality_region("municipality_code", &req.municipality_code)
             .await?;
@@ -452,13 +445,6 @@ impl Directory {
             ));
         }
 
-        // Within range after the checks above; converted without a cast that could wrap.
-        let capacity = at_most("capacity", req.capacity, MAX_SERVICE_CAPACITY)?;
-        let occupied = at_most("occupied_places", req.occupied_places, req.capacity)?;
-        let (min_age, max_age) = (
-            at_most("min_age", req.min_age, req.max_age)?,
-            at_most("max_age", req.max_age, MAX_CHILD_AGE)?,
-        );
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
         let row: ServiceRow = sqlx::query_as(&format!(
@@ -501,12 +487,6 @@ impl Directory {
         correlation: Uuid,
     ) -> ServiceResult<SocialService> {
         let service_id = parse_id("service_id", &req.service_id)?;
-        if req.capacity > MAX_SERVICE_CAPACITY {
-            return Err(ServiceError::invalid(
-                "capacity",
-                format!("at most {MAX_SERVICE_CAPACITY}"),
-            ));
-        }
         let capacity = at_most("capacity", req.capacity, MAX_SERVICE_CAPACITY)?;
         let occupied = req
             .occupied_places

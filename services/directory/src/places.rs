@@ -88,9 +88,10 @@ impl EventHandler for PlacesLedger {
             .map_err(|_| HandleError::permanent("referral_id is not a UUID"))?;
         let service_id = Uuid::parse_str(&referral.service_id)
             .map_err(|_| HandleError::permanent("service_id is not a UUID"))?;
-        let places = i32::try_from(referral.places)
-            .ok()
-            .filter(|p| (1..=1000).contains(p))
+        let places = (1..=crate::api::MAX_SERVICE_CAPACITY)
+            .contains(&referral.places)
+            .then(|| i32::try_from(referral.places).ok())
+            .flatten()
             .ok_or_else(|| HandleError::permanent(format!("places is {}", referral.places)))?;
         let version = i64::try_from(event.envelope.aggregate_version)
             .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;

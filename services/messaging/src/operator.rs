@@ -94,15 +94,12 @@ fn describe(properties: &BasicProperties, size: usize) -> DeadLetter {
             if let Some(AMQPValue::LongString(reason)) = t.get("reason") {
                 out.reason = reason.to_string();
             }
-            match t.get("count") {
-                Some(AMQPValue::LongLongInt(n)) => {
-                    out.deaths = out.deaths.saturating_add(u64::try_from(*n).unwrap_or(0));
-                }
-                Some(AMQPValue::LongInt(n)) => {
-                    out.deaths = out.deaths.saturating_add(u64::try_from(*n).unwrap_or(0));
-                }
-                _ => {}
-            }
+            let count = match t.get("count") {
+                Some(AMQPValue::LongLongInt(n)) => *n,
+                Some(AMQPValue::LongInt(n)) => i64::from(*n),
+                _ => 0,
+            };
+            out.deaths = out.deaths.saturating_add(u64::try_from(count).unwrap_or(0));
             if let Some(AMQPValue::Timestamp(at)) = t.get("time") {
                 out.first_dead_lettered_at = Some(prost_types::Timestamp {
                     seconds: i64::try_from(*at).unwrap_or(i64::MAX),

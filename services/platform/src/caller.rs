@@ -286,7 +286,7 @@ impl Verifier {
         {
             return Ok(caller.clone());
         }
-        let (caller, exp) = self.verify_signed(token)?;
+        let (caller, exp) = self.verify_signed(token, now)?;
         let mut verified = self.verified.lock().expect("not poisoned");
         if verified.len() >= VERIFIED_CACHE {
             verified.clear();
@@ -295,7 +295,7 @@ impl Verifier {
         Ok(caller)
     }
 
-    fn verify_signed(&self, token: &str) -> Result<(Caller, i64), Status> {
+    fn verify_signed(&self, token: &str, now: i64) -> Result<(Caller, i64), Status> {
         let unauthenticated = |why: &str| Status::unauthenticated(format!("invalid token: {why}"));
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed"))?;
@@ -335,7 +335,7 @@ impl Verifier {
         if data
             .claims
             .iat
-            .is_some_and(|iat| iat > chrono::Utc::now().timestamp().saturating_add(LEEWAY_SECS))
+            .is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS))
         {
             return Err(unauthenticated("issued in the future (iat)"));
         }

@@ -2,15 +2,28 @@
 //! checks. A plain `as` cast wraps: a `u32::MAX` bound became -1 and matched every row. The workspace denies
 //! such casts; these are the conversions to use instead.
 
+use std::ops::RangeInclusive;
+
 use crate::error::{ServiceError, ServiceResult};
 
-/// A number from a request, at most `max`, as the INTEGER column stores it (INVALID_ARGUMENT naming
-/// `field` when beyond).
+/// A number from a request within `range`, as the INTEGER column stores it; otherwise INVALID_ARGUMENT
+/// naming `field` and saying `why`.
+pub fn within(
+    field: &str,
+    value: u32,
+    range: RangeInclusive<u32>,
+    why: impl FnOnce() -> String,
+) -> ServiceResult<i32> {
+    range
+        .contains(&value)
+        .then(|| i32::try_from(value).ok())
+        .flatten()
+        .ok_or_else(|| ServiceError::invalid(field, why()))
+}
+
+/// A number from a request, at most `max`, as the INTEGER column stores it.
 pub fn at_most(field: &str, value: u32, max: u32) -> ServiceResult<i32> {
-    if value > max {
-        return Err(ServiceError::invalid(field, format!("at most {max}")));
-    }
-    i32::try_from(value).map_err(|_| ServiceError::invalid(field, format!("at most {max}")))
+    within(field, value, 0..=max, || format!("at most {max}"))
 }
 
 /// A version or sequence from a request as the BIGINT column stores it; `None` when beyond any stored
@@ -53,6 +66,8 @@ mod tests {
         assert_eq!(at_most("places", 3, 10).unwrap(), 3);
         assert!(at_most("places", 11, 10).is_err());
         assert!(at_most("places", u32::MAX, u32::MAX).is_err());
+        assert!(within("capacity", 0, 1..=10, || "between 1 and 10".into()).is_err());
+        assert_eq!(within("capacity", 10, 1..=10, String::new).unwrap(), 10);
         assert_eq!(stored_serial(u64::MAX), None);
         assert_eq!(stored_serial(7), Some(7));
         assert_eq!(count(-1), 0);
