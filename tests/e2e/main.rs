@@ -21,3 +21,4 @@ mod paths;
 mod personal_data;
 mod reminders;
 mod support;
+mod transactions;

@@ -44,7 +44,7 @@ use uuid::Uuid;
 
 pub const SERVICES: [&str; 4] = ["directory", "cases", "referrals", "notifications"];
 
-fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("PLACEMENT_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://placement:placement@127.0.0.1:5432/placement".into())
 }

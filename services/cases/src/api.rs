@@ -171,7 +171,7 @@ impl Cases {
         }
 
         let id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         let row: CaseRow = sqlx::query_as(&format!(
             "INSERT INTO cases (id, owner_agency_id, status, current_setting) VALUES ($1, $2, $3, $4)
              RETURNING {CASE_COLUMNS}"
@@ -334,7 +334,7 @@ impl Cases {
             .ok()
             .filter(|r| *r != CaseCloseReason::Unspecified)
             .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         let row: CaseRow = sqlx::query_as(&format!(
             "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
         ))

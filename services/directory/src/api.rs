@@ -357,7 +357,7 @@ impl Directory {
         }
 
         let id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         let row: AgencyRow = sqlx::query_as(&format!(
             "INSERT INTO agencies (id, kind, name, region_code, municipality_code, contacts)
              VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6) RETURNING {AGENCY_COLUMNS}"
@@ -446,7 +446,7 @@ impl Directory {
         }
 
         let id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         let row: ServiceRow = sqlx::query_as(&format!(
             "INSERT INTO services (id, provider_agency_id, type, name, region_code, municipality_code,
                  capacity, occupied_places, min_age, max_age, status)
@@ -496,7 +496,7 @@ impl Directory {
             .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
         let caller = self.calling_agency(caller).await?;
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         let current: ServiceRow = sqlx::query_as(&format!(
             "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1 FOR UPDATE"
         ))

@@ -161,7 +161,7 @@ impl Endpoints {
         let language = language_or_default(req.language)?;
         self.authorize(caller, agency).await?;
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         // Serialises changes to one agency's endpoints, so the count and the version are right.
         let count: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM notification_endpoints
@@ -239,7 +239,7 @@ impl Endpoints {
                 "only webhooks have a secret",
             ));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         sqlx::query("SELECT id FROM agencies WHERE id = $1 FOR UPDATE")
             .bind(current.agency_id)
             .execute(&mut *tx)
@@ -283,7 +283,7 @@ impl Endpoints {
     ) -> ServiceResult<()> {
         let id = parse_id("endpoint_id", &req.endpoint_id)?;
         let current = self.endpoint_for(caller, id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         sqlx::query("SELECT id FROM agencies WHERE id = $1 FOR UPDATE")
             .bind(current.agency_id)
             .execute(&mut *tx)

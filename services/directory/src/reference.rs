@@ -34,7 +34,7 @@ fn region_name_en(code: &str, name: &str) -> String {
 
 pub async fn load(pool: &PgPool) -> Result<(), sqlx::Error> {
     let rows = rows();
-    let mut tx = pool.begin().await?;
+    let mut tx = placement_platform::db::begin(pool).await?;
     for r in &rows {
         sqlx::query(
             "INSERT INTO regions (code, name_bg, name_en) VALUES ($1, $2, $3)

@@ -58,7 +58,7 @@ impl From<prost::DecodeError> for HandleError {
 /// Applies one event inside the transaction the consumer opened.
 pub trait EventHandler: Send + Sync + 'static {
     /// What applying an event did, handed to `committed` once it is durable (e.g. whom to wake).
-    type Applied: Send;
+    type Applied: Send + 'static;
 
     fn handle(
         &self,
@@ -350,36 +350,56 @@ impl<H: EventHandler> Consumer<H> {
         }
     }
 
-    /// Ok(None) when the event was applied before.
+    /// Ok(None) when the event was applied before. The apply runs in a task of its own, to its end: a
+    /// session that stops (the broker went away) drops its deliveries' futures, and a transaction dropped
+    /// while its `BEGIN` was on the wire would go back to the pool still open, so that the next borrower
+    /// committed this event's record with its own work and the event was never applied (see
+    /// `placement_platform::db::begin`). A finished apply whose ack was lost is a duplicate next time.
     async fn apply(&self, event: &IncomingEvent) -> Result<Option<H::Applied>, HandleError> {
-        let mut conn = self.pool.acquire().await?;
-        // BEGIN and the record of the event's id travel in one round trip (a simple query cannot carry
-        // parameters; the id is a parsed UUID and the type a checked name, see `is_event_type`). A
-        // redelivered event fails on the primary key, which ends that transaction.
-        let begin = format!(
-            "BEGIN; INSERT INTO processed_events (event_id, event_type) VALUES ('{}', '{}')",
-            event.event_id,
-            event.event_type()
-        );
-        debug_assert!(crate::envelope::is_event_type(event.event_type()));
-        let error = match (*conn).begin_with(begin).await {
-            Ok(mut tx) => {
-                let applied = self.handler.handle(&mut tx, event).await?;
-                tx.commit().await?;
-                return Ok(Some(applied));
-            }
-            Err(e) => e,
-        };
-        // sqlx does not know a transaction was opened: end it before the connection goes back to the pool.
-        if sqlx::Executor::execute(&mut *conn, "ROLLBACK")
-            .await
-            .is_err()
-        {
-            conn.close_on_drop();
+        let (pool, handler, event) = (self.pool.clone(), self.handler.clone(), event.clone());
+        match tokio::spawn(async move { apply_once(&pool, &*handler, &event).await }).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(HandleError::Transient(
+                "the runtime is shutting down".into(),
+            )),
         }
-        match error.as_database_error() {
-            Some(db) if db.is_unique_violation() => Ok(None),
-            _ => Err(error.into()),
+    }
+}
+
+async fn apply_once<H: EventHandler>(
+    pool: &PgPool,
+    handler: &H,
+    event: &IncomingEvent,
+) -> Result<Option<H::Applied>, HandleError> {
+    let mut conn = pool.acquire().await?;
+    // BEGIN and the record of the event's id travel in one round trip (a simple query cannot carry
+    // parameters; the id is a parsed UUID and the type a checked name, see `is_event_type`). A
+    // redelivered event fails on the primary key, which ends that transaction.
+    let begin = format!(
+        "BEGIN; INSERT INTO processed_events (event_id, event_type) VALUES ('{}', '{}')",
+        event.event_id,
+        event.event_type()
+    );
+    debug_assert!(crate::envelope::is_event_type(event.event_type()));
+    #[allow(clippy::disallowed_methods)] // cancel-safe: this task is never dropped half-way
+    let error = match (*conn).begin_with(begin).await {
+        Ok(mut tx) => {
+            let applied = handler.handle(&mut tx, event).await?;
+            tx.commit().await?;
+            return Ok(Some(applied));
         }
+        Err(e) => e,
+    };
+    // sqlx does not know a transaction was opened: end it before the connection goes back to the pool.
+    if sqlx::Executor::execute(&mut *conn, "ROLLBACK")
+        .await
+        .is_err()
+    {
+        conn.close_on_drop();
+    }
+    match error.as_database_error() {
+        Some(db) if db.is_unique_violation() => Ok(None),
+        _ => Err(error.into()),
     }
 }

@@ -177,7 +177,7 @@ impl Notifications {
     ) -> ServiceResult<Delivery> {
         policy::require_operator(&caller)?;
         let id = parse_id("delivery_id", &req.delivery_id)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         let current: Option<(String, Option<bool>)> = sqlx::query_as(
             "SELECT d.status, e.enabled FROM deliveries d LEFT JOIN endpoints e ON e.id = d.endpoint_id
              WHERE d.id = $1 FOR UPDATE OF d",
@@ -292,7 +292,7 @@ impl Notifications {
             .enumerate()
             .map(|(i, id)| parse_id(&format!("notification_ids[{i}]"), id))
             .collect::<ServiceResult<Vec<Uuid>>>()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         let mine: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM notifications WHERE id = ANY($1) AND recipient_agency_id = $2",
         )

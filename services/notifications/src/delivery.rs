@@ -440,7 +440,7 @@ impl Dispatcher {
         started: DateTime<Utc>,
         outcome: Result<String, String>,
     ) -> Result<(), ServiceError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         let detail = match &outcome {
             Ok(detail) | Err(detail) => detail.chars().take(500).collect::<String>(),
         };

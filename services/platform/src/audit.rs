@@ -143,7 +143,7 @@ pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> sqlx::Result<
 /// failure to record is logged, not returned: the caller's answer is the refusal.
 pub async fn append_refusal(pool: &PgPool, entry: &Entry<'_>) {
     let result = async {
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::db::begin(pool).await?;
         append(&mut tx, entry).await?;
         tx.commit().await
     }
@@ -171,7 +171,7 @@ pub async fn record_read<T>(
         outcome: outcome(&result),
     };
     if result.is_ok() {
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::db::begin(pool).await?;
         append(&mut tx, &entry).await?;
         tx.commit().await?;
     } else {

@@ -3,7 +3,7 @@
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
-    ConnectOptions, Connection, Executor, PgPool,
+    ConnectOptions, Connection, Executor, PgPool, Postgres, Transaction,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
@@ -121,4 +121,34 @@ pub async fn ping(pool: &PgPool) -> bool {
     )
     .await
     .is_ok_and(|r| r.is_ok())
+}
+
+/// Starts a transaction on a pooled connection, and finishes starting it even if the caller is cancelled
+/// (a client that hangs up, a `select!` or a timeout that drops the future).
+///
+/// sqlx 0.8 is not cancel-safe here (launchbadge/sqlx#2054, transact-rs/sqlx#4393): a future dropped
+/// while its `BEGIN` is on the wire leaves the session inside a transaction that nothing rolls back, and
+/// the pool hands that connection to the next borrower, whose statements then run (and are lost, or
+/// committed with someone else's) inside it. Starting the transaction in a task of its own closes that
+/// window: a caller that has gone away drops a `Transaction` that is fully open, which rolls back.
+/// `clippy.toml` forbids sqlx's own `begin` so that every transaction starts here.
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    #[allow(clippy::disallowed_methods)]
+    run_to_completion(async move { pool.begin().await }).await
+}
+
+/// Runs `work` in a task of its own, so that dropping the returned future does not stop it half-way
+/// (its result is then dropped when it is done).
+pub async fn run_to_completion<T, F>(work: F) -> Result<T, sqlx::Error>
+where
+    F: std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only when the runtime is shutting down.
+        Err(_) => Err(sqlx::Error::PoolClosed),
+    }
 }

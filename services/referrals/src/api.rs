@@ -406,7 +406,7 @@ impl Referrals {
             + chrono::Duration::from_std(self.ack_deadline).map_err(|_| {
                 ServiceError::Internal("acknowledgement deadline out of range".into())
             })?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
         // The directory's answer is the freshest view of the service's places we have.
         sqlx::query(
             "INSERT INTO service_places (service_id, free_places, version) VALUES ($1, $2, $3)
@@ -657,7 +657,7 @@ impl Referrals {
         let correlation = correlation_id(request);
         let referral = retry_conflicts(|| async {
             policy::require(&caller, policy::act_of(&step))?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = placement_platform::db::begin(&self.pool).await?;
             let row =
                 workflow::apply(&mut tx, id, &step, policy::actor(&caller), correlation).await?;
             let referral = assemble(&mut tx, vec![row]).await?.remove(0);

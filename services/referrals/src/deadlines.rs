@@ -53,7 +53,7 @@ pub async fn run(pool: PgPool, outbox: Outbox, interval: Duration, shutdown: Can
 /// Applies `step` (a system step) to up to one batch of due referrals in one transaction; returns how many.
 pub async fn fire_due(pool: &PgPool, step: &Step) -> Result<usize, ServiceError> {
     let submitted = ReferralStatus::Submitted.as_str_name();
-    let mut tx = pool.begin().await?;
+    let mut tx = placement_platform::db::begin(pool).await?;
     let due: Vec<Uuid> = match step {
         Step::Remind => {
             sqlx::query_scalar(
