@@ -697,13 +697,13 @@ async fn operators_see_and_replay_dead_letters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_about_an_unknown_service_is_retried_then_dead_lettered() {
-    use placement_messaging::{EventBuilder, envelope::types};
+    use placement_messaging::{EventBuilder, EventType};
     use placement_proto::v1::ReferralEvent;
     use prost::Message;
     let f = Fixture::start().await;
     let referral_id = Uuid::new_v4();
     let event = EventBuilder::new("a-test").build(
-        types::REFERRAL_ACCEPTED,
+        EventType::ReferralAccepted,
         "referral",
         referral_id,
         4,
@@ -719,7 +719,7 @@ async fn an_event_about_an_unknown_service_is_retried_then_dead_lettered() {
     );
     let published = std::time::Instant::now();
     f.stack
-        .publish_raw(types::REFERRAL_ACCEPTED, &event.encode_to_vec())
+        .publish_raw(EventType::ReferralAccepted.as_str(), &event.encode_to_vec())
         .await;
     let stack = &f.stack;
     eventually(

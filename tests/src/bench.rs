@@ -778,13 +778,13 @@ async fn load_history(database_url: &str, busy: Uuid, n: u64) {
             "INSERT INTO referrals.referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
                  receiving_agency_id, receiving_region_code, foster_team_agency_id, places, legal_basis_kind,
                  legal_basis_number, legal_basis_date, reason, status, ack_deadline, idempotency_key,
-                 created_at, updated_at, hold_applied, remind_at, court_decision_number,
+                 created_at, updated_at, hold_applied, court_decision_number,
                  court_decision_date, court_decision_court)
              SELECT gen_random_uuid(), gen_random_uuid(),
                  CASE WHEN g % 5 = 0 THEN $1 ELSE gen_random_uuid() END, 'SFO', gen_random_uuid(),
                  gen_random_uuid(), 'VRC', gen_random_uuid(), 1, 'LEGAL_BASIS_KIND_DSA_DIRECTOR_ORDER',
                  'ZD-' || g, DATE '2024-01-01', 'history', 'REFERRAL_STATUS_PLACED', now(), 'history-' || g,
-                 now() - (g || ' seconds')::interval - interval '1 hour', now(), true, now(),
+                 now() - (g || ' seconds')::interval - interval '1 hour', now(), true,
                  'GD-' || g, DATE '2024-02-01', 'District Court'
              FROM generate_series($2::bigint, $3::bigint) g",
         )

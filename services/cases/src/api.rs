@@ -1,7 +1,7 @@
 //! The gRPC face of the cases service.
 
 use chrono::{Datelike, Utc};
-use placement_messaging::{Outbox, envelope::types};
+use placement_messaging::{EventType, Outbox};
 use placement_platform::{
     CallerExt,
     audit::{self, Entry},
@@ -178,7 +178,7 @@ impl Cases {
         ))
         .bind(id)
         .bind(caller.agency_id)
-        .bind(CaseStatus::Open.as_str_name())
+        .bind(CaseStatus::Open)
         .bind(req.current_setting.trim())
         .fetch_one(&mut *tx)
         .await?;
@@ -221,7 +221,7 @@ impl Cases {
             .await?;
         }
         let event = EVENTS.build(
-            types::CASE_OPENED,
+            EventType::CaseOpened,
             "case",
             id,
             placement_platform::numbers::serial(row.version),
@@ -361,13 +361,13 @@ impl Cases {
              WHERE id = $1 RETURNING {CASE_COLUMNS}"
         ))
         .bind(id)
-        .bind(CaseStatus::Closed.as_str_name())
-        .bind(reason.as_str_name())
+        .bind(CaseStatus::Closed)
+        .bind(reason)
         .fetch_one(&mut *tx)
         .await?;
         let children = child_count(&mut tx, id).await?;
         let event = EVENTS.build(
-            types::CASE_CLOSED,
+            EventType::CaseClosed,
             "case",
             id,
             placement_platform::numbers::serial(row.version),

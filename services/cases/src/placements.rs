@@ -1,7 +1,7 @@
 //! What the case learns from referral events: which referrals are in progress (so the case is not closed
 //! under them) and, when one is placed, where the children live now.
 
-use placement_messaging::{EventHandler, HandleError, IncomingEvent, Outbox, envelope::types};
+use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent, Outbox};
 use placement_proto::v1::{CaseStatus, ReferralEvent};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -12,10 +12,10 @@ use crate::{
 };
 
 pub const BINDINGS: &[&str] = &[
-    types::REFERRAL_SUBMITTED,
-    types::REFERRAL_DECLINED,
-    types::REFERRAL_WITHDRAWN,
-    types::REFERRAL_PLACED,
+    EventType::ReferralSubmitted.as_str(),
+    EventType::ReferralDeclined.as_str(),
+    EventType::ReferralWithdrawn.as_str(),
+    EventType::ReferralPlaced.as_str(),
 ];
 
 pub struct CasePlacements;
@@ -30,8 +30,10 @@ impl EventHandler for CasePlacements {
     ) -> Result<(), HandleError> {
         let event_type = event.event_type();
         let active = match event_type {
-            types::REFERRAL_SUBMITTED => true,
-            types::REFERRAL_DECLINED | types::REFERRAL_WITHDRAWN | types::REFERRAL_PLACED => false,
+            EventType::ReferralSubmitted => true,
+            EventType::ReferralDeclined
+            | EventType::ReferralWithdrawn
+            | EventType::ReferralPlaced => false,
             other => {
                 return Err(HandleError::permanent(format!(
                     "unexpected event type {other}"
@@ -70,11 +72,11 @@ impl EventHandler for CasePlacements {
         .bind(Uuid::parse_str(&referral.receiving_agency_id).ok())
         .bind(Uuid::parse_str(&referral.foster_care_team_agency_id).ok())
         // Open from submission; placed stays readable; declined or withdrawn is closed to the receiving side.
-        .bind(matches!(event_type, types::REFERRAL_SUBMITTED | types::REFERRAL_PLACED))
+        .bind(matches!(event_type, EventType::ReferralSubmitted | EventType::ReferralPlaced))
         .execute(&mut **tx)
         .await?
         .rows_affected();
-        if applied == 0 || event_type != types::REFERRAL_PLACED {
+        if applied == 0 || event_type != EventType::ReferralPlaced {
             return Ok(());
         }
 
@@ -85,7 +87,7 @@ impl EventHandler for CasePlacements {
              WHERE id = $1 RETURNING {CASE_COLUMNS}"
         ))
         .bind(case_id)
-        .bind(CaseStatus::Placed.as_str_name())
+        .bind(CaseStatus::Placed)
         .bind(referral_id)
         .bind(parse(&referral.service_id, "service_id")?)
         .bind(parse(&referral.receiving_agency_id, "receiving_agency_id")?)
@@ -102,7 +104,7 @@ impl EventHandler for CasePlacements {
         .await?;
         let children = child_count(tx, case_id).await?;
         let announcement = EVENTS.build(
-            types::CASE_PLACED,
+            EventType::CasePlaced,
             "case",
             case_id,
             placement_platform::numbers::serial(row.version),

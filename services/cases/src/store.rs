@@ -16,11 +16,11 @@ pub const CASE_COLUMNS: &str = "id, owner_agency_id, status, current_setting, op
 pub struct CaseRow {
     pub id: Uuid,
     pub owner_agency_id: Uuid,
-    pub status: String,
+    pub status: CaseStatus,
     pub current_setting: String,
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
-    pub close_reason: Option<String>,
+    pub close_reason: Option<CaseCloseReason>,
     pub placement_referral_id: Option<Uuid>,
     pub placement_service_id: Option<Uuid>,
     pub placement_provider_agency_id: Option<Uuid>,
@@ -35,8 +35,8 @@ pub struct ChildRow {
     pub case_id: Uuid,
     pub pseudonym: String,
     pub birth_year: i32,
-    pub sex: String,
-    pub needs: Vec<String>,
+    pub sex: Sex,
+    pub needs: Vec<ChildNeed>,
     pub name_sealed: Option<Vec<u8>>,
     pub personal_number_sealed: Option<Vec<u8>>,
     /// Opened from the sealed columns, for the owner only (see `personal`).
@@ -48,7 +48,7 @@ pub struct ChildRow {
 
 impl CaseRow {
     pub fn status(&self) -> CaseStatus {
-        CaseStatus::from_str_name(&self.status).unwrap_or(CaseStatus::Unspecified)
+        self.status
     }
 
     pub fn into_proto(self, children: Vec<ChildRow>) -> Case {
@@ -68,11 +68,7 @@ impl CaseRow {
             placement,
             opened_at: Some(timestamp(self.opened_at)),
             closed_at: opt_timestamp(self.closed_at),
-            close_reason: self
-                .close_reason
-                .as_deref()
-                .and_then(CaseCloseReason::from_str_name)
-                .unwrap_or(CaseCloseReason::Unspecified) as i32,
+            close_reason: self.close_reason.unwrap_or(CaseCloseReason::Unspecified) as i32,
             version: placement_platform::numbers::serial(self.version),
         }
     }
@@ -96,13 +92,8 @@ impl ChildRow {
             id: self.id.to_string(),
             pseudonym: self.pseudonym,
             birth_year: self.birth_year,
-            sex: Sex::from_str_name(&self.sex).unwrap_or(Sex::Unspecified) as i32,
-            needs: self
-                .needs
-                .iter()
-                .filter_map(|n| ChildNeed::from_str_name(n))
-                .map(|n| n as i32)
-                .collect(),
+            sex: self.sex as i32,
+            needs: self.needs.iter().map(|n| *n as i32).collect(),
             name: self.name,
             personal_number: self.personal_number,
         }

@@ -1,7 +1,7 @@
 //! The gRPC face of the directory. Each RPC validates its input before any work, then runs one transaction;
 //! errors become gRPC statuses in one place (`ServiceError` into `Status`).
 
-use placement_messaging::{Outbox, envelope::types};
+use placement_messaging::{EventType, Outbox};
 use placement_platform::{
     CallerExt,
     caller::correlation_id,
@@ -363,7 +363,7 @@ impl Directory {
              VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6) RETURNING {AGENCY_COLUMNS}"
         ))
         .bind(id)
-        .bind(kind.as_str_name())
+        .bind(kind)
         .bind(req.name.trim())
         .bind(&req.region_code)
         .bind(&req.municipality_code)
@@ -371,7 +371,7 @@ impl Directory {
         .fetch_one(&mut *tx)
         .await?;
         let event = EVENTS.build(
-            types::AGENCY_REGISTERED,
+            EventType::AgencyRegistered,
             "agency",
             id,
             1,
@@ -454,7 +454,7 @@ impl Directory {
         ))
         .bind(id)
         .bind(provider_id)
-        .bind(service_type.as_str_name())
+        .bind(service_type)
         .bind(req.name.trim())
         .bind(&region)
         .bind(&req.municipality_code)
@@ -462,11 +462,11 @@ impl Directory {
         .bind(occupied)
         .bind(min_age)
         .bind(max_age)
-        .bind(ServiceStatus::Active.as_str_name())
+        .bind(ServiceStatus::Active)
         .fetch_one(&mut *tx)
         .await?;
         let event = EVENTS.build(
-            types::SERVICE_REGISTERED,
+            EventType::ServiceRegistered,
             "service",
             id,
             placement_platform::numbers::serial(row.version),
@@ -526,9 +526,9 @@ impl Directory {
             )));
         }
         let status = if status == ServiceStatus::Unspecified {
-            current.status.clone()
+            current.status
         } else {
-            status.as_str_name().to_string()
+            status
         };
         let row: ServiceRow = sqlx::query_as(&format!(
             "UPDATE services SET capacity = $2, occupied_places = $3, status = $4,
@@ -542,7 +542,7 @@ impl Directory {
         .fetch_one(&mut *tx)
         .await?;
         let event = EVENTS.build(
-            types::SERVICE_CAPACITY_CHANGED,
+            EventType::ServiceCapacityChanged,
             "service",
             service_id,
             placement_platform::numbers::serial(row.version),

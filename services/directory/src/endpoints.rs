@@ -5,7 +5,7 @@
 //! are derived (see `placement_platform::webhook`) and only ever shown to the agency in a response.
 
 use chrono::{DateTime, Utc};
-use placement_messaging::{EventHandler, HandleError, IncomingEvent, Outbox, envelope::types};
+use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent, Outbox};
 use placement_platform::{
     error::{ServiceError, ServiceResult, parse_id},
     time::timestamp,
@@ -34,10 +34,10 @@ const COLUMNS: &str = "id, agency_id, channel, address, event_types, language, e
 struct EndpointRow {
     id: Uuid,
     agency_id: Uuid,
-    channel: String,
+    channel: NotificationChannel,
     address: String,
     event_types: Vec<String>,
-    language: String,
+    language: Language,
     enabled: bool,
     disabled_reason: String,
     secret_version: i32,
@@ -47,12 +47,11 @@ struct EndpointRow {
 
 impl EndpointRow {
     fn channel(&self) -> NotificationChannel {
-        NotificationChannel::from_str_name(&self.channel)
-            .unwrap_or(NotificationChannel::Unspecified)
+        self.channel
     }
 
     fn language(&self) -> Language {
-        Language::from_str_name(&self.language).unwrap_or(Language::Bg)
+        self.language
     }
 
     fn into_proto(self, secret: Option<String>) -> NotificationEndpoint {
@@ -182,10 +181,10 @@ impl Endpoints {
         ))
         .bind(Uuid::now_v7())
         .bind(agency)
-        .bind(channel.as_str_name())
+        .bind(channel)
         .bind(&address)
         .bind(&event_types)
-        .bind(language.as_str_name())
+        .bind(language)
         .fetch_optional(&mut *tx)
         .await?;
         let row = row.ok_or_else(|| {
@@ -257,7 +256,7 @@ impl Endpoints {
         ))
         .bind(id)
         .bind(event_types)
-        .bind(language.map(|l| l.as_str_name()))
+        .bind(language)
         .bind(req.enabled)
         .bind(req.rotate_secret)
         .fetch_optional(&mut *tx)
@@ -319,7 +318,7 @@ async fn announce(conn: &mut PgConnection, agency: Uuid, correlation: Uuid) -> S
     .fetch_all(&mut *conn)
     .await?;
     let event = EVENTS.build(
-        types::AGENCY_ENDPOINTS_CHANGED,
+        EventType::AgencyEndpointsChanged,
         "agency",
         agency,
         placement_platform::numbers::serial(version),
@@ -379,7 +378,7 @@ impl EventHandler for DirectoryEvents {
         tx: &mut Transaction<'_, Postgres>,
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
-        if event.event_type() == types::NOTIFICATION_ENDPOINT_DISABLED {
+        if event.event_type() == EventType::NotificationEndpointDisabled {
             on_disabled(tx, event).await
         } else {
             crate::places::PlacesLedger.handle(tx, event).await
@@ -388,10 +387,10 @@ impl EventHandler for DirectoryEvents {
 }
 
 pub const BINDINGS: &[&str] = &[
-    types::REFERRAL_ACCEPTED,
-    types::REFERRAL_WITHDRAWN,
-    types::REFERRAL_PLACED,
-    types::NOTIFICATION_ENDPOINT_DISABLED,
+    EventType::ReferralAccepted.as_str(),
+    EventType::ReferralWithdrawn.as_str(),
+    EventType::ReferralPlaced.as_str(),
+    EventType::NotificationEndpointDisabled.as_str(),
 ];
 
 fn language_or_default(value: i32) -> ServiceResult<Language> {
@@ -411,12 +410,16 @@ fn check_event_types(field: &str, types_: &[String]) -> ServiceResult<Vec<String
     }
     let mut out: Vec<String> = Vec::with_capacity(types_.len());
     for (i, t) in types_.iter().enumerate() {
-        if !types::NOTIFIED.contains(&t.as_str()) {
+        if !EventType::parse(t).is_some_and(|t| EventType::NOTIFIED.contains(&t)) {
             return Err(ServiceError::invalid(
                 format!("{field}[{i}]"),
                 format!(
                     "not an event agencies are told of; one of {}",
-                    types::NOTIFIED.join(", ")
+                    EventType::NOTIFIED
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -544,7 +547,7 @@ mod tests {
             fn random_event_types(types_ in proptest::collection::vec("[a-z._]{0,40}", 0..30)) {
                 if let Ok(t) = check_event_types("e", &types_) {
                     prop_assert!(t.len() <= 20);
-                    prop_assert!(t.iter().all(|x| types::NOTIFIED.contains(&x.as_str())));
+                    prop_assert!(t.iter().all(|x| EventType::parse(x).is_some_and(|t| EventType::NOTIFIED.contains(&t))));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! Each referral's effect is recorded in `place_holds`, so the same or an older event never applies twice,
 //! even when events arrive out of order.
 
-use placement_messaging::{EventHandler, HandleError, IncomingEvent, Outbox, envelope::types};
+use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent, Outbox};
 use placement_proto::v1::{CapacityChange, ReferralEvent, ReferralStatus};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
@@ -13,9 +13,9 @@ use crate::{
 };
 
 pub const BINDINGS: &[&str] = &[
-    types::REFERRAL_ACCEPTED,
-    types::REFERRAL_WITHDRAWN,
-    types::REFERRAL_PLACED,
+    EventType::ReferralAccepted.as_str(),
+    EventType::ReferralWithdrawn.as_str(),
+    EventType::ReferralPlaced.as_str(),
 ];
 
 pub struct PlacesLedger;
@@ -49,22 +49,24 @@ impl HoldState {
 /// What an event does to a referral's places, given what was done before: (new state, held delta,
 /// occupied delta, the change to announce). None: nothing to do.
 fn transition(
-    event_type: &str,
+    event_type: EventType,
     previous: Option<HoldState>,
     withdrawn_from: ReferralStatus,
 ) -> Option<(HoldState, i32, i32, CapacityChange)> {
     use HoldState::*;
     match (event_type, previous) {
-        (types::REFERRAL_ACCEPTED, None) => Some((Held, 1, 0, CapacityChange::Held)),
-        (types::REFERRAL_WITHDRAWN, Some(Held)) => {
+        (EventType::ReferralAccepted, None) => Some((Held, 1, 0, CapacityChange::Held)),
+        (EventType::ReferralWithdrawn, Some(Held)) => {
             Some((Released, -1, 0, CapacityChange::Released))
         }
         // Withdrawn after acceptance, but the acceptance has not arrived yet: remember, so it holds nothing.
-        (types::REFERRAL_WITHDRAWN, None) if withdrawn_from == ReferralStatus::Accepted => {
+        (EventType::ReferralWithdrawn, None) if withdrawn_from == ReferralStatus::Accepted => {
             Some((Released, 0, 0, CapacityChange::Unspecified))
         }
-        (types::REFERRAL_PLACED, Some(Held)) => Some((Occupied, -1, 1, CapacityChange::Occupied)),
-        (types::REFERRAL_PLACED, None) => Some((Occupied, 0, 1, CapacityChange::Occupied)),
+        (EventType::ReferralPlaced, Some(Held)) => {
+            Some((Occupied, -1, 1, CapacityChange::Occupied))
+        }
+        (EventType::ReferralPlaced, None) => Some((Occupied, 0, 1, CapacityChange::Occupied)),
         _ => None,
     }
 }
@@ -78,7 +80,7 @@ impl EventHandler for PlacesLedger {
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
         let event_type = event.event_type();
-        if !BINDINGS.contains(&event_type) {
+        if !BINDINGS.contains(&event_type.as_str()) {
             return Err(HandleError::permanent(format!(
                 "unexpected event type {event_type}"
             )));
@@ -118,7 +120,7 @@ impl EventHandler for PlacesLedger {
         let Some((state, held, occupied, change)) =
             transition(event_type, previous, withdrawn_from)
         else {
-            tracing::debug!(%referral_id, event_type, ?previous, "no change to places");
+            tracing::debug!(%referral_id, %event_type, ?previous, "no change to places");
             return Ok(());
         };
         sqlx::query(
@@ -153,7 +155,7 @@ impl EventHandler for PlacesLedger {
                 occupied = row.occupied_places, "service is over capacity");
         }
         let announcement = EVENTS.build(
-            types::SERVICE_CAPACITY_CHANGED,
+            EventType::ServiceCapacityChanged,
             "service",
             service_id,
             placement_platform::numbers::serial(row.version),
@@ -173,11 +175,15 @@ mod tests {
 
     #[test]
     fn accepted_then_placed_holds_then_occupies() {
-        let (s, h, o, _) =
-            transition(types::REFERRAL_ACCEPTED, None, ReferralStatus::Unspecified).unwrap();
+        let (s, h, o, _) = transition(
+            EventType::ReferralAccepted,
+            None,
+            ReferralStatus::Unspecified,
+        )
+        .unwrap();
         assert_eq!((s, h, o), (Held, 1, 0));
         let (s, h, o, _) = transition(
-            types::REFERRAL_PLACED,
+            EventType::ReferralPlaced,
             Some(Held),
             ReferralStatus::Unspecified,
         )
@@ -189,7 +195,7 @@ mod tests {
     fn stale_or_repeated_events_do_nothing() {
         assert!(
             transition(
-                types::REFERRAL_ACCEPTED,
+                EventType::ReferralAccepted,
                 Some(Held),
                 ReferralStatus::Unspecified
             )
@@ -197,7 +203,7 @@ mod tests {
         );
         assert!(
             transition(
-                types::REFERRAL_ACCEPTED,
+                EventType::ReferralAccepted,
                 Some(Released),
                 ReferralStatus::Unspecified
             )
@@ -205,7 +211,7 @@ mod tests {
         );
         assert!(
             transition(
-                types::REFERRAL_ACCEPTED,
+                EventType::ReferralAccepted,
                 Some(Occupied),
                 ReferralStatus::Unspecified
             )
@@ -213,7 +219,7 @@ mod tests {
         );
         assert!(
             transition(
-                types::REFERRAL_WITHDRAWN,
+                EventType::ReferralWithdrawn,
                 Some(Released),
                 ReferralStatus::Accepted
             )
@@ -221,7 +227,7 @@ mod tests {
         );
         assert!(
             transition(
-                types::REFERRAL_PLACED,
+                EventType::ReferralPlaced,
                 Some(Occupied),
                 ReferralStatus::Unspecified
             )
@@ -232,17 +238,24 @@ mod tests {
     #[test]
     fn withdrawal_before_acceptance_arrives_blocks_the_late_hold() {
         let (s, h, _, change) =
-            transition(types::REFERRAL_WITHDRAWN, None, ReferralStatus::Accepted).unwrap();
+            transition(EventType::ReferralWithdrawn, None, ReferralStatus::Accepted).unwrap();
         assert_eq!((s, h, change), (Released, 0, CapacityChange::Unspecified));
         assert!(
             transition(
-                types::REFERRAL_ACCEPTED,
+                EventType::ReferralAccepted,
                 Some(Released),
                 ReferralStatus::Unspecified
             )
             .is_none()
         );
         // A referral withdrawn before it was ever accepted held nothing.
-        assert!(transition(types::REFERRAL_WITHDRAWN, None, ReferralStatus::Submitted).is_none());
+        assert!(
+            transition(
+                EventType::ReferralWithdrawn,
+                None,
+                ReferralStatus::Submitted
+            )
+            .is_none()
+        );
     }
 }

@@ -24,7 +24,7 @@ pub struct Contact {
 #[derive(Debug, Clone, FromRow)]
 pub struct AgencyRow {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: AgencyKind,
     pub name: String,
     pub region_code: Option<String>,
     pub municipality_code: Option<String>,
@@ -34,7 +34,7 @@ pub struct AgencyRow {
 
 impl AgencyRow {
     pub fn kind(&self) -> AgencyKind {
-        AgencyKind::from_str_name(&self.kind).unwrap_or(AgencyKind::Unspecified)
+        self.kind
     }
 
     pub fn into_proto(self) -> Agency {
@@ -63,7 +63,7 @@ pub struct ServiceRow {
     pub id: Uuid,
     pub provider_agency_id: Uuid,
     #[sqlx(rename = "type")]
-    pub service_type: String,
+    pub service_type: ServiceType,
     pub name: String,
     pub region_code: String,
     pub municipality_code: String,
@@ -72,7 +72,7 @@ pub struct ServiceRow {
     pub occupied_places: i32,
     pub min_age: i32,
     pub max_age: i32,
-    pub status: String,
+    pub status: ServiceStatus,
     pub version: i64,
     pub updated_at: DateTime<Utc>,
 }
@@ -84,11 +84,11 @@ impl ServiceRow {
     }
 
     pub fn service_type(&self) -> ServiceType {
-        ServiceType::from_str_name(&self.service_type).unwrap_or(ServiceType::Unspecified)
+        self.service_type
     }
 
     pub fn status(&self) -> ServiceStatus {
-        ServiceStatus::from_str_name(&self.status).unwrap_or(ServiceStatus::Unspecified)
+        self.status
     }
 
     pub fn to_proto(&self) -> SocialService {

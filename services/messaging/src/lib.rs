@@ -18,7 +18,7 @@ pub mod topology;
 
 pub use broker::Broker;
 pub use consumer::{Consumer, ConsumerSpec, EventHandler, HandleError};
-pub use envelope::{EventBuilder, IncomingEvent};
+pub use envelope::{EventBuilder, EventType, IncomingEvent};
 pub use outbox::{Outbox, OutboxRelay};
 
 /// The outbox and inbox tables; every service applies these beside its own migrations.

@@ -19,7 +19,7 @@ use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, header::ContentType},
 };
-use placement_messaging::{EventBuilder, Outbox, envelope::types};
+use placement_messaging::{EventBuilder, EventType, Outbox};
 use placement_platform::{error::ServiceError, webhook::derive_secret};
 use placement_proto::v1::{EndpointDisabled, Language, NotificationKind, ReferralEvent};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -537,7 +537,7 @@ impl Dispatcher {
         )
         .await?;
         let event = EVENTS.build(
-            types::NOTIFICATION_ENDPOINT_DISABLED,
+            EventType::NotificationEndpointDisabled,
             "endpoint",
             endpoint,
             1,
@@ -558,7 +558,7 @@ impl Dispatcher {
         )
         .bind(notification)
         .bind(agency)
-        .bind(NotificationKind::EndpointDisabled.as_str_name())
+        .bind(NotificationKind::EndpointDisabled)
         .bind(event_id)
         .bind(&title)
         .bind(&body)
@@ -569,7 +569,7 @@ impl Dispatcher {
                 conn,
                 &NewNotifications {
                     recipients: &[(notification, agency)],
-                    event_type: types::NOTIFICATION_ENDPOINT_DISABLED,
+                    event_type: EventType::NotificationEndpointDisabled.as_str(),
                     event_id,
                     occurred_at: Utc::now(),
                     referral_id: None,

@@ -55,7 +55,7 @@ pub async fn apply(
         .bind(channel)
         .bind(&e.address)
         .bind(&e.event_types)
-        .bind(language.as_str_name())
+        .bind(language)
         .bind(e.enabled)
         .bind(i32::try_from(e.secret_version).unwrap_or(i32::MAX))
         .execute(&mut **tx)

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use placement_messaging::{EventHandler, HandleError, IncomingEvent, envelope::types};
+use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent};
 use placement_platform::time::{opt_timestamp, timestamp};
 use placement_proto::v1::{Notification, NotificationKind, ReferralEvent};
 use sqlx::{Postgres, Transaction};
@@ -17,7 +17,7 @@ use crate::{
     recipients::{message, recipients},
 };
 
-pub const BINDINGS: &[&str] = &["referral.*", types::AGENCY_ENDPOINTS_CHANGED];
+pub const BINDINGS: &[&str] = &["referral.*", EventType::AgencyEndpointsChanged.as_str()];
 
 /// Tells this instance's WatchNotifications streams what a commit added to their agencies' inboxes: only
 /// those streams wake, and they send what they are handed without a query when it is next in line.
@@ -39,7 +39,7 @@ pub(crate) struct NotificationRow {
     pub(crate) id: Uuid,
     pub(crate) sequence: i64,
     pub(crate) recipient_agency_id: Uuid,
-    kind: String,
+    kind: NotificationKind,
     referral_id: Option<Uuid>,
     event_id: Uuid,
     title: String,
@@ -53,8 +53,7 @@ impl NotificationRow {
         Notification {
             id: self.id.to_string(),
             recipient_agency_id: self.recipient_agency_id.to_string(),
-            kind: NotificationKind::from_str_name(&self.kind)
-                .unwrap_or(NotificationKind::Unspecified) as i32,
+            kind: self.kind as i32,
             referral_id: self.referral_id.map(|r| r.to_string()).unwrap_or_default(),
             event_id: self.event_id.to_string(),
             title: self.title,
@@ -102,7 +101,7 @@ impl EventHandler for Inbox {
         tx: &mut Transaction<'_, Postgres>,
         event: &IncomingEvent,
     ) -> Result<Added, HandleError> {
-        if event.event_type() == types::AGENCY_ENDPOINTS_CHANGED {
+        if event.event_type() == EventType::AgencyEndpointsChanged {
             endpoints::apply(tx, event).await?;
             return Ok(Added::default());
         }
@@ -138,12 +137,12 @@ impl EventHandler for Inbox {
         ))
         .bind(&ids)
         .bind(&agencies)
-        .bind(kind.as_str_name())
+        .bind(kind)
         .bind(referral_id)
         .bind(event.event_id)
         .bind(&title)
         .bind(&body)
-        .bind(event.event_type())
+        .bind(event.event_type().as_str())
         .fetch_all(&mut **tx)
         .await?;
         let mut created: Vec<(Uuid, Uuid)> = Vec::new();
@@ -182,7 +181,7 @@ impl EventHandler for Inbox {
                     tx,
                     &NewNotifications {
                         recipients: &created,
-                        event_type: event.event_type(),
+                        event_type: event.event_type().as_str(),
                         event_id: event.event_id,
                         occurred_at: event.occurred_at(),
                         referral_id: Some(referral_id),

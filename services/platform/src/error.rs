@@ -25,6 +25,10 @@ pub enum ServiceError {
     /// running it again is safe.
     #[error("conflict with a concurrent change: {0}")]
     Conflict(String),
+    /// The database holds a value this release does not know (a newer release or a hand wrote it):
+    /// refused loudly rather than read as something else.
+    #[error("the stored data cannot be read: {0}")]
+    DataLoss(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -60,6 +64,7 @@ impl ServiceError {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Conflict(_) => "ABORTED",
+            Self::DataLoss(_) => "DATA_LOSS",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -115,6 +120,13 @@ impl From<sqlx::Error> for ServiceError {
             tracing::info!(error = %e, "transaction conflict");
             return Self::Conflict("database".into());
         }
+        if let sqlx::Error::ColumnDecode { source, .. } | sqlx::Error::Decode(source) = &e
+            && let Some(unknown) =
+                source.downcast_ref::<placement_proto::stored::UnknownStoredName>()
+        {
+            tracing::error!(error = %e, "the database holds a value this release does not know");
+            return Self::DataLoss(unknown.to_string());
+        }
         if is_transient_db_error(&e) {
             tracing::warn!(error = %e, "database unavailable");
             Self::Unavailable("database".into())
@@ -130,7 +142,12 @@ impl From<Status> for ServiceError {
     fn from(s: Status) -> Self {
         let msg = s.message().to_string();
         match s.code() {
-            Code::NotFound => Self::NotFound(msg),
+            // The other service said "<what> not found"; this one says it again its own way.
+            Code::NotFound => Self::NotFound(
+                msg.strip_suffix(" not found")
+                    .map(str::to_string)
+                    .unwrap_or(msg),
+            ),
             Code::PermissionDenied => Self::PermissionDenied(msg),
             Code::FailedPrecondition => Self::FailedPrecondition(msg),
             Code::InvalidArgument => Self::InvalidArgument {
@@ -188,6 +205,7 @@ impl From<ServiceError> for Status {
             ServiceError::Conflict(m) => {
                 Status::aborted(format!("conflict with a concurrent change ({m}); retry"))
             }
+            ServiceError::DataLoss(m) => Status::data_loss(m),
             ServiceError::Internal(_) => Status::internal("internal error"),
         }
     }

@@ -13,6 +13,8 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub use prost;
 pub use prost_types;
 
+pub mod stored;
+
 /// The codec of every generated client and server: prost's, except that a body that does not decode is
 /// the sender's fault. Prost's codec calls it INTERNAL, which for us means a bug of ours; a malformed
 /// request (truncated, random bytes, a string that is not UTF-8) is INVALID_ARGUMENT naming what broke.

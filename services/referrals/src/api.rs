@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{Datelike, Utc};
-use placement_messaging::Outbox;
+use placement_messaging::{EventType, Outbox};
 use placement_platform::{
     CallerExt,
     audit::{self, Entry},
@@ -35,8 +35,9 @@ use uuid::Uuid;
 use crate::{
     EVENTS,
     policy::{self, Act},
-    store::{REFERRAL_COLUMNS, ReferralRow, assemble, parties_of, record_history},
-    workflow::{self, CourtDecision, Step, event_type},
+    referral::{CourtDecision, Step},
+    store::{self, PartyRow, REFERRAL_COLUMNS, ReferralRow, assemble, parties_of, record_history},
+    workflow,
 };
 
 #[derive(Clone)]
@@ -211,7 +212,6 @@ fn rpc_of(step: &Step) -> &'static str {
         Step::Withdraw(..) => "WithdrawReferral",
         Step::ConfirmPlacement => "ConfirmPlacement",
         Step::RecordCourtDecision(_) => "RecordCourtDecision",
-        Step::Escalate | Step::Remind | Step::RemindOfCourt => "system",
     }
 }
 
@@ -294,7 +294,7 @@ impl Referrals {
     fn replay(existing: &ReferralRow, s: &Submission) -> ServiceResult<()> {
         let same = existing.case_id == s.case_id
             && existing.service_id == s.service_id
-            && existing.legal_basis_kind == s.legal_basis_kind.as_str_name()
+            && existing.legal_basis_kind == s.legal_basis_kind
             && existing.legal_basis_number == s.legal_basis_number
             && existing.legal_basis_date == s.legal_basis_date
             && existing.legal_basis_court == s.legal_basis_court
@@ -408,24 +408,19 @@ impl Referrals {
             })?;
         let mut tx = placement_platform::db::begin(&self.pool).await?;
         // The directory's answer is the freshest view of the service's places we have.
-        sqlx::query(
-            "INSERT INTO service_places (service_id, free_places, version) VALUES ($1, $2, $3)
-             ON CONFLICT (service_id) DO UPDATE SET free_places = EXCLUDED.free_places,
-                 version = EXCLUDED.version, updated_at = now()
-             WHERE service_places.version < EXCLUDED.version",
+        store::note_free_places(
+            &mut tx,
+            s.service_id,
+            i32::try_from(service.free_places).unwrap_or(i32::MAX),
+            i64::try_from(service.version).unwrap_or(i64::MAX),
         )
-        .bind(s.service_id)
-        .bind(i32::try_from(service.free_places).unwrap_or(i32::MAX))
-        .bind(i64::try_from(service.version).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
         .await?;
         let inserted: Option<ReferralRow> = sqlx::query_as(&format!(
             "INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
                  receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
                  places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
-                 status, ack_deadline, idempotency_key, remind_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                     now() + ($17::timestamptz - now()) / 2)
+                 status, ack_deadline, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
              ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
              RETURNING {REFERRAL_COLUMNS}"
         ))
@@ -439,12 +434,12 @@ impl Referrals {
         .bind(foster_team)
         .bind(rdsa)
         .bind(places)
-        .bind(s.legal_basis_kind.as_str_name())
+        .bind(s.legal_basis_kind)
         .bind(&s.legal_basis_number)
         .bind(s.legal_basis_date)
         .bind(&s.legal_basis_court)
         .bind(&s.reason)
-        .bind(ReferralStatus::Submitted.as_str_name())
+        .bind(ReferralStatus::Submitted)
         .bind(deadline)
         .bind(&s.idempotency_key)
         .fetch_optional(&mut *tx)
@@ -463,6 +458,22 @@ impl Referrals {
         if foster_team != provider {
             parties.push((foster_team, false, true));
         }
+        let party_rows: Vec<PartyRow> = parties
+            .iter()
+            .map(
+                |&(agency_id, receiving_provider, foster_care_team)| PartyRow {
+                    referral_id: id,
+                    agency_id,
+                    receiving_provider,
+                    foster_care_team,
+                    acknowledged_at: None,
+                },
+            )
+            .collect();
+        let timers = row
+            .state(&party_rows)
+            .timers_at_submission(row.created_at, row.ack_deadline);
+        store::start_timers(&mut tx, id, &timers).await?;
         for (agency, receiving_provider, foster_care_team) in parties {
             sqlx::query(
                 "INSERT INTO referral_parties (referral_id, agency_id, receiving_provider, foster_care_team, created_at)
@@ -485,7 +496,7 @@ impl Referrals {
         )
         .await?;
         let event = EVENTS.build(
-            event_type(ReferralAction::Submitted),
+            EventType::ReferralSubmitted,
             "referral",
             id,
             placement_platform::numbers::serial(row.version),
@@ -553,7 +564,7 @@ impl Referrals {
             "SELECT id FROM agencies WHERE region_code = $1 AND kind = $2 ORDER BY id LIMIT 1",
         )
         .bind(region)
-        .bind(kind.as_str_name())
+        .bind(kind)
         .fetch_optional(&self.pool)
         .await?;
         if known.is_some() {
@@ -580,15 +591,11 @@ impl Referrals {
     async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Referral> {
         policy::require(&caller, Act::Read)?;
         let mut conn = self.pool.acquire().await?;
-        let row: ReferralRow = sqlx::query_as(&format!(
-            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| ServiceError::not_found("referral"))?;
+        let row = store::find_referral(&mut conn, id)
+            .await?
+            .ok_or_else(policy::hidden)?;
         let parties = parties_of(&mut conn, &[id]).await?;
-        if !policy::may_read(&mut conn, &caller, &row, &parties).await? {
+        if !policy::may_read(&mut conn, caller.agency_id, &row, &parties).await? {
             return Err(policy::hidden());
         }
         Ok(assemble(&mut conn, vec![row]).await?.remove(0))
@@ -623,7 +630,7 @@ impl Referrals {
                 .push_bind(caller.agency_id);
         }
         if status != ReferralStatus::Unspecified {
-            q.push(" AND r.status = ").push_bind(status.as_str_name());
+            q.push(" AND r.status = ").push_bind(status);
         }
         if let Some(c) = after {
             q.push(" AND (r.created_at, r.id) < (")

@@ -2,15 +2,15 @@
 //! acceptances the directory has applied (acceptance checks against these, see `workflow`), and the agencies'
 //! kinds and districts (submission finds the parties with them, see `api`).
 
-use placement_messaging::{EventHandler, HandleError, IncomingEvent, envelope::types};
+use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent};
 use placement_proto::v1::{AgencyKind, AgencyRegistered, CapacityChange, ServiceCapacityChanged};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 pub const BINDINGS: &[&str] = &[
-    types::SERVICE_REGISTERED,
-    types::SERVICE_CAPACITY_CHANGED,
-    types::AGENCY_REGISTERED,
+    EventType::ServiceRegistered.as_str(),
+    EventType::ServiceCapacityChanged.as_str(),
+    EventType::AgencyRegistered.as_str(),
 ];
 
 pub struct ServicePlaces;
@@ -23,13 +23,13 @@ impl EventHandler for ServicePlaces {
         tx: &mut Transaction<'_, Postgres>,
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
-        if !BINDINGS.contains(&event.event_type()) {
+        if !BINDINGS.contains(&event.event_type().as_str()) {
             return Err(HandleError::permanent(format!(
                 "unexpected event type {}",
                 event.event_type()
             )));
         }
-        if event.event_type() == types::AGENCY_REGISTERED {
+        if event.event_type() == EventType::AgencyRegistered {
             let agency: AgencyRegistered = event.payload()?;
             let id = Uuid::parse_str(&agency.agency_id)
                 .map_err(|_| HandleError::permanent("agency_id is not a UUID"))?;
@@ -38,7 +38,7 @@ impl EventHandler for ServicePlaces {
                 "INSERT INTO agencies (id, kind, region_code) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
             )
             .bind(id)
-            .bind(kind.as_str_name())
+            .bind(kind)
             .bind(&agency.region_code)
             .execute(&mut **tx)
             .await?;
@@ -48,23 +48,11 @@ impl EventHandler for ServicePlaces {
         let service_id = Uuid::parse_str(&change.service_id)
             .map_err(|_| HandleError::permanent("service_id is not a UUID"))?;
         // Only a newer figure replaces the one we have.
-        sqlx::query(
-            "INSERT INTO service_places (service_id, free_places, version) VALUES ($1, $2, $3)
-             ON CONFLICT (service_id) DO UPDATE SET free_places = EXCLUDED.free_places,
-                 version = EXCLUDED.version, updated_at = now()
-             WHERE service_places.version < EXCLUDED.version",
-        )
-        .bind(service_id)
-        .bind(
-            i32::try_from(change.free_places)
-                .map_err(|_| HandleError::permanent("free_places beyond INTEGER"))?,
-        )
-        .bind(
-            i64::try_from(event.envelope.aggregate_version)
-                .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?,
-        )
-        .execute(&mut **tx)
-        .await?;
+        let free_places = i32::try_from(change.free_places)
+            .map_err(|_| HandleError::permanent("free_places beyond INTEGER"))?;
+        let version = i64::try_from(event.envelope.aggregate_version)
+            .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;
+        crate::store::note_free_places(tx, service_id, free_places, version).await?;
         let applied_hold = matches!(
             CapacityChange::try_from(change.change),
             Ok(CapacityChange::Held | CapacityChange::Occupied)

@@ -14,8 +14,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
+    referral::Step,
     store::{PartyRow, ReferralRow},
-    workflow::Step,
 };
 
 /// Kinds of act, each with the roles that may do it.
@@ -38,11 +38,10 @@ pub fn require(caller: &Caller, act: Act) -> ServiceResult<()> {
 /// RDSA of either district it touches.
 pub async fn may_read(
     conn: &mut PgConnection,
-    caller: &Caller,
+    agency: Uuid,
     row: &ReferralRow,
     parties: &[PartyRow],
 ) -> ServiceResult<bool> {
-    let agency = caller.agency_id;
     if agency == row.sender_agency_id
         || row.receiving_rdsa_agency_id == Some(agency)
         || parties.iter().any(|p| p.agency_id == agency)
@@ -52,7 +51,7 @@ pub async fn may_read(
     let rdsa_of: Option<String> =
         sqlx::query_scalar("SELECT region_code FROM agencies WHERE id = $1 AND kind = $2")
             .bind(agency)
-            .bind(AgencyKind::Rdsa.as_str_name())
+            .bind(AgencyKind::Rdsa)
             .fetch_optional(&mut *conn)
             .await?;
     Ok(rdsa_of.is_some_and(|region| {
@@ -66,6 +65,6 @@ pub fn hidden() -> ServiceError {
 }
 
 /// The agency acting in a step, for the state machine: standing is decided there.
-pub fn actor(caller: &Caller) -> Option<Uuid> {
-    Some(caller.agency_id)
+pub fn actor(caller: &Caller) -> Uuid {
+    caller.agency_id
 }

@@ -1,4 +1,6 @@
-//! The referral's state machine, free of I/O: who may do what, in which status, and what follows.
+//! The referral's life, free of I/O: who may do what, in which status, and everything that follows from
+//! it. A [`Transition`] carries the new status, what to record, the event to announce, whom to tell, and
+//! which of the referral's timers stop; the store applies it and decides nothing.
 //!
 //! ```text
 //! SUBMITTED --every party acknowledged--> ACKNOWLEDGED --accept--> ACCEPTED --confirm--> PLACED
@@ -10,9 +12,20 @@
 //!     three weeks after the order --remind of the court (system)--> same status
 //!     --record the court decision (sender)--> same status
 //! ```
+//!
+//! Deadlines are written once. A referral's [`Timer`]s say only *when* a system step falls due; *whether*
+//! it may still happen is [`ReferralState::decide_system`], the same function that decides every other step.
+//! Submission sets the timers whose step would be allowed ([`ReferralState::timers_at_submission`]); every
+//! transition stops the timers whose step it made impossible ([`Transition::stopped_timers`]), so the query
+//! that finds due referrals is `due_at <= now()` and nothing else.
 
-use placement_proto::v1::{ReferralAction, ReferralStatus};
+use chrono::{DateTime, NaiveDate, Utc};
+use placement_messaging::EventType;
+use placement_proto::v1::{DeclineReason, ReferralAction, ReferralStatus, WithdrawReason};
 use uuid::Uuid;
+
+/// Days after a director's order when the sender is reminded (the law gives a month to go to court).
+pub const COURT_REMINDER_DAYS: u64 = 21;
 
 /// What the state machine needs to know of a referral.
 #[derive(Debug, Clone)]
@@ -30,166 +43,293 @@ pub struct ReferralState {
     pub awaiting_court: bool,
     /// The sender was reminded to apply to the court.
     pub court_reminded: bool,
+    /// When the director's order (or other legal basis) was issued.
+    pub legal_basis_date: NaiveDate,
 }
 
-/// A request to change a referral. `None` as actor means the system (the escalation scheduler).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+/// A court decision as recorded by the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourtDecision {
+    pub number: String,
+    pub date: NaiveDate,
+    pub court: String,
+}
+
+/// A step an agency takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
     Acknowledge,
     Accept,
-    Decline,
-    Withdraw,
+    Decline(DeclineReason, String),
+    Withdraw(WithdrawReason, String),
     ConfirmPlacement,
-    Escalate,
-    Remind,
-    RemindOfCourt,
-    RecordCourtDecision,
+    RecordCourtDecision(CourtDecision),
 }
 
-/// The outcome of an allowed command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A step the system takes when a timer falls due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SystemStep {
+    /// The parties that have not acknowledged, at half the acknowledgement time.
+    Remind,
+    /// The acknowledgement deadline passed.
+    Escalate,
+    /// Three weeks after a director's order without a court decision.
+    RemindOfCourt,
+}
+
+/// The system steps, each with the timer that triggers it.
+pub type Timer = SystemStep;
+
+impl SystemStep {
+    pub const ALL: [SystemStep; 3] = [
+        SystemStep::Remind,
+        SystemStep::Escalate,
+        SystemStep::RemindOfCourt,
+    ];
+
+    /// How the timer is stored.
+    pub const fn stored(self) -> &'static str {
+        match self {
+            SystemStep::Remind => "REMIND",
+            SystemStep::Escalate => "ESCALATE",
+            SystemStep::RemindOfCourt => "REMIND_OF_COURT",
+        }
+    }
+
+    /// The timer stored as `name`; `None` for a name this release does not know.
+    pub fn from_stored(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.stored() == name)
+    }
+}
+
+/// What a step writes besides the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Nothing but the status (and, for an acknowledgement, the party's time).
+    Status,
+    Acknowledged(Uuid),
+    Declined(DeclineReason, String),
+    Withdrawn(WithdrawReason, String),
+    Escalated,
+    Reminded,
+    CourtReminded,
+    CourtDecision(CourtDecision),
+}
+
+/// The outcome of an allowed step: everything that follows from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     pub action: ReferralAction,
     pub from: ReferralStatus,
     pub to: ReferralStatus,
+    /// What to write besides the status.
+    pub record: Record,
+    /// The event announcing the step.
+    pub event: EventType,
+    /// Acceptance holds places: the store checks the service's free places first.
+    pub needs_free_places: bool,
+    /// The agencies told that they have not acknowledged yet (a reminder's recipients).
+    pub outstanding: Vec<Uuid>,
+    /// The timers whose step this transition made impossible.
+    pub stopped_timers: Vec<Timer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
-    /// The actor has no standing for this command on this referral.
+    /// The actor has no standing for this step on this referral.
     #[error("{0}")]
     NotAllowed(&'static str),
     /// The actor may, but not in this status.
     #[error("{0}")]
     WrongState(String),
+    /// What the step carries contradicts the referral (field, why).
+    #[error("{0}: {1}")]
+    Invalid(&'static str, &'static str),
+}
+
+/// The event each action announces: one arm per action, no default.
+pub fn event_of(action: ReferralAction) -> Option<EventType> {
+    Some(match action {
+        ReferralAction::Submitted => EventType::ReferralSubmitted,
+        ReferralAction::Acknowledged => EventType::ReferralAcknowledged,
+        ReferralAction::Accepted => EventType::ReferralAccepted,
+        ReferralAction::Declined => EventType::ReferralDeclined,
+        ReferralAction::Withdrawn => EventType::ReferralWithdrawn,
+        ReferralAction::Placed => EventType::ReferralPlaced,
+        ReferralAction::Escalated => EventType::ReferralEscalated,
+        ReferralAction::Reminded => EventType::ReferralReminded,
+        ReferralAction::CourtDecisionDue => EventType::ReferralCourtDecisionDue,
+        ReferralAction::CourtDecisionRecorded => EventType::ReferralCourtDecisionRecorded,
+        ReferralAction::Unspecified => return None,
+    })
 }
 
 impl ReferralState {
-    /// Decides `command` by `actor`. Standing is checked before status, so a stranger learns nothing of
-    /// the referral's progress.
-    pub fn decide(
+    /// When each timer of a new referral falls due, for the steps that may happen to it at all.
+    pub fn timers_at_submission(
         &self,
-        command: Command,
-        actor: Option<Uuid>,
-    ) -> Result<Transition, TransitionError> {
-        use Command::*;
-        use ReferralStatus as S;
-        let is = |who: Uuid| actor == Some(who);
-        match command {
-            Acknowledge => {
-                let party = self
-                    .parties
-                    .iter()
-                    .find(|(agency, _)| is(*agency))
-                    .ok_or(TransitionError::NotAllowed(
-                        "only the receiving service's agency and the district's foster-care team acknowledge",
-                    ))?;
-                self.require(&[S::Submitted], "acknowledge")?;
-                if party.1 {
-                    return Err(TransitionError::WrongState(
-                        "this agency has already acknowledged the referral".into(),
-                    ));
-                }
-                let outstanding = self.parties.iter().filter(|(_, acked)| !acked).count();
-                let to = if outstanding == 1 {
-                    S::Acknowledged
-                } else {
-                    S::Submitted
+        submitted_at: DateTime<Utc>,
+        ack_deadline: DateTime<Utc>,
+    ) -> Vec<(Timer, DateTime<Utc>)> {
+        SystemStep::ALL
+            .into_iter()
+            .filter(|step| self.system_guard(*step).is_ok())
+            .map(|step| {
+                let due = match step {
+                    SystemStep::Remind => submitted_at + (ack_deadline - submitted_at) / 2,
+                    SystemStep::Escalate => ack_deadline,
+                    SystemStep::RemindOfCourt => self
+                        .legal_basis_date
+                        .checked_add_days(chrono::Days::new(COURT_REMINDER_DAYS))
+                        .unwrap_or(self.legal_basis_date)
+                        .and_time(chrono::NaiveTime::MIN)
+                        .and_utc(),
                 };
-                Ok(self.to(ReferralAction::Acknowledged, to))
-            }
-            Accept | Decline => {
-                if !is(self.receiving_agency) {
+                (step, due)
+            })
+            .collect()
+    }
+
+    /// Decides `step` by `actor`. Standing is checked before status, so a stranger learns nothing of
+    /// the referral's progress.
+    pub fn decide(&self, step: &Step, actor: Uuid) -> Result<Transition, TransitionError> {
+        use ReferralStatus as S;
+        match step {
+            Step::Acknowledge => self.acknowledge(actor),
+            Step::Accept | Step::Decline(..) => {
+                if actor != self.receiving_agency {
                     return Err(TransitionError::NotAllowed(
                         "only the agency that runs the receiving service accepts or declines",
                     ));
                 }
-                self.require(
-                    &[S::Acknowledged],
-                    if command == Accept {
-                        "accept"
-                    } else {
-                        "decline"
-                    },
-                )?;
-                Ok(if command == Accept {
-                    self.to(ReferralAction::Accepted, S::Accepted)
-                } else {
-                    self.to(ReferralAction::Declined, S::Declined)
-                })
-            }
-            Withdraw => {
-                if !is(self.sender) {
-                    return Err(TransitionError::NotAllowed(
-                        "only the sender withdraws a referral",
-                    ));
+                if let Step::Decline(reason, comment) = step {
+                    self.require(&[S::Acknowledged], "decline")?;
+                    let record = Record::Declined(*reason, comment.clone());
+                    return Ok(self.to(ReferralAction::Declined, S::Declined, record));
                 }
+                self.require(&[S::Acknowledged], "accept")?;
+                let mut t = self.to(ReferralAction::Accepted, S::Accepted, Record::Status);
+                t.needs_free_places = true;
+                Ok(t)
+            }
+            Step::Withdraw(reason, comment) => {
+                self.require_sender(actor, "only the sender withdraws a referral")?;
                 self.require(&[S::Submitted, S::Acknowledged, S::Accepted], "withdraw")?;
-                Ok(self.to(ReferralAction::Withdrawn, S::Withdrawn))
+                let record = Record::Withdrawn(*reason, comment.clone());
+                Ok(self.to(ReferralAction::Withdrawn, S::Withdrawn, record))
             }
-            ConfirmPlacement => {
-                if !is(self.sender) {
-                    return Err(TransitionError::NotAllowed(
-                        "only the sender confirms a placement",
+            Step::ConfirmPlacement => {
+                self.require_sender(actor, "only the sender confirms a placement")?;
+                self.require(&[S::Accepted], "confirm the placement of")?;
+                Ok(self.to(ReferralAction::Placed, S::Placed, Record::Status))
+            }
+            Step::RecordCourtDecision(decision) => {
+                self.require_sender(actor, "only the sender records the court decision")?;
+                self.require_awaiting_court("record a court decision on")?;
+                if decision.date < self.legal_basis_date {
+                    return Err(TransitionError::Invalid(
+                        "decision.issued_on",
+                        "before the director's order",
                     ));
                 }
-                self.require(&[S::Accepted], "confirm the placement of")?;
-                Ok(self.to(ReferralAction::Placed, S::Placed))
+                let record = Record::CourtDecision(decision.clone());
+                Ok(self.to(ReferralAction::CourtDecisionRecorded, self.status, record))
             }
-            Escalate => {
-                if actor.is_some() {
-                    return Err(TransitionError::NotAllowed("only the system escalates"));
-                }
+        }
+    }
+
+    /// Decides a system step (a timer fell due).
+    pub fn decide_system(&self, step: SystemStep) -> Result<Transition, TransitionError> {
+        let (action, record) = self.system_guard(step)?;
+        let mut t = self.to(action, self.status, record);
+        if step == SystemStep::Remind {
+            t.outstanding = self
+                .parties
+                .iter()
+                .filter(|(_, acked)| !acked)
+                .map(|(agency, _)| *agency)
+                .collect();
+        }
+        Ok(t)
+    }
+
+    /// Whether `step` may happen now, and what it records.
+    fn system_guard(&self, step: SystemStep) -> Result<(ReferralAction, Record), TransitionError> {
+        use ReferralStatus as S;
+        match step {
+            SystemStep::Escalate => {
                 self.require(&[S::Submitted], "escalate")?;
                 if self.escalated {
                     return Err(TransitionError::WrongState("already escalated".into()));
                 }
-                Ok(self.to(ReferralAction::Escalated, self.status))
+                Ok((ReferralAction::Escalated, Record::Escalated))
             }
-            Remind => {
-                if actor.is_some() {
-                    return Err(TransitionError::NotAllowed("only the system reminds"));
-                }
+            SystemStep::Remind => {
                 self.require(&[S::Submitted], "remind of")?;
                 if self.reminded || self.escalated {
                     return Err(TransitionError::WrongState(
                         "already reminded or escalated".into(),
                     ));
                 }
-                Ok(self.to(ReferralAction::Reminded, self.status))
+                Ok((ReferralAction::Reminded, Record::Reminded))
             }
-            RemindOfCourt | RecordCourtDecision => {
-                let (verb, action) = if command == RemindOfCourt {
-                    if actor.is_some() {
-                        return Err(TransitionError::NotAllowed("only the system reminds"));
-                    }
-                    ("remind of the court for", ReferralAction::CourtDecisionDue)
-                } else {
-                    if !is(self.sender) {
-                        return Err(TransitionError::NotAllowed(
-                            "only the sender records the court decision",
-                        ));
-                    }
-                    (
-                        "record a court decision on",
-                        ReferralAction::CourtDecisionRecorded,
-                    )
-                };
-                self.require(
-                    &[S::Submitted, S::Acknowledged, S::Accepted, S::Placed],
-                    verb,
-                )?;
-                if !self.awaiting_court {
-                    return Err(TransitionError::WrongState(
-                        "the referral does not rest on a director's order awaiting a court decision".into(),
-                    ));
-                }
-                if command == RemindOfCourt && self.court_reminded {
+            SystemStep::RemindOfCourt => {
+                self.require_awaiting_court("remind of the court for")?;
+                if self.court_reminded {
                     return Err(TransitionError::WrongState("already reminded".into()));
                 }
-                Ok(self.to(action, self.status))
+                Ok((ReferralAction::CourtDecisionDue, Record::CourtReminded))
             }
         }
+    }
+
+    fn acknowledge(&self, actor: Uuid) -> Result<Transition, TransitionError> {
+        let party = self
+            .parties
+            .iter()
+            .find(|(agency, _)| *agency == actor)
+            .ok_or(TransitionError::NotAllowed(
+                "only the receiving service's agency and the district's foster-care team acknowledge",
+            ))?;
+        self.require(&[ReferralStatus::Submitted], "acknowledge")?;
+        if party.1 {
+            return Err(TransitionError::WrongState(
+                "this agency has already acknowledged the referral".into(),
+            ));
+        }
+        let outstanding = self.parties.iter().filter(|(_, acked)| !acked).count();
+        let to = if outstanding == 1 {
+            ReferralStatus::Acknowledged
+        } else {
+            ReferralStatus::Submitted
+        };
+        Ok(self.to(
+            ReferralAction::Acknowledged,
+            to,
+            Record::Acknowledged(actor),
+        ))
+    }
+
+    fn require_sender(&self, actor: Uuid, why: &'static str) -> Result<(), TransitionError> {
+        if actor == self.sender {
+            Ok(())
+        } else {
+            Err(TransitionError::NotAllowed(why))
+        }
+    }
+
+    fn require_awaiting_court(&self, verb: &str) -> Result<(), TransitionError> {
+        use ReferralStatus as S;
+        self.require(
+            &[S::Submitted, S::Acknowledged, S::Accepted, S::Placed],
+            verb,
+        )?;
+        if !self.awaiting_court {
+            return Err(TransitionError::WrongState(
+                "the referral does not rest on a director's order awaiting a court decision".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn require(&self, allowed: &[ReferralStatus], verb: &str) -> Result<(), TransitionError> {
@@ -205,12 +345,40 @@ impl ReferralState {
         }
     }
 
-    fn to(&self, action: ReferralAction, to: ReferralStatus) -> Transition {
+    fn to(&self, action: ReferralAction, to: ReferralStatus, record: Record) -> Transition {
+        let after = self.after(to, &record);
         Transition {
             action,
             from: self.status,
             to,
+            event: event_of(action).expect("every step has an action"),
+            needs_free_places: false,
+            outstanding: Vec::new(),
+            stopped_timers: SystemStep::ALL
+                .into_iter()
+                .filter(|t| self.system_guard(*t).is_ok() && after.system_guard(*t).is_err())
+                .collect(),
+            record,
         }
+    }
+
+    /// The state once a step with `record` moved the referral to `to`.
+    fn after(&self, to: ReferralStatus, record: &Record) -> ReferralState {
+        let mut next = self.clone();
+        next.status = to;
+        match record {
+            Record::Acknowledged(agency) => {
+                for party in next.parties.iter_mut().filter(|(a, _)| a == agency) {
+                    party.1 = true;
+                }
+            }
+            Record::Escalated => next.escalated = true,
+            Record::Reminded => next.reminded = true,
+            Record::CourtReminded => next.court_reminded = true,
+            Record::CourtDecision(_) => next.awaiting_court = false,
+            Record::Status | Record::Declined(..) | Record::Withdrawn(..) => {}
+        }
+        next
     }
 }
 
@@ -219,6 +387,57 @@ mod tests {
     use super::*;
     use Command::*;
     use ReferralStatus as S;
+
+    /// Every step, user or system, so that tables can go through them all with every actor (`None`: the
+    /// system). In the service the types keep them apart: agencies take `Step`s, timers `SystemStep`s.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Command {
+        Acknowledge,
+        Accept,
+        Decline,
+        Withdraw,
+        ConfirmPlacement,
+        Escalate,
+        Remind,
+        RemindOfCourt,
+        RecordCourtDecision,
+    }
+
+    fn order_date() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()
+    }
+
+    impl ReferralState {
+        fn decide_cmd(
+            &self,
+            command: Command,
+            actor: Option<Uuid>,
+        ) -> Result<Transition, TransitionError> {
+            let user = |step: Step| match actor {
+                Some(agency) => self.decide(&step, agency),
+                None => Err(TransitionError::NotAllowed("the system takes no user step")),
+            };
+            let system = |step: SystemStep| match actor {
+                None => self.decide_system(step),
+                Some(_) => Err(TransitionError::NotAllowed("only the system")),
+            };
+            match command {
+                Acknowledge => user(Step::Acknowledge),
+                Accept => user(Step::Accept),
+                Decline => user(Step::Decline(DeclineReason::AtCapacity, String::new())),
+                Withdraw => user(Step::Withdraw(WithdrawReason::Other, String::new())),
+                ConfirmPlacement => user(Step::ConfirmPlacement),
+                RecordCourtDecision => user(Step::RecordCourtDecision(CourtDecision {
+                    number: "1/2026".into(),
+                    date: order_date(),
+                    court: "Районен съд".into(),
+                })),
+                Escalate => system(SystemStep::Escalate),
+                Remind => system(SystemStep::Remind),
+                RemindOfCourt => system(SystemStep::RemindOfCourt),
+            }
+        }
+    }
 
     const ALL_STATUSES: [S; 6] = [
         S::Submitted,
@@ -255,6 +474,7 @@ mod tests {
             reminded: false,
             awaiting_court: true,
             court_reminded: false,
+            legal_basis_date: order_date(),
         }
     }
 
@@ -310,7 +530,7 @@ mod tests {
         for status in ALL_STATUSES {
             for command in commands {
                 for actor in actors {
-                    let got = state(&p, status, (false, false)).decide(command, actor);
+                    let got = state(&p, status, (false, false)).decide_cmd(command, actor);
                     match expected(&p, command, actor, status) {
                         Some(to) => {
                             allowed += 1;
@@ -337,7 +557,7 @@ mod tests {
         let p = parties();
         for status in ALL_STATUSES {
             for command in [Acknowledge, Accept, Decline, Withdraw, ConfirmPlacement] {
-                let got = state(&p, status, (false, false)).decide(command, Some(p.stranger));
+                let got = state(&p, status, (false, false)).decide_cmd(command, Some(p.stranger));
                 assert!(
                     matches!(got, Err(TransitionError::NotAllowed(_))),
                     "{command:?} {status:?}"
@@ -347,21 +567,21 @@ mod tests {
         // The sender cannot accept its own referral; the provider cannot withdraw or confirm it.
         let s = state(&p, S::Acknowledged, (true, true));
         assert!(matches!(
-            s.decide(Accept, Some(p.sender)),
+            s.decide_cmd(Accept, Some(p.sender)),
             Err(TransitionError::NotAllowed(_))
         ));
         assert!(matches!(
-            s.decide(Withdraw, Some(p.provider)),
+            s.decide_cmd(Withdraw, Some(p.provider)),
             Err(TransitionError::NotAllowed(_))
         ));
         let s = state(&p, S::Accepted, (true, true));
         assert!(matches!(
-            s.decide(ConfirmPlacement, Some(p.provider)),
+            s.decide_cmd(ConfirmPlacement, Some(p.provider)),
             Err(TransitionError::NotAllowed(_))
         ));
         // The foster-care team acknowledges but does not accept.
         assert!(matches!(
-            state(&p, S::Acknowledged, (true, true)).decide(Accept, Some(p.foster)),
+            state(&p, S::Acknowledged, (true, true)).decide_cmd(Accept, Some(p.foster)),
             Err(TransitionError::NotAllowed(_))
         ));
     }
@@ -370,13 +590,13 @@ mod tests {
     fn the_last_acknowledgement_moves_to_acknowledged() {
         let p = parties();
         let s = state(&p, S::Submitted, (true, false));
-        let t = s.decide(Acknowledge, Some(p.foster)).unwrap();
+        let t = s.decide_cmd(Acknowledge, Some(p.foster)).unwrap();
         assert_eq!(t.to, S::Acknowledged);
         assert_eq!(t.action, ReferralAction::Acknowledged);
         // The first of two leaves the status as it is.
         let s = state(&p, S::Submitted, (false, false));
         assert_eq!(
-            s.decide(Acknowledge, Some(p.foster)).unwrap().to,
+            s.decide_cmd(Acknowledge, Some(p.foster)).unwrap().to,
             S::Submitted
         );
     }
@@ -386,7 +606,7 @@ mod tests {
         let p = parties();
         let s = state(&p, S::Submitted, (true, false));
         assert!(matches!(
-            s.decide(Acknowledge, Some(p.provider)),
+            s.decide_cmd(Acknowledge, Some(p.provider)),
             Err(TransitionError::WrongState(_))
         ));
     }
@@ -403,9 +623,10 @@ mod tests {
             reminded: false,
             awaiting_court: false,
             court_reminded: false,
+            legal_basis_date: order_date(),
         };
         assert_eq!(
-            s.decide(Acknowledge, Some(p.provider)).unwrap().to,
+            s.decide_cmd(Acknowledge, Some(p.provider)).unwrap().to,
             S::Acknowledged
         );
     }
@@ -414,15 +635,15 @@ mod tests {
     fn escalation_happens_once_and_keeps_the_status() {
         let p = parties();
         let mut s = state(&p, S::Submitted, (true, false));
-        let t = s.decide(Escalate, None).unwrap();
+        let t = s.decide_cmd(Escalate, None).unwrap();
         assert_eq!((t.to, t.action), (S::Submitted, ReferralAction::Escalated));
         s.escalated = true;
         assert!(matches!(
-            s.decide(Escalate, None),
+            s.decide_cmd(Escalate, None),
             Err(TransitionError::WrongState(_))
         ));
         assert!(matches!(
-            s.decide(Escalate, Some(p.sender)),
+            s.decide_cmd(Escalate, Some(p.sender)),
             Err(TransitionError::NotAllowed(_))
         ));
     }
@@ -432,33 +653,141 @@ mod tests {
         let p = parties();
         let mut s = state(&p, S::Submitted, (true, false));
         assert_eq!(
-            s.decide(Remind, None).unwrap().action,
+            s.decide_cmd(Remind, None).unwrap().action,
             ReferralAction::Reminded
         );
         s.reminded = true;
         assert!(matches!(
-            s.decide(Remind, None),
+            s.decide_cmd(Remind, None),
             Err(TransitionError::WrongState(_))
         ));
         // Once escalated, a late reminder is pointless.
         let mut s = state(&p, S::Submitted, (false, false));
         s.escalated = true;
-        assert!(s.decide(Remind, None).is_err());
+        assert!(s.decide_cmd(Remind, None).is_err());
 
         let mut s = state(&p, S::Placed, (true, true));
         assert_eq!(
-            s.decide(RemindOfCourt, None).unwrap().action,
+            s.decide_cmd(RemindOfCourt, None).unwrap().action,
             ReferralAction::CourtDecisionDue
         );
         s.court_reminded = true;
-        assert!(s.decide(RemindOfCourt, None).is_err());
+        assert!(s.decide_cmd(RemindOfCourt, None).is_err());
         // Recording the decision is still possible after the reminder, and only while one is awaited.
-        assert!(s.decide(RecordCourtDecision, Some(p.sender)).is_ok());
+        assert!(s.decide_cmd(RecordCourtDecision, Some(p.sender)).is_ok());
         s.awaiting_court = false;
         assert!(matches!(
-            s.decide(RecordCourtDecision, Some(p.sender)),
+            s.decide_cmd(RecordCourtDecision, Some(p.sender)),
             Err(TransitionError::WrongState(_))
         ));
-        assert!(s.decide(RemindOfCourt, None).is_err());
+        assert!(s.decide_cmd(RemindOfCourt, None).is_err());
+    }
+
+    #[test]
+    fn a_court_decision_before_the_order_is_refused_naming_the_field() {
+        let p = parties();
+        let s = state(&p, S::Submitted, (false, false));
+        let early = CourtDecision {
+            number: "1/2026".into(),
+            date: order_date().pred_opt().unwrap(),
+            court: "Районен съд".into(),
+        };
+        assert_eq!(
+            s.decide(&Step::RecordCourtDecision(early), p.sender),
+            Err(TransitionError::Invalid(
+                "decision.issued_on",
+                "before the director's order"
+            ))
+        );
+    }
+
+    #[test]
+    fn submission_sets_the_timers_of_the_steps_that_can_happen() {
+        let p = parties();
+        let submitted = DateTime::parse_from_rfc3339("2026-11-03T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let deadline = submitted + chrono::Duration::hours(48);
+        let on_order = state(&p, S::Submitted, (false, false));
+        assert_eq!(
+            on_order.timers_at_submission(submitted, deadline),
+            vec![
+                (SystemStep::Remind, submitted + chrono::Duration::hours(24)),
+                (SystemStep::Escalate, deadline),
+                (
+                    SystemStep::RemindOfCourt,
+                    DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+                        .unwrap()
+                        .with_timezone(&Utc)
+                ),
+            ]
+        );
+        // On a court decision already: no court reminder.
+        let mut on_decision = on_order.clone();
+        on_decision.awaiting_court = false;
+        let timers: Vec<Timer> = on_decision
+            .timers_at_submission(submitted, deadline)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(timers, vec![SystemStep::Remind, SystemStep::Escalate]);
+    }
+
+    #[test]
+    fn each_step_stops_the_timers_it_makes_pointless() {
+        use SystemStep as T;
+        let p = parties();
+        let stopped = |s: &ReferralState, c: Command, actor: Option<Uuid>| {
+            s.decide_cmd(c, actor).unwrap().stopped_timers
+        };
+        let submitted = state(&p, S::Submitted, (false, false));
+        // The first acknowledgement leaves the status, and the timers, as they are; the last stops the
+        // acknowledgement timers.
+        assert_eq!(stopped(&submitted, Acknowledge, Some(p.provider)), vec![]);
+        let half = state(&p, S::Submitted, (true, false));
+        assert_eq!(
+            stopped(&half, Acknowledge, Some(p.foster)),
+            vec![T::Remind, T::Escalate]
+        );
+        assert_eq!(stopped(&submitted, Remind, None), vec![T::Remind]);
+        assert_eq!(
+            stopped(&submitted, Escalate, None),
+            vec![T::Remind, T::Escalate]
+        );
+        assert_eq!(
+            stopped(&submitted, Withdraw, Some(p.sender)),
+            vec![T::Remind, T::Escalate, T::RemindOfCourt]
+        );
+        assert_eq!(
+            stopped(&submitted, RecordCourtDecision, Some(p.sender)),
+            vec![T::RemindOfCourt]
+        );
+        assert_eq!(
+            stopped(&submitted, RemindOfCourt, None),
+            vec![T::RemindOfCourt]
+        );
+        let acknowledged = state(&p, S::Acknowledged, (true, true));
+        assert_eq!(
+            stopped(&acknowledged, Decline, Some(p.provider)),
+            vec![T::RemindOfCourt]
+        );
+        assert_eq!(stopped(&acknowledged, Accept, Some(p.provider)), vec![]);
+        let accepted = state(&p, S::Accepted, (true, true));
+        assert_eq!(stopped(&accepted, ConfirmPlacement, Some(p.sender)), vec![]);
+    }
+
+    #[test]
+    fn every_action_announces_its_own_event() {
+        let p = parties();
+        let s = state(&p, S::Acknowledged, (true, true));
+        assert_eq!(
+            s.decide_cmd(Accept, Some(p.provider)).unwrap().event,
+            EventType::ReferralAccepted
+        );
+        assert_eq!(
+            s.decide_cmd(Decline, Some(p.provider)).unwrap().event,
+            EventType::ReferralDeclined
+        );
+        assert_eq!(event_of(ReferralAction::Unspecified), None);
     }
 }

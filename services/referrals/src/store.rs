@@ -9,7 +9,7 @@ use placement_proto::v1::{
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::referral::ReferralState;
+use crate::referral::{Record, ReferralState, Timer, Transition};
 
 pub const REFERRAL_COLUMNS: &str = "id, case_id, sender_agency_id, sender_region_code, service_id, \
      receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id, places, \
@@ -30,16 +30,16 @@ pub struct ReferralRow {
     pub foster_team_agency_id: Uuid,
     pub receiving_rdsa_agency_id: Option<Uuid>,
     pub places: i32,
-    pub legal_basis_kind: String,
+    pub legal_basis_kind: LegalBasisKind,
     pub legal_basis_number: String,
     pub legal_basis_date: NaiveDate,
     pub legal_basis_court: String,
     pub reason: String,
-    pub status: String,
+    pub status: ReferralStatus,
     pub ack_deadline: DateTime<Utc>,
     pub escalated_at: Option<DateTime<Utc>>,
-    pub decline_reason: Option<String>,
-    pub withdraw_reason: Option<String>,
+    pub decline_reason: Option<DeclineReason>,
+    pub withdraw_reason: Option<WithdrawReason>,
     pub resolution_comment: String,
     pub idempotency_key: String,
     pub created_at: DateTime<Utc>,
@@ -65,28 +65,17 @@ pub struct PartyRow {
 pub struct HistoryRow {
     pub referral_id: Uuid,
     pub version: i64,
-    pub action: String,
-    pub from_status: String,
-    pub to_status: String,
+    pub action: ReferralAction,
+    /// None for the submission.
+    pub from_status: Option<ReferralStatus>,
+    pub to_status: ReferralStatus,
     pub actor_agency_id: Option<Uuid>,
     pub at: DateTime<Utc>,
 }
 
-fn status_of(s: &str) -> ReferralStatus {
-    ReferralStatus::from_str_name(s).unwrap_or(ReferralStatus::Unspecified)
-}
-
 impl ReferralRow {
     pub fn status(&self) -> ReferralStatus {
-        status_of(&self.status)
-    }
-
-    /// Whether `agency` may see this referral: the sender, a required acknowledger, or the receiving
-    /// district's RDSA.
-    pub fn visible_to(&self, agency: Uuid, parties: &[PartyRow]) -> bool {
-        agency == self.sender_agency_id
-            || self.receiving_rdsa_agency_id == Some(agency)
-            || parties.iter().any(|p| p.agency_id == agency)
+        self.status
     }
 
     pub fn state(&self, parties: &[PartyRow]) -> ReferralState {
@@ -102,11 +91,12 @@ impl ReferralRow {
             reminded: self.reminded_at.is_some(),
             awaiting_court: self.rests_on_order() && self.court_decision_date.is_none(),
             court_reminded: self.court_reminded_at.is_some(),
+            legal_basis_date: self.legal_basis_date,
         }
     }
 
     pub fn rests_on_order(&self) -> bool {
-        self.legal_basis_kind == LegalBasisKind::DsaDirectorOrder.as_str_name()
+        self.legal_basis_kind == LegalBasisKind::DsaDirectorOrder
     }
 
     pub fn into_proto(self, parties: Vec<PartyRow>, history: Vec<HistoryRow>) -> Referral {
@@ -125,8 +115,7 @@ impl ReferralRow {
                 .unwrap_or_default(),
             places: placement_platform::numbers::count(self.places),
             legal_basis: Some(LegalBasis {
-                kind: LegalBasisKind::from_str_name(&self.legal_basis_kind)
-                    .unwrap_or(LegalBasisKind::Unspecified) as i32,
+                kind: self.legal_basis_kind as i32,
                 number: self.legal_basis_number.clone(),
                 issued_on: Some(date(self.legal_basis_date)),
                 court: self.legal_basis_court.clone(),
@@ -145,24 +134,15 @@ impl ReferralRow {
             acknowledgement_deadline: Some(timestamp(self.ack_deadline)),
             escalated: self.escalated_at.is_some(),
             escalated_at: opt_timestamp(self.escalated_at),
-            decline_reason: self
-                .decline_reason
-                .as_deref()
-                .and_then(DeclineReason::from_str_name)
-                .unwrap_or(DeclineReason::Unspecified) as i32,
-            withdraw_reason: self
-                .withdraw_reason
-                .as_deref()
-                .and_then(WithdrawReason::from_str_name)
-                .unwrap_or(WithdrawReason::Unspecified) as i32,
+            decline_reason: self.decline_reason.unwrap_or(DeclineReason::Unspecified) as i32,
+            withdraw_reason: self.withdraw_reason.unwrap_or(WithdrawReason::Unspecified) as i32,
             resolution_comment: self.resolution_comment.clone(),
             history: history
                 .into_iter()
                 .map(|h| ReferralHistoryEntry {
-                    action: ReferralAction::from_str_name(&h.action)
-                        .unwrap_or(ReferralAction::Unspecified) as i32,
-                    from_status: status_of(&h.from_status) as i32,
-                    to_status: status_of(&h.to_status) as i32,
+                    action: h.action as i32,
+                    from_status: h.from_status.unwrap_or(ReferralStatus::Unspecified) as i32,
+                    to_status: h.to_status as i32,
                     actor_agency_id: h.actor_agency_id.map(|a| a.to_string()).unwrap_or_default(),
                     at: Some(timestamp(h.at)),
                     version: placement_platform::numbers::serial(h.version),
@@ -212,8 +192,7 @@ impl ReferralRow {
             reason_code,
             previous_status: previous as i32,
             acknowledgement_deadline: Some(timestamp(self.ack_deadline)),
-            legal_basis_kind: LegalBasisKind::from_str_name(&self.legal_basis_kind)
-                .unwrap_or(LegalBasisKind::Unspecified) as i32,
+            legal_basis_kind: self.legal_basis_kind as i32,
             outstanding_agency_ids: outstanding.iter().map(Uuid::to_string).collect(),
             order_issued_on: self.rests_on_order().then(|| date(self.legal_basis_date)),
         }
@@ -247,9 +226,9 @@ pub async fn record_history(
     )
     .bind(row.id)
     .bind(row.version)
-    .bind(action.as_str_name())
-    .bind(from.as_str_name())
-    .bind(row.status().as_str_name())
+    .bind(action)
+    .bind((from != ReferralStatus::Unspecified).then_some(from))
+    .bind(row.status)
     .bind(actor)
     .bind(row.updated_at)
     .execute(conn)
@@ -267,9 +246,9 @@ struct PartOfReferral {
     foster_care_team: bool,
     at: Option<DateTime<Utc>>,
     version: i64,
-    action: String,
-    from_status: String,
-    to_status: String,
+    action: Option<ReferralAction>,
+    from_status: Option<ReferralStatus>,
+    to_status: Option<ReferralStatus>,
 }
 
 /// Assembles full referrals from rows, loading their parties and history in one query.
@@ -280,7 +259,8 @@ pub async fn assemble(
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let parts: Vec<PartOfReferral> = sqlx::query_as(
         "SELECT referral_id, true AS is_party, agency_id, receiving_provider, foster_care_team,
-                acknowledged_at AS at, 0::bigint AS version, '' AS action, '' AS from_status, '' AS to_status
+                acknowledged_at AS at, 0::bigint AS version, NULL::text AS action, NULL::text AS from_status,
+                NULL::text AS to_status
          FROM referral_parties WHERE referral_id = ANY($1)
          UNION ALL
          SELECT referral_id, false, actor_agency_id, false, false, at, version, action, from_status, to_status
@@ -302,13 +282,15 @@ pub async fn assemble(
                     acknowledged_at: part.at,
                 });
             }
-        } else if let Some(at) = part.at {
+        } else if let (Some(at), Some(action), Some(to_status)) =
+            (part.at, part.action, part.to_status)
+        {
             history.push(HistoryRow {
                 referral_id: part.referral_id,
                 version: part.version,
-                action: part.action,
+                action,
                 from_status: part.from_status,
-                to_status: part.to_status,
+                to_status,
                 actor_agency_id: part.agency_id,
                 at,
             });
@@ -333,4 +315,190 @@ pub async fn assemble(
             row.into_proto(p, h)
         })
         .collect())
+}
+
+/// The referral, locked for a step.
+pub async fn lock_referral(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<ReferralRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The referral as it is.
+pub async fn find_referral(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<ReferralRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Writes what `t` records: the status, a new version and the step's own columns, in one statement.
+pub async fn apply_transition(
+    conn: &mut PgConnection,
+    id: Uuid,
+    t: &Transition,
+) -> Result<ReferralRow, sqlx::Error> {
+    // The columns each kind of record sets besides status, version and updated_at.
+    let set = match &t.record {
+        Record::Status | Record::Acknowledged(_) => "",
+        Record::Declined(..) => ", decline_reason = $3, resolution_comment = $4",
+        Record::Withdrawn(..) => ", withdraw_reason = $3, resolution_comment = $4",
+        Record::Escalated => ", escalated_at = now()",
+        Record::Reminded => ", reminded_at = now()",
+        Record::CourtReminded => ", court_reminded_at = now()",
+        Record::CourtDecision(_) => {
+            ", court_decision_number = $3, court_decision_date = $4, court_decision_court = $5"
+        }
+    };
+    let sql = format!(
+        "UPDATE referrals SET status = $2, version = version + 1, updated_at = now(){set}
+         WHERE id = $1 RETURNING {REFERRAL_COLUMNS}"
+    );
+    let q = sqlx::query_as::<_, ReferralRow>(&sql).bind(id).bind(t.to);
+    let q = match &t.record {
+        Record::Declined(reason, comment) => q.bind(*reason).bind(comment),
+        Record::Withdrawn(reason, comment) => q.bind(*reason).bind(comment),
+        Record::CourtDecision(d) => q.bind(&d.number).bind(d.date).bind(&d.court),
+        Record::Status
+        | Record::Acknowledged(_)
+        | Record::Escalated
+        | Record::Reminded
+        | Record::CourtReminded => q,
+    };
+    q.fetch_one(conn).await
+}
+
+pub async fn record_acknowledgement(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+    agency: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE referral_parties SET acknowledged_at = now() WHERE referral_id = $1 AND agency_id = $2",
+    )
+    .bind(referral_id)
+    .bind(agency)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn start_timers(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+    timers: &[(Timer, DateTime<Utc>)],
+) -> Result<(), sqlx::Error> {
+    let steps: Vec<&str> = timers.iter().map(|(t, _)| t.stored()).collect();
+    let due: Vec<DateTime<Utc>> = timers.iter().map(|(_, at)| *at).collect();
+    sqlx::query(
+        "INSERT INTO referral_timers (referral_id, step, due_at)
+         SELECT $1, step, due_at FROM UNNEST($2::text[], $3::timestamptz[]) AS t (step, due_at)",
+    )
+    .bind(referral_id)
+    .bind(&steps)
+    .bind(&due)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn stop_timers(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+    timers: &[Timer],
+) -> Result<(), sqlx::Error> {
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let steps: Vec<&str> = timers.iter().map(|t| t.stored()).collect();
+    sqlx::query("DELETE FROM referral_timers WHERE referral_id = $1 AND step = ANY($2)")
+        .bind(referral_id)
+        .bind(&steps)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Up to `limit` timers that are due, earliest first, claimed for this transaction (another instance
+/// skips them). A timer this release does not know is an error, not a skip.
+pub async fn claim_due_timers(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<(Uuid, Timer)>, sqlx::Error> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT referral_id, step FROM referral_timers WHERE due_at <= now()
+         ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(id, step)| {
+            Timer::from_stored(&step).map(|t| (id, t)).ok_or_else(|| {
+                sqlx::Error::Decode(Box::new(placement_proto::stored::UnknownStoredName {
+                    kind: "referral timer",
+                    value: step.clone(),
+                }))
+            })
+        })
+        .collect()
+}
+
+/// What this service last heard of a service's free places; only a newer figure replaces it.
+pub async fn note_free_places(
+    conn: &mut PgConnection,
+    service_id: Uuid,
+    free_places: i32,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO service_places (service_id, free_places, version) VALUES ($1, $2, $3)
+         ON CONFLICT (service_id) DO UPDATE SET free_places = EXCLUDED.free_places,
+             version = EXCLUDED.version, updated_at = now()
+         WHERE service_places.version < EXCLUDED.version",
+    )
+    .bind(service_id)
+    .bind(free_places)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Free places as the directory last announced them (the row locked), and the places of acceptances the
+/// directory has not applied yet.
+pub async fn free_places_of(
+    conn: &mut PgConnection,
+    service_id: Uuid,
+) -> Result<Option<(i32, i64)>, sqlx::Error> {
+    let announced: Option<i32> = sqlx::query_scalar(
+        "SELECT free_places FROM service_places WHERE service_id = $1 FOR UPDATE",
+    )
+    .bind(service_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(announced) = announced else {
+        return Ok(None);
+    };
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(places), 0) FROM referrals
+         WHERE service_id = $1 AND NOT hold_applied AND status IN ($2, $3)",
+    )
+    .bind(service_id)
+    .bind(ReferralStatus::Accepted)
+    .bind(ReferralStatus::Placed)
+    .fetch_one(conn)
+    .await?;
+    Ok(Some((announced, pending)))
 }
