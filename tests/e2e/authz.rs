@@ -533,6 +533,27 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
             "{who} acknowledges"
         );
     }
+    // Who may read a referral is one answer for reads and steps: both districts' RDSAs see it, so a step
+    // they may not take is PERMISSION_DENIED for each, never NOT_FOUND for one of them.
+    for (who, agency) in [
+        ("receiving RDSA", rdsa_receiving),
+        ("sending RDSA", rdsa_sending),
+    ] {
+        assert_eq!(
+            code(
+                referrals
+                    .acknowledge_referral(as_agency(
+                        agency,
+                        AcknowledgeReferralRequest {
+                            referral_id: r.id.clone()
+                        },
+                    ))
+                    .await
+            ),
+            Code::PermissionDenied,
+            "{who} acknowledges"
+        );
+    }
     let incoming = referrals
         .list_referrals(as_agency(
             provider_other,

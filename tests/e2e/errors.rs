@@ -824,3 +824,104 @@ async fn oversized_requests_are_refused_before_decoding() {
         "only the case opened to copy its children"
     );
 }
+
+/// A status this release does not know, in the database or on the wire, is refused loudly: never read
+/// as UNSPECIFIED or skipped, never INTERNAL, and nothing is done with it.
+#[tokio::test]
+async fn unknown_statuses_and_event_types_are_refused_loudly() {
+    use placement_messaging::EventBuilder;
+    use placement_proto::v1::{GetReferralRequest, ReferralEvent};
+    use prost::Message;
+    use sqlx::Executor;
+    let f = Fixture::start().await;
+    let pirdop = f.agency("dsa-pirdop");
+    let case = f.open_twins_case(pirdop).await;
+    let r = f
+        .submit(pirdop, &case, f.demo.service("ftpc-haskovo"))
+        .await;
+    let mut db = f.stack.db().await;
+    let set_status = |status: &'static str| {
+        format!(
+            "UPDATE referrals.referrals SET status = '{status}' WHERE id = '{}'",
+            r.id
+        )
+    };
+    db.execute(set_status("REFERRAL_STATUS_TRANSFERRED").as_str())
+        .await
+        .expect("a newer release's status");
+
+    let mut referrals = f.clients.referrals.clone();
+    let read = referrals
+        .get_referral(as_agency(
+            pirdop,
+            GetReferralRequest {
+                referral_id: r.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("an unknown status is not read");
+    assert_eq!(read.code(), Code::DataLoss, "{read:?}");
+    assert!(
+        read.message().contains("REFERRAL_STATUS_TRANSFERRED")
+            && read.message().contains("ReferralStatus"),
+        "the status names what it could not read: {read:?}"
+    );
+    let step = referrals
+        .acknowledge_referral(as_agency(
+            f.agency("provider-haskovo"),
+            AcknowledgeReferralRequest {
+                referral_id: r.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("no step on a status this release does not know");
+    assert_eq!(step.code(), Code::DataLoss, "{step:?}");
+    db.execute(set_status("REFERRAL_STATUS_SUBMITTED").as_str())
+        .await
+        .expect("restore");
+    let after = f.referral(pirdop, &r.id).await;
+    assert_eq!(after.version, r.version, "the refused step changed nothing");
+    assert!(
+        after
+            .acknowledgements
+            .iter()
+            .all(|a| a.acknowledged_at.is_none())
+    );
+
+    // On the wire: an event of a type this release does not know is dead-lettered, not skipped.
+    let mut event = EventBuilder::new("a-newer-release").build(
+        placement_messaging::EventType::ReferralSubmitted,
+        "referral",
+        Uuid::parse_str(&r.id).unwrap(),
+        r.version + 1,
+        Uuid::new_v4(),
+        &ReferralEvent {
+            referral_id: r.id.clone(),
+            ..Default::default()
+        },
+    );
+    event.event_type = "referral.transferred".into();
+    f.stack
+        .publish_to_queue("notifications", &event.encode_to_vec())
+        .await;
+    let stack = &f.stack;
+    eventually(
+        "the event in the notifications' dead letters",
+        WAIT,
+        || async {
+            stack
+                .dead_letters()
+                .await
+                .iter()
+                .any(|(q, n)| q.contains(".notifications.") && *n == 1)
+                .then_some(())
+        },
+    )
+    .await
+    .expect("dead-lettered");
+    let logs = f.stack.logs();
+    assert!(
+        logs.contains("referral.transferred") && logs.contains("not one this release knows"),
+        "the unknown type is logged by name"
+    );
+}
