@@ -241,8 +241,7 @@ impl Cases {
             },
         )
         .await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         tracing::info!(case_id = %id, children = children.len(), "case opened");
         Ok(row.into_proto(children))
     }
@@ -387,8 +386,7 @@ impl Cases {
             },
         )
         .await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         Ok(row.into_proto(children))
     }
 }

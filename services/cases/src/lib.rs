@@ -111,17 +111,11 @@ pub async fn run(
         }
     };
     let api = api::Cases::new(infra.pool.clone(), infra.outbox.clone(), directory, sealer);
-    let routes = tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
-        CaseServiceServer::new(api)
-            .max_decoding_message_size(placement_platform::grpc::MAX_REQUEST_BYTES),
-        infra.auth.clone(),
-    ))
-    .add_service(tonic::service::interceptor::InterceptedService::new(
+    let routes = placement_messaging::routes![infra;
+        CaseServiceServer::new(api),
         AuditServiceServer::new(placement_platform::audit::AuditTrail {
             pool: infra.pool.clone(),
-        })
-        .max_decoding_message_size(placement_platform::grpc::MAX_REQUEST_BYTES),
-        infra.auth.clone(),
-    ));
+        }),
+    ];
     infra.serve(listener, SERVICE_NAME, routes).await
 }

@@ -384,8 +384,7 @@ impl Directory {
             },
         );
         Outbox::enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         tracing::info!(agency_id = %id, kind = kind.as_str_name(), "agency registered");
         Ok(row.into_proto())
     }
@@ -474,8 +473,7 @@ impl Directory {
             &row.capacity_event(CapacityChange::Registered, None, 0),
         );
         Outbox::enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         tracing::info!(service_id = %id, "service registered");
         Ok(row.to_proto())
     }
@@ -550,8 +548,7 @@ impl Directory {
             &row.capacity_event(CapacityChange::Adjusted, None, 0),
         );
         Outbox::enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         Ok(row.to_proto())
     }
 

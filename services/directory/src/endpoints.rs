@@ -191,8 +191,7 @@ impl Endpoints {
             ServiceError::AlreadyExists("the agency already has this endpoint".into())
         })?;
         announce(&mut tx, agency, correlation).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         tracing::info!(endpoint_id = %row.id, %agency, channel = channel.as_str_name(), "notification endpoint added");
         let secret = self.secret(&row);
         Ok(row.into_proto(secret))
@@ -263,8 +262,7 @@ impl Endpoints {
         .await?;
         let row = row.ok_or_else(|| ServiceError::not_found("notification endpoint"))?;
         announce(&mut tx, row.agency_id, correlation).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         tracing::info!(endpoint_id = %id, enabled = row.enabled, rotated = req.rotate_secret, "notification endpoint updated");
         let secret = if req.rotate_secret {
             self.secret(&row)
@@ -296,8 +294,7 @@ impl Endpoints {
             return Err(ServiceError::not_found("notification endpoint"));
         }
         announce(&mut tx, current.agency_id, correlation).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         tracing::info!(endpoint_id = %id, "notification endpoint removed");
         Ok(())
     }

@@ -99,10 +99,8 @@ pub async fn run(
         config.allow_http_webhooks,
     );
     let api = api::Directory::new(infra.pool.clone(), infra.outbox.clone(), endpoints);
-    let routes = tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
-        DirectoryServiceServer::new(api)
-            .max_decoding_message_size(placement_platform::grpc::MAX_REQUEST_BYTES),
-        infra.auth.clone(),
-    ));
+    let routes = placement_messaging::routes![infra;
+        DirectoryServiceServer::new(api),
+    ];
     infra.serve(listener, SERVICE_NAME, routes).await
 }

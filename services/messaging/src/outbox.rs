@@ -9,7 +9,7 @@ use lapin::{
 use placement_platform::backoff::Backoff;
 use placement_proto::v1::EventEnvelope;
 use prost::Message;
-use sqlx::{PgConnection, PgPool, Row, postgres::PgListener};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction, postgres::PgListener};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -42,9 +42,17 @@ impl Outbox {
         Ok(())
     }
 
+    /// Commits a transaction that enqueued events, then wakes the relay: the one way to commit events, so
+    /// that waking it cannot be forgotten (a forgotten wake-up left events waiting for the relay's poll).
+    pub async fn commit(&self, tx: Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+
     /// Tells the relay that a transaction with events has committed. A wake-up with no waiter is kept,
     /// so none is lost between the relay's check and its wait.
-    pub fn committed(&self) {
+    pub(crate) fn committed(&self) {
         self.wake.notify_one();
     }
 }

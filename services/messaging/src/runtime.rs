@@ -15,6 +15,30 @@ use crate::{
     outbox::RelaySettings,
 };
 
+pub use placement_platform::grpc::MAX_REQUEST_BYTES;
+
+/// The gRPC routes of a service: every server behind the service's authentication and the request size
+/// limit, so that neither can be left off one of them. `routes![infra; FooServer::new(api), …]`.
+#[macro_export]
+macro_rules! routes {
+    ($infra:expr; $first:expr $(, $rest:expr)* $(,)?) => {{
+        let auth = $infra.auth.clone();
+        let routes = ::tonic::service::Routes::new(
+            ::tonic::service::interceptor::InterceptedService::new(
+                $first.max_decoding_message_size($crate::runtime::MAX_REQUEST_BYTES),
+                auth.clone(),
+            ),
+        );
+        $(
+            let routes = routes.add_service(::tonic::service::interceptor::InterceptedService::new(
+                $rest.max_decoding_message_size($crate::runtime::MAX_REQUEST_BYTES),
+                auth.clone(),
+            ));
+        )*
+        routes
+    }};
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -225,7 +249,7 @@ impl Infra {
             placement_proto::v1::operator_service_server::OperatorServiceServer::new(
                 self.operator(),
             )
-            .max_decoding_message_size(placement_platform::grpc::MAX_REQUEST_BYTES),
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
             self.auth.clone(),
         ));
         let served = placement_platform::grpc::serve(

@@ -499,9 +499,8 @@ impl Dispatcher {
                 .await?;
             }
         }
-        tx.commit().await?;
+        self.outbox.commit(tx).await?;
         if let Some(agency) = told {
-            self.outbox.committed();
             let _ = self.arrivals.send(Arc::from([Arrival {
                 agency,
                 notification: None,

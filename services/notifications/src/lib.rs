@@ -196,10 +196,8 @@ pub async fn run(
         config.retry().window,
         shutdown.clone(),
     );
-    let routes = tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
-        NotificationServiceServer::new(api)
-            .max_decoding_message_size(placement_platform::grpc::MAX_REQUEST_BYTES),
-        infra.auth.clone(),
-    ));
+    let routes = placement_messaging::routes![infra;
+        NotificationServiceServer::new(api),
+    ];
     infra.serve(listener, SERVICE_NAME, routes).await
 }

@@ -521,8 +521,7 @@ impl Referrals {
             },
         )
         .await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         tracing::info!(referral_id = %id, case_id = %s.case_id, service_id = %s.service_id, places, "referral submitted");
         Ok(referral)
     }
@@ -679,13 +678,12 @@ impl Referrals {
                 },
             )
             .await?;
-            tx.commit().await?;
+            self.outbox.commit(tx).await?;
             Ok(referral)
         })
         .await;
         let referral =
             audit::record_refusal(&self.pool, &caller, &rpc, "referral", &[id], referral).await?;
-        self.outbox.committed();
         Ok(referral)
     }
 }

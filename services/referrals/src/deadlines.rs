@@ -18,7 +18,7 @@ const BATCH: i64 = 100;
 
 pub async fn run(pool: PgPool, outbox: Outbox, interval: Duration, shutdown: CancellationToken) {
     loop {
-        let fired = match fire_due(&pool).await {
+        let fired = match fire_due(&pool, &outbox).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "deadline pass failed; will retry");
@@ -26,7 +26,6 @@ pub async fn run(pool: PgPool, outbox: Outbox, interval: Duration, shutdown: Can
             }
         };
         if fired > 0 {
-            outbox.committed();
             tracing::info!(timers = fired, "referral timers fired");
             // More may be due; look again at once.
             continue;
@@ -40,12 +39,12 @@ pub async fn run(pool: PgPool, outbox: Outbox, interval: Duration, shutdown: Can
 }
 
 /// Takes the steps of up to one batch of due timers in one transaction; returns how many fired.
-pub async fn fire_due(pool: &PgPool) -> Result<usize, ServiceError> {
+pub async fn fire_due(pool: &PgPool, outbox: &Outbox) -> Result<usize, ServiceError> {
     let mut tx = placement_platform::db::begin(pool).await?;
     let due = store::claim_due_timers(&mut tx, BATCH).await?;
     for (referral_id, step) in &due {
         workflow::apply_system(&mut tx, *referral_id, *step).await?;
     }
-    tx.commit().await?;
+    outbox.commit(tx).await?;
     Ok(due.len())
 }
