@@ -229,6 +229,18 @@ impl Referrals {
     }
 }
 
+/// What the directory and the cases service said of a submission's case and service.
+struct Target {
+    places: i32,
+    provider: Uuid,
+    foster_team: Uuid,
+    rdsa: Option<Uuid>,
+    sender_region: String,
+    region_code: String,
+    free_places: i32,
+    service_version: i64,
+}
+
 /// A validated submission.
 struct Submission {
     case_id: Uuid,
@@ -333,9 +345,15 @@ impl Referrals {
             return self.get(caller, existing.id).await;
         }
 
-        // The case, read as the caller: the cases service refuses anyone but its owner.
-        // The case (read as the caller: the cases service refuses anyone but its owner), the service and the
-        // sender, asked at once; the answers are judged in that order, so the error a caller gets is stable.
+        let target = self.target(&caller, &s).await?;
+        self.record_submission(&caller, &s, &target, correlation)
+            .await
+    }
+
+    /// Where the referral goes, asked of the cases service (as the caller: it refuses anyone but the
+    /// case's owner) and the directory at once; the answers are judged in that order, so the error a
+    /// caller gets is stable.
+    async fn target(&self, caller: &Caller, s: &Submission) -> ServiceResult<Target> {
         let mut cases = self.cases.clone();
         let mut directory = self.directory.clone();
         let mut directory2 = self.directory.clone();
@@ -346,7 +364,7 @@ impl Referrals {
             directory.get_service(caller.forward(GetServiceRequest {
                 service_id: s.service_id.to_string(),
             })),
-            self.sender_region(&mut directory2, &caller),
+            self.sender_region(&mut directory2, caller),
         );
         let case = case
             .map_err(|status| match status.code() {
@@ -388,8 +406,8 @@ impl Referrals {
         }
         let sender_region = sender?;
         let (foster_team, rdsa) = tokio::join!(
-            self.first_agency(&caller, &service.region_code, AgencyKind::FosterCareTeam),
-            self.first_agency(&caller, &service.region_code, AgencyKind::Rdsa),
+            self.first_agency(caller, &service.region_code, AgencyKind::FosterCareTeam),
+            self.first_agency(caller, &service.region_code, AgencyKind::Rdsa),
         );
         let foster_team = foster_team?.ok_or_else(|| {
             ServiceError::precondition(format!(
@@ -401,6 +419,33 @@ impl Referrals {
         let provider = Uuid::parse_str(&service.provider_agency_id)
             .map_err(|_| ServiceError::Internal("directory returned a malformed id".into()))?;
 
+        Ok(Target {
+            places,
+            provider,
+            foster_team,
+            rdsa,
+            sender_region,
+            region_code: service.region_code,
+            free_places: i32::try_from(service.free_places).unwrap_or(i32::MAX),
+            service_version: i64::try_from(service.version).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// Stores the referral, its parties, timers, history entry and event in one transaction.
+    async fn record_submission(
+        &self,
+        caller: &Caller,
+        s: &Submission,
+        target: &Target,
+        correlation: Uuid,
+    ) -> ServiceResult<Referral> {
+        let Target {
+            places,
+            provider,
+            foster_team,
+            rdsa,
+            ..
+        } = *target;
         let id = Uuid::now_v7();
         let deadline = Utc::now()
             + chrono::Duration::from_std(self.ack_deadline).map_err(|_| {
@@ -411,38 +456,32 @@ impl Referrals {
         store::note_free_places(
             &mut tx,
             s.service_id,
-            i32::try_from(service.free_places).unwrap_or(i32::MAX),
-            i64::try_from(service.version).unwrap_or(i64::MAX),
+            target.free_places,
+            target.service_version,
         )
         .await?;
-        let inserted: Option<ReferralRow> = sqlx::query_as(&format!(
-            "INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
-                 receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
-                 places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
-                 status, ack_deadline, idempotency_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-             ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
-             RETURNING {REFERRAL_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(s.case_id)
-        .bind(caller.agency_id)
-        .bind(&sender_region)
-        .bind(s.service_id)
-        .bind(provider)
-        .bind(&service.region_code)
-        .bind(foster_team)
-        .bind(rdsa)
-        .bind(places)
-        .bind(s.legal_basis_kind)
-        .bind(&s.legal_basis_number)
-        .bind(s.legal_basis_date)
-        .bind(&s.legal_basis_court)
-        .bind(&s.reason)
-        .bind(ReferralStatus::Submitted)
-        .bind(deadline)
-        .bind(&s.idempotency_key)
-        .fetch_optional(&mut *tx)
+        let inserted = store::insert_referral(
+            &mut tx,
+            &store::NewReferral {
+                id,
+                case_id: s.case_id,
+                sender: caller.agency_id,
+                sender_region: &target.sender_region,
+                service_id: s.service_id,
+                provider,
+                region_code: &target.region_code,
+                foster_team,
+                rdsa,
+                places,
+                legal_basis_kind: s.legal_basis_kind,
+                legal_basis_number: &s.legal_basis_number,
+                legal_basis_date: s.legal_basis_date,
+                legal_basis_court: &s.legal_basis_court,
+                reason: &s.reason,
+                ack_deadline: deadline,
+                idempotency_key: &s.idempotency_key,
+            },
+        )
         .await?;
         let Some(row) = inserted else {
             // A concurrent retry with the same key won the race.
@@ -451,8 +490,8 @@ impl Referrals {
                 .find_by_key(caller.agency_id, &s.idempotency_key)
                 .await?
                 .ok_or_else(|| ServiceError::Unavailable("concurrent submission".into()))?;
-            Self::replay(&existing, &s)?;
-            return self.get(caller, existing.id).await;
+            Self::replay(&existing, s)?;
+            return self.get(caller.clone(), existing.id).await;
         };
         let mut parties = vec![(provider, true, provider == foster_team)];
         if foster_team != provider {
@@ -474,19 +513,7 @@ impl Referrals {
             .state(&party_rows)
             .timers_at_submission(row.created_at, row.ack_deadline);
         store::start_timers(&mut tx, id, &timers).await?;
-        for (agency, receiving_provider, foster_care_team) in parties {
-            sqlx::query(
-                "INSERT INTO referral_parties (referral_id, agency_id, receiving_provider, foster_care_team, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(agency)
-            .bind(receiving_provider)
-            .bind(foster_care_team)
-            .bind(row.created_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        store::insert_parties(&mut tx, &party_rows, row.created_at).await?;
         record_history(
             &mut tx,
             &row,
@@ -513,7 +540,7 @@ impl Referrals {
         audit::append(
             &mut tx,
             &Entry {
-                caller: &caller,
+                caller,
                 rpc: "placement.v1.ReferralService/SubmitReferral",
                 record_type: "referral",
                 record_ids: &[id, s.case_id],

@@ -502,3 +502,82 @@ pub async fn free_places_of(
     .await?;
     Ok(Some((announced, pending)))
 }
+
+/// A submitted referral, as stored.
+pub struct NewReferral<'a> {
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub sender: Uuid,
+    pub sender_region: &'a str,
+    pub service_id: Uuid,
+    pub provider: Uuid,
+    pub region_code: &'a str,
+    pub foster_team: Uuid,
+    pub rdsa: Option<Uuid>,
+    pub places: i32,
+    pub legal_basis_kind: LegalBasisKind,
+    pub legal_basis_number: &'a str,
+    pub legal_basis_date: NaiveDate,
+    pub legal_basis_court: &'a str,
+    pub reason: &'a str,
+    pub ack_deadline: DateTime<Utc>,
+    pub idempotency_key: &'a str,
+}
+
+/// Stores a new referral as SUBMITTED; `None` when the sender already used its idempotency key.
+pub async fn insert_referral(
+    conn: &mut PgConnection,
+    r: &NewReferral<'_>,
+) -> Result<Option<ReferralRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
+             receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
+             places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
+             status, ack_deadline, idempotency_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
+         RETURNING {REFERRAL_COLUMNS}"
+    ))
+    .bind(r.id)
+    .bind(r.case_id)
+    .bind(r.sender)
+    .bind(r.sender_region)
+    .bind(r.service_id)
+    .bind(r.provider)
+    .bind(r.region_code)
+    .bind(r.foster_team)
+    .bind(r.rdsa)
+    .bind(r.places)
+    .bind(r.legal_basis_kind)
+    .bind(r.legal_basis_number)
+    .bind(r.legal_basis_date)
+    .bind(r.legal_basis_court)
+    .bind(r.reason)
+    .bind(ReferralStatus::Submitted)
+    .bind(r.ack_deadline)
+    .bind(r.idempotency_key)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Stores the agencies that must acknowledge a new referral.
+pub async fn insert_parties(
+    conn: &mut PgConnection,
+    parties: &[PartyRow],
+    created_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for p in parties {
+        sqlx::query(
+            "INSERT INTO referral_parties (referral_id, agency_id, receiving_provider, foster_care_team, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(p.referral_id)
+        .bind(p.agency_id)
+        .bind(p.receiving_provider)
+        .bind(p.foster_care_team)
+        .bind(created_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
