@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: local infrastructure, the four services, the demo data set and the cross-region placement
+# The main job: local infrastructure, every service, the demo data set and the cross-region placement
 # scenario, printing the referral's timeline. Stops the services afterwards unless KEEP_RUNNING=1.
 #
 # The demo has a database, queues and ports of its own (placement_demo, placement-demo.*, 50061-50064), made
@@ -14,12 +14,15 @@ export PLACEMENT_RUN_DIR="$ROOT/.run/demo"
 export PLACEMENT_DEV_KEYS="$PLACEMENT_RUN_DIR/keys"
 export PLACEMENT_DATABASE_URL="postgres://placement:placement@127.0.0.1:${PG_PORT:-5432}/placement_demo"
 export PLACEMENT_EXCHANGE="placement-demo.events"
-export PLACEMENT_DIRECTORY_QUEUE="placement-demo.directory" PLACEMENT_CASES_QUEUE="placement-demo.cases"
-export PLACEMENT_REFERRALS_QUEUE="placement-demo.referrals" PLACEMENT_NOTIFICATIONS_QUEUE="placement-demo.notifications"
-export PLACEMENT_DIRECTORY_LISTEN_ADDR=127.0.0.1:50061 PLACEMENT_CASES_LISTEN_ADDR=127.0.0.1:50062
-export PLACEMENT_REFERRALS_LISTEN_ADDR=127.0.0.1:50063 PLACEMENT_NOTIFICATIONS_LISTEN_ADDR=127.0.0.1:50064
-export PLACEMENT_DIRECTORY_URL=http://127.0.0.1:50061 PLACEMENT_CASES_URL=http://127.0.0.1:50062
-export PLACEMENT_REFERRALS_URL=http://127.0.0.1:50063 PLACEMENT_NOTIFICATIONS_URL=http://127.0.0.1:50064
+# Each service (the list is placement-cli's) on its default port + 10, with a queue of its own.
+echo "[demo] building" >&2
+cargo build --workspace --bins --quiet
+while read -r svc port; do
+  var=$(echo "$svc" | tr '[:lower:]' '[:upper:]')
+  export "PLACEMENT_${var}_QUEUE=placement-demo.$svc"
+  export "PLACEMENT_${var}_LISTEN_ADDR=127.0.0.1:$((port + 10))"
+  export "PLACEMENT_${var}_URL=http://127.0.0.1:$((port + 10))"
+done < <(./target/debug/placement-cli services)
 
 # A demo left running by KEEP_RUNNING=1 holds the demo database: stop it, then start from an empty one.
 bash deploy/stop.sh

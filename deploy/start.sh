@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts PostgreSQL and RabbitMQ if needed, builds, and starts the four services in the background,
+# Starts PostgreSQL and RabbitMQ if needed, builds, and starts every service in the background,
 # logging to .run/logs/. Services already running (per .run/*.pid) are left as they are.
 # Settings come from PLACEMENT_* environment variables (see README.md).
 set -euo pipefail
@@ -25,7 +25,7 @@ export PLACEMENT_TLS_CA="${PLACEMENT_TLS_CA:-$PLACEMENT_DEV_KEYS/ca.pem}"
 export PLACEMENT_TLS_CERT="${PLACEMENT_TLS_CERT:-$PLACEMENT_DEV_KEYS/service.pem}"
 export PLACEMENT_TLS_KEY="${PLACEMENT_TLS_KEY:-$PLACEMENT_DEV_KEYS/service-key.pem}"
 export PLACEMENT_DATA_KEY="${PLACEMENT_DATA_KEY:-$(cat "$PLACEMENT_DEV_KEYS/data-key")}"
-for svc in directory cases referrals notifications; do
+for svc in $("$BIN/placement-cli" services | cut -d" " -f1); do
   pidfile="$RUN/$svc.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "[start] placement-$svc already running (pid $(cat "$pidfile"))" >&2

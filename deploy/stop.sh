@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Stops the four services started by deploy/start.sh (SIGTERM, then waits for them to drain).
+# Stops the services started by deploy/start.sh (SIGTERM, then waits for them to drain).
 # PostgreSQL and RabbitMQ keep running.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUN="${PLACEMENT_RUN_DIR:-$(pwd)/.run}"
-for svc in directory cases referrals notifications; do
-  pidfile="$RUN/$svc.pid"
+for pidfile in "$RUN"/*.pid; do
   [ -f "$pidfile" ] || continue
+  svc=$(basename "$pidfile" .pid)
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid"

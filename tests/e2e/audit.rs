@@ -6,6 +6,7 @@ use placement_cli::{
     demo::NATIONAL_AUTHORITY,
 };
 use placement_platform::caller::Role;
+use placement_platform::services::{CASES, REFERRALS};
 use placement_proto::v1::{
     GetCaseRequest, GetReferralRequest, ListAuditTrailRequest, VerifyAuditTrailRequest,
     audit_service_client::AuditServiceClient,
@@ -57,8 +58,8 @@ async fn every_access_is_recorded_and_tampering_is_found() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::NotFound);
 
-    let mut referrals_audit = client(&f.stack.endpoints.referrals);
-    let mut cases_audit = client(&f.stack.endpoints.cases);
+    let mut referrals_audit = client(f.stack.endpoints.url(REFERRALS));
+    let mut cases_audit = client(f.stack.endpoints.url(CASES));
     // Operators only.
     let err = referrals_audit
         .verify_audit_trail(as_agency_with(

@@ -10,6 +10,7 @@ use placement_cli::{
     scenario::eventually,
 };
 use placement_platform::caller::{Claims, Role};
+use placement_platform::services::{CASES, DIRECTORY, NOTIFICATIONS, REFERRALS};
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseCloseReason,
     CloseCaseRequest, ConfirmPlacementRequest, CreateAgencyRequest, DeclineReason,
@@ -236,7 +237,7 @@ async fn every_call_needs_a_valid_token() {
         Code::Unauthenticated
     );
     let mut operator = OperatorServiceClient::new(
-        placement_cli::clients::channel(&f.stack.endpoints.referrals).unwrap(),
+        placement_cli::clients::channel(f.stack.endpoints.url(REFERRALS)).unwrap(),
     );
     assert_eq!(
         code(operator.get_status(Request::new(GetStatusRequest {})).await),
@@ -265,7 +266,7 @@ async fn every_call_needs_a_valid_token() {
             })
             .await
     };
-    let url = f.stack.endpoints.cases.clone();
+    let url = f.stack.endpoints.url(CASES).to_string();
     let https = url.replacen("http://", "https://", 1);
     let keys = placement_e2e::dev_keys();
     let read = |dir: &std::path::Path, file: &str| std::fs::read(dir.join(file)).unwrap();
@@ -324,7 +325,7 @@ async fn every_call_needs_a_valid_token() {
     );
     let mut reflection =
         tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
-            placement_cli::clients::channel(&f.stack.endpoints.cases).unwrap(),
+            placement_cli::clients::channel(f.stack.endpoints.url(CASES)).unwrap(),
         );
     let refused = reflection
         .server_reflection_info(tokio_stream::iter(Vec::<
@@ -760,8 +761,8 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
 
     // Operators only: system state and dead letters, on every service.
     for url in [
-        &f.stack.endpoints.directory,
-        &f.stack.endpoints.notifications,
+        f.stack.endpoints.url(DIRECTORY),
+        f.stack.endpoints.url(NOTIFICATIONS),
     ] {
         let mut operator =
             OperatorServiceClient::new(placement_cli::clients::channel(url).unwrap());

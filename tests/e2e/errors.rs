@@ -2,6 +2,7 @@
 //! have no second effect; places are never promised twice.
 
 use placement_cli::{clients::as_agency, scenario::eventually};
+use placement_platform::services::NOTIFICATIONS;
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, ConfirmPlacementRequest,
     CreateAgencyRequest, GetCaseRequest, ListReferralsRequest, NotificationKind, OpenCaseRequest,
@@ -564,7 +565,7 @@ async fn operators_see_and_replay_dead_letters() {
     let mut recorder = f.stack.record_events().await;
     let operator_id = placement_cli::demo::NATIONAL_AUTHORITY;
     let mut operator = OperatorServiceClient::new(
-        placement_cli::clients::channel(&f.stack.endpoints.notifications).unwrap(),
+        placement_cli::clients::channel(f.stack.endpoints.url(NOTIFICATIONS)).unwrap(),
     );
     let pirdop = f.agency("dsa-pirdop");
     let provider = f.agency("provider-vratsa");

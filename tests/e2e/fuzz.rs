@@ -380,7 +380,6 @@ impl Plan {
                 .stack
                 .endpoints
                 .all()
-                .into_iter()
                 .map(|(name, url)| (name, channel(url).expect("channel")))
                 .collect(),
         }

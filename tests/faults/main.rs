@@ -43,6 +43,8 @@ use uuid::Uuid;
 
 const REFERRALS: usize = 300;
 const CONCURRENCY: usize = 12;
+/// How many services a run stops one after the other.
+const SERVICE_COUNT: usize = placement_platform::services::ALL.len();
 const OUTAGE: Duration = Duration::from_secs(3);
 const SETTLE: Duration = Duration::from_secs(120);
 
@@ -350,7 +352,7 @@ async fn rabbitmq_restarted_mid_run() {
     run.progress(REFERRALS / 4).await;
     blocking(infra::stop_rabbitmq_app).await;
     let outage = Instant::now();
-    for service in placement_e2e::SERVICES {
+    for service in placement_e2e::service_names() {
         run.sees_not_serving(service).await;
     }
     tokio::time::sleep(OUTAGE.saturating_sub(outage.elapsed())).await;
@@ -377,7 +379,7 @@ async fn postgres_restarted_mid_run() {
     run.progress(REFERRALS / 4).await;
     blocking(infra::stop_postgres).await;
     let outage = Instant::now();
-    for service in placement_e2e::SERVICES {
+    for service in placement_e2e::service_names() {
         run.sees_not_serving(service).await;
     }
     tokio::time::sleep(OUTAGE.saturating_sub(outage.elapsed())).await;
@@ -402,8 +404,9 @@ async fn every_service_killed_and_restarted_mid_run() {
     let mut run = Run::start("sigkill", StackOptions::default()).await;
     let driver = run.drive();
     let mut worst: f64 = 0.0;
-    for (i, service) in placement_e2e::SERVICES.iter().enumerate() {
-        run.progress(REFERRALS * (i + 1) / 6).await;
+    for (i, service) in placement_e2e::service_names().enumerate() {
+        run.progress(REFERRALS * (i + 1) / (SERVICE_COUNT + 2))
+            .await;
         run.stack.kill(service);
         tokio::time::sleep(Duration::from_millis(500)).await;
         run.stack.restart(service);
@@ -494,10 +497,9 @@ async fn two_instances_of_every_service_share_the_work() {
     let _lock = ONE_AT_A_TIME.lock().await;
     let mut run = Run::start("two-instances", StackOptions::default()).await;
     let mut endpoints = run.stack.endpoints.clone();
-    endpoints.directory = run.stack.add_instance("directory");
-    endpoints.cases = run.stack.add_instance("cases");
-    endpoints.referrals = run.stack.add_instance("referrals");
-    endpoints.notifications = run.stack.add_instance("notifications");
+    for service in placement_platform::services::ALL {
+        endpoints.set(*service, run.stack.add_instance(service.name));
+    }
     placement_cli::clients::wait_ready(&endpoints, Duration::from_secs(60))
         .await
         .expect("second instances serving");
@@ -593,8 +595,9 @@ async fn every_service_stopped_gracefully_mid_run() {
     let mut run = Run::start("sigterm", StackOptions::default()).await;
     let driver = run.drive();
     let mut slowest = Duration::ZERO;
-    for (i, service) in placement_e2e::SERVICES.iter().enumerate() {
-        run.progress(REFERRALS * (i + 1) / 6).await;
+    for (i, service) in placement_e2e::service_names().enumerate() {
+        run.progress(REFERRALS * (i + 1) / (SERVICE_COUNT + 2))
+            .await;
         // SIGTERM: stop taking work, finish or hand back what is in flight, exit within a bounded time.
         slowest = slowest.max(run.stack.terminate(service, Duration::from_secs(15)));
         run.stack.restart(service);

@@ -836,8 +836,11 @@ pub async fn run(config: BenchConfig) -> Report {
     let (rate, rtt) = amqp_figures(config.seconds, config.samples.max(20) * 10).await;
     report.raw.amqp_confirmed_round_trips_per_s_100_in_flight = rate;
     report.raw.amqp_round_trip_1_in_flight = rtt;
-    report.raw.grpc_health_checks_per_s =
-        grpc_health_rate(&stack.endpoints.referrals, config.seconds).await;
+    report.raw.grpc_health_checks_per_s = grpc_health_rate(
+        stack.endpoints.url(placement_platform::services::REFERRALS),
+        config.seconds,
+    )
+    .await;
 
     // 2. The flow at a constant arrival rate, stepped up.
     let targets = Arc::new(create_directory(&clients, &demo, config.services).await);

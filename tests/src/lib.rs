@@ -1,4 +1,4 @@
-//! A whole Placement Exchange on this machine for one test: the four service binaries as child processes,
+//! A whole Placement Exchange on this machine for one test: every service binary as a child process,
 //! in a PostgreSQL database and behind an exchange and queues of their own, so tests run side by side and
 //! leave nothing behind.
 
@@ -36,13 +36,17 @@ use lapin::{
     types::FieldTable,
 };
 use placement_cli::clients::{Clients, Endpoints, wait_ready};
+use placement_platform::services;
 use placement_proto::v1::EventEnvelope;
 use prost::Message;
 use sqlx::{Connection as _, Executor, PgConnection};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-pub const SERVICES: [&str; 4] = ["directory", "cases", "referrals", "notifications"];
+/// The names of every service, from the one list ([`services::ALL`]).
+pub fn service_names() -> impl Iterator<Item = &'static str> {
+    services::ALL.iter().map(|s| s.name)
+}
 
 pub fn admin_url() -> String {
     std::env::var("PLACEMENT_TEST_DATABASE_URL")
@@ -207,20 +211,17 @@ impl Stack {
             None => panic!("database URL without a database name"),
         };
         let exchange = format!("{id}.events");
-        let ports: Vec<u16> = SERVICES.iter().map(|_| free_port()).collect();
-        let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
-        let endpoints = Endpoints {
-            directory: url(0),
-            cases: url(1),
-            referrals: url(2),
-            notifications: url(3),
-        };
+        let ports: Vec<u16> = services::ALL.iter().map(|_| free_port()).collect();
+        let mut endpoints = Endpoints::default();
+        for (service, port) in services::ALL.iter().zip(&ports) {
+            endpoints.set(*service, format!("http://127.0.0.1:{port}"));
+        }
         let log_dir = bin_dir().join("e2e-logs").join(&id);
         std::fs::create_dir_all(&log_dir).expect("log folder");
 
         let mut environments = BTreeMap::new();
-        for (i, service) in SERVICES.iter().enumerate() {
-            let upper = service.to_uppercase();
+        for (listed, port) in services::ALL.iter().zip(&ports) {
+            let service = &listed.name;
             let mut env = vec![
                 (
                     "RUST_LOG".to_string(),
@@ -236,20 +237,15 @@ impl Stack {
                         .unwrap_or_else(amqp_url),
                 ),
                 ("PLACEMENT_EXCHANGE".into(), exchange.clone()),
-                (
-                    format!("PLACEMENT_{upper}_QUEUE"),
-                    format!("{id}.{service}"),
-                ),
-                (
-                    format!("PLACEMENT_{upper}_LISTEN_ADDR"),
-                    format!("127.0.0.1:{}", ports[i]),
-                ),
-                (
-                    "PLACEMENT_DIRECTORY_URL".into(),
-                    endpoints.directory.clone(),
-                ),
-                ("PLACEMENT_CASES_URL".into(), endpoints.cases.clone()),
+                (listed.setting("queue"), format!("{id}.{service}")),
+                (listed.setting("listen_addr"), format!("127.0.0.1:{port}")),
             ];
+            // Where every service is, for those it calls.
+            env.extend(
+                services::ALL
+                    .iter()
+                    .map(|other| (other.setting("url"), endpoints.url(*other).to_string())),
+            );
             if let Some(d) = &options.ack_deadline {
                 env.push(("PLACEMENT_ACK_DEADLINE".into(), d.clone()));
             }
@@ -305,7 +301,7 @@ impl Stack {
             environments,
         };
         stack.database = stack.id.clone();
-        for service in SERVICES {
+        for service in service_names() {
             stack.spawn(service);
         }
         stack
@@ -338,10 +334,10 @@ impl Stack {
     /// its endpoint.
     pub fn add_instance(&mut self, service: &str) -> String {
         let port = free_port();
-        let upper = service.to_uppercase();
+        let listen = Self::listed(service).setting("listen_addr");
         let mut env = self.environments[service].clone();
         for (k, v) in env.iter_mut() {
-            if *k == format!("PLACEMENT_{upper}_LISTEN_ADDR") {
+            if *k == listen {
                 *v = format!("127.0.0.1:{port}");
             }
         }
@@ -356,6 +352,11 @@ impl Stack {
         self.environments.insert(name.clone(), env);
         self.spawn(&name);
         format!("http://127.0.0.1:{port}")
+    }
+
+    fn listed(service: &str) -> services::Listed {
+        services::Listed::named(service)
+            .unwrap_or_else(|| panic!("{service:?} is none of {}", services::Listed::names()))
     }
 
     /// Sends SIGTERM to `service` and waits for it to exit; returns how long that took.
@@ -416,10 +417,8 @@ impl Stack {
     pub async fn health(&self, service: &str) -> Option<i32> {
         let url = self
             .endpoints
-            .all()
-            .into_iter()
-            .find(|(name, _)| *name == service)
-            .map(|(_, url)| url.to_string())?;
+            .url(services::Listed::named(service)?)
+            .to_string();
         let channel = placement_cli::clients::channel(&url).ok()?;
         let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
         let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
@@ -450,8 +449,7 @@ impl Stack {
 
     /// Everything the services logged so far.
     pub fn logs(&self) -> String {
-        SERVICES
-            .iter()
+        service_names()
             .map(|s| {
                 let text = std::fs::read_to_string(self.log_dir.join(format!("{s}.log")))
                     .unwrap_or_default();
@@ -497,7 +495,7 @@ impl Stack {
             .expect("RabbitMQ answers");
         let channel = conn.create_channel().await.expect("channel");
         let mut out = Vec::new();
-        for service in SERVICES {
+        for service in service_names() {
             let name = placement_messaging::topology::dead_letter_queue(&self.queue(service));
             let q = channel
                 .queue_declare(
@@ -520,7 +518,7 @@ impl Stack {
     pub async fn outbox_backlog(&self) -> i64 {
         let mut db = self.db().await;
         let mut total = 0;
-        for schema in SERVICES {
+        for schema in service_names() {
             let n: i64 = sqlx::query_scalar(&format!(
                 "SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"
             ))
@@ -735,7 +733,7 @@ impl Drop for Stack {
         self.stop();
         let database = self.database.clone();
         let exchange = self.exchange.clone();
-        let queues: Vec<String> = SERVICES.iter().map(|s| self.queue(s)).collect();
+        let queues: Vec<String> = service_names().map(|s| self.queue(s)).collect();
         // Drop may run inside a runtime or while unwinding: clean up on a thread with a runtime of its own.
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -1,8 +1,9 @@
-//! Connections to the four services, and requests on behalf of an agency.
+//! Connections to the services, and requests on behalf of an agency.
 
 use std::time::Duration;
 
 use placement_platform::caller::{AGENCY_HEADER, ROLES_HEADER, Role};
+use placement_platform::services::{self, Listed};
 
 use crate::devkeys;
 use placement_proto::v1::{
@@ -16,34 +17,50 @@ use tonic_health::pb::{
 };
 use uuid::Uuid;
 
-/// Where the services listen.
+/// Where the services listen, one address for each in [`services::ALL`].
 #[derive(Debug, Clone)]
-pub struct Endpoints {
-    pub directory: String,
-    pub cases: String,
-    pub referrals: String,
-    pub notifications: String,
-}
+pub struct Endpoints(Vec<(Listed, String)>);
 
 impl Default for Endpoints {
+    /// Every service at its default address.
     fn default() -> Self {
-        Self {
-            directory: "http://127.0.0.1:50051".into(),
-            cases: "http://127.0.0.1:50052".into(),
-            referrals: "http://127.0.0.1:50053".into(),
-            notifications: "http://127.0.0.1:50054".into(),
-        }
+        Self(
+            services::ALL
+                .iter()
+                .map(|s| (*s, s.default_url()))
+                .collect(),
+        )
     }
 }
 
 impl Endpoints {
-    pub fn all(&self) -> [(&'static str, &str); 4] {
-        [
-            ("directory", &self.directory),
-            ("cases", &self.cases),
-            ("referrals", &self.referrals),
-            ("notifications", &self.notifications),
-        ]
+    /// Every service at `PLACEMENT_<NAME>_URL`, else at its default address.
+    pub fn from_env() -> Self {
+        Self(
+            services::ALL
+                .iter()
+                .map(|s| (*s, s.url_from_env()))
+                .collect(),
+        )
+    }
+
+    pub fn url(&self, service: Listed) -> &str {
+        self.0
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, url)| url.as_str())
+            .expect("every listed service has an address")
+    }
+
+    pub fn set(&mut self, service: Listed, url: impl Into<String>) {
+        if let Some(entry) = self.0.iter_mut().find(|(s, _)| *s == service) {
+            entry.1 = url.into();
+        }
+    }
+
+    /// Each service's name and address, in the order of [`services::ALL`].
+    pub fn all(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0.iter().map(|(s, url)| (s.name, url.as_str()))
     }
 }
 
@@ -70,10 +87,12 @@ pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
 impl Clients {
     pub fn connect(endpoints: &Endpoints) -> Result<Self, tonic::transport::Error> {
         Ok(Self {
-            directory: DirectoryServiceClient::new(channel(&endpoints.directory)?),
-            cases: CaseServiceClient::new(channel(&endpoints.cases)?),
-            referrals: ReferralServiceClient::new(channel(&endpoints.referrals)?),
-            notifications: NotificationServiceClient::new(channel(&endpoints.notifications)?),
+            directory: DirectoryServiceClient::new(channel(endpoints.url(services::DIRECTORY))?),
+            cases: CaseServiceClient::new(channel(endpoints.url(services::CASES))?),
+            referrals: ReferralServiceClient::new(channel(endpoints.url(services::REFERRALS))?),
+            notifications: NotificationServiceClient::new(channel(
+                endpoints.url(services::NOTIFICATIONS),
+            )?),
         })
     }
 }

@@ -9,6 +9,7 @@ use placement_cli::{
     demo, devkeys, scenario,
 };
 use placement_platform::caller::Role;
+use placement_platform::services::Listed;
 use placement_proto::v1::{
     DeliveryStatus, GetStatusRequest, ListDeadLettersRequest, ListDeliveriesRequest,
     ReplayDeadLettersRequest, RetryDeliveryRequest, operator_service_client::OperatorServiceClient,
@@ -17,30 +18,10 @@ use placement_proto::v1::{
 #[derive(Parser)]
 #[command(version, about = "Placement Exchange command line")]
 struct Cli {
-    #[arg(
-        long,
-        env = "PLACEMENT_DIRECTORY_URL",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    directory_url: String,
-    #[arg(
-        long,
-        env = "PLACEMENT_CASES_URL",
-        default_value = "http://127.0.0.1:50052"
-    )]
-    cases_url: String,
-    #[arg(
-        long,
-        env = "PLACEMENT_REFERRALS_URL",
-        default_value = "http://127.0.0.1:50053"
-    )]
-    referrals_url: String,
-    #[arg(
-        long,
-        env = "PLACEMENT_NOTIFICATIONS_URL",
-        default_value = "http://127.0.0.1:50054"
-    )]
-    notifications_url: String,
+    /// Where a service is, as NAME=URL (repeat the flag), e.g. `--url referrals=https://10.0.0.5:50053`;
+    /// otherwise `PLACEMENT_<NAME>_URL`, otherwise its default address on this machine.
+    #[arg(long = "url", value_name = "NAME=URL", value_parser = parse_service_url)]
+    urls: Vec<(Listed, String)>,
     /// Folder with the development signing key (made by `dev-keys`): requests carry tokens signed with it.
     /// Without it, requests name their agency with `x-agency-id` (development mode only).
     #[arg(long, env = "PLACEMENT_DEV_KEYS")]
@@ -69,7 +50,9 @@ enum Command {
         #[arg(long, default_value = "3600")]
         ttl_secs: u64,
     },
-    /// Waits until all four services report SERVING.
+    /// Prints every service of the exchange, one per line: its name and default port (for scripts).
+    Services,
+    /// Waits until every service reports SERVING.
     WaitReady {
         #[arg(long, default_value = "60")]
         timeout_secs: u64,
@@ -80,9 +63,9 @@ enum Command {
     Scenario,
     /// Each service's dependencies, outbox backlog, queue depth and dead letters.
     Status,
-    /// Lists the dead letters of one service, or of all four.
+    /// Lists the dead letters of one service, or of every service.
     DeadLetters {
-        /// directory, cases, referrals or notifications; all four when absent.
+        /// directory, cases, referrals or notifications; every service when absent.
         #[arg(long)]
         service: Option<String>,
         #[arg(long, default_value = "100")]
@@ -114,17 +97,25 @@ enum Command {
     },
 }
 
+fn parse_service_url(value: &str) -> Result<(Listed, String), String> {
+    let (name, url) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?} is not NAME=URL"))?;
+    let service = Listed::named(name)
+        .ok_or_else(|| format!("unknown service {name:?}: {}", Listed::names()))?;
+    Ok((service, url.to_string()))
+}
+
 fn operator_endpoints<'a>(
     endpoints: &'a Endpoints,
     only: Option<&str>,
 ) -> anyhow::Result<Vec<(&'static str, &'a str)>> {
     let chosen: Vec<_> = endpoints
         .all()
-        .into_iter()
         .filter(|(name, _)| only.is_none_or(|o| o == *name))
         .collect();
     if chosen.is_empty() {
-        anyhow::bail!("unknown service {only:?}: directory, cases, referrals or notifications");
+        anyhow::bail!("unknown service {only:?}: {}", Listed::names());
     }
     Ok(chosen)
 }
@@ -133,19 +124,17 @@ fn operator_endpoints<'a>(
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(dir) = &cli.dev_keys
-        && !matches!(cli.command, Command::DevKeys { .. })
+        && !matches!(cli.command, Command::DevKeys { .. } | Command::Services)
     {
         devkeys::use_signer(devkeys::signer(dir)?);
         if dir.join(devkeys::CA_FILE).exists() {
             devkeys::use_client_tls(dir)?;
         }
     }
-    let endpoints = Endpoints {
-        directory: cli.directory_url.clone(),
-        cases: cli.cases_url.clone(),
-        referrals: cli.referrals_url.clone(),
-        notifications: cli.notifications_url.clone(),
-    };
+    let mut endpoints = Endpoints::from_env();
+    for (service, url) in &cli.urls {
+        endpoints.set(*service, url.clone());
+    }
     let operator = |url: &str| -> anyhow::Result<OperatorServiceClient<tonic::transport::Channel>> {
         Ok(OperatorServiceClient::new(placement_cli::clients::channel(
             url,
@@ -153,6 +142,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let dev_keys = cli.dev_keys.clone();
     match cli.command {
+        Command::Services => {
+            for service in placement_platform::services::ALL {
+                println!("{} {}", service.name, service.port);
+            }
+        }
         Command::Status => {
             let mut waiting = 0;
             for (name, url) in operator_endpoints(&endpoints, None)? {
@@ -327,7 +321,10 @@ async fn main() -> anyhow::Result<()> {
             wait_ready(&endpoints, Duration::from_secs(timeout_secs))
                 .await
                 .map_err(anyhow::Error::msg)?;
-            println!("all four services are serving");
+            println!(
+                "all {} services are serving",
+                placement_platform::services::ALL.len()
+            );
         }
         Command::SeedDemo => {
             let clients = Clients::connect(&endpoints)?;

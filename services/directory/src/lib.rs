@@ -11,16 +11,12 @@ pub mod policy;
 pub mod reference;
 mod store;
 
-use std::{net::SocketAddr, sync::Arc};
-
-use placement_messaging::{
-    ConsumerSpec, EventBuilder, outbox::RelaySettings, runtime::Infra, runtime::StartError,
-};
-use placement_platform::config::{CommonConfig, from_env};
+use placement_messaging::EventBuilder;
+use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_platform::services;
 use placement_proto::v1::directory_service_server::DirectoryServiceServer;
 use serde::Deserialize;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 use uuid::Uuid;
 
 pub const SERVICE_NAME: &str = "placement.v1.DirectoryService";
@@ -32,75 +28,45 @@ pub const NATIONAL_AUTHORITY_ID: Uuid = placement_platform::caller::NATIONAL_AUT
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The directory's own settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// `PLACEMENT_DIRECTORY_LISTEN_ADDR`.
-    #[serde(default = "default_listen", rename = "directory_listen_addr")]
-    pub listen_addr: SocketAddr,
-    /// `PLACEMENT_DIRECTORY_QUEUE`: the directory's own queue.
-    #[serde(default = "default_queue", rename = "directory_queue")]
-    pub queue: String,
     /// `PLACEMENT_ALLOW_HTTP_WEBHOOKS`: accept `http://` webhook URLs (development and tests); otherwise
     /// only `https://`.
     #[serde(default)]
     pub allow_http_webhooks: bool,
-    #[serde(skip)]
-    pub common: CommonConfig,
 }
 
-fn default_listen() -> SocketAddr {
-    "127.0.0.1:50051".parse().expect("valid address")
-}
+/// The service: districts, municipalities, agencies, their services and places, their contact endpoints.
+pub struct Directory;
 
-fn default_queue() -> String {
-    "placement.directory".into()
-}
+impl Service for Directory {
+    const DEFINITION: Definition = Definition {
+        listed: services::DIRECTORY,
+        grpc_name: SERVICE_NAME,
+        producer: PRODUCER,
+        migrators: &[&MIGRATOR],
+    };
+    type Config = Config;
 
-impl Config {
-    pub fn from_env() -> Result<Self, placement_platform::config::ConfigError> {
-        let mut config: Self = from_env()?;
-        config.common = from_env()?;
-        Ok(config)
-    }
-}
-
-/// Runs the service on `listener` until `shutdown` is cancelled.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<(), StartError> {
-    let infra = Infra::start(
-        &config.common,
-        "directory",
-        &[&MIGRATOR],
-        PRODUCER,
-        shutdown.clone(),
-    )
-    .await?;
-    reference::load(&infra.pool).await?;
-    infra
-        .start_consumer(
-            ConsumerSpec::new(&config.queue, endpoints::BINDINGS),
-            Arc::new(endpoints::DirectoryEvents),
-        )
-        .await?;
-    infra.start_relay(RelaySettings::default());
-
-    if config.common.webhook_secret_key == placement_platform::config::DEVELOPMENT_WEBHOOK_KEY {
-        tracing::warn!(
-            "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhook secrets come from the development key"
+    async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
+        reference::load(&kit.pool).await?;
+        kit.consume(endpoints::BINDINGS, endpoints::DirectoryEvents);
+        let webhook_key = kit.common.webhook_secret_key.clone();
+        if webhook_key == placement_platform::config::DEVELOPMENT_WEBHOOK_KEY {
+            tracing::warn!(
+                "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhook secrets come from the development key"
+            );
+        }
+        let endpoints = endpoints::Endpoints::new(
+            kit.pool.clone(),
+            kit.outbox(),
+            webhook_key,
+            config.allow_http_webhooks,
         );
+        let api = api::Directory::new(kit.pool.clone(), kit.outbox(), endpoints);
+        Ok(placement_messaging::routes![kit;
+            DirectoryServiceServer::new(api),
+        ])
     }
-    let endpoints = endpoints::Endpoints::new(
-        infra.pool.clone(),
-        infra.outbox.clone(),
-        config.common.webhook_secret_key.clone(),
-        config.allow_http_webhooks,
-    );
-    let api = api::Directory::new(infra.pool.clone(), infra.outbox.clone(), endpoints);
-    let routes = placement_messaging::routes![infra;
-        DirectoryServiceServer::new(api),
-    ];
-    infra.serve(listener, SERVICE_NAME, routes).await
 }

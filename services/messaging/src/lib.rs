@@ -13,7 +13,7 @@ pub mod consumer;
 pub mod envelope;
 pub mod operator;
 pub mod outbox;
-pub mod runtime;
+pub mod service;
 pub mod topology;
 
 pub use broker::Broker;

@@ -10,16 +10,13 @@ pub mod policy;
 pub mod recipients;
 pub mod render;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use placement_messaging::{
-    ConsumerSpec, outbox::RelaySettings, runtime::Infra, runtime::StartError,
-};
-use placement_platform::config::{CommonConfig, ConfigError, from_env};
+use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_platform::services;
 use placement_proto::v1::notification_service_server::NotificationServiceServer;
 use serde::Deserialize;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 
 use crate::delivery::{DispatchSettings, Dispatcher, FanOut, RetryPolicy};
 
@@ -28,14 +25,9 @@ pub const PRODUCER: &str = "placement-notifications";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The notifications service's own settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// `PLACEMENT_NOTIFICATIONS_LISTEN_ADDR`.
-    #[serde(default = "default_listen", rename = "notifications_listen_addr")]
-    pub listen_addr: SocketAddr,
-    /// `PLACEMENT_NOTIFICATIONS_QUEUE`.
-    #[serde(default = "default_queue", rename = "notifications_queue")]
-    pub queue: String,
     /// `PLACEMENT_SMTP_URL`: e.g. `smtp://127.0.0.1:25`, `smtp://mail.example:587?tls=required` (STARTTLS),
     /// `smtps://mail.example:465`, with `user:password@` if the server wants it. Unset: no e-mail is sent
     /// (e-mail deliveries wait as PENDING).
@@ -66,16 +58,6 @@ pub struct Config {
     /// `PLACEMENT_DELIVERY_CONCURRENCY`: deliveries in flight per instance.
     #[serde(default = "default_concurrency")]
     pub delivery_concurrency: usize,
-    #[serde(skip)]
-    pub common: CommonConfig,
-}
-
-fn default_listen() -> SocketAddr {
-    "127.0.0.1:50054".parse().expect("valid address")
-}
-
-fn default_queue() -> String {
-    "placement.notifications".into()
 }
 
 fn default_from() -> String {
@@ -111,10 +93,15 @@ fn default_concurrency() -> usize {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let mut config: Self = from_env()?;
-        config.common = from_env()?;
-        Ok(config)
+    fn dispatch_settings(&self, webhook_key: String) -> DispatchSettings {
+        DispatchSettings {
+            smtp_url: self.smtp_url.clone(),
+            smtp_from: self.smtp_from.clone(),
+            webhook_timeout: self.delivery_timeout,
+            poll_interval: self.delivery_poll_interval,
+            concurrency: self.delivery_concurrency,
+            webhook_key,
+        }
     }
 
     pub fn retry(&self) -> RetryPolicy {
@@ -135,69 +122,59 @@ impl Config {
     }
 }
 
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<(), StartError> {
-    let infra = Infra::start(
-        &config.common,
-        "notifications",
-        &[&MIGRATOR],
-        PRODUCER,
-        shutdown.clone(),
-    )
-    .await?;
-    if config.common.webhook_secret_key == placement_platform::config::DEVELOPMENT_WEBHOOK_KEY {
-        tracing::warn!(
-            "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhooks are signed with secrets from the development key"
-        );
-    }
-    let (arrivals, _) = tokio::sync::broadcast::channel(1024);
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let fan_out = FanOut {
-        public_url: config.public_url.clone(),
-        retry: config.retry(),
+/// The service: inboxes, e-mail and webhook deliveries, from referral and directory events.
+pub struct Notifications;
+
+impl Service for Notifications {
+    const DEFINITION: Definition = Definition {
+        listed: services::NOTIFICATIONS,
+        grpc_name: SERVICE_NAME,
+        producer: PRODUCER,
+        migrators: &[&MIGRATOR],
     };
-    let dispatcher = Dispatcher::new(
-        infra.pool.clone(),
-        infra.outbox.clone(),
-        fan_out.clone(),
-        DispatchSettings {
-            smtp_url: config.smtp_url.clone(),
-            smtp_from: config.smtp_from.clone(),
-            webhook_timeout: config.delivery_timeout,
-            poll_interval: config.delivery_poll_interval,
-            concurrency: config.delivery_concurrency,
-            webhook_key: config.common.webhook_secret_key.clone(),
-        },
-        wake.clone(),
-        arrivals.clone(),
-    )
-    .map_err(|e| StartError::Config(e.to_string()))?;
-    infra
-        .start_consumer(
-            ConsumerSpec::new(&config.queue, inbox::BINDINGS),
-            Arc::new(inbox::Inbox {
+    type Config = Config;
+
+    async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
+        let webhook_key = kit.common.webhook_secret_key.clone();
+        if webhook_key == placement_platform::config::DEVELOPMENT_WEBHOOK_KEY {
+            tracing::warn!(
+                "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhooks are signed with secrets from the development key"
+            );
+        }
+        let (arrivals, _) = tokio::sync::broadcast::channel(1024);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let fan_out = FanOut {
+            public_url: config.public_url.clone(),
+            retry: config.retry(),
+        };
+        let dispatcher = Dispatcher::new(
+            kit.pool.clone(),
+            // Publishes "notification.endpoint_disabled" for the directory.
+            kit.outbox(),
+            fan_out.clone(),
+            config.dispatch_settings(webhook_key),
+            wake.clone(),
+            arrivals.clone(),
+        )
+        .map_err(|e| StartError::Config(e.to_string()))?;
+        kit.consume(
+            inbox::BINDINGS,
+            inbox::Inbox {
                 arrivals: arrivals.clone(),
                 deliveries: wake.clone(),
                 fan_out,
-            }),
-        )
-        .await?;
-    // Publishes "notification.endpoint_disabled" for the directory.
-    infra.start_relay(RelaySettings::default());
-    infra.spawn(Arc::new(dispatcher).run(shutdown.clone()));
-
-    let api = api::Notifications::new(
-        infra.pool.clone(),
-        arrivals,
-        wake,
-        config.retry().window,
-        shutdown.clone(),
-    );
-    let routes = placement_messaging::routes![infra;
-        NotificationServiceServer::new(api),
-    ];
-    infra.serve(listener, SERVICE_NAME, routes).await
+            },
+        );
+        kit.spawn(Arc::new(dispatcher).run(kit.shutdown()));
+        let api = api::Notifications::new(
+            kit.pool.clone(),
+            arrivals,
+            wake,
+            config.retry().window,
+            kit.shutdown(),
+        );
+        Ok(placement_messaging::routes![kit;
+            NotificationServiceServer::new(api),
+        ])
+    }
 }

@@ -18,6 +18,47 @@ pub fn short_ref(id: &str) -> &str {
     id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
+/// What an e-mail about a referral event may say, formatted.
+struct Facts<'a> {
+    id: &'a str,
+    short: &'a str,
+    deadline: String,
+    order_on: String,
+    court_due: String,
+    places: u32,
+    service: &'a str,
+    region: &'a str,
+    from: &'a str,
+    code: i32,
+    actor: &'a str,
+}
+
+impl<'a> Facts<'a> {
+    fn of(e: &'a ReferralEvent) -> Self {
+        let order = e.order_issued_on.as_ref().and_then(from_date);
+        Facts {
+            id: &e.referral_id,
+            short: short_ref(&e.referral_id),
+            deadline: e
+                .acknowledgement_deadline
+                .as_ref()
+                .and_then(from_timestamp)
+                .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default(),
+            order_on: order.map(|d| d.to_string()).unwrap_or_default(),
+            court_due: order
+                .map(|d| court_application_due(d).to_string())
+                .unwrap_or_default(),
+            places: e.places,
+            service: &e.service_id,
+            region: &e.receiving_region_code,
+            from: &e.sender_region_code,
+            code: e.reason_code,
+            actor: &e.actor_agency_id,
+        }
+    }
+}
+
 /// Subject and text of the e-mail about a referral event.
 pub fn referral_email(
     kind: NotificationKind,
@@ -25,172 +66,186 @@ pub fn referral_email(
     language: Language,
     public_url: &str,
 ) -> (String, String) {
-    let id = &e.referral_id;
-    let short = short_ref(id);
-    let deadline = e
-        .acknowledgement_deadline
-        .as_ref()
-        .and_then(from_timestamp)
-        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default();
-    let order = e.order_issued_on.as_ref().and_then(from_date);
-    let order_on = order.map(|d| d.to_string()).unwrap_or_default();
-    let court_due = order
-        .map(|d| court_application_due(d).to_string())
-        .unwrap_or_default();
-    let (places, service, region, from) = (
-        e.places,
-        &e.service_id,
-        &e.receiving_region_code,
-        &e.sender_region_code,
-    );
-    let (code, actor) = (e.reason_code, &e.actor_agency_id);
-    let link = format!("{}/referrals/{id}", public_url.trim_end_matches('/'));
-    use NotificationKind as K;
-    let (subject, text) = match language {
-        Language::En => match kind {
-            K::ReferralSubmitted => (
-                format!("New placement request {short}: acknowledge by {deadline}"),
-                format!(
-                    "Referral {id} asks for {places} place(s) at service {service} (district {region}), \
-                     from district {from}.\nPlease acknowledge it by {deadline}; then the service accepts or declines it."
-                ),
-            ),
-            K::ReferralAcknowledged => (
-                format!("Referral {short} acknowledged"),
-                format!("Agency {actor} acknowledged referral {id}."),
-            ),
-            K::ReferralAccepted => (
-                format!("Referral {short} accepted"),
-                format!(
-                    "Service {service} accepted referral {id} and holds {places} place(s).\n\
-                     Confirm the placement when the children arrive."
-                ),
-            ),
-            K::ReferralDeclined => (
-                format!("Referral {short} declined"),
-                format!(
-                    "Service {service} declined referral {id} (reason code {code}).\n\
-                     You may refer the case to another service."
-                ),
-            ),
-            K::ReferralWithdrawn => (
-                format!("Referral {short} withdrawn"),
-                format!(
-                    "The sender withdrew referral {id} (reason code {code}); any held places are released."
-                ),
-            ),
-            K::ReferralPlaced => (
-                format!("Referral {short}: children placed"),
-                format!(
-                    "The sender confirmed the placement of referral {id} at service {service}; \
-                     {places} place(s) are now occupied."
-                ),
-            ),
-            K::ReferralReminder => (
-                format!("Reminder: acknowledge referral {short} by {deadline}"),
-                format!(
-                    "Half the time to acknowledge referral {id} (service {service}, district {region}) has passed \
-                     and your agency has not acknowledged it yet.\nDeadline: {deadline}."
-                ),
-            ),
-            K::CourtDecisionDue => (
-                format!("Referral {short}: apply to the court by {court_due}"),
-                format!(
-                    "The director's order of {order_on} behind referral {id} is three weeks old and no court \
-                     decision is recorded.\nThe law gives one month to apply to the court: by {court_due}.\n\
-                     Record the decision on the referral once the court has ruled."
-                ),
-            ),
-            K::CourtDecisionRecorded => (
-                format!("Referral {short}: court decision recorded"),
-                format!("The sender recorded the court decision on referral {id}."),
-            ),
-            K::ReferralEscalated | K::EndpointDisabled | K::Unspecified => (
-                format!("Referral {short} escalated: acknowledgements overdue"),
-                format!(
-                    "Referral {id} to service {service} (district {region}) was not acknowledged by every \
-                     party by {deadline}."
-                ),
-            ),
-        },
-        _ => match kind {
-            K::ReferralSubmitted => (
-                format!("Ново искане за настаняване {short}: потвърдете до {deadline}"),
-                format!(
-                    "Направление {id} иска {places} място(а) в услуга {service} (област {region}) \
-                     от област {from}.\nМоля, потвърдете получаването до {deadline}; след това доставчикът \
-                     приема или отказва."
-                ),
-            ),
-            K::ReferralAcknowledged => (
-                format!("Направление {short}: получаването е потвърдено"),
-                format!("Агенция {actor} потвърди получаването на направление {id}."),
-            ),
-            K::ReferralAccepted => (
-                format!("Направление {short} е прието"),
-                format!(
-                    "Услуга {service} прие направление {id} и задържа {places} място(а).\n\
-                     Потвърдете настаняването, когато децата пристигнат."
-                ),
-            ),
-            K::ReferralDeclined => (
-                format!("Направление {short} е отказано"),
-                format!(
-                    "Услуга {service} отказа направление {id} (код на причината {code}).\n\
-                     Можете да насочите случая към друга услуга."
-                ),
-            ),
-            K::ReferralWithdrawn => (
-                format!("Направление {short} е оттеглено"),
-                format!(
-                    "Изпращачът оттегли направление {id} (код на причината {code}); задържаните места се освобождават."
-                ),
-            ),
-            K::ReferralPlaced => (
-                format!("Направление {short}: децата са настанени"),
-                format!(
-                    "Изпращачът потвърди настаняването по направление {id} в услуга {service}; \
-                     {places} място(а) вече са заети."
-                ),
-            ),
-            K::ReferralReminder => (
-                format!("Напомняне: потвърдете направление {short} до {deadline}"),
-                format!(
-                    "Изтече половината от срока за потвърждение на направление {id} (услуга {service}, \
-                     област {region}), а вашата агенция още не го е потвърдила.\nСрок: {deadline}."
-                ),
-            ),
-            K::CourtDecisionDue => (
-                format!("Направление {short}: подайте молба до съда до {court_due}"),
-                format!(
-                    "Заповедта на директора от {order_on}, на която се основава направление {id}, е на три \
-                     седмици, а съдебно решение не е вписано.\nЗаконът дава един месец за молба до съда: \
-                     до {court_due}.\nВпишете решението в направлението, когато съдът се произнесе."
-                ),
-            ),
-            K::CourtDecisionRecorded => (
-                format!("Направление {short}: вписано е съдебно решение"),
-                format!("Изпращачът вписа съдебното решение по направление {id}."),
-            ),
-            K::ReferralEscalated | K::EndpointDisabled | K::Unspecified => (
-                format!("Направление {short} е ескалирано: потвърждението е просрочено"),
-                format!(
-                    "Направление {id} до услуга {service} (област {region}) не беше потвърдено от всички \
-                     страни до {deadline}."
-                ),
-            ),
-        },
-    };
-    let (open, signature) = if language == Language::En {
-        ("Open the referral", SIGNATURE_EN)
+    let facts = Facts::of(e);
+    let link = format!("{}/referrals/{}", public_url.trim_end_matches('/'), facts.id);
+    let (subject, text, open, signature) = if language == Language::En {
+        let (subject, text) = english(kind, &facts);
+        (subject, text, "Open the referral", SIGNATURE_EN)
     } else {
-        ("Отворете направлението", SIGNATURE_BG)
+        let (subject, text) = bulgarian(kind, &facts);
+        (subject, text, "Отворете направлението", SIGNATURE_BG)
     };
     (
         subject,
         format!("{text}\n\n{open}: {link}\n\n{signature}\n"),
     )
+}
+
+fn english(kind: NotificationKind, f: &Facts<'_>) -> (String, String) {
+    let Facts {
+        id,
+        short,
+        deadline,
+        order_on,
+        court_due,
+        places,
+        service,
+        region,
+        from,
+        code,
+        actor,
+    } = f;
+    use NotificationKind as K;
+    match kind {
+        K::ReferralSubmitted => (
+            format!("New placement request {short}: acknowledge by {deadline}"),
+            format!(
+                "Referral {id} asks for {places} place(s) at service {service} (district {region}), \
+                 from district {from}.\nPlease acknowledge it by {deadline}; then the service accepts or declines it."
+            ),
+        ),
+        K::ReferralAcknowledged => (
+            format!("Referral {short} acknowledged"),
+            format!("Agency {actor} acknowledged referral {id}."),
+        ),
+        K::ReferralAccepted => (
+            format!("Referral {short} accepted"),
+            format!(
+                "Service {service} accepted referral {id} and holds {places} place(s).\n\
+                 Confirm the placement when the children arrive."
+            ),
+        ),
+        K::ReferralDeclined => (
+            format!("Referral {short} declined"),
+            format!(
+                "Service {service} declined referral {id} (reason code {code}).\n\
+                 You may refer the case to another service."
+            ),
+        ),
+        K::ReferralWithdrawn => (
+            format!("Referral {short} withdrawn"),
+            format!(
+                "The sender withdrew referral {id} (reason code {code}); any held places are released."
+            ),
+        ),
+        K::ReferralPlaced => (
+            format!("Referral {short}: children placed"),
+            format!(
+                "The sender confirmed the placement of referral {id} at service {service}; \
+                 {places} place(s) are now occupied."
+            ),
+        ),
+        K::ReferralReminder => (
+            format!("Reminder: acknowledge referral {short} by {deadline}"),
+            format!(
+                "Half the time to acknowledge referral {id} (service {service}, district {region}) has passed \
+                 and your agency has not acknowledged it yet.\nDeadline: {deadline}."
+            ),
+        ),
+        K::CourtDecisionDue => (
+            format!("Referral {short}: apply to the court by {court_due}"),
+            format!(
+                "The director's order of {order_on} behind referral {id} is three weeks old and no court \
+                 decision is recorded.\nThe law gives one month to apply to the court: by {court_due}.\n\
+                 Record the decision on the referral once the court has ruled."
+            ),
+        ),
+        K::CourtDecisionRecorded => (
+            format!("Referral {short}: court decision recorded"),
+            format!("The sender recorded the court decision on referral {id}."),
+        ),
+        K::ReferralEscalated | K::EndpointDisabled | K::Unspecified => (
+            format!("Referral {short} escalated: acknowledgements overdue"),
+            format!(
+                "Referral {id} to service {service} (district {region}) was not acknowledged by every \
+                 party by {deadline}."
+            ),
+        ),
+    }
+}
+
+fn bulgarian(kind: NotificationKind, f: &Facts<'_>) -> (String, String) {
+    let Facts {
+        id,
+        short,
+        deadline,
+        order_on,
+        court_due,
+        places,
+        service,
+        region,
+        from,
+        code,
+        actor,
+    } = f;
+    use NotificationKind as K;
+    match kind {
+        K::ReferralSubmitted => (
+            format!("Ново искане за настаняване {short}: потвърдете до {deadline}"),
+            format!(
+                "Направление {id} иска {places} място(а) в услуга {service} (област {region}) \
+                 от област {from}.\nМоля, потвърдете получаването до {deadline}; след това доставчикът \
+                 приема или отказва."
+            ),
+        ),
+        K::ReferralAcknowledged => (
+            format!("Направление {short}: получаването е потвърдено"),
+            format!("Агенция {actor} потвърди получаването на направление {id}."),
+        ),
+        K::ReferralAccepted => (
+            format!("Направление {short} е прието"),
+            format!(
+                "Услуга {service} прие направление {id} и задържа {places} място(а).\n\
+                 Потвърдете настаняването, когато децата пристигнат."
+            ),
+        ),
+        K::ReferralDeclined => (
+            format!("Направление {short} е отказано"),
+            format!(
+                "Услуга {service} отказа направление {id} (код на причината {code}).\n\
+                 Можете да насочите случая към друга услуга."
+            ),
+        ),
+        K::ReferralWithdrawn => (
+            format!("Направление {short} е оттеглено"),
+            format!(
+                "Изпращачът оттегли направление {id} (код на причината {code}); задържаните места се освобождават."
+            ),
+        ),
+        K::ReferralPlaced => (
+            format!("Направление {short}: децата са настанени"),
+            format!(
+                "Изпращачът потвърди настаняването по направление {id} в услуга {service}; \
+                 {places} място(а) вече са заети."
+            ),
+        ),
+        K::ReferralReminder => (
+            format!("Напомняне: потвърдете направление {short} до {deadline}"),
+            format!(
+                "Изтече половината от срока за потвърждение на направление {id} (услуга {service}, \
+                 област {region}), а вашата агенция още не го е потвърдила.\nСрок: {deadline}."
+            ),
+        ),
+        K::CourtDecisionDue => (
+            format!("Направление {short}: подайте молба до съда до {court_due}"),
+            format!(
+                "Заповедта на директора от {order_on}, на която се основава направление {id}, е на три \
+                 седмици, а съдебно решение не е вписано.\nЗаконът дава един месец за молба до съда: \
+                 до {court_due}.\nВпишете решението в направлението, когато съдът се произнесе."
+            ),
+        ),
+        K::CourtDecisionRecorded => (
+            format!("Направление {short}: вписано е съдебно решение"),
+            format!("Изпращачът вписа съдебното решение по направление {id}."),
+        ),
+        K::ReferralEscalated | K::EndpointDisabled | K::Unspecified => (
+            format!("Направление {short} е ескалирано: потвърждението е просрочено"),
+            format!(
+                "Направление {id} до услуга {service} (област {region}) не беше потвърдено от всички \
+                 страни до {deadline}."
+            ),
+        ),
+    }
 }
 
 /// Subject and text of the e-mail telling an agency one of its endpoints was disabled.

@@ -1,0 +1,461 @@
+//! The service template. A service says what it is (a [`Definition`]: its entry in the list of services,
+//! its gRPC name, its migrations), what it reads from the environment (its own `Config`), and, in
+//! [`Service::declare`], what it is made of: its routes, the events it consumes, its clients and its
+//! background tasks, in any order. The kit does the rest, in the one order that is right: credentials
+//! checked, database migrated, the queue declared before anything is served, the consumer, the outbox relay
+//! (only if the service publishes) and the tasks started, health kept in step with the database and broker,
+//! reflection and the operator API served beside the routes, and on SIGTERM everything drained.
+//!
+//! A service's `main` is one line: `placement_messaging::service::main::<placement_foo::Foo>()`.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use placement_platform::caller::{Authenticate, Verifier};
+use placement_platform::config::{CommonConfig, ConfigError, from_env};
+use placement_platform::services::Listed;
+use placement_platform::tls::TlsMaterial;
+use placement_platform::{backoff::Backoff, db};
+use serde::de::DeserializeOwned;
+use sqlx::{PgPool, migrate::Migrator};
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic::{service::Routes, transport::Channel};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    Broker, Consumer, ConsumerSpec, EventHandler, Outbox, OutboxRelay, operator::Operator,
+    outbox::RelaySettings,
+};
+
+pub use placement_platform::grpc::MAX_REQUEST_BYTES;
+
+/// How long a call to another service may take before it fails with DEADLINE_EXCEEDED.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(3);
+
+/// The gRPC routes of a service: every server behind the service's authentication and the request size
+/// limit, so that neither can be left off one of them. `routes![kit; FooServer::new(api), …]`.
+#[macro_export]
+macro_rules! routes {
+    ($kit:expr; $first:expr $(, $rest:expr)* $(,)?) => {{
+        let auth = $kit.auth.clone();
+        let routes = ::tonic::service::Routes::new(
+            ::tonic::service::interceptor::InterceptedService::new(
+                $first.max_decoding_message_size($crate::service::MAX_REQUEST_BYTES),
+                auth.clone(),
+            ),
+        );
+        $(
+            let routes = routes.add_service(::tonic::service::interceptor::InterceptedService::new(
+                $rest.max_decoding_message_size($crate::service::MAX_REQUEST_BYTES),
+                auth.clone(),
+            ));
+        )*
+        routes
+    }};
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Database(#[from] db::DbSetupError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("the address of the {service} service, {url:?}, is not usable: {source}")]
+    Client {
+        service: &'static str,
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error("shutdown requested during start-up")]
+    Cancelled,
+    #[error("gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> Self {
+        StartError::Config(e.to_string())
+    }
+}
+
+/// What a service is.
+#[derive(Debug, Clone, Copy)]
+pub struct Definition {
+    /// Its entry in [`placement_platform::services::ALL`]: its name, schema, queue and settings' names.
+    pub listed: Listed,
+    /// The gRPC service name health reports on, e.g. `placement.v1.ReferralService`.
+    pub grpc_name: &'static str,
+    /// The `producer` its events carry and the name its logs start with, e.g. `placement-referrals`.
+    pub producer: &'static str,
+    /// Its migrations (the outbox and inbox tables are applied first, for every service).
+    pub migrators: &'static [&'static Migrator],
+}
+
+/// A service of the exchange, declared.
+pub trait Service {
+    const DEFINITION: Definition;
+    /// Its own settings (`PLACEMENT_*`), beside the [`Settings`] every service has.
+    type Config: DeserializeOwned + Send + 'static;
+
+    /// Says what the service is made of, on `kit`, and returns its routes (made with [`routes!`]).
+    fn declare(
+        config: Self::Config,
+        kit: &mut Kit,
+    ) -> impl Future<Output = Result<Routes, StartError>> + Send;
+}
+
+/// The settings of one service: those every service has, and its own.
+#[derive(Debug, Clone)]
+pub struct Settings<T> {
+    pub common: CommonConfig,
+    /// `PLACEMENT_<NAME>_LISTEN_ADDR`, default 127.0.0.1 and the service's port.
+    pub listen_addr: SocketAddr,
+    /// `PLACEMENT_<NAME>_QUEUE`, default `placement.<name>`.
+    pub queue: String,
+    pub own: T,
+}
+
+impl<T: DeserializeOwned> Settings<T> {
+    pub fn from_env(listed: Listed) -> Result<Self, ConfigError> {
+        let var = listed.setting("listen_addr");
+        let listen_addr = match std::env::var(&var) {
+            Ok(v) => v
+                .parse()
+                .map_err(|e| ConfigError::Message(format!("{var}={v:?}: {e}")))?,
+            Err(_) => listed.default_listen_addr(),
+        };
+        Ok(Self {
+            common: from_env()?,
+            listen_addr,
+            queue: std::env::var(listed.setting("queue"))
+                .unwrap_or_else(|_| listed.default_queue()),
+            own: from_env()?,
+        })
+    }
+}
+
+/// Reads the settings, listens, and runs service `S` until SIGTERM or Ctrl-C.
+pub async fn main<S: Service>() -> Result<(), StartError> {
+    placement_platform::telemetry::init(S::DEFINITION.producer);
+    let settings = Settings::<S::Config>::from_env(S::DEFINITION.listed)?;
+    let shutdown = CancellationToken::new();
+    placement_platform::shutdown::cancel_on_signal(shutdown.clone());
+    let addr = settings.listen_addr;
+    let listener = placement_platform::grpc::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    run::<S>(settings, listener, shutdown).await
+}
+
+/// Runs service `S` on `listener` until `shutdown` is cancelled.
+pub async fn run<S: Service>(
+    settings: Settings<S::Config>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let mut kit = Kit::start(&settings, S::DEFINITION, shutdown).await?;
+    let routes = S::declare(settings.own, &mut kit).await?;
+    kit.serve(listener, routes).await
+}
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A consumer not started yet, whatever its handler.
+trait PendingConsumer: Send {
+    fn declare(&self) -> Pin<Box<dyn Future<Output = Result<(), lapin::Error>> + Send + '_>>;
+    fn start(self: Box<Self>, shutdown: CancellationToken) -> Task;
+}
+
+impl<H: EventHandler> PendingConsumer for Consumer<H> {
+    fn declare(&self) -> Pin<Box<dyn Future<Output = Result<(), lapin::Error>> + Send + '_>> {
+        Box::pin(Consumer::declare(self))
+    }
+
+    fn start(self: Box<Self>, shutdown: CancellationToken) -> Task {
+        Box::pin((*self).run(shutdown))
+    }
+}
+
+/// What a service is declared on: its database, its outbox, its clients, and what it asks to run.
+pub struct Kit {
+    pub pool: PgPool,
+    /// The service's settings shared by all (e.g. the webhook key).
+    pub common: CommonConfig,
+    /// The interceptor every API of the service sits behind (used by [`routes!`]).
+    pub auth: Authenticate,
+    definition: Definition,
+    broker: Arc<Broker>,
+    outbox: Outbox,
+    publishes: AtomicBool,
+    client_tls: Option<tonic::transport::ClientTlsConfig>,
+    server_tls: Option<tonic::transport::ServerTlsConfig>,
+    queue: String,
+    consumer: Option<Box<dyn PendingConsumer>>,
+    pending: Vec<Task>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Kit {
+    /// Checks the credentials, connects to PostgreSQL (waiting for it) and applies the messaging and the
+    /// service's migrations in the service's schema.
+    async fn start<T>(
+        settings: &Settings<T>,
+        definition: Definition,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
+        let common = &settings.common;
+        // Credentials are checked before anything else starts: a misconfigured service must not serve.
+        let verifier = Verifier::new(
+            &common
+                .auth()
+                .map_err(|e| StartError::Config(e.to_string()))?,
+        )
+        .map_err(|e| StartError::Config(e.to_string()))?;
+        let tls =
+            TlsMaterial::from_config(common).map_err(|e| StartError::Config(e.to_string()))?;
+        warn_of_development(tls.is_none(), verifier.development());
+        let pool = db::connect_and_migrate(
+            &common.database_url,
+            definition.listed.name,
+            common.database_max_connections,
+            common.database_acquire_timeout,
+            &[&[&crate::MIGRATOR], definition.migrators].concat(),
+            &shutdown,
+        )
+        .await?;
+        Ok(Self {
+            pool,
+            common: common.clone(),
+            auth: Authenticate(Arc::new(verifier)),
+            definition,
+            broker: Broker::new(&common.amqp_url, definition.producer),
+            outbox: Outbox::new(),
+            publishes: AtomicBool::new(false),
+            client_tls: tls.as_ref().map(TlsMaterial::client),
+            server_tls: tls.as_ref().map(TlsMaterial::server),
+            queue: settings.queue.clone(),
+            consumer: None,
+            pending: Vec::new(),
+            tasks: TaskTracker::new(),
+            shutdown,
+        })
+    }
+
+    /// The outbox the service's events are written to. Asking for it is what starts the relay that
+    /// publishes them.
+    pub fn outbox(&self) -> Outbox {
+        self.publishes.store(true, Ordering::Relaxed);
+        self.outbox.clone()
+    }
+
+    /// The token cancelled on shutdown, for the service's own tasks and streams.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Consumes the events routed by `bindings` from the service's queue, applying each with `handler`.
+    /// The events a handler writes to the outbox are published.
+    pub fn consume<H: EventHandler>(&mut self, bindings: &[&'static str], handler: H) {
+        let consumer = Consumer::new(
+            self.pool.clone(),
+            self.broker.clone(),
+            self.common.exchange.clone(),
+            ConsumerSpec::new(&self.queue, bindings),
+            Arc::new(handler),
+            Some(self.outbox()),
+        );
+        self.consumer = Some(Box::new(consumer));
+    }
+
+    /// Runs `task` once the service serves; shutdown waits for it.
+    pub fn spawn<F>(&mut self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.pending.push(Box::pin(task));
+    }
+
+    /// A client of another service of the exchange, at `PLACEMENT_<NAME>_URL` (else its default address),
+    /// with this service's certificate and a deadline on every call; connected on first use.
+    pub fn client<C>(
+        &self,
+        service: Listed,
+        new: impl FnOnce(Channel) -> C,
+    ) -> Result<C, StartError> {
+        let url = service.url_from_env();
+        let channel =
+            placement_platform::grpc::lazy_channel(&url, CLIENT_DEADLINE, self.client_tls.as_ref())
+                .map_err(|source| StartError::Client {
+                    service: service.name,
+                    url,
+                    source,
+                })?;
+        Ok(new(channel))
+    }
+
+    fn operator(&self) -> Operator {
+        Operator {
+            pool: self.pool.clone(),
+            broker: self.broker.clone(),
+            service: self.definition.producer,
+            queue: if self.consumer.is_some() {
+                self.queue.clone()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// Declares the queue (waiting for the broker), so that no event published once the service serves is
+    /// missed; then starts the consumer, the relay and the service's tasks.
+    async fn start_background(&mut self) -> Result<(), StartError> {
+        if let Some(consumer) = self.consumer.take() {
+            let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+            while let Err(e) = consumer.declare().await {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?delay, "broker not ready; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = self.shutdown.cancelled() => return Err(StartError::Cancelled),
+                }
+            }
+            self.tasks.spawn(consumer.start(self.shutdown.clone()));
+        }
+        if self.publishes.load(Ordering::Relaxed) {
+            let relay = OutboxRelay::new(
+                self.pool.clone(),
+                self.broker.clone(),
+                self.common.exchange.clone(),
+                self.outbox.clone(),
+                RelaySettings::default(),
+            );
+            self.tasks.spawn(relay.run(self.shutdown.clone()));
+        }
+        for task in self.pending.drain(..) {
+            self.tasks.spawn(task);
+        }
+        Ok(())
+    }
+
+    /// Keeps the health service in step with the database and the broker: SERVING only while both answer.
+    /// Also warns, every 30 seconds while it lasts, that dead letters are waiting.
+    fn report_health(&self, reporter: HealthReporter, operator: Operator) {
+        let pool = self.pool.clone();
+        let broker = self.broker.clone();
+        let shutdown = self.shutdown.clone();
+        let names = ["", self.definition.grpc_name];
+        self.tasks.spawn(async move {
+            let mut last = None;
+            let mut tick: u64 = 0;
+            loop {
+                tick += 1;
+                if tick % 60 == 1 {
+                    warn_of_dead_letters(&operator).await;
+                }
+                let ok = db::ping(&pool).await && broker.is_connected();
+                if last != Some(ok) {
+                    let status = if ok {
+                        ServingStatus::Serving
+                    } else {
+                        ServingStatus::NotServing
+                    };
+                    tracing::info!(?status, "health");
+                    for name in names {
+                        reporter.set_service_status(name, status).await;
+                    }
+                    last = Some(ok);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+            for name in names {
+                reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+        });
+    }
+
+    /// Starts what was declared, then serves `routes` with health, reflection and the operator's service
+    /// until shutdown; then stops everything and closes connections.
+    async fn serve(mut self, listener: TcpListener, routes: Routes) -> Result<(), StartError> {
+        let operator = self.operator();
+        if let Err(e) = self.start_background().await {
+            self.finish(Duration::from_secs(10)).await;
+            return Err(e);
+        }
+        let (reporter, health) = placement_platform::grpc::health();
+        self.report_health(reporter, operator.clone());
+        let routes = routes.add_service(tonic::service::interceptor::InterceptedService::new(
+            placement_proto::v1::operator_service_server::OperatorServiceServer::new(operator)
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            self.auth.clone(),
+        ));
+        let served = placement_platform::grpc::serve(
+            listener,
+            routes,
+            health,
+            self.common.reflection(),
+            self.server_tls.clone(),
+            self.shutdown.clone(),
+        )
+        .await;
+        self.finish(Duration::from_secs(10)).await;
+        Ok(served?)
+    }
+
+    /// Waits for every background task to stop (after the shutdown token was cancelled), then closes the
+    /// broker connection and the pool. Gives up after `grace`.
+    async fn finish(self, grace: Duration) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(?grace, "background tasks did not stop in time");
+        }
+        self.broker.close().await;
+        self.pool.close().await;
+        tracing::info!("stopped");
+    }
+}
+
+fn warn_of_development(plain_tcp: bool, development_auth: bool) {
+    if plain_tcp {
+        tracing::warn!("development mode without TLS: the API is served over plain TCP");
+    }
+    if development_auth {
+        tracing::warn!(
+            "PLACEMENT_AUTH_MODE=development: calls may name their agency with x-agency-id, unverified; never use this outside a developer's machine"
+        );
+    }
+}
+
+async fn warn_of_dead_letters(operator: &Operator) {
+    if !operator.queue.is_empty()
+        && let Ok(n) = operator.dead_letter_count().await
+        && n > 0
+    {
+        tracing::warn!(dead_letters = n, queue = %operator.queue, "dead letters are waiting; see placement-cli dead-letters");
+    }
+}
