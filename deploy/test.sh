@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests and the end-to-end tests against a real PostgreSQL and RabbitMQ
-# (installed and started by deploy/infra.sh if missing). Each end-to-end test starts the four service
+# (installed and started by deploy/infra.sh if missing). Each end-to-end test starts every service
 # binaries as child processes in a database and exchange of its own, and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."

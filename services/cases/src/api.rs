@@ -14,7 +14,7 @@ use placement_proto::v1::{
     GetCaseRequest, ListCasesRequest, ListCasesResponse, OpenCaseRequest, Sex,
     case_service_server::CaseService, directory_service_client::DirectoryServiceClient,
 };
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::PgPool;
 use tonic::{Request, Response, Status, transport::Channel};
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ use crate::{
     EVENTS, personal,
     personal::Sealer,
     policy::{self, Act, View},
-    store::{CASE_COLUMNS, CaseRow, ChildRow, child_count, children_of},
+    store::{self, ChildRow, child_count, children_of},
 };
 
 const MAX_CHILDREN: usize = 12;
@@ -152,43 +152,13 @@ impl Cases {
                 "names and personal numbers cannot be stored: the service has no PLACEMENT_DATA_KEY",
             ));
         }
-        let agency = self
-            .directory
-            .clone()
-            .get_agency(caller.forward(GetAgencyRequest {
-                agency_id: caller.agency_id.to_string(),
-            }))
-            .await
-            .map_err(|s| match s.code() {
-                tonic::Code::NotFound => {
-                    ServiceError::denied("the calling agency is not registered")
-                }
-                _ => ServiceError::from(s),
-            })?
-            .into_inner();
-        if agency.kind != AgencyKind::Dsa as i32 {
-            return Err(ServiceError::denied("only a DSA opens cases"));
-        }
+        self.require_dsa(&caller).await?;
 
         let id = Uuid::now_v7();
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        let row: CaseRow = sqlx::query_as(&format!(
-            "INSERT INTO cases (id, owner_agency_id, status, current_setting) VALUES ($1, $2, $3, $4)
-             RETURNING {CASE_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(caller.agency_id)
-        .bind(CaseStatus::Open)
-        .bind(req.current_setting.trim())
-        .fetch_one(&mut *tx)
-        .await?;
+        let row =
+            store::insert_case(&mut tx, id, caller.agency_id, req.current_setting.trim()).await?;
         for (position, child) in req.children.iter().enumerate() {
-            let needs: Vec<&str> = child
-                .needs
-                .iter()
-                .filter_map(|n| ChildNeed::try_from(*n).ok())
-                .map(|n| n.as_str_name())
-                .collect();
             let child_id = Uuid::now_v7();
             let seal = |field: &str, value: &str| {
                 let value = value.trim();
@@ -199,25 +169,24 @@ impl Cases {
                         .seal(child_id, field, value)
                 })
             };
-            sqlx::query(
-                "INSERT INTO children (id, case_id, position, pseudonym, birth_year, sex, needs,
-                                       name_sealed, personal_number_sealed)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            store::insert_child(
+                &mut tx,
+                &store::NewChild {
+                    id: child_id,
+                    case_id: id,
+                    position: placement_platform::numbers::len_i32(position),
+                    pseudonym: child.pseudonym.trim(),
+                    birth_year: child.birth_year,
+                    sex: Sex::try_from(child.sex).unwrap_or(Sex::Unspecified),
+                    needs: child
+                        .needs
+                        .iter()
+                        .filter_map(|n| ChildNeed::try_from(*n).ok())
+                        .collect(),
+                    name_sealed: seal("name", &child.name),
+                    personal_number_sealed: seal("personal_number", &child.personal_number),
+                },
             )
-            .bind(child_id)
-            .bind(id)
-            .bind(placement_platform::numbers::len_i32(position))
-            .bind(child.pseudonym.trim())
-            .bind(child.birth_year)
-            .bind(
-                Sex::try_from(child.sex)
-                    .unwrap_or(Sex::Unspecified)
-                    .as_str_name(),
-            )
-            .bind(&needs)
-            .bind(seal("name", &child.name))
-            .bind(seal("personal_number", &child.personal_number))
-            .execute(&mut *tx)
             .await?;
         }
         let event = EVENTS.build(
@@ -246,15 +215,35 @@ impl Cases {
         Ok(row.into_proto(children))
     }
 
+    /// Only a DSA registered in the directory opens cases: asked of the directory, which is current.
+    async fn require_dsa(&self, caller: &Caller) -> ServiceResult<()> {
+        let agency = self
+            .directory
+            .clone()
+            .get_agency(caller.forward(GetAgencyRequest {
+                agency_id: caller.agency_id.to_string(),
+            }))
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::NotFound => {
+                    ServiceError::denied("the calling agency is not registered")
+                }
+                _ => ServiceError::from(s),
+            })?
+            .into_inner();
+        if agency.kind != AgencyKind::Dsa as i32 {
+            return Err(ServiceError::denied("only a DSA opens cases"));
+        }
+
+        Ok(())
+    }
+
     async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Case> {
         policy::require(&caller, Act::Read)?;
         let mut conn = self.pool.acquire().await?;
-        let row: CaseRow =
-            sqlx::query_as(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or_else(policy::hidden)?;
+        let row = store::find_case(&mut conn, id)
+            .await?
+            .ok_or_else(policy::hidden)?;
         let view = policy::view(&mut conn, &caller, id, row.owner_agency_id).await?;
         let children = children_of(&mut conn, &[id]).await?;
         let children = match view {
@@ -279,24 +268,15 @@ impl Cases {
         let after = Cursor::decode("page.page_token", &page.page_token)?;
         let status = CaseStatus::try_from(req.status)
             .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {CASE_COLUMNS} FROM cases WHERE owner_agency_id = "
-        ));
-        q.push_bind(caller.agency_id);
-        if status != CaseStatus::Unspecified {
-            q.push(" AND status = ").push_bind(status.as_str_name());
-        }
-        if let Some(c) = after {
-            q.push(" AND (opened_at, id) < (")
-                .push_bind(c.at)
-                .push(", ")
-                .push_bind(c.id)
-                .push(")");
-        }
-        q.push(" ORDER BY opened_at DESC, id DESC LIMIT ")
-            .push_bind(limit + 1);
         let mut conn = self.pool.acquire().await?;
-        let mut rows: Vec<CaseRow> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let mut rows = store::list_cases(
+            &mut conn,
+            caller.agency_id,
+            (status != CaseStatus::Unspecified).then_some(status),
+            after.map(|c| (c.at, c.id)),
+            limit + 1,
+        )
+        .await?;
         let next_page_token = take_page(&mut rows, limit, |r| {
             Cursor {
                 at: r.opened_at,
@@ -334,36 +314,19 @@ impl Cases {
             .filter(|r| *r != CaseCloseReason::Unspecified)
             .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        let row: CaseRow = sqlx::query_as(&format!(
-            "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(policy::hidden)?;
+        let row = store::lock_case(&mut tx, id)
+            .await?
+            .ok_or_else(policy::hidden)?;
         policy::require_owner(&caller, row.owner_agency_id)?;
         if row.status() == CaseStatus::Closed {
             return Err(ServiceError::precondition("the case is already closed"));
         }
-        let active: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM case_referrals WHERE case_id = $1 AND active")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if active > 0 {
+        if store::has_active_referral(&mut tx, id).await? {
             return Err(ServiceError::precondition(
                 "the case has a referral in progress; withdraw it first",
             ));
         }
-        let row: CaseRow = sqlx::query_as(&format!(
-            "UPDATE cases SET status = $2, close_reason = $3, closed_at = now(), version = version + 1
-             WHERE id = $1 RETURNING {CASE_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(CaseStatus::Closed)
-        .bind(reason)
-        .fetch_one(&mut *tx)
-        .await?;
+        let row = store::close_case(&mut tx, id, reason).await?;
         let children = child_count(&mut tx, id).await?;
         let event = EVENTS.build(
             EventType::CaseClosed,

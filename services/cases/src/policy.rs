@@ -38,15 +38,7 @@ pub async fn view(
     if caller.agency_id == owner {
         return Ok(View::Full);
     }
-    let receiving: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM case_referrals WHERE case_id = $1 AND open_or_placed
-                         AND (receiving_agency_id = $2 OR foster_team_agency_id = $2))",
-    )
-    .bind(case_id)
-    .bind(caller.agency_id)
-    .fetch_one(conn)
-    .await?;
-    if receiving {
+    if crate::store::receives_case(conn, case_id, caller.agency_id).await? {
         Ok(View::Receiving)
     } else {
         Err(hidden())

@@ -67,7 +67,11 @@ pub fn referral_email(
     public_url: &str,
 ) -> (String, String) {
     let facts = Facts::of(e);
-    let link = format!("{}/referrals/{}", public_url.trim_end_matches('/'), facts.id);
+    let link = format!(
+        "{}/referrals/{}",
+        public_url.trim_end_matches('/'),
+        facts.id
+    );
     let (subject, text, open, signature) = if language == Language::En {
         let (subject, text) = english(kind, &facts);
         (subject, text, "Open the referral", SIGNATURE_EN)

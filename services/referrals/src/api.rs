@@ -28,7 +28,7 @@ use placement_proto::v1::{
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     referral_service_server::ReferralService,
 };
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres, Transaction};
 use tonic::{Request, Response, Status, transport::Channel};
 use uuid::Uuid;
 
@@ -36,7 +36,7 @@ use crate::{
     EVENTS,
     policy::{self, Act},
     referral::{CourtDecision, Step},
-    store::{self, PartyRow, REFERRAL_COLUMNS, ReferralRow, assemble, parties_of, record_history},
+    store::{self, PartyRow, ReferralRow, assemble, parties_of, record_history},
     workflow,
 };
 
@@ -321,13 +321,7 @@ impl Referrals {
     }
 
     async fn find_by_key(&self, sender: Uuid, key: &str) -> ServiceResult<Option<ReferralRow>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE sender_agency_id = $1 AND idempotency_key = $2"
-        ))
-        .bind(sender)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(store::find_by_idempotency_key(&self.pool, sender, key).await?)
     }
 
     async fn submit(
@@ -493,49 +487,13 @@ impl Referrals {
             Self::replay(&existing, s)?;
             return self.get(caller.clone(), existing.id).await;
         };
-        let mut parties = vec![(provider, true, provider == foster_team)];
-        if foster_team != provider {
-            parties.push((foster_team, false, true));
-        }
-        let party_rows: Vec<PartyRow> = parties
-            .iter()
-            .map(
-                |&(agency_id, receiving_provider, foster_care_team)| PartyRow {
-                    referral_id: id,
-                    agency_id,
-                    receiving_provider,
-                    foster_care_team,
-                    acknowledged_at: None,
-                },
-            )
-            .collect();
+        let party_rows = receiving_parties(id, provider, foster_team);
         let timers = row
             .state(&party_rows)
             .timers_at_submission(row.created_at, row.ack_deadline);
         store::start_timers(&mut tx, id, &timers).await?;
         store::insert_parties(&mut tx, &party_rows, row.created_at).await?;
-        record_history(
-            &mut tx,
-            &row,
-            ReferralAction::Submitted,
-            ReferralStatus::Unspecified,
-            Some(caller.agency_id),
-        )
-        .await?;
-        let event = EVENTS.build(
-            EventType::ReferralSubmitted,
-            "referral",
-            id,
-            placement_platform::numbers::serial(row.version),
-            correlation,
-            &row.event(
-                ReferralStatus::Unspecified,
-                Some(caller.agency_id),
-                0,
-                Vec::new(),
-            ),
-        );
-        Outbox::enqueue(&mut tx, &event).await?;
+        announce_submission(&mut tx, &row, caller.agency_id, correlation).await?;
         let referral = assemble(&mut tx, vec![row]).await?.remove(0);
         audit::append(
             &mut tx,
@@ -560,11 +518,7 @@ impl Referrals {
         directory: &mut DirectoryServiceClient<Channel>,
         caller: &Caller,
     ) -> ServiceResult<String> {
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT region_code FROM agencies WHERE id = $1")
-                .bind(caller.agency_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let known = store::region_of_agency(&self.pool, caller.agency_id).await?;
         if let Some(region) = known {
             return Ok(region);
         }
@@ -586,13 +540,7 @@ impl Referrals {
         region: &str,
         kind: AgencyKind,
     ) -> ServiceResult<Option<Uuid>> {
-        let known: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM agencies WHERE region_code = $1 AND kind = $2 ORDER BY id LIMIT 1",
-        )
-        .bind(region)
-        .bind(kind)
-        .fetch_optional(&self.pool)
-        .await?;
+        let known = store::first_agency_of_kind(&self.pool, region, kind).await?;
         if known.is_some() {
             return Ok(known);
         }
@@ -642,33 +590,18 @@ impl Referrals {
             .ok()
             .filter(|d| *d != ReferralDirection::Unspecified)
             .ok_or_else(|| ServiceError::invalid("direction", "INCOMING or OUTGOING"))?;
-        let columns = REFERRAL_COLUMNS
-            .split(", ")
-            .map(|c| format!("r.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {columns} FROM referrals r "));
-        if direction == ReferralDirection::Incoming {
-            q.push("JOIN referral_parties p ON p.referral_id = r.id WHERE p.agency_id = ")
-                .push_bind(caller.agency_id);
-        } else {
-            q.push("WHERE r.sender_agency_id = ")
-                .push_bind(caller.agency_id);
-        }
-        if status != ReferralStatus::Unspecified {
-            q.push(" AND r.status = ").push_bind(status);
-        }
-        if let Some(c) = after {
-            q.push(" AND (r.created_at, r.id) < (")
-                .push_bind(c.at)
-                .push(", ")
-                .push_bind(c.id)
-                .push(")");
-        }
-        q.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
-            .push_bind(limit + 1);
         let mut conn = self.pool.acquire().await?;
-        let mut rows: Vec<ReferralRow> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let mut rows = store::list_referrals(
+            &mut conn,
+            &store::ReferralFilter {
+                agency: caller.agency_id,
+                incoming: direction == ReferralDirection::Incoming,
+                status: (status != ReferralStatus::Unspecified).then_some(status),
+                before: after.map(|c| (c.at, c.id)),
+                limit: limit + 1,
+            },
+        )
+        .await?;
         let next_page_token = take_page(&mut rows, limit, |r| {
             Cursor {
                 at: r.created_at,
@@ -713,6 +646,54 @@ impl Referrals {
             audit::record_refusal(&self.pool, &caller, &rpc, "referral", &[id], referral).await?;
         Ok(referral)
     }
+}
+
+/// The parties who must acknowledge a new referral: the receiving provider, and the foster-care team when
+/// it is another agency.
+fn receiving_parties(referral_id: Uuid, provider: Uuid, foster_team: Uuid) -> Vec<PartyRow> {
+    let mut parties = vec![(provider, true, provider == foster_team)];
+    if foster_team != provider {
+        parties.push((foster_team, false, true));
+    }
+    parties
+        .into_iter()
+        .map(
+            |(agency_id, receiving_provider, foster_care_team)| PartyRow {
+                referral_id,
+                agency_id,
+                receiving_provider,
+                foster_care_team,
+                acknowledged_at: None,
+            },
+        )
+        .collect()
+}
+
+/// The history entry and the `referral.submitted` event of a new referral.
+async fn announce_submission(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &ReferralRow,
+    sender: Uuid,
+    correlation: Uuid,
+) -> ServiceResult<()> {
+    record_history(
+        tx,
+        row,
+        ReferralAction::Submitted,
+        ReferralStatus::Unspecified,
+        Some(sender),
+    )
+    .await?;
+    let event = EVENTS.build(
+        EventType::ReferralSubmitted,
+        "referral",
+        row.id,
+        placement_platform::numbers::serial(row.version),
+        correlation,
+        &row.event(ReferralStatus::Unspecified, Some(sender), 0, Vec::new()),
+    );
+    Outbox::enqueue(tx, &event).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -34,14 +34,7 @@ impl EventHandler for ServicePlaces {
             let id = Uuid::parse_str(&agency.agency_id)
                 .map_err(|_| HandleError::permanent("agency_id is not a UUID"))?;
             let kind = AgencyKind::try_from(agency.kind).unwrap_or(AgencyKind::Unspecified);
-            sqlx::query(
-                "INSERT INTO agencies (id, kind, region_code) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(kind)
-            .bind(&agency.region_code)
-            .execute(&mut **tx)
-            .await?;
+            crate::store::remember_agency(tx, id, kind, &agency.region_code).await?;
             return Ok(());
         }
         let change: ServiceCapacityChanged = event.payload()?;
@@ -58,10 +51,7 @@ impl EventHandler for ServicePlaces {
             Ok(CapacityChange::Held | CapacityChange::Occupied)
         );
         if applied_hold && let Ok(referral_id) = Uuid::parse_str(&change.referral_id) {
-            sqlx::query("UPDATE referrals SET hold_applied = true WHERE id = $1")
-                .bind(referral_id)
-                .execute(&mut **tx)
-                .await?;
+            crate::store::note_hold_applied(tx, referral_id).await?;
         }
         Ok(())
     }

@@ -9,7 +9,6 @@ use placement_platform::{
     caller::Caller,
     error::{ServiceError, ServiceResult},
 };
-use placement_proto::v1::AgencyKind;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -48,12 +47,7 @@ pub async fn may_read(
     {
         return Ok(true);
     }
-    let rdsa_of: Option<String> =
-        sqlx::query_scalar("SELECT region_code FROM agencies WHERE id = $1 AND kind = $2")
-            .bind(agency)
-            .bind(AgencyKind::Rdsa)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let rdsa_of = crate::store::region_of_rdsa(conn, agency).await?;
     Ok(rdsa_of.is_some_and(|region| {
         region == row.sender_region_code || region == row.receiving_region_code
     }))

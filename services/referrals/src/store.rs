@@ -3,10 +3,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use placement_platform::time::{court_application_due, date, opt_timestamp, timestamp};
 use placement_proto::v1::{
-    Acknowledgement, DeclineReason, LegalBasis, LegalBasisKind, Referral, ReferralAction,
-    ReferralEvent, ReferralHistoryEntry, ReferralStatus, WithdrawReason,
+    Acknowledgement, AgencyKind, DeclineReason, LegalBasis, LegalBasisKind, Referral,
+    ReferralAction, ReferralEvent, ReferralHistoryEntry, ReferralStatus, WithdrawReason,
 };
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::referral::{Record, ReferralState, Timer, Transition};
@@ -580,4 +580,125 @@ pub async fn insert_parties(
         .await?;
     }
     Ok(())
+}
+
+/// The district of an agency this service learnt of from the directory's events.
+pub async fn region_of_agency(pool: &PgPool, agency: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT region_code FROM agencies WHERE id = $1")
+        .bind(agency)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The district of `agency` if it is an RDSA.
+pub async fn region_of_rdsa(
+    conn: &mut PgConnection,
+    agency: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT region_code FROM agencies WHERE id = $1 AND kind = $2")
+        .bind(agency)
+        .bind(AgencyKind::Rdsa)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The earliest registered agency of `kind` in `region`, among those learnt from events.
+pub async fn first_agency_of_kind(
+    pool: &PgPool,
+    region: &str,
+    kind: AgencyKind,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM agencies WHERE region_code = $1 AND kind = $2 ORDER BY id LIMIT 1",
+    )
+    .bind(region)
+    .bind(kind)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Remembers an agency registered in the directory (its kind and district).
+pub async fn remember_agency(
+    conn: &mut PgConnection,
+    id: Uuid,
+    kind: AgencyKind,
+    region_code: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO agencies (id, kind, region_code) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(region_code)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Notes that the directory holds the places of `referral_id`.
+pub async fn note_hold_applied(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE referrals SET hold_applied = true WHERE id = $1")
+        .bind(referral_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_by_idempotency_key(
+    pool: &PgPool,
+    sender: Uuid,
+    key: &str,
+) -> Result<Option<ReferralRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE sender_agency_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(sender)
+    .bind(key)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Which referrals a list shows: those an agency sent, or those it is a party to.
+pub struct ReferralFilter {
+    pub agency: Uuid,
+    pub incoming: bool,
+    pub status: Option<ReferralStatus>,
+    /// Only those created before this (time, id), newest first.
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+pub async fn list_referrals(
+    conn: &mut PgConnection,
+    filter: &ReferralFilter,
+) -> Result<Vec<ReferralRow>, sqlx::Error> {
+    let columns = REFERRAL_COLUMNS
+        .split(", ")
+        .map(|c| format!("r.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {columns} FROM referrals r "));
+    if filter.incoming {
+        q.push("JOIN referral_parties p ON p.referral_id = r.id WHERE p.agency_id = ")
+            .push_bind(filter.agency);
+    } else {
+        q.push("WHERE r.sender_agency_id = ")
+            .push_bind(filter.agency);
+    }
+    if let Some(status) = filter.status {
+        q.push(" AND r.status = ").push_bind(status);
+    }
+    if let Some((at, id)) = filter.before {
+        q.push(" AND (r.created_at, r.id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    q.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
+        .push_bind(filter.limit);
+    q.build_query_as().fetch_all(conn).await
 }
