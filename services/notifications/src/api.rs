@@ -2,13 +2,11 @@
 
 use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
 use placement_platform::{
     CallerExt,
     caller::Caller,
     error::{ServiceError, ServiceResult, parse_id, respond},
     page::{decode_id_token, page_size, take_page},
-    time::{opt_timestamp, timestamp},
 };
 use placement_proto::v1::{
     Delivery, DeliveryStatus, ListDeliveriesRequest, ListDeliveriesResponse,
@@ -16,72 +14,20 @@ use placement_proto::v1::{
     Notification, RetryDeliveryRequest, WatchNotificationsRequest,
     notification_service_server::NotificationService,
 };
-use sqlx::{FromRow, PgPool, Row};
+use sqlx::PgPool;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    inbox::{Arrival, Arrivals, COLUMNS, NotificationRow},
+    inbox::{Arrival, Arrivals},
     policy,
+    store::{self, DeliveryRow},
 };
 use uuid::Uuid;
 
 const MAX_MARK: usize = 500;
-
-const DELIVERY_COLUMNS: &str = "id, notification_id, endpoint_id, channel, address, status, attempts, \
-     last_error, last_attempt_at, next_attempt_at, sent_at, created_at";
-
-#[derive(Debug, FromRow)]
-struct DeliveryRow {
-    id: Uuid,
-    notification_id: Uuid,
-    endpoint_id: Uuid,
-    channel: String,
-    address: String,
-    status: String,
-    attempts: i32,
-    last_error: String,
-    last_attempt_at: Option<DateTime<Utc>>,
-    next_attempt_at: Option<DateTime<Utc>>,
-    sent_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-}
-
-impl DeliveryRow {
-    fn into_proto(self) -> Delivery {
-        let status = match self.status.as_str() {
-            "PENDING" => DeliveryStatus::Pending,
-            "SENT" => DeliveryStatus::Sent,
-            "FAILED" => DeliveryStatus::Failed,
-            _ => DeliveryStatus::Unspecified,
-        };
-        Delivery {
-            id: self.id.to_string(),
-            notification_id: self.notification_id.to_string(),
-            endpoint_id: self.endpoint_id.to_string(),
-            channel: self.channel,
-            address: self.address,
-            status: status as i32,
-            attempts: placement_platform::numbers::count(self.attempts),
-            last_error: self.last_error,
-            last_attempt_at: opt_timestamp(self.last_attempt_at),
-            next_attempt_at: opt_timestamp(self.next_attempt_at),
-            sent_at: opt_timestamp(self.sent_at),
-            created_at: Some(timestamp(self.created_at)),
-        }
-    }
-}
-
-fn status_name(status: DeliveryStatus) -> Option<&'static str> {
-    match status {
-        DeliveryStatus::Pending => Some("PENDING"),
-        DeliveryStatus::Sent => Some("SENT"),
-        DeliveryStatus::Failed => Some("FAILED"),
-        DeliveryStatus::Unspecified => None,
-    }
-}
 
 #[derive(Clone)]
 pub struct Notifications {
@@ -133,14 +79,7 @@ impl Notifications {
         let caller = caller.agency_id;
         match notification {
             Some(id) if !operator => {
-                let mine: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM notifications WHERE id = $1 AND recipient_agency_id = $2)",
-                )
-                .bind(id)
-                .bind(caller)
-                .fetch_one(&self.pool)
-                .await?;
-                if !mine {
+                if !store::is_recipient(&self.pool, id, caller).await? {
                     return Err(ServiceError::not_found("notification"));
                 }
             }
@@ -151,18 +90,8 @@ impl Notifications {
             }
             _ => {}
         }
-        let mut rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries
-             WHERE ($1::uuid IS NULL OR notification_id = $1) AND ($2::text IS NULL OR status = $2)
-               AND ($3::uuid IS NULL OR id < $3)
-             ORDER BY id DESC LIMIT $4"
-        ))
-        .bind(notification)
-        .bind(status_name(status))
-        .bind(after)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut rows =
+            store::list_deliveries(&self.pool, notification, status, after, limit + 1).await?;
         let next_page_token = take_page(&mut rows, limit, |r| r.id.to_string());
         Ok(ListDeliveriesResponse {
             deliveries: rows.into_iter().map(DeliveryRow::into_proto).collect(),
@@ -178,13 +107,7 @@ impl Notifications {
         policy::require_operator(&caller)?;
         let id = parse_id("delivery_id", &req.delivery_id)?;
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        let current: Option<(String, Option<bool>)> = sqlx::query_as(
-            "SELECT d.status, e.enabled FROM deliveries d LEFT JOIN endpoints e ON e.id = d.endpoint_id
-             WHERE d.id = $1 FOR UPDATE OF d",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let current = store::lock_delivery(&mut tx, id).await?;
         match current {
             None => return Err(ServiceError::not_found("delivery")),
             Some((status, _)) if status != "FAILED" => {
@@ -203,14 +126,7 @@ impl Notifications {
             Some((_, Some(true))) => {}
         }
         let window = chrono::Duration::from_std(self.retry_window).unwrap_or(chrono::Duration::MAX);
-        let row: DeliveryRow = sqlx::query_as(&format!(
-            "UPDATE deliveries SET status = 'PENDING', next_attempt_at = now(), give_up_at = now() + $2
-             WHERE id = $1 RETURNING {DELIVERY_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(window)
-        .fetch_one(&mut *tx)
-        .await?;
+        let row = store::retry_delivery(&mut tx, id, window).await?;
         tx.commit().await?;
         self.deliveries.notify_one();
         tracing::info!(delivery_id = %id, "delivery retried by an operator");
@@ -230,26 +146,12 @@ impl Notifications {
                 ServiceError::invalid("page_token", "not a page token from this service")
             })?)
         };
-        let mut rows: Vec<NotificationRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM notifications
-             WHERE recipient_agency_id = $1 AND ($2 = false OR read_at IS NULL)
-               AND ($3::bigint IS NULL OR sequence < $3)
-             ORDER BY sequence DESC LIMIT $4"
-        ))
-        .bind(agency)
-        .bind(req.unread_only)
-        .bind(before)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut rows =
+            store::list_notifications(&self.pool, agency, req.unread_only, before, limit + 1)
+                .await?;
         let next_page_token = take_page(&mut rows, limit, |r| r.sequence.to_string());
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let deliveries: Vec<DeliveryRow> = sqlx::query_as(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE notification_id = ANY ($1) ORDER BY id"
-        ))
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?;
+        let deliveries = store::deliveries_of(&self.pool, &ids).await?;
         let mut by_notification: HashMap<Uuid, Vec<Delivery>> = HashMap::new();
         for d in deliveries {
             by_notification
@@ -293,13 +195,7 @@ impl Notifications {
             .map(|(i, id)| parse_id(&format!("notification_ids[{i}]"), id))
             .collect::<ServiceResult<Vec<Uuid>>>()?;
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        let mine: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM notifications WHERE id = ANY($1) AND recipient_agency_id = $2",
-        )
-        .bind(&ids)
-        .bind(agency)
-        .fetch_one(&mut *tx)
-        .await?;
+        let mine = store::count_received(&mut tx, &ids, agency).await?;
         let distinct = placement_platform::numbers::len_i64(
             ids.iter().collect::<std::collections::HashSet<_>>().len(),
         );
@@ -307,15 +203,7 @@ impl Notifications {
             // Another agency's notifications and unknown ids look alike.
             return Err(ServiceError::not_found("notification"));
         }
-        let marked = sqlx::query(
-            "UPDATE notifications SET read_at = now()
-             WHERE id = ANY($1) AND recipient_agency_id = $2 AND read_at IS NULL",
-        )
-        .bind(&ids)
-        .bind(agency)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let marked = store::mark_read(&mut tx, &ids, agency).await?;
         tx.commit().await?;
         Ok(MarkReadResponse {
             marked: u32::try_from(marked).unwrap_or(u32::MAX),
@@ -333,29 +221,7 @@ impl Notifications {
         shutdown: CancellationToken,
     ) {
         // Streams go by the agency's inbox position, which commits in order (see the migration that added it).
-        let start: Result<Option<i64>, sqlx::Error> = if after > 0 {
-            match placement_platform::numbers::stored_serial(after) {
-                // Beyond any sequence: not a notification of this agency either.
-                None => Ok(None),
-                Some(after) => {
-                    sqlx::query_scalar(
-                        "SELECT position FROM notifications WHERE recipient_agency_id = $1 AND sequence = $2",
-                    )
-                    .bind(agency)
-                    .bind(after)
-                    .fetch_optional(&pool)
-                    .await
-                }
-            }
-        } else {
-            sqlx::query_scalar(
-                "SELECT COALESCE(max(position), 0) FROM notifications WHERE recipient_agency_id = $1",
-            )
-            .bind(agency)
-            .fetch_one(&pool)
-            .await
-            .map(Some)
-        };
+        let start = store::watch_start(&pool, agency, after).await;
         let mut cursor = match start {
             Ok(Some(position)) => position,
             Ok(None) => {
@@ -375,80 +241,14 @@ impl Notifications {
         let mut look = true;
         loop {
             if look {
-                let rows: Result<Vec<(i64, NotificationRow)>, _> = sqlx::query(&format!(
-                    "SELECT {COLUMNS}, position FROM notifications
-                     WHERE recipient_agency_id = $1 AND position > $2
-                     ORDER BY position LIMIT 100"
-                ))
-                .bind(agency)
-                .bind(cursor)
-                .fetch_all(&pool)
-                .await
-                .and_then(|rows| {
-                    rows.into_iter()
-                        .map(|r| Ok((r.try_get("position")?, NotificationRow::from_row(&r)?)))
-                        .collect()
-                });
-                match rows {
-                    Ok(rows) => {
-                        let full = rows.len() == 100;
-                        for (position, row) in rows {
-                            let notification = row.into_proto();
-                            tracing::trace!(event_id = %notification.event_id, %agency, "streaming as looked up");
-                            if out.send(Ok(notification)).await.is_err() {
-                                return;
-                            }
-                            cursor = position;
-                        }
-                        if full {
-                            continue;
-                        }
-                    }
-                    // A database outage does not end the stream; the next pass tries again.
-                    Err(e) => tracing::warn!(error = %e, "watch query failed"),
+                match send_after(&pool, agency, &mut cursor, &out).await {
+                    Sent::Closed => return,
+                    Sent::More => continue,
+                    Sent::UpToDate => {}
                 }
             }
-            // Commits for other agencies do not wake this stream. A notification handed over that is next in
-            // the inbox goes out as it is; anything else (a gap, another instance's commits, missed
-            // wake-ups) is looked up.
-            let arrived = async {
-                loop {
-                    match arrivals.recv().await {
-                        Ok(batch) => {
-                            let (mut mine, mut look) = (false, false);
-                            for arrival in batch.iter() {
-                                if arrival.agency != agency {
-                                    continue;
-                                }
-                                mine = true;
-                                match &arrival.notification {
-                                    Some((position, _)) if *position <= cursor => {}
-                                    Some((position, notification))
-                                        if *position == cursor + 1 && !look =>
-                                    {
-                                        tracing::trace!(event_id = %notification.event_id, %agency, "streaming as handed over");
-                                        // Only once sent: a send cut short by another branch below
-                                        // leaves the notification to the next look.
-                                        if out.send(Ok(notification.clone())).await.is_err() {
-                                            return None;
-                                        }
-                                        cursor = *position;
-                                    }
-                                    _ => look = true,
-                                }
-                            }
-                            if !mine {
-                                continue;
-                            }
-                            return Some(look);
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => return Some(true),
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    }
-                }
-            };
             tokio::select! {
-                next = arrived => match next {
+                next = handed_over(&mut arrivals, agency, &mut cursor, &out) => match next {
                     Some(again) => look = again,
                     None => return,
                 },
@@ -460,6 +260,83 @@ impl Notifications {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// What one look at the inbox did.
+enum Sent {
+    /// The stream's receiver is gone.
+    Closed,
+    /// A full page went out: look again at once.
+    More,
+    UpToDate,
+}
+
+/// Sends the agency's notifications after `cursor`, one page, moving the cursor.
+async fn send_after(
+    pool: &PgPool,
+    agency: Uuid,
+    cursor: &mut i64,
+    out: &mpsc::Sender<Result<Notification, Status>>,
+) -> Sent {
+    const PAGE: i64 = 100;
+    match store::notifications_after(pool, agency, *cursor, PAGE).await {
+        Ok(rows) => {
+            let full = rows.len() == PAGE as usize;
+            for (position, row) in rows {
+                let notification = row.into_proto();
+                tracing::trace!(event_id = %notification.event_id, %agency, "streaming as looked up");
+                if out.send(Ok(notification)).await.is_err() {
+                    return Sent::Closed;
+                }
+                *cursor = position;
+            }
+            if full { Sent::More } else { Sent::UpToDate }
+        }
+        // A database outage does not end the stream; the next pass tries again.
+        Err(e) => {
+            tracing::warn!(error = %e, "watch query failed");
+            Sent::UpToDate
+        }
+    }
+}
+
+/// Waits for commits that concern the agency. Commits for other agencies do not wake the stream. A
+/// notification handed over that is next in the inbox goes out as it is; anything else (a gap, another
+/// instance's commits, missed wake-ups) asks for a look: returns whether to look, or None when the
+/// stream or the broadcast ended.
+async fn handed_over(
+    arrivals: &mut broadcast::Receiver<Arc<[Arrival]>>,
+    agency: Uuid,
+    cursor: &mut i64,
+    out: &mpsc::Sender<Result<Notification, Status>>,
+) -> Option<bool> {
+    loop {
+        let batch = match arrivals.recv().await {
+            Ok(batch) => batch,
+            Err(broadcast::error::RecvError::Lagged(_)) => return Some(true),
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        let (mut mine, mut look) = (false, false);
+        for arrival in batch.iter().filter(|a| a.agency == agency) {
+            mine = true;
+            match &arrival.notification {
+                Some((position, _)) if *position <= *cursor => {}
+                Some((position, notification)) if *position == *cursor + 1 && !look => {
+                    tracing::trace!(event_id = %notification.event_id, %agency, "streaming as handed over");
+                    // Only once sent: a send cut short by another branch of the caller's select leaves
+                    // the notification to the next look.
+                    if out.send(Ok(notification.clone())).await.is_err() {
+                        return None;
+                    }
+                    *cursor = *position;
+                }
+                _ => look = true,
+            }
+        }
+        if mine {
+            return Some(look);
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::{
     delivery::{Content, EndpointRow, FanOut, NewNotifications},
     endpoints,
     recipients::{message, recipients},
+    store::{self, CreatedRow},
 };
 
 pub const BINDINGS: &[&str] = &["referral.*", EventType::AgencyEndpointsChanged.as_str()];
@@ -66,18 +67,6 @@ impl NotificationRow {
     }
 }
 
-/// A notification just created, with one of its recipient's endpoints (none: no row of `endpoints`).
-#[derive(sqlx::FromRow)]
-struct CreatedRow {
-    #[sqlx(flatten)]
-    notification: NotificationRow,
-    position: i64,
-    endpoint_id: Option<Uuid>,
-    channel: Option<String>,
-    address: Option<String>,
-    language: Option<String>,
-}
-
 /// What applying one event added.
 #[derive(Debug, Default)]
 pub struct Added {
@@ -118,61 +107,22 @@ impl EventHandler for Inbox {
             return Err(HandleError::permanent("the event names no recipient"));
         }
         let (title, body) = message(kind, &referral);
-        // One statement for every recipient and the endpoints that want the event (one round trip less
-        // on the way to the recipient); an agency already told of this event gets nothing new. Rows go in
-        // agency order because each takes its agency's inbox head (see the migration adding positions).
         let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
-        let rows: Vec<CreatedRow> = sqlx::query_as(&format!(
-            "WITH created AS (
-                 INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
-                 SELECT id, agency, $3, $4, $5, $6, $7 FROM unnest($1::uuid[], $2::uuid[]) AS r(id, agency)
-                 ORDER BY agency
-                 ON CONFLICT (event_id, recipient_agency_id) DO NOTHING
-                 RETURNING {COLUMNS}, position)
-             SELECT c.*, e.id AS endpoint_id, e.channel, e.address, e.language
-             FROM created c
-             LEFT JOIN endpoints e ON e.agency_id = c.recipient_agency_id AND e.enabled
-                  AND (cardinality(e.event_types) = 0 OR $8 = ANY (e.event_types))
-             ORDER BY c.recipient_agency_id, e.id"
-        ))
-        .bind(&ids)
-        .bind(&agencies)
-        .bind(kind)
-        .bind(referral_id)
-        .bind(event.event_id)
-        .bind(&title)
-        .bind(&body)
-        .bind(event.event_type().as_str())
-        .fetch_all(&mut **tx)
+        let rows = store::create_notifications(
+            tx,
+            &store::EventNotifications {
+                ids: &ids,
+                agencies: &agencies,
+                kind,
+                referral_id,
+                event_id: event.event_id,
+                title: &title,
+                body: &body,
+                event_type: event.event_type().as_str(),
+            },
+        )
         .await?;
-        let mut created: Vec<(Uuid, Uuid)> = Vec::new();
-        let mut arrivals: Vec<Arrival> = Vec::new();
-        let mut endpoints: Vec<EndpointRow> = Vec::new();
-        // One row per (notification, endpoint), ordered by agency: a notification's rows are adjacent.
-        for row in rows {
-            let agency_id = row.notification.recipient_agency_id;
-            if created
-                .last()
-                .is_none_or(|(id, _)| *id != row.notification.id)
-            {
-                created.push((row.notification.id, agency_id));
-                arrivals.push(Arrival {
-                    agency: agency_id,
-                    notification: Some((row.position, row.notification.into_proto())),
-                });
-            }
-            if let (Some(id), Some(channel), Some(address), Some(language)) =
-                (row.endpoint_id, row.channel, row.address, row.language)
-            {
-                endpoints.push(EndpointRow {
-                    agency_id,
-                    id,
-                    channel,
-                    address,
-                    language,
-                });
-            }
-        }
+        let (created, arrivals, endpoints) = by_notification(rows);
         let mut added = Added::default();
         if !endpoints.is_empty() {
             added.deliveries = self
@@ -214,4 +164,38 @@ impl EventHandler for Inbox {
             self.deliveries.notify_one();
         }
     }
+}
+
+/// The notifications created (id, recipient), their arrivals for the streams, and the endpoints to
+/// deliver them to, from the rows of [`store::create_notifications`].
+fn by_notification(rows: Vec<CreatedRow>) -> (Vec<(Uuid, Uuid)>, Vec<Arrival>, Vec<EndpointRow>) {
+    let mut created: Vec<(Uuid, Uuid)> = Vec::new();
+    let mut arrivals: Vec<Arrival> = Vec::new();
+    let mut endpoints: Vec<EndpointRow> = Vec::new();
+    // One row per (notification, endpoint), ordered by agency: a notification's rows are adjacent.
+    for row in rows {
+        let agency_id = row.notification.recipient_agency_id;
+        if created
+            .last()
+            .is_none_or(|(id, _)| *id != row.notification.id)
+        {
+            created.push((row.notification.id, agency_id));
+            arrivals.push(Arrival {
+                agency: agency_id,
+                notification: Some((row.position, row.notification.into_proto())),
+            });
+        }
+        if let (Some(id), Some(channel), Some(address), Some(language)) =
+            (row.endpoint_id, row.channel, row.address, row.language)
+        {
+            endpoints.push(EndpointRow {
+                agency_id,
+                id,
+                channel,
+                address,
+                language,
+            });
+        }
+    }
+    (created, arrivals, endpoints)
 }

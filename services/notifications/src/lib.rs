@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod policy;
 pub mod recipients;
 pub mod render;
+mod store;
 
 use std::{sync::Arc, time::Duration};
 

@@ -65,14 +65,8 @@ pub fn recipients(
 
 /// Title and body: they name the referral and the step, never a child.
 pub fn message(kind: NotificationKind, e: &ReferralEvent) -> (String, String) {
-    let short = crate::render::short_ref(&e.referral_id);
-    let deadline = e
-        .acknowledgement_deadline
-        .as_ref()
-        .and_then(placement_platform::time::from_timestamp)
-        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default();
-    let places = e.places;
+    let f = crate::render::Facts::of(e);
+    let (id, short, deadline, places) = (f.id, f.short, &f.deadline, e.places);
     match kind {
         NotificationKind::ReferralSubmitted => (
             format!("New placement request {short}: please acknowledge"),
@@ -125,30 +119,17 @@ pub fn message(kind: NotificationKind, e: &ReferralEvent) -> (String, String) {
                 e.referral_id
             ),
         ),
-        NotificationKind::CourtDecisionDue => {
-            let order = e
-                .order_issued_on
-                .as_ref()
-                .and_then(placement_platform::time::from_date);
-            let due = order
-                .map(|d| placement_platform::time::court_application_due(d).to_string())
-                .unwrap_or_default();
-            (
-                format!("Referral {short}: apply to the court by {due}"),
-                format!(
-                    "The director's order of {} behind referral {} is three weeks old and no court decision is \
-                     recorded. The law gives one month to apply to the court: by {due}.",
-                    order.map(|d| d.to_string()).unwrap_or_default(),
-                    e.referral_id
-                ),
-            )
-        }
+        NotificationKind::CourtDecisionDue => (
+            format!("Referral {short}: apply to the court by {}", f.court_due),
+            format!(
+                "The director's order of {} behind referral {} is three weeks old and no court decision is \
+                 recorded. The law gives one month to apply to the court: by {}.",
+                f.order_on, e.referral_id, f.court_due
+            ),
+        ),
         NotificationKind::CourtDecisionRecorded => (
             format!("Referral {short}: court decision recorded"),
-            format!(
-                "The sender recorded the court decision on referral {}.",
-                e.referral_id
-            ),
+            format!("The sender recorded the court decision on referral {id}."),
         ),
         NotificationKind::ReferralEscalated
         | NotificationKind::EndpointDisabled

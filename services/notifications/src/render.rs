@@ -19,22 +19,22 @@ pub fn short_ref(id: &str) -> &str {
 }
 
 /// What an e-mail about a referral event may say, formatted.
-struct Facts<'a> {
-    id: &'a str,
-    short: &'a str,
-    deadline: String,
-    order_on: String,
-    court_due: String,
-    places: u32,
-    service: &'a str,
-    region: &'a str,
-    from: &'a str,
-    code: i32,
-    actor: &'a str,
+pub(crate) struct Facts<'a> {
+    pub id: &'a str,
+    pub short: &'a str,
+    pub deadline: String,
+    pub order_on: String,
+    pub court_due: String,
+    pub places: u32,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub from: &'a str,
+    pub code: i32,
+    pub actor: &'a str,
 }
 
 impl<'a> Facts<'a> {
-    fn of(e: &'a ReferralEvent) -> Self {
+    pub fn of(e: &'a ReferralEvent) -> Self {
         let order = e.order_issued_on.as_ref().and_then(from_date);
         Facts {
             id: &e.referral_id,
@@ -86,19 +86,9 @@ pub fn referral_email(
 }
 
 fn english(kind: NotificationKind, f: &Facts<'_>) -> (String, String) {
-    let Facts {
-        id,
-        short,
-        deadline,
-        order_on,
-        court_due,
-        places,
-        service,
-        region,
-        from,
-        code,
-        actor,
-    } = f;
+    let (id, short, deadline, order_on) = (f.id, f.short, &f.deadline, &f.order_on);
+    let (court_due, places, service, region) = (&f.court_due, f.places, f.service, f.region);
+    let (from, code, actor) = (f.from, f.code, f.actor);
     use NotificationKind as K;
     match kind {
         K::ReferralSubmitted => (
@@ -169,19 +159,9 @@ fn english(kind: NotificationKind, f: &Facts<'_>) -> (String, String) {
 }
 
 fn bulgarian(kind: NotificationKind, f: &Facts<'_>) -> (String, String) {
-    let Facts {
-        id,
-        short,
-        deadline,
-        order_on,
-        court_due,
-        places,
-        service,
-        region,
-        from,
-        code,
-        actor,
-    } = f;
+    let (id, short, deadline, order_on) = (f.id, f.short, &f.deadline, &f.order_on);
+    let (court_due, places, service, region) = (&f.court_due, f.places, f.service, f.region);
+    let (from, code, actor) = (f.from, f.code, f.actor);
     use NotificationKind as K;
     match kind {
         K::ReferralSubmitted => (

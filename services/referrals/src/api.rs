@@ -433,13 +433,7 @@ impl Referrals {
         target: &Target,
         correlation: Uuid,
     ) -> ServiceResult<Referral> {
-        let Target {
-            places,
-            provider,
-            foster_team,
-            rdsa,
-            ..
-        } = *target;
+        let (places, provider, foster_team) = (target.places, target.provider, target.foster_team);
         let id = Uuid::now_v7();
         let deadline = Utc::now()
             + chrono::Duration::from_std(self.ack_deadline).map_err(|_| {
@@ -456,25 +450,7 @@ impl Referrals {
         .await?;
         let inserted = store::insert_referral(
             &mut tx,
-            &store::NewReferral {
-                id,
-                case_id: s.case_id,
-                sender: caller.agency_id,
-                sender_region: &target.sender_region,
-                service_id: s.service_id,
-                provider,
-                region_code: &target.region_code,
-                foster_team,
-                rdsa,
-                places,
-                legal_basis_kind: s.legal_basis_kind,
-                legal_basis_number: &s.legal_basis_number,
-                legal_basis_date: s.legal_basis_date,
-                legal_basis_court: &s.legal_basis_court,
-                reason: &s.reason,
-                ack_deadline: deadline,
-                idempotency_key: &s.idempotency_key,
-            },
+            &new_referral(id, caller.agency_id, s, target, deadline),
         )
         .await?;
         let Some(row) = inserted else {
@@ -645,6 +621,35 @@ impl Referrals {
         let referral =
             audit::record_refusal(&self.pool, &caller, &rpc, "referral", &[id], referral).await?;
         Ok(referral)
+    }
+}
+
+/// The row of a new referral from `sender` to the `target` it asked for.
+fn new_referral<'a>(
+    id: Uuid,
+    sender: Uuid,
+    s: &'a Submission,
+    target: &'a Target,
+    ack_deadline: chrono::DateTime<Utc>,
+) -> store::NewReferral<'a> {
+    store::NewReferral {
+        id,
+        case_id: s.case_id,
+        sender,
+        sender_region: &target.sender_region,
+        service_id: s.service_id,
+        provider: target.provider,
+        region_code: &target.region_code,
+        foster_team: target.foster_team,
+        rdsa: target.rdsa,
+        places: target.places,
+        legal_basis_kind: s.legal_basis_kind,
+        legal_basis_number: &s.legal_basis_number,
+        legal_basis_date: s.legal_basis_date,
+        legal_basis_court: &s.legal_basis_court,
+        reason: &s.reason,
+        ack_deadline,
+        idempotency_key: &s.idempotency_key,
     }
 }
 

@@ -51,6 +51,25 @@ fn coded(system: &str, code: &str) -> Value {
     json!({ "coding": [{ "system": system, "code": code }] })
 }
 
+/// Why the referral ended, for a declined or withdrawn one.
+fn status_reason(status: ReferralStatus, r: &Referral) -> Option<Value> {
+    match status {
+        ReferralStatus::Declined => DeclineReason::try_from(r.decline_reason).ok().map(|d| {
+            coded(
+                SYSTEM_DECLINE,
+                d.as_str_name().trim_start_matches("DECLINE_REASON_"),
+            )
+        }),
+        ReferralStatus::Withdrawn => WithdrawReason::try_from(r.withdraw_reason).ok().map(|w| {
+            coded(
+                SYSTEM_WITHDRAW,
+                w.as_str_name().trim_start_matches("WITHDRAW_REASON_"),
+            )
+        }),
+        _ => None,
+    }
+}
+
 pub fn bundle(r: &Referral) -> Value {
     let status = ReferralStatus::try_from(r.status).unwrap_or(ReferralStatus::Unspecified);
     let referral_id = Uuid::parse_str(&r.id).unwrap_or_default();
@@ -104,21 +123,7 @@ pub fn bundle(r: &Referral) -> Value {
         // The acknowledgement deadline: when the request must have been taken up.
         task["restriction"] = json!({ "period": { "end": end } });
     }
-    let reason = match status {
-        ReferralStatus::Declined => DeclineReason::try_from(r.decline_reason).ok().map(|d| {
-            coded(
-                SYSTEM_DECLINE,
-                d.as_str_name().trim_start_matches("DECLINE_REASON_"),
-            )
-        }),
-        ReferralStatus::Withdrawn => WithdrawReason::try_from(r.withdraw_reason).ok().map(|w| {
-            coded(
-                SYSTEM_WITHDRAW,
-                w.as_str_name().trim_start_matches("WITHDRAW_REASON_"),
-            )
-        }),
-        _ => None,
-    };
+    let reason = status_reason(status, r);
     if let Some(reason) = reason {
         task["statusReason"] = reason;
     }
