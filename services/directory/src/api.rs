@@ -14,13 +14,13 @@ use placement_proto::v1::{
     CreateAgencyRequest, CreateServiceRequest, GetAgencyRequest, GetServiceRequest,
     ListAgenciesRequest, ListAgenciesResponse, ListMunicipalitiesRequest,
     ListMunicipalitiesResponse, ListNotificationEndpointsRequest,
-    ListNotificationEndpointsResponse, ListRegionsRequest, ListRegionsResponse, Municipality,
-    NotificationEndpoint, Region, RemoveNotificationEndpointRequest,
-    RemoveNotificationEndpointResponse, SearchServicesRequest, SearchServicesResponse,
-    ServiceStatus, ServiceType, SocialService, UpdateCapacityRequest,
-    UpdateNotificationEndpointRequest, directory_service_server::DirectoryService,
+    ListNotificationEndpointsResponse, ListRegionsRequest, ListRegionsResponse,
+    NotificationEndpoint, RemoveNotificationEndpointRequest, RemoveNotificationEndpointResponse,
+    SearchServicesRequest, SearchServicesResponse, ServiceStatus, ServiceType, SocialService,
+    UpdateCapacityRequest, UpdateNotificationEndpointRequest,
+    directory_service_server::DirectoryService,
 };
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -28,7 +28,7 @@ use crate::{
     EVENTS,
     endpoints::Endpoints,
     policy,
-    store::{AGENCY_COLUMNS, AgencyRow, Contact, SERVICE_COLUMNS, ServiceRow},
+    store::{self, AgencyRow, Contact, ServiceRow},
 };
 
 #[derive(Clone)]
@@ -197,18 +197,8 @@ const MAX_CHILD_AGE: u32 = 17;
 
 impl Directory {
     async fn regions(&self) -> ServiceResult<ListRegionsResponse> {
-        let rows = sqlx::query("SELECT code, name_bg, name_en FROM regions ORDER BY code")
-            .fetch_all(&self.pool)
-            .await?;
         Ok(ListRegionsResponse {
-            regions: rows
-                .into_iter()
-                .map(|r| Region {
-                    code: r.get("code"),
-                    name_bg: r.get("name_bg"),
-                    name_en: r.get("name_en"),
-                })
-                .collect(),
+            regions: store::regions(&self.pool).await?,
         })
     }
 
@@ -219,23 +209,8 @@ impl Directory {
         if !req.region_code.is_empty() {
             self.require_region("region_code", &req.region_code).await?;
         }
-        let rows = sqlx::query(
-            "SELECT code, region_code, name_bg, name_en FROM municipalities
-             WHERE ($1 = '' OR region_code = $1) ORDER BY code",
-        )
-        .bind(&req.region_code)
-        .fetch_all(&self.pool)
-        .await?;
         Ok(ListMunicipalitiesResponse {
-            municipalities: rows
-                .into_iter()
-                .map(|r| Municipality {
-                    code: r.get("code"),
-                    region_code: r.get("region_code"),
-                    name_bg: r.get("name_bg"),
-                    name_en: r.get("name_en"),
-                })
-                .collect(),
+            municipalities: store::municipalities(&self.pool, &req.region_code).await?,
         })
     }
 
@@ -245,20 +220,14 @@ impl Directory {
         let after = decode_id_token("page.page_token", &page.page_token)?;
         let kind = AgencyKind::try_from(req.kind)
             .map_err(|_| ServiceError::invalid("kind", "unknown agency kind"))?;
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {AGENCY_COLUMNS} FROM agencies WHERE true"
-        ));
-        if !req.region_code.is_empty() {
-            q.push(" AND region_code = ").push_bind(req.region_code);
-        }
-        if kind != AgencyKind::Unspecified {
-            q.push(" AND kind = ").push_bind(kind.as_str_name());
-        }
-        if let Some(after) = after {
-            q.push(" AND id > ").push_bind(after);
-        }
-        q.push(" ORDER BY id LIMIT ").push_bind(limit + 1);
-        let mut rows: Vec<AgencyRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let mut rows = store::list_agencies(
+            &self.pool,
+            &req.region_code,
+            (kind != AgencyKind::Unspecified).then_some(kind),
+            after,
+            limit + 1,
+        )
+        .await?;
         let next_page_token = take_page(&mut rows, limit, |a| a.id.to_string());
         Ok(ListAgenciesResponse {
             agencies: rows.into_iter().map(AgencyRow::into_proto).collect(),
@@ -267,21 +236,11 @@ impl Directory {
     }
 
     pub(crate) async fn find_agency(&self, id: Uuid) -> ServiceResult<Option<AgencyRow>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {AGENCY_COLUMNS} FROM agencies WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(store::find_agency(&self.pool, id).await?)
     }
 
     async fn find_service(&self, id: Uuid) -> ServiceResult<Option<ServiceRow>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(store::find_service(&self.pool, id).await?)
     }
 
     /// The calling agency, which must be registered.
@@ -292,20 +251,16 @@ impl Directory {
     }
 
     async fn require_region(&self, field: &str, code: &str) -> ServiceResult<()> {
-        let found = sqlx::query("SELECT 1 FROM regions WHERE code = $1")
-            .bind(code)
-            .fetch_optional(&self.pool)
-            .await?;
-        found
-            .map(drop)
-            .ok_or_else(|| ServiceError::invalid(field, "unknown district code"))
+        if store::region_exists(&self.pool, code).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::invalid(field, "unknown district code"))
+        }
     }
 
     /// The district of a municipality.
     async fn municipality_region(&self, field: &str, code: &str) -> ServiceResult<String> {
-        sqlx::query_scalar("SELECT region_code FROM municipalities WHERE code = $1")
-            .bind(code)
-            .fetch_optional(&self.pool)
+        store::region_of_municipality(&self.pool, code)
             .await?
             .ok_or_else(|| ServiceError::invalid(field, "unknown municipality code"))
     }
@@ -358,17 +313,17 @@ impl Directory {
 
         let id = Uuid::now_v7();
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        let row: AgencyRow = sqlx::query_as(&format!(
-            "INSERT INTO agencies (id, kind, name, region_code, municipality_code, contacts)
-             VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6) RETURNING {AGENCY_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(kind)
-        .bind(req.name.trim())
-        .bind(&req.region_code)
-        .bind(&req.municipality_code)
-        .bind(sqlx::types::Json(contacts))
-        .fetch_one(&mut *tx)
+        let row = store::insert_agency(
+            &mut tx,
+            &store::NewAgency {
+                id,
+                kind,
+                name: req.name.trim(),
+                region_code: &req.region_code,
+                municipality_code: &req.municipality_code,
+                contacts,
+            },
+        )
         .await?;
         let event = EVENTS.build(
             EventType::AgencyRegistered,
@@ -404,19 +359,7 @@ impl Directory {
         if req.municipality_code.is_empty() {
             return Err(ServiceError::invalid("municipality_code", "required"));
         }
-        let capacity = within("capacity", req.capacity, 1..=MAX_SERVICE_CAPACITY, || {
-            format!("between 1 and {MAX_SERVICE_CAPACITY}")
-        })?;
-        let occupied = within(
-            "occupied_places",
-            req.occupied_places,
-            0..=req.capacity,
-            || "more than capacity".into(),
-        )?;
-        let max_age = at_most("max_age", req.max_age, MAX_CHILD_AGE)?;
-        let min_age = within("min_age", req.min_age, 0..=req.max_age, || {
-            "greater than max_age".into()
-        })?;
+        let places = validate_places(&req)?;
         let region = self
             .municipality_region("municipality_code", &req.municipality_code)
             .await?;
@@ -446,23 +389,18 @@ impl Directory {
 
         let id = Uuid::now_v7();
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        let row: ServiceRow = sqlx::query_as(&format!(
-            "INSERT INTO services (id, provider_agency_id, type, name, region_code, municipality_code,
-                 capacity, occupied_places, min_age, max_age, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {SERVICE_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(provider_id)
-        .bind(service_type)
-        .bind(req.name.trim())
-        .bind(&region)
-        .bind(&req.municipality_code)
-        .bind(capacity)
-        .bind(occupied)
-        .bind(min_age)
-        .bind(max_age)
-        .bind(ServiceStatus::Active)
-        .fetch_one(&mut *tx)
+        let row = store::insert_service(
+            &mut tx,
+            &store::NewService {
+                id,
+                provider: provider_id,
+                service_type,
+                name: req.name.trim(),
+                region_code: &region,
+                municipality_code: &req.municipality_code,
+                places,
+            },
+        )
         .await?;
         let event = EVENTS.build(
             EventType::ServiceRegistered,
@@ -495,13 +433,9 @@ impl Directory {
         let caller = self.calling_agency(caller).await?;
 
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        let current: ServiceRow = sqlx::query_as(&format!(
-            "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(service_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ServiceError::not_found("service"))?;
+        let current = store::lock_service(&mut tx, service_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("service"))?;
         if caller.kind() != AgencyKind::NationalAuthority && caller.id != current.provider_agency_id
         {
             return Err(ServiceError::denied(
@@ -528,17 +462,7 @@ impl Directory {
         } else {
             status
         };
-        let row: ServiceRow = sqlx::query_as(&format!(
-            "UPDATE services SET capacity = $2, occupied_places = $3, status = $4,
-                 version = version + 1, updated_at = now()
-             WHERE id = $1 RETURNING {SERVICE_COLUMNS}"
-        ))
-        .bind(service_id)
-        .bind(capacity)
-        .bind(occupied)
-        .bind(status)
-        .fetch_one(&mut *tx)
-        .await?;
+        let row = store::set_capacity(&mut tx, service_id, capacity, occupied, status).await?;
         let event = EVENTS.build(
             EventType::ServiceCapacityChanged,
             "service",
@@ -579,43 +503,20 @@ impl Directory {
             }
         }
 
-        const FREE: &str = "GREATEST(capacity - held_places - occupied_places, 0)";
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {SERVICE_COLUMNS} FROM services WHERE status = "
-        ));
-        q.push_bind(status.as_str_name());
-        if !req.region_code.is_empty() {
-            q.push(" AND region_code = ").push_bind(req.region_code);
-        }
-        if !req.exclude_region_code.is_empty() {
-            q.push(" AND region_code <> ")
-                .push_bind(req.exclude_region_code);
-        }
-        if service_type != ServiceType::Unspecified {
-            q.push(" AND type = ").push_bind(service_type.as_str_name());
-        }
-        if min_free_places > 0 {
-            q.push(format!(" AND {FREE} >= "))
-                .push_bind(min_free_places);
-        }
-        if let Some(age) = child_age {
-            q.push(" AND min_age <= ")
-                .push_bind(age)
-                .push(" AND max_age >= ")
-                .push_bind(age);
-        }
-        if let Some((free, id)) = after {
-            q.push(format!(" AND ({FREE} < "))
-                .push_bind(free)
-                .push(format!(" OR ({FREE} = "))
-                .push_bind(free)
-                .push(" AND id > ")
-                .push_bind(id)
-                .push("))");
-        }
-        q.push(format!(" ORDER BY {FREE} DESC, id LIMIT "))
-            .push_bind(limit + 1);
-        let mut rows: Vec<ServiceRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let mut rows = store::search_services(
+            &self.pool,
+            &store::ServiceSearch {
+                status,
+                region_code: &req.region_code,
+                exclude_region_code: &req.exclude_region_code,
+                service_type: (service_type != ServiceType::Unspecified).then_some(service_type),
+                min_free_places,
+                child_age,
+                after,
+                limit: limit + 1,
+            },
+        )
+        .await?;
         let next_page_token = take_page(&mut rows, limit, |r| {
             format!("{}.{}", r.free_places(), r.id.simple())
         });
@@ -624,6 +525,36 @@ impl Directory {
             next_page_token,
         })
     }
+}
+
+/// The places and ages of a new service.
+pub(crate) struct Places {
+    pub capacity: i32,
+    pub occupied: i32,
+    pub min_age: i32,
+    pub max_age: i32,
+}
+
+fn validate_places(req: &CreateServiceRequest) -> ServiceResult<Places> {
+    let capacity = within("capacity", req.capacity, 1..=MAX_SERVICE_CAPACITY, || {
+        format!("between 1 and {MAX_SERVICE_CAPACITY}")
+    })?;
+    let occupied = within(
+        "occupied_places",
+        req.occupied_places,
+        0..=req.capacity,
+        || "more than capacity".into(),
+    )?;
+    let max_age = at_most("max_age", req.max_age, MAX_CHILD_AGE)?;
+    let min_age = within("min_age", req.min_age, 0..=req.max_age, || {
+        "greater than max_age".into()
+    })?;
+    Ok(Places {
+        capacity,
+        occupied,
+        min_age,
+        max_age,
+    })
 }
 
 fn decode_search_token(token: &str) -> ServiceResult<Option<(i32, Uuid)>> {

@@ -20,18 +20,18 @@ use placement_proto::v1::{
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::{EVENTS, NATIONAL_AUTHORITY_ID};
+use crate::{EVENTS, NATIONAL_AUTHORITY_ID, store};
 
 pub const MAX_ENDPOINTS: i64 = 20;
 const MAX_EVENT_TYPES: usize = 20;
 const MAX_EMAIL: usize = 254;
 const MAX_URL: usize = 2000;
 
-const COLUMNS: &str = "id, agency_id, channel, address, event_types, language, enabled, disabled_reason, \
+pub(crate) const COLUMNS: &str = "id, agency_id, channel, address, event_types, language, enabled, disabled_reason, \
      secret_version, created_at, updated_at";
 
 #[derive(Debug, Clone, FromRow)]
-struct EndpointRow {
+pub(crate) struct EndpointRow {
     id: Uuid,
     agency_id: Uuid,
     channel: NotificationChannel,
@@ -120,11 +120,7 @@ impl Endpoints {
 
     /// Another agency's endpoints and unknown agencies look alike.
     async fn authorize(&self, caller: Uuid, agency: Uuid) -> ServiceResult<()> {
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agencies WHERE id = $1)")
-                .bind(agency)
-                .fetch_one(&self.pool)
-                .await?;
+        let exists = store::agency_exists(&self.pool, agency).await?;
         if !exists || (caller != agency && caller != NATIONAL_AUTHORITY_ID) {
             return Err(ServiceError::not_found("agency"));
         }
@@ -132,13 +128,7 @@ impl Endpoints {
     }
 
     async fn endpoint_for(&self, caller: Uuid, id: Uuid) -> ServiceResult<EndpointRow> {
-        let row: Option<EndpointRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM notification_endpoints WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
+        match store::find_endpoint(&self.pool, id).await? {
             Some(row) if caller == row.agency_id || caller == NATIONAL_AUTHORITY_ID => Ok(row),
             _ => Err(ServiceError::not_found("notification endpoint")),
         }
@@ -162,30 +152,23 @@ impl Endpoints {
 
         let mut tx = placement_platform::db::begin(&self.pool).await?;
         // Serialises changes to one agency's endpoints, so the count and the version are right.
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM notification_endpoints
-             WHERE agency_id = (SELECT id FROM agencies WHERE id = $1 FOR UPDATE)",
-        )
-        .bind(agency)
-        .fetch_one(&mut *tx)
-        .await?;
+        let count = store::lock_agency_and_count_endpoints(&mut tx, agency).await?;
         if count >= MAX_ENDPOINTS {
             return Err(ServiceError::precondition(format!(
                 "an agency has at most {MAX_ENDPOINTS} notification endpoints"
             )));
         }
-        let row: Option<EndpointRow> = sqlx::query_as(&format!(
-            "INSERT INTO notification_endpoints (id, agency_id, channel, address, event_types, language)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (agency_id, channel, address) DO NOTHING RETURNING {COLUMNS}"
-        ))
-        .bind(Uuid::now_v7())
-        .bind(agency)
-        .bind(channel)
-        .bind(&address)
-        .bind(&event_types)
-        .bind(language)
-        .fetch_optional(&mut *tx)
+        let row = store::insert_endpoint(
+            &mut tx,
+            &store::NewEndpoint {
+                id: Uuid::now_v7(),
+                agency,
+                channel,
+                address: &address,
+                event_types: &event_types,
+                language,
+            },
+        )
         .await?;
         let row = row.ok_or_else(|| {
             ServiceError::AlreadyExists("the agency already has this endpoint".into())
@@ -204,12 +187,8 @@ impl Endpoints {
     ) -> ServiceResult<ListNotificationEndpointsResponse> {
         let agency = parse_id("agency_id", &req.agency_id)?;
         self.authorize(caller, agency).await?;
-        let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM notification_endpoints WHERE agency_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(agency)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let rows = store::endpoints_of(&mut conn, agency).await?;
         Ok(ListNotificationEndpointsResponse {
             endpoints: rows.into_iter().map(|r| r.into_proto(None)).collect(),
         })
@@ -238,27 +217,17 @@ impl Endpoints {
             ));
         }
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        sqlx::query("SELECT id FROM agencies WHERE id = $1 FOR UPDATE")
-            .bind(current.agency_id)
-            .execute(&mut *tx)
-            .await?;
-        let row: Option<EndpointRow> = sqlx::query_as(&format!(
-            "UPDATE notification_endpoints SET
-                 event_types = COALESCE($2, event_types),
-                 language = COALESCE($3, language),
-                 enabled = COALESCE($4, enabled),
-                 disabled_reason = CASE WHEN COALESCE($4, enabled) THEN '' ELSE
-                     CASE WHEN $4 = false THEN 'disabled by the agency' ELSE disabled_reason END END,
-                 secret_version = secret_version + CASE WHEN $5 THEN 1 ELSE 0 END,
-                 updated_at = now()
-             WHERE id = $1 RETURNING {COLUMNS}"
-        ))
-        .bind(id)
-        .bind(event_types)
-        .bind(language)
-        .bind(req.enabled)
-        .bind(req.rotate_secret)
-        .fetch_optional(&mut *tx)
+        store::lock_agency(&mut tx, current.agency_id).await?;
+        let row = store::update_endpoint(
+            &mut tx,
+            &store::EndpointChange {
+                id,
+                event_types,
+                language,
+                enabled: req.enabled,
+                rotate_secret: req.rotate_secret,
+            },
+        )
         .await?;
         let row = row.ok_or_else(|| ServiceError::not_found("notification endpoint"))?;
         announce(&mut tx, row.agency_id, correlation).await?;
@@ -281,16 +250,8 @@ impl Endpoints {
         let id = parse_id("endpoint_id", &req.endpoint_id)?;
         let current = self.endpoint_for(caller, id).await?;
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        sqlx::query("SELECT id FROM agencies WHERE id = $1 FOR UPDATE")
-            .bind(current.agency_id)
-            .execute(&mut *tx)
-            .await?;
-        let removed = sqlx::query("DELETE FROM notification_endpoints WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if removed == 0 {
+        store::lock_agency(&mut tx, current.agency_id).await?;
+        if !store::delete_endpoint(&mut tx, id).await? {
             return Err(ServiceError::not_found("notification endpoint"));
         }
         announce(&mut tx, current.agency_id, correlation).await?;
@@ -302,18 +263,8 @@ impl Endpoints {
 
 /// Announces the agency's whole set of endpoints under a new version. The caller holds the agency's row lock.
 async fn announce(conn: &mut PgConnection, agency: Uuid, correlation: Uuid) -> ServiceResult<()> {
-    let version: i64 = sqlx::query_scalar(
-        "UPDATE agencies SET endpoints_version = endpoints_version + 1 WHERE id = $1 RETURNING endpoints_version",
-    )
-    .bind(agency)
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM notification_endpoints WHERE agency_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(agency)
-    .fetch_all(&mut *conn)
-    .await?;
+    let version = store::next_endpoints_version(conn, agency).await?;
+    let rows = store::endpoints_of(conn, agency).await?;
     let event = EVENTS.build(
         EventType::AgencyEndpointsChanged,
         "agency",
@@ -343,19 +294,8 @@ pub async fn on_disabled(
         .chars()
         .take(500)
         .collect();
-    let agency: Option<Uuid> = sqlx::query_scalar(
-        "UPDATE notification_endpoints SET enabled = false, disabled_reason = $2, updated_at = now()
-         WHERE id = $1 AND enabled RETURNING agency_id",
-    )
-    .bind(id)
-    .bind(&reason)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if let Some(agency) = agency {
-        sqlx::query("SELECT id FROM agencies WHERE id = $1 FOR UPDATE")
-            .bind(agency)
-            .execute(&mut **tx)
-            .await?;
+    if let Some(agency) = store::disable_endpoint(tx, id, &reason).await? {
+        store::lock_agency(tx, agency).await?;
         announce(tx, agency, event.correlation_id())
             .await
             .map_err(|e| HandleError::Transient(e.to_string()))?;

@@ -4,13 +4,10 @@
 
 use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent, Outbox};
 use placement_proto::v1::{CapacityChange, ReferralEvent, ReferralStatus};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::{
-    EVENTS,
-    store::{SERVICE_COLUMNS, ServiceRow},
-};
+use crate::{EVENTS, store};
 
 pub const BINDINGS: &[&str] = &[
     EventType::ReferralAccepted.as_str(),
@@ -98,23 +95,15 @@ impl EventHandler for PlacesLedger {
         let version = i64::try_from(event.envelope.aggregate_version)
             .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;
 
-        let service: Option<ServiceRow> = sqlx::query_as(&format!(
-            "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(service_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if service.is_none() {
+        if store::lock_service(tx, service_id).await?.is_none() {
             return Err(HandleError::missing(format!(
                 "unknown service {service_id}"
             )));
         }
-        let previous =
-            sqlx::query("SELECT state FROM place_holds WHERE referral_id = $1 FOR UPDATE")
-                .bind(referral_id)
-                .fetch_optional(&mut **tx)
-                .await?
-                .and_then(|r| HoldState::parse(r.get::<&str, _>("state")));
+        let previous = store::lock_hold_state(tx, referral_id)
+            .await?
+            .as_deref()
+            .and_then(HoldState::parse);
         let withdrawn_from = ReferralStatus::try_from(referral.previous_status)
             .unwrap_or(ReferralStatus::Unspecified);
         let Some((state, held, occupied, change)) =
@@ -123,32 +112,11 @@ impl EventHandler for PlacesLedger {
             tracing::debug!(%referral_id, %event_type, ?previous, "no change to places");
             return Ok(());
         };
-        sqlx::query(
-            "INSERT INTO place_holds (referral_id, service_id, places, state, referral_version)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (referral_id) DO UPDATE SET state = EXCLUDED.state,
-                 referral_version = EXCLUDED.referral_version, updated_at = now()",
-        )
-        .bind(referral_id)
-        .bind(service_id)
-        .bind(places)
-        .bind(state.as_str())
-        .bind(version)
-        .execute(&mut **tx)
-        .await?;
+        store::set_hold(tx, referral_id, service_id, places, state.as_str(), version).await?;
         if change == CapacityChange::Unspecified {
             return Ok(());
         }
-        let row: ServiceRow = sqlx::query_as(&format!(
-            "UPDATE services SET held_places = held_places + $2, occupied_places = occupied_places + $3,
-                 version = version + 1, updated_at = now()
-             WHERE id = $1 RETURNING {SERVICE_COLUMNS}"
-        ))
-        .bind(service_id)
-        .bind(held * places)
-        .bind(occupied * places)
-        .fetch_one(&mut **tx)
-        .await?;
+        let row = store::move_places(tx, service_id, held * places, occupied * places).await?;
         if row.held_places + row.occupied_places > row.capacity {
             // An acceptance raced a capacity cut; the places were promised, so they are kept.
             tracing::warn!(%service_id, capacity = row.capacity, held = row.held_places,

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use sqlx::PgPool;
 
+use crate::store;
+
 const MUNICIPALITIES_CSV: &str = include_str!("../municipalities.csv");
 
 #[derive(Debug, Deserialize)]
@@ -32,29 +34,25 @@ fn region_name_en(code: &str, name: &str) -> String {
     }
 }
 
+/// Loads the districts and municipalities (EKATTE codes) into the directory, updating names that changed.
 pub async fn load(pool: &PgPool) -> Result<(), sqlx::Error> {
     let rows = rows();
     let mut tx = placement_platform::db::begin(pool).await?;
     for r in &rows {
-        sqlx::query(
-            "INSERT INTO regions (code, name_bg, name_en) VALUES ($1, $2, $3)
-             ON CONFLICT (code) DO UPDATE SET name_bg = EXCLUDED.name_bg, name_en = EXCLUDED.name_en",
+        store::upsert_region(
+            &mut tx,
+            &r.oblast_code,
+            &r.oblast_name_bg,
+            &region_name_en(&r.oblast_code, &r.oblast_name_en),
         )
-        .bind(&r.oblast_code)
-        .bind(&r.oblast_name_bg)
-        .bind(region_name_en(&r.oblast_code, &r.oblast_name_en))
-        .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO municipalities (code, region_code, name_bg, name_en) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (code) DO UPDATE SET region_code = EXCLUDED.region_code,
-                 name_bg = EXCLUDED.name_bg, name_en = EXCLUDED.name_en",
+        store::upsert_municipality(
+            &mut tx,
+            &r.municipality_code,
+            &r.oblast_code,
+            &r.municipality_name_bg,
+            &r.municipality_name_en,
         )
-        .bind(&r.municipality_code)
-        .bind(&r.oblast_code)
-        .bind(&r.municipality_name_bg)
-        .bind(&r.municipality_name_en)
-        .execute(&mut *tx)
         .await?;
     }
     tx.commit().await?;

@@ -1,14 +1,16 @@
-//! Rows of the directory's tables and their wire form.
+//! The directory's SQL: rows of its tables, their wire form, and one function per statement.
 
 use chrono::{DateTime, Utc};
 use placement_platform::time::timestamp;
 use placement_proto::v1::{
-    Agency, AgencyKind, ContactEndpoint, ServiceCapacityChanged, ServiceStatus, ServiceType,
-    SocialService,
+    Agency, AgencyKind, ContactEndpoint, Language, Municipality, NotificationChannel, Region,
+    ServiceCapacityChanged, ServiceStatus, ServiceType, SocialService,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
+
+use crate::endpoints::{COLUMNS as ENDPOINT_COLUMNS, EndpointRow};
 
 pub const AGENCY_COLUMNS: &str =
     "id, kind, name, region_code, municipality_code, contacts, created_at";
@@ -133,4 +135,502 @@ impl ServiceRow {
             places,
         }
     }
+}
+
+pub async fn regions(pool: &PgPool) -> Result<Vec<Region>, sqlx::Error> {
+    let rows = sqlx::query("SELECT code, name_bg, name_en FROM regions ORDER BY code")
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Region {
+                code: r.try_get("code")?,
+                name_bg: r.try_get("name_bg")?,
+                name_en: r.try_get("name_en")?,
+            })
+        })
+        .collect()
+}
+
+/// The municipalities of a district, or of the country when `region_code` is empty.
+pub async fn municipalities(
+    pool: &PgPool,
+    region_code: &str,
+) -> Result<Vec<Municipality>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT code, region_code, name_bg, name_en FROM municipalities
+         WHERE ($1 = '' OR region_code = $1) ORDER BY code",
+    )
+    .bind(region_code)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Municipality {
+                code: r.try_get("code")?,
+                region_code: r.try_get("region_code")?,
+                name_bg: r.try_get("name_bg")?,
+                name_en: r.try_get("name_en")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn region_exists(pool: &PgPool, code: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM regions WHERE code = $1)")
+        .bind(code)
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn region_of_municipality(
+    pool: &PgPool,
+    code: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT region_code FROM municipalities WHERE code = $1")
+        .bind(code)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Agencies by id, of a district (empty: all) and a kind (None: all), after `after`.
+pub async fn list_agencies(
+    pool: &PgPool,
+    region_code: &str,
+    kind: Option<AgencyKind>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<AgencyRow>, sqlx::Error> {
+    let mut q =
+        QueryBuilder::<Postgres>::new(format!("SELECT {AGENCY_COLUMNS} FROM agencies WHERE true"));
+    if !region_code.is_empty() {
+        q.push(" AND region_code = ").push_bind(region_code);
+    }
+    if let Some(kind) = kind {
+        q.push(" AND kind = ").push_bind(kind.as_str_name());
+    }
+    if let Some(after) = after {
+        q.push(" AND id > ").push_bind(after);
+    }
+    q.push(" ORDER BY id LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(pool).await
+}
+
+pub async fn find_agency(pool: &PgPool, id: Uuid) -> Result<Option<AgencyRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {AGENCY_COLUMNS} FROM agencies WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn find_service(pool: &PgPool, id: Uuid) -> Result<Option<ServiceRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The service, locked until the transaction ends.
+pub async fn lock_service(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<ServiceRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub struct NewAgency<'a> {
+    pub id: Uuid,
+    pub kind: AgencyKind,
+    pub name: &'a str,
+    /// Empty for the national authority.
+    pub region_code: &'a str,
+    /// Empty when the agency is not tied to one municipality.
+    pub municipality_code: &'a str,
+    pub contacts: Vec<Contact>,
+}
+
+pub async fn insert_agency(
+    conn: &mut PgConnection,
+    a: &NewAgency<'_>,
+) -> Result<AgencyRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO agencies (id, kind, name, region_code, municipality_code, contacts)
+         VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6) RETURNING {AGENCY_COLUMNS}"
+    ))
+    .bind(a.id)
+    .bind(a.kind)
+    .bind(a.name)
+    .bind(a.region_code)
+    .bind(a.municipality_code)
+    .bind(sqlx::types::Json(&a.contacts))
+    .fetch_one(conn)
+    .await
+}
+
+pub struct NewService<'a> {
+    pub id: Uuid,
+    pub provider: Uuid,
+    pub service_type: ServiceType,
+    pub name: &'a str,
+    pub region_code: &'a str,
+    pub municipality_code: &'a str,
+    pub places: crate::api::Places,
+}
+
+/// Registers an active service.
+pub async fn insert_service(
+    conn: &mut PgConnection,
+    s: &NewService<'_>,
+) -> Result<ServiceRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO services (id, provider_agency_id, type, name, region_code, municipality_code,
+             capacity, occupied_places, min_age, max_age, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {SERVICE_COLUMNS}"
+    ))
+    .bind(s.id)
+    .bind(s.provider)
+    .bind(s.service_type)
+    .bind(s.name)
+    .bind(s.region_code)
+    .bind(s.municipality_code)
+    .bind(s.places.capacity)
+    .bind(s.places.occupied)
+    .bind(s.places.min_age)
+    .bind(s.places.max_age)
+    .bind(ServiceStatus::Active)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn set_capacity(
+    conn: &mut PgConnection,
+    id: Uuid,
+    capacity: i32,
+    occupied: i32,
+    status: ServiceStatus,
+) -> Result<ServiceRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE services SET capacity = $2, occupied_places = $3, status = $4,
+             version = version + 1, updated_at = now()
+         WHERE id = $1 RETURNING {SERVICE_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(capacity)
+    .bind(occupied)
+    .bind(status)
+    .fetch_one(conn)
+    .await
+}
+
+/// What a search for services asks: most free places first.
+pub struct ServiceSearch<'a> {
+    pub status: ServiceStatus,
+    pub region_code: &'a str,
+    pub exclude_region_code: &'a str,
+    pub service_type: Option<ServiceType>,
+    pub min_free_places: i32,
+    pub child_age: Option<i32>,
+    /// After (free places, id) of the last one seen.
+    pub after: Option<(i32, Uuid)>,
+    pub limit: i64,
+}
+
+pub async fn search_services(
+    pool: &PgPool,
+    f: &ServiceSearch<'_>,
+) -> Result<Vec<ServiceRow>, sqlx::Error> {
+    const FREE: &str = "GREATEST(capacity - held_places - occupied_places, 0)";
+    let mut q = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {SERVICE_COLUMNS} FROM services WHERE status = "
+    ));
+    q.push_bind(f.status.as_str_name());
+    if !f.region_code.is_empty() {
+        q.push(" AND region_code = ").push_bind(f.region_code);
+    }
+    if !f.exclude_region_code.is_empty() {
+        q.push(" AND region_code <> ")
+            .push_bind(f.exclude_region_code);
+    }
+    if let Some(service_type) = f.service_type {
+        q.push(" AND type = ").push_bind(service_type.as_str_name());
+    }
+    if f.min_free_places > 0 {
+        q.push(format!(" AND {FREE} >= "))
+            .push_bind(f.min_free_places);
+    }
+    if let Some(age) = f.child_age {
+        q.push(" AND min_age <= ")
+            .push_bind(age)
+            .push(" AND max_age >= ")
+            .push_bind(age);
+    }
+    if let Some((free, id)) = f.after {
+        q.push(format!(" AND ({FREE} < "))
+            .push_bind(free)
+            .push(format!(" OR ({FREE} = "))
+            .push_bind(free)
+            .push(" AND id > ")
+            .push_bind(id)
+            .push("))");
+    }
+    q.push(format!(" ORDER BY {FREE} DESC, id LIMIT "))
+        .push_bind(f.limit);
+    q.build_query_as().fetch_all(pool).await
+}
+
+/// The state of the places a referral holds, locked until the transaction ends.
+pub async fn lock_hold_state(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT state FROM place_holds WHERE referral_id = $1 FOR UPDATE")
+        .bind(referral_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Records the state of the places a referral holds at a service.
+pub async fn set_hold(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+    service_id: Uuid,
+    places: i32,
+    state: &str,
+    referral_version: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO place_holds (referral_id, service_id, places, state, referral_version)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (referral_id) DO UPDATE SET state = EXCLUDED.state,
+             referral_version = EXCLUDED.referral_version, updated_at = now()",
+    )
+    .bind(referral_id)
+    .bind(service_id)
+    .bind(places)
+    .bind(state)
+    .bind(referral_version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds `held` held and `occupied` occupied places (either may be negative) to a service.
+pub async fn move_places(
+    conn: &mut PgConnection,
+    service_id: Uuid,
+    held: i32,
+    occupied: i32,
+) -> Result<ServiceRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE services SET held_places = held_places + $2, occupied_places = occupied_places + $3,
+             version = version + 1, updated_at = now()
+         WHERE id = $1 RETURNING {SERVICE_COLUMNS}"
+    ))
+    .bind(service_id)
+    .bind(held)
+    .bind(occupied)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn agency_exists(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agencies WHERE id = $1)")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+}
+
+/// Locks an agency's row: changes to one agency's endpoints are serialised by it, so their count and
+/// version are right.
+pub async fn lock_agency(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id FROM agencies WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Locks the agency's row (see [`lock_agency`]) and counts its endpoints.
+pub async fn lock_agency_and_count_endpoints(
+    conn: &mut PgConnection,
+    agency: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM notification_endpoints
+         WHERE agency_id = (SELECT id FROM agencies WHERE id = $1 FOR UPDATE)",
+    )
+    .bind(agency)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn find_endpoint(pool: &PgPool, id: Uuid) -> Result<Option<EndpointRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM notification_endpoints WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The agency's endpoints, oldest first.
+pub async fn endpoints_of(
+    conn: &mut PgConnection,
+    agency: Uuid,
+) -> Result<Vec<EndpointRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM notification_endpoints WHERE agency_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(agency)
+    .fetch_all(conn)
+    .await
+}
+
+pub struct NewEndpoint<'a> {
+    pub id: Uuid,
+    pub agency: Uuid,
+    pub channel: NotificationChannel,
+    pub address: &'a str,
+    pub event_types: &'a [String],
+    pub language: Language,
+}
+
+/// Adds an endpoint; None if the agency already has one of this channel and address.
+pub async fn insert_endpoint(
+    conn: &mut PgConnection,
+    e: &NewEndpoint<'_>,
+) -> Result<Option<EndpointRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO notification_endpoints (id, agency_id, channel, address, event_types, language)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (agency_id, channel, address) DO NOTHING RETURNING {ENDPOINT_COLUMNS}"
+    ))
+    .bind(e.id)
+    .bind(e.agency)
+    .bind(e.channel)
+    .bind(e.address)
+    .bind(e.event_types)
+    .bind(e.language)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A change to an endpoint; None leaves a setting as it is.
+pub struct EndpointChange {
+    pub id: Uuid,
+    pub event_types: Option<Vec<String>>,
+    pub language: Option<Language>,
+    pub enabled: Option<bool>,
+    pub rotate_secret: bool,
+}
+
+pub async fn update_endpoint(
+    conn: &mut PgConnection,
+    c: &EndpointChange,
+) -> Result<Option<EndpointRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE notification_endpoints SET
+             event_types = COALESCE($2, event_types),
+             language = COALESCE($3, language),
+             enabled = COALESCE($4, enabled),
+             disabled_reason = CASE WHEN COALESCE($4, enabled) THEN '' ELSE
+                 CASE WHEN $4 = false THEN 'disabled by the agency' ELSE disabled_reason END END,
+             secret_version = secret_version + CASE WHEN $5 THEN 1 ELSE 0 END,
+             updated_at = now()
+         WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
+    ))
+    .bind(c.id)
+    .bind(&c.event_types)
+    .bind(c.language)
+    .bind(c.enabled)
+    .bind(c.rotate_secret)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Removes an endpoint; returns whether there was one.
+pub async fn delete_endpoint(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let removed = sqlx::query("DELETE FROM notification_endpoints WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(removed > 0)
+}
+
+/// The next version of the agency's set of endpoints.
+pub async fn next_endpoints_version(
+    conn: &mut PgConnection,
+    agency: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE agencies SET endpoints_version = endpoints_version + 1 WHERE id = $1 RETURNING endpoints_version",
+    )
+    .bind(agency)
+    .fetch_one(conn)
+    .await
+}
+
+/// Disables an enabled endpoint; returns its agency, or None if it was disabled or removed already.
+pub async fn disable_endpoint(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE notification_endpoints SET enabled = false, disabled_reason = $2, updated_at = now()
+         WHERE id = $1 AND enabled RETURNING agency_id",
+    )
+    .bind(id)
+    .bind(reason)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn upsert_region(
+    conn: &mut PgConnection,
+    code: &str,
+    name_bg: &str,
+    name_en: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO regions (code, name_bg, name_en) VALUES ($1, $2, $3)
+         ON CONFLICT (code) DO UPDATE SET name_bg = EXCLUDED.name_bg, name_en = EXCLUDED.name_en",
+    )
+    .bind(code)
+    .bind(name_bg)
+    .bind(name_en)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_municipality(
+    conn: &mut PgConnection,
+    code: &str,
+    region_code: &str,
+    name_bg: &str,
+    name_en: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO municipalities (code, region_code, name_bg, name_en) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (code) DO UPDATE SET region_code = EXCLUDED.region_code,
+             name_bg = EXCLUDED.name_bg, name_en = EXCLUDED.name_en",
+    )
+    .bind(code)
+    .bind(region_code)
+    .bind(name_bg)
+    .bind(name_en)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

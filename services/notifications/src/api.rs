@@ -77,18 +77,13 @@ impl Notifications {
             policy::require_inbox(&caller)?;
         }
         let caller = caller.agency_id;
-        match notification {
-            Some(id) if !operator => {
-                if !store::is_recipient(&self.pool, id, caller).await? {
-                    return Err(ServiceError::not_found("notification"));
-                }
+        if !operator {
+            let id = notification.ok_or_else(|| {
+                ServiceError::denied("only operators list every delivery; name a notification_id")
+            })?;
+            if !store::is_recipient(&self.pool, id, caller).await? {
+                return Err(ServiceError::not_found("notification"));
             }
-            None if !operator => {
-                return Err(ServiceError::denied(
-                    "only operators list every delivery; name a notification_id",
-                ));
-            }
-            _ => {}
         }
         let mut rows =
             store::list_deliveries(&self.pool, notification, status, after, limit + 1).await?;
@@ -280,10 +275,17 @@ async fn send_after(
     cursor: &mut i64,
     out: &mpsc::Sender<Result<Notification, Status>>,
 ) -> Sent {
-    const PAGE: i64 = 100;
-    match store::notifications_after(pool, agency, *cursor, PAGE).await {
+    const PAGE: usize = 100;
+    match store::notifications_after(
+        pool,
+        agency,
+        *cursor,
+        placement_platform::numbers::len_i64(PAGE),
+    )
+    .await
+    {
         Ok(rows) => {
-            let full = rows.len() == PAGE as usize;
+            let full = rows.len() == PAGE;
             for (position, row) in rows {
                 let notification = row.into_proto();
                 tracing::trace!(event_id = %notification.event_id, %agency, "streaming as looked up");
