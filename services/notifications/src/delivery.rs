@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::{
     inbox::{Arrival, Arrivals},
     render,
+    store::{self, Claimed},
 };
 
 pub const EMAIL: &str = "email";
@@ -111,15 +112,7 @@ impl FanOut {
         content: &Content<'_>,
     ) -> Result<usize, sqlx::Error> {
         let agencies: Vec<Uuid> = n.recipients.iter().map(|r| r.1).collect();
-        let endpoints: Vec<EndpointRow> = sqlx::query_as(
-            "SELECT agency_id, id, channel, address, language FROM endpoints
-             WHERE agency_id = ANY($1) AND enabled AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))
-             ORDER BY agency_id, id",
-        )
-        .bind(&agencies)
-        .bind(n.event_type)
-        .fetch_all(&mut *conn)
-        .await?;
+        let endpoints = store::endpoints_wanting(conn, &agencies, n.event_type).await?;
         self.deliver(conn, n, &endpoints, content).await
     }
 
@@ -162,21 +155,16 @@ impl FanOut {
                     }
                 }
             };
-            sqlx::query(
-                "INSERT INTO deliveries (id, notification_id, endpoint_id, channel, address, subject, body,
-                                         status, next_attempt_at, give_up_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', now(), now() + $8)
-                 ON CONFLICT (notification_id, endpoint_id) DO NOTHING",
+            store::insert_delivery(
+                conn,
+                &store::NewDelivery {
+                    notification,
+                    endpoint,
+                    subject: &subject,
+                    body: &body,
+                    window,
+                },
             )
-            .bind(Uuid::now_v7())
-            .bind(notification)
-            .bind(endpoint.id)
-            .bind(&endpoint.channel)
-            .bind(&endpoint.address)
-            .bind(subject)
-            .bind(body)
-            .bind(window)
-            .execute(&mut *conn)
             .await?;
         }
         Ok(endpoints.len())
@@ -216,20 +204,6 @@ pub enum DispatchError {
     Smtp(String),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
-}
-
-/// A delivery claimed for one attempt.
-#[derive(Debug, FromRow)]
-struct Claimed {
-    id: Uuid,
-    endpoint_id: Uuid,
-    channel: String,
-    address: String,
-    subject: String,
-    body: String,
-    attempts: i32,
-    give_up_at: DateTime<Utc>,
-    secret_version: i32,
 }
 
 impl Dispatcher {
@@ -318,23 +292,12 @@ impl Dispatcher {
         // Longer than any attempt can take, so a live sender records before anyone else may retry.
         let lease =
             chrono::Duration::from_std(self.lease()).unwrap_or(chrono::Duration::minutes(1));
-        sqlx::query_as(
-            "WITH due AS (
-                 SELECT d.id, e.secret_version FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-                 WHERE d.status = 'PENDING' AND d.next_attempt_at <= now() AND e.enabled
-                   AND (d.channel <> 'email' OR $2)
-                 ORDER BY d.next_attempt_at LIMIT $1
-                 FOR UPDATE OF d SKIP LOCKED)
-             UPDATE deliveries d SET attempts = d.attempts + 1, last_attempt_at = now(),
-                                     next_attempt_at = now() + $3
-             FROM due WHERE d.id = due.id
-             RETURNING d.id, d.endpoint_id, d.channel, d.address, d.subject, d.body, d.attempts,
-                       d.give_up_at, due.secret_version",
+        store::claim_deliveries(
+            &self.pool,
+            placement_platform::numbers::len_i64(self.concurrency),
+            self.smtp.is_some(),
+            lease,
         )
-        .bind(placement_platform::numbers::len_i64(self.concurrency))
-        .bind(self.smtp.is_some())
-        .bind(lease)
-        .fetch_all(&self.pool)
         .await
     }
 
@@ -444,28 +407,11 @@ impl Dispatcher {
         let detail = match &outcome {
             Ok(detail) | Err(detail) => detail.chars().take(500).collect::<String>(),
         };
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, succeeded, detail)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(d.id)
-        .bind(d.attempts)
-        .bind(started)
-        .bind(outcome.is_ok())
-        .bind(&detail)
-        .execute(&mut *tx)
-        .await?;
+        store::record_attempt(&mut tx, d, started, outcome.is_ok(), &detail).await?;
         // The agency told that its endpoint was disabled, if this attempt disabled it.
         let mut told = None;
         if outcome.is_ok() {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'SENT', sent_at = now(), next_attempt_at = NULL
-                 WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
-            )
-            .bind(d.id)
-            .bind(d.attempts)
-            .execute(&mut *tx)
-            .await?;
+            store::mark_sent(&mut tx, d).await?;
         } else {
             let delay = self.fan_out.retry.delay(
                 placement_platform::numbers::count(d.attempts),
@@ -474,29 +420,12 @@ impl Dispatcher {
             let next =
                 Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
             if next > d.give_up_at {
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'FAILED', next_attempt_at = NULL, last_error = $3
-                     WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
-                )
-                .bind(d.id)
-                .bind(d.attempts)
-                .bind(&detail)
-                .execute(&mut *tx)
-                .await?;
+                store::mark_failed(&mut tx, d, &detail).await?;
                 told = self
                     .disable_endpoint(&mut tx, d.endpoint_id, &detail)
                     .await?;
             } else {
-                sqlx::query(
-                    "UPDATE deliveries SET next_attempt_at = $3, last_error = $4
-                     WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
-                )
-                .bind(d.id)
-                .bind(d.attempts)
-                .bind(next)
-                .bind(&detail)
-                .execute(&mut *tx)
-                .await?;
+                store::retry_later(&mut tx, d, next, &detail).await?;
             }
         }
         self.outbox.commit(tx).await?;
@@ -519,14 +448,7 @@ impl Dispatcher {
         endpoint: Uuid,
         reason: &str,
     ) -> Result<Option<Uuid>, ServiceError> {
-        let row: Option<(Uuid, String)> = sqlx::query_as(
-            "UPDATE endpoints SET enabled = false, updated_at = now() WHERE id = $1 AND enabled
-             RETURNING agency_id, address",
-        )
-        .bind(endpoint)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some((agency, address)) = row else {
+        let Some((agency, address)) = store::disable_endpoint(conn, endpoint).await? else {
             return Ok(None);
         };
         fail_pending(
@@ -551,17 +473,15 @@ impl Dispatcher {
         let event_id = Uuid::parse_str(&event.event_id).expect("the builder makes UUIDs");
         let (title, body) = render::endpoint_disabled_notice(&address, reason);
         let notification = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
-             VALUES ($1, $2, $3, NULL, $4, $5, $6)",
+        store::insert_notice(
+            conn,
+            notification,
+            agency,
+            NotificationKind::EndpointDisabled,
+            event_id,
+            &title,
+            &body,
         )
-        .bind(notification)
-        .bind(agency)
-        .bind(NotificationKind::EndpointDisabled)
-        .bind(event_id)
-        .bind(&title)
-        .bind(&body)
-        .execute(&mut *conn)
         .await?;
         self.fan_out
             .create(
@@ -584,22 +504,7 @@ impl Dispatcher {
     }
 }
 
-/// Fails the pending deliveries to endpoints that are gone or disabled.
-pub async fn fail_pending(
-    conn: &mut PgConnection,
-    endpoints: &[Uuid],
-    why: &str,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE deliveries SET status = 'FAILED', next_attempt_at = NULL, last_error = $2
-         WHERE endpoint_id = ANY ($1) AND status = 'PENDING'",
-    )
-    .bind(endpoints)
-    .bind(why)
-    .execute(conn)
-    .await?
-    .rows_affected())
-}
+pub use crate::store::fail_pending;
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::delivery::{EMAIL, WEBHOOK, fail_pending};
+use crate::store;
 
 pub async fn apply(
     tx: &mut Transaction<'_, Postgres>,
@@ -15,17 +16,8 @@ pub async fn apply(
     let set: AgencyEndpointsChanged = event.payload()?;
     let agency = Uuid::parse_str(&set.agency_id)
         .map_err(|_| HandleError::permanent("agency_id is not a UUID"))?;
-    let newer: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO endpoint_sets (agency_id, version) VALUES ($1, $2)
-         ON CONFLICT (agency_id) DO UPDATE SET version = EXCLUDED.version
-         WHERE endpoint_sets.version < EXCLUDED.version
-         RETURNING version",
-    )
-    .bind(agency)
-    .bind(i64::try_from(set.endpoints_version).unwrap_or(i64::MAX))
-    .fetch_optional(&mut **tx)
-    .await?;
-    if newer.is_none() {
+    let version = i64::try_from(set.endpoints_version).unwrap_or(i64::MAX);
+    if !store::note_endpoint_set(tx, agency, version).await? {
         tracing::debug!(%agency, version = set.endpoints_version, "older endpoint set ignored");
         return Ok(());
     }
@@ -43,35 +35,26 @@ pub async fn apply(
             .ok()
             .filter(|l| *l != Language::Unspecified)
             .unwrap_or(Language::Bg);
-        sqlx::query(
-            "INSERT INTO endpoints (id, agency_id, channel, address, event_types, language, enabled, secret_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (id) DO UPDATE SET channel = EXCLUDED.channel, address = EXCLUDED.address,
-                 event_types = EXCLUDED.event_types, language = EXCLUDED.language,
-                 enabled = EXCLUDED.enabled, secret_version = EXCLUDED.secret_version, updated_at = now()",
+        store::upsert_endpoint(
+            tx,
+            &store::KnownEndpoint {
+                id,
+                agency,
+                channel,
+                address: &e.address,
+                event_types: &e.event_types,
+                language,
+                enabled: e.enabled,
+                secret_version: i32::try_from(e.secret_version).unwrap_or(i32::MAX),
+            },
         )
-        .bind(id)
-        .bind(agency)
-        .bind(channel)
-        .bind(&e.address)
-        .bind(&e.event_types)
-        .bind(language)
-        .bind(e.enabled)
-        .bind(i32::try_from(e.secret_version).unwrap_or(i32::MAX))
-        .execute(&mut **tx)
         .await?;
         kept.push(id);
         if !e.enabled {
             off.push(id);
         }
     }
-    let removed: Vec<Uuid> = sqlx::query_scalar(
-        "DELETE FROM endpoints WHERE agency_id = $1 AND NOT (id = ANY ($2)) RETURNING id",
-    )
-    .bind(agency)
-    .bind(&kept)
-    .fetch_all(&mut **tx)
-    .await?;
+    let removed = store::remove_endpoints_except(tx, agency, &kept).await?;
     fail_pending(tx, &removed, "endpoint removed").await?;
     fail_pending(tx, &off, "endpoint disabled").await?;
     tracing::info!(%agency, version = set.endpoints_version, endpoints = kept.len(), "endpoint set applied");

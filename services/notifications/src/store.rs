@@ -6,8 +6,9 @@ use placement_proto::v1::{Delivery, DeliveryStatus};
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use placement_proto::v1::NotificationKind;
+use placement_proto::v1::{Language, NotificationKind};
 
+use crate::delivery::EndpointRow;
 use crate::inbox::{COLUMNS, NotificationRow};
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, notification_id, endpoint_id, channel, address, status, attempts, \
@@ -294,6 +295,297 @@ pub async fn create_notifications(
     .bind(n.title)
     .bind(n.body)
     .bind(n.event_type)
+    .fetch_all(conn)
+    .await
+}
+
+/// A delivery claimed for one attempt.
+#[derive(Debug, FromRow)]
+pub(crate) struct Claimed {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    pub channel: String,
+    pub address: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i32,
+    pub give_up_at: DateTime<Utc>,
+    pub secret_version: i32,
+}
+
+/// Fails the pending deliveries to endpoints that are gone or disabled.
+pub async fn fail_pending(
+    conn: &mut PgConnection,
+    endpoints: &[Uuid],
+    why: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE deliveries SET status = 'FAILED', next_attempt_at = NULL, last_error = $2
+         WHERE endpoint_id = ANY ($1) AND status = 'PENDING'",
+    )
+    .bind(endpoints)
+    .bind(why)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// The enabled endpoints of `agencies` that want events of `event_type`.
+pub async fn endpoints_wanting(
+    conn: &mut PgConnection,
+    agencies: &[Uuid],
+    event_type: &str,
+) -> Result<Vec<EndpointRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT agency_id, id, channel, address, language FROM endpoints
+         WHERE agency_id = ANY($1) AND enabled AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))
+         ORDER BY agency_id, id",
+    )
+    .bind(agencies)
+    .bind(event_type)
+    .fetch_all(conn)
+    .await
+}
+
+/// A delivery of one notification to one endpoint, with its text.
+pub struct NewDelivery<'a> {
+    pub notification: Uuid,
+    pub endpoint: &'a EndpointRow,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// How long it is tried.
+    pub window: chrono::Duration,
+}
+
+/// Creates a delivery, due now; a notification has one delivery per endpoint.
+pub async fn insert_delivery(
+    conn: &mut PgConnection,
+    d: &NewDelivery<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO deliveries (id, notification_id, endpoint_id, channel, address, subject, body,
+                                 status, next_attempt_at, give_up_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', now(), now() + $8)
+         ON CONFLICT (notification_id, endpoint_id) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(d.notification)
+    .bind(d.endpoint.id)
+    .bind(&d.endpoint.channel)
+    .bind(&d.endpoint.address)
+    .bind(d.subject)
+    .bind(d.body)
+    .bind(d.window)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due deliveries (e-mails only when `email` is on) for one attempt each, leaving
+/// them to this sender for `lease`.
+pub async fn claim_deliveries(
+    pool: &PgPool,
+    limit: i64,
+    email: bool,
+    lease: chrono::Duration,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH due AS (
+             SELECT d.id, e.secret_version FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+             WHERE d.status = 'PENDING' AND d.next_attempt_at <= now() AND e.enabled
+               AND (d.channel <> 'email' OR $2)
+             ORDER BY d.next_attempt_at LIMIT $1
+             FOR UPDATE OF d SKIP LOCKED)
+         UPDATE deliveries d SET attempts = d.attempts + 1, last_attempt_at = now(),
+                                 next_attempt_at = now() + $3
+         FROM due WHERE d.id = due.id
+         RETURNING d.id, d.endpoint_id, d.channel, d.address, d.subject, d.body, d.attempts,
+                   d.give_up_at, due.secret_version",
+    )
+    .bind(limit)
+    .bind(email)
+    .bind(lease)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn record_attempt(
+    conn: &mut PgConnection,
+    d: &Claimed,
+    started: DateTime<Utc>,
+    succeeded: bool,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, succeeded, detail)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(d.id)
+    .bind(d.attempts)
+    .bind(started)
+    .bind(succeeded)
+    .bind(detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// The three outcomes of an attempt change the delivery only if it is still at that attempt: a sender
+// whose lease ran out does not overwrite the attempt after it.
+
+pub async fn mark_sent(conn: &mut PgConnection, d: &Claimed) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'SENT', sent_at = now(), next_attempt_at = NULL
+         WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
+    )
+    .bind(d.id)
+    .bind(d.attempts)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(
+    conn: &mut PgConnection,
+    d: &Claimed,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'FAILED', next_attempt_at = NULL, last_error = $3
+         WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
+    )
+    .bind(d.id)
+    .bind(d.attempts)
+    .bind(detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn retry_later(
+    conn: &mut PgConnection,
+    d: &Claimed,
+    next: DateTime<Utc>,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE deliveries SET next_attempt_at = $3, last_error = $4
+         WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
+    )
+    .bind(d.id)
+    .bind(d.attempts)
+    .bind(next)
+    .bind(detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Disables an enabled endpoint; returns its agency and address, or None if it was disabled already.
+pub async fn disable_endpoint(
+    conn: &mut PgConnection,
+    endpoint: Uuid,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE endpoints SET enabled = false, updated_at = now() WHERE id = $1 AND enabled
+         RETURNING agency_id, address",
+    )
+    .bind(endpoint)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A notification about no referral (e.g. an endpoint disabled) to one agency.
+pub async fn insert_notice(
+    conn: &mut PgConnection,
+    id: Uuid,
+    agency: Uuid,
+    kind: NotificationKind,
+    event_id: Uuid,
+    title: &str,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
+         VALUES ($1, $2, $3, NULL, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(agency)
+    .bind(kind)
+    .bind(event_id)
+    .bind(title)
+    .bind(body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that the agency's endpoint set is at `version`; false if the one held is as new or newer.
+pub async fn note_endpoint_set(
+    conn: &mut PgConnection,
+    agency: Uuid,
+    version: i64,
+) -> Result<bool, sqlx::Error> {
+    let newer: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO endpoint_sets (agency_id, version) VALUES ($1, $2)
+         ON CONFLICT (agency_id) DO UPDATE SET version = EXCLUDED.version
+         WHERE endpoint_sets.version < EXCLUDED.version
+         RETURNING version",
+    )
+    .bind(agency)
+    .bind(version)
+    .fetch_optional(conn)
+    .await?;
+    Ok(newer.is_some())
+}
+
+/// An endpoint as the directory announced it.
+pub struct KnownEndpoint<'a> {
+    pub id: Uuid,
+    pub agency: Uuid,
+    pub channel: &'a str,
+    pub address: &'a str,
+    pub event_types: &'a [String],
+    pub language: Language,
+    pub enabled: bool,
+    pub secret_version: i32,
+}
+
+pub async fn upsert_endpoint(
+    conn: &mut PgConnection,
+    e: &KnownEndpoint<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO endpoints (id, agency_id, channel, address, event_types, language, enabled, secret_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO UPDATE SET channel = EXCLUDED.channel, address = EXCLUDED.address,
+             event_types = EXCLUDED.event_types, language = EXCLUDED.language,
+             enabled = EXCLUDED.enabled, secret_version = EXCLUDED.secret_version, updated_at = now()",
+    )
+    .bind(e.id)
+    .bind(e.agency)
+    .bind(e.channel)
+    .bind(e.address)
+    .bind(e.event_types)
+    .bind(e.language)
+    .bind(e.enabled)
+    .bind(e.secret_version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes the agency's endpoints other than `kept`; returns the ids removed.
+pub async fn remove_endpoints_except(
+    conn: &mut PgConnection,
+    agency: Uuid,
+    kept: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM endpoints WHERE agency_id = $1 AND NOT (id = ANY ($2)) RETURNING id",
+    )
+    .bind(agency)
+    .bind(kept)
     .fetch_all(conn)
     .await
 }
