@@ -282,102 +282,125 @@ fn region_of(municipality: &str, key: &str) -> String {
     }
 }
 
+/// Loads the demo agencies and services, each unless it is there (found by name): safe to run again.
 pub async fn seed(clients: &Clients) -> Result<DemoDirectory, tonic::Status> {
     let mut directory = clients.directory.clone();
     let mut out = DemoDirectory::default();
     for spec in AGENCIES {
-        let region = region_of(spec.municipality, spec.key);
-        let existing = directory
-            .list_agencies(as_agency(
-                NATIONAL_AUTHORITY,
-                ListAgenciesRequest {
-                    region_code: region.clone(),
-                    kind: spec.kind as i32,
-                    page: Some(PageRequest {
-                        page_size: 500,
-                        page_token: String::new(),
-                    }),
-                },
-            ))
-            .await?
-            .into_inner()
-            .agencies
-            .into_iter()
-            .find(|a| a.name == spec.name);
-        let id = match existing {
-            Some(a) => a.id,
-            None => {
-                let slug = spec.key.replace('-', ".");
-                directory
-                    .create_agency(as_agency(
-                        NATIONAL_AUTHORITY,
-                        CreateAgencyRequest {
-                            kind: spec.kind as i32,
-                            name: spec.name.into(),
-                            region_code: region,
-                            municipality_code: spec.municipality.into(),
-                            contacts: vec![ContactEndpoint {
-                                kind: "email".into(),
-                                value: format!("{slug}@demo.placement.invalid"),
-                            }],
-                        },
-                    ))
-                    .await?
-                    .into_inner()
-                    .id
-            }
-        };
-        out.agencies.insert(
-            spec.key,
-            Uuid::parse_str(&id).map_err(|_| tonic::Status::internal("bad id"))?,
-        );
+        let id = ensure_agency(&mut directory, spec).await?;
+        out.agencies.insert(spec.key, parse_id(&id)?);
     }
     for spec in SERVICES {
-        let region = &spec.municipality[..3];
-        let existing = directory
-            .search_services(as_agency(
-                NATIONAL_AUTHORITY,
-                SearchServicesRequest {
-                    region_code: region.into(),
-                    status: ServiceStatus::Active as i32,
-                    page: Some(PageRequest {
-                        page_size: 500,
-                        page_token: String::new(),
-                    }),
-                    ..Default::default()
-                },
-            ))
-            .await?
-            .into_inner()
-            .services
-            .into_iter()
-            .find(|s| s.name == spec.name);
-        let id = match existing {
-            Some(s) => s.id,
-            None => {
-                directory
-                    .create_service(as_agency(
-                        NATIONAL_AUTHORITY,
-                        CreateServiceRequest {
-                            provider_agency_id: out.agency(spec.provider).to_string(),
-                            r#type: spec.service_type as i32,
-                            name: spec.name.into(),
-                            municipality_code: spec.municipality.into(),
-                            capacity: spec.capacity,
-                            occupied_places: spec.occupied,
-                            min_age: spec.ages.0,
-                            max_age: spec.ages.1,
-                        },
-                    ))
-                    .await?
-                    .into_inner()
-                    .id
-            }
-        };
-        out.services.insert(
-            spec.key,
-            Uuid::parse_str(&id).map_err(|_| tonic::Status::internal("bad id"))?,
-        );
+        let provider = out.agency(spec.provider);
+        let id = ensure_service(&mut directory, spec, provider).await?;
+        out.services.insert(spec.key, parse_id(&id)?);
     }
     Ok(out)
+}
+
+fn parse_id(id: &str) -> Result<Uuid, tonic::Status> {
+    Uuid::parse_str(id).map_err(|_| tonic::Status::internal("bad id"))
+}
+
+type Directory = placement_proto::v1::directory_service_client::DirectoryServiceClient<
+    tonic::transport::Channel,
+>;
+
+/// The id of the demo agency `spec`, registered first if it is not there.
+async fn ensure_agency(
+    directory: &mut Directory,
+    spec: &AgencySpec,
+) -> Result<String, tonic::Status> {
+    let region = region_of(spec.municipality, spec.key);
+    let existing = directory
+        .list_agencies(as_agency(
+            NATIONAL_AUTHORITY,
+            ListAgenciesRequest {
+                region_code: region.clone(),
+                kind: spec.kind as i32,
+                page: Some(PageRequest {
+                    page_size: 500,
+                    page_token: String::new(),
+                }),
+            },
+        ))
+        .await?
+        .into_inner()
+        .agencies
+        .into_iter()
+        .find(|a| a.name == spec.name);
+    let id = match existing {
+        Some(a) => a.id,
+        None => {
+            let slug = spec.key.replace('-', ".");
+            directory
+                .create_agency(as_agency(
+                    NATIONAL_AUTHORITY,
+                    CreateAgencyRequest {
+                        kind: spec.kind as i32,
+                        name: spec.name.into(),
+                        region_code: region,
+                        municipality_code: spec.municipality.into(),
+                        contacts: vec![ContactEndpoint {
+                            kind: "email".into(),
+                            value: format!("{slug}@demo.placement.invalid"),
+                        }],
+                    },
+                ))
+                .await?
+                .into_inner()
+                .id
+        }
+    };
+    Ok(id)
+}
+
+/// The id of the demo service `spec`, registered first if it is not there.
+async fn ensure_service(
+    directory: &mut Directory,
+    spec: &ServiceSpec,
+    provider: Uuid,
+) -> Result<String, tonic::Status> {
+    let region = &spec.municipality[..3];
+    let existing = directory
+        .search_services(as_agency(
+            NATIONAL_AUTHORITY,
+            SearchServicesRequest {
+                region_code: region.into(),
+                status: ServiceStatus::Active as i32,
+                page: Some(PageRequest {
+                    page_size: 500,
+                    page_token: String::new(),
+                }),
+                ..Default::default()
+            },
+        ))
+        .await?
+        .into_inner()
+        .services
+        .into_iter()
+        .find(|s| s.name == spec.name);
+    let id = match existing {
+        Some(s) => s.id,
+        None => {
+            directory
+                .create_service(as_agency(
+                    NATIONAL_AUTHORITY,
+                    CreateServiceRequest {
+                        provider_agency_id: provider.to_string(),
+                        r#type: spec.service_type as i32,
+                        name: spec.name.into(),
+                        municipality_code: spec.municipality.into(),
+                        capacity: spec.capacity,
+                        occupied_places: spec.occupied,
+                        min_age: spec.ages.0,
+                        max_age: spec.ages.1,
+                    },
+                ))
+                .await?
+                .into_inner()
+                .id
+        }
+    };
+    Ok(id)
 }

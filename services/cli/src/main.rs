@@ -135,11 +135,6 @@ async fn main() -> anyhow::Result<()> {
     for (service, url) in &cli.urls {
         endpoints.set(*service, url.clone());
     }
-    let operator = |url: &str| -> anyhow::Result<OperatorServiceClient<tonic::transport::Channel>> {
-        Ok(OperatorServiceClient::new(placement_cli::clients::channel(
-            url,
-        )?))
-    };
     let dev_keys = cli.dev_keys.clone();
     match cli.command {
         Command::Services => {
@@ -147,143 +142,18 @@ async fn main() -> anyhow::Result<()> {
                 println!("{} {}", service.name, service.port);
             }
         }
-        Command::Status => {
-            let mut waiting = 0;
-            for (name, url) in operator_endpoints(&endpoints, None)? {
-                match operator(url)?
-                    .get_status(as_agency(demo::NATIONAL_AUTHORITY, GetStatusRequest {}))
-                    .await
-                {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        waiting += r.dead_letters;
-                        println!(
-                            "{name:<14} database {:<4} broker {:<4} outbox pending {:>5} (oldest {:.1}s)  queue {} ready {:>5}  dead letters {}",
-                            if r.database_ok { "ok" } else { "DOWN" },
-                            if r.broker_ok { "ok" } else { "DOWN" },
-                            r.outbox_pending,
-                            r.outbox_oldest_pending_seconds,
-                            r.queue,
-                            r.queue_ready,
-                            r.dead_letters
-                        );
-                    }
-                    Err(e) => println!("{name:<14} not answering: {}", e.message()),
-                }
-            }
-            if waiting > 0 {
-                println!("{waiting} dead letter(s) waiting: placement-cli dead-letters");
-            }
-        }
+        Command::Status => status(&endpoints).await?,
         Command::DeadLetters { service, limit } => {
-            for (name, url) in operator_endpoints(&endpoints, service.as_deref())? {
-                let r = operator(url)?
-                    .list_dead_letters(as_agency(
-                        demo::NATIONAL_AUTHORITY,
-                        ListDeadLettersRequest { limit },
-                    ))
-                    .await
-                    .with_context(|| format!("{name}: ListDeadLetters"))?
-                    .into_inner();
-                println!("{name}: {} dead letter(s)", r.total);
-                for d in r.dead_letters {
-                    println!(
-                        "  event {} type {} routing key {} reason {} deaths {} size {}B",
-                        if d.event_id.is_empty() {
-                            "-"
-                        } else {
-                            &d.event_id
-                        },
-                        if d.event_type.is_empty() {
-                            "-"
-                        } else {
-                            &d.event_type
-                        },
-                        d.routing_key,
-                        d.reason,
-                        d.deaths,
-                        d.size_bytes
-                    );
-                }
-            }
+            dead_letters(&endpoints, service.as_deref(), limit).await?
         }
         Command::ReplayDeadLetters {
             service,
             event_ids,
             all,
-        } => {
-            let (name, url) = operator_endpoints(&endpoints, Some(&service))?[0];
-            let r = operator(url)?
-                .replay_dead_letters(as_agency(
-                    demo::NATIONAL_AUTHORITY,
-                    ReplayDeadLettersRequest { event_ids, all },
-                ))
-                .await
-                .with_context(|| format!("{name}: ReplayDeadLetters"))?
-                .into_inner();
-            println!(
-                "{name}: {} dead letter(s) sent back to the queue",
-                r.replayed
-            );
-        }
-        Command::Deliveries { status, limit } => {
-            let status = match status.as_str() {
-                "pending" => DeliveryStatus::Pending,
-                "sent" => DeliveryStatus::Sent,
-                "failed" => DeliveryStatus::Failed,
-                other => anyhow::bail!("--status {other}: expected pending, sent or failed"),
-            };
-            let clients = Clients::connect(&endpoints)?;
-            let r = clients
-                .notifications
-                .clone()
-                .list_deliveries(as_agency(
-                    demo::NATIONAL_AUTHORITY,
-                    ListDeliveriesRequest {
-                        status: status as i32,
-                        page_size: limit,
-                        ..Default::default()
-                    },
-                ))
-                .await
-                .context("ListDeliveries")?
-                .into_inner();
-            println!(
-                "{} delivery(ies) {}",
-                r.deliveries.len(),
-                status.as_str_name()
-            );
-            for d in r.deliveries {
-                println!(
-                    "  {} {} to {} attempts {} last error {}",
-                    d.id,
-                    d.channel,
-                    d.address,
-                    d.attempts,
-                    if d.last_error.is_empty() {
-                        "-"
-                    } else {
-                        &d.last_error
-                    }
-                );
-            }
-        }
+        } => replay_dead_letters(&endpoints, &service, event_ids, all).await?,
+        Command::Deliveries { status, limit } => deliveries(&endpoints, &status, limit).await?,
         Command::RetryDelivery { delivery_ids } => {
-            let clients = Clients::connect(&endpoints)?;
-            for id in delivery_ids {
-                clients
-                    .notifications
-                    .clone()
-                    .retry_delivery(as_agency(
-                        demo::NATIONAL_AUTHORITY,
-                        RetryDeliveryRequest {
-                            delivery_id: id.clone(),
-                        },
-                    ))
-                    .await
-                    .with_context(|| format!("RetryDelivery {id}"))?;
-                println!("{id}: will be tried again now");
-            }
+            retry_deliveries(&endpoints, delivery_ids).await?
         }
         Command::DevKeys { dir } => {
             devkeys::ensure(&dir)?;
@@ -294,29 +164,7 @@ async fn main() -> anyhow::Result<()> {
             agency,
             roles,
             ttl_secs,
-        } => {
-            let dir = dev_keys
-                .as_ref()
-                .context("mint-token needs --dev-keys (or PLACEMENT_DEV_KEYS)")?;
-            let signer = devkeys::signer(dir)?;
-            let roles = if roles.is_empty() {
-                devkeys::default_roles(agency).to_vec()
-            } else {
-                roles
-                    .iter()
-                    .map(|r| Role::parse(r).with_context(|| format!("unknown role {r}")))
-                    .collect::<anyhow::Result<Vec<_>>>()?
-            };
-            println!(
-                "{}",
-                signer.mint(
-                    agency,
-                    &format!("dev-user@{agency}"),
-                    &roles,
-                    Duration::from_secs(ttl_secs)
-                )
-            );
-        }
+        } => mint_token(dev_keys.as_deref(), agency, &roles, ttl_secs)?,
         Command::WaitReady { timeout_secs } => {
             wait_ready(&endpoints, Duration::from_secs(timeout_secs))
                 .await
@@ -344,6 +192,196 @@ async fn main() -> anyhow::Result<()> {
                 outcome.referral_id, outcome.case_id, outcome.service_id
             );
         }
+    }
+    Ok(())
+}
+
+type OperatorClient = OperatorServiceClient<tonic::transport::Channel>;
+
+fn operator(url: &str) -> anyhow::Result<OperatorClient> {
+    Ok(OperatorServiceClient::new(placement_cli::clients::channel(
+        url,
+    )?))
+}
+
+/// Each service's dependencies, outbox backlog, queue depth and dead letters.
+async fn status(endpoints: &Endpoints) -> anyhow::Result<()> {
+    let mut waiting = 0;
+    for (name, url) in operator_endpoints(endpoints, None)? {
+        match operator(url)?
+            .get_status(as_agency(demo::NATIONAL_AUTHORITY, GetStatusRequest {}))
+            .await
+        {
+            Ok(r) => {
+                let r = r.into_inner();
+                waiting += r.dead_letters;
+                println!(
+                    "{name:<14} database {:<4} broker {:<4} outbox pending {:>5} (oldest {:.1}s)  queue {} ready {:>5}  dead letters {}",
+                    if r.database_ok { "ok" } else { "DOWN" },
+                    if r.broker_ok { "ok" } else { "DOWN" },
+                    r.outbox_pending,
+                    r.outbox_oldest_pending_seconds,
+                    r.queue,
+                    r.queue_ready,
+                    r.dead_letters
+                );
+            }
+            Err(e) => println!("{name:<14} not answering: {}", e.message()),
+        }
+    }
+    if waiting > 0 {
+        println!("{waiting} dead letter(s) waiting: placement-cli dead-letters");
+    }
+    Ok(())
+}
+
+async fn dead_letters(
+    endpoints: &Endpoints,
+    service: Option<&str>,
+    limit: u32,
+) -> anyhow::Result<()> {
+    for (name, url) in operator_endpoints(endpoints, service)? {
+        let r = operator(url)?
+            .list_dead_letters(as_agency(
+                demo::NATIONAL_AUTHORITY,
+                ListDeadLettersRequest { limit },
+            ))
+            .await
+            .with_context(|| format!("{name}: ListDeadLetters"))?
+            .into_inner();
+        println!("{name}: {} dead letter(s)", r.total);
+        for d in r.dead_letters {
+            println!(
+                "  event {} type {} routing key {} reason {} deaths {} size {}B",
+                if d.event_id.is_empty() {
+                    "-"
+                } else {
+                    &d.event_id
+                },
+                if d.event_type.is_empty() {
+                    "-"
+                } else {
+                    &d.event_type
+                },
+                d.routing_key,
+                d.reason,
+                d.deaths,
+                d.size_bytes
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn deliveries(endpoints: &Endpoints, status: &str, limit: u32) -> anyhow::Result<()> {
+    let status = match status {
+        "pending" => DeliveryStatus::Pending,
+        "sent" => DeliveryStatus::Sent,
+        "failed" => DeliveryStatus::Failed,
+        other => anyhow::bail!("--status {other}: expected pending, sent or failed"),
+    };
+    let clients = Clients::connect(endpoints)?;
+    let r = clients
+        .notifications
+        .clone()
+        .list_deliveries(as_agency(
+            demo::NATIONAL_AUTHORITY,
+            ListDeliveriesRequest {
+                status: status as i32,
+                page_size: limit,
+                ..Default::default()
+            },
+        ))
+        .await
+        .context("ListDeliveries")?
+        .into_inner();
+    println!(
+        "{} delivery(ies) {}",
+        r.deliveries.len(),
+        status.as_str_name()
+    );
+    for d in r.deliveries {
+        println!(
+            "  {} {} to {} attempts {} last error {}",
+            d.id,
+            d.channel,
+            d.address,
+            d.attempts,
+            if d.last_error.is_empty() {
+                "-"
+            } else {
+                &d.last_error
+            }
+        );
+    }
+    Ok(())
+}
+
+fn mint_token(
+    dev_keys: Option<&std::path::Path>,
+    agency: uuid::Uuid,
+    roles: &[String],
+    ttl_secs: u64,
+) -> anyhow::Result<()> {
+    let dir = dev_keys.context("mint-token needs --dev-keys (or PLACEMENT_DEV_KEYS)")?;
+    let signer = devkeys::signer(dir)?;
+    let roles = if roles.is_empty() {
+        devkeys::default_roles(agency).to_vec()
+    } else {
+        roles
+            .iter()
+            .map(|r| Role::parse(r).with_context(|| format!("unknown role {r}")))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    println!(
+        "{}",
+        signer.mint(
+            agency,
+            &format!("dev-user@{agency}"),
+            &roles,
+            Duration::from_secs(ttl_secs)
+        )
+    );
+    Ok(())
+}
+
+async fn replay_dead_letters(
+    endpoints: &Endpoints,
+    service: &str,
+    event_ids: Vec<String>,
+    all: bool,
+) -> anyhow::Result<()> {
+    let (name, url) = operator_endpoints(endpoints, Some(service))?[0];
+    let r = operator(url)?
+        .replay_dead_letters(as_agency(
+            demo::NATIONAL_AUTHORITY,
+            ReplayDeadLettersRequest { event_ids, all },
+        ))
+        .await
+        .with_context(|| format!("{name}: ReplayDeadLetters"))?
+        .into_inner();
+    println!(
+        "{name}: {} dead letter(s) sent back to the queue",
+        r.replayed
+    );
+    Ok(())
+}
+
+async fn retry_deliveries(endpoints: &Endpoints, delivery_ids: Vec<String>) -> anyhow::Result<()> {
+    let clients = Clients::connect(endpoints)?;
+    for id in delivery_ids {
+        clients
+            .notifications
+            .clone()
+            .retry_delivery(as_agency(
+                demo::NATIONAL_AUTHORITY,
+                RetryDeliveryRequest {
+                    delivery_id: id.clone(),
+                },
+            ))
+            .await
+            .with_context(|| format!("RetryDelivery {id}"))?;
+        println!("{id}: will be tried again now");
     }
     Ok(())
 }

@@ -6,13 +6,13 @@ use std::{future::Future, time::Duration};
 use chrono::{Datelike, Utc};
 use futures::StreamExt;
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, CaseStatus, Child, ChildNeed,
+    AcceptReferralRequest, AcknowledgeReferralRequest, Case, CaseStatus, Child, ChildNeed,
     ConfirmPlacementRequest, GetCaseRequest, GetReferralRequest, GetServiceRequest, LegalBasis,
-    LegalBasisKind, Notification, NotificationKind, OpenCaseRequest, ReferralStatus,
-    SearchServicesRequest, ServiceType, Sex, SubmitReferralRequest, UpdateCapacityRequest,
-    WatchNotificationsRequest,
+    LegalBasisKind, Notification, NotificationKind, OpenCaseRequest, Referral, ReferralStatus,
+    SearchServicesRequest, ServiceType, Sex, SocialService, SubmitReferralRequest,
+    UpdateCapacityRequest, WatchNotificationsRequest,
 };
-use tokio::time::Instant;
+use tokio::{sync::mpsc::UnboundedReceiver, time::Instant};
 use uuid::Uuid;
 
 use crate::{
@@ -131,6 +131,14 @@ async fn make_room(
     Ok(())
 }
 
+/// The agencies of the scenario, as the timeline names them.
+const CAST: [(&str, &str); 4] = [
+    ("dsa-pirdop", "DSA Pirdop"),
+    ("provider-vratsa", "Municipality of Vratsa (FTPC Vratsa 1)"),
+    ("foster-vratsa", "Foster-care team Vratsa"),
+    ("rdsa-vratsa", "RDSA Vratsa"),
+];
+
 /// Runs the scenario, printing the referral's timeline.
 pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, ScenarioError> {
     let t = Timeline {
@@ -138,18 +146,60 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
     };
     let pirdop = demo.agency("dsa-pirdop");
     make_room(clients, demo, &t, 2).await?;
-    let names: Vec<(Uuid, &str)> = [
-        ("dsa-pirdop", "DSA Pirdop"),
-        ("provider-vratsa", "Municipality of Vratsa (FTPC Vratsa 1)"),
-        ("foster-vratsa", "Foster-care team Vratsa"),
-        ("rdsa-vratsa", "RDSA Vratsa"),
-    ]
-    .into_iter()
-    .map(|(k, n)| (demo.agency(k), n))
-    .collect();
+    let names: Vec<(Uuid, &str)> = CAST.iter().map(|(k, n)| (demo.agency(k), *n)).collect();
+    let seen = watch_inboxes(clients, &names, &t).await?;
+    let (case, case_id) = open_case(clients, pirdop, &t).await?;
+    let service = find_service(clients, pirdop, &t).await?;
+    let referral = submit(clients, pirdop, &case, &service, &t).await?;
+    let referral_id = parse(&referral.id)?;
+    let mut inbox = Inbox {
+        referral_id,
+        seen,
+        items: Vec::new(),
+    };
+    let (provider, foster) = (demo.agency("provider-vratsa"), demo.agency("foster-vratsa"));
+    inbox
+        .wait_for(provider, NotificationKind::ReferralSubmitted)
+        .await?;
+    inbox
+        .wait_for(foster, NotificationKind::ReferralSubmitted)
+        .await?;
+    acknowledge_and_accept(
+        clients,
+        &referral,
+        [provider, foster, pirdop],
+        &mut inbox,
+        &t,
+    )
+    .await?;
+    show_places_held(clients, pirdop, &service, &t).await?;
+    confirm_placement(clients, pirdop, &referral, &case, &t).await?;
+    inbox
+        .wait_for(provider, NotificationKind::ReferralPlaced)
+        .await?;
+    inbox
+        .wait_for(foster, NotificationKind::ReferralPlaced)
+        .await?;
+    show_places_occupied(clients, pirdop, &service, &t).await?;
+    print_history(clients, pirdop, &referral, &names).await?;
+    Ok(Outcome {
+        case_id,
+        referral_id,
+        service_id: parse(&service.id)?,
+    })
+}
 
-    // Every concerned agency's inbox, streamed as notifications arrive.
-    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(Uuid, Notification)>();
+fn parse(id: &str) -> Result<Uuid, ScenarioError> {
+    Uuid::parse_str(id).map_err(|e| ScenarioError::Unexpected(e.to_string()))
+}
+
+/// Every concerned agency's inbox, streamed as notifications arrive and printed on the timeline.
+async fn watch_inboxes(
+    clients: &Clients,
+    names: &[(Uuid, &'static str)],
+    t: &Timeline,
+) -> Result<UnboundedReceiver<(Uuid, Notification)>, ScenarioError> {
+    let (seen_tx, seen_rx) = tokio::sync::mpsc::unbounded_channel::<(Uuid, Notification)>();
     for (agency, name) in names.iter().copied() {
         let mut stream = clients
             .notifications
@@ -174,39 +224,91 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
             }
         });
     }
-    drop(seen_tx);
+    Ok(seen_rx)
+}
 
+/// What the agencies' inboxes received about the referral so far.
+struct Inbox {
+    referral_id: Uuid,
+    seen: UnboundedReceiver<(Uuid, Notification)>,
+    items: Vec<(Uuid, Notification)>,
+}
+
+impl Inbox {
+    /// Waits (15 s at most) until `agency` was told of the referral with a notification of `kind`.
+    async fn wait_for(
+        &mut self,
+        agency: Uuid,
+        kind: NotificationKind,
+    ) -> Result<(), ScenarioError> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let referral = self.referral_id.to_string();
+        loop {
+            if self
+                .items
+                .iter()
+                .any(|(a, n)| *a == agency && n.kind == kind as i32 && n.referral_id == referral)
+            {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, self.seen.recv()).await {
+                Ok(Some(item)) => self.items.push(item),
+                _ => {
+                    return Err(ScenarioError::Unexpected(format!(
+                        "no {} notification for {agency}",
+                        kind.as_str_name()
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// DSA Pirdop opens the case of twins (pseudonyms only).
+async fn open_case(
+    clients: &Clients,
+    pirdop: Uuid,
+    t: &Timeline,
+) -> Result<(Case, Uuid), ScenarioError> {
     let year = Utc::now().year();
+    let children = ["Twin A", "Twin B"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| Child {
+            pseudonym: p.into(),
+            birth_year: year - 5,
+            sex: if i == 0 { Sex::Female } else { Sex::Male } as i32,
+            needs: vec![ChildNeed::Medical as i32],
+            ..Default::default()
+        })
+        .collect();
     let case = clients
         .cases
         .clone()
         .open_case(as_agency(
             pirdop,
             OpenCaseRequest {
-                children: ["Twin A", "Twin B"]
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, p)| Child {
-                        pseudonym: p.into(),
-                        birth_year: year - 5,
-                        sex: if i == 0 { Sex::Female } else { Sex::Male } as i32,
-                        needs: vec![ChildNeed::Medical as i32],
-                        ..Default::default()
-                    })
-                    .collect(),
+                children,
                 current_setting: "Home for medical and social care for children, Zlatitsa".into(),
             },
         ))
         .await
         .map_err(call("OpenCase"))?
         .into_inner();
-    let case_id =
-        Uuid::parse_str(&case.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
+    let case_id = parse(&case.id)?;
     t.say(format!(
         "DSA Pirdop opened case {} for twins (2 children)",
         case.id
     ));
+    Ok((case, case_id))
+}
 
+/// Searches other districts for a family-type placement centre with two free places: FTPC Vratsa 1.
+async fn find_service(
+    clients: &Clients,
+    pirdop: Uuid,
+    t: &Timeline,
+) -> Result<SocialService, ScenarioError> {
     let found = clients
         .directory
         .clone()
@@ -232,14 +334,22 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
             .collect::<Vec<_>>()
             .join("; ")
     ));
-    let service = found
+    found
         .into_iter()
         .find(|s| s.region_code == "VRC" && s.name == "FTPC Vratsa 1")
-        .ok_or_else(|| ScenarioError::Unexpected("FTPC Vratsa 1 not found".into()))?;
-    let service_id =
-        Uuid::parse_str(&service.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
-    let free_before = service.free_places;
+        .ok_or_else(|| ScenarioError::Unexpected("FTPC Vratsa 1 not found".into()))
+}
 
+/// DSA Pirdop refers the case to the service, on its director's order of two days ago.
+async fn submit(
+    clients: &Clients,
+    pirdop: Uuid,
+    case: &Case,
+    service: &SocialService,
+    t: &Timeline,
+) -> Result<Referral, ScenarioError> {
+    let year = Utc::now().year();
+    let case_id = parse(&case.id)?;
     let order_date = Utc::now().date_naive() - chrono::Days::new(2);
     let referral = clients
         .referrals
@@ -263,38 +373,21 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         .await
         .map_err(call("SubmitReferral"))?
         .into_inner();
-    let referral_id =
-        Uuid::parse_str(&referral.id).map_err(|e| ScenarioError::Unexpected(e.to_string()))?;
     t.say(format!(
         "DSA Pirdop submitted referral {} to {} for {} places (DSA director's order); status SUBMITTED",
         referral.id, service.name, referral.places
     ));
+    Ok(referral)
+}
 
-    let mut inbox: Vec<(Uuid, Notification)> = Vec::new();
-    let mut wait_for = async |agency: Uuid, kind: NotificationKind| -> Result<(), ScenarioError> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if inbox.iter().any(|(a, n)| {
-                *a == agency && n.kind == kind as i32 && n.referral_id == referral_id.to_string()
-            }) {
-                return Ok(());
-            }
-            match tokio::time::timeout_at(deadline, seen_rx.recv()).await {
-                Ok(Some(item)) => inbox.push(item),
-                _ => {
-                    return Err(ScenarioError::Unexpected(format!(
-                        "no {} notification for {agency}",
-                        kind.as_str_name()
-                    )));
-                }
-            }
-        }
-    };
-    let provider = demo.agency("provider-vratsa");
-    let foster = demo.agency("foster-vratsa");
-    wait_for(provider, NotificationKind::ReferralSubmitted).await?;
-    wait_for(foster, NotificationKind::ReferralSubmitted).await?;
-
+/// The provider and the foster-care team acknowledge (the sender is told of each); the provider accepts.
+async fn acknowledge_and_accept(
+    clients: &Clients,
+    referral: &Referral,
+    [provider, foster, sender]: [Uuid; 3],
+    inbox: &mut Inbox,
+    t: &Timeline,
+) -> Result<(), ScenarioError> {
     let mut referrals = clients.referrals.clone();
     for (agency, who) in [
         (provider, "FTPC Vratsa 1's provider"),
@@ -314,9 +407,10 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
             "{who} acknowledged; status {}",
             status_name(r.status)
         ));
-        wait_for(pirdop, NotificationKind::ReferralAcknowledged).await?;
+        inbox
+            .wait_for(sender, NotificationKind::ReferralAcknowledged)
+            .await?;
     }
-
     let r = referrals
         .accept_referral(as_agency(
             provider,
@@ -331,10 +425,21 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         "The provider accepted; status {}",
         status_name(r.status)
     ));
-    wait_for(pirdop, NotificationKind::ReferralAccepted).await?;
-    let directory = clients.directory.clone();
+    inbox
+        .wait_for(sender, NotificationKind::ReferralAccepted)
+        .await
+}
+
+/// Waits until the directory holds the two places the acceptance promised.
+async fn show_places_held(
+    clients: &Clients,
+    pirdop: Uuid,
+    service: &SocialService,
+    t: &Timeline,
+) -> Result<(), ScenarioError> {
+    let free_before = service.free_places;
     let held = eventually("places to be held", Duration::from_secs(15), || {
-        let mut directory = directory.clone();
+        let mut directory = clients.directory.clone();
         let id = service.id.clone();
         async move {
             let s = directory
@@ -350,8 +455,20 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         "Directory: {} free places {} -> {} ({} held)",
         held.name, free_before, held.free_places, held.held_places
     ));
+    Ok(())
+}
 
-    let r = referrals
+/// DSA Pirdop confirms the children arrived; the case shows where they were placed.
+async fn confirm_placement(
+    clients: &Clients,
+    pirdop: Uuid,
+    referral: &Referral,
+    case: &Case,
+    t: &Timeline,
+) -> Result<(), ScenarioError> {
+    let r = clients
+        .referrals
+        .clone()
         .confirm_placement(as_agency(
             pirdop,
             ConfirmPlacementRequest {
@@ -365,12 +482,11 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         "DSA Pirdop confirmed the placement; status {}",
         status_name(r.status)
     ));
-    let cases = clients.cases.clone();
     let placed = eventually(
         "the case to show the placement",
         Duration::from_secs(15),
         || {
-            let mut cases = cases.clone();
+            let mut cases = clients.cases.clone();
             let id = case.id.clone();
             async move {
                 let c = cases
@@ -388,9 +504,17 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         "Case {}: PLACED at service {} (district {})",
         placed.id, placement.service_id, placement.region_code
     ));
-    wait_for(provider, NotificationKind::ReferralPlaced).await?;
-    wait_for(foster, NotificationKind::ReferralPlaced).await?;
-    let occupied = directory
+    Ok(())
+}
+
+async fn show_places_occupied(
+    clients: &Clients,
+    pirdop: Uuid,
+    service: &SocialService,
+    t: &Timeline,
+) -> Result<(), ScenarioError> {
+    let occupied = clients
+        .directory
         .clone()
         .get_service(as_agency(
             pirdop,
@@ -405,8 +529,19 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
         "Directory: {} now {} occupied, {} held, {} free",
         occupied.name, occupied.occupied_places, occupied.held_places, occupied.free_places
     ));
+    Ok(())
+}
 
-    let history = referrals
+/// The referral's history, each step with who took it.
+async fn print_history(
+    clients: &Clients,
+    pirdop: Uuid,
+    referral: &Referral,
+    names: &[(Uuid, &str)],
+) -> Result<(), ScenarioError> {
+    let history = clients
+        .referrals
+        .clone()
         .get_referral(as_agency(
             pirdop,
             GetReferralRequest {
@@ -434,11 +569,7 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
             status_name(h.to_status),
         );
     }
-    Ok(Outcome {
-        case_id,
-        referral_id,
-        service_id,
-    })
+    Ok(())
 }
 
 fn status_name(status: i32) -> &'static str {
