@@ -12,12 +12,12 @@ use placement_cli::{
 use placement_platform::caller::{Claims, Role};
 use placement_platform::services::{CASES, DIRECTORY, NOTIFICATIONS, REFERRALS};
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseCloseReason,
+    AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, Case, CaseCloseReason,
     CloseCaseRequest, ConfirmPlacementRequest, CreateAgencyRequest, DeclineReason,
     DeclineReferralRequest, ExportReferralFhirRequest, GetCaseRequest, GetReferralRequest,
     GetStatusRequest, ListCasesRequest, ListDeadLettersRequest, ListNotificationsRequest,
     ListReferralsRequest, ListRegionsRequest, MarkReadRequest, NotificationKind, OpenCaseRequest,
-    ReferralDirection, ReplayDeadLettersRequest, UpdateCapacityRequest, WithdrawReason,
+    Referral, ReferralDirection, ReplayDeadLettersRequest, UpdateCapacityRequest, WithdrawReason,
     WithdrawReferralRequest, operator_service_client::OperatorServiceClient,
 };
 use tonic::{Code, Request, metadata::MetadataValue};
@@ -348,60 +348,117 @@ async fn every_call_needs_a_valid_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
     let f = Fixture::start().await;
-    let pirdop = f.agency("dsa-pirdop");
-    let pravets = f.agency("dsa-pravets");
-    let provider = f.agency("provider-vratsa");
-    let foster = f.agency("foster-vratsa");
-    let rdsa_receiving = f.agency("rdsa-vratsa");
-    let rdsa_sending = f.agency("rdsa-sofia-province");
-    let rdsa_other = f.agency("rdsa-haskovo");
-    let provider_other = f.agency("provider-haskovo");
-    let case = f.open_twins_case(pirdop).await;
-    let r = f.submit(pirdop, &case, f.demo.service("ftpc-vratsa")).await;
-    let only = |roles: &'static [Role]| roles;
-    let mut cases = f.clients.cases.clone();
-    let mut referrals = f.clients.referrals.clone();
-    let get_case = |agency: Uuid, roles: &'static [Role]| {
-        let mut cases = f.clients.cases.clone();
-        let id = case.id.clone();
-        async move {
-            cases
-                .get_case(as_agency_with(
-                    agency,
-                    roles,
-                    GetCaseRequest { case_id: id },
-                ))
-                .await
-        }
-    };
-    let get_referral = |agency: Uuid, roles: &'static [Role]| {
-        let mut referrals = f.clients.referrals.clone();
-        let id = r.id.clone();
-        async move {
-            referrals
-                .get_referral(as_agency_with(
-                    agency,
-                    roles,
-                    GetReferralRequest { referral_id: id },
-                ))
-                .await
-        }
-    };
-    let reader = only(&[Role::Caseworker]);
+    let p = Parties::of(&f).await;
+    cases_belong_to_their_dsa(&p).await;
+    case_steps_need_their_roles(&p).await;
+    the_receiving_side_reads_what_it_needs(&p).await;
+    only_the_parties_see_the_referral(&p).await;
+    rdsas_are_denied_steps_not_hidden_from(&p).await;
+    referral_steps_need_their_roles(&p).await;
+    a_declined_case_closes_to_the_receiving_side(&p).await;
+    the_directory_needs_directory_admin(&p).await;
+    operator_calls_need_an_operator(&p).await;
+    notifications_are_their_agency_s_own(&p).await;
+}
 
-    // Cases: a DSA reads and changes only its own.
+const READER: &[Role] = &[Role::Caseworker];
+
+/// The agencies of one referral from DSA Pirdop to FTPC Vratsa, and strangers to it.
+struct Parties<'a> {
+    f: &'a Fixture,
+    pirdop: Uuid,
+    pravets: Uuid,
+    provider: Uuid,
+    foster: Uuid,
+    rdsa_receiving: Uuid,
+    rdsa_sending: Uuid,
+    rdsa_other: Uuid,
+    provider_other: Uuid,
+    case: Case,
+    r: Referral,
+}
+
+impl<'a> Parties<'a> {
+    async fn of(f: &'a Fixture) -> Parties<'a> {
+        let pirdop = f.agency("dsa-pirdop");
+        let case = f.open_twins_case(pirdop).await;
+        let r = f.submit(pirdop, &case, f.demo.service("ftpc-vratsa")).await;
+        Parties {
+            f,
+            pirdop,
+            pravets: f.agency("dsa-pravets"),
+            provider: f.agency("provider-vratsa"),
+            foster: f.agency("foster-vratsa"),
+            rdsa_receiving: f.agency("rdsa-vratsa"),
+            rdsa_sending: f.agency("rdsa-sofia-province"),
+            rdsa_other: f.agency("rdsa-haskovo"),
+            provider_other: f.agency("provider-haskovo"),
+            case,
+            r,
+        }
+    }
+
+    async fn get_case(
+        &self,
+        agency: Uuid,
+        roles: &'static [Role],
+    ) -> Result<tonic::Response<Case>, tonic::Status> {
+        self.f
+            .clients
+            .cases
+            .clone()
+            .get_case(as_agency_with(
+                agency,
+                roles,
+                GetCaseRequest {
+                    case_id: self.case.id.clone(),
+                },
+            ))
+            .await
+    }
+
+    async fn get_referral(
+        &self,
+        agency: Uuid,
+        roles: &'static [Role],
+    ) -> Result<tonic::Response<Referral>, tonic::Status> {
+        self.f
+            .clients
+            .referrals
+            .clone()
+            .get_referral(as_agency_with(
+                agency,
+                roles,
+                GetReferralRequest {
+                    referral_id: self.r.id.clone(),
+                },
+            ))
+            .await
+    }
+}
+
+/// Cases: a DSA reads and changes only its own.
+async fn cases_belong_to_their_dsa(p: &Parties<'_>) {
+    let &Parties {
+        pravets,
+        rdsa_other,
+        provider_other,
+        ref case,
+        ..
+    } = p;
+    let mut cases = p.f.clients.cases.clone();
     assert_eq!(
-        code(get_case(pravets, reader).await),
+        code(p.get_case(pravets, READER).await),
         Code::NotFound,
         "another DSA reads a case"
     );
     assert_eq!(
-        code(get_case(provider_other, reader).await),
+        code(p.get_case(provider_other, READER).await),
         Code::NotFound,
         "a stranger provider"
     );
     assert_eq!(
-        code(get_case(rdsa_other, reader).await),
+        code(p.get_case(rdsa_other, READER).await),
         Code::NotFound,
         "a stranger RDSA"
     );
@@ -430,7 +487,14 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         listed.iter().all(|c| c.id != case.id),
         "another DSA lists a case"
     );
-    // Roles: opening needs caseworker or supervisor; closing needs supervisor; integration only reads.
+}
+
+/// Roles: opening needs caseworker or supervisor; closing needs supervisor; integration only reads.
+async fn case_steps_need_their_roles(p: &Parties<'_>) {
+    let &Parties {
+        pirdop, ref case, ..
+    } = p;
+    let mut cases = p.f.clients.cases.clone();
     assert_eq!(
         code(
             cases
@@ -464,11 +528,18 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         "a caseworker closes a case"
     );
     assert!(
-        get_case(pirdop, &[Role::Integration]).await.is_ok(),
+        p.get_case(pirdop, &[Role::Integration]).await.is_ok(),
         "integration reads its own"
     );
-    // The receiving side reads what the referral needs, while it is open: not where the children are now.
-    let seen = get_case(provider, reader)
+}
+
+/// The receiving side reads what the referral needs, while it is open: not where the children are now.
+async fn the_receiving_side_reads_what_it_needs(p: &Parties<'_>) {
+    let &Parties {
+        provider, foster, ..
+    } = p;
+    let seen = p
+        .get_case(provider, READER)
         .await
         .expect("the provider reads the case")
         .into_inner();
@@ -478,11 +549,26 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
     );
     assert_eq!(seen.children.len(), 2);
     assert!(
-        get_case(foster, reader).await.is_ok(),
+        p.get_case(foster, READER).await.is_ok(),
         "the foster-care team reads the case"
     );
+}
 
-    // Referrals: only the parties, the sender and the RDSAs of both districts see it.
+/// Referrals: only the parties, the sender and the RDSAs of both districts see it.
+async fn only_the_parties_see_the_referral(p: &Parties<'_>) {
+    let &Parties {
+        pirdop,
+        pravets,
+        provider,
+        foster,
+        rdsa_receiving,
+        rdsa_sending,
+        rdsa_other,
+        provider_other,
+        ref r,
+        ..
+    } = p;
+    let mut referrals = p.f.clients.referrals.clone();
     for (who, agency) in [
         ("sender", pirdop),
         ("provider", provider),
@@ -491,7 +577,7 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         ("sending RDSA", rdsa_sending),
     ] {
         assert!(
-            get_referral(agency, reader).await.is_ok(),
+            p.get_referral(agency, READER).await.is_ok(),
             "{who} reads the referral"
         );
     }
@@ -501,7 +587,7 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         ("another provider", provider_other),
     ] {
         assert_eq!(
-            code(get_referral(agency, reader).await),
+            code(p.get_referral(agency, READER).await),
             Code::NotFound,
             "{who} reads the referral"
         );
@@ -534,8 +620,19 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
             "{who} acknowledges"
         );
     }
-    // Who may read a referral is one answer for reads and steps: both districts' RDSAs see it, so a step
-    // they may not take is PERMISSION_DENIED for each, never NOT_FOUND for one of them.
+}
+
+/// Who may read a referral is one answer for reads and steps: both districts' RDSAs see it, so a step
+/// they may not take is PERMISSION_DENIED for each, never NOT_FOUND for one of them.
+async fn rdsas_are_denied_steps_not_hidden_from(p: &Parties<'_>) {
+    let &Parties {
+        rdsa_receiving,
+        rdsa_sending,
+        provider_other,
+        ref r,
+        ..
+    } = p;
+    let mut referrals = p.f.clients.referrals.clone();
     for (who, agency) in [
         ("receiving RDSA", rdsa_receiving),
         ("sending RDSA", rdsa_sending),
@@ -571,7 +668,19 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         incoming.iter().all(|x| x.id != r.id),
         "another provider lists it"
     );
-    // Roles on steps: integration changes nothing; decisions need a supervisor.
+}
+
+/// Roles on steps: integration changes nothing; decisions need a supervisor.
+async fn referral_steps_need_their_roles(p: &Parties<'_>) {
+    let f = p.f;
+    let &Parties {
+        pirdop,
+        provider,
+        foster,
+        ref r,
+        ..
+    } = p;
+    let mut referrals = p.f.clients.referrals.clone();
     assert_eq!(
         code(
             referrals
@@ -588,7 +697,7 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         "integration acknowledges"
     );
     assert!(
-        get_referral(provider, &[Role::Integration]).await.is_ok(),
+        p.get_referral(provider, &[Role::Integration]).await.is_ok(),
         "integration reads"
     );
     f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
@@ -675,8 +784,17 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         before,
         "refusals changed nothing"
     );
+}
 
-    // Once declined, the receiving side no longer reads the case.
+/// Once declined, the receiving side no longer reads the case.
+async fn a_declined_case_closes_to_the_receiving_side(p: &Parties<'_>) {
+    let &Parties {
+        provider,
+        foster,
+        ref r,
+        ..
+    } = p;
+    let mut referrals = p.f.clients.referrals.clone();
     referrals
         .decline_referral(as_agency(
             provider,
@@ -692,14 +810,22 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         "the cases service to learn of the decline",
         WAIT,
         || async {
-            (get_case(provider, reader).await.err()?.code() == Code::NotFound).then_some(())
+            (p.get_case(provider, READER).await.err()?.code() == Code::NotFound).then_some(())
         },
     )
     .await
     .expect("the case is closed to the provider after the decline");
-    assert_eq!(code(get_case(foster, reader).await), Code::NotFound);
+    assert_eq!(code(p.get_case(foster, READER).await), Code::NotFound);
+}
 
-    // The directory: only directory_admin changes it, and only within the agency's standing.
+/// The directory: only directory_admin changes it, and only within the agency's standing.
+async fn the_directory_needs_directory_admin(p: &Parties<'_>) {
+    let f = p.f;
+    let &Parties {
+        provider,
+        provider_other,
+        ..
+    } = p;
     let mut directory = f.clients.directory.clone();
     let capacity = f.service(f.demo.service("ftpc-vratsa")).await.capacity;
     assert_eq!(
@@ -758,8 +884,12 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
         capacity,
         "capacity unchanged"
     );
+}
 
-    // Operators only: system state and dead letters, on every service.
+/// Operators only: system state and dead letters, on every service.
+async fn operator_calls_need_an_operator(p: &Parties<'_>) {
+    let f = p.f;
+    let &Parties { pirdop, .. } = p;
     for url in [
         f.stack.endpoints.url(DIRECTORY),
         f.stack.endpoints.url(NOTIFICATIONS),
@@ -818,8 +948,17 @@ async fn each_rule_refuses_the_wrong_agency_and_the_wrong_role() {
                 .is_ok()
         );
     }
+}
 
-    // Notifications: an agency reads and marks only its own.
+/// Notifications: an agency reads and marks only its own.
+async fn notifications_are_their_agency_s_own(p: &Parties<'_>) {
+    let f = p.f;
+    let &Parties {
+        provider,
+        provider_other,
+        ref r,
+        ..
+    } = p;
     let mine = eventually("the provider's notification", WAIT, || async {
         f.notifications(provider, &r.id)
             .await

@@ -4,7 +4,7 @@
 use placement_cli::{clients::as_agency, scenario::eventually};
 use placement_platform::services::NOTIFICATIONS;
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, ConfirmPlacementRequest,
+    AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, Case, ConfirmPlacementRequest,
     CreateAgencyRequest, GetCaseRequest, ListReferralsRequest, NotificationKind, OpenCaseRequest,
     ReferralDirection, ReferralStatus, SearchServicesRequest, UpdateCapacityRequest,
 };
@@ -35,14 +35,21 @@ fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Cod
 async fn bad_requests_get_clear_statuses_and_change_nothing() {
     let f = Fixture::start().await;
     let mut recorder = f.stack.record_events().await;
-    let pirdop = f.agency("dsa-pirdop");
-    let pravets = f.agency("dsa-pravets");
-    let provider = f.agency("provider-vratsa");
-    let mut cases = f.clients.cases.clone();
-    let mut referrals = f.clients.referrals.clone();
-    let mut directory = f.clients.directory.clone();
+    who_is_calling_is_checked(&f).await;
+    let case = cases_are_opened_by_a_dsa_and_read_by_their_owner(&f).await;
+    failed_submissions_leave_no_trace(&f, &case).await;
+    let referral_id = wrong_steps_are_refused(&f, &case).await;
+    directory_writes_need_standing(&f).await;
+    numbers_beyond_their_meaning_are_refused(&f).await;
 
-    // Who is calling: absent or malformed.
+    // Exactly the two successful steps were announced.
+    f.settle(&mut recorder, &referral_id, 2).await;
+    f.assert_no_dead_letters().await;
+}
+
+/// Who is calling: absent or malformed.
+async fn who_is_calling_is_checked(f: &Fixture) {
+    let mut cases = f.clients.cases.clone();
     let err = cases
         .get_case(tonic::Request::new(GetCaseRequest {
             case_id: Uuid::new_v4().to_string(),
@@ -56,8 +63,13 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
     bad.metadata_mut()
         .insert("x-agency-id", "not-a-uuid".parse().unwrap());
     assert_eq!(code(cases.get_case(bad).await), Code::Unauthenticated);
+}
 
-    // Cases: only a DSA opens them; only the owner reads them.
+/// Cases: only a DSA opens them; only the owner reads them.
+async fn cases_are_opened_by_a_dsa_and_read_by_their_owner(f: &Fixture) -> Case {
+    let (pirdop, pravets) = (f.agency("dsa-pirdop"), f.agency("dsa-pravets"));
+    let provider = f.agency("provider-vratsa");
+    let mut cases = f.clients.cases.clone();
     assert_eq!(
         code(
             cases
@@ -112,49 +124,54 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(field_of(&err), "case_id");
+    case
+}
 
-    // Submissions that must fail, each for its own reason.
+/// Submissions that must fail, each for its own reason.
+async fn failed_submissions_leave_no_trace(f: &Fixture, case: &Case) {
+    let (pirdop, pravets) = (f.agency("dsa-pirdop"), f.agency("dsa-pravets"));
+    let mut referrals = f.clients.referrals.clone();
     let vratsa = f.demo.service("ftpc-vratsa");
     let submit = |agency: Uuid, r| {
-        let mut referrals = referrals.clone();
+        let mut referrals = f.clients.referrals.clone();
         async move { referrals.submit_referral(as_agency(agency, r)).await }
     };
     // Another DSA's case: it does not exist for the caller.
     assert_eq!(
-        code(submit(pravets, f.submission(&case, vratsa, "a")).await),
+        code(submit(pravets, f.submission(case, vratsa, "a")).await),
         Code::NotFound
     );
     // Unknown service.
     assert_eq!(
-        code(submit(pirdop, f.submission(&case, Uuid::new_v4(), "b")).await),
+        code(submit(pirdop, f.submission(case, Uuid::new_v4(), "b")).await),
         Code::NotFound
     );
     // The twins (5) are too young for Stara Zagora's centre (6-17).
     let err = submit(
         pirdop,
-        f.submission(&case, f.demo.service("ftpc-stara-zagora"), "c"),
+        f.submission(case, f.demo.service("ftpc-stara-zagora"), "c"),
     )
     .await
     .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     assert!(err.message().contains("age"));
     // Malformed fields, each named.
-    let mut r = f.submission(&case, vratsa, "d");
+    let mut r = f.submission(case, vratsa, "d");
     r.legal_basis.as_mut().unwrap().number.clear();
     assert_eq!(
         field_of(&submit(pirdop, r).await.unwrap_err()),
         "legal_basis.number"
     );
-    let mut r = f.submission(&case, vratsa, "e");
+    let mut r = f.submission(case, vratsa, "e");
     r.reason = String::new();
     assert_eq!(field_of(&submit(pirdop, r).await.unwrap_err()), "reason");
-    let mut r = f.submission(&case, vratsa, "");
+    let mut r = f.submission(case, vratsa, "");
     r.idempotency_key.clear();
     assert_eq!(
         field_of(&submit(pirdop, r).await.unwrap_err()),
         "idempotency_key"
     );
-    let mut r = f.submission(&case, vratsa, "f");
+    let mut r = f.submission(case, vratsa, "f");
     r.legal_basis
         .as_mut()
         .unwrap()
@@ -188,9 +205,16 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
         ),
         Code::InvalidArgument
     );
+}
 
-    // Steps by the wrong agency, in the wrong state, on unknown referrals.
-    let r = f.submit(pirdop, &case, vratsa).await;
+/// Steps by the wrong agency, in the wrong state, on unknown referrals.
+/// Returns the id of the referral submitted and acknowledged once.
+async fn wrong_steps_are_refused(f: &Fixture, case: &Case) -> String {
+    let (pirdop, pravets) = (f.agency("dsa-pirdop"), f.agency("dsa-pravets"));
+    let provider = f.agency("provider-vratsa");
+    let vratsa = f.demo.service("ftpc-vratsa");
+    let mut referrals = f.clients.referrals.clone();
+    let r = f.submit(pirdop, case, vratsa).await;
     let id = || r.id.clone();
     assert_eq!(
         code(
@@ -284,8 +308,14 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
         "only the submission and one acknowledgement changed it"
     );
     assert_eq!(now.status, ReferralStatus::Submitted as i32);
+    r.id
+}
 
-    // Directory: writes need standing; capacity cannot drop under what is taken; filters are checked.
+/// Directory: writes need standing; capacity cannot drop under what is taken; filters are checked.
+async fn directory_writes_need_standing(f: &Fixture) {
+    let (pirdop, provider) = (f.agency("dsa-pirdop"), f.agency("provider-vratsa"));
+    let vratsa = f.demo.service("ftpc-vratsa");
+    let mut directory = f.clients.directory.clone();
     let err = directory
         .create_agency(as_agency(
             pirdop,
@@ -337,9 +367,14 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(field_of(&err), "region_code");
+}
 
-    // Numbers beyond their meaning: named, refused, nothing changed (a wrapping cast once made a huge
-    // bound -1, matching every service, and a huge occupancy a constraint violation, INTERNAL).
+/// Numbers beyond their meaning: named, refused, nothing changed (a wrapping cast once made a huge
+/// bound -1, matching every service, and a huge occupancy a constraint violation, INTERNAL).
+async fn numbers_beyond_their_meaning_are_refused(f: &Fixture) {
+    let (pirdop, provider) = (f.agency("dsa-pirdop"), f.agency("provider-vratsa"));
+    let vratsa = f.demo.service("ftpc-vratsa");
+    let mut directory = f.clients.directory.clone();
     let before = f.service(vratsa).await;
     let err = directory
         .search_services(as_agency(
@@ -388,10 +423,6 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
         (after.capacity, after.occupied_places, after.version),
         (before.capacity, before.occupied_places, before.version)
     );
-
-    // Exactly the two successful steps were announced.
-    f.settle(&mut recorder, &r.id, 2).await;
-    f.assert_no_dead_letters().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,11 +3,15 @@
 
 use futures::StreamExt;
 use placement_cli::{clients::as_agency, scenario::eventually};
+use placement_e2e::EventRecorder;
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, CaseStatus, ConfirmPlacementRequest,
-    GetCaseRequest, ListReferralsRequest, MarkReadRequest, NotificationKind, ReferralAction,
-    ReferralDirection, ReferralStatus, SearchServicesRequest, ServiceType,
+    AcceptReferralRequest, AcknowledgeReferralRequest, Case, CaseStatus, ConfirmPlacementRequest,
+    GetCaseRequest, ListReferralsRequest, MarkReadRequest, Notification, NotificationKind,
+    ReferralAction, ReferralDirection, ReferralStatus, SearchServicesRequest, ServiceType,
+    SocialService,
 };
+
+use uuid::Uuid;
 
 use crate::support::{Fixture, WAIT};
 
@@ -15,21 +19,57 @@ use crate::support::{Fixture, WAIT};
 async fn cross_region_placement_from_pirdop_to_vratsa() {
     let f = Fixture::start().await;
     let mut recorder = f.stack.record_events().await;
-    let pirdop = f.agency("dsa-pirdop");
-    let provider = f.agency("provider-vratsa");
-    let foster = f.agency("foster-vratsa");
-    let rdsa = f.agency("rdsa-vratsa");
+    let p = Agencies {
+        pirdop: f.agency("dsa-pirdop"),
+        provider: f.agency("provider-vratsa"),
+        foster: f.agency("foster-vratsa"),
+        rdsa: f.agency("rdsa-vratsa"),
+    };
 
     // The Vratsa provider watches its inbox from the start.
-    let mut provider_stream = f.watch(provider, 0).await;
+    let mut provider_stream = f.watch(p.provider, 0).await;
 
     // DSA Pirdop opens a case for twins from the home in Zlatitsa.
-    let case = f.open_twins_case(pirdop).await;
+    let case = f.open_twins_case(p.pirdop).await;
     assert_eq!(case.status, CaseStatus::Open as i32);
     assert_eq!(case.children.len(), 2);
-    assert_eq!(case.owner_agency_id, pirdop.to_string());
+    assert_eq!(case.owner_agency_id, p.pirdop.to_string());
 
-    // Family-type placement centres outside Sofia Province with at least 2 free places.
+    let free_before = search_finds_the_vratsa_centre(&f, &p).await;
+    let service_id = f.demo.service("ftpc-vratsa");
+    let rid = submit_under_a_directors_order(&f, &p, &case, service_id).await;
+    let streamed = the_provider_sees_it_at_once(&mut provider_stream, &rid).await;
+    both_receiving_parties_acknowledge(&f, &p, &rid).await;
+    let held =
+        the_provider_accepts_and_places_are_held(&f, &p, &rid, service_id, free_before).await;
+    the_sender_confirms_the_placement(&f, &p, &rid, &case, service_id, &held, free_before).await;
+    the_history_says_what_who_when(&f, &p, &rid).await;
+    each_agency_is_told_once_per_step(&f, &p, &mut recorder, &rid).await;
+    marking_read_empties_the_unread_view(&f, &p, &rid).await;
+    a_watcher_resumes_where_it_left_off(&f, &p, &rid, &streamed).await;
+    no_personal_data_in_events_logs_or_notifications(&f, &p, &recorder, &rid).await;
+
+    // Nothing is stuck: every outbox is drained and no dead-letter queue holds a message.
+    eventually("every outbox to drain", WAIT, || async {
+        (f.stack.outbox_backlog().await == 0).then_some(())
+    })
+    .await
+    .expect("outboxes drained");
+    f.assert_no_dead_letters().await;
+}
+
+/// The agencies of the placement.
+struct Agencies {
+    pirdop: Uuid,
+    provider: Uuid,
+    foster: Uuid,
+    rdsa: Uuid,
+}
+
+/// Family-type placement centres outside Sofia Province with at least 2 free places.
+/// Returns the free places of FTPC Vratsa 1 before the referral.
+async fn search_finds_the_vratsa_centre(f: &Fixture, p: &Agencies) -> u32 {
+    let pirdop = p.pirdop;
     let found = f
         .clients
         .directory
@@ -71,12 +111,23 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         .find(|s| s.region_code == "VRC")
         .expect("a centre in Vratsa");
     assert_eq!(vratsa.id, f.demo.service("ftpc-vratsa").to_string());
-    let service_id = f.demo.service("ftpc-vratsa");
-    let free_before = vratsa.free_places;
+    vratsa.free_places
+}
 
-    // Submission under a DSA director's order.
-    let referral = f.submit(pirdop, &case, service_id).await;
-    let rid = referral.id.clone();
+/// Submission under a DSA director's order.
+async fn submit_under_a_directors_order(
+    f: &Fixture,
+    p: &Agencies,
+    case: &Case,
+    service_id: Uuid,
+) -> String {
+    let Agencies {
+        pirdop,
+        provider,
+        foster,
+        rdsa,
+    } = *p;
+    let referral = f.submit(pirdop, case, service_id).await;
     assert_eq!(referral.status, ReferralStatus::Submitted as i32);
     assert_eq!(referral.places, 2);
     assert_eq!(referral.sender_region_code, "SFO");
@@ -86,8 +137,14 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     assert_eq!(referral.receiving_rdsa_agency_id, rdsa.to_string());
     assert_eq!(referral.acknowledgements.len(), 2);
     assert!(!referral.escalated);
+    referral.id
+}
 
-    // The provider's stream delivers the submission as it happens.
+/// The provider's stream delivers the submission as it happens.
+async fn the_provider_sees_it_at_once(
+    provider_stream: &mut (impl futures::Stream<Item = Result<Notification, tonic::Status>> + Unpin),
+    rid: &str,
+) -> Notification {
     let streamed = tokio::time::timeout(WAIT, provider_stream.next())
         .await
         .expect("a streamed notification")
@@ -95,14 +152,23 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         .expect("no stream error");
     assert_eq!(streamed.kind, NotificationKind::ReferralSubmitted as i32);
     assert_eq!(streamed.referral_id, rid);
+    streamed
+}
 
-    // Both receiving parties acknowledge; the second moves the referral to ACKNOWLEDGED.
+/// Both receiving parties acknowledge; the second moves the referral to ACKNOWLEDGED.
+async fn both_receiving_parties_acknowledge(f: &Fixture, p: &Agencies, rid: &str) {
+    let Agencies {
+        pirdop,
+        provider,
+        foster,
+        ..
+    } = *p;
     let mut referrals = f.clients.referrals.clone();
     let after_first = referrals
         .acknowledge_referral(as_agency(
             provider,
             AcknowledgeReferralRequest {
-                referral_id: rid.clone(),
+                referral_id: rid.to_string(),
             },
         ))
         .await
@@ -113,7 +179,7 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         .acknowledge_referral(as_agency(
             foster,
             AcknowledgeReferralRequest {
-                referral_id: rid.clone(),
+                referral_id: rid.to_string(),
             },
         ))
         .await
@@ -151,13 +217,23 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
             "{direction:?} list of {agency}"
         );
     }
+}
 
-    // The provider accepts: 2 places are held in the directory.
+/// The provider accepts: 2 places are held in the directory.
+async fn the_provider_accepts_and_places_are_held(
+    f: &Fixture,
+    p: &Agencies,
+    rid: &str,
+    service_id: Uuid,
+    free_before: u32,
+) -> SocialService {
+    let provider = p.provider;
+    let mut referrals = f.clients.referrals.clone();
     let accepted = referrals
         .accept_referral(as_agency(
             provider,
             AcceptReferralRequest {
-                referral_id: rid.clone(),
+                referral_id: rid.to_string(),
             },
         ))
         .await
@@ -171,13 +247,28 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     .await
     .expect("places held");
     assert_eq!(held.free_places, free_before - 2);
+    held
+}
 
-    // DSA Pirdop confirms the placement: the case shows it, held places become occupied.
+/// DSA Pirdop confirms the placement: the case shows it, held places become occupied.
+async fn the_sender_confirms_the_placement(
+    f: &Fixture,
+    p: &Agencies,
+    rid: &str,
+    case: &Case,
+    service_id: Uuid,
+    held: &SocialService,
+    free_before: u32,
+) {
+    let Agencies {
+        pirdop, provider, ..
+    } = *p;
+    let mut referrals = f.clients.referrals.clone();
     let placed = referrals
         .confirm_placement(as_agency(
             pirdop,
             ConfirmPlacementRequest {
-                referral_id: rid.clone(),
+                referral_id: rid.to_string(),
             },
         ))
         .await
@@ -218,9 +309,17 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         occupied.capacity,
         occupied.free_places + occupied.held_places + occupied.occupied_places
     );
+}
 
-    // The whole history: what, who, when.
-    let history = f.referral(pirdop, &rid).await.history;
+/// The whole history: what, who, when.
+async fn the_history_says_what_who_when(f: &Fixture, p: &Agencies, rid: &str) {
+    let Agencies {
+        pirdop,
+        provider,
+        foster,
+        ..
+    } = *p;
+    let history = f.referral(pirdop, rid).await.history;
     let steps: Vec<(i32, String)> = history
         .iter()
         .map(|h| (h.action, h.actor_agency_id.clone()))
@@ -244,12 +343,25 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
             .windows(2)
             .all(|w| at(&w[0]) <= at(&w[1]) && w[0].version + 1 == w[1].version)
     );
+}
 
-    // Every agency concerned got exactly one notification per step that concerns it, and nobody else did.
-    f.settle(&mut recorder, &rid, 5).await;
+/// Every agency concerned got exactly one notification per step that concerns it, and nobody else did.
+async fn each_agency_is_told_once_per_step(
+    f: &Fixture,
+    p: &Agencies,
+    recorder: &mut EventRecorder,
+    rid: &str,
+) {
+    let Agencies {
+        pirdop,
+        provider,
+        foster,
+        rdsa,
+    } = *p;
+    f.settle(recorder, rid, 5).await;
     use NotificationKind as K;
     assert_eq!(
-        Fixture::kinds(&f.notifications(pirdop, &rid).await),
+        Fixture::kinds(&f.notifications(pirdop, rid).await),
         vec![
             K::ReferralAcknowledged,
             K::ReferralAcknowledged,
@@ -258,19 +370,22 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     );
     for agency in [provider, foster] {
         assert_eq!(
-            Fixture::kinds(&f.notifications(agency, &rid).await),
+            Fixture::kinds(&f.notifications(agency, rid).await),
             vec![K::ReferralSubmitted, K::ReferralPlaced]
         );
     }
-    assert!(f.notifications(rdsa, &rid).await.is_empty());
+    assert!(f.notifications(rdsa, rid).await.is_empty());
     assert!(
-        f.notifications(f.agency("dsa-pravets"), &rid)
+        f.notifications(f.agency("dsa-pravets"), rid)
             .await
             .is_empty()
     );
+}
 
-    // Marking read: the inbox's unread view empties.
-    let mine = f.notifications(provider, &rid).await;
+/// Marking read: the inbox's unread view empties.
+async fn marking_read_empties_the_unread_view(f: &Fixture, p: &Agencies, rid: &str) {
+    let provider = p.provider;
+    let mine = f.notifications(provider, rid).await;
     let marked = f
         .clients
         .notifications
@@ -286,16 +401,26 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         .into_inner();
     assert_eq!(marked.marked, 2);
     assert!(
-        f.notifications(provider, &rid)
+        f.notifications(provider, rid)
             .await
             .iter()
             .all(|n| n.read_at.is_some())
     );
+}
 
-    // A watcher that reconnects after the first notification it saw gets the referral's later ones,
-    // each once, and not that one again.
+/// A watcher that reconnects after the first notification it saw gets the referral's later ones,
+/// each once, and not that one again.
+async fn a_watcher_resumes_where_it_left_off(
+    f: &Fixture,
+    p: &Agencies,
+    rid: &str,
+    streamed: &Notification,
+) {
+    let Agencies {
+        pirdop, provider, ..
+    } = *p;
     let mut later: Vec<String> = f
-        .notifications(provider, &rid)
+        .notifications(provider, rid)
         .await
         .into_iter()
         .filter(|n| n.id != streamed.id)
@@ -318,7 +443,7 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
     later.sort();
     assert_eq!(seen, later);
     // Resuming after another agency's notification is refused, naming the field.
-    let theirs = f.notifications(pirdop, &rid).await[0].sequence;
+    let theirs = f.notifications(pirdop, rid).await[0].sequence;
     let refused = f
         .watch(provider, theirs)
         .await
@@ -328,9 +453,22 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         .expect_err("refused");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert!(refused.message().contains("after_sequence"), "{refused:?}");
+}
 
-    // Events carry identifiers, never the children's pseudonyms or where they live; nor do logs or notifications.
-    let events = recorder.about(&rid);
+/// Events carry identifiers, never the children's pseudonyms or where they live; nor do logs or notifications.
+async fn no_personal_data_in_events_logs_or_notifications(
+    f: &Fixture,
+    p: &Agencies,
+    recorder: &EventRecorder,
+    rid: &str,
+) {
+    let Agencies {
+        pirdop,
+        provider,
+        foster,
+        ..
+    } = *p;
+    let events = recorder.about(rid);
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
@@ -361,16 +499,8 @@ async fn cross_region_placement_from_pirdop_to_vratsa() {
         assert!(!logs.contains(secret), "a log line carries {secret:?}");
     }
     for agency in [pirdop, provider, foster] {
-        for n in f.notifications(agency, &rid).await {
+        for n in f.notifications(agency, rid).await {
             assert!(!n.title.contains("Twin") && !n.body.contains("Twin"));
         }
     }
-
-    // Nothing is stuck: every outbox is drained and no dead-letter queue holds a message.
-    eventually("every outbox to drain", WAIT, || async {
-        (f.stack.outbox_backlog().await == 0).then_some(())
-    })
-    .await
-    .expect("outboxes drained");
-    f.assert_no_dead_letters().await;
 }
