@@ -357,13 +357,10 @@ impl<H: EventHandler> Consumer<H> {
     /// `placement_platform::db::begin`). A finished apply whose ack was lost is a duplicate next time.
     async fn apply(&self, event: &IncomingEvent) -> Result<Option<H::Applied>, HandleError> {
         let (pool, handler, event) = (self.pool.clone(), self.handler.clone(), event.clone());
-        match tokio::spawn(async move { apply_once(&pool, &*handler, &event).await }).await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(HandleError::Transient(
-                "the runtime is shutting down".into(),
-            )),
-        }
+        placement_platform::db::run_to_completion(async move {
+            apply_once(&pool, &*handler, &event).await
+        })
+        .await
     }
 }
 

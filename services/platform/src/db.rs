@@ -139,16 +139,17 @@ pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx
 }
 
 /// Runs `work` in a task of its own, so that dropping the returned future does not stop it half-way
-/// (its result is then dropped when it is done).
-pub async fn run_to_completion<T, F>(work: F) -> Result<T, sqlx::Error>
+/// (its result is then dropped when it is done). A panic in `work` is the caller's panic.
+pub async fn run_to_completion<T, E, F>(work: F) -> Result<T, E>
 where
-    F: std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+    F: std::future::Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
+    E: From<sqlx::Error> + Send + 'static,
 {
     match tokio::spawn(work).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Only when the runtime is shutting down.
-        Err(_) => Err(sqlx::Error::PoolClosed),
+        // Only when the runtime is shutting down: as transient as a closed pool.
+        Err(_) => Err(sqlx::Error::PoolClosed.into()),
     }
 }
