@@ -52,12 +52,7 @@ impl Service for Directory {
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
         reference::load(&kit.pool).await?;
         kit.consume(endpoints::BINDINGS, endpoints::DirectoryEvents);
-        let webhook_key = kit.common.webhook_secret_key.clone();
-        if webhook_key == placement_platform::config::DEVELOPMENT_WEBHOOK_KEY {
-            tracing::warn!(
-                "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhook secrets come from the development key"
-            );
-        }
+        let webhook_key = kit.webhook_key();
         let endpoints = endpoints::Endpoints::new(
             kit.pool.clone(),
             kit.outbox(),

@@ -265,6 +265,18 @@ impl Kit {
         self.outbox.clone()
     }
 
+    /// The key webhook secrets are derived from (`PLACEMENT_WEBHOOK_SECRET_KEY`), for the services that
+    /// sign or hand out webhook secrets; warns when it is the development key.
+    pub fn webhook_key(&self) -> String {
+        let key = &self.common.webhook_secret_key;
+        if key == placement_platform::config::DEVELOPMENT_WEBHOOK_KEY {
+            tracing::warn!(
+                "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhook secrets come from the development key"
+            );
+        }
+        key.clone()
+    }
+
     /// The token cancelled on shutdown, for the service's own tasks and streams.
     pub fn shutdown(&self) -> CancellationToken {
         self.shutdown.clone()

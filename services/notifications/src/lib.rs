@@ -136,12 +136,7 @@ impl Service for Notifications {
     type Config = Config;
 
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
-        let webhook_key = kit.common.webhook_secret_key.clone();
-        if webhook_key == placement_platform::config::DEVELOPMENT_WEBHOOK_KEY {
-            tracing::warn!(
-                "PLACEMENT_WEBHOOK_SECRET_KEY is not set: webhooks are signed with secrets from the development key"
-            );
-        }
+        let webhook_key = kit.webhook_key();
         let (arrivals, _) = tokio::sync::broadcast::channel(1024);
         let wake = Arc::new(tokio::sync::Notify::new());
         let fan_out = FanOut {
