@@ -17,6 +17,7 @@ mod errors;
 mod fhir;
 mod flow;
 mod fuzz;
+mod keys;
 mod paths;
 mod personal_data;
 mod reminders;

@@ -131,6 +131,8 @@ pub struct StackOptions {
     pub escalation_interval: Option<String>,
     /// The AMQP URL of one service instead of the broker's (e.g. through a [`proxy::TcpProxy`]).
     pub amqp_url_of: BTreeMap<&'static str, String>,
+    /// `PLACEMENT_AUTH_JWKS_URI` instead of the JWKS file of [`dev_keys`].
+    pub jwks_uri: Option<String>,
     /// Further `PLACEMENT_*` settings for every service (e.g. `PLACEMENT_SMTP_URL`).
     pub env: Vec<(String, String)>,
 }
@@ -252,13 +254,16 @@ impl Stack {
             if let Some(i) = &options.escalation_interval {
                 env.push(("PLACEMENT_ESCALATION_INTERVAL".into(), i.clone()));
             }
-            env.push((
-                "PLACEMENT_AUTH_JWKS_FILE".into(),
-                dev_keys()
-                    .join(placement_cli::devkeys::JWKS_FILE)
-                    .display()
-                    .to_string(),
-            ));
+            env.push(match &options.jwks_uri {
+                Some(uri) => ("PLACEMENT_AUTH_JWKS_URI".into(), uri.clone()),
+                None => (
+                    "PLACEMENT_AUTH_JWKS_FILE".into(),
+                    dev_keys()
+                        .join(placement_cli::devkeys::JWKS_FILE)
+                        .display()
+                        .to_string(),
+                ),
+            });
             for (var, file) in [
                 (
                     "PLACEMENT_TLS_CERT",

@@ -273,6 +273,7 @@ mod tests {
         Verifier::new(&AuthSettings {
             development: false,
             jwks_file: Some(jwks.display().to_string()),
+            jwks_uri: None,
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
         })

@@ -231,6 +231,11 @@ impl Kit {
         let tls =
             TlsMaterial::from_config(common).map_err(|e| StartError::Config(e.to_string()))?;
         warn_of_development(tls.is_none(), verifier.development());
+        // The identity provider may start after us: without its keys, tokens are refused until a token
+        // names a key and the keys are fetched again.
+        if let Err(e) = verifier.fetch_keys().await {
+            tracing::warn!(error = %e, "verification keys not fetched yet");
+        }
         let pool = db::connect_and_migrate(
             &common.database_url,
             definition.listed.name,

@@ -48,6 +48,10 @@ pub struct CommonConfig {
     /// `PLACEMENT_AUTH_JWKS_FILE`: the public keys tokens are verified with (a JWKS of Ed25519 or P-256 keys).
     #[serde(default)]
     pub auth_jwks_file: Option<String>,
+    /// `PLACEMENT_AUTH_JWKS_URI`: instead of a file, the identity provider's `jwks_uri` (its OpenID
+    /// configuration names it): fetched at start and again when a token names a key not seen yet.
+    #[serde(default)]
+    pub auth_jwks_uri: Option<String>,
     /// `PLACEMENT_AUTH_ISSUER`: the `iss` every token must carry.
     #[serde(default = "default_issuer")]
     pub auth_issuer: String,
@@ -82,6 +86,7 @@ impl CommonConfig {
         Ok(crate::caller::AuthSettings {
             development: self.development(),
             jwks_file: self.auth_jwks_file.clone(),
+            jwks_uri: self.auth_jwks_uri.clone(),
             issuer: self.auth_issuer.clone(),
             audience: self.auth_audience.clone(),
         })
@@ -103,6 +108,7 @@ impl Default for CommonConfig {
             webhook_secret_key: default_webhook_key(),
             auth_mode: default_auth_mode(),
             auth_jwks_file: None,
+            auth_jwks_uri: None,
             auth_issuer: default_issuer(),
             auth_audience: default_audience(),
             grpc_reflection: None,

@@ -172,7 +172,7 @@ mod tests {
             #[test]
             fn random_tokens(token in "\\PC{0,600}", parts in proptest::collection::vec("[A-Za-z0-9_-]{0,80}", 3)) {
                 let verifier = Verifier::new(&AuthSettings {
-                    development: true, jwks_file: None, issuer: "i".into(), audience: "a".into(),
+                    development: true, jwks_file: None, jwks_uri: None, issuer: "i".into(), audience: "a".into(),
                 }).unwrap();
                 for t in [token, parts.join(".")] {
                     let e = verifier.verify(&t).unwrap_err();

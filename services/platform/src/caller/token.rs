@@ -1,7 +1,13 @@
-//! The claims of a token, and their verification: signature by a key of the configured JWKS, issuer,
-//! audience, expiry; verified tokens are cached until they expire.
+//! The claims of a token, and their verification: signature by a key of the configured JWKS (a file, or
+//! the identity provider's `jwks_uri`, fetched again when a token names a key not seen yet, so the provider
+//! may rotate its keys without a restart), issuer, audience, expiry; verified tokens are cached until they
+//! expire.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde::{Deserialize, Serialize};
@@ -33,8 +39,14 @@ pub struct Claims {
 pub enum AuthError {
     #[error("PLACEMENT_AUTH_MODE must be `jwt` or `development`, not {0:?}")]
     Mode(String),
-    #[error("PLACEMENT_AUTH_JWKS_FILE is required outside development mode")]
+    #[error(
+        "PLACEMENT_AUTH_JWKS_FILE or PLACEMENT_AUTH_JWKS_URI is required outside development mode"
+    )]
     NoKeys,
+    #[error("set one of PLACEMENT_AUTH_JWKS_FILE and PLACEMENT_AUTH_JWKS_URI, not both")]
+    TwoSources,
+    #[error("fetching the JWKS from {0}: {1}")]
+    Fetch(String, String),
     #[error("reading the JWKS file {0}: {1}")]
     Read(String, std::io::Error),
     #[error("the JWKS file {0}: {1}")]
@@ -46,6 +58,8 @@ pub enum AuthError {
 pub struct AuthSettings {
     pub development: bool,
     pub jwks_file: Option<String>,
+    /// The identity provider's `jwks_uri`.
+    pub jwks_uri: Option<String>,
     pub issuer: String,
     pub audience: String,
 }
@@ -53,7 +67,9 @@ pub struct AuthSettings {
 /// Verifies tokens. Built once at start; shared by every request.
 pub struct Verifier {
     development: bool,
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
+    keys: RwLock<Keys>,
+    /// Where the keys are fetched from, when they are not read from a file.
+    jwks_uri: Option<JwksUri>,
     issuer: String,
     audience: String,
     /// Tokens already verified, with their expiry: a client sends the same token for its whole life, and a
@@ -64,48 +80,136 @@ pub struct Verifier {
 /// Verified tokens kept at most; the cache is emptied when full (they are re-verified on next use).
 const VERIFIED_CACHE: usize = 10_000;
 const LEEWAY_SECS: i64 = 30;
+/// The JWKS is fetched again at most this often, however many tokens name unknown keys: a stream of
+/// made-up key ids must not become a stream of calls to the identity provider.
+const MIN_REFETCH: Duration = Duration::from_secs(5);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
+type Keys = HashMap<String, (DecodingKey, Algorithm)>;
+
+struct JwksUri {
+    url: String,
+    client: reqwest::Client,
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+/// The verification keys of a JWKS document; `origin` names it in errors.
+fn parse_jwks(text: &str, origin: &str) -> Result<Keys, AuthError> {
+    let set: JwkSet =
+        serde_json::from_str(text).map_err(|e| AuthError::Keys(origin.into(), e.to_string()))?;
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let kid = jwk
+            .common
+            .key_id
+            .clone()
+            .ok_or_else(|| AuthError::Keys(origin.into(), "a key without kid".into()))?;
+        let algorithm = match &jwk.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+            // An identity provider may publish other keys (RSA, encryption keys) beside these: they are
+            // not trusted, and tokens signed with them are refused as signed by an unknown key.
+            _ => {
+                tracing::warn!(
+                    kid,
+                    origin,
+                    "key ignored: only Ed25519 (EdDSA) and P-256 (ES256) keys are trusted"
+                );
+                continue;
+            }
+        };
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| AuthError::Keys(origin.into(), format!("key {kid}: {e}")))?;
+        keys.insert(kid, (key, algorithm));
+    }
+    Ok(keys)
+}
 
 impl Verifier {
     pub fn new(settings: &AuthSettings) -> Result<Self, AuthError> {
-        let mut keys = HashMap::new();
-        match &settings.jwks_file {
-            Some(path) => {
+        let keys = match (&settings.jwks_file, &settings.jwks_uri) {
+            (Some(_), Some(_)) => return Err(AuthError::TwoSources),
+            (Some(path), None) => {
                 let text =
                     std::fs::read_to_string(path).map_err(|e| AuthError::Read(path.clone(), e))?;
-                let set: JwkSet = serde_json::from_str(&text)
-                    .map_err(|e| AuthError::Keys(path.clone(), e.to_string()))?;
-                for jwk in &set.keys {
-                    let kid =
-                        jwk.common.key_id.clone().ok_or_else(|| {
-                            AuthError::Keys(path.clone(), "a key without kid".into())
-                        })?;
-                    let algorithm = match &jwk.algorithm {
-                        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
-                        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => {
-                            Algorithm::ES256
-                        }
-                        _ => {
-                            return Err(AuthError::Keys(
-                                path.clone(),
-                                format!("key {kid}: only Ed25519 (EdDSA) and P-256 (ES256) keys"),
-                            ));
-                        }
-                    };
-                    let key = DecodingKey::from_jwk(jwk)
-                        .map_err(|e| AuthError::Keys(path.clone(), format!("key {kid}: {e}")))?;
-                    keys.insert(kid, (key, algorithm));
-                }
+                parse_jwks(&text, path)?
             }
-            None if !settings.development => return Err(AuthError::NoKeys),
-            None => {}
-        }
+            (None, None) if !settings.development => return Err(AuthError::NoKeys),
+            (None, _) => HashMap::new(),
+        };
+        let jwks_uri = match &settings.jwks_uri {
+            Some(url) => Some(JwksUri {
+                url: url.clone(),
+                client: reqwest::Client::builder()
+                    .timeout(FETCH_TIMEOUT)
+                    .build()
+                    .map_err(|e| AuthError::Fetch(url.clone(), e.to_string()))?,
+                last_fetch: Mutex::new(None),
+            }),
+            None => None,
+        };
         Ok(Self {
             development: settings.development,
-            keys,
+            keys: RwLock::new(keys),
+            jwks_uri,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             verified: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Fetches the keys from the `jwks_uri` (nothing to do without one); returns how many there are.
+    pub async fn fetch_keys(&self) -> Result<usize, AuthError> {
+        let Some(source) = &self.jwks_uri else {
+            return Ok(self.keys.read().expect("not poisoned").len());
+        };
+        *source.last_fetch.lock().expect("not poisoned") = Some(Instant::now());
+        let failed = |e: reqwest::Error| AuthError::Fetch(source.url.clone(), e.to_string());
+        let text = source
+            .client
+            .get(&source.url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(failed)?
+            .text()
+            .await
+            .map_err(failed)?;
+        let keys = parse_jwks(&text, &source.url)?;
+        let n = keys.len();
+        *self.keys.write().expect("not poisoned") = keys;
+        tracing::info!(keys = n, url = %source.url, "verification keys fetched");
+        Ok(n)
+    }
+
+    /// A token names a key not seen yet: the provider may have rotated its keys. Fetches them again, at
+    /// most once per [`MIN_REFETCH`], holding this worker thread meanwhile (interceptors cannot wait;
+    /// rare, and bounded by the fetch's timeout).
+    fn refetch_for_unknown_key(&self) {
+        let Some(source) = &self.jwks_uri else {
+            return;
+        };
+        if source
+            .last_fetch
+            .lock()
+            .expect("not poisoned")
+            .is_some_and(|at| at.elapsed() < MIN_REFETCH)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        if let Err(e) = tokio::task::block_in_place(|| runtime.block_on(self.fetch_keys())) {
+            tracing::warn!(error = %e, "could not fetch the verification keys");
+        }
+    }
+
+    fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
+        self.keys.read().expect("not poisoned").get(kid).cloned()
     }
 
     pub fn development(&self) -> bool {
@@ -134,21 +238,25 @@ impl Verifier {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed"))?;
         let kid = header.kid.ok_or_else(|| unauthenticated("no key id"))?;
-        let (key, algorithm) = self
-            .keys
-            .get(&kid)
-            .ok_or_else(|| unauthenticated("unknown signing key"))?;
-        if header.alg != *algorithm {
+        let (key, algorithm) = match self.key(&kid) {
+            Some(found) => found,
+            None => {
+                self.refetch_for_unknown_key();
+                self.key(&kid)
+                    .ok_or_else(|| unauthenticated("unknown signing key"))?
+            }
+        };
+        if header.alg != algorithm {
             return Err(unauthenticated("algorithm does not match the key"));
         }
-        let mut validation = Validation::new(*algorithm);
+        let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS.unsigned_abs();
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind::*;
             match e.kind() {
                 ExpiredSignature => unauthenticated("expired"),
