@@ -67,6 +67,20 @@ fn readme_openssl_token() -> String {
 async fn every_call_needs_a_valid_token() {
     let f = Fixture::start().await;
     let pirdop = f.agency("dsa-pirdop");
+    let foreign_dir =
+        std::env::temp_dir().join(format!("placement-foreign-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&foreign_dir);
+    let (good, bad_tokens) = tokens(pirdop, &foreign_dir);
+    bad_tokens_open_no_case(&f, &good, &bad_tokens).await;
+    a_token_minted_by_the_readme_works(&f).await;
+    every_service_honours_the_time_claims(&f, &bad_tokens).await;
+    no_token_no_call(&f, pirdop).await;
+    mutual_tls_is_required(&f, &foreign_dir).await;
+    health_is_open_and_reflection_off(&f).await;
+}
+
+/// A good token of DSA Pirdop, and bad ones, each named for what is wrong with it.
+fn tokens(pirdop: Uuid, foreign_dir: &std::path::Path) -> (String, Vec<(&'static str, String)>) {
     let signer = devkeys::signer(placement_e2e::dev_keys()).unwrap();
     let now = chrono::Utc::now().timestamp();
     let claims = |iss: &str, aud: &str, exp: i64| Claims {
@@ -80,19 +94,16 @@ async fn every_call_needs_a_valid_token() {
         roles: vec!["caseworker".into(), "supervisor".into()],
     };
     // Another key the services do not trust, with the same key id.
-    let foreign_dir =
-        std::env::temp_dir().join(format!("placement-foreign-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&foreign_dir);
-    devkeys::ensure(&foreign_dir).unwrap();
+    devkeys::ensure(foreign_dir).unwrap();
     std::fs::copy(
         placement_e2e::dev_keys().join("kid"),
         foreign_dir.join("kid"),
     )
     .unwrap();
-    let foreign = devkeys::signer(&foreign_dir).unwrap();
+    let foreign = devkeys::signer(foreign_dir).unwrap();
 
     let good = signer.sign(&claims(devkeys::ISSUER, devkeys::AUDIENCE, now + 600));
-    let bad_tokens = [
+    let bad_tokens = vec![
         (
             "expired",
             signer.sign(&claims(devkeys::ISSUER, devkeys::AUDIENCE, now - 120)),
@@ -131,15 +142,22 @@ async fn every_call_needs_a_valid_token() {
             signer.sign(&json)
         }),
     ];
+    (good, bad_tokens)
+}
+
+/// Every bad token is refused, and the refused calls changed nothing: only the cases opened with the
+/// good token exist.
+async fn bad_tokens_open_no_case(f: &Fixture, good: &str, bad_tokens: &[(&'static str, String)]) {
+    let pirdop = f.agency("dsa-pirdop");
     let mut cases = f.clients.cases.clone();
     let cases_before = cases
-        .list_cases(bearer(&good, ListCasesRequest::default()))
+        .list_cases(bearer(good, ListCasesRequest::default()))
         .await
         .expect("a good token works")
         .into_inner()
         .cases
         .len();
-    for (what, token) in &bad_tokens {
+    for (what, token) in bad_tokens {
         let err = cases
             .open_case(bearer(
                 token,
@@ -152,7 +170,22 @@ async fn every_call_needs_a_valid_token() {
             .expect_err(what);
         assert_eq!(err.code(), Code::Unauthenticated, "{what}: {err:?}");
     }
-    // A token minted with openssl alone, by the README's own lines, works like ours.
+    let after = cases
+        .list_cases(bearer(good, ListCasesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases
+        .len();
+    assert_eq!(
+        after,
+        cases_before + bad_tokens.len(),
+        "one case per good open_twins_case, none from bad tokens"
+    );
+}
+
+/// A token minted with openssl alone, by the README's own lines, works like ours.
+async fn a_token_minted_by_the_readme_works(f: &Fixture) {
     let minted = readme_openssl_token();
     let regions = f
         .clients
@@ -162,7 +195,10 @@ async fn every_call_needs_a_valid_token() {
         .await
         .expect("a token minted by the README's openssl lines is accepted");
     assert_eq!(regions.into_inner().regions.len(), 28);
-    // Every service verifies tokens the same way: the time claims are honoured by all of them.
+}
+
+/// Every service verifies tokens the same way: the time claims are honoured by all of them.
+async fn every_service_honours_the_time_claims(f: &Fixture, bad_tokens: &[(&'static str, String)]) {
     const TIME_CLAIMS: [&str; 4] = [
         "expired",
         "not valid yet",
@@ -196,7 +232,10 @@ async fn every_call_needs_a_valid_token() {
             "notifications, {what}"
         );
     }
-    // No token at all, on every service, and the development header is not honoured.
+}
+
+/// No token at all, on every service, and the development header is not honoured.
+async fn no_token_no_call(f: &Fixture, pirdop: Uuid) {
     let mut header_only = Request::new(ListRegionsRequest {});
     header_only.metadata_mut().insert(
         "x-agency-id",
@@ -243,22 +282,11 @@ async fn every_call_needs_a_valid_token() {
         code(operator.get_status(Request::new(GetStatusRequest {})).await),
         Code::Unauthenticated
     );
-    // Refused calls changed nothing: only the cases opened with the good token exist.
-    let after = cases
-        .list_cases(bearer(&good, ListCasesRequest::default()))
-        .await
-        .unwrap()
-        .into_inner()
-        .cases
-        .len();
-    assert_eq!(
-        after,
-        cases_before + bad_tokens.len(),
-        "one case per good open_twins_case, none from bad tokens"
-    );
+}
 
-    // Mutual TLS: a plain TCP client, a TLS client without a certificate, and one whose certificate comes
-    // from another CA do not get a call through (not even the health check); ours does.
+/// Mutual TLS: a plain TCP client, a TLS client without a certificate, and one whose certificate comes
+/// from another CA do not get a call through (not even the health check); ours does.
+async fn mutual_tls_is_required(f: &Fixture, foreign_dir: &std::path::Path) {
     let health_via = |endpoint: tonic::transport::Endpoint| async move {
         tonic_health::pb::health_client::HealthClient::new(endpoint.connect_lazy())
             .check(tonic_health::pb::HealthCheckRequest {
@@ -289,12 +317,12 @@ async fn every_call_needs_a_valid_token() {
         .is_err(),
         "TLS without a client certificate"
     );
-    devkeys::ensure_pki(&foreign_dir).unwrap();
+    devkeys::ensure_pki(foreign_dir).unwrap();
     let other_ca = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(ca)
         .identity(tonic::transport::Identity::from_pem(
-            read(&foreign_dir, devkeys::CLIENT_CERT_FILE),
-            read(&foreign_dir, devkeys::CLIENT_KEY_FILE),
+            read(foreign_dir, devkeys::CLIENT_CERT_FILE),
+            read(foreign_dir, devkeys::CLIENT_KEY_FILE),
         ));
     assert!(
         health_via(
@@ -317,8 +345,10 @@ async fn every_call_needs_a_valid_token() {
         .await
         .is_ok()
     );
+}
 
-    // Health stays open; reflection is off outside development mode.
+/// Health stays open; reflection is off outside development mode.
+async fn health_is_open_and_reflection_off(f: &Fixture) {
     assert_eq!(
         f.stack.health("cases").await,
         Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
