@@ -117,10 +117,28 @@ ensure_python() {
   echo "$PYTHON_VENV/bin/python"
 }
 
+# The real OpenID provider the tests sign in against (deploy/oidc: panva's oidc-provider, OpenID
+# Certified), under Node.js (Debian's nodejs and npm when there is none; oidc-provider 8 runs on Node 18,
+# Debian 12's, and later), its packages installed from the lock file into deploy/oidc/node_modules once.
+# Prints the folder.
+OIDC_DIR="$(cd "$(dirname "$0")" && pwd)/oidc"
+ensure_oidc() {
+  local missing=()
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+  if [ ! -f "$OIDC_DIR/node_modules/oidc-provider/package.json" ]; then
+    log "installing the OpenID provider's packages into $OIDC_DIR/node_modules"
+    (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+  echo "$OIDC_DIR"
+}
+
 case "${1:-up}" in
   up) ensure_postgres; ensure_rabbitmq ;;
   postgres) ensure_postgres ;;
   rabbitmq) ensure_rabbitmq ;;
   python) ensure_python ;;
-  *) echo "usage: $0 [up|postgres|rabbitmq|python]" >&2; exit 2 ;;
+  oidc) ensure_oidc ;;
+  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc]" >&2; exit 2 ;;
 esac

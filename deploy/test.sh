@@ -9,6 +9,9 @@ bash deploy/infra.sh up
 # (aiosmtpd) the tests start: both from a virtual environment under target/, made once.
 PLACEMENT_TEST_PYTHON="$(bash deploy/infra.sh python)"
 export PLACEMENT_TEST_PYTHON
+# Sign-in is tested against a real OpenID provider (deploy/oidc) under Node.js.
+PLACEMENT_TEST_OIDC_DIR="$(bash deploy/infra.sh oidc)"
+export PLACEMENT_TEST_OIDC_DIR
 # The end-to-end tests start the service binaries, so build them first, in the same target directory.
 cargo build --workspace --bins
 summary=target/debug/test-summary.txt

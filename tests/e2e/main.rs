@@ -18,6 +18,7 @@ mod fhir;
 mod flow;
 mod fuzz;
 mod keys;
+mod oidc;
 mod paths;
 mod personal_data;
 mod reminders;

@@ -14,6 +14,7 @@ pub mod bench;
 pub mod infra;
 pub mod load;
 pub mod mail;
+pub mod oidc;
 pub mod proxy;
 pub mod webhook;
 

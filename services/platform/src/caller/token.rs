@@ -270,6 +270,8 @@ impl Verifier {
                 InvalidAudience => unauthenticated("wrong audience"),
                 InvalidIssuer => unauthenticated("wrong issuer"),
                 InvalidSignature => unauthenticated("bad signature"),
+                // Claims that do not make a Placement Exchange token, e.g. "missing field `agency_id`".
+                Json(e) => Status::unauthenticated(format!("invalid token: claims: {e}")),
                 _ => unauthenticated("rejected"),
             }
         })?;
