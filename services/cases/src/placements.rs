@@ -105,5 +105,5 @@ impl EventHandler for CasePlacements {
 }
 
 fn parse(value: &str, field: &str) -> Result<Uuid, HandleError> {
-    Uuid::parse_str(value).map_err(|_| HandleError::permanent(format!("{field} is not a UUID")))
+    placement_messaging::payload_id(field, value)
 }

@@ -288,8 +288,7 @@ pub async fn on_disabled(
     event: &IncomingEvent,
 ) -> Result<(), HandleError> {
     let disabled: EndpointDisabled = event.payload()?;
-    let id = Uuid::parse_str(&disabled.endpoint_id)
-        .map_err(|_| HandleError::permanent("endpoint_id is not a UUID"))?;
+    let id = placement_messaging::payload_id("endpoint_id", &disabled.endpoint_id)?;
     let reason: String = format!("deliveries kept failing: {}", disabled.reason)
         .chars()
         .take(500)

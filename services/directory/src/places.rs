@@ -5,7 +5,6 @@
 use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent, Outbox};
 use placement_proto::v1::{CapacityChange, ReferralEvent, ReferralStatus};
 use sqlx::{Postgres, Transaction};
-use uuid::Uuid;
 
 use crate::{EVENTS, store};
 
@@ -83,10 +82,8 @@ impl EventHandler for PlacesLedger {
             )));
         }
         let referral: ReferralEvent = event.payload()?;
-        let referral_id = Uuid::parse_str(&referral.referral_id)
-            .map_err(|_| HandleError::permanent("referral_id is not a UUID"))?;
-        let service_id = Uuid::parse_str(&referral.service_id)
-            .map_err(|_| HandleError::permanent("service_id is not a UUID"))?;
+        let referral_id = placement_messaging::payload_id("referral_id", &referral.referral_id)?;
+        let service_id = placement_messaging::payload_id("service_id", &referral.service_id)?;
         let places = (1..=crate::api::MAX_SERVICE_CAPACITY)
             .contains(&referral.places)
             .then(|| i32::try_from(referral.places).ok())

@@ -55,6 +55,13 @@ impl From<prost::DecodeError> for HandleError {
     }
 }
 
+/// A UUID field of an event's payload. A malformed one will not get better: the event is dead-lettered,
+/// naming the field.
+pub fn payload_id(field: &str, value: &str) -> Result<uuid::Uuid, HandleError> {
+    uuid::Uuid::parse_str(value)
+        .map_err(|_| HandleError::permanent(format!("{field} is not a UUID")))
+}
+
 /// Applies one event inside the transaction the consumer opened.
 pub trait EventHandler: Send + Sync + 'static {
     /// What applying an event did, handed to `committed` once it is durable (e.g. whom to wake).

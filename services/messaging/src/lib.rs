@@ -17,7 +17,7 @@ pub mod service;
 pub mod topology;
 
 pub use broker::Broker;
-pub use consumer::{Consumer, ConsumerSpec, EventHandler, HandleError};
+pub use consumer::{Consumer, ConsumerSpec, EventHandler, HandleError, payload_id};
 pub use envelope::{EventBuilder, EventType, IncomingEvent};
 pub use outbox::{Outbox, OutboxRelay};
 

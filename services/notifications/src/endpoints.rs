@@ -4,7 +4,6 @@
 use placement_messaging::{HandleError, IncomingEvent};
 use placement_proto::v1::{AgencyEndpointsChanged, Language, NotificationChannel};
 use sqlx::{Postgres, Transaction};
-use uuid::Uuid;
 
 use crate::delivery::{EMAIL, WEBHOOK, fail_pending};
 use crate::store;
@@ -14,8 +13,7 @@ pub async fn apply(
     event: &IncomingEvent,
 ) -> Result<(), HandleError> {
     let set: AgencyEndpointsChanged = event.payload()?;
-    let agency = Uuid::parse_str(&set.agency_id)
-        .map_err(|_| HandleError::permanent("agency_id is not a UUID"))?;
+    let agency = placement_messaging::payload_id("agency_id", &set.agency_id)?;
     let version = i64::try_from(set.endpoints_version).unwrap_or(i64::MAX);
     if !store::note_endpoint_set(tx, agency, version).await? {
         tracing::debug!(%agency, version = set.endpoints_version, "older endpoint set ignored");
@@ -24,8 +22,7 @@ pub async fn apply(
     let mut kept = Vec::with_capacity(set.endpoints.len());
     let mut off = Vec::new();
     for e in &set.endpoints {
-        let id = Uuid::parse_str(&e.endpoint_id)
-            .map_err(|_| HandleError::permanent("endpoint_id is not a UUID"))?;
+        let id = placement_messaging::payload_id("endpoint_id", &e.endpoint_id)?;
         let channel = match NotificationChannel::try_from(e.channel) {
             Ok(NotificationChannel::Email) => EMAIL,
             Ok(NotificationChannel::Webhook) => WEBHOOK,

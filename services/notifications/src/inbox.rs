@@ -101,8 +101,7 @@ impl EventHandler for Inbox {
                 event.event_type()
             )));
         };
-        let referral_id = Uuid::parse_str(&referral.referral_id)
-            .map_err(|_| HandleError::permanent("referral_id is not a UUID"))?;
+        let referral_id = placement_messaging::payload_id("referral_id", &referral.referral_id)?;
         if agencies.is_empty() {
             return Err(HandleError::permanent("the event names no recipient"));
         }

@@ -31,15 +31,13 @@ impl EventHandler for ServicePlaces {
         }
         if event.event_type() == EventType::AgencyRegistered {
             let agency: AgencyRegistered = event.payload()?;
-            let id = Uuid::parse_str(&agency.agency_id)
-                .map_err(|_| HandleError::permanent("agency_id is not a UUID"))?;
+            let id = placement_messaging::payload_id("agency_id", &agency.agency_id)?;
             let kind = AgencyKind::try_from(agency.kind).unwrap_or(AgencyKind::Unspecified);
             crate::store::remember_agency(tx, id, kind, &agency.region_code).await?;
             return Ok(());
         }
         let change: ServiceCapacityChanged = event.payload()?;
-        let service_id = Uuid::parse_str(&change.service_id)
-            .map_err(|_| HandleError::permanent("service_id is not a UUID"))?;
+        let service_id = placement_messaging::payload_id("service_id", &change.service_id)?;
         // Only a newer figure replaces the one we have.
         let free_places = i32::try_from(change.free_places)
             .map_err(|_| HandleError::permanent("free_places beyond INTEGER"))?;
