@@ -3,9 +3,9 @@
 //! clear in any table of any service.
 
 use placement_cli::clients::as_agency;
-use placement_e2e::{StackOptions, mail::SmtpSink, webhook::WebhookReceiver};
+use placement_e2e::{EventRecorder, StackOptions, mail::SmtpSink, webhook::WebhookReceiver};
 use placement_proto::v1::{
-    AcceptReferralRequest, AddNotificationEndpointRequest, Child, ChildNeed,
+    AcceptReferralRequest, AddNotificationEndpointRequest, Case, Child, ChildNeed,
     ConfirmPlacementRequest, GetCaseRequest, Language, ListNotificationsRequest,
     NotificationChannel, OpenCaseRequest, Sex,
 };
@@ -32,6 +32,26 @@ async fn names_and_personal_numbers_never_leave_the_case() {
     })
     .await;
     let mut recorder = f.stack.record_events().await;
+    register_endpoints(&f, &receiver).await;
+    a_wrong_personal_number_is_refused_without_echoing_it(&f).await;
+    let case = open_a_case_with_a_name(&f).await;
+    let referral_id = place_the_child(&f, &case).await;
+    f.settle(&mut recorder, &referral_id, 5).await;
+    only_the_owner_sees_name_and_number(&f, &case).await;
+    found_in_no_message(&f, &smtp, &receiver, &recorder).await;
+    found_in_no_table(&f).await;
+}
+
+const SECRETS: [&str; 3] = [NAME, NAME_LATIN, EGN];
+
+fn assert_absent(what: &str, text: &str) {
+    for s in SECRETS {
+        assert!(!text.contains(s), "{s:?} found in {what}");
+    }
+}
+
+/// An e-mail address for the sender and a webhook for the provider, known to the notifications service.
+async fn register_endpoints(f: &Fixture, receiver: &WebhookReceiver) {
     let sender = f.agency("dsa-pirdop");
     let provider = f.agency("provider-vratsa");
     for (agency, channel, address) in [
@@ -67,7 +87,11 @@ async fn names_and_personal_numbers_never_leave_the_case() {
         f.stack.wait_for_endpoints(2, WAIT).await,
         "endpoints to reach the notifications service"
     );
-    let child = |name: &str, egn: &str| Child {
+}
+
+/// A child with a name and personal number.
+fn child(name: &str, egn: &str) -> Child {
+    Child {
         pseudonym: "Child D".into(),
         birth_year: 2019,
         sex: Sex::Female as i32,
@@ -75,10 +99,13 @@ async fn names_and_personal_numbers_never_leave_the_case() {
         name: name.into(),
         personal_number: egn.into(),
         ..Default::default()
-    };
-    let mut cases = f.clients.cases.clone();
+    }
+}
 
-    // A personal number with a wrong check digit is refused, naming the field and not the value.
+/// A personal number with a wrong check digit is refused, naming the field and not the value.
+async fn a_wrong_personal_number_is_refused_without_echoing_it(f: &Fixture) {
+    let sender = f.agency("dsa-pirdop");
+    let mut cases = f.clients.cases.clone();
     let err = cases
         .open_case(as_agency(
             sender,
@@ -96,7 +123,11 @@ async fn names_and_personal_numbers_never_leave_the_case() {
         err.message()
     );
     assert!(!err.message().contains("7501020017") && !err.message().contains(NAME_LATIN));
+}
 
+async fn open_a_case_with_a_name(f: &Fixture) -> Case {
+    let sender = f.agency("dsa-pirdop");
+    let mut cases = f.clients.cases.clone();
     let case = cases
         .open_case(as_agency(
             sender,
@@ -109,9 +140,14 @@ async fn names_and_personal_numbers_never_leave_the_case() {
         .expect("OpenCase")
         .into_inner();
     assert_eq!(case.children[0].personal_number, EGN);
+    case
+}
 
-    // The whole flow, with e-mails and webhooks.
-    let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
+/// The whole flow, with e-mails and webhooks.
+async fn place_the_child(f: &Fixture, case: &Case) -> String {
+    let sender = f.agency("dsa-pirdop");
+    let provider = f.agency("provider-vratsa");
+    let r = f.submit(sender, case, f.demo.service("ftpc-vratsa")).await;
     f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
         .await;
     f.clients
@@ -136,9 +172,14 @@ async fn names_and_personal_numbers_never_leave_the_case() {
         ))
         .await
         .expect("confirm");
-    f.settle(&mut recorder, &r.id, 5).await;
+    r.id
+}
 
-    // The owner sees the name and number; the receiving side reads the case without them.
+/// The owner sees the name and number; the receiving side reads the case without them.
+async fn only_the_owner_sees_name_and_number(f: &Fixture, case: &Case) {
+    let sender = f.agency("dsa-pirdop");
+    let provider = f.agency("provider-vratsa");
+    let mut cases = f.clients.cases.clone();
     let owner = cases
         .get_case(as_agency(
             sender,
@@ -164,19 +205,20 @@ async fn names_and_personal_numbers_never_leave_the_case() {
     assert!(
         receiving.children[0].name.is_empty() && receiving.children[0].personal_number.is_empty()
     );
+}
 
-    let secrets = [NAME, NAME_LATIN, EGN];
-    let found_in = |what: &str, text: &str| {
-        for s in secrets {
-            assert!(!text.contains(s), "{s:?} found in {what}");
-        }
-    };
-    // Every message through RabbitMQ (the recorder is bound to every routing key).
+/// Every message through RabbitMQ (the recorder is bound to every routing key).
+async fn found_in_no_message(
+    f: &Fixture,
+    smtp: &SmtpSink,
+    receiver: &WebhookReceiver,
+    recorder: &EventRecorder,
+) {
     let mails = smtp.wait_for(WAIT, |m| m.len() >= 3).await;
     let calls = receiver.wait_for(WAIT, |c| c.len() >= 2).await;
     assert!(recorder.events.len() >= 5);
     for (envelope, raw) in &recorder.events {
-        found_in(
+        assert_absent(
             &format!("event {}", envelope.event_type),
             &String::from_utf8_lossy(raw),
         );
@@ -199,19 +241,22 @@ async fn names_and_personal_numbers_never_leave_the_case() {
             .into_inner()
             .notifications;
         for n in inbox {
-            found_in("a notification", &format!("{} {}", n.title, n.body));
+            assert_absent("a notification", &format!("{} {}", n.title, n.body));
         }
     }
     assert!(mails.len() >= 3 && !calls.is_empty());
     for m in &mails {
-        found_in("an e-mail", &format!("{} {}", m.subject, m.text));
+        assert_absent("an e-mail", &format!("{} {}", m.subject, m.text));
     }
     for c in &calls {
-        found_in("a webhook", &c.body.to_string());
+        assert_absent("a webhook", &c.body.to_string());
     }
     // Every log line of every service.
-    found_in("the logs", &f.stack.logs());
-    // Every row of every table of every service, in clear or as hex.
+    assert_absent("the logs", &f.stack.logs());
+}
+
+/// Every row of every table of every service, in clear or as hex.
+async fn found_in_no_table(f: &Fixture) {
     let mut db = f.stack.db().await;
     let tables = sqlx::query(
         "SELECT table_schema, table_name FROM information_schema.tables
@@ -223,7 +268,7 @@ async fn names_and_personal_numbers_never_leave_the_case() {
     assert!(tables.len() > 15);
     for t in tables {
         let (schema, table): (String, String) = (t.get(0), t.get(1));
-        for s in secrets {
+        for s in SECRETS {
             let hits: i64 = sqlx::query_scalar(&format!(
                 "SELECT count(*) FROM {schema}.{table} t WHERE t::text LIKE '%' || $1 || '%' OR t::text LIKE '%' || $2 || '%'"
             ))
