@@ -4,16 +4,16 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = [
-        "placement/v1/common.proto",
-        "placement/v1/directory.proto",
-        "placement/v1/cases.proto",
-        "placement/v1/referrals.proto",
-        "placement/v1/notifications.proto",
-        "placement/v1/events.proto",
-        "placement/v1/operator.proto",
-        "placement/v1/audit.proto",
-    ];
+    // Every `.proto` of the package: a new service's file is compiled without a change here.
+    let package = root.join("placement/v1");
+    println!("cargo:rerun-if-changed={}", package.display());
+    let mut files: Vec<String> = std::fs::read_dir(&package)?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".proto"))
+        .map(|name| format!("placement/v1/{name}"))
+        .collect();
+    files.sort();
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }
