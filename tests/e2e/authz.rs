@@ -23,16 +23,7 @@ use placement_proto::v1::{
 use tonic::{Code, Request, metadata::MetadataValue};
 use uuid::Uuid;
 
-use crate::support::{Fixture, WAIT};
-
-fn bearer<T>(token: &str, message: T) -> Request<T> {
-    let mut r = Request::new(message);
-    r.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    r
-}
+use crate::support::{Fixture, WAIT, bearer};
 
 fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
     r.expect_err("the call should be refused").code()

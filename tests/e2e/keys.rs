@@ -12,9 +12,9 @@ use placement_cli::{demo::NATIONAL_AUTHORITY, devkeys, scenario::eventually};
 use placement_e2e::StackOptions;
 use placement_platform::services::{self, DIRECTORY};
 use placement_proto::v1::{ListRegionsRequest, directory_service_client::DirectoryServiceClient};
-use tonic::{Code, Request, metadata::MetadataValue};
+use tonic::Code;
 
-use crate::support::{Fixture, WAIT};
+use crate::support::{Fixture, WAIT, bearer};
 
 /// A real HTTP server publishing a JWKS document that the test changes, counting the fetches.
 #[derive(Clone)]
@@ -72,13 +72,8 @@ fn both(a: &str, b: &str) -> String {
 async fn list_regions(f: &Fixture, token: &str) -> Result<(), tonic::Status> {
     let channel =
         placement_cli::clients::channel(f.stack.endpoints.url(DIRECTORY)).expect("channel");
-    let mut request = Request::new(ListRegionsRequest {});
-    request.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).expect("metadata"),
-    );
     DirectoryServiceClient::new(channel)
-        .list_regions(request)
+        .list_regions(bearer(token, ListRegionsRequest {}))
         .await
         .map(drop)
 }

@@ -10,16 +10,9 @@ use placement_proto::v1::{
     directory_service_client::DirectoryServiceClient,
     operator_service_client::OperatorServiceClient,
 };
-use tonic::{Code, Request, metadata::MetadataValue};
+use tonic::Code;
 
-fn bearer<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).expect("metadata"),
-    );
-    request
-}
+use crate::support::bearer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_services_take_the_openid_providers_access_tokens() {

@@ -20,6 +20,17 @@ use uuid::Uuid;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// A request carrying `token` as its bearer token.
+pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        tonic::metadata::MetadataValue::try_from(format!("Bearer {token}"))
+            .expect("a token is valid metadata"),
+    );
+    request
+}
+
 pub struct Fixture {
     pub stack: Stack,
     pub clients: Clients,
