@@ -134,11 +134,22 @@ ensure_oidc() {
   echo "$OIDC_DIR"
 }
 
+# The browser the web app's tests drive over WebDriver: Debian's chromium and chromium-driver (never a
+# browser a test tool downloads). Prints the driver's path.
+ensure_browser() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+  command -v chromedriver
+}
+
 case "${1:-up}" in
   up) ensure_postgres; ensure_rabbitmq ;;
   postgres) ensure_postgres ;;
   rabbitmq) ensure_rabbitmq ;;
   python) ensure_python ;;
   oidc) ensure_oidc ;;
-  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc]" >&2; exit 2 ;;
+  browser) ensure_browser ;;
+  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc|browser]" >&2; exit 2 ;;
 esac

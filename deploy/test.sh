@@ -12,6 +12,9 @@ export PLACEMENT_TEST_PYTHON
 # Sign-in is tested against a real OpenID provider (deploy/oidc) under Node.js.
 PLACEMENT_TEST_OIDC_DIR="$(bash deploy/infra.sh oidc)"
 export PLACEMENT_TEST_OIDC_DIR
+# The web app is tried in a real browser: Debian's chromium, driven through chromedriver.
+PLACEMENT_TEST_CHROMEDRIVER="$(bash deploy/infra.sh browser)"
+export PLACEMENT_TEST_CHROMEDRIVER
 # The end-to-end tests start the service binaries, so build them first, in the same target directory.
 cargo build --workspace --bins
 summary=target/debug/test-summary.txt

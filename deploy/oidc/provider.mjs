@@ -14,8 +14,11 @@ import Provider from 'oidc-provider';
 
 const port = Number(process.env.OIDC_PORT || 8090);
 const issuer = `http://127.0.0.1:${port}`;
-const config = JSON.parse(fs.readFileSync(process.env.OIDC_ACCOUNTS, 'utf8'));
-const accounts = config.accounts || {};
+const read = () => JSON.parse(fs.readFileSync(process.env.OIDC_ACCOUNTS, 'utf8'));
+const config = read();
+// The accounts are read again at every sign-in, so people can be added while the provider runs (the demo
+// and the tests learn the agencies' ids only once the directory is loaded). The clients are fixed at start.
+const accounts = () => read().accounts || {};
 const clientGrants = Object.fromEntries(
   (config.clients || []).filter((c) => c.agency_id).map((c) => [c.client_id, c]),
 );
@@ -62,12 +65,12 @@ const provider = new Provider(issuer, {
     },
   },
   async findAccount(ctx, id) {
-    const account = accounts[id];
+    const account = accounts()[id];
     if (!account) return undefined;
     return { accountId: id, claims: async () => ({ sub: id, agency_id: account.agency_id, roles: account.roles }) };
   },
   async extraTokenClaims(ctx, token) {
-    const who = token.accountId ? accounts[token.accountId] : clientGrants[token.clientId];
+    const who = token.accountId ? accounts()[token.accountId] : clientGrants[token.clientId];
     return who ? { agency_id: who.agency_id, roles: who.roles } : {};
   },
   ttl: { AccessToken: 600, ClientCredentials: 600 },

@@ -24,3 +24,4 @@ mod personal_data;
 mod reminders;
 mod support;
 mod transactions;
+mod web;

@@ -11,6 +11,7 @@
 )]
 
 pub mod bench;
+pub mod browser;
 pub mod infra;
 pub mod load;
 pub mod mail;
@@ -116,7 +117,7 @@ pub fn dev_keys() -> &'static PathBuf {
     })
 }
 
-pub(crate) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -134,6 +135,9 @@ pub struct StackOptions {
     pub amqp_url_of: BTreeMap<&'static str, String>,
     /// `PLACEMENT_AUTH_JWKS_URI` instead of the JWKS file of [`dev_keys`].
     pub jwks_uri: Option<String>,
+    /// An identity provider whose tokens are taken *beside* those of the development signer (its
+    /// `jwks_uri` and issuer), as for staff signed in through the web app.
+    pub identity_provider: Option<(String, String)>,
     /// Further `PLACEMENT_*` settings for every service (e.g. `PLACEMENT_SMTP_URL`).
     pub env: Vec<(String, String)>,
 }
@@ -255,6 +259,13 @@ impl Stack {
             if let Some(i) = &options.escalation_interval {
                 env.push(("PLACEMENT_ESCALATION_INTERVAL".into(), i.clone()));
             }
+            if let Some((jwks_uri, issuer)) = &options.identity_provider {
+                env.push(("PLACEMENT_AUTH_JWKS_URI".into(), jwks_uri.clone()));
+                env.push((
+                    "PLACEMENT_AUTH_ISSUER".into(),
+                    format!("{},{issuer}", placement_cli::devkeys::ISSUER),
+                ));
+            }
             env.push(match &options.jwks_uri {
                 Some(uri) => ("PLACEMENT_AUTH_JWKS_URI".into(), uri.clone()),
                 None => (
@@ -365,6 +376,43 @@ impl Stack {
             .unwrap_or_else(|| panic!("{service:?} is none of {}", services::Listed::names()))
     }
 
+    /// Starts the web app (`placement-web`) on this stack, serving pages on `http_port`, with the
+    /// stack's settings and `env` (its OpenID client); waits until it answers. Returns its address.
+    pub async fn start_web(&mut self, http_port: u16, env: Vec<(String, String)>) -> String {
+        let url = format!("http://127.0.0.1:{http_port}");
+        let mut settings = self.environments[services::DIRECTORY.name].clone();
+        settings.extend([
+            (
+                services::WEB.setting("listen_addr"),
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            (
+                "PLACEMENT_WEB_HTTP_ADDR".into(),
+                format!("127.0.0.1:{http_port}"),
+            ),
+            ("PLACEMENT_PUBLIC_URL".into(), url.clone()),
+        ]);
+        settings.extend(env);
+        self.environments
+            .insert(services::WEB.name.to_string(), settings);
+        self.spawn(services::WEB.name);
+        let http = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{url}/healthz")).send().await
+                && r.status().is_success()
+            {
+                return url;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "placement-web not answering after 30 s\n{}",
+                std::fs::read_to_string(self.log_dir.join("web.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Sends SIGTERM to `service` and waits for it to exit; returns how long that took.
     pub fn terminate(&mut self, service: &str, limit: Duration) -> Duration {
         let pos = self
@@ -456,6 +504,7 @@ impl Stack {
     /// Everything the services logged so far.
     pub fn logs(&self) -> String {
         service_names()
+            .chain([services::WEB.name])
             .map(|s| {
                 let text = std::fs::read_to_string(self.log_dir.join(format!("{s}.log")))
                     .unwrap_or_default();

@@ -22,6 +22,8 @@ pub struct OpenIdProvider {
     child: Child,
     http: reqwest::Client,
     log: PathBuf,
+    config_file: PathBuf,
+    config: serde_json::Value,
 }
 
 /// `PLACEMENT_TEST_OIDC_DIR` (set by deploy/test.sh), else the repository's `deploy/oidc`.
@@ -69,6 +71,8 @@ impl OpenIdProvider {
             child,
             http,
             log,
+            config_file: accounts.clone(),
+            config,
         };
         provider.discovery = provider.discover(&format!("http://127.0.0.1:{port}")).await;
         provider
@@ -120,6 +124,13 @@ impl OpenIdProvider {
             .ok_or_else(|| format!("no access_token in {text}"))
     }
 
+    /// Replaces the provider's accounts (`{"<login>": {"agency_id", "roles"}}`); taken at the next sign-in.
+    pub fn set_accounts(&mut self, accounts: serde_json::Value) {
+        self.config["accounts"] = accounts;
+        std::fs::write(&self.config_file, self.config.to_string())
+            .expect("the provider's accounts");
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -129,5 +140,7 @@ impl Drop for OpenIdProvider {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config_file);
+        let _ = std::fs::remove_file(&self.log);
     }
 }

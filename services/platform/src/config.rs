@@ -48,11 +48,13 @@ pub struct CommonConfig {
     /// `PLACEMENT_AUTH_JWKS_FILE`: the public keys tokens are verified with (a JWKS of Ed25519 or P-256 keys).
     #[serde(default)]
     pub auth_jwks_file: Option<String>,
-    /// `PLACEMENT_AUTH_JWKS_URI`: instead of a file, the identity provider's `jwks_uri` (its OpenID
-    /// configuration names it): fetched at start and again when a token names a key not seen yet.
+    /// `PLACEMENT_AUTH_JWKS_URI`: the identity provider's `jwks_uri` (its OpenID configuration names it):
+    /// fetched at start and again when a token names a key not seen yet. May be set with the file: the
+    /// keys of both are trusted.
     #[serde(default)]
     pub auth_jwks_uri: Option<String>,
-    /// `PLACEMENT_AUTH_ISSUER`: the `iss` every token must carry.
+    /// `PLACEMENT_AUTH_ISSUER`: the `iss` every token must carry; several, comma-separated, when tokens
+    /// come from more than one issuer (the identity provider and the exchange's own signer).
     #[serde(default = "default_issuer")]
     pub auth_issuer: String,
     /// `PLACEMENT_AUTH_AUDIENCE`: the `aud` every token must carry.

@@ -31,6 +31,13 @@ pub const NOTIFICATIONS: Listed = Listed {
     port: 50054,
 };
 
+/// The staff's web app: a client of the services (its pages are served on `PLACEMENT_WEB_HTTP_ADDR`; this
+/// port serves its health and operator API). Not in [`ALL`]: no service calls it.
+pub const WEB: Listed = Listed {
+    name: "web",
+    port: 50055,
+};
+
 /// Every service, in the order they are started (a service's dependencies before it).
 pub const ALL: &[Listed] = &[DIRECTORY, CASES, REFERRALS, NOTIFICATIONS];
 
@@ -83,8 +90,9 @@ mod tests {
 
     #[test]
     fn names_ports_and_settings_are_distinct() {
-        for (i, a) in ALL.iter().enumerate() {
-            for b in &ALL[i + 1..] {
+        let every = [ALL, &[WEB]].concat();
+        for (i, a) in every.iter().enumerate() {
+            for b in &every[i + 1..] {
                 assert_ne!(a.name, b.name);
                 assert_ne!(a.port, b.port);
             }

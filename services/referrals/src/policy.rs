@@ -13,7 +13,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    referral::Step,
+    referral::{Step, StepKind},
     store::{PartyRow, ReferralRow},
 };
 
@@ -22,8 +22,13 @@ pub use placement_platform::caller::Act;
 
 /// The kind of act a step is.
 pub fn act_of(step: &Step) -> Act {
-    match step {
-        Step::Acknowledge => Act::Work,
+    act_of_kind(step.kind())
+}
+
+/// The kind of act a kind of step is: acknowledging is work, every other step a decision.
+pub fn act_of_kind(kind: StepKind) -> Act {
+    match kind {
+        StepKind::Acknowledge => Act::Work,
         _ => Act::Decide,
     }
 }

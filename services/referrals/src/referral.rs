@@ -164,6 +164,98 @@ pub fn event_of(action: ReferralAction) -> Option<EventType> {
     })
 }
 
+/// A step a person may be offered, without its particulars (reason, comment, decision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Acknowledge,
+    Accept,
+    Decline,
+    Withdraw,
+    ConfirmPlacement,
+    RecordCourtDecision,
+}
+
+impl Step {
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Step::Acknowledge => StepKind::Acknowledge,
+            Step::Accept => StepKind::Accept,
+            Step::Decline(..) => StepKind::Decline,
+            Step::Withdraw(..) => StepKind::Withdraw,
+            Step::ConfirmPlacement => StepKind::ConfirmPlacement,
+            Step::RecordCourtDecision(_) => StepKind::RecordCourtDecision,
+        }
+    }
+}
+
+impl StepKind {
+    pub const ALL: [StepKind; 6] = [
+        StepKind::Acknowledge,
+        StepKind::Accept,
+        StepKind::Decline,
+        StepKind::Withdraw,
+        StepKind::ConfirmPlacement,
+        StepKind::RecordCourtDecision,
+    ];
+
+    /// A step of this kind, with particulars that the state machine accepts whenever the kind is
+    /// allowed (the real ones are checked when the step is taken).
+    fn example(self, state: &ReferralState) -> Step {
+        match self {
+            StepKind::Acknowledge => Step::Acknowledge,
+            StepKind::Accept => Step::Accept,
+            StepKind::Decline => Step::Decline(DeclineReason::Other, String::new()),
+            StepKind::Withdraw => Step::Withdraw(WithdrawReason::Other, String::new()),
+            StepKind::ConfirmPlacement => Step::ConfirmPlacement,
+            StepKind::RecordCourtDecision => Step::RecordCourtDecision(CourtDecision {
+                number: "x".into(),
+                date: state.legal_basis_date,
+                court: "x".into(),
+            }),
+        }
+    }
+}
+
+impl ReferralState {
+    /// The state of a referral as the referrals service answers it (for clients that offer its steps).
+    pub fn of_referral(r: &placement_proto::v1::Referral) -> Option<ReferralState> {
+        use placement_proto::v1::LegalBasisKind;
+        let uuid = |s: &str| Uuid::parse_str(s).ok();
+        let basis = r.legal_basis.as_ref()?;
+        Some(ReferralState {
+            status: ReferralStatus::try_from(r.status).ok()?,
+            sender: uuid(&r.sender_agency_id)?,
+            receiving_agency: uuid(&r.receiving_agency_id)?,
+            parties: r
+                .acknowledgements
+                .iter()
+                .map(|a| Some((uuid(&a.agency_id)?, a.acknowledged_at.is_some())))
+                .collect::<Option<_>>()?,
+            escalated: r.escalated,
+            reminded: r.reminded_at.is_some(),
+            awaiting_court: basis.kind == LegalBasisKind::DsaDirectorOrder as i32
+                && r.court_decision.is_none(),
+            court_reminded: r
+                .history
+                .iter()
+                .any(|h| h.action == ReferralAction::CourtDecisionDue as i32),
+            legal_basis_date: basis
+                .issued_on
+                .as_ref()
+                .and_then(placement_platform::time::from_date)?,
+        })
+    }
+
+    /// The kinds of step `agency` may take now, whatever its roles (which decide, through
+    /// [`crate::policy::act_of`], whether a person of the agency may).
+    pub fn steps_open_to(&self, agency: Uuid) -> Vec<StepKind> {
+        StepKind::ALL
+            .into_iter()
+            .filter(|kind| self.decide(&kind.example(self), agency).is_ok())
+            .collect()
+    }
+}
+
 impl ReferralState {
     /// When each timer of a new referral falls due, for the steps that may happen to it at all.
     pub fn timers_at_submission(

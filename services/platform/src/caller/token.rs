@@ -43,8 +43,6 @@ pub enum AuthError {
         "PLACEMENT_AUTH_JWKS_FILE or PLACEMENT_AUTH_JWKS_URI is required outside development mode"
     )]
     NoKeys,
-    #[error("set one of PLACEMENT_AUTH_JWKS_FILE and PLACEMENT_AUTH_JWKS_URI, not both")]
-    TwoSources,
     #[error("fetching the JWKS from {0}: {1}")]
     Fetch(String, String),
     #[error("reading the JWKS file {0}: {1}")]
@@ -68,9 +66,12 @@ pub struct AuthSettings {
 pub struct Verifier {
     development: bool,
     keys: RwLock<Keys>,
-    /// Where the keys are fetched from, when they are not read from a file.
+    /// The keys of the file, kept beside those fetched.
+    file_keys: Keys,
+    /// Where further keys are fetched from (the identity provider).
     jwks_uri: Option<JwksUri>,
-    issuer: String,
+    /// The issuers whose tokens are taken (`PLACEMENT_AUTH_ISSUER`, comma-separated).
+    issuers: Vec<String>,
     audience: String,
     /// Tokens already verified, with their expiry: a client sends the same token for its whole life, and a
     /// service forwards it to the next; checking the signature once is enough. Only the exact same bytes hit.
@@ -127,9 +128,10 @@ fn parse_jwks(text: &str, origin: &str) -> Result<Keys, AuthError> {
 
 impl Verifier {
     pub fn new(settings: &AuthSettings) -> Result<Self, AuthError> {
+        // Both sources may be given: the staff's identity provider, and the exchange's own signer of
+        // service accounts (the demo's command-line client).
         let keys = match (&settings.jwks_file, &settings.jwks_uri) {
-            (Some(_), Some(_)) => return Err(AuthError::TwoSources),
-            (Some(path), None) => {
+            (Some(path), _) => {
                 let text =
                     std::fs::read_to_string(path).map_err(|e| AuthError::Read(path.clone(), e))?;
                 parse_jwks(&text, path)?
@@ -150,9 +152,16 @@ impl Verifier {
         };
         Ok(Self {
             development: settings.development,
-            keys: RwLock::new(keys),
+            keys: RwLock::new(keys.clone()),
+            file_keys: keys,
             jwks_uri,
-            issuer: settings.issuer.clone(),
+            issuers: settings
+                .issuer
+                .split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(String::from)
+                .collect(),
             audience: settings.audience.clone(),
             verified: std::sync::Mutex::new(HashMap::new()),
         })
@@ -175,8 +184,9 @@ impl Verifier {
             .text()
             .await
             .map_err(failed)?;
-        let keys = parse_jwks(&text, &source.url)?;
+        let mut keys = parse_jwks(&text, &source.url)?;
         let n = keys.len();
+        keys.extend(self.file_keys.iter().map(|(k, v)| (k.clone(), v.clone())));
         *self.keys.write().expect("not poisoned") = keys;
         tracing::info!(keys = n, url = %source.url, "verification keys fetched");
         Ok(n)
@@ -250,7 +260,7 @@ impl Verifier {
             return Err(unauthenticated("algorithm does not match the key"));
         }
         let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[&self.issuer]);
+        validation.set_issuer(&self.issuers);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_exp = true;

@@ -1,0 +1,191 @@
+//! The directory as a provider's staff keep it: their services' capacity and places.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use placement_proto::v1::{
+    GetAgencyRequest, PageRequest, SearchServicesRequest, ServiceStatus, ServiceType,
+    SocialService, UpdateCapacityRequest,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Chrome, check_csrf, field_errors, render};
+use crate::{AppState, WebError, i18n::Lang, session::Session, views};
+
+pub struct OwnService {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub capacity: u32,
+    pub occupied: u32,
+    pub held: u32,
+    pub free: u32,
+    pub version: u64,
+}
+
+#[derive(Template)]
+#[template(path = "directory.html")]
+struct DirectoryView {
+    c: Chrome,
+    services: Vec<OwnService>,
+    may_edit: bool,
+    failed: String,
+    errors: HashMap<String, String>,
+}
+
+impl DirectoryView {
+    fn err(&self, service: &str, field: &str) -> String {
+        if self.failed != service {
+            return String::new();
+        }
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+}
+
+pub async fn page(
+    State(app): State<AppState>,
+    session: Session,
+    lang: Lang,
+) -> Result<Response, WebError> {
+    let view = directory_view(&app, &session, lang, String::new(), HashMap::new()).await?;
+    render(&view)
+}
+
+async fn directory_view(
+    app: &AppState,
+    session: &Session,
+    lang: Lang,
+    failed: String,
+    errors: HashMap<String, String>,
+) -> Result<DirectoryView, WebError> {
+    Ok(DirectoryView {
+        c: Chrome::of(app, session, lang, "/directory").await,
+        services: own_services(app, session)
+            .await?
+            .into_iter()
+            .map(|s| OwnService {
+                kind: lang.t(&views::key(
+                    ServiceType::try_from(s.r#type)
+                        .unwrap_or_default()
+                        .as_str_name(),
+                )),
+                capacity: s.capacity,
+                occupied: s.occupied_places,
+                held: s.held_places,
+                free: s.free_places,
+                version: s.version,
+                name: s.name,
+                id: s.id,
+            })
+            .collect(),
+        may_edit: session
+            .roles
+            .has(placement_platform::caller::Role::DirectoryAdmin),
+        failed,
+        errors,
+    })
+}
+
+/// The services the person's agency runs, from its district's services (at most a few pages).
+async fn own_services(app: &AppState, session: &Session) -> Result<Vec<SocialService>, WebError> {
+    let agency = app
+        .clients
+        .directory
+        .clone()
+        .get_agency(session.request(GetAgencyRequest {
+            agency_id: session.agency_id.to_string(),
+        }))
+        .await?
+        .into_inner();
+    let mut own = Vec::new();
+    let mut token = String::new();
+    for _ in 0..20 {
+        let asked = SearchServicesRequest {
+            region_code: agency.region_code.clone(),
+            status: ServiceStatus::Unspecified as i32,
+            page: Some(PageRequest {
+                page_size: 200,
+                page_token: token,
+            }),
+            ..Default::default()
+        };
+        let page = app
+            .clients
+            .directory
+            .clone()
+            .search_services(session.request(asked))
+            .await?
+            .into_inner();
+        own.extend(
+            page.services
+                .into_iter()
+                .filter(|s| s.provider_agency_id == agency.id),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    Ok(own)
+}
+
+#[derive(Deserialize)]
+pub struct CapacityForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    capacity: String,
+    #[serde(default)]
+    occupied: String,
+    #[serde(default)]
+    version: Option<u64>,
+}
+
+pub async fn capacity(
+    State(app): State<AppState>,
+    session: Session,
+    lang: Lang,
+    Path(id): Path<String>,
+    Form(form): Form<CapacityForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| WebError::NotFound)?
+        .to_string();
+    let asked = UpdateCapacityRequest {
+        service_id: id.clone(),
+        // A number that does not parse is sent as none: the service names the field.
+        capacity: form.capacity.trim().parse().unwrap_or(0),
+        occupied_places: form.occupied.trim().parse().ok(),
+        status: ServiceStatus::Unspecified as i32,
+        expected_version: form.version,
+    };
+    match app
+        .clients
+        .directory
+        .clone()
+        .update_capacity(session.request(asked))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/directory").into_response()),
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::InvalidArgument
+                    | tonic::Code::FailedPrecondition
+                    | tonic::Code::Aborted
+            ) =>
+        {
+            let view = directory_view(&app, &session, lang, id, field_errors(&status)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&view)?).into_response())
+        }
+        Err(status) => Err(status.into()),
+    }
+}

@@ -1,0 +1,250 @@
+//! The pages, one module per part of the app; the frame every page shares ([`Chrome`]); error pages.
+
+mod auth;
+mod cases;
+mod directory;
+mod inbox;
+mod referrals;
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{StatusCode, header},
+    middleware::{Next, from_fn, from_fn_with_state},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use placement_proto::v1::{GetAgencyRequest, ListNotificationsRequest};
+
+use crate::{
+    AppState, WebError,
+    error::ErrorPage,
+    i18n::{self, Lang},
+    security,
+    session::Session,
+};
+
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/inbox") }))
+        .route("/sign-in", get(auth::sign_in))
+        .route("/auth/callback", get(auth::callback))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/signed-out", get(auth::signed_out))
+        .route("/language", get(auth::language))
+        .route("/inbox", get(inbox::page))
+        .route("/inbox/read", post(inbox::mark_read))
+        .route("/inbox/events", get(inbox::events))
+        .route("/referrals", get(referrals::list).post(referrals::submit))
+        .route("/referrals/{id}", get(referrals::page))
+        .route("/referrals/{id}/{action}", post(referrals::act))
+        .route("/cases/new", get(cases::new_form))
+        .route("/cases", post(cases::open))
+        .route("/cases/{id}", get(cases::page))
+        .route("/directory", get(directory::page))
+        .route(
+            "/directory/services/{id}/capacity",
+            post(directory::capacity),
+        )
+        .route("/static/app.js", get(script))
+        .route("/static/app.css", get(style))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { WebError::NotFound })
+        .layer(from_fn_with_state(app.clone(), error_pages))
+        .layer(from_fn(security::headers))
+        .with_state(app)
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../static/app.js"),
+    )
+        .into_response()
+}
+
+async fn style() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// What the frame of every page shows: the language, who is signed in, the unread count.
+pub struct Chrome {
+    pub lang: Lang,
+    pub signed_in: bool,
+    pub csrf: String,
+    pub agency: String,
+    pub unread: String,
+    /// The current page, for the language links to come back to.
+    pub here: String,
+}
+
+impl Chrome {
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+
+    /// The other language: its code and its name (in itself).
+    pub fn other_lang(&self) -> (&'static str, &'static str) {
+        match self.lang {
+            Lang::Bg => ("en", "English"),
+            Lang::En => ("bg", "Български"),
+        }
+    }
+
+    pub fn here_encoded(&self) -> String {
+        crate::error::urlencode(&self.here)
+    }
+
+    /// For a page shown to someone not signed in (sign-in, signed out, errors before a session).
+    pub fn anonymous(lang: Lang) -> Chrome {
+        Chrome {
+            lang,
+            signed_in: false,
+            csrf: String::new(),
+            agency: String::new(),
+            unread: String::new(),
+            here: "/inbox".into(),
+        }
+    }
+
+    pub async fn of(app: &AppState, session: &Session, lang: Lang, here: &str) -> Chrome {
+        let unread = unread_count(app, session).await;
+        Chrome {
+            lang,
+            signed_in: true,
+            csrf: session.csrf.clone(),
+            agency: agency_name(app, session, &session.agency_id.to_string()).await,
+            unread,
+            here: here.to_string(),
+        }
+    }
+}
+
+/// How many unread notifications the agency has: "0" to "99", or "99+".
+async fn unread_count(app: &AppState, session: &Session) -> String {
+    let asked = ListNotificationsRequest {
+        unread_only: true,
+        page_size: 100,
+        page_token: String::new(),
+    };
+    match app
+        .clients
+        .notifications
+        .clone()
+        .list_notifications(session.request(asked))
+        .await
+    {
+        Ok(r) => {
+            let r = r.into_inner();
+            if r.notifications.len() > 99 {
+                "99+".into()
+            } else {
+                r.notifications.len().to_string()
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.message(), "unread count not known");
+            "?".into()
+        }
+    }
+}
+
+/// The name of an agency (kept once read: names change rarely, and every page shows several).
+pub async fn agency_name(app: &AppState, session: &Session, id: &str) -> String {
+    if id.is_empty() {
+        return String::new();
+    }
+    if let Some(name) = app.names.lock().expect("not poisoned").get(id) {
+        return name.clone();
+    }
+    let asked = GetAgencyRequest {
+        agency_id: id.to_string(),
+    };
+    match app
+        .clients
+        .directory
+        .clone()
+        .get_agency(session.request(asked))
+        .await
+    {
+        Ok(agency) => {
+            let name = agency.into_inner().name;
+            let mut names = app.names.lock().expect("not poisoned");
+            if names.len() > 10_000 {
+                names.clear();
+            }
+            names.insert(id.to_string(), name.clone());
+            name
+        }
+        Err(_) => crate::views::short(id),
+    }
+}
+
+/// Renders a page.
+pub fn render(page: &impl Template) -> Result<Response, WebError> {
+    page.render()
+        .map(|html| Html(html).into_response())
+        .map_err(|e| WebError::Internal(format!("template: {e}")))
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorView {
+    c: Chrome,
+    heading: String,
+    detail: String,
+    status: u16,
+}
+
+/// Gives every error answer a page in the person's language.
+async fn error_pages(State(_app): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let lang = i18n::of_request(&parts);
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    let Some(page) = response.extensions_mut().remove::<ErrorPage>() else {
+        return response;
+    };
+    let status = response.status();
+    let view = ErrorView {
+        c: Chrome::anonymous(lang),
+        heading: lang.t(page.key),
+        detail: page.detail,
+        status: status.as_u16(),
+    };
+    match view.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, lang.t(page.key)).into_response(),
+    }
+}
+
+/// The field errors of a refused request (from the `BadRequest` details the services attach), keyed by the
+/// request field they name; the status's message under "" when it names none.
+pub fn field_errors(status: &tonic::Status) -> HashMap<String, String> {
+    use tonic_types::StatusExt;
+    let mut errors = HashMap::new();
+    if let Some(bad) = status.get_details_bad_request() {
+        for v in bad.field_violations {
+            errors.insert(v.field, v.description);
+        }
+    }
+    if errors.is_empty() {
+        errors.insert(String::new(), status.message().to_string());
+    }
+    errors
+}
+
+/// Refuses a form without this session's CSRF token.
+pub fn check_csrf(session: &Session, given: &str) -> Result<(), WebError> {
+    if crate::session::csrf_matches(session, given) {
+        Ok(())
+    } else {
+        Err(WebError::Csrf)
+    }
+}

@@ -1,0 +1,214 @@
+//! Sessions: a random id in an `HttpOnly`, `SameSite=Lax` cookie (`Secure` and `__Host-` over HTTPS), the
+//! rest server-side. A session ends when unused for `PLACEMENT_WEB_SESSION_IDLE`, at
+//! `PLACEMENT_WEB_SESSION_MAX` after sign-in, when its access token can no longer be refreshed, or on
+//! sign-out. Who the person is (agency, roles) is read from their access token, verified as the services
+//! verify it.
+
+use std::time::Duration;
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use axum_extra::extract::{
+    CookieJar,
+    cookie::{Cookie, SameSite},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Utc;
+use placement_platform::caller::{Act, Roles};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{AppState, WebError, oidc::Tokens, store};
+
+/// A signed-in person, for one request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    id_hash: Vec<u8>,
+    pub agency_id: Uuid,
+    pub roles: Roles,
+    access_token: String,
+    /// The token every form of this session carries.
+    pub csrf: String,
+}
+
+/// Access tokens are refreshed this long before they expire.
+const REFRESH_AHEAD: chrono::Duration = chrono::Duration::seconds(60);
+/// `last_seen_at` is written at most this often.
+const TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+
+pub fn cookie_name(app: &AppState) -> &'static str {
+    // The `__Host-` prefix makes the browser refuse the cookie unless Secure, path `/` and no domain.
+    if app.secure_cookie {
+        "__Host-placement_session"
+    } else {
+        "placement_session"
+    }
+}
+
+fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+fn hash(id: &str) -> Vec<u8> {
+    Sha256::digest(id.as_bytes()).to_vec()
+}
+
+impl Session {
+    /// A request to a service made as this person.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Ok(value) = format!("Bearer {}", self.access_token).parse() {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
+    }
+
+    /// Whether this person's roles allow `act` (the services decide; this only chooses what to offer).
+    pub fn may(&self, act: Act) -> bool {
+        self.roles.any(act.roles())
+    }
+
+    /// Ends the session; returns the cookie jar that removes the cookie.
+    pub async fn end(self, app: &AppState, jar: CookieJar) -> Result<CookieJar, WebError> {
+        store::delete_session(&app.pool, &self.id_hash).await?;
+        Ok(jar.remove(Cookie::build(cookie_name(app)).path("/")))
+    }
+}
+
+/// Starts a session for the person `tokens` are for; returns the cookie that names it.
+pub async fn begin(app: &AppState, tokens: Tokens, jar: CookieJar) -> Result<CookieJar, WebError> {
+    let caller = app
+        .verifier
+        .verify(&tokens.access_token)
+        .map_err(|e| WebError::Provider(format!("the access token: {}", e.message())))?;
+    let id = random_token();
+    let max = chrono::Duration::from_std(app.config.web_session_max)
+        .unwrap_or(chrono::Duration::hours(12));
+    let row = store::SessionRow {
+        id_hash: hash(&id),
+        subject: caller.subject.clone(),
+        agency_id: caller.agency_id,
+        roles: caller
+            .roles
+            .list()
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect(),
+        access_token: tokens.access_token,
+        access_expires_at: tokens.access_expires_at,
+        refresh_token: tokens.refresh_token,
+        csrf_token: random_token(),
+        last_seen_at: Utc::now(),
+        expires_at: Utc::now() + max,
+    };
+    store::insert_session(&app.pool, &row).await?;
+    tracing::info!(agency_id = %caller.agency_id, "signed in");
+    let cookie = Cookie::build((cookie_name(app), id))
+        .path("/")
+        .http_only(true)
+        .secure(app.secure_cookie)
+        .same_site(SameSite::Lax)
+        .build();
+    Ok(jar.add(cookie))
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, WebError> {
+        let sign_in = || WebError::SignIn {
+            return_to: return_to(parts),
+        };
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some(cookie) = jar.get(cookie_name(app)) else {
+            return Err(sign_in());
+        };
+        let id_hash = hash(cookie.value());
+        let idle = chrono::Duration::from_std(app.config.web_session_idle)
+            .unwrap_or(chrono::Duration::minutes(30));
+        let Some(mut row) = store::live_session(&app.pool, &id_hash, idle).await? else {
+            return Err(sign_in());
+        };
+        if row.access_expires_at - REFRESH_AHEAD <= Utc::now() {
+            let Some(tokens) = refresh(app, &row).await? else {
+                store::delete_session(&app.pool, &id_hash).await?;
+                return Err(sign_in());
+            };
+            row.access_token = tokens.access_token;
+        } else if Utc::now() - row.last_seen_at > TOUCH_EVERY {
+            store::touch_session(&app.pool, &id_hash).await?;
+        }
+        // Verified as the services will verify it: a token they would refuse ends the session here.
+        let Ok(caller) = app.verifier.verify(&row.access_token) else {
+            store::delete_session(&app.pool, &id_hash).await?;
+            return Err(sign_in());
+        };
+        Ok(Session {
+            id_hash,
+            agency_id: caller.agency_id,
+            roles: caller.roles,
+            access_token: row.access_token,
+            csrf: row.csrf_token,
+        })
+    }
+}
+
+/// New tokens for a session whose access token is about to expire; `None` when it cannot be refreshed
+/// (no refresh token, or the provider refuses it).
+async fn refresh(app: &AppState, row: &store::SessionRow) -> Result<Option<Tokens>, WebError> {
+    let Some(refresh_token) = &row.refresh_token else {
+        return Ok(None);
+    };
+    match app.oidc.refresh(refresh_token).await {
+        Ok(tokens) => {
+            store::replace_tokens(
+                &app.pool,
+                &row.id_hash,
+                &tokens.access_token,
+                tokens.access_expires_at,
+                tokens.refresh_token.as_deref(),
+            )
+            .await?;
+            tracing::debug!(agency_id = %row.agency_id, "access token refreshed");
+            Ok(Some(tokens))
+        }
+        Err(e) => {
+            tracing::info!(error = %e, agency_id = %row.agency_id, "the session's token could not be refreshed; signed out");
+            Ok(None)
+        }
+    }
+}
+
+/// Where to come back to after signing in: the page asked for, if it was a page (not a form's POST).
+fn return_to(parts: &Parts) -> String {
+    if parts.method == axum::http::Method::GET
+        && let Some(pq) = parts.uri.path_and_query()
+        && !pq.path().starts_with("/auth/")
+    {
+        return pq.as_str().to_string();
+    }
+    "/inbox".into()
+}
+
+/// Removes ended sessions every minute.
+pub async fn sweep(app: AppState, shutdown: CancellationToken) {
+    let idle = chrono::Duration::from_std(app.config.web_session_idle)
+        .unwrap_or(chrono::Duration::minutes(30));
+    loop {
+        match store::delete_expired(&app.pool, idle).await {
+            Ok(n) if n > 0 => tracing::info!(sessions = n, "ended sessions removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not remove ended sessions"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Whether `given` is this session's CSRF token (compared in constant time).
+pub fn csrf_matches(session: &Session, given: &str) -> bool {
+    let (a, b) = (session.csrf.as_bytes(), given.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

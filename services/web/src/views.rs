@@ -1,0 +1,83 @@
+//! How values are shown: times in Europe/Sofia, enumerations by their catalogue keys, deadlines counting
+//! down.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Sofia;
+use placement_platform::time::from_timestamp;
+use prost_types::Timestamp;
+
+use crate::i18n::Lang;
+
+/// The catalogue key of a proto enumeration value: `REFERRAL_STATUS_SUBMITTED` → `referral-status-submitted`.
+pub fn key(proto_name: &str) -> String {
+    proto_name.to_ascii_lowercase().replace('_', "-")
+}
+
+pub fn time(t: Option<&Timestamp>) -> String {
+    t.and_then(from_timestamp)
+        .map(|t| t.with_timezone(&Sofia).format("%d.%m.%Y %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// How long until `deadline`, or how long it is overdue: "in 2 h 5 min", "overdue by 1 d 3 h".
+pub fn countdown(lang: Lang, deadline: Option<&Timestamp>, now: DateTime<Utc>) -> (String, bool) {
+    let Some(deadline) = deadline.and_then(from_timestamp) else {
+        return (String::new(), false);
+    };
+    let overdue = deadline <= now;
+    let left = if overdue {
+        now - deadline
+    } else {
+        deadline - now
+    };
+    let span = span(lang, left);
+    if overdue {
+        (lang.t1("deadline-overdue", "span", span), true)
+    } else {
+        (lang.t1("deadline-in", "span", span), false)
+    }
+}
+
+fn span(lang: Lang, d: chrono::Duration) -> String {
+    let minutes = d.num_minutes().max(0);
+    let (days, hours, mins) = (minutes / 1440, (minutes / 60) % 24, minutes % 60);
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(lang.count("span-days", days));
+    }
+    if hours > 0 {
+        parts.push(lang.count("span-hours", hours));
+    }
+    if days == 0 {
+        parts.push(lang.count("span-minutes", mins));
+    }
+    parts.join(" ")
+}
+
+/// The first eight characters of an id: what people read aloud ("referral 3f2a91c0").
+pub fn short(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_proto_names() {
+        assert_eq!(
+            key("REFERRAL_STATUS_SUBMITTED"),
+            "referral-status-submitted"
+        );
+    }
+
+    #[test]
+    fn a_deadline_counts_down_then_is_overdue() {
+        let now = Utc::now();
+        let ts = |d: chrono::Duration| Some(placement_platform::time::timestamp(now + d));
+        let (text, overdue) = countdown(Lang::En, ts(chrono::Duration::minutes(125)).as_ref(), now);
+        assert_eq!((text.as_str(), overdue), ("in 2 h 5 min", false));
+        let (text, overdue) = countdown(Lang::En, ts(-chrono::Duration::hours(27)).as_ref(), now);
+        assert_eq!((text.as_str(), overdue), ("overdue by 1 d 3 h", true));
+    }
+}

@@ -1,0 +1,593 @@
+//! The staff web app in a real browser (Debian's chromium over WebDriver), signed in through a real OpenID
+//! provider (oidc-provider, its login and consent pages filled in as a person would), against the whole
+//! exchange. Screenshots of the main pages are saved under `target/web-screenshots/`.
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use placement_cli::clients::as_agency;
+use placement_e2e::{
+    StackOptions,
+    browser::{Driver, screenshot, wait_for_text},
+    free_port,
+    oidc::OpenIdProvider,
+};
+use placement_proto::v1::{GetReferralRequest, ReferralStatus};
+use uuid::Uuid;
+
+use crate::support::Fixture;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The exchange with the demo directory, the OpenID provider with the demo's people as accounts, and the
+/// web app registered with it as a client.
+struct Web {
+    fixture: Fixture,
+    url: String,
+    _provider: OpenIdProvider,
+}
+
+/// The people who sign in, by login: their agency (a demo key) and roles.
+const PEOPLE: &[(&str, &str, &[&str])] = &[
+    ("pirdop-caseworker", "dsa-pirdop", &["caseworker"]),
+    ("pirdop-supervisor", "dsa-pirdop", &["supervisor"]),
+    ("vratsa-provider", "provider-vratsa", &["caseworker"]),
+    ("vratsa-director", "provider-vratsa", &["supervisor"]),
+    ("vratsa-foster-team", "foster-vratsa", &["caseworker"]),
+    ("vratsa-dsa", "dsa-vratsa", &["caseworker", "supervisor"]),
+];
+
+impl Web {
+    async fn start(mut options: StackOptions) -> Web {
+        let http_port = free_port();
+        let url = format!("http://127.0.0.1:{http_port}");
+        let mut provider = OpenIdProvider::start(serde_json::json!({
+            "accounts": {},
+            "clients": [{
+                "client_id": "placement-web",
+                "client_secret": "web-secret",
+                "redirect_uris": [format!("{url}/auth/callback")],
+            }],
+        }))
+        .await;
+        options.identity_provider = Some((
+            provider.discovery.jwks_uri.clone(),
+            provider.discovery.issuer.clone(),
+        ));
+        let mut fixture = Fixture::with(options).await;
+        // The people are known once the directory is loaded (the accounts name agencies by id).
+        provider.set_accounts(
+            PEOPLE
+                .iter()
+                .map(|(login, agency, roles)| {
+                    let account = serde_json::json!({
+                        "agency_id": fixture.agency(agency).to_string(),
+                        "roles": roles,
+                    });
+                    (login.to_string(), account)
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
+        let settings = vec![
+            (
+                "PLACEMENT_OIDC_ISSUER".into(),
+                provider.discovery.issuer.clone(),
+            ),
+            ("PLACEMENT_OIDC_CLIENT_ID".into(), "placement-web".into()),
+            ("PLACEMENT_OIDC_CLIENT_SECRET".into(), "web-secret".into()),
+        ];
+        assert_eq!(fixture.stack.start_web(http_port, settings).await, url);
+        Web {
+            fixture,
+            url,
+            _provider: provider,
+        }
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Signs `login` in, in `client`, through the provider's login and consent pages; ends on `path`.
+    async fn sign_in(&self, client: &Client, login: &str, path: &str) {
+        client.goto(&self.at(path)).await.expect("open the app");
+        let field = client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("input[name=login]"))
+            .await
+            .expect("the provider's sign-in page");
+        field.send_keys(login).await.expect("login");
+        client
+            .find(Locator::Css("input[name=password]"))
+            .await
+            .expect("password field")
+            .send_keys("any password")
+            .await
+            .expect("password");
+        client
+            .find(Locator::Css("button[type=submit]"))
+            .await
+            .expect("sign-in button")
+            .click()
+            .await
+            .expect("sign in");
+        // Consent to the web app's access (asked every time: refresh tokens need it), once the login
+        // page has gone.
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if !exists(client, "input[name=login]").await
+                && let Ok(button) = client.find(Locator::Css("button[type=submit]")).await
+                && button.click().await.is_ok()
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{login}: no consent page"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let here = client.current_url().await.expect("url").to_string();
+            if here.starts_with(&self.at(path)) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{login} not back on {path} after signing in, but on {here}\n{}",
+                self.fixture.stack.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.ok();
+    field
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+async fn select(client: &Client, css: &str, value: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("select {value} in {css}: {e}"));
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+async fn exists(client: &Client, css: &str) -> bool {
+    client
+        .find_all(Locator::Css(css))
+        .await
+        .is_ok_and(|v| !v.is_empty())
+}
+
+/// Waits until the page's live inbox is connected (the script marks the page when its event stream opens).
+async fn live(client: &Client) {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("body[data-live=open]"))
+        .await
+        .expect("the live inbox connects");
+}
+
+/// The demo scenario by the people who do it, each in a browser of their own: the Pirdop caseworker
+/// opens the twins' case, finds the Vratsa centre and sends the request; the Vratsa provider and the
+/// Vratsa foster-care team see it arrive in their inboxes without reloading and acknowledge; the
+/// provider's director accepts; the Pirdop supervisor confirms the placement; the free places change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_people_place_the_twins_in_their_browsers() {
+    let web = Web::start(StackOptions::default()).await;
+    let mut driver = Driver::start().await;
+    let service = web.fixture.demo.service("ftpc-vratsa");
+    let free_before = web.fixture.service(service).await.free_places;
+
+    // The receiving side waits with its inboxes open.
+    let provider = driver.person().await;
+    web.sign_in(&provider, "vratsa-provider", "/inbox").await;
+    live(&provider).await;
+    let foster = driver.person().await;
+    web.sign_in(&foster, "vratsa-foster-team", "/inbox").await;
+    live(&foster).await;
+    let unread_before = text_of(&provider, "#unread-count").await;
+
+    let caseworker = driver.person().await;
+    web.sign_in(&caseworker, "pirdop-caseworker", "/cases/new")
+        .await;
+    let referral_id = caseworker_sends_the_request(&web, &caseworker).await;
+
+    // Both see it arrive without reloading, and acknowledge it from the notification.
+    for (who, client) in [("provider", &provider), ("foster", &foster)] {
+        wait_for_text(client, "#inbox li.live", "", WAIT).await;
+        assert_ne!(text_of(client, "#unread-count").await, "", "{who}");
+        screenshot(client, &format!("inbox-{who}")).await;
+        click(
+            client,
+            &format!("#inbox li.live a[href='/referrals/{referral_id}']"),
+        )
+        .await;
+        wait_for_text(client, "#referral-status", "Изпратено", WAIT).await;
+        assert!(
+            !exists(client, "#accept").await,
+            "{who}: nothing to accept yet"
+        );
+        click(client, "#acknowledge").await;
+        wait_for_text(client, "#acknowledgements", "", WAIT).await;
+        assert!(
+            !exists(client, "#acknowledge").await,
+            "{who}: acknowledged once"
+        );
+    }
+    assert_ne!(text_of(&provider, "#unread-count").await, unread_before);
+    provider.refresh().await.expect("reload");
+    wait_for_text(&provider, "#referral-status", "Потвърдено", WAIT).await;
+    screenshot(&provider, "referral-acknowledged").await;
+    // The provider's caseworker may not decide: no accept button.
+    assert!(!exists(&provider, "#accept").await);
+
+    let director = driver.person().await;
+    web.sign_in(
+        &director,
+        "vratsa-director",
+        &format!("/referrals/{referral_id}"),
+    )
+    .await;
+    click(&director, "#accept").await;
+    wait_for_text(&director, "#referral-status", "Прието", WAIT).await;
+    assert!(!exists(&director, "#accept").await);
+
+    let supervisor = driver.person().await;
+    web.sign_in(
+        &supervisor,
+        "pirdop-supervisor",
+        &format!("/referrals/{referral_id}"),
+    )
+    .await;
+    click(&supervisor, "#confirm").await;
+    wait_for_text(&supervisor, "#referral-status", "Настанени", WAIT).await;
+    wait_for_text(&supervisor, "#timeline", "Потвърдено настаняване", WAIT).await;
+    screenshot(&supervisor, "referral-placed").await;
+
+    // The directory's free places changed by the two children, as the provider's page shows.
+    let free_after = web.fixture.service(service).await.free_places;
+    assert_eq!(free_after + 2, free_before);
+    provider
+        .goto(&web.at("/directory"))
+        .await
+        .expect("directory");
+    wait_for_text(
+        &provider,
+        &format!("section[data-id='{service}'] .free"),
+        &free_after.to_string(),
+        WAIT,
+    )
+    .await;
+    screenshot(&provider, "directory").await;
+    for c in [provider, foster, caseworker, director, supervisor] {
+        c.close().await.ok();
+    }
+}
+
+/// The Pirdop caseworker opens the twins' case, searches the directory and sends the request from the
+/// result; returns the referral's id.
+async fn caseworker_sends_the_request(web: &Web, caseworker: &Client) -> String {
+    let year = chrono::Datelike::year(&chrono::Utc::now()) - 5;
+    for (n, pseudonym) in [(1, "Twin A"), (2, "Twin B")] {
+        fill(caseworker, &format!("#pseudonym_{n}"), pseudonym).await;
+        fill(caseworker, &format!("#birth_year_{n}"), &year.to_string()).await;
+    }
+    fill(
+        caseworker,
+        "#current_setting",
+        "Home for medical and social care, Zlatitsa",
+    )
+    .await;
+    screenshot(caseworker, "case-new").await;
+    click(caseworker, "#open-case").await;
+    wait_for_text(caseworker, "#case-children", "Twin B", WAIT).await;
+    select(caseworker, "#region", "VRC").await;
+    select(
+        caseworker,
+        "#service_type",
+        "SERVICE_TYPE_FAMILY_TYPE_PLACEMENT_CENTRE",
+    )
+    .await;
+    click(caseworker, "#search-button").await;
+    wait_for_text(caseworker, "#results", "FTPC Vratsa 1", WAIT).await;
+    let service = web.fixture.demo.service("ftpc-vratsa");
+    click(
+        caseworker,
+        &format!("#results tr[data-id='{service}'] a.choose"),
+    )
+    .await;
+    fill(caseworker, "#number", "ZD-7/2026").await;
+    fill(
+        caseworker,
+        "#reason",
+        "No free places in the district; the twins stay together.",
+    )
+    .await;
+    screenshot(caseworker, "case-search").await;
+    click(caseworker, "#send-request").await;
+    wait_for_text(caseworker, "#referral-status", "Изпратено", WAIT).await;
+    // The sender has nothing to accept, and withdrawing is a supervisor's decision.
+    assert!(!exists(caseworker, "#accept").await);
+    assert!(!exists(caseworker, "#withdraw").await);
+    screenshot(caseworker, "referral-submitted").await;
+    let here = caseworker.current_url().await.expect("url").to_string();
+    let id = here
+        .rsplit('/')
+        .next()
+        .expect("a referral's address")
+        .to_string();
+    Uuid::parse_str(&id).unwrap_or_else(|_| panic!("{here} is a referral's page"));
+    id
+}
+
+/// Like [`wait_for_text`], reloading the page until the text is there (for what changes without a
+/// notification, e.g. a deadline passing).
+async fn wait_reloading(client: &Client, css: &str, text: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(elements) = client.find_all(Locator::Css(css)).await {
+            for e in elements {
+                if e.text().await.is_ok_and(|t| t.contains(text)) {
+                    return;
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {css:?} with {text:?} after reloading for {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.refresh().await.expect("reload");
+    }
+}
+
+/// Posts a form from inside the page (same origin, with the session's cookie); returns the HTTP status.
+async fn post_from_page(client: &Client, path: &str, body: &str) -> u64 {
+    let script = "const [url, body, done] = arguments; \
+        fetch(url, {method: 'POST', redirect: 'manual', \
+          headers: {'content-type': 'application/x-www-form-urlencoded'}, body}) \
+        .then(r => done(r.status), () => done(-1));";
+    client
+        .execute_async(script, vec![path.into(), body.into()])
+        .await
+        .expect("fetch from the page")
+        .as_u64()
+        .expect("a status")
+}
+
+async fn status_of(web: &Web, id: &str) -> ReferralStatus {
+    let pirdop = web.fixture.agency("dsa-pirdop");
+    let r = web
+        .fixture
+        .clients
+        .referrals
+        .clone()
+        .get_referral(as_agency(
+            pirdop,
+            GetReferralRequest {
+                referral_id: id.to_string(),
+            },
+        ))
+        .await
+        .expect("GetReferral")
+        .into_inner();
+    ReferralStatus::try_from(r.status).expect("a status")
+}
+
+/// What the web app refuses (a form without its CSRF token, a step the person's role does not allow,
+/// another agency's referral), how it protects the page (headers, cookie, escaping), sign-out, and the
+/// other endings: a decline with a coded reason, an overdue request shown as overdue and withdrawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_web_app_refuses_what_it_must_and_shows_what_is_late() {
+    let web = Web::start(StackOptions {
+        ack_deadline: Some("3s".into()),
+        escalation_interval: Some("200ms".into()),
+        ..Default::default()
+    })
+    .await;
+    security_headers_and_anonymous_access(&web).await;
+    let f = &web.fixture;
+    let pirdop = f.agency("dsa-pirdop");
+    let service = f.demo.service("ftpc-vratsa");
+    let to_decline = f
+        .submit(pirdop, &f.open_twins_case(pirdop).await, service)
+        .await;
+    f.acknowledge(&to_decline.id, &["provider-vratsa", "foster-vratsa"])
+        .await;
+    let overdue = f
+        .submit(pirdop, &f.open_twins_case(pirdop).await, service)
+        .await;
+    let mut driver = Driver::start().await;
+
+    // A caseworker of the provider is offered no decision, and a forged one is refused by the service.
+    let provider = driver.person().await;
+    let page = format!("/referrals/{}", to_decline.id);
+    web.sign_in(&provider, "vratsa-provider", &page).await;
+    assert!(!exists(&provider, "#accept").await);
+    assert!(!exists(&provider, "#decline").await);
+    let csrf = provider
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .expect("a form")
+        .attr("value")
+        .await
+        .expect("value")
+        .expect("the CSRF token");
+    let forged = post_from_page(
+        &provider,
+        &format!("{page}/accept"),
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(forged, 403, "accepting is a supervisor's decision");
+    assert_eq!(
+        status_of(&web, &to_decline.id).await,
+        ReferralStatus::Acknowledged
+    );
+    // A form without the token is refused before anything is asked of the services.
+    let path = format!("/referrals/{}/acknowledge", overdue.id);
+    assert_eq!(post_from_page(&provider, &path, "").await, 403);
+    assert_eq!(post_from_page(&provider, &path, "csrf=wrong").await, 403);
+    assert_eq!(
+        status_of(&web, &overdue.id).await,
+        ReferralStatus::Submitted
+    );
+    session_cookie_flags(&provider).await;
+
+    // Another agency's referral is not found, as if it did not exist.
+    let stranger = driver.person().await;
+    web.sign_in(&stranger, "vratsa-dsa", "/inbox").await;
+    stranger.goto(&web.at(&page)).await.expect("open");
+    wait_for_text(&stranger, "#error-heading", "Не е намерено", WAIT).await;
+    screenshot(&stranger, "not-found").await;
+
+    // The director declines with a coded reason and a comment that holds a script: shown as text.
+    let director = driver.person().await;
+    web.sign_in(&director, "vratsa-director", &page).await;
+    click(&director, "#decline").await;
+    wait_for_text(&director, "#decline-reason-error", "", WAIT).await;
+    let comment = "<script>document.title='pwned'</script> no room";
+    select(&director, "#decline-reason", "1").await;
+    fill(&director, "#decline-comment", comment).await;
+    click(&director, "#decline").await;
+    wait_for_text(&director, "#referral-status", "Отказано", WAIT).await;
+    wait_for_text(&director, "#referral-resolution", comment, WAIT).await;
+    assert!(!exists(&director, "#referral-resolution script").await);
+    assert_ne!(director.title().await.expect("title"), "pwned");
+    screenshot(&director, "referral-declined").await;
+
+    // The unanswered request is overdue, in the sender's list and on its page; the sender withdraws it.
+    let supervisor = driver.person().await;
+    web.sign_in(
+        &supervisor,
+        "pirdop-supervisor",
+        "/referrals?direction=outgoing",
+    )
+    .await;
+    wait_reloading(
+        &supervisor,
+        &format!("tr.overdue[data-id='{}'] .deadline", overdue.id),
+        "просрочено",
+    )
+    .await;
+    screenshot(&supervisor, "referrals-outgoing").await;
+    click(&supervisor, &format!("tr[data-id='{}'] a", overdue.id)).await;
+    wait_for_text(&supervisor, "#referral-overdue", "", WAIT).await;
+    select(&supervisor, "#withdraw-reason", "1").await;
+    click(&supervisor, "#withdraw").await;
+    wait_for_text(&supervisor, "#referral-status", "Оттеглено", WAIT).await;
+    assert_eq!(
+        status_of(&web, &overdue.id).await,
+        ReferralStatus::Withdrawn
+    );
+
+    signing_out_ends_the_session(&web, &supervisor).await;
+    for c in [provider, stranger, director, supervisor] {
+        c.close().await.ok();
+    }
+}
+
+async fn security_headers_and_anonymous_access(web: &Web) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = http.get(web.at("/signed-out")).send().await.expect("page");
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let csp = header("content-security-policy");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    // Without a session, a page sends the person to sign in, and comes back to it after.
+    let inbox = http
+        .get(web.at("/inbox?unread=true"))
+        .send()
+        .await
+        .expect("inbox");
+    assert_eq!(inbox.status(), 303);
+    let location = inbox.headers()["location"].to_str().expect("location");
+    assert_eq!(location, "/sign-in?return_to=%2Finbox%3Funread%3Dtrue");
+}
+
+async fn session_cookie_flags(client: &Client) {
+    let cookie = client
+        .get_named_cookie("placement_session")
+        .await
+        .expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax));
+    assert_eq!(cookie.path(), Some("/"));
+    // Plain HTTP here (PLACEMENT_PUBLIC_URL is http://): Secure only behind HTTPS, where the cookie is
+    // also `__Host-` prefixed.
+    assert_ne!(cookie.secure(), Some(true));
+}
+
+/// After signing out, the page and the old cookie open nothing.
+async fn signing_out_ends_the_session(web: &Web, client: &Client) {
+    let old = client
+        .get_named_cookie("placement_session")
+        .await
+        .expect("the session cookie")
+        .value()
+        .to_string();
+    click(client, "#sign-out").await;
+    wait_for_text(client, "h1", "Излязохте", WAIT).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let replayed = http
+        .get(web.at("/inbox"))
+        .header("cookie", format!("placement_session={old}"))
+        .send()
+        .await
+        .expect("inbox");
+    assert_eq!(replayed.status(), 303, "the ended session opens nothing");
+}
