@@ -126,6 +126,8 @@ ensure_oidc() {
   local missing=()
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
+  # The demo checks the provider and the web app with curl.
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
   if [ ! -f "$OIDC_DIR/node_modules/oidc-provider/package.json" ]; then
     log "installing the OpenID provider's packages into $OIDC_DIR/node_modules"

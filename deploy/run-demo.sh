@@ -32,8 +32,42 @@ psql_admin() {
 psql_admin "DROP DATABASE IF EXISTS placement_demo WITH (FORCE)"
 psql_admin "CREATE DATABASE placement_demo OWNER placement"
 
+# The demo's OpenID provider (deploy/oidc, a real one: panva's oidc-provider) with the web app as its
+# client. The services take its tokens beside the command line's (signed with the development key); the
+# demo's people are added to it once the directory is loaded and their agencies have ids.
+OIDC_DIR="$(bash deploy/infra.sh oidc)"
+OIDC_PORT="${OIDC_PORT:-8090}"
+WEB_PORT="${WEB_PORT:-8080}"
+WEB_URL="http://127.0.0.1:$WEB_PORT"
+OIDC_FILE="$PLACEMENT_RUN_DIR/oidc.json"
+mkdir -p "$PLACEMENT_RUN_DIR/logs"
+write_oidc() {
+  printf '{"accounts": %s, "clients": [{"client_id": "placement-web", "client_secret": "demo-web-secret", "redirect_uris": ["%s/auth/callback"]}]}\n' "$1" "$WEB_URL" >"$OIDC_FILE"
+}
+write_oidc '{}'
+OIDC_PORT="$OIDC_PORT" OIDC_ACCOUNTS="$OIDC_FILE" nohup node "$OIDC_DIR/provider.mjs" >>"$PLACEMENT_RUN_DIR/logs/oidc.log" 2>&1 &
+echo $! >"$PLACEMENT_RUN_DIR/oidc.pid"
+for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:$OIDC_PORT/.well-known/openid-configuration" && break; sleep 0.1; done
+export PLACEMENT_AUTH_JWKS_URI="http://127.0.0.1:$OIDC_PORT/jwks"
+export PLACEMENT_AUTH_ISSUER="placement-exchange,http://127.0.0.1:$OIDC_PORT"
+export PLACEMENT_OIDC_ISSUER="http://127.0.0.1:$OIDC_PORT"
+export PLACEMENT_OIDC_CLIENT_ID=placement-web PLACEMENT_OIDC_CLIENT_SECRET=demo-web-secret
+export PLACEMENT_PUBLIC_URL="$WEB_URL" PLACEMENT_WEB_HTTP_ADDR="127.0.0.1:$WEB_PORT"
+export PLACEMENT_WEB_LISTEN_ADDR="127.0.0.1:50065" PLACEMENT_START_WEB=1
+
 bash deploy/start.sh
 if [ "${KEEP_RUNNING:-0}" != "1" ]; then
   trap 'bash deploy/stop.sh' EXIT
 fi
 ./target/debug/placement-cli scenario
+write_oidc "$(./target/debug/placement-cli demo-accounts)"
+# The web app answers, and sends a person who is not signed in to sign in.
+code=$(curl -s -o /dev/null -w '%{http_code}' "$WEB_URL/inbox")
+[ "$code" = "303" ] || { echo "[demo] the web app answered $code on /inbox" >&2; exit 1; }
+cat <<EOF
+[demo] The web app: $WEB_URL (sign in at the demo's OpenID provider, any password):
+[demo]   pirdop-caseworker, pirdop-supervisor   DSA Pirdop (sends the request, confirms the placement)
+[demo]   vratsa-provider, vratsa-director       FTPC Vratsa 1's provider (acknowledges; the director accepts)
+[demo]   vratsa-foster-team                     Foster-care team Vratsa (acknowledges)
+[demo] With KEEP_RUNNING=1 it stays up; bash deploy/stop.sh stops it.
+EOF

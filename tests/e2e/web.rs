@@ -27,16 +27,6 @@ struct Web {
     _provider: OpenIdProvider,
 }
 
-/// The people who sign in, by login: their agency (a demo key) and roles.
-const PEOPLE: &[(&str, &str, &[&str])] = &[
-    ("pirdop-caseworker", "dsa-pirdop", &["caseworker"]),
-    ("pirdop-supervisor", "dsa-pirdop", &["supervisor"]),
-    ("vratsa-provider", "provider-vratsa", &["caseworker"]),
-    ("vratsa-director", "provider-vratsa", &["supervisor"]),
-    ("vratsa-foster-team", "foster-vratsa", &["caseworker"]),
-    ("vratsa-dsa", "dsa-vratsa", &["caseworker", "supervisor"]),
-];
-
 impl Web {
     async fn start(mut options: StackOptions) -> Web {
         let http_port = free_port();
@@ -56,19 +46,7 @@ impl Web {
         ));
         let mut fixture = Fixture::with(options).await;
         // The people are known once the directory is loaded (the accounts name agencies by id).
-        provider.set_accounts(
-            PEOPLE
-                .iter()
-                .map(|(login, agency, roles)| {
-                    let account = serde_json::json!({
-                        "agency_id": fixture.agency(agency).to_string(),
-                        "roles": roles,
-                    });
-                    (login.to_string(), account)
-                })
-                .collect::<serde_json::Map<_, _>>()
-                .into(),
-        );
+        provider.set_accounts(placement_cli::demo::accounts(&fixture.demo));
         let settings = vec![
             (
                 "PLACEMENT_OIDC_ISSUER".into(),

@@ -404,3 +404,33 @@ async fn ensure_service(
     };
     Ok(id)
 }
+
+/// The demo's people, who sign in to the web app: their login at the demo's OpenID provider, their agency
+/// (a demo key) and roles.
+pub const PEOPLE: &[(&str, &str, &[&str])] = &[
+    ("pirdop-caseworker", "dsa-pirdop", &["caseworker"]),
+    ("pirdop-supervisor", "dsa-pirdop", &["supervisor"]),
+    ("vratsa-provider", "provider-vratsa", &["caseworker"]),
+    (
+        "vratsa-director",
+        "provider-vratsa",
+        &["supervisor", "directory_admin"],
+    ),
+    ("vratsa-foster-team", "foster-vratsa", &["caseworker"]),
+    ("vratsa-dsa", "dsa-vratsa", &["caseworker", "supervisor"]),
+];
+
+/// The accounts of [`PEOPLE`] as the demo's OpenID provider reads them (`deploy/oidc/provider.mjs`).
+pub fn accounts(directory: &DemoDirectory) -> serde_json::Value {
+    PEOPLE
+        .iter()
+        .map(|(login, agency, roles)| {
+            let account = serde_json::json!({
+                "agency_id": directory.agency(agency).to_string(),
+                "roles": roles,
+            });
+            (login.to_string(), account)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}

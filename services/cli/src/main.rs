@@ -61,6 +61,9 @@ enum Command {
     SeedDemo,
     /// Loads the demo data set if needed and runs the cross-region placement scenario.
     Scenario,
+    /// Loads the demo data set if needed and prints the demo's people as accounts of the demo's OpenID
+    /// provider (JSON, `{"<login>": {"agency_id", "roles"}}`), for the web app's sign-in.
+    DemoAccounts,
     /// Each service's dependencies, outbox backlog, queue depth and dead letters.
     Status,
     /// Lists the dead letters of one service, or of every service.
@@ -182,6 +185,11 @@ async fn main() -> anyhow::Result<()> {
                 data.agencies.len(),
                 data.services.len()
             );
+        }
+        Command::DemoAccounts => {
+            let clients = Clients::connect(&endpoints)?;
+            let data = demo::seed(&clients).await.context("loading demo data")?;
+            println!("{}", demo::accounts(&data));
         }
         Command::Scenario => {
             let clients = Clients::connect(&endpoints)?;
