@@ -101,12 +101,17 @@ pub(crate) struct App {
     pub verifier: Arc<Verifier>,
     pub clients: Clients,
     pub oidc: oidc::OpenId,
-    /// The session cookie is `Secure` (the app is reached over HTTPS).
-    pub secure_cookie: bool,
     /// Agency names already read, by id.
     pub names: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Cancelled on shutdown: ends the live inbox streams, so the server can drain.
     pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl App {
+    /// The session cookie is `Secure` (the app is reached over HTTPS).
+    pub fn secure_cookie(&self) -> bool {
+        self.config.public_url.starts_with("https://")
+    }
 }
 
 pub(crate) type AppState = Arc<App>;
@@ -130,10 +135,6 @@ impl Service for Web {
             referrals: kit.client(services::REFERRALS, ReferralServiceClient::new)?,
             notifications: kit.client(services::NOTIFICATIONS, NotificationServiceClient::new)?,
         };
-        let secure_cookie = config.public_url.starts_with("https://");
-        if !secure_cookie {
-            tracing::warn!(public_url = %config.public_url, "served over plain HTTP: the session cookie is not Secure; only for development");
-        }
         let addr = config.web_http_addr;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -147,8 +148,10 @@ impl Service for Web {
             pool: kit.pool.clone(),
             verifier: kit.auth.0.clone(),
             clients,
-            secure_cookie,
         });
+        if !app.secure_cookie() {
+            tracing::warn!(public_url = %app.config.public_url, "served over plain HTTP: the session cookie is not Secure; only for development");
+        }
         tracing::info!(%addr, "serving pages");
         kit.spawn(session::sweep(app.clone(), shutdown.clone()));
         kit.spawn(async move {

@@ -38,7 +38,7 @@ const TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
 pub fn cookie_name(app: &AppState) -> &'static str {
     // The `__Host-` prefix makes the browser refuse the cookie unless Secure, path `/` and no domain.
-    if app.secure_cookie {
+    if app.secure_cookie() {
         "__Host-placement_session"
     } else {
         "placement_session"
@@ -106,7 +106,7 @@ pub async fn begin(app: &AppState, tokens: Tokens, jar: CookieJar) -> Result<Coo
     let cookie = Cookie::build((cookie_name(app), id))
         .path("/")
         .http_only(true)
-        .secure(app.secure_cookie)
+        .secure(app.secure_cookie())
         .same_site(SameSite::Lax)
         .build();
     Ok(jar.add(cookie))

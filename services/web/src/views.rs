@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Sofia;
 use placement_platform::time::from_timestamp;
+use placement_proto::v1::{ChildNeed, Date};
 use prost_types::Timestamp;
 
 use crate::i18n::Lang;
@@ -17,6 +18,21 @@ pub fn time(t: Option<&Timestamp>) -> String {
     t.and_then(from_timestamp)
         .map(|t| t.with_timezone(&Sofia).format("%d.%m.%Y %H:%M").to_string())
         .unwrap_or_default()
+}
+
+/// A date as people write it here: `02.12.2026`.
+pub fn date(d: &Date) -> String {
+    format!("{:02}.{:02}.{}", d.day, d.month, d.year)
+}
+
+/// A child's needs, named in `lang`, comma-separated.
+pub fn needs(lang: Lang, needs: &[i32]) -> String {
+    needs
+        .iter()
+        .filter_map(|n| ChildNeed::try_from(*n).ok())
+        .map(|n| lang.t(&key(n.as_str_name())))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How long until `deadline`, or how long it is overdue: "in 2 h 5 min", "overdue by 1 d 3 h".

@@ -260,7 +260,13 @@ async fn case_view(
         children: case
             .children
             .iter()
-            .map(|c| (c.pseudonym.clone(), c.birth_year, need_names(lang, c)))
+            .map(|c| {
+                (
+                    c.pseudonym.clone(),
+                    c.birth_year,
+                    views::needs(lang, &c.needs),
+                )
+            })
             .collect(),
         regions: regions(app, session, lang).await,
         types: service_types(lang),
@@ -296,15 +302,6 @@ fn blank_form() -> SubmitForm {
         reason: String::new(),
         idempotency_key: String::new(),
     }
-}
-
-fn need_names(lang: Lang, c: &Child) -> String {
-    c.needs
-        .iter()
-        .filter_map(|n| ChildNeed::try_from(*n).ok())
-        .map(|n| lang.t(&views::key(n.as_str_name())))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn service_types(lang: Lang) -> Vec<(String, String)> {

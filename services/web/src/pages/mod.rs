@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::{
     Router,
-    extract::{Request, State},
+    extract::Request,
     http::{StatusCode, header},
-    middleware::{Next, from_fn, from_fn_with_state},
+    middleware::{Next, from_fn},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use placement_proto::v1::{GetAgencyRequest, ListNotificationsRequest};
+use placement_proto::v1::{GetAgencyRequest, GetServiceRequest, ListNotificationsRequest};
 
 use crate::{
     AppState, WebError,
@@ -53,7 +53,7 @@ pub fn router(app: AppState) -> Router {
         .route("/static/app.css", get(style))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { WebError::NotFound })
-        .layer(from_fn_with_state(app.clone(), error_pages))
+        .layer(from_fn(error_pages))
         .layer(from_fn(security::headers))
         .with_state(app)
 }
@@ -156,26 +156,41 @@ async fn unread_count(app: &AppState, session: &Session) -> String {
     }
 }
 
-/// The name of an agency (kept once read: names change rarely, and every page shows several).
+/// The name of an agency.
 pub async fn agency_name(app: &AppState, session: &Session, id: &str) -> String {
+    let asked = GetAgencyRequest {
+        agency_id: id.to_string(),
+    };
+    let mut directory = app.clients.directory.clone();
+    let read = directory.get_agency(session.request(asked));
+    name(app, id, async { read.await.map(|a| a.into_inner().name) }).await
+}
+
+/// The name of a service of the directory.
+pub async fn service_name(app: &AppState, session: &Session, id: &str) -> String {
+    let asked = GetServiceRequest {
+        service_id: id.to_string(),
+    };
+    let mut directory = app.clients.directory.clone();
+    let read = directory.get_service(session.request(asked));
+    name(app, id, async { read.await.map(|s| s.into_inner().name) }).await
+}
+
+/// The name of the agency or service `id`, kept once `read` (names change rarely, and a page shows many);
+/// its short id when it cannot be read.
+async fn name(
+    app: &AppState,
+    id: &str,
+    read: impl Future<Output = Result<String, tonic::Status>>,
+) -> String {
     if id.is_empty() {
         return String::new();
     }
     if let Some(name) = app.names.lock().expect("not poisoned").get(id) {
         return name.clone();
     }
-    let asked = GetAgencyRequest {
-        agency_id: id.to_string(),
-    };
-    match app
-        .clients
-        .directory
-        .clone()
-        .get_agency(session.request(asked))
-        .await
-    {
-        Ok(agency) => {
-            let name = agency.into_inner().name;
+    match read.await {
+        Ok(name) => {
             let mut names = app.names.lock().expect("not poisoned");
             if names.len() > 10_000 {
                 names.clear();
@@ -204,7 +219,7 @@ struct ErrorView {
 }
 
 /// Gives every error answer a page in the person's language.
-async fn error_pages(State(_app): State<AppState>, request: Request, next: Next) -> Response {
+async fn error_pages(request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let lang = i18n::of_request(&parts);
     let mut response = next.run(Request::from_parts(parts, body)).await;

@@ -13,9 +13,9 @@ use axum::{
 use chrono::Utc;
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, ConfirmPlacementRequest, DeclineReason,
-    DeclineReferralRequest, GetCaseRequest, GetReferralRequest, GetServiceRequest, LegalBasis,
-    LegalBasisKind, ListReferralsRequest, PageRequest, RecordCourtDecisionRequest, Referral,
-    ReferralAction, ReferralDirection, ReferralStatus, SubmitReferralRequest, WithdrawReason,
+    DeclineReferralRequest, GetCaseRequest, GetReferralRequest, LegalBasis, LegalBasisKind,
+    ListReferralsRequest, PageRequest, RecordCourtDecisionRequest, Referral, ReferralAction,
+    ReferralDirection, ReferralStatus, SubmitReferralRequest, WithdrawReason,
     WithdrawReferralRequest,
 };
 use placement_referrals::{
@@ -25,7 +25,7 @@ use placement_referrals::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Chrome, agency_name, check_csrf, field_errors, render};
+use super::{Chrome, agency_name, check_csrf, field_errors, render, service_name};
 use crate::{AppState, WebError, i18n::Lang, session::Session, views};
 
 pub struct Row {
@@ -123,13 +123,24 @@ pub async fn list(
     })
 }
 
-async fn row(app: &AppState, session: &Session, lang: Lang, r: Referral, incoming: bool) -> Row {
-    let status = ReferralStatus::try_from(r.status).unwrap_or(ReferralStatus::Unspecified);
-    let (deadline, overdue) = if status == ReferralStatus::Submitted {
+fn status_of(r: &Referral) -> ReferralStatus {
+    ReferralStatus::try_from(r.status).unwrap_or(ReferralStatus::Unspecified)
+}
+
+/// The acknowledgement deadline as shown while acknowledgements are awaited (counting down, or how long
+/// overdue), and whether the referral is late: overdue, or escalated.
+fn deadline(lang: Lang, r: &Referral) -> (String, bool) {
+    let (text, overdue) = if status_of(r) == ReferralStatus::Submitted {
         views::countdown(lang, r.acknowledgement_deadline.as_ref(), Utc::now())
     } else {
         (String::new(), false)
     };
+    (text, overdue || r.escalated)
+}
+
+async fn row(app: &AppState, session: &Session, lang: Lang, r: Referral, incoming: bool) -> Row {
+    let status = status_of(&r);
+    let (deadline, overdue) = deadline(lang, &r);
     let counterpart = if incoming {
         &r.sender_agency_id
     } else {
@@ -142,25 +153,9 @@ async fn row(app: &AppState, session: &Session, lang: Lang, r: Referral, incomin
         counterpart: agency_name(app, session, counterpart).await,
         places: r.places,
         deadline,
-        overdue: overdue || r.escalated,
+        overdue,
         updated: views::time(r.updated_at.as_ref()),
         id: r.id,
-    }
-}
-
-async fn service_name(app: &AppState, session: &Session, id: &str) -> String {
-    let asked = GetServiceRequest {
-        service_id: id.to_string(),
-    };
-    match app
-        .clients
-        .directory
-        .clone()
-        .get_service(session.request(asked))
-        .await
-    {
-        Ok(s) => s.into_inner().name,
-        Err(_) => views::short(id),
     }
 }
 
@@ -236,6 +231,11 @@ fn step_name(kind: StepKind) -> &'static str {
     }
 }
 
+/// The step a form's address names (`/referrals/<id>/<step>`).
+fn step_named(name: &str) -> Option<StepKind> {
+    StepKind::ALL.into_iter().find(|k| step_name(*k) == name)
+}
+
 /// The steps this person may take now: those the referral's state machine allows their agency, of the
 /// kinds their roles allow.
 fn open_steps(r: &Referral, session: &Session) -> Vec<&'static str> {
@@ -305,12 +305,8 @@ async fn referral_view(
     r: Referral,
     refused: Option<Refused>,
 ) -> Result<ReferralView, WebError> {
-    let status = ReferralStatus::try_from(r.status).unwrap_or(ReferralStatus::Unspecified);
-    let (deadline, overdue) = if status == ReferralStatus::Submitted {
-        views::countdown(lang, r.acknowledgement_deadline.as_ref(), Utc::now())
-    } else {
-        (String::new(), false)
-    };
+    let status = status_of(&r);
+    let (deadline, overdue) = deadline(lang, &r);
     let refused = refused.unwrap_or(Refused {
         step: String::new(),
         errors: HashMap::new(),
@@ -328,11 +324,11 @@ async fn referral_view(
         court_due: r
             .court_application_due_on
             .as_ref()
-            .map(|d| format!("{:02}.{:02}.{}", d.day, d.month, d.year))
+            .map(views::date)
             .unwrap_or_default(),
         court_decision: legal_basis_text(lang, r.court_decision.as_ref()),
         deadline,
-        overdue: overdue || r.escalated,
+        overdue,
         resolution: resolution_text(lang, &r),
         children: children(app, session, lang, &r.case_id).await,
         acks: acknowledgements(app, session, lang, &r).await,
@@ -374,11 +370,7 @@ fn legal_basis_text(lang: Lang, basis: Option<&LegalBasis>) -> String {
         return String::new();
     };
     let kind = LegalBasisKind::try_from(b.kind).unwrap_or(LegalBasisKind::Unspecified);
-    let date = b
-        .issued_on
-        .as_ref()
-        .map(|d| format!("{:02}.{:02}.{}", d.day, d.month, d.year))
-        .unwrap_or_default();
+    let date = b.issued_on.as_ref().map(views::date).unwrap_or_default();
     let court = if b.court.is_empty() {
         String::new()
     } else {
@@ -426,13 +418,7 @@ async fn children(app: &AppState, session: &Session, lang: Lang, case_id: &str) 
         .children
         .into_iter()
         .map(|c| ChildView {
-            needs: c
-                .needs
-                .iter()
-                .filter_map(|n| placement_proto::v1::ChildNeed::try_from(*n).ok())
-                .map(|n| lang.t(&views::key(n.as_str_name())))
-                .collect::<Vec<_>>()
-                .join(", "),
+            needs: views::needs(lang, &c.needs),
             pseudonym: c.pseudonym,
             birth_year: c.birth_year,
         })
@@ -519,8 +505,9 @@ pub async fn act(
 ) -> Result<Response, WebError> {
     check_csrf(&session, &form.csrf)?;
     let id = parse_id(&id)?;
+    let kind = step_named(&step).ok_or(WebError::NotFound)?;
     let comment = form.comment.clone();
-    match take_step(&app, &session, &id, &step, form).await {
+    match take_step(&app, &session, &id, kind, form).await {
         Ok(()) => Ok(Redirect::to(&format!("/referrals/{id}")).into_response()),
         Err(status) if is_field_error(&status) => {
             let refused = Refused {
@@ -546,21 +533,21 @@ async fn take_step(
     app: &AppState,
     session: &Session,
     id: &str,
-    step: &str,
+    step: StepKind,
     form: StepForm,
 ) -> Result<(), tonic::Status> {
     let mut referrals = app.clients.referrals.clone();
     let referral_id = id.to_string();
     match step {
-        "acknowledge" => referrals
+        StepKind::Acknowledge => referrals
             .acknowledge_referral(session.request(AcknowledgeReferralRequest { referral_id }))
             .await
             .map(drop),
-        "accept" => referrals
+        StepKind::Accept => referrals
             .accept_referral(session.request(AcceptReferralRequest { referral_id }))
             .await
             .map(drop),
-        "decline" => referrals
+        StepKind::Decline => referrals
             .decline_referral(session.request(DeclineReferralRequest {
                 referral_id,
                 reason: form.reason,
@@ -568,7 +555,7 @@ async fn take_step(
             }))
             .await
             .map(drop),
-        "withdraw" => referrals
+        StepKind::Withdraw => referrals
             .withdraw_referral(session.request(WithdrawReferralRequest {
                 referral_id,
                 reason: form.reason,
@@ -576,11 +563,11 @@ async fn take_step(
             }))
             .await
             .map(drop),
-        "confirm" => referrals
+        StepKind::ConfirmPlacement => referrals
             .confirm_placement(session.request(ConfirmPlacementRequest { referral_id }))
             .await
             .map(drop),
-        "court-decision" => {
+        StepKind::RecordCourtDecision => {
             let decision = LegalBasis {
                 kind: LegalBasisKind::CourtDecision as i32,
                 number: form.number,
@@ -595,7 +582,6 @@ async fn take_step(
                 .await
                 .map(drop)
         }
-        _ => Err(tonic::Status::not_found("no such step")),
     }
 }
 
