@@ -5,14 +5,13 @@
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use placement_cli::clients::as_agency;
 use placement_e2e::{
     StackOptions,
-    browser::{Driver, screenshot, wait_for_text},
+    browser::{Driver, screenshot, wait_for_text, wait_reloading},
     free_port,
     oidc::OpenIdProvider,
 };
-use placement_proto::v1::{GetReferralRequest, ReferralStatus};
+use placement_proto::v1::ReferralStatus;
 use uuid::Uuid;
 
 use crate::support::Fixture;
@@ -337,27 +336,6 @@ async fn caseworker_sends_the_request(web: &Web, caseworker: &Client) -> String 
     id
 }
 
-/// Like [`wait_for_text`], reloading the page until the text is there (for what changes without a
-/// notification, e.g. a deadline passing).
-async fn wait_reloading(client: &Client, css: &str, text: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if let Ok(elements) = client.find_all(Locator::Css(css)).await {
-            for e in elements {
-                if e.text().await.is_ok_and(|t| t.contains(text)) {
-                    return;
-                }
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {css:?} with {text:?} after reloading for {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        client.refresh().await.expect("reload");
-    }
-}
-
 /// Posts a form from inside the page (same origin, with the session's cookie); returns the HTTP status.
 async fn post_from_page(client: &Client, path: &str, body: &str) -> u64 {
     let script = "const [url, body, done] = arguments; \
@@ -373,21 +351,10 @@ async fn post_from_page(client: &Client, path: &str, body: &str) -> u64 {
 }
 
 async fn status_of(web: &Web, id: &str) -> ReferralStatus {
-    let pirdop = web.fixture.agency("dsa-pirdop");
     let r = web
         .fixture
-        .clients
-        .referrals
-        .clone()
-        .get_referral(as_agency(
-            pirdop,
-            GetReferralRequest {
-                referral_id: id.to_string(),
-            },
-        ))
-        .await
-        .expect("GetReferral")
-        .into_inner();
+        .referral(web.fixture.agency("dsa-pirdop"), id)
+        .await;
     ReferralStatus::try_from(r.status).expect("a status")
 }
 
@@ -485,6 +452,7 @@ async fn the_web_app_refuses_what_it_must_and_shows_what_is_late() {
         &supervisor,
         &format!("tr.overdue[data-id='{}'] .deadline", overdue.id),
         "просрочено",
+        WAIT,
     )
     .await;
     screenshot(&supervisor, "referrals-outgoing").await;

@@ -105,18 +105,33 @@ impl Drop for Driver {
     }
 }
 
+/// Whether an element `css` matches has text containing `text`.
+async fn shows(client: &Client, css: &str, text: &str) -> bool {
+    if let Ok(elements) = client.find_all(Locator::Css(css)).await {
+        for e in elements {
+            if e.text().await.is_ok_and(|t| t.contains(text)) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Waits until `css` matches an element whose text contains `text`; panics with the page's text after
 /// `limit`.
 pub async fn wait_for_text(client: &Client, css: &str, text: &str, limit: Duration) {
+    wait(client, css, text, limit, false).await
+}
+
+/// Like [`wait_for_text`], reloading the page until the text is there (for what changes without a
+/// notification, e.g. a deadline passing).
+pub async fn wait_reloading(client: &Client, css: &str, text: &str, limit: Duration) {
+    wait(client, css, text, limit, true).await
+}
+
+async fn wait(client: &Client, css: &str, text: &str, limit: Duration, reload: bool) {
     let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Ok(elements) = client.find_all(Locator::Css(css)).await {
-            for e in elements {
-                if e.text().await.is_ok_and(|t| t.contains(text)) {
-                    return;
-                }
-            }
-        }
+    while !shows(client, css, text).await {
         if std::time::Instant::now() > deadline {
             let body = match client.find(Locator::Css("body")).await {
                 Ok(b) => b.text().await.unwrap_or_default(),
@@ -125,7 +140,10 @@ pub async fn wait_for_text(client: &Client, css: &str, text: &str, limit: Durati
             let url = client.current_url().await.map(|u| u.to_string());
             panic!("no {css:?} with {text:?} within {limit:?} on {url:?}:\n{body}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(if reload { 300 } else { 100 })).await;
+        if reload {
+            client.refresh().await.expect("reload");
+        }
     }
 }
 
