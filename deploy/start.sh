@@ -25,15 +25,19 @@ export PLACEMENT_TLS_CA="${PLACEMENT_TLS_CA:-$PLACEMENT_DEV_KEYS/ca.pem}"
 export PLACEMENT_TLS_CERT="${PLACEMENT_TLS_CERT:-$PLACEMENT_DEV_KEYS/service.pem}"
 export PLACEMENT_TLS_KEY="${PLACEMENT_TLS_KEY:-$PLACEMENT_DEV_KEYS/service-key.pem}"
 export PLACEMENT_DATA_KEY="${PLACEMENT_DATA_KEY:-$(cat "$PLACEMENT_DEV_KEYS/data-key")}"
-for svc in $("$BIN/placement-cli" services | cut -d" " -f1); do
-  pidfile="$RUN/$svc.pid"
+# Starts placement-$1 in the background unless it runs already (per its pid file).
+start_one() {
+  local svc=$1 pidfile="$RUN/$1.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "[start] placement-$svc already running (pid $(cat "$pidfile"))" >&2
-    continue
+    return
   fi
   nohup "$BIN/placement-$svc" >>"$RUN/logs/$svc.log" 2>&1 &
   echo $! >"$pidfile"
   echo "[start] placement-$svc started (pid $!, log $RUN/logs/$svc.log)" >&2
+}
+for svc in $("$BIN/placement-cli" services | cut -d" " -f1); do
+  start_one "$svc"
 done
 
 "$BIN/placement-cli" wait-ready --timeout-secs "${PLACEMENT_START_TIMEOUT:-90}"
@@ -41,18 +45,11 @@ done
 # The staff web app, when asked for (run-demo.sh does): it signs people in at PLACEMENT_OIDC_ISSUER and
 # serves its pages on PLACEMENT_WEB_HTTP_ADDR.
 if [ "${PLACEMENT_START_WEB:-0}" = "1" ]; then
-  pidfile="$RUN/web.pid"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    echo "[start] placement-web already running (pid $(cat "$pidfile"))" >&2
-  else
-    nohup "$BIN/placement-web" >>"$RUN/logs/web.log" 2>&1 &
-    echo $! >"$pidfile"
-    echo "[start] placement-web started (pid $!, log $RUN/logs/web.log)" >&2
-  fi
+  start_one web
   web_addr="${PLACEMENT_WEB_HTTP_ADDR:-127.0.0.1:8080}"
   for _ in $(seq 1 300); do
     curl -fs -o /dev/null "http://$web_addr/healthz" && break
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || { echo "[start] placement-web exited; see $RUN/logs/web.log" >&2; exit 1; }
+    kill -0 "$(cat "$RUN/web.pid")" 2>/dev/null || { echo "[start] placement-web exited; see $RUN/logs/web.log" >&2; exit 1; }
     sleep 0.1
   done
   curl -fs -o /dev/null "http://$web_addr/healthz" || { echo "[start] placement-web not answering on $web_addr" >&2; exit 1; }
