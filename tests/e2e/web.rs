@@ -11,7 +11,10 @@ use placement_e2e::{
     free_port,
     oidc::OpenIdProvider,
 };
-use placement_proto::v1::ReferralStatus;
+use placement_proto::v1::{
+    Language, ListNotificationEndpointsRequest, NotificationChannel, NotificationEndpoint,
+    ReferralStatus,
+};
 use uuid::Uuid;
 
 use crate::support::Fixture;
@@ -536,4 +539,121 @@ async fn signing_out_ends_the_session(web: &Web, client: &Client) {
         .await
         .expect("inbox");
     assert_eq!(replayed.status(), 303, "the ended session opens nothing");
+}
+
+/// A provider's directory administrator keeps where the agency is told: an address refused next to its
+/// field, an e-mail for one event in English, turned off; a webhook whose secret is shown once and rotated;
+/// removal. The directory service holds exactly what the page shows. A caseworker sees none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_keeps_the_addresses_it_is_told_at() {
+    let web = Web::start(StackOptions::default()).await;
+    let mut driver = Driver::start().await;
+    let agency = web.fixture.agency("provider-vratsa");
+    let director = driver.person().await;
+    web.sign_in(&director, "vratsa-director", "/directory")
+        .await;
+
+    fill(&director, "#new-address", "not an address").await;
+    click(&director, "#add-endpoint").await;
+    wait_for_text(&director, "#new-address-error", "", WAIT).await;
+    assert_eq!(
+        director
+            .find(Locator::Css("#new-address"))
+            .await
+            .expect("address")
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("not an address"),
+        "what was typed is kept"
+    );
+    assert!(endpoints_of(&web, agency).await.is_empty());
+
+    fill(&director, "#new-address", "centre@vratsa.example.org").await;
+    click(&director, "#new-endpoint input[value='referral.submitted']").await;
+    select(&director, "#new-language", "en").await;
+    click(&director, "#add-endpoint").await;
+    wait_for_text(
+        &director,
+        "form.endpoint .address",
+        "centre@vratsa.example.org",
+        WAIT,
+    )
+    .await;
+    let email = endpoints_of(&web, agency).await.remove(0);
+    assert_eq!(email.event_types, ["referral.submitted"]);
+    assert_eq!(email.language, Language::En as i32);
+    assert!(email.enabled);
+
+    let row = format!("form.endpoint[data-id='{}']", email.id);
+    click(&director, &format!("{row} button[value=disable]")).await;
+    wait_for_text(&director, &format!("{row} .state"), "Изключен", WAIT).await;
+    assert!(!endpoints_of(&web, agency).await[0].enabled);
+
+    select(&director, "#new-channel", "webhook").await;
+    fill(
+        &director,
+        "#new-address",
+        "https://hooks.vratsa.example.org/placement",
+    )
+    .await;
+    click(&director, "#add-endpoint").await;
+    wait_for_text(&director, ".secret code", "whsec_", WAIT).await;
+    let first_secret = text_of(&director, ".secret code").await;
+    screenshot(&director, "directory-endpoints").await;
+    let hook = endpoints_of(&web, agency).await.remove(1);
+    assert_eq!(hook.channel, NotificationChannel::Webhook as i32);
+    assert!(hook.secret.is_empty(), "a secret is never listed");
+    // Shown once: the page opened again holds no secret.
+    director.goto(&web.at("/directory")).await.expect("open");
+    wait_for_text(&director, "#endpoints", "", WAIT).await;
+    assert!(!exists(&director, ".secret").await);
+    let hook_row = format!("form.endpoint[data-id='{}']", hook.id);
+    click(&director, &format!("{hook_row} button[value=rotate]")).await;
+    wait_for_text(
+        &director,
+        &format!("{hook_row} .secret code"),
+        "whsec_",
+        WAIT,
+    )
+    .await;
+    assert_ne!(text_of(&director, ".secret code").await, first_secret);
+    assert_eq!(endpoints_of(&web, agency).await[1].secret_version, 2);
+
+    click(&director, &format!("{row} button[value=remove]")).await;
+    wait_for_text(&director, "#endpoints", "", WAIT).await;
+    let left: Vec<String> = (endpoints_of(&web, agency).await.into_iter())
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(left, [hook.id]);
+    assert!(!exists(&director, &row).await);
+
+    let caseworker = driver.person().await;
+    web.sign_in(&caseworker, "vratsa-provider", "/directory")
+        .await;
+    wait_for_text(&caseworker, "h1", "", WAIT).await;
+    assert!(!exists(&caseworker, "#endpoints").await);
+    assert!(!exists(&caseworker, "#new-endpoint").await);
+    for c in [director, caseworker] {
+        c.close().await.ok();
+    }
+}
+
+async fn endpoints_of(web: &Web, agency: Uuid) -> Vec<NotificationEndpoint> {
+    web.fixture
+        .clients
+        .directory
+        .clone()
+        .list_notification_endpoints(placement_cli::clients::as_agency_with(
+            agency,
+            &[placement_platform::caller::Role::DirectoryAdmin],
+            ListNotificationEndpointsRequest {
+                agency_id: agency.to_string(),
+            },
+        ))
+        .await
+        .expect("ListNotificationEndpoints")
+        .into_inner()
+        .endpoints
 }

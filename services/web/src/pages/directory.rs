@@ -1,4 +1,5 @@
-//! The directory as a provider's staff keep it: their services' capacity and places.
+//! The directory as a provider's staff keep it: their services' capacity and places, and where their
+//! agency is told of events (see `endpoints`).
 
 use std::collections::HashMap;
 
@@ -16,7 +17,11 @@ use placement_proto::v1::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Chrome, check_csrf, field_errors, render};
+use super::{
+    Chrome, check_csrf,
+    endpoints::{self, EndpointRow},
+    field_errors, render,
+};
 use crate::{AppState, WebError, i18n::Lang, session::Session, views};
 
 pub struct OwnService {
@@ -30,22 +35,73 @@ pub struct OwnService {
     pub version: u64,
 }
 
+/// What a page shows beyond the directory itself: a refused form's messages, a secret shown once.
+#[derive(Default)]
+pub struct Shown {
+    /// The form refused: a service's id, an endpoint's id, or `endpoints::NEW`.
+    failed: String,
+    errors: HashMap<String, String>,
+    /// A webhook's new signing secret: (endpoint id, secret).
+    secret: Option<(String, String)>,
+    /// What was entered in a refused add form: channel, address, events.
+    pub entered: Option<(String, String, Vec<String>)>,
+}
+
+impl Shown {
+    pub fn refusal(form: &str, errors: HashMap<String, String>) -> Self {
+        Self {
+            failed: form.to_string(),
+            errors,
+            ..Default::default()
+        }
+    }
+
+    pub fn secret(endpoint: String, secret: String) -> Self {
+        Self {
+            secret: Some((endpoint, secret)),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "directory.html")]
-struct DirectoryView {
+pub struct DirectoryView {
     c: Chrome,
     services: Vec<OwnService>,
     may_edit: bool,
-    failed: String,
-    errors: HashMap<String, String>,
+    endpoints: Vec<EndpointRow>,
+    /// The add form's event boxes, with what was entered.
+    new_events: Vec<(String, String, bool)>,
+    new_channel: String,
+    new_address: String,
+    shown: Shown,
 }
 
 impl DirectoryView {
-    fn err(&self, service: &str, field: &str) -> String {
-        if self.failed != service {
+    /// The refusal of form `form` for `field` (any field starting with it), or "".
+    fn err(&self, form: &str, field: &str) -> String {
+        if self.shown.failed != form {
             return String::new();
         }
-        self.errors.get(field).cloned().unwrap_or_default()
+        let matching = |k: &String| {
+            if field.is_empty() {
+                k.is_empty()
+            } else {
+                k.starts_with(field)
+            }
+        };
+        (self.shown.errors.iter())
+            .find(|(k, _)| matching(k))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    fn secret_of(&self, endpoint: &str) -> String {
+        match &self.shown.secret {
+            Some((id, secret)) if id == endpoint => secret.clone(),
+            _ => String::new(),
+        }
     }
 }
 
@@ -54,43 +110,57 @@ pub async fn page(
     session: Session,
     lang: Lang,
 ) -> Result<Response, WebError> {
-    let view = directory_view(&app, &session, lang, String::new(), HashMap::new()).await?;
-    render(&view)
+    render(&view(&app, &session, lang, Shown::default()).await?)
 }
 
-async fn directory_view(
+pub async fn view(
     app: &AppState,
     session: &Session,
     lang: Lang,
-    failed: String,
-    errors: HashMap<String, String>,
+    shown: Shown,
 ) -> Result<DirectoryView, WebError> {
+    let may_edit = session
+        .roles
+        .has(placement_platform::caller::Role::DirectoryAdmin);
+    let endpoints = if may_edit {
+        endpoints::of_agency(app, session, lang).await?
+    } else {
+        Vec::new()
+    };
+    let (new_channel, new_address, new_events) = shown.entered.clone().unwrap_or_default();
     Ok(DirectoryView {
         c: Chrome::of(app, session, lang, "/directory").await,
         services: own_services(app, session)
             .await?
             .into_iter()
-            .map(|s| OwnService {
-                kind: lang.t(&views::key(
-                    ServiceType::try_from(s.r#type)
-                        .unwrap_or_default()
-                        .as_str_name(),
-                )),
-                capacity: s.capacity,
-                occupied: s.occupied_places,
-                held: s.held_places,
-                free: s.free_places,
-                version: s.version,
-                name: s.name,
-                id: s.id,
-            })
+            .map(|s| OwnService::of(s, lang))
             .collect(),
-        may_edit: session
-            .roles
-            .has(placement_platform::caller::Role::DirectoryAdmin),
-        failed,
-        errors,
+        may_edit,
+        endpoints,
+        new_events: endpoints::event_choices(lang, &new_events),
+        new_channel,
+        new_address,
+        shown,
     })
+}
+
+impl OwnService {
+    fn of(s: SocialService, lang: Lang) -> Self {
+        Self {
+            kind: lang.t(&views::key(
+                ServiceType::try_from(s.r#type)
+                    .unwrap_or_default()
+                    .as_str_name(),
+            )),
+            capacity: s.capacity,
+            occupied: s.occupied_places,
+            held: s.held_places,
+            free: s.free_places,
+            version: s.version,
+            name: s.name,
+            id: s.id,
+        }
+    }
 }
 
 /// The services the person's agency runs, from its district's services (at most a few pages).
@@ -183,7 +253,13 @@ pub async fn capacity(
                     | tonic::Code::Aborted
             ) =>
         {
-            let view = directory_view(&app, &session, lang, id, field_errors(&status)).await?;
+            let view = view(
+                &app,
+                &session,
+                lang,
+                Shown::refusal(&id, field_errors(&status)),
+            )
+            .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&view)?).into_response())
         }
         Err(status) => Err(status.into()),

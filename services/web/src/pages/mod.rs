@@ -3,6 +3,7 @@
 mod auth;
 mod cases;
 mod directory;
+mod endpoints;
 mod inbox;
 mod referrals;
 
@@ -49,6 +50,8 @@ pub fn router(app: AppState) -> Router {
             "/directory/services/{id}/capacity",
             post(directory::capacity),
         )
+        .route("/directory/endpoints", post(endpoints::add))
+        .route("/directory/endpoints/{id}", post(endpoints::change))
         .route("/static/app.js", get(script))
         .route("/static/app.css", get(style))
         .route("/healthz", get(|| async { "ok" }))
