@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark: a release build of the services and of placement-bench, which starts its own stack on
-# free ports against the local PostgreSQL and RabbitMQ and writes target/bench/{bench.json,latency.svg}.
+# free ports against the local PostgreSQL and RabbitMQ (and the web app, an OpenID provider and a browser to
+# sign in with) and writes target/bench/{bench.json,latency.svg}.
 # Takes several minutes (loading 1,000,000 referrals among them); pass --history N for fewer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/infra.sh up
+# The web app's pages are timed with a session signed in through the OpenID provider in a real browser.
+PLACEMENT_TEST_OIDC_DIR="$(bash deploy/infra.sh oidc)"
+export PLACEMENT_TEST_OIDC_DIR
+PLACEMENT_TEST_CHROMEDRIVER="$(bash deploy/infra.sh browser)"
+export PLACEMENT_TEST_CHROMEDRIVER
 # Every process of the stack shares this machine's cores: one runtime thread per service is cheaper.
 export TOKIO_WORKER_THREADS="${TOKIO_WORKER_THREADS:-1}"
 cargo build --release --workspace --bins

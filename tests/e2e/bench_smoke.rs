@@ -42,7 +42,15 @@ async fn the_benchmark_runs_and_reports_every_figure() {
                 && reads.search_services.count > 0
         );
     }
-    assert_eq!(report.processes.len(), 4);
+    let web = &report.web_pages;
+    assert!(
+        web.inbox.count > 0 && web.referral_list.count > 0 && web.referral_page.count > 0,
+        "{web:?}"
+    );
+    assert_eq!(web.failed_pages, 0, "every page answered 200 OK");
+    assert!(web.background_offered_flows_per_s > 0.0);
+    // The four services and the web app.
+    assert_eq!(report.processes.len(), 5);
     assert!(
         report
             .processes
@@ -57,7 +65,9 @@ async fn the_benchmark_runs_and_reports_every_figure() {
             && table.contains("GetReferral")
             && (table.contains("Peak that held") || table.contains("No load held"))
             && table.contains("Durable work per flow")
-            && table.contains("CPU seconds per flow"),
+            && table.contains("CPU seconds per flow")
+            && table.contains("Web app pages")
+            && table.contains("Referral page"),
         "{table}"
     );
     let json: serde_json::Value =

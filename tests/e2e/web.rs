@@ -8,8 +8,7 @@ use fantoccini::{Client, Locator};
 use placement_e2e::{
     StackOptions,
     browser::{Driver, screenshot, wait_for_text, wait_reloading},
-    free_port,
-    oidc::OpenIdProvider,
+    web_app::{WebApp, WebAppPlan, exists},
 };
 use placement_proto::v1::{
     Language, ListNotificationEndpointsRequest, NotificationChannel, NotificationEndpoint,
@@ -25,103 +24,23 @@ const WAIT: Duration = Duration::from_secs(20);
 /// web app registered with it as a client.
 struct Web {
     fixture: Fixture,
-    url: String,
-    _provider: OpenIdProvider,
+    app: WebApp,
 }
 
 impl Web {
     async fn start(mut options: StackOptions) -> Web {
-        let http_port = free_port();
-        let url = format!("http://127.0.0.1:{http_port}");
-        let mut provider = OpenIdProvider::start(serde_json::json!({
-            "accounts": {},
-            "clients": [{
-                "client_id": "placement-web",
-                "client_secret": "web-secret",
-                "redirect_uris": [format!("{url}/auth/callback")],
-            }],
-        }))
-        .await;
-        options.identity_provider = Some((
-            provider.discovery.jwks_uri.clone(),
-            provider.discovery.issuer.clone(),
-        ));
+        let plan = WebAppPlan::prepare(&mut options).await;
         let mut fixture = Fixture::with(options).await;
-        // The people are known once the directory is loaded (the accounts name agencies by id).
-        provider.set_accounts(placement_cli::demo::accounts(&fixture.demo));
-        let settings = vec![
-            (
-                "PLACEMENT_OIDC_ISSUER".into(),
-                provider.discovery.issuer.clone(),
-            ),
-            ("PLACEMENT_OIDC_CLIENT_ID".into(), "placement-web".into()),
-            ("PLACEMENT_OIDC_CLIENT_SECRET".into(), "web-secret".into()),
-        ];
-        assert_eq!(fixture.stack.start_web(http_port, settings).await, url);
-        Web {
-            fixture,
-            url,
-            _provider: provider,
-        }
+        let app = plan.start(&mut fixture.stack, &fixture.demo).await;
+        Web { fixture, app }
     }
 
     fn at(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
+        self.app.at(path)
     }
 
-    /// Signs `login` in, in `client`, through the provider's login and consent pages; ends on `path`.
     async fn sign_in(&self, client: &Client, login: &str, path: &str) {
-        client.goto(&self.at(path)).await.expect("open the app");
-        let field = client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css("input[name=login]"))
-            .await
-            .expect("the provider's sign-in page");
-        field.send_keys(login).await.expect("login");
-        client
-            .find(Locator::Css("input[name=password]"))
-            .await
-            .expect("password field")
-            .send_keys("any password")
-            .await
-            .expect("password");
-        client
-            .find(Locator::Css("button[type=submit]"))
-            .await
-            .expect("sign-in button")
-            .click()
-            .await
-            .expect("sign in");
-        // Consent to the web app's access (asked every time: refresh tokens need it), once the login
-        // page has gone.
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            if !exists(client, "input[name=login]").await
-                && let Ok(button) = client.find(Locator::Css("button[type=submit]")).await
-                && button.click().await.is_ok()
-            {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{login}: no consent page"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let here = client.current_url().await.expect("url").to_string();
-            if here.starts_with(&self.at(path)) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{login} not back on {path} after signing in, but on {here}\n{}",
-                self.fixture.stack.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.app.sign_in(client, login, path).await;
     }
 }
 
@@ -167,13 +86,6 @@ async fn text_of(client: &Client, css: &str) -> String {
         .text()
         .await
         .unwrap_or_default()
-}
-
-async fn exists(client: &Client, css: &str) -> bool {
-    client
-        .find_all(Locator::Css(css))
-        .await
-        .is_ok_and(|v| !v.is_empty())
 }
 
 /// Waits until the page's live inbox is connected (the script marks the page when its event stream opens).

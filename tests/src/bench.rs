@@ -1,7 +1,12 @@
 //! The benchmark: the raw parts of the machine first (PostgreSQL commits, RabbitMQ confirmed round trips, a
 //! trivial gRPC call), then the real flow through the API at a constant arrival rate stepped up until it
-//! breaks down, then read latencies with an empty history and with a large one. One table, one JSON file,
-//! one SVG of latency against offered load.
+//! breaks down, then read latencies with an empty history and with a large one, then the staff web app's
+//! pages with the large history under half the peak load. One table, one JSON file, one SVG of latency
+//! against offered load.
+
+mod web;
+
+pub use web::WebFigures;
 
 use std::{
     collections::HashMap,
@@ -40,7 +45,7 @@ use sqlx::{Connection as _, Executor, PgConnection};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::{Stack, StackOptions, amqp_url};
+use crate::{Stack, StackOptions, amqp_url, web_app::WebAppPlan};
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -58,6 +63,8 @@ pub struct BenchConfig {
     pub history: u64,
     /// Samples per read-latency measurement.
     pub samples: usize,
+    /// Seconds the web app's pages are timed (under half the peak load).
+    pub web_seconds: f64,
     pub out_dir: PathBuf,
 }
 
@@ -73,6 +80,7 @@ impl BenchConfig {
             services: 400,
             history: 1_000_000,
             samples: 300,
+            web_seconds: 30.0,
             out_dir,
         }
     }
@@ -88,6 +96,7 @@ impl BenchConfig {
             services: 20,
             history: 2_000,
             samples: 10,
+            web_seconds: 1.0,
             out_dir,
         }
     }
@@ -218,6 +227,8 @@ pub struct Report {
     pub empty_history: ReadFigures,
     pub stored_referrals: u64,
     pub large_history: ReadFigures,
+    /// The web app's pages with the large history stored, under half the peak load.
+    pub web_pages: WebFigures,
     pub processes: HashMap<String, ProcessFigures>,
 }
 
@@ -701,6 +712,40 @@ async fn flow(
     }
 }
 
+/// Offers `cases` as flows at `rate` per second from now (for `seconds`), spread over the targets;
+/// returns when every flow has ended, with how long that took.
+async fn offer(
+    clients: Clients,
+    targets: Arc<Targets>,
+    cases: Vec<(Uuid, String)>,
+    rate: f64,
+    seconds: f64,
+) -> (Arc<Step>, f64) {
+    let step = Arc::new(Step::new());
+    let started = Instant::now();
+    let window_end = started + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::with_capacity(cases.len());
+    for (k, (sender, case_id)) in cases.into_iter().enumerate() {
+        let scheduled = started + Duration::from_secs_f64(k as f64 / rate);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let service = targets.services[k % targets.services.len()];
+        tasks.push(tokio::spawn(flow(
+            clients.clone(),
+            step.clone(),
+            scheduled,
+            window_end,
+            sender,
+            case_id,
+            service,
+            targets.foster,
+        )));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    (step, started.elapsed().as_secs_f64())
+}
+
 async fn read_latencies(
     clients: &Clients,
     busy: Uuid,
@@ -763,53 +808,117 @@ async fn read_latencies(
     }
 }
 
-/// Stores `n` referrals straight into the referrals service's tables (a loader, not the API: what is measured
-/// is reading with a long history, not writing it). A fifth are the busy agency's.
-async fn load_history(database_url: &str, busy: Uuid, n: u64) {
+/// Stores `n` referrals straight into the referrals service's tables, and a notification of each into the
+/// notifications service's (a loader, not the API: what is measured is reading with a long history, not
+/// writing it). They name the real agencies and services, so pages show them as they would; a fifth are the
+/// busy agency's. The notifications are older than any made through the API (negative inbox positions).
+async fn load_history(database_url: &str, busy: Uuid, parties: &HistoryParties, n: u64) {
     let mut db = PgConnection::connect(database_url).await.expect("database");
     db.execute("SET synchronous_commit = off")
         .await
         .expect("set");
+    // The trigger numbering each agency's inbox would update one row per insert; the loader numbers them.
+    db.execute("ALTER TABLE notifications.notifications DISABLE TRIGGER notifications_position")
+        .await
+        .expect("disable the inbox numbering");
     let batch = 200_000u64;
     let mut done = 0;
     while done < n {
         let m = batch.min(n - done);
-        sqlx::query(
-            "INSERT INTO referrals.referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
-                 receiving_agency_id, receiving_region_code, foster_team_agency_id, places, legal_basis_kind,
-                 legal_basis_number, legal_basis_date, reason, status, ack_deadline, idempotency_key,
-                 created_at, updated_at, hold_applied, court_decision_number,
-                 court_decision_date, court_decision_court)
-             SELECT gen_random_uuid(), gen_random_uuid(),
-                 CASE WHEN g % 5 = 0 THEN $1 ELSE gen_random_uuid() END, 'SFO', gen_random_uuid(),
-                 gen_random_uuid(), 'VRC', gen_random_uuid(), 1, 'LEGAL_BASIS_KIND_DSA_DIRECTOR_ORDER',
-                 'ZD-' || g, DATE '2024-01-01', 'history', 'REFERRAL_STATUS_PLACED', now(), 'history-' || g,
-                 now() - (g || ' seconds')::interval - interval '1 hour', now(), true,
-                 'GD-' || g, DATE '2024-02-01', 'District Court'
-             FROM generate_series($2::bigint, $3::bigint) g",
-        )
-        .bind(busy)
-        .bind(done as i64 + 1)
-        .bind((done + m) as i64)
-        .execute(&mut db)
-        .await
-        .expect("load history");
+        let (first, last) = (done as i64 + 1, (done + m) as i64);
+        sqlx::query(HISTORY_REFERRALS)
+            .bind(busy)
+            .bind(first)
+            .bind(last)
+            .bind(&parties.senders)
+            .bind(&parties.services)
+            .bind(&parties.providers)
+            .bind(parties.foster)
+            .execute(&mut db)
+            .await
+            .expect("load referrals");
+        sqlx::query(HISTORY_NOTIFICATIONS)
+            .bind(busy)
+            .bind(first)
+            .bind(last)
+            .bind(&parties.providers)
+            .execute(&mut db)
+            .await
+            .expect("load notifications");
         done += m;
     }
+    db.execute("ALTER TABLE notifications.notifications ENABLE TRIGGER notifications_position")
+        .await
+        .expect("enable the inbox numbering");
     db.execute("ANALYZE referrals.referrals")
         .await
         .expect("analyze");
+    db.execute("ANALYZE notifications.notifications")
+        .await
+        .expect("analyze");
 }
+
+/// Who the stored history names: senders besides the busy agency, services with their providers.
+struct HistoryParties {
+    senders: Vec<Uuid>,
+    services: Vec<Uuid>,
+    providers: Vec<Uuid>,
+    foster: Uuid,
+}
+
+impl HistoryParties {
+    fn of(demo: &DemoDirectory, targets: &Targets) -> Self {
+        Self {
+            senders: SENDERS[1..].iter().map(|k| demo.agency(k)).collect(),
+            services: targets.services.iter().map(|s| s.0).collect(),
+            providers: targets.services.iter().map(|s| s.1).collect(),
+            foster: targets.foster,
+        }
+    }
+}
+
+// $1 the busy agency, $2..$3 the numbers, $4 senders, $5 services, $6 their providers, $7 foster-care team.
+const HISTORY_REFERRALS: &str = "INSERT INTO referrals.referrals (id, case_id, sender_agency_id,
+         sender_region_code, service_id, receiving_agency_id, receiving_region_code, foster_team_agency_id,
+         places, legal_basis_kind, legal_basis_number, legal_basis_date, reason, status, ack_deadline,
+         idempotency_key, created_at, updated_at, hold_applied, court_decision_number, court_decision_date,
+         court_decision_court)
+     SELECT md5('history-' || g)::uuid, gen_random_uuid(),
+         CASE WHEN g % 5 = 0 THEN $1 ELSE ($4::uuid[])[1 + g % cardinality($4::uuid[])] END, 'SFO',
+         ($5::uuid[])[1 + g % cardinality($5::uuid[])], ($6::uuid[])[1 + g % cardinality($6::uuid[])],
+         'VRC', $7, 1, 'LEGAL_BASIS_KIND_DSA_DIRECTOR_ORDER', 'ZD-' || g, DATE '2024-01-01', 'history',
+         'REFERRAL_STATUS_PLACED', now(), 'history-' || g,
+         now() - (g || ' seconds')::interval - interval '1 hour', now(), true,
+         'GD-' || g, DATE '2024-02-01', 'District Court'
+     FROM generate_series($2::bigint, $3::bigint) g";
+
+// $1 the busy agency (told of its referrals), $2..$3 the numbers, $4 the providers (told of the others).
+const HISTORY_NOTIFICATIONS: &str = "INSERT INTO notifications.notifications (id, sequence,
+         recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at, position)
+     SELECT gen_random_uuid(), -g,
+         CASE WHEN g % 5 = 0 THEN $1 ELSE ($4::uuid[])[1 + g % cardinality($4::uuid[])] END,
+         'NOTIFICATION_KIND_REFERRAL_PLACED', md5('history-' || g)::uuid, gen_random_uuid(),
+         'Placement confirmed', 'history', now() - (g || ' seconds')::interval - interval '1 hour',
+         now() - (g || ' seconds')::interval, -g
+     FROM generate_series($2::bigint, $3::bigint) g";
 
 pub async fn run(config: BenchConfig) -> Report {
     let mut report = Report {
         machine: machine(),
         ..Default::default()
     };
-    let mut stack = Stack::start(StackOptions::default()).await;
+    let mut options = StackOptions::default();
+    let plan = WebAppPlan::prepare(&mut options).await;
+    let mut stack = Stack::start(options).await;
     let clients = stack.clients();
     let demo = demo::seed(&clients).await.expect("demo data");
+    let web_app = plan.start(&mut stack, &demo).await;
+    // Every process, the web app's included, for memory; the services alone do the flow's work.
     let pids: Vec<(String, u32)> = stack.pids();
+    let services: Vec<(String, u32)> = (pids.iter())
+        .filter(|(name, _)| name != placement_platform::services::WEB.name)
+        .cloned()
+        .collect();
     for (name, pid) in &pids {
         let (_, rss, _) = process_usage(*pid);
         report.processes.insert(
@@ -905,34 +1014,23 @@ pub async fn run(config: BenchConfig) -> Report {
     for step_number in 1..=config.max_steps + config.refinements {
         let arrivals = (rate * config.seconds).ceil() as usize;
         let cases = open_cases(&clients, &demo, arrivals).await;
-        let cpu_before: Vec<f64> = pids.iter().map(|(_, pid)| process_usage(*pid).0).collect();
+        let cpu_before: Vec<f64> = (services.iter())
+            .map(|(_, pid)| process_usage(*pid).0)
+            .collect();
         let work_before = count_work(&mut db).await;
-        let step = Arc::new(Step::new());
         eprintln!("offering {rate:.1} flows/s for {} s", config.seconds);
-        let started = Instant::now();
-        let window_end = started + Duration::from_secs_f64(config.seconds);
-        let mut tasks = Vec::with_capacity(arrivals);
-        for (k, (sender, case_id)) in cases.into_iter().enumerate() {
-            let scheduled = started + Duration::from_secs_f64(k as f64 / rate);
-            tokio::time::sleep_until(scheduled.into()).await;
-            let service = targets.services[k % targets.services.len()];
-            tasks.push(tokio::spawn(flow(
-                clients.clone(),
-                step.clone(),
-                scheduled,
-                window_end,
-                sender,
-                case_id,
-                service,
-                targets.foster,
-            )));
-        }
-        for t in tasks {
-            let _ = t.await;
-        }
-        let elapsed = started.elapsed().as_secs_f64();
+        let (step, elapsed) = offer(
+            clients.clone(),
+            targets.clone(),
+            cases,
+            rate,
+            config.seconds,
+        )
+        .await;
         eprintln!("step done in {elapsed:.1} s");
-        let cpu_after: Vec<f64> = pids.iter().map(|(_, pid)| process_usage(*pid).0).collect();
+        let cpu_after: Vec<f64> = (services.iter())
+            .map(|(_, pid)| process_usage(*pid).0)
+            .collect();
         // Visibility of the step's submissions (wait a little for the last ones).
         let deadline = Instant::now() + Duration::from_secs(10);
         let submitted: HashMap<String, Instant> = step.submitted_at.lock().expect("map").clone();
@@ -986,7 +1084,7 @@ pub async fn run(config: BenchConfig) -> Report {
                     deliveries: per_flow(work_after.2, work_before.2),
                 }
             },
-            cpu_seconds_per_flow: pids
+            cpu_seconds_per_flow: services
                 .iter()
                 .enumerate()
                 .map(|(i, (name, _))| {
@@ -1027,10 +1125,47 @@ pub async fn run(config: BenchConfig) -> Report {
     // 3. Growth: the same reads with only the steps' referrals stored, then with a long history.
     report.empty_history =
         read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
-    load_history(&stack.database_url, busy, config.history).await;
+    let parties = HistoryParties::of(&demo, &targets);
+    load_history(&stack.database_url, busy, &parties, config.history).await;
     report.stored_referrals = config.history;
     report.large_history =
         read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
+
+    // 4. The web app's pages, as the busy agency's caseworker opens them, under half the peak load.
+    let half = report
+        .peak
+        .as_ref()
+        .map_or(config.first_rate, |p| p.offered_flows_per_s)
+        / 2.0;
+    let cases = open_cases(&clients, &demo, (half * config.web_seconds).ceil() as usize).await;
+    let cookie = web::session_cookie(&web_app, "pirdop-caseworker").await;
+    eprintln!("timing the web app's pages under {half:.1} flows/s");
+    let background = tokio::spawn(offer(
+        clients.clone(),
+        targets.clone(),
+        cases,
+        half,
+        config.web_seconds,
+    ));
+    let until = Instant::now() + Duration::from_secs_f64(config.web_seconds);
+    let (inbox, referral_list, referral_page, failed_pages) = web::time_pages(
+        &web_app,
+        &cookie,
+        &empty_probe.1,
+        until,
+        config.samples / 10,
+    )
+    .await;
+    let (load, elapsed) = background.await.expect("the background load");
+    report.web_pages = WebFigures {
+        inbox,
+        referral_list,
+        referral_page,
+        failed_pages,
+        background_offered_flows_per_s: half,
+        background_flows_per_s: load.flows.load(Ordering::Relaxed) as f64 / elapsed,
+        background_errors: load.errors.load(Ordering::Relaxed),
+    };
 
     for (name, pid) in &pids {
         let (_, _, peak) = process_usage(*pid);
@@ -1290,7 +1425,37 @@ pub fn table(r: &Report) -> String {
             b.p99_ms / a.p99_ms.max(1e-9)
         );
     }
-    t += "\nMemory (MiB): idle RSS / peak RSS\n";
+    let w = &r.web_pages;
+    t += &format!(
+        "\nWeb app pages with {} stored referrals, under {:.1} flows/s ({:.1} done, {} errors), response time at a client on this machine (p50/p99/p99.9 ms, target p99 <= 50)\n",
+        r.stored_referrals,
+        w.background_offered_flows_per_s,
+        w.background_flows_per_s,
+        w.background_errors
+    );
+    for (name, l) in [
+        ("Inbox", &w.inbox),
+        ("Sent referrals", &w.referral_list),
+        ("Referral page", &w.referral_page),
+    ] {
+        t += &format!(
+            "  {:<28} {:>6.2}/{:>6.2}/{:>6.2}   {} pages{}\n",
+            name,
+            l.p50_ms,
+            l.p99_ms,
+            l.p999_ms,
+            l.count,
+            if l.p99_ms <= 50.0 {
+                ""
+            } else {
+                "  (p99 over 50 ms)"
+            }
+        );
+    }
+    if w.failed_pages > 0 {
+        t += &format!("  {} pages not answered 200 OK\n", w.failed_pages);
+    }
+    t += "\nMemory (MiB): idle RSS / peak RSS (target: web idle <= 50)\n";
     let mut procs: Vec<_> = r.processes.iter().collect();
     procs.sort_by(|a, b| a.0.cmp(b.0));
     for (name, p) in procs {

@@ -17,6 +17,7 @@ pub mod load;
 pub mod mail;
 pub mod oidc;
 pub mod proxy;
+pub mod web_app;
 pub mod webhook;
 
 use std::{
