@@ -174,6 +174,7 @@ async fn four_people_place_the_twins_in_their_browsers() {
     wait_for_text(&supervisor, "#referral-status", "Настанени", WAIT).await;
     wait_for_text(&supervisor, "#timeline", "Потвърдено настаняване", WAIT).await;
     screenshot(&supervisor, "referral-placed").await;
+    supervisor_records_the_court_decision(&web, &supervisor, &referral_id).await;
 
     // The directory's free places changed by the two children, as the provider's page shows.
     let free_after = web.fixture.service(service).await.free_places;
@@ -193,6 +194,42 @@ async fn four_people_place_the_twins_in_their_browsers() {
     for c in [provider, foster, caseworker, director, supervisor] {
         c.close().await.ok();
     }
+}
+
+/// The placement rests on the DSA director's order: the court's decision is recorded on the page when it
+/// comes, refused first without its fields, each named next to its input.
+async fn supervisor_records_the_court_decision(web: &Web, supervisor: &Client, referral_id: &str) {
+    let form = "form[action$='/court-decision']";
+    let pirdop = web.fixture.agency("dsa-pirdop");
+    // Decided on the day of the order (a decision before it is refused).
+    let order = web.fixture.referral(pirdop, referral_id).await.legal_basis;
+    let day = order.and_then(|b| b.issued_on).expect("the order's date");
+    let date = format!("{:04}-{:02}-{:02}", day.year, day.month, day.day);
+    click(supervisor, "#record-court-decision").await;
+    wait_for_text(supervisor, &format!("{form} .error"), "", WAIT).await;
+    fill(supervisor, "#court-number", "GD-12/2026").await;
+    supervisor
+        .execute(
+            "document.getElementById('court-date').value = arguments[0]",
+            vec![date.into()],
+        )
+        .await
+        .expect("set the date");
+    fill(supervisor, "#court-name", "Районен съд Пирдоп").await;
+    click(supervisor, "#record-court-decision").await;
+    wait_for_text(supervisor, "#referral-court-decision", "GD-12/2026", WAIT).await;
+    assert!(!exists(supervisor, form).await, "recorded once");
+    let recorded = web
+        .fixture
+        .referral(pirdop, referral_id)
+        .await
+        .court_decision
+        .expect("the court decision is recorded");
+    assert_eq!(
+        (recorded.number.as_str(), recorded.court.as_str()),
+        ("GD-12/2026", "Районен съд Пирдоп")
+    );
+    assert_eq!(recorded.issued_on, Some(day));
 }
 
 /// The Pirdop caseworker opens the twins' case, searches the directory and sends the request from the

@@ -3,28 +3,13 @@
 //! The key comes from configuration (`PLACEMENT_DATA_KEY`, 32 bytes in base64); without one the service
 //! refuses to store these fields (FAILED_PRECONDITION) rather than keep them in clear. Each value is sealed
 //! with a fresh random nonce and bound (as associated data) to the child's id and the field's name. The
-//! first byte names the key version, so a key can be rotated later by adding one.
+//! first byte names the key version, so a key can be rotated later by adding one (`placement_platform::seal`).
 
-use aes_gcm::{
-    Aes256Gcm, KeyInit, Nonce,
-    aead::{Aead, Payload},
-};
-use base64::{Engine, engine::general_purpose::STANDARD};
+use placement_platform::seal;
 use uuid::Uuid;
 
-const KEY_VERSION: u8 = 1;
-const NONCE_LEN: usize = 12;
-
-#[derive(Clone)]
-pub struct Sealer {
-    cipher: Aes256Gcm,
-}
-
-impl std::fmt::Debug for Sealer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sealer(..)")
-    }
-}
+#[derive(Clone, Debug)]
+pub struct Sealer(seal::Sealer);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -36,48 +21,19 @@ pub enum SealError {
 
 impl Sealer {
     pub fn from_base64(key: &str) -> Result<Self, SealError> {
-        let bytes = STANDARD.decode(key.trim()).map_err(|_| SealError::Key)?;
-        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SealError::Key)?;
-        Ok(Self { cipher })
+        seal::Sealer::from_base64(key)
+            .map(Self)
+            .map_err(|_| SealError::Key)
     }
 
     pub fn seal(&self, child: Uuid, field: &str, value: &str) -> Vec<u8> {
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        let aad = associated(child, field);
-        let ciphertext = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: value.as_bytes(),
-                    aad: &aad,
-                },
-            )
-            .expect("AES-GCM encrypts any message of this size");
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-        out.push(KEY_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
-        out
+        self.0.seal(&associated(child, field), value)
     }
 
     pub fn open(&self, child: Uuid, field: &str, sealed: &[u8]) -> Result<String, SealError> {
-        if sealed.len() < 1 + NONCE_LEN || sealed[0] != KEY_VERSION {
-            return Err(SealError::Open);
-        }
-        let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
-        let aad = associated(child, field);
-        let plain = self
-            .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| SealError::Open)?;
-        String::from_utf8(plain).map_err(|_| SealError::Open)
+        (self.0)
+            .open(&associated(child, field), sealed)
+            .map_err(|_| SealError::Open)
     }
 }
 
@@ -101,6 +57,8 @@ pub fn is_egn(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+
     use super::*;
 
     fn sealer() -> Sealer {

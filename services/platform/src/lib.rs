@@ -11,6 +11,7 @@ pub mod error;
 pub mod grpc;
 pub mod numbers;
 pub mod page;
+pub mod seal;
 pub mod services;
 pub mod shutdown;
 pub mod telemetry;

@@ -3,6 +3,9 @@
 //! `PLACEMENT_WEB_SESSION_MAX` after sign-in, when its access token can no longer be refreshed, or on
 //! sign-out. Who the person is (agency, roles) is read from their access token, verified as the services
 //! verify it.
+//!
+//! The tokens are stored sealed with a key derived from the cookie's id, which is not stored (only its
+//! SHA-256, for finding the row): the table, or a backup of it, gives no one the person's tokens.
 
 use std::time::Duration;
 
@@ -13,7 +16,10 @@ use axum_extra::extract::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
-use placement_platform::caller::{Act, Roles};
+use placement_platform::{
+    caller::{Act, Roles},
+    seal::Sealer,
+};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -53,6 +59,41 @@ fn hash(id: &str) -> Vec<u8> {
     Sha256::digest(id.as_bytes()).to_vec()
 }
 
+/// What seals a session's tokens: a key only the cookie's id gives (a hash of it apart from the one
+/// stored, so the stored one does not give it).
+struct SessionKey(Sealer);
+
+impl SessionKey {
+    const ACCESS: &[u8] = b"access_token";
+    const REFRESH: &[u8] = b"refresh_token";
+
+    fn of(id: &str) -> Self {
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(b"placement-web session tokens\0")
+            .chain_update(id.as_bytes())
+            .finalize()
+            .into();
+        Self(Sealer::new(&key))
+    }
+
+    fn seal(&self, tokens: &Tokens) -> (Vec<u8>, Option<Vec<u8>>) {
+        (
+            self.0.seal(Self::ACCESS, &tokens.access_token),
+            (tokens.refresh_token.as_deref()).map(|t| self.0.seal(Self::REFRESH, t)),
+        )
+    }
+
+    /// The access token and refresh token of `row`; `None` if they do not open (the row was altered).
+    fn open(&self, row: &store::SessionRow) -> Option<(String, Option<String>)> {
+        let access = self.0.open(Self::ACCESS, &row.access_token_sealed).ok()?;
+        let refresh = match &row.refresh_token_sealed {
+            Some(sealed) => Some(self.0.open(Self::REFRESH, sealed).ok()?),
+            None => None,
+        };
+        Some((access, refresh))
+    }
+}
+
 impl Session {
     /// A request to a service made as this person.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
@@ -84,6 +125,7 @@ pub async fn begin(app: &AppState, tokens: Tokens, jar: CookieJar) -> Result<Coo
     let id = random_token();
     let max = chrono::Duration::from_std(app.config.web_session_max)
         .unwrap_or(chrono::Duration::hours(12));
+    let (access_token_sealed, refresh_token_sealed) = SessionKey::of(&id).seal(&tokens);
     let row = store::SessionRow {
         id_hash: hash(&id),
         subject: caller.subject.clone(),
@@ -94,9 +136,9 @@ pub async fn begin(app: &AppState, tokens: Tokens, jar: CookieJar) -> Result<Coo
             .iter()
             .map(|r| r.as_str().to_string())
             .collect(),
-        access_token: tokens.access_token,
+        access_token_sealed,
         access_expires_at: tokens.access_expires_at,
-        refresh_token: tokens.refresh_token,
+        refresh_token_sealed,
         csrf_token: random_token(),
         last_seen_at: Utc::now(),
         expires_at: Utc::now() + max,
@@ -126,20 +168,25 @@ impl FromRequestParts<AppState> for Session {
         let id_hash = hash(cookie.value());
         let idle = chrono::Duration::from_std(app.config.web_session_idle)
             .unwrap_or(chrono::Duration::minutes(30));
-        let Some(mut row) = store::live_session(&app.pool, &id_hash, idle).await? else {
+        let Some(row) = store::live_session(&app.pool, &id_hash, idle).await? else {
+            return Err(sign_in());
+        };
+        let key = SessionKey::of(cookie.value());
+        let Some((mut access_token, refresh_token)) = key.open(&row) else {
+            store::delete_session(&app.pool, &id_hash).await?;
             return Err(sign_in());
         };
         if row.access_expires_at - REFRESH_AHEAD <= Utc::now() {
-            let Some(tokens) = refresh(app, &row).await? else {
+            let Some(tokens) = refresh(app, &row, &key, refresh_token).await? else {
                 store::delete_session(&app.pool, &id_hash).await?;
                 return Err(sign_in());
             };
-            row.access_token = tokens.access_token;
+            access_token = tokens.access_token;
         } else if Utc::now() - row.last_seen_at > TOUCH_EVERY {
             store::touch_session(&app.pool, &id_hash).await?;
         }
         // Verified as the services will verify it: a token they would refuse ends the session here.
-        let Ok(caller) = app.verifier.verify(&row.access_token) else {
+        let Ok(caller) = app.verifier.verify(&access_token) else {
             store::delete_session(&app.pool, &id_hash).await?;
             return Err(sign_in());
         };
@@ -147,7 +194,7 @@ impl FromRequestParts<AppState> for Session {
             id_hash,
             agency_id: caller.agency_id,
             roles: caller.roles,
-            access_token: row.access_token,
+            access_token,
             csrf: row.csrf_token,
         })
     }
@@ -155,18 +202,24 @@ impl FromRequestParts<AppState> for Session {
 
 /// New tokens for a session whose access token is about to expire; `None` when it cannot be refreshed
 /// (no refresh token, or the provider refuses it).
-async fn refresh(app: &AppState, row: &store::SessionRow) -> Result<Option<Tokens>, WebError> {
-    let Some(refresh_token) = &row.refresh_token else {
+async fn refresh(
+    app: &AppState,
+    row: &store::SessionRow,
+    key: &SessionKey,
+    refresh_token: Option<String>,
+) -> Result<Option<Tokens>, WebError> {
+    let Some(refresh_token) = refresh_token else {
         return Ok(None);
     };
-    match app.oidc.refresh(refresh_token).await {
+    match app.oidc.refresh(&refresh_token).await {
         Ok(tokens) => {
+            let (access, refresh) = key.seal(&tokens);
             store::replace_tokens(
                 &app.pool,
                 &row.id_hash,
-                &tokens.access_token,
+                &access,
                 tokens.access_expires_at,
-                tokens.refresh_token.as_deref(),
+                refresh.as_deref(),
             )
             .await?;
             tracing::debug!(agency_id = %row.agency_id, "access token refreshed");
@@ -211,4 +264,52 @@ pub async fn sweep(app: AppState, shutdown: CancellationToken) {
 pub fn csrf_matches(session: &Session, given: &str) -> bool {
     let (a, b) = (session.csrf.as_bytes(), given.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: &SessionKey, tokens: &Tokens) -> store::SessionRow {
+        let (access_token_sealed, refresh_token_sealed) = key.seal(tokens);
+        store::SessionRow {
+            id_hash: hash("id"),
+            subject: "s".into(),
+            agency_id: Uuid::nil(),
+            roles: Vec::new(),
+            access_token_sealed,
+            access_expires_at: Utc::now(),
+            refresh_token_sealed,
+            csrf_token: String::new(),
+            last_seen_at: Utc::now(),
+            expires_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_sessions_tokens_open_only_with_its_cookie() {
+        let tokens = Tokens {
+            access_token: "eyJ.access".into(),
+            access_expires_at: Utc::now(),
+            refresh_token: Some("refresh-secret".into()),
+        };
+        let id = random_token();
+        let stored = row(&SessionKey::of(&id), &tokens);
+        let sealed = [
+            &stored.access_token_sealed[..],
+            stored.refresh_token_sealed.as_deref().unwrap(),
+        ];
+        for bytes in sealed {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains("access") && !text.contains("refresh-secret"));
+        }
+        assert_eq!(
+            SessionKey::of(&id).open(&stored),
+            Some(("eyJ.access".into(), Some("refresh-secret".into())))
+        );
+        assert_eq!(SessionKey::of(&random_token()).open(&stored), None);
+        // Neither is the stored hash of the id the key.
+        let from_hash = SessionKey::of(&URL_SAFE_NO_PAD.encode(hash(&id)));
+        assert_eq!(from_hash.open(&stored), None);
+    }
 }

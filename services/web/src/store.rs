@@ -11,9 +11,10 @@ pub struct SessionRow {
     pub subject: String,
     pub agency_id: Uuid,
     pub roles: Vec<String>,
-    pub access_token: String,
+    /// Sealed with the session's key (see `session::SessionKey`).
+    pub access_token_sealed: Vec<u8>,
     pub access_expires_at: DateTime<Utc>,
-    pub refresh_token: Option<String>,
+    pub refresh_token_sealed: Option<Vec<u8>>,
     pub csrf_token: String,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -27,16 +28,16 @@ pub struct SignIn {
 
 pub async fn insert_session(pool: &PgPool, row: &SessionRow) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id_hash, subject, agency_id, roles, access_token, access_expires_at, \
-         refresh_token, csrf_token, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO sessions (id_hash, subject, agency_id, roles, access_token_sealed, access_expires_at, \
+         refresh_token_sealed, csrf_token, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&row.id_hash)
     .bind(&row.subject)
     .bind(row.agency_id)
     .bind(&row.roles)
-    .bind(&row.access_token)
+    .bind(&row.access_token_sealed)
     .bind(row.access_expires_at)
-    .bind(&row.refresh_token)
+    .bind(&row.refresh_token_sealed)
     .bind(&row.csrf_token)
     .bind(row.expires_at)
     .execute(pool)
@@ -51,8 +52,8 @@ pub async fn live_session(
     idle: chrono::Duration,
 ) -> sqlx::Result<Option<SessionRow>> {
     sqlx::query_as(
-        "SELECT id_hash, subject, agency_id, roles, access_token, access_expires_at, refresh_token, \
-         csrf_token, last_seen_at, expires_at FROM sessions \
+        "SELECT id_hash, subject, agency_id, roles, access_token_sealed, access_expires_at, \
+         refresh_token_sealed, csrf_token, last_seen_at, expires_at FROM sessions \
          WHERE id_hash = $1 AND last_seen_at > now() - $2::interval AND expires_at > now()",
     )
     .bind(id_hash)
@@ -72,18 +73,18 @@ pub async fn touch_session(pool: &PgPool, id_hash: &[u8]) -> sqlx::Result<()> {
 pub async fn replace_tokens(
     pool: &PgPool,
     id_hash: &[u8],
-    access_token: &str,
+    access_token_sealed: &[u8],
     access_expires_at: DateTime<Utc>,
-    refresh_token: Option<&str>,
+    refresh_token_sealed: Option<&[u8]>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE sessions SET access_token = $2, access_expires_at = $3, refresh_token = $4, \
-         last_seen_at = now() WHERE id_hash = $1",
+        "UPDATE sessions SET access_token_sealed = $2, access_expires_at = $3, \
+         refresh_token_sealed = $4, last_seen_at = now() WHERE id_hash = $1",
     )
     .bind(id_hash)
-    .bind(access_token)
+    .bind(access_token_sealed)
     .bind(access_expires_at)
-    .bind(refresh_token)
+    .bind(refresh_token_sealed)
     .execute(pool)
     .await
     .map(drop)
