@@ -14,4 +14,4 @@ export PLACEMENT_TEST_CHROMEDRIVER
 # Every process of the stack shares this machine's cores: one runtime thread per service is cheaper.
 export TOKIO_WORKER_THREADS="${TOKIO_WORKER_THREADS:-1}"
 cargo build --release --workspace --bins
-./target/release/placement-bench --out target/bench "$@"
+"${CARGO_TARGET_DIR:-target}/release/placement-bench" --out target/bench "$@"

@@ -12,6 +12,7 @@
 mod audit;
 mod authz;
 mod bench_smoke;
+mod changes;
 mod delivery;
 mod errors;
 mod fhir;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use chrono::{Datelike, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use placement_messaging::{EventType, Outbox};
 use placement_platform::{
     CallerExt,
@@ -22,9 +22,10 @@ use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, CaseStatus,
     ConfirmPlacementRequest, DeclineReason, DeclineReferralRequest, ExportReferralFhirRequest,
     FhirDocument, GetAgencyRequest, GetCaseRequest, GetReferralRequest, GetServiceRequest,
-    LegalBasis, LegalBasisKind, ListAgenciesRequest, ListReferralsRequest, ListReferralsResponse,
-    PageRequest, RecordCourtDecisionRequest, Referral, ReferralAction, ReferralDirection,
-    ReferralStatus, ServiceStatus, SubmitReferralRequest, WithdrawReason, WithdrawReferralRequest,
+    LegalBasis, LegalBasisKind, ListAgenciesRequest, ListReferralChangesRequest,
+    ListReferralChangesResponse, ListReferralsRequest, ListReferralsResponse, PageRequest,
+    RecordCourtDecisionRequest, Referral, ReferralAction, ReferralDirection, ReferralStatus,
+    ServiceStatus, SubmitReferralRequest, WithdrawReason, WithdrawReferralRequest,
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     referral_service_server::ReferralService,
 };
@@ -180,6 +181,26 @@ impl ReferralService for Referrals {
         let decision = validate_court_decision(request.get_ref().decision.as_ref())?;
         respond(
             self.step(&request, id, Step::RecordCourtDecision(decision))
+                .await,
+        )
+    }
+
+    async fn list_referral_changes(
+        &self,
+        request: Request<ListReferralChangesRequest>,
+    ) -> RpcResult<ListReferralChangesResponse> {
+        let caller = request.caller()?;
+        let result = self.changes(&caller, request.into_inner()).await;
+        let ids = result
+            .as_ref()
+            .map(|r| {
+                (r.referrals.iter())
+                    .filter_map(|x| Uuid::parse_str(&x.id).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        respond(
+            self.audit_read(&caller, "ListReferralChanges", ids, result)
                 .await,
         )
     }
@@ -587,6 +608,47 @@ impl Referrals {
         });
         Ok(ListReferralsResponse {
             referrals: assemble(&mut conn, rows).await?,
+            next_page_token,
+        })
+    }
+
+    async fn changes(
+        &self,
+        caller: &Caller,
+        req: ListReferralChangesRequest,
+    ) -> ServiceResult<ListReferralChangesResponse> {
+        policy::require_country_reader(caller)?;
+        let page = req.page.unwrap_or_default();
+        let limit = page_size("page.page_size", page.page_size)?;
+        let from_token = Cursor::decode("page.page_token", &page.page_token)?;
+        let after = match (from_token, req.changed_after) {
+            (Some(c), _) => (c.at, c.id),
+            // No referral changed before 1970; earlier times (which the database cannot all hold) mean all.
+            (None, Some(t)) => (
+                placement_platform::time::from_timestamp(&t)
+                    .ok_or_else(|| ServiceError::invalid("changed_after", "not a valid time"))?
+                    .max(DateTime::<Utc>::UNIX_EPOCH),
+                Uuid::max(),
+            ),
+            (None, None) => (DateTime::<Utc>::UNIX_EPOCH, Uuid::nil()),
+        };
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::referral_changes(&mut conn, after, limit + 1).await?;
+        let next_page_token = take_page(&mut rows, limit, |r| {
+            Cursor {
+                at: r.updated_at,
+                id: r.id,
+            }
+            .encode()
+        });
+        let mut referrals = assemble(&mut conn, rows).await?;
+        for r in &mut referrals {
+            // Free text may name people; a read model has no use for it.
+            r.reason.clear();
+            r.resolution_comment.clear();
+        }
+        Ok(ListReferralChangesResponse {
+            referrals,
             next_page_token,
         })
     }

@@ -6,7 +6,7 @@
 //! may not see is NOT_FOUND, so nobody learns whether another agency's referral exists.
 
 use placement_platform::{
-    caller::Caller,
+    caller::{Caller, NATIONAL_AUTHORITY, Role},
     error::{ServiceError, ServiceResult},
 };
 use sqlx::PgConnection;
@@ -36,6 +36,19 @@ pub fn act_of_kind(kind: StepKind) -> Act {
 /// PERMISSION_DENIED unless the caller's roles allow `act`.
 pub fn require(caller: &Caller, act: Act) -> ServiceResult<()> {
     caller.require(act.roles())
+}
+
+/// Reading every referral's changes (to build a read model elsewhere): the national authority's systems and
+/// operators only, as it is the whole country's traffic.
+pub fn require_country_reader(caller: &Caller) -> ServiceResult<()> {
+    caller.require(&[Role::Integration, Role::Operator])?;
+    if caller.agency_id == NATIONAL_AUTHORITY {
+        Ok(())
+    } else {
+        Err(ServiceError::denied(
+            "only the national authority reads every referral's changes",
+        ))
+    }
 }
 
 /// Whether the caller's agency may see the referral: its sender, a party that must acknowledge it, or the

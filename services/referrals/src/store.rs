@@ -671,6 +671,23 @@ pub struct ReferralFilter {
     pub limit: i64,
 }
 
+/// Up to `limit` referrals whose last change is after `after` (time, id), oldest change first.
+pub async fn referral_changes(
+    conn: &mut PgConnection,
+    after: (DateTime<Utc>, Uuid),
+    limit: i64,
+) -> Result<Vec<ReferralRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE (updated_at, id) > ($1, $2)
+         ORDER BY updated_at, id LIMIT $3"
+    ))
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn list_referrals(
     conn: &mut PgConnection,
     filter: &ReferralFilter,

@@ -1,0 +1,2 @@
+-- ListReferralChanges reads referrals in the order of their last change.
+CREATE INDEX referrals_changes ON referrals (updated_at, id);
