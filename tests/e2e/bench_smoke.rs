@@ -26,7 +26,10 @@ async fn the_benchmark_runs_and_reports_every_figure() {
         "no submission became visible to its recipient"
     );
     assert_eq!(first.errors, 0);
-    assert_eq!(first.cpu_seconds_per_flow.len(), 4);
+    assert_eq!(
+        first.cpu_seconds_per_flow.len(),
+        placement_platform::services::ALL.len()
+    );
     // Five calls per flow are audited (and the case read on submission); the notifications service alone
     // applies the five referral events of a flow.
     let work = &first.work_per_flow;
@@ -49,8 +52,11 @@ async fn the_benchmark_runs_and_reports_every_figure() {
     );
     assert_eq!(web.failed_pages, 0, "every page answered 200 OK");
     assert!(web.background_offered_flows_per_s > 0.0);
-    // The four services and the web app.
-    assert_eq!(report.processes.len(), 5);
+    // Every service and the web app.
+    assert_eq!(
+        report.processes.len(),
+        placement_platform::services::ALL.len() + 1
+    );
     assert!(
         report
             .processes

@@ -23,6 +23,7 @@ mod oidc;
 mod paths;
 mod personal_data;
 mod reminders;
+mod reports;
 mod support;
 mod transactions;
 mod web;

@@ -31,6 +31,11 @@ pub const NOTIFICATIONS: Listed = Listed {
     port: 50054,
 };
 
+pub const REPORTS: Listed = Listed {
+    name: "reports",
+    port: 50056,
+};
+
 /// The staff's web app: a client of the services (its pages are served on `PLACEMENT_WEB_HTTP_ADDR`; this
 /// port serves its health and operator API). Not in [`ALL`]: no service calls it.
 pub const WEB: Listed = Listed {
@@ -39,7 +44,7 @@ pub const WEB: Listed = Listed {
 };
 
 /// Every service, in the order they are started (a service's dependencies before it).
-pub const ALL: &[Listed] = &[DIRECTORY, CASES, REFERRALS, NOTIFICATIONS];
+pub const ALL: &[Listed] = &[DIRECTORY, CASES, REFERRALS, NOTIFICATIONS, REPORTS];
 
 impl Listed {
     /// The service named `name`, if there is one.

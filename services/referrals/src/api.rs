@@ -751,13 +751,16 @@ async fn announce_submission(
         Some(sender),
     )
     .await?;
-    let event = EVENTS.build(
-        EventType::ReferralSubmitted,
-        "referral",
-        row.id,
-        placement_platform::numbers::serial(row.version),
-        correlation,
-        &row.event(ReferralStatus::Unspecified, Some(sender), 0, Vec::new()),
+    let event = crate::at_step(
+        EVENTS.build(
+            EventType::ReferralSubmitted,
+            "referral",
+            row.id,
+            placement_platform::numbers::serial(row.version),
+            correlation,
+            &row.event(ReferralStatus::Unspecified, Some(sender), 0, Vec::new()),
+        ),
+        row.updated_at,
     );
     Outbox::enqueue(tx, &event).await?;
     Ok(())

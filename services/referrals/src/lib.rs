@@ -29,6 +29,18 @@ pub(crate) const EVENTS: EventBuilder = EventBuilder::new(PRODUCER);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// A referral's event, timed as its step: the same instant (to the microsecond the database keeps) as the
+/// step in the referral's history, so a read model built from the history and one built from the events
+/// agree.
+pub(crate) fn at_step(
+    mut event: placement_proto::v1::EventEnvelope,
+    at: chrono::DateTime<chrono::Utc>,
+) -> placement_proto::v1::EventEnvelope {
+    use chrono::SubsecRound;
+    event.occurred_at = Some(placement_platform::time::timestamp(at.trunc_subsecs(6)));
+    event
+}
+
 /// The referrals service's own settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {

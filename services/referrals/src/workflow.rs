@@ -90,13 +90,16 @@ async fn take(
         Record::Withdrawn(reason, _) => *reason as i32,
         _ => 0,
     };
-    let event = EVENTS.build(
-        t.event,
-        "referral",
-        row.id,
-        placement_platform::numbers::serial(updated.version),
-        correlation,
-        &updated.event(t.from, actor, reason_code, t.outstanding.clone()),
+    let event = crate::at_step(
+        EVENTS.build(
+            t.event,
+            "referral",
+            row.id,
+            placement_platform::numbers::serial(updated.version),
+            correlation,
+            &updated.event(t.from, actor, reason_code, t.outstanding.clone()),
+        ),
+        updated.updated_at,
     );
     Outbox::enqueue(conn, &event).await?;
     tracing::info!(

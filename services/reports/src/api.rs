@@ -1,0 +1,176 @@
+//! The reports' gRPC API: input checked, the caller's standing asked of the policy, the figures read.
+
+use chrono::{DateTime, Utc};
+use placement_platform::{
+    caller::CallerExt,
+    error::{ServiceError, ServiceResult, respond},
+    time::{from_timestamp, timestamp},
+};
+use placement_proto::v1::{
+    DistrictReport, DistrictSide, GetDistrictReportRequest, ReferralAction, ReferralStatus,
+    StalledReferral, StatusCount, report_service_server::ReportService,
+};
+use sqlx::{PgConnection, PgPool};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    figures::durations,
+    policy,
+    store::{self, Side},
+};
+
+/// Stalled referrals listed at most.
+const STALLED_SHOWN: i64 = 200;
+/// The longest period asked for at once.
+const LONGEST_PERIOD_DAYS: i64 = 400;
+
+pub struct ReportApi {
+    pool: PgPool,
+}
+
+impl ReportApi {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[tonic::async_trait]
+impl ReportService for ReportApi {
+    async fn get_district_report(
+        &self,
+        request: Request<GetDistrictReportRequest>,
+    ) -> Result<Response<DistrictReport>, Status> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let result = async {
+            let region = check_region(&req.region_code)?;
+            let period = check_period(&req)?;
+            let mut conn = self.pool.acquire().await?;
+            policy::may_see_district(&mut conn, &caller, &region).await?;
+            district_report(&mut conn, &region, period).await
+        };
+        respond(result.await)
+    }
+}
+
+fn check_region(code: &str) -> ServiceResult<String> {
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(code.to_string())
+    } else {
+        Err(ServiceError::invalid(
+            "region_code",
+            "a district's code: three capital letters (e.g. VRC)",
+        ))
+    }
+}
+
+fn check_period(req: &GetDistrictReportRequest) -> ServiceResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let time = |field: &str, t: Option<&prost_types::Timestamp>| {
+        t.ok_or_else(|| ServiceError::invalid(field, "required"))
+            .and_then(|t| {
+                from_timestamp(t).ok_or_else(|| ServiceError::invalid(field, "not a valid time"))
+            })
+    };
+    let start = time("period_start", req.period_start.as_ref())?;
+    let end = time("period_end", req.period_end.as_ref())?;
+    if end <= start {
+        return Err(ServiceError::invalid(
+            "period_end",
+            "must be after period_start",
+        ));
+    }
+    if end - start > chrono::Duration::days(LONGEST_PERIOD_DAYS) {
+        return Err(ServiceError::invalid(
+            "period_end",
+            format!("a period is at most {LONGEST_PERIOD_DAYS} days"),
+        ));
+    }
+    Ok((start, end))
+}
+
+async fn district_report(
+    conn: &mut PgConnection,
+    region: &str,
+    period: (DateTime<Utc>, DateTime<Utc>),
+) -> ServiceResult<DistrictReport> {
+    let as_of = Utc::now();
+    let as_sender = side(conn, Side::Sender, region, period).await?;
+    let as_receiver = side(conn, Side::Receiver, region, period).await?;
+    let stalled_now = store::stalled(conn, region, STALLED_SHOWN)
+        .await?
+        .into_iter()
+        .map(stalled)
+        .collect();
+    Ok(DistrictReport {
+        region_code: region.to_string(),
+        as_sender: Some(as_sender),
+        as_receiver: Some(as_receiver),
+        stalled_now,
+        as_of: Some(timestamp(as_of)),
+    })
+}
+
+async fn side(
+    conn: &mut PgConnection,
+    side: Side,
+    region: &str,
+    period: (DateTime<Utc>, DateTime<Utc>),
+) -> ServiceResult<DistrictSide> {
+    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+    let by_status_now = store::by_status(conn, side, region)
+        .await?
+        .into_iter()
+        .map(|(status, n)| StatusCount {
+            status: status as i32,
+            count: count(n),
+        })
+        .collect();
+    let steps = store::steps_in(conn, side, region, period).await?;
+    let of = |action: ReferralAction| {
+        count(
+            (steps.iter())
+                .filter(|(a, to, _)| {
+                    *a == action
+                        && (action != ReferralAction::Acknowledged
+                            || *to == ReferralStatus::Acknowledged)
+                })
+                .map(|s| s.2)
+                .sum(),
+        )
+    };
+    let timings = store::timings(conn, side, region, period).await?;
+    Ok(DistrictSide {
+        by_status_now,
+        submitted: of(ReferralAction::Submitted),
+        acknowledged: of(ReferralAction::Acknowledged),
+        accepted: of(ReferralAction::Accepted),
+        declined: of(ReferralAction::Declined),
+        withdrawn: of(ReferralAction::Withdrawn),
+        placed: of(ReferralAction::Placed),
+        escalated: of(ReferralAction::Escalated),
+        time_to_first_response: Some(durations(timings.iter().map(|t| t.first_ack))),
+        time_to_all_acknowledgements: Some(durations(timings.iter().map(|t| t.all_acks))),
+        time_to_decision: Some(durations(timings.iter().map(|t| t.decision))),
+        time_to_placement: Some(durations(timings.iter().map(|t| t.placed))),
+        unanswered: u32::try_from(timings.iter().filter(|t| t.first_ack.is_none()).count())
+            .unwrap_or(u32::MAX),
+    })
+}
+
+fn stalled(s: store::Stalled) -> StalledReferral {
+    let mut parties = vec![s.receiving_agency_id, s.foster_team_agency_id];
+    parties.dedup();
+    StalledReferral {
+        referral_id: s.id.to_string(),
+        sender_region_code: s.sender_region_code,
+        receiving_region_code: s.receiving_region_code,
+        status: s.status as i32,
+        submitted_at: s.submitted_at.map(timestamp),
+        acknowledgement_deadline: Some(timestamp(s.ack_deadline)),
+        not_answered_agency_ids: parties
+            .into_iter()
+            .filter(|p| !s.acknowledged_by.contains(p))
+            .map(|p| p.to_string())
+            .collect(),
+    }
+}

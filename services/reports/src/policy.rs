@@ -1,0 +1,29 @@
+//! Who may see which figures: the one place the reports service decides it (deny by default). A district's
+//! figures are its RDSA's and the national authorities'; everyone else sees none.
+
+use placement_platform::{
+    caller::{Act, Caller, NATIONAL_AUTHORITY},
+    error::{ServiceError, ServiceResult},
+};
+use placement_proto::v1::AgencyKind;
+use sqlx::PgConnection;
+
+use crate::store;
+
+pub async fn may_see_district(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    region: &str,
+) -> ServiceResult<()> {
+    caller.require(Act::Read.roles())?;
+    if caller.agency_id == NATIONAL_AUTHORITY {
+        return Ok(());
+    }
+    match store::agency(conn, caller.agency_id).await? {
+        Some((AgencyKind::NationalAuthority, _)) => Ok(()),
+        Some((AgencyKind::Rdsa, own)) if own == region => Ok(()),
+        _ => Err(ServiceError::denied(
+            "a district's figures are for its RDSA and the national authorities",
+        )),
+    }
+}

@@ -1,0 +1,109 @@
+//! What the reports learn from events: each referral's step (once per version) and where it stands now
+//! (the newest version wins, so an older event arriving late changes nothing), and which district each
+//! RDSA answers for.
+
+use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent};
+use placement_proto::v1::{
+    AgencyKind, AgencyRegistered, ReferralAction, ReferralEvent, ReferralStatus,
+};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::store;
+
+pub const BINDINGS: &[&str] = &["referral.*", EventType::AgencyRegistered.as_str()];
+
+pub struct ReferralSteps;
+
+impl EventHandler for ReferralSteps {
+    type Applied = ();
+
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        event: &IncomingEvent,
+    ) -> Result<(), HandleError> {
+        let event_type = event.event_type();
+        if event_type == EventType::AgencyRegistered {
+            let agency: AgencyRegistered = event.payload()?;
+            let kind = AgencyKind::try_from(agency.kind)
+                .map_err(|_| HandleError::permanent("unknown agency kind"))?;
+            return Ok(store::note_agency(
+                tx,
+                parse(&agency.agency_id, "agency_id")?,
+                kind,
+                &agency.region_code,
+            )
+            .await?);
+        }
+        let action = action_of(event_type)
+            .ok_or_else(|| HandleError::permanent(format!("unexpected event type {event_type}")))?;
+        let r: ReferralEvent = event.payload()?;
+        let status = ReferralStatus::try_from(r.status)
+            .ok()
+            .filter(|s| *s != ReferralStatus::Unspecified)
+            .ok_or_else(|| HandleError::permanent("a referral event without a status"))?;
+        let version = i64::try_from(event.envelope.aggregate_version)
+            .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;
+        let referral = store::ReferralNow {
+            id: parse(&r.referral_id, "referral_id")?,
+            sender_agency_id: parse(&r.sender_agency_id, "sender_agency_id")?,
+            sender_region_code: r.sender_region_code.clone(),
+            receiving_agency_id: parse(&r.receiving_agency_id, "receiving_agency_id")?,
+            receiving_region_code: r.receiving_region_code.clone(),
+            foster_team_agency_id: parse(
+                &r.foster_care_team_agency_id,
+                "foster_care_team_agency_id",
+            )?,
+            service_id: parse(&r.service_id, "service_id")?,
+            status,
+            ack_deadline: r
+                .acknowledgement_deadline
+                .as_ref()
+                .and_then(placement_platform::time::from_timestamp),
+            version,
+        };
+        let step = store::Step {
+            referral_id: referral.id,
+            version,
+            action,
+            from_status: ReferralStatus::try_from(r.previous_status)
+                .ok()
+                .filter(|s| *s != ReferralStatus::Unspecified),
+            to_status: status,
+            actor_agency_id: Uuid::parse_str(&r.actor_agency_id).ok(),
+            at: event.occurred_at(),
+        };
+        store::note_referral(tx, &referral).await?;
+        store::note_step(tx, &step).await?;
+        Ok(())
+    }
+}
+
+/// The step a referral event tells of.
+pub fn action_of(event_type: EventType) -> Option<ReferralAction> {
+    Some(match event_type {
+        EventType::ReferralSubmitted => ReferralAction::Submitted,
+        EventType::ReferralAcknowledged => ReferralAction::Acknowledged,
+        EventType::ReferralAccepted => ReferralAction::Accepted,
+        EventType::ReferralDeclined => ReferralAction::Declined,
+        EventType::ReferralWithdrawn => ReferralAction::Withdrawn,
+        EventType::ReferralPlaced => ReferralAction::Placed,
+        EventType::ReferralEscalated => ReferralAction::Escalated,
+        EventType::ReferralReminded => ReferralAction::Reminded,
+        EventType::ReferralCourtDecisionDue => ReferralAction::CourtDecisionDue,
+        EventType::ReferralCourtDecisionRecorded => ReferralAction::CourtDecisionRecorded,
+        EventType::AgencyRegistered
+        | EventType::ServiceRegistered
+        | EventType::ServiceCapacityChanged
+        | EventType::CaseOpened
+        | EventType::CasePlaced
+        | EventType::CaseClosed
+        | EventType::AgencyEndpointsChanged
+        | EventType::NotificationEndpointDisabled => return None,
+    })
+}
+
+fn parse(value: &str, field: &str) -> Result<Uuid, HandleError> {
+    Uuid::parse_str(value).map_err(|_| HandleError::permanent(format!("{field} is not a UUID")))
+}

@@ -1,0 +1,392 @@
+//! The reports service: a district's figures, learnt from the referrals' events, checked against what the
+//! test computes itself from the referrals' own histories (read from the referrals service), with a
+//! replayed event changing nothing and another district's RDSA refused.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use placement_cli::{clients::as_agency_with, scenario::eventually};
+use placement_platform::{
+    caller::{NATIONAL_AUTHORITY, Role},
+    services,
+    time::{from_timestamp, timestamp},
+};
+use placement_proto::v1::{
+    DeclineReason, DeclineReferralRequest, DistrictReport, DistrictSide, DurationFigures,
+    EventEnvelope, GetDistrictReportRequest, Referral, ReferralAction, ReferralStatus, StatusCount,
+    report_service_client::ReportServiceClient,
+};
+use tonic::Code;
+
+use crate::support::{Fixture, WAIT};
+
+struct Reports {
+    client: ReportServiceClient<tonic::transport::Channel>,
+    period: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
+}
+
+impl Reports {
+    async fn of(
+        &self,
+        agency: uuid::Uuid,
+        roles: &[Role],
+        region: &str,
+    ) -> Result<DistrictReport, tonic::Status> {
+        self.client
+            .clone()
+            .get_district_report(as_agency_with(
+                agency,
+                roles,
+                GetDistrictReportRequest {
+                    region_code: region.into(),
+                    period_start: Some(timestamp(self.period.0)),
+                    period_end: Some(timestamp(self.period.1)),
+                },
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// Microseconds from the referral's submission to the first step matching `which`, from its own history.
+fn after_submission(
+    r: &Referral,
+    which: impl Fn(ReferralAction, ReferralStatus) -> bool,
+) -> Option<i64> {
+    let at = |e: &placement_proto::v1::ReferralHistoryEntry| {
+        from_timestamp(e.at.as_ref().expect("at")).expect("a time")
+    };
+    let submitted = r
+        .history
+        .iter()
+        .find(|e| e.action == ReferralAction::Submitted as i32)?;
+    let step = r.history.iter().find(|e| {
+        which(
+            ReferralAction::try_from(e.action).expect("action"),
+            ReferralStatus::try_from(e.to_status).expect("status"),
+        )
+    })?;
+    Some(
+        (at(step) - at(submitted))
+            .num_microseconds()
+            .expect("micros"),
+    )
+}
+
+/// Nearest rank, computed here apart from the service: sorted, the ceil(p·n)-th.
+fn expected(values: Vec<Option<i64>>) -> (u32, Option<i64>, Option<i64>, Option<i64>) {
+    let mut v: Vec<i64> = values.into_iter().flatten().collect();
+    v.sort_unstable();
+    let rank = |p: f64| {
+        let n = v.len() as f64;
+        (!v.is_empty()).then(|| v[((p * n).ceil() as usize).max(1) - 1])
+    };
+    (v.len() as u32, rank(0.5), rank(0.9), v.last().copied())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_districts_figures_are_what_its_referrals_did() {
+    let f = Fixture::with(placement_e2e::StackOptions {
+        ack_deadline: Some("4s".into()),
+        escalation_interval: Some("200ms".into()),
+        ..Default::default()
+    })
+    .await;
+    let reports = Reports {
+        client: ReportServiceClient::new(
+            placement_cli::clients::channel(f.stack.endpoints.url(services::REPORTS))
+                .expect("channel"),
+        ),
+        period: (
+            Utc::now() - chrono::Duration::minutes(5),
+            Utc::now() + chrono::Duration::hours(1),
+        ),
+    };
+    let mut recorder = f.stack.record_events().await;
+    let pirdop = f.agency("dsa-pirdop");
+    let service = f.demo.service("ftpc-vratsa");
+    let mut ids = Vec::new();
+    // Placed; declined; acknowledged by the provider only; answered by nobody.
+    for pattern in 0..4 {
+        let r = f
+            .submit(pirdop, &f.open_twins_case(pirdop).await, service)
+            .await;
+        match pattern {
+            0 => {
+                f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+                    .await;
+                place(&f, &r.id).await;
+            }
+            1 => {
+                f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+                    .await;
+                decline(&f, &r.id).await;
+            }
+            2 => f.acknowledge(&r.id, &["provider-vratsa"]).await,
+            _ => {}
+        }
+        ids.push(r.id);
+    }
+    // The two left unanswered are escalated at their deadline: after that nothing more happens to these.
+    for id in &ids[2..] {
+        eventually("escalated", WAIT, || async {
+            f.referral(pirdop, id).await.escalated.then_some(())
+        })
+        .await
+        .expect("escalated at the deadline");
+    }
+    let mut referrals = Vec::new();
+    for id in &ids {
+        referrals.push(f.referral(pirdop, id).await);
+    }
+    let expected = expected_side(&referrals);
+    assert_eq!(
+        (
+            expected.submitted,
+            expected.placed,
+            expected.declined,
+            expected.escalated,
+            expected.unanswered
+        ),
+        (4, 1, 1, 2, 1),
+        "the scenario did what it says"
+    );
+    let vratsa = eventually("the receiving district's figures", WAIT, || async {
+        let r = reports
+            .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
+            .await
+            .ok()?;
+        (normalised(r.as_receiver.as_ref()) == expected).then_some(r)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the report never showed {expected:?}"));
+    let sender = reports
+        .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "SFO")
+        .await
+        .expect("SFO");
+    assert_eq!(normalised(sender.as_sender.as_ref()), expected);
+    assert_eq!(sender.as_receiver.as_ref().map(|s| s.submitted), Some(0));
+
+    // Oldest first, each naming who has not answered.
+    let stalled: Vec<(&str, Vec<String>)> = (vratsa.stalled_now.iter())
+        .map(|s| (s.referral_id.as_str(), s.not_answered_agency_ids.clone()))
+        .collect();
+    let (foster, provider) = (
+        f.agency("foster-vratsa").to_string(),
+        f.agency("provider-vratsa").to_string(),
+    );
+    assert_eq!(
+        stalled,
+        [
+            (ids[2].as_str(), vec![foster.clone()]),
+            (ids[3].as_str(), vec![provider, foster])
+        ]
+    );
+
+    let steps = referrals.iter().map(|r| r.history.len()).sum();
+    let vratsa = reports
+        .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
+        .await
+        .expect("report");
+    replayed_events_change_nothing(&f, &reports, &vratsa, &mut recorder, &ids, steps).await;
+    who_sees_a_districts_figures(&f, &reports).await;
+}
+
+async fn place(f: &Fixture, id: &str) {
+    let mut referrals = f.clients.referrals.clone();
+    let vratsa = f.agency("provider-vratsa");
+    referrals
+        .accept_referral(placement_cli::clients::as_agency(
+            vratsa,
+            placement_proto::v1::AcceptReferralRequest {
+                referral_id: id.into(),
+            },
+        ))
+        .await
+        .expect("accept");
+    referrals
+        .confirm_placement(placement_cli::clients::as_agency(
+            f.agency("dsa-pirdop"),
+            placement_proto::v1::ConfirmPlacementRequest {
+                referral_id: id.into(),
+            },
+        ))
+        .await
+        .expect("confirm");
+}
+
+async fn decline(f: &Fixture, id: &str) {
+    f.clients
+        .referrals
+        .clone()
+        .decline_referral(placement_cli::clients::as_agency(
+            f.agency("provider-vratsa"),
+            DeclineReferralRequest {
+                referral_id: id.into(),
+                reason: DeclineReason::AtCapacity as i32,
+                comment: String::new(),
+            },
+        ))
+        .await
+        .expect("decline");
+}
+
+/// The side's figures as the test computes them from the referrals' own histories.
+fn expected_side(referrals: &[Referral]) -> DistrictSide {
+    let mut by_status_now: Vec<StatusCount> = Vec::new();
+    for r in referrals {
+        match by_status_now.iter_mut().find(|s| s.status == r.status) {
+            Some(s) => s.count += 1,
+            None => by_status_now.push(StatusCount {
+                status: r.status,
+                count: 1,
+            }),
+        }
+    }
+    by_status_now.sort_by_key(|s| s.status);
+    let history = || referrals.iter().flat_map(|r| &r.history);
+    let steps = |a: ReferralAction| history().filter(|e| e.action == a as i32).count() as u32;
+    let timing = |which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| {
+        let (count, median, p90, slowest) = expected(
+            referrals
+                .iter()
+                .map(|r| after_submission(r, which))
+                .collect(),
+        );
+        Some(DurationFigures {
+            count,
+            median: median.map(duration),
+            p90: p90.map(duration),
+            slowest: slowest.map(duration),
+        })
+    };
+    let first = timing(&|a, _| a == ReferralAction::Acknowledged);
+    DistrictSide {
+        by_status_now,
+        submitted: steps(ReferralAction::Submitted),
+        acknowledged: history()
+            .filter(|e| {
+                e.action == ReferralAction::Acknowledged as i32
+                    && e.to_status == ReferralStatus::Acknowledged as i32
+            })
+            .count() as u32,
+        accepted: steps(ReferralAction::Accepted),
+        declined: steps(ReferralAction::Declined),
+        withdrawn: steps(ReferralAction::Withdrawn),
+        placed: steps(ReferralAction::Placed),
+        escalated: steps(ReferralAction::Escalated),
+        unanswered: referrals.len() as u32 - first.as_ref().map_or(0, |f| f.count),
+        time_to_first_response: first,
+        time_to_all_acknowledgements: timing(&|a, s| {
+            a == ReferralAction::Acknowledged && s == ReferralStatus::Acknowledged
+        }),
+        time_to_decision: timing(&|a, _| {
+            matches!(a, ReferralAction::Accepted | ReferralAction::Declined)
+        }),
+        time_to_placement: timing(&|a, _| a == ReferralAction::Placed),
+    }
+}
+
+fn duration(micros: i64) -> placement_proto::prost_types::Duration {
+    placement_proto::prost_types::Duration {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+/// The side as reported, its statuses in the order the test lists them.
+fn normalised(side: Option<&DistrictSide>) -> DistrictSide {
+    let mut side = side.cloned().unwrap_or_default();
+    side.by_status_now.sort_by_key(|s| s.status);
+    side
+}
+
+/// Every referral event the reports applied, delivered again: the figures stay as they were.
+async fn replayed_events_change_nothing(
+    f: &Fixture,
+    reports: &Reports,
+    before: &DistrictReport,
+    recorder: &mut placement_e2e::EventRecorder,
+    ids: &[String],
+    steps: usize,
+) {
+    let ours = |events: &[(EventEnvelope, Vec<u8>)]| -> Vec<EventEnvelope> {
+        (events.iter().map(|(e, _)| e))
+            .filter(|e| ids.contains(&e.aggregate_id))
+            .cloned()
+            .collect()
+    };
+    assert!(
+        recorder
+            .wait_until(WAIT, |events| ours(events).len() >= steps)
+            .await,
+        "every step's event was published"
+    );
+    let events = ours(&recorder.events);
+    let queue = f.stack.queue(services::REPORTS.name);
+    for e in &events {
+        f.stack.put_event_in_queue(&queue, e).await;
+    }
+    let event_ids: Vec<uuid::Uuid> = events
+        .iter()
+        .map(|e| e.event_id.parse().expect("id"))
+        .collect();
+    assert!(
+        f.stack
+            .has_processed(services::REPORTS.name, &event_ids)
+            .await
+    );
+    // The replayed copies are consumed when a marker event put in after them is.
+    let mut marker = events[0].clone();
+    marker.event_id = uuid::Uuid::now_v7().to_string();
+    f.stack.put_event_in_queue(&queue, &marker).await;
+    let marker_id = [marker.event_id.parse().expect("id")];
+    let deadline = std::time::Instant::now() + WAIT;
+    while !f
+        .stack
+        .has_processed(services::REPORTS.name, &marker_id)
+        .await
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replayed events were not consumed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = reports
+        .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
+        .await
+        .expect("report");
+    assert_eq!(after.as_receiver, before.as_receiver);
+    assert_eq!(after.stalled_now, before.stalled_now);
+}
+
+async fn who_sees_a_districts_figures(f: &Fixture, reports: &Reports) {
+    let rdsa = |key: &str| f.agency(key);
+    assert!(
+        reports
+            .of(rdsa("rdsa-vratsa"), &[Role::Supervisor], "VRC")
+            .await
+            .is_ok()
+    );
+    let refused = reports
+        .of(rdsa("rdsa-vratsa"), &[Role::Supervisor], "SFO")
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        refused.code(),
+        Code::PermissionDenied,
+        "another district's RDSA"
+    );
+    let dsa = reports
+        .of(f.agency("dsa-pirdop"), &[Role::Supervisor], "SFO")
+        .await
+        .expect_err("refused");
+    assert_eq!(dsa.code(), Code::PermissionDenied);
+    let bad = reports
+        .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "vratsa")
+        .await
+        .expect_err("refused");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().starts_with("region_code"), "{bad:?}");
+}
