@@ -1,6 +1,7 @@
 //! The reports service: a district's figures, learnt from the referrals' events, checked against what the
 //! test computes itself from the referrals' own histories (read from the referrals service), with a
-//! replayed event changing nothing and another district's RDSA refused.
+//! replayed event changing nothing and another district's RDSA refused; and the same figures built again
+//! from the referrals service when the reports start with none.
 
 use std::time::Duration;
 
@@ -389,4 +390,141 @@ async fn who_sees_a_districts_figures(f: &Fixture, reports: &Reports) {
         .expect_err("refused");
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert!(bad.message().starts_with("region_code"), "{bad:?}");
+}
+
+/// A new reports deployment on an exchange that has run: its model empty, a step taken while it was away
+/// (its event waiting in the queue). It builds the model from `ListReferralChanges` with its own token
+/// (client credentials at a real OpenID provider) and the queued event changes nothing twice: the figures
+/// are what the referrals did. An operator's rebuild changes nothing either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_figures_are_built_again_from_the_referrals_service() {
+    let provider = placement_e2e::oidc::OpenIdProvider::start(serde_json::json!({
+        "clients": [{
+            "client_id": "placement-reports",
+            "client_secret": "reports-secret",
+            "agency_id": NATIONAL_AUTHORITY.to_string(),
+            "roles": ["integration"]
+        }]
+    }))
+    .await;
+    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let mut f = Fixture::with(placement_e2e::StackOptions {
+        identity_provider: Some((
+            provider.discovery.jwks_uri.clone(),
+            provider.discovery.issuer.clone(),
+        )),
+        env: vec![
+            env(
+                "PLACEMENT_REPORTS_TOKEN_URL",
+                &provider.discovery.token_endpoint,
+            ),
+            env("PLACEMENT_REPORTS_CLIENT_ID", "placement-reports"),
+            env("PLACEMENT_REPORTS_CLIENT_SECRET", "reports-secret"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let reports = Reports {
+        client: ReportServiceClient::new(
+            placement_cli::clients::channel(f.stack.endpoints.url(services::REPORTS))
+                .expect("channel"),
+        ),
+        period: (
+            Utc::now() - chrono::Duration::minutes(5),
+            Utc::now() + chrono::Duration::hours(1),
+        ),
+    };
+    let pirdop = f.agency("dsa-pirdop");
+    let service = f.demo.service("ftpc-vratsa");
+    let mut ids = Vec::new();
+    for pattern in 0..3 {
+        let r = f
+            .submit(pirdop, &f.open_twins_case(pirdop).await, service)
+            .await;
+        match pattern {
+            0 => {
+                f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+                    .await;
+                place(&f, &r.id).await;
+            }
+            1 => {
+                f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+                    .await;
+                decline(&f, &r.id).await;
+            }
+            _ => f.acknowledge(&r.id, &["provider-vratsa"]).await,
+        }
+        ids.push(r.id);
+    }
+    let live = figures_become(&reports, expected_now(&f, &ids).await).await;
+
+    f.stack.kill(services::REPORTS.name);
+    let mut db = f.stack.db().await;
+    sqlx::query("TRUNCATE reports.referrals, reports.steps, reports.agencies")
+        .execute(&mut db)
+        .await
+        .expect("empty the model");
+    f.acknowledge(&ids[2], &["foster-vratsa"]).await;
+    f.stack.restart(services::REPORTS.name);
+    let expected = expected_now(&f, &ids).await;
+    assert_eq!(
+        expected.acknowledged,
+        live.as_receiver.as_ref().map_or(0, |s| s.acknowledged) + 1
+    );
+    let rebuilt = figures_become(&reports, expected.clone()).await;
+    assert_eq!(rebuilt.stalled_now, live.stalled_now);
+    // The districts of RDSAs were built again too: Vratsa's RDSA sees its district.
+    let rdsa = reports
+        .of(f.agency("rdsa-vratsa"), &[Role::Supervisor], "VRC")
+        .await;
+    assert_eq!(
+        normalised(rdsa.expect("the RDSA's report").as_receiver.as_ref()),
+        expected
+    );
+
+    let rebuild = |roles: &'static [Role]| {
+        let mut client = reports.client.clone();
+        async move {
+            client
+                .rebuild_read_model(as_agency_with(
+                    NATIONAL_AUTHORITY,
+                    roles,
+                    placement_proto::v1::RebuildReadModelRequest {},
+                ))
+                .await
+        }
+    };
+    let refused = rebuild(&[Role::Integration]).await.expect_err("refused");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let done = rebuild(&[Role::Operator])
+        .await
+        .expect("rebuild")
+        .into_inner();
+    assert_eq!(done.referrals_read, 3);
+    let again = reports
+        .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
+        .await
+        .expect("report");
+    assert_eq!(normalised(again.as_receiver.as_ref()), expected);
+}
+
+/// The side's figures computed from the referrals as the referrals service has them now.
+async fn expected_now(f: &Fixture, ids: &[String]) -> DistrictSide {
+    let mut referrals = Vec::new();
+    for id in ids {
+        referrals.push(f.referral(f.agency("dsa-pirdop"), id).await);
+    }
+    expected_side(&referrals)
+}
+
+async fn figures_become(reports: &Reports, expected: DistrictSide) -> DistrictReport {
+    eventually("the receiving district's figures", WAIT, || async {
+        let r = reports
+            .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
+            .await
+            .ok()?;
+        (normalised(r.as_receiver.as_ref()) == expected).then_some(r)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the report never showed {expected:?}"))
 }

@@ -1,5 +1,7 @@
 //! The reports' gRPC API: input checked, the caller's standing asked of the policy, the figures read.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use placement_platform::{
     caller::CallerExt,
@@ -7,8 +9,9 @@ use placement_platform::{
     time::{from_timestamp, timestamp},
 };
 use placement_proto::v1::{
-    DistrictReport, DistrictSide, GetDistrictReportRequest, ReferralAction, ReferralStatus,
-    StalledReferral, StatusCount, report_service_server::ReportService,
+    DistrictReport, DistrictSide, GetDistrictReportRequest, RebuildReadModelRequest,
+    RebuildReadModelResponse, ReferralAction, ReferralStatus, StalledReferral, StatusCount,
+    report_service_server::ReportService,
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
@@ -16,6 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     figures::durations,
     policy,
+    rebuild::{RebuildError, Source},
     store::{self, Side},
 };
 
@@ -26,11 +30,12 @@ const LONGEST_PERIOD_DAYS: i64 = 400;
 
 pub struct ReportApi {
     pool: PgPool,
+    source: Arc<Source>,
 }
 
 impl ReportApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, source: Arc<Source>) -> Self {
+        Self { pool, source }
     }
 }
 
@@ -48,6 +53,24 @@ impl ReportService for ReportApi {
             let mut conn = self.pool.acquire().await?;
             policy::may_see_district(&mut conn, &caller, &region).await?;
             district_report(&mut conn, &region, period).await
+        };
+        respond(result.await)
+    }
+
+    async fn rebuild_read_model(
+        &self,
+        request: Request<RebuildReadModelRequest>,
+    ) -> Result<Response<RebuildReadModelResponse>, Status> {
+        let caller = request.caller()?;
+        let result = async {
+            policy::may_rebuild(&caller)?;
+            let referrals_read = self.source.rebuild(&self.pool).await.map_err(|e| match e {
+                RebuildError::Store(e) => ServiceError::from(e),
+                // The source is another service: its refusal or absence is not this one's bug.
+                other => ServiceError::Unavailable(other.to_string()),
+            })?;
+            tracing::info!(referrals = referrals_read, subject = %caller.subject, "read model rebuilt");
+            Ok(RebuildReadModelResponse { referrals_read })
         };
         respond(result.await)
     }

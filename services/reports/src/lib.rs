@@ -5,14 +5,21 @@
 //! ids, counts and durations.
 
 pub mod api;
+pub mod credential;
 pub mod figures;
 pub mod policy;
+pub mod rebuild;
 mod steps;
 mod store;
 
+use std::sync::Arc;
+
 use placement_messaging::service::{Definition, Kit, Service, StartError};
 use placement_platform::services;
-use placement_proto::v1::report_service_server::ReportServiceServer;
+use placement_proto::v1::{
+    directory_service_client::DirectoryServiceClient,
+    referral_service_client::ReferralServiceClient, report_service_server::ReportServiceServer,
+};
 use serde::Deserialize;
 use tonic::service::Routes;
 
@@ -21,9 +28,44 @@ pub const PRODUCER: &str = "placement-reports";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The reports service has no settings of its own yet.
+/// The reports service's own settings: its credential at the identity provider, for reading every
+/// referral when it builds its figures from the referrals service.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Config {}
+pub struct Config {
+    /// `PLACEMENT_REPORTS_TOKEN_URL`: the identity provider's token endpoint (client-credentials grant).
+    #[serde(default)]
+    pub reports_token_url: Option<String>,
+    /// `PLACEMENT_REPORTS_CLIENT_ID` / `PLACEMENT_REPORTS_CLIENT_SECRET`: its registration there, as the
+    /// national authority with the `integration` role.
+    #[serde(default)]
+    pub reports_client_id: Option<String>,
+    #[serde(default)]
+    pub reports_client_secret: Option<String>,
+    /// `PLACEMENT_REPORTS_TOKEN_RESOURCE`: the resource indicator the token is asked for.
+    #[serde(default = "default_resource")]
+    pub reports_token_resource: String,
+}
+
+fn default_resource() -> String {
+    "urn:placement-exchange".into()
+}
+
+impl Config {
+    fn credential(&self, development: bool) -> credential::Credential {
+        match (&self.reports_token_url, &self.reports_client_id) {
+            (Some(url), Some(id)) => {
+                credential::Credential::ClientCredentials(credential::ClientCredentials::new(
+                    url.clone(),
+                    id.clone(),
+                    self.reports_client_secret.clone().unwrap_or_default(),
+                    self.reports_token_resource.clone(),
+                ))
+            }
+            _ if development => credential::Credential::Development,
+            _ => credential::Credential::None,
+        }
+    }
+}
 
 pub struct Reports;
 
@@ -36,9 +78,19 @@ impl Service for Reports {
     };
     type Config = Config;
 
-    async fn declare(_config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
+    async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
         kit.consume(steps::BINDINGS, steps::ReferralSteps);
-        let api = api::ReportApi::new(kit.pool.clone());
+        let source = Arc::new(rebuild::Source {
+            referrals: kit.client(services::REFERRALS, ReferralServiceClient::new)?,
+            directory: kit.client(services::DIRECTORY, DirectoryServiceClient::new)?,
+            credential: config.credential(kit.common.auth_mode == "development"),
+        });
+        kit.spawn(rebuild::at_start(
+            source.clone(),
+            kit.pool.clone(),
+            kit.shutdown(),
+        ));
+        let api = api::ReportApi::new(kit.pool.clone(), source);
         Ok(placement_messaging::routes![kit; ReportServiceServer::new(api)])
     }
 }

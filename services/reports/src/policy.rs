@@ -2,7 +2,7 @@
 //! figures are its RDSA's and the national authorities'; everyone else sees none.
 
 use placement_platform::{
-    caller::{Act, Caller, NATIONAL_AUTHORITY},
+    caller::{Act, Caller, NATIONAL_AUTHORITY, Role},
     error::{ServiceError, ServiceResult},
 };
 use placement_proto::v1::AgencyKind;
@@ -25,5 +25,17 @@ pub async fn may_see_district(
         _ => Err(ServiceError::denied(
             "a district's figures are for its RDSA and the national authorities",
         )),
+    }
+}
+
+/// Rebuilding the figures: an operator of the national authority.
+pub fn may_rebuild(caller: &Caller) -> ServiceResult<()> {
+    caller.require(&[Role::Operator])?;
+    if caller.agency_id == NATIONAL_AUTHORITY {
+        Ok(())
+    } else {
+        Err(ServiceError::denied(
+            "only the national authority's operators rebuild the figures",
+        ))
     }
 }

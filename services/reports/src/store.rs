@@ -233,3 +233,10 @@ pub async fn stalled(
     .fetch_all(conn)
     .await
 }
+
+/// Whether the model holds no referral yet.
+pub async fn is_empty(pool: &sqlx::PgPool) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM referrals)")
+        .fetch_one(pool)
+        .await
+}

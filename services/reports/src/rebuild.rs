@@ -1,0 +1,204 @@
+//! The read model built from the source: every referral from `ListReferralChanges` (with its history) and
+//! the RDSAs and national authorities from `ListAgencies`, written exactly as the events write them (a step
+//! once per version, the newest version of a referral kept). So it may run while events are applied, and
+//! whichever brings a change first, the other changes nothing: no gap, no double count
+//! (docs/read-models.md). It runs at start when the model is empty, and when an operator asks.
+
+use std::{sync::Arc, time::Duration};
+
+use placement_platform::{backoff::Backoff, time::from_timestamp};
+use placement_proto::v1::{
+    AgencyKind, ListAgenciesRequest, ListReferralChangesRequest, PageRequest, Referral,
+    ReferralAction, ReferralHistoryEntry, ReferralStatus,
+    directory_service_client::DirectoryServiceClient,
+    referral_service_client::ReferralServiceClient,
+};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::{
+    credential::{Credential, CredentialError},
+    store,
+};
+
+const PAGE: u32 = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("no credential to read every referral with (set PLACEMENT_REPORTS_TOKEN_URL)")]
+    NoCredential,
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    #[error("the source refused: {0}")]
+    Source(#[from] tonic::Status),
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+    #[error("the source sent a malformed referral: {0}")]
+    Malformed(String),
+}
+
+pub struct Source {
+    pub referrals: ReferralServiceClient<Channel>,
+    pub directory: DirectoryServiceClient<Channel>,
+    pub credential: Credential,
+}
+
+impl Source {
+    /// Reads every referral and the agencies reports need into the model; returns the referrals read.
+    pub async fn rebuild(&self, pool: &PgPool) -> Result<u64, RebuildError> {
+        self.agencies(pool).await?;
+        let (mut token, mut read) = (String::new(), 0u64);
+        loop {
+            let asked = ListReferralChangesRequest {
+                changed_after: None,
+                page: Some(PageRequest {
+                    page_size: PAGE,
+                    page_token: token,
+                }),
+            };
+            let request = self
+                .credential
+                .request(asked)
+                .await?
+                .ok_or(RebuildError::NoCredential)?;
+            let page = self
+                .referrals
+                .clone()
+                .list_referral_changes(request)
+                .await?
+                .into_inner();
+            let mut tx = placement_platform::db::begin(pool).await?;
+            for r in &page.referrals {
+                store::note_referral(&mut tx, &referral_now(r)?).await?;
+                for entry in &r.history {
+                    store::note_step(&mut tx, &step_of(r, entry)?).await?;
+                }
+            }
+            tx.commit().await?;
+            read += page.referrals.len() as u64;
+            if page.next_page_token.is_empty() {
+                return Ok(read);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    async fn agencies(&self, pool: &PgPool) -> Result<(), RebuildError> {
+        for kind in [AgencyKind::Rdsa, AgencyKind::NationalAuthority] {
+            let mut token = String::new();
+            loop {
+                let asked = ListAgenciesRequest {
+                    region_code: String::new(),
+                    kind: kind as i32,
+                    page: Some(PageRequest {
+                        page_size: PAGE,
+                        page_token: token,
+                    }),
+                };
+                let request = self
+                    .credential
+                    .request(asked)
+                    .await?
+                    .ok_or(RebuildError::NoCredential)?;
+                let page = self
+                    .directory
+                    .clone()
+                    .list_agencies(request)
+                    .await?
+                    .into_inner();
+                let mut tx = placement_platform::db::begin(pool).await?;
+                for a in &page.agencies {
+                    store::note_agency(&mut tx, parse(&a.id, "agency id")?, kind, &a.region_code)
+                        .await?;
+                }
+                tx.commit().await?;
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// At start: when the model holds no referral, builds it, trying again with backoff until it is done or the
+/// service stops. Without a credential it says so and relies on the events alone.
+pub async fn at_start(source: Arc<Source>, pool: PgPool, shutdown: CancellationToken) {
+    if matches!(source.credential, Credential::None) {
+        tracing::warn!(
+            "no PLACEMENT_REPORTS_TOKEN_URL: the figures are built from the events alone, never rebuilt from the referrals service"
+        );
+        return;
+    }
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+    loop {
+        match store::is_empty(&pool).await {
+            Ok(false) => return,
+            Ok(true) => match source.rebuild(&pool).await {
+                Ok(read) => {
+                    tracing::info!(
+                        referrals = read,
+                        "read model built from the referrals service"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "building the read model failed; trying again")
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "the read model cannot be read; trying again"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+fn referral_now(r: &Referral) -> Result<store::ReferralNow, RebuildError> {
+    Ok(store::ReferralNow {
+        id: parse(&r.id, "id")?,
+        sender_agency_id: parse(&r.sender_agency_id, "sender_agency_id")?,
+        sender_region_code: r.sender_region_code.clone(),
+        receiving_agency_id: parse(&r.receiving_agency_id, "receiving_agency_id")?,
+        receiving_region_code: r.receiving_region_code.clone(),
+        foster_team_agency_id: parse(&r.foster_care_team_agency_id, "foster_care_team_agency_id")?,
+        service_id: parse(&r.service_id, "service_id")?,
+        status: status(r.status).ok_or_else(|| RebuildError::Malformed("status".into()))?,
+        ack_deadline: r.acknowledgement_deadline.as_ref().and_then(from_timestamp),
+        version: i64::try_from(r.version).map_err(|_| RebuildError::Malformed("version".into()))?,
+    })
+}
+
+fn step_of(r: &Referral, e: &ReferralHistoryEntry) -> Result<store::Step, RebuildError> {
+    let malformed = |what: &str| RebuildError::Malformed(format!("history {what}"));
+    Ok(store::Step {
+        referral_id: parse(&r.id, "id")?,
+        version: i64::try_from(e.version).map_err(|_| malformed("version"))?,
+        action: ReferralAction::try_from(e.action)
+            .ok()
+            .filter(|a| *a != ReferralAction::Unspecified)
+            .ok_or_else(|| malformed("action"))?,
+        from_status: status(e.from_status),
+        to_status: status(e.to_status).ok_or_else(|| malformed("status"))?,
+        actor_agency_id: Uuid::parse_str(&e.actor_agency_id).ok(),
+        at: e
+            .at
+            .as_ref()
+            .and_then(from_timestamp)
+            .ok_or_else(|| malformed("time"))?,
+    })
+}
+
+fn status(value: i32) -> Option<ReferralStatus> {
+    ReferralStatus::try_from(value)
+        .ok()
+        .filter(|s| *s != ReferralStatus::Unspecified)
+}
+
+fn parse(value: &str, field: &str) -> Result<Uuid, RebuildError> {
+    Uuid::parse_str(value).map_err(|_| RebuildError::Malformed(format!("{field} is not a UUID")))
+}
