@@ -41,8 +41,10 @@ WEB_PORT="${WEB_PORT:-8080}"
 WEB_URL="http://127.0.0.1:$WEB_PORT"
 OIDC_FILE="$PLACEMENT_RUN_DIR/oidc.json"
 mkdir -p "$PLACEMENT_RUN_DIR/logs"
+# The reports service's own client: the national authority's integration, by the client-credentials grant.
+NATIONAL_AUTHORITY=00000000-0000-4000-8000-000000000001
 write_oidc() {
-  printf '{"accounts": %s, "clients": [{"client_id": "placement-web", "client_secret": "demo-web-secret", "redirect_uris": ["%s/auth/callback"]}]}\n' "$1" "$WEB_URL" >"$OIDC_FILE"
+  printf '{"accounts": %s, "clients": [{"client_id": "placement-web", "client_secret": "demo-web-secret", "redirect_uris": ["%s/auth/callback"]}, {"client_id": "placement-reports", "client_secret": "demo-reports-secret", "agency_id": "%s", "roles": ["integration"]}]}\n' "$1" "$WEB_URL" "$NATIONAL_AUTHORITY" >"$OIDC_FILE"
 }
 write_oidc '{}'
 OIDC_PORT="$OIDC_PORT" OIDC_ACCOUNTS="$OIDC_FILE" nohup node "$OIDC_DIR/provider.mjs" >>"$PLACEMENT_RUN_DIR/logs/oidc.log" 2>&1 &
@@ -52,6 +54,8 @@ export PLACEMENT_AUTH_JWKS_URI="http://127.0.0.1:$OIDC_PORT/jwks"
 export PLACEMENT_AUTH_ISSUER="placement-exchange,http://127.0.0.1:$OIDC_PORT"
 export PLACEMENT_OIDC_ISSUER="http://127.0.0.1:$OIDC_PORT"
 export PLACEMENT_OIDC_CLIENT_ID=placement-web PLACEMENT_OIDC_CLIENT_SECRET=demo-web-secret
+export PLACEMENT_REPORTS_TOKEN_URL="http://127.0.0.1:$OIDC_PORT/token"
+export PLACEMENT_REPORTS_CLIENT_ID=placement-reports PLACEMENT_REPORTS_CLIENT_SECRET=demo-reports-secret
 export PLACEMENT_PUBLIC_URL="$WEB_URL" PLACEMENT_WEB_HTTP_ADDR="127.0.0.1:$WEB_PORT"
 export PLACEMENT_WEB_LISTEN_ADDR="127.0.0.1:50065" PLACEMENT_START_WEB=1
 
@@ -61,6 +65,9 @@ if [ "${KEEP_RUNNING:-0}" != "1" ]; then
 fi
 ./target/debug/placement-cli scenario
 write_oidc "$(./target/debug/placement-cli demo-accounts)"
+# What the coordination mechanism of the receiving district would see (the reports learn it from the events).
+echo "[demo] The receiving district's figures (placement-cli report --region VRC):" >&2
+./target/debug/placement-cli report --region VRC --days 1
 # The web app answers, and sends a person who is not signed in to sign in.
 code=$(curl -s -o /dev/null -w '%{http_code}' "$WEB_URL/inbox")
 [ "$code" = "303" ] || { echo "[demo] the web app answered $code on /inbox" >&2; exit 1; }

@@ -907,7 +907,11 @@ pub async fn run(config: BenchConfig) -> Report {
         machine: machine(),
         ..Default::default()
     };
-    let mut options = StackOptions::default();
+    // The services' default pool, not the tests' smaller one: the benchmark runs alone.
+    let mut options = StackOptions {
+        env: vec![("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "10".into())],
+        ..Default::default()
+    };
     let plan = WebAppPlan::prepare(&mut options).await;
     let mut stack = Stack::start(options).await;
     let clients = stack.clients();

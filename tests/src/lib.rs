@@ -236,6 +236,9 @@ impl Stack {
                     std::env::var("PLACEMENT_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
                 ),
                 ("PLACEMENT_DATABASE_URL".into(), database_url.clone()),
+                // Stacks run side by side against one PostgreSQL (100 connections by default), some with
+                // two instances of every service: a few connections each is what a test's load needs.
+                ("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "5".into()),
                 (
                     "PLACEMENT_AMQP_URL".into(),
                     options

@@ -4,4 +4,5 @@
 pub mod clients;
 pub mod demo;
 pub mod devkeys;
+pub mod report;
 pub mod scenario;

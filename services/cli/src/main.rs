@@ -92,6 +92,15 @@ enum Command {
         #[arg(long, default_value = "100")]
         limit: u32,
     },
+    /// One district's figures from the reports service (as the national authority).
+    Report {
+        /// The district's code, e.g. VRC.
+        #[arg(long)]
+        region: String,
+        /// The period: this many days up to now.
+        #[arg(long, default_value = "30")]
+        days: u32,
+    },
     /// Tries failed deliveries again (their endpoints must be enabled).
     RetryDelivery {
         /// Delivery ids (repeat the flag).
@@ -155,6 +164,12 @@ async fn main() -> anyhow::Result<()> {
             all,
         } => replay_dead_letters(&endpoints, &service, event_ids, all).await?,
         Command::Deliveries { status, limit } => deliveries(&endpoints, &status, limit).await?,
+        Command::Report { region, days } => {
+            let report = placement_cli::report::district(&endpoints, &region, days)
+                .await
+                .map_err(|e| anyhow::anyhow!("GetDistrictReport: {}", e.message()))?;
+            print!("{}", placement_cli::report::text(&report, days));
+        }
         Command::RetryDelivery { delivery_ids } => {
             retry_deliveries(&endpoints, delivery_ids).await?
         }

@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(Listed::named("case"), None);
         assert_eq!(
             Listed::names(),
-            "directory, cases, referrals or notifications"
+            "directory, cases, referrals, notifications or reports"
         );
     }
 }

@@ -66,6 +66,7 @@ impl ReportService for ReportApi {
             policy::may_rebuild(&caller)?;
             let referrals_read = self.source.rebuild(&self.pool).await.map_err(|e| match e {
                 RebuildError::Store(e) => ServiceError::from(e),
+                RebuildError::NoCredential => ServiceError::precondition(e.to_string()),
                 // The source is another service: its refusal or absence is not this one's bug.
                 other => ServiceError::Unavailable(other.to_string()),
             })?;
