@@ -14,8 +14,8 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     DeclineReason, DeclineReferralRequest, DistrictReport, DistrictSide, DurationFigures,
-    EventEnvelope, GetDistrictReportRequest, Referral, ReferralAction, ReferralStatus, StatusCount,
-    report_service_client::ReportServiceClient,
+    EventEnvelope, GetDistrictReportRequest, ReasonCount, Referral, ReferralAction, ReferralStatus,
+    StatusCount, report_service_client::ReportServiceClient,
 };
 use tonic::Code;
 
@@ -168,6 +168,29 @@ async fn a_districts_figures_are_what_its_referrals_did() {
     assert_eq!(normalised(sender.as_sender.as_ref()), expected);
     assert_eq!(sender.as_receiver.as_ref().map(|s| s.submitted), Some(0));
 
+    // One flow, Sofia province to Vratsa, through one service: four sent, one accepted, one declined.
+    let flows: Vec<_> = (vratsa.flows.iter())
+        .map(|x| {
+            let pair = (
+                x.sender_region_code.as_str(),
+                x.receiving_region_code.as_str(),
+            );
+            (pair, x.submitted, x.accepted, x.declined, x.acceptance_rate)
+        })
+        .collect();
+    assert_eq!(flows, [(("SFO", "VRC"), 4, 1, 1, 0.5)]);
+    let services: Vec<_> = (vratsa.services.iter())
+        .map(|x| (x.service_id.clone(), x.submitted, x.accepted, x.declined))
+        .collect();
+    assert_eq!(services, [(service.to_string(), 4, 1, 1)]);
+    assert_eq!(
+        expected.decline_reasons,
+        [ReasonCount {
+            reason: DeclineReason::AtCapacity as i32,
+            count: 1
+        }]
+    );
+
     // Oldest first, each naming who has not answered.
     let stalled: Vec<(&str, Vec<String>)> = (vratsa.stalled_now.iter())
         .map(|s| (s.referral_id.as_str(), s.not_answered_agency_ids.clone()))
@@ -285,7 +308,32 @@ fn expected_side(referrals: &[Referral]) -> DistrictSide {
             matches!(a, ReferralAction::Accepted | ReferralAction::Declined)
         }),
         time_to_placement: timing(&|a, _| a == ReferralAction::Placed),
+        decline_reasons: reasons(referrals, ReferralAction::Declined, |r| r.decline_reason),
+        withdraw_reasons: reasons(referrals, ReferralAction::Withdrawn, |r| r.withdraw_reason),
     }
+}
+
+/// The reasons of the referrals that took `action`, counted, in the reasons' order.
+fn reasons(
+    referrals: &[Referral],
+    action: ReferralAction,
+    reason: fn(&Referral) -> i32,
+) -> Vec<ReasonCount> {
+    let mut out: Vec<ReasonCount> = Vec::new();
+    for r in referrals
+        .iter()
+        .filter(|r| r.history.iter().any(|e| e.action == action as i32))
+    {
+        match out.iter_mut().find(|c| c.reason == reason(r)) {
+            Some(c) => c.count += 1,
+            None => out.push(ReasonCount {
+                reason: reason(r),
+                count: 1,
+            }),
+        }
+    }
+    out.sort_by_key(|c| c.reason);
+    out
 }
 
 fn duration(micros: i64) -> placement_proto::prost_types::Duration {

@@ -164,12 +164,7 @@ async fn main() -> anyhow::Result<()> {
             all,
         } => replay_dead_letters(&endpoints, &service, event_ids, all).await?,
         Command::Deliveries { status, limit } => deliveries(&endpoints, &status, limit).await?,
-        Command::Report { region, days } => {
-            let report = placement_cli::report::district(&endpoints, &region, days)
-                .await
-                .map_err(|e| anyhow::anyhow!("GetDistrictReport: {}", e.message()))?;
-            print!("{}", placement_cli::report::text(&report, days));
-        }
+        Command::Report { region, days } => report(&endpoints, &region, days).await?,
         Command::RetryDelivery { delivery_ids } => {
             retry_deliveries(&endpoints, delivery_ids).await?
         }
@@ -216,6 +211,14 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+async fn report(endpoints: &Endpoints, region: &str, days: u32) -> anyhow::Result<()> {
+    let report = placement_cli::report::district(endpoints, region, days)
+        .await
+        .map_err(|e| anyhow::anyhow!("GetDistrictReport: {}", e.message()))?;
+    print!("{}", placement_cli::report::text(&report, days));
     Ok(())
 }
 

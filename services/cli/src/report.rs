@@ -8,8 +8,8 @@ use placement_platform::{
     time::{from_timestamp, timestamp},
 };
 use placement_proto::v1::{
-    DistrictReport, DistrictSide, DurationFigures, GetDistrictReportRequest, ReferralStatus,
-    report_service_client::ReportServiceClient,
+    DeclineReason, DistrictReport, DistrictSide, DurationFigures, GetDistrictReportRequest,
+    ReferralStatus, WithdrawReason, report_service_client::ReportServiceClient,
 };
 
 use crate::{
@@ -44,7 +44,7 @@ pub async fn district(
 type Count = fn(&DistrictSide) -> u32;
 type Durations = fn(&DistrictSide) -> Option<&DurationFigures>;
 
-/// The report as text: the two sides next to each other, then the stalled referrals.
+/// The report as text: the two sides next to each other, reasons and flows, then the stalled referrals.
 pub fn text(r: &DistrictReport, days: u32) -> String {
     let (s, v) = (
         r.as_sender.clone().unwrap_or_default(),
@@ -53,17 +53,40 @@ pub fn text(r: &DistrictReport, days: u32) -> String {
     let mut out = format!(
         "District {}, the last {days} days (as of {})\n{:<34}{:>14}{:>14}\n",
         r.region_code,
-        r.as_of
-            .as_ref()
-            .and_then(from_timestamp)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default(),
+        time(r.as_of.as_ref()),
         "",
         "as sender",
         "as receiver"
     );
+    sides(&mut out, &s, &v);
+    reasons_and_flows(&mut out, r, &s, &v);
+    out += &format!(
+        "Stalled now (past the acknowledgement deadline): {}\n",
+        r.stalled_now.len()
+    );
+    for x in &r.stalled_now {
+        out += &format!(
+            "  {} {} -> {}  deadline {}  not answered: {}\n",
+            x.referral_id,
+            x.sender_region_code,
+            x.receiving_region_code,
+            time(x.acknowledgement_deadline.as_ref()),
+            x.not_answered_agency_ids.join(", ")
+        );
+    }
+    out
+}
+
+fn time(t: Option<&placement_proto::prost_types::Timestamp>) -> String {
+    t.and_then(from_timestamp)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+/// The rows of both sides: statuses now, steps in the period, durations.
+fn sides(out: &mut String, s: &DistrictSide, v: &DistrictSide) {
     let mut row =
-        |name: &str, a: String, b: String| out += &format!("  {name:<32}{a:>14}{b:>14}\n");
+        |name: &str, a: String, b: String| *out += &format!("  {name:<32}{a:>14}{b:>14}\n");
     for status in [
         ReferralStatus::Submitted,
         ReferralStatus::Acknowledged,
@@ -72,14 +95,12 @@ pub fn text(r: &DistrictReport, days: u32) -> String {
         ReferralStatus::Withdrawn,
         ReferralStatus::Placed,
     ] {
-        let name = format!(
-            "now {}",
-            status
-                .as_str_name()
-                .trim_start_matches("REFERRAL_STATUS_")
-                .to_lowercase()
+        let name = status.as_str_name().trim_start_matches("REFERRAL_STATUS_");
+        row(
+            &format!("now {}", name.to_lowercase()),
+            now(s, status),
+            now(v, status),
         );
-        row(&name, now(&s, status), now(&v, status));
     }
     let counts: [(&str, Count); 8] = [
         ("submitted in the period", |x| x.submitted),
@@ -92,7 +113,7 @@ pub fn text(r: &DistrictReport, days: u32) -> String {
         ("not answered by anyone", |x| x.unanswered),
     ];
     for (name, of) in counts {
-        row(name, of(&s).to_string(), of(&v).to_string());
+        row(name, of(s).to_string(), of(v).to_string());
     }
     let times: [(&str, Durations); 4] = [
         ("first response (median/p90)", |x| {
@@ -105,27 +126,41 @@ pub fn text(r: &DistrictReport, days: u32) -> String {
         ("placement", |x| x.time_to_placement.as_ref()),
     ];
     for (name, of) in times {
-        row(name, spans(of(&s)), spans(of(&v)));
+        row(name, spans(of(s)), spans(of(v)));
     }
-    out += &format!(
-        "Stalled now (past the acknowledgement deadline): {}\n",
-        r.stalled_now.len()
-    );
-    for x in &r.stalled_now {
-        out += &format!(
-            "  {} {} -> {}  deadline {}  not answered: {}\n",
-            x.referral_id,
-            x.sender_region_code,
-            x.receiving_region_code,
-            x.acknowledgement_deadline
-                .as_ref()
-                .and_then(from_timestamp)
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default(),
-            x.not_answered_agency_ids.join(", ")
+}
+
+fn reasons_and_flows(out: &mut String, r: &DistrictReport, s: &DistrictSide, v: &DistrictSide) {
+    for (name, side) in [("sent", s), ("received", v)] {
+        for d in &side.decline_reasons {
+            let reason = DeclineReason::try_from(d.reason).unwrap_or_default();
+            *out += &format!(
+                "  {name}, declined: {} x{}\n",
+                reason.as_str_name(),
+                d.count
+            );
+        }
+        for w in &side.withdraw_reasons {
+            let reason = WithdrawReason::try_from(w.reason).unwrap_or_default();
+            *out += &format!(
+                "  {name}, withdrawn: {} x{}\n",
+                reason.as_str_name(),
+                w.count
+            );
+        }
+    }
+    *out += "Flows (sent in the period: accepted / declined, acceptance rate):\n";
+    for f in &r.flows {
+        *out += &format!(
+            "  {} -> {}  {} sent: {} / {}  {:.0}%\n",
+            f.sender_region_code,
+            f.receiving_region_code,
+            f.submitted,
+            f.accepted,
+            f.declined,
+            100.0 * f.acceptance_rate
         );
     }
-    out
 }
 
 fn now(side: &DistrictSide, status: ReferralStatus) -> String {

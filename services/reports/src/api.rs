@@ -9,18 +9,18 @@ use placement_platform::{
     time::{from_timestamp, timestamp},
 };
 use placement_proto::v1::{
-    DistrictReport, DistrictSide, GetDistrictReportRequest, RebuildReadModelRequest,
-    RebuildReadModelResponse, ReferralAction, ReferralStatus, StalledReferral, StatusCount,
+    DistrictFlow, DistrictReport, DistrictSide, GetDistrictReportRequest, RebuildReadModelRequest,
+    RebuildReadModelResponse, ReferralAction, ServiceAcceptance, StalledReferral, StatusCount,
     report_service_server::ReportService,
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    figures::durations,
+    figures::{StepCounts, acceptance_rate, count, durations},
     policy,
     rebuild::{RebuildError, Source},
-    store::{self, Side},
+    store::{self, Grouping, Side},
 };
 
 /// Stalled referrals listed at most.
@@ -125,12 +125,37 @@ async fn district_report(
         .into_iter()
         .map(stalled)
         .collect();
+    let flows = store::outcomes(conn, Grouping::Flow, region, period)
+        .await?
+        .into_iter()
+        .map(|o| DistrictFlow {
+            acceptance_rate: acceptance_rate(o.accepted, o.declined),
+            sender_region_code: o.sender_region_code,
+            receiving_region_code: o.receiving_region_code,
+            submitted: count(o.submitted),
+            accepted: count(o.accepted),
+            declined: count(o.declined),
+        })
+        .collect();
+    let services = store::outcomes(conn, Grouping::Service, region, period)
+        .await?
+        .into_iter()
+        .map(|o| ServiceAcceptance {
+            acceptance_rate: acceptance_rate(o.accepted, o.declined),
+            service_id: o.service_id.map(|id| id.to_string()).unwrap_or_default(),
+            submitted: count(o.submitted),
+            accepted: count(o.accepted),
+            declined: count(o.declined),
+        })
+        .collect();
     Ok(DistrictReport {
         region_code: region.to_string(),
         as_sender: Some(as_sender),
         as_receiver: Some(as_receiver),
         stalled_now,
         as_of: Some(timestamp(as_of)),
+        flows,
+        services,
     })
 }
 
@@ -140,7 +165,6 @@ async fn side(
     region: &str,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> ServiceResult<DistrictSide> {
-    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
     let by_status_now = store::by_status(conn, side, region)
         .await?
         .into_iter()
@@ -149,19 +173,8 @@ async fn side(
             count: count(n),
         })
         .collect();
-    let steps = store::steps_in(conn, side, region, period).await?;
-    let of = |action: ReferralAction| {
-        count(
-            (steps.iter())
-                .filter(|(a, to, _)| {
-                    *a == action
-                        && (action != ReferralAction::Acknowledged
-                            || *to == ReferralStatus::Acknowledged)
-                })
-                .map(|s| s.2)
-                .sum(),
-        )
-    };
+    let steps = StepCounts(store::steps_in(conn, side, region, period).await?);
+    let of = |action| steps.of(action);
     let timings = store::timings(conn, side, region, period).await?;
     Ok(DistrictSide {
         by_status_now,
@@ -178,6 +191,8 @@ async fn side(
         time_to_placement: Some(durations(timings.iter().map(|t| t.placed))),
         unanswered: u32::try_from(timings.iter().filter(|t| t.first_ack.is_none()).count())
             .unwrap_or(u32::MAX),
+        decline_reasons: steps.reasons(ReferralAction::Declined),
+        withdraw_reasons: steps.reasons(ReferralAction::Withdrawn),
     })
 }
 

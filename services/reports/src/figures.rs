@@ -1,8 +1,58 @@
 //! How durations are summed up: nearest-rank percentiles over whole microseconds, so a figure is always
 //! one that some referral actually took.
 
-use placement_proto::v1::DurationFigures;
+use placement_proto::v1::{DurationFigures, ReasonCount, ReferralAction, ReferralStatus};
 use prost_types::Duration;
+
+/// Steps of a period counted by (action, status after, reason code).
+pub struct StepCounts(pub Vec<(ReferralAction, ReferralStatus, i32, i64)>);
+
+impl StepCounts {
+    /// Steps of `action`; acknowledgements only when they completed (the status became ACKNOWLEDGED).
+    pub fn of(&self, action: ReferralAction) -> u32 {
+        let n: i64 = (self.0.iter())
+            .filter(|(a, to, _, _)| {
+                *a == action
+                    && (action != ReferralAction::Acknowledged
+                        || *to == ReferralStatus::Acknowledged)
+            })
+            .map(|s| s.3)
+            .sum();
+        count(n)
+    }
+
+    /// Steps of `action` by reason, in the reasons' order.
+    pub fn reasons(&self, action: ReferralAction) -> Vec<ReasonCount> {
+        let mut out: Vec<ReasonCount> = Vec::new();
+        for (_, _, reason, n) in self.0.iter().filter(|s| s.0 == action) {
+            match out.iter_mut().find(|r| r.reason == *reason) {
+                Some(r) => r.count += count(*n),
+                None => out.push(ReasonCount {
+                    reason: *reason,
+                    count: count(*n),
+                }),
+            }
+        }
+        out.sort_by_key(|r| r.reason);
+        out
+    }
+}
+
+pub fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// accepted / (accepted + declined), or 0 when nothing was decided.
+pub fn acceptance_rate(accepted: i64, declined: i64) -> f64 {
+    let decided = accepted + declined;
+    if decided == 0 {
+        return 0.0;
+    }
+    // Counts of referrals: far below 2^52, exact as floats.
+    #[allow(clippy::cast_precision_loss)]
+    let rate = accepted as f64 / decided as f64;
+    rate
+}
 
 /// The smallest of `sorted` that at least `p` of them are no greater than (nearest rank); `None` if empty.
 pub fn nearest_rank(sorted: &[i64], p: f64) -> Option<i64> {
@@ -53,6 +103,33 @@ mod tests {
         assert_eq!(nearest_rank(&[], 0.5), None);
         assert_eq!(nearest_rank(&[1, 2, 3], 0.5), Some(2));
         assert_eq!(nearest_rank(&[1, 2, 3, 4], 0.5), Some(2));
+    }
+
+    #[test]
+    fn steps_are_counted_by_kind_and_reason() {
+        use ReferralAction as A;
+        use ReferralStatus as S;
+        let steps = StepCounts(vec![
+            (A::Acknowledged, S::Submitted, 0, 3),
+            (A::Acknowledged, S::Acknowledged, 0, 2),
+            (A::Declined, S::Declined, 2, 1),
+            (A::Declined, S::Declined, 1, 4),
+            (A::Withdrawn, S::Withdrawn, 1, 1),
+        ]);
+        assert_eq!(
+            steps.of(A::Acknowledged),
+            2,
+            "completed acknowledgements only"
+        );
+        assert_eq!(steps.of(A::Declined), 5);
+        let reasons: Vec<(i32, u32)> = steps
+            .reasons(A::Declined)
+            .iter()
+            .map(|r| (r.reason, r.count))
+            .collect();
+        assert_eq!(reasons, [(1, 4), (2, 1)]);
+        assert_eq!(acceptance_rate(3, 1), 0.75);
+        assert_eq!(acceptance_rate(0, 0), 0.0);
     }
 
     #[test]

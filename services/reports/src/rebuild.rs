@@ -190,6 +190,12 @@ fn step_of(r: &Referral, e: &ReferralHistoryEntry) -> Result<store::Step, Rebuil
             .as_ref()
             .and_then(from_timestamp)
             .ok_or_else(|| malformed("time"))?,
+        // The history does not repeat the reason: a referral is declined or withdrawn once, and keeps why.
+        reason_code: match ReferralAction::try_from(e.action) {
+            Ok(ReferralAction::Declined) => r.decline_reason,
+            Ok(ReferralAction::Withdrawn) => r.withdraw_reason,
+            _ => 0,
+        },
     })
 }
 

@@ -73,6 +73,7 @@ impl EventHandler for ReferralSteps {
             to_status: status,
             actor_agency_id: Uuid::parse_str(&r.actor_agency_id).ok(),
             at: event.occurred_at(),
+            reason_code: r.reason_code,
         };
         store::note_referral(tx, &referral).await?;
         store::note_step(tx, &step).await?;

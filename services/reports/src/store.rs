@@ -27,6 +27,8 @@ pub struct Step {
     pub to_status: ReferralStatus,
     pub actor_agency_id: Option<Uuid>,
     pub at: DateTime<Utc>,
+    /// The DeclineReason or WithdrawReason of a decline or withdrawal; 0 otherwise.
+    pub reason_code: i32,
 }
 
 pub async fn note_agency(
@@ -78,8 +80,9 @@ pub async fn note_referral(
 /// Keeps a step once: the same version brought again changes nothing.
 pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO steps (referral_id, version, action, from_status, to_status, actor_agency_id, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (referral_id, version) DO NOTHING",
+        "INSERT INTO steps (referral_id, version, action, from_status, to_status, actor_agency_id, at,
+             reason_code)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (referral_id, version) DO NOTHING",
     )
     .bind(s.referral_id)
     .bind(s.version)
@@ -88,6 +91,7 @@ pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Re
     .bind(s.to_status)
     .bind(s.actor_agency_id)
     .bind(s.at)
+    .bind(s.reason_code)
     .execute(&mut **tx)
     .await
     .map(drop)
@@ -134,16 +138,17 @@ pub async fn by_status(
     .await
 }
 
-/// Steps taken in [start, end) on the side's referrals, counted by (action, status after).
+/// Steps taken in [start, end) on the side's referrals, counted by (action, status after, reason).
 pub async fn steps_in(
     conn: &mut PgConnection,
     side: Side,
     region: &str,
     period: (DateTime<Utc>, DateTime<Utc>),
-) -> sqlx::Result<Vec<(ReferralAction, ReferralStatus, i64)>> {
+) -> sqlx::Result<Vec<(ReferralAction, ReferralStatus, i32, i64)>> {
     sqlx::query_as(&format!(
-        "SELECT s.action, s.to_status, count(*) FROM steps s JOIN referrals r ON r.id = s.referral_id
-         WHERE r.{} = $1 AND s.at >= $2 AND s.at < $3 GROUP BY s.action, s.to_status",
+        "SELECT s.action, s.to_status, s.reason_code, count(*) FROM steps s
+         JOIN referrals r ON r.id = s.referral_id
+         WHERE r.{} = $1 AND s.at >= $2 AND s.at < $3 GROUP BY s.action, s.to_status, s.reason_code",
         side.column()
     ))
     .bind(region)
@@ -238,5 +243,64 @@ pub async fn stalled(
 pub async fn is_empty(pool: &sqlx::PgPool) -> sqlx::Result<bool> {
     sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM referrals)")
         .fetch_one(pool)
+        .await
+}
+
+/// Referrals submitted in a period, grouped, with how many were accepted and declined.
+#[derive(Debug, FromRow)]
+pub struct Outcomes {
+    pub sender_region_code: String,
+    pub receiving_region_code: String,
+    pub service_id: Option<Uuid>,
+    pub submitted: i64,
+    pub accepted: i64,
+    pub declined: i64,
+}
+
+/// How referrals are grouped for their outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// By (sender district, receiving district), the district on either side.
+    Flow,
+    /// By the district's service they were sent to.
+    Service,
+}
+
+pub async fn outcomes(
+    conn: &mut PgConnection,
+    grouping: Grouping,
+    region: &str,
+    period: (DateTime<Utc>, DateTime<Utc>),
+) -> sqlx::Result<Vec<Outcomes>> {
+    let had = |action: &str| {
+        format!(
+            "count(*) FILTER (WHERE EXISTS (SELECT 1 FROM steps t WHERE t.referral_id = r.id AND t.action = '{action}'))"
+        )
+    };
+    let (columns, filter, group) = match grouping {
+        Grouping::Flow => (
+            "r.sender_region_code, r.receiving_region_code, NULL::uuid AS service_id",
+            "(r.sender_region_code = $1 OR r.receiving_region_code = $1)",
+            "r.sender_region_code, r.receiving_region_code",
+        ),
+        Grouping::Service => (
+            "'' AS sender_region_code, r.receiving_region_code, r.service_id",
+            "r.receiving_region_code = $1",
+            "r.receiving_region_code, r.service_id",
+        ),
+    };
+    let sql = format!(
+        "SELECT {columns}, count(*) AS submitted, {} AS accepted, {} AS declined
+         FROM referrals r JOIN steps s ON s.referral_id = r.id AND s.action = 'REFERRAL_ACTION_SUBMITTED'
+         WHERE {filter} AND s.at >= $2 AND s.at < $3
+         GROUP BY {group} ORDER BY submitted DESC, {group}",
+        had("REFERRAL_ACTION_ACCEPTED"),
+        had("REFERRAL_ACTION_DECLINED"),
+    );
+    sqlx::query_as(&sql)
+        .bind(region)
+        .bind(period.0)
+        .bind(period.1)
+        .fetch_all(conn)
         .await
 }
