@@ -76,5 +76,6 @@ cat <<EOF
 [demo]   pirdop-caseworker, pirdop-supervisor   DSA Pirdop (sends the request, confirms the placement)
 [demo]   vratsa-provider, vratsa-director       FTPC Vratsa 1's provider (acknowledges; the director accepts)
 [demo]   vratsa-foster-team                     Foster-care team Vratsa (acknowledges)
+[demo]   vratsa-rdsa                            RDSA Vratsa (the district's figures)
 [demo] With KEEP_RUNNING=1 it stays up; bash deploy/stop.sh stops it.
 EOF

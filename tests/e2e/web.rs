@@ -191,9 +191,45 @@ async fn four_people_place_the_twins_in_their_browsers() {
     )
     .await;
     screenshot(&provider, "directory").await;
+    assert!(
+        !exists(&provider, "#nav-figures").await,
+        "a provider sees no district figures"
+    );
+    rdsa_sees_the_districts_figures(&web, &mut driver).await;
     for c in [provider, foster, caseworker, director, supervisor] {
         c.close().await.ok();
     }
+}
+
+/// The receiving district's RDSA finds the placement in its figures (from the reports service, which
+/// learnt it from the events).
+async fn rdsa_sees_the_districts_figures(web: &Web, driver: &mut Driver) {
+    let rdsa = driver.person().await;
+    web.sign_in(&rdsa, "vratsa-rdsa", "/inbox").await;
+    click(&rdsa, "#nav-figures").await;
+    wait_for_text(&rdsa, "#figures-region", "Враца", WAIT).await;
+    // Placed: the sixth row; the receiving side's column.
+    wait_reloading(
+        &rdsa,
+        "#figures-table tbody tr:nth-child(6) td:nth-child(3)",
+        "1",
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        text_of(
+            &rdsa,
+            "#figures-table tbody tr:nth-child(1) td:nth-child(3)"
+        )
+        .await,
+        "1",
+        "one referral sent to the district"
+    );
+    assert!(exists(&rdsa, "#chart-status svg rect").await);
+    assert!(exists(&rdsa, "#chart-flows svg").await);
+    assert!(exists(&rdsa, "#figures-no-stalled").await);
+    screenshot(&rdsa, "figures").await;
+    rdsa.close().await.ok();
 }
 
 /// The placement rests on the DSA director's order: the court's decision is recorded on the page when it

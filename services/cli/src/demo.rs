@@ -418,6 +418,7 @@ pub const PEOPLE: &[(&str, &str, &[&str])] = &[
     ),
     ("vratsa-foster-team", "foster-vratsa", &["caseworker"]),
     ("vratsa-dsa", "dsa-vratsa", &["caseworker", "supervisor"]),
+    ("vratsa-rdsa", "rdsa-vratsa", &["supervisor"]),
 ];
 
 /// The accounts of [`PEOPLE`] as the demo's OpenID provider reads them (`deploy/oidc/provider.mjs`).

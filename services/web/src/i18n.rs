@@ -96,6 +96,8 @@ impl Lang {
         let args: HashMap<Cow<'static, str>, FluentValue<'_>> = HashMap::from([
             (Cow::Borrowed("span"), FluentValue::from("1 h")),
             (Cow::Borrowed("count"), FluentValue::from(1)),
+            (Cow::Borrowed("n"), FluentValue::from(30)),
+            (Cow::Borrowed("rate"), FluentValue::from("1 · 50%")),
         ]);
         LOCALES
             .try_lookup_with_args(self.id(), key, &args)

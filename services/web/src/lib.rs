@@ -7,6 +7,7 @@
 //! Every action is a plain HTML form (no script needed); `static/app.js` adds the live inbox (server-sent
 //! events fed by `WatchNotifications`).
 
+mod charts;
 mod error;
 mod i18n;
 mod oidc;
@@ -23,7 +24,7 @@ use placement_platform::{caller::Verifier, services};
 use placement_proto::v1::{
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     notification_service_client::NotificationServiceClient,
-    referral_service_client::ReferralServiceClient,
+    referral_service_client::ReferralServiceClient, report_service_client::ReportServiceClient,
 };
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -92,6 +93,7 @@ pub(crate) struct Clients {
     pub cases: CaseServiceClient<Channel>,
     pub referrals: ReferralServiceClient<Channel>,
     pub notifications: NotificationServiceClient<Channel>,
+    pub reports: ReportServiceClient<Channel>,
 }
 
 /// What every request handler shares.
@@ -103,6 +105,8 @@ pub(crate) struct App {
     pub oidc: oidc::OpenId,
     /// Agency names already read, by id.
     pub names: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Agencies' kinds and districts already read, by id (who sees the figures page, for which district).
+    pub standings: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, pages::Standing>>,
     /// Cancelled on shutdown: ends the live inbox streams, so the server can drain.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -134,6 +138,7 @@ impl Service for Web {
             cases: kit.client(services::CASES, CaseServiceClient::new)?,
             referrals: kit.client(services::REFERRALS, ReferralServiceClient::new)?,
             notifications: kit.client(services::NOTIFICATIONS, NotificationServiceClient::new)?,
+            reports: kit.client(services::REPORTS, ReportServiceClient::new)?,
         };
         let addr = config.web_http_addr;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -142,6 +147,7 @@ impl Service for Web {
         let shutdown = kit.shutdown();
         let app = Arc::new(App {
             names: Default::default(),
+            standings: Default::default(),
             shutdown: shutdown.clone(),
             oidc: oidc::OpenId::new(&config).map_err(|e| StartError::Config(e.to_string()))?,
             config,

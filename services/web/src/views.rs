@@ -70,6 +70,15 @@ fn span(lang: Lang, d: chrono::Duration) -> String {
     parts.join(" ")
 }
 
+/// A duration of the figures as people say it: "under a minute", "12 min", "3 h 5 min", "2 d 4 h".
+pub fn span_of(lang: Lang, d: Option<&prost_types::Duration>) -> String {
+    match d {
+        None => String::new(),
+        Some(d) if d.seconds < 60 => lang.t("span-under-a-minute"),
+        Some(d) => span(lang, chrono::Duration::seconds(d.seconds)),
+    }
+}
+
 /// The first eight characters of an id: what people read aloud ("referral 3f2a91c0").
 pub fn short(id: &str) -> String {
     id.chars().take(8).collect()

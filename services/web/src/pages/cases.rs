@@ -321,7 +321,11 @@ fn service_types(lang: Lang) -> Vec<(String, String)> {
     .collect()
 }
 
-async fn regions(app: &AppState, session: &Session, lang: Lang) -> Vec<(String, String)> {
+pub(super) async fn regions(
+    app: &AppState,
+    session: &Session,
+    lang: Lang,
+) -> Vec<(String, String)> {
     match app
         .clients
         .directory

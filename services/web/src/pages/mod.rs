@@ -4,6 +4,7 @@ mod auth;
 mod cases;
 mod directory;
 mod endpoints;
+mod figures;
 mod inbox;
 mod referrals;
 
@@ -18,7 +19,9 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use placement_proto::v1::{GetAgencyRequest, GetServiceRequest, ListNotificationsRequest};
+use placement_proto::v1::{
+    AgencyKind, GetAgencyRequest, GetServiceRequest, ListNotificationsRequest,
+};
 
 use crate::{
     AppState, WebError,
@@ -50,6 +53,7 @@ pub fn router(app: AppState) -> Router {
             "/directory/services/{id}/capacity",
             post(directory::capacity),
         )
+        .route("/figures", get(figures::page))
         .route("/directory/endpoints", post(endpoints::add))
         .route("/directory/endpoints/{id}", post(endpoints::change))
         .route("/static/app.js", get(script))
@@ -86,11 +90,17 @@ pub struct Chrome {
     pub unread: String,
     /// The current page, for the language links to come back to.
     pub here: String,
+    /// Whether the district figures are the person's to see (an RDSA or a national authority).
+    pub figures: bool,
 }
 
 impl Chrome {
     pub fn t(&self, key: &str) -> String {
         self.lang.t(key)
+    }
+
+    pub fn t1(&self, key: &str, name: &str, value: impl ToString) -> String {
+        self.lang.t1(key, name, value)
     }
 
     /// The other language: its code and its name (in itself).
@@ -114,11 +124,15 @@ impl Chrome {
             agency: String::new(),
             unread: String::new(),
             here: "/inbox".into(),
+            figures: false,
         }
     }
 
     pub async fn of(app: &AppState, session: &Session, lang: Lang, here: &str) -> Chrome {
         let unread = unread_count(app, session).await;
+        let figures = standing(app, session)
+            .await
+            .is_some_and(|s| s.sees_figures());
         Chrome {
             lang,
             signed_in: true,
@@ -126,6 +140,7 @@ impl Chrome {
             agency: agency_name(app, session, &session.agency_id.to_string()).await,
             unread,
             here: here.to_string(),
+            figures,
         }
     }
 }
@@ -157,6 +172,49 @@ async fn unread_count(app: &AppState, session: &Session) -> String {
             "?".into()
         }
     }
+}
+
+/// What kind of agency the person's is, and its district.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub kind: AgencyKind,
+    pub region_code: String,
+}
+
+impl Standing {
+    pub fn sees_figures(&self) -> bool {
+        matches!(self.kind, AgencyKind::Rdsa | AgencyKind::NationalAuthority)
+    }
+}
+
+/// The standing of the person's agency, kept once read (agencies do not change kind or district).
+pub async fn standing(app: &AppState, session: &Session) -> Option<Standing> {
+    if let Some(s) = app
+        .standings
+        .lock()
+        .expect("not poisoned")
+        .get(&session.agency_id)
+    {
+        return Some(s.clone());
+    }
+    let asked = GetAgencyRequest {
+        agency_id: session.agency_id.to_string(),
+    };
+    let agency = (app.clients.directory.clone())
+        .get_agency(session.request(asked))
+        .await
+        .ok()?
+        .into_inner();
+    let standing = Standing {
+        kind: AgencyKind::try_from(agency.kind).unwrap_or_default(),
+        region_code: agency.region_code,
+    };
+    let mut standings = app.standings.lock().expect("not poisoned");
+    if standings.len() > 10_000 {
+        standings.clear();
+    }
+    standings.insert(session.agency_id, standing.clone());
+    Some(standing)
 }
 
 /// The name of an agency.

@@ -1,0 +1,286 @@
+//! The district's figures for its coordination mechanism: what the reports service counts, with charts
+//! drawn on the server and the stalled referrals linking to their pages. An RDSA sees its own district; a
+//! national authority chooses one. The reports service decides who may; this page only asks.
+
+use askama::Template;
+use axum::{
+    extract::{Query, State},
+    response::Response,
+};
+use chrono::{Duration, Utc};
+use futures::future::join_all;
+use placement_platform::time::timestamp;
+use placement_proto::v1::{
+    AgencyKind, DistrictReport, DistrictSide, DurationFigures, GetDistrictReportRequest,
+    ReferralStatus,
+};
+use serde::Deserialize;
+
+use super::{Chrome, cases::regions, render, standing};
+use crate::{
+    AppState, WebError,
+    charts::{self, Bar},
+    i18n::Lang,
+    session::Session,
+    views,
+};
+
+/// Weeks the first-response chart goes back.
+const WEEKS: i64 = 8;
+
+#[derive(Deserialize, Default)]
+pub struct FiguresQuery {
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+/// One row of the table: a figure as sender and as receiver.
+pub struct Row {
+    pub name: String,
+    pub sent: String,
+    pub received: String,
+}
+
+pub struct Stalled {
+    pub id: String,
+    pub short: String,
+    pub route: String,
+    pub deadline: String,
+    pub waiting_for: String,
+}
+
+#[derive(Template)]
+#[template(path = "figures.html")]
+struct FiguresView {
+    c: Chrome,
+    region: String,
+    region_name: String,
+    days: u32,
+    /// The districts a national authority may choose from; empty for an RDSA.
+    regions: Vec<(String, String)>,
+    rows: Vec<Row>,
+    status_chart: String,
+    weeks_chart: String,
+    flow_chart: String,
+    stalled: Vec<Stalled>,
+}
+
+pub async fn page(
+    State(app): State<AppState>,
+    session: Session,
+    lang: Lang,
+    Query(q): Query<FiguresQuery>,
+) -> Result<Response, WebError> {
+    let Some(standing) = standing(&app, &session).await.filter(|s| s.sees_figures()) else {
+        return Err(WebError::Forbidden(
+            "the figures are for RDSAs and national authorities".into(),
+        ));
+    };
+    let all = regions(&app, &session, lang).await;
+    let region = match standing.kind {
+        AgencyKind::Rdsa => standing.region_code.clone(),
+        _ if all.iter().any(|r| r.0 == q.region) => q.region.clone(),
+        _ => all.first().map(|r| r.0.clone()).unwrap_or_default(),
+    };
+    let days = q
+        .days
+        .filter(|d| [7, 30, 90, 365].contains(d))
+        .unwrap_or(30);
+    let report = district(&app, &session, &region, Duration::days(i64::from(days)), 0).await?;
+    let weeks = join_all(
+        (0..WEEKS)
+            .rev()
+            .map(|w| district(&app, &session, &region, Duration::weeks(1), w)),
+    )
+    .await;
+    let view = FiguresView {
+        c: Chrome::of(
+            &app,
+            &session,
+            lang,
+            &format!("/figures?region={region}&days={days}"),
+        )
+        .await,
+        region_name: all
+            .iter()
+            .find(|r| r.0 == region)
+            .map(|r| r.1.clone())
+            .unwrap_or_else(|| region.clone()),
+        regions: if standing.kind == AgencyKind::Rdsa {
+            Vec::new()
+        } else {
+            all
+        },
+        rows: rows(lang, &report),
+        status_chart: status_chart(lang, report.as_receiver.as_ref()),
+        weeks_chart: weeks_chart(lang, &weeks),
+        flow_chart: flow_chart(lang, &report),
+        stalled: stalled(&app, &session, lang, &report).await,
+        region,
+        days,
+    };
+    render(&view)
+}
+
+/// The report of the `length` that ended `weeks_back` weeks ago.
+async fn district(
+    app: &AppState,
+    session: &Session,
+    region: &str,
+    length: Duration,
+    weeks_back: i64,
+) -> Result<DistrictReport, WebError> {
+    let end = Utc::now() - Duration::weeks(weeks_back);
+    let asked = GetDistrictReportRequest {
+        region_code: region.to_string(),
+        period_start: Some(timestamp(end - length)),
+        period_end: Some(timestamp(end)),
+    };
+    Ok((app.clients.reports.clone())
+        .get_district_report(session.request(asked))
+        .await?
+        .into_inner())
+}
+
+type Count = fn(&DistrictSide) -> u32;
+type Durations = fn(&DistrictSide) -> Option<&DurationFigures>;
+
+/// The table: each step counted, then each time, as sender and as receiver.
+fn rows(lang: Lang, r: &DistrictReport) -> Vec<Row> {
+    let (s, v) = (
+        r.as_sender.clone().unwrap_or_default(),
+        r.as_receiver.clone().unwrap_or_default(),
+    );
+    let counts: [(&str, Count); 7] = [
+        ("figures-submitted", |x| x.submitted),
+        ("figures-acknowledged", |x| x.acknowledged),
+        ("figures-accepted", |x| x.accepted),
+        ("figures-declined", |x| x.declined),
+        ("figures-withdrawn", |x| x.withdrawn),
+        ("figures-placed", |x| x.placed),
+        ("figures-escalated", |x| x.escalated),
+    ];
+    let mut rows: Vec<Row> = counts
+        .iter()
+        .map(|(key, of)| Row {
+            name: lang.t(key),
+            sent: of(&s).to_string(),
+            received: of(&v).to_string(),
+        })
+        .collect();
+    let times: [(&str, Durations); 4] = [
+        ("figures-first-response", |x| {
+            x.time_to_first_response.as_ref()
+        }),
+        ("figures-all-acknowledgements", |x| {
+            x.time_to_all_acknowledgements.as_ref()
+        }),
+        ("figures-decision", |x| x.time_to_decision.as_ref()),
+        ("figures-placement", |x| x.time_to_placement.as_ref()),
+    ];
+    rows.extend(times.iter().map(|(key, of)| Row {
+        name: lang.t(key),
+        sent: median_and_p90(lang, of(&s)),
+        received: median_and_p90(lang, of(&v)),
+    }));
+    rows
+}
+
+fn median_and_p90(lang: Lang, f: Option<&DurationFigures>) -> String {
+    match f {
+        Some(f) if f.count > 0 => format!(
+            "{} / {}",
+            views::span_of(lang, f.median.as_ref()),
+            views::span_of(lang, f.p90.as_ref())
+        ),
+        _ => "—".into(),
+    }
+}
+
+fn status_chart(lang: Lang, side: Option<&DistrictSide>) -> String {
+    let bars: Vec<Bar> = side
+        .map(|s| s.by_status_now.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| Bar {
+            label: lang.t(&views::key(
+                ReferralStatus::try_from(c.status)
+                    .unwrap_or_default()
+                    .as_str_name(),
+            )),
+            value: f64::from(c.count),
+            shown: c.count.to_string(),
+        })
+        .collect();
+    charts::bars(&lang.t("figures-status-chart"), &bars)
+}
+
+fn weeks_chart(lang: Lang, weeks: &[Result<DistrictReport, WebError>]) -> String {
+    let columns: Vec<Bar> = weeks
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let median = w
+                .as_ref()
+                .ok()
+                .and_then(|r| r.as_receiver.as_ref())
+                .and_then(|s| s.time_to_first_response.as_ref())
+                .filter(|f| f.count > 0)
+                .and_then(|f| f.median.as_ref());
+            Bar {
+                label: lang.t1(
+                    "figures-week",
+                    "n",
+                    i64::try_from(i).unwrap_or(0) - (WEEKS - 1),
+                ),
+                value: median.map_or(0.0, |d| d.seconds as f64 / 3600.0),
+                shown: median
+                    .map(|d| views::span_of(lang, Some(d)))
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    charts::columns(&lang.t("figures-weeks-chart"), &columns)
+}
+
+fn flow_chart(lang: Lang, r: &DistrictReport) -> String {
+    let bars: Vec<Bar> = r
+        .flows
+        .iter()
+        .map(|f| Bar {
+            label: format!("{} → {}", f.sender_region_code, f.receiving_region_code),
+            value: f64::from(f.submitted),
+            shown: lang.t1(
+                "figures-flow-shown",
+                "rate",
+                format!("{} · {:.0}%", f.submitted, 100.0 * f.acceptance_rate),
+            ),
+        })
+        .collect();
+    charts::bars(&lang.t("figures-flow-chart"), &bars)
+}
+
+async fn stalled(
+    app: &AppState,
+    session: &Session,
+    lang: Lang,
+    r: &DistrictReport,
+) -> Vec<Stalled> {
+    let mut out = Vec::with_capacity(r.stalled_now.len());
+    for s in &r.stalled_now {
+        let mut waiting = Vec::new();
+        for agency in &s.not_answered_agency_ids {
+            waiting.push(super::agency_name(app, session, agency).await);
+        }
+        out.push(Stalled {
+            short: views::short(&s.referral_id),
+            id: s.referral_id.clone(),
+            route: format!("{} → {}", s.sender_region_code, s.receiving_region_code),
+            deadline: views::countdown(lang, s.acknowledgement_deadline.as_ref(), Utc::now()).0,
+            waiting_for: waiting.join(", "),
+        });
+    }
+    out
+}
