@@ -14,8 +14,9 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     DeclineReason, DeclineReferralRequest, DistrictReport, DistrictSide, DurationFigures,
-    EventEnvelope, GetDistrictReportRequest, ReasonCount, Referral, ReferralAction, ReferralStatus,
-    StatusCount, report_service_client::ReportServiceClient,
+    EventEnvelope, ExportDistrictReportRequest, GetDistrictReportRequest, ReasonCount, Referral,
+    ReferralAction, ReferralStatus, ReportFormat, ReportTable, StatusCount,
+    report_service_client::ReportServiceClient,
 };
 use tonic::Code;
 
@@ -190,6 +191,8 @@ async fn a_districts_figures_are_what_its_referrals_did() {
             count: 1
         }]
     );
+
+    exports_hold_the_same_figures(&reports, &vratsa).await;
 
     // Oldest first, each naming who has not answered.
     let stalled: Vec<(&str, Vec<String>)> = (vratsa.stalled_now.iter())
@@ -575,4 +578,97 @@ async fn figures_become(reports: &Reports, expected: DistrictSide) -> DistrictRe
     })
     .await
     .unwrap_or_else(|_| panic!("the report never showed {expected:?}"))
+}
+
+/// The same report as files: the flows as CSV line for line, and every table in one XLSX read back with
+/// calamine (a reader nobody here wrote).
+async fn exports_hold_the_same_figures(reports: &Reports, shown: &DistrictReport) {
+    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+    let export = |format: ReportFormat, table: ReportTable, region: &str| {
+        let mut client = reports.client.clone();
+        let asked = ExportDistrictReportRequest {
+            report: Some(GetDistrictReportRequest {
+                region_code: region.into(),
+                period_start: Some(timestamp(reports.period.0)),
+                period_end: Some(timestamp(reports.period.1)),
+            }),
+            format: format as i32,
+            table: table as i32,
+        };
+        async move {
+            client
+                .export_district_report(as_agency_with(
+                    NATIONAL_AUTHORITY,
+                    &[Role::Supervisor],
+                    asked,
+                ))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let csv = export(ReportFormat::Csv, ReportTable::Flows, "VRC")
+        .await
+        .expect("CSV");
+    assert_eq!(csv.content_type, "text/csv; charset=utf-8");
+    assert!(csv.file_name.starts_with("placement-VRC-") && csv.file_name.ends_with("-flows.csv"));
+    let text = String::from_utf8(csv.content).expect("UTF-8");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "sender_region,receiving_region,submitted,accepted,declined,acceptance_rate",
+            "SFO,VRC,4,1,1,0.5"
+        ]
+    );
+
+    let xlsx = export(ReportFormat::Xlsx, ReportTable::Unspecified, "VRC")
+        .await
+        .expect("XLSX");
+    let mut book: Xlsx<_> =
+        open_workbook_from_rs(std::io::Cursor::new(xlsx.content)).expect("an XLSX file");
+    assert_eq!(
+        book.sheet_names(),
+        ["figures", "reasons", "flows", "services", "stalled"]
+    );
+    let figures = book.worksheet_range("figures").expect("figures sheet");
+    let received = |name: &str| {
+        figures
+            .rows()
+            .find(|r| r[0] == Data::String(name.into()))
+            .map(|r| r[2].clone())
+            .unwrap_or_else(|| panic!("no row {name}"))
+    };
+    let side = shown.as_receiver.as_ref().expect("receiver");
+    assert_eq!(received("placed"), Data::Float(f64::from(side.placed)));
+    assert_eq!(
+        received("submitted"),
+        Data::Float(f64::from(side.submitted))
+    );
+    let stalled = book.worksheet_range("stalled").expect("stalled sheet");
+    let ids: Vec<String> = stalled.rows().skip(1).map(|r| r[0].to_string()).collect();
+    let shown_ids: Vec<String> = shown
+        .stalled_now
+        .iter()
+        .map(|s| s.referral_id.clone())
+        .collect();
+    assert_eq!(ids, shown_ids);
+
+    for (format, table, region, field) in [
+        (
+            ReportFormat::Unspecified,
+            ReportTable::Flows,
+            "VRC",
+            "format",
+        ),
+        (ReportFormat::Csv, ReportTable::Unspecified, "VRC", "table"),
+        (
+            ReportFormat::Csv,
+            ReportTable::Flows,
+            "vrc",
+            "report.region_code",
+        ),
+    ] {
+        let refused = export(format, table, region).await.expect_err("refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert!(refused.message().starts_with(field), "{refused:?}");
+    }
 }

@@ -228,6 +228,18 @@ async fn rdsa_sees_the_districts_figures(web: &Web, driver: &mut Driver) {
     assert!(exists(&rdsa, "#chart-status svg rect").await);
     assert!(exists(&rdsa, "#chart-flows svg").await);
     assert!(exists(&rdsa, "#figures-no-stalled").await);
+    // The downloads come from the reports service, as the signed-in RDSA.
+    let script = "const [path, done] = arguments; \
+        fetch(path).then(r => r.text().then(t => done(r.status + ' ' + r.headers.get('content-type') + ' ' + t.split('\\n')[1])), () => done('failed'));";
+    let flows = rdsa
+        .execute_async(script, vec!["/figures/export?format=csv&table=flows".into()])
+        .await
+        .expect("download from the page");
+    assert_eq!(
+        flows.as_str(),
+        Some("200 text/csv; charset=utf-8 SFO,VRC,1,1,0,1"),
+        "the flows as CSV"
+    );
     screenshot(&rdsa, "figures").await;
     rdsa.close().await.ok();
 }

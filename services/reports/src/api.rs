@@ -9,14 +9,16 @@ use placement_platform::{
     time::{from_timestamp, timestamp},
 };
 use placement_proto::v1::{
-    DistrictFlow, DistrictReport, DistrictSide, GetDistrictReportRequest, RebuildReadModelRequest,
-    RebuildReadModelResponse, ReferralAction, ServiceAcceptance, StalledReferral, StatusCount,
+    DistrictFlow, DistrictReport, DistrictSide, ExportDistrictReportRequest,
+    GetDistrictReportRequest, RebuildReadModelRequest, RebuildReadModelResponse, ReferralAction,
+    ReportFile, ReportFormat, ReportTable, ServiceAcceptance, StalledReferral, StatusCount,
     report_service_server::ReportService,
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 
 use crate::{
+    export,
     figures::{StepCounts, acceptance_rate, count, durations},
     policy,
     rebuild::{RebuildError, Source},
@@ -57,6 +59,35 @@ impl ReportService for ReportApi {
         respond(result.await)
     }
 
+    async fn export_district_report(
+        &self,
+        request: Request<ExportDistrictReportRequest>,
+    ) -> Result<Response<ReportFile>, Status> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let result = async {
+            let asked = req.report.unwrap_or_default();
+            let format = ReportFormat::try_from(req.format)
+                .ok()
+                .filter(|f| *f != ReportFormat::Unspecified)
+                .ok_or_else(|| ServiceError::invalid("format", "CSV or XLSX"))?;
+            let table = ReportTable::try_from(req.table).unwrap_or_default();
+            if format == ReportFormat::Csv && table == ReportTable::Unspecified {
+                return Err(ServiceError::invalid(
+                    "table",
+                    "a CSV file holds one table: choose it",
+                ));
+            }
+            let region = check_region(&asked.region_code).map_err(in_report)?;
+            let period = check_period(&asked).map_err(in_report)?;
+            let mut conn = self.pool.acquire().await?;
+            policy::may_see_district(&mut conn, &caller, &region).await?;
+            let report = district_report(&mut conn, &region, period).await?;
+            file(&report, period, format, table)
+        };
+        respond(result.await)
+    }
+
     async fn rebuild_read_model(
         &self,
         request: Request<RebuildReadModelRequest>,
@@ -74,6 +105,49 @@ impl ReportService for ReportApi {
             Ok(RebuildReadModelResponse { referrals_read })
         };
         respond(result.await)
+    }
+}
+
+/// The report as the file asked for.
+fn file(
+    report: &DistrictReport,
+    period: (DateTime<Utc>, DateTime<Utc>),
+    format: ReportFormat,
+    table: ReportTable,
+) -> ServiceResult<ReportFile> {
+    let tables = export::tables(report);
+    let stem = format!(
+        "placement-{}-{}-{}",
+        report.region_code,
+        period.0.format("%Y-%m-%d"),
+        period.1.format("%Y-%m-%d")
+    );
+    let failed = |e: String| ServiceError::Internal(format!("writing the file: {e}"));
+    if format == ReportFormat::Xlsx {
+        return Ok(ReportFile {
+            content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                .into(),
+            file_name: format!("{stem}.xlsx"),
+            content: export::xlsx(&tables).map_err(|e| failed(e.to_string()))?,
+        });
+    }
+    let chosen = (tables.iter())
+        .find(|t| t.kind == table)
+        .ok_or_else(|| ServiceError::invalid("table", "not a table of the report"))?;
+    Ok(ReportFile {
+        content_type: "text/csv; charset=utf-8".into(),
+        file_name: format!("{stem}-{}.csv", chosen.sheet_name()),
+        content: export::csv(chosen).map_err(|e| failed(e.to_string()))?,
+    })
+}
+
+/// A refusal of the nested request, naming its field as `report.<field>`.
+fn in_report(e: ServiceError) -> ServiceError {
+    match e {
+        ServiceError::InvalidArgument { field, reason } => {
+            ServiceError::invalid(format!("report.{field}"), reason)
+        }
+        other => other,
     }
 }
 

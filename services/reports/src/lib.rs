@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod credential;
+pub mod export;
 pub mod figures;
 pub mod policy;
 pub mod rebuild;

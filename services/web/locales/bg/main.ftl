@@ -202,3 +202,4 @@ figures-week = { $n } седм.
 figures-flow-chart = Направления между областите през периода
 figures-flow-shown = { $rate } приети
 span-under-a-minute = под минута
+figures-download = Изтегляне

@@ -202,3 +202,4 @@ figures-week = { $n } w
 figures-flow-chart = Referrals between districts in the period
 figures-flow-shown = { $rate } accepted
 span-under-a-minute = under a minute
+figures-download = Download

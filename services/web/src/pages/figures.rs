@@ -5,18 +5,19 @@
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    response::Response,
+    http::header,
+    response::{IntoResponse, Response},
 };
 use chrono::{Duration, Utc};
 use futures::future::join_all;
 use placement_platform::time::timestamp;
 use placement_proto::v1::{
-    AgencyKind, DistrictReport, DistrictSide, DurationFigures, GetDistrictReportRequest,
-    ReferralStatus,
+    AgencyKind, DistrictReport, DistrictSide, DurationFigures, ExportDistrictReportRequest,
+    GetDistrictReportRequest, ReferralStatus, ReportFormat, ReportTable,
 };
 use serde::Deserialize;
 
-use super::{Chrome, cases::regions, render, standing};
+use super::{Chrome, Standing, cases::regions, render, standing};
 use crate::{
     AppState, WebError,
     charts::{self, Bar},
@@ -34,6 +35,11 @@ pub struct FiguresQuery {
     region: String,
     #[serde(default)]
     days: Option<u32>,
+    /// For an export: `csv` or `xlsx`, and the CSV's table.
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    table: String,
 }
 
 /// One row of the table: a figure as sender and as receiver.
@@ -73,21 +79,7 @@ pub async fn page(
     lang: Lang,
     Query(q): Query<FiguresQuery>,
 ) -> Result<Response, WebError> {
-    let Some(standing) = standing(&app, &session).await.filter(|s| s.sees_figures()) else {
-        return Err(WebError::Forbidden(
-            "the figures are for RDSAs and national authorities".into(),
-        ));
-    };
-    let all = regions(&app, &session, lang).await;
-    let region = match standing.kind {
-        AgencyKind::Rdsa => standing.region_code.clone(),
-        _ if all.iter().any(|r| r.0 == q.region) => q.region.clone(),
-        _ => all.first().map(|r| r.0.clone()).unwrap_or_default(),
-    };
-    let days = q
-        .days
-        .filter(|d| [7, 30, 90, 365].contains(d))
-        .unwrap_or(30);
+    let (standing, all, region, days) = chosen(&app, &session, lang, &q).await?;
     let report = district(&app, &session, &region, Duration::days(i64::from(days)), 0).await?;
     let weeks = join_all(
         (0..WEEKS)
@@ -122,6 +114,81 @@ pub async fn page(
         days,
     };
     render(&view)
+}
+
+/// Who is asking, the districts, the district shown and the period's days.
+async fn chosen(
+    app: &AppState,
+    session: &Session,
+    lang: Lang,
+    q: &FiguresQuery,
+) -> Result<(Standing, Vec<(String, String)>, String, u32), WebError> {
+    let Some(standing) = standing(app, session).await.filter(|s| s.sees_figures()) else {
+        return Err(WebError::Forbidden(
+            "the figures are for RDSAs and national authorities".into(),
+        ));
+    };
+    let all = regions(app, session, lang).await;
+    let region = match standing.kind {
+        AgencyKind::Rdsa => standing.region_code.clone(),
+        _ if all.iter().any(|r| r.0 == q.region) => q.region.clone(),
+        _ => all.first().map(|r| r.0.clone()).unwrap_or_default(),
+    };
+    let days = q
+        .days
+        .filter(|d| [7, 30, 90, 365].contains(d))
+        .unwrap_or(30);
+    Ok((standing, all, region, days))
+}
+
+/// The figures as a file, from the reports service: XLSX with every table, or one table as CSV.
+pub async fn export(
+    State(app): State<AppState>,
+    session: Session,
+    lang: Lang,
+    Query(q): Query<FiguresQuery>,
+) -> Result<Response, WebError> {
+    let (_, _, region, days) = chosen(&app, &session, lang, &q).await?;
+    let format = match q.format.as_str() {
+        "xlsx" => ReportFormat::Xlsx,
+        "csv" => ReportFormat::Csv,
+        _ => return Err(WebError::NotFound),
+    };
+    let table = match q.table.as_str() {
+        "figures" => ReportTable::Sides,
+        "reasons" => ReportTable::Reasons,
+        "flows" => ReportTable::Flows,
+        "services" => ReportTable::Services,
+        "stalled" => ReportTable::Stalled,
+        _ if format == ReportFormat::Xlsx => ReportTable::Unspecified,
+        _ => return Err(WebError::NotFound),
+    };
+    let end = Utc::now();
+    let asked = ExportDistrictReportRequest {
+        report: Some(GetDistrictReportRequest {
+            region_code: region,
+            period_start: Some(timestamp(end - Duration::days(i64::from(days)))),
+            period_end: Some(timestamp(end)),
+        }),
+        format: format as i32,
+        table: table as i32,
+    };
+    let file = (app.clients.reports.clone())
+        .export_district_report(session.request(asked))
+        .await?
+        .into_inner();
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        file.file_name.replace('"', "")
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        file.content,
+    )
+        .into_response())
 }
 
 /// The report of the `length` that ended `weeks_back` weeks ago.

@@ -54,6 +54,7 @@ pub fn router(app: AppState) -> Router {
             post(directory::capacity),
         )
         .route("/figures", get(figures::page))
+        .route("/figures/export", get(figures::export))
         .route("/directory/endpoints", post(endpoints::add))
         .route("/directory/endpoints/{id}", post(endpoints::change))
         .route("/static/app.js", get(script))

@@ -1,0 +1,288 @@
+//! A district's report as files: every table as rows of cells, written as CSV (one table) or XLSX (a sheet
+//! each). Column names in English and durations in seconds, for whoever reads them into another tool.
+
+use placement_proto::v1::{
+    DeclineReason, DistrictReport, DistrictSide, DurationFigures, ReferralStatus, ReportTable,
+    WithdrawReason,
+};
+use rust_xlsxwriter::{Workbook, XlsxError};
+
+pub enum Cell {
+    Text(String),
+    Number(f64),
+}
+
+pub struct Table {
+    pub kind: ReportTable,
+    pub header: &'static [&'static str],
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    pub fn sheet_name(&self) -> &'static str {
+        match self.kind {
+            ReportTable::Sides => "figures",
+            ReportTable::Reasons => "reasons",
+            ReportTable::Flows => "flows",
+            ReportTable::Services => "services",
+            ReportTable::Stalled | ReportTable::Unspecified => "stalled",
+        }
+    }
+}
+
+fn text(s: impl Into<String>) -> Cell {
+    Cell::Text(s.into())
+}
+
+fn number(n: impl Into<f64>) -> Cell {
+    Cell::Number(n.into())
+}
+
+/// Every table of the report.
+pub fn tables(r: &DistrictReport) -> Vec<Table> {
+    let (s, v) = (
+        r.as_sender.clone().unwrap_or_default(),
+        r.as_receiver.clone().unwrap_or_default(),
+    );
+    vec![
+        Table {
+            kind: ReportTable::Sides,
+            header: &["figure", "as_sender", "as_receiver"],
+            rows: sides(&s, &v),
+        },
+        Table {
+            kind: ReportTable::Reasons,
+            header: &["side", "step", "reason", "count"],
+            rows: reasons(&s, &v),
+        },
+        flows(r),
+        services(r),
+        stalled(r),
+    ]
+}
+
+fn flows(r: &DistrictReport) -> Table {
+    let rows = (r.flows.iter())
+        .map(|f| {
+            vec![
+                text(f.sender_region_code.clone()),
+                text(f.receiving_region_code.clone()),
+                number(f.submitted),
+                number(f.accepted),
+                number(f.declined),
+                number(f.acceptance_rate),
+            ]
+        })
+        .collect();
+    Table {
+        kind: ReportTable::Flows,
+        header: &[
+            "sender_region",
+            "receiving_region",
+            "submitted",
+            "accepted",
+            "declined",
+            "acceptance_rate",
+        ],
+        rows,
+    }
+}
+
+fn services(r: &DistrictReport) -> Table {
+    let rows = (r.services.iter())
+        .map(|x| {
+            vec![
+                text(x.service_id.clone()),
+                number(x.submitted),
+                number(x.accepted),
+                number(x.declined),
+                number(x.acceptance_rate),
+            ]
+        })
+        .collect();
+    Table {
+        kind: ReportTable::Services,
+        header: &[
+            "service_id",
+            "submitted",
+            "accepted",
+            "declined",
+            "acceptance_rate",
+        ],
+        rows,
+    }
+}
+
+fn stalled(r: &DistrictReport) -> Table {
+    let rows = (r.stalled_now.iter())
+        .map(|x| {
+            vec![
+                text(x.referral_id.clone()),
+                text(x.sender_region_code.clone()),
+                text(x.receiving_region_code.clone()),
+                text(time(x.submitted_at.as_ref())),
+                text(time(x.acknowledgement_deadline.as_ref())),
+                text(x.not_answered_agency_ids.join(" ")),
+            ]
+        })
+        .collect();
+    Table {
+        kind: ReportTable::Stalled,
+        header: &[
+            "referral_id",
+            "sender_region",
+            "receiving_region",
+            "submitted_at",
+            "acknowledgement_deadline",
+            "not_answered",
+        ],
+        rows,
+    }
+}
+
+fn time(t: Option<&prost_types::Timestamp>) -> String {
+    t.and_then(placement_platform::time::from_timestamp)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default()
+}
+
+type Count = fn(&DistrictSide) -> u32;
+type Durations = fn(&DistrictSide) -> Option<&DurationFigures>;
+
+fn sides(s: &DistrictSide, v: &DistrictSide) -> Vec<Vec<Cell>> {
+    let counts: [(&str, Count); 8] = [
+        ("submitted", |x| x.submitted),
+        ("acknowledged", |x| x.acknowledged),
+        ("accepted", |x| x.accepted),
+        ("declined", |x| x.declined),
+        ("withdrawn", |x| x.withdrawn),
+        ("placed", |x| x.placed),
+        ("escalated", |x| x.escalated),
+        ("unanswered", |x| x.unanswered),
+    ];
+    let mut rows: Vec<Vec<Cell>> = counts
+        .iter()
+        .map(|(n, of)| vec![text(*n), number(of(s)), number(of(v))])
+        .collect();
+    for status in [
+        ReferralStatus::Submitted,
+        ReferralStatus::Acknowledged,
+        ReferralStatus::Accepted,
+        ReferralStatus::Declined,
+        ReferralStatus::Withdrawn,
+        ReferralStatus::Placed,
+    ] {
+        let now = |x: &DistrictSide| {
+            (x.by_status_now.iter())
+                .find(|c| c.status == status as i32)
+                .map_or(0, |c| c.count)
+        };
+        let name = format!(
+            "now_{}",
+            status
+                .as_str_name()
+                .trim_start_matches("REFERRAL_STATUS_")
+                .to_lowercase()
+        );
+        rows.push(vec![text(name), number(now(s)), number(now(v))]);
+    }
+    let times: [(&str, Durations); 4] = [
+        ("first_response", |x| x.time_to_first_response.as_ref()),
+        ("all_acknowledgements", |x| {
+            x.time_to_all_acknowledgements.as_ref()
+        }),
+        ("decision", |x| x.time_to_decision.as_ref()),
+        ("placement", |x| x.time_to_placement.as_ref()),
+    ];
+    for (name, of) in times {
+        let (a, b) = (of(s), of(v));
+        let count = |f: Option<&DurationFigures>| number(f.map_or(0, |f| f.count));
+        rows.push(vec![text(format!("{name}_count")), count(a), count(b)]);
+        for (p, suffix) in ["median_s", "p90_s", "slowest_s"].iter().enumerate() {
+            rows.push(vec![
+                text(format!("{name}_{suffix}")),
+                seconds(pick(a, p)),
+                seconds(pick(b, p)),
+            ]);
+        }
+    }
+    rows
+}
+
+/// A duration in seconds (microsecond precision); empty when there is none.
+/// The median (0), p90 (1) or slowest (2) of `f`.
+fn pick(f: Option<&DurationFigures>, which: usize) -> Option<&prost_types::Duration> {
+    f.and_then(|f| [&f.median, &f.p90, &f.slowest][which].as_ref())
+}
+
+fn seconds(d: Option<&prost_types::Duration>) -> Cell {
+    d.map_or(Cell::Text(String::new()), |d| {
+        // Seconds of a referral's life: far below 2^52, exact as floats.
+        #[allow(clippy::cast_precision_loss)]
+        let whole = d.seconds as f64;
+        number(whole + f64::from(d.nanos) / 1e9)
+    })
+}
+
+fn reasons(s: &DistrictSide, v: &DistrictSide) -> Vec<Vec<Cell>> {
+    let mut rows = Vec::new();
+    for (side, x) in [("sender", s), ("receiver", v)] {
+        for d in &x.decline_reasons {
+            let reason = DeclineReason::try_from(d.reason)
+                .unwrap_or_default()
+                .as_str_name();
+            rows.push(vec![
+                text(side),
+                text("declined"),
+                text(reason),
+                number(d.count),
+            ]);
+        }
+        for w in &x.withdraw_reasons {
+            let reason = WithdrawReason::try_from(w.reason)
+                .unwrap_or_default()
+                .as_str_name();
+            rows.push(vec![
+                text(side),
+                text("withdrawn"),
+                text(reason),
+                number(w.count),
+            ]);
+        }
+    }
+    rows
+}
+
+/// One table as CSV (RFC 4180, UTF-8).
+pub fn csv(table: &Table) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(table.header)?;
+    for row in &table.rows {
+        w.write_record(row.iter().map(|c| match c {
+            Cell::Text(t) => t.clone(),
+            Cell::Number(n) => n.to_string(),
+        }))?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// Every table as a sheet of one workbook.
+pub fn xlsx(tables: &[Table]) -> Result<Vec<u8>, XlsxError> {
+    let mut workbook = Workbook::new();
+    for table in tables {
+        let sheet = workbook.add_worksheet();
+        sheet.set_name(table.sheet_name())?;
+        for (col, name) in (0u16..).zip(table.header) {
+            sheet.write_string(0, col, *name)?;
+        }
+        for (row, cells) in (1u32..).zip(&table.rows) {
+            for (col, cell) in (0u16..).zip(cells) {
+                match cell {
+                    Cell::Text(t) => sheet.write_string(row, col, t)?,
+                    Cell::Number(n) => sheet.write_number(row, col, *n)?,
+                };
+            }
+        }
+    }
+    workbook.save_to_buffer()
+}
