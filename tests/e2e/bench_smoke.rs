@@ -52,6 +52,15 @@ async fn the_benchmark_runs_and_reports_every_figure() {
     );
     assert_eq!(web.failed_pages, 0, "every page answered 200 OK");
     assert!(web.background_offered_flows_per_s > 0.0);
+    let reports = &report.reports;
+    assert!(
+        reports.district_30_days.count > 0
+            && reports.district_365_days.count > 0
+            && reports.export_xlsx_30_days.count > 0
+            && reports.read_model_lag.count > 0,
+        "{reports:?}"
+    );
+    assert_eq!(reports.failed_calls, 0, "every report call answered");
     // Every service and the web app.
     assert_eq!(
         report.processes.len(),
@@ -73,7 +82,8 @@ async fn the_benchmark_runs_and_reports_every_figure() {
             && table.contains("Durable work per flow")
             && table.contains("CPU seconds per flow")
             && table.contains("Web app pages")
-            && table.contains("Referral page"),
+            && table.contains("Referral page")
+            && table.contains("Read model lag"),
         "{table}"
     );
     let json: serde_json::Value =

@@ -232,7 +232,10 @@ async fn rdsa_sees_the_districts_figures(web: &Web, driver: &mut Driver) {
     let script = "const [path, done] = arguments; \
         fetch(path).then(r => r.text().then(t => done(r.status + ' ' + r.headers.get('content-type') + ' ' + t.split('\\n')[1])), () => done('failed'));";
     let flows = rdsa
-        .execute_async(script, vec!["/figures/export?format=csv&table=flows".into()])
+        .execute_async(
+            script,
+            vec!["/figures/export?format=csv&table=flows".into()],
+        )
         .await
         .expect("download from the page");
     assert_eq!(

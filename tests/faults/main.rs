@@ -36,8 +36,9 @@ use placement_e2e::{
     webhook::WebhookReceiver,
 };
 use placement_proto::v1::{
-    AddNotificationEndpointRequest, CreateServiceRequest, GetServiceRequest, NotificationChannel,
-    NotificationKind, ReferralStatus, ServiceType,
+    AddNotificationEndpointRequest, CreateServiceRequest, GetDistrictReportRequest,
+    GetServiceRequest, NotificationChannel, NotificationKind, ReferralStatus, ServiceType,
+    report_service_client::ReportServiceClient,
 };
 use uuid::Uuid;
 
@@ -171,6 +172,43 @@ impl Run {
     }
 
     /// Waits for the flows, then checks everything; prints the summary line.
+    /// Whether the reports service, learning from the same events, counts every flow of the run exactly
+    /// once: submitted, accepted and placed, and placed now (a redelivered event counted twice, or one lost,
+    /// shows here).
+    async fn reports_count_every_flow_once(&self, flows: usize) -> bool {
+        let url = self
+            .stack
+            .endpoints
+            .url(placement_platform::services::REPORTS);
+        let reports =
+            ReportServiceClient::new(placement_cli::clients::channel(url).expect("channel"));
+        let now = chrono::Utc::now();
+        let asked = || GetDistrictReportRequest {
+            region_code: "VRC".into(),
+            period_start: Some(placement_platform::time::timestamp(
+                now - chrono::Duration::hours(2),
+            )),
+            period_end: Some(placement_platform::time::timestamp(
+                now + chrono::Duration::hours(1),
+            )),
+        };
+        let n = flows as u32;
+        eventually("the reports' figures", SETTLE, || async {
+            let r = (reports.clone())
+                .get_district_report(as_agency(NATIONAL_AUTHORITY, asked()))
+                .await
+                .ok()?
+                .into_inner();
+            let side = r.as_receiver?;
+            let placed_now = (side.by_status_now.iter())
+                .find(|c| c.status == ReferralStatus::Placed as i32)
+                .map_or(0, |c| c.count);
+            ((side.submitted, side.accepted, side.placed, placed_now) == (n, n, n, n)).then_some(())
+        })
+        .await
+        .is_ok()
+    }
+
     async fn finish(
         self,
         name: &str,
@@ -264,6 +302,7 @@ impl Run {
         .await;
         let backlog = self.stack.outbox_backlog().await;
         let dead = self.stack.dead_letters().await;
+        let reports_match = self.reports_count_every_flow_once(flows.len()).await;
 
         // Every request and placement reached the foster-care team's system by webhook, each accepted once.
         let expected_hooks = 2 * flows.len();
@@ -291,7 +330,7 @@ impl Run {
 
         let retries = self.load.retries.lock().expect("retries").clone();
         let line = format!(
-            "fault: {name}: referrals={} placed={placed} faults_injected={faults} lost={} duplicated={duplicated} webhooks_missing={hooks_missing} webhooks_repeated={hooks_repeated} recovered_in_s={recovery:.1} run_s={:.1} client_retries={retries:?}",
+            "fault: {name}: referrals={} placed={placed} faults_injected={faults} lost={} duplicated={duplicated} webhooks_missing={hooks_missing} webhooks_repeated={hooks_repeated} reports_match={reports_match} recovered_in_s={recovery:.1} run_s={:.1} client_retries={retries:?}",
             REFERRALS,
             lost + (REFERRALS - placed),
             self.started.elapsed().as_secs_f64()
@@ -318,6 +357,10 @@ impl Run {
             "{name}: notifications lost / duplicated"
         );
         assert_eq!(hooks_missing, 0, "{name}: webhooks never accepted");
+        assert!(
+            reports_match,
+            "{name}: the reports' figures are not the referrals'"
+        );
         assert_eq!(unverified, 0, "{name}: webhooks with a bad signature");
         // A sender killed between a receiver's answer and recording it sends again after its lease (the
         // receiver drops the repeat by webhook-id); nothing else may repeat one.

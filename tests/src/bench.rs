@@ -4,8 +4,10 @@
 //! pages with the large history under half the peak load. One table, one JSON file, one SVG of latency
 //! against offered load.
 
+mod reports;
 mod web;
 
+pub use reports::ReportFigures;
 pub use web::WebFigures;
 
 use std::{
@@ -38,7 +40,7 @@ use placement_proto::v1::{
     CreateServiceRequest, Date, GetReferralRequest, LegalBasis, LegalBasisKind,
     ListMunicipalitiesRequest, ListReferralsRequest, NotificationKind, OpenCaseRequest,
     PageRequest, ReferralDirection, SearchServicesRequest, ServiceType, Sex, SubmitReferralRequest,
-    WatchNotificationsRequest,
+    WatchNotificationsRequest, report_service_client::ReportServiceClient,
 };
 use serde::Serialize;
 use sqlx::{Connection as _, Executor, PgConnection};
@@ -229,6 +231,8 @@ pub struct Report {
     pub large_history: ReadFigures,
     /// The web app's pages with the large history stored, under half the peak load.
     pub web_pages: WebFigures,
+    /// The reports with the large history in their read model, under half the peak load.
+    pub reports: ReportFigures,
     pub processes: HashMap<String, ProcessFigures>,
 }
 
@@ -1171,6 +1175,8 @@ pub async fn run(config: BenchConfig) -> Report {
         background_errors: load.errors.load(Ordering::Relaxed),
     };
 
+    report.reports = time_reports(&stack, &clients, &demo, &targets, half, &config).await;
+
     for (name, pid) in &pids {
         let (_, _, peak) = process_usage(*pid);
         if let Some(p) = report.processes.get_mut(name) {
@@ -1180,6 +1186,65 @@ pub async fn run(config: BenchConfig) -> Report {
     stack.stop_all();
     write_outputs(&config, &report);
     report
+}
+
+/// Step 5, the reports: the long history in their read model, the district report and its export timed
+/// under half the peak flow, and the read model's lag behind the background flows' steps.
+async fn time_reports(
+    stack: &Stack,
+    clients: &Clients,
+    demo: &DemoDirectory,
+    targets: &Arc<Targets>,
+    rate: f64,
+    config: &BenchConfig,
+) -> ReportFigures {
+    let regions: Vec<String> = (clients.directory.clone())
+        .list_regions(as_agency(
+            NATIONAL_AUTHORITY,
+            placement_proto::v1::ListRegionsRequest {},
+        ))
+        .await
+        .expect("regions")
+        .into_inner()
+        .regions
+        .into_iter()
+        .map(|r| r.code)
+        .collect();
+    reports::load_history(&stack.database_url, &regions, config.history).await;
+    let seconds = config.web_seconds / 2.0;
+    let cases = open_cases(clients, demo, (rate * seconds).ceil() as usize).await;
+    eprintln!("timing the reports under {rate:.1} flows/s");
+    let since = chrono::Utc::now();
+    let background = tokio::spawn(offer(
+        clients.clone(),
+        targets.clone(),
+        cases,
+        rate,
+        seconds,
+    ));
+    let channel =
+        placement_cli::clients::channel(stack.endpoints.url(placement_platform::services::REPORTS))
+            .expect("channel");
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let (district_30_days, district_365_days, export_xlsx_30_days, failed_calls) =
+        reports::time_reports(
+            ReportServiceClient::new(channel),
+            until,
+            config.samples / 10,
+        )
+        .await;
+    let (load, _) = background.await.expect("the background load");
+    // Five steps a flow: submitted, two acknowledgements, accepted, placed.
+    let steps = 5 * load.flows.load(Ordering::Relaxed) as i64;
+    reports::settle(&stack.database_url, since, steps).await;
+    ReportFigures {
+        stored_referrals: config.history,
+        district_30_days,
+        district_365_days,
+        export_xlsx_30_days,
+        read_model_lag: reports::read_model_lag(&stack.database_url, since).await,
+        failed_calls,
+    }
 }
 
 fn write_outputs(config: &BenchConfig, report: &Report) {
@@ -1458,6 +1523,25 @@ pub fn table(r: &Report) -> String {
     }
     if w.failed_pages > 0 {
         t += &format!("  {} pages not answered 200 OK\n", w.failed_pages);
+    }
+    let r5 = &r.reports;
+    t += &format!(
+        "\nReports with {} referrals in their read model, under {:.1} flows/s (p50/p99/p99.9 ms, target p99 <= 100)\n",
+        r5.stored_referrals, w.background_offered_flows_per_s
+    );
+    for (name, l) in [
+        ("District report, 30 days", &r5.district_30_days),
+        ("District report, 365 days", &r5.district_365_days),
+        ("XLSX export, 30 days", &r5.export_xlsx_30_days),
+        ("Read model lag (step to model)", &r5.read_model_lag),
+    ] {
+        t += &format!(
+            "  {:<32} {:>7.2}/{:>7.2}/{:>7.2}   {} samples\n",
+            name, l.p50_ms, l.p99_ms, l.p999_ms, l.count
+        );
+    }
+    if r5.failed_calls > 0 {
+        t += &format!("  {} report calls failed\n", r5.failed_calls);
     }
     t += "\nMemory (MiB): idle RSS / peak RSS (target: web idle <= 50)\n";
     let mut procs: Vec<_> = r.processes.iter().collect();

@@ -1,0 +1,173 @@
+//! The reports' figures with a long history in their read model: the district report and its export
+//! timed under half the peak flow, and how far the read model lags behind the steps it learns from.
+
+use std::{sync::Mutex, time::Instant};
+
+use chrono::Utc;
+use placement_cli::{clients::as_agency, demo::NATIONAL_AUTHORITY};
+use placement_platform::time::timestamp;
+use placement_proto::v1::{
+    ExportDistrictReportRequest, GetDistrictReportRequest, ReportFormat, ReportTable,
+    report_service_client::ReportServiceClient,
+};
+use serde::Serialize;
+use sqlx::{Connection as _, Executor, PgConnection};
+use tonic::transport::Channel;
+
+use super::{Latency, histogram, record};
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ReportFigures {
+    /// Referrals in the reports' read model (spread over 28 districts and three years).
+    pub stored_referrals: u64,
+    pub district_30_days: Latency,
+    pub district_365_days: Latency,
+    pub export_xlsx_30_days: Latency,
+    /// From a step's commit in the referrals service to its arrival in the read model, for the steps of
+    /// the background flows.
+    pub read_model_lag: Latency,
+    pub failed_calls: u64,
+}
+
+/// Stores `n` placed referrals (five steps each) straight into the reports' tables.
+pub async fn load_history(database_url: &str, regions: &[String], n: u64) {
+    let mut db = PgConnection::connect(database_url).await.expect("database");
+    db.execute("SET synchronous_commit = off")
+        .await
+        .expect("set");
+    let batch = 100_000u64;
+    let mut done = 0;
+    while done < n {
+        let m = batch.min(n - done);
+        let (first, last) = (done as i64 + 1, (done + m) as i64);
+        sqlx::query(HISTORY_REFERRALS)
+            .bind(regions)
+            .bind(first)
+            .bind(last)
+            .execute(&mut db)
+            .await
+            .expect("load report referrals");
+        sqlx::query(HISTORY_STEPS)
+            .bind(first)
+            .bind(last)
+            .execute(&mut db)
+            .await
+            .expect("load report steps");
+        done += m;
+    }
+    for table in ["reports.referrals", "reports.steps"] {
+        db.execute(format!("ANALYZE {table}").as_str())
+            .await
+            .expect("analyze");
+    }
+}
+
+// $1 the districts, $2..$3 the numbers. One referral every 94 seconds before the last 30 days (whose steps
+// are at most 20 days long): a million over three years, none in the future.
+const HISTORY_REFERRALS: &str = "INSERT INTO reports.referrals (id, sender_agency_id, sender_region_code,
+         receiving_agency_id, receiving_region_code, foster_team_agency_id, service_id, status, ack_deadline,
+         version)
+     SELECT md5('report-' || g)::uuid, gen_random_uuid(), ($1::text[])[1 + (g / 28) % cardinality($1::text[])],
+         gen_random_uuid(), ($1::text[])[1 + g % cardinality($1::text[])], gen_random_uuid(), gen_random_uuid(),
+         'REFERRAL_STATUS_PLACED', now() - interval '30 days' - (g * 94 || ' seconds')::interval, 5
+     FROM generate_series($2::bigint, $3::bigint) g";
+
+const HISTORY_STEPS: &str = "INSERT INTO reports.steps (referral_id, version, action, from_status, to_status,
+         actor_agency_id, at, reason_code)
+     SELECT md5('report-' || g)::uuid, s.version, s.action, s.from_status, s.to_status, NULL,
+         now() - interval '30 days' - (g * 94 || ' seconds')::interval
+             + (s.after_minutes * (1 + g % 7) || ' minutes')::interval, 0
+     FROM generate_series($1::bigint, $2::bigint) g
+     CROSS JOIN (VALUES
+         (1, 'REFERRAL_ACTION_SUBMITTED', NULL, 'REFERRAL_STATUS_SUBMITTED', 0),
+         (2, 'REFERRAL_ACTION_ACKNOWLEDGED', 'REFERRAL_STATUS_SUBMITTED', 'REFERRAL_STATUS_SUBMITTED', 30),
+         (3, 'REFERRAL_ACTION_ACKNOWLEDGED', 'REFERRAL_STATUS_SUBMITTED', 'REFERRAL_STATUS_ACKNOWLEDGED', 90),
+         (4, 'REFERRAL_ACTION_ACCEPTED', 'REFERRAL_STATUS_ACKNOWLEDGED', 'REFERRAL_STATUS_ACCEPTED', 600),
+         (5, 'REFERRAL_ACTION_PLACED', 'REFERRAL_STATUS_ACCEPTED', 'REFERRAL_STATUS_PLACED', 4000)
+     ) AS s(version, action, from_status, to_status, after_minutes)";
+
+/// Times the district report (30 and 365 days) and its XLSX export in turn until `until`, `min` rounds at
+/// least.
+pub async fn time_reports(
+    client: ReportServiceClient<Channel>,
+    until: Instant,
+    min: usize,
+) -> (Latency, Latency, Latency, u64) {
+    let hs = [
+        Mutex::new(histogram()),
+        Mutex::new(histogram()),
+        Mutex::new(histogram()),
+    ];
+    let (mut failed, mut rounds) = (0, 0);
+    while rounds < min || Instant::now() < until {
+        for (i, days) in [30, 365, 30].into_iter().enumerate() {
+            let end = Utc::now();
+            let asked = GetDistrictReportRequest {
+                region_code: "VRC".into(),
+                period_start: Some(timestamp(end - chrono::Duration::days(days))),
+                period_end: Some(timestamp(end)),
+            };
+            let t = Instant::now();
+            let ok = if i < 2 {
+                client
+                    .clone()
+                    .get_district_report(as_agency(NATIONAL_AUTHORITY, asked))
+                    .await
+                    .is_ok()
+            } else {
+                let export = ExportDistrictReportRequest {
+                    report: Some(asked),
+                    format: ReportFormat::Xlsx as i32,
+                    table: ReportTable::Unspecified as i32,
+                };
+                client
+                    .clone()
+                    .export_district_report(as_agency(NATIONAL_AUTHORITY, export))
+                    .await
+                    .is_ok()
+            };
+            if ok {
+                record(&hs[i], t.elapsed());
+            } else {
+                failed += 1;
+            }
+        }
+        rounds += 1;
+    }
+    let [a, b, c] = hs.map(|h| Latency::of(&h.into_inner().expect("histogram")));
+    (a, b, c, failed)
+}
+
+/// The lag of every step that happened since `since` (the step's own time to its arrival in the model).
+pub async fn read_model_lag(database_url: &str, since: chrono::DateTime<Utc>) -> Latency {
+    let mut db = PgConnection::connect(database_url).await.expect("database");
+    let lags: Vec<i64> = sqlx::query_scalar(
+        "SELECT (EXTRACT(EPOCH FROM applied_at - at) * 1000000)::bigint FROM reports.steps WHERE at >= $1",
+    )
+    .bind(since)
+    .fetch_all(&mut db)
+    .await
+    .expect("lags");
+    let mut h = histogram();
+    for lag in lags {
+        let _ = h.record(lag.max(1) as u64);
+    }
+    Latency::of(&h)
+}
+
+/// Waits (at most ten seconds) until the read model holds `steps` steps taken since `since`.
+pub async fn settle(database_url: &str, since: chrono::DateTime<Utc>, steps: i64) {
+    let mut db = PgConnection::connect(database_url).await.expect("database");
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM reports.steps WHERE at >= $1")
+            .bind(since)
+            .fetch_one(&mut db)
+            .await
+            .expect("count");
+        if n >= steps {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
