@@ -196,6 +196,8 @@ fn step_of(r: &Referral, e: &ReferralHistoryEntry) -> Result<store::Step, Rebuil
             Ok(ReferralAction::Withdrawn) => r.withdraw_reason,
             _ => 0,
         },
+        sender_region_code: r.sender_region_code.clone(),
+        receiving_region_code: r.receiving_region_code.clone(),
     })
 }
 

@@ -74,6 +74,8 @@ impl EventHandler for ReferralSteps {
             actor_agency_id: Uuid::parse_str(&r.actor_agency_id).ok(),
             at: event.occurred_at(),
             reason_code: r.reason_code,
+            sender_region_code: r.sender_region_code.clone(),
+            receiving_region_code: r.receiving_region_code.clone(),
         };
         store::note_referral(tx, &referral).await?;
         store::note_step(tx, &step).await?;

@@ -29,6 +29,9 @@ pub struct Step {
     pub at: DateTime<Utc>,
     /// The DeclineReason or WithdrawReason of a decline or withdrawal; 0 otherwise.
     pub reason_code: i32,
+    /// The referral's districts, so a district's steps are found without the referral.
+    pub sender_region_code: String,
+    pub receiving_region_code: String,
 }
 
 pub async fn note_agency(
@@ -81,8 +84,8 @@ pub async fn note_referral(
 pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO steps (referral_id, version, action, from_status, to_status, actor_agency_id, at,
-             reason_code)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (referral_id, version) DO NOTHING",
+             reason_code, sender_region_code, receiving_region_code)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (referral_id, version) DO NOTHING",
     )
     .bind(s.referral_id)
     .bind(s.version)
@@ -92,6 +95,8 @@ pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Re
     .bind(s.actor_agency_id)
     .bind(s.at)
     .bind(s.reason_code)
+    .bind(&s.sender_region_code)
+    .bind(&s.receiving_region_code)
     .execute(&mut **tx)
     .await
     .map(drop)
@@ -146,9 +151,8 @@ pub async fn steps_in(
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<(ReferralAction, ReferralStatus, i32, i64)>> {
     sqlx::query_as(&format!(
-        "SELECT s.action, s.to_status, s.reason_code, count(*) FROM steps s
-         JOIN referrals r ON r.id = s.referral_id
-         WHERE r.{} = $1 AND s.at >= $2 AND s.at < $3 GROUP BY s.action, s.to_status, s.reason_code",
+        "SELECT action, to_status, reason_code, count(*) FROM steps
+         WHERE {} = $1 AND at >= $2 AND at < $3 GROUP BY action, to_status, reason_code",
         side.column()
     ))
     .bind(region)
@@ -174,18 +178,18 @@ pub async fn timings(
     region: &str,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<Timings>> {
+    // One pass over each submitted referral's steps (contiguous in the primary key).
     let after = |condition: &str| {
         format!(
-            "(SELECT (EXTRACT(EPOCH FROM min(t.at) - sub.at) * 1000000)::bigint FROM steps t
-              WHERE t.referral_id = sub.id AND {condition})"
+            "(EXTRACT(EPOCH FROM min(t.at) FILTER (WHERE {condition}) - sub.at) * 1000000)::bigint"
         )
     };
     let sql = format!(
         "WITH sub AS (
-             SELECT r.id, s.at FROM referrals r
-             JOIN steps s ON s.referral_id = r.id AND s.action = 'REFERRAL_ACTION_SUBMITTED'
-             WHERE r.{} = $1 AND s.at >= $2 AND s.at < $3)
-         SELECT {} AS first_ack, {} AS all_acks, {} AS decision, {} AS placed FROM sub",
+             SELECT referral_id AS id, at FROM steps
+             WHERE {} = $1 AND at >= $2 AND at < $3 AND action = 'REFERRAL_ACTION_SUBMITTED')
+         SELECT {} AS first_ack, {} AS all_acks, {} AS decision, {} AS placed
+         FROM sub JOIN steps t ON t.referral_id = sub.id GROUP BY sub.id, sub.at",
         side.column(),
         after("t.action = 'REFERRAL_ACTION_ACKNOWLEDGED'"),
         after(
@@ -280,19 +284,19 @@ pub async fn outcomes(
     let (columns, filter, group) = match grouping {
         Grouping::Flow => (
             "r.sender_region_code, r.receiving_region_code, NULL::uuid AS service_id",
-            "(r.sender_region_code = $1 OR r.receiving_region_code = $1)",
+            "(s.sender_region_code = $1 OR s.receiving_region_code = $1)",
             "r.sender_region_code, r.receiving_region_code",
         ),
         Grouping::Service => (
             "'' AS sender_region_code, r.receiving_region_code, r.service_id",
-            "r.receiving_region_code = $1",
+            "s.receiving_region_code = $1",
             "r.receiving_region_code, r.service_id",
         ),
     };
     let sql = format!(
         "SELECT {columns}, count(*) AS submitted, {} AS accepted, {} AS declined
-         FROM referrals r JOIN steps s ON s.referral_id = r.id AND s.action = 'REFERRAL_ACTION_SUBMITTED'
-         WHERE {filter} AND s.at >= $2 AND s.at < $3
+         FROM steps s JOIN referrals r ON r.id = s.referral_id
+         WHERE {filter} AND s.at >= $2 AND s.at < $3 AND s.action = 'REFERRAL_ACTION_SUBMITTED'
          GROUP BY {group} ORDER BY submitted DESC, {group}",
         had("REFERRAL_ACTION_ACCEPTED"),
         had("REFERRAL_ACTION_DECLINED"),

@@ -48,6 +48,7 @@ pub async fn load_history(database_url: &str, regions: &[String], n: u64) {
             .await
             .expect("load report referrals");
         sqlx::query(HISTORY_STEPS)
+            .bind(regions)
             .bind(first)
             .bind(last)
             .execute(&mut db)
@@ -73,11 +74,12 @@ const HISTORY_REFERRALS: &str = "INSERT INTO reports.referrals (id, sender_agenc
      FROM generate_series($2::bigint, $3::bigint) g";
 
 const HISTORY_STEPS: &str = "INSERT INTO reports.steps (referral_id, version, action, from_status, to_status,
-         actor_agency_id, at, reason_code)
+         actor_agency_id, at, reason_code, sender_region_code, receiving_region_code)
      SELECT md5('report-' || g)::uuid, s.version, s.action, s.from_status, s.to_status, NULL,
          now() - interval '30 days' - (g * 94 || ' seconds')::interval
-             + (s.after_minutes * (1 + g % 7) || ' minutes')::interval, 0
-     FROM generate_series($1::bigint, $2::bigint) g
+             + (s.after_minutes * (1 + g % 7) || ' minutes')::interval, 0,
+         ($1::text[])[1 + (g / 28) % cardinality($1::text[])], ($1::text[])[1 + g % cardinality($1::text[])]
+     FROM generate_series($2::bigint, $3::bigint) g
      CROSS JOIN (VALUES
          (1, 'REFERRAL_ACTION_SUBMITTED', NULL, 'REFERRAL_STATUS_SUBMITTED', 0),
          (2, 'REFERRAL_ACTION_ACKNOWLEDGED', 'REFERRAL_STATUS_SUBMITTED', 'REFERRAL_STATUS_SUBMITTED', 30),
