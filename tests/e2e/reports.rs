@@ -14,8 +14,8 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     DeclineReason, DeclineReferralRequest, DistrictReport, DistrictSide, DurationFigures,
-    EventEnvelope, ExportDistrictReportRequest, GetDistrictReportRequest, ReasonCount, Referral,
-    ReferralAction, ReferralStatus, ReportFormat, ReportTable, StatusCount,
+    EventEnvelope, ExportDistrictReportRequest, GetDistrictReportRequest, GetNationalReportRequest,
+    ReasonCount, Referral, ReferralAction, ReferralStatus, ReportFormat, ReportTable, StatusCount,
     report_service_client::ReportServiceClient,
 };
 use tonic::Code;
@@ -217,6 +217,62 @@ async fn a_districts_figures_are_what_its_referrals_did() {
         .expect("report");
     replayed_events_change_nothing(&f, &reports, &vratsa, &mut recorder, &ids, steps).await;
     who_sees_a_districts_figures(&f, &reports).await;
+    the_country_with_small_counts_suppressed(&f, &reports).await;
+}
+
+/// The national view: Vratsa's four, one accepted, one declined, one placed, two stalled; published, every
+/// count under 5 is suppressed, the country's too (Vratsa is the only district with any).
+async fn the_country_with_small_counts_suppressed(f: &Fixture, reports: &Reports) {
+    let national = |agency, published| {
+        let mut client = reports.client.clone();
+        let asked = GetNationalReportRequest {
+            period_start: Some(timestamp(reports.period.0)),
+            period_end: Some(timestamp(reports.period.1)),
+            published,
+        };
+        async move {
+            client
+                .get_national_report(as_agency_with(agency, &[Role::Supervisor], asked))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let figures = |t: &placement_proto::v1::DistrictTotals| {
+        [
+            &t.submitted,
+            &t.accepted,
+            &t.declined,
+            &t.placed,
+            &t.stalled_now,
+        ]
+        .map(|c| {
+            c.as_ref()
+                .map(|c| (c.value, c.suppressed))
+                .expect("a count")
+        })
+    };
+    let exact = national(NATIONAL_AUTHORITY, false).await.expect("national");
+    let districts: Vec<&str> = exact
+        .districts
+        .iter()
+        .map(|d| d.region_code.as_str())
+        .collect();
+    assert_eq!(districts, ["VRC"]);
+    let vratsa = [(4, false), (1, false), (1, false), (1, false), (2, false)];
+    assert_eq!(figures(&exact.districts[0]), vratsa);
+    assert_eq!(figures(exact.country.as_ref().expect("country")), vratsa);
+    assert!(!exact.small_counts_suppressed);
+    let published = national(NATIONAL_AUTHORITY, true).await.expect("published");
+    assert!(published.small_counts_suppressed);
+    assert_eq!(figures(&published.districts[0]), [(0, true); 5]);
+    let refused = national(f.agency("rdsa-vratsa"), false)
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        refused.code(),
+        Code::PermissionDenied,
+        "an RDSA sees its district, not the country"
+    );
 }
 
 async fn place(f: &Fixture, id: &str) {
@@ -441,6 +497,30 @@ async fn who_sees_a_districts_figures(f: &Fixture, reports: &Reports) {
         .expect_err("refused");
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert!(bad.message().starts_with("region_code"), "{bad:?}");
+    // A period in years no referral can have (and the database cannot hold) is refused, naming the field.
+    let ancient = placement_proto::prost_types::Timestamp {
+        seconds: -200_000_000_000,
+        nanos: 0,
+    };
+    let far = reports
+        .client
+        .clone()
+        .get_district_report(as_agency_with(
+            NATIONAL_AUTHORITY,
+            &[Role::Supervisor],
+            GetDistrictReportRequest {
+                region_code: "VRC".into(),
+                period_start: Some(ancient),
+                period_end: Some(placement_proto::prost_types::Timestamp {
+                    seconds: -200_000_000_000 + 86_400,
+                    nanos: 0,
+                }),
+            },
+        ))
+        .await
+        .expect_err("refused");
+    assert_eq!(far.code(), Code::InvalidArgument, "{far:?}");
+    assert!(far.message().starts_with("period_start"), "{far:?}");
 }
 
 /// A new reports deployment on an exchange that has run: its model empty, a step taken while it was away

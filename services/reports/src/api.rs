@@ -2,24 +2,24 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use placement_platform::{
     caller::CallerExt,
     error::{ServiceError, ServiceResult, respond},
     time::{from_timestamp, timestamp},
 };
 use placement_proto::v1::{
-    DistrictFlow, DistrictReport, DistrictSide, ExportDistrictReportRequest,
-    GetDistrictReportRequest, RebuildReadModelRequest, RebuildReadModelResponse, ReferralAction,
-    ReportFile, ReportFormat, ReportTable, ServiceAcceptance, StalledReferral, StatusCount,
-    report_service_server::ReportService,
+    DistrictFlow, DistrictReport, DistrictSide, DistrictTotals, ExportDistrictReportRequest,
+    GetDistrictReportRequest, GetNationalReportRequest, NationalReport, RebuildReadModelRequest,
+    RebuildReadModelResponse, ReferralAction, ReportFile, ReportFormat, ReportTable,
+    ServiceAcceptance, StalledReferral, StatusCount, report_service_server::ReportService,
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 
 use crate::{
     export,
-    figures::{StepCounts, acceptance_rate, count, durations},
+    figures::{StepCounts, acceptance_rate, count, durations, shown},
     policy,
     rebuild::{RebuildError, Source},
     store::{self, Grouping, Side},
@@ -88,6 +88,26 @@ impl ReportService for ReportApi {
         respond(result.await)
     }
 
+    async fn get_national_report(
+        &self,
+        request: Request<GetNationalReportRequest>,
+    ) -> Result<Response<NationalReport>, Status> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let result = async {
+            let period = check_period(&GetDistrictReportRequest {
+                region_code: String::new(),
+                period_start: req.period_start,
+                period_end: req.period_end,
+            })?;
+            let mut conn = self.pool.acquire().await?;
+            policy::may_see_country(&mut conn, &caller).await?;
+            let rows = store::national(&mut conn, period).await?;
+            Ok(national_report(&rows, req.published))
+        };
+        respond(result.await)
+    }
+
     async fn rebuild_read_model(
         &self,
         request: Request<RebuildReadModelRequest>,
@@ -105,6 +125,30 @@ impl ReportService for ReportApi {
             Ok(RebuildReadModelResponse { referrals_read })
         };
         respond(result.await)
+    }
+}
+
+fn national_report(rows: &[store::Totals], published: bool) -> NationalReport {
+    let totals = |region: &str, t: [i64; 5]| DistrictTotals {
+        region_code: region.to_string(),
+        submitted: Some(shown(t[0], published)),
+        accepted: Some(shown(t[1], published)),
+        declined: Some(shown(t[2], published)),
+        placed: Some(shown(t[3], published)),
+        stalled_now: Some(shown(t[4], published)),
+    };
+    let of = |r: &store::Totals| [r.submitted, r.accepted, r.declined, r.placed, r.stalled_now];
+    let country = rows.iter().map(of).fold([0i64; 5], |mut acc, t| {
+        for (a, b) in acc.iter_mut().zip(t) {
+            *a += b;
+        }
+        acc
+    });
+    NationalReport {
+        districts: rows.iter().map(|r| totals(&r.region_code, of(r))).collect(),
+        country: Some(totals("", country)),
+        small_counts_suppressed: published,
+        as_of: Some(timestamp(Utc::now())),
     }
 }
 
@@ -166,7 +210,10 @@ fn check_period(req: &GetDistrictReportRequest) -> ServiceResult<(DateTime<Utc>,
     let time = |field: &str, t: Option<&prost_types::Timestamp>| {
         t.ok_or_else(|| ServiceError::invalid(field, "required"))
             .and_then(|t| {
-                from_timestamp(t).ok_or_else(|| ServiceError::invalid(field, "not a valid time"))
+                // Years the database holds and a referral can have: no figure lies outside them.
+                from_timestamp(t)
+                    .filter(|t| (1970..=9999).contains(&t.year()))
+                    .ok_or_else(|| ServiceError::invalid(field, "not a time from 1970 to 9999"))
             })
     };
     let start = time("period_start", req.period_start.as_ref())?;

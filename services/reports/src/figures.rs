@@ -1,7 +1,7 @@
 //! How durations are summed up: nearest-rank percentiles over whole microseconds, so a figure is always
 //! one that some referral actually took.
 
-use placement_proto::v1::{DurationFigures, ReasonCount, ReferralAction, ReferralStatus};
+use placement_proto::v1::{Count, DurationFigures, ReasonCount, ReferralAction, ReferralStatus};
 use prost_types::Duration;
 
 /// Steps of a period counted by (action, status after, reason code).
@@ -35,6 +35,24 @@ impl StepCounts {
         }
         out.sort_by_key(|r| r.reason);
         out
+    }
+}
+
+/// Counts from 1 to 4 are not published: too few to show without pointing at a child.
+pub const SMALLEST_PUBLISHED: i64 = 5;
+
+/// A count as shown: suppressed when `published` and between 1 and 4.
+pub fn shown(n: i64, published: bool) -> Count {
+    if published && (1..SMALLEST_PUBLISHED).contains(&n) {
+        Count {
+            value: 0,
+            suppressed: true,
+        }
+    } else {
+        Count {
+            value: count(n),
+            suppressed: false,
+        }
     }
 }
 
@@ -130,6 +148,45 @@ mod tests {
         assert_eq!(reasons, [(1, 4), (2, 1)]);
         assert_eq!(acceptance_rate(3, 1), 0.75);
         assert_eq!(acceptance_rate(0, 0), 0.0);
+    }
+
+    #[test]
+    fn small_counts_are_suppressed_only_when_published() {
+        assert_eq!(
+            shown(4, true),
+            Count {
+                value: 0,
+                suppressed: true
+            }
+        );
+        assert_eq!(
+            shown(1, true),
+            Count {
+                value: 0,
+                suppressed: true
+            }
+        );
+        assert_eq!(
+            shown(0, true),
+            Count {
+                value: 0,
+                suppressed: false
+            }
+        );
+        assert_eq!(
+            shown(5, true),
+            Count {
+                value: 5,
+                suppressed: false
+            }
+        );
+        assert_eq!(
+            shown(3, false),
+            Count {
+                value: 3,
+                suppressed: false
+            }
+        );
     }
 
     #[test]

@@ -39,3 +39,17 @@ pub fn may_rebuild(caller: &Caller) -> ServiceResult<()> {
         ))
     }
 }
+
+/// The country's figures: the national authorities.
+pub async fn may_see_country(conn: &mut PgConnection, caller: &Caller) -> ServiceResult<()> {
+    caller.require(Act::Read.roles())?;
+    if caller.agency_id == NATIONAL_AUTHORITY {
+        return Ok(());
+    }
+    match store::agency(conn, caller.agency_id).await? {
+        Some((AgencyKind::NationalAuthority, _)) => Ok(()),
+        _ => Err(ServiceError::denied(
+            "the country's figures are for the national authorities",
+        )),
+    }
+}

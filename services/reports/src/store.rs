@@ -308,3 +308,46 @@ pub async fn outcomes(
         .fetch_all(conn)
         .await
 }
+
+/// Per receiving district: referrals submitted, accepted, declined and placed in the period, and stalled now.
+#[derive(Debug, FromRow)]
+pub struct Totals {
+    pub region_code: String,
+    pub submitted: i64,
+    pub accepted: i64,
+    pub declined: i64,
+    pub placed: i64,
+    pub stalled_now: i64,
+}
+
+pub async fn national(
+    conn: &mut PgConnection,
+    period: (DateTime<Utc>, DateTime<Utc>),
+) -> sqlx::Result<Vec<Totals>> {
+    sqlx::query_as(
+        "WITH steps_in AS (
+             SELECT receiving_region_code AS region_code,
+                 count(*) FILTER (WHERE action = 'REFERRAL_ACTION_SUBMITTED') AS submitted,
+                 count(*) FILTER (WHERE action = 'REFERRAL_ACTION_ACCEPTED') AS accepted,
+                 count(*) FILTER (WHERE action = 'REFERRAL_ACTION_DECLINED') AS declined,
+                 count(*) FILTER (WHERE action = 'REFERRAL_ACTION_PLACED') AS placed
+             FROM steps
+             WHERE action IN ('REFERRAL_ACTION_SUBMITTED', 'REFERRAL_ACTION_ACCEPTED',
+                              'REFERRAL_ACTION_DECLINED', 'REFERRAL_ACTION_PLACED')
+               AND at >= $1 AND at < $2
+             GROUP BY receiving_region_code),
+         stalled AS (
+             SELECT receiving_region_code AS region_code, count(*) AS stalled_now FROM referrals
+             WHERE status = 'REFERRAL_STATUS_SUBMITTED' AND ack_deadline < now()
+             GROUP BY receiving_region_code)
+         SELECT region_code, COALESCE(s.submitted, 0) AS submitted, COALESCE(s.accepted, 0) AS accepted,
+             COALESCE(s.declined, 0) AS declined, COALESCE(s.placed, 0) AS placed,
+             COALESCE(t.stalled_now, 0) AS stalled_now
+         FROM steps_in s FULL JOIN stalled t USING (region_code)
+         ORDER BY region_code",
+    )
+    .bind(period.0)
+    .bind(period.1)
+    .fetch_all(conn)
+    .await
+}
