@@ -12,6 +12,7 @@ mod error;
 mod i18n;
 mod oidc;
 mod pages;
+mod remembered;
 mod security;
 mod session;
 mod store;
@@ -103,10 +104,10 @@ pub(crate) struct App {
     pub verifier: Arc<Verifier>,
     pub clients: Clients,
     pub oidc: oidc::OpenId,
-    /// Agency names already read, by id.
-    pub names: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Agencies' and services' names already read, by id.
+    pub names: remembered::Remembered<String, String>,
     /// Agencies' kinds and districts already read, by id (who sees the figures page, for which district).
-    pub standings: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, pages::Standing>>,
+    pub standings: remembered::Remembered<uuid::Uuid, pages::Standing>,
     /// Cancelled on shutdown: ends the live inbox streams, so the server can drain.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

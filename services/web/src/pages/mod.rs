@@ -190,13 +190,8 @@ impl Standing {
 
 /// The standing of the person's agency, kept once read (agencies do not change kind or district).
 pub async fn standing(app: &AppState, session: &Session) -> Option<Standing> {
-    if let Some(s) = app
-        .standings
-        .lock()
-        .expect("not poisoned")
-        .get(&session.agency_id)
-    {
-        return Some(s.clone());
+    if let Some(s) = app.standings.get(&session.agency_id) {
+        return Some(s);
     }
     let asked = GetAgencyRequest {
         agency_id: session.agency_id.to_string(),
@@ -210,11 +205,7 @@ pub async fn standing(app: &AppState, session: &Session) -> Option<Standing> {
         kind: AgencyKind::try_from(agency.kind).unwrap_or_default(),
         region_code: agency.region_code,
     };
-    let mut standings = app.standings.lock().expect("not poisoned");
-    if standings.len() > 10_000 {
-        standings.clear();
-    }
-    standings.insert(session.agency_id, standing.clone());
+    app.standings.keep(session.agency_id, standing.clone());
     Some(standing)
 }
 
@@ -248,16 +239,12 @@ async fn name(
     if id.is_empty() {
         return String::new();
     }
-    if let Some(name) = app.names.lock().expect("not poisoned").get(id) {
-        return name.clone();
+    if let Some(name) = app.names.get(id) {
+        return name;
     }
     match read.await {
         Ok(name) => {
-            let mut names = app.names.lock().expect("not poisoned");
-            if names.len() > 10_000 {
-                names.clear();
-            }
-            names.insert(id.to_string(), name.clone());
+            app.names.keep(id.to_string(), name.clone());
             name
         }
         Err(_) => crate::views::short(id),
