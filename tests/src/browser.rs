@@ -129,6 +129,25 @@ pub async fn wait_reloading(client: &Client, css: &str, text: &str, limit: Durat
     wait(client, css, text, limit, true).await
 }
 
+/// Waits until nothing on the page matches `css`: after a form that removes what it is on (a row, a
+/// button), the click may return while the old page is still shown, so only the new page's lack of it
+/// says the action went through.
+pub async fn wait_gone(client: &Client, css: &str, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while client
+        .find_all(Locator::Css(css))
+        .await
+        .is_ok_and(|v| !v.is_empty())
+    {
+        let url = client.current_url().await.map(|u| u.to_string());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css:?} still shown after {limit:?} on {url:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn wait(client: &Client, css: &str, text: &str, limit: Duration, reload: bool) {
     let deadline = std::time::Instant::now() + limit;
     while !shows(client, css, text).await {

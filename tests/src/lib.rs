@@ -118,11 +118,38 @@ pub fn dev_keys() -> &'static PathBuf {
     })
 }
 
+/// Ports handed to the processes the tests start are taken from below the kernel's ephemeral range
+/// (32768 and up on Linux): a port picked by binding port 0 and let go lies in that range, where every
+/// outgoing connection takes its own, so it was now and then taken before the child bound it.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port that is free now and that no other test process will hand out: each port given is held
+/// by a lock on a file under the temporary directory for the life of this process (the lock ends
+/// with the process, however it ends), so the suites running side by side never share one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join("placement-test-ports");
+    std::fs::create_dir_all(&dir).expect("port lock directory");
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let step = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = TEST_PORTS.start + ((start + step) % span) as u16;
+        let Ok(file) = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(port.to_string()))
+        else {
+            continue;
+        };
+        if file.try_lock().is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            HELD.lock().expect("held ports").push(file);
+            return port;
+        }
+    }
+    panic!("no free port in {TEST_PORTS:?}")
 }
 
 /// Settings that differ between tests.
