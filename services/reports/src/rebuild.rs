@@ -70,12 +70,18 @@ impl Source {
                 .await?
                 .into_inner();
             let mut tx = placement_platform::db::begin(pool).await?;
+            let mut new_steps = vec![];
             for r in &page.referrals {
                 store::note_referral(&mut tx, &referral_now(r)?).await?;
                 for entry in &r.history {
-                    store::note_step(&mut tx, &step_of(r, entry)?).await?;
+                    let step = step_of(r, entry)?;
+                    if store::note_step(&mut tx, &step).await? {
+                        new_steps.push(step);
+                    }
                 }
             }
+            // Counted once for the page, after its referrals: see `store::count_steps`.
+            store::count_steps(&mut tx, &new_steps).await?;
             tx.commit().await?;
             read += page.referrals.len() as u64;
             if page.next_page_token.is_empty() {

@@ -78,7 +78,9 @@ impl EventHandler for ReferralSteps {
             receiving_region_code: r.receiving_region_code.clone(),
         };
         store::note_referral(tx, &referral).await?;
-        store::note_step(tx, &step).await?;
+        if store::note_step(tx, &step).await? {
+            store::count_steps(tx, [&step]).await?;
+        }
         Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! The reports' SQL: the read model, written by the event handler and read by the figures.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use placement_proto::v1::{AgencyKind, ReferralAction, ReferralStatus};
 use sqlx::{FromRow, PgConnection, Postgres, Transaction};
 use uuid::Uuid;
@@ -80,9 +82,11 @@ pub async fn note_referral(
     .map(drop)
 }
 
-/// Keeps a step once: the same version brought again changes nothing.
-pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Result<()> {
-    sqlx::query(
+/// Keeps a step once: the same version brought again changes nothing. A new step also marks its
+/// referral's milestone; it returns whether the step was new, so that the caller counts it (once) in
+/// [`count_steps`].
+pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
         "INSERT INTO steps (referral_id, version, action, from_status, to_status, actor_agency_id, at,
              reason_code, sender_region_code, receiving_region_code)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (referral_id, version) DO NOTHING",
@@ -97,6 +101,103 @@ pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Re
     .bind(s.reason_code)
     .bind(&s.sender_region_code)
     .bind(&s.receiving_region_code)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let columns = milestones(s);
+    if inserted && !columns.is_empty() {
+        let set: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} = LEAST({c}, $2)"))
+            .collect();
+        sqlx::query(&format!(
+            "UPDATE referrals SET {} WHERE id = $1",
+            set.join(", ")
+        ))
+        .bind(s.referral_id)
+        .bind(s.at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(inserted)
+}
+
+/// The milestone columns a step may be the first to reach (the earliest such step wins).
+fn milestones(s: &Step) -> &'static [&'static str] {
+    match s.action {
+        ReferralAction::Submitted => &["submitted_at"],
+        ReferralAction::Acknowledged if s.to_status == ReferralStatus::Acknowledged => {
+            &["first_ack_at", "all_acks_at"]
+        }
+        ReferralAction::Acknowledged => &["first_ack_at"],
+        ReferralAction::Accepted => &["accepted_at"],
+        ReferralAction::Declined => &["declined_at"],
+        ReferralAction::Placed => &["placed_at"],
+        _ => &[],
+    }
+}
+
+/// Adds new steps to their districts' day counts. The rows are raised in one order (that of the table's
+/// key), whoever raises them, so that the event handler and a rebuild writing side by side never wait
+/// on each other in a circle.
+pub async fn count_steps<'s>(
+    tx: &mut Transaction<'_, Postgres>,
+    steps: impl IntoIterator<Item = &'s Step>,
+) -> sqlx::Result<()> {
+    type Day = (
+        &'static str,
+        String,
+        NaiveDate,
+        &'static str,
+        &'static str,
+        i32,
+    );
+    let mut days: BTreeMap<Day, i64> = BTreeMap::new();
+    for s in steps {
+        for side in [Side::Sender, Side::Receiver] {
+            let region = match side {
+                Side::Sender => &s.sender_region_code,
+                Side::Receiver => &s.receiving_region_code,
+            };
+            let key = (
+                side.name(),
+                region.clone(),
+                s.at.date_naive(),
+                s.action.as_str_name(),
+                s.to_status.as_str_name(),
+                s.reason_code,
+            );
+            *days.entry(key).or_default() += 1;
+        }
+    }
+    if days.is_empty() {
+        return Ok(());
+    }
+    let mut columns = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for ((side, region, day, action, status, reason), n) in days {
+        columns.0.push(side);
+        columns.1.push(region);
+        columns.2.push(day);
+        columns.3.push(action);
+        columns.4.push(status);
+        columns.5.push(reason);
+        columns.6.push(n);
+    }
+    sqlx::query(
+        "INSERT INTO step_days (side, region_code, day, action, to_status, reason_code, steps)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::int[],
+             $7::bigint[])
+         ON CONFLICT (side, region_code, day, action, to_status, reason_code)
+         DO UPDATE SET steps = step_days.steps + EXCLUDED.steps",
+    )
+    .bind(columns.0)
+    .bind(columns.1)
+    .bind(columns.2)
+    .bind(columns.3)
+    .bind(columns.4)
+    .bind(columns.5)
+    .bind(columns.6)
     .execute(&mut **tx)
     .await
     .map(drop)
@@ -127,6 +228,49 @@ impl Side {
             Side::Receiver => "receiving_region_code",
         }
     }
+
+    /// The side as the day counts name it.
+    fn name(self) -> &'static str {
+        match self {
+            Side::Sender => "sender",
+            Side::Receiver => "receiver",
+        }
+    }
+}
+
+/// A period cut at UTC midnights: the whole days inside it, read from the day counts, and the parts at
+/// its two ends (empty when the period starts or ends at midnight), read from the steps. A period within
+/// one day has no whole day and is all one end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    pub days: (NaiveDate, NaiveDate),
+    pub head: (DateTime<Utc>, DateTime<Utc>),
+    pub tail: (DateTime<Utc>, DateTime<Utc>),
+}
+
+impl Cut {
+    pub fn of((start, end): (DateTime<Utc>, DateTime<Utc>)) -> Cut {
+        let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
+        let start_day = start.date_naive();
+        let first = if midnight(start_day) == start {
+            start_day
+        } else {
+            start_day.succ_opt().unwrap_or(start_day)
+        };
+        let last = end.date_naive();
+        if first >= last {
+            return Cut {
+                days: (first, first),
+                head: (start, end),
+                tail: (end, end),
+            };
+        }
+        Cut {
+            days: (first, last),
+            head: (start, midnight(first)),
+            tail: (midnight(last), end),
+        }
+    }
 }
 
 pub async fn by_status(
@@ -150,14 +294,25 @@ pub async fn steps_in(
     region: &str,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<(ReferralAction, ReferralStatus, i32, i64)>> {
+    let cut = Cut::of(period);
     sqlx::query_as(&format!(
-        "SELECT action, to_status, reason_code, count(*) FROM steps
-         WHERE {} = $1 AND at >= $2 AND at < $3 GROUP BY action, to_status, reason_code",
+        "SELECT action, to_status, reason_code, sum(steps)::bigint FROM (
+             SELECT action, to_status, reason_code, steps FROM step_days
+             WHERE side = $1 AND region_code = $2 AND day >= $3 AND day < $4
+             UNION ALL
+             SELECT action, to_status, reason_code, 1 FROM steps
+             WHERE {} = $2 AND ((at >= $5 AND at < $6) OR (at >= $7 AND at < $8))
+         ) counted GROUP BY action, to_status, reason_code",
         side.column()
     ))
+    .bind(side.name())
     .bind(region)
-    .bind(period.0)
-    .bind(period.1)
+    .bind(cut.days.0)
+    .bind(cut.days.1)
+    .bind(cut.head.0)
+    .bind(cut.head.1)
+    .bind(cut.tail.0)
+    .bind(cut.tail.1)
     .fetch_all(conn)
     .await
 }
@@ -178,25 +333,16 @@ pub async fn timings(
     region: &str,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<Timings>> {
-    // One pass over each submitted referral's steps (contiguous in the primary key).
-    let after = |condition: &str| {
-        format!(
-            "(EXTRACT(EPOCH FROM min(t.at) FILTER (WHERE {condition}) - sub.at) * 1000000)::bigint"
-        )
-    };
+    let after =
+        |column: &str| format!("(EXTRACT(EPOCH FROM {column} - submitted_at) * 1000000)::bigint");
     let sql = format!(
-        "WITH sub AS (
-             SELECT referral_id AS id, at FROM steps
-             WHERE {} = $1 AND at >= $2 AND at < $3 AND action = 'REFERRAL_ACTION_SUBMITTED')
-         SELECT {} AS first_ack, {} AS all_acks, {} AS decision, {} AS placed
-         FROM sub JOIN steps t ON t.referral_id = sub.id GROUP BY sub.id, sub.at",
+        "SELECT {} AS first_ack, {} AS all_acks, {} AS decision, {} AS placed FROM referrals
+         WHERE {} = $1 AND submitted_at >= $2 AND submitted_at < $3",
+        after("first_ack_at"),
+        after("all_acks_at"),
+        after("LEAST(accepted_at, declined_at)"),
+        after("placed_at"),
         side.column(),
-        after("t.action = 'REFERRAL_ACTION_ACKNOWLEDGED'"),
-        after(
-            "t.action = 'REFERRAL_ACTION_ACKNOWLEDGED' AND t.to_status = 'REFERRAL_STATUS_ACKNOWLEDGED'"
-        ),
-        after("t.action IN ('REFERRAL_ACTION_ACCEPTED', 'REFERRAL_ACTION_DECLINED')"),
-        after("t.action = 'REFERRAL_ACTION_PLACED'"),
     );
     sqlx::query_as(&sql)
         .bind(region)
@@ -228,8 +374,7 @@ pub async fn stalled(
     sqlx::query_as(
         "SELECT r.id, r.sender_region_code, r.receiving_region_code, r.status, r.ack_deadline,
              r.receiving_agency_id, r.foster_team_agency_id,
-             (SELECT min(at) FROM steps WHERE referral_id = r.id
-                AND action = 'REFERRAL_ACTION_SUBMITTED') AS submitted_at,
+             r.submitted_at,
              ARRAY(SELECT actor_agency_id FROM steps WHERE referral_id = r.id
                 AND action = 'REFERRAL_ACTION_ACKNOWLEDGED' AND actor_agency_id IS NOT NULL) AS acknowledged_by
          FROM referrals r
@@ -276,30 +421,33 @@ pub async fn outcomes(
     region: &str,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<Outcomes>> {
-    let had = |action: &str| {
+    // Each side read by its own covering index (an OR of the two would visit the table itself).
+    let side = |filter: &str| {
         format!(
-            "count(*) FILTER (WHERE EXISTS (SELECT 1 FROM steps t WHERE t.referral_id = r.id AND t.action = '{action}'))"
+            "SELECT sender_region_code, receiving_region_code, service_id, accepted_at, declined_at
+             FROM referrals WHERE {filter} AND submitted_at >= $2 AND submitted_at < $3"
         )
     };
-    let (columns, filter, group) = match grouping {
+    let (columns, source, group) = match grouping {
         Grouping::Flow => (
-            "r.sender_region_code, r.receiving_region_code, NULL::uuid AS service_id",
-            "(s.sender_region_code = $1 OR s.receiving_region_code = $1)",
-            "r.sender_region_code, r.receiving_region_code",
+            "sender_region_code, receiving_region_code, NULL::uuid AS service_id",
+            format!(
+                "{} UNION ALL {}",
+                side("sender_region_code = $1"),
+                side("receiving_region_code = $1 AND sender_region_code <> $1")
+            ),
+            "sender_region_code, receiving_region_code",
         ),
         Grouping::Service => (
-            "'' AS sender_region_code, r.receiving_region_code, r.service_id",
-            "s.receiving_region_code = $1",
-            "r.receiving_region_code, r.service_id",
+            "'' AS sender_region_code, receiving_region_code, service_id",
+            side("receiving_region_code = $1"),
+            "receiving_region_code, service_id",
         ),
     };
     let sql = format!(
-        "SELECT {columns}, count(*) AS submitted, {} AS accepted, {} AS declined
-         FROM steps s JOIN referrals r ON r.id = s.referral_id
-         WHERE {filter} AND s.at >= $2 AND s.at < $3 AND s.action = 'REFERRAL_ACTION_SUBMITTED'
-         GROUP BY {group} ORDER BY submitted DESC, {group}",
-        had("REFERRAL_ACTION_ACCEPTED"),
-        had("REFERRAL_ACTION_DECLINED"),
+        "SELECT {columns}, count(*) AS submitted, count(accepted_at) AS accepted,
+             count(declined_at) AS declined
+         FROM ({source}) r GROUP BY {group} ORDER BY submitted DESC, {group}",
     );
     sqlx::query_as(&sql)
         .bind(region)
@@ -324,30 +472,87 @@ pub async fn national(
     conn: &mut PgConnection,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<Totals>> {
+    let cut = Cut::of(period);
     sqlx::query_as(
-        "WITH steps_in AS (
-             SELECT receiving_region_code AS region_code,
-                 count(*) FILTER (WHERE action = 'REFERRAL_ACTION_SUBMITTED') AS submitted,
-                 count(*) FILTER (WHERE action = 'REFERRAL_ACTION_ACCEPTED') AS accepted,
-                 count(*) FILTER (WHERE action = 'REFERRAL_ACTION_DECLINED') AS declined,
-                 count(*) FILTER (WHERE action = 'REFERRAL_ACTION_PLACED') AS placed
-             FROM steps
+        "WITH counted AS (
+             SELECT region_code, action, steps FROM step_days
+             WHERE side = 'receiver' AND day >= $1 AND day < $2
+             UNION ALL
+             SELECT receiving_region_code, action, 1 FROM steps
              WHERE action IN ('REFERRAL_ACTION_SUBMITTED', 'REFERRAL_ACTION_ACCEPTED',
                               'REFERRAL_ACTION_DECLINED', 'REFERRAL_ACTION_PLACED')
-               AND at >= $1 AND at < $2
-             GROUP BY receiving_region_code),
+               AND ((at >= $3 AND at < $4) OR (at >= $5 AND at < $6))),
+         steps_in AS (
+             SELECT region_code,
+                 sum(steps) FILTER (WHERE action = 'REFERRAL_ACTION_SUBMITTED') AS submitted,
+                 sum(steps) FILTER (WHERE action = 'REFERRAL_ACTION_ACCEPTED') AS accepted,
+                 sum(steps) FILTER (WHERE action = 'REFERRAL_ACTION_DECLINED') AS declined,
+                 sum(steps) FILTER (WHERE action = 'REFERRAL_ACTION_PLACED') AS placed
+             FROM counted GROUP BY region_code),
          stalled AS (
              SELECT receiving_region_code AS region_code, count(*) AS stalled_now FROM referrals
              WHERE status = 'REFERRAL_STATUS_SUBMITTED' AND ack_deadline < now()
              GROUP BY receiving_region_code)
-         SELECT region_code, COALESCE(s.submitted, 0) AS submitted, COALESCE(s.accepted, 0) AS accepted,
-             COALESCE(s.declined, 0) AS declined, COALESCE(s.placed, 0) AS placed,
-             COALESCE(t.stalled_now, 0) AS stalled_now
+         SELECT region_code, COALESCE(s.submitted, 0)::bigint AS submitted,
+             COALESCE(s.accepted, 0)::bigint AS accepted, COALESCE(s.declined, 0)::bigint AS declined,
+             COALESCE(s.placed, 0)::bigint AS placed, COALESCE(t.stalled_now, 0) AS stalled_now
          FROM steps_in s FULL JOIN stalled t USING (region_code)
          ORDER BY region_code",
     )
-    .bind(period.0)
-    .bind(period.1)
+    .bind(cut.days.0)
+    .bind(cut.days.1)
+    .bind(cut.head.0)
+    .bind(cut.head.1)
+    .bind(cut.tail.0)
+    .bind(cut.tail.1)
     .fetch_all(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_period_is_cut_at_midnights() {
+        let cut = Cut::of((at("2026-11-02T10:00:00Z"), at("2026-11-05T08:30:00Z")));
+        assert_eq!(cut.days, (day("2026-11-03"), day("2026-11-05")));
+        assert_eq!(
+            cut.head,
+            (at("2026-11-02T10:00:00Z"), at("2026-11-03T00:00:00Z"))
+        );
+        assert_eq!(
+            cut.tail,
+            (at("2026-11-05T00:00:00Z"), at("2026-11-05T08:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_period_from_midnight_to_midnight_is_whole_days() {
+        let cut = Cut::of((at("2026-11-02T00:00:00Z"), at("2026-11-04T00:00:00Z")));
+        assert_eq!(cut.days, (day("2026-11-02"), day("2026-11-04")));
+        assert_eq!(cut.head.0, cut.head.1);
+        assert_eq!(cut.tail.0, cut.tail.1);
+    }
+
+    #[test]
+    fn a_period_within_a_day_or_across_one_midnight_has_no_whole_day() {
+        for (start, end) in [
+            ("2026-11-02T10:00:00Z", "2026-11-02T11:00:00Z"),
+            ("2026-11-02T10:00:00Z", "2026-11-03T11:00:00Z"),
+        ] {
+            let cut = Cut::of((at(start), at(end)));
+            assert_eq!(cut.days.0, cut.days.1, "{start}");
+            assert_eq!(cut.head, (at(start), at(end)), "{start}");
+            assert_eq!(cut.tail.0, cut.tail.1, "{start}");
+        }
+    }
 }

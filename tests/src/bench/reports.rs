@@ -56,12 +56,21 @@ pub async fn load_history(database_url: &str, regions: &[String], n: u64) {
             .expect("load report steps");
         done += m;
     }
-    for table in ["reports.referrals", "reports.steps"] {
+    // The milestones and day counts the event handler keeps, computed for the loaded history by the
+    // reports' own backfill.
+    db.execute("SET search_path = reports").await.expect("set");
+    db.execute(BACKFILL)
+        .await
+        .expect("backfill milestones and day counts");
+    for table in ["reports.referrals", "reports.steps", "reports.step_days"] {
         db.execute(format!("ANALYZE {table}").as_str())
             .await
             .expect("analyze");
     }
 }
+
+const BACKFILL: &str =
+    include_str!("../../../services/reports/migrations/20261202000006_milestones_backfill.sql");
 
 // $1 the districts, $2..$3 the numbers. One referral every 94 seconds before the last 30 days (whose steps
 // are at most 20 days long): a million over three years, none in the future.
