@@ -14,6 +14,7 @@ mod authz;
 mod bench_smoke;
 mod changes;
 mod delivery;
+mod digest;
 mod errors;
 mod fhir;
 mod flow;

@@ -14,8 +14,9 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     DeclineReason, DeclineReferralRequest, DistrictReport, DistrictSide, DurationFigures,
-    EventEnvelope, ExportDistrictReportRequest, GetDistrictReportRequest, GetNationalReportRequest,
-    ReasonCount, Referral, ReferralAction, ReferralStatus, ReportFormat, ReportTable, StatusCount,
+    EventEnvelope, ExportDistrictReportRequest, FreePlaces, GetDistrictReportRequest,
+    GetNationalReportRequest, PageRequest, PlacesByType, ReasonCount, Referral, ReferralAction,
+    ReferralStatus, ReportFormat, ReportTable, SearchServicesRequest, StatusCount,
     report_service_client::ReportServiceClient,
 };
 use tonic::Code;
@@ -206,6 +207,8 @@ async fn a_districts_figures_are_what_its_referrals_did() {
         .await
         .expect("report");
     assert_eq!(normalised(vratsa.as_receiver.as_ref()), expected);
+    places_as_the_directory_has_them(&f, &reports).await;
+
     let steps = referrals.iter().map(|r| r.history.len()).sum();
     replayed_events_change_nothing(&f, &days, &vratsa, &mut recorder, &ids, steps).await;
     who_sees_a_districts_figures(&f, &reports).await;
@@ -645,6 +648,98 @@ async fn expected_now(f: &Fixture, ids: &[String]) -> DistrictSide {
     expected_side(&referrals_now(f, ids).await)
 }
 
+/// Vratsa's places by type, and beside each stalled referral the services that could take its two
+/// children now, as the test finds them itself through the directory's own search.
+async fn places_as_the_directory_has_them(f: &Fixture, reports: &Reports) {
+    let search = |request: SearchServicesRequest| async move {
+        f.clients
+            .directory
+            .clone()
+            .search_services(as_agency_with(
+                NATIONAL_AUTHORITY,
+                &[Role::Supervisor],
+                request,
+            ))
+            .await
+            .expect("SearchServices")
+            .into_inner()
+            .services
+    };
+    let asked = f.demo.service("ftpc-vratsa").to_string();
+    let in_vratsa = search(SearchServicesRequest {
+        region_code: "VRC".into(),
+        page: Some(PageRequest {
+            page_size: 500,
+            page_token: String::new(),
+        }),
+        ..Default::default()
+    })
+    .await;
+    let mut expected_places: Vec<PlacesByType> = Vec::new();
+    for s in &in_vratsa {
+        let i = match expected_places
+            .iter()
+            .position(|p| p.service_type == s.r#type)
+        {
+            Some(i) => i,
+            None => {
+                expected_places.push(PlacesByType {
+                    service_type: s.r#type,
+                    ..Default::default()
+                });
+                expected_places.len() - 1
+            }
+        };
+        let p = &mut expected_places[i];
+        p.services += 1;
+        p.capacity += s.capacity;
+        p.free_places += s.free_places;
+        p.held_places += s.held_places;
+        p.occupied_places += s.occupied_places;
+    }
+    expected_places.sort_by_key(|p| p.service_type);
+    let asked_type = (in_vratsa.iter())
+        .find(|s| s.id == asked)
+        .expect("the Vratsa centre")
+        .r#type;
+    let mut free: Vec<FreePlaces> = search(SearchServicesRequest {
+        service_type: asked_type,
+        min_free_places: 2,
+        page: Some(PageRequest {
+            page_size: 500,
+            page_token: String::new(),
+        }),
+        ..Default::default()
+    })
+    .await
+    .into_iter()
+    .filter(|s| s.id != asked)
+    .map(|s| FreePlaces {
+        service_id: s.id,
+        region_code: s.region_code,
+        service_type: s.r#type,
+        free_places: s.free_places,
+    })
+    .collect();
+    free.sort_by(|a, b| (b.free_places, &a.service_id).cmp(&(a.free_places, &b.service_id)));
+    free.truncate(3);
+    assert!(
+        !free.is_empty(),
+        "the demo has other centres with two places free"
+    );
+    eventually("the places as the directory has them", WAIT, || async {
+        let r = reports
+            .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
+            .await
+            .ok()?;
+        let by_type = r.places == expected_places;
+        let beside = (r.stalled_now.iter()).all(|s| s.free_elsewhere == free);
+        (by_type && beside && !r.stalled_now.is_empty()).then_some(())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("expected places {expected_places:?} and free elsewhere {free:?}"));
+}
+
 async fn figures_become(reports: &Reports, expected: DistrictSide) -> DistrictReport {
     eventually("the receiving district's figures", WAIT, || async {
         let r = reports
@@ -704,8 +799,19 @@ async fn exports_hold_the_same_figures(reports: &Reports, shown: &DistrictReport
         open_workbook_from_rs(std::io::Cursor::new(xlsx.content)).expect("an XLSX file");
     assert_eq!(
         book.sheet_names(),
-        ["figures", "reasons", "flows", "services", "stalled"]
+        [
+            "figures", "reasons", "flows", "services", "stalled", "places"
+        ]
     );
+    let places = book.worksheet_range("places").expect("places sheet");
+    let free_in_vratsa: f64 = (places.rows().skip(1))
+        .map(|row| match row.get(3) {
+            Some(Data::Float(n)) => *n,
+            other => panic!("free places {other:?}"),
+        })
+        .sum();
+    let shown_free: u32 = shown.places.iter().map(|p| p.free_places).sum();
+    assert_eq!(free_in_vratsa, f64::from(shown_free));
     let figures = book.worksheet_range("figures").expect("figures sheet");
     let received = |name: &str| {
         figures

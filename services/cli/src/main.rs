@@ -101,6 +101,13 @@ enum Command {
         #[arg(long, default_value = "30")]
         days: u32,
     },
+    /// Sends a district's RDSA its digest now: the week's figures and the stalled referrals, to its
+    /// inbox and e-mail (as on the configured day, PLACEMENT_REPORTS_DIGEST_AT).
+    Digest {
+        /// The district's code, e.g. VRC.
+        #[arg(long)]
+        region: String,
+    },
     /// Tries failed deliveries again (their endpoints must be enabled).
     RetryDelivery {
         /// Delivery ids (repeat the flag).
@@ -165,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         } => replay_dead_letters(&endpoints, &service, event_ids, all).await?,
         Command::Deliveries { status, limit } => deliveries(&endpoints, &status, limit).await?,
         Command::Report { region, days } => report(&endpoints, &region, days).await?,
+        Command::Digest { region } => digest(&endpoints, &region).await?,
         Command::RetryDelivery { delivery_ids } => {
             retry_deliveries(&endpoints, delivery_ids).await?
         }
@@ -219,6 +227,14 @@ async fn report(endpoints: &Endpoints, region: &str, days: u32) -> anyhow::Resul
         .await
         .map_err(|e| anyhow::anyhow!("GetDistrictReport: {}", e.message()))?;
     print!("{}", placement_cli::report::text(&report, days));
+    Ok(())
+}
+
+async fn digest(endpoints: &Endpoints, region: &str) -> anyhow::Result<()> {
+    let id = placement_cli::report::send_digest(endpoints, region)
+        .await
+        .map_err(|e| anyhow::anyhow!("SendDistrictDigest: {}", e.message()))?;
+    println!("digest {id} sent to the RDSA of {region}");
     Ok(())
 }
 

@@ -41,6 +41,22 @@ pub async fn district(
         .map(tonic::Response::into_inner)
 }
 
+/// Sends the district's RDSA its digest now (as the national authority); returns the digest's id.
+pub async fn send_digest(endpoints: &Endpoints, region: &str) -> Result<String, tonic::Status> {
+    let channel = channel(endpoints.url(services::REPORTS))
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    ReportServiceClient::new(channel)
+        .send_district_digest(as_agency_with(
+            NATIONAL_AUTHORITY,
+            &[Role::Supervisor],
+            placement_proto::v1::SendDistrictDigestRequest {
+                region_code: region.to_string(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().digest_id)
+}
+
 type Count = fn(&DistrictSide) -> u32;
 type Durations = fn(&DistrictSide) -> Option<&DurationFigures>;
 

@@ -55,6 +55,7 @@ event_types! {
     ReferralCourtDecisionRecorded => "referral.court_decision_recorded",
     AgencyEndpointsChanged => "agency.endpoints_changed",
     NotificationEndpointDisabled => "notification.endpoint_disabled",
+    DistrictDigestReady => "report.digest_ready",
 }
 
 impl EventType {
@@ -71,6 +72,7 @@ impl EventType {
         EventType::ReferralCourtDecisionDue,
         EventType::ReferralCourtDecisionRecorded,
         EventType::NotificationEndpointDisabled,
+        EventType::DistrictDigestReady,
     ];
 }
 

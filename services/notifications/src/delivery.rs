@@ -72,6 +72,7 @@ pub enum Content<'a> {
         address: &'a str,
         reason: &'a str,
     },
+    Digest(&'a placement_proto::v1::DistrictDigestReady),
 }
 
 /// What creating deliveries needs to know.
@@ -152,6 +153,9 @@ impl FanOut {
                     }
                     Content::EndpointDisabled { address, reason } => {
                         render::endpoint_disabled_email(address, reason, language)
+                    }
+                    Content::Digest(digest) => {
+                        crate::digest::digest_email(digest, language, &self.public_url)
                     }
                 }
             };

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent};
 use placement_platform::time::{opt_timestamp, timestamp};
-use placement_proto::v1::{Notification, NotificationKind, ReferralEvent};
+use placement_proto::v1::{
+    DistrictDigestReady, Language, Notification, NotificationKind, ReferralEvent,
+};
 use sqlx::{Postgres, Transaction};
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
@@ -18,7 +20,11 @@ use crate::{
     store::{self, CreatedRow},
 };
 
-pub const BINDINGS: &[&str] = &["referral.*", EventType::AgencyEndpointsChanged.as_str()];
+pub const BINDINGS: &[&str] = &[
+    "referral.*",
+    EventType::AgencyEndpointsChanged.as_str(),
+    EventType::DistrictDigestReady.as_str(),
+];
 
 /// Tells this instance's WatchNotifications streams what a commit added to their agencies' inboxes: only
 /// those streams wake, and they send what they are handed without a query when it is next in line.
@@ -94,6 +100,9 @@ impl EventHandler for Inbox {
             endpoints::apply(tx, event).await?;
             return Ok(Added::default());
         }
+        if event.event_type() == EventType::DistrictDigestReady {
+            return self.digest(tx, event).await;
+        }
         let referral: ReferralEvent = event.payload()?;
         let Some((kind, agencies)) = recipients(event.event_type(), &referral) else {
             return Err(HandleError::permanent(format!(
@@ -162,6 +171,53 @@ impl EventHandler for Inbox {
         if added.deliveries > 0 {
             self.deliveries.notify_one();
         }
+    }
+}
+
+impl Inbox {
+    /// The RDSA's digest: one notice in its inbox (in Bulgarian) and its e-mail and webhook deliveries.
+    /// Once per event, as every notification: a digest sent again by the reports would be a new event.
+    async fn digest(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        event: &IncomingEvent,
+    ) -> Result<Added, HandleError> {
+        let digest: DistrictDigestReady = event.payload()?;
+        let agency = placement_messaging::payload_id("rdsa_agency_id", &digest.rdsa_agency_id)?;
+        let (title, body) = crate::digest::digest_text(&digest, Language::Bg);
+        let notification = Uuid::now_v7();
+        store::insert_notice(
+            tx,
+            notification,
+            agency,
+            NotificationKind::DistrictDigest,
+            event.event_id,
+            &title,
+            &body,
+        )
+        .await?;
+        let deliveries = self
+            .fan_out
+            .create(
+                tx,
+                &NewNotifications {
+                    recipients: &[(notification, agency)],
+                    event_type: EventType::DistrictDigestReady.as_str(),
+                    event_id: event.event_id,
+                    occurred_at: event.occurred_at(),
+                    referral_id: None,
+                },
+                &Content::Digest(&digest),
+            )
+            .await?;
+        tracing::info!(event_id = %event.event_id, %agency, region = %digest.region_code, deliveries, "digest told");
+        Ok(Added {
+            notifications: vec![Arrival {
+                agency,
+                notification: None,
+            }],
+            deliveries,
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod delivery;
+pub mod digest;
 pub mod endpoints;
 pub mod inbox;
 pub mod policy;

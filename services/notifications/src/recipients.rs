@@ -50,7 +50,8 @@ pub fn recipients(
         | EventType::CasePlaced
         | EventType::CaseClosed
         | EventType::AgencyEndpointsChanged
-        | EventType::NotificationEndpointDisabled => return None,
+        | EventType::NotificationEndpointDisabled
+        | EventType::DistrictDigestReady => return None,
     };
     let mut out: Vec<Uuid> = Vec::with_capacity(ids.len());
     for id in ids {
@@ -133,6 +134,7 @@ pub fn message(kind: NotificationKind, e: &ReferralEvent) -> (String, String) {
         ),
         NotificationKind::ReferralEscalated
         | NotificationKind::EndpointDisabled
+        | NotificationKind::DistrictDigest
         | NotificationKind::Unspecified => (
             format!("Referral {short} escalated: acknowledgements overdue"),
             format!(

@@ -6,9 +6,9 @@ use placement_platform::time::{court_application_due, from_date, from_timestamp}
 use placement_proto::v1::{Language, NotificationKind, ReferralEvent};
 use uuid::Uuid;
 
-const SIGNATURE_EN: &str = "This message holds no data about the child; the details are in the system, \
+pub(crate) const SIGNATURE_EN: &str = "This message holds no data about the child; the details are in the system, \
      for those entitled to them.\n-- Placement Exchange";
-const SIGNATURE_BG: &str = "Съобщението не съдържа данни за детето; подробностите са в системата, \
+pub(crate) const SIGNATURE_BG: &str = "Съобщението не съдържа данни за детето; подробностите са в системата, \
      достъпни за оправомощените.\n-- Обмен за настаняване";
 
 /// The short reference of a referral in titles and subjects: the last 8 hex digits of its id. Ids are
@@ -148,7 +148,7 @@ fn english(kind: NotificationKind, f: &Facts<'_>) -> (String, String) {
             format!("Referral {short}: court decision recorded"),
             format!("The sender recorded the court decision on referral {id}."),
         ),
-        K::ReferralEscalated | K::EndpointDisabled | K::Unspecified => (
+        K::ReferralEscalated | K::EndpointDisabled | K::DistrictDigest | K::Unspecified => (
             format!("Referral {short} escalated: acknowledgements overdue"),
             format!(
                 "Referral {id} to service {service} (district {region}) was not acknowledged by every \
@@ -222,7 +222,7 @@ fn bulgarian(kind: NotificationKind, f: &Facts<'_>) -> (String, String) {
             format!("Направление {short}: вписано е съдебно решение"),
             format!("Изпращачът вписа съдебното решение по направление {id}."),
         ),
-        K::ReferralEscalated | K::EndpointDisabled | K::Unspecified => (
+        K::ReferralEscalated | K::EndpointDisabled | K::DistrictDigest | K::Unspecified => (
             format!("Направление {short} е ескалирано: потвърждението е просрочено"),
             format!(
                 "Направление {id} до услуга {service} (област {region}) не беше потвърдено от всички \

@@ -10,15 +10,18 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     DistrictFlow, DistrictReport, DistrictSide, DistrictTotals, ExportDistrictReportRequest,
-    GetDistrictReportRequest, GetNationalReportRequest, NationalReport, RebuildReadModelRequest,
-    RebuildReadModelResponse, ReferralAction, ReportFile, ReportFormat, ReportTable,
-    ServiceAcceptance, StalledReferral, StatusCount, report_service_server::ReportService,
+    FreePlaces, GetDistrictReportRequest, GetNationalReportRequest, NationalReport, PlacesByType,
+    RebuildReadModelRequest, RebuildReadModelResponse, ReferralAction, ReportFile, ReportFormat,
+    ReportTable, SendDistrictDigestRequest, SendDistrictDigestResponse, ServiceAcceptance,
+    StalledReferral, StatusCount, report_service_server::ReportService,
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 
+use placement_messaging::Outbox;
+
 use crate::{
-    export,
+    digest, export,
     figures::{StepCounts, acceptance_rate, count, durations, shown},
     policy,
     rebuild::{RebuildError, Source},
@@ -33,11 +36,16 @@ const LONGEST_PERIOD_DAYS: i64 = 400;
 pub struct ReportApi {
     pool: PgPool,
     source: Arc<Source>,
+    outbox: Outbox,
 }
 
 impl ReportApi {
-    pub fn new(pool: PgPool, source: Arc<Source>) -> Self {
-        Self { pool, source }
+    pub fn new(pool: PgPool, source: Arc<Source>, outbox: Outbox) -> Self {
+        Self {
+            pool,
+            source,
+            outbox,
+        }
     }
 }
 
@@ -104,6 +112,34 @@ impl ReportService for ReportApi {
             policy::may_see_country(&mut conn, &caller).await?;
             let rows = store::national(&mut conn, period).await?;
             Ok(national_report(&rows, req.published))
+        };
+        respond(result.await)
+    }
+
+    async fn send_district_digest(
+        &self,
+        request: Request<SendDistrictDigestRequest>,
+    ) -> Result<Response<SendDistrictDigestResponse>, Status> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let result = async {
+            let region = check_region(&req.region_code)?;
+            let mut conn = self.pool.acquire().await?;
+            policy::may_see_district(&mut conn, &caller, &region).await?;
+            let rdsas = store::rdsas(&mut conn, Some(&region)).await?;
+            drop(conn);
+            let Some((agency, _)) = rdsas.into_iter().next() else {
+                return Err(ServiceError::not_found(format!(
+                    "region_code: no RDSA of district {region} is known"
+                )));
+            };
+            let id = digest::send(&self.pool, &self.outbox, agency, &region, None)
+                .await?
+                .expect("a digest asked for has no slot to find taken");
+            Ok(SendDistrictDigestResponse {
+                digest_id: id.to_string(),
+                rdsa_agency_id: agency.to_string(),
+            })
         };
         respond(result.await)
     }
@@ -233,7 +269,7 @@ fn check_period(req: &GetDistrictReportRequest) -> ServiceResult<(DateTime<Utc>,
     Ok((start, end))
 }
 
-async fn district_report(
+pub(crate) async fn district_report(
     conn: &mut PgConnection,
     region: &str,
     period: (DateTime<Utc>, DateTime<Utc>),
@@ -241,10 +277,18 @@ async fn district_report(
     let as_of = Utc::now();
     let as_sender = side(conn, Side::Sender, region, period).await?;
     let as_receiver = side(conn, Side::Receiver, region, period).await?;
-    let stalled_now = store::stalled(conn, region, STALLED_SHOWN)
+    let stalled_now = stalled_with_free_places(conn, region).await?;
+    let places = store::places(conn, region)
         .await?
         .into_iter()
-        .map(stalled)
+        .map(|p| PlacesByType {
+            service_type: p.service_type as i32,
+            services: count(p.services),
+            capacity: count(p.capacity),
+            free_places: count(p.free_places),
+            held_places: count(p.held_places),
+            occupied_places: count(p.occupied_places),
+        })
         .collect();
     let flows = store::outcomes(conn, Grouping::Flow, region, period)
         .await?
@@ -277,7 +321,36 @@ async fn district_report(
         as_of: Some(timestamp(as_of)),
         flows,
         services,
+        places,
     })
+}
+
+/// The district's stalled referrals, each with the services elsewhere that could take it now.
+async fn stalled_with_free_places(
+    conn: &mut PgConnection,
+    region: &str,
+) -> ServiceResult<Vec<StalledReferral>> {
+    let rows = store::stalled(conn, region, STALLED_SHOWN).await?;
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut free: std::collections::HashMap<uuid::Uuid, Vec<FreePlaces>> = Default::default();
+    for f in store::free_elsewhere(conn, &ids).await? {
+        free.entry(f.referral_id).or_default().push(FreePlaces {
+            service_id: f.service_id.to_string(),
+            region_code: f.region_code,
+            service_type: f.service_type as i32,
+            free_places: u32::try_from(f.free_places).unwrap_or(0),
+        });
+    }
+    let out = (rows.into_iter())
+        .map(|r| {
+            let free_elsewhere = free.remove(&r.id).unwrap_or_default();
+            StalledReferral {
+                free_elsewhere,
+                ..stalled(r)
+            }
+        })
+        .collect();
+    Ok(out)
 }
 
 async fn side(
@@ -332,5 +405,6 @@ fn stalled(s: store::Stalled) -> StalledReferral {
             .filter(|p| !s.acknowledged_by.contains(p))
             .map(|p| p.to_string())
             .collect(),
+        free_elsewhere: Vec::new(),
     }
 }

@@ -3,7 +3,7 @@
 
 use placement_proto::v1::{
     DeclineReason, DistrictReport, DistrictSide, DurationFigures, ReferralStatus, ReportTable,
-    WithdrawReason,
+    ServiceType, WithdrawReason,
 };
 use rust_xlsxwriter::{Workbook, XlsxError};
 
@@ -25,6 +25,7 @@ impl Table {
             ReportTable::Reasons => "reasons",
             ReportTable::Flows => "flows",
             ReportTable::Services => "services",
+            ReportTable::Places => "places",
             ReportTable::Stalled | ReportTable::Unspecified => "stalled",
         }
     }
@@ -58,7 +59,36 @@ pub fn tables(r: &DistrictReport) -> Vec<Table> {
         flows(r),
         services(r),
         stalled(r),
+        places(r),
     ]
+}
+
+fn places(r: &DistrictReport) -> Table {
+    let rows = (r.places.iter())
+        .map(|p| {
+            let kind = ServiceType::try_from(p.service_type).unwrap_or_default();
+            vec![
+                text(kind.as_str_name()),
+                number(p.services),
+                number(p.capacity),
+                number(p.free_places),
+                number(p.held_places),
+                number(p.occupied_places),
+            ]
+        })
+        .collect();
+    Table {
+        kind: ReportTable::Places,
+        header: &[
+            "service_type",
+            "services",
+            "capacity",
+            "free_places",
+            "held_places",
+            "occupied_places",
+        ],
+        rows,
+    }
 }
 
 fn flows(r: &DistrictReport) -> Table {
@@ -123,6 +153,12 @@ fn stalled(r: &DistrictReport) -> Table {
                 text(time(x.submitted_at.as_ref())),
                 text(time(x.acknowledgement_deadline.as_ref())),
                 text(x.not_answered_agency_ids.join(" ")),
+                text(
+                    (x.free_elsewhere.iter())
+                        .map(|f| format!("{}:{}:{}", f.service_id, f.region_code, f.free_places))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
             ]
         })
         .collect();
@@ -135,6 +171,7 @@ fn stalled(r: &DistrictReport) -> Table {
             "submitted_at",
             "acknowledgement_deadline",
             "not_answered",
+            "free_elsewhere",
         ],
         rows,
     }

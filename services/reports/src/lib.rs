@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod credential;
+pub mod digest;
 pub mod export;
 pub mod figures;
 pub mod policy;
@@ -31,7 +32,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The reports service's own settings: its credential at the identity provider, for reading every
 /// referral when it builds its figures from the referrals service.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Config {
     /// `PLACEMENT_REPORTS_TOKEN_URL`: the identity provider's token endpoint (client-credentials grant).
     #[serde(default)]
@@ -45,6 +46,14 @@ pub struct Config {
     /// `PLACEMENT_REPORTS_TOKEN_RESOURCE`: the resource indicator the token is asked for.
     #[serde(default = "default_resource")]
     pub reports_token_resource: String,
+    /// `PLACEMENT_REPORTS_DIGEST_AT`: when each RDSA is sent its district's digest, a weekday and a Sofia
+    /// time (`MON 07:00`, the default), or `off`.
+    #[serde(default = "default_digest_at")]
+    pub reports_digest_at: String,
+}
+
+fn default_digest_at() -> String {
+    "MON 07:00".into()
 }
 
 fn default_resource() -> String {
@@ -91,7 +100,18 @@ impl Service for Reports {
             kit.pool.clone(),
             kit.shutdown(),
         ));
-        let api = api::ReportApi::new(kit.pool.clone(), source);
+        let schedule: digest::Schedule = config
+            .reports_digest_at
+            .parse()
+            .map_err(|e: digest::ScheduleError| StartError::Config(e.to_string()))?;
+        let outbox = kit.outbox();
+        kit.spawn(digest::on_schedule(
+            kit.pool.clone(),
+            outbox.clone(),
+            schedule,
+            kit.shutdown(),
+        ));
+        let api = api::ReportApi::new(kit.pool.clone(), source, outbox);
         Ok(placement_messaging::routes![kit; ReportServiceServer::new(api)])
     }
 }

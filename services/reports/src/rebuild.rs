@@ -1,16 +1,17 @@
 //! The read model built from the source: every referral from `ListReferralChanges` (with its history) and
-//! the RDSAs and national authorities from `ListAgencies`, written exactly as the events write them (a step
-//! once per version, the newest version of a referral kept). So it may run while events are applied, and
-//! whichever brings a change first, the other changes nothing: no gap, no double count
-//! (docs/read-models.md). It runs at start when the model is empty, and when an operator asks.
+//! the RDSAs and national authorities from `ListAgencies` and every service from `SearchServices`, written
+//! exactly as the events write them (a step once per version, the newest version of a referral kept). So it
+//! may run while events are applied, and whichever brings a change first, the other changes nothing: no
+//! gap, no double count (docs/read-models.md). It runs at start when the model is empty, and when an
+//! operator asks.
 
 use std::{sync::Arc, time::Duration};
 
 use placement_platform::{backoff::Backoff, time::from_timestamp};
 use placement_proto::v1::{
     AgencyKind, ListAgenciesRequest, ListReferralChangesRequest, PageRequest, Referral,
-    ReferralAction, ReferralHistoryEntry, ReferralStatus,
-    directory_service_client::DirectoryServiceClient,
+    ReferralAction, ReferralHistoryEntry, ReferralStatus, SearchServicesRequest, ServiceStatus,
+    ServiceType, SocialService, directory_service_client::DirectoryServiceClient,
     referral_service_client::ReferralServiceClient,
 };
 use sqlx::PgPool;
@@ -49,6 +50,7 @@ impl Source {
     /// Reads every referral and the agencies reports need into the model; returns the referrals read.
     pub async fn rebuild(&self, pool: &PgPool) -> Result<u64, RebuildError> {
         self.agencies(pool).await?;
+        self.services(pool).await?;
         let (mut token, mut read) = (String::new(), 0u64);
         loop {
             let asked = ListReferralChangesRequest {
@@ -128,6 +130,69 @@ impl Source {
         }
         Ok(())
     }
+
+    /// Every service of the directory, in each status, with its places now.
+    async fn services(&self, pool: &PgPool) -> Result<(), RebuildError> {
+        for status in [
+            ServiceStatus::Active,
+            ServiceStatus::Suspended,
+            ServiceStatus::Closed,
+        ] {
+            let mut token = String::new();
+            loop {
+                let asked = SearchServicesRequest {
+                    status: status as i32,
+                    page: Some(PageRequest {
+                        page_size: PAGE,
+                        page_token: token,
+                    }),
+                    ..Default::default()
+                };
+                let request = self
+                    .credential
+                    .request(asked)
+                    .await?
+                    .ok_or(RebuildError::NoCredential)?;
+                let page = self
+                    .directory
+                    .clone()
+                    .search_services(request)
+                    .await?
+                    .into_inner();
+                let mut tx = placement_platform::db::begin(pool).await?;
+                for s in &page.services {
+                    store::note_service(&mut tx, &service_now(s)?).await?;
+                }
+                tx.commit().await?;
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn service_now(s: &SocialService) -> Result<store::ServiceNow, RebuildError> {
+    let count = |n: u32, field: &str| {
+        i32::try_from(n).map_err(|_| RebuildError::Malformed(format!("service {field}")))
+    };
+    Ok(store::ServiceNow {
+        id: parse(&s.id, "service id")?,
+        provider_agency_id: parse(&s.provider_agency_id, "provider_agency_id")?,
+        region_code: s.region_code.clone(),
+        service_type: ServiceType::try_from(s.r#type)
+            .map_err(|_| RebuildError::Malformed("service type".into()))?,
+        status: ServiceStatus::try_from(s.status)
+            .map_err(|_| RebuildError::Malformed("service status".into()))?,
+        capacity: count(s.capacity, "capacity")?,
+        free_places: count(s.free_places, "free_places")?,
+        held_places: count(s.held_places, "held_places")?,
+        occupied_places: count(s.occupied_places, "occupied_places")?,
+        version: i64::try_from(s.version)
+            .map_err(|_| RebuildError::Malformed("service version".into()))?,
+    })
 }
 
 /// At start: when the model holds no referral, builds it, trying again with backoff until it is done or the
@@ -175,6 +240,7 @@ fn referral_now(r: &Referral) -> Result<store::ReferralNow, RebuildError> {
         service_id: parse(&r.service_id, "service_id")?,
         status: status(r.status).ok_or_else(|| RebuildError::Malformed("status".into()))?,
         ack_deadline: r.acknowledgement_deadline.as_ref().and_then(from_timestamp),
+        places: i32::try_from(r.places).map_err(|_| RebuildError::Malformed("places".into()))?,
         version: i64::try_from(r.version).map_err(|_| RebuildError::Malformed("version".into()))?,
     })
 }

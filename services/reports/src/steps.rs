@@ -1,17 +1,22 @@
 //! What the reports learn from events: each referral's step (once per version) and where it stands now
 //! (the newest version wins, so an older event arriving late changes nothing), and which district each
-//! RDSA answers for.
+//! RDSA answers for, and the places of every service (the newest version of each).
 
 use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent};
 use placement_proto::v1::{
     AgencyKind, AgencyRegistered, ReferralAction, ReferralEvent, ReferralStatus,
+    ServiceCapacityChanged, ServiceStatus, ServiceType,
 };
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::store;
 
-pub const BINDINGS: &[&str] = &["referral.*", EventType::AgencyRegistered.as_str()];
+pub const BINDINGS: &[&str] = &[
+    "referral.*",
+    "service.*",
+    EventType::AgencyRegistered.as_str(),
+];
 
 pub struct ReferralSteps;
 
@@ -23,66 +28,104 @@ impl EventHandler for ReferralSteps {
         tx: &mut Transaction<'_, Postgres>,
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
-        let event_type = event.event_type();
-        if event_type == EventType::AgencyRegistered {
-            let agency: AgencyRegistered = event.payload()?;
-            let kind = AgencyKind::try_from(agency.kind)
-                .map_err(|_| HandleError::permanent("unknown agency kind"))?;
-            return Ok(store::note_agency(
-                tx,
-                parse(&agency.agency_id, "agency_id")?,
-                kind,
-                &agency.region_code,
-            )
-            .await?);
+        match event.event_type() {
+            EventType::AgencyRegistered => agency(tx, event).await,
+            EventType::ServiceRegistered | EventType::ServiceCapacityChanged => {
+                Ok(store::note_service(tx, &service_now(event)?).await?)
+            }
+            _ => referral(tx, event).await,
         }
-        let action = action_of(event_type)
-            .ok_or_else(|| HandleError::permanent(format!("unexpected event type {event_type}")))?;
-        let r: ReferralEvent = event.payload()?;
-        let status = ReferralStatus::try_from(r.status)
-            .ok()
-            .filter(|s| *s != ReferralStatus::Unspecified)
-            .ok_or_else(|| HandleError::permanent("a referral event without a status"))?;
-        let version = i64::try_from(event.envelope.aggregate_version)
-            .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;
-        let referral = store::ReferralNow {
-            id: parse(&r.referral_id, "referral_id")?,
-            sender_agency_id: parse(&r.sender_agency_id, "sender_agency_id")?,
-            sender_region_code: r.sender_region_code.clone(),
-            receiving_agency_id: parse(&r.receiving_agency_id, "receiving_agency_id")?,
-            receiving_region_code: r.receiving_region_code.clone(),
-            foster_team_agency_id: parse(
-                &r.foster_care_team_agency_id,
-                "foster_care_team_agency_id",
-            )?,
-            service_id: parse(&r.service_id, "service_id")?,
-            status,
-            ack_deadline: r
-                .acknowledgement_deadline
-                .as_ref()
-                .and_then(placement_platform::time::from_timestamp),
-            version,
-        };
-        let step = store::Step {
-            referral_id: referral.id,
-            version,
-            action,
-            from_status: ReferralStatus::try_from(r.previous_status)
-                .ok()
-                .filter(|s| *s != ReferralStatus::Unspecified),
-            to_status: status,
-            actor_agency_id: Uuid::parse_str(&r.actor_agency_id).ok(),
-            at: event.occurred_at(),
-            reason_code: r.reason_code,
-            sender_region_code: r.sender_region_code.clone(),
-            receiving_region_code: r.receiving_region_code.clone(),
-        };
-        store::note_referral(tx, &referral).await?;
-        if store::note_step(tx, &step).await? {
-            store::count_steps(tx, [&step]).await?;
-        }
-        Ok(())
     }
+}
+
+async fn agency(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &IncomingEvent,
+) -> Result<(), HandleError> {
+    let agency: AgencyRegistered = event.payload()?;
+    let kind = AgencyKind::try_from(agency.kind)
+        .map_err(|_| HandleError::permanent("unknown agency kind"))?;
+    Ok(store::note_agency(
+        tx,
+        parse(&agency.agency_id, "agency_id")?,
+        kind,
+        &agency.region_code,
+    )
+    .await?)
+}
+
+/// A service's places as its directory event tells them (the event's version is the service's).
+fn service_now(event: &IncomingEvent) -> Result<store::ServiceNow, HandleError> {
+    let s: ServiceCapacityChanged = event.payload()?;
+    let count = |n: u32, field: &str| {
+        i32::try_from(n).map_err(|_| HandleError::permanent(format!("{field} beyond INT")))
+    };
+    Ok(store::ServiceNow {
+        id: parse(&s.service_id, "service_id")?,
+        provider_agency_id: parse(&s.provider_agency_id, "provider_agency_id")?,
+        region_code: s.region_code.clone(),
+        service_type: ServiceType::try_from(s.service_type)
+            .map_err(|_| HandleError::permanent("unknown service type"))?,
+        status: ServiceStatus::try_from(s.status)
+            .map_err(|_| HandleError::permanent("unknown service status"))?,
+        capacity: count(s.capacity, "capacity")?,
+        free_places: count(s.free_places, "free_places")?,
+        held_places: count(s.held_places, "held_places")?,
+        occupied_places: count(s.occupied_places, "occupied_places")?,
+        version: i64::try_from(event.envelope.aggregate_version)
+            .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?,
+    })
+}
+
+async fn referral(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &IncomingEvent,
+) -> Result<(), HandleError> {
+    let event_type = event.event_type();
+    let action = action_of(event_type)
+        .ok_or_else(|| HandleError::permanent(format!("unexpected event type {event_type}")))?;
+    let r: ReferralEvent = event.payload()?;
+    let status = ReferralStatus::try_from(r.status)
+        .ok()
+        .filter(|s| *s != ReferralStatus::Unspecified)
+        .ok_or_else(|| HandleError::permanent("a referral event without a status"))?;
+    let version = i64::try_from(event.envelope.aggregate_version)
+        .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;
+    let referral = store::ReferralNow {
+        id: parse(&r.referral_id, "referral_id")?,
+        sender_agency_id: parse(&r.sender_agency_id, "sender_agency_id")?,
+        sender_region_code: r.sender_region_code.clone(),
+        receiving_agency_id: parse(&r.receiving_agency_id, "receiving_agency_id")?,
+        receiving_region_code: r.receiving_region_code.clone(),
+        foster_team_agency_id: parse(&r.foster_care_team_agency_id, "foster_care_team_agency_id")?,
+        service_id: parse(&r.service_id, "service_id")?,
+        status,
+        ack_deadline: r
+            .acknowledgement_deadline
+            .as_ref()
+            .and_then(placement_platform::time::from_timestamp),
+        places: i32::try_from(r.places).map_err(|_| HandleError::permanent("places beyond INT"))?,
+        version,
+    };
+    let step = store::Step {
+        referral_id: referral.id,
+        version,
+        action,
+        from_status: ReferralStatus::try_from(r.previous_status)
+            .ok()
+            .filter(|s| *s != ReferralStatus::Unspecified),
+        to_status: status,
+        actor_agency_id: Uuid::parse_str(&r.actor_agency_id).ok(),
+        at: event.occurred_at(),
+        reason_code: r.reason_code,
+        sender_region_code: r.sender_region_code.clone(),
+        receiving_region_code: r.receiving_region_code.clone(),
+    };
+    store::note_referral(tx, &referral).await?;
+    if store::note_step(tx, &step).await? {
+        store::count_steps(tx, [&step]).await?;
+    }
+    Ok(())
 }
 
 /// The step a referral event tells of.
@@ -105,7 +148,8 @@ pub fn action_of(event_type: EventType) -> Option<ReferralAction> {
         | EventType::CasePlaced
         | EventType::CaseClosed
         | EventType::AgencyEndpointsChanged
-        | EventType::NotificationEndpointDisabled => return None,
+        | EventType::NotificationEndpointDisabled
+        | EventType::DistrictDigestReady => return None,
     })
 }
 

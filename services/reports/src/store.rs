@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use placement_proto::v1::{AgencyKind, ReferralAction, ReferralStatus};
+use placement_proto::v1::{AgencyKind, ReferralAction, ReferralStatus, ServiceStatus, ServiceType};
 use sqlx::{FromRow, PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -18,6 +18,8 @@ pub struct ReferralNow {
     pub service_id: Uuid,
     pub status: ReferralStatus,
     pub ack_deadline: Option<DateTime<Utc>>,
+    /// The places asked for (its children).
+    pub places: i32,
     pub version: i64,
 }
 
@@ -54,6 +56,104 @@ pub async fn note_agency(
     .map(drop)
 }
 
+/// A service's places as a directory event (or the directory itself) describes them.
+pub struct ServiceNow {
+    pub id: Uuid,
+    pub provider_agency_id: Uuid,
+    pub region_code: String,
+    pub service_type: ServiceType,
+    pub status: ServiceStatus,
+    pub capacity: i32,
+    pub free_places: i32,
+    pub held_places: i32,
+    pub occupied_places: i32,
+    pub version: i64,
+}
+
+/// Keeps the service as `s` describes it if that is newer than what is kept.
+pub async fn note_service(tx: &mut Transaction<'_, Postgres>, s: &ServiceNow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO services (id, provider_agency_id, region_code, service_type, status, capacity,
+             free_places, held_places, occupied_places, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (id) DO UPDATE SET region_code = EXCLUDED.region_code,
+             service_type = EXCLUDED.service_type, status = EXCLUDED.status, capacity = EXCLUDED.capacity,
+             free_places = EXCLUDED.free_places, held_places = EXCLUDED.held_places,
+             occupied_places = EXCLUDED.occupied_places, version = EXCLUDED.version
+         WHERE services.version < EXCLUDED.version",
+    )
+    .bind(s.id)
+    .bind(s.provider_agency_id)
+    .bind(&s.region_code)
+    .bind(s.service_type)
+    .bind(s.status)
+    .bind(s.capacity)
+    .bind(s.free_places)
+    .bind(s.held_places)
+    .bind(s.occupied_places)
+    .bind(s.version)
+    .execute(&mut **tx)
+    .await
+    .map(drop)
+}
+
+/// A district's active services by type, with their places now.
+#[derive(Debug, FromRow)]
+pub struct Places {
+    pub service_type: ServiceType,
+    pub services: i64,
+    pub capacity: i64,
+    pub free_places: i64,
+    pub held_places: i64,
+    pub occupied_places: i64,
+}
+
+pub async fn places(conn: &mut PgConnection, region: &str) -> sqlx::Result<Vec<Places>> {
+    sqlx::query_as(
+        "SELECT service_type, count(*) AS services, sum(capacity)::bigint AS capacity,
+             sum(free_places)::bigint AS free_places, sum(held_places)::bigint AS held_places,
+             sum(occupied_places)::bigint AS occupied_places
+         FROM services WHERE region_code = $1 AND status = $2
+         GROUP BY service_type ORDER BY service_type",
+    )
+    .bind(region)
+    .bind(ServiceStatus::Active)
+    .fetch_all(conn)
+    .await
+}
+
+/// For each of `referrals`: up to three other active services of its service's type with at least its
+/// places free, the most free first.
+#[derive(Debug, FromRow)]
+pub struct FreeElsewhere {
+    pub referral_id: Uuid,
+    pub service_id: Uuid,
+    pub region_code: String,
+    pub service_type: ServiceType,
+    pub free_places: i32,
+}
+
+pub async fn free_elsewhere(
+    conn: &mut PgConnection,
+    referrals: &[Uuid],
+) -> sqlx::Result<Vec<FreeElsewhere>> {
+    sqlx::query_as(
+        "SELECT r.id AS referral_id, f.id AS service_id, f.region_code, f.service_type, f.free_places
+         FROM referrals r JOIN services asked ON asked.id = r.service_id
+         CROSS JOIN LATERAL (
+             SELECT id, region_code, service_type, free_places FROM services
+             WHERE service_type = asked.service_type AND status = $2 AND free_places >= r.places
+               AND id <> r.service_id
+             ORDER BY free_places DESC, id LIMIT 3) f
+         WHERE r.id = ANY($1)
+         ORDER BY r.id, f.free_places DESC, f.id",
+    )
+    .bind(referrals)
+    .bind(ServiceStatus::Active)
+    .fetch_all(conn)
+    .await
+}
+
 /// Keeps the referral as `r` describes it if that is newer than what is kept.
 pub async fn note_referral(
     tx: &mut Transaction<'_, Postgres>,
@@ -61,10 +161,10 @@ pub async fn note_referral(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO referrals (id, sender_agency_id, sender_region_code, receiving_agency_id,
-             receiving_region_code, foster_team_agency_id, service_id, status, ack_deadline, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             receiving_region_code, foster_team_agency_id, service_id, status, ack_deadline, version, places)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, ack_deadline = EXCLUDED.ack_deadline,
-             version = EXCLUDED.version
+             version = EXCLUDED.version, places = EXCLUDED.places
          WHERE referrals.version < EXCLUDED.version",
     )
     .bind(r.id)
@@ -77,6 +177,7 @@ pub async fn note_referral(
     .bind(r.status)
     .bind(r.ack_deadline)
     .bind(r.version)
+    .bind(r.places)
     .execute(&mut **tx)
     .await
     .map(drop)
@@ -386,6 +487,62 @@ pub async fn stalled(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// The RDSAs learnt from the directory's events, with their districts (of one district, or all).
+pub async fn rdsas(
+    conn: &mut PgConnection,
+    region: Option<&str>,
+) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT id, region_code FROM agencies
+         WHERE kind = $1 AND ($2::text IS NULL OR region_code = $2) ORDER BY region_code, id",
+    )
+    .bind(AgencyKind::Rdsa)
+    .bind(region)
+    .fetch_all(conn)
+    .await
+}
+
+/// The RDSAs that have not had the digest of `slot`.
+pub async fn rdsas_without_digest(
+    conn: &mut PgConnection,
+    slot: DateTime<Utc>,
+) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT a.id, a.region_code FROM agencies a
+         WHERE a.kind = $1 AND NOT EXISTS (
+             SELECT 1 FROM digests d WHERE d.rdsa_agency_id = a.id AND d.scheduled_for = $2)
+         ORDER BY a.region_code, a.id",
+    )
+    .bind(AgencyKind::Rdsa)
+    .bind(slot)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records a digest; false when the RDSA had this slot's already (a scheduled digest is sent once).
+pub async fn note_digest(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    agency: Uuid,
+    region: &str,
+    slot: Option<DateTime<Utc>>,
+    period: (DateTime<Utc>, DateTime<Utc>),
+) -> sqlx::Result<bool> {
+    sqlx::query(
+        "INSERT INTO digests (id, rdsa_agency_id, region_code, scheduled_for, period_start, period_end)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (rdsa_agency_id, scheduled_for) DO NOTHING",
+    )
+    .bind(id)
+    .bind(agency)
+    .bind(region)
+    .bind(slot)
+    .bind(period.0)
+    .bind(period.1)
+    .execute(&mut **tx)
+    .await
+    .map(|r| r.rows_affected() == 1)
 }
 
 /// Whether the model holds no referral yet.

@@ -55,6 +55,8 @@ pub struct Stalled {
     pub route: String,
     pub deadline: String,
     pub waiting_for: String,
+    /// Services elsewhere with the places free now: "name (district): n".
+    pub free_elsewhere: String,
 }
 
 #[derive(Template)]
@@ -160,6 +162,7 @@ pub async fn export(
         "flows" => ReportTable::Flows,
         "services" => ReportTable::Services,
         "stalled" => ReportTable::Stalled,
+        "places" => ReportTable::Places,
         _ if format == ReportFormat::Xlsx => ReportTable::Unspecified,
         _ => return Err(WebError::NotFound),
     };
@@ -341,7 +344,13 @@ async fn stalled(
         for agency in &s.not_answered_agency_ids {
             waiting.push(super::agency_name(app, session, agency).await);
         }
+        let mut free = Vec::new();
+        for f in &s.free_elsewhere {
+            let name = super::service_name(app, session, &f.service_id).await;
+            free.push(format!("{name} ({}): {}", f.region_code, f.free_places));
+        }
         out.push(Stalled {
+            free_elsewhere: free.join("; "),
             short: views::short(&s.referral_id),
             id: s.referral_id.clone(),
             route: format!("{} → {}", s.sender_region_code, s.receiving_region_code),
