@@ -139,9 +139,9 @@ fn operator_endpoints<'a>(
     Ok(chosen)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// The development credentials to call with, if given (not needed to make them or list the services),
+/// and where the services are.
+fn set_up(cli: &Cli) -> anyhow::Result<Endpoints> {
     if let Some(dir) = &cli.dev_keys
         && !matches!(cli.command, Command::DevKeys { .. } | Command::Services)
     {
@@ -154,6 +154,13 @@ async fn main() -> anyhow::Result<()> {
     for (service, url) in &cli.urls {
         endpoints.set(*service, url.clone());
     }
+    Ok(endpoints)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let endpoints = set_up(&cli)?;
     let dev_keys = cli.dev_keys.clone();
     match cli.command {
         Command::Services => {
