@@ -81,11 +81,83 @@ impl Reports {
     }
 }
 
+/// Days off in Bulgaria's official calendar for 2026 and 2027 — holidays, and the weekdays off in place of
+/// those on a weekend — as published, to check the working-time figures against.
+const DAYS_OFF: &[&str] = &[
+    "2026-01-01",
+    "2026-03-03",
+    "2026-04-10",
+    "2026-04-13",
+    "2026-05-01",
+    "2026-05-06",
+    "2026-05-25",
+    "2026-09-07",
+    "2026-09-22",
+    "2026-12-24",
+    "2026-12-25",
+    "2026-12-28",
+    "2027-01-01",
+    "2027-03-03",
+    "2027-04-30",
+    "2027-05-03",
+    "2027-05-04",
+    "2027-05-06",
+    "2027-05-24",
+    "2027-09-06",
+    "2027-09-22",
+    "2027-12-24",
+    "2027-12-27",
+    "2027-12-28",
+];
+
+/// Microseconds of office hours (Monday to Friday, 09:00-17:30 in Sofia, not a day off) from `from` to `to`.
+fn working_micros(from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>) -> i64 {
+    use chrono::{Datelike, TimeZone};
+    let sofia = chrono_tz::Europe::Sofia;
+    let (mut day, last) = (
+        from.with_timezone(&sofia).date_naive(),
+        to.with_timezone(&sofia).date_naive(),
+    );
+    assert!(last.year() <= 2027, "extend DAYS_OFF to {}", last.year());
+    let mut total = 0;
+    while day <= last {
+        let at = |h, m| {
+            let local = day.and_hms_opt(h, m, 0).expect("a time");
+            sofia.from_local_datetime(&local).unwrap().to_utc()
+        };
+        let weekday = day.weekday().number_from_monday() <= 5;
+        if weekday && !DAYS_OFF.contains(&day.to_string().as_str()) {
+            let (a, b) = (at(9, 0).max(from), at(17, 30).min(to));
+            if b > a {
+                total += (b - a).num_microseconds().expect("micros");
+            }
+        }
+        day = day.succ_opt().expect("a day");
+    }
+    total
+}
+
 /// Microseconds from the referral's submission to the first step matching `which`, from its own history.
 fn after_submission(
     r: &Referral,
     which: impl Fn(ReferralAction, ReferralStatus) -> bool,
 ) -> Option<i64> {
+    between_steps(r, which).map(|(from, to)| (to - from).num_microseconds().expect("micros"))
+}
+
+/// The same in working time.
+fn working_after_submission(
+    r: &Referral,
+    which: impl Fn(ReferralAction, ReferralStatus) -> bool,
+) -> Option<i64> {
+    between_steps(r, which).map(|(from, to)| working_micros(from, to))
+}
+
+/// When the referral was submitted and when it first took a step matching `which`.
+fn between_steps(
+    r: &Referral,
+    which: impl Fn(ReferralAction, ReferralStatus) -> bool,
+) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> {
     let at = |e: &placement_proto::v1::ReferralHistoryEntry| {
         from_timestamp(e.at.as_ref().expect("at")).expect("a time")
     };
@@ -99,11 +171,7 @@ fn after_submission(
             ReferralStatus::try_from(e.to_status).expect("status"),
         )
     })?;
-    Some(
-        (at(step) - at(submitted))
-            .num_microseconds()
-            .expect("micros"),
-    )
+    Some((at(submitted), at(step)))
 }
 
 /// Nearest rank, computed here apart from the service: sorted, the ceil(p·n)-th.
@@ -354,11 +422,17 @@ fn expected_side(referrals: &[Referral]) -> DistrictSide {
     by_status_now.sort_by_key(|s| s.status);
     let history = || referrals.iter().flat_map(|r| &r.history);
     let steps = |a: ReferralAction| history().filter(|e| e.action == a as i32).count() as u32;
-    let timing = |which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| {
+    let timed = |working: bool, which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| {
         let (count, median, p90, slowest) = expected(
             referrals
                 .iter()
-                .map(|r| after_submission(r, which))
+                .map(|r| {
+                    if working {
+                        working_after_submission(r, which)
+                    } else {
+                        after_submission(r, which)
+                    }
+                })
                 .collect(),
         );
         Some(DurationFigures {
@@ -368,7 +442,13 @@ fn expected_side(referrals: &[Referral]) -> DistrictSide {
             slowest: slowest.map(duration),
         })
     };
-    let first = timing(&|a, _| a == ReferralAction::Acknowledged);
+    let timing = |which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| timed(false, which);
+    let working = |which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| timed(true, which);
+    let first_ack = |a, _| a == ReferralAction::Acknowledged;
+    let all_acks = |a, s| a == ReferralAction::Acknowledged && s == ReferralStatus::Acknowledged;
+    let decided = |a, _| matches!(a, ReferralAction::Accepted | ReferralAction::Declined);
+    let placed = |a, _| a == ReferralAction::Placed;
+    let first = timing(&first_ack);
     DistrictSide {
         by_status_now,
         submitted: steps(ReferralAction::Submitted),
@@ -385,13 +465,13 @@ fn expected_side(referrals: &[Referral]) -> DistrictSide {
         escalated: steps(ReferralAction::Escalated),
         unanswered: referrals.len() as u32 - first.as_ref().map_or(0, |f| f.count),
         time_to_first_response: first,
-        time_to_all_acknowledgements: timing(&|a, s| {
-            a == ReferralAction::Acknowledged && s == ReferralStatus::Acknowledged
-        }),
-        time_to_decision: timing(&|a, _| {
-            matches!(a, ReferralAction::Accepted | ReferralAction::Declined)
-        }),
-        time_to_placement: timing(&|a, _| a == ReferralAction::Placed),
+        time_to_all_acknowledgements: timing(&all_acks),
+        time_to_decision: timing(&decided),
+        time_to_placement: timing(&placed),
+        working_time_to_first_response: working(&first_ack),
+        working_time_to_all_acknowledgements: working(&all_acks),
+        working_time_to_decision: working(&decided),
+        working_time_to_placement: working(&placed),
         decline_reasons: reasons(referrals, ReferralAction::Declined, |r| r.decline_reason),
         withdraw_reasons: reasons(referrals, ReferralAction::Withdrawn, |r| r.withdraw_reason),
     }

@@ -131,7 +131,7 @@ fn sides(out: &mut String, s: &DistrictSide, v: &DistrictSide) {
     for (name, of) in counts {
         row(name, of(s).to_string(), of(v).to_string());
     }
-    let times: [(&str, Durations); 4] = [
+    let times: [(&str, Durations); 6] = [
         ("first response (median/p90)", |x| {
             x.time_to_first_response.as_ref()
         }),
@@ -140,6 +140,12 @@ fn sides(out: &mut String, s: &DistrictSide, v: &DistrictSide) {
         }),
         ("decision", |x| x.time_to_decision.as_ref()),
         ("placement", |x| x.time_to_placement.as_ref()),
+        ("first response, working time", |x| {
+            x.working_time_to_first_response.as_ref()
+        }),
+        ("decision, working time", |x| {
+            x.working_time_to_decision.as_ref()
+        }),
     ];
     for (name, of) in times {
         row(name, spans(of(s)), spans(of(v)));

@@ -56,18 +56,17 @@ pub fn digest_text(d: &DistrictDigestReady, language: Language) -> (String, Stri
     );
     let receiver = report.as_receiver.unwrap_or_default();
     let sender = report.as_sender.unwrap_or_default();
-    text += &side_line(w.as_receiver, &receiver, w);
-    text += &format!(
-        "{}: {}\n",
-        w.first_response,
-        durations(receiver.time_to_first_response.as_ref(), w)
-    );
-    text += &side_line(w.as_sender, &sender, w);
-    text += &format!(
-        "{}: {}\n\n",
-        w.first_response,
-        durations(sender.time_to_first_response.as_ref(), w)
-    );
+    for (heading, side) in [(w.as_receiver, &receiver), (w.as_sender, &sender)] {
+        text += &side_line(heading, side, w);
+        text += &format!(
+            "{}: {}; {}: {}\n",
+            w.first_response,
+            durations(side.time_to_first_response.as_ref(), w),
+            w.working,
+            durations(side.working_time_to_first_response.as_ref(), w)
+        );
+    }
+    text += "\n";
     if stalled.is_empty() {
         text += w.none_stalled;
         return (subject, text);
@@ -178,6 +177,7 @@ struct Words {
     withdrawn: &'static str,
     unanswered: &'static str,
     first_response: &'static str,
+    working: &'static str,
     median: &'static str,
     p90: &'static str,
     slowest: &'static str,
@@ -208,6 +208,7 @@ const BG: Words = Words {
     withdrawn: "оттеглени",
     unanswered: "без отговор",
     first_response: "Време до първи отговор",
+    working: "в работно време",
     median: "медиана",
     p90: "9 от 10 до",
     slowest: "най-бавно",
@@ -238,6 +239,7 @@ const EN: Words = Words {
     withdrawn: "withdrawn",
     unanswered: "unanswered",
     first_response: "Time to first response",
+    working: "in working time",
     median: "median",
     p90: "9 in 10 within",
     slowest: "slowest",

@@ -369,7 +369,19 @@ async fn side(
         .collect();
     let steps = StepCounts(store::steps_in(conn, side, region, period).await?);
     let of = |action| steps.of(action);
-    let timings = store::timings(conn, side, region, period).await?;
+    let milestones = store::milestones(conn, side, region, period).await?;
+    let spans = |working: bool, of: fn(&store::Milestones) -> Option<DateTime<Utc>>| {
+        let each = milestones
+            .iter()
+            .map(|m| of(m).map(|at| span(m.submitted_at, at, working)));
+        Some(durations(each))
+    };
+    let (first, all, decided, placed): (Reached, Reached, Reached, Reached) = (
+        |m| m.first_ack_at,
+        |m| m.all_acks_at,
+        |m| m.decided_at,
+        |m| m.placed_at,
+    );
     Ok(DistrictSide {
         by_status_now,
         submitted: of(ReferralAction::Submitted),
@@ -379,15 +391,37 @@ async fn side(
         withdrawn: of(ReferralAction::Withdrawn),
         placed: of(ReferralAction::Placed),
         escalated: of(ReferralAction::Escalated),
-        time_to_first_response: Some(durations(timings.iter().map(|t| t.first_ack))),
-        time_to_all_acknowledgements: Some(durations(timings.iter().map(|t| t.all_acks))),
-        time_to_decision: Some(durations(timings.iter().map(|t| t.decision))),
-        time_to_placement: Some(durations(timings.iter().map(|t| t.placed))),
-        unanswered: u32::try_from(timings.iter().filter(|t| t.first_ack.is_none()).count())
-            .unwrap_or(u32::MAX),
+        time_to_first_response: spans(false, first),
+        time_to_all_acknowledgements: spans(false, all),
+        time_to_decision: spans(false, decided),
+        time_to_placement: spans(false, placed),
+        working_time_to_first_response: spans(true, first),
+        working_time_to_all_acknowledgements: spans(true, all),
+        working_time_to_decision: spans(true, decided),
+        working_time_to_placement: spans(true, placed),
+        unanswered: u32::try_from(
+            milestones
+                .iter()
+                .filter(|m| m.first_ack_at.is_none())
+                .count(),
+        )
+        .unwrap_or(u32::MAX),
         decline_reasons: steps.reasons(ReferralAction::Declined),
         withdraw_reasons: steps.reasons(ReferralAction::Withdrawn),
     })
+}
+
+/// When a referral reached a milestone, if it has.
+type Reached = fn(&store::Milestones) -> Option<DateTime<Utc>>;
+
+/// Microseconds from `from` to `to`, in calendar or in working time.
+fn span(from: DateTime<Utc>, to: DateTime<Utc>, working: bool) -> i64 {
+    let d = if working {
+        crate::working::between(from, to)
+    } else {
+        to - from
+    };
+    d.num_microseconds().unwrap_or(i64::MAX)
 }
 
 fn stalled(s: store::Stalled) -> StalledReferral {

@@ -223,13 +223,23 @@ fn sides(s: &DistrictSide, v: &DistrictSide) -> Vec<Vec<Cell>> {
         );
         rows.push(vec![text(name), number(now(s)), number(now(v))]);
     }
-    let times: [(&str, Durations); 4] = [
+    let times: [(&str, Durations); 8] = [
         ("first_response", |x| x.time_to_first_response.as_ref()),
         ("all_acknowledgements", |x| {
             x.time_to_all_acknowledgements.as_ref()
         }),
         ("decision", |x| x.time_to_decision.as_ref()),
         ("placement", |x| x.time_to_placement.as_ref()),
+        ("working_first_response", |x| {
+            x.working_time_to_first_response.as_ref()
+        }),
+        ("working_all_acknowledgements", |x| {
+            x.working_time_to_all_acknowledgements.as_ref()
+        }),
+        ("working_decision", |x| x.working_time_to_decision.as_ref()),
+        ("working_placement", |x| {
+            x.working_time_to_placement.as_ref()
+        }),
     ];
     for (name, of) in times {
         let (a, b) = (of(s), of(v));

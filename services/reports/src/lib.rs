@@ -13,6 +13,7 @@ pub mod policy;
 pub mod rebuild;
 mod steps;
 mod store;
+pub mod working;
 
 use std::sync::Arc;
 

@@ -206,7 +206,7 @@ pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Re
     .await?
     .rows_affected()
         == 1;
-    let columns = milestones(s);
+    let columns = milestone_columns(s);
     if inserted && !columns.is_empty() {
         let set: Vec<String> = columns
             .iter()
@@ -225,7 +225,7 @@ pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Re
 }
 
 /// The milestone columns a step may be the first to reach (the earliest such step wins).
-fn milestones(s: &Step) -> &'static [&'static str] {
+fn milestone_columns(s: &Step) -> &'static [&'static str] {
     match s.action {
         ReferralAction::Submitted => &["submitted_at"],
         ReferralAction::Acknowledged if s.to_status == ReferralStatus::Acknowledged => {
@@ -418,39 +418,34 @@ pub async fn steps_in(
     .await
 }
 
-/// For each of the side's referrals submitted in [start, end): microseconds from submission to the first
-/// acknowledgement, to the last one needed, to the decision and to the placement (none if not yet).
+/// Each of the side's referrals submitted in [start, end): when it was submitted, first acknowledged,
+/// acknowledged by every party needed, decided (accepted or declined) and placed (none if not yet).
 #[derive(Debug, FromRow)]
-pub struct Timings {
-    pub first_ack: Option<i64>,
-    pub all_acks: Option<i64>,
-    pub decision: Option<i64>,
-    pub placed: Option<i64>,
+pub struct Milestones {
+    pub submitted_at: DateTime<Utc>,
+    pub first_ack_at: Option<DateTime<Utc>>,
+    pub all_acks_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub placed_at: Option<DateTime<Utc>>,
 }
 
-pub async fn timings(
+pub async fn milestones(
     conn: &mut PgConnection,
     side: Side,
     region: &str,
     period: (DateTime<Utc>, DateTime<Utc>),
-) -> sqlx::Result<Vec<Timings>> {
-    let after =
-        |column: &str| format!("(EXTRACT(EPOCH FROM {column} - submitted_at) * 1000000)::bigint");
-    let sql = format!(
-        "SELECT {} AS first_ack, {} AS all_acks, {} AS decision, {} AS placed FROM referrals
-         WHERE {} = $1 AND submitted_at >= $2 AND submitted_at < $3",
-        after("first_ack_at"),
-        after("all_acks_at"),
-        after("LEAST(accepted_at, declined_at)"),
-        after("placed_at"),
+) -> sqlx::Result<Vec<Milestones>> {
+    sqlx::query_as(&format!(
+        "SELECT submitted_at, first_ack_at, all_acks_at, LEAST(accepted_at, declined_at) AS decided_at,
+             placed_at
+         FROM referrals WHERE {} = $1 AND submitted_at >= $2 AND submitted_at < $3",
         side.column(),
-    );
-    sqlx::query_as(&sql)
-        .bind(region)
-        .bind(period.0)
-        .bind(period.1)
-        .fetch_all(conn)
-        .await
+    ))
+    .bind(region)
+    .bind(period.0)
+    .bind(period.1)
+    .fetch_all(conn)
+    .await
 }
 
 /// A referral of the district still SUBMITTED after its acknowledgement deadline.

@@ -240,7 +240,7 @@ fn rows(lang: Lang, r: &DistrictReport) -> Vec<Row> {
             received: of(&v).to_string(),
         })
         .collect();
-    let times: [(&str, Durations); 4] = [
+    let times: [(&str, Durations); 6] = [
         ("figures-first-response", |x| {
             x.time_to_first_response.as_ref()
         }),
@@ -249,6 +249,12 @@ fn rows(lang: Lang, r: &DistrictReport) -> Vec<Row> {
         }),
         ("figures-decision", |x| x.time_to_decision.as_ref()),
         ("figures-placement", |x| x.time_to_placement.as_ref()),
+        ("figures-working-first-response", |x| {
+            x.working_time_to_first_response.as_ref()
+        }),
+        ("figures-working-decision", |x| {
+            x.working_time_to_decision.as_ref()
+        }),
     ];
     rows.extend(times.iter().map(|(key, of)| Row {
         name: lang.t(key),

@@ -1,0 +1,205 @@
+//! Working time: what "answered within two working days" means to a directorate. Monday to Friday,
+//! 09:00–17:30 in Sofia, without Bulgaria's official holidays (Labour Code, art. 154): 1 January,
+//! 3 March, 1 May, 6 May, 24 May, 6 September, 22 September, 24–26 December, and Orthodox Good Friday to
+//! Easter Monday; a fixed holiday that falls on a Saturday or Sunday makes the next working day a day off.
+//! Days the government moves by decree are not known here.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Europe::Sofia;
+
+const OPENS: NaiveTime = NaiveTime::from_hms_opt(9, 0, 0).expect("a time");
+const CLOSES: NaiveTime = NaiveTime::from_hms_opt(17, 30, 0).expect("a time");
+
+/// (month, day) of the holidays on fixed dates.
+const FIXED: [(u32, u32); 10] = [
+    (1, 1),
+    (3, 3),
+    (5, 1),
+    (5, 6),
+    (5, 24),
+    (9, 6),
+    (9, 22),
+    (12, 24),
+    (12, 25),
+    (12, 26),
+];
+
+/// Working time from `from` to `to` (zero when `to` is not after `from`).
+pub fn between(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+    if to <= from {
+        return Duration::zero();
+    }
+    let (first, last) = (
+        from.with_timezone(&Sofia).date_naive(),
+        to.with_timezone(&Sofia).date_naive(),
+    );
+    let mut total = Duration::zero();
+    let mut day = first;
+    while day <= last {
+        if is_working_day(day) {
+            let (opens, closes) = (at(day, OPENS), at(day, CLOSES));
+            let (start, end) = (opens.max(from), closes.min(to));
+            if end > start {
+                total += end - start;
+            }
+        }
+        day = day.succ_opt().expect("a date before the year 262143");
+    }
+    total
+}
+
+fn at(day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    // 09:00 and 17:30 exist on every day in Sofia (the clocks change at 03:00 and 04:00).
+    Sofia
+        .from_local_datetime(&day.and_time(time))
+        .earliest()
+        .expect("working hours exist on every day")
+        .to_utc()
+}
+
+pub fn is_working_day(day: NaiveDate) -> bool {
+    !is_weekend(day) && !is_day_off(day)
+}
+
+fn is_weekend(day: NaiveDate) -> bool {
+    matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// A holiday, or a weekday off in place of a fixed holiday that fell on a weekend.
+fn is_day_off(day: NaiveDate) -> bool {
+    holidays(day.year()).contains(&day) || moved_days_off(day.year()).contains(&day)
+}
+
+fn holidays(year: i32) -> Vec<NaiveDate> {
+    let mut days: Vec<NaiveDate> = FIXED
+        .iter()
+        .filter_map(|&(m, d)| NaiveDate::from_ymd_opt(year, m, d))
+        .collect();
+    if let Some(easter) = orthodox_easter(year) {
+        days.extend([-2, -1, 0, 1].map(|d| easter + Duration::days(d)));
+    }
+    days
+}
+
+/// Each fixed holiday on a weekend gives the first following weekday that is neither a holiday nor
+/// already given (25 and 26 December on a weekend give two).
+fn moved_days_off(year: i32) -> Vec<NaiveDate> {
+    let all = holidays(year);
+    let mut moved: Vec<NaiveDate> = Vec::new();
+    for (m, d) in FIXED {
+        let Some(day) = NaiveDate::from_ymd_opt(year, m, d) else {
+            continue;
+        };
+        if !is_weekend(day) {
+            continue;
+        }
+        let mut next = day + Duration::days(1);
+        while is_weekend(next) || all.contains(&next) || moved.contains(&next) {
+            next += Duration::days(1);
+        }
+        moved.push(next);
+    }
+    moved
+}
+
+/// Orthodox Easter Sunday in the Gregorian calendar (Meeus' Julian algorithm, then the calendars'
+/// difference, 13 days from 1900 to 2099).
+pub fn orthodox_easter(year: i32) -> Option<NaiveDate> {
+    if !(1900..=2099).contains(&year) {
+        return None;
+    }
+    let (a, b, c) = (year % 4, year % 7, year % 19);
+    let d = (19 * c + 15) % 30;
+    let e = (2 * a + 4 * b - d + 34) % 7;
+    let month = (d + e + 114) / 31;
+    let day = (d + e + 114) % 31 + 1;
+    let julian =
+        NaiveDate::from_ymd_opt(year, u32::try_from(month).ok()?, u32::try_from(day).ok()?)?;
+    Some(julian + Duration::days(13))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn orthodox_easter_falls_where_the_church_calendar_says() {
+        for (year, easter) in [
+            (2024, "2024-05-05"),
+            (2025, "2025-04-20"),
+            (2026, "2026-04-12"),
+            (2027, "2027-05-02"),
+        ] {
+            assert_eq!(orthodox_easter(year), Some(day(easter)), "{year}");
+        }
+    }
+
+    #[test]
+    fn weekends_holidays_and_days_moved_are_not_worked() {
+        for off in [
+            "2026-12-05", // Saturday
+            "2026-03-03", // Liberation Day, a Tuesday
+            "2026-04-10", // Good Friday
+            "2026-04-13", // Easter Monday
+            "2026-12-24",
+            "2026-05-25", // 24 May 2026 is a Sunday: Monday is off
+            "2026-12-28", // 26 December 2026 is a Saturday
+            "2027-12-27", // 25 and 26 December 2027 are Saturday and Sunday:
+            "2027-12-28", // 24 (Friday) is a holiday, so Monday and Tuesday are off
+        ] {
+            assert!(!is_working_day(day(off)), "{off}");
+        }
+        for on in ["2026-12-02", "2026-05-26", "2027-12-29", "2026-04-14"] {
+            assert!(is_working_day(day(on)), "{on}");
+        }
+    }
+
+    #[test]
+    fn working_time_counts_only_office_hours() {
+        // Winter: Sofia is UTC+2, so the office is open 07:00–15:30 UTC.
+        let h = Duration::hours;
+        // Within one morning.
+        assert_eq!(
+            between(at("2026-12-02T08:00:00Z"), at("2026-12-02T09:30:00Z")),
+            h(1) + Duration::minutes(30)
+        );
+        // Submitted in the evening, answered the next morning at 10:00 Sofia: one hour.
+        assert_eq!(
+            between(at("2026-12-02T18:00:00Z"), at("2026-12-03T08:00:00Z")),
+            h(1)
+        );
+        // Friday 16:30 Sofia to Monday 09:30 Sofia: an hour on Friday and half an hour on Monday.
+        assert_eq!(
+            between(at("2026-12-04T14:30:00Z"), at("2026-12-07T07:30:00Z")),
+            h(1) + Duration::minutes(30)
+        );
+        // A whole working week: five days of eight and a half hours.
+        assert_eq!(
+            between(at("2026-11-30T00:00:00Z"), at("2026-12-05T00:00:00Z")),
+            h(5 * 8) + Duration::minutes(150)
+        );
+        // Over Christmas 2026: 24 and 25 December (Thursday, Friday), 26 (a Saturday, so Monday 28 is
+        // off too); open again on Tuesday 29.
+        assert_eq!(
+            between(at("2026-12-23T15:30:00Z"), at("2026-12-29T08:00:00Z")),
+            h(1)
+        );
+        // Summer time: UTC+3, the office opens at 06:00 UTC.
+        assert_eq!(
+            between(at("2026-07-01T05:00:00Z"), at("2026-07-01T07:00:00Z")),
+            h(1)
+        );
+        assert_eq!(
+            between(at("2026-07-01T07:00:00Z"), at("2026-07-01T05:00:00Z")),
+            Duration::zero()
+        );
+    }
+}
