@@ -14,10 +14,10 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     DeclineReason, DeclineReferralRequest, DistrictReport, DistrictSide, DurationFigures,
-    EventEnvelope, ExportDistrictReportRequest, FreePlaces, GetDistrictReportRequest,
-    GetNationalReportRequest, PageRequest, PlacesByType, ReasonCount, Referral, ReferralAction,
-    ReferralStatus, ReportFormat, ReportTable, SearchServicesRequest, StatusCount,
-    report_service_client::ReportServiceClient,
+    EventEnvelope, ExportDistrictReportRequest, FreePlaces, GetAgencyReportRequest,
+    GetDistrictReportRequest, GetNationalReportRequest, PageRequest, PlacesByType, ReasonCount,
+    Referral, ReferralAction, ReferralStatus, ReportFormat, ReportTable, SearchServicesRequest,
+    StatusCount, report_service_client::ReportServiceClient,
 };
 use tonic::Code;
 
@@ -276,6 +276,7 @@ async fn a_districts_figures_are_what_its_referrals_did() {
         .expect("report");
     assert_eq!(normalised(vratsa.as_receiver.as_ref()), expected);
     places_as_the_directory_has_them(&f, &reports).await;
+    a_dsas_own_figures(&f, &reports, &expected, &ids[2..]).await;
 
     let steps = referrals.iter().map(|r| r.history.len()).sum();
     replayed_events_change_nothing(&f, &days, &vratsa, &mut recorder, &ids, steps).await;
@@ -726,6 +727,47 @@ async fn referrals_now(f: &Fixture, ids: &[String]) -> Vec<Referral> {
 /// The side's figures computed from the referrals as the referrals service has them now.
 async fn expected_now(f: &Fixture, ids: &[String]) -> DistrictSide {
     expected_side(&referrals_now(f, ids).await)
+}
+
+/// What Pirdop sent, as Pirdop sees it: the same side's figures and its two stalled referrals; its
+/// district's RDSA sees them too, another DSA and another district's RDSA do not.
+async fn a_dsas_own_figures(
+    f: &Fixture,
+    reports: &Reports,
+    expected: &DistrictSide,
+    stalled: &[String],
+) {
+    let pirdop = f.agency("dsa-pirdop");
+    let ask = |agency: uuid::Uuid| {
+        let mut client = reports.client.clone();
+        let asked = GetAgencyReportRequest {
+            agency_id: pirdop.to_string(),
+            period_start: Some(timestamp(reports.period.0)),
+            period_end: Some(timestamp(reports.period.1)),
+        };
+        async move {
+            client
+                .get_agency_report(as_agency_with(agency, &[Role::Supervisor], asked))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let own = ask(pirdop).await.expect("a DSA's own figures");
+    assert_eq!(normalised(own.as_sender.as_ref()), *expected);
+    let ids: Vec<&str> = own
+        .stalled_now
+        .iter()
+        .map(|s| s.referral_id.as_str())
+        .collect();
+    assert_eq!(ids, stalled);
+    let rdsa = ask(f.agency("rdsa-sofia-province"))
+        .await
+        .expect("its RDSA");
+    assert_eq!(rdsa.as_sender, own.as_sender);
+    for other in ["dsa-mezdra", "rdsa-vratsa"] {
+        let refused = ask(f.agency(other)).await.expect_err(other);
+        assert_eq!(refused.code(), Code::PermissionDenied, "{other}");
+    }
 }
 
 /// Vratsa's places by type, and beside each stalled referral the services that could take its two

@@ -9,11 +9,12 @@ use placement_platform::{
     time::{from_timestamp, timestamp},
 };
 use placement_proto::v1::{
-    DistrictFlow, DistrictReport, DistrictSide, DistrictTotals, ExportDistrictReportRequest,
-    FreePlaces, GetDistrictReportRequest, GetNationalReportRequest, NationalReport, PlacesByType,
-    RebuildReadModelRequest, RebuildReadModelResponse, ReferralAction, ReportFile, ReportFormat,
-    ReportTable, SendDistrictDigestRequest, SendDistrictDigestResponse, ServiceAcceptance,
-    StalledReferral, StatusCount, report_service_server::ReportService,
+    AgencyReport, DistrictFlow, DistrictReport, DistrictSide, DistrictTotals,
+    ExportDistrictReportRequest, FreePlaces, GetAgencyReportRequest, GetDistrictReportRequest,
+    GetNationalReportRequest, NationalReport, PlacesByType, RebuildReadModelRequest,
+    RebuildReadModelResponse, ReferralAction, ReportFile, ReportFormat, ReportTable,
+    SendDistrictDigestRequest, SendDistrictDigestResponse, ServiceAcceptance, StalledReferral,
+    StatusCount, report_service_server::ReportService,
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
@@ -25,7 +26,7 @@ use crate::{
     figures::{StepCounts, acceptance_rate, count, durations, shown},
     policy,
     rebuild::{RebuildError, Source},
-    store::{self, Grouping, Side},
+    store::{self, Grouping, Side, StalledOf, Whose},
 };
 
 /// Stalled referrals listed at most.
@@ -112,6 +113,33 @@ impl ReportService for ReportApi {
             policy::may_see_country(&mut conn, &caller).await?;
             let rows = store::national(&mut conn, period).await?;
             Ok(national_report(&rows, req.published))
+        };
+        respond(result.await)
+    }
+
+    async fn get_agency_report(
+        &self,
+        request: Request<GetAgencyReportRequest>,
+    ) -> Result<Response<AgencyReport>, Status> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        let result = async {
+            let agency = uuid::Uuid::parse_str(&req.agency_id)
+                .map_err(|_| ServiceError::invalid("agency_id", "a UUID"))?;
+            let period = check_period(&GetDistrictReportRequest {
+                region_code: String::new(),
+                period_start: req.period_start,
+                period_end: req.period_end,
+            })?;
+            let mut conn = self.pool.acquire().await?;
+            policy::may_see_agency(&mut conn, &caller, agency).await?;
+            let as_of = Utc::now();
+            Ok(AgencyReport {
+                agency_id: agency.to_string(),
+                as_sender: Some(side(&mut conn, Whose::Sender(agency), period).await?),
+                stalled_now: stalled_with_free_places(&mut conn, StalledOf::Sender(agency)).await?,
+                as_of: Some(timestamp(as_of)),
+            })
         };
         respond(result.await)
     }
@@ -275,9 +303,9 @@ pub(crate) async fn district_report(
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> ServiceResult<DistrictReport> {
     let as_of = Utc::now();
-    let as_sender = side(conn, Side::Sender, region, period).await?;
-    let as_receiver = side(conn, Side::Receiver, region, period).await?;
-    let stalled_now = stalled_with_free_places(conn, region).await?;
+    let as_sender = side(conn, Whose::District(Side::Sender, region), period).await?;
+    let as_receiver = side(conn, Whose::District(Side::Receiver, region), period).await?;
+    let stalled_now = stalled_with_free_places(conn, StalledOf::District(region)).await?;
     let places = store::places(conn, region)
         .await?
         .into_iter()
@@ -328,9 +356,9 @@ pub(crate) async fn district_report(
 /// The district's stalled referrals, each with the services elsewhere that could take it now.
 async fn stalled_with_free_places(
     conn: &mut PgConnection,
-    region: &str,
+    of: StalledOf<'_>,
 ) -> ServiceResult<Vec<StalledReferral>> {
-    let rows = store::stalled(conn, region, STALLED_SHOWN).await?;
+    let rows = store::stalled(conn, of, STALLED_SHOWN).await?;
     let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
     let mut free: std::collections::HashMap<uuid::Uuid, Vec<FreePlaces>> = Default::default();
     for f in store::free_elsewhere(conn, &ids).await? {
@@ -355,11 +383,10 @@ async fn stalled_with_free_places(
 
 async fn side(
     conn: &mut PgConnection,
-    side: Side,
-    region: &str,
+    whose: Whose<'_>,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> ServiceResult<DistrictSide> {
-    let by_status_now = store::by_status(conn, side, region)
+    let by_status_now = store::by_status(conn, whose)
         .await?
         .into_iter()
         .map(|(status, n)| StatusCount {
@@ -367,9 +394,9 @@ async fn side(
             count: count(n),
         })
         .collect();
-    let steps = StepCounts(store::steps_in(conn, side, region, period).await?);
+    let steps = StepCounts(store::steps_in(conn, whose, period).await?);
     let of = |action| steps.of(action);
-    let milestones = store::milestones(conn, side, region, period).await?;
+    let milestones = store::milestones(conn, whose, period).await?;
     let spans = |working: bool, of: fn(&store::Milestones) -> Option<DateTime<Utc>>| {
         let each = milestones
             .iter()

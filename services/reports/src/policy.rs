@@ -1,5 +1,6 @@
 //! Who may see which figures: the one place the reports service decides it (deny by default). A district's
-//! figures are its RDSA's and the national authorities'; everyone else sees none.
+//! figures are its RDSA's and the national authorities'; an agency's (what a DSA sent) its own, its
+//! district's RDSA's and the national authorities'; everyone else sees none.
 
 use placement_platform::{
     caller::{Act, Caller, NATIONAL_AUTHORITY, Role},
@@ -7,6 +8,7 @@ use placement_platform::{
 };
 use placement_proto::v1::AgencyKind;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::store;
 
@@ -24,6 +26,26 @@ pub async fn may_see_district(
         Some((AgencyKind::Rdsa, own)) if own == region => Ok(()),
         _ => Err(ServiceError::denied(
             "a district's figures are for its RDSA and the national authorities",
+        )),
+    }
+}
+
+/// One agency's figures: its own, its district's RDSA's and the national authorities'.
+pub async fn may_see_agency(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    agency: Uuid,
+) -> ServiceResult<()> {
+    caller.require(Act::Read.roles())?;
+    if caller.agency_id == NATIONAL_AUTHORITY || caller.agency_id == agency {
+        return Ok(());
+    }
+    let theirs = store::agency(conn, agency).await?.map(|(_, region)| region);
+    match store::agency(conn, caller.agency_id).await? {
+        Some((AgencyKind::NationalAuthority, _)) => Ok(()),
+        Some((AgencyKind::Rdsa, own)) if theirs.as_deref() == Some(own.as_str()) => Ok(()),
+        _ => Err(ServiceError::denied(
+            "an agency's figures are for it, its district's RDSA and the national authorities",
         )),
     }
 }

@@ -1,5 +1,5 @@
 //! The read model built from the source: every referral from `ListReferralChanges` (with its history) and
-//! the RDSAs and national authorities from `ListAgencies` and every service from `SearchServices`, written
+//! the RDSAs, DSAs and national authorities from `ListAgencies` and every service from `SearchServices`, written
 //! exactly as the events write them (a step once per version, the newest version of a referral kept). So it
 //! may run while events are applied, and whichever brings a change first, the other changes nothing: no
 //! gap, no double count (docs/read-models.md). It runs at start when the model is empty, and when an
@@ -94,7 +94,11 @@ impl Source {
     }
 
     async fn agencies(&self, pool: &PgPool) -> Result<(), RebuildError> {
-        for kind in [AgencyKind::Rdsa, AgencyKind::NationalAuthority] {
+        for kind in [
+            AgencyKind::Rdsa,
+            AgencyKind::Dsa,
+            AgencyKind::NationalAuthority,
+        ] {
             let mut token = String::new();
             loop {
                 let asked = ListAgenciesRequest {

@@ -339,6 +339,33 @@ impl Side {
     }
 }
 
+/// Whose referrals a side's figures count: a district's on one side, or those one agency sent.
+#[derive(Debug, Clone, Copy)]
+pub enum Whose<'a> {
+    District(Side, &'a str),
+    Sender(Uuid),
+}
+
+impl Whose<'_> {
+    /// The filter on `referrals` (aliased `r`), its one parameter `$1`.
+    fn filter(self) -> String {
+        match self {
+            Whose::District(side, _) => format!("r.{} = $1", side.column()),
+            Whose::Sender(_) => "r.sender_agency_id = $1".into(),
+        }
+    }
+
+    fn bind<'q, O>(
+        self,
+        q: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+        match self {
+            Whose::District(_, region) => q.bind(region.to_string()),
+            Whose::Sender(agency) => q.bind(agency),
+        }
+    }
+}
+
 /// A period cut at UTC midnights: the whole days inside it, read from the day counts, and the parts at
 /// its two ends (empty when the period starts or ends at midnight), read from the steps. A period within
 /// one day has no whole day and is all one end.
@@ -376,25 +403,36 @@ impl Cut {
 
 pub async fn by_status(
     conn: &mut PgConnection,
-    side: Side,
-    region: &str,
+    whose: Whose<'_>,
 ) -> sqlx::Result<Vec<(ReferralStatus, i64)>> {
-    sqlx::query_as(&format!(
-        "SELECT status, count(*) FROM referrals WHERE {} = $1 GROUP BY status ORDER BY status",
-        side.column()
-    ))
-    .bind(region)
-    .fetch_all(conn)
-    .await
+    let sql = format!(
+        "SELECT status, count(*) FROM referrals r WHERE {} GROUP BY status ORDER BY status",
+        whose.filter()
+    );
+    whose.bind(sqlx::query_as(&sql)).fetch_all(conn).await
 }
 
 /// Steps taken in [start, end) on the side's referrals, counted by (action, status after, reason).
 pub async fn steps_in(
     conn: &mut PgConnection,
-    side: Side,
-    region: &str,
+    whose: Whose<'_>,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<(ReferralAction, ReferralStatus, i32, i64)>> {
+    let Whose::District(side, region) = whose else {
+        // One agency's referrals are few: their steps are read through them.
+        let sql = format!(
+            "SELECT s.action, s.to_status, s.reason_code, count(*)
+             FROM referrals r JOIN steps s ON s.referral_id = r.id
+             WHERE {} AND s.at >= $2 AND s.at < $3 GROUP BY s.action, s.to_status, s.reason_code",
+            whose.filter()
+        );
+        return whose
+            .bind(sqlx::query_as(&sql))
+            .bind(period.0)
+            .bind(period.1)
+            .fetch_all(conn)
+            .await;
+    };
     let cut = Cut::of(period);
     sqlx::query_as(&format!(
         "SELECT action, to_status, reason_code, sum(steps)::bigint FROM (
@@ -431,21 +469,21 @@ pub struct Milestones {
 
 pub async fn milestones(
     conn: &mut PgConnection,
-    side: Side,
-    region: &str,
+    whose: Whose<'_>,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<Milestones>> {
-    sqlx::query_as(&format!(
+    let sql = format!(
         "SELECT submitted_at, first_ack_at, all_acks_at, LEAST(accepted_at, declined_at) AS decided_at,
              placed_at
-         FROM referrals WHERE {} = $1 AND submitted_at >= $2 AND submitted_at < $3",
-        side.column(),
-    ))
-    .bind(region)
-    .bind(period.0)
-    .bind(period.1)
-    .fetch_all(conn)
-    .await
+         FROM referrals r WHERE {} AND submitted_at >= $2 AND submitted_at < $3",
+        whose.filter(),
+    );
+    whose
+        .bind(sqlx::query_as(&sql))
+        .bind(period.0)
+        .bind(period.1)
+        .fetch_all(conn)
+        .await
 }
 
 /// A referral of the district still SUBMITTED after its acknowledgement deadline.
@@ -462,26 +500,38 @@ pub struct Stalled {
     pub acknowledged_by: Vec<Uuid>,
 }
 
+/// Whose stalled referrals: those a district sent or received, or those one agency sent.
+#[derive(Debug, Clone, Copy)]
+pub enum StalledOf<'a> {
+    District(&'a str),
+    Sender(Uuid),
+}
+
 pub async fn stalled(
     conn: &mut PgConnection,
-    region: &str,
+    of: StalledOf<'_>,
     limit: i64,
 ) -> sqlx::Result<Vec<Stalled>> {
-    sqlx::query_as(
+    let filter = match of {
+        StalledOf::District(_) => "(r.sender_region_code = $1 OR r.receiving_region_code = $1)",
+        StalledOf::Sender(_) => "r.sender_agency_id = $1",
+    };
+    let sql = format!(
         "SELECT r.id, r.sender_region_code, r.receiving_region_code, r.status, r.ack_deadline,
              r.receiving_agency_id, r.foster_team_agency_id,
              r.submitted_at,
              ARRAY(SELECT actor_agency_id FROM steps WHERE referral_id = r.id
                 AND action = 'REFERRAL_ACTION_ACKNOWLEDGED' AND actor_agency_id IS NOT NULL) AS acknowledged_by
          FROM referrals r
-         WHERE (r.sender_region_code = $1 OR r.receiving_region_code = $1)
-           AND r.status = 'REFERRAL_STATUS_SUBMITTED' AND r.ack_deadline < now()
-         ORDER BY r.ack_deadline, r.id LIMIT $2",
-    )
-    .bind(region)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+         WHERE {filter} AND r.status = 'REFERRAL_STATUS_SUBMITTED' AND r.ack_deadline < now()
+         ORDER BY r.ack_deadline, r.id LIMIT $2"
+    );
+    let q = sqlx::query_as(&sql);
+    let q = match of {
+        StalledOf::District(region) => q.bind(region.to_string()),
+        StalledOf::Sender(agency) => q.bind(agency),
+    };
+    q.bind(limit).fetch_all(conn).await
 }
 
 /// The RDSAs learnt from the directory's events, with their districts (of one district, or all).
