@@ -153,7 +153,7 @@ impl ReportService for ReportApi {
         let result = async {
             let region = check_region(&req.region_code)?;
             let mut conn = self.pool.acquire().await?;
-            policy::may_see_district(&mut conn, &caller, &region).await?;
+            policy::may_send_digest(&mut conn, &caller, &region).await?;
             let rdsas = store::rdsas(&mut conn, Some(&region)).await?;
             drop(conn);
             let Some((agency, _)) = rdsas.into_iter().next() else {

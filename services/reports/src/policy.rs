@@ -18,6 +18,25 @@ pub async fn may_see_district(
     region: &str,
 ) -> ServiceResult<()> {
     caller.require(Act::Read.roles())?;
+    district_standing(conn, caller, region).await
+}
+
+/// Sending a district's digest is work, not reading (a system with only the `integration` role may
+/// not), by those who may see the district's figures.
+pub async fn may_send_digest(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    region: &str,
+) -> ServiceResult<()> {
+    caller.require(Act::Work.roles())?;
+    district_standing(conn, caller, region).await
+}
+
+async fn district_standing(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    region: &str,
+) -> ServiceResult<()> {
     if caller.agency_id == NATIONAL_AUTHORITY {
         return Ok(());
     }
