@@ -220,6 +220,15 @@ async fn a_districts_figures_are_what_its_referrals_did() {
         "the scenario did what it says"
     );
     let vratsa = figures_become(&reports, expected.clone()).await;
+    // The eight weeks up to the period's end: all four in the last, answered as the period says.
+    let weeks: Vec<u32> = vratsa.weeks.iter().map(|w| w.submitted).collect();
+    assert_eq!(weeks, [0, 0, 0, 0, 0, 0, 0, 4]);
+    let last = &vratsa.weeks[7];
+    assert_eq!(last.time_to_first_response, expected.time_to_first_response);
+    assert_eq!(
+        last.working_time_to_first_response,
+        expected.working_time_to_first_response
+    );
     let sender = reports
         .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "SFO")
         .await

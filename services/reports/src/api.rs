@@ -14,7 +14,7 @@ use placement_proto::v1::{
     GetNationalReportRequest, NationalReport, PlacesByType, RebuildReadModelRequest,
     RebuildReadModelResponse, ReferralAction, ReportFile, ReportFormat, ReportTable,
     SendDistrictDigestRequest, SendDistrictDigestResponse, ServiceAcceptance, StalledReferral,
-    StatusCount, report_service_server::ReportService,
+    StatusCount, WeekFigures, report_service_server::ReportService,
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
@@ -60,7 +60,7 @@ impl ReportService for ReportApi {
         let req = request.into_inner();
         let result = async {
             let region = check_region(&req.region_code)?;
-            let period = check_period(&req)?;
+            let period = check_period(req.period_start.as_ref(), req.period_end.as_ref())?;
             let mut conn = self.pool.acquire().await?;
             policy::may_see_district(&mut conn, &caller, &region).await?;
             district_report(&mut conn, &region, period).await
@@ -88,7 +88,8 @@ impl ReportService for ReportApi {
                 ));
             }
             let region = check_region(&asked.region_code).map_err(in_report)?;
-            let period = check_period(&asked).map_err(in_report)?;
+            let period = check_period(asked.period_start.as_ref(), asked.period_end.as_ref())
+                .map_err(in_report)?;
             let mut conn = self.pool.acquire().await?;
             policy::may_see_district(&mut conn, &caller, &region).await?;
             let report = district_report(&mut conn, &region, period).await?;
@@ -104,11 +105,7 @@ impl ReportService for ReportApi {
         let caller = request.caller()?;
         let req = request.into_inner();
         let result = async {
-            let period = check_period(&GetDistrictReportRequest {
-                region_code: String::new(),
-                period_start: req.period_start,
-                period_end: req.period_end,
-            })?;
+            let period = check_period(req.period_start.as_ref(), req.period_end.as_ref())?;
             let mut conn = self.pool.acquire().await?;
             policy::may_see_country(&mut conn, &caller).await?;
             let rows = store::national(&mut conn, period).await?;
@@ -126,11 +123,7 @@ impl ReportService for ReportApi {
         let result = async {
             let agency = uuid::Uuid::parse_str(&req.agency_id)
                 .map_err(|_| ServiceError::invalid("agency_id", "a UUID"))?;
-            let period = check_period(&GetDistrictReportRequest {
-                region_code: String::new(),
-                period_start: req.period_start,
-                period_end: req.period_end,
-            })?;
+            let period = check_period(req.period_start.as_ref(), req.period_end.as_ref())?;
             let mut conn = self.pool.acquire().await?;
             policy::may_see_agency(&mut conn, &caller, agency).await?;
             let as_of = Utc::now();
@@ -270,7 +263,11 @@ fn check_region(code: &str) -> ServiceResult<String> {
     }
 }
 
-fn check_period(req: &GetDistrictReportRequest) -> ServiceResult<(DateTime<Utc>, DateTime<Utc>)> {
+/// A period from its two ends, as every report asks for it.
+fn check_period(
+    start: Option<&prost_types::Timestamp>,
+    end: Option<&prost_types::Timestamp>,
+) -> ServiceResult<(DateTime<Utc>, DateTime<Utc>)> {
     let time = |field: &str, t: Option<&prost_types::Timestamp>| {
         t.ok_or_else(|| ServiceError::invalid(field, "required"))
             .and_then(|t| {
@@ -280,8 +277,8 @@ fn check_period(req: &GetDistrictReportRequest) -> ServiceResult<(DateTime<Utc>,
                     .ok_or_else(|| ServiceError::invalid(field, "not a time from 1970 to 9999"))
             })
     };
-    let start = time("period_start", req.period_start.as_ref())?;
-    let end = time("period_end", req.period_end.as_ref())?;
+    let start = time("period_start", start)?;
+    let end = time("period_end", end)?;
     if end <= start {
         return Err(ServiceError::invalid(
             "period_end",
@@ -306,6 +303,7 @@ pub(crate) async fn district_report(
     let as_sender = side(conn, Whose::District(Side::Sender, region), period).await?;
     let as_receiver = side(conn, Whose::District(Side::Receiver, region), period).await?;
     let stalled_now = stalled_with_free_places(conn, StalledOf::District(region)).await?;
+    let weeks = weeks_before(conn, region, period.1).await?;
     let places = store::places(conn, region)
         .await?
         .into_iter()
@@ -350,7 +348,40 @@ pub(crate) async fn district_report(
         flows,
         services,
         places,
+        weeks,
     })
+}
+
+/// Weeks shown before a period's end.
+const WEEKS: i32 = 8;
+
+/// The receiving side's submissions and first responses in each of the [`WEEKS`] weeks before `end`.
+async fn weeks_before(
+    conn: &mut PgConnection,
+    region: &str,
+    end: DateTime<Utc>,
+) -> ServiceResult<Vec<WeekFigures>> {
+    let week = chrono::Duration::weeks(1);
+    let start = end - week * WEEKS;
+    let whose = Whose::District(Side::Receiver, region);
+    let rows = store::milestones(conn, whose, (start, end)).await?;
+    let figures = |from: DateTime<Utc>| {
+        let of_week: Vec<&store::Milestones> = (rows.iter())
+            .filter(|m| m.submitted_at >= from && m.submitted_at < from + week)
+            .collect();
+        let first = |working| {
+            let each = (of_week.iter())
+                .map(|m| m.first_ack_at.map(|at| span(m.submitted_at, at, working)));
+            Some(durations(each))
+        };
+        WeekFigures {
+            week_start: Some(timestamp(from)),
+            submitted: u32::try_from(of_week.len()).unwrap_or(u32::MAX),
+            time_to_first_response: first(false),
+            working_time_to_first_response: first(true),
+        }
+    };
+    Ok((0..WEEKS).map(|i| figures(start + week * i)).collect())
 }
 
 /// The district's stalled referrals, each with the services elsewhere that could take it now.

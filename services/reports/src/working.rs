@@ -4,7 +4,7 @@
 //! Easter Monday; a fixed holiday that falls on a Saturday or Sunday makes the next working day a day off.
 //! Days the government moves by decree are not known here.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use chrono_tz::Europe::Sofia;
 
 const OPENS: NaiveTime = NaiveTime::from_hms_opt(9, 0, 0).expect("a time");
@@ -29,32 +29,58 @@ pub fn between(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
     if to <= from {
         return Duration::zero();
     }
-    let (first, last) = (
-        from.with_timezone(&Sofia).date_naive(),
-        to.with_timezone(&Sofia).date_naive(),
-    );
-    let mut total = Duration::zero();
-    let mut day = first;
-    while day <= last {
-        if is_working_day(day) {
-            let (opens, closes) = (at(day, OPENS), at(day, CLOSES));
-            let (start, end) = (opens.max(from), closes.min(to));
-            if end > start {
-                total += end - start;
-            }
-        }
-        day = day.succ_opt().expect("a date before the year 262143");
-    }
-    total
+    Duration::microseconds(worked_by(to) - worked_by(from))
 }
 
-fn at(day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-    // 09:00 and 17:30 exist on every day in Sofia (the clocks change at 03:00 and 04:00).
-    Sofia
-        .from_local_datetime(&day.and_time(time))
-        .earliest()
-        .expect("working hours exist on every day")
-        .to_utc()
+/// The first day counted, and how many: 1970 to 2099, the years Orthodox Easter is computed for.
+const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+const DAYS: usize = 47_482;
+
+/// Working microseconds from [`FIRST_DAY`] to the start of each day after it: a report's durations are then two
+/// look-ups each, however many days they span (a year of a district's referrals is tens of thousands).
+fn worked_before_day() -> &'static [i64] {
+    static TABLE: std::sync::OnceLock<Vec<i64>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let day_length = open_for();
+        let mut table = Vec::with_capacity(DAYS + 1);
+        let (mut total, mut day) = (0, FIRST_DAY);
+        for _ in 0..=DAYS {
+            table.push(total);
+            if is_working_day(day) {
+                total += day_length;
+            }
+            day = day.succ_opt().expect("a date");
+        }
+        table
+    })
+}
+
+/// Microseconds the office is open on a working day.
+fn open_for() -> i64 {
+    (CLOSES - OPENS).num_microseconds().expect("hours fit")
+}
+
+/// Working microseconds from [`FIRST_DAY`] to `t` (clamped to the years counted).
+fn worked_by(t: DateTime<Utc>) -> i64 {
+    let local = t.with_timezone(&Sofia);
+    let table = worked_before_day();
+    let Ok(i) = usize::try_from((local.date_naive() - FIRST_DAY).num_days()) else {
+        return 0;
+    };
+    if i >= DAYS {
+        return table[DAYS];
+    }
+    // A working day is one the table counted. 09:00 and 17:30 are on the clock every day in Sofia
+    // (it changes at 03:00 and 04:00).
+    let today = if table[i + 1] > table[i] {
+        (local.time() - OPENS)
+            .num_microseconds()
+            .expect("under a day")
+            .clamp(0, open_for())
+    } else {
+        0
+    };
+    table[i] + today
 }
 
 pub fn is_working_day(day: NaiveDate) -> bool {
@@ -191,6 +217,14 @@ mod tests {
         assert_eq!(
             between(at("2026-12-23T15:30:00Z"), at("2026-12-29T08:00:00Z")),
             h(1)
+        );
+        // To the microsecond, as the calendar durations.
+        assert_eq!(
+            between(
+                at("2026-12-02T08:00:00.000250Z"),
+                at("2026-12-02T08:00:01.5Z")
+            ),
+            Duration::microseconds(1_499_750)
         );
         // Summer time: UTC+3, the office opens at 06:00 UTC.
         assert_eq!(

@@ -9,11 +9,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{Duration, Utc};
-use futures::future::join_all;
 use placement_platform::time::timestamp;
 use placement_proto::v1::{
     AgencyKind, DistrictReport, DistrictSide, DurationFigures, ExportDistrictReportRequest,
-    GetDistrictReportRequest, ReferralStatus, ReportFormat, ReportTable,
+    GetDistrictReportRequest, ReferralStatus, ReportFormat, ReportTable, WeekFigures,
 };
 use serde::Deserialize;
 
@@ -25,9 +24,6 @@ use crate::{
     session::Session,
     views,
 };
-
-/// Weeks the first-response chart goes back.
-const WEEKS: i64 = 8;
 
 #[derive(Deserialize, Default)]
 pub struct FiguresQuery {
@@ -82,13 +78,7 @@ pub async fn page(
     Query(q): Query<FiguresQuery>,
 ) -> Result<Response, WebError> {
     let (standing, all, region, days) = chosen(&app, &session, lang, &q).await?;
-    let report = district(&app, &session, &region, Duration::days(i64::from(days)), 0).await?;
-    let weeks = join_all(
-        (0..WEEKS)
-            .rev()
-            .map(|w| district(&app, &session, &region, Duration::weeks(1), w)),
-    )
-    .await;
+    let report = district(&app, &session, &region, Duration::days(i64::from(days))).await?;
     let view = FiguresView {
         c: Chrome::of(
             &app,
@@ -109,7 +99,7 @@ pub async fn page(
         },
         rows: rows(lang, &report),
         status_chart: status_chart(lang, report.as_receiver.as_ref()),
-        weeks_chart: weeks_chart(lang, &weeks),
+        weeks_chart: weeks_chart(lang, &report.weeks),
         flow_chart: flow_chart(lang, &report),
         stalled: stalled(&app, &session, lang, &report).await,
         region,
@@ -194,15 +184,14 @@ pub async fn export(
         .into_response())
 }
 
-/// The report of the `length` that ended `weeks_back` weeks ago.
+/// The report of the `length` up to now (with the eight weeks before, for the weekly chart).
 async fn district(
     app: &AppState,
     session: &Session,
     region: &str,
     length: Duration,
-    weeks_back: i64,
 ) -> Result<DistrictReport, WebError> {
-    let end = Utc::now() - Duration::weeks(weeks_back);
+    let end = Utc::now();
     let asked = GetDistrictReportRequest {
         region_code: region.to_string(),
         period_start: Some(timestamp(end - length)),
@@ -293,24 +282,17 @@ fn status_chart(lang: Lang, side: Option<&DistrictSide>) -> String {
     charts::bars(&lang.t("figures-status-chart"), &bars)
 }
 
-fn weeks_chart(lang: Lang, weeks: &[Result<DistrictReport, WebError>]) -> String {
+fn weeks_chart(lang: Lang, weeks: &[WeekFigures]) -> String {
+    let last = i64::try_from(weeks.len()).unwrap_or(0) - 1;
     let columns: Vec<Bar> = weeks
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let median = w
-                .as_ref()
-                .ok()
-                .and_then(|r| r.as_receiver.as_ref())
-                .and_then(|s| s.time_to_first_response.as_ref())
+            let median = (w.time_to_first_response.as_ref())
                 .filter(|f| f.count > 0)
                 .and_then(|f| f.median.as_ref());
             Bar {
-                label: lang.t1(
-                    "figures-week",
-                    "n",
-                    i64::try_from(i).unwrap_or(0) - (WEEKS - 1),
-                ),
+                label: lang.t1("figures-week", "n", i64::try_from(i).unwrap_or(0) - last),
                 value: median.map_or(0.0, |d| d.seconds as f64 / 3600.0),
                 shown: median
                     .map(|d| views::span_of(lang, Some(d)))
