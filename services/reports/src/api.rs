@@ -147,9 +147,9 @@ impl ReportService for ReportApi {
             let region = check_region(&req.region_code)?;
             let mut conn = self.pool.acquire().await?;
             policy::may_send_digest(&mut conn, &caller, &region).await?;
-            let rdsas = store::rdsas(&mut conn, Some(&region)).await?;
+            let rdsas = store::rdsas_of(&mut conn, &region).await?;
             drop(conn);
-            let Some((agency, _)) = rdsas.into_iter().next() else {
+            let Some(&agency) = rdsas.first() else {
                 return Err(ServiceError::not_found(format!(
                     "region_code: no RDSA of district {region} is known"
                 )));
@@ -428,7 +428,7 @@ async fn side(
     let steps = StepCounts(store::steps_in(conn, whose, period).await?);
     let of = |action| steps.of(action);
     let milestones = store::milestones(conn, whose, period).await?;
-    let spans = |working: bool, of: fn(&store::Milestones) -> Option<DateTime<Utc>>| {
+    let spans = |working: bool, of: Reached| {
         let each = milestones
             .iter()
             .map(|m| of(m).map(|at| span(m.submitted_at, at, working)));

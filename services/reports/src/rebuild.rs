@@ -11,7 +11,7 @@ use placement_platform::{backoff::Backoff, time::from_timestamp};
 use placement_proto::v1::{
     AgencyKind, ListAgenciesRequest, ListReferralChangesRequest, PageRequest, Referral,
     ReferralAction, ReferralHistoryEntry, ReferralStatus, SearchServicesRequest, ServiceStatus,
-    ServiceType, SocialService, directory_service_client::DirectoryServiceClient,
+    SocialService, directory_service_client::DirectoryServiceClient,
     referral_service_client::ReferralServiceClient,
 };
 use sqlx::PgPool;
@@ -51,29 +51,20 @@ impl Source {
     pub async fn rebuild(&self, pool: &PgPool) -> Result<u64, RebuildError> {
         self.agencies(pool).await?;
         self.services(pool).await?;
-        let (mut token, mut read) = (String::new(), 0u64);
-        loop {
+        let (mut pages, mut read) = (Pages::default(), 0u64);
+        while let Some(page) = pages.next() {
             let asked = ListReferralChangesRequest {
                 changed_after: None,
-                page: Some(PageRequest {
-                    page_size: PAGE,
-                    page_token: token,
-                }),
+                page: Some(page),
             };
-            let request = self
-                .credential
-                .request(asked)
-                .await?
-                .ok_or(RebuildError::NoCredential)?;
-            let page = self
-                .referrals
-                .clone()
+            let request = self.authorized(asked).await?;
+            let listed = (self.referrals.clone())
                 .list_referral_changes(request)
                 .await?
                 .into_inner();
             let mut tx = placement_platform::db::begin(pool).await?;
             let mut new_steps = vec![];
-            for r in &page.referrals {
+            for r in &listed.referrals {
                 store::note_referral(&mut tx, &referral_now(r)?).await?;
                 for entry in &r.history {
                     let step = step_of(r, entry)?;
@@ -85,12 +76,10 @@ impl Source {
             // Counted once for the page, after its referrals: see `store::count_steps`.
             store::count_steps(&mut tx, &new_steps).await?;
             tx.commit().await?;
-            read += page.referrals.len() as u64;
-            if page.next_page_token.is_empty() {
-                return Ok(read);
-            }
-            token = page.next_page_token;
+            read += listed.referrals.len() as u64;
+            pages.after(listed.next_page_token);
         }
+        Ok(read)
     }
 
     async fn agencies(&self, pool: &PgPool) -> Result<(), RebuildError> {
@@ -99,37 +88,27 @@ impl Source {
             AgencyKind::Dsa,
             AgencyKind::NationalAuthority,
         ] {
-            let mut token = String::new();
-            loop {
+            let mut pages = Pages::default();
+            while let Some(page) = pages.next() {
                 let asked = ListAgenciesRequest {
                     region_code: String::new(),
                     kind: kind as i32,
-                    page: Some(PageRequest {
-                        page_size: PAGE,
-                        page_token: token,
-                    }),
+                    page: Some(page),
                 };
-                let request = self
-                    .credential
-                    .request(asked)
-                    .await?
-                    .ok_or(RebuildError::NoCredential)?;
-                let page = self
+                let request = self.authorized(asked).await?;
+                let listed = self
                     .directory
                     .clone()
                     .list_agencies(request)
                     .await?
                     .into_inner();
                 let mut tx = placement_platform::db::begin(pool).await?;
-                for a in &page.agencies {
+                for a in &listed.agencies {
                     store::note_agency(&mut tx, parse(&a.id, "agency id")?, kind, &a.region_code)
                         .await?;
                 }
                 tx.commit().await?;
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
+                pages.after(listed.next_page_token);
             }
         }
         Ok(())
@@ -142,61 +121,74 @@ impl Source {
             ServiceStatus::Suspended,
             ServiceStatus::Closed,
         ] {
-            let mut token = String::new();
-            loop {
+            let mut pages = Pages::default();
+            while let Some(page) = pages.next() {
                 let asked = SearchServicesRequest {
                     status: status as i32,
-                    page: Some(PageRequest {
-                        page_size: PAGE,
-                        page_token: token,
-                    }),
+                    page: Some(page),
                     ..Default::default()
                 };
-                let request = self
-                    .credential
-                    .request(asked)
-                    .await?
-                    .ok_or(RebuildError::NoCredential)?;
-                let page = self
+                let request = self.authorized(asked).await?;
+                let listed = self
                     .directory
                     .clone()
                     .search_services(request)
                     .await?
                     .into_inner();
                 let mut tx = placement_platform::db::begin(pool).await?;
-                for s in &page.services {
+                for s in &listed.services {
                     store::note_service(&mut tx, &service_now(s)?).await?;
                 }
                 tx.commit().await?;
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
+                pages.after(listed.next_page_token);
             }
         }
         Ok(())
     }
+
+    /// `message` with the reports' own credential.
+    async fn authorized<T>(&self, message: T) -> Result<tonic::Request<T>, RebuildError> {
+        self.credential
+            .request(message)
+            .await?
+            .ok_or(RebuildError::NoCredential)
+    }
+}
+
+/// Where a listing of the source has got to: the page to ask for next, none after the last.
+#[derive(Default)]
+struct Pages {
+    token: String,
+    done: bool,
+}
+
+impl Pages {
+    fn next(&self) -> Option<PageRequest> {
+        (!self.done).then(|| PageRequest {
+            page_size: PAGE,
+            page_token: self.token.clone(),
+        })
+    }
+
+    /// The page read said this of the next one (empty: it was the last).
+    fn after(&mut self, next_page_token: String) {
+        self.done = next_page_token.is_empty();
+        self.token = next_page_token;
+    }
 }
 
 fn service_now(s: &SocialService) -> Result<store::ServiceNow, RebuildError> {
-    let count = |n: u32, field: &str| {
-        i32::try_from(n).map_err(|_| RebuildError::Malformed(format!("service {field}")))
-    };
-    Ok(store::ServiceNow {
-        id: parse(&s.id, "service id")?,
-        provider_agency_id: parse(&s.provider_agency_id, "provider_agency_id")?,
-        region_code: s.region_code.clone(),
-        service_type: ServiceType::try_from(s.r#type)
-            .map_err(|_| RebuildError::Malformed("service type".into()))?,
-        status: ServiceStatus::try_from(s.status)
-            .map_err(|_| RebuildError::Malformed("service status".into()))?,
-        capacity: count(s.capacity, "capacity")?,
-        free_places: count(s.free_places, "free_places")?,
-        held_places: count(s.held_places, "held_places")?,
-        occupied_places: count(s.occupied_places, "occupied_places")?,
-        version: i64::try_from(s.version)
-            .map_err(|_| RebuildError::Malformed("service version".into()))?,
-    })
+    let places = [s.capacity, s.free_places, s.held_places, s.occupied_places];
+    store::ServiceNow::checked(
+        &s.id,
+        &s.provider_agency_id,
+        &s.region_code,
+        s.r#type,
+        s.status,
+        places,
+        s.version,
+    )
+    .map_err(RebuildError::Malformed)
 }
 
 /// At start: when the model holds no referral, builds it, trying again with backoff until it is done or the

@@ -5,7 +5,7 @@
 use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent};
 use placement_proto::v1::{
     AgencyKind, AgencyRegistered, ReferralAction, ReferralEvent, ReferralStatus,
-    ServiceCapacityChanged, ServiceStatus, ServiceType,
+    ServiceCapacityChanged,
 };
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -57,24 +57,17 @@ async fn agency(
 /// A service's places as its directory event tells them (the event's version is the service's).
 fn service_now(event: &IncomingEvent) -> Result<store::ServiceNow, HandleError> {
     let s: ServiceCapacityChanged = event.payload()?;
-    let count = |n: u32, field: &str| {
-        i32::try_from(n).map_err(|_| HandleError::permanent(format!("{field} beyond INT")))
-    };
-    Ok(store::ServiceNow {
-        id: parse(&s.service_id, "service_id")?,
-        provider_agency_id: parse(&s.provider_agency_id, "provider_agency_id")?,
-        region_code: s.region_code.clone(),
-        service_type: ServiceType::try_from(s.service_type)
-            .map_err(|_| HandleError::permanent("unknown service type"))?,
-        status: ServiceStatus::try_from(s.status)
-            .map_err(|_| HandleError::permanent("unknown service status"))?,
-        capacity: count(s.capacity, "capacity")?,
-        free_places: count(s.free_places, "free_places")?,
-        held_places: count(s.held_places, "held_places")?,
-        occupied_places: count(s.occupied_places, "occupied_places")?,
-        version: i64::try_from(event.envelope.aggregate_version)
-            .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?,
-    })
+    let places = [s.capacity, s.free_places, s.held_places, s.occupied_places];
+    store::ServiceNow::checked(
+        &s.service_id,
+        &s.provider_agency_id,
+        &s.region_code,
+        s.service_type,
+        s.status,
+        places,
+        event.envelope.aggregate_version,
+    )
+    .map_err(HandleError::permanent)
 }
 
 async fn referral(

@@ -70,6 +70,41 @@ pub struct ServiceNow {
     pub version: i64,
 }
 
+impl ServiceNow {
+    /// A service as the directory describes it, in its events and its records alike: ids parsed, type
+    /// and status known, `places` (capacity, free, held, occupied) within INT. The error names what is
+    /// wrong.
+    pub fn checked(
+        id: &str,
+        provider_agency_id: &str,
+        region_code: &str,
+        service_type: i32,
+        status: i32,
+        places: [u32; 4],
+        version: u64,
+    ) -> Result<ServiceNow, String> {
+        let uuid = |v: &str, field: &str| {
+            Uuid::parse_str(v).map_err(|_| format!("service {field} is not a UUID"))
+        };
+        let [capacity, free_places, held_places, occupied_places] =
+            places.map(|n| i32::try_from(n).map_err(|_| "service places beyond INT".to_string()));
+        Ok(ServiceNow {
+            id: uuid(id, "id")?,
+            provider_agency_id: uuid(provider_agency_id, "provider_agency_id")?,
+            region_code: region_code.to_string(),
+            service_type: ServiceType::try_from(service_type)
+                .map_err(|_| "unknown service type".to_string())?,
+            status: ServiceStatus::try_from(status)
+                .map_err(|_| "unknown service status".to_string())?,
+            capacity: capacity?,
+            free_places: free_places?,
+            held_places: held_places?,
+            occupied_places: occupied_places?,
+            version: i64::try_from(version).map_err(|_| "service version beyond BIGINT")?,
+        })
+    }
+}
+
 /// Keeps the service as `s` describes it if that is newer than what is kept.
 pub async fn note_service(tx: &mut Transaction<'_, Postgres>, s: &ServiceNow) -> sqlx::Result<()> {
     sqlx::query(
@@ -534,19 +569,13 @@ pub async fn stalled(
     q.bind(limit).fetch_all(conn).await
 }
 
-/// The RDSAs learnt from the directory's events, with their districts (of one district, or all).
-pub async fn rdsas(
-    conn: &mut PgConnection,
-    region: Option<&str>,
-) -> sqlx::Result<Vec<(Uuid, String)>> {
-    sqlx::query_as(
-        "SELECT id, region_code FROM agencies
-         WHERE kind = $1 AND ($2::text IS NULL OR region_code = $2) ORDER BY region_code, id",
-    )
-    .bind(AgencyKind::Rdsa)
-    .bind(region)
-    .fetch_all(conn)
-    .await
+/// The RDSAs of a district learnt from the directory's events.
+pub async fn rdsas_of(conn: &mut PgConnection, region: &str) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM agencies WHERE kind = $1 AND region_code = $2 ORDER BY id")
+        .bind(AgencyKind::Rdsa)
+        .bind(region)
+        .fetch_all(conn)
+        .await
 }
 
 /// The RDSAs that have not had the digest of `slot`.
