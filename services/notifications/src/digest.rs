@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use placement_platform::time::from_timestamp;
-use placement_proto::v1::{DistrictDigestReady, DistrictSide, DurationFigures, Language};
+use placement_proto::v1::{
+    DistrictDigestReady, DistrictReport, DistrictSide, DurationFigures, Language,
+};
 
 use placement_proto::prost_types::{Duration, Timestamp};
 
@@ -39,7 +41,8 @@ pub fn digest_email(
 /// Title and text of the digest: the in-app notice is the Bulgarian one.
 pub fn digest_text(d: &DistrictDigestReady, language: Language) -> (String, String) {
     let w = if language == Language::En { &EN } else { &BG };
-    let report = d.report.clone().unwrap_or_default();
+    let (no_report, no_side) = (DistrictReport::default(), DistrictSide::default());
+    let report = d.report.as_ref().unwrap_or(&no_report);
     let stalled = &report.stalled_now;
     let region = &d.region_code;
     let subject = format!(
@@ -54,9 +57,9 @@ pub fn digest_text(d: &DistrictDigestReady, language: Language) -> (String, Stri
         day(d.period_start.as_ref()),
         day(d.period_end.as_ref())
     );
-    let receiver = report.as_receiver.unwrap_or_default();
-    let sender = report.as_sender.unwrap_or_default();
-    for (heading, side) in [(w.as_receiver, &receiver), (w.as_sender, &sender)] {
+    let receiver = report.as_receiver.as_ref().unwrap_or(&no_side);
+    let sender = report.as_sender.as_ref().unwrap_or(&no_side);
+    for (heading, side) in [(w.as_receiver, receiver), (w.as_sender, sender)] {
         text += &side_line(heading, side, w);
         text += &format!(
             "{}: {}; {}: {}\n",
