@@ -3,16 +3,11 @@
 //! one more each time one is asked for.
 
 use chrono::Utc;
-use placement_cli::{
-    clients::{as_agency, as_agency_with},
-    demo::NATIONAL_AUTHORITY,
-    scenario::eventually,
-};
+use placement_cli::{clients::as_agency_with, demo::NATIONAL_AUTHORITY, scenario::eventually};
 use placement_e2e::{StackOptions, mail::SmtpSink};
 use placement_platform::{caller::Role, services};
 use placement_proto::v1::{
-    AddNotificationEndpointRequest, Language, ListNotificationsRequest, Notification,
-    NotificationChannel, NotificationKind, SendDistrictDigestRequest,
+    Notification, NotificationKind, SendDistrictDigestRequest,
     report_service_client::ReportServiceClient,
 };
 use sqlx::Row;
@@ -120,21 +115,8 @@ async fn every_rdsa_gets_its_digest_once_before_the_meeting() {
 
 /// The RDSA's e-mail endpoint for digests, known to the notifications service.
 async fn rdsa_mailbox(f: &Fixture, rdsa: Uuid) {
-    f.clients
-        .directory
-        .clone()
-        .add_notification_endpoint(as_agency(
-            rdsa,
-            AddNotificationEndpointRequest {
-                agency_id: rdsa.to_string(),
-                channel: NotificationChannel::Email as i32,
-                address: "rdsp.vratsa@example.bg".into(),
-                event_types: vec!["report.digest_ready".into()],
-                language: Language::Bg as i32,
-            },
-        ))
-        .await
-        .expect("the RDSA's mailbox");
+    f.email_endpoint(rdsa, "rdsp.vratsa@example.bg", "report.digest_ready")
+        .await;
     assert!(f.stack.wait_for_endpoints(1, WAIT).await);
 }
 
@@ -187,22 +169,7 @@ async fn scheduled_digests(f: &Fixture, n: usize) -> Vec<Uuid> {
 }
 
 async fn digests_in_inbox(f: &Fixture, agency: Uuid) -> Vec<Notification> {
-    let page = f
-        .clients
-        .notifications
-        .clone()
-        .list_notifications(as_agency(
-            agency,
-            ListNotificationsRequest {
-                unread_only: false,
-                page_size: 500,
-                page_token: String::new(),
-            },
-        ))
-        .await
-        .expect("ListNotifications")
-        .into_inner();
-    (page.notifications.into_iter())
+    (f.inbox(agency).await.into_iter())
         .filter(|n| n.kind == NotificationKind::DistrictDigest as i32)
         .collect()
 }

@@ -6,9 +6,8 @@ use chrono::{Datelike, Utc};
 use placement_cli::{clients::as_agency, scenario::eventually};
 use placement_e2e::{StackOptions, mail::SmtpSink};
 use placement_proto::v1::{
-    AddNotificationEndpointRequest, Date, Language, LegalBasis, LegalBasisKind,
-    NotificationChannel, NotificationKind, RecordCourtDecisionRequest, Referral, ReferralAction,
-    SubmitReferralRequest,
+    Date, LegalBasis, LegalBasisKind, NotificationKind, RecordCourtDecisionRequest, Referral,
+    ReferralAction, SubmitReferralRequest,
 };
 use tonic::Code;
 use uuid::Uuid;
@@ -46,21 +45,8 @@ async fn reminders_and_escalation_fire_once_with_two_instances() {
     f.stack.wait_ready(WAIT).await;
     assert!(!second.is_empty());
     let rdsa = f.agency("rdsa-vratsa");
-    f.clients
-        .directory
-        .clone()
-        .add_notification_endpoint(as_agency(
-            rdsa,
-            AddNotificationEndpointRequest {
-                agency_id: rdsa.to_string(),
-                channel: NotificationChannel::Email as i32,
-                address: "rdsp.vratsa@example.bg".into(),
-                event_types: vec!["referral.escalated".into()],
-                language: Language::Bg as i32,
-            },
-        ))
-        .await
-        .expect("the RDSA's mailbox");
+    f.email_endpoint(rdsa, "rdsp.vratsa@example.bg", "referral.escalated")
+        .await;
 
     let sender = f.agency("dsa-mezdra");
     let provider = f.agency("provider-vratsa");

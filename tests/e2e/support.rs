@@ -11,10 +11,10 @@ use placement_cli::{
 };
 use placement_e2e::{Stack, StackOptions};
 use placement_proto::v1::{
-    AcknowledgeReferralRequest, Case, Child, ChildNeed, Date, GetReferralRequest,
-    GetServiceRequest, LegalBasis, LegalBasisKind, ListNotificationsRequest, Notification,
-    NotificationKind, OpenCaseRequest, Referral, Sex, SocialService, SubmitReferralRequest,
-    WatchNotificationsRequest,
+    AcknowledgeReferralRequest, AddNotificationEndpointRequest, Case, Child, ChildNeed, Date,
+    GetReferralRequest, GetServiceRequest, Language, LegalBasis, LegalBasisKind,
+    ListNotificationsRequest, Notification, NotificationChannel, NotificationKind, OpenCaseRequest,
+    Referral, Sex, SocialService, SubmitReferralRequest, WatchNotificationsRequest,
 };
 use uuid::Uuid;
 
@@ -178,7 +178,8 @@ impl Fixture {
             .into_inner()
     }
 
-    pub async fn notifications(&self, agency: Uuid, referral_id: &str) -> Vec<Notification> {
+    /// Every notification in `agency`'s inbox, as the notifications service lists them.
+    pub async fn inbox(&self, agency: Uuid) -> Vec<Notification> {
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
@@ -197,16 +198,37 @@ impl Fixture {
                 .await
                 .expect("ListNotifications")
                 .into_inner();
-            out.extend(
-                page.notifications
-                    .into_iter()
-                    .filter(|n| n.referral_id == referral_id),
-            );
+            out.extend(page.notifications);
             if page.next_page_token.is_empty() {
-                break;
+                return out;
             }
             token = page.next_page_token;
         }
+    }
+
+    /// Gives `agency` an e-mail address told of one event type, in Bulgarian.
+    pub async fn email_endpoint(&self, agency: Uuid, address: &str, event_type: &str) {
+        self.clients
+            .directory
+            .clone()
+            .add_notification_endpoint(as_agency(
+                agency,
+                AddNotificationEndpointRequest {
+                    agency_id: agency.to_string(),
+                    channel: NotificationChannel::Email as i32,
+                    address: address.into(),
+                    event_types: vec![event_type.into()],
+                    language: Language::Bg as i32,
+                },
+            ))
+            .await
+            .expect("an e-mail endpoint");
+    }
+
+    pub async fn notifications(&self, agency: Uuid, referral_id: &str) -> Vec<Notification> {
+        let mut out: Vec<Notification> = (self.inbox(agency).await.into_iter())
+            .filter(|n| n.referral_id == referral_id)
+            .collect();
         // In the order the events happened (their ids are UUIDv7, made in order by the referrals service):
         // the inbox itself is in the order notifications were written, and events about one referral may
         // be applied side by side.
