@@ -19,6 +19,7 @@ mod errors;
 mod fhir;
 mod flow;
 mod fuzz;
+mod history;
 mod keys;
 mod oidc;
 mod paths;

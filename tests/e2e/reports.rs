@@ -419,8 +419,36 @@ async fn decline(f: &Fixture, id: &str) {
 
 /// The side's figures as the test computes them from the referrals' own histories.
 fn expected_side(referrals: &[Referral]) -> DistrictSide {
+    expected_side_in(
+        referrals,
+        (
+            chrono::DateTime::<Utc>::MIN_UTC,
+            chrono::DateTime::<Utc>::MAX_UTC,
+        ),
+    )
+}
+
+pub(crate) type Period = (chrono::DateTime<Utc>, chrono::DateTime<Utc>);
+
+fn entry_at(e: &placement_proto::v1::ReferralHistoryEntry) -> chrono::DateTime<Utc> {
+    from_timestamp(e.at.as_ref().expect("at")).expect("a time")
+}
+
+pub(crate) fn submitted_in(r: &Referral, period: Period) -> bool {
+    (r.history.iter())
+        .find(|e| e.action == ReferralAction::Submitted as i32)
+        .is_some_and(|e| (period.0..period.1).contains(&entry_at(e)))
+}
+
+/// The same for a period: steps taken in it, durations of the referrals submitted in it.
+pub(crate) fn expected_side_in(all: &[Referral], period: Period) -> DistrictSide {
+    let referrals: Vec<Referral> = (all.iter())
+        .filter(|r| submitted_in(r, period))
+        .cloned()
+        .collect();
+    let referrals = referrals.as_slice();
     let mut by_status_now: Vec<StatusCount> = Vec::new();
-    for r in referrals {
+    for r in all {
         match by_status_now.iter_mut().find(|s| s.status == r.status) {
             Some(s) => s.count += 1,
             None => by_status_now.push(StatusCount {
@@ -430,10 +458,14 @@ fn expected_side(referrals: &[Referral]) -> DistrictSide {
         }
     }
     by_status_now.sort_by_key(|s| s.status);
-    let history = || referrals.iter().flat_map(|r| &r.history);
+    let history = || {
+        (all.iter())
+            .flat_map(|r| &r.history)
+            .filter(move |e| (period.0..period.1).contains(&entry_at(e)))
+    };
     let steps = |a: ReferralAction| history().filter(|e| e.action == a as i32).count() as u32;
     let timed = |working: bool, which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| {
-        let (count, median, p90, slowest) = expected(
+        durations_of(
             referrals
                 .iter()
                 .map(|r| {
@@ -444,13 +476,7 @@ fn expected_side(referrals: &[Referral]) -> DistrictSide {
                     }
                 })
                 .collect(),
-        );
-        Some(DurationFigures {
-            count,
-            median: median.map(duration),
-            p90: p90.map(duration),
-            slowest: slowest.map(duration),
-        })
+        )
     };
     let timing = |which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| timed(false, which);
     let working = |which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| timed(true, which);
@@ -482,22 +508,46 @@ fn expected_side(referrals: &[Referral]) -> DistrictSide {
         working_time_to_all_acknowledgements: working(&all_acks),
         working_time_to_decision: working(&decided),
         working_time_to_placement: working(&placed),
-        decline_reasons: reasons(referrals, ReferralAction::Declined, |r| r.decline_reason),
-        withdraw_reasons: reasons(referrals, ReferralAction::Withdrawn, |r| r.withdraw_reason),
+        decline_reasons: reasons(all, period, ReferralAction::Declined, |r| r.decline_reason),
+        withdraw_reasons: reasons(all, period, ReferralAction::Withdrawn, |r| {
+            r.withdraw_reason
+        }),
+    }
+}
+
+/// Count, median, p90 and slowest of the durations there are, as the reports give them.
+pub(crate) fn durations_of(values: Vec<Option<i64>>) -> Option<DurationFigures> {
+    let (count, median, p90, slowest) = expected(values);
+    Some(DurationFigures {
+        count,
+        median: median.map(duration),
+        p90: p90.map(duration),
+        slowest: slowest.map(duration),
+    })
+}
+
+/// From the referral's submission to its first acknowledgement, in calendar or working time.
+pub(crate) fn to_first_response(r: &Referral, working: bool) -> Option<i64> {
+    let first_ack = |a, _| a == ReferralAction::Acknowledged;
+    if working {
+        working_after_submission(r, first_ack)
+    } else {
+        after_submission(r, first_ack)
     }
 }
 
 /// The reasons of the referrals that took `action`, counted, in the reasons' order.
 fn reasons(
     referrals: &[Referral],
+    period: Period,
     action: ReferralAction,
     reason: fn(&Referral) -> i32,
 ) -> Vec<ReasonCount> {
     let mut out: Vec<ReasonCount> = Vec::new();
-    for r in referrals
-        .iter()
-        .filter(|r| r.history.iter().any(|e| e.action == action as i32))
-    {
+    let took = |e: &placement_proto::v1::ReferralHistoryEntry| {
+        e.action == action as i32 && (period.0..period.1).contains(&entry_at(e))
+    };
+    for r in referrals.iter().filter(|r| r.history.iter().any(took)) {
         match out.iter_mut().find(|c| c.reason == reason(r)) {
             Some(c) => c.count += 1,
             None => out.push(ReasonCount {
@@ -518,7 +568,7 @@ fn duration(micros: i64) -> placement_proto::prost_types::Duration {
 }
 
 /// The side as reported, its statuses in the order the test lists them.
-fn normalised(side: Option<&DistrictSide>) -> DistrictSide {
+pub(crate) fn normalised(side: Option<&DistrictSide>) -> DistrictSide {
     let mut side = side.cloned().unwrap_or_default();
     side.by_status_now.sort_by_key(|s| s.status);
     side

@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use crate::{
     EVENTS,
+    clock::StepClock,
     policy::{self, Act},
     referral::{CourtDecision, Step},
     store::{self, PartyRow, ReferralRow, assemble, parties_of, record_history},
@@ -48,6 +49,7 @@ pub struct Referrals {
     directory: DirectoryServiceClient<Channel>,
     cases: CaseServiceClient<Channel>,
     ack_deadline: Duration,
+    clock: StepClock,
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -60,11 +62,12 @@ impl ReferralService for Referrals {
     ) -> RpcResult<Referral> {
         let caller = request.caller()?;
         let correlation = correlation_id(&request);
+        let at = self.clock.of_request(&request)?;
         let req = request.into_inner();
         let result = match policy::require(&caller, Act::Work) {
             // The idempotency key makes a whole submission safe to run again.
             Ok(()) => {
-                retry_conflicts(|| self.submit(caller.clone(), req.clone(), correlation)).await
+                retry_conflicts(|| self.submit(caller.clone(), req.clone(), correlation, at)).await
             }
             Err(e) => Err(e),
         };
@@ -272,6 +275,8 @@ struct Submission {
     legal_basis_court: String,
     reason: String,
     idempotency_key: String,
+    /// When it happens: `None` for the database's clock (see `clock`).
+    at: Option<DateTime<Utc>>,
 }
 
 fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<Submission> {
@@ -302,6 +307,7 @@ fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<Submission> 
         legal_basis_court: basis.court.trim().to_string(),
         reason: req.reason.trim().to_string(),
         idempotency_key: req.idempotency_key,
+        at: None,
     })
 }
 
@@ -312,6 +318,7 @@ impl Referrals {
         directory: DirectoryServiceClient<Channel>,
         cases: CaseServiceClient<Channel>,
         ack_deadline: Duration,
+        clock: StepClock,
     ) -> Self {
         Self {
             pool,
@@ -319,6 +326,7 @@ impl Referrals {
             directory,
             cases,
             ack_deadline,
+            clock,
         }
     }
 
@@ -350,8 +358,12 @@ impl Referrals {
         caller: Caller,
         req: SubmitReferralRequest,
         correlation: Uuid,
+        at: Option<DateTime<Utc>>,
     ) -> ServiceResult<Referral> {
-        let s = validate_submission(req)?;
+        let s = Submission {
+            at,
+            ..validate_submission(req)?
+        };
         if let Some(existing) = self
             .find_by_key(caller.agency_id, &s.idempotency_key)
             .await?
@@ -456,7 +468,7 @@ impl Referrals {
     ) -> ServiceResult<Referral> {
         let (places, provider, foster_team) = (target.places, target.provider, target.foster_team);
         let id = Uuid::now_v7();
-        let deadline = Utc::now()
+        let deadline = s.at.unwrap_or_else(Utc::now)
             + chrono::Duration::from_std(self.ack_deadline).map_err(|_| {
                 ServiceError::Internal("acknowledgement deadline out of range".into())
             })?;
@@ -658,12 +670,15 @@ impl Referrals {
             .caller()
             .map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
         let rpc = format!("placement.v1.ReferralService/{}", rpc_of(&step));
-        let correlation = correlation_id(request);
+        let origin = workflow::Origin {
+            actor: None,
+            correlation: correlation_id(request),
+            at: self.clock.of_request(request)?,
+        };
         let referral = retry_conflicts(|| async {
             policy::require(&caller, policy::act_of(&step))?;
             let mut tx = placement_platform::db::begin(&self.pool).await?;
-            let row =
-                workflow::apply(&mut tx, id, &step, policy::actor(&caller), correlation).await?;
+            let row = workflow::apply(&mut tx, id, &step, policy::actor(&caller), origin).await?;
             let referral = assemble(&mut tx, vec![row]).await?.remove(0);
             audit::append(
                 &mut tx,
@@ -712,6 +727,7 @@ fn new_referral<'a>(
         reason: &s.reason,
         ack_deadline,
         idempotency_key: &s.idempotency_key,
+        at: s.at,
     }
 }
 

@@ -12,13 +12,19 @@ use placement_platform::error::ServiceError;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::{store, workflow};
+use crate::{clock::StepClock, store, workflow};
 
 const BATCH: i64 = 100;
 
-pub async fn run(pool: PgPool, outbox: Outbox, interval: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    pool: PgPool,
+    outbox: Outbox,
+    clock: StepClock,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
     loop {
-        let fired = match fire_due(&pool, &outbox).await {
+        let fired = match fire_due(&pool, &outbox, &clock).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "deadline pass failed; will retry");
@@ -39,11 +45,15 @@ pub async fn run(pool: PgPool, outbox: Outbox, interval: Duration, shutdown: Can
 }
 
 /// Takes the steps of up to one batch of due timers in one transaction; returns how many fired.
-pub async fn fire_due(pool: &PgPool, outbox: &Outbox) -> Result<usize, ServiceError> {
+pub async fn fire_due(
+    pool: &PgPool,
+    outbox: &Outbox,
+    clock: &StepClock,
+) -> Result<usize, ServiceError> {
     let mut tx = placement_platform::db::begin(pool).await?;
-    let due = store::claim_due_timers(&mut tx, BATCH).await?;
-    for (referral_id, step) in &due {
-        workflow::apply_system(&mut tx, *referral_id, *step).await?;
+    let due = store::claim_due_timers(&mut tx, BATCH, clock.due_by()).await?;
+    for (referral_id, step, due_at) in &due {
+        workflow::apply_system(&mut tx, *referral_id, *step, clock.of_deadline(*due_at)).await?;
     }
     outbox.commit(tx).await?;
     Ok(due.len())

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod capacity;
+pub mod clock;
 pub mod deadlines;
 pub mod fhir;
 pub mod policy;
@@ -50,6 +51,10 @@ pub struct Config {
     /// `PLACEMENT_ESCALATION_INTERVAL`: how often due deadlines are looked for (e.g. "30s").
     #[serde(default = "default_escalation_interval", with = "humantime_serde")]
     pub escalation_interval: Duration,
+    /// `PLACEMENT_TEST_CLOCK`: take each request's time from its `x-placement-test-time` metadata (tests
+    /// that build a history with known timings; development mode only, see `clock`).
+    #[serde(default)]
+    pub test_clock: bool,
 }
 
 fn default_ack_deadline() -> Duration {
@@ -76,10 +81,19 @@ impl Service for Referrals {
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
         let directory = kit.client(services::DIRECTORY, DirectoryServiceClient::new)?;
         let cases = kit.client(services::CASES, CaseServiceClient::new)?;
+        let clock = if config.test_clock {
+            tracing::warn!(
+                "PLACEMENT_TEST_CLOCK is on: callers may date their steps; never on in production"
+            );
+            clock::StepClock::told()
+        } else {
+            clock::StepClock::database()
+        };
         kit.consume(capacity::BINDINGS, capacity::ServicePlaces);
         kit.spawn(deadlines::run(
             kit.pool.clone(),
             kit.outbox(),
+            clock.clone(),
             config.escalation_interval,
             kit.shutdown(),
         ));
@@ -89,6 +103,7 @@ impl Service for Referrals {
             directory,
             cases,
             config.ack_deadline,
+            clock,
         );
         Ok(placement_messaging::routes![kit;
             ReferralServiceServer::new(api),

@@ -348,24 +348,28 @@ pub async fn apply_transition(
     conn: &mut PgConnection,
     id: Uuid,
     t: &Transition,
+    at: Option<DateTime<Utc>>,
 ) -> Result<ReferralRow, sqlx::Error> {
     // The columns each kind of record sets besides status, version and updated_at.
     let set = match &t.record {
         Record::Status | Record::Acknowledged(_) => "",
-        Record::Declined(..) => ", decline_reason = $3, resolution_comment = $4",
-        Record::Withdrawn(..) => ", withdraw_reason = $3, resolution_comment = $4",
-        Record::Escalated => ", escalated_at = now()",
-        Record::Reminded => ", reminded_at = now()",
-        Record::CourtReminded => ", court_reminded_at = now()",
+        Record::Declined(..) => ", decline_reason = $4, resolution_comment = $5",
+        Record::Withdrawn(..) => ", withdraw_reason = $4, resolution_comment = $5",
+        Record::Escalated => ", escalated_at = COALESCE($3, now())",
+        Record::Reminded => ", reminded_at = COALESCE($3, now())",
+        Record::CourtReminded => ", court_reminded_at = COALESCE($3, now())",
         Record::CourtDecision(_) => {
-            ", court_decision_number = $3, court_decision_date = $4, court_decision_court = $5"
+            ", court_decision_number = $4, court_decision_date = $5, court_decision_court = $6"
         }
     };
     let sql = format!(
-        "UPDATE referrals SET status = $2, version = version + 1, updated_at = now(){set}
+        "UPDATE referrals SET status = $2, version = version + 1, updated_at = COALESCE($3, now()){set}
          WHERE id = $1 RETURNING {REFERRAL_COLUMNS}"
     );
-    let q = sqlx::query_as::<_, ReferralRow>(&sql).bind(id).bind(t.to);
+    let q = sqlx::query_as::<_, ReferralRow>(&sql)
+        .bind(id)
+        .bind(t.to)
+        .bind(at);
     let q = match &t.record {
         Record::Declined(reason, comment) => q.bind(*reason).bind(comment),
         Record::Withdrawn(reason, comment) => q.bind(*reason).bind(comment),
@@ -383,12 +387,15 @@ pub async fn record_acknowledgement(
     conn: &mut PgConnection,
     referral_id: Uuid,
     agency: Uuid,
+    at: Option<DateTime<Utc>>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE referral_parties SET acknowledged_at = now() WHERE referral_id = $1 AND agency_id = $2",
+        "UPDATE referral_parties SET acknowledged_at = COALESCE($3, now())
+         WHERE referral_id = $1 AND agency_id = $2",
     )
     .bind(referral_id)
     .bind(agency)
+    .bind(at)
     .execute(conn)
     .await?;
     Ok(())
@@ -430,27 +437,32 @@ pub async fn stop_timers(
     Ok(())
 }
 
-/// Up to `limit` timers that are due, earliest first, claimed for this transaction (another instance
-/// skips them). A timer this release does not know is an error, not a skip.
+/// Up to `limit` timers due by `now` (`None`: the database's `now()`), earliest first, each with its due
+/// time, claimed for this transaction (another instance skips them). A timer this release does not know
+/// is an error, not a skip.
 pub async fn claim_due_timers(
     conn: &mut PgConnection,
     limit: i64,
-) -> Result<Vec<(Uuid, Timer)>, sqlx::Error> {
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT referral_id, step FROM referral_timers WHERE due_at <= now()
+    now: Option<DateTime<Utc>>,
+) -> Result<Vec<(Uuid, Timer, DateTime<Utc>)>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT referral_id, step, due_at FROM referral_timers WHERE due_at <= COALESCE($2, now())
          ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limit)
+    .bind(now)
     .fetch_all(conn)
     .await?;
     rows.into_iter()
-        .map(|(id, step)| {
-            Timer::from_stored(&step).map(|t| (id, t)).ok_or_else(|| {
-                sqlx::Error::Decode(Box::new(placement_proto::stored::UnknownStoredName {
-                    kind: "referral timer",
-                    value: step.clone(),
-                }))
-            })
+        .map(|(id, step, due)| {
+            Timer::from_stored(&step)
+                .map(|t| (id, t, due))
+                .ok_or_else(|| {
+                    sqlx::Error::Decode(Box::new(placement_proto::stored::UnknownStoredName {
+                        kind: "referral timer",
+                        value: step.clone(),
+                    }))
+                })
         })
         .collect()
 }
@@ -522,6 +534,8 @@ pub struct NewReferral<'a> {
     pub reason: &'a str,
     pub ack_deadline: DateTime<Utc>,
     pub idempotency_key: &'a str,
+    /// Its submission time; `None` for the database's clock.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// Stores a new referral as SUBMITTED; `None` when the sender already used its idempotency key.
@@ -533,8 +547,9 @@ pub async fn insert_referral(
         "INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
              receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
              places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
-             status, ack_deadline, idempotency_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             status, ack_deadline, idempotency_key, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                 COALESCE($19, now()), COALESCE($19, now()))
          ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
          RETURNING {REFERRAL_COLUMNS}"
     ))
@@ -556,6 +571,7 @@ pub async fn insert_referral(
     .bind(ReferralStatus::Submitted)
     .bind(r.ack_deadline)
     .bind(r.idempotency_key)
+    .bind(r.at)
     .fetch_optional(conn)
     .await
 }

@@ -1,6 +1,7 @@
 //! Taking a step on a stored referral: lock it, let the state machine decide, apply its transition with
 //! the history entry and the event, in the caller's transaction.
 
+use chrono::{DateTime, Utc};
 use placement_messaging::Outbox;
 use placement_platform::error::{ServiceError, ServiceResult};
 use sqlx::PgConnection;
@@ -22,13 +23,21 @@ impl From<TransitionError> for ServiceError {
     }
 }
 
+/// Who takes a step, on whose request, and when (`at`: `None` for the database's clock, see `clock`).
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub actor: Option<Uuid>,
+    pub correlation: Uuid,
+    pub at: Option<DateTime<Utc>>,
+}
+
 /// Takes `step` by the agency `actor`, inside `conn`'s transaction.
 pub async fn apply(
     conn: &mut PgConnection,
     referral_id: Uuid,
     step: &Step,
     actor: Uuid,
-    correlation: Uuid,
+    origin: Origin,
 ) -> ServiceResult<ReferralRow> {
     let row = store::lock_referral(conn, referral_id)
         .await?
@@ -40,15 +49,21 @@ pub async fn apply(
         return Err(policy::hidden());
     }
     let transition = row.state(&parties).decide(step, actor)?;
-    take(conn, &row, &transition, Some(actor), correlation).await
+    let origin = Origin {
+        actor: Some(actor),
+        ..origin
+    };
+    take(conn, &row, &transition, origin).await
 }
 
-/// Takes the system step whose timer fell due. A step the state machine no longer allows stops its timer
-/// (`None`): a timer left behind is a bug to log, not a reason to stop the others.
+/// Takes the system step whose timer fell due, at `at` (`None`: the database's clock). A step the state
+/// machine no longer allows stops its timer (`None`): a timer left behind is a bug to log, not a reason
+/// to stop the others.
 pub async fn apply_system(
     conn: &mut PgConnection,
     referral_id: Uuid,
     step: SystemStep,
+    at: Option<DateTime<Utc>>,
 ) -> ServiceResult<Option<ReferralRow>> {
     let Some(row) = store::lock_referral(conn, referral_id).await? else {
         store::stop_timers(conn, referral_id, &[step]).await?;
@@ -56,9 +71,14 @@ pub async fn apply_system(
     };
     let parties = store::parties_of(conn, &[referral_id]).await?;
     match row.state(&parties).decide_system(step) {
-        Ok(transition) => Ok(Some(
-            take(conn, &row, &transition, None, Uuid::now_v7()).await?,
-        )),
+        Ok(transition) => {
+            let origin = Origin {
+                actor: None,
+                correlation: Uuid::now_v7(),
+                at,
+            };
+            Ok(Some(take(conn, &row, &transition, origin).await?))
+        }
         Err(refusal) => {
             tracing::error!(%referral_id, ?step, %refusal, "a timer fell due for a step that cannot happen; stopped");
             store::stop_timers(conn, referral_id, &[step]).await?;
@@ -73,16 +93,20 @@ async fn take(
     conn: &mut PgConnection,
     row: &ReferralRow,
     t: &Transition,
-    actor: Option<Uuid>,
-    correlation: Uuid,
+    origin: Origin,
 ) -> ServiceResult<ReferralRow> {
+    let Origin {
+        actor,
+        correlation,
+        at,
+    } = origin;
     if t.needs_free_places {
         check_free_places(conn, row).await?;
     }
     if let Record::Acknowledged(agency) = t.record {
-        store::record_acknowledgement(conn, row.id, agency).await?;
+        store::record_acknowledgement(conn, row.id, agency, at).await?;
     }
-    let updated = store::apply_transition(conn, row.id, t).await?;
+    let updated = store::apply_transition(conn, row.id, t, at).await?;
     store::stop_timers(conn, row.id, &t.stopped_timers).await?;
     store::record_history(conn, &updated, t.action, t.from, actor).await?;
     let reason_code = match &t.record {

@@ -1,0 +1,102 @@
+//! When a step happens. In production the database's clock says (`now()` of the step's transaction): one
+//! clock for every instance, and nobody can date a step. A test that must build months of history with
+//! known timings runs the service with `PLACEMENT_TEST_CLOCK=true` (it warns at start: never in production) and tells each
+//! request its time in the `x-placement-test-time` metadata (RFC 3339). Deadlines then fall due by the
+//! latest time told, not by the wall clock, and a step a deadline takes is dated at the deadline: a
+//! history told in order comes out as it would have happened.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+};
+
+use chrono::{DateTime, Utc};
+use placement_platform::error::{ServiceError, ServiceResult};
+use tonic::Request;
+
+/// The metadata key a test tells a request's time in.
+pub const TOLD_TIME: &str = "x-placement-test-time";
+
+#[derive(Clone, Debug, Default)]
+pub struct StepClock {
+    /// The latest time told, in microseconds since the epoch (0: none yet); `None` in production.
+    told: Option<Arc<AtomicI64>>,
+}
+
+impl StepClock {
+    /// The database's clock: told times are ignored.
+    pub fn database() -> StepClock {
+        StepClock { told: None }
+    }
+
+    /// A clock that takes each request's told time.
+    pub fn told() -> StepClock {
+        StepClock {
+            told: Some(Arc::new(AtomicI64::new(0))),
+        }
+    }
+
+    /// The time the request was told to happen at; `None` means the database's clock.
+    pub fn of_request<T>(&self, request: &Request<T>) -> ServiceResult<Option<DateTime<Utc>>> {
+        let (Some(latest), Some(value)) = (&self.told, request.metadata().get(TOLD_TIME)) else {
+            return Ok(None);
+        };
+        let at = value
+            .to_str()
+            .ok()
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+            .ok_or_else(|| ServiceError::invalid(TOLD_TIME, "not an RFC 3339 time"))?
+            .to_utc();
+        latest.fetch_max(at.timestamp_micros(), Ordering::SeqCst);
+        Ok(Some(at))
+    }
+
+    /// The time deadlines fall due by: `None` means the database's `now()`.
+    pub fn due_by(&self) -> Option<DateTime<Utc>> {
+        let micros = self.told.as_ref()?.load(Ordering::SeqCst);
+        (micros > 0).then(|| DateTime::from_timestamp_micros(micros))?
+    }
+
+    /// When a step taken by a deadline due at `due` happened: at its deadline when times are told (the
+    /// told history goes on without waiting for the wall clock), else by the database's clock.
+    pub fn of_deadline(&self, due: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.told.is_some().then_some(due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_at(value: &str) -> Request<()> {
+        let mut r = Request::new(());
+        r.metadata_mut()
+            .insert(TOLD_TIME, value.parse().expect("ascii"));
+        r
+    }
+
+    #[test]
+    fn production_ignores_a_told_time() {
+        let clock = StepClock::database();
+        let told = clock.of_request(&request_at("2026-03-02T09:00:00Z"));
+        assert_eq!(told.expect("no error"), None);
+        assert_eq!(clock.due_by(), None);
+    }
+
+    #[test]
+    fn a_test_clock_keeps_the_latest_time_told() {
+        let clock = StepClock::told();
+        assert_eq!(
+            clock.due_by(),
+            None,
+            "nothing told yet: the database's time"
+        );
+        let later = clock.of_request(&request_at("2026-03-02T09:00:00+02:00"));
+        let earlier = clock.of_request(&request_at("2026-03-01T09:00:00Z"));
+        let later = later.expect("valid").expect("told");
+        assert_eq!(later.to_rfc3339(), "2026-03-02T07:00:00+00:00");
+        assert!(earlier.expect("valid").expect("told") < later);
+        assert_eq!(clock.due_by(), Some(later));
+        assert!(clock.of_request(&request_at("yesterday")).is_err());
+    }
+}
