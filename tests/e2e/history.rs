@@ -14,9 +14,10 @@ use placement_platform::{
     time::timestamp,
 };
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, ConfirmPlacementRequest, DeclineReason,
-    DeclineReferralRequest, DistrictFlow, DistrictReport, GetDistrictReportRequest, LegalBasis,
-    LegalBasisKind, Referral, ReferralAction, ReferralHistoryEntry, ReferralStatus,
+    AcceptReferralRequest, AcknowledgeReferralRequest, ConfirmPlacementRequest, Count,
+    DeclineReason, DeclineReferralRequest, DistrictFlow, DistrictReport, DistrictSide,
+    DistrictTotals, GetDistrictReportRequest, GetNationalReportRequest, LegalBasis, LegalBasisKind,
+    NationalReport, Referral, ReferralAction, ReferralHistoryEntry, ReferralStatus,
     ServiceAcceptance, SubmitReferralRequest, UpdateCapacityRequest, WeekFigures, WithdrawReason,
     WithdrawReferralRequest,
 };
@@ -680,6 +681,62 @@ fn expected_stalled(
         .collect()
 }
 
+/// The country's totals per receiving district: steps in the period, stalled now.
+fn expected_national(plans: &[Planned], referrals: &[Referral], period: Period) -> NationalReport {
+    let count = |value: u32| {
+        Some(Count {
+            value,
+            suppressed: false,
+        })
+    };
+    let totals = |region: &str, side: &DistrictSide, stalled: u32| DistrictTotals {
+        region_code: region.into(),
+        submitted: count(side.submitted),
+        accepted: count(side.accepted),
+        declined: count(side.declined),
+        placed: count(side.placed),
+        stalled_now: count(stalled),
+    };
+    let mut districts = Vec::new();
+    for region in ["HKV", "SZR", "VRC"] {
+        let received: Vec<(&Planned, &Referral)> = (plans.iter().zip(referrals))
+            .filter(|(p, _)| district_of_service(p.route.service) == region)
+            .collect();
+        let stalled = (received.iter())
+            .filter(|(p, r)| {
+                r.status == ReferralStatus::Submitted as i32 && p.deadline() < Utc::now()
+            })
+            .count() as u32;
+        let referrals: Vec<Referral> = received.into_iter().map(|(_, r)| r.clone()).collect();
+        districts.push(totals(
+            region,
+            &reports::expected_side_in(&referrals, period),
+            stalled,
+        ));
+    }
+    let sum = |of: fn(&DistrictTotals) -> &Option<Count>| {
+        count(
+            districts
+                .iter()
+                .map(|d| of(d).as_ref().map_or(0, |c| c.value))
+                .sum(),
+        )
+    };
+    let country = DistrictTotals {
+        region_code: String::new(),
+        submitted: sum(|d| &d.submitted),
+        accepted: sum(|d| &d.accepted),
+        declined: sum(|d| &d.declined),
+        placed: sum(|d| &d.placed),
+        stalled_now: sum(|d| &d.stalled_now),
+    };
+    NationalReport {
+        districts,
+        country: Some(country),
+        ..Default::default()
+    }
+}
+
 /// The first difference between what the reports say and what the test expects, if any.
 async fn differences(
     f: &Fixture,
@@ -691,6 +748,38 @@ async fn differences(
         placement_cli::clients::channel(f.stack.endpoints.url(services::REPORTS)).expect("channel"),
     );
     for period in periods(start) {
+        // Published or not, the same: no count here is below 5.
+        for published in [false, true] {
+            let asked = GetNationalReportRequest {
+                period_start: Some(timestamp(period.0)),
+                period_end: Some(timestamp(period.1)),
+                published,
+            };
+            let shown = match client
+                .get_national_report(as_agency_with(
+                    NATIONAL_AUTHORITY,
+                    &[Role::Supervisor],
+                    asked,
+                ))
+                .await
+            {
+                Ok(r) => r.into_inner(),
+                Err(e) => return Some(format!("national: {e:?}")),
+            };
+            let expected = NationalReport {
+                small_counts_suppressed: published,
+                ..expected_national(plans, referrals, period)
+            };
+            let shown = NationalReport {
+                as_of: None,
+                ..shown
+            };
+            if shown != expected {
+                return Some(format!(
+                    "national {period:?}:\n shown    {shown:?}\n expected {expected:?}"
+                ));
+            }
+        }
         for district in DISTRICTS {
             let asked = GetDistrictReportRequest {
                 region_code: district.into(),
