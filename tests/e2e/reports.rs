@@ -207,6 +207,9 @@ async fn a_districts_figures_are_what_its_referrals_did() {
         .expect("escalated at the deadline");
     }
     let referrals = referrals_now(&f, &ids).await;
+    // Twins born five years before this year: each 4 or 5 years old.
+    let ages = |r: &Referral| (r.youngest_child_age, r.oldest_child_age);
+    assert!(referrals.iter().all(|r| ages(r) == (Some(5), Some(4))));
     let expected = expected_side(&referrals);
     assert_eq!(
         (
@@ -883,7 +886,7 @@ async fn places_as_the_directory_has_them(f: &Fixture, reports: &Reports) {
         .find(|s| s.id == asked)
         .expect("the Vratsa centre")
         .r#type;
-    let mut free: Vec<FreePlaces> = search(SearchServicesRequest {
+    let with_places: Vec<_> = search(SearchServicesRequest {
         service_type: asked_type,
         min_free_places: 2,
         page: Some(PageRequest {
@@ -895,13 +898,22 @@ async fn places_as_the_directory_has_them(f: &Fixture, reports: &Reports) {
     .await
     .into_iter()
     .filter(|s| s.id != asked)
-    .map(|s| FreePlaces {
-        service_id: s.id,
-        region_code: s.region_code,
-        service_type: s.r#type,
-        free_places: s.free_places,
-    })
     .collect();
+    // The twins are 4 or 5: a service fits if it takes a child of 5 and one of 4.
+    let fits = |s: &placement_proto::v1::SocialService| s.min_age <= 5 && s.max_age >= 4;
+    assert!(
+        with_places.iter().any(|s| !fits(s)),
+        "the demo has a centre with places whose ages do not fit the twins"
+    );
+    let mut free: Vec<FreePlaces> = (with_places.into_iter())
+        .filter(fits)
+        .map(|s| FreePlaces {
+            service_id: s.id,
+            region_code: s.region_code,
+            service_type: s.r#type,
+            free_places: s.free_places,
+        })
+        .collect();
     free.sort_by(|a, b| (b.free_places, &a.service_id).cmp(&(a.free_places, &b.service_id)));
     free.truncate(3);
     assert!(

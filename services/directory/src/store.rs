@@ -133,6 +133,8 @@ impl ServiceRow {
             change: change as i32,
             referral_id: referral_id.map(|r| r.to_string()).unwrap_or_default(),
             places,
+            min_age: Some(placement_platform::numbers::count(self.min_age)),
+            max_age: Some(placement_platform::numbers::count(self.max_age)),
         }
     }
 }

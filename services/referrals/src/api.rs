@@ -37,7 +37,7 @@ use crate::{
     EVENTS,
     clock::StepClock,
     policy::{self, Act},
-    referral::{CourtDecision, Step},
+    referral::{ChildrenAges, CourtDecision, Step},
     store::{self, PartyRow, ReferralRow, assemble, parties_of, record_history},
     workflow,
 };
@@ -263,6 +263,7 @@ struct Target {
     region_code: String,
     free_places: i32,
     service_version: i64,
+    ages: ChildrenAges,
 }
 
 /// A validated submission.
@@ -431,6 +432,8 @@ impl Referrals {
                 )));
             }
         }
+        let ages = ChildrenAges::of(this_year, case.children.iter().map(|c| c.birth_year))
+            .ok_or_else(|| ServiceError::precondition("the case has no children"))?;
         let sender_region = sender?;
         let (foster_team, rdsa) = tokio::join!(
             self.first_agency(caller, &service.region_code, AgencyKind::FosterCareTeam),
@@ -455,6 +458,7 @@ impl Referrals {
             region_code: service.region_code,
             free_places: i32::try_from(service.free_places).unwrap_or(i32::MAX),
             service_version: i64::try_from(service.version).unwrap_or(i64::MAX),
+            ages,
         })
     }
 
@@ -728,6 +732,7 @@ fn new_referral<'a>(
         ack_deadline,
         idempotency_key: &s.idempotency_key,
         at: s.at,
+        ages: target.ages,
     }
 }
 

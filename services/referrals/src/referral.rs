@@ -474,9 +474,64 @@ impl ReferralState {
     }
 }
 
+/// A case's children's ages in whole years as their birth years give them: a child born in 2016 is 9 or 10
+/// in 2026, so the youngest is at most `youngest`, the oldest at least `oldest`. What is kept with a
+/// referral instead of the birth years, enough to tell which services fit the children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildrenAges {
+    pub youngest: u32,
+    pub oldest: u32,
+}
+
+impl ChildrenAges {
+    /// `None` without children.
+    pub fn of(this_year: i32, birth_years: impl IntoIterator<Item = i32>) -> Option<ChildrenAges> {
+        let ages = birth_years.into_iter().map(|born| {
+            let most = u32::try_from(this_year.saturating_sub(born)).unwrap_or(0);
+            (most, most.saturating_sub(1))
+        });
+        ages.fold(None, |seen, (most, least)| {
+            Some(match seen {
+                None => ChildrenAges {
+                    youngest: most,
+                    oldest: least,
+                },
+                Some(a) => ChildrenAges {
+                    youngest: a.youngest.min(most),
+                    oldest: a.oldest.max(least),
+                },
+            })
+        })
+    }
+
+    /// Whether a service taking ages `min_age` to `max_age` may take every child: refused only when
+    /// neither of a child's two ages is in the range, as at submission.
+    pub fn fit(self, min_age: u32, max_age: u32) -> bool {
+        min_age <= self.youngest && max_age >= self.oldest
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn children_ages_are_the_bounds_their_birth_years_allow() {
+        let ages = ChildrenAges::of(2026, [2016, 2021, 2019]).expect("children");
+        assert_eq!(
+            ages,
+            ChildrenAges {
+                youngest: 5,
+                oldest: 9
+            }
+        );
+        assert!(ages.fit(5, 9), "the youngest may be 5, the oldest 9");
+        assert!(!ages.fit(6, 17), "the youngest is 4 or 5");
+        assert!(!ages.fit(0, 8), "the oldest is 9 or 10");
+        assert_eq!(ChildrenAges::of(2026, []), None);
+        let newborn = ChildrenAges::of(2026, [2026]).expect("a child");
+        assert_eq!((newborn.youngest, newborn.oldest), (0, 0));
+    }
     use Command::*;
     use ReferralStatus as S;
 

@@ -16,7 +16,7 @@ pub const REFERRAL_COLUMNS: &str = "id, case_id, sender_agency_id, sender_region
      legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason, status, ack_deadline, \
      escalated_at, decline_reason, withdraw_reason, resolution_comment, idempotency_key, created_at, \
      updated_at, version, reminded_at, court_reminded_at, court_decision_number, court_decision_date, \
-     court_decision_court";
+     court_decision_court, youngest_child_age, oldest_child_age";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ReferralRow {
@@ -50,6 +50,8 @@ pub struct ReferralRow {
     pub court_decision_number: Option<String>,
     pub court_decision_date: Option<NaiveDate>,
     pub court_decision_court: Option<String>,
+    pub youngest_child_age: Option<i16>,
+    pub oldest_child_age: Option<i16>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -161,6 +163,8 @@ impl ReferralRow {
                 .rests_on_order()
                 .then(|| date(court_application_due(self.legal_basis_date))),
             reminded_at: opt_timestamp(self.reminded_at),
+            youngest_child_age: self.youngest_child_age.map(age),
+            oldest_child_age: self.oldest_child_age.map(age),
         }
     }
 
@@ -195,8 +199,15 @@ impl ReferralRow {
             legal_basis_kind: self.legal_basis_kind as i32,
             outstanding_agency_ids: outstanding.iter().map(Uuid::to_string).collect(),
             order_issued_on: self.rests_on_order().then(|| date(self.legal_basis_date)),
+            youngest_child_age: self.youngest_child_age.map(age),
+            oldest_child_age: self.oldest_child_age.map(age),
         }
     }
+}
+
+/// An age as stored (never negative: written from a `u32` bounded below 200).
+fn age(stored: i16) -> u32 {
+    u32::try_from(stored).unwrap_or(0)
 }
 
 pub async fn parties_of(
@@ -536,6 +547,7 @@ pub struct NewReferral<'a> {
     pub idempotency_key: &'a str,
     /// Its submission time; `None` for the database's clock.
     pub at: Option<DateTime<Utc>>,
+    pub ages: crate::referral::ChildrenAges,
 }
 
 /// Stores a new referral as SUBMITTED; `None` when the sender already used its idempotency key.
@@ -547,9 +559,10 @@ pub async fn insert_referral(
         "INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
              receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
              places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
-             status, ack_deadline, idempotency_key, created_at, updated_at)
+             status, ack_deadline, idempotency_key, created_at, updated_at, youngest_child_age,
+             oldest_child_age)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                 COALESCE($19, now()), COALESCE($19, now()))
+                 COALESCE($19, now()), COALESCE($19, now()), $20, $21)
          ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
          RETURNING {REFERRAL_COLUMNS}"
     ))
@@ -572,6 +585,8 @@ pub async fn insert_referral(
     .bind(r.ack_deadline)
     .bind(r.idempotency_key)
     .bind(r.at)
+    .bind(i16::try_from(r.ages.youngest).unwrap_or(i16::MAX))
+    .bind(i16::try_from(r.ages.oldest).unwrap_or(i16::MAX))
     .fetch_optional(conn)
     .await
 }

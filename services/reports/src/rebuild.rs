@@ -188,6 +188,7 @@ fn service_now(s: &SocialService) -> Result<store::ServiceNow, RebuildError> {
         places,
         s.version,
     )
+    .map(|service| service.taking_ages(Some(s.min_age), Some(s.max_age)))
     .map_err(RebuildError::Malformed)
 }
 
@@ -238,6 +239,8 @@ fn referral_now(r: &Referral) -> Result<store::ReferralNow, RebuildError> {
         ack_deadline: r.acknowledgement_deadline.as_ref().and_then(from_timestamp),
         places: i32::try_from(r.places).map_err(|_| RebuildError::Malformed("places".into()))?,
         version: i64::try_from(r.version).map_err(|_| RebuildError::Malformed("version".into()))?,
+        youngest_child_age: r.youngest_child_age.and_then(|a| i32::try_from(a).ok()),
+        oldest_child_age: r.oldest_child_age.and_then(|a| i32::try_from(a).ok()),
     })
 }
 

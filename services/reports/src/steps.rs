@@ -67,6 +67,7 @@ fn service_now(event: &IncomingEvent) -> Result<store::ServiceNow, HandleError> 
         places,
         event.envelope.aggregate_version,
     )
+    .map(|service| service.taking_ages(s.min_age, s.max_age))
     .map_err(HandleError::permanent)
 }
 
@@ -99,6 +100,8 @@ async fn referral(
             .and_then(placement_platform::time::from_timestamp),
         places: i32::try_from(r.places).map_err(|_| HandleError::permanent("places beyond INT"))?,
         version,
+        youngest_child_age: r.youngest_child_age.and_then(|a| i32::try_from(a).ok()),
+        oldest_child_age: r.oldest_child_age.and_then(|a| i32::try_from(a).ok()),
     };
     let step = store::Step {
         referral_id: referral.id,

@@ -21,6 +21,9 @@ pub struct ReferralNow {
     /// The places asked for (its children).
     pub places: i32,
     pub version: i64,
+    /// The children's ages at submission (see `Referral.youngest_child_age`); `None` when not told.
+    pub youngest_child_age: Option<i32>,
+    pub oldest_child_age: Option<i32>,
 }
 
 pub struct Step {
@@ -68,9 +71,22 @@ pub struct ServiceNow {
     pub held_places: i32,
     pub occupied_places: i32,
     pub version: i64,
+    /// The ages it takes; `None` when not told.
+    pub min_age: Option<i32>,
+    pub max_age: Option<i32>,
 }
 
 impl ServiceNow {
+    /// The same with the ages it takes, when they were told.
+    pub fn taking_ages(self, min_age: Option<u32>, max_age: Option<u32>) -> ServiceNow {
+        let int = |age: Option<u32>| age.and_then(|a| i32::try_from(a).ok());
+        ServiceNow {
+            min_age: int(min_age),
+            max_age: int(max_age),
+            ..self
+        }
+    }
+
     /// A service as the directory describes it, in its events and its records alike: ids parsed, type
     /// and status known, `places` (capacity, free, held, occupied) within INT. The error names what is
     /// wrong.
@@ -101,6 +117,8 @@ impl ServiceNow {
             held_places: held_places?,
             occupied_places: occupied_places?,
             version: i64::try_from(version).map_err(|_| "service version beyond BIGINT")?,
+            min_age: None,
+            max_age: None,
         })
     }
 }
@@ -109,12 +127,14 @@ impl ServiceNow {
 pub async fn note_service(tx: &mut Transaction<'_, Postgres>, s: &ServiceNow) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO services (id, provider_agency_id, region_code, service_type, status, capacity,
-             free_places, held_places, occupied_places, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             free_places, held_places, occupied_places, version, min_age, max_age)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (id) DO UPDATE SET region_code = EXCLUDED.region_code,
              service_type = EXCLUDED.service_type, status = EXCLUDED.status, capacity = EXCLUDED.capacity,
              free_places = EXCLUDED.free_places, held_places = EXCLUDED.held_places,
-             occupied_places = EXCLUDED.occupied_places, version = EXCLUDED.version
+             occupied_places = EXCLUDED.occupied_places, version = EXCLUDED.version,
+             min_age = COALESCE(EXCLUDED.min_age, services.min_age),
+             max_age = COALESCE(EXCLUDED.max_age, services.max_age)
          WHERE services.version < EXCLUDED.version",
     )
     .bind(s.id)
@@ -127,6 +147,8 @@ pub async fn note_service(tx: &mut Transaction<'_, Postgres>, s: &ServiceNow) ->
     .bind(s.held_places)
     .bind(s.occupied_places)
     .bind(s.version)
+    .bind(s.min_age)
+    .bind(s.max_age)
     .execute(&mut **tx)
     .await
     .map(drop)
@@ -179,6 +201,8 @@ pub async fn free_elsewhere(
              SELECT id, region_code, service_type, free_places FROM services
              WHERE service_type = asked.service_type AND status = $2 AND free_places >= r.places
                AND id <> r.service_id
+               AND (min_age IS NULL OR r.youngest_child_age IS NULL OR min_age <= r.youngest_child_age)
+               AND (max_age IS NULL OR r.oldest_child_age IS NULL OR max_age >= r.oldest_child_age)
              ORDER BY free_places DESC, id LIMIT 3) f
          WHERE r.id = ANY($1)
          ORDER BY r.id, f.free_places DESC, f.id",
@@ -196,10 +220,13 @@ pub async fn note_referral(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO referrals (id, sender_agency_id, sender_region_code, receiving_agency_id,
-             receiving_region_code, foster_team_agency_id, service_id, status, ack_deadline, version, places)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             receiving_region_code, foster_team_agency_id, service_id, status, ack_deadline, version, places,
+             youngest_child_age, oldest_child_age)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, ack_deadline = EXCLUDED.ack_deadline,
-             version = EXCLUDED.version, places = EXCLUDED.places
+             version = EXCLUDED.version, places = EXCLUDED.places,
+             youngest_child_age = COALESCE(EXCLUDED.youngest_child_age, referrals.youngest_child_age),
+             oldest_child_age = COALESCE(EXCLUDED.oldest_child_age, referrals.oldest_child_age)
          WHERE referrals.version < EXCLUDED.version",
     )
     .bind(r.id)
@@ -213,6 +240,8 @@ pub async fn note_referral(
     .bind(r.ack_deadline)
     .bind(r.version)
     .bind(r.places)
+    .bind(r.youngest_child_age)
+    .bind(r.oldest_child_age)
     .execute(&mut **tx)
     .await
     .map(drop)
