@@ -293,6 +293,7 @@ async fn a_districts_figures_are_what_its_referrals_did() {
     let steps = referrals.iter().map(|r| r.history.len()).sum();
     replayed_events_change_nothing(&f, &days, &vratsa, &mut recorder, &ids, steps).await;
     who_sees_a_districts_figures(&f, &reports).await;
+    the_sacp_sees_figures_only(&f, &reports, &referrals[0]).await;
     the_country_with_small_counts_suppressed(&f, &reports).await;
     the_country_with_small_counts_suppressed(&f, &days).await;
 }
@@ -635,6 +636,44 @@ async fn replayed_events_change_nothing(
         .expect("report");
     assert_eq!(after.as_receiver, before.as_receiver);
     assert_eq!(after.stalled_now, before.stalled_now);
+}
+
+/// The State Agency for Child Protection, a national authority of its own: the country's figures and any
+/// district's, but no case and no referral (NOT_FOUND, as for anyone not concerned).
+async fn the_sacp_sees_figures_only(f: &Fixture, reports: &Reports, referral: &Referral) {
+    let sacp = f.agency("sacp");
+    let vratsa = reports.of(sacp, &[Role::Caseworker], "VRC").await;
+    let vratsa = vratsa.expect("a district's figures");
+    assert!(vratsa.as_receiver.is_some_and(|s| s.submitted > 0));
+    let country = (reports.client.clone())
+        .get_national_report(as_agency_with(
+            sacp,
+            &[Role::Caseworker],
+            GetNationalReportRequest {
+                period_start: Some(timestamp(reports.period.0)),
+                period_end: Some(timestamp(reports.period.1)),
+                published: true,
+            },
+        ))
+        .await
+        .expect("the country's figures");
+    assert!(!country.into_inner().districts.is_empty());
+    let asked = placement_proto::v1::GetReferralRequest {
+        referral_id: referral.id.clone(),
+    };
+    let hidden = (f.clients.referrals.clone())
+        .get_referral(as_agency_with(sacp, &[Role::Caseworker], asked))
+        .await
+        .expect_err("no referral");
+    assert_eq!(hidden.code(), Code::NotFound, "{hidden:?}");
+    let asked = placement_proto::v1::GetCaseRequest {
+        case_id: referral.case_id.clone(),
+    };
+    let hidden = (f.clients.cases.clone())
+        .get_case(as_agency_with(sacp, &[Role::Caseworker], asked))
+        .await
+        .expect_err("no case");
+    assert_eq!(hidden.code(), Code::NotFound, "{hidden:?}");
 }
 
 async fn who_sees_a_districts_figures(f: &Fixture, reports: &Reports) {

@@ -38,6 +38,14 @@ struct ServiceSpec {
 }
 
 const AGENCIES: &[AgencySpec] = &[
+    // A national body beside the Agency for Social Assistance: it sees the country's figures, never a
+    // case or a referral.
+    AgencySpec {
+        key: "sacp",
+        kind: AgencyKind::NationalAuthority,
+        name: "State Agency for Child Protection",
+        municipality: "",
+    },
     AgencySpec {
         key: "rdsa-sofia-province",
         kind: AgencyKind::Rdsa,
@@ -311,7 +319,10 @@ async fn ensure_agency(
     directory: &mut Directory,
     spec: &AgencySpec,
 ) -> Result<String, tonic::Status> {
-    let region = region_of(spec.municipality, spec.key);
+    let region = match spec.kind {
+        AgencyKind::NationalAuthority => String::new(),
+        _ => region_of(spec.municipality, spec.key),
+    };
     let existing = directory
         .list_agencies(as_agency(
             NATIONAL_AUTHORITY,
@@ -419,6 +430,7 @@ pub const PEOPLE: &[(&str, &str, &[&str])] = &[
     ("vratsa-foster-team", "foster-vratsa", &["caseworker"]),
     ("vratsa-dsa", "dsa-vratsa", &["caseworker", "supervisor"]),
     ("vratsa-rdsa", "rdsa-vratsa", &["supervisor"]),
+    ("sacp-analyst", "sacp", &["caseworker"]),
 ];
 
 /// The accounts of [`PEOPLE`] as the demo's OpenID provider reads them (`deploy/oidc/provider.mjs`).
