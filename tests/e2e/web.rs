@@ -194,6 +194,7 @@ async fn four_people_place_the_twins_in_their_browsers() {
         "a provider sees no district figures"
     );
     rdsa_sees_the_districts_figures(&web, &mut driver).await;
+    sacp_sees_the_country(&web, &mut driver, &referral_id).await;
     for c in [provider, foster, caseworker, director, supervisor] {
         c.close().await.ok();
     }
@@ -243,6 +244,43 @@ async fn rdsa_sees_the_districts_figures(web: &Web, driver: &mut Driver) {
     );
     screenshot(&rdsa, "figures").await;
     rdsa.close().await.ok();
+}
+
+/// The State Agency for Child Protection sees the country by district — the one referral, to Vratsa, and
+/// placed — and, as published, that count suppressed; the referral's page is not for it.
+async fn sacp_sees_the_country(web: &Web, driver: &mut Driver, referral_id: &str) {
+    let sacp = driver.person().await;
+    web.sign_in(&sacp, "sacp-analyst", "/inbox").await;
+    click(&sacp, "#nav-figures").await;
+    let vratsa = "#figures-country tr[data-region='VRC']";
+    // Submitted and placed: the second and fifth columns.
+    wait_reloading(&sacp, &format!("{vratsa} td:nth-of-type(4)"), "1", WAIT).await;
+    assert_eq!(
+        text_of(&sacp, &format!("{vratsa} td:nth-of-type(1)")).await,
+        "1"
+    );
+    assert_eq!(
+        text_of(
+            &sacp,
+            "#figures-country tr[data-region=''] td:nth-of-type(1)"
+        )
+        .await,
+        "1",
+        "the country's total"
+    );
+    click(&sacp, "#country-published").await;
+    click(&sacp, "#country-filter button").await;
+    wait_for_text(&sacp, &format!("{vratsa} td:nth-of-type(1)"), "под 5", WAIT).await;
+    screenshot(&sacp, "figures-country").await;
+    sacp.goto(&web.at(&format!("/referrals/{referral_id}")))
+        .await
+        .expect("the referral's address");
+    wait_for_text(&sacp, "h1", "", WAIT).await;
+    assert!(
+        !exists(&sacp, "#referral-status").await,
+        "no referral for the SACP"
+    );
+    sacp.close().await.ok();
 }
 
 /// The placement rests on the DSA director's order: the court's decision is recorded on the page when it

@@ -11,8 +11,9 @@ use axum::{
 use chrono::{Duration, Utc};
 use placement_platform::time::timestamp;
 use placement_proto::v1::{
-    AgencyKind, DistrictReport, DistrictSide, DurationFigures, ExportDistrictReportRequest,
-    GetDistrictReportRequest, ReferralStatus, ReportFormat, ReportTable, WeekFigures,
+    AgencyKind, Count, DistrictReport, DistrictSide, DistrictTotals, DurationFigures,
+    ExportDistrictReportRequest, GetDistrictReportRequest, GetNationalReportRequest,
+    ReferralStatus, ReportFormat, ReportTable, WeekFigures,
 };
 use serde::Deserialize;
 
@@ -36,6 +37,17 @@ pub struct FiguresQuery {
     format: String,
     #[serde(default)]
     table: String,
+    /// For a national authority: the country's counts as published (those below 5 suppressed).
+    #[serde(default)]
+    published: bool,
+}
+
+/// One district of the country's table (the last row: the country).
+pub struct CountryRow {
+    pub region: String,
+    pub name: String,
+    /// Submitted, accepted, declined, placed in the period; stalled now.
+    pub counts: [String; 5],
 }
 
 /// One row of the table: a figure as sender and as receiver.
@@ -69,6 +81,11 @@ struct FiguresView {
     weeks_chart: String,
     flow_chart: String,
     stalled: Vec<Stalled>,
+    /// Whether the stalled referrals link to their pages: a national authority reads none of them.
+    links: bool,
+    /// The country by receiving district, for a national authority; empty for an RDSA.
+    country: Vec<CountryRow>,
+    published: bool,
 }
 
 pub async fn page(
@@ -78,7 +95,13 @@ pub async fn page(
     Query(q): Query<FiguresQuery>,
 ) -> Result<Response, WebError> {
     let (standing, all, region, days) = chosen(&app, &session, lang, &q).await?;
-    let report = district(&app, &session, &region, Duration::days(i64::from(days))).await?;
+    let length = Duration::days(i64::from(days));
+    let report = district(&app, &session, &region, length).await?;
+    let national = standing.kind == AgencyKind::NationalAuthority;
+    let country = match national {
+        true => country(&app, &session, lang, &all, length, q.published).await?,
+        false => Vec::new(),
+    };
     let view = FiguresView {
         c: Chrome::of(
             &app,
@@ -102,6 +125,9 @@ pub async fn page(
         weeks_chart: weeks_chart(lang, &report.weeks),
         flow_chart: flow_chart(lang, &report),
         stalled: stalled(&app, &session, lang, &report).await,
+        links: !national,
+        country,
+        published: q.published,
         region,
         days,
     };
@@ -203,7 +229,7 @@ async fn district(
         .into_inner())
 }
 
-type Count = fn(&DistrictSide) -> u32;
+type CountOf = fn(&DistrictSide) -> u32;
 type Durations = fn(&DistrictSide) -> Option<&DurationFigures>;
 
 /// The table: each step counted, then each time, as sender and as receiver.
@@ -212,7 +238,7 @@ fn rows(lang: Lang, r: &DistrictReport) -> Vec<Row> {
         r.as_sender.clone().unwrap_or_default(),
         r.as_receiver.clone().unwrap_or_default(),
     );
-    let counts: [(&str, Count); 7] = [
+    let counts: [(&str, CountOf); 7] = [
         ("figures-submitted", |x| x.submitted),
         ("figures-acknowledged", |x| x.acknowledged),
         ("figures-accepted", |x| x.accepted),
@@ -318,6 +344,57 @@ fn flow_chart(lang: Lang, r: &DistrictReport) -> String {
         })
         .collect();
     charts::bars(&lang.t("figures-flow-chart"), &bars)
+}
+
+/// The country's counts by receiving district, then the country's own, as the reports service gives them.
+async fn country(
+    app: &AppState,
+    session: &Session,
+    lang: Lang,
+    names: &[(String, String)],
+    length: Duration,
+    published: bool,
+) -> Result<Vec<CountryRow>, WebError> {
+    let end = Utc::now();
+    let asked = GetNationalReportRequest {
+        period_start: Some(timestamp(end - length)),
+        period_end: Some(timestamp(end)),
+        published,
+    };
+    let national = (app.clients.reports.clone())
+        .get_national_report(session.request(asked))
+        .await?
+        .into_inner();
+    let shown = |c: &Option<Count>| match c {
+        Some(c) if c.suppressed => lang.t("figures-suppressed"),
+        Some(c) => c.value.to_string(),
+        None => "0".into(),
+    };
+    let row = |t: &DistrictTotals, name: String| CountryRow {
+        region: t.region_code.clone(),
+        name,
+        counts: [
+            &t.submitted,
+            &t.accepted,
+            &t.declined,
+            &t.placed,
+            &t.stalled_now,
+        ]
+        .map(shown),
+    };
+    let name_of = |code: &str| {
+        (names.iter().find(|n| n.0 == code)).map_or_else(|| code.to_string(), |n| n.1.clone())
+    };
+    let mut rows: Vec<CountryRow> = (national.districts.iter())
+        .map(|t| row(t, name_of(&t.region_code)))
+        .collect();
+    rows.extend(
+        national
+            .country
+            .as_ref()
+            .map(|t| row(t, lang.t("figures-country-total"))),
+    );
+    Ok(rows)
 }
 
 async fn stalled(
