@@ -22,9 +22,10 @@
     item.dataset.id = n.id;
     const title = document.createElement("p");
     title.className = "title";
-    if (n.referral) {
+    // Only a path of this app (the server makes it): never another site.
+    if (n.link && n.link.startsWith("/") && !n.link.startsWith("//")) {
       const link = document.createElement("a");
-      link.href = "/referrals/" + encodeURIComponent(n.referral);
+      link.href = n.link;
       link.textContent = n.title;
       title.appendChild(link);
     } else {

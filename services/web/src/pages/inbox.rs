@@ -14,7 +14,8 @@ use axum::{
 };
 use futures::{Stream, StreamExt};
 use placement_proto::v1::{
-    ListNotificationsRequest, MarkReadRequest, Notification, WatchNotificationsRequest,
+    ListNotificationsRequest, MarkReadRequest, Notification, NotificationKind,
+    WatchNotificationsRequest,
 };
 use serde::Deserialize;
 
@@ -27,18 +28,26 @@ pub struct Item {
     pub body: String,
     pub at: String,
     pub unread: bool,
-    pub referral_id: String,
+    /// Where the notice leads in this app: its referral's page, the figures for a digest; empty for none.
+    pub link: String,
 }
 
 impl Item {
     fn of(n: Notification) -> Item {
+        let link = if !n.referral_id.is_empty() {
+            format!("/referrals/{}", n.referral_id)
+        } else if n.kind == NotificationKind::DistrictDigest as i32 {
+            "/figures".into()
+        } else {
+            String::new()
+        };
         Item {
             at: views::time(n.created_at.as_ref()),
             unread: n.read_at.is_none(),
             id: n.id,
             title: n.title,
             body: n.body,
-            referral_id: n.referral_id,
+            link,
         }
     }
 }
@@ -151,7 +160,7 @@ pub async fn events(
                 "title": item.title,
                 "body": item.body,
                 "at": item.at,
-                "referral": item.referral_id,
+                "link": item.link,
             });
             Ok(Event::default()
                 .event("notification")
@@ -159,4 +168,26 @@ pub async fn events(
         })
         .take_until(app.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_leads_to_its_referral_or_the_figures() {
+        let notice = |kind: NotificationKind, referral_id: &str| Notification {
+            kind: kind as i32,
+            referral_id: referral_id.into(),
+            ..Default::default()
+        };
+        let id = "0194f3c0-0000-7000-8000-000000000001";
+        let of = |n| Item::of(n).link;
+        assert_eq!(
+            of(notice(NotificationKind::ReferralSubmitted, id)),
+            format!("/referrals/{id}")
+        );
+        assert_eq!(of(notice(NotificationKind::DistrictDigest, "")), "/figures");
+        assert_eq!(of(notice(NotificationKind::Unspecified, "")), "");
+    }
 }
