@@ -23,10 +23,10 @@ use placement_messaging::Outbox;
 
 use crate::{
     digest, export,
-    figures::{StepCounts, acceptance_rate, count, durations, shown},
+    figures::{self, StepCounts, acceptance_rate, count, durations, shown},
     policy,
     rebuild::{RebuildError, Source},
-    store::{self, Grouping, Side, StalledOf, Whose},
+    store::{self, Side, StalledOf, Whose},
 };
 
 /// Stalled referrals listed at most.
@@ -61,9 +61,8 @@ impl ReportService for ReportApi {
         let result = async {
             let region = check_region(&req.region_code)?;
             let period = check_period(req.period_start.as_ref(), req.period_end.as_ref())?;
-            let mut conn = self.pool.acquire().await?;
-            policy::may_see_district(&mut conn, &caller, &region).await?;
-            district_report(&mut conn, &region, period).await
+            policy::may_see_district(&mut *self.pool.acquire().await?, &caller, &region).await?;
+            district_report(&self.pool, &region, period).await
         };
         respond(result.await)
     }
@@ -90,9 +89,8 @@ impl ReportService for ReportApi {
             let region = check_region(&asked.region_code).map_err(in_report)?;
             let period = check_period(asked.period_start.as_ref(), asked.period_end.as_ref())
                 .map_err(in_report)?;
-            let mut conn = self.pool.acquire().await?;
-            policy::may_see_district(&mut conn, &caller, &region).await?;
-            let report = district_report(&mut conn, &region, period).await?;
+            policy::may_see_district(&mut *self.pool.acquire().await?, &caller, &region).await?;
+            let report = district_report(&self.pool, &region, period).await?;
             file(&report, period, format, table)
         };
         respond(result.await)
@@ -129,7 +127,7 @@ impl ReportService for ReportApi {
             let as_of = Utc::now();
             Ok(AgencyReport {
                 agency_id: agency.to_string(),
-                as_sender: Some(side(&mut conn, Whose::Sender(agency), period).await?),
+                as_sender: Some(side_of(&mut conn, Whose::Sender(agency), period).await?.0),
                 stalled_now: stalled_with_free_places(&mut conn, StalledOf::Sender(agency)).await?,
                 as_of: Some(timestamp(as_of)),
             })
@@ -295,79 +293,122 @@ fn check_period(
 }
 
 pub(crate) async fn district_report(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     region: &str,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> ServiceResult<DistrictReport> {
     let as_of = Utc::now();
-    let as_sender = side(conn, Whose::District(Side::Sender, region), period).await?;
-    let as_receiver = side(conn, Whose::District(Side::Receiver, region), period).await?;
-    let stalled_now = stalled_with_free_places(conn, StalledOf::District(region)).await?;
-    let weeks = weeks_before(conn, region, period.1).await?;
-    let places = store::places(conn, region)
-        .await?
-        .into_iter()
-        .map(|p| PlacesByType {
-            service_type: p.service_type as i32,
-            services: count(p.services),
-            capacity: count(p.capacity),
-            free_places: count(p.free_places),
-            held_places: count(p.held_places),
-            occupied_places: count(p.occupied_places),
-        })
-        .collect();
-    let flows = store::outcomes(conn, Grouping::Flow, region, period)
-        .await?
-        .into_iter()
-        .map(|o| DistrictFlow {
-            acceptance_rate: acceptance_rate(o.accepted, o.declined),
-            sender_region_code: o.sender_region_code,
-            receiving_region_code: o.receiving_region_code,
-            submitted: count(o.submitted),
-            accepted: count(o.accepted),
-            declined: count(o.declined),
-        })
-        .collect();
-    let services = store::outcomes(conn, Grouping::Service, region, period)
-        .await?
-        .into_iter()
-        .map(|o| ServiceAcceptance {
-            acceptance_rate: acceptance_rate(o.accepted, o.declined),
-            service_id: o.service_id.map(|id| id.to_string()).unwrap_or_default(),
-            submitted: count(o.submitted),
-            accepted: count(o.accepted),
-            declined: count(o.declined),
-        })
-        .collect();
+    // The parts each on its own connection at once: a year of a district is tens of thousands of
+    // referrals on each side, and the parts do not wait for each other.
+    let sides = |side| async move {
+        side_of(
+            &mut *pool.acquire().await?,
+            Whose::District(side, region),
+            period,
+        )
+        .await
+    };
+    let now = async {
+        let mut conn = pool.acquire().await?;
+        let stalled = stalled_with_free_places(&mut conn, StalledOf::District(region)).await?;
+        let places = store::places(&mut conn, region).await?;
+        ServiceResult::Ok((stalled, places.into_iter().map(places_by_type).collect()))
+    };
+    // The weeks' referrals are among the period's when it spans them; else they are read.
+    let weeks = (period.1 - period.0 < week() * WEEKS).then_some(async {
+        let whose = Whose::District(Side::Receiver, region);
+        let weeks = (period.1 - week() * WEEKS, period.1);
+        ServiceResult::Ok(store::milestones(&mut *pool.acquire().await?, whose, weeks).await?)
+    });
+    let weeks = async {
+        match weeks {
+            Some(read) => read.await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let ((as_sender, sent), (as_receiver, received), (stalled_now, places), weeks) =
+        tokio::try_join!(sides(Side::Sender), sides(Side::Receiver), now, weeks)?;
     Ok(DistrictReport {
         region_code: region.to_string(),
         as_sender: Some(as_sender),
         as_receiver: Some(as_receiver),
         stalled_now,
         as_of: Some(timestamp(as_of)),
-        flows,
-        services,
+        flows: flows(region, &sent, &received),
+        services: acceptance(&received),
         places,
-        weeks,
+        weeks: weeks_before(weeks.as_deref().unwrap_or(&received), period.1),
     })
+}
+
+fn places_by_type(p: store::Places) -> PlacesByType {
+    PlacesByType {
+        service_type: p.service_type as i32,
+        services: count(p.services),
+        capacity: count(p.capacity),
+        free_places: count(p.free_places),
+        held_places: count(p.held_places),
+        occupied_places: count(p.occupied_places),
+    }
+}
+
+/// Every (sender district, receiving district) pair with the district on a side, of the referrals
+/// submitted in the period: those it sent, and those it received from elsewhere.
+fn flows(
+    region: &str,
+    sent: &[store::Milestones],
+    received: &[store::Milestones],
+) -> Vec<DistrictFlow> {
+    fn pair(m: &store::Milestones) -> ((&str, &str), bool, bool) {
+        let key = (
+            m.sender_region_code.as_str(),
+            m.receiving_region_code.as_str(),
+        );
+        (key, m.accepted, m.declined)
+    }
+    let from_elsewhere = received.iter().filter(|m| m.sender_region_code != region);
+    (figures::outcomes(sent.iter().chain(from_elsewhere).map(pair)).into_iter())
+        .map(|o| DistrictFlow {
+            acceptance_rate: acceptance_rate(o.accepted, o.declined),
+            sender_region_code: o.key.0.to_string(),
+            receiving_region_code: o.key.1.to_string(),
+            submitted: count(o.submitted),
+            accepted: count(o.accepted),
+            declined: count(o.declined),
+        })
+        .collect()
+}
+
+/// The district's services that were asked in the period, and what they answered.
+fn acceptance(received: &[store::Milestones]) -> Vec<ServiceAcceptance> {
+    let each = received
+        .iter()
+        .map(|m| (m.service_id, m.accepted, m.declined));
+    (figures::outcomes(each).into_iter())
+        .map(|o| ServiceAcceptance {
+            acceptance_rate: acceptance_rate(o.accepted, o.declined),
+            service_id: o.key.to_string(),
+            submitted: count(o.submitted),
+            accepted: count(o.accepted),
+            declined: count(o.declined),
+        })
+        .collect()
 }
 
 /// Weeks shown before a period's end.
 const WEEKS: i32 = 8;
 
-/// The receiving side's submissions and first responses in each of the [`WEEKS`] weeks before `end`.
-async fn weeks_before(
-    conn: &mut PgConnection,
-    region: &str,
-    end: DateTime<Utc>,
-) -> ServiceResult<Vec<WeekFigures>> {
-    let week = chrono::Duration::weeks(1);
-    let start = end - week * WEEKS;
-    let whose = Whose::District(Side::Receiver, region);
-    let rows = store::milestones(conn, whose, (start, end)).await?;
+fn week() -> chrono::Duration {
+    chrono::Duration::weeks(1)
+}
+
+/// The receiving side's submissions and first responses in each of the [`WEEKS`] weeks before `end`,
+/// from the received referrals' milestones (those of the weeks at least).
+fn weeks_before(received: &[store::Milestones], end: DateTime<Utc>) -> Vec<WeekFigures> {
+    let start = end - week() * WEEKS;
     let figures = |from: DateTime<Utc>| {
-        let of_week: Vec<&store::Milestones> = (rows.iter())
-            .filter(|m| m.submitted_at >= from && m.submitted_at < from + week)
+        let of_week: Vec<&store::Milestones> = (received.iter())
+            .filter(|m| m.submitted_at >= from && m.submitted_at < from + week())
             .collect();
         let first = |working| {
             let each = (of_week.iter())
@@ -381,7 +422,7 @@ async fn weeks_before(
             working_time_to_first_response: first(true),
         }
     };
-    Ok((0..WEEKS).map(|i| figures(start + week * i)).collect())
+    (0..WEEKS).map(|i| figures(start + week() * i)).collect()
 }
 
 /// The district's stalled referrals, each with the services elsewhere that could take it now.
@@ -412,11 +453,13 @@ async fn stalled_with_free_places(
     Ok(out)
 }
 
-async fn side(
+/// One side's figures — statuses now, steps in the period, durations of the referrals submitted in it —
+/// with those referrals' milestones.
+async fn side_of(
     conn: &mut PgConnection,
     whose: Whose<'_>,
     period: (DateTime<Utc>, DateTime<Utc>),
-) -> ServiceResult<DistrictSide> {
+) -> ServiceResult<(DistrictSide, Vec<store::Milestones>)> {
     let by_status_now = store::by_status(conn, whose)
         .await?
         .into_iter()
@@ -440,7 +483,7 @@ async fn side(
         |m| m.decided_at,
         |m| m.placed_at,
     );
-    Ok(DistrictSide {
+    let side = DistrictSide {
         by_status_now,
         submitted: of(ReferralAction::Submitted),
         acknowledged: of(ReferralAction::Acknowledged),
@@ -466,7 +509,8 @@ async fn side(
         .unwrap_or(u32::MAX),
         decline_reasons: steps.reasons(ReferralAction::Declined),
         withdraw_reasons: steps.reasons(ReferralAction::Withdrawn),
-    })
+    };
+    Ok((side, milestones))
 }
 
 /// When a referral reached a milestone, if it has.

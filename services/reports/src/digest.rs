@@ -148,7 +148,7 @@ pub async fn send(
     if !store::note_digest(&mut tx, id, agency, region, slot, period).await? {
         return Ok(None);
     }
-    let report = crate::api::district_report(&mut tx, region, period).await?;
+    let report = crate::api::district_report(pool, region, period).await?;
     let digest = DistrictDigestReady {
         digest_id: id.to_string(),
         region_code: region.to_string(),

@@ -100,6 +100,37 @@ pub fn durations(values: impl Iterator<Item = Option<i64>>) -> DurationFigures {
     }
 }
 
+/// What became of the referrals submitted in a period, for one key (a pair of districts, a service).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<K> {
+    pub key: K,
+    pub submitted: i64,
+    pub accepted: i64,
+    pub declined: i64,
+}
+
+/// Referrals given as (key, accepted, declined), counted by key: most submitted first, then by key.
+pub fn outcomes<K: Ord>(referrals: impl Iterator<Item = (K, bool, bool)>) -> Vec<Outcome<K>> {
+    let mut by_key = std::collections::BTreeMap::<K, (i64, i64, i64)>::new();
+    for (key, accepted, declined) in referrals {
+        let o = by_key.entry(key).or_default();
+        o.0 += 1;
+        o.1 += i64::from(accepted);
+        o.2 += i64::from(declined);
+    }
+    let mut out: Vec<Outcome<K>> = (by_key.into_iter())
+        .map(|(key, (submitted, accepted, declined))| Outcome {
+            key,
+            submitted,
+            accepted,
+            declined,
+        })
+        .collect();
+    // Stable: equal counts keep the keys' order.
+    out.sort_by_key(|o| std::cmp::Reverse(o.submitted));
+    out
+}
+
 fn duration(micros: i64) -> Duration {
     Duration {
         seconds: micros.div_euclid(1_000_000),
@@ -110,6 +141,21 @@ fn duration(micros: i64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_are_counted_by_key_most_first() {
+        let referrals = [
+            ("B", true, false),
+            ("A", false, true),
+            ("B", false, false),
+            ("C", true, false),
+        ];
+        let counted = outcomes(referrals.into_iter());
+        let shown: Vec<_> = (counted.iter())
+            .map(|o| (o.key, o.submitted, o.accepted, o.declined))
+            .collect();
+        assert_eq!(shown, [("B", 2, 1, 0), ("A", 1, 0, 1), ("C", 1, 1, 0)]);
+    }
 
     #[test]
     fn nearest_rank_is_a_value_that_was_taken() {

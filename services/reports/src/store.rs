@@ -529,6 +529,13 @@ pub struct Milestones {
     pub all_acks_at: Option<DateTime<Utc>>,
     pub decided_at: Option<DateTime<Utc>>,
     pub placed_at: Option<DateTime<Utc>>,
+    /// Where it went and came from, and what became of it: the flows and the services' acceptance are
+    /// counted from the same rows as the durations.
+    pub sender_region_code: String,
+    pub receiving_region_code: String,
+    pub service_id: Uuid,
+    pub accepted: bool,
+    pub declined: bool,
 }
 
 pub async fn milestones(
@@ -538,7 +545,8 @@ pub async fn milestones(
 ) -> sqlx::Result<Vec<Milestones>> {
     let sql = format!(
         "SELECT submitted_at, first_ack_at, all_acks_at, LEAST(accepted_at, declined_at) AS decided_at,
-             placed_at
+             placed_at, sender_region_code, receiving_region_code, service_id,
+             accepted_at IS NOT NULL AS accepted, declined_at IS NOT NULL AS declined
          FROM referrals r WHERE {} AND submitted_at >= $2 AND submitted_at < $3",
         whose.filter(),
     );
@@ -652,68 +660,6 @@ pub async fn note_digest(
 pub async fn is_empty(pool: &sqlx::PgPool) -> sqlx::Result<bool> {
     sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM referrals)")
         .fetch_one(pool)
-        .await
-}
-
-/// Referrals submitted in a period, grouped, with how many were accepted and declined.
-#[derive(Debug, FromRow)]
-pub struct Outcomes {
-    pub sender_region_code: String,
-    pub receiving_region_code: String,
-    pub service_id: Option<Uuid>,
-    pub submitted: i64,
-    pub accepted: i64,
-    pub declined: i64,
-}
-
-/// How referrals are grouped for their outcomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grouping {
-    /// By (sender district, receiving district), the district on either side.
-    Flow,
-    /// By the district's service they were sent to.
-    Service,
-}
-
-pub async fn outcomes(
-    conn: &mut PgConnection,
-    grouping: Grouping,
-    region: &str,
-    period: (DateTime<Utc>, DateTime<Utc>),
-) -> sqlx::Result<Vec<Outcomes>> {
-    // Each side read by its own covering index (an OR of the two would visit the table itself).
-    let side = |filter: &str| {
-        format!(
-            "SELECT sender_region_code, receiving_region_code, service_id, accepted_at, declined_at
-             FROM referrals WHERE {filter} AND submitted_at >= $2 AND submitted_at < $3"
-        )
-    };
-    let (columns, source, group) = match grouping {
-        Grouping::Flow => (
-            "sender_region_code, receiving_region_code, NULL::uuid AS service_id",
-            format!(
-                "{} UNION ALL {}",
-                side("sender_region_code = $1"),
-                side("receiving_region_code = $1 AND sender_region_code <> $1")
-            ),
-            "sender_region_code, receiving_region_code",
-        ),
-        Grouping::Service => (
-            "'' AS sender_region_code, receiving_region_code, service_id",
-            side("receiving_region_code = $1"),
-            "receiving_region_code, service_id",
-        ),
-    };
-    let sql = format!(
-        "SELECT {columns}, count(*) AS submitted, count(accepted_at) AS accepted,
-             count(declined_at) AS declined
-         FROM ({source}) r GROUP BY {group} ORDER BY submitted DESC, {group}",
-    );
-    sqlx::query_as(&sql)
-        .bind(region)
-        .bind(period.0)
-        .bind(period.1)
-        .fetch_all(conn)
         .await
 }
 
