@@ -75,12 +75,14 @@ const BACKFILL: &str =
     include_str!("../../../services/reports/migrations/20261202000006_milestones_backfill.sql");
 
 // $1 the districts, $2..$3 the numbers. One referral every 94 seconds before the last 30 days (whose steps
-// are at most 20 days long): a million over three years, none in the future.
+// are at most 20 days long): a million over three years, none in the future; each to one of 40 services
+// of its receiving district (a district has a few dozen), not a service of its own.
 const HISTORY_REFERRALS: &str = "INSERT INTO reports.referrals (id, sender_agency_id, sender_region_code,
          receiving_agency_id, receiving_region_code, foster_team_agency_id, service_id, status, ack_deadline,
          version)
      SELECT md5('report-' || g)::uuid, gen_random_uuid(), ($1::text[])[1 + (g / 28) % cardinality($1::text[])],
-         gen_random_uuid(), ($1::text[])[1 + g % cardinality($1::text[])], gen_random_uuid(), gen_random_uuid(),
+         gen_random_uuid(), ($1::text[])[1 + g % cardinality($1::text[])], gen_random_uuid(),
+         md5('service-' || (g % cardinality($1::text[])) || '-' || ((g / 28) % 40))::uuid,
          'REFERRAL_STATUS_PLACED', now() - interval '30 days' - (g * 94 || ' seconds')::interval, 5
      FROM generate_series($2::bigint, $3::bigint) g";
 
