@@ -856,36 +856,15 @@ async fn reports_agree(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn months_of_history_give_the_figures_the_test_computes() {
-    // The reports' own credential for the rebuild, from a real OpenID provider.
-    let provider = placement_e2e::oidc::OpenIdProvider::start(serde_json::json!({
-        "clients": [{
-            "client_id": "placement-reports",
-            "client_secret": "reports-secret",
-            "agency_id": NATIONAL_AUTHORITY.to_string(),
-            "roles": ["integration"]
-        }]
-    }))
-    .await;
-    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
-    let mut f = Fixture::with(placement_e2e::StackOptions {
+    // The reports' own credential, for the rebuild at the end.
+    let (_provider, options) = reports::with_reports_credential(placement_e2e::StackOptions {
         ack_deadline: Some(format!("{ACK_HOURS}h")),
         escalation_interval: Some("200ms".into()),
-        identity_provider: Some((
-            provider.discovery.jwks_uri.clone(),
-            provider.discovery.issuer.clone(),
-        )),
-        env: vec![
-            env("PLACEMENT_TEST_CLOCK", "true"),
-            env(
-                "PLACEMENT_REPORTS_TOKEN_URL",
-                &provider.discovery.token_endpoint,
-            ),
-            env("PLACEMENT_REPORTS_CLIENT_ID", "placement-reports"),
-            env("PLACEMENT_REPORTS_CLIENT_SECRET", "reports-secret"),
-        ],
+        env: vec![("PLACEMENT_TEST_CLOCK".into(), "true".into())],
         ..Default::default()
     })
     .await;
+    let mut f = Fixture::with(options).await;
     let today = Utc::now()
         .date_naive()
         .and_time(chrono::NaiveTime::MIN)

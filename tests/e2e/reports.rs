@@ -736,32 +736,9 @@ async fn who_sees_a_districts_figures(f: &Fixture, reports: &Reports) {
 /// are what the referrals did. An operator's rebuild changes nothing either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_figures_are_built_again_from_the_referrals_service() {
-    let provider = placement_e2e::oidc::OpenIdProvider::start(serde_json::json!({
-        "clients": [{
-            "client_id": "placement-reports",
-            "client_secret": "reports-secret",
-            "agency_id": NATIONAL_AUTHORITY.to_string(),
-            "roles": ["integration"]
-        }]
-    }))
-    .await;
-    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
-    let mut f = Fixture::with(placement_e2e::StackOptions {
-        identity_provider: Some((
-            provider.discovery.jwks_uri.clone(),
-            provider.discovery.issuer.clone(),
-        )),
-        env: vec![
-            env(
-                "PLACEMENT_REPORTS_TOKEN_URL",
-                &provider.discovery.token_endpoint,
-            ),
-            env("PLACEMENT_REPORTS_CLIENT_ID", "placement-reports"),
-            env("PLACEMENT_REPORTS_CLIENT_SECRET", "reports-secret"),
-        ],
-        ..Default::default()
-    })
-    .await;
+    let (_provider, options) =
+        with_reports_credential(placement_e2e::StackOptions::default()).await;
+    let mut f = Fixture::with(options).await;
     let reports = Reports::of_stack(&f);
     let ids = send_referrals(&f, 3).await;
     let live = figures_become(&reports, expected_now(&f, &ids).await).await;
@@ -814,6 +791,39 @@ async fn the_figures_are_built_again_from_the_referrals_service() {
         .await
         .expect("report");
     assert_eq!(normalised(again.as_receiver.as_ref()), expected);
+}
+
+/// `options` with the reports' own credential for their rebuild: a client of a real OpenID provider
+/// (kept running while the stack is) with the national authority's `integration` role.
+pub(crate) async fn with_reports_credential(
+    mut options: placement_e2e::StackOptions,
+) -> (
+    placement_e2e::oidc::OpenIdProvider,
+    placement_e2e::StackOptions,
+) {
+    let provider = placement_e2e::oidc::OpenIdProvider::start(serde_json::json!({
+        "clients": [{
+            "client_id": "placement-reports",
+            "client_secret": "reports-secret",
+            "agency_id": NATIONAL_AUTHORITY.to_string(),
+            "roles": ["integration"]
+        }]
+    }))
+    .await;
+    options.identity_provider = Some((
+        provider.discovery.jwks_uri.clone(),
+        provider.discovery.issuer.clone(),
+    ));
+    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
+    options.env.extend([
+        env(
+            "PLACEMENT_REPORTS_TOKEN_URL",
+            &provider.discovery.token_endpoint,
+        ),
+        env("PLACEMENT_REPORTS_CLIENT_ID", "placement-reports"),
+        env("PLACEMENT_REPORTS_CLIENT_SECRET", "reports-secret"),
+    ]);
+    (provider, options)
 }
 
 /// The referrals as the referrals service has them now (as their sender, Pirdop, sees them).

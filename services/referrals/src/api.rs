@@ -675,7 +675,6 @@ impl Referrals {
             .map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
         let rpc = format!("placement.v1.ReferralService/{}", rpc_of(&step));
         let origin = workflow::Origin {
-            actor: None,
             correlation: correlation_id(request),
             at: self.clock.of_request(request)?,
         };

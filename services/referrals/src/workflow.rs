@@ -23,10 +23,9 @@ impl From<TransitionError> for ServiceError {
     }
 }
 
-/// Who takes a step, on whose request, and when (`at`: `None` for the database's clock, see `clock`).
+/// On whose request a step is taken, and when (`at`: `None` for the database's clock, see `clock`).
 #[derive(Debug, Clone, Copy)]
 pub struct Origin {
-    pub actor: Option<Uuid>,
     pub correlation: Uuid,
     pub at: Option<DateTime<Utc>>,
 }
@@ -49,11 +48,7 @@ pub async fn apply(
         return Err(policy::hidden());
     }
     let transition = row.state(&parties).decide(step, actor)?;
-    let origin = Origin {
-        actor: Some(actor),
-        ..origin
-    };
-    take(conn, &row, &transition, origin).await
+    take(conn, &row, &transition, Some(actor), origin).await
 }
 
 /// Takes the system step whose timer fell due, at `at` (`None`: the database's clock). A step the state
@@ -73,11 +68,10 @@ pub async fn apply_system(
     match row.state(&parties).decide_system(step) {
         Ok(transition) => {
             let origin = Origin {
-                actor: None,
                 correlation: Uuid::now_v7(),
                 at,
             };
-            Ok(Some(take(conn, &row, &transition, origin).await?))
+            Ok(Some(take(conn, &row, &transition, None, origin).await?))
         }
         Err(refusal) => {
             tracing::error!(%referral_id, ?step, %refusal, "a timer fell due for a step that cannot happen; stopped");
@@ -93,13 +87,10 @@ async fn take(
     conn: &mut PgConnection,
     row: &ReferralRow,
     t: &Transition,
+    actor: Option<Uuid>,
     origin: Origin,
 ) -> ServiceResult<ReferralRow> {
-    let Origin {
-        actor,
-        correlation,
-        at,
-    } = origin;
+    let Origin { correlation, at } = origin;
     if t.needs_free_places {
         check_free_places(conn, row).await?;
     }

@@ -315,16 +315,15 @@ pub(crate) async fn district_report(
         ServiceResult::Ok((stalled, places.into_iter().map(places_by_type).collect()))
     };
     // The weeks' referrals are among the period's when it spans them; else they are read.
-    let weeks = (period.1 - period.0 < week() * WEEKS).then_some(async {
+    let weeks = async {
+        if period.1 - period.0 >= week() * WEEKS {
+            return Ok(None);
+        }
         let whose = Whose::District(Side::Receiver, region);
         let weeks = (period.1 - week() * WEEKS, period.1);
-        ServiceResult::Ok(store::milestones(&mut *pool.acquire().await?, whose, weeks).await?)
-    });
-    let weeks = async {
-        match weeks {
-            Some(read) => read.await.map(Some),
-            None => Ok(None),
-        }
+        ServiceResult::Ok(Some(
+            store::milestones(&mut *pool.acquire().await?, whose, weeks).await?,
+        ))
     };
     let ((as_sender, sent), (as_receiver, received), (stalled_now, places), weeks) =
         tokio::try_join!(sides(Side::Sender), sides(Side::Receiver), now, weeks)?;

@@ -239,8 +239,8 @@ fn referral_now(r: &Referral) -> Result<store::ReferralNow, RebuildError> {
         ack_deadline: r.acknowledgement_deadline.as_ref().and_then(from_timestamp),
         places: i32::try_from(r.places).map_err(|_| RebuildError::Malformed("places".into()))?,
         version: i64::try_from(r.version).map_err(|_| RebuildError::Malformed("version".into()))?,
-        youngest_child_age: r.youngest_child_age.and_then(|a| i32::try_from(a).ok()),
-        oldest_child_age: r.oldest_child_age.and_then(|a| i32::try_from(a).ok()),
+        youngest_child_age: store::age(r.youngest_child_age),
+        oldest_child_age: store::age(r.oldest_child_age),
     })
 }
 

@@ -100,8 +100,8 @@ async fn referral(
             .and_then(placement_platform::time::from_timestamp),
         places: i32::try_from(r.places).map_err(|_| HandleError::permanent("places beyond INT"))?,
         version,
-        youngest_child_age: r.youngest_child_age.and_then(|a| i32::try_from(a).ok()),
-        oldest_child_age: r.oldest_child_age.and_then(|a| i32::try_from(a).ok()),
+        youngest_child_age: store::age(r.youngest_child_age),
+        oldest_child_age: store::age(r.oldest_child_age),
     };
     let step = store::Step {
         referral_id: referral.id,

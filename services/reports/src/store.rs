@@ -76,13 +76,17 @@ pub struct ServiceNow {
     pub max_age: Option<i32>,
 }
 
+/// An age as kept, when it was told (any real one fits an INT).
+pub fn age(told: Option<u32>) -> Option<i32> {
+    told.and_then(|a| i32::try_from(a).ok())
+}
+
 impl ServiceNow {
     /// The same with the ages it takes, when they were told.
     pub fn taking_ages(self, min_age: Option<u32>, max_age: Option<u32>) -> ServiceNow {
-        let int = |age: Option<u32>| age.and_then(|a| i32::try_from(a).ok());
         ServiceNow {
-            min_age: int(min_age),
-            max_age: int(max_age),
+            min_age: age(min_age),
+            max_age: age(max_age),
             ..self
         }
     }
