@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::reports::{self, Period};
 use crate::support::Fixture;
+use placement_e2e::load::with_retries;
 
 const REFERRALS: usize = 2400;
 /// Steps taken at once; with steps sorted by their told time and a batch spanning at most
@@ -257,7 +258,7 @@ async fn take(
     case: &str,
     at: DateTime<Utc>,
     act: Act,
-) -> String {
+) -> Result<String, tonic::Status> {
     let mut referrals = f.clients.referrals.clone();
     let referral_id = id.unwrap_or_default().to_string();
     let (provider, foster) = (f.agency(p.route.provider), f.agency(p.route.foster));
@@ -278,7 +279,7 @@ async fn take(
                 idempotency_key: case.into(),
             };
             let r = referrals.submit_referral(told(sender, at, asked)).await;
-            return r.expect("SubmitReferral").into_inner().id;
+            return r.map(|r| r.into_inner().id);
         }
         Act::Acknowledge(party) => {
             let agency = if party == Party::Provider {
@@ -322,8 +323,7 @@ async fn take(
             referrals.withdraw_referral(told(sender, at, asked)).await
         }
     };
-    done.unwrap_or_else(|e| panic!("{act:?} at {at}: {e:?}"));
-    referral_id
+    done.map(|_| referral_id)
 }
 
 /// Runs the plan in the order of its told times, [`BATCH`] steps at a time; returns each referral's id.
@@ -343,15 +343,24 @@ async fn drive(f: &Fixture, plans: &[Planned], cases: &[String]) -> Vec<String> 
             })
             .count();
         let (batch, later) = rest.split_at(n);
+        // The other suites stop and start the shared database: a step refused UNAVAILABLE is taken again,
+        // as a real client would (a FAILED_PRECONDITION after that means the first one went through).
+        let retries = placement_e2e::load::Retries::default();
         let done = join_all(batch.iter().map(|&(at, i, k)| {
-            take(
-                f,
-                &plans[i],
-                ids[i].as_deref(),
-                &cases[i],
-                at,
-                plans[i].steps[k].1,
-            )
+            let act = plans[i].steps[k].1;
+            let id = ids[i].as_deref();
+            let step = with_retries(&retries, "a planned step", move || {
+                take(f, &plans[i], id, &cases[i], at, act)
+            });
+            async move {
+                let taken = step
+                    .await
+                    .unwrap_or_else(|e| panic!("{act:?} at {at}: {e}"));
+                taken.unwrap_or_else(|| {
+                    id.expect("only a later step can have gone through")
+                        .to_string()
+                })
+            }
         }))
         .await;
         for (&(_, i, _), id) in batch.iter().zip(done) {
@@ -369,7 +378,7 @@ async fn open_cases(f: &Fixture, plans: &[Planned]) -> Vec<String> {
     let mut cases = Vec::with_capacity(plans.len());
     for chunk in plans.chunks(BATCH) {
         let opened = join_all(chunk.iter().map(|p| {
-            let mut client = f.clients.cases.clone();
+            let client = f.clients.cases.clone();
             let asked = placement_proto::v1::OpenCaseRequest {
                 children: vec![placement_proto::v1::Child {
                     pseudonym: "Child".into(),
@@ -380,18 +389,23 @@ async fn open_cases(f: &Fixture, plans: &[Planned]) -> Vec<String> {
                 current_setting: "Family".into(),
             };
             let sender = f.agency(p.route.sender);
+            let retries = placement_e2e::load::Retries::default();
             async move {
-                client
-                    .open_case(as_agency_with(sender, &[Role::Caseworker], asked))
-                    .await
+                // Taken again when UNAVAILABLE (the database restarted by another suite): at worst a
+                // case is opened twice and one stays unused.
+                let open = || {
+                    let mut client = client.clone();
+                    let request = as_agency_with(sender, &[Role::Caseworker], asked.clone());
+                    async move { client.open_case(request).await }
+                };
+                with_retries(&retries, "OpenCase", open).await
             }
         }))
         .await;
-        cases.extend(
-            opened
-                .into_iter()
-                .map(|c| c.expect("OpenCase").into_inner().id),
-        );
+        cases.extend(opened.into_iter().map(|c| {
+            let case = c.expect("OpenCase").expect("a case opened");
+            case.into_inner().id
+        }));
     }
     cases
 }
