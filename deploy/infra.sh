@@ -146,6 +146,16 @@ ensure_browser() {
   command -v chromedriver
 }
 
+# The metrics are scraped in the tests by a real Prometheus, and the alert rules checked and unit-tested
+# by its promtool: Debian's prometheus package (the tests start their own server, never the package's
+# service). Prints the folder holding prometheus and promtool.
+ensure_prometheus() {
+  if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+    apt_install prometheus
+  fi
+  dirname "$(command -v promtool)"
+}
+
 case "${1:-up}" in
   up) ensure_postgres; ensure_rabbitmq ;;
   postgres) ensure_postgres ;;
@@ -153,5 +163,6 @@ case "${1:-up}" in
   python) ensure_python ;;
   oidc) ensure_oidc ;;
   browser) ensure_browser ;;
-  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc|browser]" >&2; exit 2 ;;
+  prometheus) ensure_prometheus ;;
+  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc|browser|prometheus]" >&2; exit 2 ;;
 esac

@@ -14,7 +14,8 @@ export PLACEMENT_RUN_DIR="$ROOT/.run/demo"
 export PLACEMENT_DEV_KEYS="$PLACEMENT_RUN_DIR/keys"
 export PLACEMENT_DATABASE_URL="postgres://placement:placement@127.0.0.1:${PG_PORT:-5432}/placement_demo"
 export PLACEMENT_EXCHANGE="placement-demo.events"
-# Each service (the list is placement-cli's) on its default port + 10, with a queue of its own.
+# Each service (the list is placement-cli's) on its default port + 10 (its metrics on that + 1000), with a
+# queue of its own.
 echo "[demo] building" >&2
 cargo build --workspace --bins --quiet
 while read -r svc port; do
@@ -22,6 +23,7 @@ while read -r svc port; do
   export "PLACEMENT_${var}_QUEUE=placement-demo.$svc"
   export "PLACEMENT_${var}_LISTEN_ADDR=127.0.0.1:$((port + 10))"
   export "PLACEMENT_${var}_URL=http://127.0.0.1:$((port + 10))"
+  export "PLACEMENT_${var}_METRICS_ADDR=127.0.0.1:$((port + 1010))"
 done < <(./target/debug/placement-cli services)
 
 # A demo left running by KEEP_RUNNING=1 holds the demo database: stop it, then start from an empty one.
@@ -57,7 +59,7 @@ export PLACEMENT_OIDC_CLIENT_ID=placement-web PLACEMENT_OIDC_CLIENT_SECRET=demo-
 export PLACEMENT_REPORTS_TOKEN_URL="http://127.0.0.1:$OIDC_PORT/token"
 export PLACEMENT_REPORTS_CLIENT_ID=placement-reports PLACEMENT_REPORTS_CLIENT_SECRET=demo-reports-secret
 export PLACEMENT_PUBLIC_URL="$WEB_URL" PLACEMENT_WEB_HTTP_ADDR="127.0.0.1:$WEB_PORT"
-export PLACEMENT_WEB_LISTEN_ADDR="127.0.0.1:50065" PLACEMENT_START_WEB=1
+export PLACEMENT_WEB_LISTEN_ADDR="127.0.0.1:50065" PLACEMENT_WEB_METRICS_ADDR="127.0.0.1:51065" PLACEMENT_START_WEB=1
 
 bash deploy/start.sh
 if [ "${KEEP_RUNNING:-0}" != "1" ]; then

@@ -15,6 +15,9 @@ export PLACEMENT_TEST_OIDC_DIR
 # The web app is tried in a real browser: Debian's chromium, driven through chromedriver.
 PLACEMENT_TEST_CHROMEDRIVER="$(bash deploy/infra.sh browser)"
 export PLACEMENT_TEST_CHROMEDRIVER
+# The metrics are scraped by a real Prometheus, and the alert rules checked by its promtool.
+PLACEMENT_TEST_PROMETHEUS_DIR="$(bash deploy/infra.sh prometheus)"
+export PLACEMENT_TEST_PROMETHEUS_DIR
 # The end-to-end tests start the service binaries, so build them first, in the same target directory.
 cargo build --workspace --bins
 summary=target/debug/test-summary.txt

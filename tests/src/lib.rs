@@ -152,6 +152,9 @@ pub fn free_port() -> u16 {
     panic!("no free port in {TEST_PORTS:?}")
 }
 
+/// Every instance a stack starts serves its metrics on a port of its own.
+const METRICS_ADDR: &str = "PLACEMENT_METRICS_ADDR";
+
 /// Settings that differ between tests.
 #[derive(Debug, Clone, Default)]
 pub struct StackOptions {
@@ -176,6 +179,8 @@ pub struct Stack {
     pub database_url: String,
     pub exchange: String,
     pub log_dir: PathBuf,
+    /// Where each instance ("referrals", "referrals#2", "web") serves its metrics, as `host:port`.
+    pub metrics: BTreeMap<String, String>,
     database: String,
     children: Vec<(String, Child)>,
     environments: BTreeMap<String, Vec<(String, String)>>,
@@ -277,6 +282,7 @@ impl Stack {
                 ("PLACEMENT_EXCHANGE".into(), exchange.clone()),
                 (listed.setting("queue"), format!("{id}.{service}")),
                 (listed.setting("listen_addr"), format!("127.0.0.1:{port}")),
+                (METRICS_ADDR.into(), format!("127.0.0.1:{}", free_port())),
             ];
             // Where every service is, for those it calls.
             env.extend(
@@ -347,6 +353,7 @@ impl Stack {
             database_url,
             exchange,
             log_dir,
+            metrics: BTreeMap::new(),
             database: String::new(),
             children: Vec::new(),
             environments,
@@ -366,6 +373,9 @@ impl Stack {
             .append(true)
             .open(self.log_dir.join(format!("{name}.log")))
             .expect("log file");
+        if let Some((_, addr)) = self.environments[name].iter().rev().find(|(k, _)| k == METRICS_ADDR) {
+            self.metrics.insert(name.to_string(), addr.clone());
+        }
         let mut cmd = Command::new(bin_dir().join(format!("placement-{service}")));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -387,9 +397,13 @@ impl Stack {
         let port = free_port();
         let listen = Self::listed(service).setting("listen_addr");
         let mut env = self.environments[service].clone();
+        let metrics = format!("127.0.0.1:{}", free_port());
         for (k, v) in env.iter_mut() {
             if *k == listen {
                 *v = format!("127.0.0.1:{port}");
+            }
+            if k == METRICS_ADDR {
+                v.clone_from(&metrics);
             }
         }
         let name = format!(
@@ -425,6 +439,7 @@ impl Stack {
                 format!("127.0.0.1:{http_port}"),
             ),
             ("PLACEMENT_PUBLIC_URL".into(), url.clone()),
+            (METRICS_ADDR.into(), format!("127.0.0.1:{}", free_port())),
         ]);
         settings.extend(env);
         self.environments

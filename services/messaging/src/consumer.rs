@@ -9,6 +9,7 @@ use lapin::{
     types::FieldTable,
 };
 use placement_platform::{backoff::Backoff, error::is_transient_db_error};
+use placement_platform::prometheus::{CONSUMER_LAG, EVENT_REDELIVERIES, EVENT_RETRIES, EVENTS_CONSUMED};
 use sqlx::{Connection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
@@ -287,13 +288,22 @@ impl<H: EventHandler> Consumer<H> {
                     .map(|m| m.to_string())
                     .unwrap_or_default();
                 tracing::error!(queue = %self.spec.queue, %message_id, reason = %e, "dead-lettering an undecodable message");
+                consumed("undecodable", "dead_lettered");
                 return settle(delivery, false).await;
             }
         };
         tracing::trace!(event_id = %event.event_id, event_type = %event.event_type(), "received");
+        let event_type = event.event_type().to_string();
+        if delivery.redelivered {
+            metrics::counter!(EVENT_REDELIVERIES, "event_type" => event_type.clone()).increment(1);
+        }
         match self.apply_with_retries(&event, shutdown).await {
             Outcome::Applied(applied) => {
                 tracing::trace!(event_id = %event.event_id, "applied");
+                consumed(event_type, "applied");
+                let lag = (chrono::Utc::now() - event.occurred_at()).num_microseconds();
+                #[allow(clippy::cast_precision_loss)] // microseconds of lag: far below 2^53
+                metrics::histogram!(CONSUMER_LAG).record(lag.unwrap_or(0).max(0) as f64 / 1e6);
                 self.handler.committed(&event, applied);
                 if let Some(outbox) = &self.outbox {
                     outbox.committed();
@@ -302,6 +312,7 @@ impl<H: EventHandler> Consumer<H> {
             }
             Outcome::Duplicate => {
                 tracing::debug!(event_id = %event.event_id, "already applied; acking the redelivery");
+                consumed(event_type, "duplicate");
                 settle(delivery, true).await
             }
             Outcome::DeadLetter(reason) => {
@@ -312,6 +323,7 @@ impl<H: EventHandler> Consumer<H> {
                     %reason,
                     "dead-lettering an event that cannot be applied"
                 );
+                consumed(event_type, "dead_lettered");
                 settle(delivery, false).await
             }
             // Shutting down mid-retry: leave it unacked; the broker redelivers it.
@@ -338,6 +350,7 @@ impl<H: EventHandler> Consumer<H> {
                 }
                 Err(HandleError::Missing(reason)) => {
                     missing_tries += 1;
+                    metrics::counter!(EVENT_RETRIES, "reason" => "missing").increment(1);
                     let delay = backoff.next_delay();
                     tracing::info!(event_id = %event.event_id, %reason, ?delay, "event refers to something unknown; retrying");
                     tokio::select! {
@@ -346,6 +359,7 @@ impl<H: EventHandler> Consumer<H> {
                     }
                 }
                 Err(HandleError::Transient(reason)) => {
+                    metrics::counter!(EVENT_RETRIES, "reason" => "transient").increment(1);
                     let delay = backoff.next_delay();
                     tracing::warn!(event_id = %event.event_id, %reason, ?delay, "cannot apply event yet; retrying");
                     tokio::select! {
@@ -369,6 +383,11 @@ impl<H: EventHandler> Consumer<H> {
         })
         .await
     }
+}
+
+fn consumed(event_type: impl Into<metrics::SharedString>, outcome: &'static str) {
+    metrics::counter!(EVENTS_CONSUMED, "event_type" => event_type.into(), "outcome" => outcome)
+        .increment(1);
 }
 
 async fn apply_once<H: EventHandler>(

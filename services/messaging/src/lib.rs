@@ -11,6 +11,7 @@
 pub mod broker;
 pub mod consumer;
 pub mod envelope;
+pub mod gauges;
 pub mod operator;
 pub mod outbox;
 pub mod service;

@@ -56,6 +56,19 @@ impl Operator {
         Ok(q.message_count() as u64)
     }
 
+    /// How many messages wait in the queue and in its dead-letter queue, for the metrics.
+    pub async fn depths(&self) -> Result<(u64, u64), lapin::Error> {
+        let channel = self.broker.channel().await?;
+        let depths = async {
+            let ready = Self::depth(&channel, &self.queue).await?;
+            let dead = Self::depth(&channel, &self.dead_letter_queue()).await?;
+            Ok((ready, dead))
+        }
+        .await;
+        let _ = channel.close(200, "done".into()).await;
+        depths
+    }
+
     /// How many dead letters wait, for the health loop's warning.
     pub async fn dead_letter_count(&self) -> Result<u64, lapin::Error> {
         let channel = self.broker.channel().await?;

@@ -271,6 +271,8 @@ impl OutboxRelay {
             .execute(&mut *conn)
             .await?;
         tracing::debug!(count = ids.len(), "published outbox events");
+        metrics::counter!(placement_platform::prometheus::OUTBOX_PUBLISHED)
+            .increment(ids.len() as u64);
         Ok(ids.len())
     }
 

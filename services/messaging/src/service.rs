@@ -32,9 +32,12 @@ use tonic::{service::Routes, transport::Channel};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    Broker, Consumer, ConsumerSpec, EventHandler, Outbox, OutboxRelay, operator::Operator,
+    Broker, Consumer, ConsumerSpec, EventHandler, Outbox, OutboxRelay,
+    gauges::{Gauges, Sample},
+    operator::Operator,
     outbox::RelaySettings,
 };
+use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use placement_platform::grpc::MAX_REQUEST_BYTES;
 
@@ -128,6 +131,8 @@ pub struct Settings<T> {
     pub listen_addr: SocketAddr,
     /// `PLACEMENT_<NAME>_QUEUE`, default `placement.<name>`.
     pub queue: String,
+    /// Where Prometheus scrapes it (see [`placement_platform::prometheus::address`]); `None` when off.
+    pub metrics_addr: Option<SocketAddr>,
     pub own: T,
 }
 
@@ -145,6 +150,8 @@ impl<T: DeserializeOwned> Settings<T> {
             listen_addr,
             queue: std::env::var(listed.setting("queue"))
                 .unwrap_or_else(|_| listed.default_queue()),
+            metrics_addr: placement_platform::prometheus::address(listed)
+                .map_err(ConfigError::Message)?,
             own: from_env()?,
         })
     }
@@ -156,20 +163,32 @@ pub async fn main<S: Service>() -> Result<(), StartError> {
     let settings = Settings::<S::Config>::from_env(S::DEFINITION.listed)?;
     let shutdown = CancellationToken::new();
     placement_platform::shutdown::cancel_on_signal(shutdown.clone());
-    let addr = settings.listen_addr;
-    let listener = placement_platform::grpc::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    run::<S>(settings, listener, shutdown).await
+    let listener = bind(settings.listen_addr).await?;
+    let recorder = settings.metrics_addr.and_then(|addr| {
+        placement_platform::prometheus::install(S::DEFINITION.listed.name).map(|h| (addr, h))
+    });
+    let metrics = match recorder {
+        Some((addr, handle)) => Some((bind(addr).await?, handle)),
+        None => None,
+    };
+    run::<S>(settings, listener, metrics, shutdown).await
 }
 
-/// Runs service `S` on `listener` until `shutdown` is cancelled.
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    placement_platform::grpc::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Runs service `S` on `listener` until `shutdown` is cancelled, serving its metrics on `metrics`.
 pub async fn run<S: Service>(
     settings: Settings<S::Config>,
     listener: TcpListener,
+    metrics: Option<(TcpListener, PrometheusHandle)>,
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
     let mut kit = Kit::start(&settings, S::DEFINITION, shutdown).await?;
+    kit.metrics = metrics;
     let routes = S::declare(settings.own, &mut kit).await?;
     kit.serve(listener, routes).await
 }
@@ -208,6 +227,8 @@ pub struct Kit {
     queue: String,
     consumer: Option<Box<dyn PendingConsumer>>,
     pending: Vec<Task>,
+    metrics: Option<(TcpListener, PrometheusHandle)>,
+    samples: Vec<Sample>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -258,6 +279,8 @@ impl Kit {
             queue: settings.queue.clone(),
             consumer: None,
             pending: Vec::new(),
+            metrics: None,
+            samples: Vec::new(),
             tasks: TaskTracker::new(),
             shutdown,
         })
@@ -309,6 +332,16 @@ impl Kit {
         self.pending.push(Box::pin(task));
     }
 
+    /// Runs `sample` on the metrics' interval, for gauges of the service's own (it sets them itself).
+    pub fn sample<F, Fut>(&mut self, sample: F)
+    where
+        F: Fn(PgPool) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.samples
+            .push(Arc::new(move |pool| Box::pin(sample(pool)) as Pin<Box<_>>));
+    }
+
     /// A client of another service of the exchange, at `PLACEMENT_<NAME>_URL` (else its default address),
     /// with this service's certificate and a deadline on every call; connected on first use.
     pub fn client<C>(
@@ -342,7 +375,7 @@ impl Kit {
 
     /// Declares the queue (waiting for the broker), so that no event published once the service serves is
     /// missed; then starts the consumer, the relay and the service's tasks.
-    async fn start_background(&mut self) -> Result<(), StartError> {
+    async fn start_background(&mut self, operator: Operator) -> Result<(), StartError> {
         if let Some(consumer) = self.consumer.take() {
             let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
             while let Err(e) = consumer.declare().await {
@@ -368,7 +401,28 @@ impl Kit {
         for task in self.pending.drain(..) {
             self.tasks.spawn(task);
         }
+        self.start_metrics(operator);
         Ok(())
+    }
+
+    /// Serves the metrics and samples the gauges, when metrics are on.
+    fn start_metrics(&mut self, operator: Operator) {
+        let Some((listener, handle)) = self.metrics.take() else {
+            return;
+        };
+        self.tasks.spawn(placement_platform::prometheus::serve(
+            listener,
+            handle,
+            self.shutdown.clone(),
+        ));
+        let gauges = Gauges {
+            pool: self.pool.clone(),
+            operator,
+            publishes: self.publishes.load(Ordering::Relaxed),
+            own: std::mem::take(&mut self.samples),
+        };
+        self.tasks
+            .spawn(gauges.run(self.common.metrics_interval, self.shutdown.clone()));
     }
 
     /// Keeps the health service in step with the database and the broker: SERVING only while both answer.
@@ -416,7 +470,7 @@ impl Kit {
     /// until shutdown; then stops everything and closes connections.
     async fn serve(mut self, listener: TcpListener, routes: Routes) -> Result<(), StartError> {
         let operator = self.operator();
-        if let Err(e) = self.start_background().await {
+        if let Err(e) = self.start_background(operator.clone()).await {
             self.finish(Duration::from_secs(10)).await;
             return Err(e);
         }

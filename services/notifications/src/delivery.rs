@@ -414,8 +414,9 @@ impl Dispatcher {
         store::record_attempt(&mut tx, d, started, outcome.is_ok(), &detail).await?;
         // The agency told that its endpoint was disabled, if this attempt disabled it.
         let mut told = None;
-        if outcome.is_ok() {
+        let status = if outcome.is_ok() {
             store::mark_sent(&mut tx, d).await?;
+            "sent"
         } else {
             let delay = self.fan_out.retry.delay(
                 placement_platform::numbers::count(d.attempts),
@@ -428,11 +429,19 @@ impl Dispatcher {
                 told = self
                     .disable_endpoint(&mut tx, d.endpoint_id, &detail)
                     .await?;
+                "failed"
             } else {
                 store::retry_later(&mut tx, d, next, &detail).await?;
+                "retry"
             }
-        }
+        };
         self.outbox.commit(tx).await?;
+        metrics::counter!(
+            placement_platform::prometheus::DELIVERIES,
+            "channel" => d.channel.to_string(),
+            "status" => status
+        )
+        .increment(1);
         if let Some(agency) = told {
             let _ = self.arrivals.send(Arc::from([Arrival {
                 agency,

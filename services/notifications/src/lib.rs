@@ -124,6 +124,18 @@ impl Config {
     }
 }
 
+/// Sets the gauge of deliveries waiting, by channel (a channel with none waiting shows 0).
+async fn sample_pending(pool: sqlx::PgPool) {
+    let Ok(pending) = store::count_pending_deliveries(&pool).await else {
+        return;
+    };
+    for channel in [delivery::WEBHOOK, delivery::EMAIL] {
+        let n = pending.iter().find(|(c, _)| c == channel).map_or(0, |(_, n)| *n);
+        metrics::gauge!(placement_platform::prometheus::DELIVERIES_PENDING, "channel" => channel)
+            .set(placement_messaging::gauges::as_f64(u64::try_from(n).unwrap_or(0)));
+    }
+}
+
 /// The service: inboxes, e-mail and webhook deliveries, from referral and directory events.
 pub struct Notifications;
 
@@ -163,6 +175,7 @@ impl Service for Notifications {
             },
         );
         kit.spawn(Arc::new(dispatcher).run(kit.shutdown()));
+        kit.sample(sample_pending);
         let api = api::Notifications::new(
             kit.pool.clone(),
             arrivals,

@@ -589,3 +589,12 @@ pub async fn remove_endpoints_except(
     .fetch_all(conn)
     .await
 }
+
+/// Deliveries not sent yet, by channel (for the metrics).
+pub async fn count_pending_deliveries(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT channel, count(*) FROM deliveries WHERE status = 'PENDING' GROUP BY channel",
+    )
+    .fetch_all(pool)
+    .await
+}

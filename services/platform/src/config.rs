@@ -74,6 +74,9 @@ pub struct CommonConfig {
     /// certificate must chain to.
     #[serde(default)]
     pub tls_ca: Option<String>,
+    /// `PLACEMENT_METRICS_INTERVAL`: how often the gauges (outbox, queue, pool, …) are sampled.
+    #[serde(default = "default_metrics_interval", with = "humantime_serde")]
+    pub metrics_interval: std::time::Duration,
 }
 
 impl CommonConfig {
@@ -117,6 +120,7 @@ impl Default for CommonConfig {
             tls_cert: None,
             tls_key: None,
             tls_ca: None,
+            metrics_interval: default_metrics_interval(),
         }
     }
 }
@@ -131,6 +135,10 @@ fn default_db_max_connections() -> u32 {
 
 fn default_acquire_timeout() -> std::time::Duration {
     std::time::Duration::from_secs(2)
+}
+
+fn default_metrics_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(5)
 }
 
 fn default_amqp_url() -> String {

@@ -112,6 +112,9 @@ pub fn is_transient_db_error(e: &sqlx::Error) -> bool {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            metrics::counter!(crate::prometheus::DB_POOL_TIMEOUTS).increment(1);
+        }
         if let sqlx::Error::Database(db) = &e
             && db
                 .code()

@@ -75,6 +75,11 @@ impl Listed {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// Where its metrics are served by default: 127.0.0.1 on its port + 1000 (51051 for the directory).
+    pub fn default_metrics_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port + 1000))
+    }
+
     pub fn default_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

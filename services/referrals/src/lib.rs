@@ -90,6 +90,12 @@ impl Service for Referrals {
             clock::StepClock::database()
         };
         kit.consume(capacity::BINDINGS, capacity::ServicePlaces);
+        kit.sample(|pool| async move {
+            if let Ok(n) = store::count_overdue(&pool).await {
+                metrics::gauge!(placement_platform::prometheus::REFERRALS_OVERDUE)
+                    .set(placement_messaging::gauges::as_f64(u64::try_from(n).unwrap_or(0)));
+            }
+        });
         kit.spawn(deadlines::run(
             kit.pool.clone(),
             kit.outbox(),

@@ -750,3 +750,14 @@ pub async fn list_referrals(
         .push_bind(filter.limit);
     q.build_query_as().fetch_all(conn).await
 }
+
+/// Referrals still waiting for an acknowledgement past its deadline (escalated or not), for the metrics.
+/// The status is written out, not bound, so that the partial index `referrals_unacknowledged` serves it.
+pub async fn count_overdue(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM referrals
+          WHERE status = 'REFERRAL_STATUS_SUBMITTED' AND ack_deadline < now()",
+    )
+    .fetch_one(pool)
+    .await
+}

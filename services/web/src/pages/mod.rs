@@ -63,7 +63,24 @@ pub fn router(app: AppState) -> Router {
         .fallback(|| async { WebError::NotFound })
         .layer(from_fn(error_pages))
         .layer(from_fn(security::headers))
+        .layer(from_fn(measured))
         .with_state(app)
+}
+
+/// Every request counted by route (its pattern, so that ids do not make new series) and status, and timed.
+async fn measured(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(placement_platform::prometheus::HTTP_REQUESTS, "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(placement_platform::prometheus::HTTP_DURATION, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 async fn script() -> Response {
