@@ -21,6 +21,7 @@ mod flow;
 mod fuzz;
 mod history;
 mod keys;
+mod metrics;
 mod oidc;
 mod paths;
 mod personal_data;
