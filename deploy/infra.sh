@@ -94,12 +94,13 @@ ensure_rabbitmq() {
   log "RabbitMQ answers on 127.0.0.1:5672"
 }
 
-# The Python the tests use to check what we produce with libraries no one here wrote (fhir.resources)
-# and to receive e-mail (aiosmtpd): Debian's python3 and python3-venv, and the packages in a virtual
+# The Python the tests use to check what we produce with libraries no one here wrote (fhir.resources),
+# to receive e-mail (aiosmtpd) and traces (an OTLP receiver on the official protocol definitions,
+# opentelemetry-proto, served with grpcio): Debian's python3 and python3-venv, and the packages in a virtual
 # environment of the project's (Debian's Python refuses system-wide pip installs, PEP 668), made once
 # and reused. Prints the environment's python.
 PYTHON_VENV="${PYTHON_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/test-venv}"
-PYTHON_PACKAGES=("fhir.resources>=7" "aiosmtpd>=1.4")
+PYTHON_PACKAGES=("fhir.resources>=7" "aiosmtpd>=1.4" "opentelemetry-proto>=1.20" "grpcio>=1.60")
 ensure_python() {
   local missing=()
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
@@ -110,7 +111,7 @@ ensure_python() {
     log "making the tests' Python environment in $PYTHON_VENV"
     python3 -m venv "$PYTHON_VENV"
   fi
-  if ! "$PYTHON_VENV/bin/python" -c "import fhir.resources.R4B, aiosmtpd" >/dev/null 2>&1; then
+  if ! "$PYTHON_VENV/bin/python" -c "import fhir.resources.R4B, aiosmtpd, grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc" >/dev/null 2>&1; then
     log "installing ${PYTHON_PACKAGES[*]} into $PYTHON_VENV"
     "$PYTHON_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
   fi

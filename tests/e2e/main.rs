@@ -28,5 +28,6 @@ mod personal_data;
 mod reminders;
 mod reports;
 mod support;
+mod traces;
 mod transactions;
 mod web;

@@ -47,7 +47,12 @@ fn the_alert_rules_pass_promtool_checks_and_their_unit_tests() {
             .args(args)
             .current_dir(rules_dir())
             .output()
-            .unwrap_or_else(|e| panic!("run {} (deploy/infra.sh prometheus): {e}", promtool.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "run {} (deploy/infra.sh prometheus): {e}",
+                    promtool.display()
+                )
+            });
         assert!(
             out.status.success(),
             "promtool {}:\n{}{}",
@@ -95,8 +100,14 @@ impl Prometheus {
         let port = free_port();
         let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus log");
         let child = Command::new(prometheus_dir().join("prometheus"))
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
@@ -112,8 +123,9 @@ impl Prometheus {
 
     /// The instant vector of `query`: each series' labels and value.
     async fn query(&self, query: &str) -> Option<Vec<(serde_json::Value, f64)>> {
-        let url = url::Url::parse_with_params(&format!("{}/api/v1/query", self.url), [("query", query)])
-            .ok()?;
+        let url =
+            url::Url::parse_with_params(&format!("{}/api/v1/query", self.url), [("query", query)])
+                .ok()?;
         let text = reqwest::get(url).await.ok()?.text().await.ok()?;
         let body: serde_json::Value = serde_json::from_str(&text).ok()?;
         let result = body.pointer("/data/result")?.as_array()?;
@@ -188,7 +200,11 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         .query("count by (service) (placement_db_pool_max_connections)")
         .await
         .expect("pool series");
-    assert_eq!(labelled.len(), targets.len(), "one service label each: {labelled:?}");
+    assert_eq!(
+        labelled.len(),
+        targets.len(),
+        "one service label each: {labelled:?}"
+    );
 
     let provider = f.agency("provider-vratsa");
     let hook = f
@@ -209,7 +225,10 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         .expect("a webhook")
         .into_inner();
     receiver.set_secret(&hook.secret);
-    assert!(f.stack.wait_for_endpoints(1, WAIT).await, "the endpoint reaches notifications");
+    assert!(
+        f.stack.wait_for_endpoints(1, WAIT).await,
+        "the endpoint reaches notifications"
+    );
 
     // Counted from now: what an earlier scrape saw (the demo's loading) is the base.
     let base_submit = prometheus.value(&ok_of(SUBMIT)).await.expect("query");
@@ -238,8 +257,12 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
 
     let submitted = answered.submitted.load(Ordering::SeqCst) as f64;
     let acknowledged = answered.acknowledged.load(Ordering::SeqCst) as f64;
-    prometheus.expect(&ok_of(SUBMIT), base_submit + submitted).await;
-    prometheus.expect(&ok_of(ACKNOWLEDGE), base_ack + acknowledged).await;
+    prometheus
+        .expect(&ok_of(SUBMIT), base_submit + submitted)
+        .await;
+    prometheus
+        .expect(&ok_of(ACKNOWLEDGE), base_ack + acknowledged)
+        .await;
     prometheus
         .expect(
             &format!("sum(placement_grpc_requests_total{{method=\"{SUBMIT}\",code=\"INVALID_ARGUMENT\"}})"),
@@ -248,10 +271,14 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         .await;
     // Every call timed: the histogram counts as many calls as the counter, whatever their code.
     let timed = prometheus
-        .value(&format!("sum(placement_grpc_request_duration_seconds_count{{method=\"{SUBMIT}\"}})"))
+        .value(&format!(
+            "sum(placement_grpc_request_duration_seconds_count{{method=\"{SUBMIT}\"}})"
+        ))
         .await;
     let counted = prometheus
-        .value(&format!("sum(placement_grpc_requests_total{{method=\"{SUBMIT}\"}})"))
+        .value(&format!(
+            "sum(placement_grpc_requests_total{{method=\"{SUBMIT}\"}})"
+        ))
         .await;
     assert_eq!(timed, counted);
     // The notifications service applied each submission once, and its webhook was sent once.
@@ -270,7 +297,10 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
     assert_eq!(receiver.accepted().len(), flows);
     // Gauges: the unacknowledged referrals are overdue; nothing is left in the outboxes.
     prometheus
-        .expect("max(placement_referrals_overdue)", left_unacknowledged as f64)
+        .expect(
+            "max(placement_referrals_overdue)",
+            left_unacknowledged as f64,
+        )
         .await;
     prometheus
         .expect("max(placement_outbox_unpublished_events)", 0.0)
@@ -351,7 +381,11 @@ async fn submit(f: &Fixture, answered: &Answered, i: usize) -> String {
     .expect("OpenCase")
     .expect("a case")
     .into_inner();
-    let submission = f.submission(&case, f.demo.service("ftpc-vratsa"), &format!("metrics-{i}"));
+    let submission = f.submission(
+        &case,
+        f.demo.service("ftpc-vratsa"),
+        &format!("metrics-{i}"),
+    );
     let referral = with_retries(&retries, "SubmitReferral", || {
         let mut c = f.clients.referrals.clone();
         let req = as_agency(sender, submission.clone());

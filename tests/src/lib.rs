@@ -373,7 +373,11 @@ impl Stack {
             .append(true)
             .open(self.log_dir.join(format!("{name}.log")))
             .expect("log file");
-        if let Some((_, addr)) = self.environments[name].iter().rev().find(|(k, _)| k == METRICS_ADDR) {
+        if let Some((_, addr)) = self.environments[name]
+            .iter()
+            .rev()
+            .find(|(k, _)| k == METRICS_ADDR)
+        {
             self.metrics.insert(name.to_string(), addr.clone());
         }
         let mut cmd = Command::new(bin_dir().join(format!("placement-{service}")));

@@ -3,15 +3,20 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::StreamExt;
+use lapin::types::AMQPValue;
 use lapin::{
     message::Delivery,
     options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions},
     types::FieldTable,
 };
+use placement_platform::prometheus::{
+    CONSUMER_LAG, EVENT_REDELIVERIES, EVENT_RETRIES, EVENTS_CONSUMED,
+};
+use placement_platform::trace_context::TRACEPARENT;
 use placement_platform::{backoff::Backoff, error::is_transient_db_error};
-use placement_platform::prometheus::{CONSUMER_LAG, EVENT_REDELIVERIES, EVENT_RETRIES, EVENTS_CONSUMED};
 use sqlx::{Connection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{Broker, IncomingEvent, Outbox, topology};
 
@@ -293,6 +298,18 @@ impl<H: EventHandler> Consumer<H> {
             }
         };
         tracing::trace!(event_id = %event.event_id, event_type = %event.event_type(), "received");
+        let span = self.consume_span(&delivery, &event);
+        self.apply_and_settle(delivery, event, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    async fn apply_and_settle(
+        &self,
+        delivery: Delivery,
+        event: IncomingEvent,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SessionError> {
         let event_type = event.event_type().to_string();
         if delivery.redelivered {
             metrics::counter!(EVENT_REDELIVERIES, "event_type" => event_type.clone()).increment(1);
@@ -329,6 +346,35 @@ impl<H: EventHandler> Consumer<H> {
             // Shutting down mid-retry: leave it unacked; the broker redelivers it.
             Outcome::Interrupted => Ok(()),
         }
+    }
+
+    /// The span of this service's application of an event: the child of its publication.
+    fn consume_span(&self, delivery: &Delivery, event: &IncomingEvent) -> tracing::Span {
+        let traceparent =
+            delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|h| match h.inner().get(TRACEPARENT) {
+                    Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+                    _ => None,
+                });
+        let Some(traceparent) = traceparent else {
+            return tracing::Span::none();
+        };
+        let event_type = event.event_type();
+        let span = tracing::info_span!(
+            "consume",
+            otel.name = format!("process {event_type}"),
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "process",
+            messaging.destination.name = %self.spec.queue,
+            messaging.message.id = %event.event_id,
+            trace_id = tracing::field::Empty,
+        );
+        placement_platform::trace_context::adopt(&span, Some(&traceparent));
+        span
     }
 
     async fn apply_with_retries(

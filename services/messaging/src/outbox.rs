@@ -5,8 +5,10 @@ use std::{sync::Arc, time::Duration};
 use lapin::{
     BasicProperties, Channel, Confirmation,
     options::{BasicPublishOptions, ConfirmSelectOptions},
+    types::{AMQPValue, FieldTable},
 };
 use placement_platform::backoff::Backoff;
+use placement_platform::trace_context::TRACEPARENT;
 use placement_proto::v1::EventEnvelope;
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction, postgres::PgListener};
@@ -33,12 +35,15 @@ impl Outbox {
         event: &EventEnvelope,
     ) -> Result<(), sqlx::Error> {
         let event_id = Uuid::parse_str(&event.event_id).expect("envelopes are built with UUID ids");
-        sqlx::query("INSERT INTO outbox (event_id, event_type, envelope) VALUES ($1, $2, $3)")
-            .bind(event_id)
-            .bind(&event.event_type)
-            .bind(event.encode_to_vec())
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO outbox (event_id, event_type, envelope, trace_context) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(event_id)
+        .bind(&event.event_type)
+        .bind(event.encode_to_vec())
+        .bind(placement_platform::trace_context::current())
+        .execute(conn)
+        .await?;
         Ok(())
     }
 
@@ -216,7 +221,7 @@ impl OutboxRelay {
         channel: &Channel,
     ) -> Result<usize, RelayError> {
         let rows = sqlx::query(
-            "SELECT id, event_id, event_type, envelope FROM outbox
+            "SELECT id, event_id, event_type, envelope, trace_context FROM outbox
              WHERE published_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(self.settings.batch_size)
@@ -233,11 +238,25 @@ impl OutboxRelay {
             let event_id: Uuid = row.get("event_id");
             let event_type: String = row.get("event_type");
             let body: Vec<u8> = row.get("envelope");
-            let properties = BasicProperties::default()
+            let span = publish_span(
+                &self.exchange,
+                &event_type,
+                event_id,
+                row.get("trace_context"),
+            );
+            let mut properties = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/x-protobuf".into())
                 .with_message_id(event_id.to_string().into())
                 .with_type(event_type.as_str().into());
+            if let Some(traceparent) = placement_platform::trace_context::traceparent_of(&span) {
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    TRACEPARENT.into(),
+                    AMQPValue::LongString(traceparent.into()),
+                );
+                properties = properties.with_headers(headers);
+            }
             let confirm = channel
                 .basic_publish(
                     self.exchange.as_str().into(),
@@ -249,7 +268,8 @@ impl OutboxRelay {
                 .await?;
             tracing::trace!(%event_id, "published, awaiting the confirm");
             ids.push(id);
-            confirms.push(async move { (event_id, confirm.await) });
+            // The publish span lasts until the broker confirmed.
+            confirms.push(async move { (event_id, confirm.await, span) });
         }
         let results = tokio::time::timeout(
             self.settings.confirm_timeout,
@@ -257,7 +277,7 @@ impl OutboxRelay {
         )
         .await
         .map_err(|_| RelayError::ConfirmTimeout)?;
-        for (event_id, result) in results {
+        for (event_id, result, _span) in results {
             match result? {
                 Confirmation::Ack(_) => {}
                 // NotRequested cannot happen on a confirm channel; treat it as a refusal to be safe.
@@ -289,4 +309,29 @@ impl OutboxRelay {
         }
         Ok(())
     }
+}
+
+/// The span of one event's publication: the child of the span that wrote the event.
+fn publish_span(
+    exchange: &str,
+    event_type: &str,
+    event_id: Uuid,
+    traceparent: Option<String>,
+) -> tracing::Span {
+    if traceparent.is_none() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "publish",
+        otel.name = format!("publish {event_type}"),
+        otel.kind = "producer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "publish",
+        messaging.destination.name = exchange,
+        messaging.rabbitmq.destination.routing_key = event_type,
+        messaging.message.id = %event_id,
+        trace_id = tracing::field::Empty,
+    );
+    placement_platform::trace_context::adopt(&span, traceparent.as_deref());
+    span
 }

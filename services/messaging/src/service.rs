@@ -159,7 +159,13 @@ impl<T: DeserializeOwned> Settings<T> {
 
 /// Reads the settings, listens, and runs service `S` until SIGTERM or Ctrl-C.
 pub async fn main<S: Service>() -> Result<(), StartError> {
-    placement_platform::telemetry::init(S::DEFINITION.producer);
+    let telemetry = placement_platform::telemetry::init(S::DEFINITION.producer);
+    let ran = start::<S>().await;
+    telemetry.shutdown();
+    ran
+}
+
+async fn start<S: Service>() -> Result<(), StartError> {
     let settings = Settings::<S::Config>::from_env(S::DEFINITION.listed)?;
     let shutdown = CancellationToken::new();
     placement_platform::shutdown::cancel_on_signal(shutdown.clone());

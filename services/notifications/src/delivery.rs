@@ -12,6 +12,7 @@
 //! ("notification.endpoint_disabled"), and the agency told in its inbox and by its other endpoints.
 
 use std::{sync::Arc, time::Duration};
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -312,6 +313,11 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, d: Claimed) {
+        let span = delivery_span(&d);
+        self.attempt_in_span(d).instrument(span).await;
+    }
+
+    async fn attempt_in_span(&self, d: Claimed) {
         let claimed = tokio::time::Instant::now();
         let started = Utc::now();
         let outcome = if d.channel == WEBHOOK {
@@ -371,6 +377,7 @@ impl Dispatcher {
                 timestamp.to_string(),
             )
             .header(standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signature)
+            .headers(trace_header())
             .body(d.body.clone())
             .send()
             .await;
@@ -518,6 +525,36 @@ impl Dispatcher {
 }
 
 pub use crate::store::fail_pending;
+
+/// One attempt's span, a child of the application of the event that created the delivery. Deliveries
+/// made with tracing off have none.
+fn delivery_span(d: &Claimed) -> tracing::Span {
+    if d.trace_context.is_none() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "deliver",
+        otel.name = format!("deliver {}", d.channel),
+        otel.kind = "client",
+        delivery.id = %d.id,
+        delivery.channel = %d.channel,
+        delivery.attempt = d.attempts,
+        trace_id = tracing::field::Empty,
+    );
+    placement_platform::trace_context::adopt(&span, d.trace_context.as_deref());
+    span
+}
+
+/// The `traceparent` of the attempt, for the receiving system to join the trace.
+fn trace_header() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(traceparent) = placement_platform::trace_context::current()
+        && let Ok(value) = reqwest::header::HeaderValue::from_str(&traceparent)
+    {
+        headers.insert(placement_platform::trace_context::TRACEPARENT, value);
+    }
+    headers
+}
 
 #[cfg(test)]
 mod tests {

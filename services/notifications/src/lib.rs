@@ -130,9 +130,14 @@ async fn sample_pending(pool: sqlx::PgPool) {
         return;
     };
     for channel in [delivery::WEBHOOK, delivery::EMAIL] {
-        let n = pending.iter().find(|(c, _)| c == channel).map_or(0, |(_, n)| *n);
+        let n = pending
+            .iter()
+            .find(|(c, _)| c == channel)
+            .map_or(0, |(_, n)| *n);
         metrics::gauge!(placement_platform::prometheus::DELIVERIES_PENDING, "channel" => channel)
-            .set(placement_messaging::gauges::as_f64(u64::try_from(n).unwrap_or(0)));
+            .set(placement_messaging::gauges::as_f64(
+                u64::try_from(n).unwrap_or(0),
+            ));
     }
 }
 

@@ -311,6 +311,7 @@ pub(crate) struct Claimed {
     pub attempts: i32,
     pub give_up_at: DateTime<Utc>,
     pub secret_version: i32,
+    pub trace_context: Option<String>,
 }
 
 /// Fails the pending deliveries to endpoints that are gone or disabled.
@@ -364,8 +365,8 @@ pub async fn insert_delivery(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO deliveries (id, notification_id, endpoint_id, channel, address, subject, body,
-                                 status, next_attempt_at, give_up_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', now(), now() + $8)
+                                 status, next_attempt_at, give_up_at, trace_context)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', now(), now() + $8, $9)
          ON CONFLICT (notification_id, endpoint_id) DO NOTHING",
     )
     .bind(Uuid::now_v7())
@@ -376,6 +377,7 @@ pub async fn insert_delivery(
     .bind(d.subject)
     .bind(d.body)
     .bind(d.window)
+    .bind(placement_platform::trace_context::current())
     .execute(conn)
     .await?;
     Ok(())
@@ -400,7 +402,7 @@ pub async fn claim_deliveries(
                                  next_attempt_at = now() + $3
          FROM due WHERE d.id = due.id
          RETURNING d.id, d.endpoint_id, d.channel, d.address, d.subject, d.body, d.attempts,
-                   d.give_up_at, due.secret_version",
+                   d.give_up_at, due.secret_version, d.trace_context",
     )
     .bind(limit)
     .bind(email)

@@ -146,7 +146,13 @@ where
     T: Send + 'static,
     E: From<sqlx::Error> + Send + 'static,
 {
-    match tokio::spawn(work).await {
+    // The task stays in the caller's span: its logs and the trace context it writes are the caller's.
+    match tokio::spawn(tracing::Instrument::instrument(
+        work,
+        tracing::Span::current(),
+    ))
+    .await
+    {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Only when the runtime is shutting down: as transient as a closed pool.

@@ -61,7 +61,7 @@ pub async fn serve(
     }
     server
         .timeout(Duration::from_secs(30))
-        .layer(crate::grpc_metrics::GrpcMetricsLayer)
+        .layer(crate::grpc_observed::ObservedLayer)
         .add_routes(routes)
         .add_service(health_service)
         .add_optional_service(reflection)

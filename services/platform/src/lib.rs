@@ -9,7 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc;
-pub mod grpc_metrics;
+pub mod grpc_observed;
 pub mod numbers;
 pub mod page;
 pub mod prometheus;
@@ -19,6 +19,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod time;
 pub mod tls;
+pub mod trace_context;
 pub mod webhook;
 
 pub use caller::{Caller, CallerExt};

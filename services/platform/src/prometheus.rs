@@ -50,7 +50,9 @@ pub fn install(service: &'static str) -> Option<PrometheusHandle> {
             let built = PrometheusBuilder::new()
                 .add_global_label("service", service)
                 .set_buckets_for_metric(Matcher::Full(CONSUMER_LAG.into()), LAG_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+                })
                 .and_then(PrometheusBuilder::install_recorder);
             match built {
                 Ok(handle) => {
@@ -121,37 +123,75 @@ pub fn address(listed: crate::services::Listed) -> Result<Option<SocketAddr>, St
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(GRPC_REQUESTS, "gRPC calls answered, by method and status code");
-    describe_histogram!(GRPC_DURATION, Unit::Seconds, "Time to answer a gRPC call, by method");
-    describe_gauge!(OUTBOX_UNPUBLISHED, "Events committed and not yet confirmed by the broker");
+    describe_counter!(
+        GRPC_REQUESTS,
+        "gRPC calls answered, by method and status code"
+    );
+    describe_histogram!(
+        GRPC_DURATION,
+        Unit::Seconds,
+        "Time to answer a gRPC call, by method"
+    );
+    describe_gauge!(
+        OUTBOX_UNPUBLISHED,
+        "Events committed and not yet confirmed by the broker"
+    );
     describe_gauge!(
         OUTBOX_OLDEST_AGE,
         Unit::Seconds,
         "Age of the oldest event still to publish (0 when none)"
     );
-    describe_counter!(OUTBOX_PUBLISHED, "Events published from the outbox and confirmed");
+    describe_counter!(
+        OUTBOX_PUBLISHED,
+        "Events published from the outbox and confirmed"
+    );
     describe_counter!(
         EVENTS_CONSUMED,
         "Events taken from the queue, by type and outcome (applied, duplicate, dead_lettered)"
     );
-    describe_counter!(EVENT_REDELIVERIES, "Deliveries the broker marked as redelivered");
-    describe_counter!(EVENT_RETRIES, "Applications of an event tried again, by reason");
+    describe_counter!(
+        EVENT_REDELIVERIES,
+        "Deliveries the broker marked as redelivered"
+    );
+    describe_counter!(
+        EVENT_RETRIES,
+        "Applications of an event tried again, by reason"
+    );
     describe_histogram!(
         CONSUMER_LAG,
         Unit::Seconds,
         "From the event's occurrence to its application by this service"
     );
     describe_gauge!(QUEUE_READY, "Messages waiting in the service's queue");
-    describe_gauge!(DEAD_LETTERS, "Messages waiting in the service's dead-letter queue");
+    describe_gauge!(
+        DEAD_LETTERS,
+        "Messages waiting in the service's dead-letter queue"
+    );
     describe_counter!(
         DELIVERIES,
         "Delivery attempts of notifications, by channel and status (sent, retry, failed)"
     );
     describe_gauge!(DELIVERIES_PENDING, "Deliveries not sent yet, by channel");
-    describe_gauge!(DB_POOL_CONNECTIONS, "Database connections, by state (in_use, idle)");
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Database connections, by state (in_use, idle)"
+    );
     describe_gauge!(DB_POOL_MAX, "The most database connections the pool opens");
-    describe_counter!(DB_POOL_TIMEOUTS, "Waits for a database connection that timed out");
-    describe_gauge!(REFERRALS_OVERDUE, "Referrals not acknowledged by every party past their acknowledgement deadline");
-    describe_counter!(HTTP_REQUESTS, "Web pages and calls answered, by route and status");
-    describe_histogram!(HTTP_DURATION, Unit::Seconds, "Time to answer a web request, by route");
+    describe_counter!(
+        DB_POOL_TIMEOUTS,
+        "Waits for a database connection that timed out"
+    );
+    describe_gauge!(
+        REFERRALS_OVERDUE,
+        "Referrals not acknowledged by every party past their acknowledgement deadline"
+    );
+    describe_counter!(
+        HTTP_REQUESTS,
+        "Web pages and calls answered, by route and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer a web request, by route"
+    );
 }

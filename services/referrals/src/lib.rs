@@ -92,8 +92,9 @@ impl Service for Referrals {
         kit.consume(capacity::BINDINGS, capacity::ServicePlaces);
         kit.sample(|pool| async move {
             if let Ok(n) = store::count_overdue(&pool).await {
-                metrics::gauge!(placement_platform::prometheus::REFERRALS_OVERDUE)
-                    .set(placement_messaging::gauges::as_f64(u64::try_from(n).unwrap_or(0)));
+                metrics::gauge!(placement_platform::prometheus::REFERRALS_OVERDUE).set(
+                    placement_messaging::gauges::as_f64(u64::try_from(n).unwrap_or(0)),
+                );
             }
         });
         kit.spawn(deadlines::run(

@@ -1,5 +1,6 @@
-//! Every gRPC call counted by method and status code and timed, as a layer of the server: a method added
-//! later is measured without a line of its own.
+//! Every gRPC call counted by method and status code, timed, and traced (a server span, the child of the
+//! caller's `traceparent`), as a layer of the server: a method added later is observed without a line of
+//! its own.
 
 use std::{
     future::Future,
@@ -10,27 +11,28 @@ use std::{
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tracing::{Instrument, field::Empty};
 
 use crate::prometheus::{GRPC_DURATION, GRPC_REQUESTS};
 
 /// The layer [`crate::grpc::serve`] puts in front of every service.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcMetricsLayer;
+pub struct ObservedLayer;
 
-impl<S> tower_layer::Layer<S> for GrpcMetricsLayer {
-    type Service = GrpcMetrics<S>;
+impl<S> tower_layer::Layer<S> for ObservedLayer {
+    type Service = Observed<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcMetrics { inner }
+        Observed { inner }
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct GrpcMetrics<S> {
+pub struct Observed<S> {
     inner: S,
 }
 
-impl<S, Req, ResBody> tower_service::Service<http::Request<Req>> for GrpcMetrics<S>
+impl<S, Req, ResBody> tower_service::Service<http::Request<Req>> for Observed<S>
 where
     S: tower_service::Service<http::Request<Req>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
@@ -47,33 +49,69 @@ where
     fn call(&mut self, request: http::Request<Req>) -> Self::Future {
         let method = request.uri().path().to_string();
         let started = Instant::now();
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let response = answer.await?;
-            // A call that fails before its body (most errors) says its status in the headers; one that
-            // answers says it in the trailers, after the body.
-            let code = status_of(response.headers());
-            Ok(response.map(|body| Measured {
-                body: Box::pin(body),
-                call: Some(Call {
-                    method,
-                    started,
-                    code,
-                }),
-            }))
-        })
+        let span = server_span(&method, request.headers());
+        let answer = span.in_scope(|| self.inner.call(request));
+        let in_call = span.clone();
+        Box::pin(
+            async move {
+                let response = answer.await?;
+                // A call that fails before its body (most errors) says its status in the headers; one that
+                // answers says it in the trailers, after the body.
+                let code = status_of(response.headers());
+                Ok(response.map(|body| Measured {
+                    body: Box::pin(body),
+                    call: Some(Call {
+                        method,
+                        started,
+                        code,
+                        span,
+                    }),
+                }))
+            }
+            .instrument(in_call),
+        )
     }
+}
+
+/// The call's span, named as OpenTelemetry's RPC conventions name it. Health checks (every few seconds,
+/// from every probe) make none.
+fn server_span(path: &str, headers: &http::HeaderMap) -> tracing::Span {
+    let Some((service, method)) = path.trim_start_matches('/').split_once('/') else {
+        return tracing::Span::none();
+    };
+    if service.starts_with("grpc.health.") {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "grpc",
+        otel.name = format!("{service}/{method}"),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        rpc.grpc.status_code = Empty,
+        trace_id = Empty,
+    );
+    let parent = headers
+        .get(crate::trace_context::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    crate::trace_context::adopt(&span, parent);
+    span
 }
 
 struct Call {
     method: String,
     started: Instant,
     code: Option<i32>,
+    span: tracing::Span,
 }
 
 impl Call {
     /// Recorded when the answer is over (or abandoned: the client went away before the end).
     fn record(self, ended: bool) {
+        if let Some(code) = self.code {
+            self.span.record("rpc.grpc.status_code", code);
+        }
         let code = match (self.code, ended) {
             (Some(code), _) => code_name(code),
             (None, true) => "UNKNOWN",
