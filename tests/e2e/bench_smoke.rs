@@ -72,11 +72,27 @@ async fn the_benchmark_runs_and_reports_every_figure() {
             .values()
             .all(|p| p.idle_rss_mib > 0.0 && p.peak_rss_mib >= p.idle_rss_mib)
     );
+    // The cost of observing: each setting ran its flows.
+    let settings: Vec<&str> = report
+        .telemetry
+        .iter()
+        .map(|r| r.setting.as_str())
+        .collect();
+    assert_eq!(settings, ["off", "metrics", "metrics and traces"]);
+    assert!(
+        report
+            .telemetry
+            .iter()
+            .all(|r| r.flows > 0 && r.cpu_seconds_per_flow > 0.0),
+        "{:?}",
+        report.telemetry
+    );
     let table = bench::table(&report);
     // Whether a load of a few flows in half a second "held" depends on what else the machine is doing
     // (the other tests run beside this one), so either verdict is fine; the figures must be there.
     assert!(
         table.contains("PostgreSQL insert+commit")
+            && table.contains("Cost of observing")
             && table.contains("GetReferral")
             && (table.contains("Peak that held") || table.contains("No load held"))
             && table.contains("Durable work per flow")

@@ -3,88 +3,24 @@
 //! received by an OTLP receiver on the official protocol definitions (tests/tools/otlp_receiver.py), with
 //! the right parent links and no personal data in any attribute; the JSON logs carry the trace id.
 
-use std::{
-    collections::BTreeMap,
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-};
-
 use chrono::{Datelike, Utc};
 use placement_cli::clients::as_agency;
-use placement_e2e::{StackOptions, free_port, mail::SmtpSink, webhook::WebhookReceiver};
+use placement_e2e::{
+    StackOptions,
+    mail::SmtpSink,
+    otlp::{OtlpReceiver, Span},
+    webhook::WebhookReceiver,
+};
 use placement_proto::v1::{
     AddNotificationEndpointRequest, Child as ChildOf, Language, NotificationChannel,
     OpenCaseRequest, Sex,
 };
-use serde::Deserialize;
 
 use crate::support::{Fixture, WAIT};
 
 const NAME: &str = "Ивана Тракова";
 const EGN: &str = "7501020018";
 const PSEUDONYM: &str = "Traced child";
-
-#[derive(Debug, Clone, Deserialize)]
-struct Span {
-    service: String,
-    trace_id: String,
-    span_id: String,
-    parent_span_id: String,
-    name: String,
-    attributes: BTreeMap<String, serde_json::Value>,
-}
-
-struct OtlpReceiver {
-    port: u16,
-    file: PathBuf,
-    child: Child,
-}
-
-impl OtlpReceiver {
-    fn start() -> Self {
-        let port = free_port();
-        let file = std::env::temp_dir().join(format!(
-            "placement-otlp-{}-{port}.jsonl",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&file);
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/otlp_receiver.py");
-        let mut child = Command::new(placement_e2e::python())
-            .arg(script)
-            .arg(port.to_string())
-            .arg(&file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the OTLP receiver (`bash deploy/infra.sh python` makes its Python)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the OTLP receiver starts");
-        assert!(
-            line.starts_with("listening"),
-            "OTLP receiver did not start: {line}"
-        );
-        Self { port, file, child }
-    }
-
-    fn spans(&self) -> Vec<Span> {
-        std::fs::read_to_string(&self.file)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a span as a JSON line"))
-            .collect()
-    }
-}
-
-impl Drop for OtlpReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.file);
-    }
-}
 
 /// The spans of `trace`, once `done` holds for them (or the deadline passed).
 async fn trace_when(

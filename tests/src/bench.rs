@@ -5,9 +5,11 @@
 //! against offered load.
 
 mod reports;
+mod telemetry;
 mod web;
 
 pub use reports::ReportFigures;
+pub use telemetry::TelemetryRun;
 pub use web::WebFigures;
 
 use std::{
@@ -67,6 +69,9 @@ pub struct BenchConfig {
     pub samples: usize,
     /// Seconds the web app's pages are timed (under half the peak load).
     pub web_seconds: f64,
+    /// Seconds of load in each run of the cost of observing, and the rounds of its three settings.
+    pub telemetry_seconds: f64,
+    pub telemetry_rounds: usize,
     pub out_dir: PathBuf,
 }
 
@@ -83,6 +88,8 @@ impl BenchConfig {
             history: 1_000_000,
             samples: 300,
             web_seconds: 30.0,
+            telemetry_seconds: 15.0,
+            telemetry_rounds: 3,
             out_dir,
         }
     }
@@ -99,6 +106,8 @@ impl BenchConfig {
             history: 2_000,
             samples: 10,
             web_seconds: 1.0,
+            telemetry_seconds: 0.5,
+            telemetry_rounds: 1,
             out_dir,
         }
     }
@@ -233,6 +242,8 @@ pub struct Report {
     pub web_pages: WebFigures,
     /// The reports with the large history in their read model, under half the peak load.
     pub reports: ReportFigures,
+    /// The services' CPU per flow with metrics and traces off and on, under half the peak load.
+    pub telemetry: Vec<TelemetryRun>,
     pub processes: HashMap<String, ProcessFigures>,
 }
 
@@ -1184,6 +1195,8 @@ pub async fn run(config: BenchConfig) -> Report {
         }
     }
     stack.stop_all();
+    report.telemetry =
+        telemetry::measure(half, config.telemetry_seconds, config.telemetry_rounds).await;
     write_outputs(&config, &report);
     report
 }
@@ -1552,6 +1565,8 @@ pub fn table(r: &Report) -> String {
             name, p.idle_rss_mib, p.peak_rss_mib
         );
     }
+    t += "\n";
+    t += &telemetry::table(&r.telemetry);
     t
 }
 

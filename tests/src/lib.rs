@@ -16,6 +16,7 @@ pub mod infra;
 pub mod load;
 pub mod mail;
 pub mod oidc;
+pub mod otlp;
 pub mod proxy;
 pub mod web_app;
 pub mod webhook;
