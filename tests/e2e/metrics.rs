@@ -41,6 +41,7 @@ fn the_alert_rules_pass_promtool_checks_and_their_unit_tests() {
     for args in [
         &["check", "rules", "alerts.yml"][..],
         &["check", "config", "prometheus.yml"],
+        &["check", "config", "compose.yml"],
         &["test", "rules", "alerts.test.yml"],
     ] {
         let out = Command::new(&promtool)
