@@ -179,6 +179,21 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
         submit.parent_span_id, caller_span,
         "the caller's span is its parent"
     );
+    // The referrals service asks the cases service for the case and the directory for the service: both
+    // calls are in the trace, under the submission.
+    for (service, call) in [
+        ("placement-cases", "placement.v1.CaseService/"),
+        ("placement-directory", "placement.v1.DirectoryService/"),
+    ] {
+        let called = spans
+            .iter()
+            .find(|s| s.service == service && s.name.starts_with(call))
+            .unwrap_or_else(|| panic!("no call to {service} in the trace: {names:?}"));
+        assert!(
+            descends(&spans, called, submit),
+            "{service}'s span is under SubmitReferral"
+        );
+    }
     let publish = find(&spans, "placement-referrals", "publish referral.submitted")
         .unwrap_or_else(|| panic!("no publish span: {names:?}"));
     assert!(

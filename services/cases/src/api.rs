@@ -1,6 +1,7 @@
 //! The gRPC face of the cases service.
 
 use chrono::{Datelike, Utc};
+use placement_messaging::service::Traced;
 use placement_messaging::{EventType, Outbox};
 use placement_platform::{
     CallerExt,
@@ -15,7 +16,7 @@ use placement_proto::v1::{
     case_service_server::CaseService, directory_service_client::DirectoryServiceClient,
 };
 use sqlx::PgPool;
-use tonic::{Request, Response, Status, transport::Channel};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
@@ -32,7 +33,7 @@ const MAX_NEEDS: usize = 10;
 pub struct Cases {
     pool: PgPool,
     outbox: Outbox,
-    directory: DirectoryServiceClient<Channel>,
+    directory: DirectoryServiceClient<Traced>,
     /// Seals names and personal numbers; None when no key is configured (they are then refused).
     sealer: Option<Sealer>,
 }
@@ -123,7 +124,7 @@ impl Cases {
     pub fn new(
         pool: PgPool,
         outbox: Outbox,
-        directory: DirectoryServiceClient<Channel>,
+        directory: DirectoryServiceClient<Traced>,
         sealer: Option<Sealer>,
     ) -> Self {
         Self {

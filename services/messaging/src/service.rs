@@ -28,7 +28,10 @@ use serde::de::DeserializeOwned;
 use sqlx::{PgPool, migrate::Migrator};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tonic::{service::Routes, transport::Channel};
+use tonic::{
+    service::{Routes, interceptor::InterceptedService},
+    transport::Channel,
+};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
@@ -199,6 +202,30 @@ pub async fn run<S: Service>(
     kit.serve(listener, routes).await
 }
 
+/// The channel of a client made by [`Kit::client`].
+pub type Traced = InterceptedService<Channel, TraceContext>;
+
+/// Puts the `traceparent` of the span a call is made in into its metadata, so that the called service's
+/// span joins the caller's trace.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceContext;
+
+impl tonic::service::Interceptor for TraceContext {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(traceparent) = placement_platform::trace_context::current()
+            && let Ok(value) = traceparent.parse()
+        {
+            request
+                .metadata_mut()
+                .insert(placement_platform::trace_context::TRACEPARENT, value);
+        }
+        Ok(request)
+    }
+}
+
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A consumer not started yet, whatever its handler.
@@ -349,11 +376,12 @@ impl Kit {
     }
 
     /// A client of another service of the exchange, at `PLACEMENT_<NAME>_URL` (else its default address),
-    /// with this service's certificate and a deadline on every call; connected on first use.
+    /// with this service's certificate and a deadline on every call, each carrying the caller's trace
+    /// context; connected on first use.
     pub fn client<C>(
         &self,
         service: Listed,
-        new: impl FnOnce(Channel) -> C,
+        new: impl FnOnce(Traced) -> C,
     ) -> Result<C, StartError> {
         let url = service.url_from_env();
         let channel =
@@ -363,7 +391,7 @@ impl Kit {
                     url,
                     source,
                 })?;
-        Ok(new(channel))
+        Ok(new(InterceptedService::new(channel, TraceContext)))
     }
 
     fn operator(&self) -> Operator {

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
+use placement_messaging::service::Traced;
 use placement_messaging::{EventType, Outbox};
 use placement_platform::{
     CallerExt,
@@ -30,7 +31,7 @@ use placement_proto::v1::{
     referral_service_server::ReferralService,
 };
 use sqlx::{PgPool, Postgres, Transaction};
-use tonic::{Request, Response, Status, transport::Channel};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
@@ -46,8 +47,8 @@ use crate::{
 pub struct Referrals {
     pool: PgPool,
     outbox: Outbox,
-    directory: DirectoryServiceClient<Channel>,
-    cases: CaseServiceClient<Channel>,
+    directory: DirectoryServiceClient<Traced>,
+    cases: CaseServiceClient<Traced>,
     ack_deadline: Duration,
     clock: StepClock,
 }
@@ -316,8 +317,8 @@ impl Referrals {
     pub fn new(
         pool: PgPool,
         outbox: Outbox,
-        directory: DirectoryServiceClient<Channel>,
-        cases: CaseServiceClient<Channel>,
+        directory: DirectoryServiceClient<Traced>,
+        cases: CaseServiceClient<Traced>,
         ack_deadline: Duration,
         clock: StepClock,
     ) -> Self {
@@ -528,7 +529,7 @@ impl Referrals {
     /// an agency registered so recently that its event has not arrived, from the directory.
     async fn sender_region(
         &self,
-        directory: &mut DirectoryServiceClient<Channel>,
+        directory: &mut DirectoryServiceClient<Traced>,
         caller: &Caller,
     ) -> ServiceResult<String> {
         let known = store::region_of_agency(&self.pool, caller.agency_id).await?;

@@ -7,6 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use placement_messaging::service::Traced;
 use placement_platform::{backoff::Backoff, time::from_timestamp};
 use placement_proto::v1::{
     AgencyKind, ListAgenciesRequest, ListReferralChangesRequest, PageRequest, Referral,
@@ -16,7 +17,6 @@ use placement_proto::v1::{
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::{
@@ -41,8 +41,8 @@ pub enum RebuildError {
 }
 
 pub struct Source {
-    pub referrals: ReferralServiceClient<Channel>,
-    pub directory: DirectoryServiceClient<Channel>,
+    pub referrals: ReferralServiceClient<Traced>,
+    pub directory: DirectoryServiceClient<Traced>,
     pub credential: Credential,
 }
 

@@ -20,6 +20,7 @@ mod views;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use placement_messaging::service::Traced;
 use placement_messaging::service::{Definition, Kit, Service, StartError};
 use placement_platform::{caller::Verifier, services};
 use placement_proto::v1::{
@@ -29,7 +30,7 @@ use placement_proto::v1::{
 };
 use serde::Deserialize;
 use sqlx::PgPool;
-use tonic::{service::Routes, transport::Channel};
+use tonic::service::Routes;
 
 pub use error::WebError;
 
@@ -90,11 +91,11 @@ fn default_max() -> Duration {
 /// The clients of the four services, each call made with the signed-in person's token.
 #[derive(Clone)]
 pub(crate) struct Clients {
-    pub directory: DirectoryServiceClient<Channel>,
-    pub cases: CaseServiceClient<Channel>,
-    pub referrals: ReferralServiceClient<Channel>,
-    pub notifications: NotificationServiceClient<Channel>,
-    pub reports: ReportServiceClient<Channel>,
+    pub directory: DirectoryServiceClient<Traced>,
+    pub cases: CaseServiceClient<Traced>,
+    pub referrals: ReferralServiceClient<Traced>,
+    pub notifications: NotificationServiceClient<Traced>,
+    pub reports: ReportServiceClient<Traced>,
 }
 
 /// What every request handler shares.

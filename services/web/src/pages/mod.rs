@@ -67,14 +67,34 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
 }
 
-/// Every request counted by route (its pattern, so that ids do not make new series) and status, and timed.
+/// Every request counted by route (its pattern, so that ids do not make new series) and status, timed, and
+/// traced: the calls it makes to the services are children of its span.
 async fn measured(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // Probes ask for /healthz every few seconds: they would fill the trace store.
+    if route == "/healthz" {
+        return next.run(request).await;
+    }
+    let span = tracing::info_span!(
+        "http",
+        otel.name = format!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    let parent = request
+        .headers()
+        .get(placement_platform::trace_context::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    placement_platform::trace_context::adopt(&span, parent);
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     let status = response.status().as_u16().to_string();
     metrics::counter!(placement_platform::prometheus::HTTP_REQUESTS, "route" => route.clone(), "status" => status)
         .increment(1);
