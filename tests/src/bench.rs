@@ -1201,6 +1201,20 @@ pub async fn run(config: BenchConfig) -> Report {
     report
 }
 
+/// The cost of observing alone, at `first_rate` flows/s.
+pub async fn telemetry_only(config: &BenchConfig) -> Vec<TelemetryRun> {
+    telemetry::measure(
+        config.first_rate,
+        config.telemetry_seconds,
+        config.telemetry_rounds,
+    )
+    .await
+}
+
+pub fn telemetry_table(runs: &[TelemetryRun]) -> String {
+    telemetry::table(runs)
+}
+
 /// Step 5, the reports: the long history in their read model, the district report and its export timed
 /// under half the peak flow, and the read model's lag behind the background flows' steps.
 async fn time_reports(

@@ -51,6 +51,11 @@ async fn main() {
     if let Some(seconds) = number("--seconds") {
         config.seconds = seconds;
     }
+    if args.iter().any(|a| a == "--telemetry-only") {
+        let runs = bench::telemetry_only(&config).await;
+        println!("{}", bench::telemetry_table(&runs));
+        return;
+    }
     let report = bench::run(config.clone()).await;
     println!("{}", bench::table(&report));
     println!(
