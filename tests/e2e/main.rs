@@ -20,6 +20,7 @@ mod fhir;
 mod flow;
 mod fuzz;
 mod history;
+mod import;
 mod keys;
 mod metrics;
 mod oidc;

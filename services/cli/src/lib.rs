@@ -4,5 +4,6 @@
 pub mod clients;
 pub mod demo;
 pub mod devkeys;
+pub mod import;
 pub mod report;
 pub mod scenario;

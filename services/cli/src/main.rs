@@ -108,11 +108,37 @@ enum Command {
         #[arg(long)]
         region: String,
     },
+    /// The directory: `directory import FILE` fills it from the national register.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
     /// Tries failed deliveries again (their endpoints must be enabled).
     RetryDelivery {
         /// Delivery ids (repeat the flag).
         #[arg(long = "delivery-id", required = true)]
         delivery_ids: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Imports social services from a register file: CSV (UTF-8 or Windows-1251) or XLSX, with the
+    /// columns of README "Importing the register"; prints what became of every row.
+    Import {
+        file: std::path::PathBuf,
+        /// Show what would change, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Close the imported services the file no longer lists (unless they hold places or children).
+        #[arg(long)]
+        close_missing: bool,
+        /// Import as this agency (an RDSA imports its district only); the national authority by default.
+        #[arg(long)]
+        agency: Option<uuid::Uuid>,
+        /// Also write the report of every row to this CSV file.
+        #[arg(long)]
+        report_csv: Option<std::path::PathBuf>,
     },
 }
 
@@ -179,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
         } => replay_dead_letters(&endpoints, &service, event_ids, all).await?,
         Command::Deliveries { status, limit } => deliveries(&endpoints, &status, limit).await?,
         Command::Report { region, days } => report(&endpoints, &region, days).await?,
+        Command::Directory { command } => directory(&endpoints, command).await?,
         Command::Digest { region } => digest(&endpoints, &region).await?,
         Command::RetryDelivery { delivery_ids } => {
             retry_deliveries(&endpoints, delivery_ids).await?
@@ -234,6 +261,63 @@ async fn report(endpoints: &Endpoints, region: &str, days: u32) -> anyhow::Resul
         .await
         .map_err(|e| anyhow::anyhow!("GetDistrictReport: {}", e.message()))?;
     print!("{}", placement_cli::report::text(&report, days));
+    Ok(())
+}
+
+async fn directory(endpoints: &Endpoints, command: DirectoryCommand) -> anyhow::Result<()> {
+    match command {
+        DirectoryCommand::Import {
+            file,
+            dry_run,
+            close_missing,
+            agency,
+            report_csv,
+        } => {
+            let agency = agency.unwrap_or(placement_platform::caller::NATIONAL_AUTHORITY);
+            import(
+                endpoints,
+                &file,
+                agency,
+                (dry_run, close_missing),
+                report_csv.as_deref(),
+            )
+            .await
+        }
+    }
+}
+
+async fn import(
+    endpoints: &Endpoints,
+    file: &std::path::Path,
+    agency: uuid::Uuid,
+    (dry_run, close_missing): (bool, bool),
+    report_csv: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    eprintln!(
+        "sending {} ({} KiB)",
+        file.display(),
+        bytes.len().div_ceil(1024)
+    );
+    let mut directory = placement_cli::clients::Clients::connect(endpoints)?.directory;
+    let name = placement_cli::import::file_name(file);
+    let report = placement_cli::import::import(
+        &mut directory,
+        agency,
+        &name,
+        &bytes,
+        dry_run,
+        close_missing,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("ImportServices: {}", e.message()))?;
+    print!("{}", placement_cli::import::text(&report));
+    if let Some(path) = report_csv {
+        std::fs::write(path, placement_cli::import::csv(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("the report of every row: {}", path.display());
+    }
     Ok(())
 }
 

@@ -12,8 +12,8 @@ use placement_platform::{
 use placement_proto::v1::{
     AddNotificationEndpointRequest, Agency, AgencyKind, AgencyRegistered, CapacityChange,
     CreateAgencyRequest, CreateServiceRequest, GetAgencyRequest, GetServiceRequest,
-    ListAgenciesRequest, ListAgenciesResponse, ListMunicipalitiesRequest,
-    ListMunicipalitiesResponse, ListNotificationEndpointsRequest,
+    ImportServicesChunk, ImportServicesReport, ListAgenciesRequest, ListAgenciesResponse,
+    ListMunicipalitiesRequest, ListMunicipalitiesResponse, ListNotificationEndpointsRequest,
     ListNotificationEndpointsResponse, ListRegionsRequest, ListRegionsResponse,
     NotificationEndpoint, RemoveNotificationEndpointRequest, RemoveNotificationEndpointResponse,
     SearchServicesRequest, SearchServicesResponse, ServiceStatus, ServiceType, SocialService,
@@ -172,6 +172,25 @@ impl DirectoryService for Directory {
                 .update(caller.agency_id, request.into_inner(), correlation)
                 .await,
         )
+    }
+
+    async fn import_services(
+        &self,
+        request: Request<tonic::Streaming<ImportServicesChunk>>,
+    ) -> RpcResult<ImportServicesReport> {
+        let caller = request.caller()?;
+        policy::require_admin(&caller)?;
+        let correlation = correlation_id(&request);
+        let (options, bytes) = receive_file(request.into_inner()).await?;
+        let agency = self.calling_agency(caller.agency_id).await?;
+        let importer = crate::import::Importer {
+            pool: &self.pool,
+            outbox: &self.outbox,
+            caller: &caller,
+            agency: &agency,
+            correlation,
+        };
+        respond(importer.run(&options, &bytes).await)
     }
 
     async fn remove_notification_endpoint(
@@ -555,6 +574,43 @@ fn validate_places(req: &CreateServiceRequest) -> ServiceResult<Places> {
         min_age,
         max_age,
     })
+}
+
+/// The largest register file an import takes.
+const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
+
+/// The options (the first message) and the file's bytes (the others).
+async fn receive_file(
+    mut stream: tonic::Streaming<ImportServicesChunk>,
+) -> Result<(crate::import::Options, Vec<u8>), Status> {
+    use placement_proto::v1::import_services_chunk::Part;
+    let first = stream.message().await?.and_then(|c| c.part);
+    let Some(Part::Options(options)) = first else {
+        return Err(
+            ServiceError::invalid("options", "the first message carries the options").into(),
+        );
+    };
+    check_text("options.file_name", &options.file_name, 1, 255)?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        match chunk.part {
+            Some(Part::Data(data)) if bytes.len() + data.len() <= MAX_IMPORT_BYTES => {
+                bytes.extend_from_slice(&data);
+            }
+            Some(Part::Data(_)) => {
+                return Err(ServiceError::invalid("data", "the file is larger than 32 MiB").into());
+            }
+            _ => return Err(ServiceError::invalid("options", "sent more than once").into()),
+        }
+    }
+    Ok((
+        crate::import::Options {
+            file_name: options.file_name,
+            dry_run: options.dry_run,
+            close_missing: options.close_missing,
+        },
+        bytes,
+    ))
 }
 
 fn decode_search_token(token: &str) -> ServiceResult<Option<(i32, Uuid)>> {

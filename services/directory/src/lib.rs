@@ -6,9 +6,11 @@
 
 pub mod api;
 pub mod endpoints;
+pub mod import;
 pub mod places;
 pub mod policy;
 pub mod reference;
+pub mod register;
 mod store;
 
 use placement_messaging::EventBuilder;
@@ -45,7 +47,7 @@ impl Service for Directory {
         listed: services::DIRECTORY,
         grpc_name: SERVICE_NAME,
         producer: PRODUCER,
-        migrators: &[&MIGRATOR],
+        migrators: &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
     };
     type Config = Config;
 
@@ -62,6 +64,10 @@ impl Service for Directory {
         let api = api::Directory::new(kit.pool.clone(), kit.outbox(), endpoints);
         Ok(placement_messaging::routes![kit;
             DirectoryServiceServer::new(api),
+            // The imports of the register are recorded in the directory's own audit trail.
+            placement_proto::v1::audit_service_server::AuditServiceServer::new(
+                placement_platform::audit::AuditTrail { pool: kit.pool.clone() },
+            ),
         ])
     }
 }

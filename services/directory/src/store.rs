@@ -636,3 +636,199 @@ pub async fn upsert_municipality(
     .await?;
     Ok(())
 }
+
+/// A service imported from the register, with the register's id and its address.
+#[derive(Debug, Clone, FromRow)]
+pub struct ImportedService {
+    #[sqlx(flatten)]
+    pub row: ServiceRow,
+    pub external_id: String,
+    pub address: String,
+}
+
+/// The imported services of `region` (every district's when `None`).
+pub async fn imported_services(
+    pool: &PgPool,
+    region: Option<&str>,
+) -> Result<Vec<ImportedService>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {SERVICE_COLUMNS}, external_id, address FROM services
+          WHERE external_id IS NOT NULL AND ($1::text IS NULL OR region_code = $1)"
+    ))
+    .bind(region)
+    .fetch_all(pool)
+    .await
+}
+
+/// An agency that may run services, as an import finds it: by its register id, else by name in its district.
+#[derive(Debug, Clone, FromRow)]
+pub struct ProviderRow {
+    pub id: Uuid,
+    pub name: String,
+    pub region_code: Option<String>,
+    pub external_id: Option<String>,
+}
+
+pub async fn providers(
+    pool: &PgPool,
+    region: Option<&str>,
+) -> Result<Vec<ProviderRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, region_code, external_id FROM agencies
+          WHERE kind IN ('AGENCY_KIND_SERVICE_PROVIDER', 'AGENCY_KIND_FOSTER_CARE_TEAM')
+            AND ($1::text IS NULL OR region_code = $1 OR external_id IS NOT NULL)",
+    )
+    .bind(region)
+    .fetch_all(pool)
+    .await
+}
+
+/// A provider the register names, to be registered.
+pub struct NewProvider<'a> {
+    pub id: Uuid,
+    pub kind: AgencyKind,
+    pub name: &'a str,
+    pub region_code: &'a str,
+    pub municipality_code: &'a str,
+    pub external_id: Option<&'a str>,
+}
+
+/// Registers `providers` in one statement.
+pub async fn insert_providers(
+    conn: &mut PgConnection,
+    providers: &[NewProvider<'_>],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO agencies (id, kind, name, region_code, municipality_code, external_id)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+    )
+    .bind(providers.iter().map(|p| p.id).collect::<Vec<Uuid>>())
+    .bind(providers.iter().map(|p| p.kind).collect::<Vec<AgencyKind>>())
+    .bind(providers.iter().map(|p| p.name).collect::<Vec<&str>>())
+    .bind(providers.iter().map(|p| p.region_code).collect::<Vec<&str>>())
+    .bind(providers.iter().map(|p| p.municipality_code).collect::<Vec<&str>>())
+    .bind(providers.iter().map(|p| p.external_id).collect::<Vec<Option<&str>>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A service as the register describes it.
+pub struct RegisterService<'a> {
+    pub id: Uuid,
+    pub provider: Uuid,
+    pub external_id: &'a str,
+    pub service_type: ServiceType,
+    pub name: &'a str,
+    pub region_code: &'a str,
+    pub municipality_code: &'a str,
+    pub capacity: i32,
+    pub occupied: i32,
+    pub min_age: i32,
+    pub max_age: i32,
+    pub status: ServiceStatus,
+    pub address: &'a str,
+}
+
+/// Inserts `services` in one statement; returns their rows.
+pub async fn insert_imported_services(
+    conn: &mut PgConnection,
+    services: &[RegisterService<'_>],
+) -> Result<Vec<ServiceRow>, sqlx::Error> {
+    let column = |f: fn(&RegisterService<'_>) -> i32| services.iter().map(f).collect::<Vec<i32>>();
+    let text = |f: for<'b> fn(&'b RegisterService<'_>) -> &'b str| {
+        services.iter().map(f).collect::<Vec<&str>>()
+    };
+    sqlx::query_as(&format!(
+        "INSERT INTO services (id, provider_agency_id, type, name, region_code, municipality_code,
+             capacity, occupied_places, min_age, max_age, status, external_id, address)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+             $7::int[], $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[])
+         RETURNING {SERVICE_COLUMNS}"
+    ))
+    .bind(services.iter().map(|s| s.id).collect::<Vec<Uuid>>())
+    .bind(services.iter().map(|s| s.provider).collect::<Vec<Uuid>>())
+    .bind(services.iter().map(|s| s.service_type).collect::<Vec<ServiceType>>())
+    .bind(text(|s| s.name))
+    .bind(text(|s| s.region_code))
+    .bind(text(|s| s.municipality_code))
+    .bind(column(|s| s.capacity))
+    .bind(column(|s| s.occupied))
+    .bind(column(|s| s.min_age))
+    .bind(column(|s| s.max_age))
+    .bind(services.iter().map(|s| s.status).collect::<Vec<ServiceStatus>>())
+    .bind(text(|s| s.external_id))
+    .bind(text(|s| s.address))
+    .fetch_all(conn)
+    .await
+}
+
+/// Sets every field the register describes (the id and external id stay); returns the new row.
+pub async fn update_imported_service(
+    conn: &mut PgConnection,
+    s: &RegisterService<'_>,
+) -> Result<ServiceRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE services SET provider_agency_id = $2, type = $3, name = $4, region_code = $5,
+             municipality_code = $6, capacity = $7, occupied_places = $8, min_age = $9, max_age = $10,
+             status = $11, address = $12, version = version + 1, updated_at = now()
+         WHERE id = $1 RETURNING {SERVICE_COLUMNS}"
+    ))
+    .bind(s.id)
+    .bind(s.provider)
+    .bind(s.service_type)
+    .bind(s.name)
+    .bind(s.region_code)
+    .bind(s.municipality_code)
+    .bind(s.capacity)
+    .bind(s.occupied)
+    .bind(s.min_age)
+    .bind(s.max_age)
+    .bind(s.status)
+    .bind(s.address)
+    .fetch_one(conn)
+    .await
+}
+
+/// What one import did, for its record.
+pub struct ImportRecord<'a> {
+    pub id: Uuid,
+    pub agency_id: Uuid,
+    pub file_name: &'a str,
+    pub file_sha256: &'a str,
+    pub counts: [i32; 7],
+}
+
+pub async fn record_import(
+    conn: &mut PgConnection,
+    r: &ImportRecord<'_>,
+) -> Result<(), sqlx::Error> {
+    let [
+        rows,
+        created,
+        updated,
+        unchanged,
+        refused,
+        closed,
+        providers,
+    ] = r.counts;
+    sqlx::query(
+        "INSERT INTO service_imports (id, agency_id, file_name, file_sha256, rows, created, updated,
+             unchanged, refused, closed, providers_created)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(r.id)
+    .bind(r.agency_id)
+    .bind(r.file_name)
+    .bind(r.file_sha256)
+    .bind(rows)
+    .bind(created)
+    .bind(updated)
+    .bind(unchanged)
+    .bind(refused)
+    .bind(closed)
+    .bind(providers)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

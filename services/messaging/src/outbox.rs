@@ -47,6 +47,30 @@ impl Outbox {
         Ok(())
     }
 
+    /// Adds `events` to the outbox inside the caller's transaction, in one statement (an import of
+    /// thousands of services writes them in batches).
+    pub async fn enqueue_all(
+        conn: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<(), sqlx::Error> {
+        let ids: Vec<Uuid> = (events.iter())
+            .map(|e| Uuid::parse_str(&e.event_id).expect("envelopes are built with UUID ids"))
+            .collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let bodies: Vec<Vec<u8>> = events.iter().map(Message::encode_to_vec).collect();
+        sqlx::query(
+            "INSERT INTO outbox (event_id, event_type, envelope, trace_context)
+             SELECT id, type, body, $4 FROM UNNEST($1::uuid[], $2::text[], $3::bytea[]) AS e(id, type, body)",
+        )
+        .bind(ids)
+        .bind(types)
+        .bind(bodies)
+        .bind(placement_platform::trace_context::current())
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
     /// Commits a transaction that enqueued events, then wakes the relay: the one way to commit events, so
     /// that waking it cannot be forgotten (a forgotten wake-up left events waiting for the relay's poll).
     pub async fn commit(&self, tx: Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {

@@ -1,0 +1,491 @@
+//! The directory filled from the national register: a generated register of 10,000 services with faults
+//! in a known 3% of rows, imported through `placement-cli directory import`'s client; exactly those rows
+//! refused with the right column, the rest present and searchable; the same file again changes nothing and
+//! publishes nothing; a corrected file updates in place; a dry run changes nothing; Windows-1251 and XLSX
+//! files read alike; an RDSA imports its own district only; an import never shrinks a service below the
+//! children living there; missing services closed only when asked.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use placement_cli::{clients::as_agency, import};
+use placement_proto::v1::{
+    GetServiceRequest, ImportOutcome, ImportServicesReport, SearchServicesRequest, ServiceStatus,
+};
+use sqlx::Connection;
+use uuid::Uuid;
+
+use crate::support::Fixture;
+
+const HEADER: &str = "register_id,name,type,municipality_code,provider,provider_id,capacity,occupied,min_age,max_age,address";
+const TYPES: [&str; 4] = ["ЦНСТДБУ", "ЦНСТДМУ", "КЦ", "FOSTER_CARE"];
+
+/// Every municipality code with its district's, from the directory's own reference data.
+fn municipalities() -> Vec<(String, String)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../services/directory/municipalities.csv"
+    );
+    std::fs::read_to_string(path)
+        .expect("municipalities.csv")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[3].to_string(), cells[0].to_string())
+        })
+        .collect()
+}
+
+/// The faults of the register: which rows and which column each names.
+fn fault_of(i: usize) -> Option<(&'static str, &'static str)> {
+    if i % 100 >= 3 {
+        return None;
+    }
+    Some(match (i / 100) % 6 {
+        0 => ("municipality_code", "XXX99"),
+        1 => ("capacity", "-4"),
+        2 => ("type", "orphanage"),
+        3 => ("register_id", "duplicate"),
+        4 => ("occupied", "99"),
+        _ => ("min_age", "18"),
+    })
+}
+
+/// The capacity row `i` has in the first file.
+fn capacity_of(i: usize) -> u32 {
+    4 + (i % 12) as u32
+}
+
+/// Row `i` of the register (its row number in the file is `i + 2`), with its fault if it has one.
+fn register_line(i: usize, places: &[(String, String)], capacity_bonus: usize) -> String {
+    let (municipality, _) = &places[i % places.len()];
+    let mut cells = vec![
+        format!("R-{i:05}"),
+        format!("Услуга {i}"),
+        TYPES[i % TYPES.len()].to_string(),
+        municipality.clone(),
+        format!("Доставчик {}", i % 40),
+        String::new(),
+        (capacity_of(i) as usize + capacity_bonus).to_string(),
+        (i % 3).to_string(),
+        (i % 6).to_string(),
+        "17".to_string(),
+        format!("ул. {i}"),
+    ];
+    if let Some((column, value)) = fault_of(i) {
+        let at = HEADER
+            .split(',')
+            .position(|c| c == column)
+            .expect("a column");
+        cells[at] = if column == "register_id" {
+            // The id of a good row three rows up.
+            format!("R-{:05}", i - 3)
+        } else {
+            value.to_string()
+        };
+    }
+    cells.join(",")
+}
+
+fn register(n: usize, places: &[(String, String)], changed: &dyn Fn(usize) -> usize) -> String {
+    let mut text = String::from(HEADER);
+    text.push('\n');
+    for i in 0..n {
+        text += &register_line(i, places, changed(i));
+        text.push('\n');
+    }
+    text
+}
+
+async fn send(
+    f: &Fixture,
+    agency: Uuid,
+    name: &str,
+    bytes: &[u8],
+    dry_run: bool,
+    close: bool,
+) -> ImportServicesReport {
+    import::import(
+        &mut f.clients.directory.clone(),
+        agency,
+        name,
+        bytes,
+        dry_run,
+        close,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("ImportServices {name}: {e:?}"))
+}
+
+async fn count(f: &Fixture, sql: &str) -> i64 {
+    let mut db = sqlx::PgConnection::connect(&f.stack.database_url)
+        .await
+        .expect("db");
+    sqlx::query_scalar(sql).fetch_one(&mut db).await.expect(sql)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twice() {
+    let f = Fixture::start().await;
+    let national = placement_platform::caller::NATIONAL_AUTHORITY;
+    let places = municipalities();
+    let n = 10_000;
+    let file = register(n, &places, &|_| 0);
+
+    let registered =
+        "SELECT count(*) FROM directory.outbox WHERE event_type = 'service.registered'";
+    let registered_before = count(&f, registered).await;
+    let started = Instant::now();
+    let first = send(&f, national, "register.csv", file.as_bytes(), false, false).await;
+    eprintln!(
+        "imported {n} rows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Exactly the faulty rows are refused, each at the right column.
+    let expected: BTreeMap<u32, &str> = (0..n)
+        .filter_map(|i| fault_of(i).map(|(column, _)| ((i + 2) as u32, column)))
+        .collect();
+    let refused: BTreeMap<u32, &str> = (first.results.iter())
+        .filter(|r| r.outcome == ImportOutcome::Refused as i32)
+        .map(|r| (r.row, r.column.as_str()))
+        .collect();
+    assert_eq!(refused, expected);
+    assert_eq!(expected.len(), 300);
+    assert_eq!(
+        (first.rows, first.created, first.refused),
+        (10_000, 9_700, 300)
+    );
+    assert_eq!(
+        first.providers_created,
+        count(
+            &f,
+            "SELECT count(*) FROM directory.agencies WHERE name LIKE 'Доставчик %'"
+        )
+        .await as u32
+    );
+    assert_eq!(
+        count(
+            &f,
+            "SELECT count(*) FROM directory.services WHERE external_id IS NOT NULL"
+        )
+        .await,
+        9_700
+    );
+    let events = "SELECT count(*) FROM directory.outbox";
+    let after_first = count(&f, events).await;
+    assert_eq!(
+        count(&f, registered).await - registered_before,
+        9_700,
+        "one event per service created"
+    );
+    // An imported service is found by a search.
+    let row = first
+        .results
+        .iter()
+        .find(|r| r.register_id == "R-00010")
+        .expect("row 12");
+    let service = f
+        .clients
+        .directory
+        .clone()
+        .get_service(as_agency(
+            national,
+            GetServiceRequest {
+                service_id: row.service_id.clone(),
+            },
+        ))
+        .await
+        .expect("GetService")
+        .into_inner();
+    assert_eq!(
+        (service.name.as_str(), service.capacity),
+        ("Услуга 10", capacity_of(10))
+    );
+    let mut token = String::new();
+    let mut found = false;
+    loop {
+        let page = f
+            .clients
+            .directory
+            .clone()
+            .search_services(as_agency(
+                national,
+                SearchServicesRequest {
+                    region_code: service.region_code.clone(),
+                    service_type: service.r#type,
+                    page: Some(placement_proto::v1::PageRequest {
+                        page_size: 500,
+                        page_token: token,
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("SearchServices")
+            .into_inner();
+        found |= page.services.iter().any(|s| s.id == service.id);
+        if found || page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert!(found, "the imported service is searchable");
+
+    // The same file again: nothing changes, nothing is published.
+    let second = send(&f, national, "register.csv", file.as_bytes(), false, false).await;
+    assert_eq!(
+        (
+            second.created,
+            second.updated,
+            second.unchanged,
+            second.refused
+        ),
+        (0, 0, 9_700, 300)
+    );
+    assert_eq!(
+        count(&f, events).await,
+        after_first,
+        "a second import publishes nothing"
+    );
+
+    // A dry run of a corrected file says what would change and changes nothing.
+    let corrected = register(n, &places, &|i| usize::from(i % 1000 == 5));
+    let dry = send(
+        &f,
+        national,
+        "register-2.csv",
+        corrected.as_bytes(),
+        true,
+        false,
+    )
+    .await;
+    assert_eq!((dry.updated, dry.import_id.as_str()), (10, ""));
+    assert_eq!(
+        count(&f, events).await,
+        after_first,
+        "a dry run publishes nothing"
+    );
+    let unchanged = f
+        .clients
+        .directory
+        .clone()
+        .get_service(as_agency(
+            national,
+            GetServiceRequest {
+                service_id: first.results[5].service_id.clone(),
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        unchanged.capacity,
+        capacity_of(5),
+        "a dry run changes nothing"
+    );
+    // The corrected file updates those services in place, with what changed.
+    let applied = send(
+        &f,
+        national,
+        "register-2.csv",
+        corrected.as_bytes(),
+        false,
+        false,
+    )
+    .await;
+    assert_eq!(
+        (applied.created, applied.updated, applied.unchanged),
+        (0, 10, 9_690)
+    );
+    let updated = &applied.results[5];
+    assert_eq!(
+        updated.service_id, first.results[5].service_id,
+        "updated in place"
+    );
+    assert_eq!(
+        updated.changes,
+        vec![format!(
+            "capacity: {} -> {}",
+            capacity_of(5),
+            capacity_of(5) + 1
+        )]
+    );
+    assert_eq!(
+        count(&f, events).await,
+        after_first + 10,
+        "one event per changed service"
+    );
+    // The imports are in the directory's audit trail, with their counts.
+    let audited = count(&f, "SELECT count(*) FROM directory.audit_trail WHERE record_type = 'service_import' AND outcome LIKE 'OK: 10000 rows, 9700 created, 0 updated%'").await;
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_1251_and_xlsx_files_an_rdsa_and_services_that_hold_children() {
+    let f = Fixture::start().await;
+    let rdsa = f.agency("rdsa-vratsa");
+    // Bulgarian headers, `;`, Windows-1251, as a register exported from Excel in a Bulgarian locale.
+    let text = "Рег. номер;Наименование;Вид;Код на общината;Доставчик;Капацитет;Заети места;Възраст от;Възраст до;Статус\n\
+                VR-1;ЦНСТ „Надежда“ Враца;ЦНСТДБУ;VRC10;Фондация „Надежда“;10;6;3;17;активна\n\
+                VR-2;Кризисен център Мездра;КЦ;VRC21;Фондация „Надежда“;6;0;7;17;\n\
+                SF-1;Кризисен център София;КЦ;SOF46;Сдружение „Дом“;8;0;7;17;\n";
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1251.encode(text);
+    assert!(!unmappable);
+    let report = send(&f, rdsa, "регистър.csv", &bytes, false, false).await;
+    let outcomes: Vec<(String, i32, String)> = (report.results.iter())
+        .map(|r| (r.register_id.clone(), r.outcome, r.column.clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("VR-1".into(), ImportOutcome::Created as i32, String::new()),
+            ("VR-2".into(), ImportOutcome::Created as i32, String::new()),
+            (
+                "SF-1".into(),
+                ImportOutcome::Refused as i32,
+                "municipality_code".into()
+            ),
+        ],
+        "an RDSA imports its own district only"
+    );
+    assert_eq!(report.providers_created, 1, "one provider, named twice");
+    let vr1 = f
+        .clients
+        .directory
+        .clone()
+        .get_service(as_agency(
+            rdsa,
+            GetServiceRequest {
+                service_id: report.results[0].service_id.clone(),
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        (vr1.name.as_str(), vr1.occupied_places, vr1.free_places),
+        ("ЦНСТ „Надежда“ Враца", 6, 4)
+    );
+
+    // The same services from an XLSX workbook with English headers: VR-1 shrunk below its six children
+    // is refused; VR-2 grows.
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows: [[&str; 9]; 3] = [
+        [
+            "register_id",
+            "name",
+            "type",
+            "municipality_code",
+            "provider",
+            "capacity",
+            "min_age",
+            "max_age",
+            "status",
+        ],
+        [
+            "VR-1",
+            "ЦНСТ „Надежда“ Враца",
+            "ЦНСТДБУ",
+            "VRC10",
+            "Фондация „Надежда“",
+            "4",
+            "3",
+            "17",
+            "active",
+        ],
+        [
+            "VR-2",
+            "Кризисен център Мездра",
+            "КЦ",
+            "VRC21",
+            "Фондация „Надежда“",
+            "9",
+            "7",
+            "17",
+            "active",
+        ],
+    ];
+    for (r, cells) in rows.iter().enumerate() {
+        for (c, cell) in cells.iter().enumerate() {
+            let (r, c) = (r as u32, c as u16);
+            match cell.parse::<f64>() {
+                Ok(n) if r > 0 => sheet.write_number(r, c, n).map(drop),
+                _ => sheet.write_string(r, c, *cell).map(drop),
+            }
+            .expect("cell");
+        }
+    }
+    let xlsx = book.save_to_buffer().expect("xlsx");
+    let report = send(&f, rdsa, "register.xlsx", &xlsx, false, false).await;
+    assert_eq!(report.results[0].outcome, ImportOutcome::Refused as i32);
+    assert_eq!(
+        report.results[0].column, "capacity",
+        "{:?}",
+        report.results[0]
+    );
+    assert_eq!(report.results[1].outcome, ImportOutcome::Updated as i32);
+    assert_eq!(
+        report.results[1].changes,
+        vec!["capacity: 6 -> 9".to_string()]
+    );
+
+    // A file without VR-2, with --close-missing: VR-2 (empty) is closed; VR-1 (six children) would not be.
+    let only_vr1 = "register_id,name,type,municipality_code,provider,capacity,min_age,max_age\nVR-1,ЦНСТ „Надежда“ Враца,ЦНСТДБУ,VRC10,Фондация „Надежда“,10,3,17\n";
+    let report = send(&f, rdsa, "only-vr1.csv", only_vr1.as_bytes(), false, true).await;
+    assert_eq!(report.missing.len(), 1);
+    assert!(
+        report.missing[0].closed && report.missing[0].register_id == "VR-2",
+        "{:?}",
+        report.missing
+    );
+    let vr2 = f
+        .clients
+        .directory
+        .clone()
+        .get_service(as_agency(
+            rdsa,
+            GetServiceRequest {
+                service_id: report.missing[0].service_id.clone(),
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(vr2.status, ServiceStatus::Closed as i32);
+    let only_vr2 = "register_id,name,type,municipality_code,provider,capacity,min_age,max_age\nVR-2,Кризисен център Мездра,КЦ,VRC21,Фондация „Надежда“,9,7,17\n";
+    let report = send(&f, rdsa, "only-vr2.csv", only_vr2.as_bytes(), true, true).await;
+    assert_eq!(report.missing.len(), 1);
+    assert!(
+        !report.missing[0].closed && report.missing[0].reason.contains("holds 6"),
+        "{:?}",
+        report.missing
+    );
+
+    // A file that is no register at all is refused as a whole, naming what is missing.
+    let err = import::import(
+        &mut f.clients.directory.clone(),
+        rdsa,
+        "x.csv",
+        b"name,capacity\nA,1\n",
+        false,
+        false,
+    )
+    .await
+    .expect_err("no register");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("register_id"), "{}", err.message());
+    // A DSA may not import at all.
+    let err = import::import(
+        &mut f.clients.directory.clone(),
+        f.agency("dsa-pirdop"),
+        "x.csv",
+        only_vr1.as_bytes(),
+        false,
+        false,
+    )
+    .await
+    .expect_err("a DSA");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+}
