@@ -70,6 +70,11 @@ write_oidc "$(./target/debug/placement-cli demo-accounts)"
 # What the coordination mechanism of the receiving district would see (the reports learn it from the events).
 echo "[demo] The receiving district's figures (placement-cli report --region VRC):" >&2
 ./target/debug/placement-cli report --region VRC --days 1
+# The directory filled from a register file (deploy/sample-register.csv: Bulgarian headers, one row with a
+# municipality code EKATTE does not know, refused); a second import of the same file changes nothing.
+echo "[demo] Importing deploy/sample-register.csv into the directory (placement-cli directory import):" >&2
+./target/debug/placement-cli directory import deploy/sample-register.csv
+./target/debug/placement-cli directory import deploy/sample-register.csv | head -1
 # The web app answers, and sends a person who is not signed in to sign in.
 code=$(curl -s -o /dev/null -w '%{http_code}' "$WEB_URL/inbox")
 [ "$code" = "303" ] || { echo "[demo] the web app answered $code on /inbox" >&2; exit 1; }

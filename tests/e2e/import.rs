@@ -137,7 +137,25 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         "SELECT count(*) FROM directory.outbox WHERE event_type = 'service.registered'";
     let registered_before = count(&f, registered).await;
     let started = Instant::now();
-    let first = send(&f, national, "register.csv", file.as_bytes(), false, false).await;
+    let mut progress = Vec::new();
+    let first = import::import_with_progress(
+        &mut f.clients.directory.clone(),
+        national,
+        "register.csv",
+        file.as_bytes(),
+        (false, false),
+        |done, total| progress.push((done, total)),
+    )
+    .await
+    .expect("ImportServices");
+    // The progress came batch by batch, in order, ending with every row.
+    assert!(progress.len() >= 3, "{progress:?}");
+    assert!(
+        progress.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{progress:?}"
+    );
+    assert!(progress.iter().all(|(_, total)| *total == 10_000));
+    assert_eq!(progress.last(), Some(&(10_000, 10_000)));
     eprintln!(
         "imported {n} rows in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -24,6 +24,26 @@ pub async fn import(
     dry_run: bool,
     close_missing: bool,
 ) -> Result<ImportServicesReport, tonic::Status> {
+    import_with_progress(
+        directory,
+        agency,
+        file_name,
+        bytes,
+        (dry_run, close_missing),
+        |_, _| {},
+    )
+    .await
+}
+
+/// As [`import`], telling `progress` the rows written and the rows in all as the directory goes.
+pub async fn import_with_progress(
+    directory: &mut DirectoryServiceClient<Channel>,
+    agency: Uuid,
+    file_name: &str,
+    bytes: &[u8],
+    (dry_run, close_missing): (bool, bool),
+    mut progress: impl FnMut(u32, u32),
+) -> Result<ImportServicesReport, tonic::Status> {
     let mut messages = vec![ImportServicesChunk {
         part: Some(Part::Options(ImportOptions {
             file_name: file_name.to_string(),
@@ -37,7 +57,16 @@ pub async fn import(
     let mut request = as_agency(agency, tokio_stream::iter(messages));
     // A register of thousands of services takes seconds, not the few a call usually has.
     request.set_timeout(std::time::Duration::from_secs(300));
-    Ok(directory.import_services(request).await?.into_inner())
+    let mut answers = directory.import_services(request).await?.into_inner();
+    while let Some(answer) = answers.message().await? {
+        progress(answer.rows_done, answer.rows_total);
+        if let Some(report) = answer.report {
+            return Ok(report);
+        }
+    }
+    Err(tonic::Status::unavailable(
+        "the import's answer ended before its report",
+    ))
 }
 
 /// The file's name as the import records it.

@@ -302,16 +302,24 @@ async fn import(
     );
     let mut directory = placement_cli::clients::Clients::connect(endpoints)?.directory;
     let name = placement_cli::import::file_name(file);
-    let report = placement_cli::import::import(
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows written ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = placement_cli::import::import_with_progress(
         &mut directory,
         agency,
         &name,
         &bytes,
-        dry_run,
-        close_missing,
+        (dry_run, close_missing),
+        |done, total| {
+            bar.set_length(u64::from(total));
+            bar.set_position(u64::from(done));
+        },
     )
     .await
     .map_err(|e| anyhow::anyhow!("ImportServices: {}", e.message()))?;
+    bar.finish_and_clear();
     print!("{}", placement_cli::import::text(&report));
     if let Some(path) = report_csv {
         std::fs::write(path, placement_cli::import::csv(&report)?)

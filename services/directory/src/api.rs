@@ -11,9 +11,9 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     AddNotificationEndpointRequest, Agency, AgencyKind, AgencyRegistered, CapacityChange,
-    CreateAgencyRequest, CreateServiceRequest, GetAgencyRequest, GetServiceRequest,
-    ImportServicesChunk, ImportServicesReport, ListAgenciesRequest, ListAgenciesResponse,
-    ListMunicipalitiesRequest, ListMunicipalitiesResponse, ListNotificationEndpointsRequest,
+    CreateAgencyRequest, CreateServiceRequest, GetAgencyRequest, GetServiceRequest, ImportProgress,
+    ImportServicesChunk, ListAgenciesRequest, ListAgenciesResponse, ListMunicipalitiesRequest,
+    ListMunicipalitiesResponse, ListNotificationEndpointsRequest,
     ListNotificationEndpointsResponse, ListRegionsRequest, ListRegionsResponse,
     NotificationEndpoint, RemoveNotificationEndpointRequest, RemoveNotificationEndpointResponse,
     SearchServicesRequest, SearchServicesResponse, ServiceStatus, ServiceType, SocialService,
@@ -49,6 +49,10 @@ impl Directory {
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
+
+/// The progress of an import, then its report.
+pub type ImportStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<ImportProgress, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl DirectoryService for Directory {
@@ -174,23 +178,55 @@ impl DirectoryService for Directory {
         )
     }
 
+    type ImportServicesStream = ImportStream;
+
     async fn import_services(
         &self,
         request: Request<tonic::Streaming<ImportServicesChunk>>,
-    ) -> RpcResult<ImportServicesReport> {
+    ) -> RpcResult<ImportStream> {
         let caller = request.caller()?;
         policy::require_admin(&caller)?;
         let correlation = correlation_id(&request);
         let (options, bytes) = receive_file(request.into_inner()).await?;
         let agency = self.calling_agency(caller.agency_id).await?;
-        let importer = crate::import::Importer {
-            pool: &self.pool,
-            outbox: &self.outbox,
-            caller: &caller,
-            agency: &agency,
-            correlation,
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let (pool, outbox) = (self.pool.clone(), self.outbox.clone());
+        // The import runs to its end even if the caller goes away: its batches are committed as it goes.
+        let import = async move {
+            let updates = tx.clone();
+            let progress = move |rows_done, rows_total| {
+                // A slow reader misses some progress, never the report.
+                let _ = updates.try_send(Ok(ImportProgress {
+                    rows_done,
+                    rows_total,
+                    report: None,
+                }));
+            };
+            let importer = crate::import::Importer {
+                pool: &pool,
+                outbox: &outbox,
+                caller: &caller,
+                agency: &agency,
+                correlation,
+            };
+            let last = importer
+                .run(&options, &bytes, &progress)
+                .await
+                .map(|report| ImportProgress {
+                    rows_done: report.rows,
+                    rows_total: report.rows,
+                    report: Some(report),
+                })
+                .map_err(Status::from);
+            let _ = tx.send(last).await;
         };
-        respond(importer.run(&options, &bytes).await)
+        tokio::spawn(tracing::Instrument::instrument(
+            import,
+            tracing::Span::current(),
+        ));
+        Ok(Response::new(
+            Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as ImportStream,
+        ))
     }
 
     async fn remove_notification_endpoint(

@@ -42,10 +42,12 @@ pub struct Importer<'a> {
 }
 
 impl Importer<'_> {
+    /// Imports the file; `progress` is told the rows done and the rows in all after each batch.
     pub async fn run(
         &self,
         options: &Options,
         bytes: &[u8],
+        progress: &(dyn Fn(u32, u32) + Sync),
     ) -> ServiceResult<ImportServicesReport> {
         let rows =
             register::read(bytes).map_err(|e| ServiceError::invalid("data", e.to_string()))?;
@@ -78,10 +80,14 @@ impl Importer<'_> {
             providers_created: placement_platform::numbers::len_u32(planner.new_providers.len()),
             ..Default::default()
         };
+        let total = placement_platform::numbers::len_u32(planned.len());
         if !options.dry_run {
             self.register_providers(&planner.new_providers).await?;
+            let mut done = 0;
             for batch in planned.chunks_mut(BATCH) {
                 self.apply(batch).await?;
+                done += placement_platform::numbers::len_u32(batch.len());
+                progress(done, total);
             }
         }
         report.missing = self.missing(&missing, options).await?;
