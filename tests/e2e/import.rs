@@ -118,6 +118,21 @@ async fn send(
     .unwrap_or_else(|e| panic!("ImportServices {name}: {e:?}"))
 }
 
+/// Each exported service's id, with the ids of its capacity and its location.
+fn derived_ids(services: &[serde_json::Value]) -> BTreeMap<String, (String, String)> {
+    let text = |v: &serde_json::Value| v.as_str().expect("an id").to_string();
+    services
+        .iter()
+        .map(|s| {
+            let location = &s["service_at_locations"][0]["location"]["id"];
+            (
+                text(&s["id"]),
+                (text(&s["capacities"][0]["id"]), text(location)),
+            )
+        })
+        .collect()
+}
+
 async fn count(f: &Fixture, sql: &str) -> i64 {
     let mut db = sqlx::PgConnection::connect(&f.stack.database_url)
         .await
@@ -250,6 +265,48 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
     }
     assert!(found, "the imported service is searchable");
 
+    // The whole directory in HSDS 3.0, page by page: every service once, with its organization, location
+    // and capacity; the derived identifiers are the same in a second export.
+    let (exported, last_change) =
+        import::export_hsds(&mut f.clients.directory.clone(), national, None)
+            .await
+            .expect("ExportDirectory");
+    assert_eq!(
+        exported.len() as i64,
+        count(&f, "SELECT count(*) FROM directory.services").await
+    );
+    let ids = derived_ids(&exported);
+    assert_eq!(ids.len(), exported.len(), "every service once");
+    for s in &exported {
+        assert!(
+            ["active", "inactive", "defunct", "temporarily closed"]
+                .contains(&s["status"].as_str().unwrap_or(""))
+        );
+        let capacity = &s["capacities"][0];
+        assert!(
+            capacity["available"].as_i64() <= capacity["maximum"].as_i64(),
+            "{s}"
+        );
+    }
+    let hsds = exported
+        .iter()
+        .find(|s| s["id"] == serde_json::json!(service.id))
+        .expect("R-00010 exported");
+    assert_eq!(hsds["organization"]["name"], "Доставчик 10");
+    assert_eq!(
+        hsds["service_at_locations"][0]["location"]["addresses"][0]["address_1"],
+        "ул. 10"
+    );
+    assert_eq!(hsds["capacities"][0]["maximum"], capacity_of(10));
+    let (again, _) = import::export_hsds(&mut f.clients.directory.clone(), national, None)
+        .await
+        .expect("export");
+    assert_eq!(
+        derived_ids(&again),
+        ids,
+        "identifiers are stable across exports"
+    );
+
     // The same file again: nothing changes, nothing is published.
     let second = send(&f, national, "register.csv", file.as_bytes(), false, false).await;
     assert_eq!(
@@ -334,6 +391,19 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         after_first + 10,
         "one event per changed service"
     );
+    // An incremental export after the last change seen: exactly the ten services updated.
+    let (changed, _) = import::export_hsds(&mut f.clients.directory.clone(), national, last_change)
+        .await
+        .expect("incremental export");
+    let changed: std::collections::BTreeSet<String> = changed
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect();
+    let updated_ids: std::collections::BTreeSet<String> = (applied.results.iter())
+        .filter(|r| r.outcome == ImportOutcome::Updated as i32)
+        .map(|r| r.service_id.clone())
+        .collect();
+    assert_eq!(changed, updated_ids);
     // The imports are in the directory's audit trail, with their counts.
     let audited = count(&f, "SELECT count(*) FROM directory.audit_trail WHERE record_type = 'service_import' AND outcome LIKE 'OK: 10000 rows, 9700 created, 0 updated%'").await;
     assert_eq!(audited, 1);

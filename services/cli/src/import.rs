@@ -161,3 +161,41 @@ pub fn csv(r: &ImportServicesReport) -> Result<Vec<u8>, csv::Error> {
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
+
+/// Every page of the directory's HSDS export changed after `modified_after`, as `agency`: the services
+/// (HSDS `service` objects) and the latest change among them.
+pub async fn export_hsds(
+    directory: &mut DirectoryServiceClient<Channel>,
+    agency: Uuid,
+    modified_after: Option<prost_types::Timestamp>,
+) -> Result<(Vec<serde_json::Value>, Option<prost_types::Timestamp>), tonic::Status> {
+    let mut services = Vec::new();
+    let mut last = None;
+    let mut token = String::new();
+    loop {
+        let page = directory
+            .export_directory(as_agency(
+                agency,
+                placement_proto::v1::ExportDirectoryRequest {
+                    format: "hsds".into(),
+                    page: Some(placement_proto::v1::PageRequest {
+                        page_size: 500,
+                        page_token: token,
+                    }),
+                    modified_after,
+                },
+            ))
+            .await?
+            .into_inner();
+        let json: serde_json::Value = serde_json::from_str(&page.json)
+            .map_err(|e| tonic::Status::internal(format!("the export is not JSON: {e}")))?;
+        if let Some(contents) = json["contents"].as_array() {
+            services.extend(contents.iter().cloned());
+        }
+        last = page.last_modified.or(last);
+        if page.next_page_token.is_empty() {
+            return Ok((services, last));
+        }
+        token = page.next_page_token;
+    }
+}

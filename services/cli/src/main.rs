@@ -140,6 +140,16 @@ enum DirectoryCommand {
         #[arg(long)]
         report_csv: Option<std::path::PathBuf>,
     },
+    /// Prints the directory's services in Open Referral's HSDS 3.0 (one page holding them all), and on
+    /// standard error the latest change, for `--modified-after` next time.
+    Export {
+        /// hsds, the only format.
+        #[arg(long, default_value = "hsds")]
+        format: String,
+        /// Only services changed after this time (RFC 3339).
+        #[arg(long)]
+        modified_after: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 fn parse_service_url(value: &str) -> Result<(Listed, String), String> {
@@ -283,7 +293,45 @@ async fn directory(endpoints: &Endpoints, command: DirectoryCommand) -> anyhow::
             )
             .await
         }
+        DirectoryCommand::Export {
+            format,
+            modified_after,
+        } => {
+            anyhow::ensure!(format == "hsds", "--format: hsds is the only format");
+            export(endpoints, modified_after).await
+        }
     }
+}
+
+/// The directory in HSDS 3.0 on standard output, as one page holding every service.
+async fn export(
+    endpoints: &Endpoints,
+    modified_after: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    let mut directory = placement_cli::clients::Clients::connect(endpoints)?.directory;
+    let (services, last) = placement_cli::import::export_hsds(
+        &mut directory,
+        placement_platform::caller::NATIONAL_AUTHORITY,
+        modified_after.map(placement_platform::time::timestamp),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("ExportDirectory: {}", e.message()))?;
+    let total = services.len();
+    let page = serde_json::json!({
+        "total_items": total, "total_pages": 1, "page_number": 1, "size": total,
+        "first_page": true, "last_page": true, "empty": total == 0, "contents": services,
+    });
+    println!("{page}");
+    if let Some(at) = last
+        .as_ref()
+        .and_then(placement_platform::time::from_timestamp)
+    {
+        eprintln!(
+            "{total} services; the latest changed at {}",
+            at.to_rfc3339()
+        );
+    }
+    Ok(())
 }
 
 async fn import(

@@ -11,14 +11,14 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     AddNotificationEndpointRequest, Agency, AgencyKind, AgencyRegistered, CapacityChange,
-    CreateAgencyRequest, CreateServiceRequest, GetAgencyRequest, GetServiceRequest, ImportProgress,
-    ImportServicesChunk, ListAgenciesRequest, ListAgenciesResponse, ListMunicipalitiesRequest,
-    ListMunicipalitiesResponse, ListNotificationEndpointsRequest,
-    ListNotificationEndpointsResponse, ListRegionsRequest, ListRegionsResponse,
-    NotificationEndpoint, RemoveNotificationEndpointRequest, RemoveNotificationEndpointResponse,
-    SearchServicesRequest, SearchServicesResponse, ServiceStatus, ServiceType, SocialService,
-    UpdateCapacityRequest, UpdateNotificationEndpointRequest,
-    directory_service_server::DirectoryService,
+    CreateAgencyRequest, CreateServiceRequest, ExportDirectoryRequest, ExportDirectoryResponse,
+    GetAgencyRequest, GetServiceRequest, ImportProgress, ImportServicesChunk, ListAgenciesRequest,
+    ListAgenciesResponse, ListMunicipalitiesRequest, ListMunicipalitiesResponse,
+    ListNotificationEndpointsRequest, ListNotificationEndpointsResponse, ListRegionsRequest,
+    ListRegionsResponse, NotificationEndpoint, RemoveNotificationEndpointRequest,
+    RemoveNotificationEndpointResponse, SearchServicesRequest, SearchServicesResponse,
+    ServiceStatus, ServiceType, SocialService, UpdateCapacityRequest,
+    UpdateNotificationEndpointRequest, directory_service_server::DirectoryService,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -176,6 +176,13 @@ impl DirectoryService for Directory {
                 .update(caller.agency_id, request.into_inner(), correlation)
                 .await,
         )
+    }
+
+    async fn export_directory(
+        &self,
+        request: Request<ExportDirectoryRequest>,
+    ) -> RpcResult<ExportDirectoryResponse> {
+        respond(self.export(request.into_inner()).await)
     }
 
     type ImportServicesStream = ImportStream;
@@ -580,6 +587,84 @@ impl Directory {
             next_page_token,
         })
     }
+}
+
+impl Directory {
+    /// One page of the directory in HSDS 3.0.
+    async fn export(&self, req: ExportDirectoryRequest) -> ServiceResult<ExportDirectoryResponse> {
+        if req.format != "hsds" {
+            return Err(ServiceError::invalid(
+                "format",
+                "\"hsds\" is the only format",
+            ));
+        }
+        let page = req.page.unwrap_or_default();
+        let limit = page_size("page.page_size", page.page_size)?;
+        let (after, number) = decode_export_token(&page.page_token)?;
+        let modified_after = req
+            .modified_after
+            .map(|t| {
+                placement_platform::time::from_timestamp(&t)
+                    .ok_or_else(|| ServiceError::invalid("modified_after", "not a valid time"))
+            })
+            .transpose()?;
+        let (mut rows, total) =
+            store::services_changed(&self.pool, modified_after, after, limit + 1).await?;
+        let next_page_token = take_page(&mut rows, limit, |r| {
+            format!(
+                "{}.{}.{}",
+                r.row.updated_at.timestamp_micros(),
+                r.row.id.simple(),
+                number + 1
+            )
+        });
+        let mut providers: Vec<Uuid> = rows.iter().map(|r| r.row.provider_agency_id).collect();
+        providers.sort();
+        providers.dedup();
+        let agencies: std::collections::HashMap<Uuid, _> =
+            store::agencies_with_ids(&self.pool, &providers)
+                .await?
+                .into_iter()
+                .map(|a| (a.0.id, a))
+                .collect();
+        let places = crate::hsds::Places::load();
+        let contents = (rows.iter())
+            .map(|r| crate::hsds::service(r, agencies.get(&r.row.provider_agency_id), &places))
+            .collect();
+        let json = crate::hsds::page(contents, total, number, limit, next_page_token.is_empty());
+        Ok(ExportDirectoryResponse {
+            json: json.to_string(),
+            next_page_token,
+            last_modified: rows
+                .last()
+                .map(|r| placement_platform::time::timestamp(r.row.updated_at)),
+        })
+    }
+}
+
+/// Where an export's page starts: after this change and service id.
+type ExportPosition = Option<(chrono::DateTime<chrono::Utc>, Uuid)>;
+
+/// (where the page starts, the page's number) of an export's page token.
+fn decode_export_token(token: &str) -> ServiceResult<(ExportPosition, i64)> {
+    if token.is_empty() {
+        return Ok((None, 1));
+    }
+    let bad = || ServiceError::invalid("page.page_token", "not a page token from this service");
+    let mut parts = token.split('.');
+    let (Some(micros), Some(id), Some(number), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let at = chrono::DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?)
+        .ok_or_else(bad)?;
+    let id = Uuid::parse_str(id).map_err(|_| bad())?;
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    if number < 2 {
+        return Err(bad());
+    }
+    Ok((Some((at, id)), number))
 }
 
 /// The places and ages of a new service.

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod endpoints;
+pub mod hsds;
 pub mod import;
 pub mod places;
 pub mod policy;
