@@ -11,6 +11,7 @@
 
 mod audit;
 mod authz;
+mod backup;
 mod bench_smoke;
 mod changes;
 mod delivery;

@@ -172,6 +172,9 @@ pub struct StackOptions {
     pub identity_provider: Option<(String, String)>,
     /// Further `PLACEMENT_*` settings for every service (e.g. `PLACEMENT_SMTP_URL`).
     pub env: Vec<(String, String)>,
+    /// An existing database to start on (one restored from a backup, named `pe_<pid>_…` so that it is
+    /// dropped like a stack's own), instead of a new one.
+    pub database: Option<String>,
 }
 
 pub struct Stack {
@@ -243,12 +246,15 @@ impl Stack {
             .await
             .expect("PostgreSQL answers (run deploy/infra.sh)");
         drop_stale_databases(&mut conn).await;
-        conn.execute(format!("CREATE DATABASE {id}").as_str())
-            .await
-            .expect("create the test database");
+        let database = options.database.clone().unwrap_or_else(|| id.clone());
+        if options.database.is_none() {
+            conn.execute(format!("CREATE DATABASE {id}").as_str())
+                .await
+                .expect("create the test database");
+        }
         conn.close().await.ok();
         let database_url = match admin.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{id}"),
+            Some((base, _)) => format!("{base}/{database}"),
             None => panic!("database URL without a database name"),
         };
         let exchange = format!("{id}.events");
@@ -359,7 +365,7 @@ impl Stack {
             children: Vec::new(),
             environments,
         };
-        stack.database = stack.id.clone();
+        stack.database = database;
         for service in service_names() {
             stack.spawn(service);
         }

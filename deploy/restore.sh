@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Restores a dump made by deploy/backup.sh into a fresh database, then the services may be started on it:
+# they apply any newer migrations, publish what their outboxes had not published when the dump was taken
+# (consumers apply each event once: a redelivery is acknowledged, not applied again), and go on.
+#
+#   bash deploy/restore.sh FILE [DATABASE_URL]
+#
+# DATABASE_URL (default PLACEMENT_DATABASE_URL, else the services' default) names a database that must not
+# hold the exchange yet: it is created when missing (the role needs CREATEDB, as deploy/infra.sh gives
+# it); a database that already has the services' schemas is refused, never overwritten.
+set -euo pipefail
+FILE="${1:?usage: restore.sh FILE [DATABASE_URL]}"
+TARGET="${2:-${PLACEMENT_DATABASE_URL:-postgres://placement:placement@127.0.0.1:5432/placement}}"
+if [ -f "$FILE.sha256" ]; then
+  (cd "$(dirname "$FILE")" && sha256sum --quiet -c "$(basename "$FILE").sha256")
+fi
+pg_restore --list "$FILE" >/dev/null
+base="${TARGET%/*}"
+name="${TARGET##*/}"
+name="${name%%\?*}"
+[[ "$name" =~ ^[A-Za-z0-9_]+$ ]] || { echo "[restore] unusable database name: $name" >&2; exit 2; }
+exists=$(psql -X -q -tA "$base/postgres" -c "SELECT 1 FROM pg_database WHERE datname = '$name'")
+if [ "$exists" = "1" ]; then
+  held=$(psql -X -q -tA "$TARGET" -c "SELECT count(*) FROM pg_namespace WHERE nspname IN ('directory', 'cases', 'referrals', 'notifications', 'reports', 'web')")
+  if [ "$held" != "0" ]; then
+    echo "[restore] $name already holds the exchange: restore into a fresh database" >&2
+    exit 1
+  fi
+else
+  psql -X -q "$base/postgres" -c "CREATE DATABASE $name"
+fi
+pg_restore --no-owner --no-privileges --exit-on-error --single-transaction --dbname="$TARGET" "$FILE"
+echo "[restore] $FILE restored into $name" >&2
