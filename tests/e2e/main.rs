@@ -13,6 +13,7 @@ mod audit;
 mod authz;
 mod backup;
 mod bench_smoke;
+mod broker_nodes;
 mod changes;
 mod delivery;
 mod digest;

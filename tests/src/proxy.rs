@@ -3,7 +3,7 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicUsize, Ordering},
 };
 
 use tokio::{
@@ -15,6 +15,8 @@ use tokio::{
 pub struct TcpProxy {
     pub port: u16,
     open: Arc<AtomicBool>,
+    /// Connections being forwarded now.
+    live: Arc<AtomicUsize>,
     /// Bumped on every cut: live connections watch it and close.
     generation: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
@@ -27,8 +29,10 @@ impl TcpProxy {
         let port = listener.local_addr().expect("proxy address").port();
         let open = Arc::new(AtomicBool::new(true));
         let (generation, _) = watch::channel(0u64);
+        let live = Arc::new(AtomicUsize::new(0));
         let task = {
             let open = open.clone();
+            let live = live.clone();
             let generation = generation.clone();
             tokio::spawn(async move {
                 loop {
@@ -42,14 +46,17 @@ impl TcpProxy {
                     }
                     let upstream = upstream.clone();
                     let mut cut = generation.subscribe();
+                    let live = live.clone();
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
                             return;
                         };
+                        live.fetch_add(1, Ordering::SeqCst);
                         tokio::select! {
                             _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
                             _ = cut.changed() => {}
                         }
+                        live.fetch_sub(1, Ordering::SeqCst);
                     });
                 }
             })
@@ -57,6 +64,7 @@ impl TcpProxy {
         TcpProxy {
             port,
             open,
+            live,
             generation,
             task,
         }
@@ -66,6 +74,11 @@ impl TcpProxy {
     pub fn cut(&self) {
         self.open.store(false, Ordering::SeqCst);
         self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// How many connections it forwards now.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
     }
 
     pub fn restore(&self) {
