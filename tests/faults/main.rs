@@ -30,6 +30,7 @@ use placement_cli::{
 };
 use placement_e2e::{
     Stack, StackOptions,
+    cluster::RabbitCluster,
     infra::{self, InfraGuard},
     load::{Load, Retries, SENDERS, notification_counts},
     proxy::TcpProxy,
@@ -465,6 +466,40 @@ async fn every_service_killed_and_restarted_mid_run() {
         true,
     )
     .await;
+}
+
+/// A three-node RabbitMQ cluster of the test's own (quorum queues on every node), every service given
+/// the three nodes: the node leading most of the run's queues is SIGKILLed mid-run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_cluster_node_leading_the_queues_killed_mid_run() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let _guard = InfraGuard;
+    let mut cluster = tokio::task::spawn_blocking(|| RabbitCluster::start(3))
+        .await
+        .expect("a three-node cluster");
+    let options = StackOptions {
+        broker: Some(cluster.urls()),
+        ..Default::default()
+    };
+    let run = Run::start("cluster-node-killed", options).await;
+    let driver = run.drive();
+    run.progress(REFERRALS / 4).await;
+    let leader = cluster
+        .leader_of(&run.stack.id)
+        .expect("the run's queues have a leader");
+    cluster.kill(&leader);
+    let killed = Instant::now();
+    let recovery = run.seconds_to_recover(killed).await;
+    run.finish(
+        "rabbitmq cluster: the node leading the queues killed",
+        driver,
+        1,
+        recovery,
+        None,
+        false,
+    )
+    .await;
+    drop(cluster);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

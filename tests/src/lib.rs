@@ -12,6 +12,7 @@
 
 pub mod bench;
 pub mod browser;
+pub mod cluster;
 pub mod infra;
 pub mod load;
 pub mod mail;
@@ -172,6 +173,9 @@ pub struct StackOptions {
     pub identity_provider: Option<(String, String)>,
     /// Further `PLACEMENT_*` settings for every service (e.g. `PLACEMENT_SMTP_URL`).
     pub env: Vec<(String, String)>,
+    /// The broker for the whole stack (the services and the stack's own checks): one AMQP URL or several
+    /// nodes' comma-separated; the machine's RabbitMQ when unset.
+    pub broker: Option<String>,
     /// An existing database to start on (one restored from a backup, named `pe_<pid>_…` so that it is
     /// dropped like a stack's own), instead of a new one.
     pub database: Option<String>,
@@ -185,6 +189,8 @@ pub struct Stack {
     pub log_dir: PathBuf,
     /// Where each instance ("referrals", "referrals#2", "web") serves its metrics, as `host:port`.
     pub metrics: BTreeMap<String, String>,
+    /// The broker's nodes' AMQP URLs.
+    broker: Vec<String>,
     database: String,
     children: Vec<(String, Child)>,
     environments: BTreeMap<String, Vec<(String, String)>>,
@@ -258,6 +264,7 @@ impl Stack {
             None => panic!("database URL without a database name"),
         };
         let exchange = format!("{id}.events");
+        let broker = options.broker.clone().unwrap_or_else(amqp_url);
         let ports: Vec<u16> = services::ALL.iter().map(|_| free_port()).collect();
         let mut endpoints = Endpoints::default();
         for (service, port) in services::ALL.iter().zip(&ports) {
@@ -284,7 +291,7 @@ impl Stack {
                         .amqp_url_of
                         .get(service)
                         .cloned()
-                        .unwrap_or_else(amqp_url),
+                        .unwrap_or_else(|| broker.clone()),
                 ),
                 ("PLACEMENT_EXCHANGE".into(), exchange.clone()),
                 (listed.setting("queue"), format!("{id}.{service}")),
@@ -361,6 +368,7 @@ impl Stack {
             exchange,
             log_dir,
             metrics: BTreeMap::new(),
+            broker: broker.split(',').map(str::to_string).collect(),
             database: String::new(),
             children: Vec::new(),
             environments,
@@ -613,11 +621,16 @@ impl Stack {
         }
     }
 
+    /// A connection to the first of the stack's broker nodes that answers.
+    async fn broker_connection(&self) -> Connection {
+        broker_connection(&self.broker)
+            .await
+            .expect("RabbitMQ answers")
+    }
+
     /// Messages waiting in each service's dead-letter queue.
     pub async fn dead_letters(&self) -> Vec<(String, u32)> {
-        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ answers");
+        let conn = self.broker_connection().await;
         let channel = conn.create_channel().await.expect("channel");
         let mut out = Vec::new();
         for service in service_names() {
@@ -670,9 +683,7 @@ impl Stack {
 
     /// Starts recording every event on the stack's exchange.
     pub async fn record_events(&self) -> EventRecorder {
-        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ answers");
+        let conn = self.broker_connection().await;
         let channel = conn.create_channel().await.expect("channel");
         let queue = format!("{}.recorder.{}", self.id, Uuid::new_v4().simple());
         channel
@@ -760,9 +771,7 @@ impl Stack {
         body: &[u8],
         properties: lapin::BasicProperties,
     ) {
-        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ answers");
+        let conn = self.broker_connection().await;
         let channel = conn.create_channel().await.expect("channel");
         channel
             .confirm_select(Default::default())
@@ -859,6 +868,7 @@ impl Drop for Stack {
         let database = self.database.clone();
         let exchange = self.exchange.clone();
         let queues: Vec<String> = service_names().map(|s| self.queue(s)).collect();
+        let broker = self.broker.clone();
         // Drop may run inside a runtime or while unwinding: clean up on a thread with a runtime of its own.
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -873,8 +883,7 @@ impl Drop for Stack {
                         )
                         .await;
                 }
-                if let Ok(conn) =
-                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
+                if let Ok(conn) = broker_connection(&broker).await
                     && let Ok(channel) = conn.create_channel().await
                 {
                     for q in &queues {
@@ -909,6 +918,18 @@ impl Drop for Stack {
 }
 
 /// Removes test databases left by test runs whose process is gone (a run that was killed).
+/// A connection to the first of `nodes` that answers.
+async fn broker_connection(nodes: &[String]) -> Result<Connection, lapin::Error> {
+    let mut last = None;
+    for url in nodes {
+        match Connection::connect(url, ConnectionProperties::default()).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one broker node"))
+}
+
 async fn drop_stale_databases(conn: &mut PgConnection) {
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pe\\_%'")
