@@ -100,7 +100,10 @@ ensure_rabbitmq() {
 # environment of the project's (Debian's Python refuses system-wide pip installs, PEP 668), made once
 # and reused. Prints the environment's python.
 PYTHON_VENV="${PYTHON_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/test-venv}"
-PYTHON_PACKAGES=("fhir.resources>=7" "aiosmtpd>=1.4" "opentelemetry-proto>=1.20" "grpcio>=1.60")
+PYTHON_PACKAGES=("fhir.resources>=7" "aiosmtpd>=1.4" "opentelemetry-proto>=1.20" "grpcio>=1.60" "jsonschema>=4" "PyYAML>=6")
+# The Compose specification's JSON schema, as docker-compose 1.29.2 (PyPI) ships it, to check
+# deploy/docker-compose.yml against: taken out of the wheel, which is not installed.
+COMPOSE_SPEC="$PYTHON_VENV/share/compose_spec.json"
 ensure_python() {
   local missing=()
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
@@ -111,9 +114,24 @@ ensure_python() {
     log "making the tests' Python environment in $PYTHON_VENV"
     python3 -m venv "$PYTHON_VENV"
   fi
-  if ! "$PYTHON_VENV/bin/python" -c "import fhir.resources.R4B, aiosmtpd, grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc" >/dev/null 2>&1; then
+  if ! "$PYTHON_VENV/bin/python" -c "import fhir.resources.R4B, aiosmtpd, grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc, jsonschema, yaml" >/dev/null 2>&1; then
     log "installing ${PYTHON_PACKAGES[*]} into $PYTHON_VENV"
     "$PYTHON_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+  fi
+  if [ ! -f "$COMPOSE_SPEC" ]; then
+    log "taking the Compose specification's schema out of docker-compose 1.29.2 (PyPI)"
+    local wheels
+    wheels=$(mktemp -d)
+    "$PYTHON_VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+      --only-binary=:all: --dest "$wheels" docker-compose==1.29.2
+    mkdir -p "$(dirname "$COMPOSE_SPEC")"
+    "$PYTHON_VENV/bin/python" - "$wheels" "$COMPOSE_SPEC" <<'PY'
+import glob, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/docker_compose-*.whl")[0]
+with zipfile.ZipFile(wheel) as z, open(sys.argv[2], "wb") as out:
+    out.write(z.read("compose/config/compose_spec.json"))
+PY
+    rm -rf "$wheels"
   fi
   echo "$PYTHON_VENV/bin/python"
 }

@@ -16,6 +16,7 @@ mod bench_smoke;
 mod broker_nodes;
 mod changes;
 mod delivery;
+mod deploy_files;
 mod digest;
 mod errors;
 mod fhir;
