@@ -100,7 +100,7 @@ ensure_rabbitmq() {
 # environment of the project's (Debian's Python refuses system-wide pip installs, PEP 668), made once
 # and reused. Prints the environment's python.
 PYTHON_VENV="${PYTHON_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/test-venv}"
-PYTHON_PACKAGES=("fhir.resources>=7" "aiosmtpd>=1.4" "opentelemetry-proto>=1.20" "grpcio>=1.60" "jsonschema>=4" "PyYAML>=6")
+PYTHON_PACKAGES=("fhir.resources>=7" "aiosmtpd>=1.4" "opentelemetry-proto>=1.20" "grpcio>=1.60" "jsonschema>=4" "PyYAML>=6" "kubernetes-validate>=1.30")
 # The Compose specification's JSON schema, as docker-compose 1.29.2 (PyPI) ships it, to check
 # deploy/docker-compose.yml against: taken out of the wheel, which is not installed.
 COMPOSE_SPEC="$PYTHON_VENV/share/compose_spec.json"
@@ -114,7 +114,7 @@ ensure_python() {
     log "making the tests' Python environment in $PYTHON_VENV"
     python3 -m venv "$PYTHON_VENV"
   fi
-  if ! "$PYTHON_VENV/bin/python" -c "import fhir.resources.R4B, aiosmtpd, grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc, jsonschema, yaml" >/dev/null 2>&1; then
+  if ! "$PYTHON_VENV/bin/python" -c "import fhir.resources.R4B, aiosmtpd, grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc, jsonschema, yaml, kubernetes_validate" >/dev/null 2>&1; then
     log "installing ${PYTHON_PACKAGES[*]} into $PYTHON_VENV"
     "$PYTHON_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
   fi
@@ -175,6 +175,15 @@ ensure_prometheus() {
   dirname "$(command -v promtool)"
 }
 
+# kubectl, to render the Kubernetes overlays with its built-in kustomize (Debian's kubernetes-client when
+# there is none). Prints its path.
+ensure_kubectl() {
+  if ! command -v kubectl >/dev/null 2>&1; then
+    apt_install kubernetes-client
+  fi
+  command -v kubectl
+}
+
 case "${1:-up}" in
   up) ensure_postgres; ensure_rabbitmq ;;
   postgres) ensure_postgres ;;
@@ -183,5 +192,6 @@ case "${1:-up}" in
   oidc) ensure_oidc ;;
   browser) ensure_browser ;;
   prometheus) ensure_prometheus ;;
-  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc|browser|prometheus]" >&2; exit 2 ;;
+  kubectl) ensure_kubectl ;;
+  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc|browser|prometheus|kubectl]" >&2; exit 2 ;;
 esac

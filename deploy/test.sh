@@ -18,6 +18,9 @@ export PLACEMENT_TEST_CHROMEDRIVER
 # The metrics are scraped by a real Prometheus, and the alert rules checked by its promtool.
 PLACEMENT_TEST_PROMETHEUS_DIR="$(bash deploy/infra.sh prometheus)"
 export PLACEMENT_TEST_PROMETHEUS_DIR
+# The Kubernetes overlays are rendered with kubectl's kustomize and validated against Kubernetes' schemas.
+PLACEMENT_TEST_KUBECTL="$(bash deploy/infra.sh kubectl)"
+export PLACEMENT_TEST_KUBECTL
 # The end-to-end tests start the service binaries, so build them first, in the same target directory.
 cargo build --workspace --bins
 summary=target/debug/test-summary.txt

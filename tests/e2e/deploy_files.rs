@@ -57,3 +57,102 @@ fn docker_compose_follows_the_compose_specification() {
         "{said}"
     );
 }
+
+/// `deploy/k8s/overlays/<overlay>` rendered by kubectl's kustomize.
+fn render(overlay: &str) -> String {
+    let kubectl = std::env::var("PLACEMENT_TEST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../deploy/k8s/overlays/{overlay}"));
+    let out = Command::new(&kubectl)
+        .arg("kustomize")
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{kubectl} kustomize (deploy/infra.sh kubectl): {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("YAML")
+}
+
+/// What check_k8s.py says of `yaml`: (validated, kinds without a schema, errors).
+fn validate(yaml: &str) -> (u64, Vec<String>, Vec<String>) {
+    let path = std::env::temp_dir().join(format!(
+        "placement-k8s-{}-{}.yaml",
+        std::process::id(),
+        yaml.len()
+    ));
+    std::fs::write(&path, yaml).expect("write");
+    let out = Command::new(placement_e2e::python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/check_k8s.py"))
+        .arg(KUBERNETES)
+        .arg(&path)
+        .output()
+        .expect("check_k8s.py");
+    let _ = std::fs::remove_file(&path);
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let list = |key: &str| -> Vec<String> {
+        (said[key].as_array().into_iter().flatten())
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    (
+        said["validated"].as_u64().unwrap_or(0),
+        list("no_schema"),
+        list("errors"),
+    )
+}
+
+/// The Kubernetes version the objects are validated against.
+const KUBERNETES: &str = "1.30.0";
+
+#[test]
+fn kubernetes_overlays_render_and_validate_against_the_kubernetes_schemas() {
+    // The operators' custom resources, which kubernetes-validate has no schema for.
+    let custom = [
+        "keda.sh/v1alpha1/ScaledObject",
+        "keda.sh/v1alpha1/TriggerAuthentication",
+        "postgresql.cnpg.io/v1/Cluster",
+        "postgresql.cnpg.io/v1/ScheduledBackup",
+        "rabbitmq.com/v1beta1/RabbitmqCluster",
+    ];
+    for overlay in ["development", "production"] {
+        let yaml = render(overlay);
+        let objects = yaml.matches("\nkind: ").count() + usize::from(yaml.starts_with("kind: "));
+        let (validated, no_schema, errors) = validate(&yaml);
+        assert!(errors.is_empty(), "{overlay}: {errors:#?}");
+        assert_eq!(
+            no_schema, custom,
+            "{overlay}: only the operators' resources go unvalidated"
+        );
+        assert_eq!(
+            validated as usize + custom.len(),
+            objects,
+            "{overlay}: every other object validated"
+        );
+        // Each of the six binaries: a Deployment, a Service, a PodDisruptionBudget, a NetworkPolicy.
+        for kind in [
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+        ] {
+            assert_eq!(
+                yaml.matches(&format!("\nkind: {kind}\n")).count(),
+                6,
+                "{overlay}: {kind}"
+            );
+        }
+        // A field misspelled is an error, naming the object.
+        let broken = yaml.replacen("readinessProbe:", "readynessProbe:", 1);
+        let (_, _, errors) = validate(&broken);
+        assert!(
+            errors.iter().any(|e| e.starts_with("Deployment/")),
+            "{overlay}: {errors:?}"
+        );
+    }
+    assert!(render("development").contains("namespace: placement-dev"));
+    assert!(render("production").contains("image: registry.example.bg/placement-exchange:0.1.0"));
+}
