@@ -194,6 +194,16 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     assert_eq!(targets.len(), placement_platform::services::ALL.len());
+    // Each process mirrors grpc.health.v1 on its metrics port, for probes without mutual TLS.
+    for (name, addr) in &targets {
+        for (path, answer) in [("readyz", "SERVING"), ("livez", "ok")] {
+            let r = reqwest::get(format!("http://{addr}/{path}"))
+                .await
+                .expect("probe");
+            assert_eq!(r.status(), 200, "{name} /{path}");
+            assert_eq!(r.text().await.expect("body"), answer, "{name} /{path}");
+        }
+    }
     let prometheus = Prometheus::start(&targets);
     let every = targets.len() as f64;
     prometheus.expect("sum(up{job=\"placement\"})", every).await;

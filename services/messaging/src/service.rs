@@ -262,6 +262,8 @@ pub struct Kit {
     pending: Vec<Task>,
     metrics: Option<(TcpListener, PrometheusHandle)>,
     samples: Vec<Sample>,
+    /// What `grpc.health.v1` reports, also served at the metrics port's `/readyz`.
+    serving: Arc<AtomicBool>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -314,6 +316,7 @@ impl Kit {
             pending: Vec::new(),
             metrics: None,
             samples: Vec::new(),
+            serving: Arc::new(AtomicBool::new(false)),
             tasks: TaskTracker::new(),
             shutdown,
         })
@@ -447,6 +450,7 @@ impl Kit {
         self.tasks.spawn(placement_platform::prometheus::serve(
             listener,
             handle,
+            self.serving.clone(),
             self.shutdown.clone(),
         ));
         let gauges = Gauges {
@@ -466,6 +470,7 @@ impl Kit {
         let broker = self.broker.clone();
         let shutdown = self.shutdown.clone();
         let names = ["", self.definition.grpc_name];
+        let serving = self.serving.clone();
         self.tasks.spawn(async move {
             let mut last = None;
             let mut tick: u64 = 0;
@@ -485,6 +490,7 @@ impl Kit {
                     for name in names {
                         reporter.set_service_status(name, status).await;
                     }
+                    serving.store(ok, Ordering::Relaxed);
                     last = Some(ok);
                 }
                 tokio::select! {
@@ -492,6 +498,7 @@ impl Kit {
                     _ = shutdown.cancelled() => break,
                 }
             }
+            serving.store(false, Ordering::Relaxed);
             for name in names {
                 reporter
                     .set_service_status(name, ServingStatus::NotServing)

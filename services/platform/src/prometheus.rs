@@ -68,8 +68,16 @@ pub fn install(service: &'static str) -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown`, and keeps the histograms' windows current.
-pub async fn serve(listener: TcpListener, handle: PrometheusHandle, shutdown: CancellationToken) {
+/// Serves `GET /metrics` on `listener` until `shutdown`, and keeps the histograms' windows current. Also
+/// serves the probes of an orchestrator that cannot speak gRPC over mutual TLS (the kubelet's gRPC probe
+/// presents no client certificate): `/livez` answers while the process does, `/readyz` mirrors
+/// `grpc.health.v1` (200 while `serving`, 503 otherwise).
+pub async fn serve(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    serving: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    shutdown: CancellationToken,
+) {
     let upkeep = handle.clone();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -80,18 +88,31 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle, shutdown: Ca
             }
         }
     });
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    handle.render(),
-                )
+    let ready = move || {
+        let serving = serving.load(std::sync::atomic::Ordering::Relaxed);
+        async move {
+            if serving {
+                (axum::http::StatusCode::OK, "SERVING")
+            } else {
+                (axum::http::StatusCode::SERVICE_UNAVAILABLE, "NOT_SERVING")
             }
-        }),
-    );
+        }
+    };
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        handle.render(),
+                    )
+                }
+            }),
+        )
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(ready));
     tracing::info!(addr = ?listener.local_addr().ok(), "metrics served at /metrics");
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
