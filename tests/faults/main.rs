@@ -502,6 +502,46 @@ async fn rabbitmq_cluster_node_leading_the_queues_killed_mid_run() {
     drop(cluster);
 }
 
+/// The same cluster; the node leading most of the run's queues is partitioned away from the other two
+/// mid-run (it pauses, as a minority under `pause_minority` does, closing its clients' connections), then
+/// healed (it rejoins and serves again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_cluster_minority_node_partitioned_away_and_healed() {
+    let _lock = ONE_AT_A_TIME.lock().await;
+    let _guard = InfraGuard;
+    let cluster = tokio::task::spawn_blocking(|| RabbitCluster::start(3))
+        .await
+        .expect("a three-node cluster");
+    let cluster = Arc::new(cluster);
+    let options = StackOptions {
+        broker: Some(cluster.urls()),
+        ..Default::default()
+    };
+    let run = Run::start("cluster-partition", options).await;
+    let driver = run.drive();
+    run.progress(REFERRALS / 4).await;
+    let minority = cluster
+        .leader_of(&run.stack.id)
+        .expect("the run's queues have a leader");
+    let (c, node) = (cluster.clone(), minority.clone());
+    blocking(move || c.partition(&node)).await;
+    let outage = Instant::now();
+    tokio::time::sleep(OUTAGE.saturating_sub(outage.elapsed())).await;
+    let (c, node) = (cluster.clone(), minority.clone());
+    blocking(move || c.heal(&node)).await;
+    let healed = Instant::now();
+    let recovery = run.seconds_to_recover(healed).await;
+    run.finish(
+        "rabbitmq cluster: a minority node partitioned away and healed",
+        driver,
+        1,
+        recovery,
+        None,
+        false,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_between_referrals_and_rabbitmq_cut() {
     let _lock = ONE_AT_A_TIME.lock().await;

@@ -94,7 +94,11 @@ impl RabbitCluster {
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("plugins file");
         std::fs::write(
             dir.join("rabbitmq.conf"),
-            format!("listeners.tcp.default = {port}\n"),
+            // As in production (deploy/k8s): a node that finds itself in a minority stops serving, and
+            // starts again once it sees the majority.
+            format!(
+                "listeners.tcp.default = {port}\ncluster_partition_handling = pause_minority\n"
+            ),
         )
         .expect("config");
         std::fs::write(dir.join("env.conf"), "").expect("env file");
@@ -152,6 +156,62 @@ impl RabbitCluster {
             .into_iter()
             .max_by_key(|(_, n)| *n)
             .map(|(node, _)| node)
+    }
+
+    /// Cuts node `name` off from the others: it uses a wrong Erlang cookie towards each of them from now
+    /// on, so every link between them drops and none can be made again, while the command-line tools (which
+    /// come as other nodes, with the right cookie) still reach it. Waits until it has paused (its clients'
+    /// connections closed), as a minority under `pause_minority` does.
+    pub fn partition(&self, name: &str) {
+        let peers = self.peers_of(name);
+        ctl(
+            name,
+            &[
+                "eval",
+                &format!("[erlang:set_cookie(N, partitioned) || N <- {peers}], [erlang:disconnect_node(N) || N <- {peers}], ok."),
+            ],
+        )
+        .expect("partition");
+        self.wait_running(name, false);
+    }
+
+    /// Gives node `name` the right cookie again and has it call the others; waits until it serves again.
+    pub fn heal(&self, name: &str) {
+        let peers = self.peers_of(name);
+        ctl(
+            name,
+            &[
+                "eval",
+                &format!("C = erlang:get_cookie(), [erlang:set_cookie(N, C) || N <- {peers}], [net_adm:ping(N) || N <- {peers}]."),
+            ],
+        )
+        .expect("heal");
+        self.wait_running(name, true);
+    }
+
+    /// The other nodes, as an Erlang list.
+    fn peers_of(&self, name: &str) -> String {
+        let peers: Vec<String> = (self.nodes.iter())
+            .filter(|n| n.name != name)
+            .map(|n| format!("'{}'", n.name))
+            .collect();
+        format!("[{}]", peers.join(", "))
+    }
+
+    fn wait_running(&self, name: &str, running: bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let want = if running { "true" } else { "false" };
+        while ctl(name, &["eval", "rabbit:is_running()."])
+            .map(|o| o.trim().to_string())
+            .as_deref()
+            != Ok(want)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} is_running never became {want}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
     }
 
     /// SIGKILLs node `name`'s Erlang VM: no goodbye to its clients or its peers.
