@@ -195,6 +195,7 @@ async fn four_people_place_the_twins_in_their_browsers() {
     );
     rdsa_sees_the_districts_figures(&web, &mut driver).await;
     sacp_sees_the_country(&web, &mut driver, &referral_id).await;
+    rdsa_imports_the_register(&web, &mut driver).await;
     for c in [provider, foster, caseworker, director, supervisor] {
         c.close().await.ok();
     }
@@ -243,6 +244,40 @@ async fn rdsa_sees_the_districts_figures(web: &Web, driver: &mut Driver) {
         "the flows as CSV"
     );
     screenshot(&rdsa, "figures").await;
+    rdsa.close().await.ok();
+}
+
+/// The RDSA imports a register file of its district from the directory page: two services created, the
+/// row in Sofia refused with its column named.
+async fn rdsa_imports_the_register(web: &Web, driver: &mut Driver) {
+    let rdsa = driver.person().await;
+    web.sign_in(&rdsa, "vratsa-rdsa", "/directory").await;
+    click(&rdsa, "#register-link").await;
+    let file = std::env::temp_dir().join(format!("placement-register-{}.csv", std::process::id()));
+    std::fs::write(
+        &file,
+        "Рег. номер;Наименование;Вид;Код на общината;Доставчик;Капацитет;Възраст от;Възраст до\n\
+         W-1;ЦНСТ Враца 7;ЦНСТДБУ;VRC10;Сдружение „Мост“;8;3;17\n\
+         W-2;Кризисен център Козлодуй;КЦ;VRC20;Сдружение „Мост“;6;7;17\n\
+         W-3;Кризисен център София;КЦ;SOF46;Сдружение „Мост“;6;7;17\n",
+    )
+    .expect("register file");
+    rdsa.find(Locator::Css("#register-file"))
+        .await
+        .expect("file input")
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("choose the file");
+    click(&rdsa, "#register-dry-run").await;
+    click(&rdsa, "#register-submit").await;
+    wait_for_text(&rdsa, "#register-created", "2", WAIT).await;
+    assert_eq!(text_of(&rdsa, "#register-refused").await, "1");
+    assert_eq!(
+        text_of(&rdsa, "#register-lines tr.refused .column").await,
+        "municipality_code"
+    );
+    screenshot(&rdsa, "register-import").await;
+    let _ = std::fs::remove_file(&file);
     rdsa.close().await.ok();
 }
 

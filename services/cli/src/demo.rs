@@ -429,7 +429,11 @@ pub const PEOPLE: &[(&str, &str, &[&str])] = &[
     ),
     ("vratsa-foster-team", "foster-vratsa", &["caseworker"]),
     ("vratsa-dsa", "dsa-vratsa", &["caseworker", "supervisor"]),
-    ("vratsa-rdsa", "rdsa-vratsa", &["supervisor"]),
+    (
+        "vratsa-rdsa",
+        "rdsa-vratsa",
+        &["supervisor", "directory_admin"],
+    ),
     ("sacp-analyst", "sacp", &["caseworker"]),
 ];
 

@@ -7,6 +7,7 @@ mod endpoints;
 mod figures;
 mod inbox;
 mod referrals;
+mod register;
 
 use std::collections::HashMap;
 
@@ -52,6 +53,13 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/directory/services/{id}/capacity",
             post(directory::capacity),
+        )
+        .route(
+            "/directory/import",
+            get(register::form)
+                .post(register::import)
+                // A register of thousands of services is a few MiB; the directory takes up to 32.
+                .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024)),
         )
         .route("/figures", get(figures::page))
         .route("/figures/export", get(figures::export))
