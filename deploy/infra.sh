@@ -175,6 +175,19 @@ ensure_prometheus() {
   dirname "$(command -v promtool)"
 }
 
+# The validators of the operators' custom resources (CloudNativePG, KEDA): the models @kubernetes-models
+# generates from their published CRDs, from npm, installed from the lock file into
+# tests/tools/crds/node_modules once (Node.js as for the OpenID provider). Prints the folder.
+CRDS_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/tools/crds"
+ensure_crd_models() {
+  ensure_oidc >/dev/null
+  if [ ! -f "$CRDS_DIR/node_modules/@kubernetes-models/cloudnative-pg/package.json" ]; then
+    log "installing the custom resources' validators into $CRDS_DIR/node_modules"
+    (cd "$CRDS_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+  echo "$CRDS_DIR"
+}
+
 # kubectl, to render the Kubernetes overlays with its built-in kustomize (Debian's kubernetes-client when
 # there is none). Prints its path.
 ensure_kubectl() {
@@ -193,5 +206,6 @@ case "${1:-up}" in
   browser) ensure_browser ;;
   prometheus) ensure_prometheus ;;
   kubectl) ensure_kubectl ;;
-  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc|browser|prometheus|kubectl]" >&2; exit 2 ;;
+  crds) ensure_crd_models ;;
+  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc|browser|prometheus|kubectl|crds]" >&2; exit 2 ;;
 esac

@@ -21,6 +21,8 @@ export PLACEMENT_TEST_PROMETHEUS_DIR
 # The Kubernetes overlays are rendered with kubectl's kustomize and validated against Kubernetes' schemas.
 PLACEMENT_TEST_KUBECTL="$(bash deploy/infra.sh kubectl)"
 export PLACEMENT_TEST_KUBECTL
+PLACEMENT_TEST_CRDS_DIR="$(bash deploy/infra.sh crds)"
+export PLACEMENT_TEST_CRDS_DIR
 # The end-to-end tests start the service binaries, so build them first, in the same target directory.
 cargo build --workspace --bins
 summary=target/debug/test-summary.txt
