@@ -121,6 +121,9 @@ async fn four_people_place_the_twins_in_their_browsers() {
     let caseworker = driver.person().await;
     web.sign_in(&caseworker, "pirdop-caseworker", "/cases/new")
         .await;
+    // A DSA's menu has the pages of sending.
+    assert!(exists(&caseworker, "nav a[href='/cases/new']").await);
+    assert!(exists(&caseworker, "nav a[href='/referrals?direction=outgoing']").await);
     let referral_id = caseworker_sends_the_request(&web, &caseworker).await;
 
     // Both see it arrive without reloading, and acknowledge it from the notification.
@@ -252,6 +255,9 @@ async fn rdsa_sees_the_districts_figures(web: &Web, driver: &mut Driver) {
 async fn rdsa_imports_the_register(web: &Web, driver: &mut Driver) {
     let rdsa = driver.person().await;
     web.sign_in(&rdsa, "vratsa-rdsa", "/directory").await;
+    // An RDSA opens no cases and sends no referrals: its menu leaves those out.
+    assert!(!exists(&rdsa, "nav a[href='/cases/new']").await);
+    assert!(!exists(&rdsa, "nav a[href='/referrals?direction=outgoing']").await);
     click(&rdsa, "#register-link").await;
     let file = std::env::temp_dir().join(format!("placement-register-{}.csv", std::process::id()));
     std::fs::write(

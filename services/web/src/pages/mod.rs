@@ -138,6 +138,9 @@ pub struct Chrome {
     pub here: String,
     /// Whether the district figures are the person's to see (an RDSA or a national authority).
     pub figures: bool,
+    /// Whether the person's agency opens cases and sends referrals (a DSA): the other agencies' menus
+    /// leave those pages out.
+    pub sends: bool,
 }
 
 impl Chrome {
@@ -171,14 +174,16 @@ impl Chrome {
             unread: String::new(),
             here: "/inbox".into(),
             figures: false,
+            sends: false,
         }
     }
 
     pub async fn of(app: &AppState, session: &Session, lang: Lang, here: &str) -> Chrome {
         let unread = unread_count(app, session).await;
-        let figures = standing(app, session)
-            .await
-            .is_some_and(|s| s.sees_figures());
+        let standing = standing(app, session).await;
+        let figures = standing.as_ref().is_some_and(Standing::sees_figures);
+        // Unknown for a moment (the directory not answering): every page is offered, as before.
+        let sends = standing.as_ref().is_none_or(|s| s.kind == AgencyKind::Dsa);
         Chrome {
             lang,
             signed_in: true,
@@ -187,6 +192,7 @@ impl Chrome {
             unread,
             here: here.to_string(),
             figures,
+            sends,
         }
     }
 }
