@@ -10,38 +10,12 @@ use placement_proto::v1::{
     AcceptReferralRequest, AddNotificationEndpointRequest, ConfirmPlacementRequest, Delivery,
     DeliveryStatus, EventTypeFilter, Language, ListDeliveriesRequest,
     ListNotificationEndpointsRequest, ListNotificationsRequest, Notification, NotificationChannel,
-    NotificationEndpoint, NotificationKind, RetryDeliveryRequest,
-    UpdateNotificationEndpointRequest,
+    NotificationKind, RetryDeliveryRequest, UpdateNotificationEndpointRequest,
 };
 use tonic::Code;
 use uuid::Uuid;
 
 use crate::support::{Fixture, WAIT};
-
-async fn add_endpoint(
-    f: &Fixture,
-    agency: Uuid,
-    channel: NotificationChannel,
-    address: &str,
-    events: &[&str],
-    language: Language,
-) -> Result<NotificationEndpoint, tonic::Status> {
-    f.clients
-        .directory
-        .clone()
-        .add_notification_endpoint(as_agency(
-            agency,
-            AddNotificationEndpointRequest {
-                agency_id: agency.to_string(),
-                channel: channel as i32,
-                address: address.into(),
-                event_types: events.iter().map(|e| e.to_string()).collect(),
-                language: language as i32,
-            },
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
 
 /// Every notification of `agency`, oldest first, with its deliveries.
 async fn inbox(f: &Fixture, agency: Uuid) -> Vec<Notification> {
@@ -124,28 +98,28 @@ async fn endpoints_are_managed_by_their_agency_in_the_directory() {
     let vratsa = f.agency("dsa-vratsa");
     use NotificationChannel::*;
 
-    let email = add_endpoint(
-        &f,
-        pirdop,
-        Email,
-        "dsp.pirdop@example.bg",
-        &["referral.accepted"],
-        Language::En,
-    )
-    .await
-    .expect("add an e-mail endpoint");
+    let email = f
+        .add_endpoint(
+            pirdop,
+            Email,
+            "dsp.pirdop@example.bg",
+            &["referral.accepted"],
+            Language::En,
+        )
+        .await
+        .expect("add an e-mail endpoint");
     assert!(email.secret.is_empty(), "e-mails have no secret");
     assert_eq!(email.event_types, vec!["referral.accepted"]);
-    let hook = add_endpoint(
-        &f,
-        pirdop,
-        Webhook,
-        "https://cms.pirdop.example/hooks",
-        &[],
-        Language::Unspecified,
-    )
-    .await
-    .expect("add a webhook");
+    let hook = f
+        .add_endpoint(
+            pirdop,
+            Webhook,
+            "https://cms.pirdop.example/hooks",
+            &[],
+            Language::Unspecified,
+        )
+        .await
+        .expect("add a webhook");
     assert!(hook.secret.starts_with("whsec_"), "{}", hook.secret);
     assert_eq!(hook.language, Language::Bg as i32, "Bulgarian by default");
 
@@ -219,25 +193,22 @@ async fn endpoints_are_managed_by_their_agency_in_the_directory() {
         ),
         (Unspecified, "a@b.bg", vec![], "channel"),
     ] {
-        let err = add_endpoint(&f, pirdop, channel, address, &events, Language::Bg)
+        let err = f
+            .add_endpoint(pirdop, channel, address, &events, Language::Bg)
             .await
             .expect_err("refused");
         assert_eq!(field(err), expected, "{address}");
     }
     // The same endpoint twice.
-    let err = add_endpoint(
-        &f,
-        pirdop,
-        Email,
-        "dsp.pirdop@example.bg",
-        &[],
-        Language::Bg,
-    )
-    .await
-    .expect_err("duplicate");
+    let err = f
+        .add_endpoint(pirdop, Email, "dsp.pirdop@example.bg", &[], Language::Bg)
+        .await
+        .expect_err("duplicate");
     assert_eq!(err.code(), Code::AlreadyExists);
     // Another agency's endpoints do not exist for the caller.
-    let err = add_endpoint(&f, vratsa, Email, "x@example.bg", &[], Language::Bg).await;
+    let err = f
+        .add_endpoint(vratsa, Email, "x@example.bg", &[], Language::Bg)
+        .await;
     assert!(err.is_ok(), "an agency manages its own");
     let err = f
         .clients
@@ -314,19 +285,11 @@ async fn emails_reach_each_agency_in_its_language_and_only_for_the_events_it_cho
     let sender = f.agency("dsa-pirdop");
     let provider = f.agency("provider-vratsa");
     use NotificationChannel::Email;
-    add_endpoint(
-        &f,
-        sender,
-        Email,
-        "dsp.pirdop@example.bg",
-        &[],
-        Language::En,
-    )
-    .await
-    .expect("sender's mailbox");
+    f.add_endpoint(sender, Email, "dsp.pirdop@example.bg", &[], Language::En)
+        .await
+        .expect("sender's mailbox");
     // The provider wants e-mail only for new requests.
-    add_endpoint(
-        &f,
+    f.add_endpoint(
         provider,
         Email,
         "ftpc.vratsa@example.bg",
@@ -431,16 +394,16 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
     let f = Fixture::start().await;
     let sender = f.agency("dsa-stara-zagora");
     let foster = f.agency("foster-vratsa");
-    let hook = add_endpoint(
-        &f,
-        foster,
-        NotificationChannel::Webhook,
-        &receiver.url(),
-        &[],
-        Language::En,
-    )
-    .await
-    .expect("add the webhook");
+    let hook = f
+        .add_endpoint(
+            foster,
+            NotificationChannel::Webhook,
+            &receiver.url(),
+            &[],
+            Language::En,
+        )
+        .await
+        .expect("add the webhook");
     receiver.set_secret(&hook.secret);
     // The receiving system first hangs past the sender's 2 s timeout, then fails its next two calls.
     receiver.slow_next(1, std::time::Duration::from_secs(3));
@@ -548,18 +511,17 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
     .await;
     let sender = f.agency("dsa-haskovo");
     let provider = f.agency("provider-vratsa");
-    let hook = add_endpoint(
-        &f,
-        provider,
-        NotificationChannel::Webhook,
-        &receiver.url(),
-        &["referral.submitted"],
-        Language::En,
-    )
-    .await
-    .expect("webhook");
-    add_endpoint(
-        &f,
+    let hook = f
+        .add_endpoint(
+            provider,
+            NotificationChannel::Webhook,
+            &receiver.url(),
+            &["referral.submitted"],
+            Language::En,
+        )
+        .await
+        .expect("webhook");
+    f.add_endpoint(
         provider,
         NotificationChannel::Email,
         "it.ftpc.vratsa@example.bg",

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use placement_cli::{clients::as_agency, import};
 use placement_proto::v1::{
-    GetServiceRequest, ImportOutcome, ImportServicesReport, SearchServicesRequest, ServiceStatus,
+    ImportOutcome, ImportServicesReport, SearchServicesRequest, ServiceStatus,
 };
 use sqlx::Connection;
 use uuid::Uuid;
@@ -118,6 +118,10 @@ async fn send(
     .unwrap_or_else(|e| panic!("ImportServices {name}: {e:?}"))
 }
 
+fn service_id(id: &str) -> Uuid {
+    Uuid::parse_str(id).expect("a service id")
+}
+
 /// Each exported service's id, with the ids of its capacity and its location.
 fn derived_ids(services: &[serde_json::Value]) -> BTreeMap<String, (String, String)> {
     let text = |v: &serde_json::Value| v.as_str().expect("an id").to_string();
@@ -218,19 +222,7 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         .iter()
         .find(|r| r.register_id == "R-00010")
         .expect("row 12");
-    let service = f
-        .clients
-        .directory
-        .clone()
-        .get_service(as_agency(
-            national,
-            GetServiceRequest {
-                service_id: row.service_id.clone(),
-            },
-        ))
-        .await
-        .expect("GetService")
-        .into_inner();
+    let service = f.service(service_id(&row.service_id)).await;
     assert_eq!(
         (service.name.as_str(), service.capacity),
         ("Услуга 10", capacity_of(10))
@@ -341,19 +333,7 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         after_first,
         "a dry run publishes nothing"
     );
-    let unchanged = f
-        .clients
-        .directory
-        .clone()
-        .get_service(as_agency(
-            national,
-            GetServiceRequest {
-                service_id: first.results[5].service_id.clone(),
-            },
-        ))
-        .await
-        .expect("get")
-        .into_inner();
+    let unchanged = f.service(service_id(&first.results[5].service_id)).await;
     assert_eq!(
         unchanged.capacity,
         capacity_of(5),
@@ -438,19 +418,7 @@ async fn windows_1251_and_xlsx_files_an_rdsa_and_services_that_hold_children() {
         "an RDSA imports its own district only"
     );
     assert_eq!(report.providers_created, 1, "one provider, named twice");
-    let vr1 = f
-        .clients
-        .directory
-        .clone()
-        .get_service(as_agency(
-            rdsa,
-            GetServiceRequest {
-                service_id: report.results[0].service_id.clone(),
-            },
-        ))
-        .await
-        .expect("get")
-        .into_inner();
+    let vr1 = f.service(service_id(&report.results[0].service_id)).await;
     assert_eq!(
         (vr1.name.as_str(), vr1.occupied_places, vr1.free_places),
         ("ЦНСТ „Надежда“ Враца", 6, 4)
@@ -528,19 +496,7 @@ async fn windows_1251_and_xlsx_files_an_rdsa_and_services_that_hold_children() {
         "{:?}",
         report.missing
     );
-    let vr2 = f
-        .clients
-        .directory
-        .clone()
-        .get_service(as_agency(
-            rdsa,
-            GetServiceRequest {
-                service_id: report.missing[0].service_id.clone(),
-            },
-        ))
-        .await
-        .expect("get")
-        .into_inner();
+    let vr2 = f.service(service_id(&report.missing[0].service_id)).await;
     assert_eq!(vr2.status, ServiceStatus::Closed as i32);
     let only_vr2 = "register_id,name,type,municipality_code,provider,capacity,min_age,max_age\nVR-2,Кризисен център Мездра,КЦ,VRC21,Фондация „Надежда“,9,7,17\n";
     let report = send(&f, rdsa, "only-vr2.csv", only_vr2.as_bytes(), true, true).await;

@@ -17,8 +17,8 @@ use placement_e2e::{
     webhook::WebhookReceiver,
 };
 use placement_proto::v1::{
-    AcknowledgeReferralRequest, AddNotificationEndpointRequest, Child as ChildOf, Language,
-    NotificationChannel, OpenCaseRequest, Sex,
+    AcknowledgeReferralRequest, Child as ChildOf, Language, NotificationChannel, OpenCaseRequest,
+    Sex,
 };
 use uuid::Uuid;
 
@@ -219,22 +219,15 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
 
     let provider = f.agency("provider-vratsa");
     let hook = f
-        .clients
-        .directory
-        .clone()
-        .add_notification_endpoint(as_agency(
+        .add_endpoint(
             provider,
-            AddNotificationEndpointRequest {
-                agency_id: provider.to_string(),
-                channel: NotificationChannel::Webhook as i32,
-                address: receiver.url(),
-                event_types: vec!["referral.submitted".into()],
-                language: Language::En as i32,
-            },
-        ))
+            NotificationChannel::Webhook,
+            &receiver.url(),
+            &["referral.submitted"],
+            Language::En,
+        )
         .await
-        .expect("a webhook")
-        .into_inner();
+        .expect("a webhook");
     receiver.set_secret(&hook.secret);
     assert!(
         f.stack.wait_for_endpoints(1, WAIT).await,

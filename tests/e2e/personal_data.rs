@@ -5,9 +5,8 @@
 use placement_cli::clients::as_agency;
 use placement_e2e::{EventRecorder, StackOptions, mail::SmtpSink, webhook::WebhookReceiver};
 use placement_proto::v1::{
-    AcceptReferralRequest, AddNotificationEndpointRequest, Case, Child, ChildNeed,
-    ConfirmPlacementRequest, GetCaseRequest, Language, ListNotificationsRequest,
-    NotificationChannel, OpenCaseRequest, Sex,
+    AcceptReferralRequest, Case, Child, ChildNeed, ConfirmPlacementRequest, GetCaseRequest,
+    Language, ListNotificationsRequest, NotificationChannel, OpenCaseRequest, Sex,
 };
 use sqlx::Row;
 use tonic::Code;
@@ -63,22 +62,9 @@ async fn register_endpoints(f: &Fixture, receiver: &WebhookReceiver) {
         (provider, NotificationChannel::Webhook, receiver.url()),
     ] {
         let e = f
-            .clients
-            .directory
-            .clone()
-            .add_notification_endpoint(as_agency(
-                agency,
-                AddNotificationEndpointRequest {
-                    agency_id: agency.to_string(),
-                    channel: channel as i32,
-                    address,
-                    event_types: vec![],
-                    language: Language::Bg as i32,
-                },
-            ))
+            .add_endpoint(agency, channel, &address, &[], Language::Bg)
             .await
-            .expect("endpoint")
-            .into_inner();
+            .expect("endpoint");
         if !e.secret.is_empty() {
             receiver.set_secret(&e.secret);
         }

@@ -13,8 +13,9 @@ use placement_e2e::{Stack, StackOptions};
 use placement_proto::v1::{
     AcknowledgeReferralRequest, AddNotificationEndpointRequest, Case, Child, ChildNeed, Date,
     GetReferralRequest, GetServiceRequest, Language, LegalBasis, LegalBasisKind,
-    ListNotificationsRequest, Notification, NotificationChannel, NotificationKind, OpenCaseRequest,
-    Referral, Sex, SocialService, SubmitReferralRequest, WatchNotificationsRequest,
+    ListNotificationsRequest, Notification, NotificationChannel, NotificationEndpoint,
+    NotificationKind, OpenCaseRequest, Referral, Sex, SocialService, SubmitReferralRequest,
+    WatchNotificationsRequest,
 };
 use uuid::Uuid;
 
@@ -206,8 +207,15 @@ impl Fixture {
         }
     }
 
-    /// Gives `agency` an e-mail address told of one event type, in Bulgarian.
-    pub async fn email_endpoint(&self, agency: Uuid, address: &str, event_type: &str) {
+    /// Adds an endpoint for `agency`, as that agency: told of `events` (every event when empty).
+    pub async fn add_endpoint(
+        &self,
+        agency: Uuid,
+        channel: NotificationChannel,
+        address: &str,
+        events: &[&str],
+        language: Language,
+    ) -> Result<NotificationEndpoint, tonic::Status> {
         self.clients
             .directory
             .clone()
@@ -215,14 +223,27 @@ impl Fixture {
                 agency,
                 AddNotificationEndpointRequest {
                     agency_id: agency.to_string(),
-                    channel: NotificationChannel::Email as i32,
+                    channel: channel as i32,
                     address: address.into(),
-                    event_types: vec![event_type.into()],
-                    language: Language::Bg as i32,
+                    event_types: events.iter().map(|e| e.to_string()).collect(),
+                    language: language as i32,
                 },
             ))
             .await
-            .expect("an e-mail endpoint");
+            .map(|r| r.into_inner())
+    }
+
+    /// Gives `agency` an e-mail address told of one event type, in Bulgarian.
+    pub async fn email_endpoint(&self, agency: Uuid, address: &str, event_type: &str) {
+        self.add_endpoint(
+            agency,
+            NotificationChannel::Email,
+            address,
+            &[event_type],
+            Language::Bg,
+        )
+        .await
+        .expect("an e-mail endpoint");
     }
 
     pub async fn notifications(&self, agency: Uuid, referral_id: &str) -> Vec<Notification> {

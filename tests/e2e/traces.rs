@@ -11,10 +11,7 @@ use placement_e2e::{
     otlp::{OtlpReceiver, Span},
     webhook::WebhookReceiver,
 };
-use placement_proto::v1::{
-    AddNotificationEndpointRequest, Child as ChildOf, Language, NotificationChannel,
-    OpenCaseRequest, Sex,
-};
+use placement_proto::v1::{Child as ChildOf, Language, NotificationChannel, OpenCaseRequest, Sex};
 
 use crate::support::{Fixture, WAIT};
 
@@ -92,22 +89,15 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
         ),
     ] {
         let endpoint = f
-            .clients
-            .directory
-            .clone()
-            .add_notification_endpoint(as_agency(
+            .add_endpoint(
                 agency,
-                AddNotificationEndpointRequest {
-                    agency_id: agency.to_string(),
-                    channel: channel as i32,
-                    address,
-                    event_types: vec!["referral.submitted".into()],
-                    language: Language::En as i32,
-                },
-            ))
+                channel,
+                &address,
+                &["referral.submitted"],
+                Language::En,
+            )
             .await
-            .expect("an endpoint")
-            .into_inner();
+            .expect("an endpoint");
         if channel == NotificationChannel::Webhook {
             webhook.set_secret(&endpoint.secret);
         }

@@ -255,7 +255,7 @@ impl DirectoryService for Directory {
 const MAX_CONTACTS: usize = 20;
 /// The most places one service may have (also bounds the places an event may hold or release).
 pub(crate) const MAX_SERVICE_CAPACITY: u32 = 1000;
-const MAX_CHILD_AGE: u32 = 17;
+pub(crate) const MAX_CHILD_AGE: u32 = 17;
 
 impl Directory {
     async fn regions(&self) -> ServiceResult<ListRegionsResponse> {
@@ -627,9 +627,9 @@ impl Directory {
                 .into_iter()
                 .map(|a| (a.0.id, a))
                 .collect();
-        let places = crate::hsds::Places::load();
+        let places = crate::hsds::Places::get();
         let contents = (rows.iter())
-            .map(|r| crate::hsds::service(r, agencies.get(&r.row.provider_agency_id), &places))
+            .map(|r| crate::hsds::service(r, agencies.get(&r.row.provider_agency_id), places))
             .collect();
         let json = crate::hsds::page(contents, total, number, limit, next_page_token.is_empty());
         Ok(ExportDirectoryResponse {

@@ -41,7 +41,13 @@ pub struct Places {
 }
 
 impl Places {
-    pub fn load() -> Self {
+    /// Read once from the embedded reference data, not on every page.
+    pub fn get() -> &'static Places {
+        static PLACES: std::sync::LazyLock<Places> = std::sync::LazyLock::new(Places::load);
+        &PLACES
+    }
+
+    fn load() -> Self {
         let rows = crate::reference::rows();
         Self {
             regions: (rows.iter())

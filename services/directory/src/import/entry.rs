@@ -6,9 +6,9 @@ use placement_proto::v1::{ServiceStatus, ServiceType};
 
 use crate::register::{Column, Row};
 
-/// The largest capacity a service may have, and the oldest age a child placement service takes.
-const MAX_CAPACITY: i32 = 1000;
-const MAX_AGE: i32 = 17;
+/// The same bounds as a service registered through the API.
+const MAX_CAPACITY: i32 = crate::api::MAX_SERVICE_CAPACITY.cast_signed();
+const MAX_AGE: i32 = crate::api::MAX_CHILD_AGE.cast_signed();
 
 /// A row that can be imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
