@@ -5,13 +5,14 @@
 #
 #   bash deploy/backup.sh [FILE]        # default backups/placement-<UTC time>.dump
 #
-# PLACEMENT_DATABASE_URL names the database (the services' default when unset). Logical, not physical: a
+# PLACEMENT_DATABASE_OWNER_URL names the database as the schemas' owner (a service's own role reads only its
+# schema), else PLACEMENT_DATABASE_URL, else the services' default. Logical, not physical: a
 # dump restores into any PostgreSQL 15 or later and into a fresh database beside the damaged one, which a
 # restore drill needs; it is the unit of a nightly backup. For point-in-time recovery in production, take
 # physical base backups with WAL archiving as well (CloudNativePG's scheduled backups do, see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATABASE_URL="${PLACEMENT_DATABASE_URL:-postgres://placement:placement@127.0.0.1:5432/placement}"
+DATABASE_URL="${PLACEMENT_DATABASE_OWNER_URL:-${PLACEMENT_DATABASE_URL:-postgres://placement:placement@127.0.0.1:5432/placement}}"
 OUT="${1:-backups/placement-$(date -u +%Y%m%dT%H%M%SZ).dump}"
 if ! command -v pg_dump >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

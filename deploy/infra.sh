@@ -59,6 +59,22 @@ ensure_postgres() {
     log "creating role $PG_USER"
     run_psql -c "CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASSWORD'" >/dev/null
   fi
+  # The tests drop their databases WITH (FORCE), which must end any backend on them, autovacuum's too:
+  # that takes pg_signal_backend (granted once; nothing else about a present role is changed).
+  if ! run_psql -tAc "SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+        JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = 'pg_signal_backend' AND u.rolname = '$PG_USER'" | grep -q 1; then
+    log "granting pg_signal_backend to $PG_USER"
+    run_psql -c "GRANT pg_signal_backend TO $PG_USER" >/dev/null
+  fi
+  # Each process serves as a role of its own, which its schema's owner ($PG_USER, who runs the migrations)
+  # grants only that schema's rows at every start (PLACEMENT_DATABASE_OWNER_URL, README "Security"). Local
+  # roles: each one's password is its name. Created once, never altered if present.
+  for svc in directory cases referrals notifications reports web; do
+    if ! run_psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='placement_$svc'" | grep -q 1; then
+      log "creating role placement_$svc"
+      run_psql -c "CREATE ROLE placement_$svc LOGIN PASSWORD 'placement_$svc'" >/dev/null
+    fi
+  done
   if ! run_psql -tAc "SELECT 1 FROM pg_database WHERE datname='$PG_DATABASE'" | grep -q 1; then
     log "creating database $PG_DATABASE"
     run_psql -c "CREATE DATABASE $PG_DATABASE OWNER $PG_USER" >/dev/null
@@ -100,7 +116,7 @@ ensure_rabbitmq() {
 # environment of the project's (Debian's Python refuses system-wide pip installs, PEP 668), made once
 # and reused. Prints the environment's python.
 PYTHON_VENV="${PYTHON_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/test-venv}"
-PYTHON_PACKAGES=("fhir.resources>=7" "aiosmtpd>=1.4" "opentelemetry-proto>=1.20" "grpcio>=1.60" "jsonschema>=4" "PyYAML>=6" "kubernetes-validate>=1.30")
+PYTHON_PACKAGES=("fhir.resources>=7" "aiosmtpd>=1.4" "opentelemetry-proto>=1.20" "grpcio>=1.60" "jsonschema>=4.18" "referencing>=0.28" "rfc3339-validator>=0.1.4" "PyYAML>=6" "kubernetes-validate>=1.30")
 # The Compose specification's JSON schema, as docker-compose 1.29.2 (PyPI) ships it, to check
 # deploy/docker-compose.yml against: taken out of the wheel, which is not installed.
 COMPOSE_SPEC="$PYTHON_VENV/share/compose_spec.json"
@@ -114,7 +130,7 @@ ensure_python() {
     log "making the tests' Python environment in $PYTHON_VENV"
     python3 -m venv "$PYTHON_VENV"
   fi
-  if ! "$PYTHON_VENV/bin/python" -c "import fhir.resources.R4B, aiosmtpd, grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc, jsonschema, yaml, kubernetes_validate" >/dev/null 2>&1; then
+  if ! "$PYTHON_VENV/bin/python" -c "import fhir.resources.R4B, aiosmtpd, grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc, jsonschema, referencing, rfc3339_validator, yaml, kubernetes_validate" >/dev/null 2>&1; then
     log "installing ${PYTHON_PACKAGES[*]} into $PYTHON_VENV"
     "$PYTHON_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
   fi

@@ -5,12 +5,14 @@
 #
 #   bash deploy/restore.sh FILE [DATABASE_URL]
 #
-# DATABASE_URL (default PLACEMENT_DATABASE_URL, else the services' default) names a database that must not
-# hold the exchange yet: it is created when missing (the role needs CREATEDB, as deploy/infra.sh gives
-# it); a database that already has the services' schemas is refused, never overwritten.
+# DATABASE_URL (default PLACEMENT_DATABASE_OWNER_URL, else PLACEMENT_DATABASE_URL, else the services'
+# default) names a database that must not hold the exchange yet: it is created when missing (the role needs
+# CREATEDB, as deploy/infra.sh gives it); a database that already has the services' schemas is refused,
+# never overwritten. The restored schemas belong to that role and grant nothing: each service, started with
+# it as PLACEMENT_DATABASE_OWNER_URL, grants its own runtime role its schema again before it serves.
 set -euo pipefail
 FILE="${1:?usage: restore.sh FILE [DATABASE_URL]}"
-TARGET="${2:-${PLACEMENT_DATABASE_URL:-postgres://placement:placement@127.0.0.1:5432/placement}}"
+TARGET="${2:-${PLACEMENT_DATABASE_OWNER_URL:-${PLACEMENT_DATABASE_URL:-postgres://placement:placement@127.0.0.1:5432/placement}}}"
 if [ -f "$FILE.sha256" ]; then
   (cd "$(dirname "$FILE")" && sha256sum --quiet -c "$(basename "$FILE").sha256")
 fi

@@ -12,7 +12,9 @@ bash deploy/infra.sh up
 export PLACEMENT_RUN_DIR="$ROOT/.run/demo"
 # The demo signs its requests with a development key made under .run/demo/keys (see start.sh).
 export PLACEMENT_DEV_KEYS="$PLACEMENT_RUN_DIR/keys"
-export PLACEMENT_DATABASE_URL="postgres://placement:placement@127.0.0.1:${PG_PORT:-5432}/placement_demo"
+# The demo database's owner runs the migrations; each service serves as its own role (see start.sh).
+export PLACEMENT_DATABASE_OWNER_URL="postgres://placement:placement@127.0.0.1:${PG_PORT:-5432}/placement_demo"
+unset PLACEMENT_DATABASE_URL
 export PLACEMENT_EXCHANGE="placement-demo.events"
 # Each service (the list is placement-cli's) on its default port + 10 (its metrics on that + 1000), with a
 # queue of its own.
@@ -28,8 +30,12 @@ done < <(./target/debug/placement-cli services)
 
 # A demo left running by KEEP_RUNNING=1 holds the demo database: stop it, then start from an empty one.
 bash deploy/stop.sh
+# Run from / : the postgres user may not read the project's folder, and psql says so when it starts there.
 psql_admin() {
-  if [ "$(id -u)" -eq 0 ]; then su postgres -c "psql -X -q -p ${PG_PORT:-5432} -c \"$1\""; else sudo -u postgres psql -X -q -p "${PG_PORT:-5432}" -c "$1"; fi
+  (
+    cd /
+    if [ "$(id -u)" -eq 0 ]; then su postgres -c "psql -X -q -p ${PG_PORT:-5432} -c \"$1\""; else sudo -u postgres psql -X -q -p "${PG_PORT:-5432}" -c "$1"; fi
+  )
 }
 psql_admin "DROP DATABASE IF EXISTS placement_demo WITH (FORCE)"
 psql_admin "CREATE DATABASE placement_demo OWNER placement"
@@ -46,7 +52,7 @@ mkdir -p "$PLACEMENT_RUN_DIR/logs"
 # The reports service's own client: the national authority's integration, by the client-credentials grant.
 NATIONAL_AUTHORITY=00000000-0000-4000-8000-000000000001
 write_oidc() {
-  printf '{"accounts": %s, "clients": [{"client_id": "placement-web", "client_secret": "demo-web-secret", "redirect_uris": ["%s/auth/callback"]}, {"client_id": "placement-reports", "client_secret": "demo-reports-secret", "agency_id": "%s", "roles": ["integration"]}]}\n' "$1" "$WEB_URL" "$NATIONAL_AUTHORITY" >"$OIDC_FILE"
+  printf '{"accounts": %s, "clients": [{"client_id": "placement-web", "client_secret": "demo-web-secret", "redirect_uris": ["%s/auth/callback"], "post_logout_redirect_uris": ["%s/signed-out"]}, {"client_id": "placement-reports", "client_secret": "demo-reports-secret", "agency_id": "%s", "roles": ["integration"]}]}\n' "$1" "$WEB_URL" "$WEB_URL" "$NATIONAL_AUTHORITY" >"$OIDC_FILE"
 }
 write_oidc '{}'
 OIDC_PORT="$OIDC_PORT" OIDC_ACCOUNTS="$OIDC_FILE" nohup node "$OIDC_DIR/provider.mjs" >>"$PLACEMENT_RUN_DIR/logs/oidc.log" 2>&1 &

@@ -25,6 +25,18 @@ export PLACEMENT_TLS_CA="${PLACEMENT_TLS_CA:-$PLACEMENT_DEV_KEYS/ca.pem}"
 export PLACEMENT_TLS_CERT="${PLACEMENT_TLS_CERT:-$PLACEMENT_DEV_KEYS/service.pem}"
 export PLACEMENT_TLS_KEY="${PLACEMENT_TLS_KEY:-$PLACEMENT_DEV_KEYS/service-key.pem}"
 export PLACEMENT_DATA_KEY="${PLACEMENT_DATA_KEY:-$(cat "$PLACEMENT_DEV_KEYS/data-key")}"
+# The database: each process serves as its own role (placement_<name>, made by deploy/infra.sh), granted
+# only its schema by the owner, which runs the migrations (PLACEMENT_DATABASE_OWNER_URL, default the local
+# owner). A PLACEMENT_DATABASE_URL given is used by every process as it is.
+OWNER_URL="${PLACEMENT_DATABASE_OWNER_URL:-postgres://placement:placement@127.0.0.1:${PG_PORT:-5432}/placement}"
+database_env() {
+  if [ -n "${PLACEMENT_DATABASE_URL:-}" ]; then
+    return
+  fi
+  local role="placement_$1" scheme="${OWNER_URL%%://*}"
+  echo "PLACEMENT_DATABASE_OWNER_URL=$OWNER_URL"
+  echo "PLACEMENT_DATABASE_URL=$scheme://$role:$role@${OWNER_URL##*@}"
+}
 # Starts placement-$1 in the background unless it runs already (per its pid file).
 start_one() {
   local svc=$1 pidfile="$RUN/$1.pid"
@@ -32,7 +44,9 @@ start_one() {
     echo "[start] placement-$svc already running (pid $(cat "$pidfile"))" >&2
     return
   fi
-  nohup "$BIN/placement-$svc" >>"$RUN/logs/$svc.log" 2>&1 &
+  local settings
+  mapfile -t settings < <(database_env "$svc")
+  nohup env "${settings[@]}" "$BIN/placement-$svc" >>"$RUN/logs/$svc.log" 2>&1 &
   echo $! >"$pidfile"
   echo "[start] placement-$svc started (pid $!, log $RUN/logs/$svc.log)" >&2
 }

@@ -139,6 +139,20 @@ async fn every_access_is_recorded_and_tampering_is_found() {
         blocked.is_err(),
         "an UPDATE is refused by the append-only trigger"
     );
+    // TRUNCATE fires no row trigger: a statement trigger refuses it, and the head cannot be removed.
+    for emptying in [
+        "TRUNCATE referrals.audit_trail",
+        "TRUNCATE referrals.audit_head",
+        "DELETE FROM referrals.audit_head",
+    ] {
+        let refused = db.execute(emptying).await.expect_err(emptying);
+        assert!(
+            refused.to_string().contains("append-only"),
+            "{emptying}: {refused}"
+        );
+    }
+    let still = verify(referrals_audit.clone()).await;
+    assert!(still.intact && still.entries >= intact.entries, "{still:?}");
     // ...and someone who gets past the trigger is found out: an edited entry,
     let forged = trail.last().unwrap().sequence;
     db.execute("ALTER TABLE referrals.audit_trail DISABLE TRIGGER audit_trail_append_only")

@@ -874,7 +874,11 @@ async fn months_of_history_give_the_figures_the_test_computes() {
     let (_provider, options) = reports::with_reports_credential(placement_e2e::StackOptions {
         ack_deadline: Some(format!("{ACK_HOURS}h")),
         escalation_interval: Some("200ms".into()),
-        env: vec![("PLACEMENT_TEST_CLOCK".into(), "true".into())],
+        // The test clock is refused outside development mode (one variable must not switch it on).
+        env: vec![
+            ("PLACEMENT_TEST_CLOCK".into(), "true".into()),
+            ("PLACEMENT_AUTH_MODE".into(), "development".into()),
+        ],
         ..Default::default()
     })
     .await;

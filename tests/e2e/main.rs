@@ -10,11 +10,14 @@
 )]
 
 mod audit;
+mod audit_checkpoint;
 mod authz;
 mod backup;
 mod bench_smoke;
 mod broker_nodes;
 mod changes;
+mod cli_sign_in;
+mod database_roles;
 mod delivery;
 mod deploy_files;
 mod digest;
@@ -23,10 +26,14 @@ mod fhir;
 mod flow;
 mod fuzz;
 mod history;
+mod hsds;
 mod import;
+mod import_limits;
 mod keys;
+mod limits;
 mod metrics;
 mod oidc;
+mod operator_scope;
 mod paths;
 mod personal_data;
 mod reminders;
@@ -35,3 +42,5 @@ mod support;
 mod traces;
 mod transactions;
 mod web;
+mod web_sign_in;
+mod webhook_targets;

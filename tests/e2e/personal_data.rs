@@ -88,27 +88,30 @@ fn child(name: &str, egn: &str) -> Child {
     }
 }
 
-/// A personal number with a wrong check digit is refused, naming the field and not the value.
+/// A personal number with a wrong check digit, or with a right one but a date of birth that cannot exist
+/// (1234567890: month 34, day 56), is refused, naming the field and not the value; no case is opened.
 async fn a_wrong_personal_number_is_refused_without_echoing_it(f: &Fixture) {
     let sender = f.agency("dsa-pirdop");
     let mut cases = f.clients.cases.clone();
-    let err = cases
-        .open_case(as_agency(
-            sender,
-            OpenCaseRequest {
-                children: vec![child(NAME, "7501020017")],
-                current_setting: "Crisis centre".into(),
-            },
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(
-        err.message().starts_with("children[0].personal_number"),
-        "{}",
-        err.message()
-    );
-    assert!(!err.message().contains("7501020017") && !err.message().contains(NAME_LATIN));
+    for wrong in ["7501020017", "1234567890"] {
+        let err = cases
+            .open_case(as_agency(
+                sender,
+                OpenCaseRequest {
+                    children: vec![child(NAME, wrong)],
+                    current_setting: "Crisis centre".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{wrong}");
+        assert!(
+            err.message().starts_with("children[0].personal_number"),
+            "{}",
+            err.message()
+        );
+        assert!(!err.message().contains(wrong) && !err.message().contains(NAME_LATIN));
+    }
 }
 
 async fn open_a_case_with_a_name(f: &Fixture) -> Case {

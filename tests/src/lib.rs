@@ -58,6 +58,17 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://placement:placement@127.0.0.1:5432/placement".into())
 }
 
+/// `database_url` (the stack's, as the owner) as `service`'s runtime role, which deploy/infra.sh makes:
+/// `placement_<service>`, its password its name.
+pub fn runtime_url(database_url: &str, service: &str) -> String {
+    let (scheme, rest) = database_url
+        .split_once("://")
+        .expect("a database URL with a scheme");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let role = format!("placement_{service}");
+    format!("{scheme}://{role}:{role}@{host}")
+}
+
 /// The Python with the tests' packages: `PLACEMENT_TEST_PYTHON` (set by deploy/test.sh to the environment
 /// `deploy/infra.sh python` makes), else the one that script makes, else `python3`.
 pub fn python() -> PathBuf {
@@ -78,7 +89,7 @@ pub fn amqp_url() -> String {
 }
 
 /// Where the service binaries are: beside the test binary's `deps/` folder, unless PLACEMENT_BIN_DIR says.
-fn bin_dir() -> PathBuf {
+pub fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("PLACEMENT_BIN_DIR") {
         return dir.into();
     }
@@ -184,6 +195,8 @@ pub struct StackOptions {
 pub struct Stack {
     pub id: String,
     pub endpoints: Endpoints,
+    /// The stack's database as the schemas' owner (every schema readable); each service serves as its
+    /// own role ([`runtime_url`]).
     pub database_url: String,
     pub exchange: String,
     pub log_dir: PathBuf,
@@ -235,7 +248,7 @@ impl Stack {
     }
 
     /// The first service process that has exited, if any.
-    fn exited(&mut self) -> Option<String> {
+    pub fn exited(&mut self) -> Option<String> {
         self.children
             .iter_mut()
             .find_map(|(name, child)| matches!(child.try_wait(), Ok(Some(_))).then(|| name.clone()))
@@ -281,7 +294,13 @@ impl Stack {
                     "RUST_LOG".to_string(),
                     std::env::var("PLACEMENT_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
                 ),
-                ("PLACEMENT_DATABASE_URL".into(), database_url.clone()),
+                // Every service as its own runtime role, its schema migrated and granted by the owner: every
+                // test runs with the privileges a deployment gives.
+                (
+                    "PLACEMENT_DATABASE_URL".into(),
+                    runtime_url(&database_url, service),
+                ),
+                ("PLACEMENT_DATABASE_OWNER_URL".into(), database_url.clone()),
                 // Stacks run side by side against one PostgreSQL (100 connections by default), some with
                 // two instances of every service: a few connections each is what a test's load needs.
                 ("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "5".into()),
@@ -345,9 +364,11 @@ impl Stack {
                 std::fs::read_to_string(dev_keys().join(placement_cli::devkeys::DATA_KEY_FILE))
                     .expect("the development data key"),
             ));
-            // Webhook receivers in tests are plain HTTP on this machine; retries come quickly.
+            // Webhook receivers in tests are plain HTTP on this machine (127.0.0.1, an internal address the
+            // stack allows as an operator would a host of its own); retries come quickly.
             for (k, v) in [
                 ("PLACEMENT_ALLOW_HTTP_WEBHOOKS", "true"),
+                ("PLACEMENT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
                 ("PLACEMENT_DELIVERY_POLL_INTERVAL", "100ms"),
                 ("PLACEMENT_DELIVERY_RETRY_INITIAL", "100ms"),
                 ("PLACEMENT_DELIVERY_RETRY_MAX", "400ms"),
@@ -459,6 +480,10 @@ impl Stack {
             ),
             ("PLACEMENT_PUBLIC_URL".into(), url.clone()),
             (METRICS_ADDR.into(), format!("127.0.0.1:{}", free_port())),
+            (
+                "PLACEMENT_DATABASE_URL".into(),
+                runtime_url(&self.database_url, services::WEB.name),
+            ),
         ]);
         settings.extend(env);
         self.environments

@@ -36,6 +36,7 @@ impl WebAppPlan {
                 "client_id": "placement-web",
                 "client_secret": "web-secret",
                 "redirect_uris": [format!("{url}/auth/callback")],
+                "post_logout_redirect_uris": [format!("{url}/signed-out")],
             }],
         }))
         .await;
@@ -79,6 +80,12 @@ impl WebApp {
     /// ends on `path`.
     pub async fn sign_in(&self, client: &Client, login: &str, path: &str) {
         client.goto(&self.at(path)).await.expect("open the app");
+        self.log_in_at_provider(client, login).await;
+        self.wait_until_on(client, login, path).await;
+    }
+
+    /// Fills in the provider's login page (waiting for it) and its consent page, as `login`.
+    pub async fn log_in_at_provider(&self, client: &Client, login: &str) {
         let field = client
             .wait()
             .at_most(WAIT)
@@ -113,6 +120,10 @@ impl WebApp {
             assert!(Instant::now() < deadline, "{login}: no consent page");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until `client` is on the app's `path` (after signing `login` in).
+    pub async fn wait_until_on(&self, client: &Client, login: &str, path: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
             let here = client.current_url().await.expect("url").to_string();

@@ -416,7 +416,7 @@ fn validate_open(req: &OpenCaseRequest) -> ServiceResult<()> {
         if !child.personal_number.is_empty() && !personal::is_egn(&child.personal_number) {
             return Err(ServiceError::invalid(
                 format!("children[{i}].personal_number"),
-                "not a valid personal number (EGN: 10 digits with its check digit)",
+                "not a valid personal number (EGN: 10 digits, a date of birth that exists, and its check digit)",
             ));
         }
         if child.needs.len() > MAX_NEEDS {

@@ -13,6 +13,7 @@ mod store;
 
 use placement_messaging::EventBuilder;
 use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_platform::config::Required;
 use placement_platform::services;
 use placement_proto::v1::audit_service_server::AuditServiceServer;
 use placement_proto::v1::{
@@ -26,6 +27,22 @@ pub const PRODUCER: &str = "placement-cases";
 pub(crate) const EVENTS: EventBuilder = EventBuilder::new(PRODUCER);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What a deployment must set for the cases service's process, beyond the settings of every process (see
+/// [`Required`]; the deploy-file test checks `deploy/k8s` against it).
+pub const REQUIRED: &[Required] = &[
+    placement_platform::config::BROKER,
+    Required {
+        names: &["PLACEMENT_DATA_KEY"],
+        secret: true,
+        without: "children's names and personal numbers are refused",
+    },
+    Required {
+        names: &["PLACEMENT_DIRECTORY_URL"],
+        secret: false,
+        without: "the directory is looked for on this machine",
+    },
+];
 
 /// The cases service's own settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +62,7 @@ impl Service for Cases {
         grpc_name: SERVICE_NAME,
         producer: PRODUCER,
         migrators: &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
+        required: REQUIRED,
     };
     type Config = Config;
 
@@ -66,9 +84,7 @@ impl Service for Cases {
         let api = api::Cases::new(kit.pool.clone(), kit.outbox(), directory, sealer);
         Ok(placement_messaging::routes![kit;
             CaseServiceServer::new(api),
-            AuditServiceServer::new(placement_platform::audit::AuditTrail {
-                pool: kit.pool.clone(),
-            }),
+            AuditServiceServer::new(kit.audit_trail()),
         ])
     }
 }

@@ -43,8 +43,9 @@ fn associated(child: Uuid, field: &str) -> Vec<u8> {
     aad
 }
 
-/// Whether `value` is a Bulgarian personal number (EGN): 10 digits, the last a check digit over the first 9
-/// (weights 2, 4, 8, 5, 10, 9, 7, 3, 6; sum mod 11, where 10 counts as 0).
+/// Whether `value` is a Bulgarian personal number (EGN): 10 digits, the first six a date of birth that exists
+/// and the last a check digit over the first 9 (weights 2, 4, 8, 5, 10, 9, 7, 3, 6; sum mod 11, where 10 counts
+/// as 0). A checksum alone lets through numbers such as 1234567890, whose month (34) and day (56) cannot exist.
 pub fn is_egn(value: &str) -> bool {
     let digits: Vec<u32> = value.chars().filter_map(|c| c.to_digit(10)).collect();
     if value.len() != 10 || digits.len() != 10 {
@@ -52,7 +53,22 @@ pub fn is_egn(value: &str) -> bool {
     }
     const WEIGHTS: [u32; 9] = [2, 4, 8, 5, 10, 9, 7, 3, 6];
     let sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
-    (sum % 11) % 10 == digits[9]
+    (sum % 11) % 10 == digits[9] && egn_birth_date(&digits).is_some()
+}
+
+/// The date of birth an EGN encodes: YYMMDD, where the month carries the century (1–12: the 1900s, 21–32: the
+/// 1800s, 41–52: the 2000s).
+fn egn_birth_date(digits: &[u32]) -> Option<chrono::NaiveDate> {
+    let pair = |i: usize| digits[i] * 10 + digits[i + 1];
+    let (yy, mm, dd) = (pair(0), pair(2), pair(4));
+    let (century, month) = match mm {
+        1..=12 => (1900, mm),
+        21..=32 => (1800, mm - 20),
+        41..=52 => (2000, mm - 40),
+        _ => return None,
+    };
+    let year = i32::try_from(century + yy).ok()?;
+    chrono::NaiveDate::from_ymd_opt(year, month, dd)
 }
 
 #[cfg(test)]
@@ -105,5 +121,26 @@ mod tests {
         assert!(!is_egn("7501020017"));
         assert!(!is_egn("750102001"));
         assert!(!is_egn("75010200a8"));
+    }
+
+    #[test]
+    fn egn_dates_must_exist() {
+        // Right check digits, impossible dates: month 34 and day 56; 30 February; month 13.
+        assert!(!is_egn("1234567890"));
+        let with_check = |first9: &str| {
+            const WEIGHTS: [u32; 9] = [2, 4, 8, 5, 10, 9, 7, 3, 6];
+            let sum: u32 = (first9.chars().filter_map(|c| c.to_digit(10)))
+                .zip(WEIGHTS)
+                .map(|(d, w)| d * w)
+                .sum();
+            format!("{first9}{}", (sum % 11) % 10)
+        };
+        assert!(!is_egn(&with_check("750230001")), "30 February");
+        assert!(!is_egn(&with_check("751301001")), "month 13");
+        assert!(!is_egn(&with_check("750100001")), "day 0");
+        // The centuries: 29 February 2016 (month 42), 31 December 1899 (month 32).
+        assert!(is_egn(&with_check("164229001")));
+        assert!(is_egn(&with_check("993231001")));
+        assert!(!is_egn(&with_check("154229001")), "2015 had no 29 February");
     }
 }

@@ -102,12 +102,28 @@ pub fn as_agency<T>(agency: Uuid, message: T) -> Request<T> {
     as_agency_with(agency, devkeys::default_roles(agency), message)
 }
 
-/// A request made on behalf of `agency` with `roles`: a bearer token from the development signer
-/// ([`devkeys::use_signer`]), or, without one, the development-mode `x-agency-id` and `x-roles` headers.
+static BEARER: std::sync::OnceLock<MetadataValue<tonic::metadata::Ascii>> =
+    std::sync::OnceLock::new();
+
+/// Makes every request of this process carry `token`, an access token of the identity provider
+/// ([`crate::sign_in`]), whatever agency it names: the token says whom it acts for (once per process).
+pub fn use_bearer(token: &str) -> Result<(), tonic::metadata::errors::InvalidMetadataValue> {
+    let _ = BEARER.set(MetadataValue::try_from(format!("Bearer {token}"))?);
+    Ok(())
+}
+
+/// A request made on behalf of `agency` with `roles`: the signed-in access token ([`use_bearer`]),
+/// else a bearer token from the development signer ([`devkeys::use_signer`]), or, without one, the
+/// development-mode `x-agency-id` and `x-roles` headers.
 pub fn as_agency_with<T>(agency: Uuid, roles: &[Role], message: T) -> Request<T> {
     let mut request = Request::new(message);
-    match devkeys::current() {
-        Some(signer) => {
+    match (BEARER.get(), devkeys::current()) {
+        (Some(bearer), _) => {
+            request
+                .metadata_mut()
+                .insert("authorization", bearer.clone());
+        }
+        (None, Some(signer)) => {
             let token = devkeys::cached_token(signer, agency, roles);
             request.metadata_mut().insert(
                 "authorization",
@@ -115,7 +131,7 @@ pub fn as_agency_with<T>(agency: Uuid, roles: &[Role], message: T) -> Request<T>
                     .expect("a JWT is valid metadata"),
             );
         }
-        None => {
+        (None, None) => {
             request.metadata_mut().insert(
                 AGENCY_HEADER,
                 MetadataValue::try_from(agency.to_string()).expect("a UUID is valid metadata"),

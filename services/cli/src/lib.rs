@@ -7,3 +7,5 @@ pub mod devkeys;
 pub mod import;
 pub mod report;
 pub mod scenario;
+pub mod sign_in;
+pub mod token_cache;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use placement_cli::{
     clients::{Clients, Endpoints, as_agency, wait_ready},
     demo, devkeys, scenario,
+    sign_in::{self, SignInSettings},
 };
 use placement_platform::caller::Role;
 use placement_platform::services::Listed;
@@ -26,6 +27,21 @@ struct Cli {
     /// Without it, requests name their agency with `x-agency-id` (development mode only).
     #[arg(long, env = "PLACEMENT_DEV_KEYS")]
     dev_keys: Option<std::path::PathBuf>,
+    /// The identity provider to sign in at (its issuer URL). Requests then carry its access tokens: a
+    /// machine's, by the client-credentials grant with PLACEMENT_CLI_CLIENT_SECRET (read from the
+    /// environment only); else a person's, from `sign-in`.
+    #[arg(long, env = "PLACEMENT_CLI_ISSUER")]
+    issuer: Option<String>,
+    /// This program's registration at the identity provider.
+    #[arg(long, env = "PLACEMENT_CLI_CLIENT_ID", default_value = sign_in::DEFAULT_CLIENT_ID)]
+    client_id: String,
+    /// The resource indicator (RFC 8707) the tokens are asked for.
+    #[arg(long, env = "PLACEMENT_CLI_RESOURCE", default_value = sign_in::DEFAULT_RESOURCE)]
+    resource: String,
+    /// Where a person's tokens are kept (mode 0600); by default
+    /// `$XDG_CACHE_HOME/placement-cli/tokens.json`, else `~/.cache/placement-cli/tokens.json`.
+    #[arg(long, env = "PLACEMENT_CLI_TOKEN_CACHE")]
+    token_cache: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +66,11 @@ enum Command {
         #[arg(long, default_value = "3600")]
         ttl_secs: u64,
     },
+    /// Signs a person in at the identity provider (--issuer) by the device flow: open the address shown,
+    /// enter the code, sign in there; the tokens are kept for the next commands and refreshed.
+    SignIn,
+    /// Forgets the tokens kept for the identity provider (--issuer) and client.
+    SignOut,
     /// Prints every service of the exchange, one per line: its name and default port (for scripts).
     Services,
     /// Waits until every service reports SERVING.
@@ -175,16 +196,35 @@ fn operator_endpoints<'a>(
     Ok(chosen)
 }
 
-/// The development credentials to call with, if given (not needed to make them or list the services),
-/// and where the services are.
+/// The credentials to call with: the client certificate of the development folder, else that of
+/// PLACEMENT_TLS_*, and the development signer unless an identity provider is given (not needed to make
+/// them or list the services); and where the services are.
 fn set_up(cli: &Cli) -> anyhow::Result<Endpoints> {
+    let calls = !matches!(cli.command, Command::DevKeys { .. } | Command::Services);
     if let Some(dir) = &cli.dev_keys
-        && !matches!(cli.command, Command::DevKeys { .. } | Command::Services)
+        && calls
     {
-        devkeys::use_signer(devkeys::signer(dir)?);
+        if cli.issuer.is_none() {
+            devkeys::use_signer(devkeys::signer(dir)?);
+        }
         if dir.join(devkeys::CA_FILE).exists() {
             devkeys::use_client_tls(dir)?;
         }
+    }
+    // An operator's machine has no development folder: its certificate is configured as a service's is.
+    let tls = [
+        "PLACEMENT_TLS_CERT",
+        "PLACEMENT_TLS_KEY",
+        "PLACEMENT_TLS_CA",
+    ]
+    .map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()));
+    match &tls {
+        _ if !calls => {}
+        [Some(cert), Some(key), Some(ca)] => placement_cli::clients::use_tls(
+            placement_platform::tls::TlsMaterial::read(cert, key, ca)?.client(),
+        ),
+        [None, None, None] => {}
+        _ => anyhow::bail!(placement_platform::tls::TlsError::Partial),
     }
     let mut endpoints = Endpoints::from_env();
     for (service, url) in &cli.urls {
@@ -193,12 +233,107 @@ fn set_up(cli: &Cli) -> anyhow::Result<Endpoints> {
     Ok(endpoints)
 }
 
+/// Where and as whom to sign in, when an identity provider is given.
+fn sign_in_settings(cli: &Cli) -> anyhow::Result<Option<SignInSettings>> {
+    let Some(issuer) = cli.issuer.clone() else {
+        return Ok(None);
+    };
+    let cache = match cli
+        .token_cache
+        .clone()
+        .or_else(placement_cli::token_cache::default_path)
+    {
+        Some(path) => path,
+        None => anyhow::bail!(
+            "no HOME or XDG_CACHE_HOME to keep tokens under: set PLACEMENT_CLI_TOKEN_CACHE"
+        ),
+    };
+    Ok(Some(SignInSettings {
+        issuer,
+        client_id: cli.client_id.clone(),
+        client_secret: std::env::var("PLACEMENT_CLI_CLIENT_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        resource: cli.resource.clone(),
+        cache,
+    }))
+}
+
+/// With an identity provider, makes this run's requests carry its access token. The demo's commands act
+/// as many agencies, which one sign-in cannot: they keep to the development signer.
+async fn authorize(command: &Command, settings: Option<&SignInSettings>) -> anyhow::Result<()> {
+    let Some(settings) = settings else {
+        return Ok(());
+    };
+    match command {
+        Command::DevKeys { .. }
+        | Command::MintToken { .. }
+        | Command::Services
+        | Command::WaitReady { .. }
+        | Command::SignIn
+        | Command::SignOut => Ok(()),
+        Command::SeedDemo | Command::Scenario | Command::DemoAccounts => anyhow::bail!(
+            "this command acts as many agencies: it needs the development signer (--dev-keys), not a sign-in (unset PLACEMENT_CLI_ISSUER)"
+        ),
+        _ => {
+            let token = sign_in::access_token(settings).await?;
+            placement_cli::clients::use_bearer(&token).map_err(|_| {
+                anyhow::anyhow!("the identity provider's access token is not a header value")
+            })?;
+            Ok(())
+        }
+    }
+}
+
+/// `sign-in`: the device flow, telling the person where to confirm the code.
+async fn sign_in_person(settings: Option<&SignInSettings>) -> anyhow::Result<()> {
+    let settings = settings
+        .context("sign-in needs the identity provider: --issuer or PLACEMENT_CLI_ISSUER")?;
+    let tokens = sign_in::sign_in_person(settings, |device| {
+        eprintln!(
+            "Open {} and enter the code {}",
+            device.verification_uri, device.user_code
+        );
+        if let Some(complete) = &device.verification_uri_complete {
+            eprintln!("(or open {complete})");
+        }
+        eprintln!("Waiting for the sign-in to be confirmed...");
+    })
+    .await?;
+    let (agency, roles) = sign_in::claimed(&tokens.access_token)
+        .unwrap_or_else(|| ("(not named)".into(), Vec::new()));
+    println!(
+        "signed in at {}: agency {agency}, roles {}; tokens kept in {}",
+        settings.issuer,
+        roles.join(","),
+        settings.cache.display()
+    );
+    Ok(())
+}
+
+/// `sign-out`: forgets the kept tokens.
+fn sign_out(settings: Option<&SignInSettings>) -> anyhow::Result<()> {
+    let settings = settings
+        .context("sign-out needs the identity provider: --issuer or PLACEMENT_CLI_ISSUER")?;
+    let cache = placement_cli::token_cache::TokenCache::new(settings.cache.clone());
+    if cache.forget(&settings.issuer, &settings.client_id)? {
+        println!("signed out of {}", settings.issuer);
+    } else {
+        println!("not signed in at {}", settings.issuer);
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let endpoints = set_up(&cli)?;
+    let settings = sign_in_settings(&cli)?;
+    authorize(&cli.command, settings.as_ref()).await?;
     let dev_keys = cli.dev_keys.clone();
     match cli.command {
+        Command::SignIn => sign_in_person(settings.as_ref()).await?,
+        Command::SignOut => sign_out(settings.as_ref())?,
         Command::Services => {
             for service in placement_platform::services::ALL {
                 println!("{} {}", service.name, service.port);
@@ -230,15 +365,7 @@ async fn main() -> anyhow::Result<()> {
             roles,
             ttl_secs,
         } => mint_token(dev_keys.as_deref(), agency, &roles, ttl_secs)?,
-        Command::WaitReady { timeout_secs } => {
-            wait_ready(&endpoints, Duration::from_secs(timeout_secs))
-                .await
-                .map_err(anyhow::Error::msg)?;
-            println!(
-                "all {} services are serving",
-                placement_platform::services::ALL.len()
-            );
-        }
+        Command::WaitReady { timeout_secs } => wait_until_ready(&endpoints, timeout_secs).await?,
         Command::SeedDemo => {
             let clients = Clients::connect(&endpoints)?;
             let data = demo::seed(&clients).await.context("loading demo data")?;
@@ -263,6 +390,17 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+async fn wait_until_ready(endpoints: &Endpoints, timeout_secs: u64) -> anyhow::Result<()> {
+    wait_ready(endpoints, Duration::from_secs(timeout_secs))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "all {} services are serving",
+        placement_platform::services::ALL.len()
+    );
     Ok(())
 }
 

@@ -36,6 +36,9 @@ pub struct Directory {
     pool: PgPool,
     outbox: Outbox,
     endpoints: Endpoints,
+    /// Held by the register import that is running: one at a time per process, so that two files
+    /// are never held and read at once.
+    imports: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Directory {
@@ -44,6 +47,7 @@ impl Directory {
             pool,
             outbox,
             endpoints,
+            imports: std::sync::Arc::default(),
         }
     }
 }
@@ -194,8 +198,13 @@ impl DirectoryService for Directory {
         let caller = request.caller()?;
         policy::require_admin(&caller)?;
         let correlation = correlation_id(&request);
-        let (options, bytes) = receive_file(request.into_inner()).await?;
+        // Standing first: an agency that may not import is refused before a byte of its file is read.
         let agency = self.calling_agency(caller.agency_id).await?;
+        crate::import::scope_of(&agency)?;
+        let running = self.imports.clone().try_lock_owned().map_err(|_| {
+            ServiceError::Conflict("another register import is running in this directory".into())
+        })?;
+        let (options, bytes) = receive_file(request.into_inner()).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let (pool, outbox) = (self.pool.clone(), self.outbox.clone());
         // The import runs to its end even if the caller goes away: its batches are committed as it goes.
@@ -217,7 +226,7 @@ impl DirectoryService for Directory {
                 correlation,
             };
             let last = importer
-                .run(&options, &bytes, &progress)
+                .run(&options, bytes, &progress)
                 .await
                 .map(|report| ImportProgress {
                     rows_done: report.rows,
@@ -225,6 +234,8 @@ impl DirectoryService for Directory {
                     report: Some(report),
                 })
                 .map_err(Status::from);
+            // Free before the answer: whoever reads it may start the next import at once.
+            drop(running);
             let _ = tx.send(last).await;
         };
         tokio::spawn(tracing::Instrument::instrument(

@@ -9,7 +9,7 @@ use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent, O
 use placement_platform::{
     error::{ServiceError, ServiceResult, parse_id},
     time::timestamp,
-    webhook::derive_secret,
+    webhook::{AllowedTargets, derive_secret},
 };
 use placement_proto::v1::{
     AddNotificationEndpointRequest, AgencyEndpointsChanged, EndpointDisabled, EndpointSnapshot,
@@ -84,27 +84,31 @@ impl EndpointRow {
     }
 }
 
+/// Which webhook URLs may be registered.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookRules {
+    /// `http://` as well as `https://` (development and tests).
+    pub allow_http: bool,
+    /// The internal hosts the operator allows; every other host must be outside any network.
+    pub targets: AllowedTargets,
+}
+
 /// Endpoint management, with the settings it needs.
 #[derive(Clone)]
 pub struct Endpoints {
     pool: PgPool,
     outbox: Outbox,
     webhook_key: String,
-    allow_http_webhooks: bool,
+    webhooks: std::sync::Arc<WebhookRules>,
 }
 
 impl Endpoints {
-    pub fn new(
-        pool: PgPool,
-        outbox: Outbox,
-        webhook_key: String,
-        allow_http_webhooks: bool,
-    ) -> Self {
+    pub fn new(pool: PgPool, outbox: Outbox, webhook_key: String, webhooks: WebhookRules) -> Self {
         Self {
             pool,
             outbox,
             webhook_key,
-            allow_http_webhooks,
+            webhooks: std::sync::Arc::new(webhooks),
         }
     }
 
@@ -145,7 +149,7 @@ impl Endpoints {
             .ok()
             .filter(|c| *c != NotificationChannel::Unspecified)
             .ok_or_else(|| ServiceError::invalid("channel", "required"))?;
-        let address = check_address(channel, req.address.trim(), self.allow_http_webhooks)?;
+        let address = check_address(channel, req.address.trim(), &self.webhooks)?;
         let event_types = check_event_types("event_types", &req.event_types)?;
         let language = language_or_default(req.language)?;
         self.authorize(caller, agency).await?;
@@ -369,7 +373,7 @@ fn check_event_types(field: &str, types_: &[String]) -> ServiceResult<Vec<String
 fn check_address(
     channel: NotificationChannel,
     address: &str,
-    allow_http: bool,
+    webhooks: &WebhookRules,
 ) -> ServiceResult<String> {
     let invalid = |why: &str| ServiceError::invalid("address", why);
     match channel {
@@ -398,7 +402,7 @@ fn check_address(
             let url = url::Url::parse(address).map_err(|_| invalid("not a URL"))?;
             match url.scheme() {
                 "https" => {}
-                "http" if allow_http => {}
+                "http" if webhooks.allow_http => {}
                 _ => return Err(invalid("must be an https URL")),
             }
             if url.host_str().is_none_or(str::is_empty) {
@@ -410,6 +414,11 @@ fn check_address(
             if url.fragment().is_some() {
                 return Err(invalid("the URL has a fragment"));
             }
+            // A webhook is a request made on the agency's behalf: none may be aimed inside a network.
+            webhooks
+                .targets
+                .check(&url)
+                .map_err(|refused| invalid(&format!("webhook target not allowed: {refused}")))?;
             Ok(url.to_string())
         }
         NotificationChannel::Unspecified => Err(ServiceError::invalid("channel", "required")),
@@ -420,10 +429,18 @@ fn check_address(
 mod tests {
     use super::*;
 
+    fn rules(allow_http: bool, allowed: &str) -> WebhookRules {
+        WebhookRules {
+            allow_http,
+            targets: AllowedTargets::parse(allowed).unwrap(),
+        }
+    }
+
     #[test]
     fn addresses_are_checked_per_channel() {
         use NotificationChannel::*;
-        assert!(check_address(Email, "dsp.pirdop@asp.government.bg", false).is_ok());
+        let strict = rules(false, "");
+        assert!(check_address(Email, "dsp.pirdop@asp.government.bg", &strict).is_ok());
         for bad in [
             "",
             "no-at-sign",
@@ -433,19 +450,69 @@ mod tests {
             "a@x.bg,b@y.bg",
             "a@.bg",
         ] {
-            assert!(check_address(Email, bad, false).is_err(), "{bad}");
+            assert!(check_address(Email, bad, &strict).is_err(), "{bad}");
         }
-        assert!(check_address(Webhook, "https://cms.vratsa.bg/hooks/placement", false).is_ok());
-        assert!(check_address(Webhook, "http://127.0.0.1:8080/hook", false).is_err());
-        assert!(check_address(Webhook, "http://127.0.0.1:8080/hook", true).is_ok());
+        assert!(check_address(Webhook, "https://cms.vratsa.bg/hooks/placement", &strict).is_ok());
+        let local = rules(true, "127.0.0.1");
+        assert!(
+            check_address(
+                Webhook,
+                "http://127.0.0.1:8080/hook",
+                &rules(false, "127.0.0.1")
+            )
+            .is_err()
+        );
+        assert!(check_address(Webhook, "http://127.0.0.1:8080/hook", &local).is_ok());
         for bad in [
             "ftp://x.bg/",
             "https://user:pw@x.bg/",
             "not a url",
             "https://x.bg/#f",
         ] {
-            assert!(check_address(Webhook, bad, true).is_err(), "{bad}");
+            assert!(check_address(Webhook, bad, &local).is_err(), "{bad}");
         }
+    }
+
+    /// The forms of issue #25: each refused as the address, changing nothing, unless the operator allows it.
+    #[test]
+    fn webhooks_aimed_inside_are_refused() {
+        use NotificationChannel::Webhook;
+        let strict = rules(true, "");
+        for inside in [
+            "https://127.0.0.1/",
+            "https://127.1/",
+            "https://2130706433/",
+            "https://0x7f000001/",
+            "https://017700000001/",
+            "https://[::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://localhost/",
+            "https://0.0.0.0/",
+            "https://10.0.0.1/",
+            "https://172.16.5.4/",
+            "https://192.168.0.1/",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://100.64.0.1/",
+            "https://224.0.0.1/",
+            "https://192.0.2.1/",
+            "https://[fe80::1]/",
+            "https://[fd00::1]/",
+            "https://metadata.google.internal/",
+            "https://intranet/",
+            "http://127.0.0.1:8080/hook",
+        ] {
+            match check_address(Webhook, inside, &strict) {
+                Err(ServiceError::InvalidArgument { field, reason }) => {
+                    assert_eq!(field, "address", "{inside}");
+                    assert!(reason.contains("not allowed"), "{inside}: {reason}");
+                }
+                other => panic!("{inside}: {other:?}"),
+            }
+        }
+        let allowed = rules(true, "localhost,127.0.0.1:8080");
+        assert!(check_address(Webhook, "https://localhost/", &allowed).is_ok());
+        assert!(check_address(Webhook, "http://127.1:8080/hook", &allowed).is_ok());
+        assert!(check_address(Webhook, "http://127.0.0.1:8081/hook", &allowed).is_err());
     }
 
     #[test]
@@ -471,7 +538,8 @@ mod tests {
             #[test]
             fn random_addresses(address in "\\PC{0,300}", channel in 0i32..4, http in any::<bool>()) {
                 let channel = NotificationChannel::try_from(channel).unwrap_or(NotificationChannel::Unspecified);
-                if let Ok(a) = check_address(channel, &address, http) {
+                let webhooks = WebhookRules { allow_http: http, targets: AllowedTargets::default() };
+                if let Ok(a) = check_address(channel, &address, &webhooks) {
                     prop_assert!(a.len() <= 2100);
                     if channel == NotificationChannel::Webhook && !http {
                         prop_assert!(a.starts_with("https://"));

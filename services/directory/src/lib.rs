@@ -16,7 +16,9 @@ mod store;
 
 use placement_messaging::EventBuilder;
 use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_platform::config::Required;
 use placement_platform::services;
+use placement_platform::webhook::AllowedTargets;
 use placement_proto::v1::directory_service_server::DirectoryServiceServer;
 use serde::Deserialize;
 use tonic::service::Routes;
@@ -31,6 +33,17 @@ pub const NATIONAL_AUTHORITY_ID: Uuid = placement_platform::caller::NATIONAL_AUT
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// What a deployment must set for the directory's process, beyond the settings of every process (see
+/// [`Required`]; the deploy-file test checks `deploy/k8s` against it).
+pub const REQUIRED: &[Required] = &[
+    placement_platform::config::BROKER,
+    Required {
+        names: &["PLACEMENT_WEBHOOK_SECRET_KEY"],
+        secret: true,
+        without: "webhook secrets come from the development key",
+    },
+];
+
 /// The directory's own settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -38,6 +51,10 @@ pub struct Config {
     /// only `https://`.
     #[serde(default)]
     pub allow_http_webhooks: bool,
+    /// `PLACEMENT_WEBHOOK_ALLOWED_HOSTS`: internal hosts (comma-separated, each `host` or `host:port`)
+    /// webhooks may be registered at; every other webhook host must be outside any network.
+    #[serde(default)]
+    pub webhook_allowed_hosts: String,
 }
 
 /// The service: districts, municipalities, agencies, their services and places, their contact endpoints.
@@ -49,6 +66,7 @@ impl Service for Directory {
         grpc_name: SERVICE_NAME,
         producer: PRODUCER,
         migrators: &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
+        required: REQUIRED,
     };
     type Config = Config;
 
@@ -56,19 +74,18 @@ impl Service for Directory {
         reference::load(&kit.pool).await?;
         kit.consume(endpoints::BINDINGS, endpoints::DirectoryEvents);
         let webhook_key = kit.webhook_key();
-        let endpoints = endpoints::Endpoints::new(
-            kit.pool.clone(),
-            kit.outbox(),
-            webhook_key,
-            config.allow_http_webhooks,
-        );
+        let webhooks = endpoints::WebhookRules {
+            allow_http: config.allow_http_webhooks,
+            targets: AllowedTargets::parse(&config.webhook_allowed_hosts)
+                .map_err(|e| StartError::Config(e.to_string()))?,
+        };
+        let endpoints =
+            endpoints::Endpoints::new(kit.pool.clone(), kit.outbox(), webhook_key, webhooks);
         let api = api::Directory::new(kit.pool.clone(), kit.outbox(), endpoints);
         Ok(placement_messaging::routes![kit;
             DirectoryServiceServer::new(api),
             // The imports of the register are recorded in the directory's own audit trail.
-            placement_proto::v1::audit_service_server::AuditServiceServer::new(
-                placement_platform::audit::AuditTrail { pool: kit.pool.clone() },
-            ),
+            placement_proto::v1::audit_service_server::AuditServiceServer::new(kit.audit_trail()),
         ])
     }
 }

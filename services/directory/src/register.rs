@@ -2,6 +2,13 @@
 //! or Windows-1251 (what Bulgarian registers published from Excel often are), separated by `,` or `;`, or
 //! the first sheet of an XLSX workbook. The header row names the columns in Bulgarian or English
 //! ([`Column::headers`]); what the values mean is [`crate::import`]'s to decide.
+//!
+//! Any directory administrator of a national authority or an RDSA may send a file, so a file must not be
+//! able to make the reader do more than its size implies: a workbook is checked part by part before it
+//! is read ([`workbook`]), and every file is read cell by cell, keeping only cells with a value, within
+//! [`Limits`].
+
+mod workbook;
 
 use std::collections::HashMap;
 
@@ -97,6 +104,73 @@ pub enum RegisterError {
     MissingColumn(&'static str, String),
     #[error("the header row names column {0:?} twice")]
     DuplicateColumn(&'static str),
+    /// The file goes beyond one of the [`Limits`]; `limit` names it ("100000 rows").
+    #[error("{what}: the limit is {limit}")]
+    OverLimit { what: String, limit: String },
+}
+
+impl RegisterError {
+    fn over(what: impl Into<String>, limit: impl Into<String>) -> Self {
+        Self::OverLimit {
+            what: what.into(),
+            limit: limit.into(),
+        }
+    }
+
+    fn unreadable(e: impl std::fmt::Display) -> Self {
+        Self::Unreadable(e.to_string())
+    }
+}
+
+/// What a register file may make the reader do. The largest register (the national one, a few thousand
+/// services) is far inside them; a hostile file (a sheet of two cells a million rows apart, a part that
+/// unpacks to gigabytes, millions of empty shared strings) is refused before it costs memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Rows of a sheet, or records of a CSV file, the header's included.
+    pub rows: u32,
+    /// Columns: a value in a column beyond is refused.
+    pub columns: u32,
+    /// Cells with a value.
+    pub cells: usize,
+    /// Parts (entries) of a workbook.
+    pub parts: usize,
+    /// What one part of a workbook may unpack to.
+    pub part_bytes: u64,
+    /// What the styles, the workbook part and its relationships may each unpack to: the reader keeps
+    /// them whole in memory.
+    pub book_part_bytes: u64,
+    /// What the shared strings may unpack to, and how many strings they may hold: the reader keeps them
+    /// whole in memory.
+    pub shared_strings_bytes: u64,
+    pub shared_strings: usize,
+    /// What all the parts of a workbook may unpack to together.
+    pub unpacked_bytes: u64,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+impl Limits {
+    pub const REGISTER: Limits = Limits {
+        rows: 100_000,
+        columns: 64,
+        cells: 1_500_000,
+        parts: 1_000,
+        part_bytes: 64 * MIB,
+        book_part_bytes: 8 * MIB,
+        shared_strings_bytes: 32 * MIB,
+        shared_strings: 1_500_000,
+        unpacked_bytes: 128 * MIB,
+    };
+}
+
+/// A size in bytes as a person reads it: whole MiB when it is that, bytes otherwise.
+fn size_text(bytes: u64) -> String {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// One row of the file: its number (the header is row 1) and its cells by column.
@@ -117,27 +191,77 @@ impl Row {
     }
 }
 
-/// The file's rows, blank rows left out.
+/// A line of the file with a value in it: its number (the first line with a value is 1) and its cells
+/// with a value, by column (0 is the first).
+struct Line {
+    number: u32,
+    cells: Vec<(u32, String)>,
+}
+
+/// The cells kept so far, held to [`Limits::rows`], [`Limits::columns`] and [`Limits::cells`] as they
+/// come.
+struct Cells<'a> {
+    limits: &'a Limits,
+    kept: usize,
+}
+
+impl<'a> Cells<'a> {
+    fn new(limits: &'a Limits) -> Self {
+        Self { limits, kept: 0 }
+    }
+
+    /// Whether the cell at `row` and `column` (from 0) holding `text` is kept: refused beyond the
+    /// limits, left out when blank.
+    fn keep(&mut self, row: u32, column: u32, text: &str) -> Result<bool, RegisterError> {
+        if text.trim().is_empty() {
+            return Ok(false);
+        }
+        if row >= self.limits.rows {
+            return Err(RegisterError::over(
+                format!("a value in row {}", u64::from(row) + 1),
+                format!("{} rows", self.limits.rows),
+            ));
+        }
+        if column >= self.limits.columns {
+            return Err(RegisterError::over(
+                format!("a value in column {}", u64::from(column) + 1),
+                format!("{} columns", self.limits.columns),
+            ));
+        }
+        if self.kept >= self.limits.cells {
+            return Err(RegisterError::over(
+                "more cells with a value",
+                format!("{} cells", self.limits.cells),
+            ));
+        }
+        self.kept += 1;
+        Ok(true)
+    }
+}
+
+/// The file's rows, blank rows left out, within [`Limits::REGISTER`].
 pub fn read(bytes: &[u8]) -> Result<Vec<Row>, RegisterError> {
+    read_within(bytes, &Limits::REGISTER)
+}
+
+/// The file's rows, blank rows left out; a file beyond `limits` is refused naming the limit.
+pub fn read_within(bytes: &[u8], limits: &Limits) -> Result<Vec<Row>, RegisterError> {
     if bytes.is_empty() {
         return Err(RegisterError::Empty);
     }
     let table = if bytes.starts_with(b"PK\x03\x04") {
-        read_xlsx(bytes)?
+        workbook::read(bytes, limits)?
     } else {
-        read_csv(&decode(bytes))?
+        read_csv(&decode(bytes), limits)?
     };
     let mut lines = table.into_iter();
     let header = lines.next().ok_or(RegisterError::Empty)?;
-    let columns = map_header(&header)?;
+    let columns: HashMap<u32, Column> = map_header(&header.cells)?.into_iter().collect();
     Ok(lines
-        .enumerate()
-        .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()))
-        .map(|(i, cells)| Row {
-            number: u32::try_from(i + 2).unwrap_or(u32::MAX),
-            cells: columns
-                .iter()
-                .filter_map(|(at, column)| cells.get(*at).map(|v| (*column, v.clone())))
+        .map(|line| Row {
+            number: line.number,
+            cells: (line.cells.into_iter())
+                .filter_map(|(at, text)| columns.get(&at).map(|column| (*column, text)))
                 .collect(),
         })
         .collect())
@@ -153,7 +277,9 @@ fn decode(bytes: &[u8]) -> String {
     }
 }
 
-fn read_csv(text: &str) -> Result<Vec<Vec<String>>, RegisterError> {
+/// Field by field (csv-core), so that a record of millions of empty fields costs nothing kept.
+fn read_csv(text: &str, limits: &Limits) -> Result<Vec<Line>, RegisterError> {
+    use csv_core::ReadFieldResult;
     let first = text.lines().next().unwrap_or("");
     // Excel in a Bulgarian locale separates with `;`.
     let delimiter = if first.matches(';').count() > first.matches(',').count() {
@@ -161,50 +287,59 @@ fn read_csv(text: &str) -> Result<Vec<Vec<String>>, RegisterError> {
     } else {
         b','
     };
-    csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes())
-        .records()
-        .map(|r| {
-            r.map(|record| record.iter().map(str::to_string).collect())
-                .map_err(|e| RegisterError::Unreadable(e.to_string()))
+    let mut reader = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+    let mut cells = Cells::new(limits);
+    let (mut input, mut out) = (text.as_bytes(), [0u8; 4096]);
+    let (mut field, mut line, mut lines) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut record, mut column) = (0u32, 0u32);
+    loop {
+        let (result, read, written) = reader.read_field(input, &mut out);
+        input = &input[read..];
+        field.extend_from_slice(&out[..written]);
+        match result {
+            ReadFieldResult::InputEmpty | ReadFieldResult::OutputFull => continue,
+            ReadFieldResult::End => break,
+            ReadFieldResult::Field { record_end } => {
+                // The delimiters and quotes split the text at ASCII bytes: each field is UTF-8.
+                let text = String::from_utf8_lossy(&field);
+                if cells.keep(record, column, &text)? {
+                    line.push((column, text.into_owned()));
+                }
+                field.clear();
+                column = column.saturating_add(1);
+                if record_end {
+                    if !line.is_empty() {
+                        lines.push((record, std::mem::take(&mut line)));
+                    }
+                    record = record.saturating_add(1);
+                    column = 0;
+                }
+            }
+        }
+    }
+    Ok(numbered(lines))
+}
+
+/// Lines with a value, by their row in the file (from 0), numbered from the first.
+fn numbered(rows: Vec<(u32, Vec<(u32, String)>)>) -> Vec<Line> {
+    let first = rows.first().map_or(0, |(row, _)| *row);
+    (rows.into_iter())
+        .map(|(row, cells)| Line {
+            number: row - first + 1,
+            cells,
         })
         .collect()
 }
 
-fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<String>>, RegisterError> {
-    use calamine::Reader;
-    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes))
-        .map_err(|e| RegisterError::Unreadable(e.to_string()))?;
-    let sheet = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| RegisterError::Unreadable("the workbook has no sheet".into()))?
-        .map_err(|e| RegisterError::Unreadable(e.to_string()))?;
-    Ok(sheet
-        .rows()
-        .map(|row| row.iter().map(cell_text).collect())
-        .collect())
-}
-
-/// A cell as the text a person sees: whole numbers without a decimal point (Excel stores 12 as 12.0).
-fn cell_text(cell: &calamine::Data) -> String {
-    match cell {
-        calamine::Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
-        other => other.to_string(),
-    }
-}
-
-fn map_header(header: &[String]) -> Result<Vec<(usize, Column)>, RegisterError> {
-    let mut columns: Vec<(usize, Column)> = Vec::new();
-    for (at, name) in header.iter().enumerate() {
+fn map_header(header: &[(u32, String)]) -> Result<Vec<(u32, Column)>, RegisterError> {
+    let mut columns: Vec<(u32, Column)> = Vec::new();
+    for (at, name) in header {
         let name = name.trim_start_matches('\u{feff}');
         if let Some(column) = Column::of_header(name) {
             if columns.iter().any(|(_, c)| *c == column) {
                 return Err(RegisterError::DuplicateColumn(column.name()));
             }
-            columns.push((at, column));
+            columns.push((*at, column));
         }
     }
     for column in Column::ALL.into_iter().filter(|c| c.required()) {
@@ -263,5 +398,214 @@ mod tests {
             read(b"name,Name\n").unwrap_err(),
             RegisterError::DuplicateColumn("name")
         );
+    }
+
+    const HEADER_EN: [&str; 8] = [
+        "register_id",
+        "name",
+        "type",
+        "municipality_code",
+        "provider",
+        "capacity",
+        "min_age",
+        "max_age",
+    ];
+
+    /// A workbook whose first sheet holds `cells` (row, column, text; a text that is a number is written
+    /// as one).
+    fn workbook(cells: &[(u32, u16, &str)]) -> Vec<u8> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (row, column, text) in cells {
+            match text.parse::<f64>() {
+                Ok(n) => sheet.write_number(*row, *column, n).map(drop),
+                Err(_) => sheet.write_string(*row, *column, *text).map(drop),
+            }
+            .expect("a cell");
+        }
+        book.save_to_buffer().expect("a workbook")
+    }
+
+    /// A zip whose parts are named `parts`, each `size` zero bytes, deflated (a few hundred bytes to the
+    /// MiB), with the contents of `extra` after them.
+    fn zip_of(parts: &[&str], size: usize, extra: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let zeros = vec![0u8; 1 << 20];
+        for name in parts {
+            zip.start_file(*name, options).expect("a part");
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(zeros.len());
+                zip.write_all(&zeros[..n]).expect("zeros");
+                left -= n;
+            }
+        }
+        for (name, bytes) in extra {
+            zip.start_file(*name, options).expect("a part");
+            zip.write_all(bytes).expect("bytes");
+        }
+        zip.finish().expect("a zip").into_inner()
+    }
+
+    fn limit_of(err: RegisterError) -> String {
+        match err {
+            RegisterError::OverLimit { limit, .. } => limit,
+            other => panic!("not refused for a limit: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_workbook_reads_as_before() {
+        let mut cells: Vec<(u32, u16, &str)> =
+            (0u16..).zip(HEADER_EN).map(|(c, h)| (0, c, h)).collect();
+        let row = [
+            "R-1",
+            "ЦНСТ Враца 1",
+            "ЦНСТДБУ",
+            "VRC10",
+            "Фондация",
+            "12",
+            "3",
+            "17",
+        ];
+        cells.extend((0u16..).zip(row).map(|(c, v)| (1, c, v)));
+        // A blank row between, then a row with a value only in a column the header does not name.
+        cells.extend([(3, 1, "Кризисен център"), (4, 20, "a note")]);
+        let rows = read(&workbook(&cells)).expect("rows");
+        assert_eq!(rows.len(), 3, "the blank row is no row");
+        assert_eq!(rows[0].number, 2);
+        assert_eq!(rows[0].get(Column::Name), "ЦНСТ Враца 1");
+        assert_eq!(
+            rows[0].get(Column::Capacity),
+            "12",
+            "a whole number without .0"
+        );
+        assert_eq!(rows[1].number, 4);
+        assert_eq!(rows[1].get(Column::RegisterId), "");
+        assert_eq!(rows[2].number, 5);
+        assert_eq!(rows[2].get(Column::Name), "");
+    }
+
+    #[test]
+    fn a_sheet_with_cells_a_million_rows_apart_is_refused_naming_the_limit() {
+        // A1 and XFD1048576: the file of issue #25, which made a dense reader ask for 512 GiB.
+        let bytes = workbook(&[(0, 0, "register_id"), (1_048_575, 16_383, "x")]);
+        assert!(
+            bytes.len() < 16 * 1024,
+            "a small file: {} bytes",
+            bytes.len()
+        );
+        let err = read(&bytes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a value in row 1048576: the limit is 100000 rows"
+        );
+        // The same far column on the first row.
+        let err = read(&workbook(&[(0, 0, "register_id"), (0, 16_383, "x")])).unwrap_err();
+        assert_eq!(limit_of(err), "64 columns");
+    }
+
+    #[test]
+    fn a_part_that_unpacks_beyond_its_bound_is_refused() {
+        // 65 MiB of zeros in the sheet: over the 64 MiB a part may unpack to, from a file of kilobytes.
+        let bomb = zip_of(&["xl/worksheets/sheet1.xml"], 65 << 20, &[]);
+        assert!(bomb.len() < 1 << 20, "a small file: {} bytes", bomb.len());
+        let err = read(&bomb).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the part \"xl/worksheets/sheet1.xml\" unpacks to more: the limit is 64 MiB for this part"
+        );
+        let small = Limits {
+            part_bytes: MIB,
+            ..Limits::REGISTER
+        };
+        let bomb = zip_of(&["xl/media/image1.png"], 2 << 20, &[]);
+        assert_eq!(
+            limit_of(read_within(&bomb, &small).unwrap_err()),
+            "1 MiB for this part"
+        );
+        // The parts calamine keeps whole have a bound of their own.
+        let styles = zip_of(&["XL\\Styles.xml"], 9 << 20, &[]);
+        assert_eq!(limit_of(read(&styles).unwrap_err()), "8 MiB for this part");
+    }
+
+    #[test]
+    fn parts_that_unpack_beyond_the_total_are_refused() {
+        let limits = Limits {
+            part_bytes: MIB,
+            unpacked_bytes: 2 * MIB,
+            ..Limits::REGISTER
+        };
+        let names = ["a.xml", "b.xml", "c.xml"];
+        let bytes = zip_of(&names, 900 * 1024, &[]);
+        assert_eq!(
+            limit_of(read_within(&bytes, &limits).unwrap_err()),
+            "2 MiB in all"
+        );
+        let limits = Limits {
+            parts: 2,
+            ..Limits::REGISTER
+        };
+        assert_eq!(
+            limit_of(read_within(&bytes, &limits).unwrap_err()),
+            "2 parts"
+        );
+    }
+
+    #[test]
+    fn shared_strings_beyond_their_count_are_refused() {
+        let limits = Limits {
+            shared_strings: 1000,
+            ..Limits::REGISTER
+        };
+        let mut strings = String::from("<sst>");
+        strings += &"<si/>".repeat(1001);
+        strings += "</sst>";
+        let bytes = zip_of(&[], 0, &[("xl/sharedStrings.xml", strings.as_bytes())]);
+        assert_eq!(
+            limit_of(read_within(&bytes, &limits).unwrap_err()),
+            "1000 shared strings"
+        );
+        // A real workbook's shared strings are well within.
+        let cells: Vec<(u32, u16, &str)> =
+            (0u16..).zip(HEADER_EN).map(|(c, h)| (0, c, h)).collect();
+        assert!(read_within(&workbook(&cells), &limits).is_ok());
+    }
+
+    #[test]
+    fn a_csv_file_is_held_to_the_same_limits() {
+        let header = HEADER_EN.join(",");
+        let line = "R-1,Name,КЦ,SOF46,P,8,0,17";
+        let limits = Limits {
+            rows: 3,
+            cells: 30,
+            ..Limits::REGISTER
+        };
+        let text = format!("{header}\n{line}\n{line}\n");
+        assert_eq!(
+            read_within(text.as_bytes(), &limits).expect("rows").len(),
+            2
+        );
+        let text = format!("{header}\n{line}\n{line}\n{line}\n");
+        assert_eq!(
+            limit_of(read_within(text.as_bytes(), &limits).unwrap_err()),
+            "3 rows"
+        );
+        let limits = Limits {
+            cells: 20,
+            ..Limits::REGISTER
+        };
+        assert_eq!(
+            limit_of(read_within(text.as_bytes(), &limits).unwrap_err()),
+            "20 cells"
+        );
+        // A million empty fields cost nothing; a value beyond the last column is refused.
+        let empty = format!("{header}{}\n{line}\n", ",".repeat(1_000_000));
+        assert_eq!(read(empty.as_bytes()).expect("rows").len(), 1);
+        let far = format!("{header}{}x\n{line}\n", ",".repeat(100));
+        assert_eq!(limit_of(read(far.as_bytes()).unwrap_err()), "64 columns");
     }
 }

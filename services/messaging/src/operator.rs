@@ -1,4 +1,5 @@
-//! The operator's view of one service: status in detail, dead letters, replay. Served by every service.
+//! The operator's view of one service: status in detail, dead letters, replay. Served by every service, to the
+//! national authority's operators only (`Caller::require_operator`).
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable},
 };
-use placement_platform::{CallerExt, caller::Role, db, error::ServiceError};
+use placement_platform::{CallerExt, db, error::ServiceError};
 use placement_proto::v1::{
     DeadLetter, GetStatusRequest, ListDeadLettersRequest, ListDeadLettersResponse,
     ReplayDeadLettersRequest, ReplayDeadLettersResponse, ServiceStatusReport,
@@ -135,10 +136,7 @@ impl OperatorService for Operator {
         &self,
         request: Request<GetStatusRequest>,
     ) -> Result<Response<ServiceStatusReport>, Status> {
-        request
-            .caller()?
-            .require(&[Role::Operator])
-            .map_err(Status::from)?;
+        request.caller()?.require_operator()?;
         let database_ok = db::ping(&self.pool).await;
         let (outbox_pending, oldest): (i64, Option<f64>) = sqlx::query_as(
             "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
@@ -172,10 +170,7 @@ impl OperatorService for Operator {
         &self,
         request: Request<ListDeadLettersRequest>,
     ) -> Result<Response<ListDeadLettersResponse>, Status> {
-        request
-            .caller()?
-            .require(&[Role::Operator])
-            .map_err(Status::from)?;
+        request.caller()?.require_operator()?;
         let limit = match request.get_ref().limit {
             0 => DEFAULT_LIMIT,
             n if n > MAX_LIMIT => {
@@ -212,10 +207,7 @@ impl OperatorService for Operator {
         &self,
         request: Request<ReplayDeadLettersRequest>,
     ) -> Result<Response<ReplayDeadLettersResponse>, Status> {
-        request
-            .caller()?
-            .require(&[Role::Operator])
-            .map_err(Status::from)?;
+        request.caller()?.require_operator()?;
         let req = request.into_inner();
         if !req.all && req.event_ids.is_empty() {
             return Err(ServiceError::invalid("event_ids", "name the events, or set all").into());

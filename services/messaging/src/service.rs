@@ -19,8 +19,9 @@ use std::{
     time::Duration,
 };
 
+use placement_platform::audit::checkpoint::{CheckpointSettings, Checkpoints};
 use placement_platform::caller::{Authenticate, Verifier};
-use placement_platform::config::{CommonConfig, ConfigError, from_env};
+use placement_platform::config::{CommonConfig, ConfigError, Required, from_env};
 use placement_platform::services::Listed;
 use placement_platform::tls::TlsMaterial;
 use placement_platform::{backoff::Backoff, db};
@@ -111,6 +112,16 @@ pub struct Definition {
     pub producer: &'static str,
     /// Its migrations (the outbox and inbox tables are applied first, for every service).
     pub migrators: &'static [&'static Migrator],
+    /// What a deployment must set for it beyond [`placement_platform::config::COMMON_REQUIRED`].
+    pub required: &'static [Required],
+}
+
+impl Definition {
+    /// Whether the service keeps an audit trail (its migrations include the trail's), and so checkpoints
+    /// its head.
+    pub fn keeps_audit_trail(&self) -> bool {
+        (self.migrators.iter()).any(|m| std::ptr::eq(*m, &placement_platform::audit::MIGRATOR))
+    }
 }
 
 /// A service of the exchange, declared.
@@ -266,6 +277,9 @@ pub struct Kit {
     serving: Arc<AtomicBool>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// Where the audit trail's head is checkpointed, for a service that keeps a trail and is given a
+    /// directory.
+    checkpoints: Option<Checkpoints>,
 }
 
 impl Kit {
@@ -287,13 +301,19 @@ impl Kit {
         let tls =
             TlsMaterial::from_config(common).map_err(|e| StartError::Config(e.to_string()))?;
         warn_of_development(tls.is_none(), verifier.development());
+        if !verifier.development() {
+            warn_of_unset(definition);
+        }
+        let checkpoints = audit_checkpoints(definition, verifier.development())?;
         // The identity provider may start after us: without its keys, tokens are refused until a token
         // names a key and the keys are fetched again.
         if let Err(e) = verifier.fetch_keys().await {
             tracing::warn!(error = %e, "verification keys not fetched yet");
         }
+        placement_platform::audit::limit_reads(common.audited_reads_per_agency);
         let pool = db::connect_and_migrate(
             &common.database_url,
+            common.database_owner_url(),
             definition.listed.name,
             common.database_max_connections,
             common.database_acquire_timeout,
@@ -319,7 +339,16 @@ impl Kit {
             serving: Arc::new(AtomicBool::new(false)),
             tasks: TaskTracker::new(),
             shutdown,
+            checkpoints,
         })
+    }
+
+    /// The service's audit trail API, checked against its checkpoints when it keeps them.
+    pub fn audit_trail(&self) -> placement_platform::audit::AuditTrail {
+        placement_platform::audit::AuditTrail {
+            pool: self.pool.clone(),
+            checkpoints: self.checkpoints.clone(),
+        }
     }
 
     /// The outbox the service's events are written to. Asking for it is what starts the relay that
@@ -438,6 +467,13 @@ impl Kit {
         for task in self.pending.drain(..) {
             self.tasks.spawn(task);
         }
+        if let Some(checkpoints) = &self.checkpoints {
+            (self.tasks).spawn(
+                checkpoints
+                    .clone()
+                    .keep(self.pool.clone(), self.shutdown.clone()),
+            );
+        }
         self.start_metrics(operator);
         Ok(())
     }
@@ -463,11 +499,15 @@ impl Kit {
             .spawn(gauges.run(self.common.metrics_interval, self.shutdown.clone()));
     }
 
-    /// Keeps the health service in step with the database and the broker: SERVING only while both answer.
-    /// Also warns, every 30 seconds while it lasts, that dead letters are waiting.
+    /// Keeps the health service in step with what the service needs to serve: SERVING only while the
+    /// database answers and, for a service that consumes or publishes events, the broker too. A process
+    /// that never uses the broker (the web app) never connects to it, so waiting for it would keep the
+    /// process out of service for ever. Also warns, every 30 seconds while it lasts, that dead letters are
+    /// waiting.
     fn report_health(&self, reporter: HealthReporter, operator: Operator) {
         let pool = self.pool.clone();
-        let broker = self.broker.clone();
+        let uses_broker = !operator.queue.is_empty() || self.publishes.load(Ordering::Relaxed);
+        let broker = uses_broker.then(|| self.broker.clone());
         let shutdown = self.shutdown.clone();
         let names = ["", self.definition.grpc_name];
         let serving = self.serving.clone();
@@ -479,7 +519,7 @@ impl Kit {
                 if tick % 60 == 1 {
                     warn_of_dead_letters(&operator).await;
                 }
-                let ok = db::ping(&pool).await && broker.is_connected();
+                let ok = db::ping(&pool).await && broker.as_ref().is_none_or(|b| b.is_connected());
                 if last != Some(ok) {
                     let status = if ok {
                         ServingStatus::Serving
@@ -546,6 +586,10 @@ impl Kit {
         {
             tracing::warn!(?grace, "background tasks did not stop in time");
         }
+        // Serving has stopped: no audited call is left to finish, so this checkpoint covers them all.
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.write_last(&self.pool).await;
+        }
         self.broker.close().await;
         self.pool.close().await;
         tracing::info!("stopped");
@@ -560,6 +604,31 @@ fn warn_of_development(plain_tcp: bool, development_auth: bool) {
         tracing::warn!(
             "PLACEMENT_AUTH_MODE=development: calls may name their agency with x-agency-id, unverified; never use this outside a developer's machine"
         );
+    }
+}
+
+/// The checkpoints of the audit trail's head (`PLACEMENT_AUDIT_CHECKPOINT_*`), for a service that keeps a
+/// trail: none without a directory; a directory without a usable key or file stops the start.
+fn audit_checkpoints(
+    definition: Definition,
+    development: bool,
+) -> Result<Option<Checkpoints>, StartError> {
+    if !definition.keeps_audit_trail() {
+        return Ok(None);
+    }
+    let settings: CheckpointSettings = from_env()?;
+    Checkpoints::from_settings(&settings, definition.listed.name, development)
+        .map_err(|e| StartError::Config(e.to_string()))
+}
+
+/// A production process missing a setting mostly still starts (tests run that way), so each one missing
+/// is said once, with what it costs.
+fn warn_of_unset(definition: Definition) {
+    let listed = definition.listed;
+    let lookup = |name: &str| std::env::var(name).ok();
+    for missing in placement_platform::config::unset(listed, definition.required, lookup) {
+        let names = missing.names_for(listed).join(" or ");
+        tracing::warn!(setting = %names, "{names} is not set: {}", missing.without);
     }
 }
 

@@ -1,9 +1,10 @@
 //! The gRPC face of the notifications service: an agency's inbox.
 
-use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
+use std::{collections::HashMap, num::NonZeroUsize, pin::Pin, sync::Arc, time::Duration};
 
 use placement_platform::{
     CallerExt,
+    admission::{Admitted, Limit},
     caller::Caller,
     error::{ServiceError, ServiceResult, parse_id, respond},
     page::{decode_id_token, page_size, take_page},
@@ -22,7 +23,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     inbox::{Arrival, Arrivals},
-    policy,
+    policy::{self, DeliveryScope},
     store::{self, DeliveryRow},
 };
 use uuid::Uuid;
@@ -36,10 +37,60 @@ pub struct Notifications {
     /// Wakes the delivery dispatcher when an operator retries a delivery.
     deliveries: Arc<Notify>,
     retry_window: Duration,
+    streams: Arc<WatchLimits>,
     shutdown: CancellationToken,
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
+
+/// How many WatchNotifications streams one agency, and one person of it, keep open at once: each looks
+/// at the database every second, so open streams are a cost that no caller may grow without end.
+pub struct WatchLimits {
+    per_agency: Limit<Uuid>,
+    per_person: Limit<(Uuid, String)>,
+}
+
+impl WatchLimits {
+    pub fn new(per_agency: NonZeroUsize, per_person: NonZeroUsize) -> Self {
+        Self {
+            per_agency: Limit::new(per_agency, "watch streams per agency"),
+            per_person: Limit::new(per_person, "watch streams per person"),
+        }
+    }
+
+    fn admit(&self, caller: &Caller) -> ServiceResult<Lease> {
+        let person = self
+            .per_person
+            .admit((caller.agency_id, caller.subject.clone()))?;
+        let agency = self.per_agency.admit(caller.agency_id)?;
+        // Dev-mode callers have no token, so nothing to end at.
+        let ends_at = caller.expires_at().map(|exp| {
+            let left = (exp - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            tokio::time::Instant::now() + left
+        });
+        Ok(Lease {
+            _places: (person, agency),
+            ends_at,
+        })
+    }
+}
+
+/// What a stream holds while open: its places under the limits, and when its token expires.
+struct Lease {
+    _places: (Admitted<(Uuid, String)>, Admitted<Uuid>),
+    ends_at: Option<tokio::time::Instant>,
+}
+
+impl Lease {
+    async fn expired(&self) {
+        match self.ends_at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+}
 
 impl Notifications {
     pub fn new(
@@ -47,6 +98,7 @@ impl Notifications {
         arrivals: Arrivals,
         deliveries: Arc<Notify>,
         retry_window: Duration,
+        streams: WatchLimits,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -54,6 +106,7 @@ impl Notifications {
             arrivals,
             deliveries,
             retry_window,
+            streams: Arc::new(streams),
             shutdown,
         }
     }
@@ -72,16 +125,13 @@ impl Notifications {
             Some(parse_id("notification_id", &req.notification_id)?)
         };
         let after = decode_id_token("page_token", &req.page_token)?;
-        let operator = policy::is_operator(&caller);
-        if !operator {
-            policy::require_inbox(&caller)?;
-        }
-        let caller = caller.agency_id;
-        if !operator {
+        if policy::delivery_scope(&caller)? == DeliveryScope::OwnNotifications {
             let id = notification.ok_or_else(|| {
-                ServiceError::denied("only operators list every delivery; name a notification_id")
+                ServiceError::denied(
+                    "only the national authority's operators list every delivery; name a notification_id",
+                )
             })?;
-            if !store::is_recipient(&self.pool, id, caller).await? {
+            if !store::is_recipient(&self.pool, id, caller.agency_id).await? {
                 return Err(ServiceError::not_found("notification"));
             }
         }
@@ -99,7 +149,7 @@ impl Notifications {
         caller: Caller,
         req: RetryDeliveryRequest,
     ) -> ServiceResult<Delivery> {
-        policy::require_operator(&caller)?;
+        policy::require_retry(&caller)?;
         let id = parse_id("delivery_id", &req.delivery_id)?;
         let mut tx = placement_platform::db::begin(&self.pool).await?;
         let current = store::lock_delivery(&mut tx, id).await?;
@@ -206,13 +256,15 @@ impl Notifications {
     }
 
     /// Streams the agency's notifications after `after`, oldest first, waking on every commit of this
-    /// instance and at least once a second (for notifications another instance wrote).
+    /// instance and at least once a second (for notifications another instance wrote), until the
+    /// caller's token expires.
     async fn watch(
         pool: PgPool,
         agency: Uuid,
         after: u64,
         mut arrivals: broadcast::Receiver<Arc<[Arrival]>>,
         out: mpsc::Sender<Result<Notification, Status>>,
+        lease: Lease,
         shutdown: CancellationToken,
     ) {
         // Streams go by the agency's inbox position, which commits in order (see the migration that added it).
@@ -250,6 +302,15 @@ impl Notifications {
                 // Wake-ups come from this instance's commits; another instance's are found by looking.
                 _ = tokio::time::sleep(Duration::from_secs(1)) => look = true,
                 _ = out.closed() => return,
+                // A stream does not outlive the credentials it was opened with.
+                _ = lease.expired() => {
+                    let _ = out
+                        .send(Err(Status::unauthenticated(
+                            "the token expired; open the stream again with a fresh one",
+                        )))
+                        .await;
+                    return;
+                }
                 _ = shutdown.cancelled() => {
                     let _ = out.send(Err(Status::unavailable("server shutting down"))).await;
                     return;
@@ -383,6 +444,7 @@ impl NotificationService for Notifications {
     ) -> RpcResult<Self::WatchNotificationsStream> {
         let caller = request.caller()?;
         policy::require_inbox(&caller)?;
+        let lease = self.streams.admit(&caller)?;
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(Self::watch(
             self.pool.clone(),
@@ -390,6 +452,7 @@ impl NotificationService for Notifications {
             request.get_ref().after_sequence,
             self.arrivals.subscribe(),
             tx,
+            lease,
             self.shutdown.clone(),
         ));
         Ok(Response::new(

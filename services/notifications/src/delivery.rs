@@ -9,7 +9,8 @@
 //!
 //! Failures are retried with exponential backoff and jitter until the delivery's retry window ends (26 hours
 //! by default); then the delivery is FAILED, its endpoint disabled, the directory told
-//! ("notification.endpoint_disabled"), and the agency told in its inbox and by its other endpoints.
+//! ("notification.endpoint_disabled"), and the agency told in its inbox and by its other endpoints. A
+//! webhook whose target is not allowed (see [`crate::egress`]) is not called and goes that way at once.
 
 use std::{sync::Arc, time::Duration};
 use tracing::Instrument;
@@ -21,7 +22,10 @@ use lettre::{
     message::{Mailbox, header::ContentType},
 };
 use placement_messaging::{EventBuilder, EventType, Outbox};
-use placement_platform::{error::ServiceError, webhook::derive_secret};
+use placement_platform::{
+    error::ServiceError,
+    webhook::{AllowedTargets, derive_secret},
+};
 use placement_proto::v1::{EndpointDisabled, Language, NotificationKind, ReferralEvent};
 use sqlx::{FromRow, PgConnection, PgPool};
 use tokio::sync::Notify;
@@ -29,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
+    egress::{Failure, GuardedResolver},
     inbox::{Arrival, Arrivals},
     render,
     store::{self, Claimed},
@@ -36,6 +41,15 @@ use crate::{
 
 pub const EMAIL: &str = "email";
 pub const WEBHOOK: &str = "webhook";
+
+/// The channel as a metric label: one of the channels this release sends on, or "other" for a value the
+/// database holds that it does not know (a label never takes a stored string as it is).
+pub fn channel_label(channel: &str) -> &'static str {
+    [EMAIL, WEBHOOK]
+        .into_iter()
+        .find(|known| *known == channel)
+        .unwrap_or("other")
+}
 
 const EVENTS: EventBuilder = EventBuilder::new(crate::PRODUCER);
 
@@ -186,6 +200,8 @@ pub struct DispatchSettings {
     pub poll_interval: Duration,
     pub concurrency: usize,
     pub webhook_key: String,
+    /// `PLACEMENT_WEBHOOK_ALLOWED_HOSTS`: the internal hosts webhooks may reach (see [`AllowedTargets`]).
+    pub webhook_allowed_hosts: String,
 }
 
 pub struct Dispatcher {
@@ -194,6 +210,7 @@ pub struct Dispatcher {
     fan_out: FanOut,
     smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
     http: reqwest::Client,
+    targets: Arc<AllowedTargets>,
     webhook_key: String,
     webhook_timeout: Duration,
     poll_interval: Duration,
@@ -209,6 +226,8 @@ pub enum DispatchError {
     Smtp(String),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    AllowList(#[from] placement_platform::webhook::AllowListError),
 }
 
 impl Dispatcher {
@@ -239,12 +258,18 @@ impl Dispatcher {
                 None
             }
         };
+        let targets = Arc::new(AllowedTargets::parse(&settings.webhook_allowed_hosts)?);
         let http = reqwest::Client::builder()
             .timeout(settings.webhook_timeout)
             .connect_timeout(settings.webhook_timeout)
             // A receiver answers for itself; following it elsewhere would let an endpoint aim our signed
             // calls at another host.
             .redirect(reqwest::redirect::Policy::none())
+            // Calls go to the addresses the resolver judged: a proxy would connect wherever it resolved.
+            .no_proxy()
+            .dns_resolver(GuardedResolver {
+                targets: targets.clone(),
+            })
             .user_agent(concat!(
                 "placement-exchange-webhooks/",
                 env!("CARGO_PKG_VERSION")
@@ -256,6 +281,7 @@ impl Dispatcher {
             fan_out,
             smtp,
             http,
+            targets,
             webhook_key: settings.webhook_key,
             webhook_timeout: settings.webhook_timeout,
             poll_interval: settings.poll_interval,
@@ -323,14 +349,14 @@ impl Dispatcher {
         let outcome = if d.channel == WEBHOOK {
             self.send_webhook(&d).await
         } else {
-            self.send_email(&d).await
+            self.send_email(&d).await.map_err(Failure::retry)
         };
         match &outcome {
             Ok(detail) => {
                 tracing::info!(delivery_id = %d.id, channel = %d.channel, attempt = d.attempts, %detail, "delivered")
             }
-            Err(error) => {
-                tracing::warn!(delivery_id = %d.id, channel = %d.channel, attempt = d.attempts, %error, "delivery attempt failed")
+            Err(failure) => {
+                tracing::warn!(delivery_id = %d.id, channel = %d.channel, attempt = d.attempts, error = %failure.detail, permanent = failure.permanent, "delivery attempt failed")
             }
         }
         // A sent delivery not recorded as sent is sent again when its lease ends, so recording is retried
@@ -354,22 +380,28 @@ impl Dispatcher {
         }
     }
 
-    async fn send_webhook(&self, d: &Claimed) -> Result<String, String> {
+    async fn send_webhook(&self, d: &Claimed) -> Result<String, Failure> {
+        // Registered addresses are URLs; one that no longer is cannot be called whatever happens next.
+        let url = reqwest::Url::parse(&d.address).map_err(|_| Failure::refused())?;
+        if let Err(refused) = self.targets.check_literal(&url) {
+            tracing::warn!(delivery_id = %d.id, endpoint_id = %d.endpoint_id, %refused, "webhook target not allowed; not called");
+            return Err(Failure::refused());
+        }
         let secret = derive_secret(
             &self.webhook_key,
             d.endpoint_id,
             placement_platform::numbers::count(d.secret_version),
         );
-        let signer =
-            standardwebhooks::Webhook::new(&secret).map_err(|e| format!("signing: {e}"))?;
+        let signer = standardwebhooks::Webhook::new(&secret)
+            .map_err(|e| Failure::retry(format!("signing: {e}")))?;
         let timestamp = Utc::now().timestamp();
         let id = d.id.to_string();
         let signature = signer
             .sign(&id, timestamp, d.body.as_bytes())
-            .map_err(|e| format!("signing: {e}"))?;
+            .map_err(|e| Failure::retry(format!("signing: {e}")))?;
         let response = self
             .http
-            .post(&d.address)
+            .post(url)
             .header("content-type", "application/json")
             .header(standardwebhooks::HEADER_WEBHOOK_ID, &id)
             .header(
@@ -383,10 +415,8 @@ impl Dispatcher {
             .await;
         match response {
             Ok(r) if r.status().is_success() => Ok(format!("HTTP {}", r.status().as_u16())),
-            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-            Err(e) if e.is_timeout() => Err(format!("timed out after {:?}", self.webhook_timeout)),
-            Err(e) if e.is_connect() => Err("connection failed".into()),
-            Err(e) => Err(format!("request failed: {}", e.without_url())),
+            Ok(r) => Err(Failure::retry(format!("HTTP {}", r.status().as_u16()))),
+            Err(e) => Err(Failure::of_call(&e, self.webhook_timeout)),
         }
     }
 
@@ -412,12 +442,14 @@ impl Dispatcher {
         &self,
         d: &Claimed,
         started: DateTime<Utc>,
-        outcome: Result<String, String>,
+        outcome: Result<String, Failure>,
     ) -> Result<(), ServiceError> {
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        let detail = match &outcome {
-            Ok(detail) | Err(detail) => detail.chars().take(500).collect::<String>(),
+        let (detail, permanent) = match &outcome {
+            Ok(detail) => (detail, false),
+            Err(failure) => (&failure.detail, failure.permanent),
         };
+        let detail = detail.chars().take(500).collect::<String>();
         store::record_attempt(&mut tx, d, started, outcome.is_ok(), &detail).await?;
         // The agency told that its endpoint was disabled, if this attempt disabled it.
         let mut told = None;
@@ -431,7 +463,8 @@ impl Dispatcher {
             );
             let next =
                 Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-            if next > d.give_up_at {
+            // Retrying a target that is not allowed could only succeed if it moved inside the allowed.
+            if permanent || next > d.give_up_at {
                 store::mark_failed(&mut tx, d, &detail).await?;
                 told = self
                     .disable_endpoint(&mut tx, d.endpoint_id, &detail)
@@ -445,7 +478,7 @@ impl Dispatcher {
         self.outbox.commit(tx).await?;
         metrics::counter!(
             placement_platform::prometheus::DELIVERIES,
-            "channel" => d.channel.to_string(),
+            "channel" => channel_label(&d.channel),
             "status" => status
         )
         .increment(1);
@@ -559,6 +592,14 @@ fn trace_header() -> reqwest::header::HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_labels_are_the_known_channels_or_other() {
+        assert_eq!(channel_label("email"), EMAIL);
+        assert_eq!(channel_label("webhook"), WEBHOOK);
+        assert_eq!(channel_label("sms"), "other");
+        assert_eq!(channel_label("Email"), "other");
+    }
 
     #[test]
     fn delays_double_up_to_the_cap_with_bounded_jitter() {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod delivery;
 pub mod digest;
+pub mod egress;
 pub mod endpoints;
 pub mod inbox;
 pub mod policy;
@@ -12,9 +13,10 @@ pub mod recipients;
 pub mod render;
 mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 
 use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_platform::config::Required;
 use placement_platform::services;
 use placement_proto::v1::notification_service_server::NotificationServiceServer;
 use serde::Deserialize;
@@ -26,6 +28,32 @@ pub const SERVICE_NAME: &str = "placement.v1.NotificationService";
 pub const PRODUCER: &str = "placement-notifications";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What a deployment must set for the notifications service's process, beyond the settings of every process (see
+/// [`Required`]; the deploy-file test checks `deploy/k8s` against it).
+pub const REQUIRED: &[Required] = &[
+    placement_platform::config::BROKER,
+    Required {
+        names: &["PLACEMENT_WEBHOOK_SECRET_KEY"],
+        secret: true,
+        without: "webhooks are signed with secrets from the development key",
+    },
+    Required {
+        names: &["PLACEMENT_SMTP_URL"],
+        secret: true,
+        without: "no e-mail is sent: e-mail deliveries wait as PENDING",
+    },
+    Required {
+        names: &["PLACEMENT_SMTP_FROM"],
+        secret: false,
+        without: "e-mails come from an .invalid address",
+    },
+    Required {
+        names: &["PLACEMENT_PUBLIC_URL"],
+        secret: false,
+        without: "links in e-mails point at localhost",
+    },
+];
 
 /// The notifications service's own settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +88,25 @@ pub struct Config {
     /// `PLACEMENT_DELIVERY_CONCURRENCY`: deliveries in flight per instance.
     #[serde(default = "default_concurrency")]
     pub delivery_concurrency: usize,
+    /// `PLACEMENT_WEBHOOK_ALLOWED_HOSTS`: internal hosts (comma-separated, each `host` or `host:port`)
+    /// webhooks may be delivered to; every other host must resolve outside any network.
+    #[serde(default)]
+    pub webhook_allowed_hosts: String,
+    /// `PLACEMENT_WATCH_STREAMS_PER_AGENCY`: WatchNotifications streams one agency keeps open at once, per
+    /// instance; more are RESOURCE_EXHAUSTED.
+    #[serde(default = "default_streams_per_agency")]
+    pub watch_streams_per_agency: NonZeroUsize,
+    /// `PLACEMENT_WATCH_STREAMS_PER_PERSON`: the same for one person (a token's subject) of an agency.
+    #[serde(default = "default_streams_per_person")]
+    pub watch_streams_per_person: NonZeroUsize,
+}
+
+fn default_streams_per_agency() -> NonZeroUsize {
+    NonZeroUsize::new(20).expect("not zero")
+}
+
+fn default_streams_per_person() -> NonZeroUsize {
+    NonZeroUsize::new(5).expect("not zero")
 }
 
 fn default_from() -> String {
@@ -103,6 +150,7 @@ impl Config {
             poll_interval: self.delivery_poll_interval,
             concurrency: self.delivery_concurrency,
             webhook_key,
+            webhook_allowed_hosts: self.webhook_allowed_hosts.clone(),
         }
     }
 
@@ -150,6 +198,7 @@ impl Service for Notifications {
         grpc_name: SERVICE_NAME,
         producer: PRODUCER,
         migrators: &[&MIGRATOR],
+        required: REQUIRED,
     };
     type Config = Config;
 
@@ -186,6 +235,10 @@ impl Service for Notifications {
             arrivals,
             wake,
             config.retry().window,
+            api::WatchLimits::new(
+                config.watch_streams_per_agency,
+                config.watch_streams_per_person,
+            ),
             kit.shutdown(),
         );
         Ok(placement_messaging::routes![kit;

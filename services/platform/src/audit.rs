@@ -1,6 +1,9 @@
 //! The audit trail: every call that reads or changes a case or a referral, appended in the same transaction
 //! as the change it records, each entry chained to the previous one by a SHA-256 hash. The cases and
-//! referrals services include [`MIGRATOR`] and serve [`AuditTrail`] (operators only).
+//! referrals services include [`MIGRATOR`] and serve [`AuditTrail`] (to the national authority's operators
+//! only).
+
+use std::{num::NonZeroUsize, sync::OnceLock, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use placement_proto::v1::{
@@ -12,9 +15,12 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+pub mod checkpoint;
+
 use crate::{
     CallerExt,
-    caller::{Caller, Role},
+    admission::Limit,
+    caller::Caller,
     error::{ServiceError, ServiceResult, parse_id, respond},
     page::{page_size, take_page},
     time::timestamp,
@@ -139,6 +145,47 @@ pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> sqlx::Result<
     Ok(())
 }
 
+/// Every append waits for the trail's head, so reads (which anyone may send, for ids that need not
+/// exist) are bounded per agency: one agency's flood queues at most this many appends ahead of everyone
+/// else's calls.
+static READS: OnceLock<Limit<Uuid>> = OnceLock::new();
+
+/// How long an audited read waits for a place of its agency before it is refused.
+const READ_WAIT: Duration = Duration::from_secs(2);
+
+pub fn default_reads_per_agency() -> NonZeroUsize {
+    NonZeroUsize::new(16).expect("not zero")
+}
+
+/// Sets the bound on an agency's audited reads at once (`PLACEMENT_AUDITED_READS_PER_AGENCY`); once, at
+/// start, before the first read.
+pub fn limit_reads(per_agency: NonZeroUsize) {
+    let _ = READS.set(Limit::new(per_agency, "audited reads per agency"));
+}
+
+fn reads() -> &'static Limit<Uuid> {
+    READS.get_or_init(|| Limit::new(default_reads_per_agency(), "audited reads per agency"))
+}
+
+/// A place for one of `caller`'s agency's audited reads or refusals. What gets none is not recorded: a
+/// read is then refused (RESOURCE_EXHAUSTED), and a refusal stands as it is; either way nothing was
+/// disclosed.
+async fn read_place(caller: &Caller, rpc: &str) -> ServiceResult<crate::admission::Admitted<Uuid>> {
+    reads()
+        .admit_within(caller.agency_id, READ_WAIT)
+        .await
+        .inspect_err(|_| {
+            tracing::warn!(agency_id = %caller.agency_id, rpc, "not recorded in the audit trail: too many of the agency's calls at once");
+        })
+}
+
+/// [`append_refusal`] within the agency's bound.
+async fn append_refusal_bounded(pool: &PgPool, entry: &Entry<'_>) {
+    if let Ok(_place) = read_place(entry.caller, entry.rpc).await {
+        append_refusal(pool, entry).await;
+    }
+}
+
 /// Records a refused or failed call in a transaction of its own (the call's own was rolled back). A
 /// failure to record is logged, not returned: the caller's answer is the refusal.
 pub async fn append_refusal(pool: &PgPool, entry: &Entry<'_>) {
@@ -154,7 +201,8 @@ pub async fn append_refusal(pool: &PgPool, entry: &Entry<'_>) {
 }
 
 /// Records a read and hands its result on; a read that cannot be recorded is not answered. A refused read
-/// is recorded as such.
+/// is recorded as such. A read past its agency's bound ([`limit_reads`]) is RESOURCE_EXHAUSTED; a refusal
+/// past it stays the refusal, unrecorded.
 pub async fn record_read<T>(
     pool: &PgPool,
     caller: &Caller,
@@ -171,11 +219,12 @@ pub async fn record_read<T>(
         outcome: outcome(&result),
     };
     if result.is_ok() {
+        let _place = read_place(caller, rpc).await?;
         let mut tx = crate::db::begin(pool).await?;
         append(&mut tx, &entry).await?;
         tx.commit().await?;
     } else {
-        append_refusal(pool, &entry).await;
+        append_refusal_bounded(pool, &entry).await;
     }
     result
 }
@@ -191,7 +240,7 @@ pub async fn record_refusal<T>(
     result: ServiceResult<T>,
 ) -> ServiceResult<T> {
     if let Err(e) = &result {
-        append_refusal(
+        append_refusal_bounded(
             pool,
             &Entry {
                 caller,
@@ -218,13 +267,29 @@ pub fn outcome<T>(result: &ServiceResult<T>) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
     pub entries: u64,
-    /// The first broken link: (sequence, what is wrong).
+    /// The first broken link: (sequence, what is wrong); the sequence is 0 when what is wrong is a line of
+    /// the checkpoint file rather than an entry.
     pub broken: Option<(u64, String)>,
 }
 
-/// Walks the whole trail in order, recomputing every hash.
-pub async fn verify(pool: &PgPool) -> sqlx::Result<Verification> {
+/// The checkpoints a trail is compared with: what their file held, and the file's name for the problems.
+#[derive(Debug, Clone, Copy)]
+pub struct Against<'a> {
+    pub log: &'a checkpoint::Log,
+    pub file: &'a str,
+}
+
+/// Walks the whole trail in order, recomputing every hash, and compares it with every checkpoint of
+/// `checkpoints` (read before this is called: a checkpoint is only written of a head already committed, so
+/// none read earlier can be ahead of the head read here).
+pub async fn verify(pool: &PgPool, checkpoints: Option<Against<'_>>) -> sqlx::Result<Verification> {
     use tokio_stream::StreamExt;
+    let empty = checkpoint::Log::default();
+    let against = checkpoints.unwrap_or(Against {
+        log: &empty,
+        file: "",
+    });
+    let mut covered = checkpoint::Covered::new(against.log, against.file);
     let mut conn = pool.acquire().await?;
     let (head_seq, head_hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE only_row")
@@ -241,26 +306,11 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Verification> {
     let mut entries = 0u64;
     while let Some(row) = rows.next().await.transpose()? {
         entries += 1;
-        let seq = crate::numbers::serial(row.seq);
-        if row.seq != expected {
-            return Ok(broken(
-                entries,
-                crate::numbers::serial(expected),
-                format!("entry {expected} is missing"),
-            ));
+        if let Some((seq, problem)) = link_problem(&row, expected, &prev) {
+            return Ok(broken(entries, seq, problem));
         }
-        if row.prev_hash != prev {
-            return Ok(broken(
-                entries,
-                seq,
-                format!(
-                    "entry {seq} does not follow entry {}",
-                    seq.saturating_sub(1)
-                ),
-            ));
-        }
-        if row.compute_hash(&prev) != row.hash {
-            return Ok(broken(entries, seq, format!("entry {seq} was altered")));
+        if let Some(problem) = covered.check(row.seq, &row.hash) {
+            return Ok(broken(entries, crate::numbers::serial(row.seq), problem));
         }
         prev = row.hash;
         expected += 1;
@@ -279,10 +329,40 @@ pub async fn verify(pool: &PgPool) -> sqlx::Result<Verification> {
             format!("entry {head_seq} was altered"),
         ));
     }
+    if let Some((seq, problem)) = covered.after(head_seq) {
+        return Ok(broken(entries, seq, problem));
+    }
+    if let Some(problem) = checkpoint::bad_line(against.log, against.file) {
+        return Ok(broken(entries, 0, problem));
+    }
     Ok(Verification {
         entries,
         broken: None,
     })
+}
+
+/// What is wrong with `row`'s link, expected to be entry `expected` after the hash `prev`.
+fn link_problem(row: &Row, expected: i64, prev: &[u8]) -> Option<(u64, String)> {
+    let seq = crate::numbers::serial(row.seq);
+    if row.seq != expected {
+        return Some((
+            crate::numbers::serial(expected),
+            format!("entry {expected} is missing"),
+        ));
+    }
+    if row.prev_hash != prev {
+        return Some((
+            seq,
+            format!(
+                "entry {seq} does not follow entry {}",
+                seq.saturating_sub(1)
+            ),
+        ));
+    }
+    if row.compute_hash(prev) != row.hash {
+        return Some((seq, format!("entry {seq} was altered")));
+    }
+    None
 }
 
 fn broken(entries: u64, seq: u64, problem: String) -> Verification {
@@ -296,9 +376,31 @@ fn broken(entries: u64, seq: u64, problem: String) -> Verification {
 #[derive(Clone)]
 pub struct AuditTrail {
     pub pool: PgPool,
+    /// The service's checkpoints of the trail's head, when it keeps them.
+    pub checkpoints: Option<checkpoint::Checkpoints>,
 }
 
 impl AuditTrail {
+    /// The trail checked, against its checkpoints when it has them.
+    async fn verify(&self) -> ServiceResult<Verification> {
+        let Some(checkpoints) = &self.checkpoints else {
+            return Ok(verify(&self.pool, None).await?);
+        };
+        let log = checkpoints.read().await.map_err(|e| {
+            tracing::error!(error = %e, "the audit checkpoints could not be read");
+            ServiceError::Unavailable("the audit trail's checkpoints cannot be read now".into())
+        })?;
+        let file = checkpoints.file_name();
+        Ok(verify(
+            &self.pool,
+            Some(Against {
+                log: &log,
+                file: &file,
+            }),
+        )
+        .await?)
+    }
+
     async fn list(&self, req: ListAuditTrailRequest) -> ServiceResult<ListAuditTrailResponse> {
         let record = parse_id("record_id", &req.record_id)?;
         let limit = page_size("page_size", req.page_size)?;
@@ -332,7 +434,7 @@ impl AuditService for AuditTrail {
         &self,
         request: Request<ListAuditTrailRequest>,
     ) -> Result<Response<ListAuditTrailResponse>, Status> {
-        request.caller()?.require(&[Role::Operator])?;
+        request.caller()?.require_operator()?;
         respond(self.list(request.into_inner()).await)
     }
 
@@ -340,8 +442,8 @@ impl AuditService for AuditTrail {
         &self,
         request: Request<VerifyAuditTrailRequest>,
     ) -> Result<Response<VerifyAuditTrailResponse>, Status> {
-        request.caller()?.require(&[Role::Operator])?;
-        let v = verify(&self.pool).await.map_err(ServiceError::from)?;
+        request.caller()?.require_operator()?;
+        let v = self.verify().await?;
         if let Some((seq, problem)) = &v.broken {
             tracing::error!(sequence = seq, problem, "the audit trail is broken");
         }

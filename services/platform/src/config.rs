@@ -23,6 +23,12 @@ pub struct CommonConfig {
     /// `PLACEMENT_DATABASE_URL`.
     #[serde(default = "default_database_url")]
     pub database_url: String,
+    /// `PLACEMENT_DATABASE_OWNER_URL`: the role that owns the service's schema. When set, the schema is
+    /// created and migrated as this role, which then grants `PLACEMENT_DATABASE_URL`'s role (the runtime
+    /// role) only what serving needs; the process serves as the runtime role alone. Unset (development),
+    /// the one role does both.
+    #[serde(default)]
+    pub database_owner_url: Option<String>,
     /// `PLACEMENT_DATABASE_MAX_CONNECTIONS`.
     #[serde(default = "default_db_max_connections")]
     pub database_max_connections: u32,
@@ -77,9 +83,21 @@ pub struct CommonConfig {
     /// `PLACEMENT_METRICS_INTERVAL`: how often the gauges (outbox, queue, pool, …) are sampled.
     #[serde(default = "default_metrics_interval", with = "humantime_serde")]
     pub metrics_interval: std::time::Duration,
+    /// `PLACEMENT_AUDITED_READS_PER_AGENCY`: reads of cases and referrals of one agency recorded in the
+    /// audit trail at once (each waits for the trail's head); more wait briefly, then are
+    /// RESOURCE_EXHAUSTED.
+    #[serde(default = "crate::audit::default_reads_per_agency")]
+    pub audited_reads_per_agency: std::num::NonZeroUsize,
 }
 
 impl CommonConfig {
+    /// The owner's URL, when one is given (a blank value, as an optional Secret may leave, is none).
+    pub fn database_owner_url(&self) -> Option<&str> {
+        self.database_owner_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+    }
+
     pub fn development(&self) -> bool {
         self.auth_mode == "development"
     }
@@ -106,6 +124,7 @@ impl Default for CommonConfig {
     fn default() -> Self {
         Self {
             database_url: default_database_url(),
+            database_owner_url: None,
             database_max_connections: default_db_max_connections(),
             database_acquire_timeout: default_acquire_timeout(),
             amqp_url: default_amqp_url(),
@@ -121,6 +140,7 @@ impl Default for CommonConfig {
             tls_key: None,
             tls_ca: None,
             metrics_interval: default_metrics_interval(),
+            audited_reads_per_agency: crate::audit::default_reads_per_agency(),
         }
     }
 }
@@ -165,4 +185,157 @@ fn default_issuer() -> String {
 
 fn default_audience() -> String {
     "placement-exchange".into()
+}
+
+/// A setting a deployment must give a process, because its local default is wrong anywhere but on a
+/// developer's machine. Each process lists what it needs (the [`COMMON_REQUIRED`] and its own, beside its
+/// `Config`), warns at start of every one unset outside development mode, and the deploy-file test
+/// (`tests/e2e/deploy_files.rs`) checks that each Deployment in `deploy/k8s` sets them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Required {
+    /// The variable, or its alternatives (any one suffices); `<NAME>` stands for the process's name
+    /// (`PLACEMENT_<NAME>_LISTEN_ADDR`).
+    pub names: &'static [&'static str],
+    /// Whether its value must come from a Secret: a key, a password or a URL that may carry one.
+    pub secret: bool,
+    /// What goes wrong without it, for the warning.
+    pub without: &'static str,
+}
+
+impl Required {
+    /// Its variables' names for the process `listed`.
+    pub fn names_for(&self, listed: crate::services::Listed) -> Vec<String> {
+        let name = listed.name.to_uppercase();
+        self.names
+            .iter()
+            .map(|n| n.replace("<NAME>", &name))
+            .collect()
+    }
+
+    /// Whether `lookup` (e.g. the process's environment) gives it a value that is not blank.
+    pub fn is_set(
+        &self,
+        listed: crate::services::Listed,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> bool {
+        self.names_for(listed)
+            .iter()
+            .any(|n| lookup(n).is_some_and(|v| !v.trim().is_empty()))
+    }
+}
+
+/// The broker, for every process that consumes or publishes events (the web app does neither, and is not
+/// given the broker's credentials).
+pub const BROKER: Required = Required {
+    names: &["PLACEMENT_AMQP_URL"],
+    secret: true,
+    without: "the local broker is used, as guest",
+};
+
+/// What every process needs from a deployment.
+pub const COMMON_REQUIRED: &[Required] = &[
+    Required {
+        names: &["PLACEMENT_DATABASE_URL"],
+        secret: true,
+        without: "the local development database is used",
+    },
+    Required {
+        names: &["PLACEMENT_<NAME>_LISTEN_ADDR"],
+        secret: false,
+        without: "the API is served on 127.0.0.1 only",
+    },
+    Required {
+        names: &["PLACEMENT_<NAME>_METRICS_ADDR", "PLACEMENT_METRICS_ADDR"],
+        secret: false,
+        without: "metrics and the probes' /readyz are served on 127.0.0.1 only",
+    },
+    Required {
+        names: &["PLACEMENT_AUTH_JWKS_URI", "PLACEMENT_AUTH_JWKS_FILE"],
+        secret: false,
+        without: "no token can be verified",
+    },
+    Required {
+        names: &["PLACEMENT_AUTH_ISSUER"],
+        secret: false,
+        without: "only tokens of the development issuer are taken",
+    },
+    Required {
+        names: &["PLACEMENT_TLS_CERT"],
+        secret: false,
+        without: "no mutual TLS",
+    },
+    Required {
+        names: &["PLACEMENT_TLS_KEY"],
+        secret: false,
+        without: "no mutual TLS",
+    },
+    Required {
+        names: &["PLACEMENT_TLS_CA"],
+        secret: false,
+        without: "no mutual TLS",
+    },
+    Required {
+        names: &["PLACEMENT_DATABASE_OWNER_URL"],
+        secret: true,
+        without: "the role the process serves as owns its schema: it may alter, empty or drop any table, the audit trail's too",
+    },
+];
+
+/// Every setting of `own` and [`COMMON_REQUIRED`] that `lookup` leaves unset, for the process `listed`.
+pub fn unset(
+    listed: crate::services::Listed,
+    own: &[Required],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<Required> {
+    COMMON_REQUIRED
+        .iter()
+        .chain(own)
+        .filter(|r| !r.is_set(listed, &lookup))
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services;
+
+    #[test]
+    fn a_required_setting_is_set_by_any_of_its_names_for_the_process() {
+        let metrics = COMMON_REQUIRED[2];
+        assert_eq!(
+            metrics.names_for(services::REPORTS),
+            ["PLACEMENT_REPORTS_METRICS_ADDR", "PLACEMENT_METRICS_ADDR"]
+        );
+        let env = |set: &'static [(&'static str, &'static str)]| {
+            move |n: &str| {
+                set.iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(metrics.is_set(
+            services::REPORTS,
+            env(&[("PLACEMENT_METRICS_ADDR", "0.0.0.0:9100")])
+        ));
+        assert!(!metrics.is_set(services::REPORTS, env(&[("PLACEMENT_METRICS_ADDR", " ")])));
+        assert!(!metrics.is_set(
+            services::CASES,
+            env(&[("PLACEMENT_REPORTS_METRICS_ADDR", "0.0.0.0:9100")])
+        ));
+        let own = [Required {
+            names: &["PLACEMENT_SMTP_URL"],
+            secret: true,
+            without: "e-mails wait",
+        }];
+        let missing = unset(
+            services::NOTIFICATIONS,
+            &own,
+            env(&[("PLACEMENT_DATABASE_URL", "x")]),
+        );
+        assert!(missing.contains(&own[0]));
+        assert!(missing.contains(&COMMON_REQUIRED[1]));
+        assert!(!missing.contains(&COMMON_REQUIRED[0]));
+        assert!(!missing.contains(&BROKER), "not asked for");
+    }
 }

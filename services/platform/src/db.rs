@@ -27,9 +27,14 @@ pub enum DbSetupError {
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// Connects to `url` with every connection's `search_path` set to `schema`, creates the schema and applies
-/// `migrator`. Waits (with backoff) while PostgreSQL is not answering, until `shutdown` is cancelled.
+/// `migrators`. Waits (with backoff) while PostgreSQL is not answering, until `shutdown` is cancelled.
+///
+/// With `owner_url` (the schemas' owner), the schema is created and migrated as that role, which then
+/// grants `url`'s role only what serving needs ([`grant_runtime`]); its connection is closed before the
+/// pool of `url`'s role is returned. Without, `url`'s role does both (development).
 pub async fn connect_and_migrate(
     url: &str,
+    owner_url: Option<&str>,
     schema: &str,
     max_connections: u32,
     acquire_timeout: Duration,
@@ -40,11 +45,8 @@ pub async fn connect_and_migrate(
         schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
         "schema names are fixed identifiers"
     );
-    let options = PgConnectOptions::from_str(url)
-        .map_err(DbSetupError::Url)?
-        .options([("search_path", schema)])
-        .log_statements(tracing::log::LevelFilter::Trace)
-        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+    let runtime = connect_options(url, schema)?;
+    let runtime_role = runtime.get_username().to_string();
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
@@ -62,31 +64,67 @@ pub async fn connect_and_migrate(
                 Ok(true)
             })
         })
-        .connect_lazy_with(options);
+        .connect_lazy_with(runtime);
+    let Some(owner_url) = owner_url else {
+        retrying(shutdown, || setup(&pool, schema, migrators)).await?;
+        return Ok(pool);
+    };
+    let owner = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(connect_options(owner_url, schema)?);
+    let prepared = retrying(shutdown, || async {
+        setup(&owner, schema, migrators).await?;
+        grant_runtime(&owner, schema, &runtime_role).await
+    })
+    .await;
+    owner.close().await;
+    prepared?;
+    // A runtime role that cannot log in fails the start, as it did when the one role also migrated.
+    retrying(shutdown, || async {
+        pool.acquire().await?;
+        Ok(())
+    })
+    .await?;
+    Ok(pool)
+}
 
+fn connect_options(url: &str, schema: &str) -> Result<PgConnectOptions, DbSetupError> {
+    Ok(PgConnectOptions::from_str(url)
+        .map_err(DbSetupError::Url)?
+        .options([("search_path", schema)])
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500)))
+}
+
+/// Runs `attempt` until it succeeds, waiting (with backoff) after each failure that a database still
+/// starting or restarting explains; any other failure is returned.
+async fn retrying<F, Fut>(shutdown: &CancellationToken, mut attempt: F) -> Result<(), DbSetupError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), DbSetupError>>,
+{
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
-        match setup(&pool, schema, migrators).await {
-            Ok(()) => return Ok(pool),
-            Err(DbSetupError::Database(e)) if crate::error::is_transient_db_error(&e) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, ?delay, "database not ready; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.cancelled() => return Err(DbSetupError::Cancelled),
-                }
+        let error = match attempt().await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let transient = match &error {
+            DbSetupError::Database(e)
+            | DbSetupError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => {
+                crate::error::is_transient_db_error(e)
             }
-            Err(DbSetupError::Migrate(sqlx::migrate::MigrateError::Execute(e)))
-                if crate::error::is_transient_db_error(&e) =>
-            {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, ?delay, "database not ready for migrations; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.cancelled() => return Err(DbSetupError::Cancelled),
-                }
-            }
-            Err(e) => return Err(e),
+            _ => false,
+        };
+        if !transient {
+            return Err(error);
+        }
+        let delay = backoff.next_delay();
+        tracing::warn!(error = %error, ?delay, "database not ready; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => return Err(DbSetupError::Cancelled),
         }
     }
 }
@@ -111,6 +149,63 @@ async fn setup(pool: &PgPool, schema: &str, migrators: &[&Migrator]) -> Result<(
         migrator.run(pool).await?;
     }
     Ok(())
+}
+
+/// Gives `runtime` (a role other than the owner) what serving from `schema` takes and nothing more, stated
+/// whole on every start so that whatever it was given by hand or by an earlier version is taken back: USAGE
+/// on the schema (no CREATE), reading and writing rows of its tables (no TRUNCATE, REFERENCES or TRIGGER),
+/// its sequences' next values; on the audit trail only reading and appending; nothing of the migrations'
+/// history. PUBLIC keeps nothing on the schema, so no other service's runtime role can read it.
+async fn grant_runtime(owner: &PgPool, schema: &str, runtime: &str) -> Result<(), DbSetupError> {
+    let mut tx = begin(owner).await?;
+    let owner_role: String = sqlx::query_scalar("SELECT current_user")
+        .fetch_one(&mut *tx)
+        .await?;
+    if owner_role == runtime {
+        tracing::warn!(
+            "the database's owner and runtime roles are one: the runtime role owns its schema"
+        );
+        return Ok(());
+    }
+    // Two instances starting together would grant on the same catalog rows at once, which PostgreSQL
+    // refuses ("tuple concurrently updated"): the lock takes them one after the other.
+    tx.execute("SELECT pg_advisory_xact_lock(7311002)").await?;
+    let audited: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(format!("{schema}.audit_trail"))
+        .fetch_one(&mut *tx)
+        .await?;
+    for statement in runtime_grants(schema, &quote_identifier(runtime), audited) {
+        tx.execute(statement.as_str()).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The statements of [`grant_runtime`], in order: every privilege taken back, then the few given.
+fn runtime_grants(schema: &str, role: &str, audited: bool) -> Vec<String> {
+    let mut statements = vec![
+        format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC, {role}"),
+        format!("REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM PUBLIC, {role}"),
+        format!("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM PUBLIC, {role}"),
+        format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"),
+        format!("REVOKE ALL ON {schema}._sqlx_migrations FROM {role}"),
+    ];
+    if audited {
+        statements.extend([
+            // The trail is only ever appended to.
+            format!("REVOKE UPDATE, DELETE ON {schema}.audit_trail FROM {role}"),
+            // An append locks the head row (FOR UPDATE) and moves it forward: SELECT and UPDATE only.
+            format!("REVOKE INSERT, DELETE ON {schema}.audit_head FROM {role}"),
+        ]);
+    }
+    statements
+}
+
+/// `name` quoted as a PostgreSQL identifier: a role's name comes from a URL, not from the code.
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Whether the database answers now.
@@ -157,5 +252,47 @@ where
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Only when the runtime is shutting down: as transient as a closed pool.
         Err(_) => Err(sqlx::Error::PoolClosed.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_name_is_quoted_whole() {
+        assert_eq!(quote_identifier("placement_cases"), "\"placement_cases\"");
+        assert_eq!(
+            quote_identifier("x\"; DROP SCHEMA cases; --"),
+            "\"x\"\"; DROP SCHEMA cases; --\""
+        );
+    }
+
+    #[test]
+    fn the_runtime_role_is_given_rows_not_the_schema_and_only_appends_to_the_audit_trail() {
+        let statements = runtime_grants("cases", "\"placement_cases\"", true);
+        let granted: Vec<&String> = statements
+            .iter()
+            .filter(|s| s.starts_with("GRANT"))
+            .collect();
+        assert_eq!(granted.len(), 3, "{statements:#?}");
+        for forbidden in ["TRUNCATE", "CREATE", "GRANT ALL", "REFERENCES", "TRIGGER"] {
+            assert!(
+                granted.iter().all(|s| !s.contains(forbidden)),
+                "{forbidden}: {granted:#?}"
+            );
+        }
+        // Everything is taken back before anything is given, and the audit trail's limits come last.
+        let first_grant = statements.iter().position(|s| s.starts_with("GRANT"));
+        assert_eq!(first_grant, Some(3), "{statements:#?}");
+        assert_eq!(
+            statements[statements.len() - 2],
+            "REVOKE UPDATE, DELETE ON cases.audit_trail FROM \"placement_cases\""
+        );
+        assert!(
+            !runtime_grants("web", "\"placement_web\"", false)
+                .iter()
+                .any(|s| s.contains("audit")),
+        );
     }
 }

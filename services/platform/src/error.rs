@@ -25,6 +25,9 @@ pub enum ServiceError {
     /// running it again is safe.
     #[error("conflict with a concurrent change: {0}")]
     Conflict(String),
+    /// The caller holds as much as one caller may at once (streams, expensive reads in progress).
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// The database holds a value this release does not know (a newer release or a hand wrote it):
     /// refused loudly rather than read as something else.
     #[error("the stored data cannot be read: {0}")]
@@ -64,6 +67,7 @@ impl ServiceError {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Conflict(_) => "ABORTED",
+            Self::ResourceExhausted(_) => "RESOURCE_EXHAUSTED",
             Self::DataLoss(_) => "DATA_LOSS",
             Self::Internal(_) => "INTERNAL",
         }
@@ -208,6 +212,7 @@ impl From<ServiceError> for Status {
             ServiceError::Conflict(m) => {
                 Status::aborted(format!("conflict with a concurrent change ({m}); retry"))
             }
+            ServiceError::ResourceExhausted(m) => Status::resource_exhausted(m),
             ServiceError::DataLoss(m) => Status::data_loss(m),
             ServiceError::Internal(_) => Status::internal("internal error"),
         }

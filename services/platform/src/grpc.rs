@@ -19,7 +19,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// The health service and its reporter. The reporter starts NOT_SERVING; the service sets SERVING once its
-/// database and broker are ready.
+/// database is ready, and its broker if it consumes or publishes events.
 pub fn health() -> (
     HealthReporter,
     tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,

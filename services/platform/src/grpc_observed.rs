@@ -1,10 +1,13 @@
 //! Every gRPC call counted by method and status code, timed, and traced (a server span, the child of the
 //! caller's `traceparent`), as a layer of the server: a method added later is observed without a line of
-//! its own.
+//! its own. Only methods the exchange declares are named; any other path is `unknown`, so that made-up
+//! paths (answered UNAUTHENTICATED before routing) cannot grow the series.
 
 use std::{
+    collections::HashSet,
     future::Future,
     pin::Pin,
+    sync::LazyLock,
     task::{Context, Poll},
     time::Instant,
 };
@@ -47,9 +50,9 @@ where
     }
 
     fn call(&mut self, request: http::Request<Req>) -> Self::Future {
-        let method = request.uri().path().to_string();
+        let method = declared(request.uri().path());
         let started = Instant::now();
-        let span = server_span(&method, request.headers());
+        let span = server_span(method, request.headers());
         let answer = span.in_scope(|| self.inner.call(request));
         let in_call = span.clone();
         Box::pin(
@@ -73,18 +76,57 @@ where
     }
 }
 
+/// Label of a call to a path that names no declared method.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+/// Every method the exchange's servers declare, as `package.Service/Method`: the exchange's own (from the
+/// embedded descriptor set, so a method added later is known without a line here), health and reflection.
+static DECLARED: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    use placement_proto::prost::Message;
+    let sets = [
+        placement_proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    ];
+    let mut methods = HashSet::new();
+    for encoded in sets {
+        let set = prost_types::FileDescriptorSet::decode(encoded)
+            .expect("the embedded descriptor sets are valid");
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    methods.insert(format!(
+                        "{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    ));
+                }
+            }
+        }
+    }
+    methods
+});
+
+/// The method `path` calls, if declared, else [`UNKNOWN_METHOD`]: the only values a label of a call takes.
+pub fn declared(path: &str) -> &'static str {
+    DECLARED
+        .get(path.strip_prefix('/').unwrap_or(path))
+        .map_or(UNKNOWN_METHOD, String::as_str)
+}
+
 /// The call's span, named as OpenTelemetry's RPC conventions name it. Health checks (every few seconds,
 /// from every probe) make none.
-fn server_span(path: &str, headers: &http::HeaderMap) -> tracing::Span {
-    let Some((service, method)) = path.trim_start_matches('/').split_once('/') else {
-        return tracing::Span::none();
-    };
+fn server_span(declared: &'static str, headers: &http::HeaderMap) -> tracing::Span {
+    let (service, method) = declared
+        .split_once('/')
+        .unwrap_or((UNKNOWN_METHOD, UNKNOWN_METHOD));
     if service.starts_with("grpc.health.") {
         return tracing::Span::none();
     }
     let span = tracing::info_span!(
         "grpc",
-        otel.name = format!("{service}/{method}"),
+        otel.name = declared,
         otel.kind = "server",
         rpc.system = "grpc",
         rpc.service = service,
@@ -100,7 +142,7 @@ fn server_span(path: &str, headers: &http::HeaderMap) -> tracing::Span {
 }
 
 struct Call {
-    method: String,
+    method: &'static str,
     started: Instant,
     code: Option<i32>,
     span: tracing::Span,
@@ -117,13 +159,13 @@ impl Call {
             (None, true) => "UNKNOWN",
             (None, false) => "CANCELLED",
         };
-        // A path no route knows is labelled as such, so that made-up paths cannot grow the series.
+        // A declared method of another service than this one's is not served here either.
         let method = if code == "UNIMPLEMENTED" {
-            "unknown".to_string()
+            UNKNOWN_METHOD
         } else {
-            self.method.trim_start_matches('/').to_string()
+            self.method
         };
-        metrics::counter!(GRPC_REQUESTS, "method" => method.clone(), "code" => code).increment(1);
+        metrics::counter!(GRPC_REQUESTS, "method" => method, "code" => code).increment(1);
         metrics::histogram!(GRPC_DURATION, "method" => method)
             .record(self.started.elapsed().as_secs_f64());
     }
@@ -217,6 +259,52 @@ fn code_name(code: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_declared_methods_are_named() {
+        assert_eq!(
+            declared("/placement.v1.ReferralService/GetReferral"),
+            "placement.v1.ReferralService/GetReferral"
+        );
+        assert_eq!(
+            declared("/placement.v1.NotificationService/WatchNotifications"),
+            "placement.v1.NotificationService/WatchNotifications"
+        );
+        assert_eq!(
+            declared("/grpc.health.v1.Health/Check"),
+            "grpc.health.v1.Health/Check"
+        );
+        assert_eq!(
+            declared("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+        );
+        for made_up in [
+            "/placement.v1.ReferralService/Xyz8f3a",
+            "/placement.v1.ReferralService/GetReferral/",
+            "/placement.v1.ReferralService/getreferral",
+            "/placement.v1.Nope/GetReferral",
+            "/placement.v1.ReferralService",
+            "/",
+            "",
+            "//placement.v1.ReferralService/GetReferral",
+            "/placement.v1.ReferralService/GetReferral?x=1",
+        ] {
+            assert_eq!(declared(made_up), UNKNOWN_METHOD, "{made_up:?}");
+        }
+    }
+
+    #[test]
+    fn every_service_of_the_exchange_is_declared() {
+        // One method of each, so that a descriptor set left out of DECLARED is noticed.
+        for path in [
+            "/placement.v1.DirectoryService/GetService",
+            "/placement.v1.CaseService/GetCase",
+            "/placement.v1.ReportService/GetDistrictReport",
+            "/placement.v1.AuditService/VerifyAuditTrail",
+        ] {
+            assert_ne!(declared(path), UNKNOWN_METHOD, "{path}");
+        }
+    }
 
     #[test]
     fn codes_are_named_as_grpc_names_them() {

@@ -2,6 +2,7 @@
 //! shutdown, the PostgreSQL pool and migrations, the caller's identity, the error-to-status mapping,
 //! pagination tokens and the gRPC server with health and reflection.
 
+pub mod admission;
 pub mod audit;
 pub mod backoff;
 pub mod caller;

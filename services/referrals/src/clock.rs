@@ -1,9 +1,11 @@
 //! When a step happens. In production the database's clock says (`now()` of the step's transaction): one
 //! clock for every instance, and nobody can date a step. A test that must build months of history with
-//! known timings runs the service with `PLACEMENT_TEST_CLOCK=true` (it warns at start: never in production) and tells each
+//! known timings runs the service with `PLACEMENT_TEST_CLOCK=true` and tells each
 //! request its time in the `x-placement-test-time` metadata (RFC 3339). Deadlines then fall due by the
 //! latest time told, not by the wall clock, and a step a deadline takes is dated at the deadline: a
-//! history told in order comes out as it would have happened.
+//! history told in order comes out as it would have happened. The test clock lets any caller date its
+//! steps, so one variable must not turn it on in production: it needs development mode
+//! (`PLACEMENT_AUTH_MODE=development`) as well, or the service refuses to start.
 
 use std::sync::{
     Arc,
@@ -23,7 +25,23 @@ pub struct StepClock {
     told: Option<Arc<AtomicI64>>,
 }
 
+/// The test clock asked for outside development mode.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "PLACEMENT_TEST_CLOCK=true is refused without PLACEMENT_AUTH_MODE=development: it lets any caller date its steps, so it is for tests only"
+)]
+pub struct TestClockRefused;
+
 impl StepClock {
+    /// The clock the settings ask for: the told one only with `test_clock` in development mode.
+    pub fn chosen(test_clock: bool, development: bool) -> Result<StepClock, TestClockRefused> {
+        match (test_clock, development) {
+            (false, _) => Ok(StepClock::database()),
+            (true, true) => Ok(StepClock::told()),
+            (true, false) => Err(TestClockRefused),
+        }
+    }
+
     /// The database's clock: told times are ignored.
     pub fn database() -> StepClock {
         StepClock { told: None }
@@ -73,6 +91,31 @@ mod tests {
         r.metadata_mut()
             .insert(TOLD_TIME, value.parse().expect("ascii"));
         r
+    }
+
+    #[test]
+    fn the_test_clock_is_refused_outside_development_mode() {
+        assert_eq!(
+            StepClock::chosen(true, false).map(|c| c.told.is_some()),
+            Err(TestClockRefused)
+        );
+        assert!(
+            TestClockRefused
+                .to_string()
+                .contains("PLACEMENT_AUTH_MODE=development")
+        );
+        assert_eq!(
+            StepClock::chosen(true, true).map(|c| c.told.is_some()),
+            Ok(true)
+        );
+        assert_eq!(
+            StepClock::chosen(false, true).map(|c| c.told.is_some()),
+            Ok(false)
+        );
+        assert_eq!(
+            StepClock::chosen(false, false).map(|c| c.told.is_some()),
+            Ok(false)
+        );
     }
 
     #[test]

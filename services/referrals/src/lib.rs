@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use placement_messaging::EventBuilder;
 use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_platform::config::Required;
 use placement_platform::services;
 use placement_proto::v1::audit_service_server::AuditServiceServer;
 use placement_proto::v1::{
@@ -42,6 +43,22 @@ pub(crate) fn at_step(
     event
 }
 
+/// What a deployment must set for the referrals service's process, beyond the settings of every process (see
+/// [`Required`]; the deploy-file test checks `deploy/k8s` against it).
+pub const REQUIRED: &[Required] = &[
+    placement_platform::config::BROKER,
+    Required {
+        names: &["PLACEMENT_DIRECTORY_URL"],
+        secret: false,
+        without: "the directory is looked for on this machine",
+    },
+    Required {
+        names: &["PLACEMENT_CASES_URL"],
+        secret: false,
+        without: "the cases service is looked for on this machine",
+    },
+];
+
 /// The referrals service's own settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -52,7 +69,8 @@ pub struct Config {
     #[serde(default = "default_escalation_interval", with = "humantime_serde")]
     pub escalation_interval: Duration,
     /// `PLACEMENT_TEST_CLOCK`: take each request's time from its `x-placement-test-time` metadata (tests
-    /// that build a history with known timings; development mode only, see `clock`).
+    /// that build a history with known timings). Refused at start unless `PLACEMENT_AUTH_MODE=development`
+    /// too (see `clock`).
     #[serde(default)]
     pub test_clock: bool,
 }
@@ -75,20 +93,20 @@ impl Service for Referrals {
         grpc_name: SERVICE_NAME,
         producer: PRODUCER,
         migrators: &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
+        required: REQUIRED,
     };
     type Config = Config;
 
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
         let directory = kit.client(services::DIRECTORY, DirectoryServiceClient::new)?;
         let cases = kit.client(services::CASES, CaseServiceClient::new)?;
-        let clock = if config.test_clock {
+        let clock = clock::StepClock::chosen(config.test_clock, kit.common.development())
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        if config.test_clock {
             tracing::warn!(
                 "PLACEMENT_TEST_CLOCK is on: callers may date their steps; never on in production"
             );
-            clock::StepClock::told()
-        } else {
-            clock::StepClock::database()
-        };
+        }
         kit.consume(capacity::BINDINGS, capacity::ServicePlaces);
         kit.sample(|pool| async move {
             if let Ok(n) = store::count_overdue(&pool).await {
@@ -114,9 +132,7 @@ impl Service for Referrals {
         );
         Ok(placement_messaging::routes![kit;
             ReferralServiceServer::new(api),
-            AuditServiceServer::new(placement_platform::audit::AuditTrail {
-                pool: kit.pool.clone(),
-            }),
+            AuditServiceServer::new(kit.audit_trail()),
         ])
     }
 }

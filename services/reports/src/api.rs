@@ -1,10 +1,11 @@
 //! The reports' gRPC API: input checked, the caller's standing asked of the policy, the figures read.
 
-use std::sync::Arc;
+use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Datelike, Utc};
 use placement_platform::{
-    caller::CallerExt,
+    admission::{Admitted, Limit},
+    caller::{Caller, CallerExt},
     error::{ServiceError, ServiceResult, respond},
     time::{from_timestamp, timestamp},
 };
@@ -38,15 +39,52 @@ pub struct ReportApi {
     pool: PgPool,
     source: Arc<Source>,
     outbox: Outbox,
+    district_reports: DistrictReportLimits,
 }
 
 impl ReportApi {
-    pub fn new(pool: PgPool, source: Arc<Source>, outbox: Outbox) -> Self {
+    pub fn new(
+        pool: PgPool,
+        source: Arc<Source>,
+        outbox: Outbox,
+        district_reports: DistrictReportLimits,
+    ) -> Self {
         Self {
             pool,
             source,
             outbox,
+            district_reports,
         }
+    }
+}
+
+/// How long a district report waits for a place before it is refused.
+const REPORT_WAIT: Duration = Duration::from_secs(5);
+
+/// District reports in progress at once, per agency and in all: each holds four pooled connections for
+/// up to 400 days of data, so a few callers asking again and again would take the pool from everyone.
+pub struct DistrictReportLimits {
+    per_agency: Limit<uuid::Uuid>,
+    in_all: Limit<()>,
+}
+
+impl DistrictReportLimits {
+    pub fn new(per_agency: NonZeroUsize, in_all: NonZeroUsize) -> Self {
+        Self {
+            per_agency: Limit::new(per_agency, "district reports per agency"),
+            in_all: Limit::new(in_all, "district reports"),
+        }
+    }
+
+    /// Places for one report of `caller`'s agency, waited for a little, else RESOURCE_EXHAUSTED.
+    async fn admit(&self, caller: &Caller) -> ServiceResult<(Admitted<uuid::Uuid>, Admitted<()>)> {
+        // The agency's own place first: a caller past its share never queues for the shared ones.
+        let own = self
+            .per_agency
+            .admit_within(caller.agency_id, REPORT_WAIT)
+            .await?;
+        let shared = self.in_all.admit_within((), REPORT_WAIT).await?;
+        Ok((own, shared))
     }
 }
 
@@ -62,6 +100,7 @@ impl ReportService for ReportApi {
             let region = check_region(&req.region_code)?;
             let period = check_period(req.period_start.as_ref(), req.period_end.as_ref())?;
             policy::may_see_district(&mut *self.pool.acquire().await?, &caller, &region).await?;
+            let _places = self.district_reports.admit(&caller).await?;
             district_report(&self.pool, &region, period).await
         };
         respond(result.await)
@@ -90,7 +129,10 @@ impl ReportService for ReportApi {
             let period = check_period(asked.period_start.as_ref(), asked.period_end.as_ref())
                 .map_err(in_report)?;
             policy::may_see_district(&mut *self.pool.acquire().await?, &caller, &region).await?;
-            let report = district_report(&self.pool, &region, period).await?;
+            let report = {
+                let _places = self.district_reports.admit(&caller).await?;
+                district_report(&self.pool, &region, period).await?
+            };
             file(&report, period, format, table)
         };
         respond(result.await)

@@ -15,9 +15,10 @@ mod steps;
 mod store;
 pub mod working;
 
-use std::sync::Arc;
+use std::{num::NonZeroUsize, sync::Arc};
 
 use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_platform::config::Required;
 use placement_platform::services;
 use placement_proto::v1::{
     directory_service_client::DirectoryServiceClient,
@@ -30,6 +31,37 @@ pub const SERVICE_NAME: &str = "placement.v1.ReportService";
 pub const PRODUCER: &str = "placement-reports";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What a deployment must set for the reports service's process, beyond the settings of every process (see
+/// [`Required`]; the deploy-file test checks `deploy/k8s` against it).
+pub const REQUIRED: &[Required] = &[
+    placement_platform::config::BROKER,
+    Required {
+        names: &["PLACEMENT_DIRECTORY_URL"],
+        secret: false,
+        without: "the directory is looked for on this machine",
+    },
+    Required {
+        names: &["PLACEMENT_REFERRALS_URL"],
+        secret: false,
+        without: "the referrals service is looked for on this machine",
+    },
+    Required {
+        names: &["PLACEMENT_REPORTS_TOKEN_URL"],
+        secret: false,
+        without: "the figures cannot be rebuilt from the referrals service",
+    },
+    Required {
+        names: &["PLACEMENT_REPORTS_CLIENT_ID"],
+        secret: false,
+        without: "the figures cannot be rebuilt from the referrals service",
+    },
+    Required {
+        names: &["PLACEMENT_REPORTS_CLIENT_SECRET"],
+        secret: true,
+        without: "the figures cannot be rebuilt from the referrals service",
+    },
+];
 
 /// The reports service's own settings: its credential at the identity provider, for reading every
 /// referral when it builds its figures from the referrals service.
@@ -51,6 +83,22 @@ pub struct Config {
     /// time (`MON 07:00`, the default), or `off`.
     #[serde(default = "default_digest_at")]
     pub reports_digest_at: String,
+    /// `PLACEMENT_DISTRICT_REPORTS_PER_AGENCY`: district reports (and their exports) one agency has in
+    /// progress at once, per instance; more wait a few seconds, then are RESOURCE_EXHAUSTED.
+    #[serde(default = "default_reports_per_agency")]
+    pub district_reports_per_agency: NonZeroUsize,
+    /// `PLACEMENT_DISTRICT_REPORTS_CONCURRENT`: the same for every agency together (each report holds
+    /// four of the instance's database connections).
+    #[serde(default = "default_reports_concurrent")]
+    pub district_reports_concurrent: NonZeroUsize,
+}
+
+fn default_reports_per_agency() -> NonZeroUsize {
+    NonZeroUsize::MIN
+}
+
+fn default_reports_concurrent() -> NonZeroUsize {
+    NonZeroUsize::new(2).expect("not zero")
 }
 
 fn default_digest_at() -> String {
@@ -86,6 +134,7 @@ impl Service for Reports {
         grpc_name: SERVICE_NAME,
         producer: PRODUCER,
         migrators: &[&MIGRATOR],
+        required: REQUIRED,
     };
     type Config = Config;
 
@@ -112,7 +161,11 @@ impl Service for Reports {
             schedule,
             kit.shutdown(),
         ));
-        let api = api::ReportApi::new(kit.pool.clone(), source, outbox);
+        let limits = api::DistrictReportLimits::new(
+            config.district_reports_per_agency,
+            config.district_reports_concurrent,
+        );
+        let api = api::ReportApi::new(kit.pool.clone(), source, outbox, limits);
         Ok(placement_messaging::routes![kit; ReportServiceServer::new(api)])
     }
 }

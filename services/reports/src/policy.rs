@@ -3,7 +3,7 @@
 //! district's RDSA's and the national authorities'; everyone else sees none.
 
 use placement_platform::{
-    caller::{Act, Caller, NATIONAL_AUTHORITY, Role},
+    caller::{Act, Caller, NATIONAL_AUTHORITY},
     error::{ServiceError, ServiceResult},
 };
 use placement_proto::v1::AgencyKind;
@@ -71,14 +71,7 @@ pub async fn may_see_agency(
 
 /// Rebuilding the figures: an operator of the national authority.
 pub fn may_rebuild(caller: &Caller) -> ServiceResult<()> {
-    caller.require(&[Role::Operator])?;
-    if caller.agency_id == NATIONAL_AUTHORITY {
-        Ok(())
-    } else {
-        Err(ServiceError::denied(
-            "only the national authority's operators rebuild the figures",
-        ))
-    }
+    caller.require_operator()
 }
 
 /// The country's figures: the national authorities.

@@ -2,7 +2,7 @@
 //! RDSAs answer referrals. People sign in through OpenID Connect (authorization code with PKCE); every page
 //! calls the services over gRPC **as the signed-in person**, forwarding their access token, so the web app
 //! has no power the services do not grant them. It reads no other service's tables: its own schema holds
-//! only sessions.
+//! only sessions (a sign-in under way is kept in the browser's cookie).
 //!
 //! Every action is a plain HTML form (no script needed); `static/app.js` adds the live inbox (server-sent
 //! events fed by `WatchNotifications`).
@@ -12,6 +12,7 @@ mod error;
 mod i18n;
 mod oidc;
 mod pages;
+mod pending_sign_in;
 mod remembered;
 mod security;
 mod session;
@@ -22,7 +23,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use placement_messaging::service::Traced;
 use placement_messaging::service::{Definition, Kit, Service, StartError};
-use placement_platform::{caller::Verifier, services};
+use placement_platform::{caller::Verifier, config::Required, services};
 use placement_proto::v1::{
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     notification_service_client::NotificationServiceClient,
@@ -36,6 +37,61 @@ pub use error::WebError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// What a deployment must set for the web app's process, beyond the settings of every process (see
+/// [`Required`]; the deploy-file test checks `deploy/k8s` against it).
+pub const REQUIRED: &[Required] = &[
+    Required {
+        names: &["PLACEMENT_DIRECTORY_URL"],
+        secret: false,
+        without: "the directory is looked for on this machine",
+    },
+    Required {
+        names: &["PLACEMENT_CASES_URL"],
+        secret: false,
+        without: "the cases service is looked for on this machine",
+    },
+    Required {
+        names: &["PLACEMENT_REFERRALS_URL"],
+        secret: false,
+        without: "the referrals service is looked for on this machine",
+    },
+    Required {
+        names: &["PLACEMENT_NOTIFICATIONS_URL"],
+        secret: false,
+        without: "the notifications service is looked for on this machine",
+    },
+    Required {
+        names: &["PLACEMENT_REPORTS_URL"],
+        secret: false,
+        without: "the reports service is looked for on this machine",
+    },
+    Required {
+        names: &["PLACEMENT_WEB_HTTP_ADDR"],
+        secret: false,
+        without: "the pages are served on 127.0.0.1 only",
+    },
+    Required {
+        names: &["PLACEMENT_PUBLIC_URL"],
+        secret: false,
+        without: "sign-in sends people back to localhost",
+    },
+    Required {
+        names: &["PLACEMENT_OIDC_ISSUER"],
+        secret: false,
+        without: "people are sent to sign in at a provider on this machine",
+    },
+    Required {
+        names: &["PLACEMENT_OIDC_CLIENT_ID"],
+        secret: false,
+        without: "the web app signs in as the development client",
+    },
+    Required {
+        names: &["PLACEMENT_OIDC_CLIENT_SECRET"],
+        secret: true,
+        without: "sign-in fails at the provider",
+    },
+];
+
 /// The web app's own settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -43,8 +99,9 @@ pub struct Config {
     #[serde(default = "default_http_addr")]
     pub web_http_addr: SocketAddr,
     /// `PLACEMENT_PUBLIC_URL`: the address people reach the app at (the links in e-mails start with it,
-    /// and the identity provider sends people back to `<it>/auth/callback`). `https://` makes the session
-    /// cookie `Secure`.
+    /// and the identity provider sends people back to `<it>/auth/callback`, and after signing out to
+    /// `<it>/signed-out`). `https://` makes the session and sign-in cookies `Secure` and `__Host-`, and
+    /// adds Strict-Transport-Security.
     #[serde(default = "default_public_url")]
     pub public_url: String,
     /// `PLACEMENT_OIDC_ISSUER`: the identity provider (its `/.well-known/openid-configuration` is read).
@@ -131,6 +188,7 @@ impl Service for Web {
         grpc_name: "placement.v1.WebApp",
         producer: "placement-web",
         migrators: &[&MIGRATOR],
+        required: REQUIRED,
     };
     type Config = Config;
 

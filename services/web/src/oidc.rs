@@ -2,16 +2,19 @@
 //! token verified (signature, issuer, audience, nonce), and access tokens refreshed before they expire.
 //!
 //! The provider's configuration is discovered on first use and again after a failure, so the web app may
-//! start before the provider and follows a rotation of its keys.
+//! start before the provider and follows a rotation of its keys. Signing out ends the provider's session
+//! too (RP-initiated logout at its `end_session_endpoint`): on a shared office PC the next person must not
+//! be signed in as the last one by a click.
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use openidconnect::{
-    AsyncHttpClient, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, HttpRequest, HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
-    core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreProviderMetadata},
+    AsyncHttpClient, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndSessionUrl,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadataWithLogout,
+    RedirectUrl, RefreshToken, Scope, TokenResponse,
+    core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreClient},
 };
 use tokio::sync::RwLock;
 
@@ -50,6 +53,15 @@ pub struct Tokens {
     pub access_token: String,
     pub access_expires_at: DateTime<Utc>,
     pub refresh_token: Option<String>,
+    /// The sign-in's ID token (none from a refresh: the sign-in's is kept, as providers accept an expired
+    /// one as the hint): what lets the provider end this person's session at sign-out without asking.
+    pub id_token: Option<String>,
+}
+
+/// What discovery gave: the client, and where the provider ends sessions (if it does).
+struct Discovered {
+    client: Client,
+    end_session: Option<EndSessionUrl>,
 }
 
 pub struct OpenId {
@@ -59,7 +71,7 @@ pub struct OpenId {
     redirect: RedirectUrl,
     resource: String,
     http: Http,
-    client: RwLock<Option<Arc<Client>>>,
+    discovered: RwLock<Option<Arc<Discovered>>>,
 }
 
 impl OpenId {
@@ -83,37 +95,72 @@ impl OpenId {
             redirect,
             resource: config.oidc_resource.clone(),
             http: Http(http),
-            client: RwLock::new(None),
+            discovered: RwLock::new(None),
         })
     }
 
-    async fn client(&self) -> Result<Arc<Client>, OidcError> {
-        if let Some(client) = self.client.read().await.as_ref() {
-            return Ok(client.clone());
+    async fn discovered(&self) -> Result<Arc<Discovered>, OidcError> {
+        if let Some(discovered) = self.discovered.read().await.as_ref() {
+            return Ok(discovered.clone());
         }
-        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+        let metadata = ProviderMetadataWithLogout::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|e| OidcError::Provider(error_chain(&e)))?;
-        let client = Arc::new(
-            CoreClient::from_provider_metadata(
-                metadata,
-                self.client_id.clone(),
-                self.client_secret.clone(),
-            )
-            .set_redirect_uri(self.redirect.clone()),
-        );
-        *self.client.write().await = Some(client.clone());
+        let end_session = metadata.additional_metadata().end_session_endpoint.clone();
+        if end_session.is_none() {
+            tracing::warn!(issuer = %self.issuer.as_str(), "the identity provider has no end_session_endpoint: signing out leaves its session open");
+        }
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            self.client_id.clone(),
+            self.client_secret.clone(),
+        )
+        .set_redirect_uri(self.redirect.clone());
+        let discovered = Arc::new(Discovered {
+            client,
+            end_session,
+        });
+        *self.discovered.write().await = Some(discovered.clone());
         tracing::info!(issuer = %self.issuer.as_str(), "identity provider discovered");
-        Ok(client)
+        Ok(discovered)
     }
 
     /// Forgets the discovered configuration, so the next sign-in reads it (and the keys) again.
     async fn forget(&self) {
-        *self.client.write().await = None;
+        *self.discovered.write().await = None;
+    }
+
+    /// Where to send a person signing out so that the provider ends its session too, coming back to
+    /// `post_logout` (registered with the provider as a post-logout redirect URI); `None` when the
+    /// provider cannot be reached or ends no sessions.
+    pub async fn end_session_url(
+        &self,
+        id_token: Option<&str>,
+        post_logout: &str,
+    ) -> Option<String> {
+        let discovered = match self.discovered().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "the identity provider's session is left open");
+                return None;
+            }
+        };
+        let mut url = discovered.end_session.as_ref()?.url().clone();
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(hint) = id_token {
+                query.append_pair("id_token_hint", hint);
+            }
+            query
+                .append_pair("client_id", self.client_id.as_str())
+                .append_pair("post_logout_redirect_uri", post_logout);
+        }
+        Some(url.to_string())
     }
 
     pub async fn start(&self) -> Result<SignInStart, OidcError> {
-        let client = self.client().await?;
+        let discovered = self.discovered().await?;
+        let client = &discovered.client;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
             .authorize_url(
@@ -143,7 +190,8 @@ impl OpenId {
         pkce_verifier: String,
         nonce: String,
     ) -> Result<Tokens, OidcError> {
-        let client = self.client().await?;
+        let discovered = self.discovered().await?;
+        let client = &discovered.client;
         let response = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|e| OidcError::Provider(e.to_string()))?
@@ -159,12 +207,15 @@ impl OpenId {
             self.forget().await;
             return Err(OidcError::Refused(format!("ID token: {e}")));
         }
-        Ok(tokens(&response, None))
+        let mut tokens = tokens(&response, None);
+        tokens.id_token = Some(id_token.to_string());
+        Ok(tokens)
     }
 
     /// New tokens for a refresh token (which the provider may rotate).
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, OidcError> {
-        let client = self.client().await?;
+        let discovered = self.discovered().await?;
+        let client = &discovered.client;
         let token = RefreshToken::new(refresh_token.to_string());
         let response = client
             .exchange_refresh_token(&token)
@@ -189,6 +240,7 @@ fn tokens(response: &impl OAuth2TokenResponse, previous_refresh: Option<&str>) -
             .refresh_token()
             .map(|t| t.secret().clone())
             .or_else(|| previous_refresh.map(String::from)),
+        id_token: None,
     }
 }
 

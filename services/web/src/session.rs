@@ -33,6 +33,8 @@ pub struct Session {
     pub agency_id: Uuid,
     pub roles: Roles,
     access_token: String,
+    /// The sign-in's ID token, handed back to the provider at sign-out.
+    id_token: Option<String>,
     /// The token every form of this session carries.
     pub csrf: String,
 }
@@ -41,6 +43,9 @@ pub struct Session {
 const REFRESH_AHEAD: chrono::Duration = chrono::Duration::seconds(60);
 /// `last_seen_at` is written at most this often.
 const TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+/// How often a long-lived response of a session (the inbox's live events) checks that the session lives:
+/// a sign-out on any instance, an idle or a spent session ends it within this.
+const STREAM_CHECK: Duration = Duration::from_secs(10);
 
 pub fn cookie_name(app: &AppState) -> &'static str {
     // The `__Host-` prefix makes the browser refuse the cookie unless Secure, path `/` and no domain.
@@ -66,6 +71,7 @@ struct SessionKey(Sealer);
 impl SessionKey {
     const ACCESS: &[u8] = b"access_token";
     const REFRESH: &[u8] = b"refresh_token";
+    const ID: &[u8] = b"id_token";
 
     fn of(id: &str) -> Self {
         let key: [u8; 32] = Sha256::new()
@@ -92,6 +98,16 @@ impl SessionKey {
         };
         Some((access, refresh))
     }
+
+    fn seal_id_token(&self, tokens: &Tokens) -> Option<Vec<u8>> {
+        (tokens.id_token.as_deref()).map(|t| self.0.seal(Self::ID, t))
+    }
+
+    /// The ID token of `row`, if it has one that opens.
+    fn open_id_token(&self, row: &store::SessionRow) -> Option<String> {
+        let sealed = row.id_token_sealed.as_ref()?;
+        self.0.open(Self::ID, sealed).ok()
+    }
 }
 
 impl Session {
@@ -104,15 +120,39 @@ impl Session {
         request
     }
 
+    /// Resolves when the session has ended (signed out, idle too long, past its end): what a long-lived
+    /// response made for it ends with. A database outage does not end it.
+    pub fn ended(&self, app: &AppState) -> impl Future<Output = ()> + Send + use<> {
+        let (pool, id_hash) = (app.pool.clone(), self.id_hash.clone());
+        let idle = chrono::Duration::from_std(app.config.web_session_idle)
+            .unwrap_or(chrono::Duration::minutes(30));
+        async move {
+            loop {
+                tokio::time::sleep(STREAM_CHECK).await;
+                match store::session_lives(&pool, &id_hash, idle).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(error = %e, "cannot check a streaming session"),
+                }
+            }
+        }
+    }
+
     /// Whether this person's roles allow `act` (the services decide; this only chooses what to offer).
     pub fn may(&self, act: Act) -> bool {
         self.roles.any(act.roles())
     }
 
-    /// Ends the session; returns the cookie jar that removes the cookie.
-    pub async fn end(self, app: &AppState, jar: CookieJar) -> Result<CookieJar, WebError> {
+    /// Ends the session; returns the cookie jar that removes the cookie, and the sign-in's ID token (for
+    /// ending the provider's session too).
+    pub async fn end(
+        self,
+        app: &AppState,
+        jar: CookieJar,
+    ) -> Result<(CookieJar, Option<String>), WebError> {
         store::delete_session(&app.pool, &self.id_hash).await?;
-        Ok(jar.remove(Cookie::build(cookie_name(app)).path("/")))
+        let jar = jar.remove(Cookie::build(cookie_name(app)).path("/"));
+        Ok((jar, self.id_token))
     }
 }
 
@@ -125,7 +165,8 @@ pub async fn begin(app: &AppState, tokens: Tokens, jar: CookieJar) -> Result<Coo
     let id = random_token();
     let max = chrono::Duration::from_std(app.config.web_session_max)
         .unwrap_or(chrono::Duration::hours(12));
-    let (access_token_sealed, refresh_token_sealed) = SessionKey::of(&id).seal(&tokens);
+    let key = SessionKey::of(&id);
+    let (access_token_sealed, refresh_token_sealed) = key.seal(&tokens);
     let row = store::SessionRow {
         id_hash: hash(&id),
         subject: caller.subject.clone(),
@@ -139,6 +180,7 @@ pub async fn begin(app: &AppState, tokens: Tokens, jar: CookieJar) -> Result<Coo
         access_token_sealed,
         access_expires_at: tokens.access_expires_at,
         refresh_token_sealed,
+        id_token_sealed: key.seal_id_token(&tokens),
         csrf_token: random_token(),
         last_seen_at: Utc::now(),
         expires_at: Utc::now() + max,
@@ -195,6 +237,7 @@ impl FromRequestParts<AppState> for Session {
             agency_id: caller.agency_id,
             roles: caller.roles,
             access_token,
+            id_token: key.open_id_token(&row),
             csrf: row.csrf_token,
         })
     }
@@ -280,6 +323,7 @@ mod tests {
             access_token_sealed,
             access_expires_at: Utc::now(),
             refresh_token_sealed,
+            id_token_sealed: key.seal_id_token(tokens),
             csrf_token: String::new(),
             last_seen_at: Utc::now(),
             expires_at: Utc::now(),
@@ -292,22 +336,30 @@ mod tests {
             access_token: "eyJ.access".into(),
             access_expires_at: Utc::now(),
             refresh_token: Some("refresh-secret".into()),
+            id_token: Some("eyJ.id".into()),
         };
         let id = random_token();
         let stored = row(&SessionKey::of(&id), &tokens);
         let sealed = [
             &stored.access_token_sealed[..],
             stored.refresh_token_sealed.as_deref().unwrap(),
+            stored.id_token_sealed.as_deref().unwrap(),
         ];
         for bytes in sealed {
             let text = String::from_utf8_lossy(bytes);
             assert!(!text.contains("access") && !text.contains("refresh-secret"));
+            assert!(!text.contains("eyJ.id"));
         }
         assert_eq!(
             SessionKey::of(&id).open(&stored),
             Some(("eyJ.access".into(), Some("refresh-secret".into())))
         );
+        assert_eq!(
+            SessionKey::of(&id).open_id_token(&stored),
+            Some("eyJ.id".into())
+        );
         assert_eq!(SessionKey::of(&random_token()).open(&stored), None);
+        assert_eq!(SessionKey::of(&random_token()).open_id_token(&stored), None);
         // Neither is the stored hash of the id the key.
         let from_hash = SessionKey::of(&URL_SAFE_NO_PAD.encode(hash(&id)));
         assert_eq!(from_hash.open(&stored), None);

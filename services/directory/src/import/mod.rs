@@ -46,22 +46,12 @@ impl Importer<'_> {
     pub async fn run(
         &self,
         options: &Options,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         progress: &(dyn Fn(u32, u32) + Sync),
     ) -> ServiceResult<ImportServicesReport> {
-        let rows =
-            register::read(bytes).map_err(|e| ServiceError::invalid("data", e.to_string()))?;
-        let scope = match self.agency.kind() {
-            AgencyKind::NationalAuthority => Scope::Country,
-            AgencyKind::Rdsa => {
-                Scope::District(self.agency.region_code.clone().unwrap_or_default())
-            }
-            _ => {
-                return Err(ServiceError::denied(
-                    "only a national authority, or an RDSA for its district, imports the register",
-                ));
-            }
-        };
+        // The agency's standing before the file: an agency that may not import costs no parsing.
+        let scope = scope_of(self.agency)?;
+        let (rows, bytes) = read_register(bytes).await?;
         let region = match &scope {
             Scope::Country => None,
             Scope::District(code) => Some(code.as_str()),
@@ -94,7 +84,7 @@ impl Importer<'_> {
         report.results = planned.iter().map(result_of).collect();
         count(&mut report);
         if !options.dry_run {
-            report.import_id = self.record(options, bytes, &report).await?.to_string();
+            report.import_id = self.record(options, &bytes, &report).await?.to_string();
         }
         tracing::info!(
             rows = report.rows,
@@ -297,6 +287,37 @@ impl Importer<'_> {
         .await?;
         tx.commit().await?;
         Ok(id)
+    }
+}
+
+/// What `agency` may import: the whole country for a national authority, its own district for an RDSA;
+/// any other agency nothing.
+pub fn scope_of(agency: &AgencyRow) -> ServiceResult<Scope> {
+    match agency.kind() {
+        AgencyKind::NationalAuthority => Ok(Scope::Country),
+        AgencyKind::Rdsa => Ok(Scope::District(
+            agency.region_code.clone().unwrap_or_default(),
+        )),
+        _ => Err(ServiceError::denied(
+            "only a national authority, or an RDSA for its district, imports the register",
+        )),
+    }
+}
+
+/// The file read on a blocking thread (a large workbook takes a while to read), handed back with its
+/// rows. A panic in the reader is a file it was not written for (calamine's arithmetic on a row number
+/// of ten digits): the file is refused and the directory goes on.
+async fn read_register(bytes: Vec<u8>) -> ServiceResult<(Vec<register::Row>, Vec<u8>)> {
+    match tokio::task::spawn_blocking(move || (register::read(&bytes), bytes)).await {
+        Ok((Ok(rows), bytes)) => Ok((rows, bytes)),
+        Ok((Err(e), _)) => Err(ServiceError::invalid("data", e.to_string())),
+        Err(e) => {
+            tracing::error!(error = %e, "the register reader failed on a file");
+            Err(ServiceError::invalid(
+                "data",
+                "the file cannot be read as a register",
+            ))
+        }
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Caller {
     pub roles: Roles,
     /// The bearer token, forwarded when a service calls another on the caller's behalf.
     token: Option<Arc<str>>,
+    /// When the token expires (its `exp`, seconds since the epoch); none in development mode. What outlives
+    /// the call (a stream) ends then.
+    expires_at: Option<i64>,
 }
 
 impl Caller {
@@ -53,7 +56,14 @@ impl Caller {
             subject: subject.into(),
             roles,
             token: None,
+            expires_at: None,
         }
+    }
+
+    /// When the caller's token expires; `None` for a caller without one (development mode).
+    pub fn expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.expires_at
+            .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0))
     }
 
     pub fn has(&self, role: Role) -> bool {
@@ -73,6 +83,24 @@ impl Caller {
                     .collect::<Vec<_>>()
                     .join(" or ")
             )))
+        }
+    }
+
+    /// Whether the caller holds operator powers: the `operator` role on a token of the national authority.
+    /// The system's operators are the national authority's staff; the role on another agency's token grants
+    /// nothing, as an agency's own administrator could otherwise read every agency's records.
+    pub fn is_operator(&self) -> bool {
+        self.has(Role::Operator) && self.agency_id == NATIONAL_AUTHORITY
+    }
+
+    /// PERMISSION_DENIED unless [`Self::is_operator`]: every operator and audit RPC of every service asks this.
+    pub fn require_operator(&self) -> Result<(), crate::ServiceError> {
+        if self.is_operator() {
+            Ok(())
+        } else {
+            Err(crate::ServiceError::denied(
+                "needs the role operator of the national authority: operators are the national authority's staff",
+            ))
         }
     }
 
@@ -159,6 +187,28 @@ mod tests {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn operators_are_the_national_authority_s_staff() {
+        let everything = Roles::of(&ALL_ROLES);
+        let ordinary = Caller::new(Uuid::from_u128(7), "someone", everything);
+        assert!(!ordinary.is_operator());
+        let e = tonic::Status::from(ordinary.require_operator().unwrap_err());
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+        assert!(
+            e.message().contains("national authority"),
+            "{}",
+            e.message()
+        );
+        let national = Caller::new(NATIONAL_AUTHORITY, "someone", Roles::of(&[Role::Operator]));
+        assert!(national.is_operator() && national.require_operator().is_ok());
+        let without_role = Caller::new(
+            NATIONAL_AUTHORITY,
+            "someone",
+            Roles::of(&[Role::Supervisor]),
+        );
+        assert!(without_role.require_operator().is_err());
     }
 
     mod fuzz {

@@ -10,7 +10,8 @@ pub enum Role {
     Supervisor,
     /// Changes the directory: agencies, services, capacity, notification endpoints.
     DirectoryAdmin,
-    /// Runs the system: status, dead letters, deliveries, the audit trail.
+    /// Runs the system: status, dead letters, deliveries, the audit trail; on a token of the national
+    /// authority only (see `Caller::require_operator`), on any other agency's it grants nothing.
     Operator,
     /// Another system of the agency: reads its referrals and notifications, changes nothing.
     Integration,

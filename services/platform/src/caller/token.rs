@@ -307,6 +307,7 @@ impl Verifier {
                 subject: data.claims.sub,
                 roles: Roles::of(&roles),
                 token: Some(Arc::from(token)),
+                expires_at: Some(data.claims.exp),
             },
             data.claims.exp,
         ))

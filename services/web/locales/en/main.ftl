@@ -234,3 +234,5 @@ register-missing = Imported services the file does not list
 register-closed = closed
 register-left-open = left open
 register-link = Import the register
+register-not-allowed = Only a directory administrator of a national authority, or of an RDSA for its district, imports the register.
+register-too-large = The file is larger than 32 MiB, the most an import takes.

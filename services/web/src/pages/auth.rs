@@ -13,7 +13,9 @@ use axum_extra::extract::{
 use serde::Deserialize;
 
 use super::{Chrome, check_csrf, render};
-use crate::{AppState, WebError, i18n, i18n::Lang, session, session::Session, store};
+use crate::{
+    AppState, WebError, i18n, i18n::Lang, pending_sign_in::PendingSignIn, session, session::Session,
+};
 
 #[derive(Deserialize)]
 pub struct SignInQuery {
@@ -21,18 +23,32 @@ pub struct SignInQuery {
     return_to: String,
 }
 
-/// Only a path of this app is returned to: never another site (an open redirect).
-fn local_path(path: &str) -> String {
-    if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') {
-        path.to_string()
-    } else {
-        "/inbox".into()
+/// The longest path returned to (it rides in the sign-in's cookie, which browsers cap at 4 KiB).
+const MAX_RETURN_TO: usize = 2048;
+
+/// Only a path of this app is returned to: never another site (an open redirect). The path is read as a
+/// browser reads it, as a URL relative to the public URL (browsers drop tabs and newlines, so "/\t/x" is
+/// "//x", another host), and what is returned to is that URL's path, query and fragment as parsed.
+fn local_path(public_url: &str, path: &str) -> String {
+    let fallback = || "/inbox".to_string();
+    if !path.starts_with('/') || path.len() > MAX_RETURN_TO {
+        return fallback();
+    }
+    let Ok(base) = url::Url::parse(public_url) else {
+        return fallback();
+    };
+    match base.join(path) {
+        Ok(target) if target.origin() == base.origin() => {
+            target[url::Position::BeforePath..].to_string()
+        }
+        _ => fallback(),
     }
 }
 
-/// Sends the person to the identity provider.
+/// Sends the person to the identity provider, the sign-in bound to this browser by a short-lived cookie.
 pub async fn sign_in(
     State(app): State<AppState>,
+    jar: CookieJar,
     Query(q): Query<SignInQuery>,
 ) -> Result<Response, WebError> {
     let start = app
@@ -40,15 +56,14 @@ pub async fn sign_in(
         .start()
         .await
         .map_err(|e| WebError::Provider(e.to_string()))?;
-    store::insert_sign_in(
-        &app.pool,
-        &start.state,
-        &start.pkce_verifier,
-        &start.nonce,
-        &local_path(&q.return_to),
-    )
-    .await?;
-    Ok(Redirect::to(&start.url).into_response())
+    let pending = PendingSignIn {
+        state: start.state,
+        pkce_verifier: start.pkce_verifier,
+        nonce: start.nonce,
+        return_to: local_path(&app.config.public_url, &q.return_to),
+    };
+    let jar = pending.keep(jar, app.secure_cookie());
+    Ok((jar, Redirect::to(&start.url)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -75,8 +90,10 @@ pub async fn callback(
             q.error, q.error_description
         )));
     }
-    // A state we did not hand out (or used already, or too old) is a forged or replayed answer.
-    let Some(pending) = store::take_sign_in(&app.pool, &q.state).await? else {
+    // A state this browser was not handed (or used already, or too old) is a forged or replayed answer,
+    // or another browser's sign-in.
+    let (jar, pending) = PendingSignIn::take(jar, app.secure_cookie(), &q.state);
+    let Some(pending) = pending else {
         return Err(WebError::BadRequest("unknown or expired sign-in".into()));
     };
     let tokens = app
@@ -85,7 +102,8 @@ pub async fn callback(
         .await
         .map_err(|e| WebError::Provider(e.to_string()))?;
     let jar = session::begin(&app, tokens, jar).await?;
-    Ok((jar, Redirect::to(&pending.return_to)).into_response())
+    let return_to = local_path(&app.config.public_url, &pending.return_to);
+    Ok((jar, Redirect::to(&return_to)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -101,8 +119,16 @@ pub async fn sign_out(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&session, &form.csrf)?;
-    let jar = session.end(&app, jar).await?;
-    Ok((jar, Redirect::to("/signed-out")).into_response())
+    let (jar, id_token) = session.end(&app, jar).await?;
+    // The provider's session ends too, or the next person at this browser would be signed in as this
+    // one by a click; it sends the person back to the signed-out page.
+    let signed_out = format!("{}/signed-out", app.config.public_url.trim_end_matches('/'));
+    let target = app
+        .oidc
+        .end_session_url(id_token.as_deref(), &signed_out)
+        .await
+        .unwrap_or_else(|| "/signed-out".into());
+    Ok((jar, Redirect::to(&target)).into_response())
 }
 
 #[derive(Template)]
@@ -125,7 +151,11 @@ pub struct LanguageQuery {
 }
 
 /// Remembers the language chosen for a year.
-pub async fn language(jar: CookieJar, Query(q): Query<LanguageQuery>) -> Response {
+pub async fn language(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<LanguageQuery>,
+) -> Response {
     let lang = Lang::parse(&q.lang).unwrap_or(Lang::Bg);
     let cookie = Cookie::build((i18n::COOKIE, lang.code()))
         .path("/")
@@ -133,7 +163,8 @@ pub async fn language(jar: CookieJar, Query(q): Query<LanguageQuery>) -> Respons
         .same_site(SameSite::Lax)
         .max_age(time_year())
         .build();
-    (jar.add(cookie), Redirect::to(&local_path(&q.return_to))).into_response()
+    let return_to = local_path(&app.config.public_url, &q.return_to);
+    (jar.add(cookie), Redirect::to(&return_to)).into_response()
 }
 
 fn time_year() -> cookie::time::Duration {
@@ -144,16 +175,36 @@ fn time_year() -> cookie::time::Duration {
 mod tests {
     use super::local_path;
 
+    const PUBLIC: &str = "https://placement.example.bg";
+
     #[test]
     fn only_local_paths_are_returned_to() {
-        assert_eq!(local_path("/referrals/1?x=2"), "/referrals/1?x=2");
+        for (path, expected) in [
+            ("/referrals/1?x=2", "/referrals/1?x=2"),
+            ("/inbox#top", "/inbox#top"),
+            ("/a/../referrals", "/referrals"),
+            // An encoded tab stays in the path: browsers do not drop it.
+            ("/%09/evil.example", "/%09/evil.example"),
+        ] {
+            assert_eq!(local_path(PUBLIC, path), expected, "{path}");
+        }
+        let long = format!("/{}", "a".repeat(3000));
         for evil in [
             "https://evil.example",
             "//evil.example",
             "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "\t//evil.example",
+            "https:evil.example",
+            "javascript:alert(1)",
+            "inbox",
             "",
+            &long,
         ] {
-            assert_eq!(local_path(evil), "/inbox", "{evil}");
+            assert_eq!(local_path(PUBLIC, evil), "/inbox", "{evil:?}");
         }
     }
 }

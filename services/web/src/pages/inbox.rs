@@ -138,7 +138,9 @@ pub async fn mark_read(
 }
 
 /// The live inbox: one `notification` event per new notification (title, body, link; text only, the
-/// script shows it with `textContent`).
+/// script shows it with `textContent`). It ends with the session, and when the access token it was
+/// opened with expires (the notifications service ends the watch then); the browser opens it again,
+/// with the session's refreshed token, or is sent to sign in.
 pub async fn events(
     State(app): State<AppState>,
     session: Session,
@@ -166,7 +168,15 @@ pub async fn events(
                 .event("notification")
                 .data(data.to_string()))
         })
-        .take_until(app.shutdown.clone().cancelled_owned());
+        .take_until({
+            let (ended, shutdown) = (session.ended(&app), app.shutdown.clone());
+            async move {
+                tokio::select! {
+                    _ = ended => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

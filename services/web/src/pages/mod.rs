@@ -16,7 +16,7 @@ use axum::{
     Router,
     extract::Request,
     http::{StatusCode, header},
-    middleware::{Next, from_fn},
+    middleware::{Next, from_fn, from_fn_with_state},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -33,6 +33,10 @@ use crate::{
 };
 
 pub fn router(app: AppState) -> Router {
+    let policy = std::sync::Arc::new(security::Policy::new(
+        &app.config.public_url,
+        &app.config.oidc_issuer,
+    ));
     Router::new()
         .route("/", get(|| async { Redirect::to("/inbox") }))
         .route("/sign-in", get(auth::sign_in))
@@ -70,7 +74,7 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { WebError::NotFound })
         .layer(from_fn(error_pages))
-        .layer(from_fn(security::headers))
+        .layer(from_fn_with_state(policy, security::headers))
         .layer(from_fn(measured))
         .with_state(app)
 }

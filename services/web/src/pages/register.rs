@@ -5,16 +5,18 @@
 
 use askama::Template;
 use axum::{
-    extract::{Multipart, State},
+    extract::{Multipart, State, multipart::MultipartError},
+    http::StatusCode,
     response::Response,
 };
+use placement_platform::caller::Role;
 use placement_proto::v1::{
-    ImportOptions, ImportOutcome, ImportServicesChunk, ImportServicesReport,
+    AgencyKind, ImportOptions, ImportOutcome, ImportServicesChunk, ImportServicesReport,
     import_services_chunk::Part,
 };
 use tonic::Code;
 
-use super::{Chrome, check_csrf, render};
+use super::{Chrome, check_csrf, render, standing};
 use crate::{AppState, WebError, i18n::Lang, session::Session};
 
 /// Rows of the report shown on the page (a report of thousands of rows is for the command line's CSV).
@@ -69,8 +71,7 @@ struct Upload {
     close_missing: bool,
 }
 
-async fn read_form(mut form: Multipart) -> Result<Upload, WebError> {
-    let bad = |e: axum::extract::multipart::MultipartError| WebError::BadRequest(e.body_text());
+async fn read_form(mut form: Multipart) -> Result<Upload, MultipartError> {
     let mut upload = Upload {
         csrf: String::new(),
         file_name: String::new(),
@@ -78,12 +79,12 @@ async fn read_form(mut form: Multipart) -> Result<Upload, WebError> {
         dry_run: false,
         close_missing: false,
     };
-    while let Some(field) = form.next_field().await.map_err(bad)? {
+    while let Some(field) = form.next_field().await? {
         match field.name().unwrap_or_default() {
-            "csrf" => upload.csrf = field.text().await.map_err(bad)?,
+            "csrf" => upload.csrf = field.text().await?,
             "register" => {
                 upload.file_name = field.file_name().unwrap_or("register").to_string();
-                upload.bytes = field.bytes().await.map_err(bad)?.to_vec();
+                upload.bytes = field.bytes().await?.to_vec();
             }
             "dry_run" => upload.dry_run = true,
             "close_missing" => upload.close_missing = true,
@@ -99,15 +100,33 @@ pub async fn import(
     lang: Lang,
     form: Multipart,
 ) -> Result<Response, WebError> {
-    let upload = read_form(form).await?;
+    // Refused before the file is read: only those who may import make the app hold an upload.
+    if !may_import(&app, &session).await {
+        let c = Chrome::of(&app, &session, lang, "/directory/import").await;
+        let error = c.t("register-not-allowed");
+        return refused(c, error, StatusCode::FORBIDDEN);
+    }
+    let upload = match read_form(form).await {
+        Ok(upload) => upload,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let c = Chrome::of(&app, &session, lang, "/directory/import").await;
+            let error = c.t("register-too-large");
+            return refused(c, error, StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        Err(e) => return Err(WebError::BadRequest(e.body_text())),
+    };
     check_csrf(&session, &upload.csrf)?;
     let (report, error) = match send(&app, &session, upload).await {
         Ok(report) => (Some(Report::of(report)), String::new()),
-        // The file's or the person's fault: said on the page, beside the form.
+        // The file's or the person's fault, or another import running: said on the page, beside the
+        // form.
         Err(status)
             if matches!(
                 status.code(),
-                Code::InvalidArgument | Code::PermissionDenied | Code::FailedPrecondition
+                Code::InvalidArgument
+                    | Code::PermissionDenied
+                    | Code::FailedPrecondition
+                    | Code::Aborted
             ) =>
         {
             (None, status.message().to_string())
@@ -119,6 +138,26 @@ pub async fn import(
         error,
         report,
     })
+}
+
+/// Whether the person may import as far as the app can tell: the role, and an agency of national or
+/// district standing. When the directory cannot say what the agency is, it decides when the file comes.
+async fn may_import(app: &AppState, session: &Session) -> bool {
+    session.roles.has(Role::DirectoryAdmin)
+        && standing(app, session)
+            .await
+            .is_none_or(|s| matches!(s.kind, AgencyKind::NationalAuthority | AgencyKind::Rdsa))
+}
+
+/// The form again with `error` beside it, answered with `status`.
+fn refused(c: Chrome, error: String, status: StatusCode) -> Result<Response, WebError> {
+    let mut response = render(&RegisterView {
+        c,
+        error,
+        report: None,
+    })?;
+    *response.status_mut() = status;
+    Ok(response)
 }
 
 async fn send(
