@@ -164,9 +164,15 @@ async fn a_trail_rewritten_consistently_is_found_by_its_signed_checkpoints() {
     assert!(intact.intact, "{intact:?}");
     assert!(intact.entries >= u64::try_from(head_seq).unwrap());
 
-    // A line not signed with the key is not taken (its claim, another hash of the head's entry, would be
-    // reported as such) and is itself reported.
-    let file = dir.0.join("referrals.checkpoints");
+    a_line_signed_with_another_key_is_reported(&dir.0, &url, head_seq).await;
+    shutdown_writes_the_last_checkpoint(&mut f, &dir.0, &mut db, &case.id).await;
+    a_consistent_rewrite_is_found(&f, &dir.0, &mut db, &covering).await;
+}
+
+/// A line not signed with the key is not taken (its claim, another hash of the head's entry, would be
+/// reported as such) and is itself reported; without it the trail verifies again.
+async fn a_line_signed_with_another_key_is_reported(dir: &Path, url: &str, head_seq: i64) {
+    let file = dir.join("referrals.checkpoints");
     let kept = std::fs::read(&file).unwrap();
     let lines = String::from_utf8_lossy(&kept).lines().count();
     let forged = Checkpoint {
@@ -180,7 +186,7 @@ async fn a_trail_rewritten_consistently_is_found_by_its_signed_checkpoints() {
         &forged,
     );
     std::fs::write(&file, [kept.as_slice(), forged.as_bytes(), b"\n"].concat()).unwrap();
-    let reported = verify(&url).await;
+    let reported = verify(url).await;
     assert!(!reported.intact, "{reported:?}");
     assert_eq!(reported.first_broken_sequence, 0, "{reported:?}");
     assert_eq!(
@@ -191,24 +197,32 @@ async fn a_trail_rewritten_consistently_is_found_by_its_signed_checkpoints() {
         )
     );
     std::fs::write(&file, &kept).unwrap();
-    assert!(verify(&url).await.intact);
+    assert!(verify(url).await.intact);
+}
 
-    shutdown_writes_the_last_checkpoint(&mut f, &dir.0, &mut db, &case.id).await;
-
-    // The owner rewrites the referrals' trail: a read by the sending DSA now says it was refused.
+/// The owner rewrites the referrals' trail: a read by the sending DSA now says it was refused. Every link
+/// holds; the checkpoint `covering` the read does not.
+async fn a_consistent_rewrite_is_found(
+    f: &Fixture,
+    dir: &Path,
+    db: &mut PgConnection,
+    covering: &Numbered,
+) {
+    let url = f.stack.endpoints.url(REFERRALS).to_string();
+    let (head_seq, _) = head(db, "referrals").await;
     let changed: i64 = sqlx::query_scalar(
         "SELECT min(seq) FROM referrals.audit_trail WHERE rpc LIKE '%/GetReferral' AND outcome = 'OK'",
     )
-    .fetch_one(&mut db)
+    .fetch_one(&mut *db)
     .await
     .unwrap();
-    rewrite(&mut db, "referrals", changed, "NOT_FOUND").await;
-    let (seq_after, _) = head(&mut db, "referrals").await;
+    rewrite(db, "referrals", changed, "NOT_FOUND").await;
+    let (seq_after, _) = head(db, "referrals").await;
     assert_eq!(seq_after, head_seq, "no entry added or removed");
     let now_at_checkpoint: Vec<u8> =
         sqlx::query_scalar("SELECT hash FROM referrals.audit_trail WHERE seq = $1")
             .bind(covering.checkpoint.seq)
-            .fetch_one(&mut db)
+            .fetch_one(&mut *db)
             .await
             .unwrap();
     assert_ne!(
@@ -230,7 +244,7 @@ async fn a_trail_rewritten_consistently_is_found_by_its_signed_checkpoints() {
     assert_eq!(chain_only.broken, None, "the rewrite is consistent");
     pool.close().await;
     // The checkpoints can: the first one at or after the changed entry names it.
-    let first_checkpointed = (log_of(&dir.0, "referrals").checkpoints.iter())
+    let first_checkpointed = (log_of(dir, "referrals").checkpoints.iter())
         .map(|n| n.checkpoint.seq)
         .filter(|seq| *seq >= changed)
         .min()

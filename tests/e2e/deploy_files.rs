@@ -416,6 +416,11 @@ fn checkpoints_wrong(
 
 #[test]
 fn every_process_is_given_each_setting_it_needs_and_only_the_secrets_it_reads() {
+    let keepers: Vec<&str> = (processes().iter())
+        .filter(|d| d.keeps_audit_trail())
+        .map(|d| d.listed.name)
+        .collect();
+    assert_eq!(keepers, ["directory", "cases", "referrals"]);
     for overlay in ["development", "production"] {
         let objects = objects(&render(overlay));
         let wrong = settings_wrong(&objects, overlay == "development");

@@ -177,10 +177,12 @@ pub struct Log {
 }
 
 impl Log {
-    /// The lines of `text`, read with `key` as `service`'s. Empty lines are skipped.
+    /// The lines of `text`, read with `key` as `service`'s. Empty lines are skipped, and so is a last line
+    /// without its newline: it may be being written as the file is read.
     pub fn read(key: &CheckpointKey, service: &str, text: &[u8]) -> Self {
         let mut log = Log::default();
-        for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        let complete = text.len() - text.iter().rev().take_while(|b| **b != b'\n').count();
+        for (i, line) in text[..complete].split(|b| *b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
@@ -525,6 +527,7 @@ mod tests {
         }
         text += &(sign_line(&key(2), "cases", &checkpoint(7)) + "\n\n");
         text += "not a checkpoint\n";
+        text += &sign_line(&k, "cases", &checkpoint(9))[..20];
         let log = Log::read(&k, "cases", text.as_bytes());
         let order: Vec<(usize, i64)> = (log.checkpoints.iter())
             .map(|n| (n.line, n.checkpoint.seq))
