@@ -9,7 +9,7 @@
 # schema), else PLACEMENT_DATABASE_URL, else the services' default. Logical, not physical: a
 # dump restores into any PostgreSQL 15 or later and into a fresh database beside the damaged one, which a
 # restore drill needs; it is the unit of a nightly backup. For point-in-time recovery in production, take
-# physical base backups with WAL archiving as well (CloudNativePG's scheduled backups do, see README).
+# physical base backups with WAL archiving as well (CloudNativePG's scheduled backups do, see docs/operating.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATABASE_URL="${PLACEMENT_DATABASE_OWNER_URL:-${PLACEMENT_DATABASE_URL:-postgres://placement:placement@127.0.0.1:5432/placement}}"

@@ -67,7 +67,7 @@ ensure_postgres() {
     run_psql -c "GRANT pg_signal_backend TO $PG_USER" >/dev/null
   fi
   # Each process serves as a role of its own, which its schema's owner ($PG_USER, who runs the migrations)
-  # grants only that schema's rows at every start (PLACEMENT_DATABASE_OWNER_URL, README "Security"). Local
+  # grants only that schema's rows at every start (PLACEMENT_DATABASE_OWNER_URL, docs/operating.md "Security"). Local
   # roles: each one's password is its name. Created once, never altered if present.
   for svc in directory cases referrals notifications reports web; do
     if ! run_psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='placement_$svc'" | grep -q 1; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts PostgreSQL and RabbitMQ if needed, builds, and starts every service in the background,
 # logging to .run/logs/. Services already running (per .run/*.pid) are left as they are.
-# Settings come from PLACEMENT_* environment variables (see README.md).
+# Settings come from PLACEMENT_* environment variables (see docs/configuration.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

@@ -29,15 +29,19 @@ fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> Cod
     r.expect_err("the call should be refused").code()
 }
 
-/// Runs the README's "mint a token without the project's code" lines (openssl only) on the test keys.
+/// Runs docs/integrating.md's "mint a token without the project's code" lines (openssl only) on the
+/// test keys.
 fn readme_openssl_token() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md");
-    let snippet = readme
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/integrating.md"
+    ))
+    .expect("docs/integrating.md");
+    let snippet = page
         .split("<!-- mint-with-openssl -->\n```sh\n")
         .nth(1)
         .and_then(|rest| rest.split("\n```").next())
-        .expect("the README shows the openssl lines after <!-- mint-with-openssl -->");
+        .expect("docs/integrating.md shows the openssl lines after <!-- mint-with-openssl -->");
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(format!(
@@ -48,7 +52,7 @@ fn readme_openssl_token() -> String {
         .expect("bash runs");
     assert!(
         out.status.success(),
-        "the README's openssl lines fail: {}",
+        "docs/integrating.md's openssl lines fail: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("a token is ASCII")
@@ -175,7 +179,7 @@ async fn bad_tokens_open_no_case(f: &Fixture, good: &str, bad_tokens: &[(&'stati
     );
 }
 
-/// A token minted with openssl alone, by the README's own lines, works like ours.
+/// A token minted with openssl alone, by docs/integrating.md's own lines, works like ours.
 async fn a_token_minted_by_the_readme_works(f: &Fixture) {
     let minted = readme_openssl_token();
     let regions = f
@@ -184,7 +188,7 @@ async fn a_token_minted_by_the_readme_works(f: &Fixture) {
         .clone()
         .list_regions(bearer(&minted, ListRegionsRequest {}))
         .await
-        .expect("a token minted by the README's openssl lines is accepted");
+        .expect("a token minted by docs/integrating.md's openssl lines is accepted");
     assert_eq!(regions.into_inner().regions.len(), 28);
 }
 

@@ -462,10 +462,11 @@ async fn hostile_requests_to_every_rpc_get_clear_statuses() {
         .map(|job| async move {
             let status = call(job.channel, &job.path, &job.method, &job.token, job.body).await;
             let code = status.code();
-            // A string that is not UTF-8 is refused while decoding, naming the field — unless the caller was
-            // refused before its message was read (a register import checks the caller's standing first).
+            // A string that is not UTF-8 is refused while decoding, naming the field — unless the call was
+            // refused before its message was read: a register import checks the caller's standing first, and
+            // takes the directory's one import place (ABORTED while another import holds it).
             let unnamed = job.what.ends_with("not UTF-8")
-                && code != Code::PermissionDenied
+                && !matches!(code, Code::PermissionDenied | Code::Aborted)
                 && (code != Code::InvalidArgument || status.message().starts_with("message:"));
             let what = format!(
                 "{} {} {}: {code:?} {}",

@@ -145,7 +145,7 @@ enum Command {
 #[derive(Subcommand)]
 enum DirectoryCommand {
     /// Imports social services from a register file: CSV (UTF-8 or Windows-1251) or XLSX, with the
-    /// columns of README "Importing the register"; prints what became of every row.
+    /// columns of docs/integrating.md "Importing the register"; prints what became of every row.
     Import {
         file: std::path::PathBuf,
         /// Show what would change, changing nothing.

@@ -1,6 +1,6 @@
 //! Metrics for Prometheus: the recorder every service installs at start, the `/metrics` endpoint on a
 //! port of its own, and the names of every metric the exchange records, described once (the alert rules
-//! in `deploy/prometheus/` and the README's "Operating" section use these names).
+//! in `deploy/prometheus/` and docs/operating.md use these names).
 
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
