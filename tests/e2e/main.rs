@@ -17,6 +17,7 @@ mod bench_smoke;
 mod broker_nodes;
 mod changes;
 mod cli_sign_in;
+mod config_reference;
 mod database_roles;
 mod delivery;
 mod deploy_files;

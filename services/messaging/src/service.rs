@@ -180,6 +180,9 @@ pub async fn main<S: Service>() -> Result<(), StartError> {
 }
 
 async fn start<S: Service>() -> Result<(), StartError> {
+    placement_platform::config_reference::warn_of_unknown_in_environment(
+        placement_platform::config_reference::fields_of::<S::Config>(),
+    );
     let settings = Settings::<S::Config>::from_env(S::DEFINITION.listed)?;
     let shutdown = CancellationToken::new();
     placement_platform::shutdown::cancel_on_signal(shutdown.clone());

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod backoff;
 pub mod caller;
 pub mod config;
+pub mod config_reference;
 pub mod db;
 pub mod error;
 pub mod grpc;
