@@ -465,8 +465,10 @@ async fn hostile_requests_to_every_rpc_get_clear_statuses() {
             // A string that is not UTF-8 is refused while decoding, naming the field — unless the call was
             // refused before its message was read: a register import checks the caller's standing first, and
             // takes the directory's one import place (ABORTED while another import holds it).
+            let before_reading = job.path.ends_with("/ImportServices")
+                && matches!(code, Code::PermissionDenied | Code::Aborted);
             let unnamed = job.what.ends_with("not UTF-8")
-                && !matches!(code, Code::PermissionDenied | Code::Aborted)
+                && !before_reading
                 && (code != Code::InvalidArgument || status.message().starts_with("message:"));
             let what = format!(
                 "{} {} {}: {code:?} {}",

@@ -37,6 +37,7 @@ mod oidc;
 mod operator_scope;
 mod paths;
 mod personal_data;
+mod readme;
 mod reminders;
 mod reports;
 mod support;

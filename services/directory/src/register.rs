@@ -146,6 +146,11 @@ pub struct Limits {
     pub shared_strings: usize,
     /// What all the parts of a workbook may unpack to together.
     pub unpacked_bytes: u64,
+    /// One cell's text: far above any value a register holds (those are refused row by row), low enough
+    /// that a shared string repeated in many cells cannot multiply into gigabytes.
+    pub cell_bytes: usize,
+    /// The text of all the cells kept.
+    pub kept_bytes: usize,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -161,6 +166,8 @@ impl Limits {
         shared_strings_bytes: 32 * MIB,
         shared_strings: 1_500_000,
         unpacked_bytes: 128 * MIB,
+        cell_bytes: 32 * 1024,
+        kept_bytes: 64 * 1024 * 1024,
     };
 }
 
@@ -203,11 +210,16 @@ struct Line {
 struct Cells<'a> {
     limits: &'a Limits,
     kept: usize,
+    kept_bytes: usize,
 }
 
 impl<'a> Cells<'a> {
     fn new(limits: &'a Limits) -> Self {
-        Self { limits, kept: 0 }
+        Self {
+            limits,
+            kept: 0,
+            kept_bytes: 0,
+        }
     }
 
     /// Whether the cell at `row` and `column` (from 0) holding `text` is kept: refused beyond the
@@ -234,7 +246,20 @@ impl<'a> Cells<'a> {
                 format!("{} cells", self.limits.cells),
             ));
         }
+        if text.len() > self.limits.cell_bytes {
+            return Err(RegisterError::over(
+                format!("a longer value in row {}", u64::from(row) + 1),
+                format!("{} bytes in a cell", self.limits.cell_bytes),
+            ));
+        }
+        if self.kept_bytes + text.len() > self.limits.kept_bytes {
+            return Err(RegisterError::over(
+                "more text in its cells",
+                format!("{} bytes of text", self.limits.kept_bytes),
+            ));
+        }
         self.kept += 1;
+        self.kept_bytes += text.len();
         Ok(true)
     }
 }
@@ -573,6 +598,38 @@ mod tests {
         let cells: Vec<(u32, u16, &str)> =
             (0u16..).zip(HEADER_EN).map(|(c, h)| (0, c, h)).collect();
         assert!(read_within(&workbook(&cells), &limits).is_ok());
+    }
+
+    #[test]
+    fn one_shared_string_in_many_cells_is_held_to_the_text_limits() {
+        // One long value repeated down a column: a few kilobytes packed, a shared string each cell points
+        // to, gigabytes if every cell kept its own copy.
+        let long = "ж".repeat(20_000);
+        let mut cells: Vec<(u32, u16, &str)> =
+            (0u16..).zip(HEADER_EN).map(|(c, h)| (0, c, h)).collect();
+        cells.extend((1..200).map(|r| (r, 1, long.as_str())));
+        assert_eq!(
+            read(&workbook(&cells)).unwrap_err().to_string(),
+            "a longer value in row 2: the limit is 32768 bytes in a cell"
+        );
+        let fits = "y".repeat(1000);
+        let mut cells: Vec<(u32, u16, &str)> =
+            (0u16..).zip(HEADER_EN).map(|(c, h)| (0, c, h)).collect();
+        cells.extend((1..200).map(|r| (r, 1, fits.as_str())));
+        let limits = Limits {
+            kept_bytes: 100_000,
+            ..Limits::REGISTER
+        };
+        assert_eq!(
+            limit_of(read_within(&workbook(&cells), &limits).unwrap_err()),
+            "100000 bytes of text"
+        );
+        assert_eq!(
+            read(&workbook(&cells))
+                .expect("within the register's limits")
+                .len(),
+            199
+        );
     }
 
     #[test]

@@ -262,9 +262,29 @@ impl Notifications {
         pool: PgPool,
         agency: Uuid,
         after: u64,
-        mut arrivals: broadcast::Receiver<Arc<[Arrival]>>,
+        arrivals: broadcast::Receiver<Arc<[Arrival]>>,
         out: mpsc::Sender<Result<Notification, Status>>,
         lease: Lease,
+        shutdown: CancellationToken,
+    ) {
+        tokio::select! {
+            () = Self::follow(pool, agency, after, arrivals, &out, shutdown) => {}
+            // A stream does not outlive the credentials it was opened with, even when its reader stopped
+            // reading: a send waiting for room is dropped with the rest, and the lease's places are freed.
+            () = lease.expired() => {
+                let _ = out.try_send(Err(Status::unauthenticated(
+                    "the token expired; open the stream again with a fresh one",
+                )));
+            }
+        }
+    }
+
+    async fn follow(
+        pool: PgPool,
+        agency: Uuid,
+        after: u64,
+        mut arrivals: broadcast::Receiver<Arc<[Arrival]>>,
+        out: &mpsc::Sender<Result<Notification, Status>>,
         shutdown: CancellationToken,
     ) {
         // Streams go by the agency's inbox position, which commits in order (see the migration that added it).
@@ -288,29 +308,20 @@ impl Notifications {
         let mut look = true;
         loop {
             if look {
-                match send_after(&pool, agency, &mut cursor, &out).await {
+                match send_after(&pool, agency, &mut cursor, out).await {
                     Sent::Closed => return,
                     Sent::More => continue,
                     Sent::UpToDate => {}
                 }
             }
             tokio::select! {
-                next = handed_over(&mut arrivals, agency, &mut cursor, &out) => match next {
+                next = handed_over(&mut arrivals, agency, &mut cursor, out) => match next {
                     Some(again) => look = again,
                     None => return,
                 },
                 // Wake-ups come from this instance's commits; another instance's are found by looking.
                 _ = tokio::time::sleep(Duration::from_secs(1)) => look = true,
                 _ = out.closed() => return,
-                // A stream does not outlive the credentials it was opened with.
-                _ = lease.expired() => {
-                    let _ = out
-                        .send(Err(Status::unauthenticated(
-                            "the token expired; open the stream again with a fresh one",
-                        )))
-                        .await;
-                    return;
-                }
                 _ = shutdown.cancelled() => {
                     let _ = out.send(Err(Status::unavailable("server shutting down"))).await;
                     return;

@@ -68,6 +68,13 @@ fn check_parts(bytes: &[u8], limits: &Limits) -> Result<(), RegisterError> {
     }
     let mut archive =
         zip::ZipArchive::new(io::Cursor::new(bytes)).map_err(RegisterError::unreadable)?;
+    // The count the archive's end record declares (what the index was sized by) is held to the same bound.
+    if archive.len() > limits.parts {
+        return Err(RegisterError::over(
+            "a workbook of more parts",
+            format!("{} parts", limits.parts),
+        ));
+    }
     let mut total = 0u64;
     for index in 0..archive.len() {
         let part = archive.by_index(index).map_err(RegisterError::unreadable)?;

@@ -39,7 +39,14 @@ fn local_path(public_url: &str, path: &str) -> String {
     };
     match base.join(path) {
         Ok(target) if target.origin() == base.origin() => {
-            target[url::Position::BeforePath..].to_string()
+            // Dot segments can leave a path that starts "//" ("/.//evil.example"), which a browser reads
+            // as another host when it is sent alone.
+            let local = &target[url::Position::BeforePath..];
+            if local.starts_with("//") || local.starts_with("/\\") {
+                fallback()
+            } else {
+                local.to_string()
+            }
         }
         _ => fallback(),
     }
@@ -197,6 +204,10 @@ mod tests {
             "/\t/evil.example",
             "/\n/evil.example",
             "/\r\n/evil.example",
+            "/.//evil.example",
+            "/a/..//evil.example",
+            "/%2e//evil.example",
+            "/./\\evil.example",
             "\t//evil.example",
             "https:evil.example",
             "javascript:alert(1)",
