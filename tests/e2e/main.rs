@@ -33,6 +33,7 @@ mod import_limits;
 mod keys;
 mod limits;
 mod metrics;
+mod module_direction;
 mod oidc;
 mod operator_scope;
 mod paths;

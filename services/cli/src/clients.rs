@@ -5,6 +5,7 @@ use std::time::Duration;
 use placement_platform::caller::{AGENCY_HEADER, ROLES_HEADER, Role};
 use placement_platform::services::{self, Listed};
 
+pub use crate::channels::{channel, use_tls};
 use crate::devkeys;
 use placement_proto::v1::{
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
@@ -70,18 +71,6 @@ pub struct Clients {
     pub cases: CaseServiceClient<Channel>,
     pub referrals: ReferralServiceClient<Channel>,
     pub notifications: NotificationServiceClient<Channel>,
-}
-
-static TLS: std::sync::OnceLock<tonic::transport::ClientTlsConfig> = std::sync::OnceLock::new();
-
-/// Makes every channel of this process use mutual TLS with `tls` (once per process).
-pub fn use_tls(tls: tonic::transport::ClientTlsConfig) {
-    let _ = TLS.set(tls);
-}
-
-/// A channel to `url`, connected on first use, over TLS when [`use_tls`] was called.
-pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(placement_platform::tls::endpoint(url, TLS.get())?.connect_lazy())
 }
 
 impl Clients {

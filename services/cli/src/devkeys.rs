@@ -149,7 +149,7 @@ pub fn use_client_tls(dir: &Path) -> Result<(), DevKeyError> {
             read(CLIENT_CERT_FILE)?,
             read(CLIENT_KEY_FILE)?,
         ));
-    crate::clients::use_tls(tls);
+    crate::channels::use_tls(tls);
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use placement_platform::{
     CallerExt,
     caller::correlation_id,
     error::{ServiceError, ServiceResult, check_text, parse_id, respond},
-    numbers::{at_most, within},
+    numbers::at_most,
     page::{decode_id_token, page_size, take_page},
 };
 use placement_proto::v1::{
@@ -28,6 +28,7 @@ use crate::{
     EVENTS,
     endpoints::Endpoints,
     policy,
+    social_service::{MAX_CHILD_AGE, MAX_SERVICE_CAPACITY, validate_places},
     store::{self, AgencyRow, Contact, ServiceRow},
 };
 
@@ -264,9 +265,6 @@ impl DirectoryService for Directory {
 }
 
 const MAX_CONTACTS: usize = 20;
-/// The most places one service may have (also bounds the places an event may hold or release).
-pub(crate) const MAX_SERVICE_CAPACITY: u32 = 1000;
-pub(crate) const MAX_CHILD_AGE: u32 = 17;
 
 impl Directory {
     async fn regions(&self) -> ServiceResult<ListRegionsResponse> {
@@ -676,36 +674,6 @@ fn decode_export_token(token: &str) -> ServiceResult<(ExportPosition, i64)> {
         return Err(bad());
     }
     Ok((Some((at, id)), number))
-}
-
-/// The places and ages of a new service.
-pub(crate) struct Places {
-    pub capacity: i32,
-    pub occupied: i32,
-    pub min_age: i32,
-    pub max_age: i32,
-}
-
-fn validate_places(req: &CreateServiceRequest) -> ServiceResult<Places> {
-    let capacity = within("capacity", req.capacity, 1..=MAX_SERVICE_CAPACITY, || {
-        format!("between 1 and {MAX_SERVICE_CAPACITY}")
-    })?;
-    let occupied = within(
-        "occupied_places",
-        req.occupied_places,
-        0..=req.capacity,
-        || "more than capacity".into(),
-    )?;
-    let max_age = at_most("max_age", req.max_age, MAX_CHILD_AGE)?;
-    let min_age = within("min_age", req.min_age, 0..=req.max_age, || {
-        "greater than max_age".into()
-    })?;
-    Ok(Places {
-        capacity,
-        occupied,
-        min_age,
-        max_age,
-    })
 }
 
 /// The largest register file an import takes.

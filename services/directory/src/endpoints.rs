@@ -4,85 +4,28 @@
 //! notifications service replaces its copy and never applies an older set over a newer one. Webhook secrets
 //! are derived (see `placement_platform::webhook`) and only ever shown to the agency in a response.
 
-use chrono::{DateTime, Utc};
-use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent, Outbox};
+use placement_messaging::{EventType, HandleError, IncomingEvent, Outbox};
 use placement_platform::{
     error::{ServiceError, ServiceResult, parse_id},
-    time::timestamp,
     webhook::{AllowedTargets, derive_secret},
 };
 use placement_proto::v1::{
-    AddNotificationEndpointRequest, AgencyEndpointsChanged, EndpointDisabled, EndpointSnapshot,
-    Language, ListNotificationEndpointsRequest, ListNotificationEndpointsResponse,
-    NotificationChannel, NotificationEndpoint, RemoveNotificationEndpointRequest,
-    UpdateNotificationEndpointRequest,
+    AddNotificationEndpointRequest, AgencyEndpointsChanged, EndpointDisabled, Language,
+    ListNotificationEndpointsRequest, ListNotificationEndpointsResponse, NotificationChannel,
+    NotificationEndpoint, RemoveNotificationEndpointRequest, UpdateNotificationEndpointRequest,
 };
-use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::{EVENTS, NATIONAL_AUTHORITY_ID, store};
+use crate::{
+    EVENTS, NATIONAL_AUTHORITY_ID,
+    store::{self, EndpointRow},
+};
 
 pub const MAX_ENDPOINTS: i64 = 20;
 const MAX_EVENT_TYPES: usize = 20;
 const MAX_EMAIL: usize = 254;
 const MAX_URL: usize = 2000;
-
-pub(crate) const COLUMNS: &str = "id, agency_id, channel, address, event_types, language, enabled, disabled_reason, \
-     secret_version, created_at, updated_at";
-
-#[derive(Debug, Clone, FromRow)]
-pub(crate) struct EndpointRow {
-    id: Uuid,
-    agency_id: Uuid,
-    channel: NotificationChannel,
-    address: String,
-    event_types: Vec<String>,
-    language: Language,
-    enabled: bool,
-    disabled_reason: String,
-    secret_version: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl EndpointRow {
-    fn channel(&self) -> NotificationChannel {
-        self.channel
-    }
-
-    fn language(&self) -> Language {
-        self.language
-    }
-
-    fn into_proto(self, secret: Option<String>) -> NotificationEndpoint {
-        NotificationEndpoint {
-            id: self.id.to_string(),
-            agency_id: self.agency_id.to_string(),
-            channel: self.channel() as i32,
-            address: self.address.clone(),
-            language: self.language() as i32,
-            event_types: self.event_types,
-            enabled: self.enabled,
-            disabled_reason: self.disabled_reason,
-            secret: secret.unwrap_or_default(),
-            secret_version: placement_platform::numbers::count(self.secret_version),
-            created_at: Some(timestamp(self.created_at)),
-            updated_at: Some(timestamp(self.updated_at)),
-        }
-    }
-
-    fn snapshot(&self) -> EndpointSnapshot {
-        EndpointSnapshot {
-            endpoint_id: self.id.to_string(),
-            channel: self.channel() as i32,
-            address: self.address.clone(),
-            event_types: self.event_types.clone(),
-            language: self.language() as i32,
-            enabled: self.enabled,
-            secret_version: placement_platform::numbers::count(self.secret_version),
-        }
-    }
-}
 
 /// Which webhook URLs may be registered.
 #[derive(Debug, Clone, Default)]
@@ -306,32 +249,6 @@ pub async fn on_disabled(
     }
     Ok(())
 }
-
-/// Routes the directory's incoming events.
-pub struct DirectoryEvents;
-
-impl EventHandler for DirectoryEvents {
-    type Applied = ();
-
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        event: &IncomingEvent,
-    ) -> Result<(), HandleError> {
-        if event.event_type() == EventType::NotificationEndpointDisabled {
-            on_disabled(tx, event).await
-        } else {
-            crate::places::PlacesLedger.handle(tx, event).await
-        }
-    }
-}
-
-pub const BINDINGS: &[&str] = &[
-    EventType::ReferralAccepted.as_str(),
-    EventType::ReferralWithdrawn.as_str(),
-    EventType::ReferralPlaced.as_str(),
-    EventType::NotificationEndpointDisabled.as_str(),
-];
 
 fn language_or_default(value: i32) -> ServiceResult<Language> {
     match Language::try_from(value) {

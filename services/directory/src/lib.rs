@@ -6,12 +6,14 @@
 
 pub mod api;
 pub mod endpoints;
+pub mod events;
 pub mod hsds;
 pub mod import;
 pub mod places;
 pub mod policy;
 pub mod reference;
 pub mod register;
+mod social_service;
 mod store;
 
 use placement_messaging::EventBuilder;
@@ -72,7 +74,7 @@ impl Service for Directory {
 
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
         reference::load(&kit.pool).await?;
-        kit.consume(endpoints::BINDINGS, endpoints::DirectoryEvents);
+        kit.consume(events::BINDINGS, events::DirectoryEvents);
         let webhook_key = kit.webhook_key();
         let webhooks = endpoints::WebhookRules {
             allow_http: config.allow_http_webhooks,

@@ -84,7 +84,7 @@ impl EventHandler for PlacesLedger {
         let referral: ReferralEvent = event.payload()?;
         let referral_id = placement_messaging::payload_id("referral_id", &referral.referral_id)?;
         let service_id = placement_messaging::payload_id("service_id", &referral.service_id)?;
-        let places = (1..=crate::api::MAX_SERVICE_CAPACITY)
+        let places = (1..=crate::social_service::MAX_SERVICE_CAPACITY)
             .contains(&referral.places)
             .then(|| i32::try_from(referral.places).ok())
             .flatten()

@@ -3,14 +3,15 @@
 use chrono::{DateTime, Utc};
 use placement_platform::time::timestamp;
 use placement_proto::v1::{
-    Agency, AgencyKind, ContactEndpoint, Language, Municipality, NotificationChannel, Region,
-    ServiceCapacityChanged, ServiceStatus, ServiceType, SocialService,
+    Agency, AgencyKind, ContactEndpoint, EndpointSnapshot, Language, Municipality,
+    NotificationChannel, NotificationEndpoint, Region, ServiceCapacityChanged, ServiceStatus,
+    ServiceType, SocialService,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use crate::endpoints::{COLUMNS as ENDPOINT_COLUMNS, EndpointRow};
+use crate::social_service::Places;
 
 pub const AGENCY_COLUMNS: &str =
     "id, kind, name, region_code, municipality_code, contacts, created_at";
@@ -285,7 +286,7 @@ pub struct NewService<'a> {
     pub name: &'a str,
     pub region_code: &'a str,
     pub municipality_code: &'a str,
-    pub places: crate::api::Places,
+    pub places: Places,
 }
 
 /// Registers an active service.
@@ -473,6 +474,63 @@ pub async fn lock_agency_and_count_endpoints(
     .bind(agency)
     .fetch_one(conn)
     .await
+}
+
+pub const ENDPOINT_COLUMNS: &str = "id, agency_id, channel, address, event_types, language, enabled, disabled_reason, \
+     secret_version, created_at, updated_at";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EndpointRow {
+    pub id: Uuid,
+    pub agency_id: Uuid,
+    pub channel: NotificationChannel,
+    pub address: String,
+    pub event_types: Vec<String>,
+    pub language: Language,
+    pub enabled: bool,
+    pub disabled_reason: String,
+    pub secret_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EndpointRow {
+    pub fn channel(&self) -> NotificationChannel {
+        self.channel
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    pub fn into_proto(self, secret: Option<String>) -> NotificationEndpoint {
+        NotificationEndpoint {
+            id: self.id.to_string(),
+            agency_id: self.agency_id.to_string(),
+            channel: self.channel() as i32,
+            address: self.address.clone(),
+            language: self.language() as i32,
+            event_types: self.event_types,
+            enabled: self.enabled,
+            disabled_reason: self.disabled_reason,
+            secret: secret.unwrap_or_default(),
+            secret_version: placement_platform::numbers::count(self.secret_version),
+            created_at: Some(timestamp(self.created_at)),
+            updated_at: Some(timestamp(self.updated_at)),
+        }
+    }
+
+    pub fn snapshot(&self) -> EndpointSnapshot {
+        EndpointSnapshot {
+            endpoint_id: self.id.to_string(),
+            channel: self.channel() as i32,
+            address: self.address.clone(),
+            event_types: self.event_types.clone(),
+            language: self.language() as i32,
+            enabled: self.enabled,
+            secret_version: placement_platform::numbers::count(self.secret_version),
+        }
+    }
 }
 
 pub async fn find_endpoint(pool: &PgPool, id: Uuid) -> Result<Option<EndpointRow>, sqlx::Error> {

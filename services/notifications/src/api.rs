@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    inbox::{Arrival, Arrivals},
+    arrivals::{Arrival, Arrivals},
     policy::{self, DeliveryScope},
     store::{self, DeliveryRow},
 };

@@ -27,17 +27,19 @@ use placement_platform::{
     webhook::{AllowedTargets, derive_secret},
 };
 use placement_proto::v1::{EndpointDisabled, Language, NotificationKind, ReferralEvent};
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
+    arrivals::{Arrival, Arrivals},
     egress::{Failure, GuardedResolver},
-    inbox::{Arrival, Arrivals},
     render,
     store::{self, Claimed},
 };
+
+pub use crate::store::{EndpointRow, fail_pending};
 
 pub const EMAIL: &str = "email";
 pub const WEBHOOK: &str = "webhook";
@@ -106,16 +108,6 @@ pub struct NewNotifications<'a> {
     pub event_id: Uuid,
     pub occurred_at: DateTime<Utc>,
     pub referral_id: Option<Uuid>,
-}
-
-/// An endpoint a notification goes to.
-#[derive(Debug, FromRow)]
-pub struct EndpointRow {
-    pub agency_id: Uuid,
-    pub id: Uuid,
-    pub channel: String,
-    pub address: String,
-    pub language: String,
 }
 
 impl FanOut {
@@ -556,8 +548,6 @@ impl Dispatcher {
         Ok(Some(agency))
     }
 }
-
-pub use crate::store::fail_pending;
 
 /// One attempt's span, a child of the application of the event that created the delivery. Deliveries
 /// made with tracing off have none.

@@ -5,8 +5,8 @@ use placement_messaging::{HandleError, IncomingEvent};
 use placement_proto::v1::{AgencyEndpointsChanged, Language, NotificationChannel};
 use sqlx::{Postgres, Transaction};
 
-use crate::delivery::{EMAIL, WEBHOOK, fail_pending};
-use crate::store;
+use crate::delivery::{EMAIL, WEBHOOK};
+use crate::store::{self, fail_pending};
 
 pub async fn apply(
     tx: &mut Transaction<'_, Postgres>,

@@ -3,10 +3,12 @@
 //! streams the inbox as it fills, and every delivery's status is kept (see [`delivery`]).
 
 pub mod api;
+pub mod arrivals;
 pub mod delivery;
 pub mod digest;
 pub mod egress;
 pub mod endpoints;
+pub mod events;
 pub mod inbox;
 pub mod policy;
 pub mod recipients;
@@ -221,8 +223,8 @@ impl Service for Notifications {
         )
         .map_err(|e| StartError::Config(e.to_string()))?;
         kit.consume(
-            inbox::BINDINGS,
-            inbox::Inbox {
+            events::BINDINGS,
+            events::Intake {
                 arrivals: arrivals.clone(),
                 deliveries: wake.clone(),
                 fan_out,

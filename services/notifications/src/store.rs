@@ -6,10 +6,52 @@ use placement_proto::v1::{Delivery, DeliveryStatus};
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use placement_proto::v1::{Language, NotificationKind};
+use placement_proto::v1::{Language, Notification, NotificationKind};
 
-use crate::delivery::EndpointRow;
-use crate::inbox::{COLUMNS, NotificationRow};
+/// The columns of a `NotificationRow`.
+pub(crate) const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NotificationRow {
+    pub(crate) id: Uuid,
+    pub(crate) sequence: i64,
+    pub(crate) recipient_agency_id: Uuid,
+    kind: NotificationKind,
+    referral_id: Option<Uuid>,
+    event_id: Uuid,
+    title: String,
+    body: String,
+    created_at: DateTime<Utc>,
+    read_at: Option<DateTime<Utc>>,
+}
+
+impl NotificationRow {
+    pub(crate) fn into_proto(self) -> Notification {
+        Notification {
+            id: self.id.to_string(),
+            recipient_agency_id: self.recipient_agency_id.to_string(),
+            kind: self.kind as i32,
+            referral_id: self.referral_id.map(|r| r.to_string()).unwrap_or_default(),
+            event_id: self.event_id.to_string(),
+            title: self.title,
+            body: self.body,
+            created_at: Some(timestamp(self.created_at)),
+            read_at: opt_timestamp(self.read_at),
+            sequence: placement_platform::numbers::serial(self.sequence),
+            deliveries: Vec::new(),
+        }
+    }
+}
+
+/// An endpoint a notification goes to.
+#[derive(Debug, FromRow)]
+pub struct EndpointRow {
+    pub agency_id: Uuid,
+    pub id: Uuid,
+    pub channel: String,
+    pub address: String,
+    pub language: String,
+}
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, notification_id, endpoint_id, channel, address, status, attempts, \
      last_error, last_attempt_at, next_attempt_at, sent_at, created_at";

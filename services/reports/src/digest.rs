@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::store;
+use crate::{district_report::district_report, store};
 
 const EVENTS: EventBuilder = EventBuilder::new(crate::PRODUCER);
 /// How long after its slot a digest nobody sent is still sent (a service down at 07:00 on Monday sends it
@@ -148,7 +148,7 @@ pub async fn send(
     if !store::note_digest(&mut tx, id, agency, region, slot, period).await? {
         return Ok(None);
     }
-    let report = crate::api::district_report(pool, region, period).await?;
+    let report = district_report(pool, region, period).await?;
     let digest = DistrictDigestReady {
         digest_id: id.to_string(),
         region_code: region.to_string(),

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod credential;
 pub mod digest;
+mod district_report;
 pub mod export;
 pub mod figures;
 pub mod policy;

@@ -7,8 +7,8 @@ use placement_proto::v1::{ServiceStatus, ServiceType};
 use crate::register::{Column, Row};
 
 /// The same bounds as a service registered through the API.
-const MAX_CAPACITY: i32 = crate::api::MAX_SERVICE_CAPACITY.cast_signed();
-const MAX_AGE: i32 = crate::api::MAX_CHILD_AGE.cast_signed();
+const MAX_CAPACITY: i32 = crate::social_service::MAX_SERVICE_CAPACITY.cast_signed();
+const MAX_AGE: i32 = crate::social_service::MAX_CHILD_AGE.cast_signed();
 
 /// A row that can be imported.
 #[derive(Debug, Clone, PartialEq, Eq)]

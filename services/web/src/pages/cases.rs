@@ -18,7 +18,7 @@ use placement_proto::v1::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Chrome, check_csrf, field_errors, referrals::SubmitForm, render};
+use super::{Chrome, check_csrf, field_errors, render};
 use crate::{AppState, WebError, i18n::Lang, session::Session, views};
 
 /// Rows for children on the form (no script needed to add one); empty rows are left out.
@@ -160,6 +160,30 @@ pub struct ServiceRow {
     pub region: String,
     pub free: u32,
     pub ages: String,
+}
+
+/// The request form on a case's page, as shown and as sent (to `/referrals`).
+#[derive(Deserialize)]
+pub struct SubmitForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub case_id: String,
+    #[serde(default)]
+    pub service_id: String,
+    #[serde(default)]
+    pub basis_kind: i32,
+    #[serde(default)]
+    pub number: String,
+    #[serde(default)]
+    pub issued_on: String,
+    #[serde(default)]
+    pub court: String,
+    #[serde(default)]
+    pub reason: String,
+    /// Made when the form was shown: sending the form twice submits once.
+    #[serde(default)]
+    pub idempotency_key: String,
 }
 
 #[derive(Template)]

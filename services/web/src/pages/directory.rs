@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{
     Chrome, check_csrf,
-    endpoints::{self, EndpointRow},
+    endpoint_list::{self, EndpointRow},
     field_errors, render,
 };
 use crate::{AppState, WebError, i18n::Lang, session::Session, views};
@@ -123,7 +123,7 @@ pub async fn view(
         .roles
         .has(placement_platform::caller::Role::DirectoryAdmin);
     let endpoints = if may_edit {
-        endpoints::of_agency(app, session, lang).await?
+        endpoint_list::of_agency(app, session, lang).await?
     } else {
         Vec::new()
     };
@@ -137,7 +137,7 @@ pub async fn view(
             .collect(),
         may_edit,
         endpoints,
-        new_events: endpoints::event_choices(lang, &new_events),
+        new_events: endpoint_list::event_choices(lang, &new_events),
         new_channel,
         new_address,
         shown,

@@ -3,6 +3,7 @@
 mod auth;
 mod cases;
 mod directory;
+mod endpoint_list;
 mod endpoints;
 mod figures;
 mod inbox;

@@ -25,7 +25,11 @@ use placement_referrals::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Chrome, agency_name, check_csrf, field_errors, render, service_name};
+use super::{
+    Chrome, agency_name,
+    cases::{self, SubmitForm},
+    check_csrf, field_errors, render, service_name,
+};
 use crate::{AppState, WebError, i18n::Lang, session::Session, views};
 
 pub struct Row {
@@ -593,29 +597,6 @@ pub fn parse_date(s: &str) -> Option<placement_proto::v1::Date> {
         .map(placement_platform::time::date)
 }
 
-#[derive(Deserialize)]
-pub struct SubmitForm {
-    #[serde(default)]
-    pub csrf: String,
-    #[serde(default)]
-    pub case_id: String,
-    #[serde(default)]
-    pub service_id: String,
-    #[serde(default)]
-    pub basis_kind: i32,
-    #[serde(default)]
-    pub number: String,
-    #[serde(default)]
-    pub issued_on: String,
-    #[serde(default)]
-    pub court: String,
-    #[serde(default)]
-    pub reason: String,
-    /// Made when the form was shown: sending the form twice submits once.
-    #[serde(default)]
-    pub idempotency_key: String,
-}
-
 pub async fn submit(
     State(app): State<AppState>,
     session: Session,
@@ -644,8 +625,7 @@ pub async fn submit(
     {
         Ok(r) => Ok(Redirect::to(&format!("/referrals/{}", r.into_inner().id)).into_response()),
         Err(status) if is_field_error(&status) => {
-            super::cases::show_refused_submission(&app, &session, lang, form, field_errors(&status))
-                .await
+            cases::show_refused_submission(&app, &session, lang, form, field_errors(&status)).await
         }
         Err(status) => Err(status.into()),
     }
