@@ -542,29 +542,7 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
     let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
 
     // The delivery fails for the whole window, then the endpoint is disabled in the directory too.
-    let endpoint = eventually(
-        "the directory to show the endpoint disabled",
-        WAIT,
-        || async {
-            let list = f
-                .clients
-                .directory
-                .clone()
-                .list_notification_endpoints(as_agency(
-                    provider,
-                    ListNotificationEndpointsRequest {
-                        agency_id: provider.to_string(),
-                    },
-                ))
-                .await
-                .ok()?
-                .into_inner()
-                .endpoints;
-            list.into_iter().find(|e| e.id == hook.id && !e.enabled)
-        },
-    )
-    .await
-    .expect("disabled");
+    let endpoint = f.disabled_endpoint(provider, &hook.id).await;
     assert!(
         endpoint.disabled_reason.contains("HTTP 500"),
         "{}",

@@ -20,18 +20,17 @@ use placement_e2e::{Stack, StackOptions, webhook::WebhookReceiver};
 use placement_platform::caller::{ALL_ROLES, Role};
 use placement_platform::services::{self, CASES, REFERRALS, REPORTS};
 use placement_proto::v1::{
-    Case, Child, ChildNeed, Date, EventEnvelope, GetStatusRequest, Language, LegalBasis,
-    LegalBasisKind, ListAuditTrailRequest, ListDeadLettersRequest, ListDeliveriesRequest,
-    ListNotificationEndpointsRequest, ListNotificationsRequest, ListReferralChangesRequest,
-    NotificationChannel, OpenCaseRequest, RebuildReadModelRequest, ReplayDeadLettersRequest,
-    RetryDeliveryRequest, Sex, SubmitReferralRequest, VerifyAuditTrailRequest,
-    audit_service_client::AuditServiceClient, operator_service_client::OperatorServiceClient,
-    report_service_client::ReportServiceClient,
+    Case, Child, ChildNeed, EventEnvelope, GetStatusRequest, Language, ListAuditTrailRequest,
+    ListDeadLettersRequest, ListDeliveriesRequest, ListNotificationEndpointsRequest,
+    ListNotificationsRequest, ListReferralChangesRequest, NotificationChannel, OpenCaseRequest,
+    RebuildReadModelRequest, ReplayDeadLettersRequest, RetryDeliveryRequest, Sex,
+    VerifyAuditTrailRequest, audit_service_client::AuditServiceClient,
+    operator_service_client::OperatorServiceClient, report_service_client::ReportServiceClient,
 };
 use tonic::{Code, transport::Channel};
 use uuid::Uuid;
 
-use crate::support::WAIT;
+use crate::support::{WAIT, submission};
 
 /// Every role there is: the refusals come from the agency, not from a missing role.
 const EVERY_ROLE: &[Role] = &ALL_ROLES;
@@ -166,7 +165,11 @@ async fn provider_delivery(
         .clone()
         .submit_referral(as_agency(
             pirdop,
-            submission(&case, s.demo.service("ftpc-vratsa")),
+            submission(
+                &case,
+                s.demo.service("ftpc-vratsa"),
+                &Uuid::new_v4().to_string(),
+            ),
         ))
         .await
         .expect("SubmitReferral")
@@ -202,26 +205,6 @@ async fn provider_delivery(
     )
     .await
     .expect("the provider is told, with a delivery to its webhook")
-}
-
-fn submission(case: &Case, service: Uuid) -> SubmitReferralRequest {
-    let d = Utc::now().date_naive() - chrono::Days::new(1);
-    SubmitReferralRequest {
-        case_id: case.id.clone(),
-        service_id: service.to_string(),
-        legal_basis: Some(LegalBasis {
-            kind: LegalBasisKind::DsaDirectorOrder as i32,
-            number: "ZD-202/2026".into(),
-            issued_on: Some(Date {
-                year: d.year(),
-                month: d.month() as i32,
-                day: d.day() as i32,
-            }),
-            court: String::new(),
-        }),
-        reason: "No free places in the district.".into(),
-        idempotency_key: Uuid::new_v4().to_string(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

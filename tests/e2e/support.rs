@@ -13,9 +13,9 @@ use placement_e2e::{Stack, StackOptions};
 use placement_proto::v1::{
     AcknowledgeReferralRequest, AddNotificationEndpointRequest, Case, Child, ChildNeed, Date,
     GetReferralRequest, GetServiceRequest, Language, LegalBasis, LegalBasisKind,
-    ListNotificationsRequest, Notification, NotificationChannel, NotificationEndpoint,
-    NotificationKind, OpenCaseRequest, Referral, Sex, SocialService, SubmitReferralRequest,
-    WatchNotificationsRequest,
+    ListNotificationEndpointsRequest, ListNotificationsRequest, Notification, NotificationChannel,
+    NotificationEndpoint, NotificationKind, OpenCaseRequest, Referral, Sex, SocialService,
+    SubmitReferralRequest, WatchNotificationsRequest,
 };
 use uuid::Uuid;
 
@@ -30,6 +30,27 @@ pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
             .expect("a token is valid metadata"),
     );
     request
+}
+
+/// A referral of `case` to `service` on a DSA director's order of yesterday, with idempotency key `key`.
+pub fn submission(case: &Case, service: Uuid, key: &str) -> SubmitReferralRequest {
+    let d = Utc::now().date_naive() - chrono::Days::new(1);
+    SubmitReferralRequest {
+        case_id: case.id.clone(),
+        service_id: service.to_string(),
+        legal_basis: Some(LegalBasis {
+            kind: LegalBasisKind::DsaDirectorOrder as i32,
+            number: "ZD-101/2026".into(),
+            issued_on: Some(Date {
+                year: d.year(),
+                month: d.month() as i32,
+                day: d.day() as i32,
+            }),
+            court: String::new(),
+        }),
+        reason: "No free places in the district.".into(),
+        idempotency_key: key.into(),
+    }
 }
 
 pub struct Fixture {
@@ -87,23 +108,7 @@ impl Fixture {
     }
 
     pub fn submission(&self, case: &Case, service: Uuid, key: &str) -> SubmitReferralRequest {
-        let d = Utc::now().date_naive() - chrono::Days::new(1);
-        SubmitReferralRequest {
-            case_id: case.id.clone(),
-            service_id: service.to_string(),
-            legal_basis: Some(LegalBasis {
-                kind: LegalBasisKind::DsaDirectorOrder as i32,
-                number: "ZD-101/2026".into(),
-                issued_on: Some(Date {
-                    year: d.year(),
-                    month: d.month() as i32,
-                    day: d.day() as i32,
-                }),
-                court: String::new(),
-            }),
-            reason: "No free places in the district.".into(),
-            idempotency_key: key.into(),
-        }
+        submission(case, service, key)
     }
 
     pub async fn submit(&self, dsa: Uuid, case: &Case, service: Uuid) -> Referral {
@@ -231,6 +236,39 @@ impl Fixture {
             ))
             .await
             .map(|r| r.into_inner())
+    }
+
+    /// The endpoints of `agency`, as that agency lists them.
+    pub async fn endpoints(
+        &self,
+        agency: Uuid,
+    ) -> Result<Vec<NotificationEndpoint>, tonic::Status> {
+        self.clients
+            .directory
+            .clone()
+            .list_notification_endpoints(as_agency(
+                agency,
+                ListNotificationEndpointsRequest {
+                    agency_id: agency.to_string(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().endpoints)
+    }
+
+    /// The endpoint `id` of `agency` once the directory shows it disabled (panics past [`WAIT`]).
+    pub async fn disabled_endpoint(&self, agency: Uuid, id: &str) -> NotificationEndpoint {
+        eventually(
+            "the directory to show the endpoint disabled",
+            WAIT,
+            || async {
+                (self.endpoints(agency).await.ok()?)
+                    .into_iter()
+                    .find(|e| e.id == id && !e.enabled)
+            },
+        )
+        .await
+        .expect("the endpoint disabled")
     }
 
     /// Gives `agency` an e-mail address told of one event type, in Bulgarian.

@@ -3,11 +3,9 @@
 //! the refusal recorded coarsely and nothing reaching the receiver. Only loopback addresses are used: the
 //! refusals come before any connection.
 
-use placement_cli::{clients::as_agency, scenario::eventually};
+use placement_cli::scenario::eventually;
 use placement_e2e::{StackOptions, webhook::WebhookReceiver};
-use placement_proto::v1::{
-    DeliveryStatus, Language, ListNotificationEndpointsRequest, NotificationChannel,
-};
+use placement_proto::v1::{DeliveryStatus, Language, NotificationChannel};
 use tonic::Code;
 
 use crate::support::{Fixture, WAIT};
@@ -17,7 +15,6 @@ const ALLOWED_HOSTS: &str = "PLACEMENT_WEBHOOK_ALLOWED_HOSTS";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_aimed_inside_are_refused_at_registration_and_at_delivery() {
     let receiver = WebhookReceiver::start().await;
-    let port = receiver.addr.port();
     // No internal host is allowed anywhere (the stack's default allows the tests' 127.0.0.1).
     let mut f = Fixture::with(StackOptions {
         env: vec![(ALLOWED_HOSTS.into(), String::new())],
@@ -25,9 +22,13 @@ async fn webhooks_aimed_inside_are_refused_at_registration_and_at_delivery() {
     })
     .await;
 
-    // Registration: the forms, and the receiver's own address.
+    every_internal_form_is_refused_at_registration(&f, &receiver.url()).await;
+    a_name_resolving_inside_is_refused_at_delivery(&mut f, &receiver).await;
+}
+
+/// The forms, and the receiver's own address, are refused naming the address; nothing is stored.
+async fn every_internal_form_is_refused_at_registration(f: &Fixture, receiver_url: &str) {
     let pirdop = f.agency("dsa-pirdop");
-    let receiver_url = receiver.url();
     for address in [
         "https://127.0.0.1/",
         "https://127.1/",
@@ -38,7 +39,7 @@ async fn webhooks_aimed_inside_are_refused_at_registration_and_at_delivery() {
         "https://[::ffff:127.0.0.1]/",
         "https://localhost/",
         "https://0.0.0.0/",
-        receiver_url.as_str(),
+        receiver_url,
     ] {
         let err = f
             .add_endpoint(
@@ -58,24 +59,17 @@ async fn webhooks_aimed_inside_are_refused_at_registration_and_at_delivery() {
         );
     }
     // Nothing was registered.
-    let listed = f
-        .clients
-        .directory
-        .clone()
-        .list_notification_endpoints(as_agency(
-            pirdop,
-            ListNotificationEndpointsRequest {
-                agency_id: pirdop.to_string(),
-            },
-        ))
-        .await
-        .expect("list")
-        .into_inner()
-        .endpoints;
+    let listed = f.endpoints(pirdop).await.expect("list");
     assert!(listed.is_empty(), "{listed:#?}");
+}
 
-    // Delivery: the directory allows the name `localhost`, the notifications service does not, so the
-    // webhook is registered and refused when its name resolves to the loopback address.
+/// The directory allows the name `localhost`, the notifications service does not: the webhook is
+/// registered, and refused when its name resolves to the loopback address.
+async fn a_name_resolving_inside_is_refused_at_delivery(
+    f: &mut Fixture,
+    receiver: &WebhookReceiver,
+) {
+    let port = receiver.addr.port();
     f.stack.set_env("directory", ALLOWED_HOSTS, "localhost");
     f.stack.restart("directory");
     f.stack.wait_ready(WAIT).await;
@@ -128,25 +122,7 @@ async fn webhooks_aimed_inside_are_refused_at_registration_and_at_delivery() {
         "the resolver refused it, not a check of the URL's text"
     );
     // The endpoint is disabled, and its agency is told why.
-    let endpoint = eventually("the directory to show it disabled", WAIT, || async {
-        let list = f
-            .clients
-            .directory
-            .clone()
-            .list_notification_endpoints(as_agency(
-                foster,
-                ListNotificationEndpointsRequest {
-                    agency_id: foster.to_string(),
-                },
-            ))
-            .await
-            .ok()?
-            .into_inner()
-            .endpoints;
-        list.into_iter().find(|e| e.id == hook.id && !e.enabled)
-    })
-    .await
-    .expect("disabled");
+    let endpoint = f.disabled_endpoint(foster, &hook.id).await;
     assert!(
         endpoint.disabled_reason.contains("address not allowed"),
         "{}",
