@@ -148,16 +148,7 @@ impl IdentityProvider {
             .map_err(|e| SignInError::Unreachable(e.to_string()))?;
         let issuer = settings.issuer.trim_end_matches('/');
         let url = format!("{issuer}/.well-known/openid-configuration");
-        let answer = http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| SignInError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
-        let status = answer.status();
-        let text = answer
-            .text()
-            .await
-            .map_err(|e| SignInError::Unreachable(format!("{url}: {e}")))?;
+        let (status, text) = answered(http.get(&url), &url).await?;
         if !status.is_success() {
             return Err(SignInError::Discovery(
                 issuer.into(),
@@ -309,16 +300,7 @@ impl IdentityProvider {
                 form.append_pair("client_id", &self.settings.client_id);
             }
         }
-        let answer = request
-            .body(form.finish())
-            .send()
-            .await
-            .map_err(|e| SignInError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
-        let status = answer.status();
-        let text = answer
-            .text()
-            .await
-            .map_err(|e| SignInError::Unreachable(format!("{url}: {e}")))?;
+        let (status, text) = answered(request.body(form.finish()), url).await?;
         if status.is_success() {
             return Ok(text);
         }
@@ -338,6 +320,24 @@ impl IdentityProvider {
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, SignInError> {
     serde_json::from_str(text).map_err(|e| SignInError::Answer(what.to_string(), e.to_string()))
+}
+
+/// Sends `request` and reads its answer's status and text; a provider that cannot be reached or read is
+/// `Unreachable`, naming `url`.
+async fn answered(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(reqwest::StatusCode, String), SignInError> {
+    let answer = request
+        .send()
+        .await
+        .map_err(|e| SignInError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
+    let status = answer.status();
+    let text = answer
+        .text()
+        .await
+        .map_err(|e| SignInError::Unreachable(format!("{url}: {e}")))?;
+    Ok((status, text))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
