@@ -605,17 +605,7 @@ async fn signing_out_ends_the_session(web: &Web, client: &Client) {
         .to_string();
     click(client, "#sign-out").await;
     wait_for_text(client, "h1", "Излязохте", WAIT).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let replayed = http
-        .get(web.at("/inbox"))
-        .header("cookie", format!("placement_session={old}"))
-        .send()
-        .await
-        .expect("inbox");
-    assert_eq!(replayed.status(), 303, "the ended session opens nothing");
+    web.app.assert_session_ended(&old).await;
 }
 
 /// A provider's directory administrator keeps where the agency is told: an address refused next to its

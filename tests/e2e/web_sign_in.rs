@@ -97,17 +97,7 @@ async fn signing_out_ends_the_providers_session_and_return_paths_stay_on_this_si
     // The provider's end-session page proceeds (given the ID token as the hint) and sends the person back.
     web.wait_until_on(&pc, "pirdop-caseworker", "/signed-out")
         .await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let replayed = http
-        .get(web.at("/inbox"))
-        .header("cookie", format!("placement_session={old_session}"))
-        .send()
-        .await
-        .expect("inbox");
-    assert_eq!(replayed.status(), 303, "the ended session opens nothing");
+    web.assert_session_ended(&old_session).await;
 
     // The next person clicks "sign in": the provider asks who they are, with a password, not just for
     // consent as the last person.

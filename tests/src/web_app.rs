@@ -72,6 +72,22 @@ impl WebAppPlan {
 }
 
 impl WebApp {
+    /// Asserts that the session cookie `session` of a person who signed out opens nothing: the request is
+    /// sent to sign in (303), as if the session had never existed.
+    pub async fn assert_session_ended(&self, session: &str) {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let replayed = http
+            .get(self.at("/inbox"))
+            .header("cookie", format!("placement_session={session}"))
+            .send()
+            .await
+            .expect("inbox");
+        assert_eq!(replayed.status(), 303, "the ended session opens nothing");
+    }
+
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
