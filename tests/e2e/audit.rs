@@ -8,11 +8,12 @@ use placement_cli::{
 use placement_platform::caller::Role;
 use placement_platform::services::{CASES, REFERRALS};
 use placement_proto::v1::{
-    GetCaseRequest, GetReferralRequest, ListAuditTrailRequest, VerifyAuditTrailRequest,
-    audit_service_client::AuditServiceClient,
+    AuditEntry, GetCaseRequest, GetReferralRequest, ListAuditTrailRequest, VerifyAuditTrailRequest,
+    VerifyAuditTrailResponse, audit_service_client::AuditServiceClient,
 };
-use sqlx::Executor;
+use sqlx::{Executor, PgConnection};
 use tonic::Code;
+use uuid::Uuid;
 
 use crate::support::Fixture;
 
@@ -30,7 +31,50 @@ async fn every_access_is_recorded_and_tampering_is_found() {
     f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
         .await;
     f.referral(pirdop, &r.id).await;
-    // Another agency tries to read the referral and the case.
+    another_agency_is_refused(&f, pravets, &r.id, &case.id).await;
+    let referrals_audit = client(f.stack.endpoints.url(REFERRALS));
+    let cases_audit = client(f.stack.endpoints.url(CASES));
+    // Operators only.
+    let err = referrals_audit
+        .clone()
+        .verify_audit_trail(as_agency_with(
+            pirdop,
+            &[Role::Supervisor, Role::Caseworker],
+            VerifyAuditTrailRequest {},
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    let trail = assert_the_trail_lists_every_step(&f, &referrals_audit, &r.id, pravets).await;
+    let intact = verify(&referrals_audit).await;
+    assert!(intact.intact, "{intact:?}");
+    assert!(intact.entries >= 5);
+    assert!(verify(&cases_audit).await.intact);
+
+    let mut db = f.stack.db().await;
+    assert_the_trail_refuses_changes(&mut db, &referrals_audit, intact.entries).await;
+    // ...and someone who gets past the trigger is found out: an edited entry,
+    let forged = trail.last().unwrap().sequence;
+    assert_an_edited_entry_is_found(&mut db, &referrals_audit, forged).await;
+    // a deleted one,
+    assert_a_deleted_entry_is_found(&mut db, &cases_audit, &case.id, pravets).await;
+    // and a trail cut short at its end.
+    assert_a_trail_cut_short_is_found(&mut db, &referrals_audit, forged).await;
+}
+
+type Audit = AuditServiceClient<tonic::transport::Channel>;
+
+async fn verify(c: &Audit) -> VerifyAuditTrailResponse {
+    c.clone()
+        .verify_audit_trail(as_agency(NATIONAL_AUTHORITY, VerifyAuditTrailRequest {}))
+        .await
+        .expect("verify")
+        .into_inner()
+}
+
+/// Another agency tries to read the referral and the case.
+async fn another_agency_is_refused(f: &Fixture, pravets: Uuid, referral_id: &str, case_id: &str) {
     let refused = f
         .clients
         .referrals
@@ -38,7 +82,7 @@ async fn every_access_is_recorded_and_tampering_is_found() {
         .get_referral(as_agency(
             pravets,
             GetReferralRequest {
-                referral_id: r.id.clone(),
+                referral_id: referral_id.to_string(),
             },
         ))
         .await
@@ -51,31 +95,28 @@ async fn every_access_is_recorded_and_tampering_is_found() {
         .get_case(as_agency(
             pravets,
             GetCaseRequest {
-                case_id: case.id.clone(),
+                case_id: case_id.to_string(),
             },
         ))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::NotFound);
+}
 
-    let mut referrals_audit = client(f.stack.endpoints.url(REFERRALS));
-    let mut cases_audit = client(f.stack.endpoints.url(CASES));
-    // Operators only.
-    let err = referrals_audit
-        .verify_audit_trail(as_agency_with(
-            pirdop,
-            &[Role::Supervisor, Role::Caseworker],
-            VerifyAuditTrailRequest {},
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
-
+/// The referral's trail names each step, its agency and its outcome, in order; returns it.
+async fn assert_the_trail_lists_every_step(
+    f: &Fixture,
+    referrals_audit: &Audit,
+    referral_id: &str,
+    pravets: Uuid,
+) -> Vec<AuditEntry> {
+    let pirdop = f.agency("dsa-pirdop");
     let trail = referrals_audit
+        .clone()
         .list_audit_trail(as_agency(
             NATIONAL_AUTHORITY,
             ListAuditTrailRequest {
-                record_id: r.id.clone(),
+                record_id: referral_id.to_string(),
                 ..Default::default()
             },
         ))
@@ -118,20 +159,15 @@ async fn every_access_is_recorded_and_tampering_is_found() {
     for pair in trail.windows(2) {
         assert!(pair[0].sequence < pair[1].sequence);
     }
+    trail
+}
 
-    let verify = |mut c: AuditServiceClient<tonic::transport::Channel>| async move {
-        c.verify_audit_trail(as_agency(NATIONAL_AUTHORITY, VerifyAuditTrailRequest {}))
-            .await
-            .expect("verify")
-            .into_inner()
-    };
-    let intact = verify(referrals_audit.clone()).await;
-    assert!(intact.intact, "{intact:?}");
-    assert!(intact.entries >= 5);
-    assert!(verify(cases_audit.clone()).await.intact);
-
-    // The trail refuses changes...
-    let mut db = f.stack.db().await;
+/// The trail refuses changes: an UPDATE, a TRUNCATE, emptying the head; it stays intact.
+async fn assert_the_trail_refuses_changes(
+    db: &mut PgConnection,
+    referrals_audit: &Audit,
+    entries: u64,
+) {
     let blocked = db
         .execute("UPDATE referrals.audit_trail SET outcome = 'OK' WHERE seq = 1")
         .await;
@@ -151,10 +187,15 @@ async fn every_access_is_recorded_and_tampering_is_found() {
             "{emptying}: {refused}"
         );
     }
-    let still = verify(referrals_audit.clone()).await;
-    assert!(still.intact && still.entries >= intact.entries, "{still:?}");
-    // ...and someone who gets past the trigger is found out: an edited entry,
-    let forged = trail.last().unwrap().sequence;
+    let still = verify(referrals_audit).await;
+    assert!(still.intact && still.entries >= entries, "{still:?}");
+}
+
+async fn assert_an_edited_entry_is_found(
+    db: &mut PgConnection,
+    referrals_audit: &Audit,
+    forged: u64,
+) {
     db.execute("ALTER TABLE referrals.audit_trail DISABLE TRIGGER audit_trail_append_only")
         .await
         .unwrap();
@@ -163,16 +204,24 @@ async fn every_access_is_recorded_and_tampering_is_found() {
     )
     .await
     .unwrap();
-    let broken = verify(referrals_audit.clone()).await;
+    let broken = verify(referrals_audit).await;
     assert!(!broken.intact);
     assert_eq!(broken.first_broken_sequence, forged);
     assert!(broken.problem.contains("altered"), "{}", broken.problem);
-    // a deleted one,
+}
+
+async fn assert_a_deleted_entry_is_found(
+    db: &mut PgConnection,
+    cases_audit: &Audit,
+    case_id: &str,
+    pravets: Uuid,
+) {
     let case_trail = cases_audit
+        .clone()
         .list_audit_trail(as_agency(
             NATIONAL_AUTHORITY,
             ListAuditTrailRequest {
-                record_id: case.id.clone(),
+                record_id: case_id.to_string(),
                 ..Default::default()
             },
         ))
@@ -191,13 +240,19 @@ async fn every_access_is_recorded_and_tampering_is_found() {
     db.execute(format!("DELETE FROM cases.audit_trail WHERE seq = {removed}").as_str())
         .await
         .unwrap();
-    let broken = verify(cases_audit.clone()).await;
+    let broken = verify(cases_audit).await;
     assert!(!broken.intact);
     assert_eq!(broken.first_broken_sequence, removed);
     assert!(broken.problem.contains("missing"), "{}", broken.problem);
-    // and a trail cut short at its end.
+}
+
+async fn assert_a_trail_cut_short_is_found(
+    db: &mut PgConnection,
+    referrals_audit: &Audit,
+    forged: u64,
+) {
     let last: i64 = sqlx::query_scalar("SELECT max(seq) FROM referrals.audit_trail")
-        .fetch_one(&mut db)
+        .fetch_one(&mut *db)
         .await
         .unwrap();
     db.execute(format!("DELETE FROM referrals.audit_trail WHERE seq >= {forged}").as_str())

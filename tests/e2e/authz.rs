@@ -698,12 +698,23 @@ async fn rdsas_are_denied_steps_not_hidden_from(p: &Parties<'_>) {
 /// Roles on steps: integration changes nothing; decisions need a supervisor.
 async fn referral_steps_need_their_roles(p: &Parties<'_>) {
     let f = p.f;
+    let &Parties { pirdop, ref r, .. } = p;
+    integration_reads_but_does_not_acknowledge(p).await;
+    f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
+        .await;
+    let before = f.referral(pirdop, &r.id).await.version;
+    only_the_providers_supervisor_accepts(p).await;
+    caseworkers_neither_decline_nor_withdraw_and_providers_do_not_confirm(p).await;
+    assert_eq!(
+        f.referral(pirdop, &r.id).await.version,
+        before,
+        "refusals changed nothing"
+    );
+}
+
+async fn integration_reads_but_does_not_acknowledge(p: &Parties<'_>) {
     let &Parties {
-        pirdop,
-        provider,
-        foster,
-        ref r,
-        ..
+        provider, ref r, ..
     } = p;
     let mut referrals = p.f.clients.referrals.clone();
     assert_eq!(
@@ -725,9 +736,17 @@ async fn referral_steps_need_their_roles(p: &Parties<'_>) {
         p.get_referral(provider, &[Role::Integration]).await.is_ok(),
         "integration reads"
     );
-    f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
-        .await;
-    let before = f.referral(pirdop, &r.id).await.version;
+}
+
+async fn only_the_providers_supervisor_accepts(p: &Parties<'_>) {
+    let f = p.f;
+    let &Parties {
+        pirdop,
+        provider,
+        foster,
+        ref r,
+        ..
+    } = p;
     let accept = |agency: Uuid, roles: &'static [Role]| {
         let mut referrals = f.clients.referrals.clone();
         let id = r.id.clone();
@@ -756,6 +775,16 @@ async fn referral_steps_need_their_roles(p: &Parties<'_>) {
         Code::PermissionDenied,
         "the sender accepts"
     );
+}
+
+async fn caseworkers_neither_decline_nor_withdraw_and_providers_do_not_confirm(p: &Parties<'_>) {
+    let &Parties {
+        pirdop,
+        provider,
+        ref r,
+        ..
+    } = p;
+    let mut referrals = p.f.clients.referrals.clone();
     assert_eq!(
         code(
             referrals
@@ -803,11 +832,6 @@ async fn referral_steps_need_their_roles(p: &Parties<'_>) {
         ),
         Code::PermissionDenied,
         "the provider confirms the placement"
-    );
-    assert_eq!(
-        f.referral(pirdop, &r.id).await.version,
-        before,
-        "refusals changed nothing"
     );
 }
 

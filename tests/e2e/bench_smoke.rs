@@ -1,11 +1,28 @@
 //! The benchmark, for seconds and at a tiny load: it completes and reports every figure.
 
-use placement_e2e::bench::{self, BenchConfig};
+use placement_e2e::bench::{self, BenchConfig, Report};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_benchmark_runs_and_reports_every_figure() {
     let out = std::env::temp_dir().join(format!("placement-bench-smoke-{}", std::process::id()));
     let report = bench::run(BenchConfig::smoke(out.clone())).await;
+    assert_the_raw_figures(&report);
+    assert_the_first_steps_figures(&report);
+    assert_reads_pages_and_reports(&report);
+    assert_processes_and_the_cost_of_observing(&report);
+    assert_the_table_names_every_figure(&report);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
+    assert!(json["raw"]["pg_commits_per_s_32_conns"].as_f64().unwrap() > 0.0);
+    assert!(
+        std::fs::read_to_string(out.join("latency.svg"))
+            .unwrap()
+            .starts_with("<svg")
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
+
+fn assert_the_raw_figures(report: &Report) {
     let raw = &report.raw;
     assert!(raw.pg_commits_per_s_1_conn > 0.0 && raw.pg_commits_per_s_32_conns > 0.0);
     assert!(raw.amqp_confirmed_round_trips_per_s_100_in_flight > 0.0);
@@ -13,6 +30,10 @@ async fn the_benchmark_runs_and_reports_every_figure() {
         raw.amqp_round_trip_1_in_flight.count > 0 && raw.amqp_round_trip_1_in_flight.p99_ms > 0.0
     );
     assert!(raw.grpc_health_checks_per_s > 0.0);
+}
+
+fn assert_the_first_steps_figures(report: &Report) {
+    let raw = &report.raw;
     assert!(!report.steps.is_empty());
     let first = &report.steps[0];
     assert!(
@@ -38,6 +59,9 @@ async fn the_benchmark_runs_and_reports_every_figure() {
         "{work:?}"
     );
     assert!(work.ceiling(raw) > 0.0 && work.ceiling_batched(raw) >= work.ceiling(raw));
+}
+
+fn assert_reads_pages_and_reports(report: &Report) {
     for reads in [&report.empty_history, &report.large_history] {
         assert!(
             reads.get_referral.count > 0
@@ -61,7 +85,10 @@ async fn the_benchmark_runs_and_reports_every_figure() {
         "{reports:?}"
     );
     assert_eq!(reports.failed_calls, 0, "every report call answered");
-    // Every service and the web app.
+}
+
+/// Every service and the web app; the cost of observing: each setting ran its flows.
+fn assert_processes_and_the_cost_of_observing(report: &Report) {
     assert_eq!(
         report.processes.len(),
         placement_platform::services::ALL.len() + 1
@@ -87,7 +114,10 @@ async fn the_benchmark_runs_and_reports_every_figure() {
         "{:?}",
         report.telemetry
     );
-    let table = bench::table(&report);
+}
+
+fn assert_the_table_names_every_figure(report: &Report) {
+    let table = bench::table(report);
     // Whether a load of a few flows in half a second "held" depends on what else the machine is doing
     // (the other tests run beside this one), so either verdict is fine; the figures must be there.
     assert!(
@@ -102,13 +132,4 @@ async fn the_benchmark_runs_and_reports_every_figure() {
             && table.contains("Read model lag"),
         "{table}"
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
-    assert!(json["raw"]["pg_commits_per_s_32_conns"].as_f64().unwrap() > 0.0);
-    assert!(
-        std::fs::read_to_string(out.join("latency.svg"))
-            .unwrap()
-            .starts_with("<svg")
-    );
-    let _ = std::fs::remove_dir_all(out);
 }

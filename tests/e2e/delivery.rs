@@ -10,7 +10,8 @@ use placement_proto::v1::{
     AcceptReferralRequest, AddNotificationEndpointRequest, ConfirmPlacementRequest, Delivery,
     DeliveryStatus, EventTypeFilter, Language, ListDeliveriesRequest,
     ListNotificationEndpointsRequest, ListNotificationsRequest, Notification, NotificationChannel,
-    NotificationKind, RetryDeliveryRequest, UpdateNotificationEndpointRequest,
+    NotificationEndpoint, NotificationKind, RetryDeliveryRequest,
+    UpdateNotificationEndpointRequest,
 };
 use tonic::Code;
 use uuid::Uuid;
@@ -96,8 +97,21 @@ async fn endpoints_are_managed_by_their_agency_in_the_directory() {
     let f = Fixture::start().await;
     let pirdop = f.agency("dsa-pirdop");
     let vratsa = f.agency("dsa-vratsa");
-    use NotificationChannel::*;
+    let (email, hook) = add_an_email_and_a_webhook(&f, pirdop).await;
+    assert_listing_never_shows_secrets(&f, pirdop, &email, &hook).await;
+    assert_rotation_gives_a_new_secret(&f, pirdop, &hook).await;
+    assert_bad_endpoints_name_the_field(&f, pirdop).await;
+    assert_duplicates_and_other_agencies_are_refused(&f, pirdop, vratsa, &hook).await;
+    assert_nothing_changed_and_the_operator_sees_them(&f, pirdop).await;
+    f.assert_no_dead_letters().await;
+}
 
+/// An e-mail address (no secret) and a webhook (a secret, Bulgarian by default) for `pirdop`.
+async fn add_an_email_and_a_webhook(
+    f: &Fixture,
+    pirdop: Uuid,
+) -> (NotificationEndpoint, NotificationEndpoint) {
+    use NotificationChannel::*;
     let email = f
         .add_endpoint(
             pirdop,
@@ -123,7 +137,16 @@ async fn endpoints_are_managed_by_their_agency_in_the_directory() {
     assert!(hook.secret.starts_with("whsec_"), "{}", hook.secret);
     assert_eq!(hook.language, Language::Bg as i32, "Bulgarian by default");
 
-    // Secrets are shown once; listing never shows them.
+    (email, hook)
+}
+
+/// Secrets are shown once; listing never shows them.
+async fn assert_listing_never_shows_secrets(
+    f: &Fixture,
+    pirdop: Uuid,
+    email: &NotificationEndpoint,
+    hook: &NotificationEndpoint,
+) {
     let listed = f
         .clients
         .directory
@@ -143,8 +166,14 @@ async fn endpoints_are_managed_by_their_agency_in_the_directory() {
         vec![email.id.clone(), hook.id.clone()]
     );
     assert!(listed.iter().all(|e| e.secret.is_empty()));
+}
 
-    // Rotation gives a new secret.
+/// Rotation gives a new secret.
+async fn assert_rotation_gives_a_new_secret(
+    f: &Fixture,
+    pirdop: Uuid,
+    hook: &NotificationEndpoint,
+) {
     let rotated = f
         .clients
         .directory
@@ -166,8 +195,11 @@ async fn endpoints_are_managed_by_their_agency_in_the_directory() {
     assert_ne!(rotated.secret, hook.secret);
     assert_eq!(rotated.secret_version, 2);
     assert_eq!(rotated.event_types, vec!["referral.declined"]);
+}
 
-    // Bad input names the field and changes nothing.
+/// Bad input names the field and changes nothing.
+async fn assert_bad_endpoints_name_the_field(f: &Fixture, pirdop: Uuid) {
+    use NotificationChannel::*;
     let field = |s: tonic::Status| {
         assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
         s.message()
@@ -199,7 +231,16 @@ async fn endpoints_are_managed_by_their_agency_in_the_directory() {
             .expect_err("refused");
         assert_eq!(field(err), expected, "{address}");
     }
-    // The same endpoint twice.
+}
+
+/// The same endpoint twice; another agency's endpoints do not exist for the caller.
+async fn assert_duplicates_and_other_agencies_are_refused(
+    f: &Fixture,
+    pirdop: Uuid,
+    vratsa: Uuid,
+    hook: &NotificationEndpoint,
+) {
+    use NotificationChannel::*;
     let err = f
         .add_endpoint(pirdop, Email, "dsp.pirdop@example.bg", &[], Language::Bg)
         .await
@@ -241,6 +282,10 @@ async fn endpoints_are_managed_by_their_agency_in_the_directory() {
         .await
         .expect_err("not its endpoint");
     assert_eq!(err.code(), Code::NotFound);
+}
+
+/// Nothing the refused requests asked changed; the national authority (operator) may see the endpoints.
+async fn assert_nothing_changed_and_the_operator_sees_them(f: &Fixture, pirdop: Uuid) {
     let after = f
         .clients
         .directory
@@ -271,7 +316,6 @@ async fn endpoints_are_managed_by_their_agency_in_the_directory() {
             .await
             .is_ok()
     );
-    f.assert_no_dead_letters().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,6 +328,22 @@ async fn emails_reach_each_agency_in_its_language_and_only_for_the_events_it_cho
     .await;
     let sender = f.agency("dsa-pirdop");
     let provider = f.agency("provider-vratsa");
+    add_the_mailboxes(&f, sender, provider).await;
+    let r = place_the_twins(&f, sender).await;
+    let sender_mails = assert_each_agency_mailed_in_its_language(&smtp, &r.id).await;
+    assert_each_email_delivery_sent_once(&f, sender, &sender_mails).await;
+    // The placed notification of the provider has no e-mail (it chose only requests); its inbox has it.
+    let provider_inbox = inbox(&f, provider).await;
+    let placed = provider_inbox
+        .iter()
+        .find(|n| n.kind == NotificationKind::ReferralPlaced as i32)
+        .expect("placed notice in the inbox");
+    assert!(placed.deliveries.is_empty());
+    f.assert_no_dead_letters().await;
+}
+
+/// The sender's mailbox for every event, in English; the provider's for new requests only, in Bulgarian.
+async fn add_the_mailboxes(f: &Fixture, sender: Uuid, provider: Uuid) {
     use NotificationChannel::Email;
     f.add_endpoint(sender, Email, "dsp.pirdop@example.bg", &[], Language::En)
         .await
@@ -303,14 +363,25 @@ async fn emails_reach_each_agency_in_its_language_and_only_for_the_events_it_cho
         f.stack.wait_for_endpoints(2, WAIT).await,
         "endpoints to reach the notifications service"
     );
+}
 
+/// A referral of a twins case by `sender` to the Vratsa FTPC, acknowledged by both parties, accepted and
+/// placed.
+async fn place_the_twins(f: &Fixture, sender: Uuid) -> placement_proto::v1::Referral {
     let case = f.open_twins_case(sender).await;
     let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
     f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
         .await;
-    accept_and_place(&f, sender, &r.id).await;
+    accept_and_place(f, sender, &r.id).await;
+    r
+}
 
-    // Sender: two acknowledgements and the acceptance, in English. Provider: the request only, in Bulgarian.
+/// Sender: two acknowledgements and the acceptance, in English. Provider: the request only, in Bulgarian.
+/// Returns the sender's e-mails.
+async fn assert_each_agency_mailed_in_its_language(
+    smtp: &SmtpSink,
+    referral_id: &str,
+) -> Vec<placement_e2e::mail::Mail> {
     let mails = smtp.wait_for(WAIT, |m| m.len() >= 4).await;
     let to = |addr: &str| -> Vec<_> {
         mails
@@ -323,8 +394,8 @@ async fn emails_reach_each_agency_in_its_language_and_only_for_the_events_it_cho
     let provider_mails = to("ftpc.vratsa@example.bg");
     assert_eq!(sender_mails.len(), 3, "{sender_mails:#?}");
     assert_eq!(provider_mails.len(), 1, "{provider_mails:#?}");
-    let short = &r.id[r.id.len() - 8..];
-    let link = format!("/referrals/{}", r.id);
+    let short = &referral_id[referral_id.len() - 8..];
+    let link = format!("/referrals/{referral_id}");
     for m in sender_mails.iter().chain(&provider_mails) {
         assert!(m.subject.contains(short), "{}", m.subject);
         assert!(m.text.contains(&link), "{}", m.text);
@@ -361,9 +432,16 @@ async fn emails_reach_each_agency_in_its_language_and_only_for_the_events_it_cho
     assert!(request.text.contains("потвърдете"), "{}", request.text);
     // The deadline is named.
     assert!(request.subject.contains("UTC"), "{}", request.subject);
+    sender_mails
+}
 
-    // Every delivery is SENT after one attempt, and the Message-ID is the delivery's id.
-    let sender_deliveries = settled_deliveries(&f, sender, 3).await;
+/// Every delivery is SENT after one attempt, and the Message-ID is the delivery's id.
+async fn assert_each_email_delivery_sent_once(
+    f: &Fixture,
+    sender: Uuid,
+    sender_mails: &[placement_e2e::mail::Mail],
+) {
+    let sender_deliveries = settled_deliveries(f, sender, 3).await;
     assert_eq!(sender_deliveries.len(), 3);
     for (_, d) in &sender_deliveries {
         assert_eq!(d.status, DeliveryStatus::Sent as i32, "{d:?}");
@@ -378,14 +456,6 @@ async fn emails_reach_each_agency_in_its_language_and_only_for_the_events_it_cho
             d.id
         );
     }
-    // The placed notification of the provider has no e-mail (it chose only requests); its inbox has it.
-    let provider_inbox = inbox(&f, provider).await;
-    let placed = provider_inbox
-        .iter()
-        .find(|n| n.kind == NotificationKind::ReferralPlaced as i32)
-        .expect("placed notice in the inbox");
-    assert!(placed.deliveries.is_empty());
-    f.assert_no_dead_letters().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,6 +464,32 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
     let f = Fixture::start().await;
     let sender = f.agency("dsa-stara-zagora");
     let foster = f.agency("foster-vratsa");
+    add_a_flaky_webhook(&f, &receiver, foster).await;
+    let r = place_the_twins(&f, sender).await;
+    // The foster-care team is told of the request and of the placement: two events.
+    let deliveries = settled_deliveries(&f, foster, 2).await;
+    assert_eq!(deliveries.len(), 2, "{deliveries:#?}");
+    let accepted = assert_signed_and_each_event_accepted_once(&receiver).await;
+    let total_attempts = assert_each_call_names_its_event(&receiver, &deliveries, &accepted, &r.id);
+    // Every attempt counted: 3 failed + 2 accepted.
+    assert_eq!(total_attempts, 5);
+    let failed_first = deliveries
+        .iter()
+        .find(|(_, d)| d.attempts > 1)
+        .expect("a retried delivery");
+    // Which failure each delivery met depends on how the two interleaved; the last one is kept.
+    assert!(
+        ["HTTP 503", "timed out after 2s"].contains(&failed_first.1.last_error.as_str()),
+        "{}",
+        failed_first.1.last_error
+    );
+    assert_every_attempt_recorded(&f).await;
+    f.assert_no_dead_letters().await;
+}
+
+/// `foster`'s webhook at `receiver`, which first hangs past the sender's 2 s timeout, then fails its next
+/// two calls.
+async fn add_a_flaky_webhook(f: &Fixture, receiver: &WebhookReceiver, foster: Uuid) {
     let hook = f
         .add_endpoint(
             foster,
@@ -405,7 +501,6 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
         .await
         .expect("add the webhook");
     receiver.set_secret(&hook.secret);
-    // The receiving system first hangs past the sender's 2 s timeout, then fails its next two calls.
     receiver.slow_next(1, std::time::Duration::from_secs(3));
     receiver.fail_next(2);
     // The endpoints reach the notifications service by event; wait until it has them.
@@ -413,16 +508,13 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
         f.stack.wait_for_endpoints(1, WAIT).await,
         "the endpoint to reach the notifications service"
     );
+}
 
-    let case = f.open_twins_case(sender).await;
-    let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
-    f.acknowledge(&r.id, &["provider-vratsa", "foster-vratsa"])
-        .await;
-    accept_and_place(&f, sender, &r.id).await;
-
-    // The foster-care team is told of the request and of the placement: two events.
-    let deliveries = settled_deliveries(&f, foster, 2).await;
-    assert_eq!(deliveries.len(), 2, "{deliveries:#?}");
+/// Every call was signed with the endpoint's secret; three failures (a timeout, two errors), then each
+/// event accepted exactly once. Returns how many times each webhook-id was accepted.
+async fn assert_signed_and_each_event_accepted_once(
+    receiver: &WebhookReceiver,
+) -> BTreeMap<String, usize> {
     // The hung call is answered (too late) only after its delay.
     let calls = receiver.wait_for(WAIT, |c| c.len() >= 5).await;
     // Every call was signed with the endpoint's secret.
@@ -438,8 +530,19 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
         accepted.values().all(|n| *n == 1),
         "an event accepted twice: {accepted:?}"
     );
+    accepted
+}
+
+/// Notify, then fetch: each accepted call's body names the event, the referral, the time and the event
+/// id. Returns the attempts the deliveries counted.
+fn assert_each_call_names_its_event(
+    receiver: &WebhookReceiver,
+    deliveries: &[(Notification, Delivery)],
+    accepted: &BTreeMap<String, usize>,
+    referral_id: &str,
+) -> u32 {
     let mut total_attempts = 0;
-    for (n, d) in &deliveries {
+    for (n, d) in deliveries {
         assert_eq!(d.status, DeliveryStatus::Sent as i32, "{d:?}");
         assert!(
             accepted.contains_key(&d.id),
@@ -459,7 +562,7 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
             other => panic!("unexpected {other:?}"),
         };
         assert_eq!(call.body["type"], expected_type);
-        assert_eq!(call.body["data"]["referral_id"], r.id);
+        assert_eq!(call.body["data"]["referral_id"], referral_id);
         assert_eq!(call.body["data"]["event_id"], n.event_id);
         assert!(
             call.body["timestamp"]
@@ -468,18 +571,11 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
         );
         assert!(call.body.to_string().len() < 400);
     }
-    // Every attempt counted: 3 failed + 2 accepted.
-    assert_eq!(total_attempts, 5);
-    let failed_first = deliveries
-        .iter()
-        .find(|(_, d)| d.attempts > 1)
-        .expect("a retried delivery");
-    // Which failure each delivery met depends on how the two interleaved; the last one is kept.
-    assert!(
-        ["HTTP 503", "timed out after 2s"].contains(&failed_first.1.last_error.as_str()),
-        "{}",
-        failed_first.1.last_error
-    );
+    total_attempts
+}
+
+/// Every attempt is recorded, the hung call as a timed-out one.
+async fn assert_every_attempt_recorded(f: &Fixture) {
     let mut db = f.stack.db().await;
     let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications.delivery_attempts")
         .fetch_one(&mut db)
@@ -493,7 +589,6 @@ async fn webhooks_are_signed_retried_and_arrive_once() {
     .await
     .expect("attempts");
     assert_eq!(timeouts, 1, "the hung call counts as a timed-out attempt");
-    f.assert_no_dead_letters().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -511,6 +606,41 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
     .await;
     let sender = f.agency("dsa-haskovo");
     let provider = f.agency("provider-vratsa");
+    let hook = add_a_failing_webhook_and_a_mailbox(&f, &receiver, provider).await;
+    let case = f.open_twins_case(sender).await;
+    let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
+
+    // The delivery fails for the whole window, then the endpoint is disabled in the directory too.
+    let endpoint = f.disabled_endpoint(provider, &hook.id).await;
+    assert!(
+        endpoint.disabled_reason.contains("HTTP 500"),
+        "{}",
+        endpoint.disabled_reason
+    );
+    assert!(receiver.calls().len() >= 2, "retried before giving up");
+
+    let notices = assert_the_agency_is_told(&f, &smtp, &receiver, provider).await;
+    let (submitted, failed) = assert_the_failed_delivery_is_seen(&f, &notices, &r.id).await;
+    assert_only_operators_list_and_retry(&f, sender, provider, &submitted.id, &failed.id).await;
+    assert_an_operators_retry_sends_it(
+        &f,
+        &receiver,
+        provider,
+        &hook.id,
+        &submitted.id,
+        &failed.id,
+    )
+    .await;
+    f.assert_no_dead_letters().await;
+}
+
+/// The provider's webhook for new requests at `receiver`, failing every call, and its operators' mailbox
+/// told when an endpoint is disabled.
+async fn add_a_failing_webhook_and_a_mailbox(
+    f: &Fixture,
+    receiver: &WebhookReceiver,
+    provider: Uuid,
+) -> NotificationEndpoint {
     let hook = f
         .add_endpoint(
             provider,
@@ -537,22 +667,18 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
         f.stack.wait_for_endpoints(2, WAIT).await,
         "endpoints to reach the notifications service"
     );
+    hook
+}
 
-    let case = f.open_twins_case(sender).await;
-    let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
-
-    // The delivery fails for the whole window, then the endpoint is disabled in the directory too.
-    let endpoint = f.disabled_endpoint(provider, &hook.id).await;
-    assert!(
-        endpoint.disabled_reason.contains("HTTP 500"),
-        "{}",
-        endpoint.disabled_reason
-    );
-    assert!(receiver.calls().len() >= 2, "retried before giving up");
-
-    // The agency is told in its inbox and by its other endpoint.
+/// The agency is told in its inbox and by its other endpoint; returns its inbox once the notice is in.
+async fn assert_the_agency_is_told(
+    f: &Fixture,
+    smtp: &SmtpSink,
+    receiver: &WebhookReceiver,
+    provider: Uuid,
+) -> Vec<Notification> {
     let notices = eventually("the disabled-endpoint notice", WAIT, || async {
-        let all = inbox(&f, provider).await;
+        let all = inbox(f, provider).await;
         all.iter()
             .any(|n| n.kind == NotificationKind::EndpointDisabled as i32)
             .then_some(all)
@@ -572,11 +698,21 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
         "{}",
         mails[0].subject
     );
+    notices
+}
 
-    // The failed delivery as the recipient and the operator see it.
+/// The failed delivery as the recipient and the operator see it; returns the request's notification and
+/// its delivery.
+async fn assert_the_failed_delivery_is_seen(
+    f: &Fixture,
+    notices: &[Notification],
+    referral_id: &str,
+) -> (Notification, Delivery) {
     let submitted = notices
         .iter()
-        .find(|n| n.referral_id == r.id && n.kind == NotificationKind::ReferralSubmitted as i32)
+        .find(|n| {
+            n.referral_id == referral_id && n.kind == NotificationKind::ReferralSubmitted as i32
+        })
         .expect("the request");
     let failed = submitted.deliveries.first().expect("its delivery").clone();
     assert_eq!(failed.status, DeliveryStatus::Failed as i32);
@@ -604,7 +740,32 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
             .collect::<Vec<_>>(),
         vec![failed.id.clone()]
     );
-    // Others may not list everything, nor retry.
+    (submitted.clone(), failed)
+}
+
+/// The operator's retry of delivery `id`, as `agency`.
+async fn retry(f: &Fixture, agency: Uuid, id: &str) -> Result<Delivery, tonic::Status> {
+    f.clients
+        .notifications
+        .clone()
+        .retry_delivery(as_agency(
+            agency,
+            RetryDeliveryRequest {
+                delivery_id: id.to_string(),
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Others may not list everything, nor retry; while the endpoint is disabled, retrying is refused.
+async fn assert_only_operators_list_and_retry(
+    f: &Fixture,
+    sender: Uuid,
+    provider: Uuid,
+    submitted: &str,
+    failed: &str,
+) {
     let err = f
         .clients
         .notifications
@@ -620,36 +781,40 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
         .list_deliveries(as_agency(
             sender,
             ListDeliveriesRequest {
-                notification_id: submitted.id.clone(),
+                notification_id: submitted.to_string(),
                 ..Default::default()
             },
         ))
         .await
         .expect_err("another agency's notification");
     assert_eq!(err.code(), Code::NotFound);
-    let retry = |agency: Uuid| {
-        let mut client = f.clients.notifications.clone();
-        let id = failed.id.clone();
-        async move {
-            client
-                .retry_delivery(as_agency(agency, RetryDeliveryRequest { delivery_id: id }))
-                .await
-        }
-    };
     assert_eq!(
-        retry(provider).await.expect_err("not an operator").code(),
+        retry(f, provider, failed)
+            .await
+            .expect_err("not an operator")
+            .code(),
         Code::PermissionDenied
     );
     // While the endpoint is disabled, retrying is refused.
     assert_eq!(
-        retry(NATIONAL_AUTHORITY)
+        retry(f, NATIONAL_AUTHORITY, failed)
             .await
             .expect_err("disabled")
             .code(),
         Code::FailedPrecondition
     );
+}
 
-    // The receiver is fixed and the agency enables the endpoint again; the operator retries.
+/// The receiver is fixed and the agency enables the endpoint again; the operator retries, and the
+/// delivery is sent once.
+async fn assert_an_operators_retry_sends_it(
+    f: &Fixture,
+    receiver: &WebhookReceiver,
+    provider: Uuid,
+    hook: &str,
+    submitted: &str,
+    failed: &str,
+) {
     receiver.fail_always(false);
     f.clients
         .directory
@@ -657,7 +822,7 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
         .update_notification_endpoint(as_agency(
             provider,
             UpdateNotificationEndpointRequest {
-                endpoint_id: hook.id.clone(),
+                endpoint_id: hook.to_string(),
                 enabled: Some(true),
                 ..Default::default()
             },
@@ -665,7 +830,7 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
         .await
         .expect("enable");
     let retried = eventually("the operator's retry to be taken", WAIT, || async {
-        retry(NATIONAL_AUTHORITY).await.ok().map(|r| r.into_inner())
+        retry(f, NATIONAL_AUTHORITY, failed).await.ok()
     })
     .await
     .expect("retry accepted once the endpoint is enabled again");
@@ -678,7 +843,7 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
             .list_deliveries(as_agency(
                 provider,
                 ListDeliveriesRequest {
-                    notification_id: submitted.id.clone(),
+                    notification_id: submitted.to_string(),
                     ..Default::default()
                 },
             ))
@@ -693,11 +858,10 @@ async fn a_failing_endpoint_is_disabled_its_agency_told_and_an_operator_retries(
     .expect("sent after the retry");
     assert_eq!(receiver.accepted().len(), 1);
     assert_eq!(
-        retry(NATIONAL_AUTHORITY)
+        retry(f, NATIONAL_AUTHORITY, failed)
             .await
             .expect_err("already sent")
             .code(),
         Code::FailedPrecondition
     );
-    f.assert_no_dead_letters().await;
 }

@@ -57,6 +57,19 @@ async fn every_rdsa_gets_its_digest_once_before_the_meeting() {
     f.stack.add_instance(name);
     f.stack.wait_ready(WAIT).await;
 
+    let short = &stalled.id[stalled.id.len() - 8..];
+    assert_the_digest_mailed_names_the_stalled(&smtp, short).await;
+    assert_one_digest_per_rdsa_told_once(&f, rdsa, short).await;
+    asked_for(&f, &reports, rdsa).await;
+    assert_eq!(
+        scheduled_digests(&f, 4).await.len(),
+        4,
+        "still one per RDSA for the slot"
+    );
+}
+
+/// The RDSA's digest e-mail counts the stalled referral and names it by its short id.
+async fn assert_the_digest_mailed_names_the_stalled(smtp: &SmtpSink, short: &str) {
     let mails = smtp
         .wait_for(WAIT, |m| m.iter().any(|m| m.subject.contains("VRC")))
         .await;
@@ -69,20 +82,22 @@ async fn every_rdsa_gets_its_digest_once_before_the_meeting() {
         "{}",
         mail.subject
     );
-    let short = &stalled.id[stalled.id.len() - 8..];
     assert!(
         mail.text.contains(&format!("- {short} (SFO → VRC)")),
         "{}",
         mail.text
     );
     assert!(
-        mail.text.contains("Към услуги в областта: изпратени 1,"),
+        mail.text
+            .contains("Към услуги в областта:\n  Изпратени през периода: 1\n"),
         "{}",
         mail.text
     );
+}
 
-    // One digest per RDSA (four in the demo) for this slot, each told once.
-    let sent = scheduled_digests(&f, 4).await;
+/// One digest per RDSA (four in the demo) for this slot, each told once.
+async fn assert_one_digest_per_rdsa_told_once(f: &Fixture, rdsa: Uuid, short: &str) {
+    let sent = scheduled_digests(f, 4).await;
     // A digest's id is its event's.
     eventually(
         "the notifications service applied every digest",
@@ -96,21 +111,11 @@ async fn every_rdsa_gets_its_digest_once_before_the_meeting() {
     )
     .await
     .expect("every digest applied");
-    assert_eq!(digests_in_inbox(&f, rdsa).await.len(), 1);
-    assert_eq!(
-        digests_in_inbox(&f, f.agency("rdsa-haskovo")).await.len(),
-        1
-    );
-    let notice = &digests_in_inbox(&f, rdsa).await[0];
+    assert_eq!(digests_in_inbox(f, rdsa).await.len(), 1);
+    assert_eq!(digests_in_inbox(f, f.agency("rdsa-haskovo")).await.len(), 1);
+    let notice = &digests_in_inbox(f, rdsa).await[0];
     assert!(notice.body.contains(short), "{}", notice.body);
     assert!(notice.referral_id.is_empty());
-
-    asked_for(&f, &reports, rdsa).await;
-    assert_eq!(
-        scheduled_digests(&f, 4).await.len(),
-        4,
-        "still one per RDSA for the slot"
-    );
 }
 
 /// The RDSA's e-mail endpoint for digests, known to the notifications service.

@@ -5,8 +5,10 @@ use placement_cli::{clients::as_agency, scenario::eventually};
 use placement_platform::services::NOTIFICATIONS;
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, AgencyKind, Case, ConfirmPlacementRequest,
-    CreateAgencyRequest, GetCaseRequest, ListReferralsRequest, NotificationKind, OpenCaseRequest,
-    ReferralDirection, ReferralStatus, SearchServicesRequest, UpdateCapacityRequest,
+    CreateAgencyRequest, GetCaseRequest, GetStatusRequest, ListDeadLettersRequest,
+    ListReferralsRequest, NotificationKind, OpenCaseRequest, ReferralDirection, ReferralStatus,
+    ReplayDeadLettersRequest, SearchServicesRequest, UpdateCapacityRequest,
+    operator_service_client::OperatorServiceClient,
 };
 use tonic::Code;
 use tonic_types_ext::field_of;
@@ -210,12 +212,47 @@ async fn failed_submissions_leave_no_trace(f: &Fixture, case: &Case) {
 /// Steps by the wrong agency, in the wrong state, on unknown referrals.
 /// Returns the id of the referral submitted and acknowledged once.
 async fn wrong_steps_are_refused(f: &Fixture, case: &Case) -> String {
-    let (pirdop, pravets) = (f.agency("dsa-pirdop"), f.agency("dsa-pravets"));
+    let pirdop = f.agency("dsa-pirdop");
     let provider = f.agency("provider-vratsa");
     let vratsa = f.demo.service("ftpc-vratsa");
     let mut referrals = f.clients.referrals.clone();
     let r = f.submit(pirdop, case, vratsa).await;
+    steps_out_of_turn_are_refused(f, &r.id).await;
     let id = || r.id.clone();
+    referrals
+        .acknowledge_referral(as_agency(
+            provider,
+            AcknowledgeReferralRequest { referral_id: id() },
+        ))
+        .await
+        .expect("first acknowledgement");
+    assert_eq!(
+        code(
+            referrals
+                .acknowledge_referral(as_agency(
+                    provider,
+                    AcknowledgeReferralRequest { referral_id: id() }
+                ))
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+    let now = f.referral(pirdop, &r.id).await;
+    assert_eq!(
+        now.version, 2,
+        "only the submission and one acknowledgement changed it"
+    );
+    assert_eq!(now.status, ReferralStatus::Submitted as i32);
+    r.id
+}
+
+/// Acknowledging another district's referral, accepting before the acknowledgements, confirming as the
+/// provider or too early, accepting an unknown referral, reading another district's: each refused.
+async fn steps_out_of_turn_are_refused(f: &Fixture, referral_id: &str) {
+    let (pirdop, pravets) = (f.agency("dsa-pirdop"), f.agency("dsa-pravets"));
+    let provider = f.agency("provider-vratsa");
+    let mut referrals = f.clients.referrals.clone();
+    let id = || referral_id.to_string();
     assert_eq!(
         code(
             referrals
@@ -284,31 +321,6 @@ async fn wrong_steps_are_refused(f: &Fixture, case: &Case) -> String {
         ),
         Code::NotFound
     );
-    referrals
-        .acknowledge_referral(as_agency(
-            provider,
-            AcknowledgeReferralRequest { referral_id: id() },
-        ))
-        .await
-        .expect("first acknowledgement");
-    assert_eq!(
-        code(
-            referrals
-                .acknowledge_referral(as_agency(
-                    provider,
-                    AcknowledgeReferralRequest { referral_id: id() }
-                ))
-                .await
-        ),
-        Code::FailedPrecondition
-    );
-    let now = f.referral(pirdop, &r.id).await;
-    assert_eq!(
-        now.version, 2,
-        "only the submission and one acknowledgement changed it"
-    );
-    assert_eq!(now.status, ReferralStatus::Submitted as i32);
-    r.id
 }
 
 /// Directory: writes need standing; capacity cannot drop under what is taken; filters are checked.
@@ -431,6 +443,56 @@ async fn retried_submissions_and_redelivered_events_have_no_second_effect() {
     let mut recorder = f.stack.record_events().await;
     let pirdop = f.agency("dsa-pirdop");
     let provider = f.agency("provider-vratsa");
+    let first = assert_a_retried_submission_is_one_referral(&f, &mut recorder).await;
+    // The broker delivers the same event again (as after a lost ack): nobody is told twice.
+    let (_, body) = recorder
+        .events
+        .iter()
+        .find(|(e, _)| e.aggregate_id == first.id)
+        .cloned()
+        .expect("the submitted event");
+    f.stack.publish_raw("referral.submitted", &body).await;
+    // A poison message: it is dead-lettered and does not block what comes after it.
+    f.stack
+        .publish_raw("referral.submitted", b"\x00\x01 not an envelope")
+        .await;
+    f.clients
+        .referrals
+        .clone()
+        .acknowledge_referral(as_agency(
+            provider,
+            AcknowledgeReferralRequest {
+                referral_id: first.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_the_poison_message_dead_lettered_by_its_consumers(&f).await;
+    f.settle(&mut recorder, &first.id, 3).await; // submitted (twice on the wire) and acknowledged
+    assert_eq!(
+        Fixture::kinds(&f.notifications(provider, &first.id).await),
+        vec![NotificationKind::ReferralSubmitted]
+    );
+    assert_eq!(
+        Fixture::kinds(&f.notifications(pirdop, &first.id).await),
+        vec![NotificationKind::ReferralAcknowledged]
+    );
+    // Directory and referrals are not bound to referral.submitted: their dead-letter queues stay empty.
+    for (queue, n) in f.stack.dead_letters().await {
+        if queue.contains(".directory.") || queue.contains(".referrals.") {
+            assert_eq!(n, 0, "{queue}");
+        }
+    }
+}
+
+/// A submission sent twice with one idempotency key is one referral, and the provider is told once; the
+/// same key for a different request is refused. Returns the referral.
+async fn assert_a_retried_submission_is_one_referral(
+    f: &Fixture,
+    recorder: &mut placement_e2e::EventRecorder,
+) -> placement_proto::v1::Referral {
+    let pirdop = f.agency("dsa-pirdop");
+    let provider = f.agency("provider-vratsa");
     let case = f.open_twins_case(pirdop).await;
     let request = f.submission(&case, f.demo.service("ftpc-vratsa"), "retry-me");
     let mut referrals = f.clients.referrals.clone();
@@ -453,33 +515,16 @@ async fn retried_submissions_and_redelivered_events_have_no_second_effect() {
         code(referrals.submit_referral(as_agency(pirdop, other)).await),
         Code::AlreadyExists
     );
-    f.settle(&mut recorder, &first.id, 1).await;
+    f.settle(recorder, &first.id, 1).await;
     assert_eq!(
         Fixture::kinds(&f.notifications(provider, &first.id).await),
         vec![NotificationKind::ReferralSubmitted]
     );
+    first
+}
 
-    // The broker delivers the same event again (as after a lost ack): nobody is told twice.
-    let (_, body) = recorder
-        .events
-        .iter()
-        .find(|(e, _)| e.aggregate_id == first.id)
-        .cloned()
-        .expect("the submitted event");
-    f.stack.publish_raw("referral.submitted", &body).await;
-    // A poison message: it is dead-lettered and does not block what comes after it.
-    f.stack
-        .publish_raw("referral.submitted", b"\x00\x01 not an envelope")
-        .await;
-    referrals
-        .acknowledge_referral(as_agency(
-            provider,
-            AcknowledgeReferralRequest {
-                referral_id: first.id.clone(),
-            },
-        ))
-        .await
-        .unwrap();
+/// The poison message is in the dead-letter queues of the services bound to its routing key.
+async fn assert_the_poison_message_dead_lettered_by_its_consumers(f: &Fixture) {
     let stack = &f.stack;
     eventually(
         "the poison message in the dead-letter queues",
@@ -496,21 +541,6 @@ async fn retried_submissions_and_redelivered_events_have_no_second_effect() {
     )
     .await
     .expect("dead-lettered");
-    f.settle(&mut recorder, &first.id, 3).await; // submitted (twice on the wire) and acknowledged
-    assert_eq!(
-        Fixture::kinds(&f.notifications(provider, &first.id).await),
-        vec![NotificationKind::ReferralSubmitted]
-    );
-    assert_eq!(
-        Fixture::kinds(&f.notifications(pirdop, &first.id).await),
-        vec![NotificationKind::ReferralAcknowledged]
-    );
-    // Directory and referrals are not bound to referral.submitted: their dead-letter queues stay empty.
-    for (queue, n) in f.stack.dead_letters().await {
-        if queue.contains(".directory.") || queue.contains(".referrals.") {
-            assert_eq!(n, 0, "{queue}");
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -588,10 +618,6 @@ async fn places_are_never_promised_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_see_and_replay_dead_letters() {
-    use placement_proto::v1::{
-        GetStatusRequest, ListDeadLettersRequest, ReplayDeadLettersRequest,
-        operator_service_client::OperatorServiceClient,
-    };
     let f = Fixture::start().await;
     let mut recorder = f.stack.record_events().await;
     let operator_id = placement_cli::demo::NATIONAL_AUTHORITY;
@@ -599,18 +625,44 @@ async fn operators_see_and_replay_dead_letters() {
         placement_cli::clients::channel(f.stack.endpoints.url(NOTIFICATIONS)).unwrap(),
     );
     let pirdop = f.agency("dsa-pirdop");
-    let provider = f.agency("provider-vratsa");
     let case = f.open_twins_case(pirdop).await;
     let r = f.submit(pirdop, &case, f.demo.service("ftpc-vratsa")).await;
     f.settle(&mut recorder, &r.id, 1).await;
 
-    // A good event that ended among the dead letters (say, before a bug was fixed), and a poison message.
-    let mut lost = recorder.about(&r.id)[0].clone();
+    let lost = lose_an_event_and_poison_the_queue(&f, &recorder, &r.id).await;
+    assert_both_listed_and_none_removed(&f, &operator, &lost).await;
+    // Operators must say what to replay.
+    let err = operator
+        .replay_dead_letters(as_agency(operator_id, ReplayDeadLettersRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    assert_replaying_the_lost_event_applies_it(&f, &mut operator, &r.id, &lost).await;
+    assert_the_poison_message_comes_back(&mut operator).await;
+}
+
+type Operator = OperatorServiceClient<tonic::transport::Channel>;
+
+/// A good event that ended among the dead letters (say, before a bug was fixed), and a poison message.
+/// Returns the good event's id.
+async fn lose_an_event_and_poison_the_queue(
+    f: &Fixture,
+    recorder: &placement_e2e::EventRecorder,
+    referral_id: &str,
+) -> String {
+    let mut lost = recorder.about(referral_id)[0].clone();
     lost.event_id = Uuid::now_v7().to_string();
     let dlq = placement_messaging::topology::dead_letter_queue(&f.stack.queue("notifications"));
     f.stack.put_event_in_queue(&dlq, &lost).await;
     f.stack.publish_to_queue("notifications", b"garbage").await;
+    lost.event_id
+}
 
+/// Both dead letters listed, each as it is; listing removed nothing (peeked messages go back to the queue
+/// as the peek's channel closes); status says the same.
+async fn assert_both_listed_and_none_removed(f: &Fixture, operator: &Operator, lost: &str) {
+    let operator_id = placement_cli::demo::NATIONAL_AUTHORITY;
     let listed = eventually("two dead letters", WAIT, || {
         let mut operator = operator.clone();
         async move {
@@ -634,11 +686,9 @@ async fn operators_see_and_replay_dead_letters() {
     let good = listed
         .dead_letters
         .iter()
-        .find(|d| d.event_id == lost.event_id)
+        .find(|d| d.event_id == lost)
         .expect("the lost event");
     assert_eq!(good.event_type, "referral.submitted");
-    // Listing removed nothing (peeked messages go back to the queue as the peek's channel closes); status
-    // says the same.
     let status = eventually("the peeked dead letters back in the queue", WAIT, || {
         let mut operator = operator.clone();
         async move {
@@ -654,19 +704,22 @@ async fn operators_see_and_replay_dead_letters() {
     .expect("two dead letters in the status");
     assert!(status.database_ok && status.broker_ok);
     assert_eq!(status.service, "placement-notifications");
-    // Operators must say what to replay.
-    let err = operator
-        .replay_dead_letters(as_agency(operator_id, ReplayDeadLettersRequest::default()))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
+}
 
-    // Replaying the lost event applies it: the provider is told (a second event, so a second notification).
+/// Replaying the lost event applies it: the provider is told (a second event, so a second notification).
+async fn assert_replaying_the_lost_event_applies_it(
+    f: &Fixture,
+    operator: &mut Operator,
+    referral_id: &str,
+    lost: &str,
+) {
+    let operator_id = placement_cli::demo::NATIONAL_AUTHORITY;
+    let provider = f.agency("provider-vratsa");
     let replayed = operator
         .replay_dead_letters(as_agency(
             operator_id,
             ReplayDeadLettersRequest {
-                event_ids: vec![lost.event_id.clone()],
+                event_ids: vec![lost.to_string()],
                 all: false,
             },
         ))
@@ -674,7 +727,7 @@ async fn operators_see_and_replay_dead_letters() {
         .unwrap()
         .into_inner();
     assert_eq!(replayed.replayed, 1);
-    let lost_id = Uuid::parse_str(&lost.event_id).unwrap();
+    let lost_id = Uuid::parse_str(lost).unwrap();
     let stack = &f.stack;
     eventually("the replayed event to be applied", WAIT, || async {
         stack
@@ -685,13 +738,17 @@ async fn operators_see_and_replay_dead_letters() {
     .await
     .expect("applied");
     assert_eq!(
-        Fixture::kinds(&f.notifications(provider, &r.id).await),
+        Fixture::kinds(&f.notifications(provider, referral_id).await),
         vec![
             NotificationKind::ReferralSubmitted,
             NotificationKind::ReferralSubmitted
         ]
     );
-    // The poison message is still there; replayed, it comes back to the dead letters.
+}
+
+/// The poison message is still there; replayed, it comes back to the dead letters.
+async fn assert_the_poison_message_comes_back(operator: &mut Operator) {
+    let operator_id = placement_cli::demo::NATIONAL_AUTHORITY;
     let replayed = operator
         .replay_dead_letters(as_agency(
             operator_id,
@@ -729,25 +786,23 @@ async fn operators_see_and_replay_dead_letters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_about_an_unknown_service_is_retried_then_dead_lettered() {
-    use placement_messaging::{EventBuilder, EventType};
+    use placement_messaging::{Event, EventBuilder, EventType};
     use placement_proto::v1::ReferralEvent;
     use prost::Message;
     let f = Fixture::start().await;
     let referral_id = Uuid::new_v4();
     let event = EventBuilder::new("a-test").build(
-        EventType::ReferralAccepted,
-        "referral",
-        referral_id,
-        4,
-        Uuid::new_v4(),
-        &ReferralEvent {
+        Event::ReferralAccepted(ReferralEvent {
             referral_id: referral_id.to_string(),
             service_id: Uuid::new_v4().to_string(),
             sender_agency_id: Uuid::new_v4().to_string(),
             places: 2,
             status: ReferralStatus::Accepted as i32,
             ..Default::default()
-        },
+        }),
+        referral_id,
+        4,
+        Uuid::new_v4(),
     );
     let published = std::time::Instant::now();
     f.stack
@@ -861,9 +916,7 @@ async fn oversized_requests_are_refused_before_decoding() {
 /// as UNSPECIFIED or skipped, never INTERNAL, and nothing is done with it.
 #[tokio::test]
 async fn unknown_statuses_and_event_types_are_refused_loudly() {
-    use placement_messaging::EventBuilder;
-    use placement_proto::v1::{GetReferralRequest, ReferralEvent};
-    use prost::Message;
+    use placement_proto::v1::GetReferralRequest;
     use sqlx::Executor;
     let f = Fixture::start().await;
     let pirdop = f.agency("dsa-pirdop");
@@ -920,17 +973,25 @@ async fn unknown_statuses_and_event_types_are_refused_loudly() {
             .all(|a| a.acknowledged_at.is_none())
     );
 
-    // On the wire: an event of a type this release does not know is dead-lettered, not skipped.
+    assert_an_unknown_event_type_is_dead_lettered(&f, &r).await;
+}
+
+/// On the wire: an event of a type this release does not know is dead-lettered, not skipped.
+async fn assert_an_unknown_event_type_is_dead_lettered(
+    f: &Fixture,
+    r: &placement_proto::v1::Referral,
+) {
+    use placement_messaging::EventBuilder;
+    use placement_proto::v1::ReferralEvent;
+    use prost::Message;
     let mut event = EventBuilder::new("a-newer-release").build(
-        placement_messaging::EventType::ReferralSubmitted,
-        "referral",
+        placement_messaging::Event::ReferralSubmitted(ReferralEvent {
+            referral_id: r.id.clone(),
+            ..Default::default()
+        }),
         Uuid::parse_str(&r.id).unwrap(),
         r.version + 1,
         Uuid::new_v4(),
-        &ReferralEvent {
-            referral_id: r.id.clone(),
-            ..Default::default()
-        },
     );
     event.event_type = "referral.transferred".into();
     f.stack

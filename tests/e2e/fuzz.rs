@@ -459,26 +459,7 @@ async fn hostile_requests_to_every_rpc_get_clear_statuses() {
     }
     let calls = jobs.len();
     let outcomes: Vec<(Code, bool, String)> = futures::stream::iter(jobs)
-        .map(|job| async move {
-            let status = call(job.channel, &job.path, &job.method, &job.token, job.body).await;
-            let code = status.code();
-            // A string that is not UTF-8 is refused while decoding, naming the field — unless the call was
-            // refused before its message was read: a register import checks the caller's standing first, and
-            // takes the directory's one import place (ABORTED while another import holds it).
-            let before_reading = job.path.ends_with("/ImportServices")
-                && matches!(code, Code::PermissionDenied | Code::Aborted);
-            let unnamed = job.what.ends_with("not UTF-8")
-                && !before_reading
-                && (code != Code::InvalidArgument || status.message().starts_with("message:"));
-            let what = format!(
-                "{} {} {}: {code:?} {}",
-                job.service,
-                job.path,
-                job.what,
-                status.message()
-            );
-            (code, unnamed || !ACCEPTABLE.contains(&code), what)
-        })
+        .map(outcome)
         .buffer_unordered(8)
         .collect()
         .await;
@@ -527,4 +508,26 @@ async fn hostile_requests_to_every_rpc_get_clear_statuses() {
             "{name} no longer serving after {calls} hostile calls"
         );
     }
+}
+
+/// What a hostile call got: its code, whether that is a fault of ours, and a line that says so.
+async fn outcome(job: Job) -> (Code, bool, String) {
+    let status = call(job.channel, &job.path, &job.method, &job.token, job.body).await;
+    let code = status.code();
+    // A string that is not UTF-8 is refused while decoding, naming the field — unless the call was
+    // refused before its message was read: a register import checks the caller's standing first, and
+    // takes the directory's one import place (ABORTED while another import holds it).
+    let before_reading = job.path.ends_with("/ImportServices")
+        && matches!(code, Code::PermissionDenied | Code::Aborted);
+    let unnamed = job.what.ends_with("not UTF-8")
+        && !before_reading
+        && (code != Code::InvalidArgument || status.message().starts_with("message:"));
+    let what = format!(
+        "{} {} {}: {code:?} {}",
+        job.service,
+        job.path,
+        job.what,
+        status.message()
+    );
+    (code, unnamed || !ACCEPTABLE.contains(&code), what)
 }

@@ -758,92 +758,126 @@ async fn differences(
     referrals: &[Referral],
     start: DateTime<Utc>,
 ) -> Option<String> {
-    let mut client = placement_proto::v1::report_service_client::ReportServiceClient::new(
+    let client = placement_proto::v1::report_service_client::ReportServiceClient::new(
         placement_cli::clients::channel(f.stack.endpoints.url(services::REPORTS)).expect("channel"),
     );
     for period in periods(start) {
         // Published or not, the same: no count here is below 5.
         for published in [false, true] {
-            let asked = GetNationalReportRequest {
-                period_start: Some(timestamp(period.0)),
-                period_end: Some(timestamp(period.1)),
-                published,
-            };
-            let shown = match client
-                .get_national_report(as_agency_with(
-                    NATIONAL_AUTHORITY,
-                    &[Role::Supervisor],
-                    asked,
-                ))
-                .await
+            if let Some(d) = national_difference(&client, plans, referrals, period, published).await
             {
-                Ok(r) => r.into_inner(),
-                Err(e) => return Some(format!("national: {e:?}")),
-            };
-            let expected = NationalReport {
-                small_counts_suppressed: published,
-                ..expected_national(plans, referrals, period)
-            };
-            let shown = NationalReport {
-                as_of: None,
-                ..shown
-            };
-            if shown != expected {
-                return Some(format!(
-                    "national {period:?}:\n shown    {shown:?}\n expected {expected:?}"
-                ));
+                return Some(d);
             }
         }
         for district in DISTRICTS {
-            let asked = GetDistrictReportRequest {
-                region_code: district.into(),
-                period_start: Some(timestamp(period.0)),
-                period_end: Some(timestamp(period.1)),
-            };
-            let shown = match client
-                .get_district_report(as_agency_with(
-                    NATIONAL_AUTHORITY,
-                    &[Role::Supervisor],
-                    asked,
-                ))
-                .await
+            if let Some(d) = district_difference(&client, plans, referrals, district, period).await
             {
-                Ok(r) => r.into_inner(),
-                Err(e) => return Some(format!("{district}: {e:?}")),
-            };
-            let expected = expected_report(plans, referrals, district, period);
-            let stalled: Vec<(String, Vec<String>)> = (shown.stalled_now.iter())
-                .map(|s| (s.referral_id.clone(), s.not_answered_agency_ids.clone()))
-                .collect();
-            let mismatch =
-                |what: &str, shown: &dyn std::fmt::Debug, expected: &dyn std::fmt::Debug| {
-                    Some(format!(
-                        "{district} {period:?} {what}:\n shown    {shown:?}\n expected {expected:?}"
-                    ))
-                };
-            for (what, shown_side, expected_side) in [
-                ("as sender", &shown.as_sender, &expected.as_sender),
-                ("as receiver", &shown.as_receiver, &expected.as_receiver),
-            ] {
-                let shown_side = reports::normalised(shown_side.as_ref());
-                if Some(&shown_side) != expected_side.as_ref() {
-                    return mismatch(what, &shown_side, expected_side);
-                }
-            }
-            if shown.flows != expected.flows {
-                return mismatch("flows", &shown.flows, &expected.flows);
-            }
-            if shown.services != expected.services {
-                return mismatch("services", &shown.services, &expected.services);
-            }
-            if shown.weeks != expected.weeks {
-                return mismatch("weeks", &shown.weeks, &expected.weeks);
-            }
-            let expected_stalled = expected_stalled(plans, referrals, district);
-            if stalled != expected_stalled {
-                return mismatch("stalled", &stalled, &expected_stalled);
+                return Some(d);
             }
         }
+    }
+    None
+}
+
+type ReportClient =
+    placement_proto::v1::report_service_client::ReportServiceClient<tonic::transport::Channel>;
+
+/// How the national report for `period` differs from what the test expects, if it does.
+async fn national_difference(
+    client: &ReportClient,
+    plans: &[Planned],
+    referrals: &[Referral],
+    period: Period,
+    published: bool,
+) -> Option<String> {
+    let asked = GetNationalReportRequest {
+        period_start: Some(timestamp(period.0)),
+        period_end: Some(timestamp(period.1)),
+        published,
+    };
+    let shown = match client
+        .clone()
+        .get_national_report(as_agency_with(
+            NATIONAL_AUTHORITY,
+            &[Role::Supervisor],
+            asked,
+        ))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(e) => return Some(format!("national: {e:?}")),
+    };
+    let expected = NationalReport {
+        small_counts_suppressed: published,
+        ..expected_national(plans, referrals, period)
+    };
+    let shown = NationalReport {
+        as_of: None,
+        ..shown
+    };
+    if shown != expected {
+        return Some(format!(
+            "national {period:?}:\n shown    {shown:?}\n expected {expected:?}"
+        ));
+    }
+    None
+}
+
+/// How `district`'s report for `period` differs from what the test expects, if it does.
+async fn district_difference(
+    client: &ReportClient,
+    plans: &[Planned],
+    referrals: &[Referral],
+    district: &str,
+    period: Period,
+) -> Option<String> {
+    let asked = GetDistrictReportRequest {
+        region_code: district.into(),
+        period_start: Some(timestamp(period.0)),
+        period_end: Some(timestamp(period.1)),
+    };
+    let shown = match client
+        .clone()
+        .get_district_report(as_agency_with(
+            NATIONAL_AUTHORITY,
+            &[Role::Supervisor],
+            asked,
+        ))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(e) => return Some(format!("{district}: {e:?}")),
+    };
+    let expected = expected_report(plans, referrals, district, period);
+    let stalled: Vec<(String, Vec<String>)> = (shown.stalled_now.iter())
+        .map(|s| (s.referral_id.clone(), s.not_answered_agency_ids.clone()))
+        .collect();
+    let mismatch = |what: &str, shown: &dyn std::fmt::Debug, expected: &dyn std::fmt::Debug| {
+        Some(format!(
+            "{district} {period:?} {what}:\n shown    {shown:?}\n expected {expected:?}"
+        ))
+    };
+    for (what, shown_side, expected_side) in [
+        ("as sender", &shown.as_sender, &expected.as_sender),
+        ("as receiver", &shown.as_receiver, &expected.as_receiver),
+    ] {
+        let shown_side = reports::normalised(shown_side.as_ref());
+        if Some(&shown_side) != expected_side.as_ref() {
+            return mismatch(what, &shown_side, expected_side);
+        }
+    }
+    if shown.flows != expected.flows {
+        return mismatch("flows", &shown.flows, &expected.flows);
+    }
+    if shown.services != expected.services {
+        return mismatch("services", &shown.services, &expected.services);
+    }
+    if shown.weeks != expected.weeks {
+        return mismatch("weeks", &shown.weeks, &expected.weeks);
+    }
+    let expected_stalled = expected_stalled(plans, referrals, district);
+    if stalled != expected_stalled {
+        return mismatch("stalled", &stalled, &expected_stalled);
     }
     None
 }

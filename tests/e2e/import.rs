@@ -144,22 +144,54 @@ async fn count(f: &Fixture, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&mut db).await.expect(sql)
 }
 
+const REGISTERED: &str =
+    "SELECT count(*) FROM directory.outbox WHERE event_type = 'service.registered'";
+const EVENTS: &str = "SELECT count(*) FROM directory.outbox";
+const NATIONAL: Uuid = placement_platform::caller::NATIONAL_AUTHORITY;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twice() {
     let f = Fixture::start().await;
-    let national = placement_platform::caller::NATIONAL_AUTHORITY;
     let places = municipalities();
     let n = 10_000;
     let file = register(n, &places, &|_| 0);
+    let registered_before = count(&f, REGISTERED).await;
+    let first = import_reporting_progress(&f, &file, n).await;
+    let after_first =
+        assert_exactly_the_faulty_rows_refused(&f, &first, n, registered_before).await;
+    let service = assert_an_imported_service_is_searchable(&f, &first).await;
+    let last_change = assert_hsds_export_holds_every_service_once(&f, &service).await;
+    assert_the_same_file_again_changes_nothing(&f, &file, after_first).await;
+    let corrected = register(n, &places, &|i| usize::from(i % 1000 == 5));
+    assert_a_dry_run_changes_nothing(&f, &corrected, &first, after_first).await;
+    let applied =
+        assert_a_corrected_file_updates_in_place(&f, &corrected, &first, after_first).await;
+    // An incremental export after the last change seen: exactly the ten services updated.
+    let (changed, _) = import::export_hsds(&mut f.clients.directory.clone(), NATIONAL, last_change)
+        .await
+        .expect("incremental export");
+    let changed: std::collections::BTreeSet<String> = changed
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect();
+    let updated_ids: std::collections::BTreeSet<String> = (applied.results.iter())
+        .filter(|r| r.outcome == ImportOutcome::Updated as i32)
+        .map(|r| r.service_id.clone())
+        .collect();
+    assert_eq!(changed, updated_ids);
+    // The imports are in the directory's audit trail, with their counts.
+    let audited = count(&f, "SELECT count(*) FROM directory.audit_trail WHERE record_type = 'service_import' AND outcome LIKE 'OK: 10000 rows, 9700 created, 0 updated%'").await;
+    assert_eq!(audited, 1);
+}
 
-    let registered =
-        "SELECT count(*) FROM directory.outbox WHERE event_type = 'service.registered'";
-    let registered_before = count(&f, registered).await;
+/// The register imported by the national authority; the progress came batch by batch, in order, ending
+/// with every row.
+async fn import_reporting_progress(f: &Fixture, file: &str, n: usize) -> ImportServicesReport {
     let started = Instant::now();
     let mut progress = Vec::new();
     let first = import::import_with_progress(
         &mut f.clients.directory.clone(),
-        national,
+        NATIONAL,
         "register.csv",
         file.as_bytes(),
         (false, false),
@@ -167,7 +199,6 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
     )
     .await
     .expect("ImportServices");
-    // The progress came batch by batch, in order, ending with every row.
     assert!(progress.len() >= 3, "{progress:?}");
     assert!(
         progress.windows(2).all(|w| w[0].0 <= w[1].0),
@@ -179,7 +210,17 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         "imported {n} rows in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    // Exactly the faulty rows are refused, each at the right column.
+    first
+}
+
+/// Exactly the faulty rows are refused, each at the right column; one event per service created. Returns
+/// how many events the directory's outbox holds after the first import.
+async fn assert_exactly_the_faulty_rows_refused(
+    f: &Fixture,
+    first: &ImportServicesReport,
+    n: usize,
+    registered_before: i64,
+) -> i64 {
     let expected: BTreeMap<u32, &str> = (0..n)
         .filter_map(|i| fault_of(i).map(|(column, _)| ((i + 2) as u32, column)))
         .collect();
@@ -196,27 +237,33 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
     assert_eq!(
         first.providers_created,
         count(
-            &f,
+            f,
             "SELECT count(*) FROM directory.agencies WHERE name LIKE 'Доставчик %'"
         )
         .await as u32
     );
     assert_eq!(
         count(
-            &f,
+            f,
             "SELECT count(*) FROM directory.services WHERE external_id IS NOT NULL"
         )
         .await,
         9_700
     );
-    let events = "SELECT count(*) FROM directory.outbox";
-    let after_first = count(&f, events).await;
+    let after_first = count(f, EVENTS).await;
     assert_eq!(
-        count(&f, registered).await - registered_before,
+        count(f, REGISTERED).await - registered_before,
         9_700,
         "one event per service created"
     );
-    // An imported service is found by a search.
+    after_first
+}
+
+/// An imported service (row 12, R-00010) is found by a search; returns it.
+async fn assert_an_imported_service_is_searchable(
+    f: &Fixture,
+    first: &ImportServicesReport,
+) -> placement_proto::v1::SocialService {
     let row = first
         .results
         .iter()
@@ -235,7 +282,7 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
             .directory
             .clone()
             .search_services(as_agency(
-                national,
+                NATIONAL,
                 SearchServicesRequest {
                     region_code: service.region_code.clone(),
                     service_type: service.r#type,
@@ -256,16 +303,22 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         token = page.next_page_token;
     }
     assert!(found, "the imported service is searchable");
+    service
+}
 
-    // The whole directory in HSDS 3.0, page by page: every service once, with its organization, location
-    // and capacity; the derived identifiers are the same in a second export.
+/// The whole directory in HSDS 3.0, page by page: every service once, with its organization, location
+/// and capacity; the derived identifiers are the same in a second export. Returns the last change seen.
+async fn assert_hsds_export_holds_every_service_once(
+    f: &Fixture,
+    service: &placement_proto::v1::SocialService,
+) -> Option<placement_proto::prost_types::Timestamp> {
     let (exported, last_change) =
-        import::export_hsds(&mut f.clients.directory.clone(), national, None)
+        import::export_hsds(&mut f.clients.directory.clone(), NATIONAL, None)
             .await
             .expect("ExportDirectory");
     assert_eq!(
         exported.len() as i64,
-        count(&f, "SELECT count(*) FROM directory.services").await
+        count(f, "SELECT count(*) FROM directory.services").await
     );
     let ids = derived_ids(&exported);
     assert_eq!(ids.len(), exported.len(), "every service once");
@@ -290,7 +343,7 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         "ул. 10"
     );
     assert_eq!(hsds["capacities"][0]["maximum"], capacity_of(10));
-    let (again, _) = import::export_hsds(&mut f.clients.directory.clone(), national, None)
+    let (again, _) = import::export_hsds(&mut f.clients.directory.clone(), NATIONAL, None)
         .await
         .expect("export");
     assert_eq!(
@@ -298,9 +351,12 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         ids,
         "identifiers are stable across exports"
     );
+    last_change
+}
 
-    // The same file again: nothing changes, nothing is published.
-    let second = send(&f, national, "register.csv", file.as_bytes(), false, false).await;
+/// The same file again: nothing changes, nothing is published.
+async fn assert_the_same_file_again_changes_nothing(f: &Fixture, file: &str, after_first: i64) {
+    let second = send(f, NATIONAL, "register.csv", file.as_bytes(), false, false).await;
     assert_eq!(
         (
             second.created,
@@ -311,16 +367,22 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         (0, 0, 9_700, 300)
     );
     assert_eq!(
-        count(&f, events).await,
+        count(f, EVENTS).await,
         after_first,
         "a second import publishes nothing"
     );
+}
 
-    // A dry run of a corrected file says what would change and changes nothing.
-    let corrected = register(n, &places, &|i| usize::from(i % 1000 == 5));
+/// A dry run of a corrected file says what would change and changes nothing.
+async fn assert_a_dry_run_changes_nothing(
+    f: &Fixture,
+    corrected: &str,
+    first: &ImportServicesReport,
+    after_first: i64,
+) {
     let dry = send(
-        &f,
-        national,
+        f,
+        NATIONAL,
         "register-2.csv",
         corrected.as_bytes(),
         true,
@@ -329,7 +391,7 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
     .await;
     assert_eq!((dry.updated, dry.import_id.as_str()), (10, ""));
     assert_eq!(
-        count(&f, events).await,
+        count(f, EVENTS).await,
         after_first,
         "a dry run publishes nothing"
     );
@@ -339,10 +401,18 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         capacity_of(5),
         "a dry run changes nothing"
     );
-    // The corrected file updates those services in place, with what changed.
+}
+
+/// The corrected file updates those services in place, with what changed; returns its report.
+async fn assert_a_corrected_file_updates_in_place(
+    f: &Fixture,
+    corrected: &str,
+    first: &ImportServicesReport,
+    after_first: i64,
+) -> ImportServicesReport {
     let applied = send(
-        &f,
-        national,
+        f,
+        NATIONAL,
         "register-2.csv",
         corrected.as_bytes(),
         false,
@@ -367,32 +437,24 @@ async fn ten_thousand_services_imported_with_every_fault_refused_and_nothing_twi
         )]
     );
     assert_eq!(
-        count(&f, events).await,
+        count(f, EVENTS).await,
         after_first + 10,
         "one event per changed service"
     );
-    // An incremental export after the last change seen: exactly the ten services updated.
-    let (changed, _) = import::export_hsds(&mut f.clients.directory.clone(), national, last_change)
-        .await
-        .expect("incremental export");
-    let changed: std::collections::BTreeSet<String> = changed
-        .iter()
-        .map(|s| s["id"].as_str().expect("id").to_string())
-        .collect();
-    let updated_ids: std::collections::BTreeSet<String> = (applied.results.iter())
-        .filter(|r| r.outcome == ImportOutcome::Updated as i32)
-        .map(|r| r.service_id.clone())
-        .collect();
-    assert_eq!(changed, updated_ids);
-    // The imports are in the directory's audit trail, with their counts.
-    let audited = count(&f, "SELECT count(*) FROM directory.audit_trail WHERE record_type = 'service_import' AND outcome LIKE 'OK: 10000 rows, 9700 created, 0 updated%'").await;
-    assert_eq!(audited, 1);
+    applied
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_1251_and_xlsx_files_an_rdsa_and_services_that_hold_children() {
     let f = Fixture::start().await;
     let rdsa = f.agency("rdsa-vratsa");
+    assert_windows_1251_csv_imports_the_rdsas_district_only(&f, rdsa).await;
+    assert_xlsx_refuses_shrinking_below_the_children(&f, rdsa).await;
+    let only_vr1 = assert_close_missing_closes_only_empty_services(&f, rdsa).await;
+    assert_no_register_and_a_dsa_are_refused(&f, rdsa, &only_vr1).await;
+}
+
+async fn assert_windows_1251_csv_imports_the_rdsas_district_only(f: &Fixture, rdsa: Uuid) {
     // Bulgarian headers, `;`, Windows-1251, as a register exported from Excel in a Bulgarian locale.
     let text = "Рег. номер;Наименование;Вид;Код на общината;Доставчик;Капацитет;Заети места;Възраст от;Възраст до;Статус\n\
                 VR-1;ЦНСТ „Надежда“ Враца;ЦНСТДБУ;VRC10;Фондация „Надежда“;10;6;3;17;активна\n\
@@ -400,7 +462,7 @@ async fn windows_1251_and_xlsx_files_an_rdsa_and_services_that_hold_children() {
                 SF-1;Кризисен център София;КЦ;SOF46;Сдружение „Дом“;8;0;7;17;\n";
     let (bytes, _, unmappable) = encoding_rs::WINDOWS_1251.encode(text);
     assert!(!unmappable);
-    let report = send(&f, rdsa, "регистър.csv", &bytes, false, false).await;
+    let report = send(f, rdsa, "регистър.csv", &bytes, false, false).await;
     let outcomes: Vec<(String, i32, String)> = (report.results.iter())
         .map(|r| (r.register_id.clone(), r.outcome, r.column.clone()))
         .collect();
@@ -423,9 +485,81 @@ async fn windows_1251_and_xlsx_files_an_rdsa_and_services_that_hold_children() {
         (vr1.name.as_str(), vr1.occupied_places, vr1.free_places),
         ("ЦНСТ „Надежда“ Враца", 6, 4)
     );
+}
 
-    // The same services from an XLSX workbook with English headers: VR-1 shrunk below its six children
-    // is refused; VR-2 grows.
+/// The same services from an XLSX workbook with English headers: VR-1 shrunk below its six children
+/// is refused; VR-2 grows.
+async fn assert_xlsx_refuses_shrinking_below_the_children(f: &Fixture, rdsa: Uuid) {
+    let xlsx = register_workbook();
+    let report = send(f, rdsa, "register.xlsx", &xlsx, false, false).await;
+    assert_eq!(report.results[0].outcome, ImportOutcome::Refused as i32);
+    assert_eq!(
+        report.results[0].column, "capacity",
+        "{:?}",
+        report.results[0]
+    );
+    assert_eq!(report.results[1].outcome, ImportOutcome::Updated as i32);
+    assert_eq!(
+        report.results[1].changes,
+        vec!["capacity: 6 -> 9".to_string()]
+    );
+}
+
+/// A file without VR-2, with --close-missing: VR-2 (empty) is closed; VR-1 (six children) would not be.
+/// Returns the file of VR-1 alone.
+async fn assert_close_missing_closes_only_empty_services(f: &Fixture, rdsa: Uuid) -> String {
+    let only_vr1 = "register_id,name,type,municipality_code,provider,capacity,min_age,max_age\nVR-1,ЦНСТ „Надежда“ Враца,ЦНСТДБУ,VRC10,Фондация „Надежда“,10,3,17\n";
+    let report = send(f, rdsa, "only-vr1.csv", only_vr1.as_bytes(), false, true).await;
+    assert_eq!(report.missing.len(), 1);
+    assert!(
+        report.missing[0].closed && report.missing[0].register_id == "VR-2",
+        "{:?}",
+        report.missing
+    );
+    let vr2 = f.service(service_id(&report.missing[0].service_id)).await;
+    assert_eq!(vr2.status, ServiceStatus::Closed as i32);
+    let only_vr2 = "register_id,name,type,municipality_code,provider,capacity,min_age,max_age\nVR-2,Кризисен център Мездра,КЦ,VRC21,Фондация „Надежда“,9,7,17\n";
+    let report = send(f, rdsa, "only-vr2.csv", only_vr2.as_bytes(), true, true).await;
+    assert_eq!(report.missing.len(), 1);
+    assert!(
+        !report.missing[0].closed && report.missing[0].reason.contains("holds 6"),
+        "{:?}",
+        report.missing
+    );
+    only_vr1.to_string()
+}
+
+/// A file that is no register at all is refused as a whole, naming what is missing; a DSA may not
+/// import at all.
+async fn assert_no_register_and_a_dsa_are_refused(f: &Fixture, rdsa: Uuid, only_vr1: &str) {
+    let err = import::import(
+        &mut f.clients.directory.clone(),
+        rdsa,
+        "x.csv",
+        b"name,capacity\nA,1\n",
+        false,
+        false,
+    )
+    .await
+    .expect_err("no register");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("register_id"), "{}", err.message());
+    // A DSA may not import at all.
+    let err = import::import(
+        &mut f.clients.directory.clone(),
+        f.agency("dsa-pirdop"),
+        "x.csv",
+        only_vr1.as_bytes(),
+        false,
+        false,
+    )
+    .await
+    .expect_err("a DSA");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+}
+
+/// VR-1 and VR-2 as an XLSX workbook with English headers, VR-1 shrunk to 4 places and VR-2 grown to 9.
+fn register_workbook() -> Vec<u8> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
     let rows: [[&str; 9]; 3] = [
@@ -473,63 +607,5 @@ async fn windows_1251_and_xlsx_files_an_rdsa_and_services_that_hold_children() {
             .expect("cell");
         }
     }
-    let xlsx = book.save_to_buffer().expect("xlsx");
-    let report = send(&f, rdsa, "register.xlsx", &xlsx, false, false).await;
-    assert_eq!(report.results[0].outcome, ImportOutcome::Refused as i32);
-    assert_eq!(
-        report.results[0].column, "capacity",
-        "{:?}",
-        report.results[0]
-    );
-    assert_eq!(report.results[1].outcome, ImportOutcome::Updated as i32);
-    assert_eq!(
-        report.results[1].changes,
-        vec!["capacity: 6 -> 9".to_string()]
-    );
-
-    // A file without VR-2, with --close-missing: VR-2 (empty) is closed; VR-1 (six children) would not be.
-    let only_vr1 = "register_id,name,type,municipality_code,provider,capacity,min_age,max_age\nVR-1,ЦНСТ „Надежда“ Враца,ЦНСТДБУ,VRC10,Фондация „Надежда“,10,3,17\n";
-    let report = send(&f, rdsa, "only-vr1.csv", only_vr1.as_bytes(), false, true).await;
-    assert_eq!(report.missing.len(), 1);
-    assert!(
-        report.missing[0].closed && report.missing[0].register_id == "VR-2",
-        "{:?}",
-        report.missing
-    );
-    let vr2 = f.service(service_id(&report.missing[0].service_id)).await;
-    assert_eq!(vr2.status, ServiceStatus::Closed as i32);
-    let only_vr2 = "register_id,name,type,municipality_code,provider,capacity,min_age,max_age\nVR-2,Кризисен център Мездра,КЦ,VRC21,Фондация „Надежда“,9,7,17\n";
-    let report = send(&f, rdsa, "only-vr2.csv", only_vr2.as_bytes(), true, true).await;
-    assert_eq!(report.missing.len(), 1);
-    assert!(
-        !report.missing[0].closed && report.missing[0].reason.contains("holds 6"),
-        "{:?}",
-        report.missing
-    );
-
-    // A file that is no register at all is refused as a whole, naming what is missing.
-    let err = import::import(
-        &mut f.clients.directory.clone(),
-        rdsa,
-        "x.csv",
-        b"name,capacity\nA,1\n",
-        false,
-        false,
-    )
-    .await
-    .expect_err("no register");
-    assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(err.message().contains("register_id"), "{}", err.message());
-    // A DSA may not import at all.
-    let err = import::import(
-        &mut f.clients.directory.clone(),
-        f.agency("dsa-pirdop"),
-        "x.csv",
-        only_vr1.as_bytes(),
-        false,
-        false,
-    )
-    .await
-    .expect_err("a DSA");
-    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    book.save_to_buffer().expect("xlsx")
 }

@@ -194,8 +194,37 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     assert_eq!(targets.len(), placement_platform::services::ALL.len());
-    // Each process mirrors grpc.health.v1 on its metrics port, for probes without mutual TLS.
-    for (name, addr) in &targets {
+    assert_each_process_mirrors_its_health(&targets).await;
+    let prometheus = Prometheus::start(&targets);
+    assert_every_service_scraped(&prometheus, &targets).await;
+    add_the_providers_webhook(&f, &receiver).await;
+    // Counted from now: what an earlier scrape saw (the demo's loading) is the base.
+    let base_submit = prometheus.value(&ok_of(SUBMIT)).await.expect("query");
+    let base_ack = prometheus.value(&ok_of(ACKNOWLEDGE)).await.expect("query");
+    let (flows, left_unacknowledged) = (16, 4);
+    let answered = run_flows_and_one_refused(&f, flows, left_unacknowledged).await;
+    let submitted = answered.submitted.load(Ordering::SeqCst) as f64;
+    let acknowledged = answered.acknowledged.load(Ordering::SeqCst) as f64;
+    prometheus
+        .expect(&ok_of(SUBMIT), base_submit + submitted)
+        .await;
+    prometheus
+        .expect(&ok_of(ACKNOWLEDGE), base_ack + acknowledged)
+        .await;
+    prometheus
+        .expect(
+            &format!("sum(placement_grpc_requests_total{{method=\"{SUBMIT}\",code=\"INVALID_ARGUMENT\"}})"),
+            1.0,
+        )
+        .await;
+    assert_every_call_timed(&prometheus).await;
+    assert_each_submission_applied_and_sent_once(&prometheus, &receiver, flows).await;
+    assert_the_gauges_and_the_alerts(&prometheus, left_unacknowledged).await;
+}
+
+/// Each process mirrors grpc.health.v1 on its metrics port, for probes without mutual TLS.
+async fn assert_each_process_mirrors_its_health(targets: &[(String, String)]) {
+    for (name, addr) in targets {
         for (path, answer) in [("readyz", "SERVING"), ("livez", "ok")] {
             let r = reqwest::get(format!("http://{addr}/{path}"))
                 .await
@@ -204,7 +233,10 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
             assert_eq!(r.text().await.expect("body"), answer, "{name} /{path}");
         }
     }
-    let prometheus = Prometheus::start(&targets);
+}
+
+/// Prometheus finds every service up, each with its own service label.
+async fn assert_every_service_scraped(prometheus: &Prometheus, targets: &[(String, String)]) {
     let every = targets.len() as f64;
     prometheus.expect("sum(up{job=\"placement\"})", every).await;
     let labelled = prometheus
@@ -216,7 +248,10 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         targets.len(),
         "one service label each: {labelled:?}"
     );
+}
 
+/// The provider's webhook for new requests, once the notifications service has it.
+async fn add_the_providers_webhook(f: &Fixture, receiver: &WebhookReceiver) {
     let provider = f.agency("provider-vratsa");
     let hook = f
         .add_endpoint(
@@ -233,16 +268,20 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         f.stack.wait_for_endpoints(1, WAIT).await,
         "the endpoint reaches notifications"
     );
+}
 
-    // Counted from now: what an earlier scrape saw (the demo's loading) is the base.
-    let base_submit = prometheus.value(&ok_of(SUBMIT)).await.expect("query");
-    let base_ack = prometheus.value(&ok_of(ACKNOWLEDGE)).await.expect("query");
+/// `flows` submissions, all but `left_unacknowledged` of them acknowledged by both parties, and one
+/// refused request: its code is counted, and nothing else moves. Returns what the calls were answered.
+async fn run_flows_and_one_refused(
+    f: &Fixture,
+    flows: usize,
+    left_unacknowledged: usize,
+) -> Answered {
     let answered = Answered::default();
-    let (flows, left_unacknowledged) = (16, 4);
     for i in 0..flows {
-        let id = submit(&f, &answered, i).await;
+        let id = submit(f, &answered, i).await;
         if i >= left_unacknowledged {
-            acknowledge(&f, &answered, &id).await;
+            acknowledge(f, &answered, &id).await;
         }
     }
     assert_eq!(answered.submitted.load(Ordering::SeqCst), flows);
@@ -258,22 +297,11 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         .await
         .expect_err("an empty request is refused");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    answered
+}
 
-    let submitted = answered.submitted.load(Ordering::SeqCst) as f64;
-    let acknowledged = answered.acknowledged.load(Ordering::SeqCst) as f64;
-    prometheus
-        .expect(&ok_of(SUBMIT), base_submit + submitted)
-        .await;
-    prometheus
-        .expect(&ok_of(ACKNOWLEDGE), base_ack + acknowledged)
-        .await;
-    prometheus
-        .expect(
-            &format!("sum(placement_grpc_requests_total{{method=\"{SUBMIT}\",code=\"INVALID_ARGUMENT\"}})"),
-            1.0,
-        )
-        .await;
-    // Every call timed: the histogram counts as many calls as the counter, whatever their code.
+/// Every call timed: the histogram counts as many calls as the counter, whatever their code.
+async fn assert_every_call_timed(prometheus: &Prometheus) {
     let timed = prometheus
         .value(&format!(
             "sum(placement_grpc_request_duration_seconds_count{{method=\"{SUBMIT}\"}})"
@@ -285,7 +313,14 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         ))
         .await;
     assert_eq!(timed, counted);
-    // The notifications service applied each submission once, and its webhook was sent once.
+}
+
+/// The notifications service applied each submission once, and its webhook was sent once.
+async fn assert_each_submission_applied_and_sent_once(
+    prometheus: &Prometheus,
+    receiver: &WebhookReceiver,
+    flows: usize,
+) {
     prometheus
         .expect(
             "sum(placement_events_consumed_total{service=\"notifications\",event_type=\"referral.submitted\",outcome=\"applied\"})",
@@ -299,7 +334,12 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         )
         .await;
     assert_eq!(receiver.accepted().len(), flows);
-    // Gauges: the unacknowledged referrals are overdue; nothing is left in the outboxes.
+}
+
+/// Gauges: the unacknowledged referrals are overdue; nothing is left in the outboxes. The alert rules
+/// evaluate on these very series: every rule is healthy, and the overdue one is pending (it waits 15
+/// minutes before it fires).
+async fn assert_the_gauges_and_the_alerts(prometheus: &Prometheus, left_unacknowledged: usize) {
     prometheus
         .expect(
             "max(placement_referrals_overdue)",
@@ -313,9 +353,7 @@ async fn prometheus_scrapes_every_service_and_the_counters_move_by_what_was_done
         .expect("max(placement_deliveries_pending)", 0.0)
         .await;
     prometheus.expect("sum(placement_dead_letters)", 0.0).await;
-    // The alert rules evaluate on these very series: every rule is healthy, and the overdue one is
-    // pending (it waits 15 minutes before it fires).
-    assert_rules_healthy(&prometheus).await;
+    assert_rules_healthy(prometheus).await;
     prometheus
         .expect(
             "count(ALERTS{alertname=\"PlacementReferralsOverdue\",alertstate=\"pending\"})",

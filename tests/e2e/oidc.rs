@@ -52,28 +52,7 @@ async fn the_services_take_the_openid_providers_access_tokens() {
         assert!(status.is_ok(), "{}: {status:?}", service.name);
     }
     let mut directory = DirectoryServiceClient::new(channel(services::DIRECTORY));
-    let regions = directory
-        .list_regions(bearer(&token, ListRegionsRequest {}))
-        .await
-        .expect("ListRegions with the provider's token")
-        .into_inner()
-        .regions;
-    assert_eq!(regions.len(), 28);
-    let created = directory
-        .create_agency(bearer(
-            &token,
-            CreateAgencyRequest {
-                kind: AgencyKind::Dsa as i32,
-                name: "DSA Etropole".into(),
-                region_code: "SFO".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .expect("a directory_admin of the national authority registers an agency")
-        .into_inner();
-    assert_eq!(created.kind, AgencyKind::Dsa as i32);
-
+    the_directory_takes_the_token_with_its_roles(&mut directory, &token).await;
     // A token of a client the provider gives no agency: refused, naming the claim.
     let nobody = provider
         .client_credentials("nobody", "nobody-secret")
@@ -100,4 +79,32 @@ async fn the_services_take_the_openid_providers_access_tokens() {
         .await
         .expect_err("a development token");
     assert_eq!(refused.code(), Code::Unauthenticated);
+}
+
+type Directory = DirectoryServiceClient<tonic::transport::Channel>;
+
+/// The directory answers a reader and registers an agency for a directory_admin of the national
+/// authority, on the provider's token.
+async fn the_directory_takes_the_token_with_its_roles(directory: &mut Directory, token: &str) {
+    let regions = directory
+        .list_regions(bearer(token, ListRegionsRequest {}))
+        .await
+        .expect("ListRegions with the provider's token")
+        .into_inner()
+        .regions;
+    assert_eq!(regions.len(), 28);
+    let created = directory
+        .create_agency(bearer(
+            token,
+            CreateAgencyRequest {
+                kind: AgencyKind::Dsa as i32,
+                name: "DSA Etropole".into(),
+                region_code: "SFO".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("a directory_admin of the national authority registers an agency")
+        .into_inner();
+    assert_eq!(created.kind, AgencyKind::Dsa as i32);
 }

@@ -124,40 +124,7 @@ async fn provider_delivery(
     receiver: &WebhookReceiver,
 ) -> (String, String) {
     let provider = s.demo.agency("provider-vratsa");
-    let endpoint = clients
-        .directory
-        .clone()
-        .add_notification_endpoint(as_agency(
-            provider,
-            placement_proto::v1::AddNotificationEndpointRequest {
-                agency_id: provider.to_string(),
-                channel: NotificationChannel::Webhook as i32,
-                address: receiver.url(),
-                event_types: vec![],
-                language: Language::En as i32,
-            },
-        ))
-        .await
-        .expect("a webhook for the provider")
-        .into_inner();
-    receiver.set_secret(&endpoint.secret);
-    let endpoint_id = Uuid::parse_str(&endpoint.id).expect("endpoint id");
-    let known = eventually(
-        "the notifications service to know the endpoint",
-        WAIT,
-        || async {
-            let mut db = s.stack.db().await;
-            let n: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints WHERE id = $1")
-                    .bind(endpoint_id)
-                    .fetch_one(&mut db)
-                    .await
-                    .ok()?;
-            (n == 1).then_some(())
-        },
-    )
-    .await;
-    known.expect("the endpoint reached the notifications service");
+    add_the_providers_webhook(s, clients, receiver, provider).await;
     let pirdop = s.demo.agency("dsa-pirdop");
     let case = open_case(clients, pirdop).await;
     let referral = clients
@@ -205,6 +172,49 @@ async fn provider_delivery(
     )
     .await
     .expect("the provider is told, with a delivery to its webhook")
+}
+
+/// The provider's webhook for every event at `receiver`, once the notifications service knows it.
+async fn add_the_providers_webhook(
+    s: &Shared,
+    clients: &Clients,
+    receiver: &WebhookReceiver,
+    provider: Uuid,
+) {
+    let endpoint = clients
+        .directory
+        .clone()
+        .add_notification_endpoint(as_agency(
+            provider,
+            placement_proto::v1::AddNotificationEndpointRequest {
+                agency_id: provider.to_string(),
+                channel: NotificationChannel::Webhook as i32,
+                address: receiver.url(),
+                event_types: vec![],
+                language: Language::En as i32,
+            },
+        ))
+        .await
+        .expect("a webhook for the provider")
+        .into_inner();
+    receiver.set_secret(&endpoint.secret);
+    let endpoint_id = Uuid::parse_str(&endpoint.id).expect("endpoint id");
+    let known = eventually(
+        "the notifications service to know the endpoint",
+        WAIT,
+        || async {
+            let mut db = s.stack.db().await;
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM notifications.endpoints WHERE id = $1")
+                    .bind(endpoint_id)
+                    .fetch_one(&mut db)
+                    .await
+                    .ok()?;
+            (n == 1).then_some(())
+        },
+    )
+    .await;
+    known.expect("the endpoint reached the notifications service");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,120 +51,17 @@ async fn reminders_and_escalation_fire_once_with_two_instances() {
     let sender = f.agency("dsa-mezdra");
     let provider = f.agency("provider-vratsa");
     let foster = f.agency("foster-vratsa");
-    // Four referrals on orders three weeks and a day old: the court reminder is due at once.
-    let mut referrals = Vec::new();
-    for i in 0..4 {
-        let case = f.open_twins_case(sender).await;
-        let mut request = f.submission(&case, f.demo.service("ftpc-vratsa"), &format!("k{i}"));
-        request.legal_basis.as_mut().unwrap().issued_on = Some(date(22));
-        let r = f
-            .clients
-            .referrals
-            .clone()
-            .submit_referral(as_agency(sender, request))
-            .await
-            .expect("SubmitReferral")
-            .into_inner();
-        referrals.push(r);
-    }
+    let referrals = submit_four_on_old_orders(&f, sender).await;
     // On the first, the provider acknowledges at once; the foster-care team never does.
     f.acknowledge(&referrals[0].id, &["provider-vratsa"]).await;
 
-    // All four escalate (3 s); by then each was reminded once at half time, and the court reminder fired once.
-    let mut done = Vec::new();
-    for r in &referrals {
-        let now = eventually("escalation", WAIT, || async {
-            let now = f.referral(sender, &r.id).await;
-            now.escalated.then_some(now)
-        })
-        .await
-        .expect("escalated");
-        assert_eq!(
-            actions(&now, ReferralAction::Reminded),
-            1,
-            "{:?}",
-            now.history
-        );
-        assert_eq!(actions(&now, ReferralAction::Escalated), 1);
-        assert_eq!(actions(&now, ReferralAction::CourtDecisionDue), 1);
-        assert!(now.reminded_at.is_some());
-        let due = now
-            .court_application_due_on
-            .expect("due date of the court application");
-        let order = date(22);
-        assert!(
-            (due.year, due.month) > (order.year, order.month) || due.year > order.year,
-            "a month after the order: {due:?}"
-        );
-        done.push(now);
-    }
-
+    let done = assert_each_escalates_reminded_once(&f, sender, &referrals).await;
     // Who was reminded: the parties that had not acknowledged when the reminder fired.
     for r in &done {
-        let reminded_at = r.reminded_at.as_ref().unwrap();
-        let acked_before = |agency: Uuid| {
-            r.acknowledgements.iter().any(|a| {
-                a.agency_id == agency.to_string()
-                    && a.acknowledged_at.as_ref().is_some_and(|t| {
-                        (t.seconds, t.nanos) < (reminded_at.seconds, reminded_at.nanos)
-                    })
-            })
-        };
         for party in [provider, foster] {
-            let kinds = Fixture::kinds(
-                &eventually("notifications", WAIT, || async {
-                    let n = f.notifications(party, &r.id).await;
-                    n.iter()
-                        .any(|n| n.kind == NotificationKind::ReferralSubmitted as i32)
-                        .then_some(n)
-                })
-                .await
-                .unwrap(),
-            );
-            let reminders = kinds
-                .iter()
-                .filter(|k| **k == NotificationKind::ReferralReminder)
-                .count();
-            if acked_before(party) {
-                assert_eq!(reminders, 0, "{party} had acknowledged: {kinds:?}");
-            } else {
-                let n = eventually("the reminder", WAIT, || async {
-                    let n = Fixture::kinds(&f.notifications(party, &r.id).await);
-                    n.contains(&NotificationKind::ReferralReminder).then_some(n)
-                })
-                .await
-                .expect("reminded");
-                assert_eq!(
-                    n.iter()
-                        .filter(|k| **k == NotificationKind::ReferralReminder)
-                        .count(),
-                    1
-                );
-            }
+            assert_reminded_unless_acknowledged(&f, r, party).await;
         }
-        // The sender: escalation and the court reminder, once each.
-        let kinds = eventually("the sender's notices", WAIT, || async {
-            let n = Fixture::kinds(&f.notifications(sender, &r.id).await);
-            (n.contains(&NotificationKind::ReferralEscalated)
-                && n.contains(&NotificationKind::CourtDecisionDue))
-            .then_some(n)
-        })
-        .await
-        .expect("sender told");
-        assert_eq!(
-            kinds
-                .iter()
-                .filter(|k| **k == NotificationKind::CourtDecisionDue)
-                .count(),
-            1
-        );
-        assert_eq!(
-            kinds
-                .iter()
-                .filter(|k| **k == NotificationKind::ReferralEscalated)
-                .count(),
-            1
-        );
+        assert_the_sender_told_once_each(&f, sender, &r.id).await;
     }
     // The RDSA got each escalation by e-mail, once, in Bulgarian.
     let mails = smtp.wait_for(WAIT, |m| m.len() >= 4).await;
@@ -200,6 +97,132 @@ async fn reminders_and_escalation_fire_once_with_two_instances() {
     f.assert_no_dead_letters().await;
 }
 
+/// Four referrals on orders three weeks and a day old: the court reminder is due at once.
+async fn submit_four_on_old_orders(f: &Fixture, sender: Uuid) -> Vec<Referral> {
+    let mut referrals = Vec::new();
+    for i in 0..4 {
+        let case = f.open_twins_case(sender).await;
+        let mut request = f.submission(&case, f.demo.service("ftpc-vratsa"), &format!("k{i}"));
+        request.legal_basis.as_mut().unwrap().issued_on = Some(date(22));
+        let r = f
+            .clients
+            .referrals
+            .clone()
+            .submit_referral(as_agency(sender, request))
+            .await
+            .expect("SubmitReferral")
+            .into_inner();
+        referrals.push(r);
+    }
+    referrals
+}
+
+/// All four escalate (3 s); by then each was reminded once at half time, and the court reminder fired
+/// once. Returns them as they are then.
+async fn assert_each_escalates_reminded_once(
+    f: &Fixture,
+    sender: Uuid,
+    referrals: &[Referral],
+) -> Vec<Referral> {
+    let mut done = Vec::new();
+    for r in referrals {
+        let now = eventually("escalation", WAIT, || async {
+            let now = f.referral(sender, &r.id).await;
+            now.escalated.then_some(now)
+        })
+        .await
+        .expect("escalated");
+        assert_eq!(
+            actions(&now, ReferralAction::Reminded),
+            1,
+            "{:?}",
+            now.history
+        );
+        assert_eq!(actions(&now, ReferralAction::Escalated), 1);
+        assert_eq!(actions(&now, ReferralAction::CourtDecisionDue), 1);
+        assert!(now.reminded_at.is_some());
+        let due = now
+            .court_application_due_on
+            .expect("due date of the court application");
+        let order = date(22);
+        assert!(
+            (due.year, due.month) > (order.year, order.month) || due.year > order.year,
+            "a month after the order: {due:?}"
+        );
+        done.push(now);
+    }
+    done
+}
+
+/// `party` was reminded once about `r` if it had not acknowledged when the reminder fired, else never.
+async fn assert_reminded_unless_acknowledged(f: &Fixture, r: &Referral, party: Uuid) {
+    let reminded_at = r.reminded_at.as_ref().unwrap();
+    let acked_before = |agency: Uuid| {
+        r.acknowledgements.iter().any(|a| {
+            a.agency_id == agency.to_string()
+                && a.acknowledged_at.as_ref().is_some_and(|t| {
+                    (t.seconds, t.nanos) < (reminded_at.seconds, reminded_at.nanos)
+                })
+        })
+    };
+    let kinds = Fixture::kinds(
+        &eventually("notifications", WAIT, || async {
+            let n = f.notifications(party, &r.id).await;
+            n.iter()
+                .any(|n| n.kind == NotificationKind::ReferralSubmitted as i32)
+                .then_some(n)
+        })
+        .await
+        .unwrap(),
+    );
+    let reminders = kinds
+        .iter()
+        .filter(|k| **k == NotificationKind::ReferralReminder)
+        .count();
+    if acked_before(party) {
+        assert_eq!(reminders, 0, "{party} had acknowledged: {kinds:?}");
+    } else {
+        let n = eventually("the reminder", WAIT, || async {
+            let n = Fixture::kinds(&f.notifications(party, &r.id).await);
+            n.contains(&NotificationKind::ReferralReminder).then_some(n)
+        })
+        .await
+        .expect("reminded");
+        assert_eq!(
+            n.iter()
+                .filter(|k| **k == NotificationKind::ReferralReminder)
+                .count(),
+            1
+        );
+    }
+}
+
+/// The sender: escalation and the court reminder, once each.
+async fn assert_the_sender_told_once_each(f: &Fixture, sender: Uuid, referral_id: &str) {
+    let kinds = eventually("the sender's notices", WAIT, || async {
+        let n = Fixture::kinds(&f.notifications(sender, referral_id).await);
+        (n.contains(&NotificationKind::ReferralEscalated)
+            && n.contains(&NotificationKind::CourtDecisionDue))
+        .then_some(n)
+    })
+    .await
+    .expect("sender told");
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == NotificationKind::CourtDecisionDue)
+            .count(),
+        1
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == NotificationKind::ReferralEscalated)
+            .count(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sender_records_the_court_decision() {
     let f = Fixture::start().await;
@@ -208,31 +231,48 @@ async fn the_sender_records_the_court_decision() {
     let r = f.submit(sender, &case, f.demo.service("ftpc-vratsa")).await;
     assert!(r.court_application_due_on.is_some());
     assert!(r.court_decision.is_none());
-    let decision = |kind: LegalBasisKind, days_ago: u64| LegalBasis {
+    assert_bad_decisions_change_nothing(&f, sender, &r).await;
+    assert_recorded_once_and_the_provider_told(&f, sender, &r.id).await;
+    assert_a_court_referral_has_no_reminder_to_stop(&f, sender).await;
+    f.assert_no_dead_letters().await;
+}
+
+fn decision(kind: LegalBasisKind, days_ago: u64) -> LegalBasis {
+    LegalBasis {
         kind: kind as i32,
         number: "GD-77/2026".into(),
         issued_on: Some(date(days_ago)),
         court: "Vratsa District Court".into(),
-    };
-    let record = |agency: Uuid, d: Option<LegalBasis>, id: String| {
-        let mut client = f.clients.referrals.clone();
-        async move {
-            client
-                .record_court_decision(as_agency(
-                    agency,
-                    RecordCourtDecisionRequest {
-                        referral_id: id,
-                        decision: d,
-                    },
-                ))
-                .await
-        }
-    };
-    // Wrong kind, missing, before the order, by the provider: refused, nothing changes.
+    }
+}
+
+async fn record(
+    f: &Fixture,
+    agency: Uuid,
+    d: Option<LegalBasis>,
+    id: String,
+) -> Result<tonic::Response<Referral>, tonic::Status> {
+    f.clients
+        .referrals
+        .clone()
+        .record_court_decision(as_agency(
+            agency,
+            RecordCourtDecisionRequest {
+                referral_id: id,
+                decision: d,
+            },
+        ))
+        .await
+}
+
+/// Wrong kind, missing, before the order, by the provider: refused, nothing changes.
+async fn assert_bad_decisions_change_nothing(f: &Fixture, sender: Uuid, r: &Referral) {
+    let referral_id = r.id.as_str();
     let err = record(
+        f,
         sender,
         Some(decision(LegalBasisKind::DsaDirectorOrder, 0)),
-        r.id.clone(),
+        referral_id.to_string(),
     )
     .await
     .unwrap_err();
@@ -240,12 +280,15 @@ async fn the_sender_records_the_court_decision() {
         (err.code(), err.message().split(':').next().unwrap()),
         (Code::InvalidArgument, "decision.kind")
     );
-    let err = record(sender, None, r.id.clone()).await.unwrap_err();
+    let err = record(f, sender, None, referral_id.to_string())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let err = record(
+        f,
         sender,
         Some(decision(LegalBasisKind::CourtDecision, 5)),
-        r.id.clone(),
+        referral_id.to_string(),
     )
     .await
     .unwrap_err();
@@ -254,19 +297,25 @@ async fn the_sender_records_the_court_decision() {
         (Code::InvalidArgument, "decision.issued_on")
     );
     let err = record(
+        f,
         f.agency("provider-vratsa"),
         Some(decision(LegalBasisKind::CourtDecision, 0)),
-        r.id.clone(),
+        referral_id.to_string(),
     )
     .await
     .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     assert_eq!(f.referral(sender, &r.id).await.version, r.version);
+}
 
+/// The decision recorded and shown; once recorded, there is nothing left to record; the receiving side is
+/// told.
+async fn assert_recorded_once_and_the_provider_told(f: &Fixture, sender: Uuid, referral_id: &str) {
     let recorded = record(
+        f,
         sender,
         Some(decision(LegalBasisKind::CourtDecision, 0)),
-        r.id.clone(),
+        referral_id.to_string(),
     )
     .await
     .expect("recorded")
@@ -279,22 +328,28 @@ async fn the_sender_records_the_court_decision() {
     assert_eq!(actions(&recorded, ReferralAction::CourtDecisionRecorded), 1);
     // Once recorded, there is nothing left to record; the receiving side is told.
     let err = record(
+        f,
         sender,
         Some(decision(LegalBasisKind::CourtDecision, 0)),
-        r.id.clone(),
+        referral_id.to_string(),
     )
     .await
     .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     eventually("the provider to be told", WAIT, || async {
-        Fixture::kinds(&f.notifications(f.agency("provider-vratsa"), &r.id).await)
-            .contains(&NotificationKind::CourtDecisionRecorded)
-            .then_some(())
+        Fixture::kinds(
+            &f.notifications(f.agency("provider-vratsa"), referral_id)
+                .await,
+        )
+        .contains(&NotificationKind::CourtDecisionRecorded)
+        .then_some(())
     })
     .await
     .expect("told");
+}
 
-    // A referral on a court decision has no court reminder to stop.
+/// A referral on a court decision has no court reminder to stop.
+async fn assert_a_court_referral_has_no_reminder_to_stop(f: &Fixture, sender: Uuid) {
     let case = f.open_twins_case(sender).await;
     let mut request: SubmitReferralRequest =
         f.submission(&case, f.demo.service("ftpc-vratsa"), "court");
@@ -309,6 +364,7 @@ async fn the_sender_records_the_court_decision() {
         .into_inner();
     assert!(on_court.court_application_due_on.is_none());
     let err = record(
+        f,
         sender,
         Some(decision(LegalBasisKind::CourtDecision, 0)),
         on_court.id.clone(),
@@ -316,5 +372,4 @@ async fn the_sender_records_the_court_decision() {
     .await
     .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    f.assert_no_dead_letters().await;
 }

@@ -16,8 +16,8 @@ use placement_proto::v1::{
     DeclineReason, DeclineReferralRequest, DistrictReport, DistrictSide, DurationFigures,
     EventEnvelope, ExportDistrictReportRequest, FreePlaces, GetAgencyReportRequest,
     GetDistrictReportRequest, GetNationalReportRequest, PageRequest, PlacesByType, ReasonCount,
-    Referral, ReferralAction, ReferralStatus, ReportFormat, ReportTable, SearchServicesRequest,
-    StatusCount, report_service_client::ReportServiceClient,
+    Referral, ReferralAction, ReferralStatus, ReportFile, ReportFormat, ReportTable,
+    SearchServicesRequest, SocialService, StatusCount, report_service_client::ReportServiceClient,
 };
 use tonic::Code;
 
@@ -223,7 +223,37 @@ async fn a_districts_figures_are_what_its_referrals_did() {
         "the scenario did what it says"
     );
     let vratsa = figures_become(&reports, expected.clone()).await;
-    // The eight weeks up to the period's end: all four in the last, answered as the period says.
+    assert_the_weeks_and_the_senders_side(&reports, &vratsa, &expected).await;
+    assert_one_flow_through_one_service(&vratsa, service, &expected);
+    exports_hold_the_same_figures(&reports, &vratsa).await;
+
+    assert_stalled_oldest_first(&f, &vratsa, &ids);
+
+    // Asked for whole days, the same figures (counted by day), and a replay counts no step twice there.
+    let days = reports.whole_days();
+    let vratsa = days
+        .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
+        .await
+        .expect("report");
+    assert_eq!(normalised(vratsa.as_receiver.as_ref()), expected);
+    places_as_the_directory_has_them(&f, &reports).await;
+    a_dsas_own_figures(&f, &reports, &expected, &ids[2..]).await;
+
+    let steps = referrals.iter().map(|r| r.history.len()).sum();
+    replayed_events_change_nothing(&f, &days, &vratsa, &mut recorder, &ids, steps).await;
+    who_sees_a_districts_figures(&f, &reports).await;
+    the_sacp_sees_figures_only(&f, &reports, &referrals[0]).await;
+    the_country_with_small_counts_suppressed(&f, &reports).await;
+    the_country_with_small_counts_suppressed(&f, &days).await;
+}
+
+/// The eight weeks up to the period's end: all four in the last, answered as the period says; the
+/// sending district's side shows the same figures.
+async fn assert_the_weeks_and_the_senders_side(
+    reports: &Reports,
+    vratsa: &DistrictReport,
+    expected: &DistrictSide,
+) {
     let weeks: Vec<u32> = vratsa.weeks.iter().map(|w| w.submitted).collect();
     assert_eq!(weeks, [0, 0, 0, 0, 0, 0, 0, 4]);
     let last = &vratsa.weeks[7];
@@ -236,10 +266,16 @@ async fn a_districts_figures_are_what_its_referrals_did() {
         .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "SFO")
         .await
         .expect("SFO");
-    assert_eq!(normalised(sender.as_sender.as_ref()), expected);
+    assert_eq!(normalised(sender.as_sender.as_ref()), *expected);
     assert_eq!(sender.as_receiver.as_ref().map(|s| s.submitted), Some(0));
+}
 
-    // One flow, Sofia province to Vratsa, through one service: four sent, one accepted, one declined.
+/// One flow, Sofia province to Vratsa, through one service: four sent, one accepted, one declined.
+fn assert_one_flow_through_one_service(
+    vratsa: &DistrictReport,
+    service: uuid::Uuid,
+    expected: &DistrictSide,
+) {
     let flows: Vec<_> = (vratsa.flows.iter())
         .map(|x| {
             let pair = (
@@ -261,10 +297,10 @@ async fn a_districts_figures_are_what_its_referrals_did() {
             count: 1
         }]
     );
+}
 
-    exports_hold_the_same_figures(&reports, &vratsa).await;
-
-    // Oldest first, each naming who has not answered.
+/// Oldest first, each naming who has not answered.
+fn assert_stalled_oldest_first(f: &Fixture, vratsa: &DistrictReport, ids: &[String]) {
     let stalled: Vec<(&str, Vec<String>)> = (vratsa.stalled_now.iter())
         .map(|s| (s.referral_id.as_str(), s.not_answered_agency_ids.clone()))
         .collect();
@@ -279,23 +315,6 @@ async fn a_districts_figures_are_what_its_referrals_did() {
             (ids[3].as_str(), vec![provider, foster])
         ]
     );
-
-    // Asked for whole days, the same figures (counted by day), and a replay counts no step twice there.
-    let days = reports.whole_days();
-    let vratsa = days
-        .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
-        .await
-        .expect("report");
-    assert_eq!(normalised(vratsa.as_receiver.as_ref()), expected);
-    places_as_the_directory_has_them(&f, &reports).await;
-    a_dsas_own_figures(&f, &reports, &expected, &ids[2..]).await;
-
-    let steps = referrals.iter().map(|r| r.history.len()).sum();
-    replayed_events_change_nothing(&f, &days, &vratsa, &mut recorder, &ids, steps).await;
-    who_sees_a_districts_figures(&f, &reports).await;
-    the_sacp_sees_figures_only(&f, &reports, &referrals[0]).await;
-    the_country_with_small_counts_suppressed(&f, &reports).await;
-    the_country_with_small_counts_suppressed(&f, &days).await;
 }
 
 /// The national view: Vratsa's four, one accepted, one declined, one placed, two stalled; published, every
@@ -884,32 +903,54 @@ async fn a_dsas_own_figures(
 /// Vratsa's places by type, and beside each stalled referral the services that could take its two
 /// children now, as the test finds them itself through the directory's own search.
 async fn places_as_the_directory_has_them(f: &Fixture, reports: &Reports) {
-    let search = |request: SearchServicesRequest| async move {
-        f.clients
-            .directory
-            .clone()
-            .search_services(as_agency_with(
-                NATIONAL_AUTHORITY,
-                &[Role::Supervisor],
-                request,
-            ))
-            .await
-            .expect("SearchServices")
-            .into_inner()
-            .services
-    };
     let asked = f.demo.service("ftpc-vratsa").to_string();
-    let in_vratsa = search(SearchServicesRequest {
-        region_code: "VRC".into(),
-        page: Some(PageRequest {
-            page_size: 500,
-            page_token: String::new(),
-        }),
-        ..Default::default()
-    })
+    let in_vratsa = search(
+        f,
+        SearchServicesRequest {
+            region_code: "VRC".into(),
+            page: Some(PageRequest {
+                page_size: 500,
+                page_token: String::new(),
+            }),
+            ..Default::default()
+        },
+    )
     .await;
+    let expected_places = places_by_type(&in_vratsa);
+    let free = free_elsewhere(f, &in_vratsa, &asked).await;
+    eventually("the places as the directory has them", WAIT, || async {
+        let r = reports
+            .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
+            .await
+            .ok()?;
+        let by_type = r.places == expected_places;
+        let beside = (r.stalled_now.iter()).all(|s| s.free_elsewhere == free);
+        (by_type && beside && !r.stalled_now.is_empty()).then_some(())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("expected places {expected_places:?} and free elsewhere {free:?}"));
+}
+
+/// The directory's services that `request` finds, as the national authority's supervisor searches.
+async fn search(f: &Fixture, request: SearchServicesRequest) -> Vec<SocialService> {
+    f.clients
+        .directory
+        .clone()
+        .search_services(as_agency_with(
+            NATIONAL_AUTHORITY,
+            &[Role::Supervisor],
+            request,
+        ))
+        .await
+        .expect("SearchServices")
+        .into_inner()
+        .services
+}
+
+/// The places of `services`, added up by service type, in type order.
+fn places_by_type(services: &[SocialService]) -> Vec<PlacesByType> {
     let mut expected_places: Vec<PlacesByType> = Vec::new();
-    for s in &in_vratsa {
+    for s in services {
         let i = match expected_places
             .iter()
             .position(|p| p.service_type == s.r#type)
@@ -931,25 +972,34 @@ async fn places_as_the_directory_has_them(f: &Fixture, reports: &Reports) {
         p.occupied_places += s.occupied_places;
     }
     expected_places.sort_by_key(|p| p.service_type);
+    expected_places
+}
+
+/// The three services of the asked one's type, other than it, with the most places free (two at least)
+/// for the twins' ages; the demo has one with places whose ages do not fit.
+async fn free_elsewhere(f: &Fixture, in_vratsa: &[SocialService], asked: &str) -> Vec<FreePlaces> {
     let asked_type = (in_vratsa.iter())
         .find(|s| s.id == asked)
         .expect("the Vratsa centre")
         .r#type;
-    let with_places: Vec<_> = search(SearchServicesRequest {
-        service_type: asked_type,
-        min_free_places: 2,
-        page: Some(PageRequest {
-            page_size: 500,
-            page_token: String::new(),
-        }),
-        ..Default::default()
-    })
+    let with_places: Vec<_> = search(
+        f,
+        SearchServicesRequest {
+            service_type: asked_type,
+            min_free_places: 2,
+            page: Some(PageRequest {
+                page_size: 500,
+                page_token: String::new(),
+            }),
+            ..Default::default()
+        },
+    )
     .await
     .into_iter()
     .filter(|s| s.id != asked)
     .collect();
     // The twins are 4 or 5: a service fits if it takes a child of 5 and one of 4.
-    let fits = |s: &placement_proto::v1::SocialService| s.min_age <= 5 && s.max_age >= 4;
+    let fits = |s: &SocialService| s.min_age <= 5 && s.max_age >= 4;
     assert!(
         with_places.iter().any(|s| !fits(s)),
         "the demo has a centre with places whose ages do not fit the twins"
@@ -969,17 +1019,7 @@ async fn places_as_the_directory_has_them(f: &Fixture, reports: &Reports) {
         !free.is_empty(),
         "the demo has other centres with two places free"
     );
-    eventually("the places as the directory has them", WAIT, || async {
-        let r = reports
-            .of(NATIONAL_AUTHORITY, &[Role::Supervisor], "VRC")
-            .await
-            .ok()?;
-        let by_type = r.places == expected_places;
-        let beside = (r.stalled_now.iter()).all(|s| s.free_elsewhere == free);
-        (by_type && beside && !r.stalled_now.is_empty()).then_some(())
-    })
-    .await
-    .unwrap_or_else(|_| panic!("expected places {expected_places:?} and free elsewhere {free:?}"));
+    free
 }
 
 async fn figures_become(reports: &Reports, expected: DistrictSide) -> DistrictReport {
@@ -997,30 +1037,40 @@ async fn figures_become(reports: &Reports, expected: DistrictSide) -> DistrictRe
 /// The same report as files: the flows as CSV line for line, and every table in one XLSX read back with
 /// calamine (a reader nobody here wrote).
 async fn exports_hold_the_same_figures(reports: &Reports, shown: &DistrictReport) {
-    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
-    let export = |format: ReportFormat, table: ReportTable, region: &str| {
-        let mut client = reports.client.clone();
-        let asked = ExportDistrictReportRequest {
-            report: Some(GetDistrictReportRequest {
-                region_code: region.into(),
-                period_start: Some(timestamp(reports.period.0)),
-                period_end: Some(timestamp(reports.period.1)),
-            }),
-            format: format as i32,
-            table: table as i32,
-        };
-        async move {
-            client
-                .export_district_report(as_agency_with(
-                    NATIONAL_AUTHORITY,
-                    &[Role::Supervisor],
-                    asked,
-                ))
-                .await
-                .map(tonic::Response::into_inner)
-        }
+    the_flows_as_csv(reports).await;
+    the_whole_report_as_xlsx(reports, shown).await;
+    bad_exports_name_the_field(reports).await;
+}
+
+async fn export(
+    reports: &Reports,
+    format: ReportFormat,
+    table: ReportTable,
+    region: &str,
+) -> Result<ReportFile, tonic::Status> {
+    let asked = ExportDistrictReportRequest {
+        report: Some(GetDistrictReportRequest {
+            region_code: region.into(),
+            period_start: Some(timestamp(reports.period.0)),
+            period_end: Some(timestamp(reports.period.1)),
+        }),
+        format: format as i32,
+        table: table as i32,
     };
-    let csv = export(ReportFormat::Csv, ReportTable::Flows, "VRC")
+    reports
+        .client
+        .clone()
+        .export_district_report(as_agency_with(
+            NATIONAL_AUTHORITY,
+            &[Role::Supervisor],
+            asked,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn the_flows_as_csv(reports: &Reports) {
+    let csv = export(reports, ReportFormat::Csv, ReportTable::Flows, "VRC")
         .await
         .expect("CSV");
     assert_eq!(csv.content_type, "text/csv; charset=utf-8");
@@ -1033,8 +1083,12 @@ async fn exports_hold_the_same_figures(reports: &Reports, shown: &DistrictReport
             "SFO,VRC,4,1,1,0.5"
         ]
     );
+}
 
-    let xlsx = export(ReportFormat::Xlsx, ReportTable::Unspecified, "VRC")
+/// Every table as a sheet of one workbook, holding the figures shown.
+async fn the_whole_report_as_xlsx(reports: &Reports, shown: &DistrictReport) {
+    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+    let xlsx = export(reports, ReportFormat::Xlsx, ReportTable::Unspecified, "VRC")
         .await
         .expect("XLSX");
     let mut book: Xlsx<_> =
@@ -1076,7 +1130,10 @@ async fn exports_hold_the_same_figures(reports: &Reports, shown: &DistrictReport
         .map(|s| s.referral_id.clone())
         .collect();
     assert_eq!(ids, shown_ids);
+}
 
+/// An export without a format or a table, or of a region code not upper-case, is refused naming the field.
+async fn bad_exports_name_the_field(reports: &Reports) {
     for (format, table, region, field) in [
         (
             ReportFormat::Unspecified,
@@ -1092,7 +1149,9 @@ async fn exports_hold_the_same_figures(reports: &Reports, shown: &DistrictReport
             "report.region_code",
         ),
     ] {
-        let refused = export(format, table, region).await.expect_err("refused");
+        let refused = export(reports, format, table, region)
+            .await
+            .expect_err("refused");
         assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
         assert!(refused.message().starts_with(field), "{refused:?}");
     }

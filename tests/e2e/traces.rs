@@ -11,7 +11,10 @@ use placement_e2e::{
     otlp::{OtlpReceiver, Span},
     webhook::WebhookReceiver,
 };
-use placement_proto::v1::{Child as ChildOf, Language, NotificationChannel, OpenCaseRequest, Sex};
+use placement_proto::v1::{
+    Case, Child as ChildOf, Language, NotificationChannel, OpenCaseRequest, Referral, Sex,
+};
+use uuid::Uuid;
 
 use crate::support::{Fixture, WAIT};
 
@@ -65,7 +68,51 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
     let receiver = OtlpReceiver::start();
     let smtp = SmtpSink::start();
     let webhook = WebhookReceiver::start().await;
-    let f = Fixture::with(StackOptions {
+    let f = Fixture::with(traced_options(&receiver, &smtp)).await;
+    add_the_endpoints(&f, &webhook).await;
+    let sender = f.agency("dsa-pirdop");
+    let case = open_a_case_with_a_name_and_egn(&f, sender).await;
+    // The caller is traced: its span is the parent of the exchange's.
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let caller_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    let referral = submit_traced(&f, sender, &case, &trace, caller_span).await;
+    let spans = trace_when(&receiver, &trace, |spans| {
+        find(spans, "placement-notifications", "deliver webhook").is_some()
+            && find(spans, "placement-notifications", "deliver email").is_some()
+            && find(spans, "placement-reports", "process referral.submitted").is_some()
+    })
+    .await;
+    let names: Vec<(&str, &str)> = spans
+        .iter()
+        .map(|s| (s.service.as_str(), s.name.as_str()))
+        .collect();
+    eprintln!("the trace: {names:?}");
+    let submit = assert_submission_spans(&spans, &names, caller_span);
+    assert_amqp_and_delivery_spans(&f, &spans, submit, &names, &referral.id).await;
+    // No attribute of any span of any trace carries the child's name, personal number or pseudonym.
+    for span in receiver.spans() {
+        let text = serde_json::to_string(&span.attributes).expect("attributes");
+        for secret in [NAME, EGN, PSEUDONYM] {
+            assert!(!text.contains(secret), "{secret:?} in {span:?}");
+        }
+    }
+    // The JSON logs of the delivery carry the trace id.
+    let log = std::fs::read_to_string(f.stack.log_dir.join("notifications.log")).expect("log");
+    let delivered: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l.pointer("/fields/message") == Some(&serde_json::json!("delivered")))
+        .collect();
+    assert!(
+        delivered
+            .iter()
+            .any(|l| l.pointer("/span/trace_id") == Some(&serde_json::json!(trace))),
+        "no 'delivered' log line with trace id {trace}: {delivered:?}"
+    );
+}
+
+fn traced_options(receiver: &OtlpReceiver, smtp: &SmtpSink) -> StackOptions {
+    StackOptions {
         env: vec![
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
@@ -76,8 +123,11 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
             ("PLACEMENT_SMTP_URL".into(), smtp.url()),
         ],
         ..Default::default()
-    })
-    .await;
+    }
+}
+
+/// The provider's webhook and the foster-care team's e-mail, both told of new requests.
+async fn add_the_endpoints(f: &Fixture, webhook: &WebhookReceiver) {
     let provider = f.agency("provider-vratsa");
     let foster = f.agency("foster-vratsa");
     for (agency, channel, address) in [
@@ -106,10 +156,11 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
         f.stack.wait_for_endpoints(2, WAIT).await,
         "endpoints reach notifications"
     );
+}
 
-    let sender = f.agency("dsa-pirdop");
-    let case = f
-        .clients
+/// A case of one child with a name and an EGN, the data no span may carry.
+async fn open_a_case_with_a_name_and_egn(f: &Fixture, sender: Uuid) -> Case {
+    f.clients
         .cases
         .clone()
         .open_case(as_agency(
@@ -128,13 +179,20 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
         ))
         .await
         .expect("OpenCase")
-        .into_inner();
-    // The caller is traced: its span is the parent of the exchange's.
-    let trace = uuid::Uuid::new_v4().simple().to_string();
-    let caller_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+        .into_inner()
+}
+
+/// Submits a referral of `case` as a caller whose span `caller_span` of `trace` is the parent.
+async fn submit_traced(
+    f: &Fixture,
+    sender: Uuid,
+    case: &Case,
+    trace: &str,
+    caller_span: &str,
+) -> Referral {
     let mut request = as_agency(
         sender,
-        f.submission(&case, f.demo.service("ftpc-vratsa"), "traced"),
+        f.submission(case, f.demo.service("ftpc-vratsa"), "traced"),
     );
     request.metadata_mut().insert(
         "traceparent",
@@ -142,28 +200,24 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
             .parse()
             .expect("metadata"),
     );
-    let referral = f
-        .clients
+    f.clients
         .referrals
         .clone()
         .submit_referral(request)
         .await
         .expect("SubmitReferral")
-        .into_inner();
+        .into_inner()
+}
 
+/// The caller's span is SubmitReferral's parent; the calls to the cases service and the directory are
+/// under the submission. Returns the SubmitReferral span.
+fn assert_submission_spans<'a>(
+    spans: &'a [Span],
+    names: &[(&str, &str)],
+    caller_span: &str,
+) -> &'a Span {
     let submit_name = "placement.v1.ReferralService/SubmitReferral";
-    let spans = trace_when(&receiver, &trace, |spans| {
-        find(spans, "placement-notifications", "deliver webhook").is_some()
-            && find(spans, "placement-notifications", "deliver email").is_some()
-            && find(spans, "placement-reports", "process referral.submitted").is_some()
-    })
-    .await;
-    let names: Vec<(&str, &str)> = spans
-        .iter()
-        .map(|s| (s.service.as_str(), s.name.as_str()))
-        .collect();
-    eprintln!("the trace: {names:?}");
-    let submit = find(&spans, "placement-referrals", submit_name)
+    let submit = find(spans, "placement-referrals", submit_name)
         .unwrap_or_else(|| panic!("no SubmitReferral span in the trace: {names:?}"));
     assert_eq!(
         submit.parent_span_id, caller_span,
@@ -180,22 +234,34 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
             .find(|s| s.service == service && s.name.starts_with(call))
             .unwrap_or_else(|| panic!("no call to {service} in the trace: {names:?}"));
         assert!(
-            descends(&spans, called, submit),
+            descends(spans, called, submit),
             "{service}'s span is under SubmitReferral"
         );
     }
-    let publish = find(&spans, "placement-referrals", "publish referral.submitted")
+    submit
+}
+
+/// The publish follows the call that wrote the event; each consumer's processing follows the publish;
+/// each delivery came of the notifications service's processing.
+async fn assert_amqp_and_delivery_spans(
+    f: &Fixture,
+    spans: &[Span],
+    submit: &Span,
+    names: &[(&str, &str)],
+    referral_id: &str,
+) {
+    let publish = find(spans, "placement-referrals", "publish referral.submitted")
         .unwrap_or_else(|| panic!("no publish span: {names:?}"));
     assert!(
-        descends(&spans, publish, submit),
+        descends(spans, publish, submit),
         "the publish follows the call that wrote the event"
     );
     assert_eq!(
         publish.attributes["messaging.message.id"],
-        serde_json::json!(events_of(&f, &referral.id).await)
+        serde_json::json!(events_of(f, referral_id).await)
     );
     for service in ["placement-notifications", "placement-reports"] {
-        let process = find(&spans, service, "process referral.submitted")
+        let process = find(spans, service, "process referral.submitted")
             .unwrap_or_else(|| panic!("no {service} process span: {names:?}"));
         assert_eq!(
             process.parent_span_id, publish.span_id,
@@ -203,14 +269,14 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
         );
     }
     let process = find(
-        &spans,
+        spans,
         "placement-notifications",
         "process referral.submitted",
     )
     .expect("process");
     for channel in ["webhook", "email"] {
         let deliver = find(
-            &spans,
+            spans,
             "placement-notifications",
             &format!("deliver {channel}"),
         )
@@ -220,26 +286,6 @@ async fn one_referral_makes_one_trace_across_grpc_the_outbox_amqp_and_deliveries
             "the {channel} delivery came of that event"
         );
     }
-    // No attribute of any span of any trace carries the child's name, personal number or pseudonym.
-    for span in receiver.spans() {
-        let text = serde_json::to_string(&span.attributes).expect("attributes");
-        for secret in [NAME, EGN, PSEUDONYM] {
-            assert!(!text.contains(secret), "{secret:?} in {span:?}");
-        }
-    }
-    // The JSON logs of the delivery carry the trace id.
-    let log = std::fs::read_to_string(f.stack.log_dir.join("notifications.log")).expect("log");
-    let delivered: Vec<serde_json::Value> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l.pointer("/fields/message") == Some(&serde_json::json!("delivered")))
-        .collect();
-    assert!(
-        delivered
-            .iter()
-            .any(|l| l.pointer("/span/trace_id") == Some(&serde_json::json!(trace))),
-        "no 'delivered' log line with trace id {trace}: {delivered:?}"
-    );
 }
 
 /// The id of the one event published about `referral`: what the publish span names.

@@ -126,8 +126,27 @@ async fn four_people_place_the_twins_in_their_browsers() {
     assert!(exists(&caseworker, "nav a[href='/referrals?direction=outgoing']").await);
     let referral_id = caseworker_sends_the_request(&web, &caseworker).await;
 
-    // Both see it arrive without reloading, and acknowledge it from the notification.
-    for (who, client) in [("provider", &provider), ("foster", &foster)] {
+    both_acknowledge_from_the_notification(&provider, &foster, &referral_id, &unread_before).await;
+    let (director, supervisor) =
+        the_director_accepts_and_the_sender_confirms(&web, &mut driver, &referral_id).await;
+    the_directory_shows_the_places_taken(&web, &provider, service, free_before).await;
+    rdsa_sees_the_districts_figures(&web, &mut driver).await;
+    sacp_sees_the_country(&web, &mut driver, &referral_id).await;
+    rdsa_imports_the_register(&web, &mut driver).await;
+    for c in [provider, foster, caseworker, director, supervisor] {
+        c.close().await.ok();
+    }
+}
+
+/// Both see it arrive without reloading, and acknowledge it from the notification; the provider's
+/// caseworker may not decide.
+async fn both_acknowledge_from_the_notification(
+    provider: &Client,
+    foster: &Client,
+    referral_id: &str,
+    unread_before: &str,
+) {
+    for (who, client) in [("provider", provider), ("foster", foster)] {
         wait_for_text(client, "#inbox li.live", "", WAIT).await;
         assert_ne!(text_of(client, "#unread-count").await, "", "{who}");
         screenshot(client, &format!("inbox-{who}")).await;
@@ -146,13 +165,21 @@ async fn four_people_place_the_twins_in_their_browsers() {
         wait_gone(client, "#acknowledge", WAIT).await;
         assert!(exists(client, "#acknowledgements li").await, "{who}");
     }
-    assert_ne!(text_of(&provider, "#unread-count").await, unread_before);
+    assert_ne!(text_of(provider, "#unread-count").await, unread_before);
     provider.refresh().await.expect("reload");
-    wait_for_text(&provider, "#referral-status", "Потвърдено", WAIT).await;
-    screenshot(&provider, "referral-acknowledged").await;
+    wait_for_text(provider, "#referral-status", "Потвърдено", WAIT).await;
+    screenshot(provider, "referral-acknowledged").await;
     // The provider's caseworker may not decide: no accept button.
-    assert!(!exists(&provider, "#accept").await);
+    assert!(!exists(provider, "#accept").await);
+}
 
+/// The provider's director accepts; the sender's supervisor confirms the placement and records the court
+/// decision. Returns their browsers.
+async fn the_director_accepts_and_the_sender_confirms(
+    web: &Web,
+    driver: &mut Driver,
+    referral_id: &str,
+) -> (Client, Client) {
     let director = driver.person().await;
     web.sign_in(
         &director,
@@ -175,9 +202,17 @@ async fn four_people_place_the_twins_in_their_browsers() {
     wait_for_text(&supervisor, "#referral-status", "Настанени", WAIT).await;
     wait_for_text(&supervisor, "#timeline", "Потвърдено настаняване", WAIT).await;
     screenshot(&supervisor, "referral-placed").await;
-    supervisor_records_the_court_decision(&web, &supervisor, &referral_id).await;
+    supervisor_records_the_court_decision(web, &supervisor, referral_id).await;
+    (director, supervisor)
+}
 
-    // The directory's free places changed by the two children, as the provider's page shows.
+/// The directory's free places changed by the two children, as the provider's page shows.
+async fn the_directory_shows_the_places_taken(
+    web: &Web,
+    provider: &Client,
+    service: Uuid,
+    free_before: u32,
+) {
     let free_after = web.fixture.service(service).await.free_places;
     assert_eq!(free_after + 2, free_before);
     provider
@@ -185,23 +220,17 @@ async fn four_people_place_the_twins_in_their_browsers() {
         .await
         .expect("directory");
     wait_for_text(
-        &provider,
+        provider,
         &format!("section[data-id='{service}'] .free"),
         &free_after.to_string(),
         WAIT,
     )
     .await;
-    screenshot(&provider, "directory").await;
+    screenshot(provider, "directory").await;
     assert!(
-        !exists(&provider, "#nav-figures").await,
+        !exists(provider, "#nav-figures").await,
         "a provider sees no district figures"
     );
-    rdsa_sees_the_districts_figures(&web, &mut driver).await;
-    sacp_sees_the_country(&web, &mut driver, &referral_id).await;
-    rdsa_imports_the_register(&web, &mut driver).await;
-    for c in [provider, foster, caseworker, director, supervisor] {
-        c.close().await.ok();
-    }
 }
 
 /// The receiving district's RDSA finds the placement in its figures (from the reports service, which
@@ -463,9 +492,30 @@ async fn the_web_app_refuses_what_it_must_and_shows_what_is_late() {
         .await;
     let mut driver = Driver::start().await;
 
-    // A caseworker of the provider is offered no decision, and a forged one is refused by the service.
-    let provider = driver.person().await;
     let page = format!("/referrals/{}", to_decline.id);
+    let provider =
+        a_providers_caseworker_decides_nothing(&web, &mut driver, &to_decline.id, &overdue.id)
+            .await;
+    let stranger = another_agency_finds_nothing(&web, &mut driver, &page).await;
+    let director =
+        the_director_declines_with_a_script_in_the_comment(&web, &mut driver, &page).await;
+    let supervisor = the_sender_withdraws_the_overdue_request(&web, &mut driver, &overdue.id).await;
+    signing_out_ends_the_session(&web, &supervisor).await;
+    for c in [provider, stranger, director, supervisor] {
+        c.close().await.ok();
+    }
+}
+
+/// A caseworker of the provider is offered no decision, and a forged one is refused by the service; a form
+/// without the token is refused before anything is asked of the services. Returns the caseworker's browser.
+async fn a_providers_caseworker_decides_nothing(
+    web: &Web,
+    driver: &mut Driver,
+    to_decline: &str,
+    overdue: &str,
+) -> Client {
+    let page = format!("/referrals/{to_decline}");
+    let provider = driver.person().await;
     web.sign_in(&provider, "vratsa-provider", &page).await;
     assert!(!exists(&provider, "#accept").await);
     assert!(!exists(&provider, "#decline").await);
@@ -485,29 +535,36 @@ async fn the_web_app_refuses_what_it_must_and_shows_what_is_late() {
     .await;
     assert_eq!(forged, 403, "accepting is a supervisor's decision");
     assert_eq!(
-        status_of(&web, &to_decline.id).await,
+        status_of(web, to_decline).await,
         ReferralStatus::Acknowledged
     );
     // A form without the token is refused before anything is asked of the services.
-    let path = format!("/referrals/{}/acknowledge", overdue.id);
+    let path = format!("/referrals/{overdue}/acknowledge");
     assert_eq!(post_from_page(&provider, &path, "").await, 403);
     assert_eq!(post_from_page(&provider, &path, "csrf=wrong").await, 403);
-    assert_eq!(
-        status_of(&web, &overdue.id).await,
-        ReferralStatus::Submitted
-    );
+    assert_eq!(status_of(web, overdue).await, ReferralStatus::Submitted);
     session_cookie_flags(&provider).await;
+    provider
+}
 
-    // Another agency's referral is not found, as if it did not exist.
+/// Another agency's referral is not found, as if it did not exist.
+async fn another_agency_finds_nothing(web: &Web, driver: &mut Driver, page: &str) -> Client {
     let stranger = driver.person().await;
     web.sign_in(&stranger, "vratsa-dsa", "/inbox").await;
-    stranger.goto(&web.at(&page)).await.expect("open");
+    stranger.goto(&web.at(page)).await.expect("open");
     wait_for_text(&stranger, "#error-heading", "Не е намерено", WAIT).await;
     screenshot(&stranger, "not-found").await;
+    stranger
+}
 
-    // The director declines with a coded reason and a comment that holds a script: shown as text.
+/// The director declines with a coded reason and a comment that holds a script: shown as text.
+async fn the_director_declines_with_a_script_in_the_comment(
+    web: &Web,
+    driver: &mut Driver,
+    page: &str,
+) -> Client {
     let director = driver.person().await;
-    web.sign_in(&director, "vratsa-director", &page).await;
+    web.sign_in(&director, "vratsa-director", page).await;
     click(&director, "#decline").await;
     wait_for_text(&director, "#decline-reason-error", "", WAIT).await;
     let comment = "<script>document.title='pwned'</script> no room";
@@ -519,8 +576,15 @@ async fn the_web_app_refuses_what_it_must_and_shows_what_is_late() {
     assert!(!exists(&director, "#referral-resolution script").await);
     assert_ne!(director.title().await.expect("title"), "pwned");
     screenshot(&director, "referral-declined").await;
+    director
+}
 
-    // The unanswered request is overdue, in the sender's list and on its page; the sender withdraws it.
+/// The unanswered request is overdue, in the sender's list and on its page; the sender withdraws it.
+async fn the_sender_withdraws_the_overdue_request(
+    web: &Web,
+    driver: &mut Driver,
+    overdue: &str,
+) -> Client {
     let supervisor = driver.person().await;
     web.sign_in(
         &supervisor,
@@ -530,26 +594,19 @@ async fn the_web_app_refuses_what_it_must_and_shows_what_is_late() {
     .await;
     wait_reloading(
         &supervisor,
-        &format!("tr.overdue[data-id='{}'] .deadline", overdue.id),
+        &format!("tr.overdue[data-id='{overdue}'] .deadline"),
         "просрочено",
         WAIT,
     )
     .await;
     screenshot(&supervisor, "referrals-outgoing").await;
-    click(&supervisor, &format!("tr[data-id='{}'] a", overdue.id)).await;
+    click(&supervisor, &format!("tr[data-id='{overdue}'] a")).await;
     wait_for_text(&supervisor, "#referral-overdue", "", WAIT).await;
     select(&supervisor, "#withdraw-reason", "1").await;
     click(&supervisor, "#withdraw").await;
     wait_for_text(&supervisor, "#referral-status", "Оттеглено", WAIT).await;
-    assert_eq!(
-        status_of(&web, &overdue.id).await,
-        ReferralStatus::Withdrawn
-    );
-
-    signing_out_ends_the_session(&web, &supervisor).await;
-    for c in [provider, stranger, director, supervisor] {
-        c.close().await.ok();
-    }
+    assert_eq!(status_of(web, overdue).await, ReferralStatus::Withdrawn);
+    supervisor
 }
 
 async fn security_headers_and_anonymous_access(web: &Web) {
@@ -620,74 +677,9 @@ async fn a_provider_keeps_the_addresses_it_is_told_at() {
     web.sign_in(&director, "vratsa-director", "/directory")
         .await;
 
-    fill(&director, "#new-address", "not an address").await;
-    click(&director, "#add-endpoint").await;
-    wait_for_text(&director, "#new-address-error", "", WAIT).await;
-    assert_eq!(
-        director
-            .find(Locator::Css("#new-address"))
-            .await
-            .expect("address")
-            .prop("value")
-            .await
-            .expect("value")
-            .as_deref(),
-        Some("not an address"),
-        "what was typed is kept"
-    );
-    assert!(endpoints_of(&web, agency).await.is_empty());
-
-    fill(&director, "#new-address", "centre@vratsa.example.org").await;
-    click(&director, "#new-endpoint input[value='referral.submitted']").await;
-    select(&director, "#new-language", "en").await;
-    click(&director, "#add-endpoint").await;
-    wait_for_text(
-        &director,
-        "form.endpoint .address",
-        "centre@vratsa.example.org",
-        WAIT,
-    )
-    .await;
-    let email = endpoints_of(&web, agency).await.remove(0);
-    assert_eq!(email.event_types, ["referral.submitted"]);
-    assert_eq!(email.language, Language::En as i32);
-    assert!(email.enabled);
-
-    let row = format!("form.endpoint[data-id='{}']", email.id);
-    click(&director, &format!("{row} button[value=disable]")).await;
-    wait_for_text(&director, &format!("{row} .state"), "Изключен", WAIT).await;
-    assert!(!endpoints_of(&web, agency).await[0].enabled);
-
-    select(&director, "#new-channel", "webhook").await;
-    fill(
-        &director,
-        "#new-address",
-        "https://hooks.vratsa.example.org/placement",
-    )
-    .await;
-    click(&director, "#add-endpoint").await;
-    wait_for_text(&director, ".secret code", "whsec_", WAIT).await;
-    let first_secret = text_of(&director, ".secret code").await;
-    screenshot(&director, "directory-endpoints").await;
-    let hook = endpoints_of(&web, agency).await.remove(1);
-    assert_eq!(hook.channel, NotificationChannel::Webhook as i32);
-    assert!(hook.secret.is_empty(), "a secret is never listed");
-    // Shown once: the page opened again holds no secret.
-    director.goto(&web.at("/directory")).await.expect("open");
-    wait_for_text(&director, "#endpoints", "", WAIT).await;
-    assert!(!exists(&director, ".secret").await);
-    let hook_row = format!("form.endpoint[data-id='{}']", hook.id);
-    click(&director, &format!("{hook_row} button[value=rotate]")).await;
-    wait_for_text(
-        &director,
-        &format!("{hook_row} .secret code"),
-        "whsec_",
-        WAIT,
-    )
-    .await;
-    assert_ne!(text_of(&director, ".secret code").await, first_secret);
-    assert_eq!(endpoints_of(&web, agency).await[1].secret_version, 2);
-
+    a_bad_address_is_refused_and_kept(&web, &director, agency).await;
+    let row = an_email_address_added_and_disabled(&web, &director, agency).await;
+    let hook = a_webhooks_secret_is_shown_once_and_rotated(&web, &director, agency).await;
     click(&director, &format!("{row} button[value=remove]")).await;
     wait_gone(&director, &row, WAIT).await;
     let left: Vec<String> = (endpoints_of(&web, agency).await.into_iter())
@@ -704,6 +696,89 @@ async fn a_provider_keeps_the_addresses_it_is_told_at() {
     for c in [director, caseworker] {
         c.close().await.ok();
     }
+}
+
+/// An address that is none is refused on the page, what was typed kept, and nothing is added.
+async fn a_bad_address_is_refused_and_kept(web: &Web, director: &Client, agency: Uuid) {
+    fill(director, "#new-address", "not an address").await;
+    click(director, "#add-endpoint").await;
+    wait_for_text(director, "#new-address-error", "", WAIT).await;
+    assert_eq!(
+        director
+            .find(Locator::Css("#new-address"))
+            .await
+            .expect("address")
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("not an address"),
+        "what was typed is kept"
+    );
+    assert!(endpoints_of(web, agency).await.is_empty());
+}
+
+/// An e-mail address for new requests in English, added and then disabled; returns its row's selector.
+async fn an_email_address_added_and_disabled(web: &Web, director: &Client, agency: Uuid) -> String {
+    fill(director, "#new-address", "centre@vratsa.example.org").await;
+    click(director, "#new-endpoint input[value='referral.submitted']").await;
+    select(director, "#new-language", "en").await;
+    click(director, "#add-endpoint").await;
+    wait_for_text(
+        director,
+        "form.endpoint .address",
+        "centre@vratsa.example.org",
+        WAIT,
+    )
+    .await;
+    let email = endpoints_of(web, agency).await.remove(0);
+    assert_eq!(email.event_types, ["referral.submitted"]);
+    assert_eq!(email.language, Language::En as i32);
+    assert!(email.enabled);
+
+    let row = format!("form.endpoint[data-id='{}']", email.id);
+    click(director, &format!("{row} button[value=disable]")).await;
+    wait_for_text(director, &format!("{row} .state"), "Изключен", WAIT).await;
+    assert!(!endpoints_of(web, agency).await[0].enabled);
+    row
+}
+
+/// A webhook's secret is shown once, never listed, and a rotation shows a new one; returns the webhook.
+async fn a_webhooks_secret_is_shown_once_and_rotated(
+    web: &Web,
+    director: &Client,
+    agency: Uuid,
+) -> NotificationEndpoint {
+    select(director, "#new-channel", "webhook").await;
+    fill(
+        director,
+        "#new-address",
+        "https://hooks.vratsa.example.org/placement",
+    )
+    .await;
+    click(director, "#add-endpoint").await;
+    wait_for_text(director, ".secret code", "whsec_", WAIT).await;
+    let first_secret = text_of(director, ".secret code").await;
+    screenshot(director, "directory-endpoints").await;
+    let hook = endpoints_of(web, agency).await.remove(1);
+    assert_eq!(hook.channel, NotificationChannel::Webhook as i32);
+    assert!(hook.secret.is_empty(), "a secret is never listed");
+    // Shown once: the page opened again holds no secret.
+    director.goto(&web.at("/directory")).await.expect("open");
+    wait_for_text(director, "#endpoints", "", WAIT).await;
+    assert!(!exists(director, ".secret").await);
+    let hook_row = format!("form.endpoint[data-id='{}']", hook.id);
+    click(director, &format!("{hook_row} button[value=rotate]")).await;
+    wait_for_text(
+        director,
+        &format!("{hook_row} .secret code"),
+        "whsec_",
+        WAIT,
+    )
+    .await;
+    assert_ne!(text_of(director, ".secret code").await, first_secret);
+    assert_eq!(endpoints_of(web, agency).await[1].secret_version, 2);
+    hook
 }
 
 async fn endpoints_of(web: &Web, agency: Uuid) -> Vec<NotificationEndpoint> {

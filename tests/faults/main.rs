@@ -214,10 +214,7 @@ impl Run {
         self,
         name: &str,
         driver: tokio::task::JoinHandle<Vec<Result<(String, Uuid), String>>>,
-        faults: usize,
-        recovery: f64,
-        poisoned: Option<&str>,
-        may_repeat_webhooks: bool,
+        options: Finish,
     ) {
         let outcomes = driver.await.expect("driver");
         let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
@@ -225,115 +222,22 @@ impl Run {
             .iter()
             .filter_map(|o| o.as_ref().ok().cloned())
             .collect();
-
-        // Every referral PLACED, as its sender sees it.
-        let mut placed = 0;
-        for (id, sender) in &flows {
-            if self.load.referral(*sender, id).await.map(|r| r.status)
-                == Ok(ReferralStatus::Placed as i32)
-            {
-                placed += 1;
-            }
-        }
-
-        // Exactly one notification per event per agency concerned.
-        let provider = self.load.demo.agency("provider-vratsa");
-        let foster = self.load.demo.agency("foster-vratsa");
-        let expected = |agency: Uuid, sender: Uuid| -> Vec<(NotificationKind, usize)> {
-            use NotificationKind as K;
-            if agency == provider || agency == foster {
-                vec![(K::ReferralSubmitted, 1), (K::ReferralPlaced, 1)]
-            } else if agency == sender {
-                vec![(K::ReferralAcknowledged, 2), (K::ReferralAccepted, 1)]
-            } else {
-                vec![]
-            }
-        };
-        let mut agencies: Vec<Uuid> = SENDERS.iter().map(|k| self.load.demo.agency(k)).collect();
-        agencies.extend([provider, foster]);
-        let tally = || async {
-            let (mut lost, mut duplicated) = (0usize, 0usize);
-            for agency in &agencies {
-                let counts = notification_counts(&self.load.clients, *agency).await;
-                for (id, sender) in &flows {
-                    for (kind, want) in expected(*agency, *sender) {
-                        let got = counts.get(&(id.clone(), kind as i32)).copied().unwrap_or(0);
-                        lost += want.saturating_sub(got);
-                        duplicated += got.saturating_sub(want);
-                    }
-                }
-            }
-            (lost, duplicated)
-        };
-        let settle_deadline = Instant::now() + SETTLE;
-        let (lost, duplicated) = loop {
-            let (lost, duplicated) = tally().await;
-            if (lost == 0 && self.stack.outbox_backlog().await == 0)
-                || Instant::now() > settle_deadline
-            {
-                break (lost, duplicated);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-
-        // The directory's places add up.
-        let s = eventually(
-            "the directory's places",
-            Duration::from_secs(60),
-            || async {
-                let s = self
-                    .load
-                    .clients
-                    .directory
-                    .clone()
-                    .get_service(as_agency(
-                        NATIONAL_AUTHORITY,
-                        GetServiceRequest {
-                            service_id: self.load.service.to_string(),
-                        },
-                    ))
-                    .await
-                    .ok()?
-                    .into_inner();
-                (s.held_places == 0
-                    && s.occupied_places == self.occupied_before + flows.len() as u32)
-                    .then_some(s)
-            },
-        )
-        .await;
+        let placed = self.placed(&flows).await;
+        let (lost, duplicated) = self.settled_notifications(&flows).await;
+        let places = self.directory_places(flows.len()).await;
         let backlog = self.stack.outbox_backlog().await;
         let dead = self.stack.dead_letters().await;
         let reports_match = self.reports_count_every_flow_once(flows.len()).await;
-
-        // Every request and placement reached the foster-care team's system by webhook, each accepted once.
-        let expected_hooks = 2 * flows.len();
-        let calls = self
-            .webhooks
-            .wait_for(SETTLE, |calls| {
-                calls
-                    .iter()
-                    .filter(|c| c.status < 300)
-                    .map(|c| c.id.as_str())
-                    .collect::<std::collections::HashSet<_>>()
-                    .len()
-                    >= expected_hooks
-            })
-            .await;
-        let accepted: Vec<&str> = calls
-            .iter()
-            .filter(|c| c.status < 300)
-            .map(|c| c.id.as_str())
-            .collect();
-        let distinct: std::collections::HashSet<&str> = accepted.iter().copied().collect();
-        let hooks_missing = expected_hooks.saturating_sub(distinct.len());
-        let hooks_repeated = accepted.len() - distinct.len();
-        let unverified = calls.iter().filter(|c| !c.verified).count();
-
+        let hooks = self.webhook_tally(2 * flows.len()).await;
         let retries = self.load.retries.lock().expect("retries").clone();
         let line = format!(
-            "fault: {name}: referrals={} placed={placed} faults_injected={faults} lost={} duplicated={duplicated} webhooks_missing={hooks_missing} webhooks_repeated={hooks_repeated} reports_match={reports_match} recovered_in_s={recovery:.1} run_s={:.1} client_retries={retries:?}",
+            "fault: {name}: referrals={} placed={placed} faults_injected={} lost={} duplicated={duplicated} webhooks_missing={} webhooks_repeated={} reports_match={reports_match} recovered_in_s={:.1} run_s={:.1} client_retries={retries:?}",
             REFERRALS,
+            options.faults,
             lost + (REFERRALS - placed),
+            hooks.missing,
+            hooks.repeated,
+            options.recovery,
             self.started.elapsed().as_secs_f64()
         );
         println!("{line}");
@@ -357,28 +261,172 @@ impl Run {
             (0, 0),
             "{name}: notifications lost / duplicated"
         );
-        assert_eq!(hooks_missing, 0, "{name}: webhooks never accepted");
+        hooks.assert_each_accepted(name, options.may_repeat_webhooks);
         assert!(
             reports_match,
             "{name}: the reports' figures are not the referrals'"
         );
-        assert_eq!(unverified, 0, "{name}: webhooks with a bad signature");
-        // A sender killed between a receiver's answer and recording it sends again after its lease (the
-        // receiver drops the repeat by webhook-id); nothing else may repeat one.
-        if !may_repeat_webhooks {
-            assert_eq!(hooks_repeated, 0, "{name}: webhooks accepted twice");
-        }
-        let s = s.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let s = places.unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(
             s.capacity,
             s.free_places + s.held_places + s.occupied_places
         );
         assert_eq!(backlog, 0, "{name}: outbox not drained");
+        self.assert_dead_letters(name, dead, options.poisoned);
+    }
+
+    /// Every referral PLACED, as its sender sees it: how many are.
+    async fn placed(&self, flows: &[(String, Uuid)]) -> usize {
+        let mut placed = 0;
+        for (id, sender) in flows {
+            if self.load.referral(*sender, id).await.map(|r| r.status)
+                == Ok(ReferralStatus::Placed as i32)
+            {
+                placed += 1;
+            }
+        }
+        placed
+    }
+
+    /// Exactly one notification per event per agency concerned: (lost, duplicated) once nothing is lost
+    /// and the outboxes are drained, or as they stand at the settling deadline.
+    async fn settled_notifications(&self, flows: &[(String, Uuid)]) -> (usize, usize) {
+        let provider = self.load.demo.agency("provider-vratsa");
+        let foster = self.load.demo.agency("foster-vratsa");
+        let expected = |agency: Uuid, sender: Uuid| -> Vec<(NotificationKind, usize)> {
+            use NotificationKind as K;
+            if agency == provider || agency == foster {
+                vec![(K::ReferralSubmitted, 1), (K::ReferralPlaced, 1)]
+            } else if agency == sender {
+                vec![(K::ReferralAcknowledged, 2), (K::ReferralAccepted, 1)]
+            } else {
+                vec![]
+            }
+        };
+        let mut agencies: Vec<Uuid> = SENDERS.iter().map(|k| self.load.demo.agency(k)).collect();
+        agencies.extend([provider, foster]);
+        let tally = || async {
+            let (mut lost, mut duplicated) = (0usize, 0usize);
+            for agency in &agencies {
+                let counts = notification_counts(&self.load.clients, *agency).await;
+                for (id, sender) in flows {
+                    for (kind, want) in expected(*agency, *sender) {
+                        let got = counts.get(&(id.clone(), kind as i32)).copied().unwrap_or(0);
+                        lost += want.saturating_sub(got);
+                        duplicated += got.saturating_sub(want);
+                    }
+                }
+            }
+            (lost, duplicated)
+        };
+        let settle_deadline = Instant::now() + SETTLE;
+        loop {
+            let (lost, duplicated) = tally().await;
+            if (lost == 0 && self.stack.outbox_backlog().await == 0)
+                || Instant::now() > settle_deadline
+            {
+                break (lost, duplicated);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The directory's places add up: the run's service once it holds nothing and has occupied one place
+    /// per flow.
+    async fn directory_places(
+        &self,
+        flows: usize,
+    ) -> Result<placement_proto::v1::SocialService, placement_cli::scenario::ScenarioError> {
+        eventually(
+            "the directory's places",
+            Duration::from_secs(60),
+            || async {
+                let s = self
+                    .load
+                    .clients
+                    .directory
+                    .clone()
+                    .get_service(as_agency(
+                        NATIONAL_AUTHORITY,
+                        GetServiceRequest {
+                            service_id: self.load.service.to_string(),
+                        },
+                    ))
+                    .await
+                    .ok()?
+                    .into_inner();
+                (s.held_places == 0 && s.occupied_places == self.occupied_before + flows as u32)
+                    .then_some(s)
+            },
+        )
+        .await
+    }
+
+    /// Every request and placement reached the foster-care team's system by webhook, each accepted once.
+    async fn webhook_tally(&self, expected_hooks: usize) -> WebhookTally {
+        let calls = self
+            .webhooks
+            .wait_for(SETTLE, |calls| {
+                calls
+                    .iter()
+                    .filter(|c| c.status < 300)
+                    .map(|c| c.id.as_str())
+                    .collect::<std::collections::HashSet<_>>()
+                    .len()
+                    >= expected_hooks
+            })
+            .await;
+        let accepted: Vec<&str> = calls
+            .iter()
+            .filter(|c| c.status < 300)
+            .map(|c| c.id.as_str())
+            .collect();
+        let distinct: std::collections::HashSet<&str> = accepted.iter().copied().collect();
+        WebhookTally {
+            missing: expected_hooks.saturating_sub(distinct.len()),
+            repeated: accepted.len() - distinct.len(),
+            unverified: calls.iter().filter(|c| !c.verified).count(),
+        }
+    }
+
+    /// No dead letter but the poison message, on the poisoned service's dead-letter queue.
+    fn assert_dead_letters(&self, name: &str, dead: Vec<(String, u32)>, poisoned: Option<&str>) {
         for (queue, n) in dead {
             let allowed = u32::from(poisoned.is_some_and(|svc| {
                 queue == placement_messaging::topology::dead_letter_queue(&self.stack.queue(svc))
             }));
             assert_eq!(n, allowed, "{name}: dead-letter queue {queue}");
+        }
+    }
+}
+
+/// What a run injected and what it may show for it, named rather than positional.
+#[derive(Default)]
+struct Finish {
+    /// How many faults the run injected (for the summary line).
+    faults: usize,
+    /// Seconds the slowest recovery took (for the summary line).
+    recovery: f64,
+    /// The service whose queue was given a poison message: one dead letter is allowed there.
+    poisoned: Option<&'static str>,
+    /// A sender killed between a receiver's answer and recording it sends again after its lease (the
+    /// receiver drops the repeat by webhook-id): only such a run may repeat a webhook.
+    may_repeat_webhooks: bool,
+}
+
+/// The foster-care team's webhook calls, counted.
+struct WebhookTally {
+    missing: usize,
+    repeated: usize,
+    unverified: usize,
+}
+
+impl WebhookTally {
+    fn assert_each_accepted(&self, name: &str, may_repeat: bool) {
+        assert_eq!(self.missing, 0, "{name}: webhooks never accepted");
+        assert_eq!(self.unverified, 0, "{name}: webhooks with a bad signature");
+        if !may_repeat {
+            assert_eq!(self.repeated, 0, "{name}: webhooks accepted twice");
         }
     }
 }
@@ -406,10 +454,11 @@ async fn rabbitmq_restarted_mid_run() {
     run.finish(
         "rabbitmq restarted (stop_app/start_app)",
         driver,
-        1,
-        recovery,
-        None,
-        false,
+        Finish {
+            faults: 1,
+            recovery,
+            ..Finish::default()
+        },
     )
     .await;
 }
@@ -433,10 +482,11 @@ async fn postgres_restarted_mid_run() {
     run.finish(
         "postgresql stopped (fast) and started",
         driver,
-        1,
-        recovery,
-        None,
-        false,
+        Finish {
+            faults: 1,
+            recovery,
+            ..Finish::default()
+        },
     )
     .await;
 }
@@ -460,10 +510,12 @@ async fn every_service_killed_and_restarted_mid_run() {
     run.finish(
         "each service SIGKILLed and restarted",
         driver,
-        4,
-        worst,
-        None,
-        true,
+        Finish {
+            faults: 4,
+            recovery: worst,
+            may_repeat_webhooks: true,
+            ..Finish::default()
+        },
     )
     .await;
 }
@@ -493,10 +545,11 @@ async fn rabbitmq_cluster_node_leading_the_queues_killed_mid_run() {
     run.finish(
         "rabbitmq cluster: the node leading the queues killed",
         driver,
-        1,
-        recovery,
-        None,
-        false,
+        Finish {
+            faults: 1,
+            recovery,
+            ..Finish::default()
+        },
     )
     .await;
     drop(cluster);
@@ -534,10 +587,11 @@ async fn rabbitmq_cluster_minority_node_partitioned_away_and_healed() {
     run.finish(
         "rabbitmq cluster: a minority node partitioned away and healed",
         driver,
-        1,
-        recovery,
-        None,
-        false,
+        Finish {
+            faults: 1,
+            recovery,
+            ..Finish::default()
+        },
     )
     .await;
 }
@@ -565,10 +619,11 @@ async fn network_between_referrals_and_rabbitmq_cut() {
     run.finish(
         "network referrals<->rabbitmq cut",
         driver,
-        1,
-        recovery,
-        None,
-        false,
+        Finish {
+            faults: 1,
+            recovery,
+            ..Finish::default()
+        },
     )
     .await;
 }
@@ -602,10 +657,12 @@ async fn poison_message_on_a_queue() {
     run.finish(
         "poison message on the notifications queue",
         driver,
-        1,
-        recovery,
-        Some("notifications"),
-        false,
+        Finish {
+            faults: 1,
+            recovery,
+            poisoned: Some("notifications"),
+            ..Finish::default()
+        },
     )
     .await;
 }
@@ -614,6 +671,26 @@ async fn poison_message_on_a_queue() {
 async fn two_instances_of_every_service_share_the_work() {
     let _lock = ONE_AT_A_TIME.lock().await;
     let mut run = Run::start("two-instances", StackOptions::default()).await;
+    let second = start_second_instances(&mut run).await;
+    run.load.extra.push(second.clone());
+    // The provider watches its inbox through the second notifications instance while both instances
+    // write notifications concurrently: the stream must show every one, once.
+    let provider = run.load.demo.agency("provider-vratsa");
+    let streamed = watch_inbox(&second, provider).await;
+    let mut recorder = run.stack.record_events().await;
+    let started = Instant::now();
+    let driver = run.drive();
+    run.progress(REFERRALS).await;
+    assert_every_event_published_once(&mut recorder).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_stream_shows_every_notification_once(&run, provider, &streamed).await;
+    println!("two instances: all 300 flows done in {elapsed:.1}s");
+    run.finish("two instances of every service", driver, Finish::default())
+        .await;
+}
+
+/// A second instance of every service beside the first, serving; clients that call the second ones.
+async fn start_second_instances(run: &mut Run) -> placement_cli::clients::Clients {
     let mut endpoints = run.stack.endpoints.clone();
     for service in placement_platform::services::ALL {
         endpoints.set(*service, run.stack.add_instance(service.name));
@@ -621,16 +698,19 @@ async fn two_instances_of_every_service_share_the_work() {
     placement_cli::clients::wait_ready(&endpoints, Duration::from_secs(60))
         .await
         .expect("second instances serving");
-    let second = placement_cli::clients::Clients::connect(&endpoints).expect("clients");
-    run.load.extra.push(second.clone());
-    // The provider watches its inbox through the second notifications instance while both instances
-    // write notifications concurrently: the stream must show every one, once.
-    let provider = run.load.demo.agency("provider-vratsa");
-    let mut stream = second
+    placement_cli::clients::Clients::connect(&endpoints).expect("clients")
+}
+
+/// The ids of the notifications `agency`'s stream shows, as they arrive.
+async fn watch_inbox(
+    clients: &placement_cli::clients::Clients,
+    agency: Uuid,
+) -> Arc<std::sync::Mutex<Vec<String>>> {
+    let mut stream = clients
         .notifications
         .clone()
         .watch_notifications(as_agency(
-            provider,
+            agency,
             placement_proto::v1::WatchNotificationsRequest { after_sequence: 0 },
         ))
         .await
@@ -645,11 +725,11 @@ async fn two_instances_of_every_service_share_the_work() {
             }
         });
     }
-    let mut recorder = run.stack.record_events().await;
-    let started = Instant::now();
-    let driver = run.drive();
-    run.progress(REFERRALS).await;
-    // Every event of every referral crossed the broker once: no outbox row was published by both relays.
+    streamed
+}
+
+/// Every event of every referral crossed the broker once: no outbox row was published by both relays.
+async fn assert_every_event_published_once(recorder: &mut placement_e2e::EventRecorder) {
     let ids: Vec<String> = recorder
         .wait_until(SETTLE, |events| {
             events
@@ -671,7 +751,13 @@ async fn two_instances_of_every_service_share_the_work() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "an event was published twice");
-    let elapsed = started.elapsed().as_secs_f64();
+}
+
+async fn assert_stream_shows_every_notification_once(
+    run: &Run,
+    provider: Uuid,
+    streamed: &Arc<std::sync::Mutex<Vec<String>>>,
+) {
     let listed = eventually(
         "every notification of the provider on its stream",
         SETTLE,
@@ -695,16 +781,6 @@ async fn two_instances_of_every_service_share_the_work() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), listed, "the stream showed a notification twice");
-    println!("two instances: all 300 flows done in {elapsed:.1}s");
-    run.finish(
-        "two instances of every service",
-        driver,
-        0,
-        0.0,
-        None,
-        false,
-    )
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -721,13 +797,15 @@ async fn every_service_stopped_gracefully_mid_run() {
         run.stack.restart(service);
     }
     println!("slowest graceful exit: {:.2}s", slowest.as_secs_f64());
+    let options = Finish {
+        faults: 4,
+        recovery: slowest.as_secs_f64(),
+        ..Finish::default()
+    };
     run.finish(
         "each service stopped with SIGTERM and restarted",
         driver,
-        4,
-        slowest.as_secs_f64(),
-        None,
-        false,
+        options,
     )
     .await;
 }

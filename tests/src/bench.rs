@@ -327,55 +327,98 @@ async fn pg_commit_rate(url: &str, connections: usize, seconds: f64) -> f64 {
 }
 
 async fn amqp_figures(seconds: f64, samples: usize) -> (f64, Latency) {
-    let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ");
-    let publisher = conn.create_channel().await.expect("channel");
-    publisher
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirms");
-    let consumer_ch = conn.create_channel().await.expect("channel");
-    let queue = format!("bench.{}", Uuid::new_v4().simple());
-    let mut args = FieldTable::default();
-    args.insert(
-        ShortString::from("x-queue-type"),
-        AMQPValue::LongString(LongString::from("quorum")),
-    );
-    publisher
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            args,
-        )
-        .await
-        .expect("quorum queue");
-    consumer_ch
-        .basic_qos(200, BasicQosOptions::default())
-        .await
-        .expect("qos");
-    let mut consumer = consumer_ch
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
-    let in_flight = Arc::new(Semaphore::new(100));
-    let received = Arc::new(AtomicU64::new(0));
-    let sent_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
-    let rtt = Arc::new(Mutex::new(histogram()));
-    {
+    let bench = AmqpBench::open().await;
+    let rate = bench.confirmed_rate(seconds).await;
+    bench.round_trips(samples).await;
+    let latency = Latency::of(&bench.rtt.lock().expect("rtt"));
+    bench.close().await;
+    (rate, latency)
+}
+
+/// A quorum queue of the benchmark's own, a confirming publisher and a consumer that counts what it
+/// receives and times the messages it was told of.
+struct AmqpBench {
+    conn: Connection,
+    publisher: lapin::Channel,
+    queue: String,
+    in_flight: Arc<Semaphore>,
+    received: Arc<AtomicU64>,
+    sent_at: Arc<Mutex<HashMap<u64, Instant>>>,
+    rtt: Arc<Mutex<Histogram<u64>>>,
+}
+
+/// A 300-byte message numbered `n`.
+fn message(n: u64) -> Vec<u8> {
+    let mut b = n.to_le_bytes().to_vec();
+    b.resize(300, 0);
+    b
+}
+
+fn persistent() -> BasicProperties {
+    BasicProperties::default().with_delivery_mode(2)
+}
+
+impl AmqpBench {
+    async fn open() -> AmqpBench {
+        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ");
+        let publisher = conn.create_channel().await.expect("channel");
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
+        let queue = format!("bench.{}", Uuid::new_v4().simple());
+        let mut args = FieldTable::default();
+        args.insert(
+            ShortString::from("x-queue-type"),
+            AMQPValue::LongString(LongString::from("quorum")),
+        );
+        publisher
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
+            .await
+            .expect("quorum queue");
+        let bench = AmqpBench {
+            conn,
+            publisher,
+            queue,
+            in_flight: Arc::new(Semaphore::new(100)),
+            received: Arc::new(AtomicU64::new(0)),
+            sent_at: Arc::default(),
+            rtt: Arc::new(Mutex::new(histogram())),
+        };
+        bench.consume().await;
+        bench
+    }
+
+    /// Acknowledges every message, timing those `sent_at` names and freeing a place in flight for each.
+    async fn consume(&self) {
+        let consumer_ch = self.conn.create_channel().await.expect("channel");
+        consumer_ch
+            .basic_qos(200, BasicQosOptions::default())
+            .await
+            .expect("qos");
+        let mut consumer = consumer_ch
+            .basic_consume(
+                self.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
         let (in_flight, received, sent_at, rtt) = (
-            in_flight.clone(),
-            received.clone(),
-            sent_at.clone(),
-            rtt.clone(),
+            self.in_flight.clone(),
+            self.received.clone(),
+            self.sent_at.clone(),
+            self.rtt.clone(),
         );
         tokio::spawn(async move {
             while let Some(Ok(d)) = consumer.next().await {
@@ -389,73 +432,76 @@ async fn amqp_figures(seconds: f64, samples: usize) -> (f64, Latency) {
             }
         });
     }
-    let body = |n: u64| {
-        let mut b = n.to_le_bytes().to_vec();
-        b.resize(300, 0);
-        b
-    };
-    let props = || BasicProperties::default().with_delivery_mode(2);
-    // Rate, 100 messages in flight between publish and consumption.
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut n = 0u64;
-    let mut confirms = futures::stream::FuturesUnordered::new();
-    while Instant::now() < deadline {
-        in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("permit")
-            .forget();
-        n += 1;
-        let confirm = publisher
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                &body(u64::MAX - n),
-                props(),
-            )
-            .await
-            .expect("publish");
-        confirms.push(confirm);
-        while let Some(Some(c)) = futures::FutureExt::now_or_never(confirms.next()) {
+
+    /// Rate, 100 messages in flight between publish and consumption.
+    async fn confirmed_rate(&self, seconds: f64) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+        let started = Instant::now();
+        let mut n = 0u64;
+        let mut confirms = futures::stream::FuturesUnordered::new();
+        while Instant::now() < deadline {
+            self.in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("permit")
+                .forget();
+            n += 1;
+            let confirm = self
+                .publisher
+                .basic_publish(
+                    "".into(),
+                    self.queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &message(u64::MAX - n),
+                    persistent(),
+                )
+                .await
+                .expect("publish");
+            confirms.push(confirm);
+            while let Some(Some(c)) = futures::FutureExt::now_or_never(confirms.next()) {
+                c.expect("confirm");
+            }
+        }
+        while let Some(c) = confirms.next().await {
             c.expect("confirm");
         }
+        while self.received.load(Ordering::Relaxed) < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        n as f64 / started.elapsed().as_secs_f64()
     }
-    while let Some(c) = confirms.next().await {
-        c.expect("confirm");
-    }
-    while received.load(Ordering::Relaxed) < n {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let rate = n as f64 / started.elapsed().as_secs_f64();
-    // Round trip, one message in flight: publish (confirmed) to delivery.
-    for i in 0..samples as u64 {
-        let before = received.load(Ordering::Relaxed);
-        sent_at.lock().expect("sent").insert(i, Instant::now());
-        publisher
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                &body(i),
-                props(),
-            )
-            .await
-            .expect("publish")
-            .await
-            .expect("confirm");
-        while received.load(Ordering::Relaxed) == before {
-            tokio::time::sleep(Duration::from_micros(100)).await;
+
+    /// Round trip, one message in flight: publish (confirmed) to delivery.
+    async fn round_trips(&self, samples: usize) {
+        for i in 0..samples as u64 {
+            let before = self.received.load(Ordering::Relaxed);
+            self.sent_at.lock().expect("sent").insert(i, Instant::now());
+            self.publisher
+                .basic_publish(
+                    "".into(),
+                    self.queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &message(i),
+                    persistent(),
+                )
+                .await
+                .expect("publish")
+                .await
+                .expect("confirm");
+            while self.received.load(Ordering::Relaxed) == before {
+                tokio::time::sleep(Duration::from_micros(100)).await;
+            }
         }
     }
-    let latency = Latency::of(&rtt.lock().expect("rtt"));
-    let _ = publisher
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
-    let _ = conn.close(200, "bench done".into()).await;
-    (rate, latency)
+
+    async fn close(self) {
+        let _ = self
+            .publisher
+            .queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+        let _ = self.conn.close(200, "bench done".into()).await;
+    }
 }
 
 async fn grpc_health_rate(url: &str, seconds: f64) -> f64 {
@@ -634,6 +680,27 @@ impl Step {
     }
 }
 
+/// A referral of `case_id` to `service` on a DSA director's order of yesterday.
+fn submission(case_id: String, service: Uuid) -> SubmitReferralRequest {
+    let d = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    SubmitReferralRequest {
+        case_id,
+        service_id: service.to_string(),
+        legal_basis: Some(LegalBasis {
+            kind: LegalBasisKind::DsaDirectorOrder as i32,
+            number: "ZD-1".into(),
+            issued_on: Some(Date {
+                year: d.year(),
+                month: d.month() as i32,
+                day: d.day() as i32,
+            }),
+            court: String::new(),
+        }),
+        reason: "Benchmark".into(),
+        idempotency_key: Uuid::new_v4().to_string(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn flow(
     clients: Clients,
@@ -645,28 +712,9 @@ async fn flow(
     service: (Uuid, Uuid),
     foster: Uuid,
 ) {
-    let d = chrono::Utc::now().date_naive() - chrono::Days::new(1);
     let mut referrals = clients.referrals.clone();
     let submitted = referrals
-        .submit_referral(as_agency(
-            sender,
-            SubmitReferralRequest {
-                case_id,
-                service_id: service.0.to_string(),
-                legal_basis: Some(LegalBasis {
-                    kind: LegalBasisKind::DsaDirectorOrder as i32,
-                    number: "ZD-1".into(),
-                    issued_on: Some(Date {
-                        year: d.year(),
-                        month: d.month() as i32,
-                        day: d.day() as i32,
-                    }),
-                    court: String::new(),
-                }),
-                reason: "Benchmark".into(),
-                idempotency_key: Uuid::new_v4().to_string(),
-            },
-        ))
+        .submit_referral(as_agency(sender, submission(case_id, service.0)))
         .await;
     let now = Instant::now();
     // Open loop: latency counts from when the request was due, so a slow system cannot hide it.
@@ -934,10 +982,6 @@ pub async fn run(config: BenchConfig) -> Report {
     let web_app = plan.start(&mut stack, &demo).await;
     // Every process, the web app's included, for memory; the services alone do the flow's work.
     let pids: Vec<(String, u32)> = stack.pids();
-    let services: Vec<(String, u32)> = (pids.iter())
-        .filter(|(name, _)| name != placement_platform::services::WEB.name)
-        .cloned()
-        .collect();
     for (name, pid) in &pids {
         let (_, rss, _) = process_usage(*pid);
         report.processes.insert(
@@ -948,58 +992,117 @@ pub async fn run(config: BenchConfig) -> Report {
             },
         );
     }
+    // 1. The raw parts of the machine.
+    report.raw = raw_figures(&stack, &config).await;
 
-    // 1. The raw parts, with the durability the services use (synchronous commit, persistent confirmed messages).
+    // 2. The flow at a constant arrival rate, stepped up.
+    let targets = Arc::new(create_directory(&clients, &demo, config.services).await);
+    let busy = demo.agency("dsa-pirdop");
+    let empty_probe = probe_flow(&clients, &demo, &targets).await;
+    let stepping = Stepping {
+        config: &config,
+        clients: &clients,
+        demo: &demo,
+        targets: targets.clone(),
+        services: (pids.iter())
+            .filter(|(name, _)| name != placement_platform::services::WEB.name)
+            .cloned()
+            .collect(),
+        visible: watch_submissions(&clients, &targets).await,
+    };
+    stepping.step_up(&mut report, &mut stack.db().await).await;
+
+    // 3. Growth: the same reads with only the steps' referrals stored, then with a long history.
+    report.empty_history =
+        read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
+    let parties = HistoryParties::of(&demo, &targets);
+    load_history(&stack.database_url, busy, &parties, config.history).await;
+    report.stored_referrals = config.history;
+    report.large_history =
+        read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
+
+    // 4. The web app's pages, as the busy agency's caseworker opens them, under half the peak load.
+    let half = report
+        .peak
+        .as_ref()
+        .map_or(config.first_rate, |p| p.offered_flows_per_s)
+        / 2.0;
+    report.web_pages = stepping
+        .time_web_pages(&web_app, &empty_probe.1, half)
+        .await;
+    report.reports = time_reports(&stack, &clients, &demo, &targets, half, &config).await;
+
+    for (name, pid) in &pids {
+        let (_, _, peak) = process_usage(*pid);
+        if let Some(p) = report.processes.get_mut(name) {
+            p.peak_rss_mib = peak;
+        }
+    }
+    stack.stop_all();
+    report.telemetry =
+        telemetry::measure(half, config.telemetry_seconds, config.telemetry_rounds).await;
+    write_outputs(&config, &report);
+    report
+}
+
+/// The raw parts (the benchmark's first part), with the durability the services use: synchronous
+/// commit, persistent confirmed messages.
+async fn raw_figures(stack: &Stack, config: &BenchConfig) -> RawFigures {
     {
         let mut db = stack.db().await;
         db.execute("CREATE TABLE public.bench_commits (id BIGSERIAL PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now(), payload TEXT)")
             .await
             .expect("bench table");
     }
-    report.raw.pg_commits_per_s_1_conn =
-        pg_commit_rate(&stack.database_url, 1, config.seconds).await;
-    report.raw.pg_commits_per_s_32_conns =
-        pg_commit_rate(&stack.database_url, 32, config.seconds).await;
+    let mut raw = RawFigures {
+        pg_commits_per_s_1_conn: pg_commit_rate(&stack.database_url, 1, config.seconds).await,
+        pg_commits_per_s_32_conns: pg_commit_rate(&stack.database_url, 32, config.seconds).await,
+        ..Default::default()
+    };
     // The latency target is five times this p99: enough round trips that the p99 is not a handful of samples.
     let (rate, rtt) = amqp_figures(config.seconds, config.samples.max(20) * 10).await;
-    report.raw.amqp_confirmed_round_trips_per_s_100_in_flight = rate;
-    report.raw.amqp_round_trip_1_in_flight = rtt;
-    report.raw.grpc_health_checks_per_s = grpc_health_rate(
+    raw.amqp_confirmed_round_trips_per_s_100_in_flight = rate;
+    raw.amqp_round_trip_1_in_flight = rtt;
+    raw.grpc_health_checks_per_s = grpc_health_rate(
         stack.endpoints.url(placement_platform::services::REFERRALS),
         config.seconds,
     )
     .await;
+    raw
+}
 
-    // 2. The flow at a constant arrival rate, stepped up.
-    let targets = Arc::new(create_directory(&clients, &demo, config.services).await);
-    let busy = demo.agency("dsa-pirdop");
-    let empty_probe = {
-        let case = open_cases(&clients, &demo, 1).await.remove(0);
-        let step = Arc::new(Step::new());
-        flow(
-            clients.clone(),
-            step.clone(),
-            Instant::now(),
-            Instant::now(),
-            case.0,
-            case.1,
-            targets.services[0],
-            targets.foster,
-        )
-        .await;
-        let id = step
-            .submitted_at
-            .lock()
-            .expect("map")
-            .keys()
-            .next()
-            .cloned()
-            .expect("a probe referral");
-        (case.0, id)
-    };
+/// One flow before any load: (its sender, its referral), what the reads are timed on.
+async fn probe_flow(clients: &Clients, demo: &DemoDirectory, targets: &Targets) -> (Uuid, String) {
+    let case = open_cases(clients, demo, 1).await.remove(0);
+    let step = Arc::new(Step::new());
+    flow(
+        clients.clone(),
+        step.clone(),
+        Instant::now(),
+        Instant::now(),
+        case.0,
+        case.1,
+        targets.services[0],
+        targets.foster,
+    )
+    .await;
+    let id = step
+        .submitted_at
+        .lock()
+        .expect("map")
+        .keys()
+        .next()
+        .cloned()
+        .expect("a probe referral");
+    (case.0, id)
+}
 
-    // Every receiving provider watches its inbox: when did each submission become visible to it?
-    let visible: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+/// When each submission became visible to its recipient.
+type Visible = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// Every receiving provider watches its inbox: when did each submission become visible to it?
+async fn watch_submissions(clients: &Clients, targets: &Targets) -> Visible {
+    let visible: Visible = Arc::default();
     let mut watched: Vec<Uuid> = targets.services.iter().map(|s| s.1).collect();
     watched.sort();
     watched.dedup();
@@ -1026,179 +1129,222 @@ pub async fn run(config: BenchConfig) -> Report {
             }
         });
     }
+    visible
+}
 
-    let mut db = stack.db().await;
-    let mut rate = config.first_rate;
-    let (mut held_at, mut broke_at, mut refined) = (None::<f64>, None::<f64>, 0);
-    for step_number in 1..=config.max_steps + config.refinements {
-        let arrivals = (rate * config.seconds).ceil() as usize;
-        let cases = open_cases(&clients, &demo, arrivals).await;
-        let cpu_before: Vec<f64> = (services.iter())
-            .map(|(_, pid)| process_usage(*pid).0)
-            .collect();
-        let work_before = count_work(&mut db).await;
-        eprintln!("offering {rate:.1} flows/s for {} s", config.seconds);
+/// What the load is offered with and measured on, step after step.
+struct Stepping<'a> {
+    config: &'a BenchConfig,
+    clients: &'a Clients,
+    demo: &'a DemoDirectory,
+    targets: Arc<Targets>,
+    /// The services' processes (not the web app's): they do the flow's work.
+    services: Vec<(String, u32)>,
+    visible: Visible,
+}
+
+/// The services' CPU seconds, each, and the durable work counted so far.
+struct Usage {
+    cpu: Vec<f64>,
+    work: (i64, i64, i64),
+}
+
+/// One step's load as it ran: the flows, how long they took, and what they cost.
+struct Measured {
+    step: Arc<Step>,
+    elapsed: f64,
+    visible_after: Histogram<u64>,
+    before: Usage,
+    after: Usage,
+}
+
+impl Stepping<'_> {
+    /// Steps the offered rate up until a load breaks, then refines between the last that held and the
+    /// first that did not; records each step and the peak that held.
+    async fn step_up(&self, report: &mut Report, db: &mut PgConnection) {
+        let config = self.config;
+        let mut rate = config.first_rate;
+        let (mut held_at, mut broke_at, mut refined) = (None::<f64>, None::<f64>, 0);
+        for step_number in 1..=config.max_steps + config.refinements {
+            let arrivals = (rate * config.seconds).ceil() as usize;
+            let figures = self.step(rate, arrivals, db).await;
+            let held = figures.errors as f64 <= 0.01 * arrivals as f64
+                && figures.submissions_per_s >= 0.9 * rate
+                && figures.submit.p99_ms <= 50.0;
+            report.steps.push(figures.clone());
+            if held {
+                if held_at.is_none_or(|r| rate > r) {
+                    report.peak = Some(figures);
+                    held_at = Some(rate);
+                }
+            } else {
+                broke_at = Some(broke_at.map_or(rate, |r: f64| r.min(rate)));
+            }
+            // Up by `step_factor` until a load breaks, then halve the gap between the last that held and
+            // the first that did not, so the peak is not just the step below.
+            rate = match (held_at, broke_at) {
+                (_, None) if step_number < config.max_steps => rate * config.step_factor,
+                (Some(low), Some(high)) if refined < config.refinements => {
+                    refined += 1;
+                    (low + high) / 2.0
+                }
+                _ => break,
+            };
+        }
+        report
+            .steps
+            .sort_by(|a, b| a.offered_flows_per_s.total_cmp(&b.offered_flows_per_s));
+    }
+
+    /// Offers `arrivals` flows at `rate` and measures them.
+    async fn step(&self, rate: f64, arrivals: usize, db: &mut PgConnection) -> StepFigures {
+        let seconds = self.config.seconds;
+        let cases = open_cases(self.clients, self.demo, arrivals).await;
+        let cpu_before = self.cpu();
+        let work_before = count_work(db).await;
+        eprintln!("offering {rate:.1} flows/s for {seconds} s");
         let (step, elapsed) = offer(
-            clients.clone(),
-            targets.clone(),
+            self.clients.clone(),
+            self.targets.clone(),
             cases,
             rate,
-            config.seconds,
+            seconds,
         )
         .await;
         eprintln!("step done in {elapsed:.1} s");
-        let cpu_after: Vec<f64> = (services.iter())
-            .map(|(_, pid)| process_usage(*pid).0)
-            .collect();
-        // Visibility of the step's submissions (wait a little for the last ones).
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let cpu_after = self.cpu();
         let submitted: HashMap<String, Instant> = step.submitted_at.lock().expect("map").clone();
+        self.wait_until_visible(&submitted).await;
+        let work_after = settled_work(db).await;
+        let measured = Measured {
+            visible_after: self.visibility(&submitted),
+            step,
+            elapsed,
+            before: Usage {
+                cpu: cpu_before,
+                work: work_before,
+            },
+            after: Usage {
+                cpu: cpu_after,
+                work: work_after,
+            },
+        };
+        self.figures(rate, &measured)
+    }
+
+    fn cpu(&self) -> Vec<f64> {
+        (self.services.iter())
+            .map(|(_, pid)| process_usage(*pid).0)
+            .collect()
+    }
+
+    /// Visibility of the step's submissions (wait a little for the last ones).
+    async fn wait_until_visible(&self, submitted: &HashMap<String, Instant>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline
             && submitted
                 .keys()
-                .any(|id| !visible.lock().expect("visible").contains_key(id))
+                .any(|id| !self.visible.lock().expect("visible").contains_key(id))
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // The rest of the step's events are applied when the counts stop moving.
-        let mut work_after = count_work(&mut db).await;
-        let settle_deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < settle_deadline {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let now = count_work(&mut db).await;
-            if now == work_after {
-                break;
-            }
-            work_after = now;
-        }
+    }
+
+    /// From each submission's commit to its recipient seeing it.
+    fn visibility(&self, submitted: &HashMap<String, Instant>) -> Histogram<u64> {
         let mut notif = histogram();
-        {
-            let seen = visible.lock().expect("visible");
-            for (id, at) in &submitted {
-                if let Some(v) = seen.get(id) {
-                    let _ =
-                        notif.record((v.saturating_duration_since(*at).as_micros() as u64).max(1));
-                }
+        let seen = self.visible.lock().expect("visible");
+        for (id, at) in submitted {
+            if let Some(v) = seen.get(id) {
+                let _ = notif.record((v.saturating_duration_since(*at).as_micros() as u64).max(1));
             }
         }
+        notif
+    }
+
+    fn figures(&self, rate: f64, m: &Measured) -> StepFigures {
+        let step = &m.step;
         let flows = step.flows.load(Ordering::Relaxed);
-        let figures = StepFigures {
+        let per_flow = |after: i64, before: i64| (after - before) as f64 / flows.max(1) as f64;
+        let (after, before) = (m.after.work, m.before.work);
+        StepFigures {
             offered_flows_per_s: rate,
             submissions_per_s: step.submits_in_window.load(Ordering::Relaxed) as f64
-                / config.seconds,
-            flows_per_s: flows as f64 / elapsed,
+                / self.config.seconds,
+            flows_per_s: flows as f64 / m.elapsed,
             submit: Latency::of(&step.submit.lock().expect("h")),
             acknowledge: Latency::of(&step.ack.lock().expect("h")),
             accept: Latency::of(&step.accept.lock().expect("h")),
             confirm_placement: Latency::of(&step.confirm.lock().expect("h")),
-            commit_to_notification_visible: Latency::of(&notif),
+            commit_to_notification_visible: Latency::of(&m.visible_after),
             errors: step.errors.load(Ordering::Relaxed),
             error_kinds: step.error_kinds.lock().expect("errors").clone(),
-            work_per_flow: {
-                let per_flow =
-                    |after: i64, before: i64| (after - before) as f64 / flows.max(1) as f64;
-                Work {
-                    audited_calls: per_flow(work_after.0, work_before.0),
-                    events: per_flow(work_after.1, work_before.1),
-                    deliveries: per_flow(work_after.2, work_before.2),
-                }
+            work_per_flow: Work {
+                audited_calls: per_flow(after.0, before.0),
+                events: per_flow(after.1, before.1),
+                deliveries: per_flow(after.2, before.2),
             },
-            cpu_seconds_per_flow: services
-                .iter()
-                .enumerate()
+            cpu_seconds_per_flow: (self.services.iter().enumerate())
                 .map(|(i, (name, _))| {
-                    (
-                        name.clone(),
-                        (cpu_after[i] - cpu_before[i]) / flows.max(1) as f64,
-                    )
+                    let used = m.after.cpu[i] - m.before.cpu[i];
+                    (name.clone(), used / flows.max(1) as f64)
                 })
                 .collect(),
-        };
-        let held = figures.errors as f64 <= 0.01 * arrivals as f64
-            && figures.submissions_per_s >= 0.9 * rate
-            && figures.submit.p99_ms <= 50.0;
-        report.steps.push(figures.clone());
-        if held {
-            if held_at.is_none_or(|r| rate > r) {
-                report.peak = Some(figures);
-                held_at = Some(rate);
-            }
-        } else {
-            broke_at = Some(broke_at.map_or(rate, |r: f64| r.min(rate)));
-        }
-        // Up by `step_factor` until a load breaks, then halve the gap between the last that held and
-        // the first that did not, so the peak is not just the step below.
-        rate = match (held_at, broke_at) {
-            (_, None) if step_number < config.max_steps => rate * config.step_factor,
-            (Some(low), Some(high)) if refined < config.refinements => {
-                refined += 1;
-                (low + high) / 2.0
-            }
-            _ => break,
-        };
-    }
-    report
-        .steps
-        .sort_by(|a, b| a.offered_flows_per_s.total_cmp(&b.offered_flows_per_s));
-
-    // 3. Growth: the same reads with only the steps' referrals stored, then with a long history.
-    report.empty_history =
-        read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
-    let parties = HistoryParties::of(&demo, &targets);
-    load_history(&stack.database_url, busy, &parties, config.history).await;
-    report.stored_referrals = config.history;
-    report.large_history =
-        read_latencies(&clients, empty_probe.0, &empty_probe.1, config.samples).await;
-
-    // 4. The web app's pages, as the busy agency's caseworker opens them, under half the peak load.
-    let half = report
-        .peak
-        .as_ref()
-        .map_or(config.first_rate, |p| p.offered_flows_per_s)
-        / 2.0;
-    let cases = open_cases(&clients, &demo, (half * config.web_seconds).ceil() as usize).await;
-    let cookie = web::session_cookie(&web_app, "pirdop-caseworker").await;
-    eprintln!("timing the web app's pages under {half:.1} flows/s");
-    let background = tokio::spawn(offer(
-        clients.clone(),
-        targets.clone(),
-        cases,
-        half,
-        config.web_seconds,
-    ));
-    let until = Instant::now() + Duration::from_secs_f64(config.web_seconds);
-    let (inbox, referral_list, referral_page, failed_pages) = web::time_pages(
-        &web_app,
-        &cookie,
-        &empty_probe.1,
-        until,
-        config.samples / 10,
-    )
-    .await;
-    let (load, elapsed) = background.await.expect("the background load");
-    report.web_pages = WebFigures {
-        inbox,
-        referral_list,
-        referral_page,
-        failed_pages,
-        background_offered_flows_per_s: half,
-        background_flows_per_s: load.flows.load(Ordering::Relaxed) as f64 / elapsed,
-        background_errors: load.errors.load(Ordering::Relaxed),
-    };
-
-    report.reports = time_reports(&stack, &clients, &demo, &targets, half, &config).await;
-
-    for (name, pid) in &pids {
-        let (_, _, peak) = process_usage(*pid);
-        if let Some(p) = report.processes.get_mut(name) {
-            p.peak_rss_mib = peak;
         }
     }
-    stack.stop_all();
-    report.telemetry =
-        telemetry::measure(half, config.telemetry_seconds, config.telemetry_rounds).await;
-    write_outputs(&config, &report);
-    report
+
+    /// The web app's pages, as the busy agency's caseworker opens them, under `half` the peak load.
+    async fn time_web_pages(
+        &self,
+        web_app: &crate::web_app::WebApp,
+        referral: &str,
+        half: f64,
+    ) -> WebFigures {
+        let config = self.config;
+        let cases = open_cases(
+            self.clients,
+            self.demo,
+            (half * config.web_seconds).ceil() as usize,
+        )
+        .await;
+        let cookie = web::session_cookie(web_app, "pirdop-caseworker").await;
+        eprintln!("timing the web app's pages under {half:.1} flows/s");
+        let background = tokio::spawn(offer(
+            self.clients.clone(),
+            self.targets.clone(),
+            cases,
+            half,
+            config.web_seconds,
+        ));
+        let until = Instant::now() + Duration::from_secs_f64(config.web_seconds);
+        let (inbox, referral_list, referral_page, failed_pages) =
+            web::time_pages(web_app, &cookie, referral, until, config.samples / 10).await;
+        let (load, elapsed) = background.await.expect("the background load");
+        WebFigures {
+            inbox,
+            referral_list,
+            referral_page,
+            failed_pages,
+            background_offered_flows_per_s: half,
+            background_flows_per_s: load.flows.load(Ordering::Relaxed) as f64 / elapsed,
+            background_errors: load.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The work counted once the step's remaining events are applied: when the counts stop moving.
+async fn settled_work(db: &mut PgConnection) -> (i64, i64, i64) {
+    let mut work_after = count_work(db).await;
+    let settle_deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < settle_deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = count_work(db).await;
+        if now == work_after {
+            break;
+        }
+        work_after = now;
+    }
+    work_after
 }
 
 /// The cost of observing alone, at `first_rate` flows/s.
@@ -1286,7 +1432,6 @@ fn write_outputs(config: &BenchConfig, report: &Report) {
 
 /// Submit p50 and p99 against offered load, on log-scaled axes.
 fn svg(report: &Report) -> String {
-    let (w, h, pad) = (720.0, 420.0, 60.0);
     let xs: Vec<f64> = report
         .steps
         .iter()
@@ -1312,85 +1457,144 @@ fn svg(report: &Report) -> String {
         .iter()
         .flat_map(|s| s.2.iter().map(|v| v.max(0.1).log10()))
         .collect();
-    let (x0, x1) = (
-        xs.iter().cloned().fold(f64::MAX, f64::min),
-        xs.iter().cloned().fold(f64::MIN, f64::max),
-    );
-    let (y0, y1) = (
-        ys.iter().cloned().fold(f64::MAX, f64::min).min(0.0),
-        ys.iter().cloned().fold(f64::MIN, f64::max).max(2.0),
-    );
-    let sx = |x: f64| pad + (x - x0) / (x1 - x0).max(1e-9) * (w - 2.0 * pad);
-    let sy = |y: f64| h - pad - (y - y0) / (y1 - y0).max(1e-9) * (h - 2.0 * pad);
-    let mut out = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
-    );
-    out += &format!(
-        r#"<text x="{}" y="20" text-anchor="middle" font-size="14">SubmitReferral latency against offered load</text>"#,
-        w / 2.0
-    );
-    out += &format!(
-        r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>"#,
-        h - pad,
-        w - pad,
-        h - pad,
-        h - pad
-    );
-    out += &format!(
-        r#"<text x="{}" y="{}" text-anchor="middle">offered load (flows/s, log scale)</text><text x="15" y="{}" transform="rotate(-90 15 {})" text-anchor="middle">latency (ms, log scale)</text>"#,
-        w / 2.0,
-        h - 15.0,
-        h / 2.0,
-        h / 2.0
-    );
-    let limit = sy(50f64.log10());
-    out += &format!(
-        r##"<line x1="{pad}" y1="{limit}" x2="{}" y2="{limit}" stroke="#999" stroke-dasharray="4"/><text x="{}" y="{}" fill="#666">50 ms</text>"##,
-        w - pad,
-        w - pad + 4.0,
-        limit + 4.0
-    );
-    for (i, s) in report.steps.iter().enumerate() {
-        out += &format!(
-            r#"<text x="{}" y="{}" text-anchor="middle">{:.0}</text>"#,
-            sx(xs[i]),
-            h - pad + 16.0,
-            s.offered_flows_per_s
-        );
+    let plot = Plot {
+        w: 720.0,
+        h: 420.0,
+        pad: 60.0,
+        x: (
+            xs.iter().cloned().fold(f64::MAX, f64::min),
+            xs.iter().cloned().fold(f64::MIN, f64::max),
+        ),
+        y: (
+            ys.iter().cloned().fold(f64::MAX, f64::min).min(0.0),
+            ys.iter().cloned().fold(f64::MIN, f64::max).max(2.0),
+        ),
+    };
+    let mut out = plot.frame();
+    out += &plot.ticks(report, &xs);
+    for (k, (name, colour, values)) in series.iter().enumerate() {
+        out += &plot.line(k, name, colour, values, &xs);
     }
-    for v in [1.0f64, 10.0, 100.0, 1000.0] {
-        let y = v.log10();
-        if y >= y0 && y <= y1 {
+    out + "</svg>\n"
+}
+
+/// The latency chart's size, margin and ranges (log10 of flows/s across, of milliseconds up).
+struct Plot {
+    w: f64,
+    h: f64,
+    pad: f64,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Plot {
+    fn sx(&self, x: f64) -> f64 {
+        let (x0, x1) = self.x;
+        self.pad + (x - x0) / (x1 - x0).max(1e-9) * (self.w - 2.0 * self.pad)
+    }
+
+    fn sy(&self, y: f64) -> f64 {
+        let (y0, y1) = self.y;
+        self.h - self.pad - (y - y0) / (y1 - y0).max(1e-9) * (self.h - 2.0 * self.pad)
+    }
+
+    /// The opening tag, the title, the axes with their names and the 50 ms target line.
+    fn frame(&self) -> String {
+        let (w, h, pad) = (self.w, self.h, self.pad);
+        let mut out = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
+        );
+        out += &format!(
+            r#"<text x="{}" y="20" text-anchor="middle" font-size="14">SubmitReferral latency against offered load</text>"#,
+            w / 2.0
+        );
+        out += &format!(
+            r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>"#,
+            h - pad,
+            w - pad,
+            h - pad,
+            h - pad
+        );
+        out += &format!(
+            r#"<text x="{}" y="{}" text-anchor="middle">offered load (flows/s, log scale)</text><text x="15" y="{}" transform="rotate(-90 15 {})" text-anchor="middle">latency (ms, log scale)</text>"#,
+            w / 2.0,
+            h - 15.0,
+            h / 2.0,
+            h / 2.0
+        );
+        let limit = self.sy(50f64.log10());
+        out += &format!(
+            r##"<line x1="{pad}" y1="{limit}" x2="{}" y2="{limit}" stroke="#999" stroke-dasharray="4"/><text x="{}" y="{}" fill="#666">50 ms</text>"##,
+            w - pad,
+            w - pad + 4.0,
+            limit + 4.0
+        );
+        out
+    }
+
+    /// Each step's offered load under the x axis; 1, 10, 100 and 1000 ms beside the y axis.
+    fn ticks(&self, report: &Report, xs: &[f64]) -> String {
+        let mut out = String::new();
+        for (i, s) in report.steps.iter().enumerate() {
             out += &format!(
-                r#"<text x="{}" y="{}" text-anchor="end">{v}</text>"#,
-                pad - 6.0,
-                sy(y) + 4.0
+                r#"<text x="{}" y="{}" text-anchor="middle">{:.0}</text>"#,
+                self.sx(xs[i]),
+                self.h - self.pad + 16.0,
+                s.offered_flows_per_s
             );
         }
+        for v in [1.0f64, 10.0, 100.0, 1000.0] {
+            let y = v.log10();
+            if y >= self.y.0 && y <= self.y.1 {
+                out += &format!(
+                    r#"<text x="{}" y="{}" text-anchor="end">{v}</text>"#,
+                    self.pad - 6.0,
+                    self.sy(y) + 4.0
+                );
+            }
+        }
+        out
     }
-    for (k, (name, colour, values)) in series.iter().enumerate() {
+
+    /// The `k`th series as a line, named in its colour.
+    fn line(&self, k: usize, name: &str, colour: &str, values: &[f64], xs: &[f64]) -> String {
         let points: Vec<String> = values
             .iter()
             .enumerate()
-            .map(|(i, v)| format!("{:.1},{:.1}", sx(xs[i]), sy(v.max(0.1).log10())))
+            .map(|(i, v)| format!("{:.1},{:.1}", self.sx(xs[i]), self.sy(v.max(0.1).log10())))
             .collect();
-        out += &format!(
+        let mut out = format!(
             r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
             points.join(" ")
         );
         out += &format!(
             r#"<text x="{}" y="{}" fill="{colour}">{name}</text>"#,
-            w - pad - 40.0,
-            pad + 16.0 * k as f64
+            self.w - self.pad - 40.0,
+            self.pad + 16.0 * k as f64
         );
+        out
     }
-    out + "</svg>\n"
 }
 
 /// The report as a table, with the targets' ratios.
 pub fn table(r: &Report) -> String {
     let mut t = String::new();
-    let pg32 = r.raw.pg_commits_per_s_32_conns.max(1e-9);
+    t += &raw_parts_table(r);
+    t += &steps_table(r);
+    t += &peak_table(r);
+    t += &work_per_flow_table(r);
+    t += &reads_table(r);
+    t += &web_pages_table(r);
+    t += &reports_table(r);
+    t += &memory_table(r);
+    t += "\n";
+    t += &telemetry::table(&r.telemetry);
+    t
+}
+
+/// The machine and its raw parts.
+fn raw_parts_table(r: &Report) -> String {
+    let mut t = String::new();
     t += &format!("Machine: {}\n\nRaw parts\n", r.machine);
     t += &format!(
         "  PostgreSQL insert+commit, 1 connection      {:>10.0} /s\n",
@@ -1412,6 +1616,12 @@ pub fn table(r: &Report) -> String {
         "  gRPC health check                           {:>10.0} /s\n\n",
         r.raw.grpc_health_checks_per_s
     );
+    t
+}
+
+/// Each step of the flow at a constant arrival rate, and the errors of those that had any.
+fn steps_table(r: &Report) -> String {
+    let mut t = String::new();
     t += "Flow at constant arrival rate (latencies in ms: p50/p99/p99.9)\n";
     t += "  offered  submits/s  flows/s  errors  submit              acknowledge         accept              confirm             notified\n";
     for s in &r.steps {
@@ -1435,6 +1645,13 @@ pub fn table(r: &Report) -> String {
             s.offered_flows_per_s, s.error_kinds
         );
     }
+    t
+}
+
+/// The peak that held, against the raw commits, and the notification latency at half of it.
+fn peak_table(r: &Report) -> String {
+    let mut t = String::new();
+    let pg32 = r.raw.pg_commits_per_s_32_conns.max(1e-9);
     if let Some(p) = &r.peak {
         t += &format!(
             "\nPeak that held: {:.1} submissions/s = {:.1}% of raw 32-connection commits (target >= 25%); {:.1} flows/s = {:.1}% (target >= 5%)\n",
@@ -1463,6 +1680,13 @@ pub fn table(r: &Report) -> String {
     } else {
         t += "\nNo load held (errors under 1%, submissions keeping up with the offered load, submit p99 under 50 ms)\n";
     }
+    t
+}
+
+/// What a flow costs: its durable work, the ceiling that sets, and its CPU seconds.
+fn work_per_flow_table(r: &Report) -> String {
+    let mut t = String::new();
+    let pg32 = r.raw.pg_commits_per_s_32_conns.max(1e-9);
     // What a flow costs does not depend on whether its step held: with no peak, the lowest load tells it.
     if let Some(p) = r.peak.as_ref().or(r.steps.first()) {
         let w = &p.work_per_flow;
@@ -1490,6 +1714,12 @@ pub fn table(r: &Report) -> String {
                 .join(", ")
         );
     }
+    t
+}
+
+/// Reads with an empty history and with a large one.
+fn reads_table(r: &Report) -> String {
+    let mut t = String::new();
     t += &format!(
         "\nReads, empty history vs {} stored referrals (p50/p99 ms)\n",
         r.stored_referrals
@@ -1521,6 +1751,12 @@ pub fn table(r: &Report) -> String {
             b.p99_ms / a.p99_ms.max(1e-9)
         );
     }
+    t
+}
+
+/// The web app's pages under half the peak load.
+fn web_pages_table(r: &Report) -> String {
+    let mut t = String::new();
     let w = &r.web_pages;
     t += &format!(
         "\nWeb app pages with {} stored referrals, under {:.1} flows/s ({:.1} done, {} errors), response time at a client on this machine (p50/p99/p99.9 ms, target p99 <= 50)\n",
@@ -1551,6 +1787,13 @@ pub fn table(r: &Report) -> String {
     if w.failed_pages > 0 {
         t += &format!("  {} pages not answered 200 OK\n", w.failed_pages);
     }
+    t
+}
+
+/// The reports under half the peak load.
+fn reports_table(r: &Report) -> String {
+    let mut t = String::new();
+    let w = &r.web_pages;
     let r5 = &r.reports;
     t += &format!(
         "\nReports with {} referrals in their read model, under {:.1} flows/s (p50/p99/p99.9 ms, target p99 <= 100)\n",
@@ -1570,6 +1813,12 @@ pub fn table(r: &Report) -> String {
     if r5.failed_calls > 0 {
         t += &format!("  {} report calls failed\n", r5.failed_calls);
     }
+    t
+}
+
+/// Each process's memory, idle and at its peak.
+fn memory_table(r: &Report) -> String {
+    let mut t = String::new();
     t += "\nMemory (MiB): idle RSS / peak RSS (target: web idle <= 50)\n";
     let mut procs: Vec<_> = r.processes.iter().collect();
     procs.sort_by(|a, b| a.0.cmp(b.0));
@@ -1579,8 +1828,6 @@ pub fn table(r: &Report) -> String {
             name, p.idle_rss_mib, p.peak_rss_mib
         );
     }
-    t += "\n";
-    t += &telemetry::table(&r.telemetry);
     t
 }
 

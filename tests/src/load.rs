@@ -16,7 +16,7 @@ use placement_cli::{
     demo::DemoDirectory,
 };
 use placement_proto::v1::{
-    AcceptReferralRequest, AcknowledgeReferralRequest, Child, ConfirmPlacementRequest, Date,
+    AcceptReferralRequest, AcknowledgeReferralRequest, Case, Child, ConfirmPlacementRequest, Date,
     GetReferralRequest, LegalBasis, LegalBasisKind, ListNotificationsRequest, OpenCaseRequest,
     Referral, ReferralStatus, Sex, SubmitReferralRequest,
 };
@@ -117,14 +117,21 @@ impl Load {
     /// One whole flow; returns the referral id and its sender.
     pub async fn flow(self, i: usize) -> Result<(String, Uuid), String> {
         let sender = self.demo.agency(SENDERS[i % SENDERS.len()]);
-        let provider = self.demo.agency("provider-vratsa");
-        let foster = self.demo.agency("foster-vratsa");
-        let year = chrono::Utc::now().year();
         let clients = match i % (self.extra.len() + 1) {
             0 => &self.clients,
             n => &self.extra[n - 1],
         };
-        let case = with_retries(&self.retries, "OpenCase", || {
+        let case = self.open_case(clients, sender, i).await?;
+        let id = self.submit(clients, sender, &case.id, i).await?;
+        self.acknowledge_both(clients, sender, &id).await?;
+        self.accept_and_place(clients, sender, &id).await?;
+        self.done.fetch_add(1, Ordering::SeqCst);
+        Ok((id, sender))
+    }
+
+    async fn open_case(&self, clients: &Clients, sender: Uuid, i: usize) -> Result<Case, String> {
+        let year = chrono::Utc::now().year();
+        Ok(with_retries(&self.retries, "OpenCase", || {
             let mut cases = clients.cases.clone();
             let req = as_agency(
                 sender,
@@ -142,10 +149,21 @@ impl Load {
         })
         .await?
         .ok_or("OpenCase refused")?
-        .into_inner();
+        .into_inner())
+    }
+
+    /// Submits case `case_id` to the run's service on a director's order of yesterday; returns the
+    /// referral's id.
+    async fn submit(
+        &self,
+        clients: &Clients,
+        sender: Uuid,
+        case_id: &str,
+        i: usize,
+    ) -> Result<String, String> {
         let d = chrono::Utc::now().date_naive() - chrono::Days::new(1);
         let submission = SubmitReferralRequest {
-            case_id: case.id.clone(),
+            case_id: case_id.to_string(),
             service_id: self.service.to_string(),
             legal_basis: Some(LegalBasis {
                 kind: LegalBasisKind::DsaDirectorOrder as i32,
@@ -169,21 +187,34 @@ impl Load {
         .await?
         .ok_or("SubmitReferral refused")?
         .into_inner();
-        let id = r.id.clone();
+        Ok(r.id)
+    }
+
+    /// The provider and the foster-care team acknowledge; a refusal after a retry is checked against what
+    /// the referral shows.
+    async fn acknowledge_both(
+        &self,
+        clients: &Clients,
+        sender: Uuid,
+        id: &str,
+    ) -> Result<(), String> {
+        let provider = self.demo.agency("provider-vratsa");
+        let foster = self.demo.agency("foster-vratsa");
+        let referrals = clients.referrals.clone();
         for party in [provider, foster] {
             let done = with_retries(&self.retries, "AcknowledgeReferral", || {
                 let mut c = referrals.clone();
                 let req = as_agency(
                     party,
                     AcknowledgeReferralRequest {
-                        referral_id: id.clone(),
+                        referral_id: id.to_string(),
                     },
                 );
                 async move { c.acknowledge_referral(req).await }
             })
             .await?;
             if done.is_none() {
-                let now = self.referral(sender, &id).await?;
+                let now = self.referral(sender, id).await?;
                 let acked = now
                     .acknowledgements
                     .iter()
@@ -193,6 +224,19 @@ impl Load {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The provider accepts and the sender confirms the placement; a refusal after a retry is checked
+    /// against the referral's status.
+    async fn accept_and_place(
+        &self,
+        clients: &Clients,
+        sender: Uuid,
+        id: &str,
+    ) -> Result<(), String> {
+        let provider = self.demo.agency("provider-vratsa");
+        let referrals = clients.referrals.clone();
         for (step, target) in [
             ("AcceptReferral", ReferralStatus::Accepted),
             ("ConfirmPlacement", ReferralStatus::Placed),
@@ -203,7 +247,7 @@ impl Load {
                     let req = as_agency(
                         provider,
                         AcceptReferralRequest {
-                            referral_id: id.clone(),
+                            referral_id: id.to_string(),
                         },
                     );
                     async move { c.accept_referral(req).await.map(drop) }
@@ -215,19 +259,18 @@ impl Load {
                     let req = as_agency(
                         sender,
                         ConfirmPlacementRequest {
-                            referral_id: id.clone(),
+                            referral_id: id.to_string(),
                         },
                     );
                     async move { c.confirm_placement(req).await.map(drop) }
                 })
                 .await?
             };
-            if done.is_none() && self.referral(sender, &id).await?.status != target as i32 {
+            if done.is_none() && self.referral(sender, id).await?.status != target as i32 {
                 return Err(format!("{id}: {step} refused"));
             }
         }
-        self.done.fetch_add(1, Ordering::SeqCst);
-        Ok((id, sender))
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::{Datelike, Utc};
 use placement_messaging::service::Traced;
-use placement_messaging::{EventType, Outbox};
+use placement_messaging::{Event, Outbox};
 use placement_platform::{
     CallerExt,
     audit::{self, Entry},
@@ -191,12 +191,10 @@ impl Cases {
             .await?;
         }
         let event = EVENTS.build(
-            EventType::CaseOpened,
-            "case",
+            Event::CaseOpened(row.event(placement_platform::numbers::len_u32(req.children.len()))),
             id,
             placement_platform::numbers::serial(row.version),
             correlation,
-            &row.event(placement_platform::numbers::len_u32(req.children.len())),
         );
         Outbox::enqueue(&mut tx, &event).await?;
         let children = self.reveal(children_of(&mut tx, &[id]).await?)?;
@@ -330,12 +328,10 @@ impl Cases {
         let row = store::close_case(&mut tx, id, reason).await?;
         let children = child_count(&mut tx, id).await?;
         let event = EVENTS.build(
-            EventType::CaseClosed,
-            "case",
+            Event::CaseClosed(row.event(children)),
             id,
             placement_platform::numbers::serial(row.version),
             correlation,
-            &row.event(children),
         );
         Outbox::enqueue(&mut tx, &event).await?;
         let children = self.reveal(children_of(&mut tx, &[id]).await?)?;

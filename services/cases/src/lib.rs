@@ -6,25 +6,25 @@
 //! Placements are learnt from referral events (see [`placements`]).
 
 pub mod api;
+pub mod events;
 pub mod personal;
 pub mod placements;
 pub mod policy;
 mod store;
 
-use placement_messaging::EventBuilder;
-use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_messaging::service::{Definition, GrpcApi, Kit, Service, StartError};
+use placement_messaging::{EventBuilder, EventType};
 use placement_platform::config::Required;
 use placement_platform::services;
 use placement_proto::v1::audit_service_server::AuditServiceServer;
 use placement_proto::v1::{
-    case_service_server::CaseServiceServer, directory_service_client::DirectoryServiceClient,
+    case_service_server::{self, CaseServiceServer},
+    directory_service_client::DirectoryServiceClient,
 };
 use serde::Deserialize;
 use tonic::service::Routes;
 
-pub const SERVICE_NAME: &str = "placement.v1.CaseService";
-pub const PRODUCER: &str = "placement-cases";
-pub(crate) const EVENTS: EventBuilder = EventBuilder::new(PRODUCER);
+pub(crate) const EVENTS: EventBuilder = Cases::DEFINITION.events();
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -59,8 +59,12 @@ pub struct Cases;
 impl Service for Cases {
     const DEFINITION: Definition = Definition {
         listed: services::CASES,
-        grpc_name: SERVICE_NAME,
-        producer: PRODUCER,
+        grpc: GrpcApi::Serves(case_service_server::SERVICE_NAME),
+        publishes: &[
+            EventType::CaseOpened,
+            EventType::CasePlaced,
+            EventType::CaseClosed,
+        ],
         migrators: &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
         required: REQUIRED,
     };
@@ -68,7 +72,7 @@ impl Service for Cases {
 
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
         let directory = kit.client(services::DIRECTORY, DirectoryServiceClient::new)?;
-        kit.consume(placements::BINDINGS, placements::CasePlacements);
+        kit.consume(events::CaseEvents);
         let sealer = match &config.data_key {
             Some(key) => Some(
                 personal::Sealer::from_base64(key)
@@ -81,7 +85,7 @@ impl Service for Cases {
                 None
             }
         };
-        let api = api::Cases::new(kit.pool.clone(), kit.outbox(), directory, sealer);
+        let api = api::Cases::new(kit.pool().clone(), kit.outbox(), directory, sealer);
         Ok(placement_messaging::routes![kit;
             CaseServiceServer::new(api),
             AuditServiceServer::new(kit.audit_trail()),

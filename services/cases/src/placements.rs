@@ -1,7 +1,7 @@
 //! What the case learns from referral events: which referrals are in progress (so the case is not closed
 //! under them) and, when one is placed, where the children live now.
 
-use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent, Outbox};
+use placement_messaging::{Event, HandleError, IncomingEvent, Outbox};
 use placement_proto::v1::ReferralEvent;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -11,97 +11,91 @@ use crate::{
     store::{self, child_count},
 };
 
-pub const BINDINGS: &[&str] = &[
-    EventType::ReferralSubmitted.as_str(),
-    EventType::ReferralDeclined.as_str(),
-    EventType::ReferralWithdrawn.as_str(),
-    EventType::ReferralPlaced.as_str(),
-];
+/// The steps of a referral the case follows (routed here by [`crate::events`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferralStep {
+    Submitted,
+    Declined,
+    Withdrawn,
+    Placed,
+}
 
-pub struct CasePlacements;
-
-impl EventHandler for CasePlacements {
-    type Applied = ();
-
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        event: &IncomingEvent,
-    ) -> Result<(), HandleError> {
-        let event_type = event.event_type();
-        let active = match event_type {
-            EventType::ReferralSubmitted => true,
-            EventType::ReferralDeclined
-            | EventType::ReferralWithdrawn
-            | EventType::ReferralPlaced => false,
-            other => {
-                return Err(HandleError::permanent(format!(
-                    "unexpected event type {other}"
-                )));
-            }
-        };
-        let referral: ReferralEvent = event.payload()?;
-        let referral_id = parse(&referral.referral_id, "referral_id")?;
-        let case_id = parse(&referral.case_id, "case_id")?;
-        let version = i64::try_from(event.envelope.aggregate_version)
-            .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;
-
-        if store::lock_case(tx, case_id).await?.is_none() {
-            return Err(HandleError::missing(format!("unknown case {case_id}")));
-        }
-        // Newer knowledge of the referral wins; an older event arriving late changes nothing.
-        let applied = store::note_case_referral(
-            tx,
-            &store::CaseReferral {
-                referral_id,
-                case_id,
-                active,
-                version,
-                receiving_agency_id: Uuid::parse_str(&referral.receiving_agency_id).ok(),
-                foster_team_agency_id: Uuid::parse_str(&referral.foster_care_team_agency_id).ok(),
-                // Open from submission; placed stays readable; declined or withdrawn is closed to the
-                // receiving side.
-                open_or_placed: matches!(
-                    event_type,
-                    EventType::ReferralSubmitted | EventType::ReferralPlaced
-                ),
-            },
-        )
-        .await?;
-        if !applied || event_type != EventType::ReferralPlaced {
-            return Ok(());
-        }
-
-        let row = store::place_case(
-            tx,
-            &store::CasePlacement {
-                case_id,
-                referral_id,
-                service_id: parse(&referral.service_id, "service_id")?,
-                provider: parse(&referral.receiving_agency_id, "receiving_agency_id")?,
-                region_code: &referral.receiving_region_code,
-                placed_at: event
-                    .envelope
-                    .occurred_at
-                    .as_ref()
-                    .and_then(placement_platform::time::from_timestamp)
-                    .unwrap_or_else(chrono::Utc::now),
-            },
-        )
-        .await?;
-        let children = child_count(tx, case_id).await?;
-        let announcement = EVENTS.build(
-            EventType::CasePlaced,
-            "case",
-            case_id,
-            placement_platform::numbers::serial(row.version),
-            event.correlation_id(),
-            &row.event(children),
-        );
-        Outbox::enqueue(tx, &announcement).await?;
-        tracing::info!(%case_id, %referral_id, "case placed");
-        Ok(())
+impl ReferralStep {
+    /// Whether the referral is still in progress after this step.
+    fn active(self) -> bool {
+        self == ReferralStep::Submitted
     }
+
+    /// Open from submission; placed stays readable; declined or withdrawn is closed to the receiving side.
+    fn open_or_placed(self) -> bool {
+        matches!(self, ReferralStep::Submitted | ReferralStep::Placed)
+    }
+}
+
+/// Notes the referral's step on its case and, when it placed the children, places the case.
+pub async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    step: ReferralStep,
+    referral: &ReferralEvent,
+    event: &IncomingEvent,
+) -> Result<(), HandleError> {
+    let referral_id = parse(&referral.referral_id, "referral_id")?;
+    let case_id = parse(&referral.case_id, "case_id")?;
+    let version = event.version()?;
+
+    if store::lock_case(tx, case_id).await?.is_none() {
+        return Err(HandleError::missing(format!("unknown case {case_id}")));
+    }
+    // Newer knowledge of the referral wins; an older event arriving late changes nothing.
+    let applied = store::note_case_referral(
+        tx,
+        &store::CaseReferral {
+            referral_id,
+            case_id,
+            active: step.active(),
+            version,
+            receiving_agency_id: Uuid::parse_str(&referral.receiving_agency_id).ok(),
+            foster_team_agency_id: Uuid::parse_str(&referral.foster_care_team_agency_id).ok(),
+            open_or_placed: step.open_or_placed(),
+        },
+    )
+    .await?;
+    if !applied || step != ReferralStep::Placed {
+        return Ok(());
+    }
+    place(tx, case_id, referral_id, referral, event).await
+}
+
+/// Records where the children of the case live now, and announces it.
+async fn place(
+    tx: &mut Transaction<'_, Postgres>,
+    case_id: Uuid,
+    referral_id: Uuid,
+    referral: &ReferralEvent,
+    event: &IncomingEvent,
+) -> Result<(), HandleError> {
+    let row = store::place_case(
+        tx,
+        &store::CasePlacement {
+            case_id,
+            referral_id,
+            service_id: parse(&referral.service_id, "service_id")?,
+            provider: parse(&referral.receiving_agency_id, "receiving_agency_id")?,
+            region_code: &referral.receiving_region_code,
+            placed_at: event.occurred_at(),
+        },
+    )
+    .await?;
+    let children = child_count(tx, case_id).await?;
+    let announcement = EVENTS.build(
+        Event::CasePlaced(row.event(children)),
+        case_id,
+        placement_platform::numbers::serial(row.version),
+        event.correlation_id(),
+    );
+    Outbox::enqueue(tx, &announcement).await?;
+    tracing::info!(%case_id, %referral_id, "case placed");
+    Ok(())
 }
 
 fn parse(value: &str, field: &str) -> Result<Uuid, HandleError> {

@@ -2,14 +2,15 @@
 //! meeting's notes (ids, counts and durations only).
 
 use chrono::{Duration, Utc};
+use placement_model::figures::{FIGURES, FigureValue, STATUSES_NOW, count_now, median_and_p90};
 use placement_platform::{
     caller::Role,
     services,
     time::{from_timestamp, timestamp},
 };
 use placement_proto::v1::{
-    DeclineReason, DistrictReport, DistrictSide, DurationFigures, GetDistrictReportRequest,
-    ReferralStatus, WithdrawReason, report_service_client::ReportServiceClient,
+    DeclineReason, DistrictReport, DistrictSide, GetDistrictReportRequest, Language,
+    WithdrawReason, report_service_client::ReportServiceClient,
 };
 
 use crate::{
@@ -57,9 +58,6 @@ pub async fn send_digest(endpoints: &Endpoints, region: &str) -> Result<String, 
         .map(|r| r.into_inner().digest_id)
 }
 
-type Count = fn(&DistrictSide) -> u32;
-type Durations = fn(&DistrictSide) -> Option<&DurationFigures>;
-
 /// The report as text: the two sides next to each other, reasons and flows, then the stalled referrals.
 pub fn text(r: &DistrictReport, days: u32) -> String {
     let (s, v) = (
@@ -67,7 +65,8 @@ pub fn text(r: &DistrictReport, days: u32) -> String {
         r.as_receiver.clone().unwrap_or_default(),
     );
     let mut out = format!(
-        "District {}, the last {days} days (as of {})\n{:<34}{:>14}{:>14}\n",
+        "District {}, the last {days} days (as of {}); times as median / nine in ten within\n\
+         {:<42}{:>22}{:>22}\n",
         r.region_code,
         time(r.as_of.as_ref()),
         "",
@@ -99,56 +98,31 @@ fn time(t: Option<&placement_proto::prost_types::Timestamp>) -> String {
         .unwrap_or_default()
 }
 
-/// The rows of both sides: statuses now, steps in the period, durations.
+/// The rows of both sides: statuses now, then every figure of the catalogue.
 fn sides(out: &mut String, s: &DistrictSide, v: &DistrictSide) {
     let mut row =
-        |name: &str, a: String, b: String| *out += &format!("  {name:<32}{a:>14}{b:>14}\n");
-    for status in [
-        ReferralStatus::Submitted,
-        ReferralStatus::Acknowledged,
-        ReferralStatus::Accepted,
-        ReferralStatus::Declined,
-        ReferralStatus::Withdrawn,
-        ReferralStatus::Placed,
-    ] {
+        |name: &str, a: String, b: String| *out += &format!("  {name:<40}{a:>22}{b:>22}\n");
+    for status in STATUSES_NOW {
         let name = status.as_str_name().trim_start_matches("REFERRAL_STATUS_");
         row(
             &format!("now {}", name.to_lowercase()),
-            now(s, status),
-            now(v, status),
+            count_now(s, status).to_string(),
+            count_now(v, status).to_string(),
         );
     }
-    let counts: [(&str, Count); 8] = [
-        ("submitted in the period", |x| x.submitted),
-        ("fully acknowledged", |x| x.acknowledged),
-        ("accepted", |x| x.accepted),
-        ("declined", |x| x.declined),
-        ("withdrawn", |x| x.withdrawn),
-        ("placed", |x| x.placed),
-        ("escalated", |x| x.escalated),
-        ("not answered by anyone", |x| x.unanswered),
-    ];
-    for (name, of) in counts {
-        row(name, of(s).to_string(), of(v).to_string());
+    for figure in &FIGURES {
+        row(
+            figure.label(Language::En),
+            shown(figure.value(s)),
+            shown(figure.value(v)),
+        );
     }
-    let times: [(&str, Durations); 6] = [
-        ("first response (median/p90)", |x| {
-            x.time_to_first_response.as_ref()
-        }),
-        ("all acknowledgements", |x| {
-            x.time_to_all_acknowledgements.as_ref()
-        }),
-        ("decision", |x| x.time_to_decision.as_ref()),
-        ("placement", |x| x.time_to_placement.as_ref()),
-        ("first response, working time", |x| {
-            x.working_time_to_first_response.as_ref()
-        }),
-        ("decision, working time", |x| {
-            x.working_time_to_decision.as_ref()
-        }),
-    ];
-    for (name, of) in times {
-        row(name, spans(of(s)), spans(of(v)));
+}
+
+fn shown(value: FigureValue) -> String {
+    match value {
+        FigureValue::Count(n) => n.to_string(),
+        FigureValue::Durations(f) => median_and_p90(f, Language::En).unwrap_or_else(|| "-".into()),
     }
 }
 
@@ -185,45 +159,57 @@ fn reasons_and_flows(out: &mut String, r: &DistrictReport, s: &DistrictSide, v: 
     }
 }
 
-fn now(side: &DistrictSide, status: ReferralStatus) -> String {
-    (side.by_status_now.iter())
-        .find(|c| c.status == status as i32)
-        .map_or(0, |c| c.count)
-        .to_string()
-}
-
-fn spans(f: Option<&DurationFigures>) -> String {
-    match f {
-        Some(f) if f.count > 0 => format!("{}/{}", span(f.median.as_ref()), span(f.p90.as_ref())),
-        _ => "-".into(),
-    }
-}
-
-/// A duration as people read it: "40 ms", "2.4 s", "12 min", "3 h 5 min", "2 d 4 h".
-fn span(d: Option<&placement_proto::prost_types::Duration>) -> String {
-    let Some(d) = d else { return "-".into() };
-    let s = d.seconds;
-    match s {
-        ..1 => format!("{} ms", d.nanos / 1_000_000),
-        1..60 => format!("{s}.{} s", d.nanos / 100_000_000),
-        60..3600 => format!("{} min", s / 60),
-        3600..86400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d {} h", s / 86400, s % 86400 / 3600),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use placement_proto::v1::DurationFigures;
 
     #[test]
-    fn spans_read_as_people_write_them() {
-        let d = |seconds, nanos| Some(placement_proto::prost_types::Duration { seconds, nanos });
-        assert_eq!(span(d(0, 40_000_000).as_ref()), "40 ms");
-        assert_eq!(span(d(2, 400_000_000).as_ref()), "2.4 s");
-        assert_eq!(span(d(720, 0).as_ref()), "12 min");
-        assert_eq!(span(d(3 * 3600 + 300, 0).as_ref()), "3 h 5 min");
-        assert_eq!(span(d(2 * 86400 + 4 * 3600, 0).as_ref()), "2 d 4 h");
-        assert_eq!(span(None), "-");
+    fn every_figure_has_its_row_on_both_sides() {
+        let receiver = DistrictSide {
+            unanswered: 5,
+            working_time_to_placement: Some(DurationFigures {
+                count: 2,
+                median: Some(placement_proto::prost_types::Duration {
+                    seconds: 5400,
+                    nanos: 0,
+                }),
+                p90: Some(placement_proto::prost_types::Duration {
+                    seconds: 2 * 86400 + 4 * 3600,
+                    nanos: 0,
+                }),
+                slowest: None,
+            }),
+            ..Default::default()
+        };
+        let report = DistrictReport {
+            region_code: "VRC".into(),
+            as_receiver: Some(receiver),
+            ..Default::default()
+        };
+        let text = text(&report, 30);
+        for figure in &FIGURES {
+            let label = figure.label(Language::En);
+            assert_eq!(
+                text.lines()
+                    .filter(|l| l.trim_start().starts_with(label))
+                    .count(),
+                1,
+                "{label} in\n{text}"
+            );
+        }
+        let row = |label: &str| {
+            (text.lines())
+                .find(|l| l.trim_start().starts_with(label))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        };
+        assert_eq!(
+            row("Not answered by anyone").as_deref(),
+            Some("Not answered by anyone 0 5")
+        );
+        assert_eq!(
+            row("Working time to the placement").as_deref(),
+            Some("Working time to the placement - 1 h 30 min / 2 d 4 h")
+        );
     }
 }

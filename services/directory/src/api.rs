@@ -1,7 +1,7 @@
 //! The gRPC face of the directory. Each RPC validates its input before any work, then runs one transaction;
 //! errors become gRPC statuses in one place (`ServiceError` into `Status`).
 
-use placement_messaging::{EventType, Outbox};
+use placement_messaging::{Event, Outbox};
 use placement_platform::{
     CallerExt,
     caller::correlation_id,
@@ -27,8 +27,9 @@ use uuid::Uuid;
 use crate::{
     EVENTS,
     endpoints::Endpoints,
+    import::{ImportError, MAX_IMPORT_BYTES},
     policy,
-    social_service::{MAX_CHILD_AGE, MAX_SERVICE_CAPACITY, validate_places},
+    social_service::{MAX_CHILD_AGE, MAX_SERVICE_CAPACITY, SocialServiceError, validate_places},
     store::{self, AgencyRow, Contact, ServiceRow},
 };
 
@@ -111,7 +112,7 @@ impl DirectoryService for Directory {
         respond(
             self.find_service(id)
                 .await
-                .and_then(|s| s.ok_or_else(|| ServiceError::not_found("service")))
+                .and_then(|s| s.ok_or_else(|| SocialServiceError::NotFound.into()))
                 .map(|s| s.to_proto()),
         )
     }
@@ -201,10 +202,9 @@ impl DirectoryService for Directory {
         let correlation = correlation_id(&request);
         // Standing first: an agency that may not import is refused before a byte of its file is read.
         let agency = self.calling_agency(caller.agency_id).await?;
-        crate::import::scope_of(&agency)?;
-        let running = self.imports.clone().try_lock_owned().map_err(|_| {
-            ServiceError::Conflict("another register import is running in this directory".into())
-        })?;
+        crate::import::scope_of(&agency).map_err(ServiceError::from)?;
+        let running = (self.imports.clone().try_lock_owned())
+            .map_err(|_| ServiceError::from(ImportError::AlreadyRunning))?;
         let (options, bytes) = receive_file(request.into_inner()).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let (pool, outbox) = (self.pool.clone(), self.outbox.clone());
@@ -397,17 +397,15 @@ impl Directory {
         )
         .await?;
         let event = EVENTS.build(
-            EventType::AgencyRegistered,
-            "agency",
-            id,
-            1,
-            correlation,
-            &AgencyRegistered {
+            Event::AgencyRegistered(AgencyRegistered {
                 agency_id: id.to_string(),
                 kind: kind as i32,
                 region_code: req.region_code.clone(),
                 municipality_code: req.municipality_code.clone(),
-            },
+            }),
+            id,
+            1,
+            correlation,
         );
         Outbox::enqueue(&mut tx, &event).await?;
         self.outbox.commit(tx).await?;
@@ -425,10 +423,10 @@ impl Directory {
         let service_type = ServiceType::try_from(req.r#type)
             .ok()
             .filter(|t| *t != ServiceType::Unspecified)
-            .ok_or_else(|| ServiceError::invalid("type", "required"))?;
+            .ok_or(SocialServiceError::TypeRequired)?;
         check_text("name", &req.name, 1, 200)?;
         if req.municipality_code.is_empty() {
-            return Err(ServiceError::invalid("municipality_code", "required"));
+            return Err(SocialServiceError::MunicipalityRequired.into());
         }
         let places = validate_places(&req)?;
         let region = self
@@ -437,14 +435,12 @@ impl Directory {
         let provider = self
             .find_agency(provider_id)
             .await?
-            .ok_or_else(|| ServiceError::not_found("provider agency"))?;
+            .ok_or(SocialServiceError::ProviderNotFound)?;
         if !matches!(
             provider.kind(),
             AgencyKind::ServiceProvider | AgencyKind::FosterCareTeam
         ) {
-            return Err(ServiceError::precondition(
-                "provider_agency_id must be a service provider or a foster-care team",
-            ));
+            return Err(SocialServiceError::NotAProvider.into());
         }
         let caller = self.calling_agency(caller).await?;
         let allowed = match caller.kind() {
@@ -453,9 +449,7 @@ impl Directory {
             _ => caller.id == provider.id,
         };
         if !allowed {
-            return Err(ServiceError::denied(
-                "only a national authority, the RDSA of the district or the provider registers a service",
-            ));
+            return Err(SocialServiceError::MayNotRegister.into());
         }
 
         let id = Uuid::now_v7();
@@ -474,12 +468,10 @@ impl Directory {
         )
         .await?;
         let event = EVENTS.build(
-            EventType::ServiceRegistered,
-            "service",
+            Event::ServiceRegistered(row.capacity_event(CapacityChange::Registered, None, 0)),
             id,
             placement_platform::numbers::serial(row.version),
             correlation,
-            &row.capacity_event(CapacityChange::Registered, None, 0),
         );
         Outbox::enqueue(&mut tx, &event).await?;
         self.outbox.commit(tx).await?;
@@ -499,34 +491,35 @@ impl Directory {
             .occupied_places
             .map(|o| at_most("occupied_places", o, req.capacity))
             .transpose()?;
-        let status = ServiceStatus::try_from(req.status)
-            .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
+        let status =
+            ServiceStatus::try_from(req.status).map_err(|_| SocialServiceError::UnknownStatus)?;
         let caller = self.calling_agency(caller).await?;
 
         let mut tx = placement_platform::db::begin(&self.pool).await?;
         let current = store::lock_service(&mut tx, service_id)
             .await?
-            .ok_or_else(|| ServiceError::not_found("service"))?;
+            .ok_or(SocialServiceError::NotFound)?;
         if caller.kind() != AgencyKind::NationalAuthority && caller.id != current.provider_agency_id
         {
-            return Err(ServiceError::denied(
-                "only the agency that runs the service, or a national authority, changes its capacity",
-            ));
+            return Err(SocialServiceError::MayNotChangeCapacity.into());
         }
         if let Some(expected) = req.expected_version
             && expected != placement_platform::numbers::serial(current.version)
         {
-            return Err(ServiceError::precondition(format!(
-                "the service is at version {}, not {expected}",
-                current.version
-            )));
+            return Err(SocialServiceError::VersionMismatch {
+                current: current.version,
+                expected,
+            }
+            .into());
         }
         let occupied = occupied.unwrap_or(current.occupied_places);
         if capacity < occupied.saturating_add(current.held_places) {
-            return Err(ServiceError::precondition(format!(
-                "capacity {} is below occupied ({occupied}) plus held ({}) places",
-                req.capacity, current.held_places
-            )));
+            return Err(SocialServiceError::BelowPlacesTaken {
+                capacity: req.capacity,
+                occupied,
+                held: current.held_places,
+            }
+            .into());
         }
         let status = if status == ServiceStatus::Unspecified {
             current.status
@@ -535,12 +528,10 @@ impl Directory {
         };
         let row = store::set_capacity(&mut tx, service_id, capacity, occupied, status).await?;
         let event = EVENTS.build(
-            EventType::ServiceCapacityChanged,
-            "service",
+            Event::ServiceCapacityChanged(row.capacity_event(CapacityChange::Adjusted, None, 0)),
             service_id,
             placement_platform::numbers::serial(row.version),
             correlation,
-            &row.capacity_event(CapacityChange::Adjusted, None, 0),
         );
         Outbox::enqueue(&mut tx, &event).await?;
         self.outbox.commit(tx).await?;
@@ -634,9 +625,9 @@ impl Directory {
             store::agencies_with_ids(&self.pool, &providers)
                 .await?
                 .into_iter()
-                .map(|a| (a.0.id, a))
+                .map(|a| (a.agency.id, a))
                 .collect();
-        let places = crate::hsds::Places::get();
+        let places = crate::hsds::PlaceNames::get();
         let contents = (rows.iter())
             .map(|r| crate::hsds::service(r, agencies.get(&r.row.provider_agency_id), places))
             .collect();
@@ -676,19 +667,15 @@ fn decode_export_token(token: &str) -> ServiceResult<(ExportPosition, i64)> {
     Ok((Some((at, id)), number))
 }
 
-/// The largest register file an import takes.
-const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
-
 /// The options (the first message) and the file's bytes (the others).
 async fn receive_file(
     mut stream: tonic::Streaming<ImportServicesChunk>,
 ) -> Result<(crate::import::Options, Vec<u8>), Status> {
     use placement_proto::v1::import_services_chunk::Part;
     let first = stream.message().await?.and_then(|c| c.part);
+    let refused = |e: ImportError| Status::from(ServiceError::from(e));
     let Some(Part::Options(options)) = first else {
-        return Err(
-            ServiceError::invalid("options", "the first message carries the options").into(),
-        );
+        return Err(refused(ImportError::OptionsNotFirst));
     };
     check_text("options.file_name", &options.file_name, 1, 255)?;
     let mut bytes = Vec::new();
@@ -697,10 +684,8 @@ async fn receive_file(
             Some(Part::Data(data)) if bytes.len() + data.len() <= MAX_IMPORT_BYTES => {
                 bytes.extend_from_slice(&data);
             }
-            Some(Part::Data(_)) => {
-                return Err(ServiceError::invalid("data", "the file is larger than 32 MiB").into());
-            }
-            _ => return Err(ServiceError::invalid("options", "sent more than once").into()),
+            Some(Part::Data(_)) => return Err(refused(ImportError::TooLarge)),
+            _ => return Err(refused(ImportError::OptionsTwice)),
         }
     }
     Ok((

@@ -4,7 +4,7 @@
 //! notifications service replaces its copy and never applies an older set over a newer one. Webhook secrets
 //! are derived (see `placement_platform::webhook`) and only ever shown to the agency in a response.
 
-use placement_messaging::{EventType, HandleError, IncomingEvent, Outbox};
+use placement_messaging::{Event, EventType, HandleError, IncomingEvent, Outbox};
 use placement_platform::{
     error::{ServiceError, ServiceResult, parse_id},
     webhook::{AllowedTargets, derive_secret},
@@ -19,13 +19,95 @@ use uuid::Uuid;
 
 use crate::{
     EVENTS, NATIONAL_AUTHORITY_ID,
-    store::{self, EndpointRow},
+    store::{self, RegisteredEndpoint},
 };
 
 pub const MAX_ENDPOINTS: i64 = 20;
 const MAX_EVENT_TYPES: usize = 20;
 const MAX_EMAIL: usize = 254;
 const MAX_URL: usize = 2000;
+
+/// Why a request about notification endpoints is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// The agency is not registered, or is another's: the two look alike.
+    #[error("agency not found")]
+    AgencyNotFound,
+    #[error("notification endpoint not found")]
+    EndpointNotFound,
+    #[error("channel: required")]
+    ChannelRequired,
+    #[error("language: unknown language")]
+    UnknownLanguage,
+    #[error("an agency has at most {MAX_ENDPOINTS} notification endpoints")]
+    TooManyEndpoints,
+    #[error("the agency already has this endpoint")]
+    AlreadyRegistered,
+    #[error("rotate_secret: only webhooks have a secret")]
+    NoSecretToRotate,
+    /// `field` lists more event types than an endpoint takes.
+    #[error("{field}: at most {MAX_EVENT_TYPES}")]
+    TooManyEventTypes { field: String },
+    /// `field` (an element of the list, `event_types[2]`) names an event no agency is told of.
+    #[error("{field}: not an event agencies are told of")]
+    NotNotified { field: String },
+    #[error("address: {0}")]
+    Address(#[from] AddressError),
+}
+
+/// What is wrong with an endpoint's address; the text is the reason the caller reads.
+#[derive(Debug, thiserror::Error)]
+pub enum AddressError {
+    #[error("an e-mail address of 3 to 254 characters")]
+    EmailLength,
+    #[error("not an e-mail address")]
+    NotEmail,
+    #[error("a URL of up to 2000 characters")]
+    UrlLength,
+    #[error("not a URL")]
+    NotUrl,
+    #[error("must be an https URL")]
+    NotHttps,
+    #[error("the URL has no host")]
+    NoHost,
+    #[error("credentials do not belong in the URL")]
+    Credentials,
+    #[error("the URL has a fragment")]
+    Fragment,
+    #[error("webhook target not allowed: {0}")]
+    TargetNotAllowed(String),
+}
+
+impl From<EndpointError> for ServiceError {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::AgencyNotFound => ServiceError::not_found("agency"),
+            EndpointError::EndpointNotFound => ServiceError::not_found("notification endpoint"),
+            EndpointError::ChannelRequired => ServiceError::invalid("channel", "required"),
+            EndpointError::UnknownLanguage => ServiceError::invalid("language", "unknown language"),
+            EndpointError::TooManyEndpoints => ServiceError::precondition(e.to_string()),
+            EndpointError::AlreadyRegistered => ServiceError::AlreadyExists(e.to_string()),
+            EndpointError::NoSecretToRotate => {
+                ServiceError::invalid("rotate_secret", "only webhooks have a secret")
+            }
+            EndpointError::TooManyEventTypes { field } => {
+                ServiceError::invalid(field, format!("at most {MAX_EVENT_TYPES}"))
+            }
+            EndpointError::NotNotified { field } => ServiceError::invalid(
+                field,
+                format!(
+                    "not an event agencies are told of; one of {}",
+                    EventType::NOTIFIED
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            EndpointError::Address(why) => ServiceError::invalid("address", why.to_string()),
+        }
+    }
+}
 
 /// Which webhook URLs may be registered.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +137,7 @@ impl Endpoints {
         }
     }
 
-    fn secret(&self, row: &EndpointRow) -> Option<String> {
+    fn secret(&self, row: &RegisteredEndpoint) -> Option<String> {
         (row.channel() == NotificationChannel::Webhook).then(|| {
             derive_secret(
                 &self.webhook_key,
@@ -69,15 +151,15 @@ impl Endpoints {
     async fn authorize(&self, caller: Uuid, agency: Uuid) -> ServiceResult<()> {
         let exists = store::agency_exists(&self.pool, agency).await?;
         if !exists || (caller != agency && caller != NATIONAL_AUTHORITY_ID) {
-            return Err(ServiceError::not_found("agency"));
+            return Err(EndpointError::AgencyNotFound.into());
         }
         Ok(())
     }
 
-    async fn endpoint_for(&self, caller: Uuid, id: Uuid) -> ServiceResult<EndpointRow> {
+    async fn endpoint_for(&self, caller: Uuid, id: Uuid) -> ServiceResult<RegisteredEndpoint> {
         match store::find_endpoint(&self.pool, id).await? {
             Some(row) if caller == row.agency_id || caller == NATIONAL_AUTHORITY_ID => Ok(row),
-            _ => Err(ServiceError::not_found("notification endpoint")),
+            _ => Err(EndpointError::EndpointNotFound.into()),
         }
     }
 
@@ -91,7 +173,7 @@ impl Endpoints {
         let channel = NotificationChannel::try_from(req.channel)
             .ok()
             .filter(|c| *c != NotificationChannel::Unspecified)
-            .ok_or_else(|| ServiceError::invalid("channel", "required"))?;
+            .ok_or(EndpointError::ChannelRequired)?;
         let address = check_address(channel, req.address.trim(), &self.webhooks)?;
         let event_types = check_event_types("event_types", &req.event_types)?;
         let language = language_or_default(req.language)?;
@@ -101,9 +183,7 @@ impl Endpoints {
         // Serialises changes to one agency's endpoints, so the count and the version are right.
         let count = store::lock_agency_and_count_endpoints(&mut tx, agency).await?;
         if count >= MAX_ENDPOINTS {
-            return Err(ServiceError::precondition(format!(
-                "an agency has at most {MAX_ENDPOINTS} notification endpoints"
-            )));
+            return Err(EndpointError::TooManyEndpoints.into());
         }
         let row = store::insert_endpoint(
             &mut tx,
@@ -117,9 +197,7 @@ impl Endpoints {
             },
         )
         .await?;
-        let row = row.ok_or_else(|| {
-            ServiceError::AlreadyExists("the agency already has this endpoint".into())
-        })?;
+        let row = row.ok_or(EndpointError::AlreadyRegistered)?;
         announce(&mut tx, agency, correlation).await?;
         self.outbox.commit(tx).await?;
         tracing::info!(endpoint_id = %row.id, %agency, channel = channel.as_str_name(), "notification endpoint added");
@@ -158,10 +236,7 @@ impl Endpoints {
             .transpose()?;
         let current = self.endpoint_for(caller, id).await?;
         if req.rotate_secret && current.channel() != NotificationChannel::Webhook {
-            return Err(ServiceError::invalid(
-                "rotate_secret",
-                "only webhooks have a secret",
-            ));
+            return Err(EndpointError::NoSecretToRotate.into());
         }
         let mut tx = placement_platform::db::begin(&self.pool).await?;
         store::lock_agency(&mut tx, current.agency_id).await?;
@@ -176,7 +251,7 @@ impl Endpoints {
             },
         )
         .await?;
-        let row = row.ok_or_else(|| ServiceError::not_found("notification endpoint"))?;
+        let row = row.ok_or(EndpointError::EndpointNotFound)?;
         announce(&mut tx, row.agency_id, correlation).await?;
         self.outbox.commit(tx).await?;
         tracing::info!(endpoint_id = %id, enabled = row.enabled, rotated = req.rotate_secret, "notification endpoint updated");
@@ -199,7 +274,7 @@ impl Endpoints {
         let mut tx = placement_platform::db::begin(&self.pool).await?;
         store::lock_agency(&mut tx, current.agency_id).await?;
         if !store::delete_endpoint(&mut tx, id).await? {
-            return Err(ServiceError::not_found("notification endpoint"));
+            return Err(EndpointError::EndpointNotFound.into());
         }
         announce(&mut tx, current.agency_id, correlation).await?;
         self.outbox.commit(tx).await?;
@@ -213,16 +288,14 @@ async fn announce(conn: &mut PgConnection, agency: Uuid, correlation: Uuid) -> S
     let version = store::next_endpoints_version(conn, agency).await?;
     let rows = store::endpoints_of(conn, agency).await?;
     let event = EVENTS.build(
-        EventType::AgencyEndpointsChanged,
-        "agency",
+        Event::AgencyEndpointsChanged(AgencyEndpointsChanged {
+            agency_id: agency.to_string(),
+            endpoints_version: placement_platform::numbers::serial(version),
+            endpoints: rows.iter().map(RegisteredEndpoint::snapshot).collect(),
+        }),
         agency,
         placement_platform::numbers::serial(version),
         correlation,
-        &AgencyEndpointsChanged {
-            agency_id: agency.to_string(),
-            endpoints_version: placement_platform::numbers::serial(version),
-            endpoints: rows.iter().map(EndpointRow::snapshot).collect(),
-        },
     );
     Outbox::enqueue(conn, &event).await?;
     Ok(())
@@ -232,9 +305,9 @@ async fn announce(conn: &mut PgConnection, agency: Uuid, correlation: Uuid) -> S
 /// removed since, is left as it is.
 pub async fn on_disabled(
     tx: &mut Transaction<'_, Postgres>,
+    disabled: &EndpointDisabled,
     event: &IncomingEvent,
 ) -> Result<(), HandleError> {
-    let disabled: EndpointDisabled = event.payload()?;
     let id = placement_messaging::payload_id("endpoint_id", &disabled.endpoint_id)?;
     let reason: String = format!("deliveries kept failing: {}", disabled.reason)
         .chars()
@@ -250,35 +323,26 @@ pub async fn on_disabled(
     Ok(())
 }
 
-fn language_or_default(value: i32) -> ServiceResult<Language> {
+fn language_or_default(value: i32) -> Result<Language, EndpointError> {
     match Language::try_from(value) {
         Ok(Language::Unspecified) => Ok(Language::Bg),
         Ok(l) => Ok(l),
-        Err(_) => Err(ServiceError::invalid("language", "unknown language")),
+        Err(_) => Err(EndpointError::UnknownLanguage),
     }
 }
 
-fn check_event_types(field: &str, types_: &[String]) -> ServiceResult<Vec<String>> {
+fn check_event_types(field: &str, types_: &[String]) -> Result<Vec<String>, EndpointError> {
     if types_.len() > MAX_EVENT_TYPES {
-        return Err(ServiceError::invalid(
-            field,
-            format!("at most {MAX_EVENT_TYPES}"),
-        ));
+        return Err(EndpointError::TooManyEventTypes {
+            field: field.to_string(),
+        });
     }
     let mut out: Vec<String> = Vec::with_capacity(types_.len());
     for (i, t) in types_.iter().enumerate() {
         if !EventType::parse(t).is_some_and(|t| EventType::NOTIFIED.contains(&t)) {
-            return Err(ServiceError::invalid(
-                format!("{field}[{i}]"),
-                format!(
-                    "not an event agencies are told of; one of {}",
-                    EventType::NOTIFIED
-                        .iter()
-                        .map(|t| t.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
+            return Err(EndpointError::NotNotified {
+                field: format!("{field}[{i}]"),
+            });
         }
         if !out.contains(t) {
             out.push(t.clone());
@@ -291,12 +355,11 @@ fn check_address(
     channel: NotificationChannel,
     address: &str,
     webhooks: &WebhookRules,
-) -> ServiceResult<String> {
-    let invalid = |why: &str| ServiceError::invalid("address", why);
+) -> Result<String, EndpointError> {
     match channel {
         NotificationChannel::Email => {
             if address.is_empty() || address.len() > MAX_EMAIL {
-                return Err(invalid("an e-mail address of 3 to 254 characters"));
+                return Err(AddressError::EmailLength.into());
             }
             let valid = address.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
@@ -308,43 +371,97 @@ fn check_address(
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
             if !valid {
-                return Err(invalid("not an e-mail address"));
+                return Err(AddressError::NotEmail.into());
             }
             Ok(address.to_string())
         }
         NotificationChannel::Webhook => {
             if address.is_empty() || address.len() > MAX_URL {
-                return Err(invalid("a URL of up to 2000 characters"));
+                return Err(AddressError::UrlLength.into());
             }
-            let url = url::Url::parse(address).map_err(|_| invalid("not a URL"))?;
+            let url = url::Url::parse(address).map_err(|_| AddressError::NotUrl)?;
             match url.scheme() {
                 "https" => {}
                 "http" if webhooks.allow_http => {}
-                _ => return Err(invalid("must be an https URL")),
+                _ => return Err(AddressError::NotHttps.into()),
             }
             if url.host_str().is_none_or(str::is_empty) {
-                return Err(invalid("the URL has no host"));
+                return Err(AddressError::NoHost.into());
             }
             if !url.username().is_empty() || url.password().is_some() {
-                return Err(invalid("credentials do not belong in the URL"));
+                return Err(AddressError::Credentials.into());
             }
             if url.fragment().is_some() {
-                return Err(invalid("the URL has a fragment"));
+                return Err(AddressError::Fragment.into());
             }
             // A webhook is a request made on the agency's behalf: none may be aimed inside a network.
             webhooks
                 .targets
                 .check(&url)
-                .map_err(|refused| invalid(&format!("webhook target not allowed: {refused}")))?;
+                .map_err(|refused| AddressError::TargetNotAllowed(refused.to_string()))?;
             Ok(url.to_string())
         }
-        NotificationChannel::Unspecified => Err(ServiceError::invalid("channel", "required")),
+        NotificationChannel::Unspecified => Err(EndpointError::ChannelRequired),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each refusal is answered as before its enum: the same code, field and text.
+    #[test]
+    fn refusals_keep_their_codes_fields_and_text() {
+        let cases = [
+            (
+                EndpointError::AgencyNotFound,
+                "NOT_FOUND",
+                "agency not found",
+            ),
+            (
+                EndpointError::TooManyEndpoints,
+                "FAILED_PRECONDITION",
+                "an agency has at most 20 notification endpoints",
+            ),
+            (
+                EndpointError::AlreadyRegistered,
+                "ALREADY_EXISTS",
+                "the agency already has this endpoint",
+            ),
+            (
+                EndpointError::NoSecretToRotate,
+                "INVALID_ARGUMENT",
+                "rotate_secret: only webhooks have a secret",
+            ),
+            (
+                AddressError::NotHttps.into(),
+                "INVALID_ARGUMENT",
+                "address: must be an https URL",
+            ),
+            (
+                EndpointError::TooManyEventTypes {
+                    field: "events.event_types".into(),
+                },
+                "INVALID_ARGUMENT",
+                "events.event_types: at most 20",
+            ),
+        ];
+        for (refusal, code, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), code, "{message}");
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+        match check_event_types("event_types", &["x".into()]).map_err(ServiceError::from) {
+            Err(ServiceError::InvalidArgument { field, reason }) => {
+                assert_eq!(field, "event_types[0]");
+                assert!(
+                    reason.starts_with("not an event agencies are told of; one of referral."),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn rules(allow_http: bool, allowed: &str) -> WebhookRules {
         WebhookRules {
@@ -418,7 +535,7 @@ mod tests {
             "https://intranet/",
             "http://127.0.0.1:8080/hook",
         ] {
-            match check_address(Webhook, inside, &strict) {
+            match check_address(Webhook, inside, &strict).map_err(ServiceError::from) {
                 Err(ServiceError::InvalidArgument { field, reason }) => {
                     assert_eq!(field, "address", "{inside}");
                     assert!(reason.contains("not allowed"), "{inside}: {reason}");

@@ -11,7 +11,7 @@ use placement_proto::v1::{AgencyKind, ServiceStatus, ServiceType};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::store::{AgencyRow, ExportedService};
+use crate::store::{ExportedAgency, ExportedService};
 
 /// The namespace of the identifiers derived from a service's.
 const NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_4c2e_8a0b_4f5e_9c3d_2b1a_0e9f_8d7c);
@@ -35,16 +35,16 @@ fn time(at: DateTime<Utc>) -> String {
 }
 
 /// Names of districts and municipalities, by code (in Bulgarian: the directory's own language).
-pub struct Places {
+pub struct PlaceNames {
     regions: HashMap<String, String>,
     municipalities: HashMap<String, String>,
 }
 
-impl Places {
+impl PlaceNames {
     /// Read once from the embedded reference data, not on every page.
-    pub fn get() -> &'static Places {
-        static PLACES: std::sync::LazyLock<Places> = std::sync::LazyLock::new(Places::load);
-        &PLACES
+    pub fn get() -> &'static PlaceNames {
+        static NAMES: std::sync::LazyLock<PlaceNames> = std::sync::LazyLock::new(PlaceNames::load);
+        &NAMES
     }
 
     fn load() -> Self {
@@ -63,8 +63,8 @@ impl Places {
 /// One service as an HSDS `service` object.
 pub fn service(
     s: &ExportedService,
-    provider: Option<&(AgencyRow, Option<String>)>,
-    places: &Places,
+    provider: Option<&ExportedAgency>,
+    places: &PlaceNames,
 ) -> Value {
     let r = &s.row;
     let updated = time(r.updated_at);
@@ -98,7 +98,7 @@ pub fn service(
     out
 }
 
-fn service_at_location(s: &ExportedService, places: &Places) -> Value {
+fn service_at_location(s: &ExportedService, places: &PlaceNames) -> Value {
     let r = &s.row;
     let location_id = derived(r.id, "location");
     let municipality = places
@@ -140,7 +140,12 @@ fn service_at_location(s: &ExportedService, places: &Places) -> Value {
     })
 }
 
-fn organization((agency, register_id): &(AgencyRow, Option<String>)) -> Value {
+fn organization(
+    ExportedAgency {
+        agency,
+        register_id,
+    }: &ExportedAgency,
+) -> Value {
     let mut org = json!({
         "id": agency.id.to_string(),
         "name": agency.name,

@@ -16,19 +16,17 @@ pub mod register;
 mod social_service;
 mod store;
 
-use placement_messaging::EventBuilder;
-use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_messaging::service::{Definition, GrpcApi, Kit, Service, StartError};
+use placement_messaging::{EventBuilder, EventType};
 use placement_platform::config::Required;
 use placement_platform::services;
 use placement_platform::webhook::AllowedTargets;
-use placement_proto::v1::directory_service_server::DirectoryServiceServer;
+use placement_proto::v1::directory_service_server::{self, DirectoryServiceServer};
 use serde::Deserialize;
 use tonic::service::Routes;
 use uuid::Uuid;
 
-pub const SERVICE_NAME: &str = "placement.v1.DirectoryService";
-pub const PRODUCER: &str = "placement-directory";
-pub(crate) const EVENTS: EventBuilder = EventBuilder::new(PRODUCER);
+pub(crate) const EVENTS: EventBuilder = Directory::DEFINITION.events();
 
 /// The national Agency for Social Assistance, created by the first migration; it registers the first agencies.
 pub const NATIONAL_AUTHORITY_ID: Uuid = placement_platform::caller::NATIONAL_AUTHORITY;
@@ -65,16 +63,21 @@ pub struct Directory;
 impl Service for Directory {
     const DEFINITION: Definition = Definition {
         listed: services::DIRECTORY,
-        grpc_name: SERVICE_NAME,
-        producer: PRODUCER,
+        grpc: GrpcApi::Serves(directory_service_server::SERVICE_NAME),
+        publishes: &[
+            EventType::AgencyRegistered,
+            EventType::ServiceRegistered,
+            EventType::ServiceCapacityChanged,
+            EventType::AgencyEndpointsChanged,
+        ],
         migrators: &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
         required: REQUIRED,
     };
     type Config = Config;
 
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
-        reference::load(&kit.pool).await?;
-        kit.consume(events::BINDINGS, events::DirectoryEvents);
+        reference::load(kit.pool()).await?;
+        kit.consume(events::DirectoryEvents);
         let webhook_key = kit.webhook_key();
         let webhooks = endpoints::WebhookRules {
             allow_http: config.allow_http_webhooks,
@@ -82,8 +85,8 @@ impl Service for Directory {
                 .map_err(|e| StartError::Config(e.to_string()))?,
         };
         let endpoints =
-            endpoints::Endpoints::new(kit.pool.clone(), kit.outbox(), webhook_key, webhooks);
-        let api = api::Directory::new(kit.pool.clone(), kit.outbox(), endpoints);
+            endpoints::Endpoints::new(kit.pool().clone(), kit.outbox(), webhook_key, webhooks);
+        let api = api::Directory::new(kit.pool().clone(), kit.outbox(), endpoints);
         Ok(placement_messaging::routes![kit;
             DirectoryServiceServer::new(api),
             // The imports of the register are recorded in the directory's own audit trail.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use crate::social_service::Places;
+use crate::social_service::PlacesAndAges;
 
 pub const AGENCY_COLUMNS: &str =
     "id, kind, name, region_code, municipality_code, contacts, created_at";
@@ -286,7 +286,7 @@ pub struct NewService<'a> {
     pub name: &'a str,
     pub region_code: &'a str,
     pub municipality_code: &'a str,
-    pub places: Places,
+    pub places: PlacesAndAges,
 }
 
 /// Registers an active service.
@@ -479,8 +479,9 @@ pub async fn lock_agency_and_count_endpoints(
 pub const ENDPOINT_COLUMNS: &str = "id, agency_id, channel, address, event_types, language, enabled, disabled_reason, \
      secret_version, created_at, updated_at";
 
+/// A notification endpoint an agency registered, as the directory keeps it.
 #[derive(Debug, Clone, FromRow)]
-pub struct EndpointRow {
+pub struct RegisteredEndpoint {
     pub id: Uuid,
     pub agency_id: Uuid,
     pub channel: NotificationChannel,
@@ -494,7 +495,7 @@ pub struct EndpointRow {
     pub updated_at: DateTime<Utc>,
 }
 
-impl EndpointRow {
+impl RegisteredEndpoint {
     pub fn channel(&self) -> NotificationChannel {
         self.channel
     }
@@ -533,7 +534,10 @@ impl EndpointRow {
     }
 }
 
-pub async fn find_endpoint(pool: &PgPool, id: Uuid) -> Result<Option<EndpointRow>, sqlx::Error> {
+pub async fn find_endpoint(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<RegisteredEndpoint>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {ENDPOINT_COLUMNS} FROM notification_endpoints WHERE id = $1"
     ))
@@ -546,7 +550,7 @@ pub async fn find_endpoint(pool: &PgPool, id: Uuid) -> Result<Option<EndpointRow
 pub async fn endpoints_of(
     conn: &mut PgConnection,
     agency: Uuid,
-) -> Result<Vec<EndpointRow>, sqlx::Error> {
+) -> Result<Vec<RegisteredEndpoint>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {ENDPOINT_COLUMNS} FROM notification_endpoints WHERE agency_id = $1 ORDER BY created_at, id"
     ))
@@ -568,7 +572,7 @@ pub struct NewEndpoint<'a> {
 pub async fn insert_endpoint(
     conn: &mut PgConnection,
     e: &NewEndpoint<'_>,
-) -> Result<Option<EndpointRow>, sqlx::Error> {
+) -> Result<Option<RegisteredEndpoint>, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO notification_endpoints (id, agency_id, channel, address, event_types, language)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -596,7 +600,7 @@ pub struct EndpointChange {
 pub async fn update_endpoint(
     conn: &mut PgConnection,
     c: &EndpointChange,
-) -> Result<Option<EndpointRow>, sqlx::Error> {
+) -> Result<Option<RegisteredEndpoint>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE notification_endpoints SET
              event_types = COALESCE($2, event_types),
@@ -929,25 +933,24 @@ pub async fn services_changed(
     Ok((rows, total))
 }
 
+/// An agency as the export shows it: its row and its id in the register (the provider's EIK), if any.
+#[derive(Debug, Clone, FromRow)]
+pub struct ExportedAgency {
+    #[sqlx(flatten)]
+    pub agency: AgencyRow,
+    #[sqlx(rename = "external_id")]
+    pub register_id: Option<String>,
+}
+
 /// The agencies with these ids, with their register ids.
 pub async fn agencies_with_ids(
     pool: &PgPool,
     ids: &[Uuid],
-) -> Result<Vec<(AgencyRow, Option<String>)>, sqlx::Error> {
-    #[derive(FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        agency: AgencyRow,
-        external_id: Option<String>,
-    }
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+) -> Result<Vec<ExportedAgency>, sqlx::Error> {
+    sqlx::query_as(&format!(
         "SELECT {AGENCY_COLUMNS}, external_id FROM agencies WHERE id = ANY($1)"
     ))
     .bind(ids)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.agency, r.external_id))
-        .collect())
+    .await
 }

@@ -1,6 +1,6 @@
 //! Idempotent consumption: decode, apply in a transaction that also records the event id, commit, then ack.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use lapin::types::AMQPValue;
@@ -18,7 +18,7 @@ use sqlx::{Connection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{Broker, IncomingEvent, Outbox, topology};
+use crate::{Broker, Event, EventType, IncomingEvent, Outbox, envelope::EnvelopeError, topology};
 
 /// Why an event could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,11 @@ impl HandleError {
     pub fn missing(reason: impl Into<String>) -> Self {
         Self::Missing(reason.into())
     }
+
+    /// An event of a type no handler of the service takes (put on its queue by hand, or replayed).
+    pub fn not_subscribed(event_type: EventType) -> Self {
+        Self::Permanent(format!("not subscribed to {event_type}"))
+    }
 }
 
 impl From<sqlx::Error> for HandleError {
@@ -55,12 +60,6 @@ impl From<sqlx::Error> for HandleError {
     }
 }
 
-impl From<prost::DecodeError> for HandleError {
-    fn from(e: prost::DecodeError) -> Self {
-        Self::Permanent(format!("undecodable payload: {e}"))
-    }
-}
-
 /// A UUID field of an event's payload. A malformed one will not get better: the event is dead-lettered,
 /// naming the field.
 pub fn payload_id(field: &str, value: &str) -> Result<uuid::Uuid, HandleError> {
@@ -68,19 +67,129 @@ pub fn payload_id(field: &str, value: &str) -> Result<uuid::Uuid, HandleError> {
         .map_err(|_| HandleError::permanent(format!("{field} is not a UUID")))
 }
 
-/// Applies one event inside the transaction the consumer opened.
+/// Applies the events of the types it subscribes to, each inside the transaction the consumer opened.
 pub trait EventHandler: Send + Sync + 'static {
     /// What applying an event did, handed to `committed` once it is durable (e.g. whom to wake).
     type Applied: Send + 'static;
+    /// Where one event goes in the service: which feature, with the payload it needs.
+    type Route<'a>: Send;
 
-    fn handle(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        event: &IncomingEvent,
+    /// Where `event` goes, by its type alone: an exhaustive `match` over [`Event`] with no default arm,
+    /// `None` for each type the handler does not subscribe to. The queue is bound to exactly the types
+    /// routed somewhere, so the routing and the subscription cannot disagree.
+    fn route(event: &Event) -> Option<Self::Route<'_>>;
+
+    /// Applies the event `route` took it to.
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'_, Postgres>,
+        route: Self::Route<'a>,
+        event: &'a IncomingEvent,
     ) -> impl Future<Output = Result<Self::Applied, HandleError>> + Send;
 
     /// Called after the transaction of an applied event committed.
     fn committed(&self, _event: &IncomingEvent, _applied: Self::Applied) {}
+
+    /// Whether the handler takes events of type `event_type` (asks [`EventHandler::route`]).
+    fn subscribes(event_type: EventType) -> bool {
+        Self::route(&Event::empty(event_type)).is_some()
+    }
+}
+
+/// What to do once an applied event's transaction committed.
+type AfterCommit = Box<dyn FnOnce(&IncomingEvent) + Send>;
+type Applying<'a> = Pin<Box<dyn Future<Output = Result<AfterCommit, HandleError>> + Send + 'a>>;
+
+/// A handler, whatever its types, as the consumer holds it.
+trait Subscriber: Send + Sync {
+    fn subscribes(&self, event_type: EventType) -> bool;
+    /// Applies `event` when the handler routes it somewhere.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'_, Postgres>,
+        event: &'a IncomingEvent,
+    ) -> Option<Applying<'a>>;
+}
+
+impl<H: EventHandler> Subscriber for Arc<H> {
+    fn subscribes(&self, event_type: EventType) -> bool {
+        H::subscribes(event_type)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'_, Postgres>,
+        event: &'a IncomingEvent,
+    ) -> Option<Applying<'a>> {
+        let route = H::route(event.event())?;
+        let handler = Arc::clone(self);
+        Some(Box::pin(async move {
+            let applied = self.handle(tx, route, event).await?;
+            let after: AfterCommit = Box::new(move |event| handler.committed(event, applied));
+            Ok(after)
+        }))
+    }
+}
+
+/// The handlers of one service's queue, each event type taken by at most one of them.
+#[derive(Clone, Default)]
+pub struct Subscriptions {
+    handlers: Vec<Arc<dyn Subscriber>>,
+}
+
+impl Subscriptions {
+    /// Adds `handler`.
+    ///
+    /// # Panics
+    /// When another handler already takes one of its types: each event is recorded as applied once per
+    /// service, so two handlers of one type would each see the other's work as done.
+    pub fn add<H: EventHandler>(&mut self, handler: H) {
+        if let Some(taken) = (EventType::ALL.iter()).find(|t| H::subscribes(**t) && self.takes(**t))
+        {
+            panic!(
+                "{taken} is consumed by two handlers ({} and one declared before it): route it in one",
+                std::any::type_name::<H>()
+            );
+        }
+        self.handlers.push(Arc::new(Arc::new(handler)));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.handlers.is_empty()
+    }
+
+    /// Whether some handler takes events of type `event_type`.
+    pub fn takes(&self, event_type: EventType) -> bool {
+        self.handlers.iter().any(|h| h.subscribes(event_type))
+    }
+
+    /// The routing keys the queue is bound to: the types some handler takes.
+    pub fn bindings(&self) -> Vec<&'static str> {
+        (EventType::ALL.iter())
+            .filter(|t| self.takes(**t))
+            .map(|t| t.as_str())
+            .collect()
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'_, Postgres>,
+        event: &'a IncomingEvent,
+    ) -> Option<Applying<'a>> {
+        let handler = self
+            .handlers
+            .iter()
+            .find(|h| h.subscribes(event.event_type()))?;
+        handler.apply(tx, event)
+    }
+}
+
+impl std::fmt::Debug for Subscriptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriptions")
+            .field("bindings", &self.bindings())
+            .finish()
+    }
 }
 
 /// How often an event that refers to something unknown is tried again before it is dead-lettered
@@ -92,7 +201,7 @@ const MISSING_RETRIES: u32 = 6;
 pub struct ConsumerSpec {
     /// The service's own queue, e.g. `placement.directory`.
     pub queue: String,
-    /// Routing keys (event types, `*` and `#` allowed) bound to the queue.
+    /// Routing keys bound to the queue: the event types its handlers take.
     pub bindings: Vec<&'static str>,
     /// Deliveries the broker may send ahead of acks.
     pub prefetch: u16,
@@ -115,12 +224,12 @@ impl ConsumerSpec {
     }
 }
 
-pub struct Consumer<H> {
+pub struct Consumer {
     pool: PgPool,
     broker: Arc<Broker>,
     exchange: String,
     spec: ConsumerSpec,
-    handler: Arc<H>,
+    subscriptions: Arc<Subscriptions>,
     outbox: Option<Outbox>,
 }
 
@@ -158,20 +267,22 @@ enum SessionError {
     AckTimeout,
 }
 
-enum Outcome<A> {
-    Applied(A),
+enum Outcome {
+    Applied(AfterCommit),
     Duplicate,
     DeadLetter(String),
     Interrupted,
 }
 
-impl<H: EventHandler> Consumer<H> {
+impl Consumer {
+    /// Consumes `spec.queue` with `subscriptions`; `outbox` is told of each commit when the handlers
+    /// publish.
     pub fn new(
         pool: PgPool,
         broker: Arc<Broker>,
         exchange: impl Into<String>,
         spec: ConsumerSpec,
-        handler: Arc<H>,
+        subscriptions: Subscriptions,
         outbox: Option<Outbox>,
     ) -> Self {
         Self {
@@ -179,7 +290,7 @@ impl<H: EventHandler> Consumer<H> {
             broker,
             exchange: exchange.into(),
             spec,
-            handler,
+            subscriptions: Arc::new(subscriptions),
             outbox,
         }
     }
@@ -285,6 +396,21 @@ impl<H: EventHandler> Consumer<H> {
     ) -> Result<(), SessionError> {
         let event = match IncomingEvent::decode(&delivery.data) {
             Ok(e) => e,
+            Err(EnvelopeError::Payload {
+                event_id,
+                event_type,
+                source,
+            }) => {
+                tracing::error!(
+                    queue = %self.spec.queue,
+                    %event_id,
+                    %event_type,
+                    reason = %format!("undecodable payload: {source}"),
+                    "dead-lettering an event that cannot be applied"
+                );
+                consumed(event_type.as_str(), "dead_lettered");
+                return settle(delivery, false).await;
+            }
             Err(e) => {
                 let message_id = delivery
                     .properties
@@ -297,7 +423,7 @@ impl<H: EventHandler> Consumer<H> {
                 return settle(delivery, false).await;
             }
         };
-        tracing::trace!(event_id = %event.event_id, event_type = %event.event_type(), "received");
+        tracing::trace!(event_id = %event.event_id(), event_type = %event.event_type(), "received");
         let span = self.consume_span(&delivery, &event);
         self.apply_and_settle(delivery, event, shutdown)
             .instrument(span)
@@ -315,27 +441,27 @@ impl<H: EventHandler> Consumer<H> {
             metrics::counter!(EVENT_REDELIVERIES, "event_type" => event_type).increment(1);
         }
         match self.apply_with_retries(&event, shutdown).await {
-            Outcome::Applied(applied) => {
-                tracing::trace!(event_id = %event.event_id, "applied");
+            Outcome::Applied(after_commit) => {
+                tracing::trace!(event_id = %event.event_id(), "applied");
                 consumed(event_type, "applied");
                 let lag = (chrono::Utc::now() - event.occurred_at()).num_microseconds();
                 #[allow(clippy::cast_precision_loss)] // microseconds of lag: far below 2^53
                 metrics::histogram!(CONSUMER_LAG).record(lag.unwrap_or(0).max(0) as f64 / 1e6);
-                self.handler.committed(&event, applied);
+                after_commit(&event);
                 if let Some(outbox) = &self.outbox {
                     outbox.committed();
                 }
                 settle(delivery, true).await
             }
             Outcome::Duplicate => {
-                tracing::debug!(event_id = %event.event_id, "already applied; acking the redelivery");
+                tracing::debug!(event_id = %event.event_id(), "already applied; acking the redelivery");
                 consumed(event_type, "duplicate");
                 settle(delivery, true).await
             }
             Outcome::DeadLetter(reason) => {
                 tracing::error!(
                     queue = %self.spec.queue,
-                    event_id = %event.event_id,
+                    event_id = %event.event_id(),
                     event_type = %event.event_type(),
                     %reason,
                     "dead-lettering an event that cannot be applied"
@@ -370,7 +496,7 @@ impl<H: EventHandler> Consumer<H> {
             messaging.system = "rabbitmq",
             messaging.operation.type = "process",
             messaging.destination.name = %self.spec.queue,
-            messaging.message.id = %event.event_id,
+            messaging.message.id = %event.event_id(),
             trace_id = tracing::field::Empty,
         );
         placement_platform::trace_context::adopt(&span, Some(&traceparent));
@@ -381,7 +507,7 @@ impl<H: EventHandler> Consumer<H> {
         &self,
         event: &IncomingEvent,
         shutdown: &CancellationToken,
-    ) -> Outcome<H::Applied> {
+    ) -> Outcome {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
         let mut missing_tries = 0;
         loop {
@@ -398,7 +524,7 @@ impl<H: EventHandler> Consumer<H> {
                     missing_tries += 1;
                     metrics::counter!(EVENT_RETRIES, "reason" => "missing").increment(1);
                     let delay = backoff.next_delay();
-                    tracing::info!(event_id = %event.event_id, %reason, ?delay, "event refers to something unknown; retrying");
+                    tracing::info!(event_id = %event.event_id(), %reason, ?delay, "event refers to something unknown; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.cancelled() => return Outcome::Interrupted,
@@ -407,7 +533,7 @@ impl<H: EventHandler> Consumer<H> {
                 Err(HandleError::Transient(reason)) => {
                     metrics::counter!(EVENT_RETRIES, "reason" => "transient").increment(1);
                     let delay = backoff.next_delay();
-                    tracing::warn!(event_id = %event.event_id, %reason, ?delay, "cannot apply event yet; retrying");
+                    tracing::warn!(event_id = %event.event_id(), %reason, ?delay, "cannot apply event yet; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.cancelled() => return Outcome::Interrupted,
@@ -422,10 +548,14 @@ impl<H: EventHandler> Consumer<H> {
     /// while its `BEGIN` was on the wire would go back to the pool still open, so that the next borrower
     /// committed this event's record with its own work and the event was never applied (see
     /// `placement_platform::db::begin`). A finished apply whose ack was lost is a duplicate next time.
-    async fn apply(&self, event: &IncomingEvent) -> Result<Option<H::Applied>, HandleError> {
-        let (pool, handler, event) = (self.pool.clone(), self.handler.clone(), event.clone());
+    async fn apply(&self, event: &IncomingEvent) -> Result<Option<AfterCommit>, HandleError> {
+        if !self.subscriptions.takes(event.event_type()) {
+            return Err(HandleError::not_subscribed(event.event_type()));
+        }
+        let (pool, subscriptions, event) =
+            (self.pool.clone(), self.subscriptions.clone(), event.clone());
         placement_platform::db::run_to_completion(async move {
-            apply_once(&pool, &*handler, &event).await
+            apply_once(&pool, &subscriptions, &event).await
         })
         .await
     }
@@ -438,26 +568,29 @@ fn consumed(event_type: &'static str, outcome: &'static str) {
         .increment(1);
 }
 
-async fn apply_once<H: EventHandler>(
+async fn apply_once(
     pool: &PgPool,
-    handler: &H,
+    subscriptions: &Subscriptions,
     event: &IncomingEvent,
-) -> Result<Option<H::Applied>, HandleError> {
+) -> Result<Option<AfterCommit>, HandleError> {
     let mut conn = pool.acquire().await?;
     // BEGIN and the record of the event's id travel in one round trip (a simple query cannot carry
     // parameters; the id is a parsed UUID and the type one of `EventType`'s fixed routing keys). A
     // redelivered event fails on the primary key, which ends that transaction.
     let begin = format!(
         "BEGIN; INSERT INTO processed_events (event_id, event_type) VALUES ('{}', '{}')",
-        event.event_id,
+        event.event_id(),
         event.event_type()
     );
     #[allow(clippy::disallowed_methods)] // cancel-safe: this task is never dropped half-way
     let error = match (*conn).begin_with(begin).await {
         Ok(mut tx) => {
-            let applied = handler.handle(&mut tx, event).await?;
+            let Some(applying) = subscriptions.apply(&mut tx, event) else {
+                return Err(HandleError::not_subscribed(event.event_type()));
+            };
+            let after_commit = applying.await?;
             tx.commit().await?;
-            return Ok(Some(applied));
+            return Ok(Some(after_commit));
         }
         Err(e) => e,
     };
@@ -471,5 +604,77 @@ async fn apply_once<H: EventHandler>(
     match error.as_database_error() {
         Some(db) if db.is_unique_violation() => Ok(None),
         _ => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes the cases' opening and closing.
+    struct CaseBook;
+    /// Takes acceptances.
+    struct Acceptances;
+
+    impl EventHandler for CaseBook {
+        type Applied = ();
+        type Route<'a> = ();
+
+        fn route(event: &Event) -> Option<()> {
+            matches!(event, Event::CaseOpened(_) | Event::CaseClosed(_)).then_some(())
+        }
+
+        async fn handle(
+            &self,
+            _tx: &mut Transaction<'_, Postgres>,
+            _route: (),
+            _event: &IncomingEvent,
+        ) -> Result<(), HandleError> {
+            Ok(())
+        }
+    }
+
+    impl EventHandler for Acceptances {
+        type Applied = ();
+        type Route<'a> = ();
+
+        fn route(event: &Event) -> Option<()> {
+            matches!(event, Event::ReferralAccepted(_)).then_some(())
+        }
+
+        async fn handle(
+            &self,
+            _tx: &mut Transaction<'_, Postgres>,
+            _route: (),
+            _event: &IncomingEvent,
+        ) -> Result<(), HandleError> {
+            Ok(())
+        }
+    }
+
+    /// Several handlers share the queue: it is bound to what each routes, and nothing else.
+    #[test]
+    fn the_bindings_are_what_the_handlers_route() {
+        let mut subscriptions = Subscriptions::default();
+        assert!(subscriptions.is_empty() && subscriptions.bindings().is_empty());
+        subscriptions.add(CaseBook);
+        subscriptions.add(Acceptances);
+        assert_eq!(
+            subscriptions.bindings(),
+            ["case.opened", "case.closed", "referral.accepted"]
+        );
+        assert!(subscriptions.takes(EventType::ReferralAccepted));
+        assert!(!subscriptions.takes(EventType::CasePlaced));
+        assert!(!subscriptions.takes(EventType::ReferralSubmitted));
+    }
+
+    /// A second handler of a type already taken is refused when it is declared, not left to shadow the
+    /// first (each event is recorded as applied once per service).
+    #[test]
+    #[should_panic(expected = "case.opened is consumed by two handlers")]
+    fn a_type_taken_twice_is_refused_at_declaration() {
+        let mut subscriptions = Subscriptions::default();
+        subscriptions.add(CaseBook);
+        subscriptions.add(CaseBook);
     }
 }

@@ -5,11 +5,14 @@ use placement_proto::v1::EventEnvelope;
 use prost::Message;
 use uuid::Uuid;
 
-/// Every event type the exchange publishes, and its routing key. Consumers `match` on it without a
-/// catch-all, so a new event type does not compile until every consumer has decided what to do with it; an
-/// event whose type this release does not know is refused when it is decoded (and dead-lettered, loudly).
+use crate::HandleError;
+
+/// Every event type the exchange publishes: its routing key, the payload message it carries and the kind of
+/// record it is about, written once. Consumers route with an exhaustive `match` (no default arm), so a new
+/// event type does not compile until every consumer has decided what to do with it; an event whose type
+/// this release does not know is refused when it is decoded (and dead-lettered, loudly).
 macro_rules! event_types {
-    ($($variant:ident => $key:literal,)*) => {
+    ($($variant:ident => $key:literal, $payload:ident about $aggregate:literal;)*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum EventType {
             $($variant,)*
@@ -27,9 +30,55 @@ macro_rules! event_types {
 
             /// The type whose routing key is `key`; `None` for a type this release does not know.
             pub fn parse(key: &str) -> Option<Self> {
-                match key {
-                    $($key => Some(EventType::$variant),)*
-                    _ => None,
+                EventType::ALL.iter().copied().find(|t| t.as_str() == key)
+            }
+
+            /// The kind of record an event of this type is about (its envelope's `aggregate_type`).
+            pub const fn aggregate_type(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $aggregate,)*
+                }
+            }
+        }
+
+        /// An event with its payload, whose type is the payload's: an event cannot be built, nor read, with
+        /// the payload of another type.
+        // The digest carries a whole report; an event is made once and read once, so its size costs little,
+        // and a boxed variant would put a `Box` in every publisher's and router's pattern.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Event {
+            $($variant(placement_proto::v1::$payload),)*
+        }
+
+        impl Event {
+            pub fn event_type(&self) -> EventType {
+                match self {
+                    $(Event::$variant(_) => EventType::$variant,)*
+                }
+            }
+
+            /// The payload as it travels in the envelope.
+            pub fn encode_payload(&self) -> Vec<u8> {
+                match self {
+                    $(Event::$variant(payload) => payload.encode_to_vec(),)*
+                }
+            }
+
+            /// Reads the payload an event of type `event_type` carries.
+            pub fn decode(event_type: EventType, payload: &[u8]) -> Result<Self, prost::DecodeError> {
+                match event_type {
+                    $(EventType::$variant => {
+                        placement_proto::v1::$payload::decode(payload).map(Event::$variant)
+                    })*
+                }
+            }
+
+            /// An event of type `event_type` with an empty payload: what a consumer's routing, which goes by
+            /// the type alone, is asked about to learn which types it subscribes to.
+            pub fn empty(event_type: EventType) -> Self {
+                match event_type {
+                    $(EventType::$variant => Event::$variant(Default::default()),)*
                 }
             }
         }
@@ -37,25 +86,25 @@ macro_rules! event_types {
 }
 
 event_types! {
-    AgencyRegistered => "agency.registered",
-    ServiceRegistered => "service.registered",
-    ServiceCapacityChanged => "service.capacity_changed",
-    CaseOpened => "case.opened",
-    CasePlaced => "case.placed",
-    CaseClosed => "case.closed",
-    ReferralSubmitted => "referral.submitted",
-    ReferralAcknowledged => "referral.acknowledged",
-    ReferralAccepted => "referral.accepted",
-    ReferralDeclined => "referral.declined",
-    ReferralWithdrawn => "referral.withdrawn",
-    ReferralPlaced => "referral.placed",
-    ReferralEscalated => "referral.escalated",
-    ReferralReminded => "referral.reminded",
-    ReferralCourtDecisionDue => "referral.court_decision_due",
-    ReferralCourtDecisionRecorded => "referral.court_decision_recorded",
-    AgencyEndpointsChanged => "agency.endpoints_changed",
-    NotificationEndpointDisabled => "notification.endpoint_disabled",
-    DistrictDigestReady => "report.digest_ready",
+    AgencyRegistered => "agency.registered", AgencyRegistered about "agency";
+    ServiceRegistered => "service.registered", ServiceCapacityChanged about "service";
+    ServiceCapacityChanged => "service.capacity_changed", ServiceCapacityChanged about "service";
+    CaseOpened => "case.opened", CaseChanged about "case";
+    CasePlaced => "case.placed", CaseChanged about "case";
+    CaseClosed => "case.closed", CaseChanged about "case";
+    ReferralSubmitted => "referral.submitted", ReferralEvent about "referral";
+    ReferralAcknowledged => "referral.acknowledged", ReferralEvent about "referral";
+    ReferralAccepted => "referral.accepted", ReferralEvent about "referral";
+    ReferralDeclined => "referral.declined", ReferralEvent about "referral";
+    ReferralWithdrawn => "referral.withdrawn", ReferralEvent about "referral";
+    ReferralPlaced => "referral.placed", ReferralEvent about "referral";
+    ReferralEscalated => "referral.escalated", ReferralEvent about "referral";
+    ReferralReminded => "referral.reminded", ReferralEvent about "referral";
+    ReferralCourtDecisionDue => "referral.court_decision_due", ReferralEvent about "referral";
+    ReferralCourtDecisionRecorded => "referral.court_decision_recorded", ReferralEvent about "referral";
+    AgencyEndpointsChanged => "agency.endpoints_changed", AgencyEndpointsChanged about "agency";
+    NotificationEndpointDisabled => "notification.endpoint_disabled", EndpointDisabled about "endpoint";
+    DistrictDigestReady => "report.digest_ready", DistrictDigestReady about "digest";
 }
 
 impl EventType {
@@ -82,46 +131,65 @@ impl std::fmt::Display for EventType {
     }
 }
 
-/// Makes envelopes for one producing service.
-#[derive(Debug, Clone)]
+/// Makes envelopes for one producing process.
+#[derive(Debug, Clone, Copy)]
 pub struct EventBuilder {
     producer: &'static str,
+    /// The types it declared it publishes; building another is a bug its tests should catch.
+    publishes: &'static [EventType],
 }
 
 impl EventBuilder {
+    /// A builder of any type of event (for tests and tools; a service gets its own from its
+    /// [`crate::service::Definition::events`]).
     pub const fn new(producer: &'static str) -> Self {
-        Self { producer }
+        Self::publishing(producer, EventType::ALL)
     }
 
+    pub(crate) const fn publishing(
+        producer: &'static str,
+        publishes: &'static [EventType],
+    ) -> Self {
+        Self {
+            producer,
+            publishes,
+        }
+    }
+
+    /// The envelope of `event`, about the record `aggregate_id` at `aggregate_version`.
     pub fn build(
         &self,
-        event_type: EventType,
-        aggregate_type: &'static str,
+        event: Event,
         aggregate_id: Uuid,
         aggregate_version: u64,
         correlation_id: Uuid,
-        payload: &impl Message,
     ) -> EventEnvelope {
+        let event_type = event.event_type();
+        debug_assert!(
+            self.publishes.contains(&event_type),
+            "{} publishes {event_type} without declaring it in its Definition",
+            self.producer
+        );
         EventEnvelope {
             event_id: Uuid::now_v7().to_string(),
             event_type: event_type.as_str().to_string(),
-            aggregate_type: aggregate_type.to_string(),
+            aggregate_type: event_type.aggregate_type().to_string(),
             aggregate_id: aggregate_id.to_string(),
             aggregate_version,
             occurred_at: Some(placement_platform::time::timestamp(Utc::now())),
             correlation_id: correlation_id.to_string(),
             producer: self.producer.to_string(),
-            payload: payload.encode_to_vec(),
+            payload: event.encode_payload(),
         }
     }
 }
 
-/// A received event whose envelope decoded and whose ids are well-formed.
+/// A received event whose envelope and payload decoded and whose ids are well-formed.
 #[derive(Debug, Clone)]
 pub struct IncomingEvent {
-    pub event_id: Uuid,
-    pub event_type: EventType,
-    pub envelope: EventEnvelope,
+    event_id: Uuid,
+    event: Event,
+    envelope: EventEnvelope,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,25 +200,48 @@ pub enum EnvelopeError {
     Field(&'static str),
     #[error("event type {0:?} is not one this release knows")]
     UnknownType(String),
+    /// The envelope is sound but its payload is not its type's message: the event is known by its id.
+    #[error("undecodable payload: {source}")]
+    Payload {
+        event_id: Uuid,
+        event_type: EventType,
+        source: prost::DecodeError,
+    },
 }
 
 impl IncomingEvent {
+    /// Reads an envelope and the payload its type names, once, for every consumer.
     pub fn decode(body: &[u8]) -> Result<Self, EnvelopeError> {
-        let envelope = EventEnvelope::decode(body)?;
+        let mut envelope = EventEnvelope::decode(body)?;
         let event_id =
             Uuid::parse_str(&envelope.event_id).map_err(|_| EnvelopeError::Field("event_id"))?;
         let event_type = EventType::parse(&envelope.event_type)
             .ok_or_else(|| EnvelopeError::UnknownType(envelope.event_type.clone()))?;
+        let payload = std::mem::take(&mut envelope.payload);
+        let event =
+            Event::decode(event_type, &payload).map_err(|source| EnvelopeError::Payload {
+                event_id,
+                event_type,
+                source,
+            })?;
         Ok(Self {
             event_id,
-            event_type,
+            event,
             envelope,
         })
     }
 
-    /// Decodes the payload as `M`.
-    pub fn payload<M: Message + Default>(&self) -> Result<M, prost::DecodeError> {
-        M::decode(self.envelope.payload.as_slice())
+    pub fn event_id(&self) -> Uuid {
+        self.event_id
+    }
+
+    /// The event and its payload, to route with an exhaustive `match`.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    pub fn event_type(&self) -> EventType {
+        self.event.event_type()
     }
 
     /// When the event happened (when it was built, if the producer left it out).
@@ -162,8 +253,16 @@ impl IncomingEvent {
             .unwrap_or_else(Utc::now)
     }
 
-    pub fn event_type(&self) -> EventType {
-        self.event_type
+    /// The version of the record the event is about, as it came.
+    pub fn aggregate_version(&self) -> u64 {
+        self.envelope.aggregate_version
+    }
+
+    /// The version of the record the event is about, as the `BIGINT` a consumer stores it in; one beyond
+    /// will never fit, so the event is refused for good.
+    pub fn version(&self) -> Result<i64, HandleError> {
+        i64::try_from(self.envelope.aggregate_version)
+            .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))
     }
 
     pub fn correlation_id(&self) -> Uuid {
@@ -174,27 +273,82 @@ impl IncomingEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use placement_proto::v1::AgencyRegistered;
+    use placement_proto::v1::{AgencyRegistered, ReferralEvent};
 
     #[test]
     fn envelope_round_trips() {
         let id = Uuid::new_v4();
         let env = EventBuilder::new("test").build(
-            EventType::AgencyRegistered,
-            "agency",
+            Event::AgencyRegistered(AgencyRegistered {
+                agency_id: id.to_string(),
+                ..Default::default()
+            }),
             id,
             1,
             id,
-            &AgencyRegistered {
-                agency_id: id.to_string(),
-                ..Default::default()
-            },
         );
+        assert_eq!(env.event_type, "agency.registered");
+        assert_eq!(env.aggregate_type, "agency");
         let incoming = IncomingEvent::decode(&env.encode_to_vec()).unwrap();
         assert_eq!(incoming.event_type(), EventType::AgencyRegistered);
-        assert_eq!(incoming.envelope.event_type, "agency.registered");
-        let payload: AgencyRegistered = incoming.payload().unwrap();
-        assert_eq!(payload.agency_id, id.to_string());
+        assert_eq!(incoming.event_id().to_string(), env.event_id);
+        assert_eq!(incoming.version().unwrap(), 1);
+        match incoming.event() {
+            Event::AgencyRegistered(payload) => assert_eq!(payload.agency_id, id.to_string()),
+            wrong => panic!("read as another type: {wrong:?}"),
+        }
+    }
+
+    /// The same bytes are read as the payload their envelope's type names, whatever the producer meant.
+    #[test]
+    fn the_payload_is_read_as_its_types_message() {
+        let id = Uuid::new_v4();
+        let referral = ReferralEvent {
+            referral_id: id.to_string(),
+            places: 2,
+            ..Default::default()
+        };
+        let mut env =
+            EventBuilder::new("test").build(Event::ReferralAccepted(referral.clone()), id, 3, id);
+        assert_eq!(env.aggregate_type, "referral");
+        let incoming = IncomingEvent::decode(&env.encode_to_vec()).unwrap();
+        assert_eq!(incoming.event(), &Event::ReferralAccepted(referral));
+        // A payload that is not its type's message is refused by its id, not handed on.
+        env.event_type = EventType::CaseOpened.as_str().into();
+        env.payload = b"\xff\xff not a message".to_vec();
+        match IncomingEvent::decode(&env.encode_to_vec()) {
+            Err(EnvelopeError::Payload {
+                event_id,
+                event_type,
+                ..
+            }) => {
+                assert_eq!(event_id, id_of(&env));
+                assert_eq!(event_type, EventType::CaseOpened);
+            }
+            other => panic!("an undecodable payload was not refused: {other:?}"),
+        }
+    }
+
+    fn id_of(env: &EventEnvelope) -> Uuid {
+        Uuid::parse_str(&env.event_id).unwrap()
+    }
+
+    #[test]
+    fn a_version_beyond_bigint_is_refused_for_good() {
+        let id = Uuid::new_v4();
+        let mut env = EventBuilder::new("test").build(
+            Event::ServiceRegistered(Default::default()),
+            id,
+            1,
+            id,
+        );
+        env.aggregate_version = u64::MAX;
+        let incoming = IncomingEvent::decode(&env.encode_to_vec()).unwrap();
+        assert_eq!(incoming.aggregate_version(), u64::MAX);
+        assert!(matches!(
+            incoming.version(),
+            Err(HandleError::Permanent(m)) if m.contains("aggregate_version")
+        ));
     }
 
     #[test]
@@ -228,6 +382,7 @@ mod tests {
     fn every_event_type_round_trips_through_its_routing_key() {
         for t in EventType::ALL {
             assert_eq!(EventType::parse(t.as_str()), Some(*t));
+            assert_eq!(Event::empty(*t).event_type(), *t);
             // Routing keys are written into SQL text by the consumer: lower-case, digits, dots, underscores.
             assert!(
                 t.as_str()
@@ -240,9 +395,6 @@ mod tests {
 
     mod fuzz {
         use super::super::*;
-        use placement_proto::v1::{
-            AgencyEndpointsChanged, CaseChanged, ReferralEvent, ServiceCapacityChanged,
-        };
         use proptest::prelude::*;
 
         proptest! {
@@ -252,22 +404,22 @@ mod tests {
             #[test]
             fn random_bytes_from_the_broker(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
                 if let Ok(event) = IncomingEvent::decode(&bytes) {
-                    let _ = event.payload::<ReferralEvent>();
-                    let _ = event.payload::<ServiceCapacityChanged>();
-                    let _ = event.payload::<CaseChanged>();
-                    let _ = event.payload::<AgencyEndpointsChanged>();
                     let _ = event.occurred_at();
+                    let _ = event.version();
+                    prop_assert_eq!(event.event().event_type(), event.event_type());
                 }
             }
 
-            /// A well-formed envelope around a random payload.
+            /// A well-formed envelope around a random payload, of every type.
             #[test]
-            fn random_payloads(payload in proptest::collection::vec(any::<u8>(), 0..1024), t in ".{0,40}") {
-                let envelope = EventEnvelope {
-                    event_id: Uuid::new_v4().to_string(), event_type: t, payload, ..Default::default()
-                };
-                if let Ok(event) = IncomingEvent::decode(&envelope.encode_to_vec()) {
-                    let _ = event.payload::<ReferralEvent>();
+            fn random_payloads(payload in proptest::collection::vec(any::<u8>(), 0..1024), t in ".{0,40}", known in 0..EventType::ALL.len()) {
+                for event_type in [t, EventType::ALL[known].as_str().to_string()] {
+                    let envelope = EventEnvelope {
+                        event_id: Uuid::new_v4().to_string(), event_type, payload: payload.clone(), ..Default::default()
+                    };
+                    if let Ok(event) = IncomingEvent::decode(&envelope.encode_to_vec()) {
+                        prop_assert_eq!(event.event().event_type(), event.event_type());
+                    }
                 }
             }
         }

@@ -1,10 +1,11 @@
 //! The service template. A service says what it is (a [`Definition`]: its entry in the list of services,
-//! its gRPC name, its migrations), what it reads from the environment (its own `Config`), and, in
-//! [`Service::declare`], what it is made of: its routes, the events it consumes, its clients and its
-//! background tasks, in any order. The kit does the rest, in the one order that is right: credentials
-//! checked, database migrated, the queue declared before anything is served, the consumer, the outbox relay
-//! (only if the service publishes) and the tasks started, health kept in step with the database and broker,
-//! reflection and the operator API served beside the routes, and on SIGTERM everything drained.
+//! the gRPC API it serves, the events it publishes, its migrations), what it reads from the environment (its
+//! own `Config`), and, in [`Service::declare`], what it is made of: its routes, the events it consumes (each
+//! handler with the types it routes), its clients and its background tasks, in any order. The kit does the
+//! rest, in the one order that is right: credentials checked, database migrated, the queue declared before
+//! anything is served, the consumer, the outbox relay (only if the service declares what it publishes) and
+//! the tasks started, health kept in step with the database and broker, reflection and the operator API
+//! served beside the routes, and on SIGTERM everything drained.
 //!
 //! A service's `main` is one line: `placement_messaging::service::main::<placement_foo::Foo>()`.
 
@@ -36,7 +37,8 @@ use tonic::{
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    Broker, Consumer, ConsumerSpec, EventHandler, Outbox, OutboxRelay,
+    Broker, Consumer, ConsumerSpec, EventBuilder, EventHandler, EventType, Outbox, OutboxRelay,
+    Subscriptions,
     gauges::{Gauges, Sample},
     operator::Operator,
     outbox::RelaySettings,
@@ -53,7 +55,7 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(3);
 #[macro_export]
 macro_rules! routes {
     ($kit:expr; $first:expr $(, $rest:expr)* $(,)?) => {{
-        let auth = $kit.auth.clone();
+        let auth = $kit.auth();
         let routes = ::tonic::service::Routes::new(
             ::tonic::service::interceptor::InterceptedService::new(
                 $first.max_decoding_message_size($crate::service::MAX_REQUEST_BYTES),
@@ -104,19 +106,48 @@ impl From<ConfigError> for StartError {
 /// What a service is.
 #[derive(Debug, Clone, Copy)]
 pub struct Definition {
-    /// Its entry in [`placement_platform::services::ALL`]: its name, schema, queue and settings' names.
+    /// Its entry in [`placement_platform::services::ALL`]: its name, process, schema, queue and settings'
+    /// names.
     pub listed: Listed,
-    /// The gRPC service name health reports on, e.g. `placement.v1.ReferralService`.
-    pub grpc_name: &'static str,
-    /// The `producer` its events carry and the name its logs start with, e.g. `placement-referrals`.
-    pub producer: &'static str,
+    /// The gRPC API it serves, which health reports on by name.
+    pub grpc: GrpcApi,
+    /// The types of the events it publishes: the outbox relay runs when there is one.
+    pub publishes: &'static [EventType],
     /// Its migrations (the outbox and inbox tables are applied first, for every service).
     pub migrators: &'static [&'static Migrator],
     /// What a deployment must set for it beyond [`placement_platform::config::COMMON_REQUIRED`].
     pub required: &'static [Required],
 }
 
+/// The gRPC API a process serves beside health, reflection and the operator's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcApi {
+    /// A service of the exchange, by its full name (e.g. `placement.v1.ReferralService`, from the
+    /// generated server's `SERVICE_NAME`).
+    Serves(&'static str),
+    /// None of its own (the web app serves pages over HTTP): health reports on the process alone.
+    NotServed,
+}
+
 impl Definition {
+    /// The builder of the service's events: its process as their `producer`, and only the types it
+    /// declared it publishes.
+    pub const fn events(self) -> EventBuilder {
+        EventBuilder::publishing(self.listed.process, self.publishes)
+    }
+
+    fn publishes_events(&self) -> bool {
+        !self.publishes.is_empty()
+    }
+
+    /// The names health reports on: the process ("") and its API.
+    fn health_names(&self) -> Vec<&'static str> {
+        match self.grpc {
+            GrpcApi::Serves(name) => vec!["", name],
+            GrpcApi::NotServed => vec![""],
+        }
+    }
+
     /// Whether the service keeps an audit trail (its migrations include the trail's), and so checkpoints
     /// its head.
     pub fn keeps_audit_trail(&self) -> bool {
@@ -173,7 +204,7 @@ impl<T: DeserializeOwned> Settings<T> {
 
 /// Reads the settings, listens, and runs service `S` until SIGTERM or Ctrl-C.
 pub async fn main<S: Service>() -> Result<(), StartError> {
-    let telemetry = placement_platform::telemetry::init(S::DEFINITION.producer);
+    let telemetry = placement_platform::telemetry::init(S::DEFINITION.listed.process);
     let ran = start::<S>().await;
     telemetry.shutdown();
     ran
@@ -242,37 +273,18 @@ impl tonic::service::Interceptor for TraceContext {
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A consumer not started yet, whatever its handler.
-trait PendingConsumer: Send {
-    fn declare(&self) -> Pin<Box<dyn Future<Output = Result<(), lapin::Error>> + Send + '_>>;
-    fn start(self: Box<Self>, shutdown: CancellationToken) -> Task;
-}
-
-impl<H: EventHandler> PendingConsumer for Consumer<H> {
-    fn declare(&self) -> Pin<Box<dyn Future<Output = Result<(), lapin::Error>> + Send + '_>> {
-        Box::pin(Consumer::declare(self))
-    }
-
-    fn start(self: Box<Self>, shutdown: CancellationToken) -> Task {
-        Box::pin((*self).run(shutdown))
-    }
-}
-
 /// What a service is declared on: its database, its outbox, its clients, and what it asks to run.
 pub struct Kit {
-    pub pool: PgPool,
-    /// The service's settings shared by all (e.g. the webhook key).
-    pub common: CommonConfig,
-    /// The interceptor every API of the service sits behind (used by [`routes!`]).
-    pub auth: Authenticate,
+    pool: PgPool,
+    common: CommonConfig,
+    auth: Authenticate,
     definition: Definition,
     broker: Arc<Broker>,
     outbox: Outbox,
-    publishes: AtomicBool,
     client_tls: Option<tonic::transport::ClientTlsConfig>,
     server_tls: Option<tonic::transport::ServerTlsConfig>,
     queue: String,
-    consumer: Option<Box<dyn PendingConsumer>>,
+    subscriptions: Subscriptions,
     pending: Vec<Task>,
     metrics: Option<(TcpListener, PrometheusHandle)>,
     samples: Vec<Sample>,
@@ -329,13 +341,12 @@ impl Kit {
             common: common.clone(),
             auth: Authenticate(Arc::new(verifier)),
             definition,
-            broker: Broker::new(&common.amqp_url, definition.producer),
+            broker: Broker::new(&common.amqp_url, definition.listed.process),
             outbox: Outbox::new(),
-            publishes: AtomicBool::new(false),
             client_tls: tls.as_ref().map(TlsMaterial::client),
             server_tls: tls.as_ref().map(TlsMaterial::server),
             queue: settings.queue.clone(),
-            consumer: None,
+            subscriptions: Subscriptions::default(),
             pending: Vec::new(),
             metrics: None,
             samples: Vec::new(),
@@ -346,6 +357,21 @@ impl Kit {
         })
     }
 
+    /// The service's database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The service's settings shared by all (e.g. the authentication mode).
+    pub fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+
+    /// The interceptor every API of the service sits behind (used by [`routes!`]).
+    pub fn auth(&self) -> Authenticate {
+        self.auth.clone()
+    }
+
     /// The service's audit trail API, checked against its checkpoints when it keeps them.
     pub fn audit_trail(&self) -> placement_platform::audit::AuditTrail {
         placement_platform::audit::AuditTrail {
@@ -354,10 +380,16 @@ impl Kit {
         }
     }
 
-    /// The outbox the service's events are written to. Asking for it is what starts the relay that
-    /// publishes them.
+    /// The outbox the service's events are written to; the relay publishes them.
+    ///
+    /// # Panics
+    /// When the service's [`Definition`] declares no event it publishes: nothing would relay them.
     pub fn outbox(&self) -> Outbox {
-        self.publishes.store(true, Ordering::Relaxed);
+        assert!(
+            self.definition.publishes_events(),
+            "{} asks for the outbox but its Definition declares nothing it publishes",
+            self.definition.listed.process
+        );
         self.outbox.clone()
     }
 
@@ -378,18 +410,32 @@ impl Kit {
         self.shutdown.clone()
     }
 
-    /// Consumes the events routed by `bindings` from the service's queue, applying each with `handler`.
-    /// The events a handler writes to the outbox are published.
-    pub fn consume<H: EventHandler>(&mut self, bindings: &[&'static str], handler: H) {
-        let consumer = Consumer::new(
+    /// Consumes, from the service's queue, the events `handler` routes (the queue is bound to their types),
+    /// applying each with it. A service may have several handlers, each taking types no other takes.
+    ///
+    /// # Panics
+    /// When an event type `handler` routes is taken by a handler declared before.
+    pub fn consume<H: EventHandler>(&mut self, handler: H) {
+        self.subscriptions.add(handler);
+    }
+
+    /// The consumer of the declared handlers, if any.
+    fn consumer(&self) -> Option<Consumer> {
+        if self.subscriptions.is_empty() {
+            return None;
+        }
+        let spec = ConsumerSpec::new(&self.queue, &self.subscriptions.bindings());
+        Some(Consumer::new(
             self.pool.clone(),
             self.broker.clone(),
             self.common.exchange.clone(),
-            ConsumerSpec::new(&self.queue, bindings),
-            Arc::new(handler),
-            Some(self.outbox()),
-        );
-        self.consumer = Some(Box::new(consumer));
+            spec,
+            self.subscriptions.clone(),
+            // Events a handler writes to the outbox are relayed as soon as its transaction commits.
+            self.definition
+                .publishes_events()
+                .then(|| self.outbox.clone()),
+        ))
     }
 
     /// Runs `task` once the service serves; shutdown waits for it.
@@ -433,8 +479,8 @@ impl Kit {
         Operator {
             pool: self.pool.clone(),
             broker: self.broker.clone(),
-            service: self.definition.producer,
-            queue: if self.consumer.is_some() {
+            service: self.definition.listed.process,
+            queue: if !self.subscriptions.is_empty() {
                 self.queue.clone()
             } else {
                 String::new()
@@ -445,7 +491,7 @@ impl Kit {
     /// Declares the queue (waiting for the broker), so that no event published once the service serves is
     /// missed; then starts the consumer, the relay and the service's tasks.
     async fn start_background(&mut self, operator: Operator) -> Result<(), StartError> {
-        if let Some(consumer) = self.consumer.take() {
+        if let Some(consumer) = self.consumer() {
             let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
             while let Err(e) = consumer.declare().await {
                 let delay = backoff.next_delay();
@@ -455,9 +501,9 @@ impl Kit {
                     _ = self.shutdown.cancelled() => return Err(StartError::Cancelled),
                 }
             }
-            self.tasks.spawn(consumer.start(self.shutdown.clone()));
+            self.tasks.spawn(consumer.run(self.shutdown.clone()));
         }
-        if self.publishes.load(Ordering::Relaxed) {
+        if self.definition.publishes_events() {
             let relay = OutboxRelay::new(
                 self.pool.clone(),
                 self.broker.clone(),
@@ -495,7 +541,7 @@ impl Kit {
         let gauges = Gauges {
             pool: self.pool.clone(),
             operator,
-            publishes: self.publishes.load(Ordering::Relaxed),
+            publishes: self.definition.publishes_events(),
             own: std::mem::take(&mut self.samples),
         };
         self.tasks
@@ -509,10 +555,10 @@ impl Kit {
     /// waiting.
     fn report_health(&self, reporter: HealthReporter, operator: Operator) {
         let pool = self.pool.clone();
-        let uses_broker = !operator.queue.is_empty() || self.publishes.load(Ordering::Relaxed);
+        let uses_broker = !operator.queue.is_empty() || self.definition.publishes_events();
         let broker = uses_broker.then(|| self.broker.clone());
         let shutdown = self.shutdown.clone();
-        let names = ["", self.definition.grpc_name];
+        let names = self.definition.health_names();
         let serving = self.serving.clone();
         self.tasks.spawn(async move {
             let mut last = None;
@@ -530,7 +576,7 @@ impl Kit {
                         ServingStatus::NotServing
                     };
                     tracing::info!(?status, "health");
-                    for name in names {
+                    for name in &names {
                         reporter.set_service_status(name, status).await;
                     }
                     serving.store(ok, Ordering::Relaxed);
@@ -542,7 +588,7 @@ impl Kit {
                 }
             }
             serving.store(false, Ordering::Relaxed);
-            for name in names {
+            for name in &names {
                 reporter
                     .set_service_status(name, ServingStatus::NotServing)
                     .await;

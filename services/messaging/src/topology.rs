@@ -67,7 +67,8 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), l
             FieldTable::default(),
         )
         .await?;
-    // Events nobody subscribes to yet (case.*, agency.*) also land here: keep a bounded, recent window.
+    // Events nobody subscribes to (case.*, and types of a newer release, which no queue of this one is
+    // bound to) also land here: keep a bounded, recent window.
     let mut args = quorum_args();
     args.insert(
         ShortString::from("x-max-length"),

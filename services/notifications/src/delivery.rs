@@ -21,12 +21,12 @@ use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, header::ContentType},
 };
-use placement_messaging::{EventBuilder, EventType, Outbox};
+use placement_messaging::{Event, EventBuilder, EventType, Outbox};
 use placement_platform::{
     error::ServiceError,
     webhook::{AllowedTargets, derive_secret},
 };
-use placement_proto::v1::{EndpointDisabled, Language, NotificationKind, ReferralEvent};
+use placement_proto::v1::{EndpointDisabled, NotificationKind, ReferralEvent};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -34,26 +34,19 @@ use uuid::Uuid;
 
 use crate::{
     arrivals::{Arrival, Arrivals},
+    channel::Channel,
     egress::{Failure, GuardedResolver},
     render,
     store::{self, Claimed},
 };
 
-pub use crate::store::{EndpointRow, fail_pending};
+pub use crate::store::{DeliveryTarget, fail_pending};
 
-pub const EMAIL: &str = "email";
-pub const WEBHOOK: &str = "webhook";
+pub const EMAIL: &str = Channel::Email.name();
+pub const WEBHOOK: &str = Channel::Webhook.name();
 
-/// The channel as a metric label: one of the channels this release sends on, or "other" for a value the
-/// database holds that it does not know (a label never takes a stored string as it is).
-pub fn channel_label(channel: &str) -> &'static str {
-    [EMAIL, WEBHOOK]
-        .into_iter()
-        .find(|known| *known == channel)
-        .unwrap_or("other")
-}
-
-const EVENTS: EventBuilder = EventBuilder::new(crate::PRODUCER);
+const EVENTS: EventBuilder =
+    <crate::Notifications as placement_messaging::service::Service>::DEFINITION.events();
 
 /// When failed attempts are retried.
 #[derive(Debug, Clone, Copy)]
@@ -100,10 +93,16 @@ pub struct FanOut {
     pub retry: RetryPolicy,
 }
 
+/// One agency's notification of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipient {
+    pub notification: Uuid,
+    pub agency: Uuid,
+}
+
 /// The notifications deliveries are for: those of one event, one per recipient agency.
 pub struct NewNotifications<'a> {
-    /// (notification id, recipient agency)
-    pub recipients: &'a [(Uuid, Uuid)],
+    pub recipients: &'a [Recipient],
     pub event_type: &'a str,
     pub event_id: Uuid,
     pub occurred_at: DateTime<Utc>,
@@ -119,7 +118,7 @@ impl FanOut {
         n: &NewNotifications<'_>,
         content: &Content<'_>,
     ) -> Result<usize, sqlx::Error> {
-        let agencies: Vec<Uuid> = n.recipients.iter().map(|r| r.1).collect();
+        let agencies: Vec<Uuid> = n.recipients.iter().map(|r| r.agency).collect();
         let endpoints = store::endpoints_wanting(conn, &agencies, n.event_type).await?;
         self.deliver(conn, n, &endpoints, content).await
     }
@@ -130,18 +129,20 @@ impl FanOut {
         &self,
         conn: &mut PgConnection,
         n: &NewNotifications<'_>,
-        endpoints: &[EndpointRow],
+        endpoints: &[DeliveryTarget],
         content: &Content<'_>,
     ) -> Result<usize, sqlx::Error> {
         let window = chrono::Duration::from_std(self.retry.window).unwrap_or(chrono::Duration::MAX);
         for endpoint in endpoints {
-            let Some(&(notification, agency)) =
-                n.recipients.iter().find(|r| r.1 == endpoint.agency_id)
+            let Some(&Recipient {
+                notification,
+                agency,
+            }) = n.recipients.iter().find(|r| r.agency == endpoint.agency_id)
             else {
                 continue;
             };
-            let language = Language::from_str_name(&endpoint.language).unwrap_or(Language::Bg);
-            let (subject, body) = if endpoint.channel == WEBHOOK {
+            let language = endpoint.language;
+            let (subject, body) = if endpoint.channel == Channel::Webhook {
                 (
                     String::new(),
                     render::webhook_body(
@@ -338,7 +339,7 @@ impl Dispatcher {
     async fn attempt_in_span(&self, d: Claimed) {
         let claimed = tokio::time::Instant::now();
         let started = Utc::now();
-        let outcome = if d.channel == WEBHOOK {
+        let outcome = if d.channel == Channel::Webhook {
             self.send_webhook(&d).await
         } else {
             self.send_email(&d).await.map_err(Failure::retry)
@@ -470,7 +471,7 @@ impl Dispatcher {
         self.outbox.commit(tx).await?;
         metrics::counter!(
             placement_platform::prometheus::DELIVERIES,
-            "channel" => channel_label(&d.channel),
+            "channel" => d.channel.name(),
             "status" => status
         )
         .increment(1);
@@ -503,16 +504,14 @@ impl Dispatcher {
         )
         .await?;
         let event = EVENTS.build(
-            EventType::NotificationEndpointDisabled,
-            "endpoint",
-            endpoint,
-            1,
-            Uuid::now_v7(),
-            &EndpointDisabled {
+            Event::NotificationEndpointDisabled(EndpointDisabled {
                 endpoint_id: endpoint.to_string(),
                 agency_id: agency.to_string(),
                 reason: reason.to_string(),
-            },
+            }),
+            endpoint,
+            1,
+            Uuid::now_v7(),
         );
         Outbox::enqueue(&mut *conn, &event).await?;
         let event_id = Uuid::parse_str(&event.event_id).expect("the builder makes UUIDs");
@@ -532,7 +531,10 @@ impl Dispatcher {
             .create(
                 conn,
                 &NewNotifications {
-                    recipients: &[(notification, agency)],
+                    recipients: &[Recipient {
+                        notification,
+                        agency,
+                    }],
                     event_type: EventType::NotificationEndpointDisabled.as_str(),
                     event_id,
                     occurred_at: Utc::now(),
@@ -583,12 +585,15 @@ fn trace_header() -> reqwest::header::HeaderMap {
 mod tests {
     use super::*;
 
+    /// A label never takes a stored string as it is: a channel is one of those this release sends on, and
+    /// a stored name that is none of them is refused when read (see `crate::channel`).
     #[test]
-    fn channel_labels_are_the_known_channels_or_other() {
-        assert_eq!(channel_label("email"), EMAIL);
-        assert_eq!(channel_label("webhook"), WEBHOOK);
-        assert_eq!(channel_label("sms"), "other");
-        assert_eq!(channel_label("Email"), "other");
+    fn channel_labels_are_the_known_channels() {
+        assert_eq!(Channel::Email.name(), EMAIL);
+        assert_eq!(Channel::Webhook.name(), WEBHOOK);
+        use placement_proto::stored::StoredName;
+        assert_eq!(Channel::from_stored("sms"), None);
+        assert_eq!(Channel::from_stored("Email"), None);
     }
 
     #[test]

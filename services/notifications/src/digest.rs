@@ -3,6 +3,7 @@
 //! durations and referral references only, like the report itself. Pure, so the wording is tested alone.
 
 use chrono::{DateTime, Utc};
+use placement_model::figures::{FIGURES, FigureValue, duration_text};
 use placement_platform::time::from_timestamp;
 use placement_proto::v1::{
     DistrictDigestReady, DistrictReport, DistrictSide, DurationFigures, Language,
@@ -60,14 +61,7 @@ pub fn digest_text(d: &DistrictDigestReady, language: Language) -> (String, Stri
     let receiver = report.as_receiver.as_ref().unwrap_or(&no_side);
     let sender = report.as_sender.as_ref().unwrap_or(&no_side);
     for (heading, side) in [(w.as_receiver, receiver), (w.as_sender, sender)] {
-        text += &side_line(heading, side, w);
-        text += &format!(
-            "{}: {}; {}: {}\n",
-            w.first_response,
-            durations(side.time_to_first_response.as_ref(), w),
-            w.working,
-            durations(side.working_time_to_first_response.as_ref(), w)
-        );
+        text += &side_lines(heading, side, language, w);
     }
     text += "\n";
     if stalled.is_empty() {
@@ -99,52 +93,35 @@ pub fn digest_text(d: &DistrictDigestReady, language: Language) -> (String, Stri
     (subject, text)
 }
 
-fn side_line(heading: &str, s: &DistrictSide, w: &Words) -> String {
+/// A side's heading, then every figure of the catalogue on a line of its own.
+fn side_lines(heading: &str, s: &DistrictSide, language: Language, w: &Words) -> String {
+    let mut lines = format!("{heading}:\n");
+    for figure in &FIGURES {
+        let value = match figure.value(s) {
+            FigureValue::Count(n) => n.to_string(),
+            FigureValue::Durations(f) => durations(f, language, w),
+        };
+        lines += &format!("  {}: {value}\n", figure.label(language));
+    }
+    lines
+}
+
+fn durations(f: &DurationFigures, language: Language, w: &Words) -> String {
+    if f.count == 0 {
+        return w.none_yet.to_string();
+    }
+    let span = |d: Option<&Duration>| duration_text(d.map_or(0, |d| d.seconds), language);
     format!(
-        "{heading}: {} {}, {} {}, {} {}, {} {}, {} {}, {} {}; {} {}.\n",
-        w.submitted,
-        s.submitted,
-        w.accepted,
-        s.accepted,
-        w.declined,
-        s.declined,
-        w.placed,
-        s.placed,
-        w.escalated,
-        s.escalated,
-        w.withdrawn,
-        s.withdrawn,
-        w.unanswered,
-        s.unanswered
+        "{} {}, {} {}, {} {} ({} {})",
+        w.median,
+        span(f.median.as_ref()),
+        w.p90,
+        span(f.p90.as_ref()),
+        w.slowest,
+        span(f.slowest.as_ref()),
+        f.count,
+        w.referrals
     )
-}
-
-fn durations(f: Option<&DurationFigures>, w: &Words) -> String {
-    match f {
-        Some(f) if f.count > 0 => format!(
-            "{} {}, {} {}, {} {} ({} {})",
-            w.median,
-            span(f.median.as_ref(), w),
-            w.p90,
-            span(f.p90.as_ref(), w),
-            w.slowest,
-            span(f.slowest.as_ref(), w),
-            f.count,
-            w.referrals
-        ),
-        _ => w.no_response.to_string(),
-    }
-}
-
-/// A duration in days, hours and minutes (two units at most: what a meeting reads).
-fn span(d: Option<&Duration>, w: &Words) -> String {
-    let minutes = d.map_or(0, |d| d.seconds.max(0) / 60);
-    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
-    match (days, hours) {
-        (0, 0) => format!("{mins} {}", w.min),
-        (0, _) => format!("{hours} {} {mins} {}", w.h, w.min),
-        _ => format!("{days} {} {hours} {}", w.d, w.h),
-    }
 }
 
 fn day(t: Option<&Timestamp>) -> String {
@@ -172,29 +149,17 @@ struct Words {
     district: &'static str,
     as_receiver: &'static str,
     as_sender: &'static str,
-    submitted: &'static str,
-    accepted: &'static str,
-    declined: &'static str,
-    placed: &'static str,
-    escalated: &'static str,
-    withdrawn: &'static str,
-    unanswered: &'static str,
-    first_response: &'static str,
-    working: &'static str,
     median: &'static str,
     p90: &'static str,
     slowest: &'static str,
     referrals: &'static str,
-    no_response: &'static str,
+    none_yet: &'static str,
     none_stalled: &'static str,
     stalled_heading: &'static str,
     deadline: &'static str,
     not_answered: &'static str,
     free_elsewhere: &'static str,
     more: &'static str,
-    min: &'static str,
-    h: &'static str,
-    d: &'static str,
 }
 
 const BG: Words = Words {
@@ -203,29 +168,17 @@ const BG: Words = Words {
     district: "Област",
     as_receiver: "Към услуги в областта",
     as_sender: "Изпратени от областта",
-    submitted: "изпратени",
-    accepted: "приети",
-    declined: "отказани",
-    placed: "настанени",
-    escalated: "ескалирани",
-    withdrawn: "оттеглени",
-    unanswered: "без отговор",
-    first_response: "Време до първи отговор",
-    working: "в работно време",
     median: "медиана",
     p90: "9 от 10 до",
     slowest: "най-бавно",
     referrals: "направления",
-    no_response: "още няма отговорени",
+    none_yet: "още няма",
     none_stalled: "Няма блокирани направления.",
     stalled_heading: "Блокирани сега (срокът за потвърждение е изтекъл), най-старите първо:",
     deadline: "срок",
     not_answered: "не са отговорили",
     free_elsewhere: "свободни места другаде",
     more: "още — вижте показателите.",
-    min: "мин",
-    h: "ч",
-    d: "д",
 };
 
 const EN: Words = Words {
@@ -234,29 +187,17 @@ const EN: Words = Words {
     district: "District",
     as_receiver: "To services in the district",
     as_sender: "Sent from the district",
-    submitted: "submitted",
-    accepted: "accepted",
-    declined: "declined",
-    placed: "placed",
-    escalated: "escalated",
-    withdrawn: "withdrawn",
-    unanswered: "unanswered",
-    first_response: "Time to first response",
-    working: "in working time",
     median: "median",
     p90: "9 in 10 within",
     slowest: "slowest",
     referrals: "referrals",
-    no_response: "none answered yet",
+    none_yet: "none yet",
     none_stalled: "No referral is stalled.",
     stalled_heading: "Stalled now (acknowledgement deadline passed), oldest first:",
     deadline: "deadline",
     not_answered: "not answered by",
     free_elsewhere: "free places elsewhere",
     more: "more: see the figures.",
-    min: "min",
-    h: "h",
-    d: "d",
 };
 
 #[cfg(test)]
@@ -277,6 +218,7 @@ mod tests {
                 as_receiver: Some(DistrictSide {
                     submitted: 7,
                     accepted: 3,
+                    unanswered: 2,
                     time_to_first_response: Some(DurationFigures {
                         count: 6,
                         median: Some(Duration {
@@ -326,12 +268,16 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("Към услуги в областта: изпратени 7, приети 3,"),
+            text.contains(
+                "Към услуги в областта:\n  Изпратени през периода: 7\n  \
+                 Потвърдени от всички: 0\n  Приети: 3\n"
+            ),
             "{text}"
         );
         assert!(
             text.contains(
-                "медиана 1 ч 30 мин, 9 от 10 до 3 д 2 ч, най-бавно 10 мин (6 направления)"
+                "  Време до първия отговор: медиана 1 ч 30 мин, 9 от 10 до 3 д 2 ч, \
+                 най-бавно 10 мин (6 направления)\n"
             ),
             "{text}"
         );
@@ -344,6 +290,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("- 00000001 "), "{text}");
+    }
+
+    #[test]
+    fn every_figure_is_told_for_both_sides_in_both_languages() {
+        for language in [Language::Bg, Language::En] {
+            let (_, text) = digest_text(&digest(0), language);
+            for figure in &FIGURES {
+                let line = format!("\n  {}: ", figure.label(language));
+                assert_eq!(text.matches(&line).count(), 2, "{line} in {text}");
+            }
+        }
+        let (_, text) = digest_text(&digest(0), Language::En);
+        assert!(
+            text.contains("\n  Working time to the first response: none yet\n"),
+            "{text}"
+        );
+        assert!(text.contains("\n  Not answered by anyone: 2\n"), "{text}");
     }
 
     #[test]

@@ -1,18 +1,17 @@
 //! The copy of the directory's notification endpoints, kept from "agency.endpoints_changed": each event is
 //! an agency's whole set under a version, applied only when newer than the one held.
 
-use placement_messaging::{HandleError, IncomingEvent};
+use placement_messaging::HandleError;
 use placement_proto::v1::{AgencyEndpointsChanged, Language, NotificationChannel};
 use sqlx::{Postgres, Transaction};
 
-use crate::delivery::{EMAIL, WEBHOOK};
+use crate::channel::Channel;
 use crate::store::{self, fail_pending};
 
 pub async fn apply(
     tx: &mut Transaction<'_, Postgres>,
-    event: &IncomingEvent,
+    set: &AgencyEndpointsChanged,
 ) -> Result<(), HandleError> {
-    let set: AgencyEndpointsChanged = event.payload()?;
     let agency = placement_messaging::payload_id("agency_id", &set.agency_id)?;
     let version = i64::try_from(set.endpoints_version).unwrap_or(i64::MAX);
     if !store::note_endpoint_set(tx, agency, version).await? {
@@ -23,11 +22,10 @@ pub async fn apply(
     let mut off = Vec::new();
     for e in &set.endpoints {
         let id = placement_messaging::payload_id("endpoint_id", &e.endpoint_id)?;
-        let channel = match NotificationChannel::try_from(e.channel) {
-            Ok(NotificationChannel::Email) => EMAIL,
-            Ok(NotificationChannel::Webhook) => WEBHOOK,
-            _ => return Err(HandleError::permanent("unknown notification channel")),
-        };
+        let channel = NotificationChannel::try_from(e.channel)
+            .ok()
+            .and_then(Channel::of_announced)
+            .ok_or_else(|| HandleError::permanent("unknown notification channel"))?;
         let language = Language::try_from(e.language)
             .ok()
             .filter(|l| *l != Language::Unspecified)

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent};
+use placement_messaging::{Event, EventHandler, HandleError, IncomingEvent};
+use placement_proto::v1::{AgencyEndpointsChanged, DistrictDigestReady, ReferralEvent};
 use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 
@@ -14,11 +15,15 @@ use crate::{
     inbox::{self, Added},
 };
 
-pub const BINDINGS: &[&str] = &[
-    "referral.*",
-    EventType::AgencyEndpointsChanged.as_str(),
-    EventType::DistrictDigestReady.as_str(),
-];
+/// Where an event goes in the notifications service.
+pub enum Feature<'a> {
+    /// A referral's step, told to the agencies concerned.
+    Referral(&'a ReferralEvent),
+    /// A district's digest, told to its RDSA.
+    Digest(&'a DistrictDigestReady),
+    /// An agency's whole set of endpoints.
+    Endpoints(&'a AgencyEndpointsChanged),
+}
 
 pub struct Intake {
     /// Wakes the WatchNotifications streams of this instance after a commit.
@@ -30,20 +35,48 @@ pub struct Intake {
 
 impl EventHandler for Intake {
     type Applied = Added;
+    type Route<'a> = Feature<'a>;
+
+    fn route(event: &Event) -> Option<Feature<'_>> {
+        Some(match event {
+            Event::ReferralSubmitted(r)
+            | Event::ReferralAcknowledged(r)
+            | Event::ReferralAccepted(r)
+            | Event::ReferralDeclined(r)
+            | Event::ReferralWithdrawn(r)
+            | Event::ReferralPlaced(r)
+            | Event::ReferralEscalated(r)
+            | Event::ReferralReminded(r)
+            | Event::ReferralCourtDecisionDue(r)
+            | Event::ReferralCourtDecisionRecorded(r) => Feature::Referral(r),
+            Event::DistrictDigestReady(d) => Feature::Digest(d),
+            Event::AgencyEndpointsChanged(e) => Feature::Endpoints(e),
+            // Not subscribed: nobody is told of these, and the endpoint disabled is this service's own.
+            Event::AgencyRegistered(_)
+            | Event::ServiceRegistered(_)
+            | Event::ServiceCapacityChanged(_)
+            | Event::CaseOpened(_)
+            | Event::CasePlaced(_)
+            | Event::CaseClosed(_)
+            | Event::NotificationEndpointDisabled(_) => return None,
+        })
+    }
 
     async fn handle(
         &self,
         tx: &mut Transaction<'_, Postgres>,
+        route: Feature<'_>,
         event: &IncomingEvent,
     ) -> Result<Added, HandleError> {
-        match event.event_type() {
-            EventType::AgencyEndpointsChanged => {
-                endpoints::apply(tx, event).await?;
+        match route {
+            Feature::Referral(referral) => {
+                inbox::referral(&self.fan_out, tx, referral, event).await
+            }
+            Feature::Digest(digest) => inbox::digest(&self.fan_out, tx, digest, event).await,
+            Feature::Endpoints(set) => {
+                endpoints::apply(tx, set).await?;
                 Ok(Added::default())
             }
-            EventType::DistrictDigestReady => inbox::digest(&self.fan_out, tx, event).await,
-            // Whatever else is bound is a referral event; one that is not is refused there.
-            _ => inbox::referral(&self.fan_out, tx, event).await,
         }
     }
 
@@ -54,5 +87,31 @@ impl EventHandler for Intake {
         if added.deliveries > 0 {
             self.deliveries.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use placement_messaging::EventType;
+
+    /// The queue is bound to every type its wildcard (`referral.*`) and its two other keys took before
+    /// routing was typed.
+    #[test]
+    fn bindings_are_every_referral_type_the_endpoints_and_the_digest() {
+        let bound: Vec<&str> = (EventType::ALL.iter())
+            .filter(|t| Intake::subscribes(**t))
+            .map(|t| t.as_str())
+            .collect();
+        let expected: Vec<&str> = (EventType::ALL.iter())
+            .map(|t| t.as_str())
+            .filter(|k| {
+                k.starts_with("referral.")
+                    || *k == EventType::AgencyEndpointsChanged.as_str()
+                    || *k == EventType::DistrictDigestReady.as_str()
+            })
+            .collect();
+        assert_eq!(bound, expected);
+        assert_eq!(expected.len(), 12);
     }
 }

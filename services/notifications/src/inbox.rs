@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 pub use crate::arrivals::{Arrival, Arrivals};
 use crate::{
-    delivery::{Content, EndpointRow, FanOut, NewNotifications},
+    delivery::{Content, DeliveryTarget, FanOut, NewNotifications, Recipient},
     recipients::{message, recipients},
     store::{self, CreatedRow},
 };
@@ -24,10 +24,10 @@ pub struct Added {
 pub async fn referral(
     fan_out: &FanOut,
     tx: &mut Transaction<'_, Postgres>,
+    referral: &ReferralEvent,
     event: &IncomingEvent,
 ) -> Result<Added, HandleError> {
-    let referral: ReferralEvent = event.payload()?;
-    let Some((kind, agencies)) = recipients(event.event_type(), &referral) else {
+    let Some((kind, agencies)) = recipients(event.event_type(), referral) else {
         return Err(HandleError::permanent(format!(
             "unexpected event type {}",
             event.event_type()
@@ -37,7 +37,7 @@ pub async fn referral(
     if agencies.is_empty() {
         return Err(HandleError::permanent("the event names no recipient"));
     }
-    let (title, body) = message(kind, &referral);
+    let (title, body) = message(kind, referral);
     let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
     let rows = store::create_notifications(
         tx,
@@ -46,7 +46,7 @@ pub async fn referral(
             agencies: &agencies,
             kind,
             referral_id,
-            event_id: event.event_id,
+            event_id: event.event_id(),
             title: &title,
             body: &body,
             event_type: event.event_type().as_str(),
@@ -62,21 +62,21 @@ pub async fn referral(
                 &NewNotifications {
                     recipients: &created,
                     event_type: event.event_type().as_str(),
-                    event_id: event.event_id,
+                    event_id: event.event_id(),
                     occurred_at: event.occurred_at(),
                     referral_id: Some(referral_id),
                 },
                 &endpoints,
                 &Content::Referral {
                     kind,
-                    event: &referral,
+                    event: referral,
                 },
             )
             .await?;
     }
     added.notifications = arrivals;
     tracing::info!(
-        event_id = %event.event_id,
+        event_id = %event.event_id(),
         %referral_id,
         kind = kind.as_str_name(),
         recipients = agencies.len(),
@@ -91,18 +91,18 @@ pub async fn referral(
 pub async fn digest(
     fan_out: &FanOut,
     tx: &mut Transaction<'_, Postgres>,
+    digest: &DistrictDigestReady,
     event: &IncomingEvent,
 ) -> Result<Added, HandleError> {
-    let digest: DistrictDigestReady = event.payload()?;
     let agency = placement_messaging::payload_id("rdsa_agency_id", &digest.rdsa_agency_id)?;
-    let (title, body) = crate::digest::digest_text(&digest, Language::Bg);
+    let (title, body) = crate::digest::digest_text(digest, Language::Bg);
     let notification = Uuid::now_v7();
     store::insert_notice(
         tx,
         notification,
         agency,
         NotificationKind::DistrictDigest,
-        event.event_id,
+        event.event_id(),
         &title,
         &body,
     )
@@ -111,16 +111,19 @@ pub async fn digest(
         .create(
             tx,
             &NewNotifications {
-                recipients: &[(notification, agency)],
+                recipients: &[Recipient {
+                    notification,
+                    agency,
+                }],
                 event_type: EventType::DistrictDigestReady.as_str(),
-                event_id: event.event_id,
+                event_id: event.event_id(),
                 occurred_at: event.occurred_at(),
                 referral_id: None,
             },
-            &Content::Digest(&digest),
+            &Content::Digest(digest),
         )
         .await?;
-    tracing::info!(event_id = %event.event_id, %agency, region = %digest.region_code, deliveries, "digest told");
+    tracing::info!(event_id = %event.event_id(), %agency, region = %digest.region_code, deliveries, "digest told");
     Ok(Added {
         notifications: vec![Arrival {
             agency,
@@ -132,18 +135,21 @@ pub async fn digest(
 
 /// The notifications created (id, recipient), their arrivals for the streams, and the endpoints to
 /// deliver them to, from the rows of [`store::create_notifications`].
-fn by_notification(rows: Vec<CreatedRow>) -> (Vec<(Uuid, Uuid)>, Vec<Arrival>, Vec<EndpointRow>) {
-    let mut created: Vec<(Uuid, Uuid)> = Vec::new();
+fn by_notification(rows: Vec<CreatedRow>) -> (Vec<Recipient>, Vec<Arrival>, Vec<DeliveryTarget>) {
+    let mut created: Vec<Recipient> = Vec::new();
     let mut arrivals: Vec<Arrival> = Vec::new();
-    let mut endpoints: Vec<EndpointRow> = Vec::new();
+    let mut endpoints: Vec<DeliveryTarget> = Vec::new();
     // One row per (notification, endpoint), ordered by agency: a notification's rows are adjacent.
     for row in rows {
         let agency_id = row.notification.recipient_agency_id;
         if created
             .last()
-            .is_none_or(|(id, _)| *id != row.notification.id)
+            .is_none_or(|r| r.notification != row.notification.id)
         {
-            created.push((row.notification.id, agency_id));
+            created.push(Recipient {
+                notification: row.notification.id,
+                agency: agency_id,
+            });
             arrivals.push(Arrival {
                 agency: agency_id,
                 notification: Some((row.position, row.notification.into_proto())),
@@ -152,7 +158,7 @@ fn by_notification(rows: Vec<CreatedRow>) -> (Vec<(Uuid, Uuid)>, Vec<Arrival>, V
         if let (Some(id), Some(channel), Some(address), Some(language)) =
             (row.endpoint_id, row.channel, row.address, row.language)
         {
-            endpoints.push(EndpointRow {
+            endpoints.push(DeliveryTarget {
                 agency_id,
                 id,
                 channel,

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod arrivals;
+pub mod channel;
 pub mod delivery;
 pub mod digest;
 pub mod egress;
@@ -17,17 +18,15 @@ mod store;
 
 use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 
-use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_messaging::EventType;
+use placement_messaging::service::{Definition, GrpcApi, Kit, Service, StartError};
 use placement_platform::config::Required;
 use placement_platform::services;
-use placement_proto::v1::notification_service_server::NotificationServiceServer;
+use placement_proto::v1::notification_service_server::{self, NotificationServiceServer};
 use serde::Deserialize;
 use tonic::service::Routes;
 
 use crate::delivery::{DispatchSettings, Dispatcher, FanOut, RetryPolicy};
-
-pub const SERVICE_NAME: &str = "placement.v1.NotificationService";
-pub const PRODUCER: &str = "placement-notifications";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -197,8 +196,9 @@ pub struct Notifications;
 impl Service for Notifications {
     const DEFINITION: Definition = Definition {
         listed: services::NOTIFICATIONS,
-        grpc_name: SERVICE_NAME,
-        producer: PRODUCER,
+        grpc: GrpcApi::Serves(notification_service_server::SERVICE_NAME),
+        // For the directory, when deliveries to an endpoint kept failing.
+        publishes: &[EventType::NotificationEndpointDisabled],
         migrators: &[&MIGRATOR],
         required: REQUIRED,
     };
@@ -213,8 +213,7 @@ impl Service for Notifications {
             retry: config.retry(),
         };
         let dispatcher = Dispatcher::new(
-            kit.pool.clone(),
-            // Publishes "notification.endpoint_disabled" for the directory.
+            kit.pool().clone(),
             kit.outbox(),
             fan_out.clone(),
             config.dispatch_settings(webhook_key),
@@ -222,18 +221,15 @@ impl Service for Notifications {
             arrivals.clone(),
         )
         .map_err(|e| StartError::Config(e.to_string()))?;
-        kit.consume(
-            events::BINDINGS,
-            events::Intake {
-                arrivals: arrivals.clone(),
-                deliveries: wake.clone(),
-                fan_out,
-            },
-        );
+        kit.consume(events::Intake {
+            arrivals: arrivals.clone(),
+            deliveries: wake.clone(),
+            fan_out,
+        });
         kit.spawn(Arc::new(dispatcher).run(kit.shutdown()));
         kit.sample(sample_pending);
         let api = api::Notifications::new(
-            kit.pool.clone(),
+            kit.pool().clone(),
             arrivals,
             wake,
             config.retry().window,

@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use placement_proto::v1::{Language, Notification, NotificationKind};
 
+use crate::channel::Channel;
+
 /// The columns of a `NotificationRow`.
 pub(crate) const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
 
@@ -43,14 +45,14 @@ impl NotificationRow {
     }
 }
 
-/// An endpoint a notification goes to.
+/// An endpoint a notification goes to: where, how, and in which language its e-mails are written.
 #[derive(Debug, FromRow)]
-pub struct EndpointRow {
+pub struct DeliveryTarget {
     pub agency_id: Uuid,
     pub id: Uuid,
-    pub channel: String,
+    pub channel: Channel,
     pub address: String,
-    pub language: String,
+    pub language: Language,
 }
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, notification_id, endpoint_id, channel, address, status, attempts, \
@@ -61,7 +63,7 @@ pub(crate) struct DeliveryRow {
     pub id: Uuid,
     pub notification_id: Uuid,
     endpoint_id: Uuid,
-    channel: String,
+    channel: Channel,
     address: String,
     status: String,
     attempts: i32,
@@ -84,7 +86,7 @@ impl DeliveryRow {
             id: self.id.to_string(),
             notification_id: self.notification_id.to_string(),
             endpoint_id: self.endpoint_id.to_string(),
-            channel: self.channel,
+            channel: self.channel.name().to_string(),
             address: self.address,
             status: status as i32,
             attempts: placement_platform::numbers::count(self.attempts),
@@ -291,9 +293,9 @@ pub(crate) struct CreatedRow {
     pub notification: NotificationRow,
     pub position: i64,
     pub endpoint_id: Option<Uuid>,
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     pub address: Option<String>,
-    pub language: Option<String>,
+    pub language: Option<Language>,
 }
 
 /// One event's notifications: one for each recipient.
@@ -346,7 +348,7 @@ pub async fn create_notifications(
 pub(crate) struct Claimed {
     pub id: Uuid,
     pub endpoint_id: Uuid,
-    pub channel: String,
+    pub channel: Channel,
     pub address: String,
     pub subject: String,
     pub body: String,
@@ -378,7 +380,7 @@ pub async fn endpoints_wanting(
     conn: &mut PgConnection,
     agencies: &[Uuid],
     event_type: &str,
-) -> Result<Vec<EndpointRow>, sqlx::Error> {
+) -> Result<Vec<DeliveryTarget>, sqlx::Error> {
     sqlx::query_as(
         "SELECT agency_id, id, channel, address, language FROM endpoints
          WHERE agency_id = ANY($1) AND enabled AND (cardinality(event_types) = 0 OR $2 = ANY (event_types))
@@ -393,7 +395,7 @@ pub async fn endpoints_wanting(
 /// A delivery of one notification to one endpoint, with its text.
 pub struct NewDelivery<'a> {
     pub notification: Uuid,
-    pub endpoint: &'a EndpointRow,
+    pub endpoint: &'a DeliveryTarget,
     pub subject: &'a str,
     pub body: &'a str,
     /// How long it is tried.
@@ -414,7 +416,7 @@ pub async fn insert_delivery(
     .bind(Uuid::now_v7())
     .bind(d.notification)
     .bind(d.endpoint.id)
-    .bind(&d.endpoint.channel)
+    .bind(d.endpoint.channel)
     .bind(&d.endpoint.address)
     .bind(d.subject)
     .bind(d.body)
@@ -426,14 +428,15 @@ pub async fn insert_delivery(
 }
 
 /// Claims up to `limit` due deliveries (e-mails only when `email` is on) for one attempt each, leaving
-/// them to this sender for `lease`.
+/// them to this sender for `lease`. A claimed row that cannot be read (a channel this release does not
+/// know) is logged and left to its lease, so it neither stops the others nor goes out the wrong way.
 pub async fn claim_deliveries(
     pool: &PgPool,
     limit: i64,
     email: bool,
     lease: chrono::Duration,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    sqlx::query_as(
+    let rows = sqlx::query(
         "WITH due AS (
              SELECT d.id, e.secret_version FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
              WHERE d.status = 'PENDING' AND d.next_attempt_at <= now() AND e.enabled
@@ -450,7 +453,18 @@ pub async fn claim_deliveries(
     .bind(email)
     .bind(lease)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            Claimed::from_row(row)
+                .inspect_err(|e| {
+                    let id = row.try_get::<Uuid, _>("id").ok();
+                    tracing::error!(delivery_id = ?id, error = %e, "a claimed delivery cannot be read; not sent");
+                })
+                .ok()
+        })
+        .collect())
 }
 
 pub async fn record_attempt(
@@ -587,7 +601,7 @@ pub async fn note_endpoint_set(
 pub struct KnownEndpoint<'a> {
     pub id: Uuid,
     pub agency: Uuid,
-    pub channel: &'a str,
+    pub channel: Channel,
     pub address: &'a str,
     pub event_types: &'a [String],
     pub language: Language,

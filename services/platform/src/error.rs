@@ -32,8 +32,40 @@ pub enum ServiceError {
     /// refused loudly rather than read as something else.
     #[error("the stored data cannot be read: {0}")]
     DataLoss(String),
+    /// A database call failed: what it means for the caller, with the database's own error kept for the
+    /// one log line written where it becomes a status.
+    #[error("database {verdict}: {source}")]
+    Database {
+        verdict: DatabaseVerdict,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// What a failed database call means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseVerdict {
+    /// The transaction lost a race with another and was rolled back: running it again is safe.
+    Conflict,
+    /// The database is down, restarting or out of connections: the caller may retry.
+    Unavailable,
+    /// A row holds a stored name this release does not know.
+    UnknownStoredName,
+    /// Anything else: a bug of ours (a query the schema does not fit, a constraint broken).
+    Failed,
+}
+
+impl std::fmt::Display for DatabaseVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Conflict => "conflict",
+            Self::Unavailable => "unavailable",
+            Self::UnknownStoredName => "holds a value this release does not know",
+            Self::Failed => "error",
+        })
+    }
 }
 
 impl ServiceError {
@@ -69,13 +101,39 @@ impl ServiceError {
             Self::Conflict(_) => "ABORTED",
             Self::ResourceExhausted(_) => "RESOURCE_EXHAUSTED",
             Self::DataLoss(_) => "DATA_LOSS",
+            Self::Database { verdict, .. } => match verdict {
+                DatabaseVerdict::Conflict => "ABORTED",
+                DatabaseVerdict::Unavailable => "UNAVAILABLE",
+                DatabaseVerdict::UnknownStoredName => "DATA_LOSS",
+                DatabaseVerdict::Failed => "INTERNAL",
+            },
             Self::Internal(_) => "INTERNAL",
         }
     }
 
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Conflict(_))
+        self.is_conflict()
+            || matches!(
+                self,
+                Self::Unavailable(_)
+                    | Self::Database {
+                        verdict: DatabaseVerdict::Unavailable,
+                        ..
+                    }
+            )
+    }
+
+    /// Whether the transaction lost a race with another and was rolled back: running it again is safe.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            Self::Conflict(_)
+                | Self::Database {
+                    verdict: DatabaseVerdict::Conflict,
+                    ..
+                }
+        )
     }
 }
 
@@ -114,57 +172,57 @@ pub fn is_transient_db_error(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The value a row holds that this release does not know, if that is why `e` failed.
+fn unknown_stored_name(e: &sqlx::Error) -> Option<&placement_proto::stored::UnknownStoredName> {
+    match e {
+        sqlx::Error::ColumnDecode { source, .. } | sqlx::Error::Decode(source) => {
+            source.downcast_ref()
+        }
+        _ => None,
+    }
+}
+
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
         if matches!(e, sqlx::Error::PoolTimedOut) {
             metrics::counter!(crate::prometheus::DB_POOL_TIMEOUTS).increment(1);
         }
-        if let sqlx::Error::Database(db) = &e
-            && db
-                .code()
-                .is_some_and(|c| CONFLICT_SQLSTATES.contains(&c.as_ref()))
-        {
-            tracing::info!(error = %e, "transaction conflict");
-            return Self::Conflict("database".into());
-        }
-        if let sqlx::Error::ColumnDecode { source, .. } | sqlx::Error::Decode(source) = &e
-            && let Some(unknown) =
-                source.downcast_ref::<placement_proto::stored::UnknownStoredName>()
-        {
-            tracing::error!(error = %e, "the database holds a value this release does not know");
-            return Self::DataLoss(unknown.to_string());
-        }
-        if is_transient_db_error(&e) {
-            tracing::warn!(error = %e, "database unavailable");
-            Self::Unavailable("database".into())
+        let conflict = matches!(&e, sqlx::Error::Database(db)
+            if db.code().is_some_and(|c| CONFLICT_SQLSTATES.contains(&c.as_ref())));
+        let verdict = if conflict {
+            DatabaseVerdict::Conflict
+        } else if unknown_stored_name(&e).is_some() {
+            DatabaseVerdict::UnknownStoredName
+        } else if is_transient_db_error(&e) {
+            DatabaseVerdict::Unavailable
         } else {
-            tracing::error!(error = %e, "database error");
-            Self::Internal("database".into())
-        }
+            DatabaseVerdict::Failed
+        };
+        Self::Database { verdict, source: e }
     }
 }
 
 impl From<Status> for ServiceError {
-    /// A failed call to another service: its verdict on the input passes through; an outage is UNAVAILABLE.
+    /// A failed call to another service: its verdict on the input passes through, read from the status's
+    /// code and structured details (never from its message's wording); an outage is UNAVAILABLE.
     fn from(s: Status) -> Self {
         let msg = s.message().to_string();
         match s.code() {
-            // The other service said "<what> not found"; this one says it again its own way.
+            // The other service names what it did not find in the status's resource detail.
             Code::NotFound => Self::NotFound(
-                msg.strip_suffix(" not found")
-                    .map(str::to_string)
-                    .unwrap_or(msg),
+                s.get_details_resource_info()
+                    .map(|r| r.resource_type)
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| "a record of another service".into()),
             ),
             Code::PermissionDenied => Self::PermissionDenied(msg),
             Code::FailedPrecondition => Self::FailedPrecondition(msg),
-            Code::InvalidArgument => Self::InvalidArgument {
-                field: String::new(),
-                reason: msg,
-            },
+            Code::InvalidArgument => invalid_argument_of(&s),
             Code::Unauthenticated => Self::Unauthenticated(msg),
             // tonic reports a connection that broke mid-call (the peer died, or went away while stopping)
-            // as UNKNOWN, or as INTERNAL with an h2 message: the peer's answer never came, so it is an outage.
-            Code::Internal if msg.starts_with("h2 protocol error") => {
+            // as UNKNOWN, or as INTERNAL made here from the transport's error (so with that error as its
+            // source, which a status the peer sent never has): the peer's answer never came, an outage.
+            Code::Internal if std::error::Error::source(&s).is_some() => {
                 tracing::warn!(code = ?s.code(), message = %msg, "dependency connection broke");
                 Self::Unavailable(format!("dependency: {msg}"))
             }
@@ -180,6 +238,49 @@ impl From<Status> for ServiceError {
                 tracing::error!(code = ?s.code(), message = %msg, "dependency failed");
                 Self::Internal(format!("dependency: {} {msg}", s.code()))
             }
+        }
+    }
+}
+
+/// Another service's INVALID_ARGUMENT: the field and reason of its bad-request detail, else its message
+/// as the reason, naming no field.
+fn invalid_argument_of(s: &Status) -> ServiceError {
+    let violation = s
+        .get_details_bad_request()
+        .and_then(|b| b.field_violations.into_iter().next());
+    match violation {
+        Some(v) => ServiceError::InvalidArgument {
+            field: v.field,
+            reason: v.description,
+        },
+        None => ServiceError::InvalidArgument {
+            field: String::new(),
+            reason: s.message().to_string(),
+        },
+    }
+}
+
+/// The status of a failed database call, logged here (once, with the database's error) because the
+/// status carries none of it.
+fn database_status(verdict: DatabaseVerdict, source: &sqlx::Error) -> Status {
+    match verdict {
+        DatabaseVerdict::Conflict => {
+            tracing::info!(error = %source, "transaction conflict");
+            Status::aborted("conflict with a concurrent change (database); retry")
+        }
+        DatabaseVerdict::Unavailable => {
+            tracing::warn!(error = %source, "database unavailable");
+            Status::unavailable("database")
+        }
+        DatabaseVerdict::UnknownStoredName => {
+            tracing::error!(error = %source, "the database holds a value this release does not know");
+            Status::data_loss(
+                unknown_stored_name(source).map_or_else(|| source.to_string(), ToString::to_string),
+            )
+        }
+        DatabaseVerdict::Failed => {
+            tracing::error!(error = %source, "database error");
+            Status::internal("internal error")
         }
     }
 }
@@ -203,7 +304,13 @@ impl From<ServiceError> for Status {
                     )
                 }
             }
-            ServiceError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            // The resource named in a detail as well, so a service that calls this one need not read the
+            // message to say what was not found.
+            ServiceError::NotFound(what) => Status::with_error_details(
+                Code::NotFound,
+                format!("{what} not found"),
+                ErrorDetails::with_resource_info(what, "", "", ""),
+            ),
             ServiceError::PermissionDenied(m) => Status::permission_denied(m),
             ServiceError::FailedPrecondition(m) => Status::failed_precondition(m),
             ServiceError::AlreadyExists(m) => Status::already_exists(m),
@@ -214,6 +321,7 @@ impl From<ServiceError> for Status {
             }
             ServiceError::ResourceExhausted(m) => Status::resource_exhausted(m),
             ServiceError::DataLoss(m) => Status::data_loss(m),
+            ServiceError::Database { verdict, source } => database_status(verdict, &source),
             ServiceError::Internal(_) => Status::internal("internal error"),
         }
     }
@@ -241,7 +349,7 @@ where
     let mut tries = 1;
     loop {
         match attempt().await {
-            Err(ServiceError::Conflict(_)) if tries < 4 => {
+            Err(e) if e.is_conflict() && tries < 4 => {
                 tries += 1;
                 tokio::time::sleep(backoff.next_delay()).await;
             }
@@ -303,21 +411,105 @@ mod tests {
         assert_eq!(bad.field_violations[0].field, "legal_basis.number");
     }
 
+    /// A status as tonic makes it from a transport error: with that error as its source.
+    fn broken_connection(code: Code) -> Status {
+        let mut status = Status::new(code, "h2 protocol error: http2 error");
+        status.set_source(std::sync::Arc::new(std::io::Error::other(
+            "connection reset",
+        )));
+        status
+    }
+
     #[test]
     fn a_dependency_that_went_away_is_an_outage() {
         for status in [
             Status::unknown("transport error"),
-            Status::internal("h2 protocol error: http2 error"),
+            broken_connection(Code::Internal),
             Status::unavailable("tcp connect error"),
             Status::deadline_exceeded("timeout"),
         ] {
             assert!(ServiceError::from(status).is_transient());
         }
         assert!(!ServiceError::from(Status::internal("internal error")).is_transient());
+        // The peer's own INTERNAL is its bug, whatever its message says.
+        assert!(!ServiceError::from(Status::internal("h2 protocol error: x")).is_transient());
         assert!(matches!(
             ServiceError::from(Status::permission_denied("no")),
             ServiceError::PermissionDenied(_)
         ));
+    }
+
+    #[test]
+    fn another_services_verdict_is_read_from_its_details_not_its_message() {
+        let sent: Status = ServiceError::not_found("provider agency").into();
+        assert_eq!(sent.message(), "provider agency not found");
+        match ServiceError::from(sent) {
+            ServiceError::NotFound(what) => assert_eq!(what, "provider agency"),
+            other => panic!("{other:?}"),
+        }
+        let sent: Status = ServiceError::invalid("legal_basis.number", "required").into();
+        match ServiceError::from(sent) {
+            ServiceError::InvalidArgument { field, reason } => {
+                assert_eq!(
+                    (field.as_str(), reason.as_str()),
+                    ("legal_basis.number", "required")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A status without details: its message is the reason, and no field is made up from it.
+        match ServiceError::from(Status::invalid_argument("case_id: not a UUID")) {
+            ServiceError::InvalidArgument { field, reason } => {
+                assert_eq!(
+                    (field.as_str(), reason.as_str()),
+                    ("", "case_id: not a UUID")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ServiceError::from(Status::not_found("case not found")),
+            ServiceError::NotFound(what) if !what.contains("not found")
+        ));
+    }
+
+    #[test]
+    fn a_database_error_keeps_its_source_and_keeps_its_status() {
+        use std::error::Error as _;
+        let unknown = placement_proto::stored::UnknownStoredName {
+            kind: "Language",
+            value: "LANGUAGE_XX".into(),
+        };
+        let e = ServiceError::from(sqlx::Error::ColumnDecode {
+            index: "\"language\"".into(),
+            source: Box::new(unknown),
+        });
+        assert_eq!(e.code_name(), "DATA_LOSS");
+        assert!(
+            e.source()
+                .is_some_and(|s| s.to_string().contains("LANGUAGE_XX"))
+        );
+        let status = Status::from(e);
+        assert_eq!(status.code(), Code::DataLoss);
+        assert!(
+            status.message().contains("\"LANGUAGE_XX\""),
+            "{}",
+            status.message()
+        );
+
+        let e = ServiceError::from(sqlx::Error::PoolTimedOut);
+        assert!(e.is_transient() && !e.is_conflict());
+        assert!(matches!(e.source(), Some(s) if s.downcast_ref::<sqlx::Error>().is_some()));
+        assert_eq!(Status::from(e).message(), "database");
+
+        let e = ServiceError::from(sqlx::Error::RowNotFound);
+        assert_eq!(e.code_name(), "INTERNAL");
+        let status = Status::from(e);
+        assert_eq!(
+            status.message(),
+            "internal error",
+            "the cause stays in the log"
+        );
     }
 
     #[test]

@@ -10,38 +10,33 @@ pub struct Listed {
     /// Its short name: the binary is `placement-<name>`, its database schema and queue are named after it,
     /// and its settings are `PLACEMENT_<NAME>_LISTEN_ADDR`, `PLACEMENT_<NAME>_QUEUE`, `PLACEMENT_<NAME>_URL`.
     pub name: &'static str,
+    /// Its process, `placement-<name>`: the binary, the `producer` its events carry, the name its logs,
+    /// traces and broker connection go by.
+    pub process: &'static str,
     /// The port it listens on by default (on 127.0.0.1).
     pub port: u16,
 }
 
-pub const DIRECTORY: Listed = Listed {
-    name: "directory",
-    port: 50051,
-};
-pub const CASES: Listed = Listed {
-    name: "cases",
-    port: 50052,
-};
-pub const REFERRALS: Listed = Listed {
-    name: "referrals",
-    port: 50053,
-};
-pub const NOTIFICATIONS: Listed = Listed {
-    name: "notifications",
-    port: 50054,
-};
+/// A service's entry, its process named after it here and nowhere else.
+macro_rules! listed {
+    ($name:literal, $port:literal) => {
+        Listed {
+            name: $name,
+            process: concat!("placement-", $name),
+            port: $port,
+        }
+    };
+}
 
-pub const REPORTS: Listed = Listed {
-    name: "reports",
-    port: 50056,
-};
+pub const DIRECTORY: Listed = listed!("directory", 50051);
+pub const CASES: Listed = listed!("cases", 50052);
+pub const REFERRALS: Listed = listed!("referrals", 50053);
+pub const NOTIFICATIONS: Listed = listed!("notifications", 50054);
+pub const REPORTS: Listed = listed!("reports", 50056);
 
 /// The staff's web app: a client of the services (its pages are served on `PLACEMENT_WEB_HTTP_ADDR`; this
 /// port serves its health and operator API). Not in [`ALL`]: no service calls it.
-pub const WEB: Listed = Listed {
-    name: "web",
-    port: 50055,
-};
+pub const WEB: Listed = listed!("web", 50055);
 
 /// Every service, in the order they are started (a service's dependencies before it).
 pub const ALL: &[Listed] = &[DIRECTORY, CASES, REFERRALS, NOTIFICATIONS, REPORTS];
@@ -112,6 +107,7 @@ mod tests {
             "PLACEMENT_REFERRALS_LISTEN_ADDR"
         );
         assert_eq!(Listed::named("cases"), Some(CASES));
+        assert_eq!(CASES.process, "placement-cases");
         assert_eq!(Listed::named("case"), None);
         assert_eq!(
             Listed::names(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
 use placement_messaging::service::Traced;
-use placement_messaging::{EventType, Outbox};
+use placement_messaging::{Event, Outbox};
 use placement_platform::{
     CallerExt,
     audit::{self, Entry},
@@ -774,12 +774,15 @@ async fn announce_submission(
     .await?;
     let event = crate::at_step(
         EVENTS.build(
-            EventType::ReferralSubmitted,
-            "referral",
+            Event::ReferralSubmitted(row.event(
+                ReferralStatus::Unspecified,
+                Some(sender),
+                0,
+                Vec::new(),
+            )),
             row.id,
             placement_platform::numbers::serial(row.version),
             correlation,
-            &row.event(ReferralStatus::Unspecified, Some(sender), 0, Vec::new()),
         ),
         row.updated_at,
     );

@@ -5,29 +5,30 @@ pub mod api;
 pub mod capacity;
 pub mod clock;
 pub mod deadlines;
+pub mod events;
 pub mod fhir;
 pub mod policy;
-pub mod referral;
+/// The referral's rules live in the pure model; this path stays for the code that imports them from here.
+pub use placement_model::referral;
 mod store;
 pub mod workflow;
 
 use std::time::Duration;
 
-use placement_messaging::EventBuilder;
-use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_messaging::service::{Definition, GrpcApi, Kit, Service, StartError};
+use placement_messaging::{EventBuilder, EventType};
 use placement_platform::config::Required;
 use placement_platform::services;
 use placement_proto::v1::audit_service_server::AuditServiceServer;
 use placement_proto::v1::{
-    case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
-    referral_service_server::ReferralServiceServer,
+    case_service_client::CaseServiceClient,
+    directory_service_client::DirectoryServiceClient,
+    referral_service_server::{self, ReferralServiceServer},
 };
 use serde::Deserialize;
 use tonic::service::Routes;
 
-pub const SERVICE_NAME: &str = "placement.v1.ReferralService";
-pub const PRODUCER: &str = "placement-referrals";
-pub(crate) const EVENTS: EventBuilder = EventBuilder::new(PRODUCER);
+pub(crate) const EVENTS: EventBuilder = Referrals::DEFINITION.events();
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -90,8 +91,19 @@ pub struct Referrals;
 impl Service for Referrals {
     const DEFINITION: Definition = Definition {
         listed: services::REFERRALS,
-        grpc_name: SERVICE_NAME,
-        producer: PRODUCER,
+        grpc: GrpcApi::Serves(referral_service_server::SERVICE_NAME),
+        publishes: &[
+            EventType::ReferralSubmitted,
+            EventType::ReferralAcknowledged,
+            EventType::ReferralAccepted,
+            EventType::ReferralDeclined,
+            EventType::ReferralWithdrawn,
+            EventType::ReferralPlaced,
+            EventType::ReferralEscalated,
+            EventType::ReferralReminded,
+            EventType::ReferralCourtDecisionDue,
+            EventType::ReferralCourtDecisionRecorded,
+        ],
         migrators: &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
         required: REQUIRED,
     };
@@ -100,14 +112,14 @@ impl Service for Referrals {
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
         let directory = kit.client(services::DIRECTORY, DirectoryServiceClient::new)?;
         let cases = kit.client(services::CASES, CaseServiceClient::new)?;
-        let clock = clock::StepClock::chosen(config.test_clock, kit.common.development())
+        let clock = clock::StepClock::chosen(config.test_clock, kit.common().development())
             .map_err(|e| StartError::Config(e.to_string()))?;
         if config.test_clock {
             tracing::warn!(
                 "PLACEMENT_TEST_CLOCK is on: callers may date their steps; never on in production"
             );
         }
-        kit.consume(capacity::BINDINGS, capacity::ServicePlaces);
+        kit.consume(events::ReferralEvents);
         kit.sample(|pool| async move {
             if let Ok(n) = store::count_overdue(&pool).await {
                 metrics::gauge!(placement_platform::prometheus::REFERRALS_OVERDUE).set(
@@ -116,14 +128,14 @@ impl Service for Referrals {
             }
         });
         kit.spawn(deadlines::run(
-            kit.pool.clone(),
+            kit.pool().clone(),
             kit.outbox(),
             clock.clone(),
             config.escalation_interval,
             kit.shutdown(),
         ));
         let api = api::Referrals::new(
-            kit.pool.clone(),
+            kit.pool().clone(),
             kit.outbox(),
             directory,
             cases,

@@ -13,7 +13,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    referral::{Step, StepKind},
+    referral::{Step, StepKind, StepWeight},
     store::{PartyRow, ReferralRow},
 };
 
@@ -25,11 +25,11 @@ pub fn act_of(step: &Step) -> Act {
     act_of_kind(step.kind())
 }
 
-/// The kind of act a kind of step is: acknowledging is work, every other step a decision.
+/// The kind of act a kind of step is, as the model weighs it.
 pub fn act_of_kind(kind: StepKind) -> Act {
-    match kind {
-        StepKind::Acknowledge => Act::Work,
-        _ => Act::Decide,
+    match kind.weight() {
+        StepWeight::Work => Act::Work,
+        StepWeight::Decision => Act::Decide,
     }
 }
 

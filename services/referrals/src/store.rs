@@ -9,7 +9,7 @@ use placement_proto::v1::{
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::referral::{Record, ReferralState, Timer, Transition};
+use crate::referral::{Party, Record, ReferralFacts, ReferralState, Timer, Transition};
 
 pub const REFERRAL_COLUMNS: &str = "id, case_id, sender_agency_id, sender_region_code, service_id, \
      receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id, places, \
@@ -80,20 +80,29 @@ impl ReferralRow {
         self.status
     }
 
+    /// The state the model builds from this row's facts, as it builds a client's from the wire.
     pub fn state(&self, parties: &[PartyRow]) -> ReferralState {
-        ReferralState {
+        ReferralState::of(self.facts(parties))
+    }
+
+    fn facts(&self, parties: &[PartyRow]) -> ReferralFacts {
+        ReferralFacts {
             status: self.status(),
             sender: self.sender_agency_id,
             receiving_agency: self.receiving_agency_id,
             parties: parties
                 .iter()
-                .map(|p| (p.agency_id, p.acknowledged_at.is_some()))
+                .map(|p| Party {
+                    agency: p.agency_id,
+                    acknowledged: p.acknowledged_at.is_some(),
+                })
                 .collect(),
+            legal_basis: self.legal_basis_kind,
+            legal_basis_date: self.legal_basis_date,
+            court_decision_recorded: self.court_decision_date.is_some(),
             escalated: self.escalated_at.is_some(),
             reminded: self.reminded_at.is_some(),
-            awaiting_court: self.rests_on_order() && self.court_decision_date.is_none(),
             court_reminded: self.court_reminded_at.is_some(),
-            legal_basis_date: self.legal_basis_date,
         }
     }
 
@@ -761,3 +770,6 @@ pub async fn count_overdue(pool: &PgPool) -> Result<i64, sqlx::Error> {
     .fetch_one(pool)
     .await
 }
+
+#[cfg(test)]
+mod tests;

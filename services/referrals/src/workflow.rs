@@ -2,8 +2,9 @@
 //! the history entry and the event, in the caller's transaction.
 
 use chrono::{DateTime, Utc};
-use placement_messaging::Outbox;
+use placement_messaging::{Event, Outbox};
 use placement_platform::error::{ServiceError, ServiceResult};
+use placement_proto::v1::{ReferralAction, ReferralEvent};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -13,14 +14,30 @@ use crate::{
     store::{self, ReferralRow},
 };
 
-impl From<TransitionError> for ServiceError {
-    fn from(e: TransitionError) -> Self {
-        match e {
-            TransitionError::NotAllowed(m) => ServiceError::denied(m),
-            TransitionError::WrongState(m) => ServiceError::precondition(m),
-            TransitionError::Invalid(field, why) => ServiceError::invalid(field, why),
-        }
+/// The status of a step the state machine refused.
+fn refused(e: TransitionError) -> ServiceError {
+    match e {
+        TransitionError::NotAllowed(m) => ServiceError::denied(m),
+        TransitionError::WrongState(m) => ServiceError::precondition(m),
+        TransitionError::Invalid(field, why) => ServiceError::invalid(field, why),
     }
+}
+
+/// The event each action announces, made from the referral's payload: one arm per action, no default.
+pub fn event_of(action: ReferralAction) -> Option<fn(ReferralEvent) -> Event> {
+    Some(match action {
+        ReferralAction::Submitted => Event::ReferralSubmitted,
+        ReferralAction::Acknowledged => Event::ReferralAcknowledged,
+        ReferralAction::Accepted => Event::ReferralAccepted,
+        ReferralAction::Declined => Event::ReferralDeclined,
+        ReferralAction::Withdrawn => Event::ReferralWithdrawn,
+        ReferralAction::Placed => Event::ReferralPlaced,
+        ReferralAction::Escalated => Event::ReferralEscalated,
+        ReferralAction::Reminded => Event::ReferralReminded,
+        ReferralAction::CourtDecisionDue => Event::ReferralCourtDecisionDue,
+        ReferralAction::CourtDecisionRecorded => Event::ReferralCourtDecisionRecorded,
+        ReferralAction::Unspecified => return None,
+    })
 }
 
 /// On whose request a step is taken, and when (`at`: `None` for the database's clock, see `clock`).
@@ -47,7 +64,7 @@ pub async fn apply(
     if !policy::may_read(conn, actor, &row, &parties).await? {
         return Err(policy::hidden());
     }
-    let transition = row.state(&parties).decide(step, actor)?;
+    let transition = row.state(&parties).decide(step, actor).map_err(refused)?;
     take(conn, &row, &transition, Some(actor), origin).await
 }
 
@@ -91,6 +108,10 @@ async fn take(
     origin: Origin,
 ) -> ServiceResult<ReferralRow> {
     let Origin { correlation, at } = origin;
+    // Checked before anything is written: the state machine names an action in every transition.
+    let announce = event_of(t.action).ok_or_else(|| {
+        ServiceError::Internal(format!("the action {:?} announces no event", t.action))
+    })?;
     if t.needs_free_places {
         check_free_places(conn, row).await?;
     }
@@ -107,12 +128,10 @@ async fn take(
     };
     let event = crate::at_step(
         EVENTS.build(
-            t.event,
-            "referral",
+            announce(updated.event(t.from, actor, reason_code, t.outstanding.clone())),
             row.id,
             placement_platform::numbers::serial(updated.version),
             correlation,
-            &updated.event(t.from, actor, reason_code, t.outstanding.clone()),
         ),
         updated.updated_at,
     );
@@ -145,4 +164,40 @@ async fn check_free_places(conn: &mut PgConnection, row: &ReferralRow) -> Servic
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::referral::{Party, ReferralFacts, ReferralState};
+    use placement_messaging::EventType;
+    use placement_proto::v1::{LegalBasisKind, ReferralStatus};
+
+    #[test]
+    fn every_action_announces_its_own_event() {
+        let (sender, provider) = (Uuid::new_v4(), Uuid::new_v4());
+        let acknowledged = ReferralState::of(ReferralFacts {
+            status: ReferralStatus::Acknowledged,
+            sender,
+            receiving_agency: provider,
+            parties: vec![Party {
+                agency: provider,
+                acknowledged: true,
+            }],
+            legal_basis: LegalBasisKind::CourtDecision,
+            legal_basis_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+            court_decision_recorded: false,
+            escalated: false,
+            reminded: false,
+            court_reminded: false,
+        });
+        let event = |step: &Step| {
+            event_of(acknowledged.decide(step, provider).unwrap().action)
+                .map(|announce| announce(ReferralEvent::default()).event_type())
+        };
+        assert_eq!(event(&Step::Accept), Some(EventType::ReferralAccepted));
+        let decline = Step::Decline(placement_proto::v1::DeclineReason::Other, String::new());
+        assert_eq!(event(&decline), Some(EventType::ReferralDeclined));
+        assert!(event_of(ReferralAction::Unspecified).is_none());
+    }
 }

@@ -9,7 +9,7 @@ use std::{str::FromStr, time::Duration};
 
 use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Europe::Sofia;
-use placement_messaging::{EventBuilder, EventType, Outbox};
+use placement_messaging::{Event, EventBuilder, Outbox};
 use placement_platform::{error::ServiceResult, time::timestamp};
 use placement_proto::v1::DistrictDigestReady;
 use sqlx::PgPool;
@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::{district_report::district_report, store};
 
-const EVENTS: EventBuilder = EventBuilder::new(crate::PRODUCER);
+const EVENTS: EventBuilder =
+    <crate::Reports as placement_messaging::service::Service>::DEFINITION.events();
 /// How long after its slot a digest nobody sent is still sent (a service down at 07:00 on Monday sends it
 /// when it is back that morning, not on Thursday).
 pub const CATCH_UP: chrono::Duration = chrono::Duration::hours(12);
@@ -157,7 +158,7 @@ pub async fn send(
         period_start: Some(timestamp(period.0)),
         period_end: Some(timestamp(period.1)),
     };
-    let mut event = EVENTS.build(EventType::DistrictDigestReady, "digest", id, 1, id, &digest);
+    let mut event = EVENTS.build(Event::DistrictDigestReady(digest), id, 1, id);
     // The digest's id is its event's: the notification names the event, and so the digest.
     event.event_id = id.to_string();
     Outbox::enqueue(&mut tx, &event).await?;

@@ -67,7 +67,7 @@ pub(crate) async fn district_report(
     })
 }
 
-fn places_by_type(p: store::Places) -> PlacesByType {
+fn places_by_type(p: store::PlacesOfType) -> PlacesByType {
     PlacesByType {
         service_type: p.service_type as i32,
         services: count(p.services),

@@ -1,9 +1,9 @@
 //! A district's report as files: every table as rows of cells, written as CSV (one table) or XLSX (a sheet
 //! each). Column names in English and durations in seconds, for whoever reads them into another tool.
 
+use placement_model::figures::{FIGURES, Figure, FigureKind, FigureValue, STATUSES_NOW, count_now};
 use placement_proto::v1::{
-    DeclineReason, DistrictReport, DistrictSide, DurationFigures, ReferralStatus, ReportTable,
-    ServiceType, WithdrawReason,
+    DeclineReason, DistrictReport, DistrictSide, ReportTable, ServiceType, WithdrawReason,
 };
 use rust_xlsxwriter::{Workbook, XlsxError};
 
@@ -183,85 +183,57 @@ fn time(t: Option<&prost_types::Timestamp>) -> String {
         .unwrap_or_default()
 }
 
-type Count = fn(&DistrictSide) -> u32;
-type Durations = fn(&DistrictSide) -> Option<&DurationFigures>;
-
+/// The statuses now, then every figure of the catalogue: a count as one row, durations as four (how many
+/// referrals, and the median, p90 and slowest in seconds).
 fn sides(s: &DistrictSide, v: &DistrictSide) -> Vec<Vec<Cell>> {
-    let counts: [(&str, Count); 8] = [
-        ("submitted", |x| x.submitted),
-        ("acknowledged", |x| x.acknowledged),
-        ("accepted", |x| x.accepted),
-        ("declined", |x| x.declined),
-        ("withdrawn", |x| x.withdrawn),
-        ("placed", |x| x.placed),
-        ("escalated", |x| x.escalated),
-        ("unanswered", |x| x.unanswered),
-    ];
-    let mut rows: Vec<Vec<Cell>> = counts
-        .iter()
-        .map(|(n, of)| vec![text(*n), number(of(s)), number(of(v))])
-        .collect();
-    for status in [
-        ReferralStatus::Submitted,
-        ReferralStatus::Acknowledged,
-        ReferralStatus::Accepted,
-        ReferralStatus::Declined,
-        ReferralStatus::Withdrawn,
-        ReferralStatus::Placed,
-    ] {
-        let now = |x: &DistrictSide| {
-            (x.by_status_now.iter())
-                .find(|c| c.status == status as i32)
-                .map_or(0, |c| c.count)
-        };
-        let name = format!(
-            "now_{}",
-            status
+    let mut rows: Vec<Vec<Cell>> = (STATUSES_NOW.iter())
+        .map(|status| {
+            let name = status
                 .as_str_name()
                 .trim_start_matches("REFERRAL_STATUS_")
-                .to_lowercase()
-        );
-        rows.push(vec![text(name), number(now(s)), number(now(v))]);
-    }
-    let times: [(&str, Durations); 8] = [
-        ("first_response", |x| x.time_to_first_response.as_ref()),
-        ("all_acknowledgements", |x| {
-            x.time_to_all_acknowledgements.as_ref()
-        }),
-        ("decision", |x| x.time_to_decision.as_ref()),
-        ("placement", |x| x.time_to_placement.as_ref()),
-        ("working_first_response", |x| {
-            x.working_time_to_first_response.as_ref()
-        }),
-        ("working_all_acknowledgements", |x| {
-            x.working_time_to_all_acknowledgements.as_ref()
-        }),
-        ("working_decision", |x| x.working_time_to_decision.as_ref()),
-        ("working_placement", |x| {
-            x.working_time_to_placement.as_ref()
-        }),
-    ];
-    for (name, of) in times {
-        let (a, b) = (of(s), of(v));
-        let count = |f: Option<&DurationFigures>| number(f.map_or(0, |f| f.count));
-        rows.push(vec![text(format!("{name}_count")), count(a), count(b)]);
-        for (p, suffix) in ["median_s", "p90_s", "slowest_s"].iter().enumerate() {
-            rows.push(vec![
-                text(format!("{name}_{suffix}")),
-                seconds(pick(a, p)),
-                seconds(pick(b, p)),
-            ]);
+                .to_lowercase();
+            vec![
+                text(format!("now_{name}")),
+                number(count_now(s, *status)),
+                number(count_now(v, *status)),
+            ]
+        })
+        .collect();
+    for figure in &FIGURES {
+        let (a, b) = (cells(figure.value(s)), cells(figure.value(v)));
+        for ((name, a), b) in row_names(figure).into_iter().zip(a).zip(b) {
+            rows.push(vec![text(name), a, b]);
         }
     }
     rows
 }
 
-/// A duration in seconds (microsecond precision); empty when there is none.
-/// The median (0), p90 (1) or slowest (2) of `f`.
-fn pick(f: Option<&DurationFigures>, which: usize) -> Option<&prost_types::Duration> {
-    f.and_then(|f| [&f.median, &f.p90, &f.slowest][which].as_ref())
+/// A figure's rows: its key for a count; for durations, how many referrals and three times in seconds.
+fn row_names(figure: &Figure) -> Vec<String> {
+    let key = figure.key();
+    match figure.kind() {
+        FigureKind::Count => vec![key.to_string()],
+        FigureKind::Duration | FigureKind::WorkingDuration => {
+            ["count", "median_s", "p90_s", "slowest_s"]
+                .map(|suffix| format!("{key}_{suffix}"))
+                .to_vec()
+        }
+    }
 }
 
+fn cells(value: FigureValue) -> Vec<Cell> {
+    match value {
+        FigureValue::Count(n) => vec![number(n)],
+        FigureValue::Durations(f) => vec![
+            number(f.count),
+            seconds(f.median.as_ref()),
+            seconds(f.p90.as_ref()),
+            seconds(f.slowest.as_ref()),
+        ],
+    }
+}
+
+/// A duration in seconds (microsecond precision); empty when there is none.
 fn seconds(d: Option<&prost_types::Duration>) -> Cell {
     d.map_or(Cell::Text(String::new()), |d| {
         // Seconds of a referral's life: far below 2^52, exact as floats.
@@ -332,4 +304,71 @@ pub fn xlsx(tables: &[Table]) -> Result<Vec<u8>, XlsxError> {
         }
     }
     workbook.save_to_buffer()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use placement_proto::v1::DurationFigures;
+
+    fn figures_csv(report: &DistrictReport) -> String {
+        let tables = tables(report);
+        let sides = (tables.iter())
+            .find(|t| t.kind == ReportTable::Sides)
+            .expect("the figures table");
+        String::from_utf8(csv(sides).expect("CSV")).expect("UTF-8")
+    }
+
+    #[test]
+    fn every_figure_has_its_rows_in_the_figures_table() {
+        let receiver = DistrictSide {
+            unanswered: 5,
+            working_time_to_placement: Some(DurationFigures {
+                count: 2,
+                median: Some(prost_types::Duration {
+                    seconds: 5400,
+                    nanos: 500_000_000,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = figures_csv(&DistrictReport {
+            as_receiver: Some(receiver),
+            ..Default::default()
+        });
+        let names: Vec<&str> = (text.lines().skip(1))
+            .filter_map(|l| l.split(',').next())
+            .collect();
+        for figure in &FIGURES {
+            let key = figure.key();
+            let expected = match figure.kind() {
+                FigureKind::Count => vec![key.to_string()],
+                FigureKind::Duration | FigureKind::WorkingDuration => {
+                    ["count", "median_s", "p90_s", "slowest_s"]
+                        .map(|s| format!("{key}_{s}"))
+                        .to_vec()
+                }
+            };
+            for name in expected {
+                assert_eq!(
+                    names.iter().filter(|n| **n == name).count(),
+                    1,
+                    "{name} in {text}"
+                );
+            }
+        }
+        assert!(text.lines().any(|l| l == "unanswered,0,5"), "{text}");
+        assert!(
+            text.lines().any(|l| l == "working_placement_count,0,2"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l == "working_placement_median_s,,5400.5"),
+            "{text}"
+        );
+        assert!(text.lines().any(|l| l == "now_placed,0,0"), "{text}");
+        assert_eq!(names.len(), STATUSES_NOW.len() + 8 + 8 * 4);
+    }
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod credential;
 pub mod digest;
 mod district_report;
+mod events;
 pub mod export;
 pub mod figures;
 pub mod policy;
@@ -18,18 +19,17 @@ pub mod working;
 
 use std::{num::NonZeroUsize, sync::Arc};
 
-use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_messaging::EventType;
+use placement_messaging::service::{Definition, GrpcApi, Kit, Service, StartError};
 use placement_platform::config::Required;
 use placement_platform::services;
 use placement_proto::v1::{
     directory_service_client::DirectoryServiceClient,
-    referral_service_client::ReferralServiceClient, report_service_server::ReportServiceServer,
+    referral_service_client::ReferralServiceClient,
+    report_service_server::{self, ReportServiceServer},
 };
 use serde::Deserialize;
 use tonic::service::Routes;
-
-pub const SERVICE_NAME: &str = "placement.v1.ReportService";
-pub const PRODUCER: &str = "placement-reports";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -132,23 +132,23 @@ pub struct Reports;
 impl Service for Reports {
     const DEFINITION: Definition = Definition {
         listed: services::REPORTS,
-        grpc_name: SERVICE_NAME,
-        producer: PRODUCER,
+        grpc: GrpcApi::Serves(report_service_server::SERVICE_NAME),
+        publishes: &[EventType::DistrictDigestReady],
         migrators: &[&MIGRATOR],
         required: REQUIRED,
     };
     type Config = Config;
 
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
-        kit.consume(steps::BINDINGS, steps::ReferralSteps);
+        kit.consume(events::ReportEvents);
         let source = Arc::new(rebuild::Source {
             referrals: kit.client(services::REFERRALS, ReferralServiceClient::new)?,
             directory: kit.client(services::DIRECTORY, DirectoryServiceClient::new)?,
-            credential: config.credential(kit.common.auth_mode == "development"),
+            credential: config.credential(kit.common().auth_mode == "development"),
         });
         kit.spawn(rebuild::at_start(
             source.clone(),
-            kit.pool.clone(),
+            kit.pool().clone(),
             kit.shutdown(),
         ));
         let schedule: digest::Schedule = config
@@ -157,7 +157,7 @@ impl Service for Reports {
             .map_err(|e: digest::ScheduleError| StartError::Config(e.to_string()))?;
         let outbox = kit.outbox();
         kit.spawn(digest::on_schedule(
-            kit.pool.clone(),
+            kit.pool().clone(),
             outbox.clone(),
             schedule,
             kit.shutdown(),
@@ -166,7 +166,7 @@ impl Service for Reports {
             config.district_reports_per_agency,
             config.district_reports_concurrent,
         );
-        let api = api::ReportApi::new(kit.pool.clone(), source, outbox, limits);
+        let api = api::ReportApi::new(kit.pool().clone(), source, outbox, limits);
         Ok(placement_messaging::routes![kit; ReportServiceServer::new(api)])
     }
 }

@@ -2,7 +2,7 @@
 //! (the newest version wins, so an older event arriving late changes nothing), and which district each
 //! RDSA answers for, and the places of every service (the newest version of each).
 
-use placement_messaging::{EventHandler, EventType, HandleError, IncomingEvent};
+use placement_messaging::{HandleError, IncomingEvent};
 use placement_proto::v1::{
     AgencyKind, AgencyRegistered, ReferralAction, ReferralEvent, ReferralStatus,
     ServiceCapacityChanged,
@@ -12,37 +12,11 @@ use uuid::Uuid;
 
 use crate::store;
 
-pub const BINDINGS: &[&str] = &[
-    "referral.*",
-    "service.*",
-    EventType::AgencyRegistered.as_str(),
-];
-
-pub struct ReferralSteps;
-
-impl EventHandler for ReferralSteps {
-    type Applied = ();
-
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        event: &IncomingEvent,
-    ) -> Result<(), HandleError> {
-        match event.event_type() {
-            EventType::AgencyRegistered => agency(tx, event).await,
-            EventType::ServiceRegistered | EventType::ServiceCapacityChanged => {
-                Ok(store::note_service(tx, &service_now(event)?).await?)
-            }
-            _ => referral(tx, event).await,
-        }
-    }
-}
-
-async fn agency(
+/// Notes which district an RDSA answers for (and every agency's kind).
+pub async fn agency(
     tx: &mut Transaction<'_, Postgres>,
-    event: &IncomingEvent,
+    agency: &AgencyRegistered,
 ) -> Result<(), HandleError> {
-    let agency: AgencyRegistered = event.payload()?;
     let kind = AgencyKind::try_from(agency.kind)
         .map_err(|_| HandleError::permanent("unknown agency kind"))?;
     Ok(store::note_agency(
@@ -54,9 +28,20 @@ async fn agency(
     .await?)
 }
 
+/// Notes a service's places, the newest version winning.
+pub async fn service(
+    tx: &mut Transaction<'_, Postgres>,
+    change: &ServiceCapacityChanged,
+    event: &IncomingEvent,
+) -> Result<(), HandleError> {
+    Ok(store::note_service(tx, &service_now(change, event)?).await?)
+}
+
 /// A service's places as its directory event tells them (the event's version is the service's).
-fn service_now(event: &IncomingEvent) -> Result<store::ServiceNow, HandleError> {
-    let s: ServiceCapacityChanged = event.payload()?;
+fn service_now(
+    s: &ServiceCapacityChanged,
+    event: &IncomingEvent,
+) -> Result<store::ServiceNow, HandleError> {
     let places = [s.capacity, s.free_places, s.held_places, s.occupied_places];
     store::ServiceNow::checked(
         &s.service_id,
@@ -65,26 +50,24 @@ fn service_now(event: &IncomingEvent) -> Result<store::ServiceNow, HandleError> 
         s.service_type,
         s.status,
         places,
-        event.envelope.aggregate_version,
+        event.aggregate_version(),
     )
     .map(|service| service.taking_ages(s.min_age, s.max_age))
     .map_err(HandleError::permanent)
 }
 
-async fn referral(
+/// Notes a referral's step, once per version, and where the referral stands now.
+pub async fn referral(
     tx: &mut Transaction<'_, Postgres>,
+    action: ReferralAction,
+    r: &ReferralEvent,
     event: &IncomingEvent,
 ) -> Result<(), HandleError> {
-    let event_type = event.event_type();
-    let action = action_of(event_type)
-        .ok_or_else(|| HandleError::permanent(format!("unexpected event type {event_type}")))?;
-    let r: ReferralEvent = event.payload()?;
     let status = ReferralStatus::try_from(r.status)
         .ok()
         .filter(|s| *s != ReferralStatus::Unspecified)
         .ok_or_else(|| HandleError::permanent("a referral event without a status"))?;
-    let version = i64::try_from(event.envelope.aggregate_version)
-        .map_err(|_| HandleError::permanent("aggregate_version beyond BIGINT"))?;
+    let version = event.version()?;
     let referral = store::ReferralNow {
         id: parse(&r.referral_id, "referral_id")?,
         sender_agency_id: parse(&r.sender_agency_id, "sender_agency_id")?,
@@ -122,31 +105,6 @@ async fn referral(
         store::count_steps(tx, [&step]).await?;
     }
     Ok(())
-}
-
-/// The step a referral event tells of.
-pub fn action_of(event_type: EventType) -> Option<ReferralAction> {
-    Some(match event_type {
-        EventType::ReferralSubmitted => ReferralAction::Submitted,
-        EventType::ReferralAcknowledged => ReferralAction::Acknowledged,
-        EventType::ReferralAccepted => ReferralAction::Accepted,
-        EventType::ReferralDeclined => ReferralAction::Declined,
-        EventType::ReferralWithdrawn => ReferralAction::Withdrawn,
-        EventType::ReferralPlaced => ReferralAction::Placed,
-        EventType::ReferralEscalated => ReferralAction::Escalated,
-        EventType::ReferralReminded => ReferralAction::Reminded,
-        EventType::ReferralCourtDecisionDue => ReferralAction::CourtDecisionDue,
-        EventType::ReferralCourtDecisionRecorded => ReferralAction::CourtDecisionRecorded,
-        EventType::AgencyRegistered
-        | EventType::ServiceRegistered
-        | EventType::ServiceCapacityChanged
-        | EventType::CaseOpened
-        | EventType::CasePlaced
-        | EventType::CaseClosed
-        | EventType::AgencyEndpointsChanged
-        | EventType::NotificationEndpointDisabled
-        | EventType::DistrictDigestReady => return None,
-    })
 }
 
 fn parse(value: &str, field: &str) -> Result<Uuid, HandleError> {

@@ -158,9 +158,9 @@ pub async fn note_service(tx: &mut Transaction<'_, Postgres>, s: &ServiceNow) ->
     .map(drop)
 }
 
-/// A district's active services by type, with their places now.
+/// A district's active services of one type, with their places now.
 #[derive(Debug, FromRow)]
-pub struct Places {
+pub struct PlacesOfType {
     pub service_type: ServiceType,
     pub services: i64,
     pub capacity: i64,
@@ -169,7 +169,7 @@ pub struct Places {
     pub occupied_places: i64,
 }
 
-pub async fn places(conn: &mut PgConnection, region: &str) -> sqlx::Result<Vec<Places>> {
+pub async fn places(conn: &mut PgConnection, region: &str) -> sqlx::Result<Vec<PlacesOfType>> {
     sqlx::query_as(
         "SELECT service_type, count(*) AS services, sum(capacity)::bigint AS capacity,
              sum(free_places)::bigint AS free_places, sum(held_places)::bigint AS held_places,

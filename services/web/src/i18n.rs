@@ -1,9 +1,16 @@
-//! Every word the pages show, in Bulgarian (first) and English, from the Fluent catalogues in `locales/`.
+//! Every word the pages show, in Bulgarian (first) and English, from the Fluent catalogues in `locales/`
+//! (the report's figures are named by the catalogue in `placement-model`, added to them here).
 //! A person's choice is remembered in a cookie; until they choose, the browser's `Accept-Language` decides.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use axum_extra::extract::CookieJar;
-use fluent_templates::{Loader, fluent_bundle::FluentValue, static_loader};
+use fluent_templates::{
+    FluentBundle, Loader,
+    fluent_bundle::{FluentResource, FluentValue},
+    static_loader,
+};
+use placement_model::figures::FIGURES;
+use placement_proto::v1::Language;
 use std::{borrow::Cow, collections::HashMap, convert::Infallible};
 use unic_langid::{LanguageIdentifier, langid};
 
@@ -11,8 +18,30 @@ static_loader! {
     static LOCALES = {
         locales: "./locales",
         fallback_language: "bg",
-        customise: |bundle| bundle.set_use_isolating(false),
+        customise: |bundle| {
+            bundle.set_use_isolating(false);
+            add_figure_labels(bundle);
+        },
     };
+}
+
+/// The figures' names come from the model's catalogue, which the CLI, the export and the digest use too:
+/// written in `locales/` as well, the page's names could drift from theirs.
+fn add_figure_labels(bundle: &mut FluentBundle<&'static FluentResource>) {
+    let language = match bundle.locales.first() {
+        Some(id) if *id == EN => Language::En,
+        _ => Language::Bg,
+    };
+    let messages: String = (FIGURES.iter())
+        .map(|f| format!("{} = {}\n", f.label_key(), f.label(language)))
+        .collect();
+    // Once per language, when the catalogues load: the bundles hold their resources for the process's life.
+    let resource: &'static FluentResource = Box::leak(Box::new(
+        FluentResource::try_new(messages).expect("the figures' labels are plain text"),
+    ));
+    bundle
+        .add_resource(resource)
+        .expect("no figure's label key is in locales/ too");
 }
 
 static BG: LanguageIdentifier = langid!("bg");
@@ -40,6 +69,14 @@ impl Lang {
             "bg" => Some(Lang::Bg),
             "en" => Some(Lang::En),
             _ => None,
+        }
+    }
+
+    /// The language as the exchange's messages name it (the model's catalogue is in both).
+    pub fn language(self) -> Language {
+        match self {
+            Lang::Bg => Language::Bg,
+            Lang::En => Language::En,
         }
     }
 
@@ -79,13 +116,6 @@ impl Lang {
             Cow::Owned(name.to_string()),
             FluentValue::from(value.to_string()),
         )]);
-        LOCALES.lookup_with_args(self.id(), key, &args)
-    }
-
-    /// The message `key` with one number (plural forms chosen by it).
-    pub fn count(self, key: &str, n: i64) -> String {
-        let args: HashMap<Cow<'static, str>, FluentValue<'_>> =
-            HashMap::from([(Cow::Borrowed("count"), FluentValue::from(n))]);
         LOCALES.lookup_with_args(self.id(), key, &args)
     }
 

@@ -22,7 +22,7 @@ mod views;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use placement_messaging::service::Traced;
-use placement_messaging::service::{Definition, Kit, Service, StartError};
+use placement_messaging::service::{Definition, GrpcApi, Kit, Service, StartError};
 use placement_platform::{caller::Verifier, config::Required, services};
 use placement_proto::v1::{
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
@@ -185,8 +185,9 @@ pub struct Web;
 impl Service for Web {
     const DEFINITION: Definition = Definition {
         listed: services::WEB,
-        grpc_name: "placement.v1.WebApp",
-        producer: "placement-web",
+        // Its pages are served over HTTP: this port serves health, reflection and the operator's API.
+        grpc: GrpcApi::NotServed,
+        publishes: &[],
         migrators: &[&MIGRATOR],
         required: REQUIRED,
     };
@@ -211,8 +212,8 @@ impl Service for Web {
             shutdown: shutdown.clone(),
             oidc: oidc::OpenId::new(&config).map_err(|e| StartError::Config(e.to_string()))?,
             config,
-            pool: kit.pool.clone(),
-            verifier: kit.auth.0.clone(),
+            pool: kit.pool().clone(),
+            verifier: kit.auth().0,
             clients,
         });
         if !app.secure_cookie() {

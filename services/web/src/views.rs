@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Sofia;
+use placement_model::figures::duration_text;
 use placement_platform::time::from_timestamp;
 use placement_proto::v1::{ChildNeed, Date};
 use prost_types::Timestamp;
@@ -46,7 +47,7 @@ pub fn countdown(lang: Lang, deadline: Option<&Timestamp>, now: DateTime<Utc>) -
     } else {
         deadline - now
     };
-    let span = span(lang, left);
+    let span = duration_text(left.num_seconds(), lang.language());
     if overdue {
         (lang.t1("deadline-overdue", "span", span), true)
     } else {
@@ -54,29 +55,10 @@ pub fn countdown(lang: Lang, deadline: Option<&Timestamp>, now: DateTime<Utc>) -
     }
 }
 
-fn span(lang: Lang, d: chrono::Duration) -> String {
-    let minutes = d.num_minutes().max(0);
-    let (days, hours, mins) = (minutes / 1440, (minutes / 60) % 24, minutes % 60);
-    let mut parts = Vec::new();
-    if days > 0 {
-        parts.push(lang.count("span-days", days));
-    }
-    if hours > 0 {
-        parts.push(lang.count("span-hours", hours));
-    }
-    if days == 0 {
-        parts.push(lang.count("span-minutes", mins));
-    }
-    parts.join(" ")
-}
-
 /// A duration of the figures as people say it: "under a minute", "12 min", "3 h 5 min", "2 d 4 h".
 pub fn span_of(lang: Lang, d: Option<&prost_types::Duration>) -> String {
-    match d {
-        None => String::new(),
-        Some(d) if d.seconds < 60 => lang.t("span-under-a-minute"),
-        Some(d) => span(lang, chrono::Duration::seconds(d.seconds)),
-    }
+    d.map(|d| duration_text(d.seconds, lang.language()))
+        .unwrap_or_default()
 }
 
 /// The first eight characters of an id: what people read aloud ("referral 3f2a91c0").

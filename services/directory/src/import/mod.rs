@@ -8,7 +8,7 @@ pub mod plan;
 
 use std::collections::HashMap;
 
-use placement_messaging::{EventType, Outbox};
+use placement_messaging::{Event, Outbox};
 use placement_platform::{Caller, error::ServiceError, error::ServiceResult};
 use placement_proto::v1::{
     AgencyKind, AgencyRegistered, CapacityChange, ImportOutcome, ImportRowResult,
@@ -26,6 +26,50 @@ use plan::{Action, Planned, Planner, Provider, Scope};
 
 /// Rows written per transaction.
 const BATCH: usize = 500;
+
+/// The largest register file an import takes.
+pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
+
+/// Why an import is refused, or stops.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("only a national authority, or an RDSA for its district, imports the register")]
+    NotEntitled,
+    /// One import at a time per process, so that two files are never held and read at once.
+    #[error("another register import is running in this directory")]
+    AlreadyRunning,
+    #[error("the first message carries the options")]
+    OptionsNotFirst,
+    #[error("options sent more than once")]
+    OptionsTwice,
+    #[error("the file is larger than 32 MiB")]
+    TooLarge,
+    #[error(transparent)]
+    Unreadable(#[from] register::RegisterError),
+    /// The reader panicked: a file it was not written for.
+    #[error("the file cannot be read as a register")]
+    ReaderFailed,
+    /// A service the plan counted on was deleted while the import ran.
+    #[error("service not found")]
+    ServiceGone,
+}
+
+impl From<ImportError> for ServiceError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::NotEntitled => ServiceError::denied(e.to_string()),
+            ImportError::AlreadyRunning => ServiceError::Conflict(e.to_string()),
+            ImportError::OptionsNotFirst => {
+                ServiceError::invalid("options", "the first message carries the options")
+            }
+            ImportError::OptionsTwice => ServiceError::invalid("options", "sent more than once"),
+            ImportError::TooLarge => ServiceError::invalid("data", e.to_string()),
+            ImportError::Unreadable(why) => ServiceError::invalid("data", why.to_string()),
+            ImportError::ReaderFailed => ServiceError::invalid("data", e.to_string()),
+            ImportError::ServiceGone => ServiceError::not_found("service"),
+        }
+    }
+}
 
 pub struct Options {
     pub file_name: String,
@@ -113,17 +157,15 @@ impl Importer<'_> {
             let events: Vec<_> = (chunk.iter())
                 .map(|p| {
                     EVENTS.build(
-                        EventType::AgencyRegistered,
-                        "agency",
-                        p.id,
-                        1,
-                        self.correlation,
-                        &AgencyRegistered {
+                        Event::AgencyRegistered(AgencyRegistered {
                             agency_id: p.id.to_string(),
                             kind: p.kind as i32,
                             region_code: p.region_code.clone(),
                             municipality_code: p.municipality_code.clone(),
-                        },
+                        }),
+                        p.id,
+                        1,
+                        self.correlation,
                     )
                 })
                 .collect();
@@ -158,7 +200,7 @@ impl Importer<'_> {
                 } => match self.update(&mut tx, entry, *provider, *service).await? {
                     Ok(row) => events.push(announcement(
                         &row,
-                        EventType::ServiceCapacityChanged,
+                        Event::ServiceCapacityChanged,
                         CapacityChange::Adjusted,
                         self.correlation,
                     )),
@@ -171,7 +213,7 @@ impl Importer<'_> {
         events.extend(rows.iter().map(|row| {
             announcement(
                 row,
-                EventType::ServiceRegistered,
+                Event::ServiceRegistered,
                 CapacityChange::Registered,
                 self.correlation,
             )
@@ -194,7 +236,7 @@ impl Importer<'_> {
     ) -> ServiceResult<Result<store::ServiceRow, entry::Refusal>> {
         let current = store::lock_service(&mut *conn, service)
             .await?
-            .ok_or_else(|| ServiceError::not_found("service"))?;
+            .ok_or(ImportError::ServiceGone)?;
         if let Err(refusal) = plan::check_update(&current, entry) {
             return Ok(Err(refusal));
         }
@@ -292,31 +334,26 @@ impl Importer<'_> {
 
 /// What `agency` may import: the whole country for a national authority, its own district for an RDSA;
 /// any other agency nothing.
-pub fn scope_of(agency: &AgencyRow) -> ServiceResult<Scope> {
+pub fn scope_of(agency: &AgencyRow) -> Result<Scope, ImportError> {
     match agency.kind() {
         AgencyKind::NationalAuthority => Ok(Scope::Country),
         AgencyKind::Rdsa => Ok(Scope::District(
             agency.region_code.clone().unwrap_or_default(),
         )),
-        _ => Err(ServiceError::denied(
-            "only a national authority, or an RDSA for its district, imports the register",
-        )),
+        _ => Err(ImportError::NotEntitled),
     }
 }
 
 /// The file read on a blocking thread (a large workbook takes a while to read), handed back with its
 /// rows. A panic in the reader is a file it was not written for (calamine's arithmetic on a row number
 /// of ten digits): the file is refused and the directory goes on.
-async fn read_register(bytes: Vec<u8>) -> ServiceResult<(Vec<register::Row>, Vec<u8>)> {
+async fn read_register(bytes: Vec<u8>) -> Result<(Vec<register::Row>, Vec<u8>), ImportError> {
     match tokio::task::spawn_blocking(move || (register::read(&bytes), bytes)).await {
         Ok((Ok(rows), bytes)) => Ok((rows, bytes)),
-        Ok((Err(e), _)) => Err(ServiceError::invalid("data", e.to_string())),
+        Ok((Err(e), _)) => Err(ImportError::Unreadable(e)),
         Err(e) => {
             tracing::error!(error = %e, "the register reader failed on a file");
-            Err(ServiceError::invalid(
-                "data",
-                "the file cannot be read as a register",
-            ))
+            Err(ImportError::ReaderFailed)
         }
     }
 }
@@ -344,19 +381,18 @@ fn described<'a>(
     }
 }
 
+/// A service's places announced as `event` (registered or changed).
 fn announcement(
     row: &store::ServiceRow,
-    event_type: EventType,
+    event: fn(placement_proto::v1::ServiceCapacityChanged) -> Event,
     change: CapacityChange,
     correlation: Uuid,
 ) -> placement_proto::v1::EventEnvelope {
     EVENTS.build(
-        event_type,
-        "service",
+        event(row.capacity_event(change, None, 0)),
         row.id,
         placement_platform::numbers::serial(row.version),
         correlation,
-        &row.capacity_event(change, None, 0),
     )
 }
 
@@ -369,7 +405,7 @@ async fn close_if_empty(
 ) -> ServiceResult<Result<(), String>> {
     let current = store::lock_service(&mut *conn, id)
         .await?
-        .ok_or_else(|| ServiceError::not_found("service"))?;
+        .ok_or(ImportError::ServiceGone)?;
     let holds = current.held_places + current.occupied_places;
     if holds > 0 {
         return Ok(Err(format!(
@@ -387,7 +423,7 @@ async fn close_if_empty(
         .await?;
         let event = announcement(
             &row,
-            EventType::ServiceCapacityChanged,
+            Event::ServiceCapacityChanged,
             CapacityChange::Adjusted,
             correlation,
         );
@@ -443,4 +479,47 @@ fn count(report: &mut ImportServicesReport) {
     report.updated = of(ImportOutcome::Updated);
     report.unchanged = of(ImportOutcome::Unchanged);
     report.refused = of(ImportOutcome::Refused);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each refusal is answered as before its enum: the same code, field and text.
+    #[test]
+    fn refusals_keep_their_codes_fields_and_text() {
+        let cases = [
+            (
+                ImportError::NotEntitled,
+                "PERMISSION_DENIED",
+                "only a national authority, or an RDSA for its district, imports the register",
+            ),
+            (
+                ImportError::AlreadyRunning,
+                "ABORTED",
+                "conflict with a concurrent change (another register import is running in this directory); retry",
+            ),
+            (
+                ImportError::OptionsTwice,
+                "INVALID_ARGUMENT",
+                "options: sent more than once",
+            ),
+            (
+                ImportError::TooLarge,
+                "INVALID_ARGUMENT",
+                "data: the file is larger than 32 MiB",
+            ),
+            (
+                register::RegisterError::Empty.into(),
+                "INVALID_ARGUMENT",
+                "data: the file is empty",
+            ),
+            (ImportError::ServiceGone, "NOT_FOUND", "service not found"),
+        ];
+        for (refusal, code, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), code, "{message}");
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+    }
 }

@@ -9,11 +9,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{Duration, Utc};
+use placement_model::figures::{FIGURES, FigureValue, median_and_p90};
 use placement_platform::time::timestamp;
 use placement_proto::v1::{
-    AgencyKind, Count, DistrictReport, DistrictSide, DistrictTotals, DurationFigures,
-    ExportDistrictReportRequest, GetDistrictReportRequest, GetNationalReportRequest,
-    ReferralStatus, ReportFormat, ReportTable, WeekFigures,
+    AgencyKind, Count, DistrictReport, DistrictSide, DistrictTotals, ExportDistrictReportRequest,
+    GetDistrictReportRequest, GetNationalReportRequest, ReferralStatus, ReportFormat, ReportTable,
+    WeekFigures,
 };
 use serde::Deserialize;
 
@@ -52,7 +53,11 @@ pub struct CountryRow {
 
 /// One row of the table: a figure as sender and as receiver.
 pub struct Row {
+    /// The figure's key in the catalogue (and the export), for whoever reads the page's markup.
+    pub key: &'static str,
     pub name: String,
+    /// How to read it, shown when the name is pointed at.
+    pub meaning: &'static str,
     pub sent: String,
     pub received: String,
 }
@@ -229,65 +234,27 @@ async fn district(
         .into_inner())
 }
 
-type CountOf = fn(&DistrictSide) -> u32;
-type Durations = fn(&DistrictSide) -> Option<&DurationFigures>;
-
-/// The table: each step counted, then each time, as sender and as receiver.
+/// The table: every figure of the catalogue, as sender and as receiver.
 fn rows(lang: Lang, r: &DistrictReport) -> Vec<Row> {
     let (s, v) = (
         r.as_sender.clone().unwrap_or_default(),
         r.as_receiver.clone().unwrap_or_default(),
     );
-    let counts: [(&str, CountOf); 7] = [
-        ("figures-submitted", |x| x.submitted),
-        ("figures-acknowledged", |x| x.acknowledged),
-        ("figures-accepted", |x| x.accepted),
-        ("figures-declined", |x| x.declined),
-        ("figures-withdrawn", |x| x.withdrawn),
-        ("figures-placed", |x| x.placed),
-        ("figures-escalated", |x| x.escalated),
-    ];
-    let mut rows: Vec<Row> = counts
-        .iter()
-        .map(|(key, of)| Row {
-            name: lang.t(key),
-            sent: of(&s).to_string(),
-            received: of(&v).to_string(),
+    let shown = |value: FigureValue| match value {
+        FigureValue::Count(n) => n.to_string(),
+        FigureValue::Durations(f) => {
+            median_and_p90(f, lang.language()).unwrap_or_else(|| "—".into())
+        }
+    };
+    (FIGURES.iter())
+        .map(|figure| Row {
+            key: figure.key(),
+            name: lang.t(figure.label_key()),
+            meaning: figure.meaning(lang.language()),
+            sent: shown(figure.value(&s)),
+            received: shown(figure.value(&v)),
         })
-        .collect();
-    let times: [(&str, Durations); 6] = [
-        ("figures-first-response", |x| {
-            x.time_to_first_response.as_ref()
-        }),
-        ("figures-all-acknowledgements", |x| {
-            x.time_to_all_acknowledgements.as_ref()
-        }),
-        ("figures-decision", |x| x.time_to_decision.as_ref()),
-        ("figures-placement", |x| x.time_to_placement.as_ref()),
-        ("figures-working-first-response", |x| {
-            x.working_time_to_first_response.as_ref()
-        }),
-        ("figures-working-decision", |x| {
-            x.working_time_to_decision.as_ref()
-        }),
-    ];
-    rows.extend(times.iter().map(|(key, of)| Row {
-        name: lang.t(key),
-        sent: median_and_p90(lang, of(&s)),
-        received: median_and_p90(lang, of(&v)),
-    }));
-    rows
-}
-
-fn median_and_p90(lang: Lang, f: Option<&DurationFigures>) -> String {
-    match f {
-        Some(f) if f.count > 0 => format!(
-            "{} / {}",
-            views::span_of(lang, f.median.as_ref()),
-            views::span_of(lang, f.p90.as_ref())
-        ),
-        _ => "—".into(),
-    }
+        .collect()
 }
 
 fn status_chart(lang: Lang, side: Option<&DistrictSide>) -> String {
@@ -424,4 +391,59 @@ async fn stalled(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use placement_proto::{prost_types::Duration as Span, v1::DurationFigures};
+
+    fn report() -> DistrictReport {
+        let seconds = |seconds| Some(Span { seconds, nanos: 0 });
+        DistrictReport {
+            as_receiver: Some(DistrictSide {
+                placed: 1,
+                unanswered: 5,
+                working_time_to_placement: Some(DurationFigures {
+                    count: 2,
+                    median: seconds(5400),
+                    p90: seconds(2 * 86400 + 4 * 3600),
+                    slowest: seconds(3 * 86400),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_figure_has_its_row_named_as_the_catalogue_names_it() {
+        for lang in [Lang::Bg, Lang::En] {
+            let rows = rows(lang, &report());
+            assert_eq!(rows.len(), FIGURES.len());
+            for (row, figure) in rows.iter().zip(&FIGURES) {
+                assert_eq!(row.key, figure.key());
+                assert_eq!(row.name, figure.label(lang.language()), "{}", row.key);
+                assert_eq!(row.meaning, figure.meaning(lang.language()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_shows_its_figure_on_both_sides() {
+        let rows = rows(Lang::En, &report());
+        let row = |key: &str| {
+            (rows.iter())
+                .find(|r| r.key == key)
+                .map(|r| (r.sent.as_str(), r.received.as_str()))
+        };
+        assert_eq!(row("unanswered"), Some(("0", "5")));
+        assert_eq!(
+            row("working_placement"),
+            Some(("—", "1 h 30 min / 2 d 4 h"))
+        );
+        // The browser test reads the sixth row as the placed referrals.
+        assert_eq!(rows[5].key, "placed");
+        assert_eq!(rows[5].received, "1");
+    }
 }

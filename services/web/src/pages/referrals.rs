@@ -11,16 +11,14 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use chrono::Utc;
+use placement_model::referral::{ReferralState, StepKind, StepWeight};
+use placement_platform::caller::Act;
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, ConfirmPlacementRequest, DeclineReason,
     DeclineReferralRequest, GetCaseRequest, GetReferralRequest, LegalBasis, LegalBasisKind,
     ListReferralsRequest, PageRequest, RecordCourtDecisionRequest, Referral, ReferralAction,
     ReferralDirection, ReferralStatus, SubmitReferralRequest, WithdrawReason,
     WithdrawReferralRequest,
-};
-use placement_referrals::{
-    policy::act_of_kind,
-    referral::{ReferralState, StepKind},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -247,11 +245,19 @@ fn open_steps(r: &Referral, session: &Session) -> Vec<&'static str> {
         return Vec::new();
     };
     state
-        .steps_open_to(session.agency_id)
+        .open_steps(session.agency_id, Utc::now())
         .into_iter()
-        .filter(|k| session.may(act_of_kind(*k)))
+        .filter(|k| session.may(act_of(*k)))
         .map(step_name)
         .collect()
+}
+
+/// The roles' kind of act a kind of step is, as the referrals service asks it of a caller.
+fn act_of(kind: StepKind) -> Act {
+    match kind.weight() {
+        StepWeight::Work => Act::Work,
+        StepWeight::Decision => Act::Decide,
+    }
 }
 
 fn parse_id(id: &str) -> Result<String, WebError> {

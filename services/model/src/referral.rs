@@ -1,6 +1,7 @@
 //! The referral's life, free of I/O: who may do what, in which status, and everything that follows from
-//! it. A [`Transition`] carries the new status, what to record, the event to announce, whom to tell, and
-//! which of the referral's timers stop; the store applies it and decides nothing.
+//! it. A [`Transition`] carries the action (whose event the referrals service announces), the new status,
+//! what to record, whom to tell, and which of the referral's timers stop; the store applies it and decides
+//! nothing.
 //!
 //! ```text
 //! SUBMITTED --every party acknowledged--> ACKNOWLEDGED --accept--> ACCEPTED --confirm--> PLACED
@@ -20,31 +21,57 @@
 //! that finds due referrals is `due_at <= now()` and nothing else.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use placement_messaging::EventType;
-use placement_proto::v1::{DeclineReason, ReferralAction, ReferralStatus, WithdrawReason};
+use placement_proto::v1::{
+    DeclineReason, LegalBasisKind, ReferralAction, ReferralStatus, WithdrawReason,
+};
 use uuid::Uuid;
 
 /// Days after a director's order when the sender is reminded (the law gives a month to go to court).
 pub const COURT_REMINDER_DAYS: u64 = 21;
 
-/// What the state machine needs to know of a referral.
-#[derive(Debug, Clone)]
-pub struct ReferralState {
+/// What a referral's state is built from, wherever the referral is read: the referrals service fills it
+/// from its columns, a client from the wire ([`ReferralFacts::of_referral`]). Both go through
+/// [`ReferralState::of`], so what follows from the facts (e.g. whether a court decision is awaited) is
+/// decided once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferralFacts {
     pub status: ReferralStatus,
     pub sender: Uuid,
-    /// The agency that runs the receiving service: it accepts or declines.
+    /// The agency that runs the receiving service.
     pub receiving_agency: Uuid,
-    /// Required acknowledgers and whether each has acknowledged.
-    pub parties: Vec<(Uuid, bool)>,
+    /// Every agency that must acknowledge.
+    pub parties: Vec<Party>,
+    pub legal_basis: LegalBasisKind,
+    /// When the director's order (or other legal basis) was issued.
+    pub legal_basis_date: NaiveDate,
+    pub court_decision_recorded: bool,
     pub escalated: bool,
     /// The parties that had not acknowledged at half the deadline were reminded.
     pub reminded: bool,
-    /// The referral rests on a DSA director's order and no court decision is recorded yet.
-    pub awaiting_court: bool,
     /// The sender was reminded to apply to the court.
     pub court_reminded: bool,
-    /// When the director's order (or other legal basis) was issued.
-    pub legal_basis_date: NaiveDate,
+}
+
+/// An agency that must acknowledge a referral, and whether it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Party {
+    pub agency: Uuid,
+    pub acknowledged: bool,
+}
+
+/// What the state machine needs to know of a referral; built only from [`ReferralFacts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferralState {
+    status: ReferralStatus,
+    sender: Uuid,
+    receiving_agency: Uuid,
+    parties: Vec<Party>,
+    escalated: bool,
+    reminded: bool,
+    /// The referral rests on a DSA director's order and no court decision is recorded yet.
+    awaiting_court: bool,
+    court_reminded: bool,
+    legal_basis_date: NaiveDate,
 }
 
 /// A court decision as recorded by the sender.
@@ -116,7 +143,8 @@ pub enum Record {
     CourtDecision(CourtDecision),
 }
 
-/// The outcome of an allowed step: everything that follows from it.
+/// The outcome of an allowed step: everything that follows from it. The event announcing it follows from
+/// `action`; the service that announces it names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     pub action: ReferralAction,
@@ -124,8 +152,6 @@ pub struct Transition {
     pub to: ReferralStatus,
     /// What to write besides the status.
     pub record: Record,
-    /// The event announcing the step.
-    pub event: EventType,
     /// Acceptance holds places: the store checks the service's free places first.
     pub needs_free_places: bool,
     /// The agencies told that they have not acknowledged yet (a reminder's recipients).
@@ -147,23 +173,6 @@ pub enum TransitionError {
     Invalid(&'static str, &'static str),
 }
 
-/// The event each action announces: one arm per action, no default.
-pub fn event_of(action: ReferralAction) -> Option<EventType> {
-    Some(match action {
-        ReferralAction::Submitted => EventType::ReferralSubmitted,
-        ReferralAction::Acknowledged => EventType::ReferralAcknowledged,
-        ReferralAction::Accepted => EventType::ReferralAccepted,
-        ReferralAction::Declined => EventType::ReferralDeclined,
-        ReferralAction::Withdrawn => EventType::ReferralWithdrawn,
-        ReferralAction::Placed => EventType::ReferralPlaced,
-        ReferralAction::Escalated => EventType::ReferralEscalated,
-        ReferralAction::Reminded => EventType::ReferralReminded,
-        ReferralAction::CourtDecisionDue => EventType::ReferralCourtDecisionDue,
-        ReferralAction::CourtDecisionRecorded => EventType::ReferralCourtDecisionRecorded,
-        ReferralAction::Unspecified => return None,
-    })
-}
-
 /// A step a person may be offered, without its particulars (reason, comment, decision).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepKind {
@@ -173,6 +182,15 @@ pub enum StepKind {
     Withdraw,
     ConfirmPlacement,
     RecordCourtDecision,
+}
+
+/// What a kind of step is to the agency taking it, which decides whose roles may take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepWeight {
+    /// Day-to-day work: acknowledging.
+    Work,
+    /// A decision that commits the agency.
+    Decision,
 }
 
 impl Step {
@@ -198,60 +216,94 @@ impl StepKind {
         StepKind::RecordCourtDecision,
     ];
 
-    /// A step of this kind, with particulars that the state machine accepts whenever the kind is
-    /// allowed (the real ones are checked when the step is taken).
-    fn example(self, state: &ReferralState) -> Step {
+    /// Acknowledging is work; every other step a decision.
+    pub fn weight(self) -> StepWeight {
         match self {
-            StepKind::Acknowledge => Step::Acknowledge,
-            StepKind::Accept => Step::Accept,
-            StepKind::Decline => Step::Decline(DeclineReason::Other, String::new()),
-            StepKind::Withdraw => Step::Withdraw(WithdrawReason::Other, String::new()),
-            StepKind::ConfirmPlacement => Step::ConfirmPlacement,
-            StepKind::RecordCourtDecision => Step::RecordCourtDecision(CourtDecision {
-                number: "x".into(),
-                date: state.legal_basis_date,
-                court: "x".into(),
-            }),
+            StepKind::Acknowledge => StepWeight::Work,
+            StepKind::Accept
+            | StepKind::Decline
+            | StepKind::Withdraw
+            | StepKind::ConfirmPlacement
+            | StepKind::RecordCourtDecision => StepWeight::Decision,
         }
     }
 }
 
-impl ReferralState {
-    /// The state of a referral as the referrals service answers it (for clients that offer its steps).
-    pub fn of_referral(r: &placement_proto::v1::Referral) -> Option<ReferralState> {
-        use placement_proto::v1::LegalBasisKind;
+impl ReferralFacts {
+    /// The facts of a referral as the referrals service answers it (for clients that offer its steps);
+    /// `None` when the answer lacks one.
+    pub fn of_referral(r: &placement_proto::v1::Referral) -> Option<ReferralFacts> {
         let uuid = |s: &str| Uuid::parse_str(s).ok();
         let basis = r.legal_basis.as_ref()?;
-        Some(ReferralState {
+        Some(ReferralFacts {
             status: ReferralStatus::try_from(r.status).ok()?,
             sender: uuid(&r.sender_agency_id)?,
             receiving_agency: uuid(&r.receiving_agency_id)?,
             parties: r
                 .acknowledgements
                 .iter()
-                .map(|a| Some((uuid(&a.agency_id)?, a.acknowledged_at.is_some())))
+                .map(|a| {
+                    Some(Party {
+                        agency: uuid(&a.agency_id)?,
+                        acknowledged: a.acknowledged_at.is_some(),
+                    })
+                })
                 .collect::<Option<_>>()?,
+            legal_basis: LegalBasisKind::try_from(basis.kind).ok()?,
+            legal_basis_date: basis.issued_on.as_ref().and_then(date_of)?,
+            court_decision_recorded: r.court_decision.is_some(),
             escalated: r.escalated,
             reminded: r.reminded_at.is_some(),
-            awaiting_court: basis.kind == LegalBasisKind::DsaDirectorOrder as i32
-                && r.court_decision.is_none(),
+            // The wire keeps no time of the court reminder; its history entry says it happened.
             court_reminded: r
                 .history
                 .iter()
                 .any(|h| h.action == ReferralAction::CourtDecisionDue as i32),
-            legal_basis_date: basis
-                .issued_on
-                .as_ref()
-                .and_then(placement_platform::time::from_date)?,
         })
+    }
+}
+
+/// A wire date as a calendar date; `None` for one that does not exist.
+fn date_of(d: &placement_proto::v1::Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(
+        d.year,
+        u32::try_from(d.month).ok()?,
+        u32::try_from(d.day).ok()?,
+    )
+}
+
+impl ReferralState {
+    /// The one way to a referral's state.
+    pub fn of(facts: ReferralFacts) -> ReferralState {
+        ReferralState {
+            status: facts.status,
+            sender: facts.sender,
+            receiving_agency: facts.receiving_agency,
+            parties: facts.parties,
+            escalated: facts.escalated,
+            reminded: facts.reminded,
+            awaiting_court: facts.legal_basis == LegalBasisKind::DsaDirectorOrder
+                && !facts.court_decision_recorded,
+            court_reminded: facts.court_reminded,
+            legal_basis_date: facts.legal_basis_date,
+        }
+    }
+
+    /// The state of a referral as the referrals service answers it.
+    pub fn of_referral(r: &placement_proto::v1::Referral) -> Option<ReferralState> {
+        ReferralFacts::of_referral(r).map(ReferralState::of)
     }
 
     /// The kinds of step `agency` may take now, whatever its roles (which decide, through
-    /// [`crate::policy::act_of`], whether a person of the agency may).
-    pub fn steps_open_to(&self, agency: Uuid) -> Vec<StepKind> {
+    /// [`StepKind::weight`], whether a person of the agency may). Asked without particulars: a court
+    /// decision may be recorded once one can exist, dated from the order to `now`.
+    pub fn open_steps(&self, agency: Uuid, now: DateTime<Utc>) -> Vec<StepKind> {
         StepKind::ALL
             .into_iter()
-            .filter(|kind| self.decide(&kind.example(self), agency).is_ok())
+            .filter(|kind| self.guard(*kind, agency).is_ok())
+            .filter(|kind| {
+                *kind != StepKind::RecordCourtDecision || self.legal_basis_date <= now.date_naive()
+            })
             .collect()
     }
 }
@@ -282,42 +334,28 @@ impl ReferralState {
             .collect()
     }
 
-    /// Decides `step` by `actor`. Standing is checked before status, so a stranger learns nothing of
-    /// the referral's progress.
+    /// Decides `step` by `actor`: first whether the agency may take a step of its kind now ([`Self::guard`],
+    /// the same answer [`Self::open_steps`] gives), then what the step carries.
     pub fn decide(&self, step: &Step, actor: Uuid) -> Result<Transition, TransitionError> {
         use ReferralStatus as S;
-        match step {
-            Step::Acknowledge => self.acknowledge(actor),
-            Step::Accept | Step::Decline(..) => {
-                if actor != self.receiving_agency {
-                    return Err(TransitionError::NotAllowed(
-                        "only the agency that runs the receiving service accepts or declines",
-                    ));
-                }
-                if let Step::Decline(reason, comment) = step {
-                    self.require(&[S::Acknowledged], "decline")?;
-                    let record = Record::Declined(*reason, comment.clone());
-                    return Ok(self.to(ReferralAction::Declined, S::Declined, record));
-                }
-                self.require(&[S::Acknowledged], "accept")?;
+        self.guard(step.kind(), actor)?;
+        Ok(match step {
+            Step::Acknowledge => self.acknowledged_by(actor),
+            Step::Accept => {
                 let mut t = self.to(ReferralAction::Accepted, S::Accepted, Record::Status);
                 t.needs_free_places = true;
-                Ok(t)
+                t
+            }
+            Step::Decline(reason, comment) => {
+                let record = Record::Declined(*reason, comment.clone());
+                self.to(ReferralAction::Declined, S::Declined, record)
             }
             Step::Withdraw(reason, comment) => {
-                self.require_sender(actor, "only the sender withdraws a referral")?;
-                self.require(&[S::Submitted, S::Acknowledged, S::Accepted], "withdraw")?;
                 let record = Record::Withdrawn(*reason, comment.clone());
-                Ok(self.to(ReferralAction::Withdrawn, S::Withdrawn, record))
+                self.to(ReferralAction::Withdrawn, S::Withdrawn, record)
             }
-            Step::ConfirmPlacement => {
-                self.require_sender(actor, "only the sender confirms a placement")?;
-                self.require(&[S::Accepted], "confirm the placement of")?;
-                Ok(self.to(ReferralAction::Placed, S::Placed, Record::Status))
-            }
+            Step::ConfirmPlacement => self.to(ReferralAction::Placed, S::Placed, Record::Status),
             Step::RecordCourtDecision(decision) => {
-                self.require_sender(actor, "only the sender records the court decision")?;
-                self.require_awaiting_court("record a court decision on")?;
                 if decision.date < self.legal_basis_date {
                     return Err(TransitionError::Invalid(
                         "decision.issued_on",
@@ -325,7 +363,54 @@ impl ReferralState {
                     ));
                 }
                 let record = Record::CourtDecision(decision.clone());
-                Ok(self.to(ReferralAction::CourtDecisionRecorded, self.status, record))
+                self.to(ReferralAction::CourtDecisionRecorded, self.status, record)
+            }
+        })
+    }
+
+    /// Whether `actor` may take a step of `kind` now, whatever it carries. Standing is checked before
+    /// status, so a stranger learns nothing of the referral's progress.
+    fn guard(&self, kind: StepKind, actor: Uuid) -> Result<(), TransitionError> {
+        use ReferralStatus as S;
+        match kind {
+            StepKind::Acknowledge => {
+                let party = self.parties.iter().find(|p| p.agency == actor).ok_or(
+                    TransitionError::NotAllowed(
+                        "only the receiving service's agency and the district's foster-care team acknowledge",
+                    ),
+                )?;
+                self.require(&[S::Submitted], "acknowledge")?;
+                if party.acknowledged {
+                    return Err(TransitionError::WrongState(
+                        "this agency has already acknowledged the referral".into(),
+                    ));
+                }
+                Ok(())
+            }
+            StepKind::Accept | StepKind::Decline => {
+                if actor != self.receiving_agency {
+                    return Err(TransitionError::NotAllowed(
+                        "only the agency that runs the receiving service accepts or declines",
+                    ));
+                }
+                let verb = if kind == StepKind::Accept {
+                    "accept"
+                } else {
+                    "decline"
+                };
+                self.require(&[S::Acknowledged], verb)
+            }
+            StepKind::Withdraw => {
+                self.require_sender(actor, "only the sender withdraws a referral")?;
+                self.require(&[S::Submitted, S::Acknowledged, S::Accepted], "withdraw")
+            }
+            StepKind::ConfirmPlacement => {
+                self.require_sender(actor, "only the sender confirms a placement")?;
+                self.require(&[S::Accepted], "confirm the placement of")
+            }
+            StepKind::RecordCourtDecision => {
+                self.require_sender(actor, "only the sender records the court decision")?;
+                self.require_awaiting_court("record a court decision on")
             }
         }
     }
@@ -338,8 +423,8 @@ impl ReferralState {
             t.outstanding = self
                 .parties
                 .iter()
-                .filter(|(_, acked)| !acked)
-                .map(|(agency, _)| *agency)
+                .filter(|p| !p.acknowledged)
+                .map(|p| p.agency)
                 .collect();
         }
         Ok(t)
@@ -375,31 +460,20 @@ impl ReferralState {
         }
     }
 
-    fn acknowledge(&self, actor: Uuid) -> Result<Transition, TransitionError> {
-        let party = self
-            .parties
-            .iter()
-            .find(|(agency, _)| *agency == actor)
-            .ok_or(TransitionError::NotAllowed(
-                "only the receiving service's agency and the district's foster-care team acknowledge",
-            ))?;
-        self.require(&[ReferralStatus::Submitted], "acknowledge")?;
-        if party.1 {
-            return Err(TransitionError::WrongState(
-                "this agency has already acknowledged the referral".into(),
-            ));
-        }
-        let outstanding = self.parties.iter().filter(|(_, acked)| !acked).count();
+    /// The acknowledgement by `actor`, a party that has not acknowledged yet: the last one moves the
+    /// referral on.
+    fn acknowledged_by(&self, actor: Uuid) -> Transition {
+        let outstanding = self.parties.iter().filter(|p| !p.acknowledged).count();
         let to = if outstanding == 1 {
             ReferralStatus::Acknowledged
         } else {
             ReferralStatus::Submitted
         };
-        Ok(self.to(
+        self.to(
             ReferralAction::Acknowledged,
             to,
             Record::Acknowledged(actor),
-        ))
+        )
     }
 
     fn require_sender(&self, actor: Uuid, why: &'static str) -> Result<(), TransitionError> {
@@ -443,7 +517,6 @@ impl ReferralState {
             action,
             from: self.status,
             to,
-            event: event_of(action).expect("every step has an action"),
             needs_free_places: false,
             outstanding: Vec::new(),
             stopped_timers: SystemStep::ALL
@@ -460,8 +533,8 @@ impl ReferralState {
         next.status = to;
         match record {
             Record::Acknowledged(agency) => {
-                for party in next.parties.iter_mut().filter(|(a, _)| a == agency) {
-                    party.1 = true;
+                for party in next.parties.iter_mut().filter(|p| p.agency == *agency) {
+                    party.acknowledged = true;
                 }
             }
             Record::Escalated => next.escalated = true,
@@ -611,18 +684,32 @@ mod tests {
         }
     }
 
-    fn state(p: &Parties, status: S, acked: (bool, bool)) -> ReferralState {
-        ReferralState {
+    fn party(agency: Uuid, acknowledged: bool) -> Party {
+        Party {
+            agency,
+            acknowledged,
+        }
+    }
+
+    /// The facts of a referral on a director's order, awaiting the court, with `p.provider` and
+    /// `p.foster` to acknowledge.
+    fn facts(p: &Parties, status: S, acked: (bool, bool)) -> ReferralFacts {
+        ReferralFacts {
             status,
             sender: p.sender,
             receiving_agency: p.provider,
-            parties: vec![(p.provider, acked.0), (p.foster, acked.1)],
+            parties: vec![party(p.provider, acked.0), party(p.foster, acked.1)],
+            legal_basis: LegalBasisKind::DsaDirectorOrder,
+            legal_basis_date: order_date(),
+            court_decision_recorded: false,
             escalated: false,
             reminded: false,
-            awaiting_court: true,
             court_reminded: false,
-            legal_basis_date: order_date(),
         }
+    }
+
+    fn state(p: &Parties, status: S, acked: (bool, bool)) -> ReferralState {
+        ReferralState::of(facts(p, status, acked))
     }
 
     /// Which (command, actor, status) triples are allowed, and where they lead.
@@ -761,17 +848,11 @@ mod tests {
     #[test]
     fn one_agency_in_both_roles_acknowledges_once_for_both() {
         let p = parties();
-        let s = ReferralState {
-            status: S::Submitted,
-            sender: p.sender,
-            receiving_agency: p.provider,
-            parties: vec![(p.provider, false)],
-            escalated: false,
-            reminded: false,
-            awaiting_court: false,
-            court_reminded: false,
-            legal_basis_date: order_date(),
-        };
+        let s = ReferralState::of(ReferralFacts {
+            parties: vec![party(p.provider, false)],
+            legal_basis: LegalBasisKind::CourtDecision,
+            ..facts(&p, S::Submitted, (false, false))
+        });
         assert_eq!(
             s.decide_cmd(Acknowledge, Some(p.provider)).unwrap().to,
             S::Acknowledged
@@ -923,18 +1004,188 @@ mod tests {
         assert_eq!(stopped(&accepted, ConfirmPlacement, Some(p.sender)), vec![]);
     }
 
+    fn after_the_order() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-10T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
     #[test]
-    fn every_action_announces_its_own_event() {
+    fn open_steps_are_what_each_party_may_take_in_each_status() {
+        use StepKind as K;
         let p = parties();
-        let s = state(&p, S::Acknowledged, (true, true));
-        assert_eq!(
-            s.decide_cmd(Accept, Some(p.provider)).unwrap().event,
-            EventType::ReferralAccepted
+        let now = after_the_order();
+        let table = [
+            (
+                S::Submitted,
+                (false, false),
+                [
+                    vec![K::Withdraw, K::RecordCourtDecision],
+                    vec![K::Acknowledge],
+                    vec![K::Acknowledge],
+                    vec![],
+                ],
+            ),
+            (
+                S::Submitted,
+                (true, false),
+                [
+                    vec![K::Withdraw, K::RecordCourtDecision],
+                    vec![],
+                    vec![K::Acknowledge],
+                    vec![],
+                ],
+            ),
+            (
+                S::Acknowledged,
+                (true, true),
+                [
+                    vec![K::Withdraw, K::RecordCourtDecision],
+                    vec![K::Accept, K::Decline],
+                    vec![],
+                    vec![],
+                ],
+            ),
+            (
+                S::Accepted,
+                (true, true),
+                [
+                    vec![K::Withdraw, K::ConfirmPlacement, K::RecordCourtDecision],
+                    vec![],
+                    vec![],
+                    vec![],
+                ],
+            ),
+            (
+                S::Placed,
+                (true, true),
+                [vec![K::RecordCourtDecision], vec![], vec![], vec![]],
+            ),
+            (S::Declined, (true, true), [vec![], vec![], vec![], vec![]]),
+            (
+                S::Withdrawn,
+                (false, false),
+                [vec![], vec![], vec![], vec![]],
+            ),
+        ];
+        for (status, acked, expected) in table {
+            let s = state(&p, status, acked);
+            let actors = [p.sender, p.provider, p.foster, p.stranger];
+            for (actor, kinds) in actors.into_iter().zip(expected) {
+                assert_eq!(
+                    s.open_steps(actor, now),
+                    kinds,
+                    "{status:?} {acked:?} {actor}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_open_step_is_decided_as_allowed_and_no_other() {
+        let p = parties();
+        let now = after_the_order();
+        let with_particulars = |kind: StepKind| match kind {
+            StepKind::Acknowledge => Acknowledge,
+            StepKind::Accept => Accept,
+            StepKind::Decline => Decline,
+            StepKind::Withdraw => Withdraw,
+            StepKind::ConfirmPlacement => ConfirmPlacement,
+            StepKind::RecordCourtDecision => RecordCourtDecision,
+        };
+        for status in ALL_STATUSES {
+            for acked in [(false, false), (true, false), (true, true)] {
+                let s = state(&p, status, acked);
+                for actor in [p.sender, p.provider, p.foster, p.stranger] {
+                    let open = s.open_steps(actor, now);
+                    for kind in StepKind::ALL {
+                        let decided = s.decide_cmd(with_particulars(kind), Some(actor));
+                        assert_eq!(
+                            open.contains(&kind),
+                            decided.is_ok(),
+                            "{kind:?} by {actor} in {status:?} {acked:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_court_decision_is_offered_only_while_one_is_awaited_and_can_exist() {
+        let p = parties();
+        let awaited = state(&p, S::Accepted, (true, true));
+        let offered = |s: &ReferralState, now| {
+            s.open_steps(p.sender, now)
+                .contains(&StepKind::RecordCourtDecision)
+        };
+        assert!(offered(&awaited, after_the_order()));
+        let the_order = order_date().and_time(chrono::NaiveTime::MIN).and_utc();
+        assert!(
+            offered(&awaited, the_order),
+            "a decision of the order's day"
         );
-        assert_eq!(
-            s.decide_cmd(Decline, Some(p.provider)).unwrap().event,
-            EventType::ReferralDeclined
+        let before_the_order = the_order - chrono::Duration::seconds(1);
+        assert!(
+            !offered(&awaited, before_the_order),
+            "no decision can exist yet"
         );
-        assert_eq!(event_of(ReferralAction::Unspecified), None);
+        let decided = ReferralState::of(ReferralFacts {
+            court_decision_recorded: true,
+            ..facts(&p, S::Accepted, (true, true))
+        });
+        assert!(!offered(&decided, after_the_order()));
+        let on_a_decision = ReferralState::of(ReferralFacts {
+            legal_basis: LegalBasisKind::CourtDecision,
+            ..facts(&p, S::Accepted, (true, true))
+        });
+        assert!(!offered(&on_a_decision, after_the_order()));
+    }
+
+    #[test]
+    fn the_wire_gives_the_facts_it_carries_and_none_without_them() {
+        use placement_proto::v1::{
+            Acknowledgement, Date, LegalBasis, Referral, ReferralHistoryEntry,
+        };
+        let p = parties();
+        let mut wire = Referral {
+            status: S::Accepted as i32,
+            sender_agency_id: p.sender.to_string(),
+            receiving_agency_id: p.provider.to_string(),
+            acknowledgements: [(p.provider, true), (p.foster, false)]
+                .map(|(agency, acked)| Acknowledgement {
+                    agency_id: agency.to_string(),
+                    acknowledged_at: acked.then(placement_proto::prost_types::Timestamp::default),
+                    ..Default::default()
+                })
+                .to_vec(),
+            legal_basis: Some(LegalBasis {
+                kind: LegalBasisKind::DsaDirectorOrder as i32,
+                issued_on: Some(Date {
+                    year: 2026,
+                    month: 11,
+                    day: 2,
+                }),
+                ..Default::default()
+            }),
+            history: vec![ReferralHistoryEntry {
+                action: ReferralAction::CourtDecisionDue as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let expected = ReferralFacts {
+            court_reminded: true,
+            ..facts(&p, S::Accepted, (true, false))
+        };
+        assert_eq!(ReferralFacts::of_referral(&wire), Some(expected));
+        wire.legal_basis.as_mut().unwrap().issued_on = Some(Date {
+            year: 2026,
+            month: 2,
+            day: 30,
+        });
+        assert_eq!(ReferralFacts::of_referral(&wire), None, "no such day");
+        wire.legal_basis = None;
+        assert_eq!(ReferralFacts::of_referral(&wire), None, "no legal basis");
     }
 }

@@ -1,0 +1,5 @@
+//! The exchange's rules, pure: no database, broker or server. The services apply them; the web app and the
+//! CLI read them to show what a person may do and what a figure means.
+
+pub mod figures;
+pub mod referral;
