@@ -9,10 +9,15 @@ use placement_proto::v1::{
 };
 use tonic::Code;
 
+use placement_e2e::InProcessStack;
+
 use crate::support::Fixture;
 
+/// The services in-process: the test needs gRPC alone.
+type Kit = Fixture<InProcessStack>;
+
 async fn changes(
-    f: &Fixture,
+    f: &Kit,
     agency: uuid::Uuid,
     roles: &[Role],
     req: ListReferralChangesRequest,
@@ -27,7 +32,7 @@ async fn changes(
 
 /// Every page after `changed_after`, `size` at a time.
 async fn all_changes(
-    f: &Fixture,
+    f: &Kit,
     changed_after: Option<placement_proto::prost_types::Timestamp>,
     size: u32,
 ) -> Vec<Referral> {
@@ -64,7 +69,7 @@ fn order_key(r: &Referral) -> (i64, i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_model_can_be_built_from_every_referrals_changes() {
-    let f = Fixture::start().await;
+    let f = Kit::in_process().await;
     let pirdop = f.agency("dsa-pirdop");
     let service = f.demo.service("ftpc-vratsa");
     let mut sent = Vec::new();
@@ -109,7 +114,7 @@ async fn a_read_model_can_be_built_from_every_referrals_changes() {
     who_may_read_every_referral(&f, pirdop).await;
 }
 
-async fn who_may_read_every_referral(f: &Fixture, dsa: uuid::Uuid) {
+async fn who_may_read_every_referral(f: &Kit, dsa: uuid::Uuid) {
     let ask = |agency, roles: &'static [Role], page_size: u32, page_token: &str| {
         changes(
             f,

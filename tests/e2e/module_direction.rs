@@ -1,5 +1,7 @@
 //! The direction of the code: no two files of one crate import each other in a circle (read from their
-//! `crate::` and `super::` paths), and no store module imports a gRPC module. Needs no stack.
+//! `crate::` and `super::` paths), no store module imports a gRPC module, and a feature's layers import only
+//! downwards: a model (`model.rs`, or under `model/`) no store, use case (a feature's `mod.rs`), gRPC or
+//! events module; a store no use case or events module. Needs no stack.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -333,5 +335,175 @@ fn a_circle_put_back_is_found() {
     assert_eq!(
         names,
         vec![vec!["places/count.rs".to_string(), "store.rs".to_string()]]
+    );
+}
+
+/// What a file is in its feature's layout, read from its path inside `src`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    Model,
+    Store,
+    /// A feature's `mod.rs`: its use cases.
+    UseCase,
+    Grpc,
+    Events,
+    /// Anything else (a crate-level helper, a feature's other parts, a test module): no rule of its own.
+    Other,
+}
+
+fn layer_of(src: &Path, file: &Path) -> Layer {
+    let words = module_path_words(src, file);
+    let Some((stem, folders)) = words.split_last() else {
+        return Layer::Other;
+    };
+    let is = |name: &str| stem == name || folders.iter().any(|f| f == name);
+    if stem == "tests" {
+        // A test module of its own file: tests may reach anywhere.
+        Layer::Other
+    } else if is("model") {
+        Layer::Model
+    } else if is("store") {
+        Layer::Store
+    } else if is("api") || is("grpc") {
+        Layer::Grpc
+    } else if is("events") {
+        Layer::Events
+    } else if stem == "mod" && file.parent().is_some_and(is_feature) {
+        Layer::UseCase
+    } else {
+        Layer::Other
+    }
+}
+
+/// A file's path inside `src` as words, without `.rs` (`places/mod.rs` is `["places", "mod"]`).
+fn module_path_words(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file
+        .strip_prefix(src)
+        .expect("inside src")
+        .with_extension("");
+    rel.iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A feature's folder has its model or its store beside its `mod.rs`; a folder without either (a file
+/// reader, say) is a group of modules, not a feature with use cases.
+fn is_feature(folder: &Path) -> bool {
+    ["model", "store"].iter().any(|m| {
+        folder.join(format!("{m}.rs")).is_file() || folder.join(m).join("mod.rs").is_file()
+    })
+}
+
+/// The layers a file of `layer` must not import.
+fn below_none_of(layer: Layer) -> &'static [Layer] {
+    match layer {
+        Layer::Model => &[Layer::Store, Layer::UseCase, Layer::Grpc, Layer::Events],
+        Layer::Store => &[Layer::UseCase, Layer::Events],
+        Layer::UseCase | Layer::Grpc | Layer::Events | Layer::Other => &[],
+    }
+}
+
+/// Each import of the crate under `src` against its feature layout, as `file (layer) imports target (layer)`
+/// with the paths relative to `root`.
+fn upward_imports(root: &Path, src: &Path) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (file, targets) in graph(src) {
+        let layer = layer_of(src, &file);
+        for target in targets {
+            let theirs = layer_of(src, &target);
+            if below_none_of(layer).contains(&theirs) {
+                wrong.push(format!(
+                    "{} ({layer:?}) imports {} ({theirs:?})",
+                    relative(root, &file),
+                    relative(root, &target)
+                ));
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn models_and_stores_import_nothing_above_them() {
+    let root = project();
+    let mut wrong = Vec::new();
+    for crate_dir in std::fs::read_dir(root.join("services"))
+        .expect("services/")
+        .filter_map(Result::ok)
+    {
+        let src = crate_dir.path().join("src");
+        if src.is_dir() {
+            wrong.extend(upward_imports(&root, &src));
+        }
+    }
+    wrong.sort();
+    assert!(
+        wrong.is_empty(),
+        "models importing a store, use case, gRPC or events module, or stores importing a use case or \
+         events module: {wrong:#?}"
+    );
+}
+
+/// An import upwards put in is found: a made-up crate with a feature (its use cases, model and store), a
+/// folder of modules that is no feature, a test module, and the gRPC and events modules. Laid out right,
+/// nothing is found; then a model importing its store (through a group) and the gRPC module, and a store
+/// importing its use cases (through `super::`) and the events module, are each found.
+#[test]
+fn an_import_upwards_put_in_is_found() {
+    let dir = std::env::temp_dir().join(format!("module-layers-{}", uuid::Uuid::new_v4()));
+    let src = dir.join("src");
+    for folder in ["places/model", "register/file"] {
+        std::fs::create_dir_all(src.join(folder)).expect("a folder");
+    }
+    let write = |name: &str, text: &str| std::fs::write(src.join(name), text).expect("a file");
+    for (name, text) in [
+        (
+            "lib.rs",
+            "pub mod api;\npub mod events;\npub mod places;\npub mod register;\n",
+        ),
+        ("api.rs", "use crate::places::{self, model::Free};\n"),
+        ("events.rs", "use crate::places;\n"),
+        (
+            "places/mod.rs",
+            "pub mod model;\npub mod store;\npub fn hold() { store::load(); }\n",
+        ),
+        (
+            "places/model/mod.rs",
+            "use crate::register::file::Unreadable;\npub struct Free;\n",
+        ),
+        (
+            "places/model/tests.rs",
+            "use crate::places::{hold, store};\n",
+        ),
+        (
+            "places/store.rs",
+            "use super::model::Free;\n// crate::events\npub fn load() {}\n",
+        ),
+        ("register/mod.rs", "pub mod file;\n"),
+        ("register/file/mod.rs", "pub struct Unreadable;\n"),
+    ] {
+        write(name, text);
+    }
+    let laid_out_right = upward_imports(&src, &src);
+    write(
+        "places/model/mod.rs",
+        "use crate::{api, places::store::load};\n",
+    );
+    write(
+        "places/store.rs",
+        "fn f() { super::hold(); crate::events::x(); }\n",
+    );
+    let mut found = upward_imports(&src, &src);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(laid_out_right, Vec::<String>::new());
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "places/model/mod.rs (Model) imports api.rs (Grpc)",
+            "places/model/mod.rs (Model) imports places/store.rs (Store)",
+            "places/store.rs (Store) imports events.rs (Events)",
+            "places/store.rs (Store) imports places/mod.rs (UseCase)",
+        ]
     );
 }

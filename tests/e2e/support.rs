@@ -9,7 +9,7 @@ use placement_cli::{
     demo::{self, DemoDirectory},
     scenario::eventually,
 };
-use placement_e2e::{Stack, StackOptions};
+use placement_e2e::{InProcessStack, Stack, StackOptions};
 use placement_proto::v1::{
     AcknowledgeReferralRequest, AddNotificationEndpointRequest, Case, Child, ChildNeed, Date,
     GetReferralRequest, GetServiceRequest, Language, LegalBasis, LegalBasisKind,
@@ -53,8 +53,10 @@ pub fn submission(case: &Case, service: Uuid, key: &str) -> SubmitReferralReques
     }
 }
 
-pub struct Fixture {
-    pub stack: Stack,
+/// A stack with the demo data loaded: of service processes ([`Stack`]), or of services in-process
+/// ([`InProcessStack`]) for a test that needs gRPC alone.
+pub struct Fixture<S = Stack> {
+    pub stack: S,
     pub clients: Clients,
     pub demo: DemoDirectory,
 }
@@ -67,6 +69,21 @@ impl Fixture {
     pub async fn with(options: StackOptions) -> Self {
         let stack = Stack::start(options).await;
         let clients = stack.clients();
+        Self::seeded(stack, clients).await
+    }
+}
+
+impl Fixture<InProcessStack> {
+    /// Every service in the test's process, on a stack of the test's own.
+    pub async fn in_process() -> Self {
+        let stack = InProcessStack::start(StackOptions::default()).await;
+        let clients = stack.clients();
+        Self::seeded(stack, clients).await
+    }
+}
+
+impl<S> Fixture<S> {
+    async fn seeded(stack: S, clients: Clients) -> Self {
         let demo = demo::seed(&clients).await.expect("demo data loads");
         Self {
             stack,
@@ -294,7 +311,9 @@ impl Fixture {
         out.sort_by(|a, b| a.event_id.cmp(&b.event_id));
         out
     }
+}
 
+impl Fixture {
     pub fn kinds(notifications: &[Notification]) -> Vec<NotificationKind> {
         notifications
             .iter()

@@ -13,6 +13,7 @@
 pub mod bench;
 pub mod browser;
 pub mod cluster;
+pub mod in_process;
 pub mod infra;
 pub mod load;
 pub mod mail;
@@ -47,6 +48,8 @@ use prost::Message;
 use sqlx::{Connection as _, Executor, PgConnection};
 use tokio::sync::mpsc;
 use uuid::Uuid;
+
+pub use in_process::InProcessStack;
 
 /// The names of every service, from the one list ([`services::ALL`]).
 pub fn service_names() -> impl Iterator<Item = &'static str> {
@@ -255,27 +258,8 @@ impl Stack {
     }
 
     async fn start_once(options: StackOptions) -> Stack {
-        let id = format!(
-            "pe_{}_{}",
-            std::process::id(),
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
-        let admin = admin_url();
-        let mut conn = PgConnection::connect(&admin)
-            .await
-            .expect("PostgreSQL answers (run deploy/infra.sh)");
-        drop_stale_databases(&mut conn).await;
-        let database = options.database.clone().unwrap_or_else(|| id.clone());
-        if options.database.is_none() {
-            conn.execute(format!("CREATE DATABASE {id}").as_str())
-                .await
-                .expect("create the test database");
-        }
-        conn.close().await.ok();
-        let database_url = match admin.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{database}"),
-            None => panic!("database URL without a database name"),
-        };
+        let id = stack_id();
+        let (database, database_url) = create_database(&id, options.database.as_deref()).await;
         let exchange = format!("{id}.events");
         let broker = options.broker.clone().unwrap_or_else(amqp_url);
         let ports: Vec<u16> = services::ALL.iter().map(|_| free_port()).collect();
@@ -285,103 +269,22 @@ impl Stack {
         }
         let log_dir = bin_dir().join("e2e-logs").join(&id);
         std::fs::create_dir_all(&log_dir).expect("log folder");
-
-        let mut environments = BTreeMap::new();
-        for (listed, port) in services::ALL.iter().zip(&ports) {
-            let service = &listed.name;
-            let mut env = vec![
-                (
-                    "RUST_LOG".to_string(),
-                    std::env::var("PLACEMENT_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
-                ),
-                // Every service as its own runtime role, its schema migrated and granted by the owner: every
-                // test runs with the privileges a deployment gives.
-                (
-                    "PLACEMENT_DATABASE_URL".into(),
-                    runtime_url(&database_url, service),
-                ),
-                ("PLACEMENT_DATABASE_OWNER_URL".into(), database_url.clone()),
-                // Stacks run side by side against one PostgreSQL (100 connections by default), some with
-                // two instances of every service: a few connections each is what a test's load needs.
-                ("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "5".into()),
-                (
-                    "PLACEMENT_AMQP_URL".into(),
-                    options
-                        .amqp_url_of
-                        .get(service)
-                        .cloned()
-                        .unwrap_or_else(|| broker.clone()),
-                ),
-                ("PLACEMENT_EXCHANGE".into(), exchange.clone()),
-                (listed.setting("queue"), format!("{id}.{service}")),
-                (listed.setting("listen_addr"), format!("127.0.0.1:{port}")),
-                (METRICS_ADDR.into(), format!("127.0.0.1:{}", free_port())),
-            ];
-            // Where every service is, for those it calls.
-            env.extend(
-                services::ALL
-                    .iter()
-                    .map(|other| (other.setting("url"), endpoints.url(*other).to_string())),
-            );
-            if let Some(d) = &options.ack_deadline {
-                env.push(("PLACEMENT_ACK_DEADLINE".into(), d.clone()));
-            }
-            if let Some(i) = &options.escalation_interval {
-                env.push(("PLACEMENT_ESCALATION_INTERVAL".into(), i.clone()));
-            }
-            if let Some((jwks_uri, issuer)) = &options.identity_provider {
-                env.push(("PLACEMENT_AUTH_JWKS_URI".into(), jwks_uri.clone()));
-                env.push((
-                    "PLACEMENT_AUTH_ISSUER".into(),
-                    format!("{},{issuer}", placement_cli::devkeys::ISSUER),
-                ));
-            }
-            env.push(match &options.jwks_uri {
-                Some(uri) => ("PLACEMENT_AUTH_JWKS_URI".into(), uri.clone()),
-                None => (
-                    "PLACEMENT_AUTH_JWKS_FILE".into(),
-                    dev_keys()
-                        .join(placement_cli::devkeys::JWKS_FILE)
-                        .display()
-                        .to_string(),
-                ),
-            });
-            for (var, file) in [
-                (
-                    "PLACEMENT_TLS_CERT",
-                    placement_cli::devkeys::SERVICE_CERT_FILE,
-                ),
-                (
-                    "PLACEMENT_TLS_KEY",
-                    placement_cli::devkeys::SERVICE_KEY_FILE,
-                ),
-                ("PLACEMENT_TLS_CA", placement_cli::devkeys::CA_FILE),
-            ] {
-                env.push((var.into(), dev_keys().join(file).display().to_string()));
-            }
-            env.push((
-                "PLACEMENT_DATA_KEY".into(),
-                std::fs::read_to_string(dev_keys().join(placement_cli::devkeys::DATA_KEY_FILE))
-                    .expect("the development data key"),
-            ));
-            // Webhook receivers in tests are plain HTTP on this machine (127.0.0.1, an internal address the
-            // stack allows as an operator would a host of its own); retries come quickly.
-            for (k, v) in [
-                ("PLACEMENT_ALLOW_HTTP_WEBHOOKS", "true"),
-                ("PLACEMENT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
-                ("PLACEMENT_DELIVERY_POLL_INTERVAL", "100ms"),
-                ("PLACEMENT_DELIVERY_RETRY_INITIAL", "100ms"),
-                ("PLACEMENT_DELIVERY_RETRY_MAX", "400ms"),
-                ("PLACEMENT_DELIVERY_TIMEOUT", "2s"),
-                // A test run on a Monday morning would otherwise find every RDSA's inbox holding the
-                // week's digest; the digest test sets its own slot.
-                ("PLACEMENT_REPORTS_DIGEST_AT", "off"),
-            ] {
-                env.push((k.into(), v.into()));
-            }
-            env.extend(options.env.iter().cloned());
-            environments.insert(service.to_string(), env);
-        }
+        let layout = Layout {
+            id: &id,
+            database_url: &database_url,
+            exchange: &exchange,
+            broker: &broker,
+            endpoints: &endpoints,
+            options: &options,
+        };
+        let environments = (services::ALL.iter().zip(&ports))
+            .map(|(listed, port)| {
+                let listen = format!("127.0.0.1:{port}");
+                let metrics = format!("127.0.0.1:{}", free_port());
+                let env = layout.environment(*listed, &listen, &metrics);
+                (listed.name.to_string(), env)
+            })
+            .collect();
         let mut stack = Stack {
             id,
             endpoints,
@@ -390,11 +293,10 @@ impl Stack {
             log_dir,
             metrics: BTreeMap::new(),
             broker: broker.split(',').map(str::to_string).collect(),
-            database: String::new(),
+            database,
             children: Vec::new(),
             environments,
         };
-        stack.database = database;
         for service in service_names() {
             stack.spawn(service);
         }
@@ -572,21 +474,7 @@ impl Stack {
 
     /// What `service` reports on `grpc.health.v1` now (None if it does not answer).
     pub async fn health(&self, service: &str) -> Option<i32> {
-        let url = self
-            .endpoints
-            .url(services::Listed::named(service)?)
-            .to_string();
-        let channel = placement_cli::clients::channel(&url).ok()?;
-        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
-        let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
-            service: String::new(),
-        });
-        request.set_timeout(Duration::from_secs(1));
-        client
-            .check(request)
-            .await
-            .ok()
-            .map(|r| r.into_inner().status)
+        health(&self.endpoints, service).await
     }
 
     /// Waits until every service reports SERVING.
@@ -845,6 +733,177 @@ impl Stack {
     }
 }
 
+/// A new stack's id, `pe_<pid>_<random>`: its database, exchange and queues are named after it, and a
+/// later run drops the database once the process is gone.
+pub(crate) fn stack_id() -> String {
+    format!(
+        "pe_{}_{}",
+        std::process::id(),
+        &Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// Creates the stack `id`'s database (or, given an `existing` one, starts on that), after dropping those
+/// of test runs that are gone; returns its name and its URL as the schemas' owner.
+pub(crate) async fn create_database(id: &str, existing: Option<&str>) -> (String, String) {
+    let admin = admin_url();
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL answers (run deploy/infra.sh)");
+    drop_stale_databases(&mut conn).await;
+    let database = existing.unwrap_or(id).to_string();
+    if existing.is_none() {
+        conn.execute(format!("CREATE DATABASE {id}").as_str())
+            .await
+            .expect("create the test database");
+    }
+    conn.close().await.ok();
+    let database_url = match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{database}"),
+        None => panic!("database URL without a database name"),
+    };
+    (database, database_url)
+}
+
+/// What every service of one stack is given: the stack's database, exchange and broker, where each of
+/// the others is, and the test's options.
+pub(crate) struct Layout<'a> {
+    pub id: &'a str,
+    pub database_url: &'a str,
+    pub exchange: &'a str,
+    pub broker: &'a str,
+    pub endpoints: &'a Endpoints,
+    pub options: &'a StackOptions,
+}
+
+impl Layout<'_> {
+    /// The settings of `listed`, serving on `listen` and its metrics on `metrics` (an address, or "off").
+    pub(crate) fn environment(
+        &self,
+        listed: services::Listed,
+        listen: &str,
+        metrics: &str,
+    ) -> Vec<(String, String)> {
+        let mut env = self.connections(listed, listen, metrics);
+        env.extend(self.credentials());
+        env.extend(test_pace());
+        env.extend(self.options.env.iter().cloned());
+        env
+    }
+
+    /// Its database, broker, queue and addresses, and the other services' addresses.
+    fn connections(
+        &self,
+        listed: services::Listed,
+        listen: &str,
+        metrics: &str,
+    ) -> Vec<(String, String)> {
+        let service = listed.name;
+        let options = self.options;
+        let mut env = vec![
+            (
+                "RUST_LOG".to_string(),
+                std::env::var("PLACEMENT_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            ),
+            // Every service as its own runtime role, its schema migrated and granted by the owner: every
+            // test runs with the privileges a deployment gives.
+            (
+                "PLACEMENT_DATABASE_URL".into(),
+                runtime_url(self.database_url, service),
+            ),
+            (
+                "PLACEMENT_DATABASE_OWNER_URL".into(),
+                self.database_url.to_string(),
+            ),
+            // Stacks run side by side against one PostgreSQL (100 connections by default), some with
+            // two instances of every service: a few connections each is what a test's load needs.
+            ("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "5".into()),
+            (
+                "PLACEMENT_AMQP_URL".into(),
+                (options.amqp_url_of.get(service).cloned())
+                    .unwrap_or_else(|| self.broker.to_string()),
+            ),
+            ("PLACEMENT_EXCHANGE".into(), self.exchange.to_string()),
+            (listed.setting("queue"), format!("{}.{service}", self.id)),
+            (listed.setting("listen_addr"), listen.to_string()),
+            (METRICS_ADDR.into(), metrics.to_string()),
+        ];
+        // Where every service is, for those it calls.
+        env.extend(
+            services::ALL
+                .iter()
+                .map(|other| (other.setting("url"), self.endpoints.url(*other).to_string())),
+        );
+        if let Some(d) = &options.ack_deadline {
+            env.push(("PLACEMENT_ACK_DEADLINE".into(), d.clone()));
+        }
+        if let Some(i) = &options.escalation_interval {
+            env.push(("PLACEMENT_ESCALATION_INTERVAL".into(), i.clone()));
+        }
+        env
+    }
+
+    /// The keys tokens are verified with, the certificates of mutual TLS and the data key.
+    fn credentials(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if let Some((jwks_uri, issuer)) = &self.options.identity_provider {
+            env.push(("PLACEMENT_AUTH_JWKS_URI".into(), jwks_uri.clone()));
+            env.push((
+                "PLACEMENT_AUTH_ISSUER".into(),
+                format!("{},{issuer}", placement_cli::devkeys::ISSUER),
+            ));
+        }
+        env.push(match &self.options.jwks_uri {
+            Some(uri) => ("PLACEMENT_AUTH_JWKS_URI".into(), uri.clone()),
+            None => (
+                "PLACEMENT_AUTH_JWKS_FILE".into(),
+                dev_keys()
+                    .join(placement_cli::devkeys::JWKS_FILE)
+                    .display()
+                    .to_string(),
+            ),
+        });
+        for (var, file) in [
+            (
+                "PLACEMENT_TLS_CERT",
+                placement_cli::devkeys::SERVICE_CERT_FILE,
+            ),
+            (
+                "PLACEMENT_TLS_KEY",
+                placement_cli::devkeys::SERVICE_KEY_FILE,
+            ),
+            ("PLACEMENT_TLS_CA", placement_cli::devkeys::CA_FILE),
+        ] {
+            env.push((var.into(), dev_keys().join(file).display().to_string()));
+        }
+        env.push((
+            "PLACEMENT_DATA_KEY".into(),
+            std::fs::read_to_string(dev_keys().join(placement_cli::devkeys::DATA_KEY_FILE))
+                .expect("the development data key"),
+        ));
+        env
+    }
+}
+
+/// Settings that keep a test quick: webhook receivers in tests are plain HTTP on this machine (127.0.0.1,
+/// an internal address the stack allows as an operator would a host of its own); retries come quickly.
+fn test_pace() -> Vec<(String, String)> {
+    [
+        ("PLACEMENT_ALLOW_HTTP_WEBHOOKS", "true"),
+        ("PLACEMENT_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+        ("PLACEMENT_DELIVERY_POLL_INTERVAL", "100ms"),
+        ("PLACEMENT_DELIVERY_RETRY_INITIAL", "100ms"),
+        ("PLACEMENT_DELIVERY_RETRY_MAX", "400ms"),
+        ("PLACEMENT_DELIVERY_TIMEOUT", "2s"),
+        // A test run on a Monday morning would otherwise find every RDSA's inbox holding the week's
+        // digest; the digest test sets its own slot.
+        ("PLACEMENT_REPORTS_DIGEST_AT", "off"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// Events seen on the exchange since recording started.
 pub struct EventRecorder {
     rx: mpsc::UnboundedReceiver<Vec<u8>>,
@@ -890,11 +949,30 @@ impl EventRecorder {
 impl Drop for Stack {
     fn drop(&mut self) {
         self.stop();
-        let database = self.database.clone();
-        let exchange = self.exchange.clone();
-        let queues: Vec<String> = service_names().map(|s| self.queue(s)).collect();
-        let broker = self.broker.clone();
-        // Drop may run inside a runtime or while unwinding: clean up on a thread with a runtime of its own.
+        StackResources {
+            database: self.database.clone(),
+            exchange: self.exchange.clone(),
+            queues: service_names().map(|s| self.queue(s)).collect(),
+            broker: self.broker.clone(),
+        }
+        .remove();
+    }
+}
+
+/// What a stack made in PostgreSQL and RabbitMQ, for it to remove once its services stopped.
+pub(crate) struct StackResources {
+    pub database: String,
+    pub exchange: String,
+    /// Every service's queue (their dead-letter queues go with them).
+    pub queues: Vec<String>,
+    /// The broker's nodes' AMQP URLs.
+    pub broker: Vec<String>,
+}
+
+impl StackResources {
+    /// Drops the database and deletes the queues and exchanges. Runs on a thread with a runtime of its
+    /// own: a stack is dropped inside a runtime or while unwinding.
+    pub(crate) fn remove(self) {
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -904,45 +982,69 @@ impl Drop for Stack {
                 if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
                     let _ = conn
                         .execute(
-                            format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str(),
+                            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database)
+                                .as_str(),
                         )
                         .await;
                 }
-                if let Ok(conn) = broker_connection(&broker).await
-                    && let Ok(channel) = conn.create_channel().await
-                {
-                    for q in &queues {
-                        for name in [
-                            q.clone(),
-                            placement_messaging::topology::dead_letter_queue(q),
-                        ] {
-                            let _ = channel
-                                .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-                                .await;
-                        }
-                    }
-                    let unroutable = placement_messaging::topology::unroutable_name(&exchange);
-                    let _ = channel
-                        .queue_delete(unroutable.as_str().into(), QueueDeleteOptions::default())
-                        .await;
-                    for ex in [
-                        exchange.clone(),
-                        unroutable,
-                        placement_messaging::topology::dead_letter_exchange(&exchange),
-                    ] {
-                        let _ = channel
-                            .exchange_delete(ex.as_str().into(), ExchangeDeleteOptions::default())
-                            .await;
-                    }
-                    let _ = conn.close(200, "cleanup".into()).await;
-                }
+                self.remove_from_broker().await;
             });
         });
         let _ = cleanup.join();
     }
+
+    async fn remove_from_broker(&self) {
+        let Ok(conn) = broker_connection(&self.broker).await else {
+            return;
+        };
+        let Ok(channel) = conn.create_channel().await else {
+            return;
+        };
+        for q in &self.queues {
+            for name in [
+                q.clone(),
+                placement_messaging::topology::dead_letter_queue(q),
+            ] {
+                let _ = channel
+                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+        let exchange = &self.exchange;
+        let unroutable = placement_messaging::topology::unroutable_name(exchange);
+        let _ = channel
+            .queue_delete(unroutable.as_str().into(), QueueDeleteOptions::default())
+            .await;
+        for ex in [
+            exchange.clone(),
+            unroutable,
+            placement_messaging::topology::dead_letter_exchange(exchange),
+        ] {
+            let _ = channel
+                .exchange_delete(ex.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+        let _ = conn.close(200, "cleanup".into()).await;
+    }
 }
 
-/// Removes test databases left by test runs whose process is gone (a run that was killed).
+/// What `service` of the stack at `endpoints` reports on `grpc.health.v1` now (None if it does not
+/// answer).
+pub async fn health(endpoints: &Endpoints, service: &str) -> Option<i32> {
+    let url = endpoints.url(services::Listed::named(service)?).to_string();
+    let channel = placement_cli::clients::channel(&url).ok()?;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
+        service: String::new(),
+    });
+    request.set_timeout(Duration::from_secs(1));
+    client
+        .check(request)
+        .await
+        .ok()
+        .map(|r| r.into_inner().status)
+}
+
 /// A connection to the first of `nodes` that answers.
 async fn broker_connection(nodes: &[String]) -> Result<Connection, lapin::Error> {
     let mut last = None;
@@ -955,6 +1057,7 @@ async fn broker_connection(nodes: &[String]) -> Result<Connection, lapin::Error>
     Err(last.expect("at least one broker node"))
 }
 
+/// Removes test databases left by test runs whose process is gone (a run that was killed).
 async fn drop_stale_databases(conn: &mut PgConnection) {
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pe\\_%'")

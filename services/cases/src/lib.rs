@@ -4,13 +4,16 @@
 //! Whether the caller is a DSA is asked of the directory (a gRPC lookup with a deadline) when a case is
 //! opened: it is rare, must be current, and a stale local copy would let a just-registered DSA wait.
 //! Placements are learnt from referral events (see [`placements`]).
+//!
+//! Its modules are its features, each with its model, its own SQL (`store`) and its use cases (`mod.rs`):
+//! [`cases`] (open, read, list, close) and [`placements`]. `api` (gRPC) and `events` call the use cases;
+//! [`policy`] decides who may do what.
 
 pub mod api;
+pub mod cases;
 pub mod events;
-pub mod personal;
 pub mod placements;
 pub mod policy;
-mod store;
 
 use placement_messaging::service::{Definition, GrpcApi, Kit, Service, StartError};
 use placement_messaging::{EventBuilder, EventType};
@@ -75,7 +78,7 @@ impl Service for Cases {
         kit.consume(events::CaseEvents);
         let sealer = match &config.data_key {
             Some(key) => Some(
-                personal::Sealer::from_base64(key)
+                cases::personal::Sealer::from_base64(key)
                     .map_err(|e| StartError::Config(format!("PLACEMENT_DATA_KEY: {e}")))?,
             ),
             None => {

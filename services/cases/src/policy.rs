@@ -38,7 +38,7 @@ pub async fn view(
     if caller.agency_id == owner {
         return Ok(View::Full);
     }
-    if crate::store::receives_case(conn, case_id, caller.agency_id).await? {
+    if crate::placements::store::receives_case(conn, case_id, caller.agency_id).await? {
         Ok(View::Receiving)
     } else {
         Err(hidden())

@@ -1,11 +1,15 @@
 //! The events the directory consumes, each routed to the feature it changes: referrals move places
-//! ([`crate::places`]), a notification endpoint given up on is disabled ([`crate::endpoints`]).
+//! ([`crate::social_services::places`]), a notification endpoint given up on is disabled
+//! ([`crate::endpoints`]).
 
 use placement_messaging::{Event, EventHandler, HandleError, IncomingEvent};
 use placement_proto::v1::{EndpointDisabled, ReferralEvent};
 use sqlx::{Postgres, Transaction};
 
-use crate::{endpoints, places, places::ReferralStep};
+use crate::{
+    endpoints,
+    social_services::places::{self, ReferralStep},
+};
 
 /// Where an event goes in the directory.
 pub enum Feature<'a> {

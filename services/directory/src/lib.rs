@@ -1,20 +1,25 @@
 //! The directory service: who is who (districts, municipalities, agencies) and where places are
 //! (social services with capacity, held and occupied places).
 //!
-//! Places are held, released and occupied only from referral events (see [`places`]), so the directory
-//! never reads another service's tables and a referral's effect on places happens exactly once.
+//! Places are held, released and occupied only from referral events (see [`social_services::places`]), so
+//! the directory never reads another service's tables and a referral's effect on places happens exactly
+//! once.
+//!
+//! Cut by feature, each a folder with its `model.rs` (types, checks, conversions; no SQL), its `store.rs`
+//! (its own SQL) and its use cases in `mod.rs` (the transaction, audit and outbox):
+//! [`reference`](mod@reference), [`agencies`], [`social_services`] (with [`social_services::places`]),
+//! [`endpoints`] and [`register`] (its files, import and HSDS export). Dependencies go one way: models
+//! import no store or use case, stores import models, use cases import both; [`api`] (gRPC) and
+//! [`events`] (routing) call the use cases.
 
+pub mod agencies;
 pub mod api;
 pub mod endpoints;
 pub mod events;
-pub mod hsds;
-pub mod import;
-pub mod places;
 pub mod policy;
 pub mod reference;
 pub mod register;
-mod social_service;
-mod store;
+pub mod social_services;
 
 use placement_messaging::service::{Definition, GrpcApi, Kit, Service, StartError};
 use placement_messaging::{EventBuilder, EventType};

@@ -22,7 +22,7 @@ use std::{
 
 use placement_platform::audit::checkpoint::{CheckpointSettings, Checkpoints};
 use placement_platform::caller::{Authenticate, Verifier};
-use placement_platform::config::{CommonConfig, ConfigError, Required, from_env};
+use placement_platform::config::{CommonConfig, ConfigError, Required, Variables};
 use placement_platform::services::Listed;
 use placement_platform::tls::TlsMaterial;
 use placement_platform::{backoff::Backoff, db};
@@ -179,25 +179,36 @@ pub struct Settings<T> {
     /// Where Prometheus scrapes it (see [`placement_platform::prometheus::address`]); `None` when off.
     pub metrics_addr: Option<SocketAddr>,
     pub own: T,
+    /// Where these were read; the kit reads there too what it needs later (the other services'
+    /// addresses, the audit checkpoints' settings).
+    pub variables: Variables,
 }
 
 impl<T: DeserializeOwned> Settings<T> {
     pub fn from_env(listed: Listed) -> Result<Self, ConfigError> {
+        Self::from_variables(listed, Variables::Environment)
+    }
+
+    /// The settings `variables` give (for a service run in-process, beside others in one process).
+    pub fn from_variables(listed: Listed, variables: Variables) -> Result<Self, ConfigError> {
         let var = listed.setting("listen_addr");
-        let listen_addr = match std::env::var(&var) {
-            Ok(v) => v
+        let listen_addr = match variables.get(&var) {
+            Some(v) => v
                 .parse()
                 .map_err(|e| ConfigError::Message(format!("{var}={v:?}: {e}")))?,
-            Err(_) => listed.default_listen_addr(),
+            None => listed.default_listen_addr(),
         };
         Ok(Self {
-            common: from_env()?,
+            common: variables.read()?,
             listen_addr,
-            queue: std::env::var(listed.setting("queue"))
-                .unwrap_or_else(|_| listed.default_queue()),
-            metrics_addr: placement_platform::prometheus::address(listed)
-                .map_err(ConfigError::Message)?,
-            own: from_env()?,
+            queue: (variables.get(&listed.setting("queue")))
+                .unwrap_or_else(|| listed.default_queue()),
+            metrics_addr: placement_platform::prometheus::address(listed, |name| {
+                variables.get(name)
+            })
+            .map_err(ConfigError::Message)?,
+            own: variables.read()?,
+            variables,
         })
     }
 }
@@ -235,6 +246,10 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 /// Runs service `S` on `listener` until `shutdown` is cancelled, serving its metrics on `metrics`.
+///
+/// Installs nothing process-wide (no log subscriber, metrics recorder or signal handler: [`main`] does
+/// that for a process), so several services, of several stacks, can run in one process; their settings
+/// then come from [`Settings::from_variables`], and `metrics` is `None`.
 pub async fn run<S: Service>(
     settings: Settings<S::Config>,
     listener: TcpListener,
@@ -295,6 +310,7 @@ pub struct Kit {
     /// Where the audit trail's head is checkpointed, for a service that keeps a trail and is given a
     /// directory.
     checkpoints: Option<Checkpoints>,
+    variables: Variables,
 }
 
 impl Kit {
@@ -317,9 +333,10 @@ impl Kit {
             TlsMaterial::from_config(common).map_err(|e| StartError::Config(e.to_string()))?;
         warn_of_development(tls.is_none(), verifier.development());
         if !verifier.development() {
-            warn_of_unset(definition);
+            warn_of_unset(definition, &settings.variables);
         }
-        let checkpoints = audit_checkpoints(definition, verifier.development())?;
+        let checkpoints =
+            audit_checkpoints(definition, verifier.development(), &settings.variables)?;
         // The identity provider may start after us: without its keys, tokens are refused until a token
         // names a key and the keys are fetched again.
         if let Err(e) = verifier.fetch_keys().await {
@@ -354,6 +371,7 @@ impl Kit {
             tasks: TaskTracker::new(),
             shutdown,
             checkpoints,
+            variables: settings.variables.clone(),
         })
     }
 
@@ -464,7 +482,8 @@ impl Kit {
         service: Listed,
         new: impl FnOnce(Traced) -> C,
     ) -> Result<C, StartError> {
-        let url = service.url_from_env();
+        let url =
+            (self.variables.get(&service.setting("url"))).unwrap_or_else(|| service.default_url());
         let channel =
             placement_platform::grpc::lazy_channel(&url, CLIENT_DEADLINE, self.client_tls.as_ref())
                 .map_err(|source| StartError::Client {
@@ -661,20 +680,21 @@ fn warn_of_development(plain_tcp: bool, development_auth: bool) {
 fn audit_checkpoints(
     definition: Definition,
     development: bool,
+    variables: &Variables,
 ) -> Result<Option<Checkpoints>, StartError> {
     if !definition.keeps_audit_trail() {
         return Ok(None);
     }
-    let settings: CheckpointSettings = from_env()?;
+    let settings: CheckpointSettings = variables.read()?;
     Checkpoints::from_settings(&settings, definition.listed.name, development)
         .map_err(|e| StartError::Config(e.to_string()))
 }
 
 /// A production process missing a setting mostly still starts (tests run that way), so each one missing
 /// is said once, with what it costs.
-fn warn_of_unset(definition: Definition) {
+fn warn_of_unset(definition: Definition, variables: &Variables) {
     let listed = definition.listed;
-    let lookup = |name: &str| std::env::var(name).ok();
+    let lookup = |name: &str| variables.get(name);
     for missing in placement_platform::config::unset(listed, definition.required, lookup) {
         let names = missing.names_for(listed).join(" or ");
         tracing::warn!(setting = %names, "{names} is not set: {}", missing.without);

@@ -1,5 +1,6 @@
-//! Every event the service consumes, routed to the feature it concerns: referral events and district
-//! digests to the agencies' inboxes, endpoint sets to the copy of the directory's endpoints.
+//! Every event the service consumes, routed to the feature it concerns: referral events to
+//! [`referrals`], district digests to [`digest`], endpoint sets to the copy of the directory's
+//! [`endpoints`].
 
 use std::sync::Arc;
 
@@ -9,10 +10,10 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 
 use crate::{
-    arrivals::Arrivals,
-    delivery::FanOut,
-    endpoints,
-    inbox::{self, Added},
+    deliveries::FanOut,
+    digest, endpoints,
+    inbox::{Added, Arrivals},
+    referrals,
 };
 
 /// Where an event goes in the notifications service.
@@ -70,9 +71,9 @@ impl EventHandler for Intake {
     ) -> Result<Added, HandleError> {
         match route {
             Feature::Referral(referral) => {
-                inbox::referral(&self.fan_out, tx, referral, event).await
+                referrals::tell(&self.fan_out, tx, referral, event).await
             }
-            Feature::Digest(digest) => inbox::digest(&self.fan_out, tx, digest, event).await,
+            Feature::Digest(d) => digest::tell(&self.fan_out, tx, d, event).await,
             Feature::Endpoints(set) => {
                 endpoints::apply(tx, set).await?;
                 Ok(Added::default())

@@ -1,20 +1,22 @@
 //! The notifications service: every agency concerned by a referral event is told, once, in its in-app
 //! inbox and by the e-mail addresses and webhooks it registered in the directory; `WatchNotifications`
-//! streams the inbox as it fills, and every delivery's status is kept (see [`delivery`]).
+//! streams the inbox as it fills, and every delivery's status is kept (see [`deliveries`]).
+//!
+//! Modules by feature, each with its model (types, wording, conversions), its store (its own SQL) and its
+//! use cases: [`referrals`] and [`digest`] tell agencies in their [`inbox`], [`deliveries`] carry what
+//! they are told by e-mail and webhook to the [`endpoints`] copied from the directory. [`api`] (gRPC) and
+//! [`events`] (the consumer) call the use cases; [`channel`], [`policy`] and [`signature`] are shared.
 
 pub mod api;
-pub mod arrivals;
 pub mod channel;
-pub mod delivery;
+pub mod deliveries;
 pub mod digest;
-pub mod egress;
 pub mod endpoints;
 pub mod events;
 pub mod inbox;
 pub mod policy;
-pub mod recipients;
-pub mod render;
-mod store;
+pub mod referrals;
+pub mod signature;
 
 use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 
@@ -26,7 +28,11 @@ use placement_proto::v1::notification_service_server::{self, NotificationService
 use serde::Deserialize;
 use tonic::service::Routes;
 
-use crate::delivery::{DispatchSettings, Dispatcher, FanOut, RetryPolicy};
+use crate::deliveries::{
+    FanOut,
+    dispatch::{DispatchSettings, Dispatcher},
+    model::RetryPolicy,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -173,23 +179,6 @@ impl Config {
     }
 }
 
-/// Sets the gauge of deliveries waiting, by channel (a channel with none waiting shows 0).
-async fn sample_pending(pool: sqlx::PgPool) {
-    let Ok(pending) = store::count_pending_deliveries(&pool).await else {
-        return;
-    };
-    for channel in [delivery::WEBHOOK, delivery::EMAIL] {
-        let n = pending
-            .iter()
-            .find(|(c, _)| c == channel)
-            .map_or(0, |(_, n)| *n);
-        metrics::gauge!(placement_platform::prometheus::DELIVERIES_PENDING, "channel" => channel)
-            .set(placement_messaging::gauges::as_f64(
-                u64::try_from(n).unwrap_or(0),
-            ));
-    }
-}
-
 /// The service: inboxes, e-mail and webhook deliveries, from referral and directory events.
 pub struct Notifications;
 
@@ -227,13 +216,13 @@ impl Service for Notifications {
             fan_out,
         });
         kit.spawn(Arc::new(dispatcher).run(kit.shutdown()));
-        kit.sample(sample_pending);
+        kit.sample(deliveries::sample_pending);
         let api = api::Notifications::new(
             kit.pool().clone(),
             arrivals,
             wake,
             config.retry().window,
-            api::WatchLimits::new(
+            inbox::watch::WatchLimits::new(
                 config.watch_streams_per_agency,
                 config.watch_streams_per_person,
             ),

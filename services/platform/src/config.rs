@@ -7,14 +7,48 @@ pub use config::ConfigError;
 /// Reads `T` from the environment variables prefixed `PLACEMENT_` (e.g. `PLACEMENT_DATABASE_URL`
 /// fills `database_url`). Fields not set keep their serde defaults. Durations take a unit ("72h", "500ms").
 pub fn from_env<T: DeserializeOwned>() -> Result<T, config::ConfigError> {
-    config::Config::builder()
-        .add_source(
-            config::Environment::with_prefix("PLACEMENT")
-                .prefix_separator("_")
-                .try_parsing(true),
-        )
-        .build()?
-        .try_deserialize()
+    Variables::Environment.read()
+}
+
+/// Where a service's settings are read: the process's environment, or variables of its own. The tests
+/// run several stacks of services in one process, each service with settings of its own, and a process
+/// has one environment.
+#[derive(Debug, Clone, Default)]
+pub enum Variables {
+    #[default]
+    Environment,
+    Given(std::sync::Arc<std::collections::BTreeMap<String, String>>),
+}
+
+impl Variables {
+    /// These variables alone (of a name given twice, the last value).
+    pub fn given(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Variables::Given(std::sync::Arc::new(pairs.into_iter().collect()))
+    }
+
+    /// The value of the variable `name`, if it is set.
+    pub fn get(&self, name: &str) -> Option<String> {
+        match self {
+            Variables::Environment => std::env::var(name).ok(),
+            Variables::Given(vars) => vars.get(name).cloned(),
+        }
+    }
+
+    /// Reads `T` as [`from_env`] does, from these variables.
+    pub fn read<T: DeserializeOwned>(&self) -> Result<T, config::ConfigError> {
+        let mut source = config::Environment::with_prefix("PLACEMENT")
+            .prefix_separator("_")
+            .try_parsing(true);
+        if let Variables::Given(vars) = self {
+            source = source.source(Some(
+                vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ));
+        }
+        config::Config::builder()
+            .add_source(source)
+            .build()?
+            .try_deserialize()
+    }
 }
 
 /// Settings every service shares.
@@ -337,5 +371,46 @@ mod tests {
         assert!(missing.contains(&COMMON_REQUIRED[1]));
         assert!(!missing.contains(&COMMON_REQUIRED[0]));
         assert!(!missing.contains(&BROKER), "not asked for");
+    }
+
+    #[test]
+    fn given_variables_are_read_alone_as_the_environment_would_be() {
+        let given = Variables::given([
+            (
+                "PLACEMENT_DATABASE_MAX_CONNECTIONS".to_string(),
+                "3".to_string(),
+            ),
+            (
+                "PLACEMENT_METRICS_INTERVAL".to_string(),
+                "250ms".to_string(),
+            ),
+            ("PLACEMENT_EXCHANGE".to_string(), "first".to_string()),
+            ("PLACEMENT_EXCHANGE".to_string(), "last".to_string()),
+        ]);
+        let common: CommonConfig = given.read().expect("settings");
+        assert_eq!(common.database_max_connections, 3);
+        assert_eq!(
+            common.metrics_interval,
+            std::time::Duration::from_millis(250)
+        );
+        assert_eq!(
+            common.exchange, "last",
+            "a name given twice takes its last value"
+        );
+        assert_eq!(
+            common.auth_mode, "jwt",
+            "what is not given keeps its default"
+        );
+        assert_eq!(given.get("PLACEMENT_EXCHANGE").as_deref(), Some("last"));
+        assert_eq!(
+            given.get("PATH"),
+            None,
+            "the process's environment is not read"
+        );
+        let bad = Variables::given([(
+            "PLACEMENT_DATABASE_MAX_CONNECTIONS".to_string(),
+            "many".to_string(),
+        )]);
+        assert!(bad.read::<CommonConfig>().is_err());
     }
 }

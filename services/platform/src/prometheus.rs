@@ -123,16 +123,21 @@ pub async fn serve(
 }
 
 /// Where a service serves its metrics: `PLACEMENT_<NAME>_METRICS_ADDR`, else `PLACEMENT_METRICS_ADDR`, else
-/// 127.0.0.1 on its gRPC port + 1000; `off` serves none.
-pub fn address(listed: crate::services::Listed) -> Result<Option<SocketAddr>, String> {
+/// 127.0.0.1 on its gRPC port + 1000; `off` serves none. Read with `variable`, which looks a name up (in the
+/// environment, or in an in-process service's given settings).
+pub fn address<V: AsRef<str>>(
+    listed: crate::services::Listed,
+    variable: impl Fn(&str) -> Option<V>,
+) -> Result<Option<SocketAddr>, String> {
     let own = listed.setting("metrics_addr");
-    let (var, value) = match std::env::var(&own) {
-        Ok(v) => (own, v),
-        Err(_) => match std::env::var("PLACEMENT_METRICS_ADDR") {
-            Ok(v) => ("PLACEMENT_METRICS_ADDR".to_string(), v),
-            Err(_) => return Ok(Some(listed.default_metrics_addr())),
+    let (var, value) = match variable(&own) {
+        Some(v) => (own, v),
+        None => match variable("PLACEMENT_METRICS_ADDR") {
+            Some(v) => ("PLACEMENT_METRICS_ADDR".to_string(), v),
+            None => return Ok(Some(listed.default_metrics_addr())),
         },
     };
+    let value = value.as_ref();
     if value.eq_ignore_ascii_case("off") {
         return Ok(None);
     }

@@ -1,11 +1,11 @@
 //! The events the referrals service consumes, each routed to the feature it changes: the directory's
-//! agencies and services' places ([`crate::capacity`]).
+//! agencies ([`crate::agencies`]) and services' places ([`crate::places`]).
 
 use placement_messaging::{Event, EventHandler, HandleError, IncomingEvent};
 use placement_proto::v1::{AgencyRegistered, ServiceCapacityChanged};
 use sqlx::{Postgres, Transaction};
 
-use crate::capacity;
+use crate::{agencies, places};
 
 /// Where an event goes in the referrals service.
 pub enum Feature<'a> {
@@ -53,8 +53,8 @@ impl EventHandler for ReferralEvents {
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
         match route {
-            Feature::Agency(agency) => capacity::remember_agency(tx, agency).await,
-            Feature::Places(change) => capacity::note_places(tx, change, event).await,
+            Feature::Agency(agency) => agencies::remember_agency(tx, agency).await,
+            Feature::Places(change) => places::note_places(tx, change, event).await,
         }
     }
 }

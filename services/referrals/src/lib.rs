@@ -1,17 +1,26 @@
 //! The referrals service: the placement request from a DSA to a service, usually in another district,
 //! through acknowledgement, acceptance or decline, to placement; with deadlines and escalation.
+//!
+//! Its modules are cut by feature, each with its model (types, validation, conversions), its store (its
+//! own SQL) and its use cases (transaction, audit, outbox) in `mod.rs`; a model imports no store, a store
+//! no use case, and only `api` (gRPC), `events` (the consumer) and the scheduler in `deadlines` drive them.
+//! Lowest first: `record` (a referral as stored, which every feature reads), `agencies` and `places` (what
+//! the directory's events told), `policy` (who may do what), `reading`, `steps`, `deadlines` and
+//! `submission`.
 
+pub mod agencies;
 pub mod api;
-pub mod capacity;
 pub mod clock;
 pub mod deadlines;
 pub mod events;
-pub mod fhir;
+pub mod places;
 pub mod policy;
+pub mod reading;
+pub mod record;
 /// The referral's rules live in the pure model; this path stays for the code that imports them from here.
 pub use placement_model::referral;
-mod store;
-pub mod workflow;
+pub mod steps;
+pub mod submission;
 
 use std::time::Duration;
 
@@ -121,7 +130,7 @@ impl Service for Referrals {
         }
         kit.consume(events::ReferralEvents);
         kit.sample(|pool| async move {
-            if let Ok(n) = store::count_overdue(&pool).await {
+            if let Ok(n) = deadlines::count_overdue(&pool).await {
                 metrics::gauge!(placement_platform::prometheus::REFERRALS_OVERDUE).set(
                     placement_messaging::gauges::as_f64(u64::try_from(n).unwrap_or(0)),
                 );

@@ -13,8 +13,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
+    agencies,
+    record::model::{PartyRow, ReferralRow},
     referral::{Step, StepKind, StepWeight},
-    store::{PartyRow, ReferralRow},
 };
 
 /// Kinds of act, each with the roles that may do it.
@@ -66,7 +67,7 @@ pub async fn may_read(
     {
         return Ok(true);
     }
-    let rdsa_of = crate::store::region_of_rdsa(conn, agency).await?;
+    let rdsa_of = agencies::store::region_of_rdsa(conn, agency).await?;
     Ok(rdsa_of.is_some_and(|region| {
         region == row.sender_region_code || region == row.receiving_region_code
     }))

@@ -7,13 +7,13 @@ use placement_platform::{
     admission::{Admitted, Limit},
     caller::{Caller, CallerExt},
     error::{ServiceError, ServiceResult, respond},
-    time::{from_timestamp, timestamp},
+    time::from_timestamp,
 };
 use placement_proto::v1::{
-    AgencyReport, DistrictReport, DistrictTotals, ExportDistrictReportRequest,
-    GetAgencyReportRequest, GetDistrictReportRequest, GetNationalReportRequest, NationalReport,
-    RebuildReadModelRequest, RebuildReadModelResponse, ReportFile, ReportFormat, ReportTable,
-    SendDistrictDigestRequest, SendDistrictDigestResponse, report_service_server::ReportService,
+    AgencyReport, DistrictReport, ExportDistrictReportRequest, GetAgencyReportRequest,
+    GetDistrictReportRequest, GetNationalReportRequest, NationalReport, RebuildReadModelRequest,
+    RebuildReadModelResponse, ReportFile, ReportFormat, ReportTable, SendDistrictDigestRequest,
+    SendDistrictDigestResponse, report_service_server::ReportService,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -21,13 +21,10 @@ use tonic::{Request, Response, Status};
 use placement_messaging::Outbox;
 
 use crate::{
-    digest,
-    district_report::{district_report, side_of, stalled_with_free_places},
-    export,
-    figures::shown,
+    digest, export,
+    figures::{self, district_report},
     policy,
     rebuild::{RebuildError, Source},
-    store::{self, StalledOf, Whose},
 };
 
 /// The longest period asked for at once.
@@ -131,7 +128,7 @@ impl ReportService for ReportApi {
                 let _places = self.district_reports.admit(&caller).await?;
                 district_report(&self.pool, &region, period).await?
             };
-            file(&report, period, format, table)
+            export::file(&report, period, format, table)
         };
         respond(result.await)
     }
@@ -146,8 +143,7 @@ impl ReportService for ReportApi {
             let period = check_period(req.period_start.as_ref(), req.period_end.as_ref())?;
             let mut conn = self.pool.acquire().await?;
             policy::may_see_country(&mut conn, &caller).await?;
-            let rows = store::national(&mut conn, period).await?;
-            Ok(national_report(&rows, req.published))
+            figures::national_report(&mut conn, period, req.published).await
         };
         respond(result.await)
     }
@@ -164,13 +160,7 @@ impl ReportService for ReportApi {
             let period = check_period(req.period_start.as_ref(), req.period_end.as_ref())?;
             let mut conn = self.pool.acquire().await?;
             policy::may_see_agency(&mut conn, &caller, agency).await?;
-            let as_of = Utc::now();
-            Ok(AgencyReport {
-                agency_id: agency.to_string(),
-                as_sender: Some(side_of(&mut conn, Whose::Sender(agency), period).await?.0),
-                stalled_now: stalled_with_free_places(&mut conn, StalledOf::Sender(agency)).await?,
-                as_of: Some(timestamp(as_of)),
-            })
+            figures::agency_report(&mut conn, agency, period).await
         };
         respond(result.await)
     }
@@ -185,16 +175,8 @@ impl ReportService for ReportApi {
             let region = check_region(&req.region_code)?;
             let mut conn = self.pool.acquire().await?;
             policy::may_send_digest(&mut conn, &caller, &region).await?;
-            let rdsas = store::rdsas_of(&mut conn, &region).await?;
             drop(conn);
-            let Some(&agency) = rdsas.first() else {
-                return Err(ServiceError::not_found(format!(
-                    "region_code: no RDSA of district {region} is known"
-                )));
-            };
-            let id = digest::send(&self.pool, &self.outbox, agency, &region, None)
-                .await?
-                .expect("a digest asked for has no slot to find taken");
+            let (id, agency) = digest::send_to_district(&self.pool, &self.outbox, &region).await?;
             Ok(SendDistrictDigestResponse {
                 digest_id: id.to_string(),
                 rdsa_agency_id: agency.to_string(),
@@ -221,63 +203,6 @@ impl ReportService for ReportApi {
         };
         respond(result.await)
     }
-}
-
-fn national_report(rows: &[store::Totals], published: bool) -> NationalReport {
-    let totals = |region: &str, t: [i64; 5]| DistrictTotals {
-        region_code: region.to_string(),
-        submitted: Some(shown(t[0], published)),
-        accepted: Some(shown(t[1], published)),
-        declined: Some(shown(t[2], published)),
-        placed: Some(shown(t[3], published)),
-        stalled_now: Some(shown(t[4], published)),
-    };
-    let of = |r: &store::Totals| [r.submitted, r.accepted, r.declined, r.placed, r.stalled_now];
-    let country = rows.iter().map(of).fold([0i64; 5], |mut acc, t| {
-        for (a, b) in acc.iter_mut().zip(t) {
-            *a += b;
-        }
-        acc
-    });
-    NationalReport {
-        districts: rows.iter().map(|r| totals(&r.region_code, of(r))).collect(),
-        country: Some(totals("", country)),
-        small_counts_suppressed: published,
-        as_of: Some(timestamp(Utc::now())),
-    }
-}
-
-/// The report as the file asked for.
-fn file(
-    report: &DistrictReport,
-    period: (DateTime<Utc>, DateTime<Utc>),
-    format: ReportFormat,
-    table: ReportTable,
-) -> ServiceResult<ReportFile> {
-    let tables = export::tables(report);
-    let stem = format!(
-        "placement-{}-{}-{}",
-        report.region_code,
-        period.0.format("%Y-%m-%d"),
-        period.1.format("%Y-%m-%d")
-    );
-    let failed = |e: String| ServiceError::Internal(format!("writing the file: {e}"));
-    if format == ReportFormat::Xlsx {
-        return Ok(ReportFile {
-            content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-                .into(),
-            file_name: format!("{stem}.xlsx"),
-            content: export::xlsx(&tables).map_err(|e| failed(e.to_string()))?,
-        });
-    }
-    let chosen = (tables.iter())
-        .find(|t| t.kind == table)
-        .ok_or_else(|| ServiceError::invalid("table", "not a table of the report"))?;
-    Ok(ReportFile {
-        content_type: "text/csv; charset=utf-8".into(),
-        file_name: format!("{stem}-{}.csv", chosen.sheet_name()),
-        content: export::csv(chosen).map_err(|e| failed(e.to_string()))?,
-    })
 }
 
 /// A refusal of the nested request, naming its field as `report.<field>`.

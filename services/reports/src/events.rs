@@ -1,5 +1,6 @@
-//! The events the reports consume, each routed to what it tells ([`crate::steps`]): referrals' steps,
-//! which district each RDSA answers for, and the services' places.
+//! The events the reports consume, each routed to the feature it tells of: referrals' steps
+//! ([`crate::steps`]), which district each RDSA answers for ([`crate::agencies`]), and the services' places
+//! ([`crate::places`]).
 
 use placement_messaging::{Event, EventHandler, HandleError, IncomingEvent};
 use placement_proto::v1::{
@@ -7,7 +8,7 @@ use placement_proto::v1::{
 };
 use sqlx::{Postgres, Transaction};
 
-use crate::steps;
+use crate::{agencies, places, steps};
 
 /// Where an event goes in the reports.
 pub enum Feature<'a> {
@@ -60,9 +61,9 @@ impl EventHandler for ReportEvents {
         event: &IncomingEvent,
     ) -> Result<(), HandleError> {
         match route {
-            Feature::Agency(agency) => steps::agency(tx, agency).await,
-            Feature::Service(change) => steps::service(tx, change, event).await,
-            Feature::Step(action, referral) => steps::referral(tx, action, referral, event).await,
+            Feature::Agency(agency) => agencies::learn(tx, agency).await,
+            Feature::Service(change) => places::learn(tx, change, event).await,
+            Feature::Step(action, referral) => steps::learn(tx, action, referral, event).await,
         }
     }
 }

@@ -3,19 +3,22 @@
 //! counts from there: referrals by status, steps in a period, the time to the first response, to every
 //! acknowledgement, to the decision and to the placement, and the referrals stalled now. Nothing personal:
 //! ids, counts and durations.
+//!
+//! Its modules are its features, each with its model, its own SQL (`store`) and its use cases (`mod.rs`):
+//! what it learns ([`steps`], [`agencies`], [`places`]), the [`figures`] counted from that, their
+//! [`export`] as files, the [`digest`] sent to each RDSA, and the [`rebuild`] of the read model from the
+//! source. `api` (gRPC) and `events` call the use cases; [`policy`] decides who may see what.
 
+pub mod agencies;
 pub mod api;
-pub mod credential;
 pub mod digest;
-mod district_report;
 mod events;
 pub mod export;
 pub mod figures;
+pub mod places;
 pub mod policy;
 pub mod rebuild;
-mod steps;
-mod store;
-pub mod working;
+pub mod steps;
 
 use std::{num::NonZeroUsize, sync::Arc};
 
@@ -28,6 +31,7 @@ use placement_proto::v1::{
     referral_service_client::ReferralServiceClient,
     report_service_server::{self, ReportServiceServer},
 };
+use rebuild::credential::{ClientCredentials, Credential};
 use serde::Deserialize;
 use tonic::service::Routes;
 
@@ -111,18 +115,16 @@ fn default_resource() -> String {
 }
 
 impl Config {
-    fn credential(&self, development: bool) -> credential::Credential {
+    fn credential(&self, development: bool) -> Credential {
         match (&self.reports_token_url, &self.reports_client_id) {
-            (Some(url), Some(id)) => {
-                credential::Credential::ClientCredentials(credential::ClientCredentials::new(
-                    url.clone(),
-                    id.clone(),
-                    self.reports_client_secret.clone().unwrap_or_default(),
-                    self.reports_token_resource.clone(),
-                ))
-            }
-            _ if development => credential::Credential::Development,
-            _ => credential::Credential::None,
+            (Some(url), Some(id)) => Credential::ClientCredentials(ClientCredentials::new(
+                url.clone(),
+                id.clone(),
+                self.reports_client_secret.clone().unwrap_or_default(),
+                self.reports_token_resource.clone(),
+            )),
+            _ if development => Credential::Development,
+            _ => Credential::None,
         }
     }
 }

@@ -10,7 +10,7 @@ use placement_proto::v1::AgencyKind;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::store;
+use crate::agencies::store;
 
 pub async fn may_see_district(
     conn: &mut PgConnection,

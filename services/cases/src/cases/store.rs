@@ -1,0 +1,153 @@
+//! The cases' SQL: cases and their children, opened, read, listed, closed and placed.
+
+use chrono::{DateTime, Utc};
+use placement_proto::v1::{CaseCloseReason, CaseStatus};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::model::{CasePlacement, CaseRow, ChildRow, NewChild};
+
+pub const CASE_COLUMNS: &str = "id, owner_agency_id, status, current_setting, opened_at, closed_at, \
+     close_reason, placement_referral_id, placement_service_id, placement_provider_agency_id, \
+     placement_region_code, placed_at, version";
+
+/// Children of the given cases, in their order within each case.
+pub async fn children_of(
+    conn: &mut PgConnection,
+    case_ids: &[Uuid],
+) -> Result<Vec<ChildRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, case_id, pseudonym, birth_year, sex, needs, name_sealed, personal_number_sealed FROM children
+         WHERE case_id = ANY($1) ORDER BY case_id, position",
+    )
+    .bind(case_ids)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn child_count(conn: &mut PgConnection, case_id: Uuid) -> Result<u32, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM children WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+pub async fn insert_case(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner: Uuid,
+    current_setting: &str,
+) -> Result<CaseRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO cases (id, owner_agency_id, status, current_setting) VALUES ($1, $2, $3, $4)
+         RETURNING {CASE_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(owner)
+    .bind(CaseStatus::Open)
+    .bind(current_setting)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn insert_child(conn: &mut PgConnection, c: &NewChild<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO children (id, case_id, position, pseudonym, birth_year, sex, needs,
+                               name_sealed, personal_number_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(c.id)
+    .bind(c.case_id)
+    .bind(c.position)
+    .bind(c.pseudonym)
+    .bind(c.birth_year)
+    .bind(c.sex.as_str_name())
+    .bind(&c.needs)
+    .bind(&c.name_sealed)
+    .bind(&c.personal_number_sealed)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_case(conn: &mut PgConnection, id: Uuid) -> Result<Option<CaseRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The case, locked until the transaction ends.
+pub async fn lock_case(conn: &mut PgConnection, id: Uuid) -> Result<Option<CaseRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The cases `owner` owns, newest first, before `before` (opened at, id).
+pub async fn list_cases(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    status: Option<CaseStatus>,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<CaseRow>, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE owner_agency_id = "
+    ));
+    q.push_bind(owner);
+    if let Some(status) = status {
+        q.push(" AND status = ").push_bind(status);
+    }
+    if let Some((at, id)) = before {
+        q.push(" AND (opened_at, id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    q.push(" ORDER BY opened_at DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    q.build_query_as().fetch_all(conn).await
+}
+
+pub async fn close_case(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: CaseCloseReason,
+) -> Result<CaseRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE cases SET status = $2, close_reason = $3, closed_at = now(), version = version + 1
+         WHERE id = $1 RETURNING {CASE_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(CaseStatus::Closed)
+    .bind(reason)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn place_case(
+    conn: &mut PgConnection,
+    p: &CasePlacement<'_>,
+) -> Result<CaseRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE cases SET status = $2, placement_referral_id = $3, placement_service_id = $4,
+             placement_provider_agency_id = $5, placement_region_code = $6, placed_at = $7,
+             version = version + 1
+         WHERE id = $1 RETURNING {CASE_COLUMNS}"
+    ))
+    .bind(p.case_id)
+    .bind(CaseStatus::Placed)
+    .bind(p.referral_id)
+    .bind(p.service_id)
+    .bind(p.provider)
+    .bind(p.region_code)
+    .bind(p.placed_at)
+    .fetch_one(conn)
+    .await
+}

@@ -1,0 +1,276 @@
+//! A delivery: what it says, when a failed one is tried again, and how it reads as stored, when claimed
+//! and on the wire.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use placement_platform::time::{opt_timestamp, timestamp};
+use placement_proto::v1::{
+    Delivery, DeliveryStatus, DistrictDigestReady, Language, NotificationKind, ReferralEvent,
+};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::{
+    channel::Channel,
+    endpoints::model::DeliveryTarget,
+    signature::{SIGNATURE_BG, SIGNATURE_EN},
+};
+
+pub const EMAIL: &str = Channel::Email.name();
+pub const WEBHOOK: &str = Channel::Webhook.name();
+
+/// When failed attempts are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Delay after the first failure.
+    pub initial: Duration,
+    /// Longest delay between attempts.
+    pub max: Duration,
+    /// How long after its creation a delivery is still tried.
+    pub window: Duration,
+}
+
+impl RetryPolicy {
+    /// The delay after the `attempt`-th failed attempt (1-based): doubling from `initial` up to `max`, then
+    /// "equal jitter" (half fixed, half random, `jitter` in 0..1) so receivers that come back are not hit
+    /// by every sender at once.
+    pub fn delay(&self, attempt: u32, jitter: f64) -> Duration {
+        let doubled = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(30)));
+        let capped = doubled.min(self.max);
+        capped / 2 + capped.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// What a new notification's deliveries say.
+pub enum Content<'a> {
+    Referral {
+        kind: NotificationKind,
+        event: &'a ReferralEvent,
+    },
+    EndpointDisabled {
+        address: &'a str,
+        reason: &'a str,
+    },
+    Digest(&'a DistrictDigestReady),
+}
+
+/// One agency's notification of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipient {
+    pub notification: Uuid,
+    pub agency: Uuid,
+}
+
+/// The notifications deliveries are for: those of one event, one per recipient agency.
+pub struct NewNotifications<'a> {
+    pub recipients: &'a [Recipient],
+    pub event_type: &'a str,
+    pub event_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub referral_id: Option<Uuid>,
+}
+
+pub(crate) const DELIVERY_COLUMNS: &str = "id, notification_id, endpoint_id, channel, address, status, attempts, \
+     last_error, last_attempt_at, next_attempt_at, sent_at, created_at";
+
+#[derive(Debug, FromRow)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub notification_id: Uuid,
+    endpoint_id: Uuid,
+    channel: Channel,
+    address: String,
+    status: String,
+    attempts: i32,
+    last_error: String,
+    last_attempt_at: Option<DateTime<Utc>>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    sent_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl DeliveryRow {
+    pub fn into_proto(self) -> Delivery {
+        let status = match self.status.as_str() {
+            "PENDING" => DeliveryStatus::Pending,
+            "SENT" => DeliveryStatus::Sent,
+            "FAILED" => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Unspecified,
+        };
+        Delivery {
+            id: self.id.to_string(),
+            notification_id: self.notification_id.to_string(),
+            endpoint_id: self.endpoint_id.to_string(),
+            channel: self.channel.name().to_string(),
+            address: self.address,
+            status: status as i32,
+            attempts: placement_platform::numbers::count(self.attempts),
+            last_error: self.last_error,
+            last_attempt_at: opt_timestamp(self.last_attempt_at),
+            next_attempt_at: opt_timestamp(self.next_attempt_at),
+            sent_at: opt_timestamp(self.sent_at),
+            created_at: Some(timestamp(self.created_at)),
+        }
+    }
+}
+
+pub(crate) fn status_name(status: DeliveryStatus) -> Option<&'static str> {
+    match status {
+        DeliveryStatus::Pending => Some("PENDING"),
+        DeliveryStatus::Sent => Some("SENT"),
+        DeliveryStatus::Failed => Some("FAILED"),
+        DeliveryStatus::Unspecified => None,
+    }
+}
+
+/// A delivery claimed for one attempt.
+#[derive(Debug, FromRow)]
+pub(crate) struct Claimed {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    pub channel: Channel,
+    pub address: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i32,
+    pub give_up_at: DateTime<Utc>,
+    pub secret_version: i32,
+    pub trace_context: Option<String>,
+}
+
+/// A delivery of one notification to one endpoint, with its text.
+pub struct NewDelivery<'a> {
+    pub notification: Uuid,
+    pub endpoint: &'a DeliveryTarget,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// How long it is tried.
+    pub window: chrono::Duration,
+}
+
+/// Subject and text of the e-mail telling an agency one of its endpoints was disabled.
+pub fn endpoint_disabled_email(
+    address: &str,
+    reason: &str,
+    language: Language,
+) -> (String, String) {
+    if language == Language::En {
+        (
+            "A notification endpoint was disabled".into(),
+            format!(
+                "Deliveries to {address} kept failing (last error: {reason}), so it was disabled.\n\
+                 Fix it, then enable it again in the directory (UpdateNotificationEndpoint); an operator can \
+                 retry the failed deliveries.\n\n{SIGNATURE_EN}\n"
+            ),
+        )
+    } else {
+        (
+            "Канал за известяване е изключен".into(),
+            format!(
+                "Доставките до {address} не успяваха (последна грешка: {reason}), затова каналът е изключен.\n\
+                 Отстранете проблема и го включете отново в регистъра (UpdateNotificationEndpoint); операторът \
+                 може да изпрати неуспелите доставки повторно.\n\n{SIGNATURE_BG}\n"
+            ),
+        )
+    }
+}
+
+/// The in-app title and text of the disabled-endpoint notice.
+pub fn endpoint_disabled_notice(address: &str, reason: &str) -> (String, String) {
+    endpoint_disabled_email(address, reason, Language::En)
+}
+
+/// The webhook body: notify, then the receiver fetches the details through the API with its own credentials.
+pub fn webhook_body(
+    event_type: &str,
+    occurred_at: DateTime<Utc>,
+    event_id: Uuid,
+    referral_id: Option<Uuid>,
+    notification_id: Uuid,
+    agency_id: Uuid,
+) -> String {
+    serde_json::json!({
+        "type": event_type,
+        "timestamp": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": {
+            "event_id": event_id,
+            "referral_id": referral_id,
+            "notification_id": notification_id,
+            "agency_id": agency_id,
+        }
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A label never takes a stored string as it is: a channel is one of those this release sends on, and
+    /// a stored name that is none of them is refused when read (see `crate::channel`).
+    #[test]
+    fn channel_labels_are_the_known_channels() {
+        assert_eq!(Channel::Email.name(), EMAIL);
+        assert_eq!(Channel::Webhook.name(), WEBHOOK);
+        use placement_proto::stored::StoredName;
+        assert_eq!(Channel::from_stored("sms"), None);
+        assert_eq!(Channel::from_stored("Email"), None);
+    }
+
+    #[test]
+    fn delays_double_up_to_the_cap_with_bounded_jitter() {
+        let p = RetryPolicy {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(3600),
+            window: Duration::from_secs(26 * 3600),
+        };
+        assert_eq!(p.delay(1, 1.0), Duration::from_secs(30));
+        assert_eq!(p.delay(1, 0.0), Duration::from_secs(15));
+        assert_eq!(p.delay(2, 1.0), Duration::from_secs(60));
+        assert_eq!(p.delay(8, 1.0), Duration::from_secs(3600));
+        assert_eq!(p.delay(500, 0.5), Duration::from_secs(2700));
+        for attempt in 1..40 {
+            let d = p.delay(attempt, rand::random());
+            assert!(d >= p.delay(attempt, 0.0) && d <= p.delay(attempt, 1.0));
+        }
+    }
+
+    #[test]
+    fn the_default_schedule_keeps_trying_for_more_than_a_day() {
+        let p = crate::Config::default_retry();
+        assert!(p.window >= Duration::from_secs(24 * 3600));
+        // Even with the shortest delays, attempts keep coming through the window: about 30 with the defaults.
+        let (mut elapsed, mut attempts) = (Duration::ZERO, 0u32);
+        while elapsed < p.window {
+            attempts += 1;
+            elapsed += p.delay(attempts, 0.0);
+        }
+        assert!((20..100).contains(&attempts), "{attempts}");
+    }
+
+    #[test]
+    fn the_webhook_body_is_small_and_names_the_event() {
+        let (event_id, referral, notification, agency) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let body = webhook_body(
+            "referral.submitted",
+            Utc::now(),
+            event_id,
+            Some(referral),
+            notification,
+            agency,
+        );
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["type"], "referral.submitted");
+        assert_eq!(json["data"]["event_id"], event_id.to_string());
+        assert_eq!(json["data"]["referral_id"], referral.to_string());
+        assert!(body.len() < 400);
+    }
+}

@@ -1,0 +1,69 @@
+//! An agency's inbox: the notifications it was sent, listed newest first with their deliveries, marked
+//! read by its staff, and watched as they arrive ([`watch`]).
+
+pub mod model;
+pub(crate) mod store;
+pub mod watch;
+
+use std::collections::{HashMap, HashSet};
+
+use placement_platform::{
+    error::{ServiceError, ServiceResult},
+    page::take_page,
+};
+use placement_proto::v1::{Delivery, ListNotificationsResponse, Notification};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::deliveries::store::deliveries_of;
+
+pub use model::{Added, Arrival, Arrivals};
+
+/// One page of the agency's notifications, newest first, before sequence `before`, each with its
+/// deliveries.
+pub async fn list(
+    pool: &PgPool,
+    agency: Uuid,
+    unread_only: bool,
+    before: Option<i64>,
+    limit: i64,
+) -> ServiceResult<ListNotificationsResponse> {
+    let mut rows = store::list_notifications(pool, agency, unread_only, before, limit + 1).await?;
+    let next_page_token = take_page(&mut rows, limit, |r| r.sequence.to_string());
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let deliveries = deliveries_of(pool, &ids).await?;
+    let mut by_notification: HashMap<Uuid, Vec<Delivery>> = HashMap::new();
+    for d in deliveries {
+        by_notification
+            .entry(d.notification_id)
+            .or_default()
+            .push(d.into_proto());
+    }
+    Ok(ListNotificationsResponse {
+        notifications: rows
+            .into_iter()
+            .map(|r| {
+                let deliveries = by_notification.remove(&r.id).unwrap_or_default();
+                Notification {
+                    deliveries,
+                    ..r.into_proto()
+                }
+            })
+            .collect(),
+        next_page_token,
+    })
+}
+
+/// Marks the agency's notifications `ids` read, all or none; returns how many were unread.
+pub async fn mark_read(pool: &PgPool, agency: Uuid, ids: &[Uuid]) -> ServiceResult<u64> {
+    let mut tx = placement_platform::db::begin(pool).await?;
+    let mine = store::count_received(&mut tx, ids, agency).await?;
+    let distinct = placement_platform::numbers::len_i64(ids.iter().collect::<HashSet<_>>().len());
+    if mine != distinct {
+        // Another agency's notifications and unknown ids look alike.
+        return Err(ServiceError::not_found("notification"));
+    }
+    let marked = store::mark_read(&mut tx, ids, agency).await?;
+    tx.commit().await?;
+    Ok(marked)
+}

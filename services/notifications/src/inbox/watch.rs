@@ -1,0 +1,250 @@
+//! WatchNotifications: an agency's inbox streamed as it fills, in commit order, for as long as the
+//! caller's token lasts, within limits on the streams one agency and one person keep open.
+
+use std::{num::NonZeroUsize, sync::Arc, time::Duration};
+
+use placement_platform::{
+    admission::{Admitted, Limit},
+    caller::Caller,
+    error::{ServiceError, ServiceResult},
+};
+use placement_proto::v1::Notification;
+use sqlx::PgPool;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::{model::Arrival, store};
+
+/// How many WatchNotifications streams one agency, and one person of it, keep open at once: each looks
+/// at the database every second, so open streams are a cost that no caller may grow without end.
+pub struct WatchLimits {
+    per_agency: Limit<Uuid>,
+    per_person: Limit<(Uuid, String)>,
+}
+
+impl WatchLimits {
+    pub fn new(per_agency: NonZeroUsize, per_person: NonZeroUsize) -> Self {
+        Self {
+            per_agency: Limit::new(per_agency, "watch streams per agency"),
+            per_person: Limit::new(per_person, "watch streams per person"),
+        }
+    }
+
+    fn admit(&self, caller: &Caller) -> ServiceResult<Lease> {
+        let person = self
+            .per_person
+            .admit((caller.agency_id, caller.subject.clone()))?;
+        let agency = self.per_agency.admit(caller.agency_id)?;
+        // Dev-mode callers have no token, so nothing to end at.
+        let ends_at = caller.expires_at().map(|exp| {
+            let left = (exp - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            tokio::time::Instant::now() + left
+        });
+        Ok(Lease {
+            _places: (person, agency),
+            ends_at,
+        })
+    }
+}
+
+/// What a stream holds while open: its places under the limits, and when its token expires.
+struct Lease {
+    _places: (Admitted<(Uuid, String)>, Admitted<Uuid>),
+    ends_at: Option<tokio::time::Instant>,
+}
+
+impl Lease {
+    async fn expired(&self) {
+        match self.ends_at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Opens a stream of the caller's agency's inbox after the notification numbered `after` (0: after the
+/// newest), if the limits leave room for it.
+pub fn open(
+    limits: &WatchLimits,
+    caller: &Caller,
+    pool: PgPool,
+    after: u64,
+    arrivals: broadcast::Receiver<Arc<[Arrival]>>,
+    shutdown: CancellationToken,
+) -> ServiceResult<mpsc::Receiver<Result<Notification, Status>>> {
+    let lease = limits.admit(caller)?;
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(watch(
+        pool,
+        caller.agency_id,
+        after,
+        arrivals,
+        tx,
+        lease,
+        shutdown,
+    ));
+    Ok(rx)
+}
+
+/// Streams the agency's notifications after `after`, oldest first, waking on every commit of this
+/// instance and at least once a second (for notifications another instance wrote), until the
+/// caller's token expires.
+async fn watch(
+    pool: PgPool,
+    agency: Uuid,
+    after: u64,
+    arrivals: broadcast::Receiver<Arc<[Arrival]>>,
+    out: mpsc::Sender<Result<Notification, Status>>,
+    lease: Lease,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        () = follow(pool, agency, after, arrivals, &out, shutdown) => {}
+        // A stream does not outlive the credentials it was opened with, even when its reader stopped
+        // reading: a send waiting for room is dropped with the rest, and the lease's places are freed.
+        () = lease.expired() => {
+            let _ = out.try_send(Err(Status::unauthenticated(
+                "the token expired; open the stream again with a fresh one",
+            )));
+        }
+    }
+}
+
+async fn follow(
+    pool: PgPool,
+    agency: Uuid,
+    after: u64,
+    mut arrivals: broadcast::Receiver<Arc<[Arrival]>>,
+    out: &mpsc::Sender<Result<Notification, Status>>,
+    shutdown: CancellationToken,
+) {
+    // Streams go by the agency's inbox position, which commits in order (see the migration that added it).
+    let start = store::watch_start(&pool, agency, after).await;
+    let mut cursor = match start {
+        Ok(Some(position)) => position,
+        Ok(None) => {
+            let _ = out
+                .send(Err(Status::from(ServiceError::invalid(
+                    "after_sequence",
+                    "not a notification of this agency",
+                ))))
+                .await;
+            return;
+        }
+        Err(e) => {
+            let _ = out.send(Err(Status::from(ServiceError::from(e)))).await;
+            return;
+        }
+    };
+    let mut look = true;
+    loop {
+        if look {
+            match send_after(&pool, agency, &mut cursor, out).await {
+                Sent::Closed => return,
+                Sent::More => continue,
+                Sent::UpToDate => {}
+            }
+        }
+        tokio::select! {
+            next = handed_over(&mut arrivals, agency, &mut cursor, out) => match next {
+                Some(again) => look = again,
+                None => return,
+            },
+            // Wake-ups come from this instance's commits; another instance's are found by looking.
+            _ = tokio::time::sleep(Duration::from_secs(1)) => look = true,
+            _ = out.closed() => return,
+            _ = shutdown.cancelled() => {
+                let _ = out.send(Err(Status::unavailable("server shutting down"))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// What one look at the inbox did.
+enum Sent {
+    /// The stream's receiver is gone.
+    Closed,
+    /// A full page went out: look again at once.
+    More,
+    UpToDate,
+}
+
+/// Sends the agency's notifications after `cursor`, one page, moving the cursor.
+async fn send_after(
+    pool: &PgPool,
+    agency: Uuid,
+    cursor: &mut i64,
+    out: &mpsc::Sender<Result<Notification, Status>>,
+) -> Sent {
+    const PAGE: usize = 100;
+    match store::notifications_after(
+        pool,
+        agency,
+        *cursor,
+        placement_platform::numbers::len_i64(PAGE),
+    )
+    .await
+    {
+        Ok(rows) => {
+            let full = rows.len() == PAGE;
+            for (position, row) in rows {
+                let notification = row.into_proto();
+                tracing::trace!(event_id = %notification.event_id, %agency, "streaming as looked up");
+                if out.send(Ok(notification)).await.is_err() {
+                    return Sent::Closed;
+                }
+                *cursor = position;
+            }
+            if full { Sent::More } else { Sent::UpToDate }
+        }
+        // A database outage does not end the stream; the next pass tries again.
+        Err(e) => {
+            tracing::warn!(error = %e, "watch query failed");
+            Sent::UpToDate
+        }
+    }
+}
+
+/// Waits for commits that concern the agency. Commits for other agencies do not wake the stream. A
+/// notification handed over that is next in the inbox goes out as it is; anything else (a gap, another
+/// instance's commits, missed wake-ups) asks for a look: returns whether to look, or None when the
+/// stream or the broadcast ended.
+async fn handed_over(
+    arrivals: &mut broadcast::Receiver<Arc<[Arrival]>>,
+    agency: Uuid,
+    cursor: &mut i64,
+    out: &mpsc::Sender<Result<Notification, Status>>,
+) -> Option<bool> {
+    loop {
+        let batch = match arrivals.recv().await {
+            Ok(batch) => batch,
+            Err(broadcast::error::RecvError::Lagged(_)) => return Some(true),
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        let (mut mine, mut look) = (false, false);
+        for arrival in batch.iter().filter(|a| a.agency == agency) {
+            mine = true;
+            match &arrival.notification {
+                Some((position, _)) if *position <= *cursor => {}
+                Some((position, notification)) if *position == *cursor + 1 && !look => {
+                    tracing::trace!(event_id = %notification.event_id, %agency, "streaming as handed over");
+                    // Only once sent: a send cut short by another branch of the caller's select leaves
+                    // the notification to the next look.
+                    if out.send(Ok(notification.clone())).await.is_err() {
+                        return None;
+                    }
+                    *cursor = *position;
+                }
+                _ => look = true,
+            }
+        }
+        if mine {
+            return Some(look);
+        }
+    }
+}

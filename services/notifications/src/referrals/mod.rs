@@ -1,0 +1,124 @@
+//! A referral's step, told to the agencies concerned: one notification per recipient per event, each
+//! with its e-mail and webhook deliveries, in the transaction that applies the event.
+
+pub mod email;
+pub mod model;
+pub(crate) mod store;
+
+use placement_messaging::{HandleError, IncomingEvent};
+use placement_proto::v1::ReferralEvent;
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::{
+    deliveries::{
+        FanOut,
+        model::{Content, NewNotifications, Recipient},
+    },
+    endpoints::model::DeliveryTarget,
+    inbox::model::{Added, Arrival},
+};
+use model::{CreatedRow, EventNotifications, message, recipients};
+
+/// A referral event's notifications, one per agency concerned, and their deliveries.
+pub async fn tell(
+    fan_out: &FanOut,
+    tx: &mut Transaction<'_, Postgres>,
+    referral: &ReferralEvent,
+    event: &IncomingEvent,
+) -> Result<Added, HandleError> {
+    let Some((kind, agencies)) = recipients(event.event_type(), referral) else {
+        return Err(HandleError::permanent(format!(
+            "unexpected event type {}",
+            event.event_type()
+        )));
+    };
+    let referral_id = placement_messaging::payload_id("referral_id", &referral.referral_id)?;
+    if agencies.is_empty() {
+        return Err(HandleError::permanent("the event names no recipient"));
+    }
+    let (title, body) = message(kind, referral);
+    let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
+    let rows = store::create_notifications(
+        tx,
+        &EventNotifications {
+            ids: &ids,
+            agencies: &agencies,
+            kind,
+            referral_id,
+            event_id: event.event_id(),
+            title: &title,
+            body: &body,
+            event_type: event.event_type().as_str(),
+        },
+    )
+    .await?;
+    let (created, arrivals, endpoints) = by_notification(rows);
+    let mut added = Added::default();
+    if !endpoints.is_empty() {
+        added.deliveries = fan_out
+            .deliver(
+                tx,
+                &NewNotifications {
+                    recipients: &created,
+                    event_type: event.event_type().as_str(),
+                    event_id: event.event_id(),
+                    occurred_at: event.occurred_at(),
+                    referral_id: Some(referral_id),
+                },
+                &endpoints,
+                &Content::Referral {
+                    kind,
+                    event: referral,
+                },
+            )
+            .await?;
+    }
+    added.notifications = arrivals;
+    tracing::info!(
+        event_id = %event.event_id(),
+        %referral_id,
+        kind = kind.as_str_name(),
+        recipients = agencies.len(),
+        deliveries = added.deliveries,
+        "notifications created"
+    );
+    Ok(added)
+}
+
+/// The notifications created (id, recipient), their arrivals for the streams, and the endpoints to
+/// deliver them to, from the rows of [`store::create_notifications`].
+fn by_notification(rows: Vec<CreatedRow>) -> (Vec<Recipient>, Vec<Arrival>, Vec<DeliveryTarget>) {
+    let mut created: Vec<Recipient> = Vec::new();
+    let mut arrivals: Vec<Arrival> = Vec::new();
+    let mut endpoints: Vec<DeliveryTarget> = Vec::new();
+    // One row per (notification, endpoint), ordered by agency: a notification's rows are adjacent.
+    for row in rows {
+        let agency_id = row.notification.recipient_agency_id;
+        if created
+            .last()
+            .is_none_or(|r| r.notification != row.notification.id)
+        {
+            created.push(Recipient {
+                notification: row.notification.id,
+                agency: agency_id,
+            });
+            arrivals.push(Arrival {
+                agency: agency_id,
+                notification: Some((row.position, row.notification.into_proto())),
+            });
+        }
+        if let (Some(id), Some(channel), Some(address), Some(language)) =
+            (row.endpoint_id, row.channel, row.address, row.language)
+        {
+            endpoints.push(DeliveryTarget {
+                agency_id,
+                id,
+                channel,
+                address,
+                language,
+            });
+        }
+    }
+    (created, arrivals, endpoints)
+}

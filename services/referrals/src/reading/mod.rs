@@ -1,0 +1,197 @@
+//! Reading referrals: one, a page of an agency's incoming or outgoing ones, every referral's changes for a
+//! read model elsewhere, and one as FHIR. Each read (or its refusal) is recorded in the audit trail, and a
+//! referral the caller may not see is NOT_FOUND (see `policy`).
+
+pub mod fhir;
+mod store;
+
+use chrono::{DateTime, Utc};
+use placement_platform::{
+    audit,
+    caller::Caller,
+    error::{ServiceError, ServiceResult},
+    page::{Cursor, page_size, take_page},
+};
+use placement_proto::v1::{
+    FhirDocument, ListReferralChangesRequest, ListReferralChangesResponse, ListReferralsRequest,
+    ListReferralsResponse, Referral, ReferralDirection, ReferralStatus,
+};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use store::ReferralFilter;
+
+use crate::{
+    policy::{self, Act},
+    record::store::{assemble, parties_of},
+};
+
+/// Reads of referrals, each recorded in the audit trail.
+#[derive(Clone)]
+pub struct Reading {
+    pool: PgPool,
+}
+
+impl Reading {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The referral `id`, its read recorded as the RPC `rpc` (a name in `ReferralService`).
+    pub async fn read_one(&self, caller: &Caller, rpc: &str, id: Uuid) -> ServiceResult<Referral> {
+        let result = self.get(caller.clone(), id).await;
+        self.audit_read(caller, rpc, vec![id], result).await
+    }
+
+    /// A page of the referrals the caller's agency sent or must acknowledge.
+    pub async fn read_page(
+        &self,
+        caller: &Caller,
+        req: ListReferralsRequest,
+    ) -> ServiceResult<ListReferralsResponse> {
+        let result = self.list(caller.clone(), req).await;
+        let ids = result
+            .as_ref()
+            .map(|r| ids_of(&r.referrals))
+            .unwrap_or_default();
+        self.audit_read(caller, "ListReferrals", ids, result).await
+    }
+
+    /// A page of every referral's changes, without their free text.
+    pub async fn read_changes(
+        &self,
+        caller: &Caller,
+        req: ListReferralChangesRequest,
+    ) -> ServiceResult<ListReferralChangesResponse> {
+        let result = self.changes(caller, req).await;
+        let ids = result
+            .as_ref()
+            .map(|r| ids_of(&r.referrals))
+            .unwrap_or_default();
+        self.audit_read(caller, "ListReferralChanges", ids, result)
+            .await
+    }
+
+    /// The referral `id` as a FHIR bundle.
+    pub async fn export_fhir(&self, caller: &Caller, id: Uuid) -> ServiceResult<FhirDocument> {
+        let referral = self.read_one(caller, "ExportReferralFhir", id).await?;
+        Ok(FhirDocument {
+            content_type: fhir::CONTENT_TYPE.to_string(),
+            json: fhir::bundle(&referral).to_string(),
+        })
+    }
+
+    /// Records a read (or its refusal) in the audit trail; a read that cannot be recorded is not answered.
+    async fn audit_read<T>(
+        &self,
+        caller: &Caller,
+        rpc: &str,
+        ids: Vec<Uuid>,
+        result: ServiceResult<T>,
+    ) -> ServiceResult<T> {
+        let rpc = format!("placement.v1.ReferralService/{rpc}");
+        audit::record_read(&self.pool, caller, &rpc, "referral", &ids, result).await
+    }
+
+    /// The referral `id` if the caller may see it, with no audit entry: it also answers a replayed submission.
+    pub(crate) async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Referral> {
+        policy::require(&caller, Act::Read)?;
+        let mut conn = self.pool.acquire().await?;
+        let row = store::find_referral(&mut conn, id)
+            .await?
+            .ok_or_else(policy::hidden)?;
+        let parties = parties_of(&mut conn, &[id]).await?;
+        if !policy::may_read(&mut conn, caller.agency_id, &row, &parties).await? {
+            return Err(policy::hidden());
+        }
+        Ok(assemble(&mut conn, vec![row]).await?.remove(0))
+    }
+
+    async fn list(
+        &self,
+        caller: Caller,
+        req: ListReferralsRequest,
+    ) -> ServiceResult<ListReferralsResponse> {
+        policy::require(&caller, Act::Read)?;
+        let page = req.page.unwrap_or_default();
+        let limit = page_size("page.page_size", page.page_size)?;
+        let after = Cursor::decode("page.page_token", &page.page_token)?;
+        let status = ReferralStatus::try_from(req.status)
+            .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
+        let direction = ReferralDirection::try_from(req.direction)
+            .ok()
+            .filter(|d| *d != ReferralDirection::Unspecified)
+            .ok_or_else(|| ServiceError::invalid("direction", "INCOMING or OUTGOING"))?;
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::list_referrals(
+            &mut conn,
+            &ReferralFilter {
+                agency: caller.agency_id,
+                incoming: direction == ReferralDirection::Incoming,
+                status: (status != ReferralStatus::Unspecified).then_some(status),
+                before: after.map(|c| (c.at, c.id)),
+                limit: limit + 1,
+            },
+        )
+        .await?;
+        let next_page_token = take_page(&mut rows, limit, |r| {
+            Cursor {
+                at: r.created_at,
+                id: r.id,
+            }
+            .encode()
+        });
+        Ok(ListReferralsResponse {
+            referrals: assemble(&mut conn, rows).await?,
+            next_page_token,
+        })
+    }
+
+    async fn changes(
+        &self,
+        caller: &Caller,
+        req: ListReferralChangesRequest,
+    ) -> ServiceResult<ListReferralChangesResponse> {
+        policy::require_country_reader(caller)?;
+        let page = req.page.unwrap_or_default();
+        let limit = page_size("page.page_size", page.page_size)?;
+        let from_token = Cursor::decode("page.page_token", &page.page_token)?;
+        let after = match (from_token, req.changed_after) {
+            (Some(c), _) => (c.at, c.id),
+            // No referral changed before 1970; earlier times (which the database cannot all hold) mean all.
+            (None, Some(t)) => (
+                placement_platform::time::from_timestamp(&t)
+                    .ok_or_else(|| ServiceError::invalid("changed_after", "not a valid time"))?
+                    .max(DateTime::<Utc>::UNIX_EPOCH),
+                Uuid::max(),
+            ),
+            (None, None) => (DateTime::<Utc>::UNIX_EPOCH, Uuid::nil()),
+        };
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::referral_changes(&mut conn, after, limit + 1).await?;
+        let next_page_token = take_page(&mut rows, limit, |r| {
+            Cursor {
+                at: r.updated_at,
+                id: r.id,
+            }
+            .encode()
+        });
+        let mut referrals = assemble(&mut conn, rows).await?;
+        for r in &mut referrals {
+            // Free text may name people; a read model has no use for it.
+            r.reason.clear();
+            r.resolution_comment.clear();
+        }
+        Ok(ListReferralChangesResponse {
+            referrals,
+            next_page_token,
+        })
+    }
+}
+
+/// The ids of the referrals a read answered with, for its audit entry.
+fn ids_of(referrals: &[Referral]) -> Vec<Uuid> {
+    (referrals.iter())
+        .filter_map(|x| Uuid::parse_str(&x.id).ok())
+        .collect()
+}

@@ -1,0 +1,175 @@
+//! Taking a step on a stored referral, by an agency or by a timer that fell due: lock it, let the state
+//! machine decide, apply its transition with the history entry and the event, in one transaction.
+
+pub mod model;
+mod store;
+
+use chrono::{DateTime, Utc};
+use placement_messaging::Outbox;
+use placement_platform::{
+    audit::{self, Entry},
+    caller::Caller,
+    error::{ServiceError, ServiceResult, retry_conflicts},
+};
+use placement_proto::v1::Referral;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+pub use model::Origin;
+use model::{event_of, refused, rpc_of};
+
+use crate::{
+    EVENTS, places, policy,
+    record::{
+        model::ReferralRow,
+        store::{assemble, parties_of, record_history},
+    },
+    referral::{Record, Step, SystemStep, Transition},
+};
+
+/// Steps asked for by agencies: each in its own transaction, with its audit entry and its event.
+#[derive(Clone)]
+pub struct Steps {
+    pool: PgPool,
+    outbox: Outbox,
+}
+
+impl Steps {
+    pub fn new(pool: PgPool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
+    }
+
+    /// Takes `step` on the referral `id` as `caller` asked, again on a conflict; a refusal is audited too.
+    pub async fn take_requested(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        step: &Step,
+        origin: Origin,
+    ) -> ServiceResult<Referral> {
+        let rpc = format!("placement.v1.ReferralService/{}", rpc_of(step));
+        let referral = retry_conflicts(|| async {
+            policy::require(caller, policy::act_of(step))?;
+            let mut tx = placement_platform::db::begin(&self.pool).await?;
+            let row = apply(&mut tx, id, step, policy::actor(caller), origin).await?;
+            let referral = assemble(&mut tx, vec![row]).await?.remove(0);
+            audit::append(
+                &mut tx,
+                &Entry {
+                    caller,
+                    rpc: &rpc,
+                    record_type: "referral",
+                    record_ids: &[id],
+                    outcome: "OK",
+                },
+            )
+            .await?;
+            self.outbox.commit(tx).await?;
+            Ok(referral)
+        })
+        .await;
+        let referral =
+            audit::record_refusal(&self.pool, caller, &rpc, "referral", &[id], referral).await?;
+        Ok(referral)
+    }
+}
+
+/// Takes `step` by the agency `actor`, inside `conn`'s transaction.
+async fn apply(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+    step: &Step,
+    actor: Uuid,
+    origin: Origin,
+) -> ServiceResult<ReferralRow> {
+    let row = store::lock_referral(conn, referral_id)
+        .await?
+        .ok_or_else(policy::hidden)?;
+    let parties = parties_of(conn, &[referral_id]).await?;
+    // One answer to "may this agency see it", the same as for reads: one it may not see is NOT_FOUND;
+    // one it may see but not act on is PERMISSION_DENIED, from the state machine.
+    if !policy::may_read(conn, actor, &row, &parties).await? {
+        return Err(policy::hidden());
+    }
+    let transition = row.state(&parties).decide(step, actor).map_err(refused)?;
+    take(conn, &row, &transition, Some(actor), origin).await
+}
+
+/// Takes the system step whose timer fell due, at `at` (`None`: the database's clock). A step the state
+/// machine no longer allows stops its timer (`None`): a timer left behind is a bug to log, not a reason
+/// to stop the others.
+pub async fn apply_system(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+    step: SystemStep,
+    at: Option<DateTime<Utc>>,
+) -> ServiceResult<Option<ReferralRow>> {
+    let Some(row) = store::lock_referral(conn, referral_id).await? else {
+        store::stop_timers(conn, referral_id, &[step]).await?;
+        return Ok(None);
+    };
+    let parties = parties_of(conn, &[referral_id]).await?;
+    match row.state(&parties).decide_system(step) {
+        Ok(transition) => {
+            let origin = Origin {
+                correlation: Uuid::now_v7(),
+                at,
+            };
+            Ok(Some(take(conn, &row, &transition, None, origin).await?))
+        }
+        Err(refusal) => {
+            tracing::error!(%referral_id, ?step, %refusal, "a timer fell due for a step that cannot happen; stopped");
+            store::stop_timers(conn, referral_id, &[step]).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Applies an allowed transition: the places check, the change, the timers it stops, the history entry
+/// and the event.
+async fn take(
+    conn: &mut PgConnection,
+    row: &ReferralRow,
+    t: &Transition,
+    actor: Option<Uuid>,
+    origin: Origin,
+) -> ServiceResult<ReferralRow> {
+    let Origin { correlation, at } = origin;
+    // Checked before anything is written: the state machine names an action in every transition.
+    let announce = event_of(t.action).ok_or_else(|| {
+        ServiceError::Internal(format!("the action {:?} announces no event", t.action))
+    })?;
+    if t.needs_free_places {
+        places::check_free_places(conn, row).await?;
+    }
+    if let Record::Acknowledged(agency) = t.record {
+        store::record_acknowledgement(conn, row.id, agency, at).await?;
+    }
+    let updated = store::apply_transition(conn, row.id, t, at).await?;
+    store::stop_timers(conn, row.id, &t.stopped_timers).await?;
+    record_history(conn, &updated, t.action, t.from, actor).await?;
+    let reason_code = match &t.record {
+        Record::Declined(reason, _) => *reason as i32,
+        Record::Withdrawn(reason, _) => *reason as i32,
+        _ => 0,
+    };
+    let event = crate::at_step(
+        EVENTS.build(
+            announce(updated.event(t.from, actor, reason_code, t.outstanding.clone())),
+            row.id,
+            placement_platform::numbers::serial(updated.version),
+            correlation,
+        ),
+        updated.updated_at,
+    );
+    Outbox::enqueue(conn, &event).await?;
+    tracing::info!(
+        referral_id = %row.id,
+        action = t.action.as_str_name(),
+        from = t.from.as_str_name(),
+        to = t.to.as_str_name(),
+        actor = ?actor,
+        "referral step"
+    );
+    Ok(updated)
+}

@@ -1,0 +1,180 @@
+//! A step as asked for and as announced: the validation of a step's particulars, the RPC it comes from,
+//! the status of a refusal, and the event each action announces.
+
+use chrono::{DateTime, Utc};
+use placement_messaging::Event;
+use placement_platform::{
+    error::{ServiceError, ServiceResult, check_text},
+    time::past_act_date,
+};
+use placement_proto::v1::{
+    DeclineReason, LegalBasis, LegalBasisKind, ReferralAction, ReferralEvent, WithdrawReason,
+};
+use uuid::Uuid;
+
+use crate::referral::{CourtDecision, Step, TransitionError};
+
+/// The status of a step the state machine refused.
+pub(crate) fn refused(e: TransitionError) -> ServiceError {
+    match e {
+        TransitionError::NotAllowed(m) => ServiceError::denied(m),
+        TransitionError::WrongState(m) => ServiceError::precondition(m),
+        TransitionError::Invalid(field, why) => ServiceError::invalid(field, why),
+    }
+}
+
+/// The event each action announces, made from the referral's payload: one arm per action, no default.
+pub fn event_of(action: ReferralAction) -> Option<fn(ReferralEvent) -> Event> {
+    Some(match action {
+        ReferralAction::Submitted => Event::ReferralSubmitted,
+        ReferralAction::Acknowledged => Event::ReferralAcknowledged,
+        ReferralAction::Accepted => Event::ReferralAccepted,
+        ReferralAction::Declined => Event::ReferralDeclined,
+        ReferralAction::Withdrawn => Event::ReferralWithdrawn,
+        ReferralAction::Placed => Event::ReferralPlaced,
+        ReferralAction::Escalated => Event::ReferralEscalated,
+        ReferralAction::Reminded => Event::ReferralReminded,
+        ReferralAction::CourtDecisionDue => Event::ReferralCourtDecisionDue,
+        ReferralAction::CourtDecisionRecorded => Event::ReferralCourtDecisionRecorded,
+        ReferralAction::Unspecified => return None,
+    })
+}
+
+/// On whose request a step is taken, and when (`at`: `None` for the database's clock, see `clock`).
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub correlation: Uuid,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A decline as asked for: a reason, and a comment of up to 2,000 characters.
+pub fn decline(reason: i32, comment: &str) -> ServiceResult<Step> {
+    let reason = DeclineReason::try_from(reason)
+        .ok()
+        .filter(|r| *r != DeclineReason::Unspecified)
+        .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
+    check_text("comment", comment, 0, 2000)?;
+    Ok(Step::Decline(reason, comment.trim().to_string()))
+}
+
+/// A withdrawal as asked for: a reason, and a comment of up to 2,000 characters.
+pub fn withdraw(reason: i32, comment: &str) -> ServiceResult<Step> {
+    let reason = WithdrawReason::try_from(reason)
+        .ok()
+        .filter(|r| *r != WithdrawReason::Unspecified)
+        .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
+    check_text("comment", comment, 0, 2000)?;
+    Ok(Step::Withdraw(reason, comment.trim().to_string()))
+}
+
+/// The court decision a step records, as asked for.
+pub fn validate_court_decision(decision: Option<&LegalBasis>) -> ServiceResult<CourtDecision> {
+    let d = decision.ok_or_else(|| ServiceError::invalid("decision", "required"))?;
+    if d.kind != LegalBasisKind::CourtDecision as i32 {
+        return Err(ServiceError::invalid(
+            "decision.kind",
+            "must be COURT_DECISION",
+        ));
+    }
+    check_text("decision.number", d.number.trim(), 1, 64)?;
+    check_text("decision.court", d.court.trim(), 1, 200)?;
+    let date = past_act_date("decision.issued_on", d.issued_on.as_ref())?;
+    Ok(CourtDecision {
+        number: d.number.trim().to_string(),
+        date,
+        court: d.court.trim().to_string(),
+    })
+}
+
+/// The RPC a step comes from, for the audit trail.
+pub(crate) fn rpc_of(step: &Step) -> &'static str {
+    match step {
+        Step::Acknowledge => "AcknowledgeReferral",
+        Step::Accept => "AcceptReferral",
+        Step::Decline(..) => "DeclineReferral",
+        Step::Withdraw(..) => "WithdrawReferral",
+        Step::ConfirmPlacement => "ConfirmPlacement",
+        Step::RecordCourtDecision(_) => "RecordCourtDecision",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::referral::{Party, ReferralFacts, ReferralState};
+    use placement_messaging::EventType;
+    use placement_proto::v1::{LegalBasisKind, ReferralStatus};
+
+    #[test]
+    fn every_action_announces_its_own_event() {
+        let (sender, provider) = (Uuid::new_v4(), Uuid::new_v4());
+        let acknowledged = ReferralState::of(ReferralFacts {
+            status: ReferralStatus::Acknowledged,
+            sender,
+            receiving_agency: provider,
+            parties: vec![Party {
+                agency: provider,
+                acknowledged: true,
+            }],
+            legal_basis: LegalBasisKind::CourtDecision,
+            legal_basis_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+            court_decision_recorded: false,
+            escalated: false,
+            reminded: false,
+            court_reminded: false,
+        });
+        let event = |step: &Step| {
+            event_of(acknowledged.decide(step, provider).unwrap().action)
+                .map(|announce| announce(ReferralEvent::default()).event_type())
+        };
+        assert_eq!(event(&Step::Accept), Some(EventType::ReferralAccepted));
+        let decline = Step::Decline(placement_proto::v1::DeclineReason::Other, String::new());
+        assert_eq!(event(&decline), Some(EventType::ReferralDeclined));
+        assert!(event_of(ReferralAction::Unspecified).is_none());
+    }
+
+    fn field<T>(result: ServiceResult<T>) -> String {
+        match result {
+            Err(ServiceError::InvalidArgument { field, .. }) => field,
+            other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn a_decline_or_withdrawal_needs_a_reason_and_a_short_comment() {
+        let other = DeclineReason::Other as i32;
+        assert!(
+            decline(other, "  full  ")
+                .is_ok_and(|s| s == Step::Decline(DeclineReason::Other, "full".into()))
+        );
+        assert_eq!(
+            field(decline(DeclineReason::Unspecified as i32, "")),
+            "reason"
+        );
+        assert_eq!(field(decline(other, &"x".repeat(2001))), "comment");
+        assert_eq!(field(withdraw(-1, "")), "reason");
+        assert_eq!(
+            field(withdraw(WithdrawReason::Other as i32, &"x".repeat(2001))),
+            "comment"
+        );
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use placement_proto::v1::RecordCourtDecisionRequest;
+        use proptest::prelude::*;
+        use prost::Message;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever bytes arrive as a court decision, validation answers (and never panics).
+            #[test]
+            fn random_bytes_as_a_court_decision(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+                if let Ok(req) = RecordCourtDecisionRequest::decode(bytes.as_slice()) {
+                    let _ = validate_court_decision(req.decision.as_ref());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Submitting a referral: from a DSA, for a case's children, to a service usually in another district.
+//! The submission is validated, sent where the cases service and the directory say (see `target`), and
+//! stored with its parties, timers, history entry and event in one transaction; a retry with the same
+//! idempotency key answers with the same referral.
+
+pub mod model;
+mod store;
+mod target;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use placement_messaging::service::Traced;
+use placement_messaging::{Event, Outbox};
+use placement_platform::{
+    audit::{self, Entry},
+    caller::Caller,
+    error::{ServiceError, ServiceResult, retry_conflicts},
+};
+use placement_proto::v1::{
+    Referral, ReferralAction, ReferralStatus, SubmitReferralRequest,
+    case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
+};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use model::{Submission, Target, new_referral, receiving_parties, replay, validate_submission};
+
+use crate::{
+    EVENTS,
+    policy::{self, Act},
+    reading::Reading,
+    record::{
+        model::ReferralRow,
+        store::{assemble, record_history},
+    },
+};
+
+/// Submissions, with what they ask and where they are stored.
+#[derive(Clone)]
+pub struct Submissions {
+    pool: PgPool,
+    outbox: Outbox,
+    directory: DirectoryServiceClient<Traced>,
+    cases: CaseServiceClient<Traced>,
+    ack_deadline: Duration,
+    reading: Reading,
+}
+
+impl Submissions {
+    pub fn new(
+        pool: PgPool,
+        outbox: Outbox,
+        directory: DirectoryServiceClient<Traced>,
+        cases: CaseServiceClient<Traced>,
+        ack_deadline: Duration,
+    ) -> Self {
+        Self {
+            reading: Reading::new(pool.clone()),
+            pool,
+            outbox,
+            directory,
+            cases,
+            ack_deadline,
+        }
+    }
+
+    /// Submits the referral `caller` asked for, again on a conflict; a refusal is audited.
+    pub async fn submit(
+        &self,
+        caller: &Caller,
+        req: SubmitReferralRequest,
+        correlation: Uuid,
+        at: Option<DateTime<Utc>>,
+    ) -> ServiceResult<Referral> {
+        let result = match policy::require(caller, Act::Work) {
+            // The idempotency key makes a whole submission safe to run again.
+            Ok(()) => {
+                retry_conflicts(|| self.submit_once(caller.clone(), req.clone(), correlation, at))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let ids: Vec<Uuid> = Uuid::parse_str(&req.case_id).into_iter().collect();
+        let rpc = "placement.v1.ReferralService/SubmitReferral";
+        audit::record_refusal(&self.pool, caller, rpc, "referral", &ids, result).await
+    }
+
+    async fn find_by_key(&self, sender: Uuid, key: &str) -> ServiceResult<Option<ReferralRow>> {
+        Ok(store::find_by_idempotency_key(&self.pool, sender, key).await?)
+    }
+
+    async fn submit_once(
+        &self,
+        caller: Caller,
+        req: SubmitReferralRequest,
+        correlation: Uuid,
+        at: Option<DateTime<Utc>>,
+    ) -> ServiceResult<Referral> {
+        let s = Submission {
+            at,
+            ..validate_submission(req)?
+        };
+        if let Some(existing) = self
+            .find_by_key(caller.agency_id, &s.idempotency_key)
+            .await?
+        {
+            replay(&existing, &s)?;
+            return self.reading.get(caller, existing.id).await;
+        }
+
+        let target = self.target(&caller, &s).await?;
+        self.record_submission(&caller, &s, &target, correlation)
+            .await
+    }
+
+    /// Stores the referral, its parties, timers, history entry and event in one transaction.
+    async fn record_submission(
+        &self,
+        caller: &Caller,
+        s: &Submission,
+        target: &Target,
+        correlation: Uuid,
+    ) -> ServiceResult<Referral> {
+        let (places, provider, foster_team) = (target.places, target.provider, target.foster_team);
+        let id = Uuid::now_v7();
+        let deadline = s.at.unwrap_or_else(Utc::now)
+            + chrono::Duration::from_std(self.ack_deadline).map_err(|_| {
+                ServiceError::Internal("acknowledgement deadline out of range".into())
+            })?;
+        let mut tx = placement_platform::db::begin(&self.pool).await?;
+        // The directory's answer is the freshest view of the service's places we have.
+        crate::places::store::note_free_places(
+            &mut tx,
+            s.service_id,
+            target.free_places,
+            target.service_version,
+        )
+        .await?;
+        let inserted = store::insert_referral(
+            &mut tx,
+            &new_referral(id, caller.agency_id, s, target, deadline),
+        )
+        .await?;
+        let Some(row) = inserted else {
+            // A concurrent retry with the same key won the race.
+            drop(tx);
+            let existing = self
+                .find_by_key(caller.agency_id, &s.idempotency_key)
+                .await?
+                .ok_or_else(|| ServiceError::Unavailable("concurrent submission".into()))?;
+            replay(&existing, s)?;
+            return self.reading.get(caller.clone(), existing.id).await;
+        };
+        let party_rows = receiving_parties(id, provider, foster_team);
+        let timers = row
+            .state(&party_rows)
+            .timers_at_submission(row.created_at, row.ack_deadline);
+        store::start_timers(&mut tx, id, &timers).await?;
+        store::insert_parties(&mut tx, &party_rows, row.created_at).await?;
+        announce_submission(&mut tx, &row, caller.agency_id, correlation).await?;
+        let referral = assemble(&mut tx, vec![row]).await?.remove(0);
+        audit::append(
+            &mut tx,
+            &Entry {
+                caller,
+                rpc: "placement.v1.ReferralService/SubmitReferral",
+                record_type: "referral",
+                record_ids: &[id, s.case_id],
+                outcome: "OK",
+            },
+        )
+        .await?;
+        self.outbox.commit(tx).await?;
+        tracing::info!(referral_id = %id, case_id = %s.case_id, service_id = %s.service_id, places, "referral submitted");
+        Ok(referral)
+    }
+}
+
+/// The history entry and the `referral.submitted` event of a new referral.
+async fn announce_submission(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &ReferralRow,
+    sender: Uuid,
+    correlation: Uuid,
+) -> ServiceResult<()> {
+    record_history(
+        tx,
+        row,
+        ReferralAction::Submitted,
+        ReferralStatus::Unspecified,
+        Some(sender),
+    )
+    .await?;
+    let event = crate::at_step(
+        EVENTS.build(
+            Event::ReferralSubmitted(row.event(
+                ReferralStatus::Unspecified,
+                Some(sender),
+                0,
+                Vec::new(),
+            )),
+            row.id,
+            placement_platform::numbers::serial(row.version),
+            correlation,
+        ),
+        row.updated_at,
+    );
+    Outbox::enqueue(tx, &event).await?;
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! A submission as asked for and as it will be stored: its validation, the answer to a retry, where it
+//! goes, and the parties who must acknowledge it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use placement_platform::{
+    error::{ServiceError, ServiceResult, check_text, parse_id},
+    time::past_act_date,
+};
+use placement_proto::v1::{LegalBasisKind, SubmitReferralRequest};
+use uuid::Uuid;
+
+use crate::{
+    record::model::{PartyRow, ReferralRow},
+    referral::ChildrenAges,
+};
+
+/// What the directory and the cases service said of a submission's case and service.
+pub(super) struct Target {
+    pub(super) places: i32,
+    pub(super) provider: Uuid,
+    pub(super) foster_team: Uuid,
+    pub(super) rdsa: Option<Uuid>,
+    pub(super) sender_region: String,
+    pub(super) region_code: String,
+    pub(super) free_places: i32,
+    pub(super) service_version: i64,
+    pub(super) ages: ChildrenAges,
+}
+
+/// A validated submission.
+pub(super) struct Submission {
+    pub(super) case_id: Uuid,
+    pub(super) service_id: Uuid,
+    pub(super) legal_basis_kind: LegalBasisKind,
+    pub(super) legal_basis_number: String,
+    pub(super) legal_basis_date: NaiveDate,
+    pub(super) legal_basis_court: String,
+    pub(super) reason: String,
+    pub(super) idempotency_key: String,
+    /// When it happens: `None` for the database's clock (see `clock`).
+    pub(super) at: Option<DateTime<Utc>>,
+}
+
+/// The submission `req` asks for, each field checked; its time is set by the caller.
+pub(super) fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<Submission> {
+    let case_id = parse_id("case_id", &req.case_id)?;
+    let service_id = parse_id("service_id", &req.service_id)?;
+    check_text("idempotency_key", &req.idempotency_key, 1, 128)?;
+    let basis = req
+        .legal_basis
+        .ok_or_else(|| ServiceError::invalid("legal_basis", "required"))?;
+    let kind = LegalBasisKind::try_from(basis.kind)
+        .ok()
+        .filter(|k| *k != LegalBasisKind::Unspecified)
+        .ok_or_else(|| ServiceError::invalid("legal_basis.kind", "required"))?;
+    check_text("legal_basis.number", basis.number.trim(), 1, 64)?;
+    let date = past_act_date("legal_basis.issued_on", basis.issued_on.as_ref())?;
+    if kind == LegalBasisKind::CourtDecision {
+        check_text("legal_basis.court", basis.court.trim(), 1, 200)?;
+    } else {
+        check_text("legal_basis.court", basis.court.trim(), 0, 200)?;
+    }
+    check_text("reason", req.reason.trim(), 1, 2000)?;
+    Ok(Submission {
+        case_id,
+        service_id,
+        legal_basis_kind: kind,
+        legal_basis_number: basis.number.trim().to_string(),
+        legal_basis_date: date,
+        legal_basis_court: basis.court.trim().to_string(),
+        reason: req.reason.trim().to_string(),
+        idempotency_key: req.idempotency_key,
+        at: None,
+    })
+}
+
+/// A retry of an earlier submission: the same referral if the request is the same, an error if the key
+/// was reused for another request.
+pub(super) fn replay(existing: &ReferralRow, s: &Submission) -> ServiceResult<()> {
+    let same = existing.case_id == s.case_id
+        && existing.service_id == s.service_id
+        && existing.legal_basis_kind == s.legal_basis_kind
+        && existing.legal_basis_number == s.legal_basis_number
+        && existing.legal_basis_date == s.legal_basis_date
+        && existing.legal_basis_court == s.legal_basis_court
+        && existing.reason == s.reason;
+    if same {
+        Ok(())
+    } else {
+        Err(ServiceError::AlreadyExists(
+            "idempotency_key was already used for a different referral".into(),
+        ))
+    }
+}
+
+/// A submitted referral, as stored.
+pub(super) struct NewReferral<'a> {
+    pub(super) id: Uuid,
+    pub(super) case_id: Uuid,
+    pub(super) sender: Uuid,
+    pub(super) sender_region: &'a str,
+    pub(super) service_id: Uuid,
+    pub(super) provider: Uuid,
+    pub(super) region_code: &'a str,
+    pub(super) foster_team: Uuid,
+    pub(super) rdsa: Option<Uuid>,
+    pub(super) places: i32,
+    pub(super) legal_basis_kind: LegalBasisKind,
+    pub(super) legal_basis_number: &'a str,
+    pub(super) legal_basis_date: NaiveDate,
+    pub(super) legal_basis_court: &'a str,
+    pub(super) reason: &'a str,
+    pub(super) ack_deadline: DateTime<Utc>,
+    pub(super) idempotency_key: &'a str,
+    /// Its submission time; `None` for the database's clock.
+    pub(super) at: Option<DateTime<Utc>>,
+    pub(super) ages: ChildrenAges,
+}
+
+/// The row of a new referral from `sender` to the `target` it asked for.
+pub(super) fn new_referral<'a>(
+    id: Uuid,
+    sender: Uuid,
+    s: &'a Submission,
+    target: &'a Target,
+    ack_deadline: chrono::DateTime<Utc>,
+) -> NewReferral<'a> {
+    NewReferral {
+        id,
+        case_id: s.case_id,
+        sender,
+        sender_region: &target.sender_region,
+        service_id: s.service_id,
+        provider: target.provider,
+        region_code: &target.region_code,
+        foster_team: target.foster_team,
+        rdsa: target.rdsa,
+        places: target.places,
+        legal_basis_kind: s.legal_basis_kind,
+        legal_basis_number: &s.legal_basis_number,
+        legal_basis_date: s.legal_basis_date,
+        legal_basis_court: &s.legal_basis_court,
+        reason: &s.reason,
+        ack_deadline,
+        idempotency_key: &s.idempotency_key,
+        at: s.at,
+        ages: target.ages,
+    }
+}
+
+/// The parties who must acknowledge a new referral: the receiving provider, and the foster-care team when
+/// it is another agency.
+pub(super) fn receiving_parties(
+    referral_id: Uuid,
+    provider: Uuid,
+    foster_team: Uuid,
+) -> Vec<PartyRow> {
+    let mut parties = vec![(provider, true, provider == foster_team)];
+    if foster_team != provider {
+        parties.push((foster_team, false, true));
+    }
+    parties
+        .into_iter()
+        .map(
+            |(agency_id, receiving_provider, foster_care_team)| PartyRow {
+                referral_id,
+                agency_id,
+                receiving_provider,
+                foster_care_team,
+                acknowledged_at: None,
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use placement_proto::v1::{Date, LegalBasis};
+
+    fn request() -> SubmitReferralRequest {
+        SubmitReferralRequest {
+            case_id: Uuid::new_v4().to_string(),
+            service_id: Uuid::new_v4().to_string(),
+            legal_basis: Some(LegalBasis {
+                kind: LegalBasisKind::DsaDirectorOrder as i32,
+                number: "ZД-17/2026".into(),
+                issued_on: Some(Date {
+                    year: 2026,
+                    month: 11,
+                    day: 2,
+                }),
+                court: String::new(),
+            }),
+            reason: "The home is closing.".into(),
+            idempotency_key: "k1".into(),
+        }
+    }
+
+    fn field(r: SubmitReferralRequest) -> String {
+        match validate_submission(r) {
+            Err(ServiceError::InvalidArgument { field, .. }) => field,
+            other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn submissions_are_validated_field_by_field() {
+        assert!(validate_submission(request()).is_ok());
+        let mut r = request();
+        r.case_id = "x".into();
+        assert_eq!(field(r), "case_id");
+        let mut r = request();
+        r.idempotency_key.clear();
+        assert_eq!(field(r), "idempotency_key");
+        let mut r = request();
+        r.legal_basis = None;
+        assert_eq!(field(r), "legal_basis");
+        let mut r = request();
+        r.legal_basis.as_mut().unwrap().number = "  ".into();
+        assert_eq!(field(r), "legal_basis.number");
+        let mut r = request();
+        r.legal_basis.as_mut().unwrap().issued_on = Some(Date {
+            year: 2026,
+            month: 2,
+            day: 31,
+        });
+        assert_eq!(field(r), "legal_basis.issued_on");
+        let mut r = request();
+        r.legal_basis.as_mut().unwrap().issued_on = Some(Date {
+            year: 2999,
+            month: 1,
+            day: 1,
+        });
+        assert_eq!(field(r), "legal_basis.issued_on");
+        let mut r = request();
+        r.legal_basis.as_mut().unwrap().kind = LegalBasisKind::CourtDecision as i32;
+        assert_eq!(field(r), "legal_basis.court");
+        let mut r = request();
+        r.reason = "x".repeat(2001);
+        assert_eq!(field(r), "reason");
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use placement_proto::v1::{Date, LegalBasis};
+        use proptest::prelude::*;
+        use prost::Message;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever bytes arrive as a submission, validation answers (and never panics).
+            #[test]
+            fn random_bytes_as_a_submission(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+                if let Ok(req) = SubmitReferralRequest::decode(bytes.as_slice()) {
+                    let _ = validate_submission(req);
+                }
+            }
+
+            /// Any field values: either a clean submission within every limit, or INVALID_ARGUMENT.
+            #[test]
+            fn random_fields_of_a_submission(
+                case_id in ".{0,60}", service_id in ".{0,60}", number in "\\PC{0,80}",
+                court in "\\PC{0,250}", reason in "\\PC{0,2100}", key in ".{0,150}",
+                year in any::<i32>(), month in any::<i32>(), day in any::<i32>(), kind in any::<i32>(),
+            ) {
+                let req = SubmitReferralRequest {
+                    case_id, service_id, reason, idempotency_key: key,
+                    legal_basis: Some(LegalBasis { kind, number, court, issued_on: Some(Date { year, month, day }) }),
+                };
+                match validate_submission(req) {
+                    Ok(s) => {
+                        prop_assert!(s.reason.chars().count() <= 2000 && !s.reason.is_empty());
+                        prop_assert!(s.legal_basis_number.chars().count() <= 64);
+                        prop_assert!(s.idempotency_key.chars().count() <= 128);
+                    }
+                    Err(e) => prop_assert!(matches!(e, ServiceError::InvalidArgument { .. }), "{e:?}"),
+                }
+            }
+        }
+    }
+}

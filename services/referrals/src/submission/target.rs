@@ -1,0 +1,160 @@
+//! Where a submission goes, asked of the cases service (as the caller, so the case's owner decides who
+//! reads it) and the directory (the service, the receiving district's foster-care team and RDSA) with
+//! deadlines: these answers must be current, and a referral is submitted rarely enough that a lookup costs
+//! nothing. The agencies this service learnt from the directory's events answer first where they can.
+
+use chrono::{Datelike, Utc};
+use placement_messaging::service::Traced;
+use placement_platform::{
+    caller::Caller,
+    error::{ServiceError, ServiceResult},
+};
+use placement_proto::v1::{
+    AgencyKind, CaseStatus, GetAgencyRequest, GetCaseRequest, GetServiceRequest,
+    ListAgenciesRequest, PageRequest, ServiceStatus,
+    directory_service_client::DirectoryServiceClient,
+};
+use uuid::Uuid;
+
+use super::{
+    Submissions,
+    model::{Submission, Target},
+};
+use crate::{agencies::store as agencies, referral::ChildrenAges};
+
+impl Submissions {
+    /// Where the referral goes, asked of the cases service (as the caller: it refuses anyone but the
+    /// case's owner) and the directory at once; the answers are judged in that order, so the error a
+    /// caller gets is stable.
+    pub(super) async fn target(&self, caller: &Caller, s: &Submission) -> ServiceResult<Target> {
+        let mut cases = self.cases.clone();
+        let mut directory = self.directory.clone();
+        let mut directory2 = self.directory.clone();
+        let (case, service, sender) = tokio::join!(
+            cases.get_case(caller.forward(GetCaseRequest {
+                case_id: s.case_id.to_string(),
+            })),
+            directory.get_service(caller.forward(GetServiceRequest {
+                service_id: s.service_id.to_string(),
+            })),
+            self.sender_region(&mut directory2, caller),
+        );
+        let case = case
+            .map_err(|status| match status.code() {
+                tonic::Code::NotFound => ServiceError::not_found("case"),
+                _ => ServiceError::from(status),
+            })?
+            .into_inner();
+        if case.status != CaseStatus::Open as i32 {
+            return Err(ServiceError::precondition("the case is not open"));
+        }
+        let places = placement_platform::numbers::len_i32(case.children.len());
+        if places == 0 {
+            return Err(ServiceError::precondition("the case has no children"));
+        }
+        let service = service
+            .map_err(|status| match status.code() {
+                tonic::Code::NotFound => ServiceError::not_found("service"),
+                _ => ServiceError::from(status),
+            })?
+            .into_inner();
+        if service.status != ServiceStatus::Active as i32 {
+            return Err(ServiceError::precondition(
+                "the service takes no referrals now",
+            ));
+        }
+        let this_year = Utc::now().year();
+        for (i, child) in case.children.iter().enumerate() {
+            // Birth year alone: the child is one of two ages; refuse only if neither fits.
+            let oldest = u32::try_from(this_year.saturating_sub(child.birth_year)).unwrap_or(0);
+            let youngest = oldest.saturating_sub(1);
+            if oldest < service.min_age || youngest > service.max_age {
+                return Err(ServiceError::precondition(format!(
+                    "child {} is outside the service's age range {}-{}",
+                    i + 1,
+                    service.min_age,
+                    service.max_age
+                )));
+            }
+        }
+        let ages = ChildrenAges::of(this_year, case.children.iter().map(|c| c.birth_year))
+            .ok_or_else(|| ServiceError::precondition("the case has no children"))?;
+        let sender_region = sender?;
+        let (foster_team, rdsa) = tokio::join!(
+            self.first_agency(caller, &service.region_code, AgencyKind::FosterCareTeam),
+            self.first_agency(caller, &service.region_code, AgencyKind::Rdsa),
+        );
+        let foster_team = foster_team?.ok_or_else(|| {
+            ServiceError::precondition(format!(
+                "district {} has no foster-care team registered",
+                service.region_code
+            ))
+        })?;
+        let rdsa = rdsa?;
+        let provider = Uuid::parse_str(&service.provider_agency_id)
+            .map_err(|_| ServiceError::Internal("directory returned a malformed id".into()))?;
+
+        Ok(Target {
+            places,
+            provider,
+            foster_team,
+            rdsa,
+            sender_region,
+            region_code: service.region_code,
+            free_places: i32::try_from(service.free_places).unwrap_or(i32::MAX),
+            service_version: i64::try_from(service.version).unwrap_or(i64::MAX),
+            ages,
+        })
+    }
+
+    /// The caller's district: from the agencies this service learnt from the directory's events, or, for
+    /// an agency registered so recently that its event has not arrived, from the directory.
+    async fn sender_region(
+        &self,
+        directory: &mut DirectoryServiceClient<Traced>,
+        caller: &Caller,
+    ) -> ServiceResult<String> {
+        let known = agencies::region_of_agency(&self.pool, caller.agency_id).await?;
+        if let Some(region) = known {
+            return Ok(region);
+        }
+        Ok(directory
+            .get_agency(caller.forward(GetAgencyRequest {
+                agency_id: caller.agency_id.to_string(),
+            }))
+            .await
+            .map_err(ServiceError::from)?
+            .into_inner()
+            .region_code)
+    }
+
+    /// The first agency of `kind` in `region` (by id: the earliest registered), if any: from the agencies
+    /// learnt from events, else (none known yet) from the directory.
+    async fn first_agency(
+        &self,
+        caller: &Caller,
+        region: &str,
+        kind: AgencyKind,
+    ) -> ServiceResult<Option<Uuid>> {
+        let known = agencies::first_agency_of_kind(&self.pool, region, kind).await?;
+        if known.is_some() {
+            return Ok(known);
+        }
+        let agencies = self
+            .directory
+            .clone()
+            .list_agencies(caller.forward(ListAgenciesRequest {
+                region_code: region.to_string(),
+                kind: kind as i32,
+                page: Some(PageRequest {
+                    page_size: 1,
+                    page_token: String::new(),
+                }),
+            }))
+            .await
+            .map_err(ServiceError::from)?
+            .into_inner()
+            .agencies;
+        Ok(agencies.first().and_then(|a| Uuid::parse_str(&a.id).ok()))
+    }
+}
