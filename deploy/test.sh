@@ -23,14 +23,14 @@ PLACEMENT_TEST_KUBECTL="$(bash deploy/infra.sh kubectl)"
 export PLACEMENT_TEST_KUBECTL
 PLACEMENT_TEST_CRDS_DIR="$(bash deploy/infra.sh crds)"
 export PLACEMENT_TEST_CRDS_DIR
-# One test runs the README's lines as written, which start the services on their documented ports
-# (50051-50056, metrics 51051-51056) while other tests hold hundreds of outgoing connections: the kernel is
-# asked not to lend those ports to outgoing connections (where it lets this user; the reservation adds to
-# any already made and lasts until the machine restarts).
+# Two tests run the README's and the docs' lines as written, which start the services on their documented
+# ports (50051-50056, metrics 51051-51056; the demo's 50061-50066 and 51061-51066) while other tests hold
+# hundreds of outgoing connections: the kernel is asked not to lend those ports to outgoing connections
+# (where it lets this user; the reservation adds to any already made and lasts until the machine restarts).
 reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
 if [ -w "$reserved" ]; then
   have=$(cat "$reserved")
-  echo "${have:+$have,}50051-50056,51051-51056" > "$reserved" 2>/dev/null || true
+  echo "${have:+$have,}50051-50056,51051-51056,50061-50066,51061-51066" > "$reserved" 2>/dev/null || true
 fi
 # The end-to-end tests start the service binaries, so build them first, in the same target directory.
 cargo build --workspace --bins

@@ -22,6 +22,7 @@ mod database_roles;
 mod delivery;
 mod deploy_files;
 mod digest;
+mod docs_commands;
 mod errors;
 mod fhir;
 mod flow;

@@ -23,6 +23,8 @@ fn readme_block() -> String {
 
 #[test]
 fn the_readmes_lines_for_trying_it_by_hand_work_as_written() {
+    // The docs' blocks start and stop the same stack on the same ports: one test at a time.
+    let _turn = crate::docs_commands::default_ports();
     let block = readme_block();
     assert!(block.starts_with("bash deploy/start.sh") && block.contains("bash deploy/stop.sh"));
     let out = Command::new("bash")
