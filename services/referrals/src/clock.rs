@@ -32,6 +32,17 @@ pub struct StepClock {
 )]
 pub struct TestClockRefused;
 
+/// A request's told time is no RFC 3339 time.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{TOLD_TIME}: not an RFC 3339 time")]
+pub struct UnreadableToldTime;
+
+impl From<UnreadableToldTime> for ServiceError {
+    fn from(_: UnreadableToldTime) -> Self {
+        ServiceError::invalid(TOLD_TIME, "not an RFC 3339 time")
+    }
+}
+
 impl StepClock {
     /// The clock the settings ask for: the told one only with `test_clock` in development mode.
     pub fn chosen(test_clock: bool, development: bool) -> Result<StepClock, TestClockRefused> {
@@ -63,7 +74,7 @@ impl StepClock {
             .to_str()
             .ok()
             .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
-            .ok_or_else(|| ServiceError::invalid(TOLD_TIME, "not an RFC 3339 time"))?
+            .ok_or(UnreadableToldTime)?
             .to_utc();
         latest.fetch_max(at.timestamp_micros(), Ordering::SeqCst);
         Ok(Some(at))
@@ -141,5 +152,19 @@ mod tests {
         assert!(earlier.expect("valid").expect("told") < later);
         assert_eq!(clock.due_by(), Some(later));
         assert!(clock.of_request(&request_at("yesterday")).is_err());
+    }
+
+    /// An unreadable told time is answered as before its type: the same code, field and text.
+    #[test]
+    fn an_unreadable_told_time_names_its_metadata_key() {
+        let e = StepClock::told()
+            .of_request(&request_at("yesterday"))
+            .expect_err("not a time");
+        assert!(matches!(&e, ServiceError::InvalidArgument { field, .. } if field == TOLD_TIME));
+        assert_eq!(e.code_name(), "INVALID_ARGUMENT");
+        assert_eq!(
+            tonic::Status::from(e).message(),
+            "x-placement-test-time: not an RFC 3339 time"
+        );
     }
 }

@@ -26,7 +26,7 @@ use crate::{
     placements::store::has_active_referral,
     policy::{self, Act, View},
 };
-use model::{ChildRow, receiving_view, validate_open};
+use model::{CaseError, ChildRow, receiving_view, validate_open};
 use personal::Sealer;
 use store::{child_count, children_of};
 
@@ -69,9 +69,7 @@ impl Casework {
                 .iter()
                 .any(|c| !c.name.trim().is_empty() || !c.personal_number.is_empty())
         {
-            return Err(ServiceError::precondition(
-                "names and personal numbers cannot be stored: the service has no PLACEMENT_DATA_KEY",
-            ));
+            return Err(CaseError::NoDataKey.into());
         }
         self.require_dsa(&caller).await?;
 
@@ -143,15 +141,16 @@ impl Casework {
                 agency_id: caller.agency_id.to_string(),
             }))
             .await
-            .map_err(|s| match s.code() {
-                tonic::Code::NotFound => {
-                    ServiceError::denied("the calling agency is not registered")
+            .map_err(|s| {
+                if s.code() == tonic::Code::NotFound {
+                    ServiceError::from(CaseError::CallerNotRegistered)
+                } else {
+                    ServiceError::from(s)
                 }
-                _ => ServiceError::from(s),
             })?
             .into_inner();
         if agency.kind != AgencyKind::Dsa as i32 {
-            return Err(ServiceError::denied("only a DSA opens cases"));
+            return Err(CaseError::NotDsa.into());
         }
 
         Ok(())
@@ -185,8 +184,7 @@ impl Casework {
         let page = req.page.unwrap_or_default();
         let limit = page_size("page.page_size", page.page_size)?;
         let after = Cursor::decode("page.page_token", &page.page_token)?;
-        let status = CaseStatus::try_from(req.status)
-            .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
+        let status = CaseStatus::try_from(req.status).map_err(|_| CaseError::UnknownStatus)?;
         let mut conn = self.pool.acquire().await?;
         let mut rows = store::list_cases(
             &mut conn,
@@ -231,19 +229,17 @@ impl Casework {
         let reason = CaseCloseReason::try_from(req.reason)
             .ok()
             .filter(|r| *r != CaseCloseReason::Unspecified)
-            .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
+            .ok_or(CaseError::CloseReasonMissing)?;
         let mut tx = placement_platform::db::begin(&self.pool).await?;
         let row = store::lock_case(&mut tx, id)
             .await?
             .ok_or_else(policy::hidden)?;
         policy::require_owner(&caller, row.owner_agency_id)?;
         if row.status() == CaseStatus::Closed {
-            return Err(ServiceError::precondition("the case is already closed"));
+            return Err(CaseError::AlreadyClosed.into());
         }
         if has_active_referral(&mut tx, id).await? {
-            return Err(ServiceError::precondition(
-                "the case has a referral in progress; withdraw it first",
-            ));
+            return Err(CaseError::ReferralInProgress.into());
         }
         let row = store::close_case(&mut tx, id, reason).await?;
         let children = child_count(&mut tx, id).await?;
@@ -282,12 +278,10 @@ impl Casework {
                 ),
             ] {
                 let Some(sealed) = sealed else { continue };
-                let sealer = self.sealer.as_ref().ok_or_else(|| {
-                    ServiceError::Internal("sealed personal data and no PLACEMENT_DATA_KEY".into())
-                })?;
+                let sealer = self.sealer.as_ref().ok_or(CaseError::SealedWithoutKey)?;
                 *out = sealer.open(c.id, field, sealed).map_err(|e| {
                     tracing::error!(child_id = %c.id, field, error = %e, "sealed personal data does not open");
-                    ServiceError::Internal(e.to_string())
+                    CaseError::Unsealable(e)
                 })?;
             }
         }

@@ -13,10 +13,93 @@ use placement_proto::v1::{
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::personal;
+use super::personal::{self, SealError};
 
 const MAX_CHILDREN: usize = 12;
 const MAX_NEEDS: usize = 10;
+const EGN_RULE: &str = "not a valid personal number (EGN: 10 digits, a date of birth that exists, and its check digit)";
+
+/// Why a request about cases is refused. A child is named by its position in the request's `children`,
+/// never by what it carries: the values are personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("children: at least one child")]
+    NoChildren,
+    #[error("children: at most {MAX_CHILDREN}")]
+    TooManyChildren,
+    #[error("children[{child}].birth_year: between {earliest} and {latest}")]
+    BirthYearOutOfRange {
+        child: usize,
+        earliest: i32,
+        latest: i32,
+    },
+    #[error("children[{child}].sex: required")]
+    SexMissing { child: usize },
+    #[error("children[{child}].personal_number: {EGN_RULE}")]
+    NotAnEgn { child: usize },
+    #[error("children[{child}].needs: at most {MAX_NEEDS}")]
+    TooManyNeeds { child: usize },
+    #[error("children[{child}].needs[{need}]: unknown need")]
+    UnknownNeed { child: usize, need: usize },
+    #[error("status: unknown status")]
+    UnknownStatus,
+    #[error("reason: required")]
+    CloseReasonMissing,
+    #[error("names and personal numbers cannot be stored: the service has no PLACEMENT_DATA_KEY")]
+    NoDataKey,
+    /// The directory knows no such agency.
+    #[error("the calling agency is not registered")]
+    CallerNotRegistered,
+    #[error("only a DSA opens cases")]
+    NotDsa,
+    #[error("the case is already closed")]
+    AlreadyClosed,
+    #[error("the case has a referral in progress; withdraw it first")]
+    ReferralInProgress,
+    /// Stored sealed data, and a process started without the key to open it: a deployment's mistake.
+    #[error("sealed personal data and no PLACEMENT_DATA_KEY")]
+    SealedWithoutKey,
+    #[error(transparent)]
+    Unsealable(#[from] SealError),
+}
+
+impl From<CaseError> for ServiceError {
+    fn from(e: CaseError) -> Self {
+        use CaseError as E;
+        let child = |i: usize, rest: &str| format!("children[{i}].{rest}");
+        match e {
+            E::NoChildren => ServiceError::invalid("children", "at least one child"),
+            E::TooManyChildren => {
+                ServiceError::invalid("children", format!("at most {MAX_CHILDREN}"))
+            }
+            E::BirthYearOutOfRange {
+                child: i,
+                earliest,
+                latest,
+            } => ServiceError::invalid(
+                child(i, "birth_year"),
+                format!("between {earliest} and {latest}"),
+            ),
+            E::SexMissing { child: i } => ServiceError::invalid(child(i, "sex"), "required"),
+            E::NotAnEgn { child: i } => {
+                ServiceError::invalid(child(i, "personal_number"), EGN_RULE)
+            }
+            E::TooManyNeeds { child: i } => {
+                ServiceError::invalid(child(i, "needs"), format!("at most {MAX_NEEDS}"))
+            }
+            E::UnknownNeed { child: i, need } => {
+                ServiceError::invalid(child(i, &format!("needs[{need}]")), "unknown need")
+            }
+            E::UnknownStatus => ServiceError::invalid("status", "unknown status"),
+            E::CloseReasonMissing => ServiceError::invalid("reason", "required"),
+            E::CallerNotRegistered | E::NotDsa => ServiceError::denied(e.to_string()),
+            E::NoDataKey | E::AlreadyClosed | E::ReferralInProgress => {
+                ServiceError::precondition(e.to_string())
+            }
+            E::SealedWithoutKey | E::Unsealable(_) => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
 
 #[derive(Debug, Clone, FromRow)]
 pub struct CaseRow {
@@ -160,13 +243,10 @@ pub fn receiving_view(case: Case) -> Case {
 
 pub fn validate_open(req: &OpenCaseRequest) -> ServiceResult<()> {
     if req.children.is_empty() {
-        return Err(ServiceError::invalid("children", "at least one child"));
+        return Err(CaseError::NoChildren.into());
     }
     if req.children.len() > MAX_CHILDREN {
-        return Err(ServiceError::invalid(
-            "children",
-            format!("at most {MAX_CHILDREN}"),
-        ));
+        return Err(CaseError::TooManyChildren.into());
     }
     check_text("current_setting", &req.current_setting, 0, 500)?;
     let this_year = Utc::now().year();
@@ -178,38 +258,28 @@ pub fn validate_open(req: &OpenCaseRequest) -> ServiceResult<()> {
             64,
         )?;
         if child.birth_year > this_year || child.birth_year < this_year - 18 {
-            return Err(ServiceError::invalid(
-                format!("children[{i}].birth_year"),
-                format!("between {} and {this_year}", this_year - 18),
-            ));
+            return Err(CaseError::BirthYearOutOfRange {
+                child: i,
+                earliest: this_year - 18,
+                latest: this_year,
+            }
+            .into());
         }
         if !matches!(Sex::try_from(child.sex), Ok(Sex::Female | Sex::Male)) {
-            return Err(ServiceError::invalid(
-                format!("children[{i}].sex"),
-                "required",
-            ));
+            return Err(CaseError::SexMissing { child: i }.into());
         }
         // The values are never echoed: they are personal data.
         check_text(&format!("children[{i}].name"), child.name.trim(), 0, 200)?;
         if !child.personal_number.is_empty() && !personal::is_egn(&child.personal_number) {
-            return Err(ServiceError::invalid(
-                format!("children[{i}].personal_number"),
-                "not a valid personal number (EGN: 10 digits, a date of birth that exists, and its check digit)",
-            ));
+            return Err(CaseError::NotAnEgn { child: i }.into());
         }
         if child.needs.len() > MAX_NEEDS {
-            return Err(ServiceError::invalid(
-                format!("children[{i}].needs"),
-                format!("at most {MAX_NEEDS}"),
-            ));
+            return Err(CaseError::TooManyNeeds { child: i }.into());
         }
         for (j, need) in child.needs.iter().enumerate() {
             match ChildNeed::try_from(*need) {
                 Ok(ChildNeed::Unspecified) | Err(_) => {
-                    return Err(ServiceError::invalid(
-                        format!("children[{i}].needs[{j}]"),
-                        "unknown need",
-                    ));
+                    return Err(CaseError::UnknownNeed { child: i, need: j }.into());
                 }
                 Ok(_) => {}
             }
@@ -275,6 +345,99 @@ mod tests {
             field_of(validate_open(&bad).unwrap_err()),
             "children[0].sex"
         );
+    }
+
+    /// Each refusal is answered as before its enum: the same code, field and text.
+    #[test]
+    fn refusals_keep_their_codes_fields_and_text() {
+        use CaseError as E;
+        let invalid = [
+            (E::NoChildren, "children", "at least one child"),
+            (E::TooManyChildren, "children", "at most 12"),
+            (
+                E::BirthYearOutOfRange {
+                    child: 1,
+                    earliest: 2008,
+                    latest: 2026,
+                },
+                "children[1].birth_year",
+                "between 2008 and 2026",
+            ),
+            (E::SexMissing { child: 0 }, "children[0].sex", "required"),
+            (
+                E::NotAnEgn { child: 2 },
+                "children[2].personal_number",
+                "not a valid personal number (EGN: 10 digits, a date of birth that exists, and its check digit)",
+            ),
+            (
+                E::TooManyNeeds { child: 0 },
+                "children[0].needs",
+                "at most 10",
+            ),
+            (
+                E::UnknownNeed { child: 1, need: 3 },
+                "children[1].needs[3]",
+                "unknown need",
+            ),
+            (E::UnknownStatus, "status", "unknown status"),
+            (E::CloseReasonMissing, "reason", "required"),
+        ];
+        for (refusal, field, reason) in invalid {
+            let message = format!("{field}: {reason}");
+            assert_eq!(refusal.to_string(), message);
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), "INVALID_ARGUMENT", "{message}");
+            assert!(
+                matches!(&e, ServiceError::InvalidArgument { field: f, .. } if f == field),
+                "{e:?}"
+            );
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+    }
+
+    /// The refusals that name no field keep their codes and text; internal ones tell the caller nothing
+    /// and keep their cause in the error.
+    #[test]
+    fn refusals_of_the_case_keep_their_codes_and_text() {
+        use CaseError as E;
+        let cases = [
+            (
+                E::NoDataKey,
+                "FAILED_PRECONDITION",
+                "names and personal numbers cannot be stored: the service has no PLACEMENT_DATA_KEY",
+            ),
+            (
+                E::CallerNotRegistered,
+                "PERMISSION_DENIED",
+                "the calling agency is not registered",
+            ),
+            (E::NotDsa, "PERMISSION_DENIED", "only a DSA opens cases"),
+            (
+                E::AlreadyClosed,
+                "FAILED_PRECONDITION",
+                "the case is already closed",
+            ),
+            (
+                E::ReferralInProgress,
+                "FAILED_PRECONDITION",
+                "the case has a referral in progress; withdraw it first",
+            ),
+            (E::SealedWithoutKey, "INTERNAL", "internal error"),
+            (E::Unsealable(SealError::Open), "INTERNAL", "internal error"),
+        ];
+        for (refusal, code, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), code, "{message}");
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+        assert!(matches!(
+            ServiceError::from(E::Unsealable(SealError::Open)),
+            ServiceError::Internal(m) if m == SealError::Open.to_string()
+        ));
+        assert!(matches!(
+            ServiceError::from(E::SealedWithoutKey),
+            ServiceError::Internal(m) if m == "sealed personal data and no PLACEMENT_DATA_KEY"
+        ));
     }
 
     mod fuzz {

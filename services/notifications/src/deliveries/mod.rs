@@ -19,7 +19,7 @@ pub(crate) mod store;
 
 use std::time::Duration;
 
-use placement_platform::error::{ServiceError, ServiceResult};
+use placement_platform::error::ServiceResult;
 use placement_proto::v1::DeliveryStatus;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
@@ -33,7 +33,9 @@ use crate::{
     policy::DeliveryScope,
     referrals::email::referral_email,
 };
-use model::{Content, DeliveryRow, NewDelivery, NewNotifications, Recipient, RetryPolicy};
+use model::{
+    Content, DeliveryError, DeliveryRow, NewDelivery, NewNotifications, Recipient, RetryPolicy,
+};
 
 /// What creating deliveries needs to know.
 #[derive(Debug, Clone)]
@@ -132,13 +134,9 @@ pub async fn list(
     q: &DeliveryQuery,
 ) -> ServiceResult<Vec<DeliveryRow>> {
     if scope == DeliveryScope::OwnNotifications {
-        let id = q.notification.ok_or_else(|| {
-            ServiceError::denied(
-                "only the national authority's operators list every delivery; name a notification_id",
-            )
-        })?;
+        let id = q.notification.ok_or(DeliveryError::NotificationUnnamed)?;
         if !is_recipient(pool, id, agency).await? {
-            return Err(ServiceError::not_found("notification"));
+            return Err(DeliveryError::NotificationNotFound.into());
         }
     }
     Ok(store::list_deliveries(pool, q.notification, q.status, q.after, q.limit).await?)
@@ -155,20 +153,12 @@ pub async fn retry(
     let mut tx = placement_platform::db::begin(pool).await?;
     let current = store::lock_delivery(&mut tx, id).await?;
     match current {
-        None => return Err(ServiceError::not_found("delivery")),
+        None => return Err(DeliveryError::DeliveryNotFound.into()),
         Some((status, _)) if status != "FAILED" => {
-            return Err(ServiceError::precondition(format!(
-                "only a FAILED delivery is retried; this one is {status}"
-            )));
+            return Err(DeliveryError::NotFailed { status }.into());
         }
-        Some((_, None)) => {
-            return Err(ServiceError::precondition("the endpoint was removed"));
-        }
-        Some((_, Some(false))) => {
-            return Err(ServiceError::precondition(
-                "the endpoint is disabled; enable it in the directory first",
-            ));
-        }
+        Some((_, None)) => return Err(DeliveryError::EndpointRemoved.into()),
+        Some((_, Some(false))) => return Err(DeliveryError::EndpointDisabled.into()),
         Some((_, Some(true))) => {}
     }
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);

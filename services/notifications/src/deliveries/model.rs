@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use placement_platform::time::{opt_timestamp, timestamp};
+use placement_platform::{
+    error::ServiceError,
+    time::{opt_timestamp, timestamp},
+};
 use placement_proto::v1::{
     Delivery, DeliveryStatus, DistrictDigestReady, Language, NotificationKind, ReferralEvent,
 };
@@ -19,6 +22,40 @@ use crate::{
 
 pub const EMAIL: &str = Channel::Email.name();
 pub const WEBHOOK: &str = Channel::Webhook.name();
+
+/// Why listing deliveries, or retrying one, is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// An agency asked for every delivery, not those of one of its notifications.
+    #[error("only the national authority's operators list every delivery; name a notification_id")]
+    NotificationUnnamed,
+    /// No such notification, or another agency's: the two look alike.
+    #[error("notification not found")]
+    NotificationNotFound,
+    #[error("delivery not found")]
+    DeliveryNotFound,
+    /// `status` is the delivery's stored status.
+    #[error("only a FAILED delivery is retried; this one is {status}")]
+    NotFailed { status: String },
+    #[error("the endpoint was removed")]
+    EndpointRemoved,
+    #[error("the endpoint is disabled; enable it in the directory first")]
+    EndpointDisabled,
+}
+
+impl From<DeliveryError> for ServiceError {
+    fn from(e: DeliveryError) -> Self {
+        use DeliveryError as E;
+        match e {
+            E::NotificationUnnamed => ServiceError::denied(e.to_string()),
+            E::NotificationNotFound => ServiceError::not_found("notification"),
+            E::DeliveryNotFound => ServiceError::not_found("delivery"),
+            E::NotFailed { .. } | E::EndpointRemoved | E::EndpointDisabled => {
+                ServiceError::precondition(e.to_string())
+            }
+        }
+    }
+}
 
 /// When failed attempts are retried.
 #[derive(Debug, Clone, Copy)]
@@ -208,6 +245,47 @@ pub fn webhook_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each refusal is answered as before its enum: the same code and text.
+    #[test]
+    fn refusals_keep_their_codes_and_text() {
+        use DeliveryError as E;
+        let cases = [
+            (
+                E::NotificationUnnamed,
+                "PERMISSION_DENIED",
+                "only the national authority's operators list every delivery; name a notification_id",
+            ),
+            (
+                E::NotificationNotFound,
+                "NOT_FOUND",
+                "notification not found",
+            ),
+            (E::DeliveryNotFound, "NOT_FOUND", "delivery not found"),
+            (
+                E::NotFailed {
+                    status: "PENDING".into(),
+                },
+                "FAILED_PRECONDITION",
+                "only a FAILED delivery is retried; this one is PENDING",
+            ),
+            (
+                E::EndpointRemoved,
+                "FAILED_PRECONDITION",
+                "the endpoint was removed",
+            ),
+            (
+                E::EndpointDisabled,
+                "FAILED_PRECONDITION",
+                "the endpoint is disabled; enable it in the directory first",
+            ),
+        ];
+        for (refusal, code, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), code, "{message}");
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+    }
 
     /// A label never takes a stored string as it is: a channel is one of those this release sends on, and
     /// a stored name that is none of them is refused when read (see `crate::channel`).

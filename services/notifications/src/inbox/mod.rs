@@ -7,17 +7,14 @@ pub mod watch;
 
 use std::collections::{HashMap, HashSet};
 
-use placement_platform::{
-    error::{ServiceError, ServiceResult},
-    page::take_page,
-};
+use placement_platform::{error::ServiceResult, page::take_page};
 use placement_proto::v1::{Delivery, ListNotificationsResponse, Notification};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::deliveries::store::deliveries_of;
 
-pub use model::{Added, Arrival, Arrivals};
+pub use model::{Added, Arrival, Arrivals, InboxError};
 
 /// One page of the agency's notifications, newest first, before sequence `before`, each with its
 /// deliveries.
@@ -61,7 +58,7 @@ pub async fn mark_read(pool: &PgPool, agency: Uuid, ids: &[Uuid]) -> ServiceResu
     let distinct = placement_platform::numbers::len_i64(ids.iter().collect::<HashSet<_>>().len());
     if mine != distinct {
         // Another agency's notifications and unknown ids look alike.
-        return Err(ServiceError::not_found("notification"));
+        return Err(InboxError::NotificationNotFound.into());
     }
     let marked = store::mark_read(&mut tx, ids, agency).await?;
     tx.commit().await?;

@@ -4,10 +4,41 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use placement_platform::time::{opt_timestamp, timestamp};
+use placement_platform::{
+    error::ServiceError,
+    time::{opt_timestamp, timestamp},
+};
 use placement_proto::v1::{Notification, NotificationKind};
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+/// Why a request about an agency's inbox is refused, or its stream ends.
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    /// No such notification, or another agency's: the two look alike.
+    #[error("notification not found")]
+    NotificationNotFound,
+    /// A stream asked to start after a notification the agency was not sent.
+    #[error("after_sequence: not a notification of this agency")]
+    NotOwnSequence,
+    #[error("the token expired; open the stream again with a fresh one")]
+    TokenExpired,
+    #[error("server shutting down")]
+    ShuttingDown,
+}
+
+impl From<InboxError> for ServiceError {
+    fn from(e: InboxError) -> Self {
+        match e {
+            InboxError::NotificationNotFound => ServiceError::not_found("notification"),
+            InboxError::NotOwnSequence => {
+                ServiceError::invalid("after_sequence", "not a notification of this agency")
+            }
+            InboxError::TokenExpired => ServiceError::Unauthenticated(e.to_string()),
+            InboxError::ShuttingDown => ServiceError::Unavailable(e.to_string()),
+        }
+    }
+}
 
 /// The columns of a `NotificationRow`.
 pub(crate) const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
@@ -61,4 +92,45 @@ pub struct Arrival {
 pub struct Added {
     pub(crate) notifications: Vec<Arrival>,
     pub(crate) deliveries: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each refusal is answered as before its enum: the same code, field and text.
+    #[test]
+    fn refusals_keep_their_codes_fields_and_text() {
+        let cases = [
+            (
+                InboxError::NotificationNotFound,
+                "NOT_FOUND",
+                "notification not found",
+            ),
+            (
+                InboxError::NotOwnSequence,
+                "INVALID_ARGUMENT",
+                "after_sequence: not a notification of this agency",
+            ),
+            (
+                InboxError::TokenExpired,
+                "UNAUTHENTICATED",
+                "the token expired; open the stream again with a fresh one",
+            ),
+            (
+                InboxError::ShuttingDown,
+                "UNAVAILABLE",
+                "server shutting down",
+            ),
+        ];
+        for (refusal, code, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), code, "{message}");
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+        assert!(matches!(
+            ServiceError::from(InboxError::NotOwnSequence),
+            ServiceError::InvalidArgument { field, .. } if field == "after_sequence"
+        ));
+    }
 }

@@ -15,7 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use uuid::Uuid;
 
-use super::{model::Arrival, store};
+use super::{
+    model::{Arrival, InboxError},
+    store,
+};
 
 /// How many WatchNotifications streams one agency, and one person of it, keep open at once: each looks
 /// at the database every second, so open streams are a cost that no caller may grow without end.
@@ -107,9 +110,7 @@ async fn watch(
         // A stream does not outlive the credentials it was opened with, even when its reader stopped
         // reading: a send waiting for room is dropped with the rest, and the lease's places are freed.
         () = lease.expired() => {
-            let _ = out.try_send(Err(Status::unauthenticated(
-                "the token expired; open the stream again with a fresh one",
-            )));
+            let _ = out.try_send(Err(ServiceError::from(InboxError::TokenExpired).into()));
         }
     }
 }
@@ -128,10 +129,7 @@ async fn follow(
         Ok(Some(position)) => position,
         Ok(None) => {
             let _ = out
-                .send(Err(Status::from(ServiceError::invalid(
-                    "after_sequence",
-                    "not a notification of this agency",
-                ))))
+                .send(Err(ServiceError::from(InboxError::NotOwnSequence).into()))
                 .await;
             return;
         }
@@ -158,7 +156,7 @@ async fn follow(
             _ = tokio::time::sleep(Duration::from_secs(1)) => look = true,
             _ = out.closed() => return,
             _ = shutdown.cancelled() => {
-                let _ = out.send(Err(Status::unavailable("server shutting down"))).await;
+                let _ = out.send(Err(ServiceError::from(InboxError::ShuttingDown).into())).await;
                 return;
             }
         }

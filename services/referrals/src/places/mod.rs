@@ -11,6 +11,25 @@ use uuid::Uuid;
 
 use crate::record::model::ReferralRow;
 
+/// Why an acceptance cannot take its places now.
+#[derive(Debug, thiserror::Error)]
+pub enum PlacesError {
+    /// No event of the directory told this service's places yet; one soon will.
+    #[error("the service's places are not known yet; retry")]
+    NotKnownYet,
+    #[error("the service has {free} free places; the referral needs {needed}")]
+    TooFew { free: i64, needed: i32 },
+}
+
+impl From<PlacesError> for ServiceError {
+    fn from(e: PlacesError) -> Self {
+        match e {
+            PlacesError::NotKnownYet => ServiceError::Unavailable(e.to_string()),
+            PlacesError::TooFew { .. } => ServiceError::precondition(e.to_string()),
+        }
+    }
+}
+
 /// Notes a service's free places (only a newer figure replaces the one we have), and whether the
 /// directory applied an acceptance's hold.
 pub async fn note_places(
@@ -40,17 +59,42 @@ pub(crate) async fn check_free_places(
     row: &ReferralRow,
 ) -> ServiceResult<()> {
     let Some((announced, pending)) = store::free_places_of(conn, row.service_id).await? else {
-        return Err(ServiceError::Unavailable(
-            "the service's places are not known yet; retry".into(),
-        ));
+        return Err(PlacesError::NotKnownYet.into());
     };
     let free = i64::from(announced) - pending;
     if free < i64::from(row.places) {
-        return Err(ServiceError::precondition(format!(
-            "the service has {} free places; the referral needs {}",
-            free.max(0),
-            row.places
-        )));
+        return Err(PlacesError::TooFew {
+            free: free.max(0),
+            needed: row.places,
+        }
+        .into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each refusal is answered as before its enum: the same code and text.
+    #[test]
+    fn refusals_keep_their_codes_and_text() {
+        let cases = [
+            (
+                PlacesError::NotKnownYet,
+                "UNAVAILABLE",
+                "the service's places are not known yet; retry",
+            ),
+            (
+                PlacesError::TooFew { free: 1, needed: 2 },
+                "FAILED_PRECONDITION",
+                "the service has 1 free places; the referral needs 2",
+            ),
+        ];
+        for (refusal, code, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), code, "{message}");
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+    }
 }

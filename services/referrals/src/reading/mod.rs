@@ -26,6 +26,31 @@ use crate::{
     record::store::{assemble, parties_of},
 };
 
+/// Why a read of referrals is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadingError {
+    #[error("status: unknown status")]
+    UnknownStatus,
+    #[error("direction: INCOMING or OUTGOING")]
+    DirectionMissing,
+    #[error("changed_after: not a valid time")]
+    UnreadableChangedAfter,
+}
+
+impl From<ReadingError> for ServiceError {
+    fn from(e: ReadingError) -> Self {
+        match e {
+            ReadingError::UnknownStatus => ServiceError::invalid("status", "unknown status"),
+            ReadingError::DirectionMissing => {
+                ServiceError::invalid("direction", "INCOMING or OUTGOING")
+            }
+            ReadingError::UnreadableChangedAfter => {
+                ServiceError::invalid("changed_after", "not a valid time")
+            }
+        }
+    }
+}
+
 /// Reads of referrals, each recorded in the audit trail.
 #[derive(Clone)]
 pub struct Reading {
@@ -116,12 +141,12 @@ impl Reading {
         let page = req.page.unwrap_or_default();
         let limit = page_size("page.page_size", page.page_size)?;
         let after = Cursor::decode("page.page_token", &page.page_token)?;
-        let status = ReferralStatus::try_from(req.status)
-            .map_err(|_| ServiceError::invalid("status", "unknown status"))?;
+        let status =
+            ReferralStatus::try_from(req.status).map_err(|_| ReadingError::UnknownStatus)?;
         let direction = ReferralDirection::try_from(req.direction)
             .ok()
             .filter(|d| *d != ReferralDirection::Unspecified)
-            .ok_or_else(|| ServiceError::invalid("direction", "INCOMING or OUTGOING"))?;
+            .ok_or(ReadingError::DirectionMissing)?;
         let mut conn = self.pool.acquire().await?;
         let mut rows = store::list_referrals(
             &mut conn,
@@ -161,7 +186,7 @@ impl Reading {
             // No referral changed before 1970; earlier times (which the database cannot all hold) mean all.
             (None, Some(t)) => (
                 placement_platform::time::from_timestamp(&t)
-                    .ok_or_else(|| ServiceError::invalid("changed_after", "not a valid time"))?
+                    .ok_or(ReadingError::UnreadableChangedAfter)?
                     .max(DateTime::<Utc>::UNIX_EPOCH),
                 Uuid::max(),
             ),
@@ -194,4 +219,37 @@ fn ids_of(referrals: &[Referral]) -> Vec<Uuid> {
     (referrals.iter())
         .filter_map(|x| Uuid::parse_str(&x.id).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each refusal is answered as before its enum: the same code, field and text.
+    #[test]
+    fn refusals_keep_their_codes_fields_and_text() {
+        let cases = [
+            (
+                ReadingError::UnknownStatus,
+                "status",
+                "status: unknown status",
+            ),
+            (
+                ReadingError::DirectionMissing,
+                "direction",
+                "direction: INCOMING or OUTGOING",
+            ),
+            (
+                ReadingError::UnreadableChangedAfter,
+                "changed_after",
+                "changed_after: not a valid time",
+            ),
+        ];
+        for (refusal, field, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), "INVALID_ARGUMENT", "{message}");
+            assert!(matches!(&e, ServiceError::InvalidArgument { field: f, .. } if f == field));
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+    }
 }

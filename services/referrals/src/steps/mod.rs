@@ -9,14 +9,14 @@ use placement_messaging::Outbox;
 use placement_platform::{
     audit::{self, Entry},
     caller::Caller,
-    error::{ServiceError, ServiceResult, retry_conflicts},
+    error::{ServiceResult, retry_conflicts},
 };
 use placement_proto::v1::Referral;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 pub use model::Origin;
-use model::{event_of, refused, rpc_of};
+use model::{StepError, event_of, rpc_of};
 
 use crate::{
     EVENTS, places, policy,
@@ -91,7 +91,10 @@ async fn apply(
     if !policy::may_read(conn, actor, &row, &parties).await? {
         return Err(policy::hidden());
     }
-    let transition = row.state(&parties).decide(step, actor).map_err(refused)?;
+    let transition = row
+        .state(&parties)
+        .decide(step, actor)
+        .map_err(StepError::from)?;
     take(conn, &row, &transition, Some(actor), origin).await
 }
 
@@ -136,9 +139,7 @@ async fn take(
 ) -> ServiceResult<ReferralRow> {
     let Origin { correlation, at } = origin;
     // Checked before anything is written: the state machine names an action in every transition.
-    let announce = event_of(t.action).ok_or_else(|| {
-        ServiceError::Internal(format!("the action {:?} announces no event", t.action))
-    })?;
+    let announce = event_of(t.action).ok_or(StepError::Unannounced(t.action))?;
     if t.needs_free_places {
         places::check_free_places(conn, row).await?;
     }

@@ -14,12 +14,39 @@ use uuid::Uuid;
 
 use crate::referral::{CourtDecision, Step, TransitionError};
 
-/// The status of a step the state machine refused.
-pub(crate) fn refused(e: TransitionError) -> ServiceError {
-    match e {
-        TransitionError::NotAllowed(m) => ServiceError::denied(m),
-        TransitionError::WrongState(m) => ServiceError::precondition(m),
-        TransitionError::Invalid(field, why) => ServiceError::invalid(field, why),
+/// Why a step is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The state machine's verdict: no standing, the wrong status, or particulars that contradict the
+    /// referral.
+    #[error(transparent)]
+    Refused(#[from] TransitionError),
+    #[error("reason: required")]
+    ReasonMissing,
+    #[error("decision: required")]
+    DecisionMissing,
+    #[error("decision.kind: must be COURT_DECISION")]
+    DecisionNotByCourt,
+    /// The state machine named an action that has no event: a bug, caught before anything is written.
+    #[error("the action {0:?} announces no event")]
+    Unannounced(ReferralAction),
+}
+
+impl From<StepError> for ServiceError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::Refused(TransitionError::NotAllowed(m)) => ServiceError::denied(m),
+            StepError::Refused(TransitionError::WrongState(m)) => ServiceError::precondition(m),
+            StepError::Refused(TransitionError::Invalid(field, why)) => {
+                ServiceError::invalid(field, why)
+            }
+            StepError::ReasonMissing => ServiceError::invalid("reason", "required"),
+            StepError::DecisionMissing => ServiceError::invalid("decision", "required"),
+            StepError::DecisionNotByCourt => {
+                ServiceError::invalid("decision.kind", "must be COURT_DECISION")
+            }
+            StepError::Unannounced(_) => ServiceError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -52,7 +79,7 @@ pub fn decline(reason: i32, comment: &str) -> ServiceResult<Step> {
     let reason = DeclineReason::try_from(reason)
         .ok()
         .filter(|r| *r != DeclineReason::Unspecified)
-        .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
+        .ok_or(StepError::ReasonMissing)?;
     check_text("comment", comment, 0, 2000)?;
     Ok(Step::Decline(reason, comment.trim().to_string()))
 }
@@ -62,19 +89,16 @@ pub fn withdraw(reason: i32, comment: &str) -> ServiceResult<Step> {
     let reason = WithdrawReason::try_from(reason)
         .ok()
         .filter(|r| *r != WithdrawReason::Unspecified)
-        .ok_or_else(|| ServiceError::invalid("reason", "required"))?;
+        .ok_or(StepError::ReasonMissing)?;
     check_text("comment", comment, 0, 2000)?;
     Ok(Step::Withdraw(reason, comment.trim().to_string()))
 }
 
 /// The court decision a step records, as asked for.
 pub fn validate_court_decision(decision: Option<&LegalBasis>) -> ServiceResult<CourtDecision> {
-    let d = decision.ok_or_else(|| ServiceError::invalid("decision", "required"))?;
+    let d = decision.ok_or(StepError::DecisionMissing)?;
     if d.kind != LegalBasisKind::CourtDecision as i32 {
-        return Err(ServiceError::invalid(
-            "decision.kind",
-            "must be COURT_DECISION",
-        ));
+        return Err(StepError::DecisionNotByCourt.into());
     }
     check_text("decision.number", d.number.trim(), 1, 64)?;
     check_text("decision.court", d.court.trim(), 1, 200)?;
@@ -157,6 +181,61 @@ mod tests {
             field(withdraw(WithdrawReason::Other as i32, &"x".repeat(2001))),
             "comment"
         );
+    }
+
+    /// Each refusal is answered as before its enum: the same code, field and text.
+    #[test]
+    fn refusals_keep_their_codes_fields_and_text() {
+        let cases = [
+            (
+                StepError::Refused(TransitionError::NotAllowed("only the sender withdraws")),
+                "PERMISSION_DENIED",
+                "only the sender withdraws",
+            ),
+            (
+                StepError::Refused(TransitionError::WrongState("the referral is closed".into())),
+                "FAILED_PRECONDITION",
+                "the referral is closed",
+            ),
+            (
+                StepError::Refused(TransitionError::Invalid("decision.issued_on", "too early")),
+                "INVALID_ARGUMENT",
+                "decision.issued_on: too early",
+            ),
+            (
+                StepError::ReasonMissing,
+                "INVALID_ARGUMENT",
+                "reason: required",
+            ),
+            (
+                StepError::DecisionMissing,
+                "INVALID_ARGUMENT",
+                "decision: required",
+            ),
+            (
+                StepError::DecisionNotByCourt,
+                "INVALID_ARGUMENT",
+                "decision.kind: must be COURT_DECISION",
+            ),
+            (
+                StepError::Unannounced(ReferralAction::Unspecified),
+                "INTERNAL",
+                "internal error",
+            ),
+        ];
+        for (refusal, code, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), code, "{message}");
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+        assert_eq!(
+            field::<()>(Err(StepError::DecisionNotByCourt.into())),
+            "decision.kind"
+        );
+        assert!(matches!(
+            ServiceError::from(StepError::Unannounced(ReferralAction::Unspecified)),
+            ServiceError::Internal(m) if m == "the action Unspecified announces no event"
+        ));
     }
 
     mod fuzz {

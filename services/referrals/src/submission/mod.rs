@@ -15,7 +15,7 @@ use placement_messaging::{Event, Outbox};
 use placement_platform::{
     audit::{self, Entry},
     caller::Caller,
-    error::{ServiceError, ServiceResult, retry_conflicts},
+    error::{ServiceResult, retry_conflicts},
 };
 use placement_proto::v1::{
     Referral, ReferralAction, ReferralStatus, SubmitReferralRequest,
@@ -24,7 +24,10 @@ use placement_proto::v1::{
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use model::{Submission, Target, new_referral, receiving_parties, replay, validate_submission};
+use model::{
+    Submission, SubmissionError, Target, new_referral, receiving_parties, replay,
+    validate_submission,
+};
 
 use crate::{
     EVENTS,
@@ -125,9 +128,8 @@ impl Submissions {
         let (places, provider, foster_team) = (target.places, target.provider, target.foster_team);
         let id = Uuid::now_v7();
         let deadline = s.at.unwrap_or_else(Utc::now)
-            + chrono::Duration::from_std(self.ack_deadline).map_err(|_| {
-                ServiceError::Internal("acknowledgement deadline out of range".into())
-            })?;
+            + chrono::Duration::from_std(self.ack_deadline)
+                .map_err(|_| SubmissionError::DeadlineOutOfRange)?;
         let mut tx = placement_platform::db::begin(&self.pool).await?;
         // The directory's answer is the freshest view of the service's places we have.
         crate::places::store::note_free_places(
@@ -148,7 +150,7 @@ impl Submissions {
             let existing = self
                 .find_by_key(caller.agency_id, &s.idempotency_key)
                 .await?
-                .ok_or_else(|| ServiceError::Unavailable("concurrent submission".into()))?;
+                .ok_or(SubmissionError::ConcurrentSubmission)?;
             replay(&existing, s)?;
             return self.reading.get(caller.clone(), existing.id).await;
         };

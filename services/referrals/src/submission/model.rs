@@ -14,6 +14,67 @@ use crate::{
     referral::ChildrenAges,
 };
 
+/// Why a submission is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmissionError {
+    #[error("legal_basis: required")]
+    LegalBasisMissing,
+    #[error("legal_basis.kind: required")]
+    LegalBasisKindMissing,
+    /// The idempotency key of an earlier submission came with another request.
+    #[error("idempotency_key was already used for a different referral")]
+    KeyReused,
+    /// The cases service knows no such case, or not for the caller: the two look alike.
+    #[error("case not found")]
+    CaseNotFound,
+    #[error("the case is not open")]
+    CaseNotOpen,
+    #[error("the case has no children")]
+    NoChildren,
+    #[error("service not found")]
+    ServiceNotFound,
+    #[error("the service takes no referrals now")]
+    ServiceNotTaking,
+    /// The child at 1-based position `child` of the case fits neither age its birth year allows.
+    #[error("child {child} is outside the service's age range {min_age}-{max_age}")]
+    ChildOutsideAges {
+        child: usize,
+        min_age: u32,
+        max_age: u32,
+    },
+    #[error("district {region_code} has no foster-care team registered")]
+    NoFosterTeam { region_code: String },
+    /// A retry with the same key holds the key but its referral cannot be read yet: retrying succeeds.
+    #[error("concurrent submission")]
+    ConcurrentSubmission,
+    /// The configured acknowledgement deadline does not fit a date: a bad setting, not the caller's fault.
+    #[error("acknowledgement deadline out of range")]
+    DeadlineOutOfRange,
+    /// The directory answered with a provider id that is no UUID: its bug, not the caller's.
+    #[error("directory returned a malformed id")]
+    MalformedProviderId,
+}
+
+impl From<SubmissionError> for ServiceError {
+    fn from(e: SubmissionError) -> Self {
+        use SubmissionError as E;
+        match e {
+            E::LegalBasisMissing => ServiceError::invalid("legal_basis", "required"),
+            E::LegalBasisKindMissing => ServiceError::invalid("legal_basis.kind", "required"),
+            E::KeyReused => ServiceError::AlreadyExists(e.to_string()),
+            E::CaseNotFound => ServiceError::not_found("case"),
+            E::ServiceNotFound => ServiceError::not_found("service"),
+            E::CaseNotOpen
+            | E::NoChildren
+            | E::ServiceNotTaking
+            | E::ChildOutsideAges { .. }
+            | E::NoFosterTeam { .. } => ServiceError::precondition(e.to_string()),
+            E::ConcurrentSubmission => ServiceError::Unavailable(e.to_string()),
+            E::DeadlineOutOfRange | E::MalformedProviderId => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
 /// What the directory and the cases service said of a submission's case and service.
 pub(super) struct Target {
     pub(super) places: i32,
@@ -46,13 +107,11 @@ pub(super) fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<S
     let case_id = parse_id("case_id", &req.case_id)?;
     let service_id = parse_id("service_id", &req.service_id)?;
     check_text("idempotency_key", &req.idempotency_key, 1, 128)?;
-    let basis = req
-        .legal_basis
-        .ok_or_else(|| ServiceError::invalid("legal_basis", "required"))?;
+    let basis = req.legal_basis.ok_or(SubmissionError::LegalBasisMissing)?;
     let kind = LegalBasisKind::try_from(basis.kind)
         .ok()
         .filter(|k| *k != LegalBasisKind::Unspecified)
-        .ok_or_else(|| ServiceError::invalid("legal_basis.kind", "required"))?;
+        .ok_or(SubmissionError::LegalBasisKindMissing)?;
     check_text("legal_basis.number", basis.number.trim(), 1, 64)?;
     let date = past_act_date("legal_basis.issued_on", basis.issued_on.as_ref())?;
     if kind == LegalBasisKind::CourtDecision {
@@ -87,9 +146,7 @@ pub(super) fn replay(existing: &ReferralRow, s: &Submission) -> ServiceResult<()
     if same {
         Ok(())
     } else {
-        Err(ServiceError::AlreadyExists(
-            "idempotency_key was already used for a different referral".into(),
-        ))
+        Err(SubmissionError::KeyReused.into())
     }
 }
 
@@ -239,6 +296,93 @@ mod tests {
         let mut r = request();
         r.reason = "x".repeat(2001);
         assert_eq!(field(r), "reason");
+    }
+
+    /// Each refusal is answered as before its enum: the same code, field and text.
+    #[test]
+    fn refusals_keep_their_codes_fields_and_text() {
+        use SubmissionError as E;
+        let cases = [
+            (
+                E::LegalBasisMissing,
+                "INVALID_ARGUMENT",
+                "legal_basis: required",
+            ),
+            (
+                E::LegalBasisKindMissing,
+                "INVALID_ARGUMENT",
+                "legal_basis.kind: required",
+            ),
+            (
+                E::KeyReused,
+                "ALREADY_EXISTS",
+                "idempotency_key was already used for a different referral",
+            ),
+            (E::CaseNotFound, "NOT_FOUND", "case not found"),
+            (
+                E::CaseNotOpen,
+                "FAILED_PRECONDITION",
+                "the case is not open",
+            ),
+            (
+                E::NoChildren,
+                "FAILED_PRECONDITION",
+                "the case has no children",
+            ),
+            (E::ServiceNotFound, "NOT_FOUND", "service not found"),
+            (
+                E::ServiceNotTaking,
+                "FAILED_PRECONDITION",
+                "the service takes no referrals now",
+            ),
+            (
+                E::ChildOutsideAges {
+                    child: 2,
+                    min_age: 3,
+                    max_age: 7,
+                },
+                "FAILED_PRECONDITION",
+                "child 2 is outside the service's age range 3-7",
+            ),
+            (
+                E::NoFosterTeam {
+                    region_code: "VRC".into(),
+                },
+                "FAILED_PRECONDITION",
+                "district VRC has no foster-care team registered",
+            ),
+            (
+                E::ConcurrentSubmission,
+                "UNAVAILABLE",
+                "concurrent submission",
+            ),
+            (E::DeadlineOutOfRange, "INTERNAL", "internal error"),
+            (E::MalformedProviderId, "INTERNAL", "internal error"),
+        ];
+        for (refusal, code, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), code, "{message}");
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+    }
+
+    /// A refusal names its field apart from its reason; an internal error tells the caller nothing, and
+    /// keeps its cause in the error.
+    #[test]
+    fn refusals_keep_their_field_and_internal_errors_their_cause() {
+        use SubmissionError as E;
+        let e = ServiceError::from(E::LegalBasisKindMissing);
+        assert!(
+            matches!(&e, ServiceError::InvalidArgument { field, reason } if field == "legal_basis.kind" && reason == "required")
+        );
+        assert!(matches!(
+            ServiceError::from(E::MalformedProviderId),
+            ServiceError::Internal(m) if m == "directory returned a malformed id"
+        ));
+        assert!(matches!(
+            ServiceError::from(E::DeadlineOutOfRange),
+            ServiceError::Internal(m) if m == "acknowledgement deadline out of range"
+        ));
     }
 
     mod fuzz {

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     Submissions,
-    model::{Submission, Target},
+    model::{Submission, SubmissionError, Target},
 };
 use crate::{agencies::store as agencies, referral::ChildrenAges};
 
@@ -40,28 +40,20 @@ impl Submissions {
             self.sender_region(&mut directory2, caller),
         );
         let case = case
-            .map_err(|status| match status.code() {
-                tonic::Code::NotFound => ServiceError::not_found("case"),
-                _ => ServiceError::from(status),
-            })?
+            .map_err(|status| missing_as(status, SubmissionError::CaseNotFound))?
             .into_inner();
         if case.status != CaseStatus::Open as i32 {
-            return Err(ServiceError::precondition("the case is not open"));
+            return Err(SubmissionError::CaseNotOpen.into());
         }
         let places = placement_platform::numbers::len_i32(case.children.len());
         if places == 0 {
-            return Err(ServiceError::precondition("the case has no children"));
+            return Err(SubmissionError::NoChildren.into());
         }
         let service = service
-            .map_err(|status| match status.code() {
-                tonic::Code::NotFound => ServiceError::not_found("service"),
-                _ => ServiceError::from(status),
-            })?
+            .map_err(|status| missing_as(status, SubmissionError::ServiceNotFound))?
             .into_inner();
         if service.status != ServiceStatus::Active as i32 {
-            return Err(ServiceError::precondition(
-                "the service takes no referrals now",
-            ));
+            return Err(SubmissionError::ServiceNotTaking.into());
         }
         let this_year = Utc::now().year();
         for (i, child) in case.children.iter().enumerate() {
@@ -69,30 +61,27 @@ impl Submissions {
             let oldest = u32::try_from(this_year.saturating_sub(child.birth_year)).unwrap_or(0);
             let youngest = oldest.saturating_sub(1);
             if oldest < service.min_age || youngest > service.max_age {
-                return Err(ServiceError::precondition(format!(
-                    "child {} is outside the service's age range {}-{}",
-                    i + 1,
-                    service.min_age,
-                    service.max_age
-                )));
+                return Err(SubmissionError::ChildOutsideAges {
+                    child: i + 1,
+                    min_age: service.min_age,
+                    max_age: service.max_age,
+                }
+                .into());
             }
         }
         let ages = ChildrenAges::of(this_year, case.children.iter().map(|c| c.birth_year))
-            .ok_or_else(|| ServiceError::precondition("the case has no children"))?;
+            .ok_or(SubmissionError::NoChildren)?;
         let sender_region = sender?;
         let (foster_team, rdsa) = tokio::join!(
             self.first_agency(caller, &service.region_code, AgencyKind::FosterCareTeam),
             self.first_agency(caller, &service.region_code, AgencyKind::Rdsa),
         );
-        let foster_team = foster_team?.ok_or_else(|| {
-            ServiceError::precondition(format!(
-                "district {} has no foster-care team registered",
-                service.region_code
-            ))
+        let foster_team = foster_team?.ok_or_else(|| SubmissionError::NoFosterTeam {
+            region_code: service.region_code.clone(),
         })?;
         let rdsa = rdsa?;
         let provider = Uuid::parse_str(&service.provider_agency_id)
-            .map_err(|_| ServiceError::Internal("directory returned a malformed id".into()))?;
+            .map_err(|_| SubmissionError::MalformedProviderId)?;
 
         Ok(Target {
             places,
@@ -156,5 +145,15 @@ impl Submissions {
             .into_inner()
             .agencies;
         Ok(agencies.first().and_then(|a| Uuid::parse_str(&a.id).ok()))
+    }
+}
+
+/// The error of a failed call to another service: `missing` when it found no such record (read from the
+/// status's code), else the other service's verdict as it gave it.
+fn missing_as(status: tonic::Status, missing: SubmissionError) -> ServiceError {
+    if status.code() == tonic::Code::NotFound {
+        missing.into()
+    } else {
+        ServiceError::from(status)
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use placement_messaging::{Event, EventBuilder, Outbox};
-use placement_platform::error::{ServiceError, ServiceResult};
+use placement_platform::error::ServiceResult;
 use placement_platform::time::timestamp;
 use placement_proto::v1::DistrictDigestReady;
 use sqlx::PgPool;
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{agencies, figures::district_report};
-pub use model::{Schedule, ScheduleError};
+pub use model::{DigestError, Schedule, ScheduleError};
 
 const EVENTS: EventBuilder =
     <crate::Reports as placement_messaging::service::Service>::DEFINITION.events();
@@ -124,9 +124,10 @@ pub async fn send_to_district(
 ) -> ServiceResult<(Uuid, Uuid)> {
     let rdsas = agencies::store::rdsas_of(&mut *pool.acquire().await?, region).await?;
     let Some(&agency) = rdsas.first() else {
-        return Err(ServiceError::not_found(format!(
-            "region_code: no RDSA of district {region} is known"
-        )));
+        return Err(DigestError::NoRdsa {
+            region_code: region.to_string(),
+        }
+        .into());
     };
     let id = send(pool, outbox, agency, region, None)
         .await?

@@ -4,6 +4,25 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Europe::Sofia;
+use placement_platform::error::ServiceError;
+
+/// Why a digest asked for is not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    /// The district has no RDSA this service has learnt of, so nobody to send it to.
+    #[error("region_code: no RDSA of district {region_code} is known not found")]
+    NoRdsa { region_code: String },
+}
+
+impl From<DigestError> for ServiceError {
+    fn from(e: DigestError) -> Self {
+        match e {
+            DigestError::NoRdsa { region_code } => ServiceError::not_found(format!(
+                "region_code: no RDSA of district {region_code} is known"
+            )),
+        }
+    }
+}
 
 /// When digests go out: a weekday and a time of day in Sofia (`PLACEMENT_REPORTS_DIGEST_AT`, e.g.
 /// `MON 07:00`), or never (`off`).
@@ -68,6 +87,19 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refusal is answered as before its enum: the same code and text.
+    #[test]
+    fn refusals_keep_their_codes_and_text() {
+        let refusal = DigestError::NoRdsa {
+            region_code: "VRC".into(),
+        };
+        let message = "region_code: no RDSA of district VRC is known not found";
+        assert_eq!(refusal.to_string(), message);
+        let e = ServiceError::from(refusal);
+        assert_eq!(e.code_name(), "NOT_FOUND");
+        assert_eq!(tonic::Status::from(e).message(), message);
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()

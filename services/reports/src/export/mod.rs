@@ -10,6 +10,27 @@ use rust_xlsxwriter::{Workbook, XlsxError};
 
 use model::{Cell, Table, tables};
 
+/// Why the report cannot be made a file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The CSV asked for a table the report does not have.
+    #[error("table: not a table of the report")]
+    NotATable,
+    #[error("writing the file: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("writing the file: {0}")]
+    Xlsx(#[from] XlsxError),
+}
+
+impl From<ExportError> for ServiceError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::NotATable => ServiceError::invalid("table", "not a table of the report"),
+            ExportError::Csv(_) | ExportError::Xlsx(_) => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
 /// The report as the file asked for.
 pub fn file(
     report: &DistrictReport,
@@ -24,22 +45,21 @@ pub fn file(
         period.0.format("%Y-%m-%d"),
         period.1.format("%Y-%m-%d")
     );
-    let failed = |e: String| ServiceError::Internal(format!("writing the file: {e}"));
     if format == ReportFormat::Xlsx {
         return Ok(ReportFile {
             content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
                 .into(),
             file_name: format!("{stem}.xlsx"),
-            content: xlsx(&tables).map_err(|e| failed(e.to_string()))?,
+            content: xlsx(&tables).map_err(ExportError::from)?,
         });
     }
     let chosen = (tables.iter())
         .find(|t| t.kind == table)
-        .ok_or_else(|| ServiceError::invalid("table", "not a table of the report"))?;
+        .ok_or(ExportError::NotATable)?;
     Ok(ReportFile {
         content_type: "text/csv; charset=utf-8".into(),
         file_name: format!("{stem}-{}.csv", chosen.sheet_name()),
-        content: csv(chosen).map_err(|e| failed(e.to_string()))?,
+        content: csv(chosen).map_err(ExportError::from)?,
     })
 }
 
@@ -80,6 +100,28 @@ pub fn xlsx(tables: &[Table]) -> Result<Vec<u8>, XlsxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each refusal is answered as before its enum: the same code, field and text; a writer's failure
+    /// keeps its cause for the log and tells the caller nothing of it.
+    #[test]
+    fn refusals_keep_their_codes_fields_and_text() {
+        let e = ServiceError::from(ExportError::NotATable);
+        assert!(matches!(&e, ServiceError::InvalidArgument { field, .. } if field == "table"));
+        assert_eq!(e.code_name(), "INVALID_ARGUMENT");
+        assert_eq!(
+            tonic::Status::from(e).message(),
+            "table: not a table of the report"
+        );
+        let failed = ExportError::from(XlsxError::SheetnameCannotBeBlank(String::new()));
+        let cause = XlsxError::SheetnameCannotBeBlank(String::new()).to_string();
+        assert!(std::error::Error::source(&failed).is_some());
+        let e = ServiceError::from(failed);
+        assert!(
+            matches!(&e, ServiceError::Internal(m) if *m == format!("writing the file: {cause}"))
+        );
+        assert_eq!(e.code_name(), "INTERNAL");
+        assert_eq!(tonic::Status::from(e).message(), "internal error");
+    }
     use placement_model::figures::{FIGURES, FigureKind, STATUSES_NOW};
     use placement_proto::v1::{DistrictSide, DurationFigures};
 
