@@ -195,9 +195,10 @@ impl Draw {
     }
 }
 
-/// The plan: submissions spread over [`DAYS_SUBMITTING`] days from `start`; of every hundred, ten are
-/// answered by nobody, ten by one party only (both escalated at their deadline), the rest by both, then
-/// left, withdrawn, declined for one of four reasons, accepted, or accepted and placed.
+/// The plan: submissions spread over [`DAYS_SUBMITTING`] days from `start`; of every hundred, five are
+/// answered by nobody, five declined at once by the service before anyone acknowledged, ten answered by
+/// one party only (the unanswered and these escalated at their deadline), the rest by both, then left,
+/// withdrawn, declined for one of four reasons, accepted, or accepted and placed.
 fn plan(start: DateTime<Utc>) -> Vec<Planned> {
     let mut draw = Draw(0x0005_EED0_2026_1202);
     (0..REFERRALS)
@@ -229,6 +230,7 @@ fn plan(start: DateTime<Utc>) -> Vec<Planned> {
                 steps.push((second, Act::Acknowledge(b)));
             }
             match fate {
+                5..10 => steps.push((first, Act::Decline(reason))),
                 27..35 => steps.push((decided, Act::Withdraw(WithdrawReason::PlacedElsewhere))),
                 35..55 => steps.push((decided, Act::Decline(reason))),
                 55..65 => steps.push((decided, Act::Accept)),
@@ -495,7 +497,9 @@ fn referral_of(f: &Fixture, p: &Planned, id: &str, last_told: DateTime<Utc>) -> 
         };
         r.history.push(entry(at, action, status));
     }
-    if acks < 2 && p.deadline() <= last_told {
+    // A decline made before the deadline (the plan's only step that ends a referral before both
+    // acknowledged) leaves nothing to escalate.
+    if acks < 2 && status == ReferralStatus::Submitted && p.deadline() <= last_told {
         r.history
             .push(entry(p.deadline(), ReferralAction::Escalated, status));
     }

@@ -54,6 +54,38 @@ async fn declined_referral_tells_the_sender_and_holds_nothing() {
     f.assert_no_dead_letters().await;
 }
 
+/// A service with no place says so at once: it declines before anyone acknowledged, the wait for the
+/// acknowledgements ends (no reminder, no escalation is due) and the sender is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_declines_at_once_without_waiting_for_the_acknowledgements() {
+    let f = Fixture::start().await;
+    let mut recorder = f.stack.record_events().await;
+    let sender = f.agency("dsa-dragoman");
+    let provider = f.agency("provider-haskovo");
+    let case = f.open_twins_case(sender).await;
+    let r = f
+        .submit(sender, &case, f.demo.service("ftpc-haskovo"))
+        .await;
+    assert_eq!(r.status, ReferralStatus::Submitted as i32);
+
+    decline_with_a_reason_and_nothing_after(&f, provider, &r.id).await;
+    f.settle(&mut recorder, &r.id, 2).await;
+    let mut db = f.stack.db().await;
+    let timers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM referrals.referral_timers WHERE referral_id = $1::uuid",
+    )
+    .bind(&r.id)
+    .fetch_one(&mut db)
+    .await
+    .expect("timers");
+    assert_eq!(timers, 0, "no reminder or escalation is left to fire");
+    assert_eq!(
+        Fixture::kinds(&f.notifications(sender, &r.id).await),
+        vec![NotificationKind::ReferralDeclined]
+    );
+    f.assert_no_dead_letters().await;
+}
+
 /// A reason is required; the decline is final: nothing more can happen to the referral.
 async fn decline_with_a_reason_and_nothing_after(f: &Fixture, provider: Uuid, referral_id: &str) {
     let mut referrals = f.clients.referrals.clone();

@@ -503,11 +503,12 @@ pub(crate) fn expected_side_in(all: &[Referral], period: Period) -> DistrictSide
     };
     let timing = |which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| timed(false, which);
     let working = |which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| timed(true, which);
-    let first_ack = |a, _| a == ReferralAction::Acknowledged;
+    // The first answer: an acknowledgement, or a decline made before any.
+    let first_answer = |a, _| matches!(a, ReferralAction::Acknowledged | ReferralAction::Declined);
     let all_acks = |a, s| a == ReferralAction::Acknowledged && s == ReferralStatus::Acknowledged;
     let decided = |a, _| matches!(a, ReferralAction::Accepted | ReferralAction::Declined);
     let placed = |a, _| a == ReferralAction::Placed;
-    let first = timing(&first_ack);
+    let first = timing(&first_answer);
     DistrictSide {
         by_status_now,
         submitted: steps(ReferralAction::Submitted),
@@ -527,7 +528,7 @@ pub(crate) fn expected_side_in(all: &[Referral], period: Period) -> DistrictSide
         time_to_all_acknowledgements: timing(&all_acks),
         time_to_decision: timing(&decided),
         time_to_placement: timing(&placed),
-        working_time_to_first_response: working(&first_ack),
+        working_time_to_first_response: working(&first_answer),
         working_time_to_all_acknowledgements: working(&all_acks),
         working_time_to_decision: working(&decided),
         working_time_to_placement: working(&placed),
@@ -551,11 +552,11 @@ pub(crate) fn durations_of(values: Vec<Option<i64>>) -> Option<DurationFigures> 
 
 /// From the referral's submission to its first acknowledgement, in calendar or working time.
 pub(crate) fn to_first_response(r: &Referral, working: bool) -> Option<i64> {
-    let first_ack = |a, _| a == ReferralAction::Acknowledged;
+    let first_answer = |a, _| matches!(a, ReferralAction::Acknowledged | ReferralAction::Declined);
     if working {
-        working_after_submission(r, first_ack)
+        working_after_submission(r, first_answer)
     } else {
-        after_submission(r, first_ack)
+        after_submission(r, first_answer)
     }
 }
 

@@ -4,11 +4,14 @@
 //! pages with the large history under half the peak load. One table, one JSON file, one SVG of latency
 //! against offered load.
 
+mod history;
 mod reports;
+mod steady;
 mod telemetry;
 mod web;
 
 pub use reports::ReportFigures;
+pub use steady::SteadyRun;
 pub use telemetry::TelemetryRun;
 pub use web::WebFigures;
 
@@ -244,6 +247,9 @@ pub struct Report {
     pub reports: ReportFigures,
     /// The services' CPU per flow with metrics and traces off and on, under half the peak load.
     pub telemetry: Vec<TelemetryRun>,
+    /// Each service's CPU and database round trips per flow, under half the peak load, every statement
+    /// counted (on a stack of its own: counting costs CPU).
+    pub costs: Option<SteadyRun>,
     pub processes: HashMap<String, ProcessFigures>,
 }
 
@@ -1041,6 +1047,16 @@ pub async fn run(config: BenchConfig) -> Report {
     stack.stop_all();
     report.telemetry =
         telemetry::measure(half, config.telemetry_seconds, config.telemetry_rounds).await;
+    std::fs::create_dir_all(&config.out_dir).expect("output folder");
+    report.costs = Some(
+        steady::run(
+            half,
+            config.telemetry_seconds,
+            true,
+            &config.out_dir.join("pids.txt"),
+        )
+        .await,
+    );
     write_outputs(&config, &report);
     report
 }
@@ -1361,6 +1377,17 @@ pub fn telemetry_table(runs: &[TelemetryRun]) -> String {
     telemetry::table(runs)
 }
 
+/// One constant load alone, on a fresh stack, each service's cost per flow (`--steady`): for profiling.
+pub async fn steady_only(config: &BenchConfig, count_statements: bool) -> SteadyRun {
+    std::fs::create_dir_all(&config.out_dir).expect("output folder");
+    let pids = config.out_dir.join("pids.txt");
+    steady::run(config.first_rate, config.seconds, count_statements, &pids).await
+}
+
+pub fn steady_table(run: &SteadyRun) -> String {
+    steady::table(run)
+}
+
 /// Step 5, the reports: the long history in their read model, the district report and its export timed
 /// under half the peak flow, and the read model's lag behind the background flows' steps.
 async fn time_reports(
@@ -1589,6 +1616,12 @@ pub fn table(r: &Report) -> String {
     t += &memory_table(r);
     t += "\n";
     t += &telemetry::table(&r.telemetry);
+    if let Some(costs) = &r.costs {
+        t += "\n";
+        t += &steady::table(costs);
+    }
+    t += "\n";
+    t += &history::table(&history::Row::of(r));
     t
 }
 

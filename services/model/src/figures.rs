@@ -213,8 +213,8 @@ pub const FIGURES: [Figure; 16] = [
         "figures-unanswered",
         ["Not answered by anyone", "Без отговор от никого"],
         [
-            "Of the referrals submitted in the period, those nobody has acknowledged yet.",
-            "От изпратените през периода направления тези, които още никой не е потвърдил.",
+            "Of the referrals submitted in the period, those nobody has answered yet (neither acknowledged nor declined).",
+            "От изпратените през периода направления тези, на които още никой не е отговорил (нито потвърждение, нито отказ).",
         ],
         Source::Count(|s| s.unanswered),
     ),
@@ -223,8 +223,8 @@ pub const FIGURES: [Figure; 16] = [
         "figures-first-response",
         ["Time to the first response", "Време до първия отговор"],
         [
-            "From the submission to the first acknowledgement, in calendar time.",
-            "От изпращането до първото потвърждение, в календарно време.",
+            "From the submission to the first answer (an acknowledgement, or a decline made before any), in calendar time.",
+            "От изпращането до първия отговор (потвърждение или отказ преди него), в календарно време.",
         ],
         Source::Duration(|s| s.time_to_first_response.as_ref()),
     ),
@@ -269,8 +269,8 @@ pub const FIGURES: [Figure; 16] = [
             "Работно време до първия отговор",
         ],
         [
-            "From the submission to the first acknowledgement, in working time (weekdays 09:00–17:30, without holidays).",
-            "От изпращането до първото потвърждение, в работно време (делнични дни 09:00–17:30, без празниците).",
+            "From the submission to the first answer (an acknowledgement, or a decline made before any), in working time (weekdays 09:00–17:30, without holidays).",
+            "От изпращането до първия отговор (потвърждение или отказ преди него), в работно време (делнични дни 09:00–17:30, без празниците).",
         ],
         Source::WorkingDuration(|s| s.working_time_to_first_response.as_ref()),
     ),

@@ -393,12 +393,13 @@ impl ReferralState {
                         "only the agency that runs the receiving service accepts or declines",
                     ));
                 }
-                let verb = if kind == StepKind::Accept {
-                    "accept"
+                // Accepting holds places, so both parties must have the request first; a service with no
+                // place may say so at once, and its decline is an answer the sender can act on.
+                if kind == StepKind::Accept {
+                    self.require(&[S::Acknowledged], "accept")
                 } else {
-                    "decline"
-                };
-                self.require(&[S::Acknowledged], verb)
+                    self.require(&[S::Submitted, S::Acknowledged], "decline")
+                }
             }
             StepKind::Withdraw => {
                 self.require_sender(actor, "only the sender withdraws a referral")?;
@@ -719,7 +720,9 @@ mod tests {
                 Some(S::Submitted)
             }
             (Accept, S::Acknowledged) if actor == Some(p.provider) => Some(S::Accepted),
-            (Decline, S::Acknowledged) if actor == Some(p.provider) => Some(S::Declined),
+            (Decline, S::Submitted | S::Acknowledged) if actor == Some(p.provider) => {
+                Some(S::Declined)
+            }
             (Withdraw, S::Submitted | S::Acknowledged | S::Accepted) if actor == Some(p.sender) => {
                 Some(S::Withdrawn)
             }
@@ -781,9 +784,9 @@ mod tests {
                 }
             }
         }
-        // 2 acknowledgers + accept + decline + 3 withdrawals + confirm + escalate + remind
-        // + 4 court reminders + 4 court decisions.
-        assert_eq!(allowed, 18);
+        // 2 acknowledgers + accept + 2 declines (before and after the acknowledgements) + 3 withdrawals
+        // + confirm + escalate + remind + 4 court reminders + 4 court decisions.
+        assert_eq!(allowed, 19);
     }
 
     #[test]
@@ -994,6 +997,11 @@ mod tests {
             stopped(&submitted, RemindOfCourt, None),
             vec![T::RemindOfCourt]
         );
+        // A decline before anyone acknowledged ends the wait for acknowledgements too.
+        assert_eq!(
+            stopped(&submitted, Decline, Some(p.provider)),
+            vec![T::Remind, T::Escalate, T::RemindOfCourt]
+        );
         let acknowledged = state(&p, S::Acknowledged, (true, true));
         assert_eq!(
             stopped(&acknowledged, Decline, Some(p.provider)),
@@ -1021,7 +1029,7 @@ mod tests {
                 (false, false),
                 [
                     vec![K::Withdraw, K::RecordCourtDecision],
-                    vec![K::Acknowledge],
+                    vec![K::Acknowledge, K::Decline],
                     vec![K::Acknowledge],
                     vec![],
                 ],
@@ -1031,7 +1039,7 @@ mod tests {
                 (true, false),
                 [
                     vec![K::Withdraw, K::RecordCourtDecision],
-                    vec![],
+                    vec![K::Decline],
                     vec![K::Acknowledge],
                     vec![],
                 ],

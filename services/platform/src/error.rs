@@ -322,7 +322,11 @@ impl From<ServiceError> for Status {
             ServiceError::ResourceExhausted(m) => Status::resource_exhausted(m),
             ServiceError::DataLoss(m) => Status::data_loss(m),
             ServiceError::Database { verdict, source } => database_status(verdict, &source),
-            ServiceError::Internal(_) => Status::internal("internal error"),
+            // Our bug: its cause goes to the log, once, and the caller learns only that it happened.
+            ServiceError::Internal(cause) => {
+                tracing::error!(cause = %cause, "internal error");
+                Status::internal("internal error")
+            }
         }
     }
 }

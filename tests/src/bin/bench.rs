@@ -51,6 +51,14 @@ async fn main() {
     if let Some(seconds) = number("--seconds") {
         config.seconds = seconds;
     }
+    // One constant load (--first-rate, --seconds) on a fresh stack, each service's cost per flow; the
+    // services' pids are in <out>/pids.txt while it runs, for a profiler.
+    if args.iter().any(|a| a == "--steady") {
+        let count = args.iter().any(|a| a == "--count-statements");
+        let run = bench::steady_only(&config, count).await;
+        println!("{}", bench::steady_table(&run));
+        return;
+    }
     if args.iter().any(|a| a == "--telemetry-only") {
         let runs = bench::telemetry_only(&config).await;
         println!("{}", bench::telemetry_table(&runs));

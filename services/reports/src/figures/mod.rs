@@ -142,8 +142,10 @@ fn weeks_before(received: &[store::Milestones], end: DateTime<Utc>) -> Vec<WeekF
             .filter(|m| m.submitted_at >= from && m.submitted_at < from + week())
             .collect();
         let first = |working| {
-            let each = (of_week.iter())
-                .map(|m| m.first_ack_at.map(|at| span(m.submitted_at, at, working)));
+            let each = (of_week.iter()).map(|m| {
+                m.first_answer_at
+                    .map(|at| span(m.submitted_at, at, working))
+            });
             Some(durations(each))
         };
         WeekFigures {
@@ -209,7 +211,7 @@ async fn side_of(
         Some(durations(each))
     };
     let (first, all, decided, placed): (Reached, Reached, Reached, Reached) = (
-        |m| m.first_ack_at,
+        |m| m.first_answer_at,
         |m| m.all_acks_at,
         |m| m.decided_at,
         |m| m.placed_at,
@@ -234,7 +236,7 @@ async fn side_of(
         unanswered: u32::try_from(
             milestones
                 .iter()
-                .filter(|m| m.first_ack_at.is_none())
+                .filter(|m| m.first_answer_at.is_none())
                 .count(),
         )
         .unwrap_or(u32::MAX),

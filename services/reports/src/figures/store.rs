@@ -154,7 +154,7 @@ pub async fn steps_in(
 #[derive(Debug, FromRow)]
 pub struct Milestones {
     pub submitted_at: DateTime<Utc>,
-    pub first_ack_at: Option<DateTime<Utc>>,
+    pub first_answer_at: Option<DateTime<Utc>>,
     pub all_acks_at: Option<DateTime<Utc>>,
     pub decided_at: Option<DateTime<Utc>>,
     pub placed_at: Option<DateTime<Utc>>,
@@ -173,7 +173,7 @@ pub async fn milestones(
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<Milestones>> {
     let sql = format!(
-        "SELECT submitted_at, first_ack_at, all_acks_at, LEAST(accepted_at, declined_at) AS decided_at,
+        "SELECT submitted_at, first_answer_at, all_acks_at, LEAST(accepted_at, declined_at) AS decided_at,
              placed_at, sender_region_code, receiving_region_code, service_id,
              accepted_at IS NOT NULL AS accepted, declined_at IS NOT NULL AS declined
          FROM referrals r WHERE {} AND submitted_at >= $2 AND submitted_at < $3",

@@ -89,11 +89,12 @@ fn milestone_columns(s: &Step) -> &'static [&'static str] {
     match s.action {
         ReferralAction::Submitted => &["submitted_at"],
         ReferralAction::Acknowledged if s.to_status == ReferralStatus::Acknowledged => {
-            &["first_ack_at", "all_acks_at"]
+            &["first_answer_at", "all_acks_at"]
         }
-        ReferralAction::Acknowledged => &["first_ack_at"],
+        ReferralAction::Acknowledged => &["first_answer_at"],
         ReferralAction::Accepted => &["accepted_at"],
-        ReferralAction::Declined => &["declined_at"],
+        // A decline before any acknowledgement is the first answer too.
+        ReferralAction::Declined => &["declined_at", "first_answer_at"],
         ReferralAction::Placed => &["placed_at"],
         _ => &[],
     }

@@ -1,0 +1,128 @@
+//! Earlier runs' headline figures, kept in `docs/bench-history.tsv` (committed), printed beside this run's so
+//! that a change's effect reads from one run's output. A run does not write the file: its row is printed
+//! last, ready to be appended when it is worth keeping.
+
+use super::Report;
+
+/// Where the earlier runs are kept, from the repository's root (where `deploy/bench.sh` runs).
+const FILE: &str = "docs/bench-history.tsv";
+
+/// The services in the order of the file's columns.
+const SERVICES: [&str; 5] = ["referrals", "cases", "directory", "notifications", "reports"];
+
+/// One run's headline figures.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    pub label: String,
+    pub flows_per_s: Option<f64>,
+    pub ceiling_flows_per_s: Option<f64>,
+    /// CPU ms per flow of each of [`SERVICES`], at the peak (or the lowest load when none held).
+    pub cpu_ms: [Option<f64>; 5],
+    /// Database round trips per flow, every service together (the counted run's).
+    pub round_trips: Option<f64>,
+}
+
+impl Row {
+    /// This run's figures, labelled by `PLACEMENT_BENCH_LABEL` (e.g. a commit) and today's date.
+    pub fn of(r: &Report) -> Self {
+        let step = r.peak.as_ref().or(r.steps.first());
+        let cpu = |name: &str| -> Option<f64> {
+            step.and_then(|s| s.cpu_seconds_per_flow.get(name))
+                .map(|v| v * 1000.0)
+        };
+        let label = std::env::var("PLACEMENT_BENCH_LABEL").unwrap_or_else(|_| "this run".into());
+        Self {
+            label: format!("{} {label}", chrono::Utc::now().format("%Y-%m-%d")),
+            flows_per_s: r.peak.as_ref().map(|p| p.flows_per_s),
+            ceiling_flows_per_s: step.map(|s| s.work_per_flow.ceiling(&r.raw)),
+            cpu_ms: SERVICES.map(cpu),
+            round_trips: (r.costs.as_ref()).and_then(|c| {
+                (c.services.values())
+                    .map(|s| s.round_trips_per_flow)
+                    .sum::<Option<f64>>()
+            }),
+        }
+    }
+
+    fn cells(&self) -> Vec<String> {
+        let f = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
+        let share = match (self.flows_per_s, self.ceiling_flows_per_s) {
+            (Some(f), Some(c)) if c > 0.0 => Some(100.0 * f / c),
+            _ => None,
+        };
+        let all = self.cpu_ms.iter().flatten().sum::<f64>();
+        let mut cells = vec![
+            self.label.clone(),
+            f(self.flows_per_s, 1),
+            f(self.ceiling_flows_per_s, 0),
+            f(share, 1),
+        ];
+        cells.extend(self.cpu_ms.iter().map(|v| f(*v, 1)));
+        cells.push(f((all > 0.0).then_some(all), 1));
+        cells.push(f(self.round_trips, 1));
+        cells
+    }
+}
+
+const HEADER: [&str; 11] = [
+    "date and label",
+    "flows/s",
+    "ceiling/s",
+    "share %",
+    "referrals ms",
+    "cases ms",
+    "directory ms",
+    "notifications ms",
+    "reports ms",
+    "all ms",
+    "round trips",
+];
+
+/// The kept rows, then this run's, aligned; then this run's as a line of the file.
+pub fn table(this_run: &Row) -> String {
+    let kept = std::fs::read_to_string(FILE).unwrap_or_default();
+    let mut rows: Vec<Vec<String>> = vec![HEADER.map(String::from).to_vec()];
+    rows.extend(
+        (kept.lines())
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| l.split('\t').map(String::from).collect()),
+    );
+    let own = this_run.cells();
+    rows.push(own.clone());
+    let widths: Vec<usize> = (0..HEADER.len())
+        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(String::len).max())
+        .map(|w| w.unwrap_or(0))
+        .collect();
+    let mut t = format!(
+        "Headline figures, earlier runs ({FILE}) and this one (CPU ms per flow at the peak; the share is of the design's ceiling)\n"
+    );
+    for row in &rows {
+        let cells: Vec<String> = (row.iter().zip(&widths))
+            .enumerate()
+            .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .collect();
+        t += &format!("  {}\n", cells.join("  "));
+    }
+    t += &format!("To keep this run's row, append to {FILE}:\n{}\n", own.join("\t"));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_without_a_peak_shows_dashes_where_figures_are_missing() {
+        let row = Row {
+            label: "2026-12-03 x".into(),
+            cpu_ms: [Some(9.2), Some(3.0), None, None, None],
+            ..Default::default()
+        };
+        let cells = row.cells();
+        assert_eq!(cells[1], "-");
+        assert_eq!(cells[3], "-");
+        assert_eq!(cells[4], "9.2");
+        assert_eq!(cells[9], "12.2");
+        assert!(table(&row).ends_with("2026-12-03 x\t-\t-\t-\t9.2\t3.0\t-\t-\t-\t12.2\t-\n"));
+    }
+}

@@ -1,0 +1,120 @@
+//! One constant load on a fresh stack, each service's CPU and database round trips per flow: what a flow
+//! costs, service by service. `placement-bench --steady` runs it alone (to profile the services under a
+//! load that does not change); the full benchmark runs it once more with every statement counted.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{Arc, atomic::Ordering},
+};
+
+use placement_cli::demo;
+use serde::Serialize;
+
+use super::{create_directory, offer, open_cases, process_usage, settled_work};
+use crate::{Stack, StackOptions};
+
+/// What each flow cost one service.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ServiceCost {
+    pub cpu_ms_per_flow: f64,
+    /// The calls the service's database driver made (each one round trip; `BEGIN; INSERT …` sent as one
+    /// simple query counts once), when they were counted.
+    pub round_trips_per_flow: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SteadyRun {
+    pub offered_flows_per_s: f64,
+    pub seconds: f64,
+    pub flows: u64,
+    pub errors: u64,
+    pub services: BTreeMap<String, ServiceCost>,
+}
+
+/// The driver's own record of each statement it sent (the services have sqlx log every one at TRACE
+/// under this target).
+const STATEMENT_TARGET: &str = "sqlx::query";
+
+/// Offers `rate` flows/s for `seconds` to a fresh stack and measures what they cost each service. With
+/// `count_statements`, every service logs each statement it sends (which costs CPU of its own: the CPU
+/// figures of such a run are not the ones to compare). The services' process ids are written to
+/// `pids_file` before the load starts, so that a profiler can be pointed at them.
+pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Path) -> SteadyRun {
+    let mut options = StackOptions {
+        env: vec![("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "10".into())],
+        ..Default::default()
+    };
+    if count_statements {
+        let filter = format!("info,{STATEMENT_TARGET}=trace");
+        options.env.push(("RUST_LOG".into(), filter));
+    }
+    let mut stack = Stack::start(options).await;
+    let clients = stack.clients();
+    let demo = demo::seed(&clients).await.expect("demo data");
+    let targets = Arc::new(create_directory(&clients, &demo, 20).await);
+    let cases = open_cases(&clients, &demo, (rate * seconds).ceil() as usize).await;
+    let mut db = stack.db().await;
+    let pids = stack.pids();
+    let before: Vec<(f64, usize)> = (pids.iter())
+        .map(|(name, pid)| (process_usage(*pid).0, statements(&stack, name)))
+        .collect();
+    let listed: Vec<String> = pids.iter().map(|(n, p)| format!("{n} {p}")).collect();
+    std::fs::write(pids_file, listed.join("\n") + "\n").expect("write the pids file");
+    eprintln!("steady: {rate:.1} flows/s for {seconds} s; pids in {}", pids_file.display());
+    let (step, _) = offer(clients.clone(), targets, cases, rate, seconds).await;
+    settled_work(&mut db).await;
+    let flows = step.flows.load(Ordering::Relaxed).max(1) as f64;
+    let services = (pids.iter().zip(&before))
+        .map(|((name, pid), (cpu, sent))| {
+            let cost = ServiceCost {
+                cpu_ms_per_flow: (process_usage(*pid).0 - cpu) * 1000.0 / flows,
+                round_trips_per_flow: count_statements
+                    .then(|| (statements(&stack, name) - sent) as f64 / flows),
+            };
+            (name.clone(), cost)
+        })
+        .collect();
+    stack.stop_all();
+    SteadyRun {
+        offered_flows_per_s: rate,
+        seconds,
+        flows: step.flows.load(Ordering::Relaxed),
+        errors: step.errors.load(Ordering::Relaxed),
+        services,
+    }
+}
+
+/// The statements `service` logged so far.
+fn statements(stack: &Stack, service: &str) -> usize {
+    std::fs::read_to_string(stack.log_dir.join(format!("{service}.log")))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(STATEMENT_TARGET))
+        .count()
+}
+
+/// Each service's CPU (ms) and round trips per flow, and their sums.
+pub fn table(run: &SteadyRun) -> String {
+    let mut t = format!(
+        "Per service, {} flows at {:.1} flows/s ({} errors): CPU ms per flow, database round trips per flow\n",
+        run.flows, run.offered_flows_per_s, run.errors
+    );
+    let (mut cpu, mut trips) = (0.0, 0.0);
+    for (name, cost) in &run.services {
+        cpu += cost.cpu_ms_per_flow;
+        let counted = cost.round_trips_per_flow.map_or_else(
+            || "-".to_string(),
+            |n| {
+                trips += n;
+                format!("{n:.1}")
+            },
+        );
+        t += &format!(
+            "  {name:<14} {:>7.2} ms  {counted:>6}\n",
+            cost.cpu_ms_per_flow
+        );
+    }
+    t += &format!("  {:<14} {cpu:>7.2} ms  {trips:>6.1}\n", "all");
+    t
+}
