@@ -313,7 +313,24 @@ async fn known_records(f: &Fixture) -> Known {
     let case = f.open_twins_case(pirdop).await;
     let service = f.demo.service("ftpc-vratsa");
     let referral = f.submit(pirdop, &case, service).await;
+    let one = f.submission(&case, service, "fuzz-search");
+    let search = (f.clients.referrals.clone())
+        .submit_search(placement_cli::clients::as_agency(
+            pirdop,
+            placement_proto::v1::SubmitSearchRequest {
+                case_id: one.case_id,
+                service_ids: vec![service.to_string()],
+                legal_basis: one.legal_basis,
+                reason: one.reason,
+                idempotency_key: one.idempotency_key,
+            },
+        ))
+        .await
+        .expect("SubmitSearch")
+        .into_inner();
     let mut by_field = BTreeMap::new();
+    by_field.insert("search_id", search.id.clone());
+    by_field.insert("service_ids", service.to_string());
     by_field.insert("case_id", case.id.clone());
     by_field.insert("record_id", case.id.clone());
     by_field.insert("referral_id", referral.id.clone());

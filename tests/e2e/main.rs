@@ -42,6 +42,7 @@ mod personal_data;
 mod readme;
 mod reminders;
 mod reports;
+mod search;
 mod support;
 mod traces;
 mod transactions;

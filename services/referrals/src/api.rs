@@ -1,5 +1,6 @@
 //! The gRPC face of the referrals service: each RPC reads its caller and request and hands them to the
-//! feature that answers it (`submission`, `steps`, `reading`).
+//! feature that answers it (`submission`, `steps`, `reading`); a search is submitted by `submission` and
+//! read by `reading`.
 
 use std::time::Duration;
 
@@ -13,10 +14,11 @@ use placement_platform::{
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, ConfirmPlacementRequest,
     DeclineReferralRequest, ExportReferralFhirRequest, FhirDocument, GetReferralRequest,
-    ListReferralChangesRequest, ListReferralChangesResponse, ListReferralsRequest,
-    ListReferralsResponse, RecordCourtDecisionRequest, Referral, SubmitReferralRequest,
-    WithdrawReferralRequest, case_service_client::CaseServiceClient,
-    directory_service_client::DirectoryServiceClient, referral_service_server::ReferralService,
+    GetSearchRequest, ListReferralChangesRequest, ListReferralChangesResponse,
+    ListReferralsRequest, ListReferralsResponse, RecordCourtDecisionRequest, Referral, Search,
+    SubmitReferralRequest, SubmitSearchRequest, WithdrawReferralRequest,
+    case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
+    referral_service_server::ReferralService,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -142,6 +144,24 @@ impl ReferralService for Referrals {
                 .read_changes(&caller, request.into_inner())
                 .await,
         )
+    }
+
+    async fn submit_search(&self, request: Request<SubmitSearchRequest>) -> RpcResult<Search> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        let at = self.clock.of_request(&request)?;
+        let req = request.into_inner();
+        respond(
+            self.submissions
+                .submit_search(&caller, req, correlation, at)
+                .await,
+        )
+    }
+
+    async fn get_search(&self, request: Request<GetSearchRequest>) -> RpcResult<Search> {
+        let caller = request.caller()?;
+        let id = parse_id("search_id", &request.get_ref().search_id)?;
+        respond(self.reading.read_search(&caller, id).await)
     }
 }
 

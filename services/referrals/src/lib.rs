@@ -5,8 +5,8 @@
 //! own SQL) and its use cases (transaction, audit, outbox) in `mod.rs`; a model imports no store, a store
 //! no use case, and only `api` (gRPC), `events` (the consumer) and the scheduler in `deadlines` drive them.
 //! Lowest first: `record` (a referral as stored, which every feature reads), `agencies` and `places` (what
-//! the directory's events told), `policy` (who may do what), `reading`, `steps`, `deadlines` and
-//! `submission`.
+//! the directory's events told), `search` (a request sent to several services at once, as stored),
+//! `policy` (who may do what), `reading`, `steps`, `deadlines` and `submission`.
 
 pub mod agencies;
 pub mod api;
@@ -19,6 +19,7 @@ pub mod reading;
 pub mod record;
 /// The referral's rules live in the pure model; this path stays for the code that imports them from here.
 pub use placement_model::referral;
+pub mod search;
 pub mod steps;
 pub mod submission;
 

@@ -16,6 +16,7 @@ use crate::{
     agencies,
     record::model::{PartyRow, ReferralRow},
     referral::{Step, StepKind, StepWeight},
+    search::model::SearchRow,
 };
 
 /// Kinds of act, each with the roles that may do it.
@@ -71,6 +72,17 @@ pub async fn may_read(
     Ok(rdsa_of.is_some_and(|region| {
         region == row.sender_region_code || region == row.receiving_region_code
     }))
+}
+
+/// Whether the caller's agency may see a search whole (every referral of it side by side): its sender
+/// only. Each party sees its own referral of it, as any referral.
+pub fn may_read_search(agency: Uuid, search: &SearchRow) -> bool {
+    agency == search.sender_agency_id
+}
+
+/// NOT_FOUND for a search the caller may not see.
+pub fn hidden_search() -> ServiceError {
+    ServiceError::not_found("search")
 }
 
 /// NOT_FOUND for a referral the caller may not see.

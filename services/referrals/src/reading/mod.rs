@@ -14,7 +14,7 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     FhirDocument, ListReferralChangesRequest, ListReferralChangesResponse, ListReferralsRequest,
-    ListReferralsResponse, Referral, ReferralDirection, ReferralStatus,
+    ListReferralsResponse, Referral, ReferralDirection, ReferralStatus, Search,
 };
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -24,6 +24,7 @@ use store::ReferralFilter;
 use crate::{
     policy::{self, Act},
     record::store::{assemble, parties_of},
+    search::store as searches,
 };
 
 /// Why a read of referrals is refused.
@@ -95,6 +96,25 @@ impl Reading {
             .unwrap_or_default();
         self.audit_read(caller, "ListReferralChanges", ids, result)
             .await
+    }
+
+    /// The search `id` with every referral of it, side by side, for its sender; its read recorded.
+    pub async fn read_search(&self, caller: &Caller, id: Uuid) -> ServiceResult<Search> {
+        let result = self.search(caller, id).await;
+        let rpc = "placement.v1.ReferralService/GetSearch";
+        audit::record_read(&self.pool, caller, rpc, "search", &[id], result).await
+    }
+
+    async fn search(&self, caller: &Caller, id: Uuid) -> ServiceResult<Search> {
+        policy::require(caller, Act::Read)?;
+        let mut conn = self.pool.acquire().await?;
+        let search = searches::find_search(&mut conn, id)
+            .await?
+            .filter(|s| policy::may_read_search(caller.agency_id, s))
+            .ok_or_else(policy::hidden_search)?;
+        let rows = searches::referrals_of(&mut conn, id).await?;
+        let referrals = assemble(&mut conn, rows).await?;
+        Ok(search.into_proto(referrals))
     }
 
     /// The referral `id` as a FHIR bundle.

@@ -17,7 +17,7 @@ pub const REFERRAL_COLUMNS: &str = "id, case_id, sender_agency_id, sender_region
      legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason, status, ack_deadline, \
      escalated_at, decline_reason, withdraw_reason, resolution_comment, idempotency_key, created_at, \
      updated_at, version, reminded_at, court_reminded_at, court_decision_number, court_decision_date, \
-     court_decision_court, youngest_child_age, oldest_child_age";
+     court_decision_court, youngest_child_age, oldest_child_age, search_id";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ReferralRow {
@@ -53,6 +53,8 @@ pub struct ReferralRow {
     pub court_decision_court: Option<String>,
     pub youngest_child_age: Option<i16>,
     pub oldest_child_age: Option<i16>,
+    /// The search this referral is one of; `None` for one sent alone.
+    pub search_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -175,6 +177,7 @@ impl ReferralRow {
             reminded_at: opt_timestamp(self.reminded_at),
             youngest_child_age: self.youngest_child_age.map(age),
             oldest_child_age: self.oldest_child_age.map(age),
+            search_id: self.search_id.map(|s| s.to_string()).unwrap_or_default(),
         }
     }
 

@@ -11,7 +11,7 @@ use placement_platform::{
     caller::Caller,
     error::{ServiceResult, retry_conflicts},
 };
-use placement_proto::v1::Referral;
+use placement_proto::v1::{Referral, ReferralStatus, WithdrawReason};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -25,6 +25,7 @@ use crate::{
         store::{assemble, parties_of, record_history},
     },
     referral::{Record, Step, SystemStep, Transition},
+    search::{model::SearchRow, store as searches},
 };
 
 /// Steps asked for by agencies: each in its own transaction, with its audit entry and its event.
@@ -82,6 +83,14 @@ async fn apply(
     actor: Uuid,
     origin: Origin,
 ) -> ServiceResult<ReferralRow> {
+    // A step on a referral of a search waits for the search first: the steps that touch several of its
+    // referrals (one acknowledgement for a district, one placement closing the rest) then never deadlock,
+    // and two placements of one search run one after the other. A referral's search never changes, so it
+    // is read before the lock.
+    let search = match searches::search_of_referral(conn, referral_id).await? {
+        Some(search_id) => searches::lock_search(conn, search_id).await?,
+        None => None,
+    };
     let row = store::lock_referral(conn, referral_id)
         .await?
         .ok_or_else(policy::hidden)?;
@@ -91,6 +100,80 @@ async fn apply(
     if !policy::may_read(conn, actor, &row, &parties).await? {
         return Err(policy::hidden());
     }
+    let transition = row
+        .state(&parties)
+        .decide(step, actor)
+        .map_err(StepError::from)?;
+    let Some(search) = search else {
+        return take(conn, &row, &transition, Some(actor), origin).await;
+    };
+    if matches!(step, Step::ConfirmPlacement) && search.placed_referral_id.is_some() {
+        return Err(StepError::SearchPlaced.into());
+    }
+    let updated = take(conn, &row, &transition, Some(actor), origin).await?;
+    match step {
+        Step::ConfirmPlacement => close_search(conn, &search, &updated, origin).await?,
+        Step::Acknowledge
+            if parties
+                .iter()
+                .any(|p| p.agency_id == actor && p.foster_care_team) =>
+        {
+            acknowledge_for_district(conn, &search, &updated, actor, origin).await?;
+        }
+        _ => {}
+    }
+    Ok(updated)
+}
+
+/// The sender chose `placed`: every other open referral of the search is withdrawn as placed elsewhere
+/// (each a step of its own, by the sender, so its places are released and its parties told), and the
+/// search records its placement.
+async fn close_search(
+    conn: &mut PgConnection,
+    search: &SearchRow,
+    placed: &ReferralRow,
+    origin: Origin,
+) -> ServiceResult<()> {
+    use ReferralStatus as S;
+    let open = [S::Submitted, S::Acknowledged, S::Accepted];
+    let step = Step::Withdraw(WithdrawReason::PlacedElsewhere, String::new());
+    let sender = placed.sender_agency_id;
+    for id in searches::others_in(conn, search.id, placed.id, &open).await? {
+        take_in_search(conn, id, &step, sender, origin).await?;
+    }
+    searches::record_placement(conn, search.id, placed.id).await?;
+    Ok(())
+}
+
+/// The foster-care team `agency` acknowledged `acknowledged`: its acknowledgement counts for every other
+/// submitted referral of the search on which it is the foster-care team and has not acknowledged yet.
+/// Where it also runs the service asked, its acknowledgement as the provider stays its own to give.
+async fn acknowledge_for_district(
+    conn: &mut PgConnection,
+    search: &SearchRow,
+    acknowledged: &ReferralRow,
+    agency: Uuid,
+    origin: Origin,
+) -> ServiceResult<()> {
+    for id in searches::awaiting_foster_team(conn, search.id, acknowledged.id, agency).await? {
+        take_in_search(conn, id, &Step::Acknowledge, agency, origin).await?;
+    }
+    Ok(())
+}
+
+/// Takes `step` by `actor` on another referral of a search whose lock the transaction holds, through the
+/// state machine as any step.
+async fn take_in_search(
+    conn: &mut PgConnection,
+    id: Uuid,
+    step: &Step,
+    actor: Uuid,
+    origin: Origin,
+) -> ServiceResult<ReferralRow> {
+    let row = store::lock_referral(conn, id)
+        .await?
+        .ok_or_else(policy::hidden)?;
+    let parties = parties_of(conn, &[id]).await?;
     let transition = row
         .state(&parties)
         .decide(step, actor)

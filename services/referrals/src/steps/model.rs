@@ -27,6 +27,9 @@ pub enum StepError {
     DecisionMissing,
     #[error("decision.kind: must be COURT_DECISION")]
     DecisionNotByCourt,
+    /// The search this referral is one of has placed its children already.
+    #[error("the search this referral is one of is already placed")]
+    SearchPlaced,
     /// The state machine named an action that has no event: a bug, caught before anything is written.
     #[error("the action {0:?} announces no event")]
     Unannounced(ReferralAction),
@@ -45,6 +48,7 @@ impl From<StepError> for ServiceError {
             StepError::DecisionNotByCourt => {
                 ServiceError::invalid("decision.kind", "must be COURT_DECISION")
             }
+            StepError::SearchPlaced => ServiceError::precondition(e.to_string()),
             StepError::Unannounced(_) => ServiceError::Internal(e.to_string()),
         }
     }
@@ -216,6 +220,11 @@ mod tests {
                 StepError::DecisionNotByCourt,
                 "INVALID_ARGUMENT",
                 "decision.kind: must be COURT_DECISION",
+            ),
+            (
+                StepError::SearchPlaced,
+                "FAILED_PRECONDITION",
+                "the search this referral is one of is already placed",
             ),
             (
                 StepError::Unannounced(ReferralAction::Unspecified),

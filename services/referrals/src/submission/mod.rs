@@ -4,6 +4,7 @@
 //! idempotency key answers with the same referral.
 
 pub mod model;
+mod search;
 mod store;
 mod target;
 
@@ -25,7 +26,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use model::{
-    Submission, SubmissionError, Target, new_referral, receiving_parties, replay,
+    NewReferral, Submission, SubmissionError, Target, new_referral, receiving_parties, replay,
     validate_submission,
 };
 
@@ -125,26 +126,11 @@ impl Submissions {
         target: &Target,
         correlation: Uuid,
     ) -> ServiceResult<Referral> {
-        let (places, provider, foster_team) = (target.places, target.provider, target.foster_team);
-        let id = Uuid::now_v7();
-        let deadline = s.at.unwrap_or_else(Utc::now)
-            + chrono::Duration::from_std(self.ack_deadline)
-                .map_err(|_| SubmissionError::DeadlineOutOfRange)?;
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        // The directory's answer is the freshest view of the service's places we have.
-        crate::places::store::note_free_places(
-            &mut tx,
-            s.service_id,
-            target.free_places,
-            target.service_version,
-        )
-        .await?;
-        let inserted = store::insert_referral(
-            &mut tx,
-            &new_referral(id, caller.agency_id, s, target, deadline),
-        )
-        .await?;
-        let Some(row) = inserted else {
+        let stored = self
+            .store_referral(&mut tx, caller.agency_id, s, target, None, correlation)
+            .await?;
+        let Some(row) = stored else {
             // A concurrent retry with the same key won the race.
             drop(tx);
             let existing = self
@@ -154,13 +140,7 @@ impl Submissions {
             replay(&existing, s)?;
             return self.reading.get(caller.clone(), existing.id).await;
         };
-        let party_rows = receiving_parties(id, provider, foster_team);
-        let timers = row
-            .state(&party_rows)
-            .timers_at_submission(row.created_at, row.ack_deadline);
-        store::start_timers(&mut tx, id, &timers).await?;
-        store::insert_parties(&mut tx, &party_rows, row.created_at).await?;
-        announce_submission(&mut tx, &row, caller.agency_id, correlation).await?;
+        let id = row.id;
         let referral = assemble(&mut tx, vec![row]).await?.remove(0);
         audit::append(
             &mut tx,
@@ -174,8 +154,48 @@ impl Submissions {
         )
         .await?;
         self.outbox.commit(tx).await?;
-        tracing::info!(referral_id = %id, case_id = %s.case_id, service_id = %s.service_id, places, "referral submitted");
+        tracing::info!(referral_id = %id, case_id = %s.case_id, service_id = %s.service_id, places = target.places, "referral submitted");
         Ok(referral)
+    }
+
+    /// Stores a referral from `sender` with its parties, timers, history entry and event inside `tx`
+    /// (of the search and position `search`, if any); `None` when its idempotency key was already used.
+    async fn store_referral(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        sender: Uuid,
+        s: &Submission,
+        target: &Target,
+        search: Option<(Uuid, i16)>,
+        correlation: Uuid,
+    ) -> ServiceResult<Option<ReferralRow>> {
+        let id = Uuid::now_v7();
+        let deadline = s.at.unwrap_or_else(Utc::now)
+            + chrono::Duration::from_std(self.ack_deadline)
+                .map_err(|_| SubmissionError::DeadlineOutOfRange)?;
+        // The directory's answer is the freshest view of the service's places we have.
+        crate::places::store::note_free_places(
+            tx,
+            s.service_id,
+            target.free_places,
+            target.service_version,
+        )
+        .await?;
+        let new = NewReferral {
+            search,
+            ..new_referral(id, sender, s, target, deadline)
+        };
+        let Some(row) = store::insert_referral(tx, &new).await? else {
+            return Ok(None);
+        };
+        let party_rows = receiving_parties(id, target.provider, target.foster_team);
+        let timers = row
+            .state(&party_rows)
+            .timers_at_submission(row.created_at, row.ack_deadline);
+        store::start_timers(tx, id, &timers).await?;
+        store::insert_parties(tx, &party_rows, row.created_at).await?;
+        announce_submission(tx, &row, sender, correlation).await?;
+        Ok(Some(row))
     }
 }
 

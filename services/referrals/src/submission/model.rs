@@ -6,7 +6,7 @@ use placement_platform::{
     error::{ServiceError, ServiceResult, check_text, parse_id},
     time::past_act_date,
 };
-use placement_proto::v1::{LegalBasisKind, SubmitReferralRequest};
+use placement_proto::v1::{LegalBasis, LegalBasisKind, SubmitReferralRequest, SubmitSearchRequest};
 use uuid::Uuid;
 
 use crate::{
@@ -53,6 +53,16 @@ pub enum SubmissionError {
     /// The directory answered with a provider id that is no UUID: its bug, not the caller's.
     #[error("directory returned a malformed id")]
     MalformedProviderId,
+    #[error("service_ids: at least one service")]
+    NoServices,
+    #[error("service_ids: at most {MAX_SEARCH_SERVICES} services")]
+    TooManyServices,
+    /// The service at `index` was already asked at an earlier position.
+    #[error("service_ids[{index}]: the same service twice")]
+    DuplicateService { index: usize },
+    /// The idempotency key of an earlier search came with another request.
+    #[error("idempotency_key was already used for a different search")]
+    SearchKeyReused,
 }
 
 impl From<SubmissionError> for ServiceError {
@@ -71,6 +81,15 @@ impl From<SubmissionError> for ServiceError {
             | E::NoFosterTeam { .. } => ServiceError::precondition(e.to_string()),
             E::ConcurrentSubmission => ServiceError::Unavailable(e.to_string()),
             E::DeadlineOutOfRange | E::MalformedProviderId => ServiceError::Internal(e.to_string()),
+            E::NoServices => ServiceError::invalid("service_ids", "at least one service"),
+            E::TooManyServices => ServiceError::invalid(
+                "service_ids",
+                format!("at most {MAX_SEARCH_SERVICES} services"),
+            ),
+            E::DuplicateService { index } => {
+                ServiceError::invalid(format!("service_ids[{index}]"), "the same service twice")
+            }
+            E::SearchKeyReused => ServiceError::AlreadyExists(e.to_string()),
         }
     }
 }
@@ -88,7 +107,11 @@ pub(super) struct Target {
     pub(super) ages: ChildrenAges,
 }
 
+/// The most services one search asks.
+pub const MAX_SEARCH_SERVICES: usize = 10;
+
 /// A validated submission.
+#[derive(Clone)]
 pub(super) struct Submission {
     pub(super) case_id: Uuid,
     pub(super) service_id: Uuid,
@@ -106,8 +129,53 @@ pub(super) struct Submission {
 pub(super) fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<Submission> {
     let case_id = parse_id("case_id", &req.case_id)?;
     let service_id = parse_id("service_id", &req.service_id)?;
-    check_text("idempotency_key", &req.idempotency_key, 1, 128)?;
-    let basis = req.legal_basis.ok_or(SubmissionError::LegalBasisMissing)?;
+    validate_particulars(
+        case_id,
+        service_id,
+        req.legal_basis,
+        req.reason,
+        req.idempotency_key,
+    )
+}
+
+/// The search `req` asks for: its services in the order asked, and what each of its referrals carries
+/// (checked by the rules of a lone submission; each takes its service from the list).
+pub(super) fn validate_search(req: SubmitSearchRequest) -> ServiceResult<(Submission, Vec<Uuid>)> {
+    let case_id = parse_id("case_id", &req.case_id)?;
+    if req.service_ids.is_empty() {
+        return Err(SubmissionError::NoServices.into());
+    }
+    if req.service_ids.len() > MAX_SEARCH_SERVICES {
+        return Err(SubmissionError::TooManyServices.into());
+    }
+    let mut services: Vec<Uuid> = Vec::with_capacity(req.service_ids.len());
+    for (index, id) in req.service_ids.iter().enumerate() {
+        let id = parse_id(&format!("service_ids[{index}]"), id)?;
+        if services.contains(&id) {
+            return Err(SubmissionError::DuplicateService { index }.into());
+        }
+        services.push(id);
+    }
+    let s = validate_particulars(
+        case_id,
+        services[0],
+        req.legal_basis,
+        req.reason,
+        req.idempotency_key,
+    )?;
+    Ok((s, services))
+}
+
+/// What every submission carries beyond its case and service, each field checked.
+fn validate_particulars(
+    case_id: Uuid,
+    service_id: Uuid,
+    legal_basis: Option<LegalBasis>,
+    reason: String,
+    idempotency_key: String,
+) -> ServiceResult<Submission> {
+    check_text("idempotency_key", &idempotency_key, 1, 128)?;
+    let basis = legal_basis.ok_or(SubmissionError::LegalBasisMissing)?;
     let kind = LegalBasisKind::try_from(basis.kind)
         .ok()
         .filter(|k| *k != LegalBasisKind::Unspecified)
@@ -119,7 +187,7 @@ pub(super) fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<S
     } else {
         check_text("legal_basis.court", basis.court.trim(), 0, 200)?;
     }
-    check_text("reason", req.reason.trim(), 1, 2000)?;
+    check_text("reason", reason.trim(), 1, 2000)?;
     Ok(Submission {
         case_id,
         service_id,
@@ -127,8 +195,8 @@ pub(super) fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<S
         legal_basis_number: basis.number.trim().to_string(),
         legal_basis_date: date,
         legal_basis_court: basis.court.trim().to_string(),
-        reason: req.reason.trim().to_string(),
-        idempotency_key: req.idempotency_key,
+        reason: reason.trim().to_string(),
+        idempotency_key,
         at: None,
     })
 }
@@ -147,6 +215,60 @@ pub(super) fn replay(existing: &ReferralRow, s: &Submission) -> ServiceResult<()
         Ok(())
     } else {
         Err(SubmissionError::KeyReused.into())
+    }
+}
+
+/// The referral of a search to its `index`th service: the search's particulars, that service, and a key
+/// of its own (a lone submission's key is the client's; a search's referrals are replayed by the search's).
+pub(super) fn of_search(
+    s: &Submission,
+    search_id: Uuid,
+    index: usize,
+    service_id: Uuid,
+) -> Submission {
+    Submission {
+        service_id,
+        idempotency_key: format!("search:{search_id}:{index}"),
+        ..s.clone()
+    }
+}
+
+/// A retry of an earlier search: the same search if it asked the same services for the same, an error
+/// if the key was reused for another request.
+pub(super) fn replay_search(
+    existing: &[ReferralRow],
+    s: &Submission,
+    services: &[Uuid],
+) -> ServiceResult<()> {
+    let same = existing.len() == services.len()
+        && existing.iter().zip(services).all(|(row, service)| {
+            replay(
+                row,
+                &Submission {
+                    service_id: *service,
+                    ..s.clone()
+                },
+            )
+            .is_ok()
+        });
+    if same {
+        Ok(())
+    } else {
+        Err(SubmissionError::SearchKeyReused.into())
+    }
+}
+
+/// The error of the search's service at `index`, naming it: a service the directory does not know is the
+/// caller's bad input, one that cannot take the children a precondition; any other failure (a dependency
+/// down) is as it came.
+pub(super) fn at_service(index: usize, e: ServiceError) -> ServiceError {
+    let field = format!("service_ids[{index}]");
+    match e {
+        ServiceError::NotFound(what) => ServiceError::invalid(field, format!("{what} not found")),
+        ServiceError::FailedPrecondition(why) => {
+            ServiceError::precondition(format!("{field}: {why}"))
+        }
+        other => other,
     }
 }
 
@@ -172,6 +294,8 @@ pub(super) struct NewReferral<'a> {
     /// Its submission time; `None` for the database's clock.
     pub(super) at: Option<DateTime<Utc>>,
     pub(super) ages: ChildrenAges,
+    /// The search it is one of, and its service's position in the search; `None` for a lone referral.
+    pub(super) search: Option<(Uuid, i16)>,
 }
 
 /// The row of a new referral from `sender` to the `target` it asked for.
@@ -202,6 +326,7 @@ pub(super) fn new_referral<'a>(
         idempotency_key: &s.idempotency_key,
         at: s.at,
         ages: target.ages,
+        search: None,
     }
 }
 
@@ -233,7 +358,7 @@ pub(super) fn receiving_parties(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use placement_proto::v1::{Date, LegalBasis};
+    use placement_proto::v1::Date;
 
     fn request() -> SubmitReferralRequest {
         SubmitReferralRequest {
@@ -364,6 +489,97 @@ mod tests {
             assert_eq!(e.code_name(), code, "{message}");
             assert_eq!(tonic::Status::from(e).message(), message);
         }
+    }
+
+    /// A search's own refusals name `service_ids`, with the position where one service is at fault.
+    #[test]
+    fn search_refusals_keep_their_codes_fields_and_text() {
+        use SubmissionError as E;
+        let cases = [
+            (
+                E::NoServices,
+                "INVALID_ARGUMENT",
+                "service_ids: at least one service",
+            ),
+            (
+                E::TooManyServices,
+                "INVALID_ARGUMENT",
+                "service_ids: at most 10 services",
+            ),
+            (
+                E::DuplicateService { index: 3 },
+                "INVALID_ARGUMENT",
+                "service_ids[3]: the same service twice",
+            ),
+            (
+                E::SearchKeyReused,
+                "ALREADY_EXISTS",
+                "idempotency_key was already used for a different search",
+            ),
+        ];
+        for (refusal, code, message) in cases {
+            let e = ServiceError::from(refusal);
+            assert_eq!(e.code_name(), code, "{message}");
+            assert_eq!(tonic::Status::from(e).message(), message);
+        }
+    }
+
+    fn search(services: Vec<String>) -> SubmitSearchRequest {
+        let r = request();
+        SubmitSearchRequest {
+            case_id: r.case_id,
+            service_ids: services,
+            legal_basis: r.legal_basis,
+            reason: r.reason,
+            idempotency_key: r.idempotency_key,
+        }
+    }
+
+    /// A search names the service at fault by its position, and checks the rest as a lone submission.
+    #[test]
+    fn searches_are_validated_service_by_service() {
+        let ids: Vec<String> = (0..10).map(|_| Uuid::new_v4().to_string()).collect();
+        let (s, services) = validate_search(search(ids.clone())).expect("ten services");
+        assert_eq!(services.len(), 10);
+        assert_eq!(s.service_id.to_string(), ids[0]);
+        let refused = |r: SubmitSearchRequest| match validate_search(r) {
+            Err(ServiceError::InvalidArgument { field, .. }) => field,
+            other => panic!("expected InvalidArgument, got {:?}", other.map(|_| ())),
+        };
+        assert_eq!(refused(search(Vec::new())), "service_ids");
+        let mut eleven = ids.clone();
+        eleven.push(Uuid::new_v4().to_string());
+        assert_eq!(refused(search(eleven)), "service_ids");
+        let mut twice = ids[..3].to_vec();
+        twice.push(ids[1].clone());
+        assert_eq!(refused(search(twice)), "service_ids[3]");
+        assert_eq!(
+            refused(search(vec![ids[0].clone(), "not-a-uuid".into()])),
+            "service_ids[1]"
+        );
+        let mut no_reason = search(ids[..2].to_vec());
+        no_reason.reason = " ".into();
+        assert_eq!(refused(no_reason), "reason");
+        let one = of_search(&s, Uuid::nil(), 4, services[4]);
+        assert_eq!(one.service_id, services[4]);
+        assert_ne!(one.idempotency_key, s.idempotency_key);
+    }
+
+    /// A service's refusal in a search names its position; a dependency's failure is left as it came.
+    #[test]
+    fn a_service_at_fault_is_named_by_its_position() {
+        let e = at_service(2, SubmissionError::ServiceNotFound.into());
+        assert!(
+            matches!(&e, ServiceError::InvalidArgument { field, .. } if field == "service_ids[2]"),
+            "{e:?}"
+        );
+        let e = at_service(0, SubmissionError::ServiceNotTaking.into());
+        assert!(
+            matches!(&e, ServiceError::FailedPrecondition(m) if m == "service_ids[0]: the service takes no referrals now"),
+            "{e:?}"
+        );
+        let e = at_service(1, ServiceError::Unavailable("directory".into()));
+        assert!(matches!(e, ServiceError::Unavailable(_)));
     }
 
     /// A refusal names its field apart from its reason; an internal error tells the caller nothing, and

@@ -41,9 +41,9 @@ pub async fn insert_referral(
              receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
              places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
              status, ack_deadline, idempotency_key, created_at, updated_at, youngest_child_age,
-             oldest_child_age)
+             oldest_child_age, search_id, search_position)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                 COALESCE($19, now()), COALESCE($19, now()), $20, $21)
+                 COALESCE($19, now()), COALESCE($19, now()), $20, $21, $22, $23)
          ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
          RETURNING {REFERRAL_COLUMNS}"
     ))
@@ -68,6 +68,8 @@ pub async fn insert_referral(
     .bind(r.at)
     .bind(i16::try_from(r.ages.youngest).unwrap_or(i16::MAX))
     .bind(i16::try_from(r.ages.oldest).unwrap_or(i16::MAX))
+    .bind(r.search.map(|(search, _)| search))
+    .bind(r.search.map(|(_, position)| position))
     .fetch_optional(conn)
     .await
 }

@@ -11,54 +11,123 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     AgencyKind, CaseStatus, GetAgencyRequest, GetCaseRequest, GetServiceRequest,
-    ListAgenciesRequest, PageRequest, ServiceStatus,
+    ListAgenciesRequest, PageRequest, ServiceStatus, SocialService,
     directory_service_client::DirectoryServiceClient,
 };
 use uuid::Uuid;
 
 use super::{
     Submissions,
-    model::{Submission, SubmissionError, Target},
+    model::{Submission, SubmissionError, Target, at_service},
 };
 use crate::{agencies::store as agencies, referral::ChildrenAges};
+
+/// What the cases service said of a submission's case.
+pub(super) struct CaseFacts {
+    places: i32,
+    birth_years: Vec<i32>,
+    ages: ChildrenAges,
+}
 
 impl Submissions {
     /// Where the referral goes, asked of the cases service (as the caller: it refuses anyone but the
     /// case's owner) and the directory at once; the answers are judged in that order, so the error a
     /// caller gets is stable.
     pub(super) async fn target(&self, caller: &Caller, s: &Submission) -> ServiceResult<Target> {
-        let mut cases = self.cases.clone();
         let mut directory = self.directory.clone();
-        let mut directory2 = self.directory.clone();
         let (case, service, sender) = tokio::join!(
-            cases.get_case(caller.forward(GetCaseRequest {
-                case_id: s.case_id.to_string(),
-            })),
-            directory.get_service(caller.forward(GetServiceRequest {
-                service_id: s.service_id.to_string(),
-            })),
-            self.sender_region(&mut directory2, caller),
+            self.case_of(caller, s.case_id),
+            self.service_of(caller, s.service_id),
+            self.sender_region(&mut directory, caller),
         );
-        let case = case
+        let case = case?;
+        self.receiving_side(caller, &case, service?, sender?).await
+    }
+
+    /// Where each referral of a search goes: the case asked once, then each service in the order asked,
+    /// judged as [`Self::target`] judges one; the first at fault refuses the whole search, named.
+    pub(super) async fn targets(
+        &self,
+        caller: &Caller,
+        s: &Submission,
+        services: &[Uuid],
+    ) -> ServiceResult<Vec<Target>> {
+        let mut directory = self.directory.clone();
+        let (case, sender) = tokio::join!(
+            self.case_of(caller, s.case_id),
+            self.sender_region(&mut directory, caller),
+        );
+        let case = case?;
+        let sender_region = sender?;
+        let mut out = Vec::with_capacity(services.len());
+        for (index, id) in services.iter().enumerate() {
+            let target = async {
+                let service = self.service_of(caller, *id).await?;
+                self.receiving_side(caller, &case, service, sender_region.clone())
+                    .await
+            }
+            .await
+            .map_err(|e| at_service(index, e))?;
+            out.push(target);
+        }
+        Ok(out)
+    }
+
+    /// The case, as its owner sees it: open, with children.
+    async fn case_of(&self, caller: &Caller, case_id: Uuid) -> ServiceResult<CaseFacts> {
+        let case = self
+            .cases
+            .clone()
+            .get_case(caller.forward(GetCaseRequest {
+                case_id: case_id.to_string(),
+            }))
+            .await
             .map_err(|status| missing_as(status, SubmissionError::CaseNotFound))?
             .into_inner();
         if case.status != CaseStatus::Open as i32 {
             return Err(SubmissionError::CaseNotOpen.into());
         }
         let places = placement_platform::numbers::len_i32(case.children.len());
+        let birth_years: Vec<i32> = case.children.iter().map(|c| c.birth_year).collect();
+        let ages = ChildrenAges::of(Utc::now().year(), birth_years.iter().copied())
+            .ok_or(SubmissionError::NoChildren)?;
         if places == 0 {
             return Err(SubmissionError::NoChildren.into());
         }
-        let service = service
+        Ok(CaseFacts {
+            places,
+            birth_years,
+            ages,
+        })
+    }
+
+    async fn service_of(&self, caller: &Caller, service_id: Uuid) -> ServiceResult<SocialService> {
+        Ok(self
+            .directory
+            .clone()
+            .get_service(caller.forward(GetServiceRequest {
+                service_id: service_id.to_string(),
+            }))
+            .await
             .map_err(|status| missing_as(status, SubmissionError::ServiceNotFound))?
-            .into_inner();
+            .into_inner())
+    }
+
+    /// The service judged for the case's children, and the receiving district's parties.
+    async fn receiving_side(
+        &self,
+        caller: &Caller,
+        case: &CaseFacts,
+        service: SocialService,
+        sender_region: String,
+    ) -> ServiceResult<Target> {
         if service.status != ServiceStatus::Active as i32 {
             return Err(SubmissionError::ServiceNotTaking.into());
         }
         let this_year = Utc::now().year();
-        for (i, child) in case.children.iter().enumerate() {
+        for (i, birth_year) in case.birth_years.iter().enumerate() {
             // Birth year alone: the child is one of two ages; refuse only if neither fits.
-            let oldest = u32::try_from(this_year.saturating_sub(child.birth_year)).unwrap_or(0);
+            let oldest = u32::try_from(this_year.saturating_sub(*birth_year)).unwrap_or(0);
             let youngest = oldest.saturating_sub(1);
             if oldest < service.min_age || youngest > service.max_age {
                 return Err(SubmissionError::ChildOutsideAges {
@@ -69,9 +138,6 @@ impl Submissions {
                 .into());
             }
         }
-        let ages = ChildrenAges::of(this_year, case.children.iter().map(|c| c.birth_year))
-            .ok_or(SubmissionError::NoChildren)?;
-        let sender_region = sender?;
         let (foster_team, rdsa) = tokio::join!(
             self.first_agency(caller, &service.region_code, AgencyKind::FosterCareTeam),
             self.first_agency(caller, &service.region_code, AgencyKind::Rdsa),
@@ -84,7 +150,7 @@ impl Submissions {
             .map_err(|_| SubmissionError::MalformedProviderId)?;
 
         Ok(Target {
-            places,
+            places: case.places,
             provider,
             foster_team,
             rdsa,
@@ -92,7 +158,7 @@ impl Submissions {
             region_code: service.region_code,
             free_places: i32::try_from(service.free_places).unwrap_or(i32::MAX),
             service_version: i64::try_from(service.version).unwrap_or(i64::MAX),
-            ages,
+            ages: case.ages,
         })
     }
 

@@ -74,6 +74,7 @@ fn submitted(a: &Agencies, basis: LegalBasisKind) -> Stored {
         court_decision_court: None,
         youngest_child_age: None,
         oldest_child_age: None,
+        search_id: None,
     };
     let party = |agency_id, receiving_provider, foster_care_team| PartyRow {
         referral_id: id,
