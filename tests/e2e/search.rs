@@ -337,6 +337,20 @@ async fn the_parties_of_each_closed_referral_are_told(
         .filter(|(e, _)| e.event_type == "referral.placed")
         .count();
     assert_eq!(placements, 1);
+    // Every step of every request names the search it belongs to.
+    let search_ids: std::collections::BTreeSet<String> = (recorder.events.iter())
+        .filter(|(e, _)| e.event_type.starts_with("referral."))
+        .filter(|(e, _)| r.iter().any(|x| x.id == e.aggregate_id))
+        .map(|(e, _)| {
+            <placement_proto::v1::ReferralEvent as prost::Message>::decode(e.payload.as_slice())
+                .expect("a referral event")
+                .search_id
+        })
+        .collect();
+    assert_eq!(
+        search_ids.into_iter().collect::<Vec<_>>(),
+        [r[0].search_id.clone()]
+    );
     for (referral, parties) in [
         (&r[2], ["provider-haskovo", "foster-haskovo"]),
         (&r[3], ["provider-mezdra", "foster-vratsa"]),

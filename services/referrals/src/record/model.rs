@@ -214,6 +214,7 @@ impl ReferralRow {
             order_issued_on: self.rests_on_order().then(|| date(self.legal_basis_date)),
             youngest_child_age: self.youngest_child_age.map(age),
             oldest_child_age: self.oldest_child_age.map(age),
+            search_id: self.search_id.map(|s| s.to_string()).unwrap_or_default(),
         }
     }
 }
