@@ -563,6 +563,8 @@ fn assert_each_call_names_its_event(
         };
         assert_eq!(call.body["type"], expected_type);
         assert_eq!(call.body["data"]["referral_id"], referral_id);
+        // A referral sent alone is of no search; the key is there for those that are.
+        assert!(call.body["data"]["search_id"].is_null(), "{}", call.body);
         assert_eq!(call.body["data"]["event_id"], n.event_id);
         assert!(
             call.body["timestamp"]

@@ -85,7 +85,10 @@ impl FanOut {
                         n.event_type,
                         n.occurred_at,
                         n.event_id,
-                        n.referral_id,
+                        model::WebhookRecord {
+                            referral_id: n.referral_id,
+                            search_id: content.search_id(),
+                        },
                         notification,
                         agency,
                     ),

@@ -94,6 +94,17 @@ pub enum Content<'a> {
     Digest(&'a DistrictDigestReady),
 }
 
+impl Content<'_> {
+    /// The search a referral's notice is about, when the referral is one request of a search (an id
+    /// that does not read as one names none: the event is the referrals service's, checked there).
+    pub fn search_id(&self) -> Option<Uuid> {
+        match self {
+            Content::Referral { event, .. } => Uuid::parse_str(&event.search_id).ok(),
+            Content::EndpointDisabled { .. } | Content::Digest(_) => None,
+        }
+    }
+}
+
 /// One agency's notification of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recipient {
@@ -225,7 +236,7 @@ pub fn webhook_body(
     event_type: &str,
     occurred_at: DateTime<Utc>,
     event_id: Uuid,
-    referral_id: Option<Uuid>,
+    record: WebhookRecord,
     notification_id: Uuid,
     agency_id: Uuid,
 ) -> String {
@@ -234,12 +245,21 @@ pub fn webhook_body(
         "timestamp": occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "data": {
             "event_id": event_id,
-            "referral_id": referral_id,
+            "referral_id": record.referral_id,
+            "search_id": record.search_id,
             "notification_id": notification_id,
             "agency_id": agency_id,
         }
     })
     .to_string()
+}
+
+/// The records a webhook names, for the receiver to fetch: the referral, and the search it is one request
+/// of (each `null` where there is none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebhookRecord {
+    pub referral_id: Option<Uuid>,
+    pub search_id: Option<Uuid>,
 }
 
 #[cfg(test)]
@@ -337,11 +357,16 @@ mod tests {
             Uuid::new_v4(),
             Uuid::new_v4(),
         );
+        let search = Uuid::new_v4();
+        let record = WebhookRecord {
+            referral_id: Some(referral),
+            search_id: Some(search),
+        };
         let body = webhook_body(
             "referral.submitted",
             Utc::now(),
             event_id,
-            Some(referral),
+            record,
             notification,
             agency,
         );
@@ -349,6 +374,20 @@ mod tests {
         assert_eq!(json["type"], "referral.submitted");
         assert_eq!(json["data"]["event_id"], event_id.to_string());
         assert_eq!(json["data"]["referral_id"], referral.to_string());
+        assert_eq!(json["data"]["search_id"], search.to_string());
+        let alone = webhook_body(
+            "referral.submitted",
+            Utc::now(),
+            event_id,
+            WebhookRecord {
+                referral_id: Some(referral),
+                search_id: None,
+            },
+            notification,
+            agency,
+        );
+        let json: serde_json::Value = serde_json::from_str(&alone).unwrap();
+        assert!(json["data"]["search_id"].is_null());
         assert!(body.len() < 400);
     }
 }
