@@ -27,6 +27,7 @@ mod errors;
 mod fhir;
 mod flow;
 mod fuzz;
+mod group_commit;
 mod history;
 mod hsds;
 mod import;

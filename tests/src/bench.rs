@@ -76,6 +76,8 @@ pub struct BenchConfig {
     pub telemetry_seconds: f64,
     pub telemetry_rounds: usize,
     pub out_dir: PathBuf,
+    /// Names the run's row of headline figures (e.g. a commit).
+    pub label: String,
 }
 
 impl BenchConfig {
@@ -94,6 +96,7 @@ impl BenchConfig {
             telemetry_seconds: 15.0,
             telemetry_rounds: 3,
             out_dir,
+            label: String::new(),
         }
     }
 
@@ -112,6 +115,7 @@ impl BenchConfig {
             telemetry_seconds: 0.5,
             telemetry_rounds: 1,
             out_dir,
+            label: String::new(),
         }
     }
 }
@@ -234,6 +238,8 @@ pub struct ProcessFigures {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
     pub machine: String,
+    /// What the run measured (`--label`, e.g. a commit): names its row among the earlier runs'.
+    pub label: String,
     pub raw: RawFigures,
     pub steps: Vec<StepFigures>,
     /// The last step that held: errors under 1%, submissions keeping up with the offered load, submit p99 under 50 ms.
@@ -974,6 +980,7 @@ const HISTORY_NOTIFICATIONS: &str = "INSERT INTO notifications.notifications (id
 pub async fn run(config: BenchConfig) -> Report {
     let mut report = Report {
         machine: machine(),
+        label: config.label.clone(),
         ..Default::default()
     };
     // The services' default pool, not the tests' smaller one: the benchmark runs alone.
@@ -988,16 +995,7 @@ pub async fn run(config: BenchConfig) -> Report {
     let web_app = plan.start(&mut stack, &demo).await;
     // Every process, the web app's included, for memory; the services alone do the flow's work.
     let pids: Vec<(String, u32)> = stack.pids();
-    for (name, pid) in &pids {
-        let (_, rss, _) = process_usage(*pid);
-        report.processes.insert(
-            name.clone(),
-            ProcessFigures {
-                idle_rss_mib: rss,
-                ..Default::default()
-            },
-        );
-    }
+    note_idle_memory(&mut report, &pids);
     // 1. The raw parts of the machine.
     report.raw = raw_figures(&stack, &config).await;
 
@@ -1038,12 +1036,7 @@ pub async fn run(config: BenchConfig) -> Report {
         .await;
     report.reports = time_reports(&stack, &clients, &demo, &targets, half, &config).await;
 
-    for (name, pid) in &pids {
-        let (_, _, peak) = process_usage(*pid);
-        if let Some(p) = report.processes.get_mut(name) {
-            p.peak_rss_mib = peak;
-        }
-    }
+    note_peak_memory(&mut report, &pids);
     stack.stop_all();
     report.telemetry =
         telemetry::measure(half, config.telemetry_seconds, config.telemetry_rounds).await;
@@ -1059,6 +1052,30 @@ pub async fn run(config: BenchConfig) -> Report {
     );
     write_outputs(&config, &report);
     report
+}
+
+/// Each process's memory before any load.
+fn note_idle_memory(report: &mut Report, pids: &[(String, u32)]) {
+    for (name, pid) in pids {
+        let (_, rss, _) = process_usage(*pid);
+        report.processes.insert(
+            name.clone(),
+            ProcessFigures {
+                idle_rss_mib: rss,
+                ..Default::default()
+            },
+        );
+    }
+}
+
+/// Each process's highest memory over the run.
+fn note_peak_memory(report: &mut Report, pids: &[(String, u32)]) {
+    for (name, pid) in pids {
+        let (_, _, peak) = process_usage(*pid);
+        if let Some(p) = report.processes.get_mut(name) {
+            p.peak_rss_mib = peak;
+        }
+    }
 }
 
 /// The raw parts (the benchmark's first part), with the durability the services use: synchronous

@@ -5,7 +5,7 @@ use std::{str::FromStr, time::Duration};
 use sqlx::{
     ConnectOptions, Connection, Executor, PgPool, Postgres, Transaction,
     migrate::Migrator,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -90,11 +90,30 @@ pub async fn connect_and_migrate(
 }
 
 fn connect_options(url: &str, schema: &str) -> Result<PgConnectOptions, DbSetupError> {
-    Ok(PgConnectOptions::from_str(url)
+    let options = PgConnectOptions::from_str(url)
         .map_err(DbSetupError::Url)?
         .options([("search_path", schema)])
         .log_statements(tracing::log::LevelFilter::Trace)
-        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500)))
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+    Ok(plain_on_loopback(url, options))
+}
+
+/// A URL that names no `sslmode` (nor `PGSSLMODE`) means "prefer": TLS whenever the server offers it, which
+/// on the loopback protects nothing and cost a tenth of every service's CPU under load (each statement
+/// encrypted both ways). A local database on the loopback is plain, as docs/operating.md says; any URL
+/// that names its `sslmode` is taken at its word.
+fn plain_on_loopback(url: &str, options: PgConnectOptions) -> PgConnectOptions {
+    let named = url.contains("sslmode=") || std::env::var_os("PGSSLMODE").is_some();
+    let host = options.get_host();
+    let loopback = host == "localhost"
+        || host.starts_with('/')
+        || (host.trim_start_matches('[').trim_end_matches(']'))
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if named || !loopback {
+        return options;
+    }
+    options.ssl_mode(PgSslMode::Disable)
 }
 
 /// Runs `attempt` until it succeeds, waiting (with backoff) after each failure that a database still
@@ -258,6 +277,31 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_loopback_is_plain_unless_the_url_names_its_sslmode() {
+        let mode = |url: &str| connect_options(url, "cases").expect("a URL").get_ssl_mode();
+        assert!(matches!(
+            mode("postgres://u:p@127.0.0.1:5432/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u:p@localhost/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u:p@[::1]:5432/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u:p@127.0.0.1/db?sslmode=require"),
+            PgSslMode::Require
+        ));
+        assert!(matches!(
+            mode("postgres://u:p@db.example/db"),
+            PgSslMode::Prefer
+        ));
+    }
 
     #[test]
     fn a_role_name_is_quoted_whole() {

@@ -4,11 +4,23 @@
 
 use super::Report;
 
-/// Where the earlier runs are kept, from the repository's root (where `deploy/bench.sh` runs).
+/// Where the earlier runs are kept.
 const FILE: &str = "docs/bench-history.tsv";
 
+/// [`FILE`] wherever the program runs from (the tests run it from `tests/`).
+fn kept_runs() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::read_to_string(root.join(FILE)).unwrap_or_default()
+}
+
 /// The services in the order of the file's columns.
-const SERVICES: [&str; 5] = ["referrals", "cases", "directory", "notifications", "reports"];
+const SERVICES: [&str; 5] = [
+    "referrals",
+    "cases",
+    "directory",
+    "notifications",
+    "reports",
+];
 
 /// One run's headline figures.
 #[derive(Debug, Clone, Default)]
@@ -23,14 +35,18 @@ pub struct Row {
 }
 
 impl Row {
-    /// This run's figures, labelled by `PLACEMENT_BENCH_LABEL` (e.g. a commit) and today's date.
+    /// This run's figures, labelled by today's date and the run's `--label` (e.g. a commit).
     pub fn of(r: &Report) -> Self {
         let step = r.peak.as_ref().or(r.steps.first());
         let cpu = |name: &str| -> Option<f64> {
             step.and_then(|s| s.cpu_seconds_per_flow.get(name))
                 .map(|v| v * 1000.0)
         };
-        let label = std::env::var("PLACEMENT_BENCH_LABEL").unwrap_or_else(|_| "this run".into());
+        let label = if r.label.is_empty() {
+            "this run"
+        } else {
+            &r.label
+        };
         Self {
             label: format!("{} {label}", chrono::Utc::now().format("%Y-%m-%d")),
             flows_per_s: r.peak.as_ref().map(|p| p.flows_per_s),
@@ -80,7 +96,7 @@ const HEADER: [&str; 11] = [
 
 /// The kept rows, then this run's, aligned; then this run's as a line of the file.
 pub fn table(this_run: &Row) -> String {
-    let kept = std::fs::read_to_string(FILE).unwrap_or_default();
+    let kept = kept_runs();
     let mut rows: Vec<Vec<String>> = vec![HEADER.map(String::from).to_vec()];
     rows.extend(
         (kept.lines())
@@ -99,11 +115,20 @@ pub fn table(this_run: &Row) -> String {
     for row in &rows {
         let cells: Vec<String> = (row.iter().zip(&widths))
             .enumerate()
-            .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .map(|(i, (c, &w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
             .collect();
         t += &format!("  {}\n", cells.join("  "));
     }
-    t += &format!("To keep this run's row, append to {FILE}:\n{}\n", own.join("\t"));
+    t += &format!(
+        "To keep this run's row, append to {FILE}:\n{}\n",
+        own.join("\t")
+    );
     t
 }
 

@@ -48,6 +48,10 @@ pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Pa
     if count_statements {
         let filter = format!("info,{STATEMENT_TARGET}=trace");
         options.env.push(("RUST_LOG".into(), filter));
+        // JSON lines name their target (the text format leaves it out).
+        options
+            .env
+            .push(("PLACEMENT_LOG_FORMAT".into(), "json".into()));
     }
     let mut stack = Stack::start(options).await;
     let clients = stack.clients();
@@ -61,7 +65,10 @@ pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Pa
         .collect();
     let listed: Vec<String> = pids.iter().map(|(n, p)| format!("{n} {p}")).collect();
     std::fs::write(pids_file, listed.join("\n") + "\n").expect("write the pids file");
-    eprintln!("steady: {rate:.1} flows/s for {seconds} s; pids in {}", pids_file.display());
+    eprintln!(
+        "steady: {rate:.1} flows/s for {seconds} s; pids in {}",
+        pids_file.display()
+    );
     let (step, _) = offer(clients.clone(), targets, cases, rate, seconds).await;
     settled_work(&mut db).await;
     let flows = step.flows.load(Ordering::Relaxed).max(1) as f64;
@@ -87,10 +94,11 @@ pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Pa
 
 /// The statements `service` logged so far.
 fn statements(stack: &Stack, service: &str) -> usize {
+    let needle = format!(r#""target":"{STATEMENT_TARGET}""#);
     std::fs::read_to_string(stack.log_dir.join(format!("{service}.log")))
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains(STATEMENT_TARGET))
+        .filter(|l| l.contains(&needle))
         .count()
 }
 
@@ -100,13 +108,13 @@ pub fn table(run: &SteadyRun) -> String {
         "Per service, {} flows at {:.1} flows/s ({} errors): CPU ms per flow, database round trips per flow\n",
         run.flows, run.offered_flows_per_s, run.errors
     );
-    let (mut cpu, mut trips) = (0.0, 0.0);
+    let (mut cpu, mut trips) = (0.0, None::<f64>);
     for (name, cost) in &run.services {
         cpu += cost.cpu_ms_per_flow;
         let counted = cost.round_trips_per_flow.map_or_else(
             || "-".to_string(),
             |n| {
-                trips += n;
+                trips = Some(trips.unwrap_or(0.0) + n);
                 format!("{n:.1}")
             },
         );
@@ -115,6 +123,7 @@ pub fn table(run: &SteadyRun) -> String {
             cost.cpu_ms_per_flow
         );
     }
-    t += &format!("  {:<14} {cpu:>7.2} ms  {trips:>6.1}\n", "all");
+    let trips = trips.map_or_else(|| "-".to_string(), |n| format!("{n:.1}"));
+    t += &format!("  {:<14} {cpu:>7.2} ms  {trips:>6}\n", "all");
     t
 }

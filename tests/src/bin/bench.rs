@@ -42,6 +42,9 @@ async fn main() {
             .and_then(|v| v.parse().ok())
     };
     // For looking at one load closely (profiling): where to start, how many steps, how long each.
+    if let Some(label) = (args.iter().position(|a| a == "--label")).and_then(|i| args.get(i + 1)) {
+        config.label = label.clone();
+    }
     if let Some(rate) = number("--first-rate") {
         config.first_rate = rate;
     }
