@@ -59,7 +59,7 @@ pub async fn load_history(database_url: &str, regions: &[String], n: u64) {
     // The milestones and day counts the event handler keeps, computed for the loaded history by the
     // reports' own backfill.
     db.execute("SET search_path = reports").await.expect("set");
-    db.execute(BACKFILL)
+    db.execute(backfill().as_str())
         .await
         .expect("backfill milestones and day counts");
     // A model kept for years has been vacuumed many times: its visibility map lets the covering indexes
@@ -71,8 +71,28 @@ pub async fn load_history(database_url: &str, regions: &[String], n: u64) {
     }
 }
 
-const BACKFILL: &str =
-    include_str!("../../../services/reports/migrations/20261202000006_milestones_backfill.sql");
+/// The reports' backfill as its migration wrote it, for the milestone columns as they are now: the first
+/// answer (`first_ack_at` then) is renamed, and a decline made before any acknowledgement reaches it too.
+fn backfill() -> String {
+    const WRITTEN: &str =
+        include_str!("../../../services/reports/migrations/20261202000006_milestones_backfill.sql");
+    let first_ack =
+        "min(at) FILTER (WHERE action = 'REFERRAL_ACTION_ACKNOWLEDGED') AS first_ack_at";
+    assert!(
+        WRITTEN.contains(first_ack),
+        "the backfill computes the first answer"
+    );
+    WRITTEN
+        .replace(
+            first_ack,
+            "min(at) FILTER (WHERE action IN ('REFERRAL_ACTION_ACKNOWLEDGED', \
+             'REFERRAL_ACTION_DECLINED')) AS first_answer_at",
+        )
+        .replace(
+            "first_ack_at = m.first_ack_at",
+            "first_answer_at = m.first_answer_at",
+        )
+}
 
 // $1 the districts, $2..$3 the numbers. One referral every 94 seconds before the last 30 days (whose steps
 // are at most 20 days long): a million over three years, none in the future; each to one of 40 services
