@@ -2,7 +2,7 @@
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use lapin::types::AMQPValue;
 use lapin::{
     message::Delivery,
@@ -209,14 +209,10 @@ pub struct ConsumerSpec {
     pub delivery_limit: u32,
     /// Deliveries applied at once.
     pub concurrency: usize,
-    /// Most deliveries, already received, applied in one transaction (group commit); 1 applies each in a
-    /// transaction of its own.
-    pub group: usize,
 }
 
 impl ConsumerSpec {
-    /// A queue bound to `bindings`, with a prefetch of 32, a delivery limit of 5, 8 transactions at once
-    /// and up to 8 deliveries already received in each.
+    /// A queue bound to `bindings`, with a prefetch of 32, a delivery limit of 5 and 8 deliveries applied at once.
     pub fn new(queue: impl Into<String>, bindings: &[&'static str]) -> Self {
         Self {
             queue: queue.into(),
@@ -224,7 +220,6 @@ impl ConsumerSpec {
             prefetch: 32,
             delivery_limit: 5,
             concurrency: 8,
-            group: 8,
         }
     }
 }
@@ -371,17 +366,13 @@ impl Consumer {
                     }
                 }
                 next = deliveries.next(), if in_flight.len() < self.spec.concurrency => {
-                    let mut group = vec![delivered(next)?];
-                    // Whatever else has already arrived is applied with it, in the same transaction:
-                    // one commit (and one wait for the disk) for the lot. Nothing waits for more.
-                    while group.len() < self.spec.group {
-                        match deliveries.next().now_or_never() {
-                            Some(next) => group.push(delivered(next)?),
-                            None => break,
-                        }
-                    }
+                    let delivery = match next {
+                        Some(Ok(d)) => d,
+                        Some(Err(e)) => return Err(e.into()),
+                        None => return Err(SessionError::Cancelled),
+                    };
                     backoff.reset();
-                    in_flight.push(self.process_group(group, shutdown));
+                    in_flight.push(self.process(delivery, shutdown));
                 }
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => done?,
                 _ = shutdown.cancelled() => {
@@ -398,86 +389,13 @@ impl Consumer {
         }
     }
 
-    /// Applies a group of deliveries in one transaction and acks each after its commit. When any of them
-    /// cannot be applied there (a duplicate is not a failure), the transaction is rolled back and each is
-    /// applied on its own, with its retries and dead-lettering.
-    async fn process_group(
+    async fn process(
         &self,
-        group: Vec<Delivery>,
+        delivery: Delivery,
         shutdown: &CancellationToken,
     ) -> Result<(), SessionError> {
-        let mut decoded = Vec::with_capacity(group.len());
-        for delivery in group {
-            if let Some(event) = self.decode(&delivery) {
-                let span = self.consume_span(&delivery, &event);
-                decoded.push((delivery, event, span));
-            } else {
-                settle(delivery, false).await?;
-            }
-        }
-        if decoded.len() > 1 {
-            let enqueued = crate::outbox::enqueued_so_far();
-            match self.apply_together(&decoded).await {
-                Ok(outcomes) => {
-                    self.wake_relay_if_enqueued(enqueued);
-                    for ((delivery, event, span), outcome) in decoded.into_iter().zip(outcomes) {
-                        let outcome = outcome.map_or(Outcome::Duplicate, Outcome::Applied);
-                        self.settle_outcome(delivery, &event, outcome)
-                            .instrument(span)
-                            .await?;
-                    }
-                    return Ok(());
-                }
-                Err(e) => {
-                    tracing::debug!(queue = %self.spec.queue, error = %e, events = decoded.len(), "a group of events could not be applied together; applying each alone");
-                }
-            }
-        }
-        // Alone, side by side: one event retried for a while holds up none of the others.
-        let alone = (decoded.into_iter()).map(|(delivery, event, span)| {
-            self.apply_and_settle(delivery, event, shutdown)
-                .instrument(span)
-        });
-        futures::future::join_all(alone).await.into_iter().collect()
-    }
-
-    /// Wakes the relay when events were enqueued since the count was `enqueued` (by this consumer's
-    /// handlers, or by anything else in the process: a wake-up too many costs one look, one too few
-    /// would leave events for the relay's poll).
-    fn wake_relay_if_enqueued(&self, enqueued: u64) {
-        if let Some(outbox) = &self.outbox
-            && crate::outbox::enqueued_so_far() != enqueued
-        {
-            outbox.committed();
-        }
-    }
-
-    /// The group's events applied in one transaction: for each, its work to do after the commit, or
-    /// `None` when it was applied before.
-    async fn apply_together(
-        &self,
-        group: &[(Delivery, IncomingEvent, tracing::Span)],
-    ) -> Result<Vec<Option<AfterCommit>>, HandleError> {
-        if let Some((_, event, _)) =
-            (group.iter()).find(|(_, e, _)| !self.subscriptions.takes(e.event_type()))
-        {
-            return Err(HandleError::not_subscribed(event.event_type()));
-        }
-        let events: Vec<(IncomingEvent, tracing::Span)> = (group.iter())
-            .map(|(_, event, span)| (event.clone(), span.clone()))
-            .collect();
-        let (pool, subscriptions) = (self.pool.clone(), self.subscriptions.clone());
-        placement_platform::db::run_to_completion(async move {
-            apply_group_once(&pool, &subscriptions, &events).await
-        })
-        .await
-    }
-
-    /// The event a delivery carries; an undecodable one is logged and counted as dead-lettered (the
-    /// caller rejects it).
-    fn decode(&self, delivery: &Delivery) -> Option<IncomingEvent> {
-        match IncomingEvent::decode(&delivery.data) {
-            Ok(e) => Some(e),
+        let event = match IncomingEvent::decode(&delivery.data) {
+            Ok(e) => e,
             Err(EnvelopeError::Payload {
                 event_id,
                 event_type,
@@ -491,7 +409,7 @@ impl Consumer {
                     "dead-lettering an event that cannot be applied"
                 );
                 consumed(event_type.as_str(), "dead_lettered");
-                None
+                return settle(delivery, false).await;
             }
             Err(e) => {
                 let message_id = delivery
@@ -502,9 +420,14 @@ impl Consumer {
                     .unwrap_or_default();
                 tracing::error!(queue = %self.spec.queue, %message_id, reason = %e, "dead-lettering an undecodable message");
                 consumed("undecodable", "dead_lettered");
-                None
+                return settle(delivery, false).await;
             }
-        }
+        };
+        tracing::trace!(event_id = %event.event_id(), event_type = %event.event_type(), "received");
+        let span = self.consume_span(&delivery, &event);
+        self.apply_and_settle(delivery, event, shutdown)
+            .instrument(span)
+            .await
     }
 
     async fn apply_and_settle(
@@ -513,35 +436,21 @@ impl Consumer {
         event: IncomingEvent,
         shutdown: &CancellationToken,
     ) -> Result<(), SessionError> {
-        tracing::trace!(event_id = %event.event_id(), event_type = %event.event_type(), "received");
-        let enqueued = crate::outbox::enqueued_so_far();
-        let outcome = self.apply_with_retries(&event, shutdown).await;
-        if matches!(outcome, Outcome::Applied(_)) {
-            self.wake_relay_if_enqueued(enqueued);
-        }
-        self.settle_outcome(delivery, &event, outcome).await
-    }
-
-    /// Counts what became of a delivery's event, runs its work after the commit and acks it (or rejects
-    /// it towards the dead-letter queue).
-    async fn settle_outcome(
-        &self,
-        delivery: Delivery,
-        event: &IncomingEvent,
-        outcome: Outcome,
-    ) -> Result<(), SessionError> {
         let event_type = event.event_type().as_str();
         if delivery.redelivered {
             metrics::counter!(EVENT_REDELIVERIES, "event_type" => event_type).increment(1);
         }
-        match outcome {
+        match self.apply_with_retries(&event, shutdown).await {
             Outcome::Applied(after_commit) => {
                 tracing::trace!(event_id = %event.event_id(), "applied");
                 consumed(event_type, "applied");
                 let lag = (chrono::Utc::now() - event.occurred_at()).num_microseconds();
                 #[allow(clippy::cast_precision_loss)] // microseconds of lag: far below 2^53
                 metrics::histogram!(CONSUMER_LAG).record(lag.unwrap_or(0).max(0) as f64 / 1e6);
-                after_commit(event);
+                after_commit(&event);
+                if let Some(outbox) = &self.outbox {
+                    outbox.committed();
+                }
                 settle(delivery, true).await
             }
             Outcome::Duplicate => {
@@ -657,55 +566,6 @@ impl Consumer {
 fn consumed(event_type: &'static str, outcome: &'static str) {
     metrics::counter!(EVENTS_CONSUMED, "event_type" => event_type, "outcome" => outcome)
         .increment(1);
-}
-
-/// The delivery a consumer's stream handed over, or why the session must start over.
-fn delivered(next: Option<lapin::Result<Delivery>>) -> Result<Delivery, SessionError> {
-    match next {
-        Some(Ok(d)) => Ok(d),
-        Some(Err(e)) => Err(e.into()),
-        None => Err(SessionError::Cancelled),
-    }
-}
-
-/// Records the ids of `events` and applies those not applied before, all in one transaction; any
-/// failure rolls the whole group back (the caller then applies each alone). `ON CONFLICT DO NOTHING`
-/// rather than the primary key's error: one duplicate must not abort the others' transaction.
-async fn apply_group_once(
-    pool: &PgPool,
-    subscriptions: &Subscriptions,
-    events: &[(IncomingEvent, tracing::Span)],
-) -> Result<Vec<Option<AfterCommit>>, HandleError> {
-    let ids: Vec<uuid::Uuid> = events.iter().map(|(e, _)| e.event_id()).collect();
-    let types: Vec<&str> = events
-        .iter()
-        .map(|(e, _)| e.event_type().as_str())
-        .collect();
-    let mut tx = placement_platform::db::begin(pool).await?;
-    let mut fresh: std::collections::HashSet<uuid::Uuid> = sqlx::query_scalar(
-        "INSERT INTO processed_events (event_id, event_type)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
-    )
-    .bind(&ids)
-    .bind(&types)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
-    let mut outcomes = Vec::with_capacity(events.len());
-    for (event, span) in events {
-        // An event twice in one group is applied once: its id is taken out when it is.
-        if !fresh.remove(&event.event_id()) {
-            outcomes.push(None);
-            continue;
-        }
-        let Some(applying) = subscriptions.apply(&mut tx, event) else {
-            return Err(HandleError::not_subscribed(event.event_type()));
-        };
-        outcomes.push(Some(applying.instrument(span.clone()).await?));
-    }
-    tx.commit().await?;
-    Ok(outcomes)
 }
 
 async fn apply_once(

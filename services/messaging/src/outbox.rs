@@ -1,12 +1,6 @@
 //! The transactional outbox: write the event with the change, publish it after the commit.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use lapin::{
     BasicProperties, Channel, Confirmation,
@@ -23,16 +17,6 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{Broker, topology};
-
-/// Events this process has written into outboxes so far: a consumer wakes the relay after a commit only
-/// when this moved while it applied (most handlers write none, and each needless wake-up cost the relay a
-/// statement).
-static ENQUEUED: AtomicU64 = AtomicU64::new(0);
-
-/// How many events this process has enqueued so far (see [`ENQUEUED`]).
-pub(crate) fn enqueued_so_far() -> u64 {
-    ENQUEUED.load(Ordering::SeqCst)
-}
 
 /// Writes events into a service's outbox and wakes its relay.
 #[derive(Clone, Default)]
@@ -60,7 +44,6 @@ impl Outbox {
         .bind(placement_platform::trace_context::current())
         .execute(conn)
         .await?;
-        ENQUEUED.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -85,7 +68,6 @@ impl Outbox {
         .bind(placement_platform::trace_context::current())
         .execute(conn)
         .await?;
-        ENQUEUED.fetch_add(events.len() as u64, Ordering::SeqCst);
         Ok(())
     }
 
