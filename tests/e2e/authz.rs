@@ -478,6 +478,7 @@ async fn caseworkers_neither_decline_nor_withdraw_and_providers_do_not_confirm()
             p.provider,
             ConfirmPlacementRequest {
                 referral_id: p.r.id.clone(),
+                ..Default::default()
             },
         ))
         .await;

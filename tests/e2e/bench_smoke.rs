@@ -10,10 +10,17 @@ async fn the_benchmark_runs_and_reports_every_figure() {
     assert_the_first_steps_figures(&report);
     assert_reads_pages_and_reports(&report);
     assert_processes_and_the_cost_of_observing(&report);
+    assert_a_search_to_five_services(&report);
     assert_the_table_names_every_figure(&report);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
     assert!(json["raw"]["pg_commits_per_s_32_conns"].as_f64().unwrap() > 0.0);
+    assert!(
+        json["search"]["time_to_first_offer"]["p50_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     assert!(
         std::fs::read_to_string(out.join("latency.svg"))
             .unwrap()
@@ -116,6 +123,26 @@ fn assert_processes_and_the_cost_of_observing(report: &Report) {
     );
 }
 
+/// Searches to five services ran to their placement, each with a first offer, and every service's CPU per
+/// search is there (the referrals service's, which takes every step, above nothing).
+fn assert_a_search_to_five_services(report: &Report) {
+    let search = &report.search;
+    assert!(search.searches > 0, "{search:?}");
+    assert_eq!(search.errors, 0, "{:?}", search.error_kinds);
+    let first = &search.time_to_first_offer;
+    assert_eq!(first.count, search.searches, "{search:?}");
+    assert!(
+        first.p50_ms > 0.0 && first.p99_ms >= first.p50_ms,
+        "{first:?}"
+    );
+    assert_eq!(
+        search.cpu_ms_per_search.len(),
+        placement_platform::services::ALL.len(),
+        "{search:?}"
+    );
+    assert!(search.cpu_ms_per_search["referrals"] > 0.0, "{search:?}");
+}
+
 fn assert_the_table_names_every_figure(report: &Report) {
     let table = bench::table(report);
     // Whether a load of a few flows in half a second "held" depends on what else the machine is doing
@@ -129,7 +156,18 @@ fn assert_the_table_names_every_figure(report: &Report) {
             && table.contains("CPU seconds per flow")
             && table.contains("Web app pages")
             && table.contains("Referral page")
-            && table.contains("Read model lag"),
+            && table.contains("Read model lag")
+            && table.contains("Search to five services")
+            && table.contains("Time to first offer")
+            && table.contains("CPU ms per search"),
         "{table}"
     );
+    // This run's headline row, ready to keep, ends with its searches' figures (none of them missing).
+    let row = (table.lines())
+        .skip_while(|l| !l.starts_with("To keep this run's row"))
+        .nth(1)
+        .expect("this run's row");
+    let cells: Vec<&str> = row.split('\t').collect();
+    assert_eq!(cells.len(), 19, "{row}");
+    assert!(cells[11..].iter().all(|c| *c != "-"), "{row}");
 }

@@ -59,6 +59,7 @@ async fn accept_and_place(f: &Fixture, sender: Uuid, referral_id: &str) {
             sender,
             ConfirmPlacementRequest {
                 referral_id: referral_id.into(),
+                ..Default::default()
             },
         ))
         .await
@@ -330,7 +331,7 @@ async fn emails_reach_each_agency_in_its_language_and_only_for_the_events_it_cho
     let provider = f.agency("provider-vratsa");
     add_the_mailboxes(&f, sender, provider).await;
     let r = place_the_twins(&f, sender).await;
-    let sender_mails = assert_each_agency_mailed_in_its_language(&smtp, &r.id).await;
+    let sender_mails = assert_each_agency_mailed_in_its_language(&smtp, &r.id, &r.reference).await;
     assert_each_email_delivery_sent_once(&f, sender, &sender_mails).await;
     // The placed notification of the provider has no e-mail (it chose only requests); its inbox has it.
     let provider_inbox = inbox(&f, provider).await;
@@ -381,6 +382,7 @@ async fn place_the_twins(f: &Fixture, sender: Uuid) -> placement_proto::v1::Refe
 async fn assert_each_agency_mailed_in_its_language(
     smtp: &SmtpSink,
     referral_id: &str,
+    reference: &str,
 ) -> Vec<placement_e2e::mail::Mail> {
     let mails = smtp.wait_for(WAIT, |m| m.len() >= 4).await;
     let to = |addr: &str| -> Vec<_> {
@@ -394,7 +396,12 @@ async fn assert_each_agency_mailed_in_its_language(
     let provider_mails = to("ftpc.vratsa@example.bg");
     assert_eq!(sender_mails.len(), 3, "{sender_mails:#?}");
     assert_eq!(provider_mails.len(), 1, "{provider_mails:#?}");
-    let short = &referral_id[referral_id.len() - 8..];
+    // Notices name a referral by its reference (by its id's last digits before references).
+    let short = if reference.is_empty() {
+        &referral_id[referral_id.len() - 8..]
+    } else {
+        reference
+    };
     let link = format!("/referrals/{referral_id}");
     for m in sender_mails.iter().chain(&provider_mails) {
         assert!(m.subject.contains(short), "{}", m.subject);
@@ -425,13 +432,17 @@ async fn assert_each_agency_mailed_in_its_language(
     );
     let request = &provider_mails[0];
     assert!(
-        request.subject.starts_with("Ново искане за настаняване"),
+        request.subject.starts_with("Ново направление №"),
         "{}",
         request.subject
     );
     assert!(request.text.contains("потвърдете"), "{}", request.text);
-    // The deadline is named.
-    assert!(request.subject.contains("UTC"), "{}", request.subject);
+    // The deadline is named, in Sofia's time as people write it («6 декември 2026 г., 12:52»).
+    assert!(
+        request.subject.contains(" г., ") && !request.subject.contains("UTC"),
+        "{}",
+        request.subject
+    );
     sender_mails
 }
 

@@ -193,6 +193,7 @@ async fn failed_submissions_leave_no_trace(f: &Fixture, case: &Case) {
                 direction: ReferralDirection::Outgoing as i32,
                 status: 0,
                 page: None,
+                ..Default::default()
             },
         ))
         .await
@@ -280,7 +281,10 @@ async fn steps_out_of_turn_are_refused(f: &Fixture, referral_id: &str) {
             referrals
                 .confirm_placement(as_agency(
                     provider,
-                    ConfirmPlacementRequest { referral_id: id() }
+                    ConfirmPlacementRequest {
+                        referral_id: id(),
+                        ..Default::default()
+                    }
                 ))
                 .await
         ),
@@ -291,7 +295,10 @@ async fn steps_out_of_turn_are_refused(f: &Fixture, referral_id: &str) {
             referrals
                 .confirm_placement(as_agency(
                     pirdop,
-                    ConfirmPlacementRequest { referral_id: id() }
+                    ConfirmPlacementRequest {
+                        referral_id: id(),
+                        ..Default::default()
+                    }
                 ))
                 .await
         ),

@@ -101,11 +101,12 @@ async fn search_finds_the_vratsa_centre(f: &Fixture, p: &Agencies) -> u32 {
         assert!(s.min_age <= 5 && 5 <= s.max_age);
     }
     // The full centre at home (Zlatitsa) and Mezdra's (1 free place) are not offered.
-    assert!(
-        found
-            .iter()
-            .all(|s| s.name != "FTPC Zlatitsa" && s.name != "FTPC Mezdra")
-    );
+    let not_offered = [
+        f.demo.service("ftpc-zlatitsa"),
+        f.demo.service("ftpc-mezdra"),
+    ]
+    .map(|id| id.to_string());
+    assert!(found.iter().all(|s| !not_offered.contains(&s.id)));
     let vratsa = found
         .iter()
         .find(|s| s.region_code == "VRC")
@@ -206,6 +207,7 @@ async fn both_receiving_parties_acknowledge(f: &Fixture, p: &Agencies, rid: &str
                     direction: direction as i32,
                     status: ReferralStatus::Acknowledged as i32,
                     page: None,
+                    ..Default::default()
                 },
             ))
             .await
@@ -269,6 +271,7 @@ async fn the_sender_confirms_the_placement(
             pirdop,
             ConfirmPlacementRequest {
                 referral_id: rid.to_string(),
+                ..Default::default()
             },
         ))
         .await

@@ -323,6 +323,7 @@ async fn known_records(f: &Fixture) -> Known {
                 legal_basis: one.legal_basis,
                 reason: one.reason,
                 idempotency_key: one.idempotency_key,
+                ..Default::default()
             },
         ))
         .await

@@ -3,7 +3,10 @@
 //! says who answers when; the test computes every figure itself from that plan — for a period of whole
 //! days and for one cut mid-day, for each district as sender and as receiver, its flows, its services,
 //! its eight weeks and its stalled list — and the reports must give exactly that, live and again after
-//! a rebuild from an empty model.
+//! a rebuild from an empty model. Some of the plan's referrals are searches (one request to two to five
+//! services at once): their first offers, the one chosen and the rest closed as placed elsewhere, searches
+//! closed without a place and searches left open; the test also plays what the service does for a search
+//! (the foster-care team's one acknowledgement for its district, the others closed at a placement).
 
 use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
@@ -17,9 +20,9 @@ use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, ConfirmPlacementRequest, Count,
     DeclineReason, DeclineReferralRequest, DistrictFlow, DistrictReport, DistrictSide,
     DistrictTotals, GetDistrictReportRequest, GetNationalReportRequest, LegalBasis, LegalBasisKind,
-    NationalReport, Referral, ReferralAction, ReferralHistoryEntry, ReferralStatus,
-    ServiceAcceptance, SubmitReferralRequest, UpdateCapacityRequest, WeekFigures, WithdrawReason,
-    WithdrawReferralRequest,
+    NationalReport, ReasonCount, Referral, ReferralAction, ReferralHistoryEntry, ReferralStatus,
+    ServiceAcceptance, SubmitReferralRequest, SubmitSearchRequest, UpdateCapacityRequest,
+    WeekFigures, WithdrawReason, WithdrawReferralRequest,
 };
 use uuid::Uuid;
 
@@ -27,7 +30,9 @@ use crate::reports::{self, Period};
 use crate::support::Fixture;
 use placement_e2e::load::with_retries;
 
-const REFERRALS: usize = 2400;
+/// Referrals sent alone, and searches (of two to five services each: about 500 referrals more).
+const REFERRALS: usize = 1900;
+const SEARCHES: usize = 150;
 /// Steps taken at once; with steps sorted by their told time and a batch spanning at most
 /// [`BATCH_SPAN`], no deadline can pass (by the latest time told) before an answer planned ahead of it.
 const BATCH: usize = 16;
@@ -40,6 +45,7 @@ const DAYS_BACK: i64 = 130;
 const DAYS_SUBMITTING: i64 = 84;
 
 /// A sending DSA, the service asked (demo keys) and the two who must acknowledge.
+#[derive(Debug, Clone, Copy)]
 struct Route {
     sender: &'static str,
     service: &'static str,
@@ -148,10 +154,24 @@ enum Party {
     Foster,
 }
 
-/// One referral as planned: its route and each step with its time, in order.
+/// One referral as planned: its route and each step with its time, in order; for a referral of a search
+/// these include the steps the service takes for it (see [`Unit`]), and the search it is one of.
 struct Planned {
-    route: &'static Route,
+    route: Route,
     steps: Vec<(DateTime<Utc>, Act)>,
+    search: Option<usize>,
+}
+
+/// What the test drives as one: a referral sent alone, or a search (its referrals submitted in one
+/// SubmitSearch). Its steps run one after the other, never two at once, as a step on one referral of a
+/// search may change the others.
+struct Unit {
+    /// Its referrals, indexes in the plan.
+    referrals: std::ops::Range<usize>,
+    search: bool,
+    /// The steps the test takes, in the order of their told times: (time, referral, act). A search's
+    /// submission is one step, on its first referral.
+    driven: Vec<(DateTime<Utc>, usize, Act)>,
 }
 
 impl Planned {
@@ -199,11 +219,11 @@ impl Draw {
 /// answered by nobody, five declined at once by the service before anyone acknowledged, ten answered by
 /// one party only (the unanswered and these escalated at their deadline), the rest by both, then left,
 /// withdrawn, declined for one of four reasons, accepted, or accepted and placed.
-fn plan(start: DateTime<Utc>) -> Vec<Planned> {
+fn alone(start: DateTime<Utc>) -> Vec<Planned> {
     let mut draw = Draw(0x0005_EED0_2026_1202);
     (0..REFERRALS)
         .map(|_| {
-            let route = &ROUTES[draw.below(ROUTES.len() as u64) as usize];
+            let route = ROUTES[draw.below(ROUTES.len() as u64) as usize];
             let submitted = start + draw.seconds(0, DAYS_SUBMITTING * 86_400);
             let last_answer =
                 submitted + Duration::hours(ACK_HOURS) - Duration::seconds(ANSWER_MARGIN);
@@ -237,9 +257,200 @@ fn plan(start: DateTime<Utc>) -> Vec<Planned> {
                 65.. => steps.extend([(decided, Act::Accept), (placed, Act::Place)]),
                 _ => {}
             }
-            Planned { route, steps }
+            Planned {
+                route,
+                steps,
+                search: None,
+            }
         })
         .collect()
+}
+
+/// The plan: the referrals sent alone (each a unit of its own), then the searches.
+fn plan(start: DateTime<Utc>) -> (Vec<Planned>, Vec<Unit>) {
+    let mut plans = alone(start);
+    let mut units: Vec<Unit> = (plans.iter().enumerate())
+        .map(|(i, p)| Unit {
+            referrals: i..i + 1,
+            search: false,
+            driven: p.steps.iter().map(|&(at, act)| (at, i, act)).collect(),
+        })
+        .collect();
+    let mut draw = Draw(0x0005_EA2C_2026_1204);
+    for _ in 0..SEARCHES {
+        let first = plans.len();
+        let (requests, driven) = search_plan(&mut draw, start);
+        let unit = units.len();
+        plans.extend(requests.into_iter().map(|(route, steps)| Planned {
+            route,
+            steps,
+            search: Some(unit),
+        }));
+        units.push(Unit {
+            referrals: first..plans.len(),
+            search: true,
+            driven: (driven.into_iter())
+                .map(|(at, j, act)| (at, first + j, act))
+                .collect(),
+        });
+    }
+    (plans, units)
+}
+
+/// The services a search may ask (demo keys), with who must acknowledge at each.
+const SERVICES: [(&str, &str, &str); 5] = [
+    ("ftpc-vratsa", "provider-vratsa", "foster-vratsa"),
+    ("ftpcd-mezdra", "provider-mezdra", "foster-vratsa"),
+    (
+        "ftpc-stara-zagora",
+        "provider-stara-zagora",
+        "foster-stara-zagora",
+    ),
+    (
+        "crisis-stara-zagora",
+        "provider-stara-zagora",
+        "foster-stara-zagora",
+    ),
+    ("ftpc-haskovo", "provider-haskovo", "foster-haskovo"),
+];
+
+/// A search step by step: (time, request, act), the request an index among the search's.
+type SearchSteps = Vec<(DateTime<Utc>, usize, Act)>;
+
+/// Each request of a search: its route and its whole history.
+type Requests = Vec<(Route, Vec<(DateTime<Utc>, Act)>)>;
+
+/// One search: a sender asks two to five services outside its district at once. Each service declines
+/// at once (before anyone acknowledged), never answers, or acknowledges and then accepts or declines; each
+/// district's foster-care team acknowledges once. Then the sender confirms one offer (the rest closed as
+/// placed elsewhere), gives up (withdraws every open request: closed without a place), or leaves it open.
+/// Everything happens before the acknowledgement deadline less [`ANSWER_MARGIN`]. Returns each request's
+/// route and whole history, and the steps the test takes.
+fn search_plan(draw: &mut Draw, start: DateTime<Utc>) -> (Requests, SearchSteps) {
+    let sender = ROUTES[draw.below(ROUTES.len() as u64) as usize].sender;
+    let mut asked: Vec<&(&str, &str, &str)> = (SERVICES.iter())
+        .filter(|s| district_of_service(s.0) != district_of_sender(sender))
+        .collect();
+    for i in (1..asked.len()).rev() {
+        asked.swap(i, draw.below(i as u64 + 1) as usize);
+    }
+    asked.truncate(2 + draw.below(asked.len() as u64 - 1) as usize);
+    let s = start + draw.seconds(0, DAYS_SUBMITTING * 86_400);
+    let hours = |lo: i64, hi: i64, draw: &mut Draw| s + draw.seconds(lo * 3600, hi * 3600);
+    let mut driven: SearchSteps = vec![(s, 0, Act::Submit)];
+    let (mut answering, mut accepted) = (vec![true; asked.len()], Vec::new());
+    for (j, answers) in answering.iter_mut().enumerate() {
+        let reason = DECLINE_REASONS[draw.below(4) as usize];
+        match draw.below(10) {
+            0..2 => {
+                driven.push((s + draw.seconds(300, 6 * 3600), j, Act::Decline(reason)));
+                *answers = false;
+            }
+            2..4 => {}
+            fate => {
+                driven.push((hours(6, 30, draw), j, Act::Acknowledge(Party::Provider)));
+                let decision = hours(32, 50, draw);
+                if fate < 7 {
+                    driven.push((decision, j, Act::Accept));
+                    accepted.push(j);
+                } else {
+                    driven.push((decision, j, Act::Decline(reason)));
+                }
+            }
+        }
+    }
+    // Each district's foster-care team acknowledges once, on the first request there still open; the
+    // service takes its acknowledgement for the others.
+    let mut fosters: Vec<&str> = asked.iter().map(|a| a.2).collect();
+    fosters.sort_unstable();
+    fosters.dedup();
+    for foster in fosters {
+        let at = hours(8, 20, draw);
+        if let Some(j) = (0..asked.len()).find(|&j| asked[j].2 == foster && answering[j]) {
+            driven.push((at, j, Act::Acknowledge(Party::Foster)));
+        }
+    }
+    let end = hours(52, 66, draw);
+    match draw.below(10) {
+        0..7 if !accepted.is_empty() => {
+            let chosen = accepted[draw.below(accepted.len() as u64) as usize];
+            driven.push((end, chosen, Act::Place));
+        }
+        0..4 | 7..9 => {
+            for j in 0..asked.len() {
+                let at = end + Duration::minutes(j as i64);
+                driven.push((at, j, Act::Withdraw(WithdrawReason::Reintegrated)));
+            }
+        }
+        _ => {}
+    }
+    driven.sort_by_key(|d| d.0);
+    let routes = (asked.iter())
+        .map(|a| route(sender, a.0, a.1, a.2))
+        .collect();
+    played(routes, driven)
+}
+
+const DECLINE_REASONS: [DeclineReason; 4] = [
+    DeclineReason::AtCapacity,
+    DeclineReason::NeedsNotMet,
+    DeclineReason::AgeOutOfRange,
+    DeclineReason::SiblingsCannotBeKeptTogether,
+];
+
+/// Plays a search's steps as the referrals service takes them: a foster-care team's acknowledgement counts
+/// for every request of the search in its district still submitted; a placement withdraws every other open
+/// request as placed elsewhere. A withdrawal of a request already closed is not taken (left out).
+fn played(routes: Vec<Route>, driven: SearchSteps) -> (Requests, SearchSteps) {
+    use ReferralStatus as S;
+    let mut status = vec![S::Submitted; routes.len()];
+    let mut acks = vec![0; routes.len()];
+    let mut steps: Vec<Vec<(DateTime<Utc>, Act)>> = vec![Vec::new(); routes.len()];
+    let mut taken = Vec::new();
+    for (at, j, act) in driven {
+        match act {
+            Act::Submit => steps.iter_mut().for_each(|s| s.push((at, act))),
+            Act::Acknowledge(party) => {
+                // The foster-care team's one acknowledgement counts for its district's submitted requests.
+                let those: Vec<usize> = match party {
+                    Party::Provider => vec![j],
+                    Party::Foster => (0..routes.len())
+                        .filter(|&m| routes[m].foster == routes[j].foster)
+                        .filter(|&m| status[m] == S::Submitted)
+                        .collect(),
+                };
+                for m in those {
+                    steps[m].push((at, act));
+                    acks[m] += 1;
+                    if acks[m] == 2 {
+                        status[m] = S::Acknowledged;
+                    }
+                }
+            }
+            Act::Withdraw(_) if matches!(status[j], S::Declined | S::Withdrawn) => continue,
+            Act::Accept | Act::Decline(_) | Act::Withdraw(_) => {
+                status[j] = match act {
+                    Act::Accept => S::Accepted,
+                    Act::Decline(_) => S::Declined,
+                    _ => S::Withdrawn,
+                };
+                steps[j].push((at, act));
+            }
+            Act::Place => {
+                let elsewhere = Act::Withdraw(WithdrawReason::PlacedElsewhere);
+                for m in (0..routes.len()).filter(|&m| m != j) {
+                    if matches!(status[m], S::Submitted | S::Acknowledged | S::Accepted) {
+                        status[m] = S::Withdrawn;
+                        steps[m].push((at, elsewhere));
+                    }
+                }
+                status[j] = S::Placed;
+                steps[j].push((at, act));
+            }
+        }
+        taken.push((at, j, act));
+    }
+    (routes.into_iter().zip(steps).collect(), taken)
 }
 
 /// `message` from `agency`, told to happen at `at`.
@@ -252,7 +463,44 @@ fn told<T>(agency: Uuid, at: DateTime<Utc>, message: T) -> tonic::Request<T> {
     request
 }
 
-/// Takes one planned step; returns the referral's id when it was the submission.
+/// The court decision every planned referral rests on, of the day before `at`.
+fn legal_basis(at: DateTime<Utc>) -> Option<LegalBasis> {
+    Some(LegalBasis {
+        kind: LegalBasisKind::CourtDecision as i32,
+        number: "ГД-311/2026".into(),
+        issued_on: Some(placement_platform::time::date(
+            (at - Duration::days(1)).date_naive(),
+        )),
+        court: "Районен съд".into(),
+    })
+}
+
+/// Submits a search of `case` to the services of `requests`, in their order; returns their ids.
+async fn submit_search(
+    f: &Fixture,
+    requests: &[Planned],
+    case: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<String>, tonic::Status> {
+    let asked = SubmitSearchRequest {
+        case_id: case.into(),
+        service_ids: (requests.iter())
+            .map(|p| f.demo.service(p.route.service).to_string())
+            .collect(),
+        legal_basis: legal_basis(at),
+        reason: "No place in the district.".into(),
+        idempotency_key: case.into(),
+        ..Default::default()
+    };
+    let sender = f.agency(requests[0].route.sender);
+    let search = (f.clients.referrals.clone())
+        .submit_search(told(sender, at, asked))
+        .await?
+        .into_inner();
+    Ok(search.referrals.into_iter().map(|r| r.id).collect())
+}
+
+/// Takes one planned step; returns the ids of the referrals it submitted, else the referral's.
 async fn take(
     f: &Fixture,
     p: &Planned,
@@ -260,28 +508,23 @@ async fn take(
     case: &str,
     at: DateTime<Utc>,
     act: Act,
-) -> Result<String, tonic::Status> {
+) -> Result<Vec<String>, tonic::Status> {
     let mut referrals = f.clients.referrals.clone();
     let referral_id = id.unwrap_or_default().to_string();
     let (provider, foster) = (f.agency(p.route.provider), f.agency(p.route.foster));
     let sender = f.agency(p.route.sender);
     let done = match act {
         Act::Submit => {
-            let day = (at - Duration::days(1)).date_naive();
             let asked = SubmitReferralRequest {
                 case_id: case.into(),
                 service_id: f.demo.service(p.route.service).to_string(),
-                legal_basis: Some(LegalBasis {
-                    kind: LegalBasisKind::CourtDecision as i32,
-                    number: "ГД-311/2026".into(),
-                    issued_on: Some(placement_platform::time::date(day)),
-                    court: "Районен съд".into(),
-                }),
+                legal_basis: legal_basis(at),
                 reason: "No place in the district.".into(),
                 idempotency_key: case.into(),
+                ..Default::default()
             };
             let r = referrals.submit_referral(told(sender, at, asked)).await;
-            return r.map(|r| r.into_inner().id);
+            return r.map(|r| vec![r.into_inner().id]);
         }
         Act::Acknowledge(party) => {
             let agency = if party == Party::Provider {
@@ -305,6 +548,7 @@ async fn take(
         Act::Place => {
             let asked = ConfirmPlacementRequest {
                 referral_id: referral_id.clone(),
+                ..Default::default()
             };
             referrals.confirm_placement(told(sender, at, asked)).await
         }
@@ -325,61 +569,76 @@ async fn take(
             referrals.withdraw_referral(told(sender, at, asked)).await
         }
     };
-    done.map(|_| referral_id)
+    done.map(|_| vec![referral_id])
 }
 
 /// Runs the plan in the order of its told times, [`BATCH`] steps at a time; returns each referral's id.
-async fn drive(f: &Fixture, plans: &[Planned], cases: &[String]) -> Vec<String> {
-    let mut steps: Vec<(DateTime<Utc>, usize, usize)> = (plans.iter().enumerate())
-        .flat_map(|(i, p)| (0..p.steps.len()).map(move |k| (p.steps[k].0, i, k)))
+async fn drive(f: &Fixture, plans: &[Planned], units: &[Unit], cases: &[String]) -> Vec<String> {
+    let mut steps: Vec<(DateTime<Utc>, usize, usize)> = (units.iter().enumerate())
+        .flat_map(|(u, unit)| (unit.driven.iter().enumerate()).map(move |(k, d)| (d.0, u, k)))
         .collect();
     steps.sort_unstable();
     let mut ids: Vec<Option<String>> = vec![None; plans.len()];
     let mut rest = steps.as_slice();
     while let Some(&(first, ..)) = rest.first() {
-        // A batch: steps within BATCH_SPAN of its first, no referral twice (its steps stay in order).
+        // A batch: steps within BATCH_SPAN of its first, no unit twice (its steps stay in order).
         let mut seen = std::collections::HashSet::new();
         let n = (rest.iter().take(BATCH))
-            .take_while(|(at, i, _)| {
-                *at - first <= Duration::seconds(BATCH_SPAN) && seen.insert(*i)
+            .take_while(|(at, u, _)| {
+                *at - first <= Duration::seconds(BATCH_SPAN) && seen.insert(*u)
             })
             .count();
         let (batch, later) = rest.split_at(n);
         // The other suites stop and start the shared database: a step refused UNAVAILABLE is taken again,
         // as a real client would (a FAILED_PRECONDITION after that means the first one went through).
         let retries = placement_e2e::load::Retries::default();
-        let done = join_all(batch.iter().map(|&(at, i, k)| {
-            let act = plans[i].steps[k].1;
+        let done = join_all(batch.iter().map(|&(at, u, k)| {
+            let (unit, retries) = (&units[u], &retries);
+            let (_, i, act) = unit.driven[k];
             let id = ids[i].as_deref();
-            let step = with_retries(&retries, "a planned step", move || {
-                take(f, &plans[i], id, &cases[i], at, act)
-            });
+            let case = cases[u].as_str();
             async move {
-                let taken = step
-                    .await
-                    .unwrap_or_else(|e| panic!("{act:?} at {at}: {e}"));
-                taken.unwrap_or_else(|| {
-                    id.expect("only a later step can have gone through")
-                        .to_string()
-                })
+                let taken = match act {
+                    Act::Submit if unit.search => {
+                        let requests = &plans[unit.referrals.clone()];
+                        let submit = || submit_search(f, requests, case, at);
+                        with_retries(retries, "a planned search", submit).await
+                    }
+                    _ => {
+                        let step = || take(f, &plans[i], id, case, at, act);
+                        with_retries(retries, "a planned step", step).await
+                    }
+                };
+                let taken = taken.unwrap_or_else(|e| panic!("{act:?} at {at}: {e}"));
+                let ids = taken.unwrap_or_else(|| {
+                    vec![
+                        id.expect("only a later step can have gone through")
+                            .to_string(),
+                    ]
+                });
+                (i, ids)
             }
         }))
         .await;
-        for (&(_, i, _), id) in batch.iter().zip(done) {
-            ids[i] = Some(id);
+        for (first, taken) in done {
+            for (k, id) in taken.into_iter().enumerate() {
+                ids[first + k] = Some(id);
+            }
         }
         rest = later;
     }
     ids.into_iter().map(|id| id.expect("submitted")).collect()
 }
 
-/// One open case of one ten-year-old for each planned referral, opened by its sender.
-async fn open_cases(f: &Fixture, plans: &[Planned]) -> Vec<String> {
+/// One open case of one ten-year-old for each unit (a referral sent alone or a search), opened by its
+/// sender.
+async fn open_cases(f: &Fixture, plans: &[Planned], units: &[Unit]) -> Vec<String> {
     use chrono::Datelike;
     let year = Utc::now().year();
-    let mut cases = Vec::with_capacity(plans.len());
-    for chunk in plans.chunks(BATCH) {
-        let opened = join_all(chunk.iter().map(|p| {
+    let mut cases = Vec::with_capacity(units.len());
+    for chunk in units.chunks(BATCH) {
+        let opened = join_all(chunk.iter().map(|unit| {
+            let p = &plans[unit.referrals.start];
             let client = f.clients.cases.clone();
             let asked = placement_proto::v1::OpenCaseRequest {
                 children: vec![placement_proto::v1::Child {
@@ -446,7 +705,11 @@ fn as_referrals(f: &Fixture, plans: &[Planned], ids: &[String]) -> Vec<Referral>
         .max()
         .expect("a plan");
     (plans.iter().zip(ids))
-        .map(|(p, id)| referral_of(f, p, id, last_told))
+        .map(|(p, id)| Referral {
+            // Any name of its own groups a search's referrals as its id does.
+            search_id: p.search.map(|u| format!("search {u}")).unwrap_or_default(),
+            ..referral_of(f, p, id, last_told)
+        })
         .collect()
 }
 
@@ -497,8 +760,8 @@ fn referral_of(f: &Fixture, p: &Planned, id: &str, last_told: DateTime<Utc>) -> 
         };
         r.history.push(entry(at, action, status));
     }
-    // A decline made before the deadline (the plan's only step that ends a referral before both
-    // acknowledged) leaves nothing to escalate.
+    // A decline or a withdrawal made before the deadline (the plan ends referrals before both acknowledged
+    // only so) leaves nothing to escalate.
     if acks < 2 && status == ReferralStatus::Submitted && p.deadline() <= last_told {
         r.history
             .push(entry(p.deadline(), ReferralAction::Escalated, status));
@@ -618,7 +881,8 @@ fn expected_services(
     let received = (plans.iter().zip(referrals))
         .filter(|(p, _)| district_of_service(p.route.service) == district)
         .map(|(_, r)| (Uuid::parse_str(&r.service_id).expect("a service id"), r));
-    outcomes_by(received, period)
+    let received: Vec<(Uuid, &Referral)> = received.collect();
+    outcomes_by(received.iter().copied(), period)
         .into_iter()
         .map(
             |(service, submitted, accepted, declined)| ServiceAcceptance {
@@ -627,8 +891,26 @@ fn expected_services(
                 accepted,
                 declined,
                 acceptance_rate: rate(accepted, declined),
+                decline_reasons: declines_by_reason(&received, service, period),
             },
         )
+        .collect()
+}
+
+/// The declines of the referrals submitted in the period to `service`, by reason, in the reasons' order.
+fn declines_by_reason(
+    received: &[(Uuid, &Referral)],
+    service: Uuid,
+    period: Period,
+) -> Vec<ReasonCount> {
+    let mut by_reason = std::collections::BTreeMap::<i32, u32>::new();
+    for (_, r) in received.iter().filter(|(s, r)| {
+        *s == service && reports::submitted_in(r, period) && took(r, ReferralAction::Declined)
+    }) {
+        *by_reason.entry(r.decline_reason).or_default() += 1;
+    }
+    (by_reason.into_iter())
+        .map(|(reason, count)| ReasonCount { reason, count })
         .collect()
 }
 
@@ -906,6 +1188,28 @@ async fn reports_agree(
     }
 }
 
+/// The plan holds what the search figures are about: searches to two and to five services, first offers,
+/// requests closed as placed elsewhere, and searches closed without a place.
+fn plan_has_every_kind_of_search(referrals: &[Referral]) {
+    let mut sizes = std::collections::BTreeMap::<&str, usize>::new();
+    for r in referrals.iter().filter(|r| !r.search_id.is_empty()) {
+        *sizes.entry(&r.search_id).or_default() += 1;
+    }
+    assert_eq!(sizes.len(), SEARCHES);
+    assert!(sizes.values().any(|n| *n == 2) && sizes.values().any(|n| *n == 5));
+    let all = (Utc::now() - Duration::days(400), Utc::now());
+    let side = reports::expected_side_in(referrals, all);
+    assert!(side.search_offers > 20, "offers: {}", side.search_offers);
+    assert!(side.placed_elsewhere > 20, "{}", side.placed_elsewhere);
+    assert!(
+        side.searches_without_place > 5,
+        "{}",
+        side.searches_without_place
+    );
+    let chosen = side.time_to_chosen_offer.map_or(0, |d| d.count);
+    assert!(chosen > 20, "chosen offers: {chosen}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn months_of_history_give_the_figures_the_test_computes() {
     // The reports' own credential, for the rebuild at the end.
@@ -916,6 +1220,8 @@ async fn months_of_history_give_the_figures_the_test_computes() {
         env: vec![
             ("PLACEMENT_TEST_CLOCK".into(), "true".into()),
             ("PLACEMENT_AUTH_MODE".into(), "development".into()),
+            // The plan times the acknowledgement only: the later steps' timers never fall due in it.
+            ("PLACEMENT_STEP_DEADLINE".into(), "36500days".into()),
         ],
         ..Default::default()
     })
@@ -926,10 +1232,10 @@ async fn months_of_history_give_the_figures_the_test_computes() {
         .and_time(chrono::NaiveTime::MIN)
         .and_utc();
     let start = today - Duration::days(DAYS_BACK);
-    let plans = plan(start);
+    let (plans, units) = plan(start);
     make_room(&f).await;
-    let cases = open_cases(&f, &plans).await;
-    let ids = drive(&f, &plans, &cases).await;
+    let cases = open_cases(&f, &plans, &units).await;
+    let ids = drive(&f, &plans, &units, &cases).await;
     let referrals = as_referrals(&f, &plans, &ids);
     let escalated = (referrals.iter())
         .filter(|r| took(r, ReferralAction::Escalated))
@@ -938,6 +1244,7 @@ async fn months_of_history_give_the_figures_the_test_computes() {
         escalated > REFERRALS / 10,
         "the plan leaves some unanswered: {escalated}"
     );
+    plan_has_every_kind_of_search(&referrals);
     reports_agree(&f, &plans, &referrals, start).await;
 
     // The same from nothing: the model emptied, the reports started again build it from the referrals.

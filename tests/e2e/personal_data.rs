@@ -157,6 +157,7 @@ async fn place_the_child(f: &Fixture, case: &Case) -> String {
             sender,
             ConfirmPlacementRequest {
                 referral_id: r.id.clone(),
+                ..Default::default()
             },
         ))
         .await

@@ -67,10 +67,13 @@ async fn reminders_and_escalation_fire_once_with_two_instances() {
     let mails = smtp.wait_for(WAIT, |m| m.len() >= 4).await;
     assert_eq!(mails.len(), 4, "{mails:#?}");
     for r in &done {
-        let about: Vec<_> = mails
-            .iter()
-            .filter(|m| m.subject.contains(&r.id[r.id.len() - 8..]))
-            .collect();
+        // Notices name a referral by its reference (by its id's last digits before references).
+        let named = if r.reference.is_empty() {
+            &r.id[r.id.len() - 8..]
+        } else {
+            r.reference.as_str()
+        };
+        let about: Vec<_> = mails.iter().filter(|m| m.subject.contains(named)).collect();
         assert_eq!(about.len(), 1, "{about:#?}");
         assert_eq!(
             about[0].rcpt_tos,

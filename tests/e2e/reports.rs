@@ -17,7 +17,8 @@ use placement_proto::v1::{
     EventEnvelope, ExportDistrictReportRequest, FreePlaces, GetAgencyReportRequest,
     GetDistrictReportRequest, GetNationalReportRequest, PageRequest, PlacesByType, ReasonCount,
     Referral, ReferralAction, ReferralStatus, ReportFile, ReportFormat, ReportTable,
-    SearchServicesRequest, SocialService, StatusCount, report_service_client::ReportServiceClient,
+    SearchServicesRequest, SocialService, StatusCount, WithdrawReason,
+    report_service_client::ReportServiceClient,
 };
 use tonic::Code;
 
@@ -418,6 +419,7 @@ async fn place(f: &Fixture, id: &str) {
             f.agency("dsa-pirdop"),
             placement_proto::v1::ConfirmPlacementRequest {
                 referral_id: id.into(),
+                ..Default::default()
             },
         ))
         .await
@@ -487,6 +489,17 @@ pub(crate) fn expected_side_in(all: &[Referral], period: Period) -> DistrictSide
             .filter(move |e| (period.0..period.1).contains(&entry_at(e)))
     };
     let steps = |a: ReferralAction| history().filter(|e| e.action == a as i32).count() as u32;
+    // Withdrawals as placed elsewhere are counted on their own, and never as declines or withdrawals.
+    let withdrawals = |elsewhere: bool| {
+        (all.iter())
+            .filter(|r| placed_elsewhere(r) == elsewhere)
+            .flat_map(|r| &r.history)
+            .filter(|e| {
+                e.action == ReferralAction::Withdrawn as i32
+                    && (period.0..period.1).contains(&entry_at(e))
+            })
+            .count() as u32
+    };
     let timed = |working: bool, which: &dyn Fn(ReferralAction, ReferralStatus) -> bool| {
         durations_of(
             referrals
@@ -520,7 +533,8 @@ pub(crate) fn expected_side_in(all: &[Referral], period: Period) -> DistrictSide
             .count() as u32,
         accepted: steps(ReferralAction::Accepted),
         declined: steps(ReferralAction::Declined),
-        withdrawn: steps(ReferralAction::Withdrawn),
+        withdrawn: withdrawals(false),
+        placed_elsewhere: withdrawals(true),
         placed: steps(ReferralAction::Placed),
         escalated: steps(ReferralAction::Escalated),
         unanswered: referrals.len() as u32 - first.as_ref().map_or(0, |f| f.count),
@@ -535,7 +549,68 @@ pub(crate) fn expected_side_in(all: &[Referral], period: Period) -> DistrictSide
         decline_reasons: reasons(all, period, ReferralAction::Declined, |r| r.decline_reason),
         withdraw_reasons: reasons(all, period, ReferralAction::Withdrawn, |r| {
             r.withdraw_reason
-        }),
+        })
+        .into_iter()
+        .filter(|c| c.reason != WithdrawReason::PlacedElsewhere as i32)
+        .collect(),
+        ..expected_searches(referrals)
+    }
+}
+
+/// Withdrawn because the children were placed elsewhere (another request of its search, or another way).
+fn placed_elsewhere(r: &Referral) -> bool {
+    r.status == ReferralStatus::Withdrawn as i32
+        && r.withdraw_reason == WithdrawReason::PlacedElsewhere as i32
+}
+
+/// The search figures of a side's referrals submitted in the period: grouped by search (a referral sent
+/// alone is none), each search's times from its first submission to its first acceptance and to its
+/// placement; closed without a place when every request was declined or withdrawn, not as placed elsewhere.
+fn expected_searches(referrals: &[Referral]) -> DistrictSide {
+    let mut searches = std::collections::BTreeMap::<&str, Vec<&Referral>>::new();
+    for r in referrals.iter().filter(|r| !r.search_id.is_empty()) {
+        searches.entry(&r.search_id).or_default().push(r);
+    }
+    let first = |requests: &[&Referral], action: ReferralAction| {
+        (requests.iter())
+            .flat_map(|r| &r.history)
+            .filter(|e| e.action == action as i32)
+            .map(entry_at)
+            .min()
+    };
+    let times = |to: ReferralAction, working: bool| {
+        durations_of(
+            (searches.values())
+                .map(|requests| {
+                    let from = first(requests, ReferralAction::Submitted)?;
+                    let to = first(requests, to)?;
+                    Some(if working {
+                        working_micros(from, to)
+                    } else {
+                        (to - from).num_microseconds().expect("micros")
+                    })
+                })
+                .collect(),
+        )
+    };
+    let closed = |r: &&Referral| {
+        r.status == ReferralStatus::Declined as i32
+            || (r.status == ReferralStatus::Withdrawn as i32 && !placed_elsewhere(r))
+    };
+    let accepted =
+        |r: &&&Referral| (r.history.iter()).any(|e| e.action == ReferralAction::Accepted as i32);
+    DistrictSide {
+        searches: searches.len() as u32,
+        search_services_asked: searches.values().map(Vec::len).sum::<usize>() as u32,
+        search_offers: (searches.values().flatten()).filter(accepted).count() as u32,
+        searches_without_place: (searches.values())
+            .filter(|requests| requests.iter().all(closed))
+            .count() as u32,
+        time_to_first_offer: times(ReferralAction::Accepted, false),
+        time_to_chosen_offer: times(ReferralAction::Placed, false),
+        working_time_to_first_offer: times(ReferralAction::Accepted, true),
+        working_time_to_chosen_offer: times(ReferralAction::Placed, true),
+        ..Default::default()
     }
 }
 

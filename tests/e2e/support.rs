@@ -50,6 +50,7 @@ pub fn submission(case: &Case, service: Uuid, key: &str) -> SubmitReferralReques
         }),
         reason: "No free places in the district.".into(),
         idempotency_key: key.into(),
+        ..Default::default()
     }
 }
 
@@ -76,7 +77,12 @@ impl Fixture {
 impl Fixture<InProcessStack> {
     /// Every service in the test's process, on a stack of the test's own.
     pub async fn in_process() -> Self {
-        let stack = InProcessStack::start(StackOptions::default()).await;
+        Self::in_process_with(StackOptions::default()).await
+    }
+
+    /// The same with `options` (e.g. `env` for an SMTP server).
+    pub async fn in_process_with(options: StackOptions) -> Self {
+        let stack = InProcessStack::start(options).await;
         let clients = stack.clients();
         Self::seeded(stack, clients).await
     }

@@ -10,6 +10,7 @@ use placement_e2e::{
     browser::{Driver, screenshot, wait_for_text, wait_gone, wait_reloading},
     web_app::{WebApp, WebAppPlan, exists},
 };
+use placement_model::reference::Reference;
 use placement_proto::v1::{
     Language, ListNotificationEndpointsRequest, NotificationChannel, NotificationEndpoint,
     ReferralStatus,
@@ -22,9 +23,9 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// The exchange with the demo directory, the OpenID provider with the demo's people as accounts, and the
 /// web app registered with it as a client.
-struct Web {
-    fixture: Fixture,
-    app: WebApp,
+pub(crate) struct Web {
+    pub(crate) fixture: Fixture,
+    pub(crate) app: WebApp,
 }
 
 impl Web {
@@ -35,11 +36,11 @@ impl Web {
         Web { fixture, app }
     }
 
-    fn at(&self, path: &str) -> String {
+    pub(crate) fn at(&self, path: &str) -> String {
         self.app.at(path)
     }
 
-    async fn sign_in(&self, client: &Client, login: &str, path: &str) {
+    pub(crate) async fn sign_in(&self, client: &Client, login: &str, path: &str) {
         self.app.sign_in(client, login, path).await;
     }
 }
@@ -127,12 +128,15 @@ async fn four_people_place_the_twins_in_their_browsers() {
     let referral_id = caseworker_sends_the_request(&web, &caseworker).await;
 
     both_acknowledge_from_the_notification(&provider, &foster, &referral_id, &unread_before).await;
+    one_reference_in_the_inbox_and_on_the_page(&web, &provider, &referral_id).await;
     let (director, supervisor) =
         the_director_accepts_and_the_sender_confirms(&web, &mut driver, &referral_id).await;
     the_directory_shows_the_places_taken(&web, &provider, service, free_before).await;
     rdsa_sees_the_districts_figures(&web, &mut driver).await;
     sacp_sees_the_country(&web, &mut driver, &referral_id).await;
     rdsa_imports_the_register(&web, &mut driver).await;
+    crate::web_words::each_person_reads_their_own_language(&web, &mut driver, &referral_id).await;
+    crate::web_search::a_dsa_sends_one_search_to_three_services(&web, &mut driver).await;
     for c in [provider, foster, caseworker, director, supervisor] {
         c.close().await.ok();
     }
@@ -148,6 +152,12 @@ async fn both_acknowledge_from_the_notification(
 ) {
     for (who, client) in [("provider", provider), ("foster", foster)] {
         wait_for_text(client, "#inbox li.live", "", WAIT).await;
+        // A Bulgarian person's inbox says the notice in words: no id, no district code.
+        let inbox = text_of(client, "#inbox").await;
+        assert!(
+            !crate::notices::has_uuid(&inbox) && !crate::notices::has_district_code(&inbox),
+            "{who}: {inbox}"
+        );
         assert_ne!(text_of(client, "#unread-count").await, "", "{who}");
         screenshot(client, &format!("inbox-{who}")).await;
         click(
@@ -171,6 +181,33 @@ async fn both_acknowledge_from_the_notification(
     screenshot(provider, "referral-acknowledged").await;
     // The provider's caseworker may not decide: no accept button.
     assert!(!exists(provider, "#accept").await);
+}
+
+/// The reference people say is the same in the inbox and on the referral's page, and the search box finds
+/// the referral by it, typed on a Latin keyboard in lower case.
+async fn one_reference_in_the_inbox_and_on_the_page(
+    web: &Web,
+    provider: &Client,
+    referral_id: &str,
+) {
+    let agency = web.fixture.agency("provider-vratsa");
+    let reference = web.fixture.referral(agency, referral_id).await.reference;
+    let parsed = Reference::parse(&reference).expect("a reference");
+    provider.goto(&web.at("/inbox")).await.expect("open");
+    let in_inbox = format!("#inbox li:has(a[href='/referrals/{referral_id}']) .reference");
+    wait_for_text(provider, &in_inbox, &reference, WAIT).await;
+    provider
+        .goto(&web.at(&format!("/referrals/{referral_id}")))
+        .await
+        .expect("open");
+    assert_eq!(text_of(provider, "#referral-short").await, reference);
+    provider.goto(&web.at("/inbox")).await.expect("open");
+    let typed = format!("h-sfo-{}-{}", parsed.year, parsed.number);
+    fill(provider, "#find-reference", &typed).await;
+    click(provider, "#find").await;
+    wait_for_text(provider, "#referral-short", &reference, WAIT).await;
+    let url = provider.current_url().await.expect("url");
+    assert_eq!(url.path(), format!("/referrals/{referral_id}"));
 }
 
 /// The provider's director accepts; the sender's supervisor confirms the placement and records the court
@@ -414,7 +451,8 @@ async fn caseworker_sends_the_request(web: &Web, caseworker: &Client) -> String 
     )
     .await;
     click(caseworker, "#search-button").await;
-    wait_for_text(caseworker, "#results", "FTPC Vratsa 1", WAIT).await;
+    // A Bulgarian browser: the service by its Bulgarian name, the district by name.
+    wait_for_text(caseworker, "#results", "ЦНСТДБУ Враца 1", WAIT).await;
     let service = web.fixture.demo.service("ftpc-vratsa");
     click(
         caseworker,

@@ -1,7 +1,10 @@
-//! The fault suite: 300 referrals through the whole flow (submit, both acknowledgements, accept, place)
-//! from concurrent clients, while one fault is injected per run. After each run, read back through the API
-//! and the broker: every referral PLACED, exactly one notification per event per agency concerned, the
-//! directory's places adding up, every outbox drained, no dead letter but the poison message.
+//! The fault suite: 300 whole flows from concurrent clients, while one fault is injected per run. Most send
+//! one referral (submit, both acknowledgements, accept, place); every third is a search to three services
+//! in two districts (two accept, the sender confirms one, the third declines at once or is withdrawn as
+//! placed elsewhere). After each run, read back through the API and the broker: every flow placed exactly
+//! once (each search's other requests withdrawn as placed elsewhere or declined), exactly one notification
+//! per event per agency concerned, the directory's places adding up with none held, every outbox drained,
+//! no dead letter but the poison message.
 //!
 //! These tests restart the machine's PostgreSQL and RabbitMQ, so they run one at a time (a lock) in a test
 //! binary of their own (cargo runs test binaries one after another), and always leave both running.
@@ -32,13 +35,16 @@ use placement_e2e::{
     Stack, StackOptions,
     cluster::RabbitCluster,
     infra::{self, InfraGuard},
-    load::{Load, Retries, SENDERS, notification_counts},
+    load::{
+        End, FOLLOWED, Flow, Load, Request, Retries, SENDERS, Target, notification_counts,
+        planned_events,
+    },
     proxy::TcpProxy,
     webhook::WebhookReceiver,
 };
 use placement_proto::v1::{
     AddNotificationEndpointRequest, CreateServiceRequest, GetDistrictReportRequest,
-    GetServiceRequest, NotificationChannel, NotificationKind, ReferralStatus, ServiceType,
+    GetServiceRequest, NotificationChannel, ReferralStatus, ServiceType, SocialService,
     report_service_client::ReportServiceClient,
 };
 use uuid::Uuid;
@@ -58,8 +64,49 @@ struct Run {
     load: Load,
     /// The foster-care team's system, told of every request and placement by webhook.
     webhooks: WebhookReceiver,
-    occupied_before: u32,
+    /// Each target's occupied places before the run.
+    occupied_before: [u32; 3],
     started: Instant,
+}
+
+/// A service of the run's own (room for every flow), run by the demo's `provider` in `municipality`.
+async fn create_target(
+    clients: &placement_cli::clients::Clients,
+    demo: &demo::DemoDirectory,
+    run: &str,
+    (provider, foster, municipality): (&str, &str, &str),
+) -> (Target, SocialService) {
+    let service = clients
+        .directory
+        .clone()
+        .create_service(as_agency(
+            NATIONAL_AUTHORITY,
+            CreateServiceRequest {
+                provider_agency_id: demo.agency(provider).to_string(),
+                r#type: ServiceType::FamilyTypePlacementCentre as i32,
+                name: format!("FTPC {municipality}, fault run {run}"),
+                municipality_code: municipality.into(),
+                capacity: 1000,
+                occupied_places: 100,
+                min_age: 0,
+                max_age: 17,
+                name_en: String::new(),
+            },
+        ))
+        .await
+        .expect("CreateService")
+        .into_inner();
+    let target = Target {
+        service: Uuid::parse_str(&service.id).expect("id"),
+        provider: demo.agency(provider),
+        foster: demo.agency(foster),
+        region: if municipality.starts_with("VRC") {
+            "VRC"
+        } else {
+            "HKV"
+        },
+    };
+    (target, service)
 }
 
 impl Run {
@@ -67,25 +114,16 @@ impl Run {
         let stack = Stack::start(options).await;
         let clients = stack.clients();
         let demo = demo::seed(&clients).await.expect("demo data");
-        let service = clients
-            .directory
-            .clone()
-            .create_service(as_agency(
-                NATIONAL_AUTHORITY,
-                CreateServiceRequest {
-                    provider_agency_id: demo.agency("provider-vratsa").to_string(),
-                    r#type: ServiceType::FamilyTypePlacementCentre as i32,
-                    name: format!("FTPC Vratsa, fault run {name}"),
-                    municipality_code: "VRC10".into(),
-                    capacity: 1000,
-                    occupied_places: 100,
-                    min_age: 0,
-                    max_age: 17,
-                },
-            ))
-            .await
-            .expect("CreateService")
-            .into_inner();
+        // A referral sent alone goes to the first; a search asks all three: the first and the third share
+        // Vratsa's district (one acknowledgement of its foster-care team for both), the second is in Haskovo's.
+        let mut targets = Vec::new();
+        for placed in [
+            ("provider-vratsa", "foster-vratsa", "VRC10"),
+            ("provider-haskovo", "foster-haskovo", "HKV34"),
+            ("provider-mezdra", "foster-vratsa", "VRC27"),
+        ] {
+            targets.push(create_target(&clients, &demo, name, placed).await);
+        }
         // The foster-care team registers a webhook; the run waits until the notifications service has it.
         let webhooks = WebhookReceiver::start().await;
         let foster = demo.agency("foster-vratsa");
@@ -115,7 +153,7 @@ impl Run {
             extra: Vec::new(),
             clients,
             demo,
-            service: Uuid::parse_str(&service.id).expect("id"),
+            targets: [targets[0].0, targets[1].0, targets[2].0],
             run: format!("{name}-{}", Uuid::new_v4().simple()),
             done: Arc::new(AtomicUsize::new(0)),
         };
@@ -123,12 +161,12 @@ impl Run {
             stack,
             load,
             webhooks,
-            occupied_before: service.occupied_places,
+            occupied_before: [0, 1, 2].map(|n| targets[n].1.occupied_places),
             started: Instant::now(),
         }
     }
 
-    fn drive(&self) -> tokio::task::JoinHandle<Vec<Result<(String, Uuid), String>>> {
+    fn drive(&self) -> tokio::task::JoinHandle<Vec<Result<Flow, String>>> {
         let load = self.load.clone();
         tokio::spawn(async move {
             stream::iter(0..REFERRALS)
@@ -172,11 +210,10 @@ impl Run {
         .unwrap_or_else(|e| panic!("{service} kept reporting SERVING during the outage: {e:?}"));
     }
 
-    /// Waits for the flows, then checks everything; prints the summary line.
-    /// Whether the reports service, learning from the same events, counts every flow of the run exactly
-    /// once: submitted, accepted and placed, and placed now (a redelivered event counted twice, or one lost,
-    /// shows here).
-    async fn reports_count_every_flow_once(&self, flows: usize) -> bool {
+    /// Whether the reports service, learning from the same events, counts every request of the run to
+    /// Vratsa's district exactly once: submitted, accepted and placed, and placed now (a redelivered event
+    /// counted twice, or one lost, shows here).
+    async fn reports_count_every_request_once(&self, flows: &[Flow]) -> bool {
         let url = self
             .stack
             .endpoints
@@ -193,7 +230,14 @@ impl Run {
                 now + chrono::Duration::hours(1),
             )),
         };
-        let n = flows as u32;
+        let to_vratsa: Vec<&Request> = (flows.iter())
+            .flat_map(|f| &f.requests)
+            .filter(|r| r.target.region == "VRC")
+            .collect();
+        let count =
+            |keep: fn(&Request) -> bool| to_vratsa.iter().filter(|r| keep(r)).count() as u32;
+        let placed = count(|r| r.end == End::Placed);
+        let expected = (count(|_| true), count(|r| r.accepted), placed, placed);
         eventually("the reports' figures", SETTLE, || async {
             let r = (reports.clone())
                 .get_district_report(as_agency(NATIONAL_AUTHORITY, asked()))
@@ -204,34 +248,36 @@ impl Run {
             let placed_now = (side.by_status_now.iter())
                 .find(|c| c.status == ReferralStatus::Placed as i32)
                 .map_or(0, |c| c.count);
-            ((side.submitted, side.accepted, side.placed, placed_now) == (n, n, n, n)).then_some(())
+            ((side.submitted, side.accepted, side.placed, placed_now) == expected).then_some(())
         })
         .await
         .is_ok()
     }
 
+    /// Waits for the flows, then checks everything; prints the summary line.
     async fn finish(
         self,
         name: &str,
-        driver: tokio::task::JoinHandle<Vec<Result<(String, Uuid), String>>>,
+        driver: tokio::task::JoinHandle<Vec<Result<Flow, String>>>,
         options: Finish,
     ) {
         let outcomes = driver.await.expect("driver");
         let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
-        let flows: Vec<(String, Uuid)> = outcomes
+        let flows: Vec<Flow> = outcomes
             .iter()
             .filter_map(|o| o.as_ref().ok().cloned())
             .collect();
+        let searches = flows.iter().filter(|f| f.search_id.is_some()).count();
         let placed = self.placed(&flows).await;
         let (lost, duplicated) = self.settled_notifications(&flows).await;
-        let places = self.directory_places(flows.len()).await;
+        let places = self.directory_places(&flows).await;
         let backlog = self.stack.outbox_backlog().await;
         let dead = self.stack.dead_letters().await;
-        let reports_match = self.reports_count_every_flow_once(flows.len()).await;
-        let hooks = self.webhook_tally(2 * flows.len()).await;
+        let reports_match = self.reports_count_every_request_once(&flows).await;
+        let hooks = self.webhook_tally(self.foster_hooks(&flows)).await;
         let retries = self.load.retries.lock().expect("retries").clone();
         let line = format!(
-            "fault: {name}: referrals={} placed={placed} faults_injected={} lost={} duplicated={duplicated} webhooks_missing={} webhooks_repeated={} reports_match={reports_match} recovered_in_s={:.1} run_s={:.1} client_retries={retries:?}",
+            "fault: {name}: referrals={} searches={searches} placed={placed} faults_injected={} lost={} duplicated={duplicated} webhooks_missing={} webhooks_repeated={} reports_match={reports_match} recovered_in_s={:.1} run_s={:.1} client_retries={retries:?}",
             REFERRALS,
             options.faults,
             lost + (REFERRALS - placed),
@@ -255,63 +301,85 @@ impl Run {
             failures.len(),
             failures.first()
         );
-        assert_eq!(placed, REFERRALS, "{name}: referrals not PLACED");
+        assert_eq!(placed, REFERRALS, "{name}: flows not placed exactly once");
         assert_eq!(
             (lost, duplicated),
             (0, 0),
-            "{name}: notifications lost / duplicated"
+            "{name}: notifications lost / duplicated or told to an agency not concerned"
         );
         hooks.assert_each_accepted(name, options.may_repeat_webhooks);
         assert!(
             reports_match,
             "{name}: the reports' figures are not the referrals'"
         );
-        let s = places.unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        assert_eq!(
-            s.capacity,
-            s.free_places + s.held_places + s.occupied_places
-        );
+        let services = places.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        for s in services {
+            assert_eq!(
+                s.capacity,
+                s.free_places + s.held_places + s.occupied_places,
+                "{name}: {}",
+                s.id
+            );
+        }
         assert_eq!(backlog, 0, "{name}: outbox not drained");
         self.assert_dead_letters(name, dead, options.poisoned);
     }
 
-    /// Every referral PLACED, as its sender sees it: how many are.
-    async fn placed(&self, flows: &[(String, Uuid)]) -> usize {
+    /// Every flow placed exactly once, as its sender sees it: how many are.
+    async fn placed(&self, flows: &[Flow]) -> usize {
         let mut placed = 0;
-        for (id, sender) in flows {
-            if self.load.referral(*sender, id).await.map(|r| r.status)
-                == Ok(ReferralStatus::Placed as i32)
-            {
+        for flow in flows {
+            if self.placed_once(flow).await {
                 placed += 1;
             }
         }
         placed
     }
 
-    /// Exactly one notification per event per agency concerned: (lost, duplicated) once nothing is lost
-    /// and the outboxes are drained, or as they stand at the settling deadline.
-    async fn settled_notifications(&self, flows: &[(String, Uuid)]) -> (usize, usize) {
-        let provider = self.load.demo.agency("provider-vratsa");
-        let foster = self.load.demo.agency("foster-vratsa");
-        let expected = |agency: Uuid, sender: Uuid| -> Vec<(NotificationKind, usize)> {
-            use NotificationKind as K;
-            if agency == provider || agency == foster {
-                vec![(K::ReferralSubmitted, 1), (K::ReferralPlaced, 1)]
-            } else if agency == sender {
-                vec![(K::ReferralAcknowledged, 2), (K::ReferralAccepted, 1)]
-            } else {
-                vec![]
+    /// Whether each request of `flow` ended as the flow left it (placed; withdrawn as placed elsewhere;
+    /// declined) and, for a search, the search shows that one placement and no other.
+    async fn placed_once(&self, flow: &Flow) -> bool {
+        for r in &flow.requests {
+            match self.load.referral(flow.sender, &r.id).await {
+                Ok(now) if r.shows(&now) => {}
+                _ => return false,
             }
+        }
+        let Some(search_id) = &flow.search_id else {
+            return true;
         };
+        let Ok(search) = self.load.search(flow.sender, search_id).await else {
+            return false;
+        };
+        let chosen = (flow.requests.iter())
+            .find(|r| r.end == End::Placed)
+            .map(|r| r.id.as_str());
+        let placements = (search.referrals.iter())
+            .filter(|r| r.status == ReferralStatus::Placed as i32)
+            .count();
+        Some(search.placed_referral_id.as_str()) == chosen
+            && placements == 1
+            && search.referrals.len() == flow.requests.len()
+    }
+
+    /// Exactly one notification per event per agency concerned, and none to an agency a step does not
+    /// concern (counted as duplicated): (lost, duplicated) once nothing is lost and the outboxes are
+    /// drained, or as they stand at the settling deadline.
+    async fn settled_notifications(&self, flows: &[Flow]) -> (usize, usize) {
         let mut agencies: Vec<Uuid> = SENDERS.iter().map(|k| self.load.demo.agency(k)).collect();
-        agencies.extend([provider, foster]);
+        for t in &self.load.targets {
+            agencies.extend([t.provider, t.foster]);
+        }
+        agencies.sort();
+        agencies.dedup();
         let tally = || async {
             let (mut lost, mut duplicated) = (0usize, 0usize);
             for agency in &agencies {
                 let counts = notification_counts(&self.load.clients, *agency).await;
-                for (id, sender) in flows {
-                    for (kind, want) in expected(*agency, *sender) {
-                        let got = counts.get(&(id.clone(), kind as i32)).copied().unwrap_or(0);
+                for flow in flows {
+                    for (r, kind) in (flow.requests.iter()).flat_map(|r| FOLLOWED.map(|k| (r, k))) {
+                        let want = r.expected(*agency, flow.sender, kind);
+                        let got = (counts.get(&(r.id.clone(), kind as i32)).copied()).unwrap_or(0);
                         lost += want.saturating_sub(got);
                         duplicated += got.saturating_sub(want);
                     }
@@ -331,35 +399,55 @@ impl Run {
         }
     }
 
-    /// The directory's places add up: the run's service once it holds nothing and has occupied one place
-    /// per flow.
+    /// The directory's places add up: each of the run's services once it holds nothing (no place held
+    /// for a placed search, none left by a withdrawal) and has occupied one place per flow placed there.
     async fn directory_places(
         &self,
-        flows: usize,
-    ) -> Result<placement_proto::v1::SocialService, placement_cli::scenario::ScenarioError> {
+        flows: &[Flow],
+    ) -> Result<Vec<SocialService>, placement_cli::scenario::ScenarioError> {
+        let placed_at = |t: &Target| {
+            (flows.iter())
+                .flat_map(|f| &f.requests)
+                .filter(|r| r.end == End::Placed && r.target.service == t.service)
+                .count() as u32
+        };
+        let expected: Vec<(Uuid, u32)> = (self.load.targets.iter().zip(self.occupied_before))
+            .map(|(t, before)| (t.service, before + placed_at(t)))
+            .collect();
         eventually(
             "the directory's places",
             Duration::from_secs(60),
             || async {
-                let s = self
-                    .load
-                    .clients
-                    .directory
-                    .clone()
-                    .get_service(as_agency(
-                        NATIONAL_AUTHORITY,
-                        GetServiceRequest {
-                            service_id: self.load.service.to_string(),
-                        },
-                    ))
-                    .await
-                    .ok()?
-                    .into_inner();
-                (s.held_places == 0 && s.occupied_places == self.occupied_before + flows as u32)
-                    .then_some(s)
+                let mut services = Vec::new();
+                for (id, occupied) in &expected {
+                    let s = (self.load.clients.directory.clone())
+                        .get_service(as_agency(
+                            NATIONAL_AUTHORITY,
+                            GetServiceRequest {
+                                service_id: id.to_string(),
+                            },
+                        ))
+                        .await
+                        .ok()?
+                        .into_inner();
+                    (s.held_places == 0 && s.occupied_places == *occupied).then_some(())?;
+                    services.push(s);
+                }
+                Some(services)
             },
         )
         .await
+    }
+
+    /// The webhooks the foster-care team of Vratsa must have accepted: one per request to its district
+    /// and one per placement there.
+    fn foster_hooks(&self, flows: &[Flow]) -> usize {
+        let foster = self.load.targets[0].foster;
+        (flows.iter())
+            .flat_map(|f| &f.requests)
+            .filter(|r| r.target.foster == foster)
+            .map(|r| 1 + usize::from(r.end == End::Placed))
+            .sum()
     }
 
     /// Every request and placement reached the foster-care team's system by webhook, each accepted once.
@@ -736,7 +824,7 @@ async fn assert_every_event_published_once(recorder: &mut placement_e2e::EventRe
                 .iter()
                 .filter(|(e, _)| e.event_type.starts_with("referral."))
                 .count()
-                >= REFERRALS * 5
+                >= planned_events(REFERRALS)
         })
         .await
         .then(|| {

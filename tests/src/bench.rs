@@ -1,16 +1,18 @@
 //! The benchmark: the raw parts of the machine first (PostgreSQL commits, RabbitMQ confirmed round trips, a
 //! trivial gRPC call), then the real flow through the API at a constant arrival rate stepped up until it
 //! breaks down, then read latencies with an empty history and with a large one, then the staff web app's
-//! pages with the large history under half the peak load. One table, one JSON file, one SVG of latency
-//! against offered load.
+//! pages with the large history under half the peak load, then a search to five services. One table, one
+//! JSON file, one SVG of latency against offered load.
 
 mod history;
 mod reports;
+mod search;
 mod steady;
 mod telemetry;
 mod web;
 
 pub use reports::ReportFigures;
+pub use search::SearchFigures;
 pub use steady::SteadyRun;
 pub use telemetry::TelemetryRun;
 pub use web::WebFigures;
@@ -75,6 +77,8 @@ pub struct BenchConfig {
     /// Seconds of load in each run of the cost of observing, and the rounds of its three settings.
     pub telemetry_seconds: f64,
     pub telemetry_rounds: usize,
+    /// Seconds searches to five services are offered.
+    pub search_seconds: f64,
     pub out_dir: PathBuf,
     /// Names the run's row of headline figures (e.g. a commit).
     pub label: String,
@@ -95,6 +99,7 @@ impl BenchConfig {
             web_seconds: 30.0,
             telemetry_seconds: 15.0,
             telemetry_rounds: 3,
+            search_seconds: 15.0,
             out_dir,
             label: String::new(),
         }
@@ -114,6 +119,7 @@ impl BenchConfig {
             web_seconds: 1.0,
             telemetry_seconds: 0.5,
             telemetry_rounds: 1,
+            search_seconds: 0.5,
             out_dir,
             label: String::new(),
         }
@@ -251,6 +257,8 @@ pub struct Report {
     pub web_pages: WebFigures,
     /// The reports with the large history in their read model, under half the peak load.
     pub reports: ReportFigures,
+    /// A search to five services: time to its first offer and each service's CPU per search.
+    pub search: SearchFigures,
     /// The services' CPU per flow with metrics and traces off and on, under half the peak load.
     pub telemetry: Vec<TelemetryRun>,
     /// Each service's CPU and database round trips per flow, under half the peak load, every statement
@@ -603,6 +611,7 @@ async fn create_directory(clients: &Clients, demo: &DemoDirectory, n: usize) -> 
                     occupied_places: (i % 7) as u32,
                     min_age: 0,
                     max_age: 17,
+                    name_en: String::new(),
                 },
             ))
             .await
@@ -710,6 +719,7 @@ fn submission(case_id: String, service: Uuid) -> SubmitReferralRequest {
         }),
         reason: "Benchmark".into(),
         idempotency_key: Uuid::new_v4().to_string(),
+        ..Default::default()
     }
 }
 
@@ -775,7 +785,10 @@ async fn flow(
     let r = referrals
         .confirm_placement(as_agency(
             sender,
-            ConfirmPlacementRequest { referral_id: id },
+            ConfirmPlacementRequest {
+                referral_id: id,
+                ..Default::default()
+            },
         ))
         .await;
     record(&step.confirm, t.elapsed());
@@ -854,6 +867,7 @@ async fn read_latencies(
                         page_size: 50,
                         page_token: String::new(),
                     }),
+                    ..Default::default()
                 },
             ))
             .await
@@ -957,14 +971,17 @@ const HISTORY_REFERRALS: &str = "INSERT INTO referrals.referrals (id, case_id, s
          sender_region_code, service_id, receiving_agency_id, receiving_region_code, foster_team_agency_id,
          places, legal_basis_kind, legal_basis_number, legal_basis_date, reason, status, ack_deadline,
          idempotency_key, created_at, updated_at, hold_applied, court_decision_number, court_decision_date,
-         court_decision_court)
+         court_decision_court, reference)
      SELECT md5('history-' || g)::uuid, gen_random_uuid(),
          CASE WHEN g % 5 = 0 THEN $1 ELSE ($4::uuid[])[1 + g % cardinality($4::uuid[])] END, 'SFO',
          ($5::uuid[])[1 + g % cardinality($5::uuid[])], ($6::uuid[])[1 + g % cardinality($6::uuid[])],
          'VRC', $7, 1, 'LEGAL_BASIS_KIND_DSA_DIRECTOR_ORDER', 'ZD-' || g, DATE '2024-01-01', 'history',
          'REFERRAL_STATUS_PLACED', now(), 'history-' || g,
          now() - (g || ' seconds')::interval - interval '1 hour', now(), true,
-         'GD-' || g, DATE '2024-02-01', 'District Court'
+         'GD-' || g, DATE '2024-02-01', 'District Court',
+         -- A year the live referrals of the run never number in, so the loaded history takes no number
+         -- the service's own counter will hand out.
+         'Н-СФО-2000-' || lpad(g::text, 5, '0')
      FROM generate_series($2::bigint, $3::bigint) g";
 
 // $1 the busy agency (told of its referrals), $2..$3 the numbers, $4 the providers (told of the others).
@@ -1035,9 +1052,21 @@ pub async fn run(config: BenchConfig) -> Report {
         .time_web_pages(&web_app, &empty_probe.1, half)
         .await;
     report.reports = time_reports(&stack, &clients, &demo, &targets, half, &config).await;
+    // As many requests a second as half the peak's flows: each search is five.
+    let search_rate = half / search::SERVICES as f64;
+    report.search = stepping
+        .time_searches(search_rate, config.search_seconds, &mut stack.db().await)
+        .await;
 
     note_peak_memory(&mut report, &pids);
     stack.stop_all();
+    measure_alone(&config, &mut report, half).await;
+    write_outputs(&config, &report);
+    report
+}
+
+/// 5. What needs a stack of its own: the telemetry's cost, and the steady load's CPU and statements.
+async fn measure_alone(config: &BenchConfig, report: &mut Report, half: f64) {
     report.telemetry =
         telemetry::measure(half, config.telemetry_seconds, config.telemetry_rounds).await;
     std::fs::create_dir_all(&config.out_dir).expect("output folder");
@@ -1050,8 +1079,6 @@ pub async fn run(config: BenchConfig) -> Report {
         )
         .await,
     );
-    write_outputs(&config, &report);
-    report
 }
 
 /// Each process's memory before any load.
@@ -1630,6 +1657,7 @@ pub fn table(r: &Report) -> String {
     t += &reads_table(r);
     t += &web_pages_table(r);
     t += &reports_table(r);
+    t += &search::table(&r.search);
     t += &memory_table(r);
     t += "\n";
     t += &telemetry::table(&r.telemetry);

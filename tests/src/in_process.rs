@@ -181,6 +181,12 @@ impl InProcessStack {
         Clients::connect(&self.endpoints).expect("valid endpoints")
     }
 
+    /// Starts recording every event on the stack's exchange.
+    pub async fn record_events(&self) -> crate::EventRecorder {
+        let broker = &self.resources.as_ref().expect("a running stack").broker;
+        crate::EventRecorder::on(broker, &self.id, &self.exchange).await
+    }
+
     /// What `service` reports on `grpc.health.v1` now (None if it does not answer).
     pub async fn health(&self, service: &str) -> Option<i32> {
         crate::health(&self.endpoints, service).await

@@ -596,54 +596,7 @@ impl Stack {
 
     /// Starts recording every event on the stack's exchange.
     pub async fn record_events(&self) -> EventRecorder {
-        let conn = self.broker_connection().await;
-        let channel = conn.create_channel().await.expect("channel");
-        let queue = format!("{}.recorder.{}", self.id, Uuid::new_v4().simple());
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("recorder queue");
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                self.exchange.as_str().into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind recorder");
-        let mut consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("consume");
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let _conn = conn;
-            while let Some(Ok(delivery)) = consumer.next().await {
-                let _ = delivery.ack(BasicAckOptions::default()).await;
-                if tx.send(delivery.data.clone()).is_err() {
-                    break;
-                }
-            }
-        });
-        EventRecorder {
-            rx,
-            events: Vec::new(),
-        }
+        EventRecorder::on(&self.broker, &self.id, &self.exchange).await
     }
 
     /// Publishes raw bytes on the stack's exchange with `routing_key` (to test consumers with bad input).
@@ -911,6 +864,59 @@ pub struct EventRecorder {
 }
 
 impl EventRecorder {
+    /// Starts recording every event on `exchange` of the broker (nodes `broker`), in a queue named after
+    /// the stack `id`.
+    pub(crate) async fn on(broker: &[String], id: &str, exchange: &str) -> EventRecorder {
+        let conn = broker_connection(broker).await.expect("RabbitMQ answers");
+        let channel = conn.create_channel().await.expect("channel");
+        let queue = format!("{id}.recorder.{}", Uuid::new_v4().simple());
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("recorder queue");
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind recorder");
+        let mut consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let _conn = conn;
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+                if tx.send(delivery.data.clone()).is_err() {
+                    break;
+                }
+            }
+        });
+        EventRecorder {
+            rx,
+            events: Vec::new(),
+        }
+    }
+
     /// Waits until `pred` holds over the events seen, or `timeout` passes.
     pub async fn wait_until(
         &mut self,

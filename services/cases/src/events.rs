@@ -39,9 +39,12 @@ impl EventHandler for CaseEvents {
             | Event::ReferralReminded(_)
             | Event::ReferralCourtDecisionDue(_)
             | Event::ReferralCourtDecisionRecorded(_)
+            | Event::ReferralArrived(_)
+            | Event::ReferralPostponed(_)
             | Event::AgencyEndpointsChanged(_)
             | Event::NotificationEndpointDisabled(_)
-            | Event::DistrictDigestReady(_) => return None,
+            | Event::DistrictDigestReady(_)
+            | Event::SearchExhausted(_) => return None,
         })
     }
 

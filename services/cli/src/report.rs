@@ -76,17 +76,37 @@ pub fn text(r: &DistrictReport, days: u32) -> String {
     sides(&mut out, &s, &v);
     reasons_and_flows(&mut out, r, &s, &v);
     out += &format!(
-        "Stalled now (past the acknowledgement deadline): {}\n",
+        "Stalled now (a step past its deadline): {}\n",
         r.stalled_now.len()
     );
     for x in &r.stalled_now {
+        // The reference people say; the id for a referral the reports learnt before references.
+        let named = if x.reference.is_empty() {
+            &x.referral_id
+        } else {
+            &x.reference
+        };
+        let step = placement_proto::v1::ReferralStepName::try_from(x.step).map_or("", |s| {
+            s.as_str_name().trim_start_matches("REFERRAL_STEP_NAME_")
+        });
+        let waiting = placement_proto::v1::WaitingReason::try_from(x.waiting_reason)
+            .ok()
+            .filter(|w| *w != placement_proto::v1::WaitingReason::Unspecified)
+            .map_or(String::new(), |w| {
+                format!(
+                    "  waiting: {}",
+                    w.as_str_name().trim_start_matches("WAITING_REASON_")
+                )
+            });
         out += &format!(
-            "  {} {} -> {}  deadline {}  not answered: {}\n",
-            x.referral_id,
+            "  {} {} -> {}  {} due {}  waiting for: {}{}\n",
+            named,
             x.sender_region_code,
             x.receiving_region_code,
-            time(x.acknowledgement_deadline.as_ref()),
-            x.not_answered_agency_ids.join(", ")
+            step,
+            time(x.step_deadline.as_ref()),
+            x.not_answered_agency_ids.join(", "),
+            waiting
         );
     }
     out

@@ -149,7 +149,7 @@ pub async fn run(clients: &Clients, demo: &DemoDirectory) -> Result<Outcome, Sce
     let names: Vec<(Uuid, &str)> = CAST.iter().map(|(k, n)| (demo.agency(k), *n)).collect();
     let seen = watch_inboxes(clients, &names, &t).await?;
     let (case, case_id) = open_case(clients, pirdop, &t).await?;
-    let service = find_service(clients, pirdop, &t).await?;
+    let service = find_service(clients, pirdop, demo.service("ftpc-vratsa"), &t).await?;
     let referral = submit(clients, pirdop, &case, &service, &t).await?;
     let referral_id = parse(&referral.id)?;
     let mut inbox = Inbox {
@@ -297,16 +297,26 @@ async fn open_case(
         .into_inner();
     let case_id = parse(&case.id)?;
     t.say(format!(
-        "DSA Pirdop opened case {} for twins (2 children)",
-        case.id
+        "DSA Pirdop opened case {} ({}) for twins (2 children)",
+        case.reference, case.id
     ));
     Ok((case, case_id))
+}
+
+/// The name of a service in the scenario's language, English (the demo's services have one).
+fn english(s: &SocialService) -> &str {
+    if s.name_en.is_empty() {
+        &s.name
+    } else {
+        &s.name_en
+    }
 }
 
 /// Searches other districts for a family-type placement centre with two free places: FTPC Vratsa 1.
 async fn find_service(
     clients: &Clients,
     pirdop: Uuid,
+    wanted: Uuid,
     t: &Timeline,
 ) -> Result<SocialService, ScenarioError> {
     let found = clients
@@ -330,13 +340,13 @@ async fn find_service(
         "Search: family-type placement centres outside Sofia Province with 2+ free places: {}",
         found
             .iter()
-            .map(|s| format!("{} ({}, {} free)", s.name, s.region_code, s.free_places))
+            .map(|s| format!("{} ({}, {} free)", english(s), s.region_code, s.free_places))
             .collect::<Vec<_>>()
             .join("; ")
     ));
     found
         .into_iter()
-        .find(|s| s.region_code == "VRC" && s.name == "FTPC Vratsa 1")
+        .find(|s| s.id == wanted.to_string())
         .ok_or_else(|| ScenarioError::Unexpected("FTPC Vratsa 1 not found".into()))
 }
 
@@ -368,14 +378,18 @@ async fn submit(
                 reason: "The home for medical and social care is closing; no free places in the district."
                     .into(),
                 idempotency_key: format!("demo-{case_id}"),
+                urgency: placement_proto::v1::Urgency::Routine as i32,
             },
         ))
         .await
         .map_err(call("SubmitReferral"))?
         .into_inner();
     t.say(format!(
-        "DSA Pirdop submitted referral {} to {} for {} places (DSA director's order); status SUBMITTED",
-        referral.id, service.name, referral.places
+        "DSA Pirdop submitted referral {} ({}) to {} for {} places (DSA director's order); status SUBMITTED",
+        referral.reference,
+        referral.id,
+        english(service),
+        referral.places
     ));
     Ok(referral)
 }
@@ -453,7 +467,10 @@ async fn show_places_held(
     .await?;
     t.say(format!(
         "Directory: {} free places {} -> {} ({} held)",
-        held.name, free_before, held.free_places, held.held_places
+        english(&held),
+        free_before,
+        held.free_places,
+        held.held_places
     ));
     Ok(())
 }
@@ -473,6 +490,7 @@ async fn confirm_placement(
             pirdop,
             ConfirmPlacementRequest {
                 referral_id: referral.id.clone(),
+                ..Default::default()
             },
         ))
         .await
@@ -501,8 +519,8 @@ async fn confirm_placement(
     .await?;
     let placement = placed.placement.unwrap_or_default();
     t.say(format!(
-        "Case {}: PLACED at service {} (district {})",
-        placed.id, placement.service_id, placement.region_code
+        "Case {}: PLACED at service {} (district {}) by referral {}",
+        placed.reference, placement.service_id, placement.region_code, placement.referral_reference
     ));
     Ok(())
 }
@@ -527,7 +545,10 @@ async fn show_places_occupied(
         .into_inner();
     t.say(format!(
         "Directory: {} now {} occupied, {} held, {} free",
-        occupied.name, occupied.occupied_places, occupied.held_places, occupied.free_places
+        english(&occupied),
+        occupied.occupied_places,
+        occupied.held_places,
+        occupied.free_places
     ));
     Ok(())
 }
@@ -552,7 +573,10 @@ async fn print_history(
         .map_err(call("GetReferral"))?
         .into_inner()
         .history;
-    println!("\nReferral {} history:", referral.id);
+    println!(
+        "\nReferral {} ({}) history:",
+        referral.reference, referral.id
+    );
     for h in history {
         let who = names
             .iter()

@@ -46,8 +46,11 @@ impl EventHandler for DirectoryEvents {
             | Event::ReferralReminded(_)
             | Event::ReferralCourtDecisionDue(_)
             | Event::ReferralCourtDecisionRecorded(_)
+            | Event::ReferralArrived(_)
+            | Event::ReferralPostponed(_)
             | Event::AgencyEndpointsChanged(_)
-            | Event::DistrictDigestReady(_) => return None,
+            | Event::DistrictDigestReady(_)
+            | Event::SearchExhausted(_) => return None,
         })
     }
 

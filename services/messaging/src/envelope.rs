@@ -102,9 +102,12 @@ event_types! {
     ReferralReminded => "referral.reminded", ReferralEvent about "referral";
     ReferralCourtDecisionDue => "referral.court_decision_due", ReferralEvent about "referral";
     ReferralCourtDecisionRecorded => "referral.court_decision_recorded", ReferralEvent about "referral";
+    ReferralArrived => "referral.arrived", ReferralEvent about "referral";
+    ReferralPostponed => "referral.postponed", ReferralEvent about "referral";
     AgencyEndpointsChanged => "agency.endpoints_changed", AgencyEndpointsChanged about "agency";
     NotificationEndpointDisabled => "notification.endpoint_disabled", EndpointDisabled about "endpoint";
     DistrictDigestReady => "report.digest_ready", DistrictDigestReady about "digest";
+    SearchExhausted => "search.exhausted", SearchExhausted about "search";
 }
 
 impl EventType {
@@ -120,8 +123,11 @@ impl EventType {
         EventType::ReferralReminded,
         EventType::ReferralCourtDecisionDue,
         EventType::ReferralCourtDecisionRecorded,
+        EventType::ReferralArrived,
+        EventType::ReferralPostponed,
         EventType::NotificationEndpointDisabled,
         EventType::DistrictDigestReady,
+        EventType::SearchExhausted,
     ];
 }
 

@@ -24,9 +24,11 @@ impl Words {
 /// What a figure measures, and so how it is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FigureKind {
-    /// Referrals that took a step in the period (or, for `unanswered`, that have not yet).
+    /// Referrals that took a step in the period (or, for `unanswered`, that have not yet), or searches and
+    /// their requests, as the figure's meaning says.
     Count,
-    /// Calendar time from the submission, over the referrals submitted in the period it happened to.
+    /// Calendar time from the submission, over the referrals submitted in the period it happened to (for
+    /// the search figures, over the searches).
     Duration,
     /// The same in working time: Monday to Friday 09:00–17:30 Sofia time, without official holidays.
     WorkingDuration,
@@ -133,8 +135,9 @@ const fn figure(
 }
 
 /// Every figure of a side, in the order they are shown (the web page's rows: placed is the sixth).
-/// Labels and meanings are `[English, Bulgarian]`.
-pub const FIGURES: [Figure; 16] = [
+/// Labels and meanings are `[English, Bulgarian]`. The search figures come last: a referral sent alone is
+/// not a search (not a search of one), so they count only what was sent with SubmitSearch.
+pub const FIGURES: [Figure; 25] = [
     figure(
         "submitted",
         "figures-submitted",
@@ -170,8 +173,8 @@ pub const FIGURES: [Figure; 16] = [
         "figures-declined",
         ["Declined", "Отказани"],
         [
-            "Referrals the service declined in the period.",
-            "Направления, отказани от услугата през периода.",
+            "Referrals the service declined in the period (a request closed because another was placed is not a decline).",
+            "Направления, отказани от услугата през периода (направление, закрито заради настаняване другаде, не е отказ).",
         ],
         Source::Count(|s| s.declined),
     ),
@@ -180,8 +183,8 @@ pub const FIGURES: [Figure; 16] = [
         "figures-withdrawn",
         ["Withdrawn", "Оттеглени"],
         [
-            "Referrals their sender withdrew in the period.",
-            "Направления, оттеглени от изпратилия ги през периода.",
+            "Referrals their sender withdrew in the period (not those closed as placed elsewhere, counted on their own).",
+            "Направления, оттеглени от изпратилия ги през периода (без закритите като настанени другаде, броени отделно).",
         ],
         Source::Count(|s| s.withdrawn),
     ),
@@ -198,13 +201,10 @@ pub const FIGURES: [Figure; 16] = [
     figure(
         "escalated",
         "figures-escalated",
+        ["Escalated (a step late)", "Ескалирани (закъсняла стъпка)"],
         [
-            "Escalated (acknowledgements late)",
-            "Ескалирани (закъснели потвърждения)",
-        ],
-        [
-            "Referrals escalated in the period because an acknowledgement was late.",
-            "Направления, ескалирани през периода заради закъсняло потвърждение.",
+            "Escalations in the period, at every step: an acknowledgement, decision, confirmation or arrival past its deadline, or a step postponed a second time.",
+            "Ескалации през периода на всяка стъпка: потвърждение, решение, потвърждаване на настаняването или пристигане след срока, или стъпка, отложена втори път.",
         ],
         Source::Count(|s| s.escalated),
     ),
@@ -309,6 +309,117 @@ pub const FIGURES: [Figure; 16] = [
             "От изпращането до настаняването, в работно време.",
         ],
         Source::WorkingDuration(|s| s.working_time_to_placement.as_ref()),
+    ),
+    figure(
+        "placed_elsewhere",
+        "figures-placed-elsewhere",
+        [
+            "Closed as placed elsewhere",
+            "Закрити като настанени другаде",
+        ],
+        [
+            "Requests closed in the period because the children were placed elsewhere (another request of their search, or another way): neither declined nor withdrawn.",
+            "Направления, закрити през периода, защото децата са настанени другаде (по друго направление от търсенето им или по друг път): нито отказани, нито оттеглени.",
+        ],
+        Source::Count(|s| s.placed_elsewhere),
+    ),
+    figure(
+        "searches",
+        "figures-searches",
+        ["Searches sent", "Изпратени търсения"],
+        [
+            "Searches (one request sent to several services at once) submitted in the period; a referral sent alone is not counted as a search. On the receiving side, those that asked the district's services.",
+            "Търсения (направления за едни и същи деца до няколко услуги наведнъж), изпратени през периода; направление, изпратено само, не се брои за търсене. От страната на получателя: тези, питали услуги в областта.",
+        ],
+        Source::Count(|s| s.searches),
+    ),
+    figure(
+        "search_services_asked",
+        "figures-search-services-asked",
+        [
+            "Services asked by the searches",
+            "Питани услуги в търсенията",
+        ],
+        [
+            "The requests of those searches, one per service asked; divided by the searches, the services asked per search.",
+            "Направленията на тези търсения, по едно за всяка питана услуга; разделени на търсенията — питаните услуги на търсене.",
+        ],
+        Source::Count(|s| s.search_services_asked),
+    ),
+    figure(
+        "search_offers",
+        "figures-search-offers",
+        ["Offers to the searches", "Оферти по търсенията"],
+        [
+            "The requests of those searches that a service accepted (an offer), whatever became of them after; divided by the searches, the offers per search.",
+            "Направленията на тези търсения, приети от услуга (оферта), каквото и да е станало с тях после; разделени на търсенията — офертите на търсене.",
+        ],
+        Source::Count(|s| s.search_offers),
+    ),
+    figure(
+        "searches_without_place",
+        "figures-searches-without-place",
+        [
+            "Searches closed without a place",
+            "Търсения, закрити без място",
+        ],
+        [
+            "Of those searches, the ones whose every request was declined or withdrawn, none placed and none closed as placed elsewhere.",
+            "От тези търсения тези, на които всяко направление е отказано или оттеглено, без настаняване и без закриване като настанени другаде.",
+        ],
+        Source::Count(|s| s.searches_without_place),
+    ),
+    figure(
+        "first_offer",
+        "figures-first-offer",
+        [
+            "Time to a search's first offer",
+            "Време до първата оферта по търсене",
+        ],
+        [
+            "From the search's submission to the first acceptance of any of its requests, in calendar time, over the searches that had one.",
+            "От изпращането на търсенето до първото приемане на някое от направленията му, в календарно време, за търсенията с оферта.",
+        ],
+        Source::Duration(|s| s.time_to_first_offer.as_ref()),
+    ),
+    figure(
+        "chosen_offer",
+        "figures-chosen-offer",
+        [
+            "Time to a search's chosen offer",
+            "Време до избраната оферта по търсене",
+        ],
+        [
+            "From the search's submission to the placement the sender confirmed (the offer chosen), in calendar time.",
+            "От изпращането на търсенето до потвърденото от изпращача настаняване (избраната оферта), в календарно време.",
+        ],
+        Source::Duration(|s| s.time_to_chosen_offer.as_ref()),
+    ),
+    figure(
+        "working_first_offer",
+        "figures-working-first-offer",
+        [
+            "Working time to a search's first offer",
+            "Работно време до първата оферта по търсене",
+        ],
+        [
+            "From the search's submission to its first offer, in working time.",
+            "От изпращането на търсенето до първата оферта, в работно време.",
+        ],
+        Source::WorkingDuration(|s| s.working_time_to_first_offer.as_ref()),
+    ),
+    figure(
+        "working_chosen_offer",
+        "figures-working-chosen-offer",
+        [
+            "Working time to a search's chosen offer",
+            "Работно време до избраната оферта по търсене",
+        ],
+        [
+            "From the search's submission to the placement the sender confirmed, in working time.",
+            "От изпращането на търсенето до потвърденото настаняване, в работно време.",
+        ],
+        Source::WorkingDuration(|s| s.working_time_to_chosen_offer.as_ref()),
     ),
 ];
 
@@ -434,6 +545,15 @@ mod tests {
             working_time_to_all_acknowledgements: times(14),
             working_time_to_decision: times(15),
             working_time_to_placement: times(16),
+            placed_elsewhere: 17,
+            searches: 18,
+            search_services_asked: 19,
+            search_offers: 20,
+            searches_without_place: 21,
+            time_to_first_offer: times(22),
+            time_to_chosen_offer: times(23),
+            working_time_to_first_offer: times(24),
+            working_time_to_chosen_offer: times(25),
             ..Default::default()
         };
         let read: Vec<u32> = (FIGURES.iter())
@@ -442,11 +562,14 @@ mod tests {
                 FigureValue::Durations(d) => d.count,
             })
             .collect();
-        assert_eq!(read, (1..=16).collect::<Vec<u32>>());
+        assert_eq!(read, (1..=25).collect::<Vec<u32>>());
         let kinds = FIGURES.map(|f| f.kind());
         assert_eq!(kinds[..8], [FigureKind::Count; 8]);
         assert_eq!(kinds[8..12], [FigureKind::Duration; 4]);
-        assert_eq!(kinds[12..], [FigureKind::WorkingDuration; 4]);
+        assert_eq!(kinds[12..16], [FigureKind::WorkingDuration; 4]);
+        assert_eq!(kinds[16..21], [FigureKind::Count; 5]);
+        assert_eq!(kinds[21..23], [FigureKind::Duration; 2]);
+        assert_eq!(kinds[23..], [FigureKind::WorkingDuration; 2]);
     }
 
     #[test]

@@ -1,30 +1,44 @@
 //! The referral's life, free of I/O: who may do what, in which status, and everything that follows from
 //! it. A [`Transition`] carries the action (whose event the referrals service announces), the new status,
-//! what to record, whom to tell, and which of the referral's timers stop; the store applies it and decides
-//! nothing.
+//! what to record, whom to tell, which of the referral's timers stop and which start; the store applies it
+//! and decides nothing.
 //!
 //! ```text
-//! SUBMITTED --every party acknowledged--> ACKNOWLEDGED --accept--> ACCEPTED --confirm--> PLACED
-//!                                              \--decline--> DECLINED
+//! SUBMITTED --every party acknowledged--> ACKNOWLEDGED --accept--> ACCEPTED --confirm--> PLACED --arrived--> PLACED, arrived
+//!     \--decline (the service)--> DECLINED    \--decline--> DECLINED
 //! SUBMITTED | ACKNOWLEDGED | ACCEPTED --withdraw (sender)--> WITHDRAWN
-//! SUBMITTED past its deadline --escalate (system)--> SUBMITTED, escalated
-//! SUBMITTED at half its deadline --remind (system)--> SUBMITTED, reminded
+//! each timed step (below) at half its time --remind (system)--> same status, reminded
+//! each timed step past its deadline --escalate (system)--> same status, escalated
+//! each timed step --postpone (its holder)--> same status; the first moves the deadline once, the second
+//!     escalates at once
+//! ACCEPTED, kept as a fallback when another referral of its search was placed: its confirmation waits on
+//!     no one; when its hold ends --release (system)--> WITHDRAWN, placed elsewhere
 //! any but DECLINED | WITHDRAWN, on a director's order without a court decision:
 //!     three weeks after the order --remind of the court (system)--> same status
 //!     --record the court decision (sender)--> same status
 //! ```
 //!
+//! The timed steps ([`TimedStep`]) are the four waits someone holds: the acknowledgement (SUBMITTED, the
+//! parties that have not acknowledged), the decision (ACKNOWLEDGED, the receiving service's agency), the
+//! confirmation (ACCEPTED, the sender) and the arrival (PLACED until the children arrived, the receiving
+//! service's agency). Each has a time by urgency ([`TimedStep::time`]); the store dates its deadline
+//! ([`StepTimes::deadline`]) when a transition enters it.
+//!
 //! Deadlines are written once. A referral's [`Timer`]s say only *when* a system step falls due; *whether*
 //! it may still happen is [`ReferralState::decide_system`], the same function that decides every other step.
 //! Submission sets the timers whose step would be allowed ([`ReferralState::timers_at_submission`]); every
-//! transition stops the timers whose step it made impossible ([`Transition::stopped_timers`]), so the query
-//! that finds due referrals is `due_at <= now()` and nothing else.
+//! transition stops the timers whose step it made impossible ([`Transition::stopped_timers`]) and starts
+//! those of the step it enters ([`Transition::started_timers`]), so the query that finds due referrals is
+//! `due_at <= now()` and nothing else.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use placement_proto::v1::{
     DeclineReason, LegalBasisKind, ReferralAction, ReferralStatus, WithdrawReason,
 };
+pub use placement_proto::v1::{ReferralStepName, Urgency, WaitingReason};
 use uuid::Uuid;
+
+use crate::working;
 
 /// Days after a director's order when the sender is reminded (the law gives a month to go to court).
 pub const COURT_REMINDER_DAYS: u64 = 21;
@@ -45,11 +59,23 @@ pub struct ReferralFacts {
     /// When the director's order (or other legal basis) was issued.
     pub legal_basis_date: NaiveDate,
     pub court_decision_recorded: bool,
+    /// The acknowledgement's deadline passed (or its second postponement escalated).
     pub escalated: bool,
     /// The parties that had not acknowledged at half the deadline were reminded.
     pub reminded: bool,
     /// The sender was reminded to apply to the court.
     pub court_reminded: bool,
+    /// The receiving service's agency recorded the children's arrival.
+    pub arrived: bool,
+    /// The current step, when it is a later one than the acknowledgement, was reminded or escalated
+    /// (the acknowledgement's are `reminded` and `escalated`, which the referral keeps after it).
+    pub step_reminded: bool,
+    pub step_escalated: bool,
+    /// How often the current step was postponed.
+    pub postponements: u32,
+    /// The sender placed the children through another referral of the search and kept this accepted one
+    /// as a fallback ([`ReferralState::hold_as_fallback`]).
+    pub held_as_fallback: bool,
 }
 
 /// An agency that must acknowledge a referral, and whether it has.
@@ -72,6 +98,11 @@ pub struct ReferralState {
     awaiting_court: bool,
     court_reminded: bool,
     legal_basis_date: NaiveDate,
+    arrived: bool,
+    step_reminded: bool,
+    step_escalated: bool,
+    postponements: u32,
+    held_as_fallback: bool,
 }
 
 /// A court decision as recorded by the sender.
@@ -80,6 +111,15 @@ pub struct CourtDecision {
     pub number: String,
     pub date: NaiveDate,
     pub court: String,
+}
+
+/// Why the holder of a step waits, as it said (the particulars checked by the service).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Postponement {
+    pub reason: WaitingReason,
+    pub comment: String,
+    /// The day the holder expects to go on.
+    pub until: Option<NaiveDate>,
 }
 
 /// A step an agency takes.
@@ -91,41 +131,204 @@ pub enum Step {
     Withdraw(WithdrawReason, String),
     ConfirmPlacement,
     RecordCourtDecision(CourtDecision),
+    RecordArrival,
+    Postpone(Postponement),
+}
+
+/// A wait someone holds, with a time of its own: its reminder falls at half of it, its escalation at its
+/// end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimedStep {
+    /// SUBMITTED: the parties that have not acknowledged.
+    Acknowledgement,
+    /// ACKNOWLEDGED: the receiving service's agency accepts or declines.
+    Decision,
+    /// ACCEPTED: the sender confirms the placement.
+    Confirmation,
+    /// PLACED until the children arrived: the receiving service's agency records their arrival.
+    Arrival,
+}
+
+/// How long a timed step may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepTime {
+    /// Working days of the Bulgarian calendar ([`crate::working`]): office hours, no weekends or holidays.
+    WorkingDays(u32),
+    /// Hours on the clock, nights and holidays included: an emergency does not wait for the office.
+    Hours(u32),
+}
+
+impl TimedStep {
+    pub const ALL: [TimedStep; 4] = [
+        TimedStep::Acknowledgement,
+        TimedStep::Decision,
+        TimedStep::Confirmation,
+        TimedStep::Arrival,
+    ];
+
+    /// The status the step is held in.
+    pub const fn status(self) -> ReferralStatus {
+        match self {
+            TimedStep::Acknowledgement => ReferralStatus::Submitted,
+            TimedStep::Decision => ReferralStatus::Acknowledged,
+            TimedStep::Confirmation => ReferralStatus::Accepted,
+            TimedStep::Arrival => ReferralStatus::Placed,
+        }
+    }
+
+    /// The step's name on the wire.
+    pub const fn name(self) -> ReferralStepName {
+        match self {
+            TimedStep::Acknowledgement => ReferralStepName::Acknowledgement,
+            TimedStep::Decision => ReferralStepName::Decision,
+            TimedStep::Confirmation => ReferralStepName::Confirmation,
+            TimedStep::Arrival => ReferralStepName::Arrival,
+        }
+    }
+
+    /// The one table of the steps' times, by urgency (UNSPECIFIED is ROUTINE). Why these numbers:
+    /// acknowledging is only "we have it", and Kentucky's centralised referral gives programmes two
+    /// business days to answer: 2 working days. Deciding needs the service's team to read the file and
+    /// often to meet the children or their social worker: a working week. Confirming is the sender's
+    /// arrangement of the move and of its own order: 3 days. The arrival waits on transport, school and
+    /// doctor's transfers: a working week. An urgent referral roughly halves each (at least a day); an
+    /// emergency (children removed today) is counted in clock hours: acknowledged within a shift (4 h),
+    /// decided the same day or night (8 h), confirmed within a shift, the children there the next day.
+    pub const fn time(self, urgency: Urgency) -> StepTime {
+        use StepTime::{Hours, WorkingDays};
+        match (self, urgency) {
+            (TimedStep::Acknowledgement, Urgency::Emergency) => Hours(4),
+            (TimedStep::Acknowledgement, Urgency::Urgent) => WorkingDays(1),
+            (TimedStep::Acknowledgement, _) => WorkingDays(2),
+            (TimedStep::Decision, Urgency::Emergency) => Hours(8),
+            (TimedStep::Decision, Urgency::Urgent) => WorkingDays(2),
+            (TimedStep::Decision, _) => WorkingDays(5),
+            (TimedStep::Confirmation, Urgency::Emergency) => Hours(4),
+            (TimedStep::Confirmation, Urgency::Urgent) => WorkingDays(1),
+            (TimedStep::Confirmation, _) => WorkingDays(3),
+            (TimedStep::Arrival, Urgency::Emergency) => Hours(24),
+            (TimedStep::Arrival, Urgency::Urgent) => WorkingDays(2),
+            (TimedStep::Arrival, _) => WorkingDays(5),
+        }
+    }
+}
+
+/// The steps' times as configured: the calendar's ([`TimedStep::time`]) unless a fixed time overrides it,
+/// for tests and demos (`PLACEMENT_ACK_DEADLINE` for the acknowledgement, `PLACEMENT_STEP_DEADLINE` for
+/// every later step).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepTimes {
+    pub acknowledgement: Option<Duration>,
+    pub later: Option<Duration>,
+}
+
+impl StepTimes {
+    /// When `step`, entered at `from` by a referral of `urgency`, is due.
+    pub fn deadline(
+        &self,
+        step: TimedStep,
+        urgency: Urgency,
+        from: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let fixed = match step {
+            TimedStep::Acknowledgement => self.acknowledgement,
+            _ => self.later,
+        };
+        if let Some(time) = fixed {
+            return from + time;
+        }
+        match step.time(urgency) {
+            StepTime::Hours(h) => from + Duration::hours(h.into()),
+            // Past the calendar's last year (2099), calendar days.
+            StepTime::WorkingDays(n) => working::after_working_days(from, n)
+                .unwrap_or_else(|| from + Duration::days(n.into())),
+        }
+    }
+
+    /// The deadline of `step`, due at `deadline`, once its holder postponed it: the close of `until` if
+    /// given, but never before the deadline it had nor more than the step's own time after it.
+    pub fn postponed(
+        &self,
+        step: TimedStep,
+        urgency: Urgency,
+        deadline: DateTime<Utc>,
+        until: Option<NaiveDate>,
+    ) -> DateTime<Utc> {
+        let latest = self.deadline(step, urgency, deadline);
+        until.map_or(latest, |day| working::closing(day).clamp(deadline, latest))
+    }
+}
+
+/// What keeping an offer as a fallback does to its timers ([`ReferralState::hold_as_fallback`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FallbackHold {
+    pub stopped_timers: Vec<Timer>,
+    /// The release's timer.
+    pub started_timers: Vec<Timer>,
 }
 
 /// A step the system takes when a timer falls due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SystemStep {
-    /// The parties that have not acknowledged, at half the acknowledgement time.
-    Remind,
-    /// The acknowledgement deadline passed.
-    Escalate,
+    /// Half a timed step's time passed: its holders are reminded.
+    Remind(TimedStep),
+    /// A timed step's deadline passed: the receiving district's RDSA is told.
+    Escalate(TimedStep),
     /// Three weeks after a director's order without a court decision.
     RemindOfCourt,
+    /// The hold of an offer kept as a fallback ended: it is withdrawn as placed elsewhere.
+    ReleaseFallback,
 }
 
 /// The system steps, each with the timer that triggers it.
 pub type Timer = SystemStep;
 
 impl SystemStep {
-    pub const ALL: [SystemStep; 3] = [
-        SystemStep::Remind,
-        SystemStep::Escalate,
+    pub const ALL: [SystemStep; 10] = [
+        SystemStep::Remind(TimedStep::Acknowledgement),
+        SystemStep::Escalate(TimedStep::Acknowledgement),
         SystemStep::RemindOfCourt,
+        SystemStep::Remind(TimedStep::Decision),
+        SystemStep::Escalate(TimedStep::Decision),
+        SystemStep::Remind(TimedStep::Confirmation),
+        SystemStep::Escalate(TimedStep::Confirmation),
+        SystemStep::Remind(TimedStep::Arrival),
+        SystemStep::Escalate(TimedStep::Arrival),
+        SystemStep::ReleaseFallback,
     ];
 
-    /// How the timer is stored.
+    /// How the timer is stored. The acknowledgement's keep the names they had before every step was timed,
+    /// so stored timers stay readable.
     pub const fn stored(self) -> &'static str {
+        use TimedStep as T;
         match self {
-            SystemStep::Remind => "REMIND",
-            SystemStep::Escalate => "ESCALATE",
+            SystemStep::Remind(T::Acknowledgement) => "REMIND",
+            SystemStep::Escalate(T::Acknowledgement) => "ESCALATE",
             SystemStep::RemindOfCourt => "REMIND_OF_COURT",
+            SystemStep::Remind(T::Decision) => "REMIND_DECISION",
+            SystemStep::Escalate(T::Decision) => "ESCALATE_DECISION",
+            SystemStep::Remind(T::Confirmation) => "REMIND_CONFIRMATION",
+            SystemStep::Escalate(T::Confirmation) => "ESCALATE_CONFIRMATION",
+            SystemStep::Remind(T::Arrival) => "REMIND_ARRIVAL",
+            SystemStep::Escalate(T::Arrival) => "ESCALATE_ARRIVAL",
+            SystemStep::ReleaseFallback => "RELEASE_FALLBACK",
         }
     }
 
     /// The timer stored as `name`; `None` for a name this release does not know.
     pub fn from_stored(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.stored() == name)
+    }
+
+    /// When a timer started with a step falls due, the step running from `from` to `deadline`: a reminder
+    /// half way, the rest at the deadline.
+    pub fn due(self, from: DateTime<Utc>, deadline: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            SystemStep::Remind(_) => from + (deadline - from) / 2,
+            SystemStep::Escalate(_) | SystemStep::RemindOfCourt | SystemStep::ReleaseFallback => {
+                deadline
+            }
+        }
     }
 }
 
@@ -137,10 +340,31 @@ pub enum Record {
     Acknowledged(Uuid),
     Declined(DeclineReason, String),
     Withdrawn(WithdrawReason, String),
-    Escalated,
-    Reminded,
+    Escalated(TimedStep),
+    Reminded(TimedStep),
     CourtReminded,
     CourtDecision(CourtDecision),
+    Arrived,
+    /// The holder of `step` said why it waits; `escalates` when this (a second postponement) escalates it.
+    Postponed {
+        step: TimedStep,
+        postponement: Postponement,
+        escalates: bool,
+    },
+}
+
+/// What a transition does to the timed step the referral is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepChange {
+    /// The same step goes on (or none was open), its deadline as it was.
+    Keeps,
+    /// A new step opens: the store dates its deadline from now and the urgency, and clears what the last
+    /// step's holder said of its wait.
+    Enters(TimedStep),
+    /// The step's first postponement: the store moves its deadline ([`StepTimes::postponed`]).
+    Moves(TimedStep),
+    /// No step is open any more.
+    Ends,
 }
 
 /// The outcome of an allowed step: everything that follows from it. The event announcing it follows from
@@ -154,10 +378,15 @@ pub struct Transition {
     pub record: Record,
     /// Acceptance holds places: the store checks the service's free places first.
     pub needs_free_places: bool,
-    /// The agencies told that they have not acknowledged yet (a reminder's recipients).
+    /// The agencies that hold the step a reminder or escalation is about (its recipients besides the RDSA).
     pub outstanding: Vec<Uuid>,
     /// The timers whose step this transition made impossible.
     pub stopped_timers: Vec<Timer>,
+    /// What happens to the timed step, and with it the step's deadline.
+    pub step_change: StepChange,
+    /// The timers of the step entered or moved, to start (or move) once the store dated its deadline
+    /// ([`SystemStep::due`]).
+    pub started_timers: Vec<Timer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,12 +411,14 @@ pub enum StepKind {
     Withdraw,
     ConfirmPlacement,
     RecordCourtDecision,
+    RecordArrival,
+    Postpone,
 }
 
 /// What a kind of step is to the agency taking it, which decides whose roles may take it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepWeight {
-    /// Day-to-day work: acknowledging.
+    /// Day-to-day work: acknowledging, recording an arrival, saying why a step waits.
     Work,
     /// A decision that commits the agency.
     Decision,
@@ -202,24 +433,31 @@ impl Step {
             Step::Withdraw(..) => StepKind::Withdraw,
             Step::ConfirmPlacement => StepKind::ConfirmPlacement,
             Step::RecordCourtDecision(_) => StepKind::RecordCourtDecision,
+            Step::RecordArrival => StepKind::RecordArrival,
+            Step::Postpone(_) => StepKind::Postpone,
         }
     }
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 6] = [
+    pub const ALL: [StepKind; 8] = [
         StepKind::Acknowledge,
         StepKind::Accept,
         StepKind::Decline,
         StepKind::Withdraw,
         StepKind::ConfirmPlacement,
         StepKind::RecordCourtDecision,
+        StepKind::RecordArrival,
+        StepKind::Postpone,
     ];
 
-    /// Acknowledging is work; every other step a decision.
+    /// Acknowledging, recording an arrival and saying why a step waits are work; every other step a
+    /// decision.
     pub fn weight(self) -> StepWeight {
         match self {
-            StepKind::Acknowledge => StepWeight::Work,
+            StepKind::Acknowledge | StepKind::RecordArrival | StepKind::Postpone => {
+                StepWeight::Work
+            }
             StepKind::Accept
             | StepKind::Decline
             | StepKind::Withdraw
@@ -235,6 +473,19 @@ impl ReferralFacts {
     pub fn of_referral(r: &placement_proto::v1::Referral) -> Option<ReferralFacts> {
         let uuid = |s: &str| Uuid::parse_str(s).ok();
         let basis = r.legal_basis.as_ref()?;
+        // A status is entered once, and reminders and escalations keep it: one of either in the current
+        // status is the current step's, while a later step is open (the acknowledgement's have their own
+        // fields; the arrival's end with it).
+        let later_step_open = [ReferralStatus::Acknowledged, ReferralStatus::Accepted]
+            .map(|s| s as i32)
+            .contains(&r.status)
+            || (r.status == ReferralStatus::Placed as i32 && r.arrived_at.is_none());
+        let in_this_step = |action: ReferralAction| {
+            later_step_open
+                && r.history
+                    .iter()
+                    .any(|h| h.action == action as i32 && h.to_status == r.status)
+        };
         Some(ReferralFacts {
             status: ReferralStatus::try_from(r.status).ok()?,
             sender: uuid(&r.sender_agency_id)?,
@@ -259,6 +510,11 @@ impl ReferralFacts {
                 .history
                 .iter()
                 .any(|h| h.action == ReferralAction::CourtDecisionDue as i32),
+            arrived: r.arrived_at.is_some(),
+            step_reminded: in_this_step(ReferralAction::Reminded),
+            step_escalated: in_this_step(ReferralAction::Escalated),
+            postponements: r.postponements,
+            held_as_fallback: r.fallback_until.is_some(),
         })
     }
 }
@@ -286,6 +542,11 @@ impl ReferralState {
                 && !facts.court_decision_recorded,
             court_reminded: facts.court_reminded,
             legal_basis_date: facts.legal_basis_date,
+            arrived: facts.arrived,
+            step_reminded: facts.step_reminded,
+            step_escalated: facts.step_escalated,
+            postponements: facts.postponements,
+            held_as_fallback: facts.held_as_fallback,
         }
     }
 
@@ -306,6 +567,41 @@ impl ReferralState {
             })
             .collect()
     }
+
+    /// The timed step the referral is in, if any.
+    pub fn current_step(&self) -> Option<TimedStep> {
+        TimedStep::ALL
+            .into_iter()
+            .find(|s| s.status() == self.status && !(*s == TimedStep::Arrival && self.arrived))
+    }
+
+    /// The agencies that hold `step`: whose move the referral waits for.
+    pub fn holders(&self, step: TimedStep) -> Vec<Uuid> {
+        match step {
+            TimedStep::Acknowledgement => self
+                .parties
+                .iter()
+                .filter(|p| !p.acknowledged)
+                .map(|p| p.agency)
+                .collect(),
+            TimedStep::Decision | TimedStep::Arrival => vec![self.receiving_agency],
+            TimedStep::Confirmation => vec![self.sender],
+        }
+    }
+
+    fn reminded_in(&self, step: TimedStep) -> bool {
+        match step {
+            TimedStep::Acknowledgement => self.reminded,
+            _ => self.step_reminded,
+        }
+    }
+
+    fn escalated_in(&self, step: TimedStep) -> bool {
+        match step {
+            TimedStep::Acknowledgement => self.escalated,
+            _ => self.step_escalated,
+        }
+    }
 }
 
 impl ReferralState {
@@ -320,14 +616,13 @@ impl ReferralState {
             .filter(|step| self.system_guard(*step).is_ok())
             .map(|step| {
                 let due = match step {
-                    SystemStep::Remind => submitted_at + (ack_deadline - submitted_at) / 2,
-                    SystemStep::Escalate => ack_deadline,
                     SystemStep::RemindOfCourt => self
                         .legal_basis_date
                         .checked_add_days(chrono::Days::new(COURT_REMINDER_DAYS))
                         .unwrap_or(self.legal_basis_date)
                         .and_time(chrono::NaiveTime::MIN)
                         .and_utc(),
+                    timed => timed.due(submitted_at, ack_deadline),
                 };
                 (step, due)
             })
@@ -365,7 +660,35 @@ impl ReferralState {
                 let record = Record::CourtDecision(decision.clone());
                 self.to(ReferralAction::CourtDecisionRecorded, self.status, record)
             }
+            Step::RecordArrival => self.to(ReferralAction::Arrived, S::Placed, Record::Arrived),
+            Step::Postpone(postponement) => self.postponed(postponement)?,
         })
+    }
+
+    /// A postponement by the holder of the current step: the first moves the step's deadline once (and its
+    /// timers with it); a later one escalates at once, unless the step has escalated already, when it only
+    /// records why it waits.
+    fn postponed(&self, postponement: &Postponement) -> Result<Transition, TransitionError> {
+        let step = self
+            .current_step()
+            .ok_or_else(|| no_open_step(self.status))?;
+        let escalates = self.postponements > 0 && !self.escalated_in(step);
+        let record = Record::Postponed {
+            step,
+            postponement: postponement.clone(),
+            escalates,
+        };
+        if escalates {
+            let mut t = self.to(ReferralAction::Escalated, self.status, record);
+            t.outstanding = self.holders(step);
+            return Ok(t);
+        }
+        let mut t = self.to(ReferralAction::Postponed, self.status, record);
+        if self.postponements == 0 {
+            t.step_change = StepChange::Moves(step);
+            t.started_timers = self.timers_of(step, &self.after(self.status, &t.record));
+        }
+        Ok(t)
     }
 
     /// Whether `actor` may take a step of `kind` now, whatever it carries. Standing is checked before
@@ -407,49 +730,80 @@ impl ReferralState {
             }
             StepKind::ConfirmPlacement => {
                 self.require_sender(actor, "only the sender confirms a placement")?;
-                self.require(&[S::Accepted], "confirm the placement of")
+                self.require(&[S::Accepted], "confirm the placement of")?;
+                self.require_not_held()
             }
             StepKind::RecordCourtDecision => {
                 self.require_sender(actor, "only the sender records the court decision")?;
                 self.require_awaiting_court("record a court decision on")
             }
+            StepKind::RecordArrival => {
+                if actor != self.receiving_agency {
+                    return Err(TransitionError::NotAllowed(
+                        "only the agency that runs the receiving service records the children's arrival",
+                    ));
+                }
+                self.require_step(TimedStep::Arrival, "record the arrival of")
+            }
+            StepKind::Postpone => self.guard_postponement(actor),
+        }
+    }
+
+    /// Only the holder of the current step postpones it; an agency of the referral that does not hold it is
+    /// refused for standing, unless no step is open at all.
+    fn guard_postponement(&self, actor: Uuid) -> Result<(), TransitionError> {
+        const NOT_HOLDER: &str = "only the agency that holds the current step postpones it";
+        let stands = actor == self.sender
+            || actor == self.receiving_agency
+            || self.parties.iter().any(|p| p.agency == actor);
+        if !stands {
+            return Err(TransitionError::NotAllowed(NOT_HOLDER));
+        }
+        self.require_not_held()?;
+        let step = self
+            .current_step()
+            .ok_or_else(|| no_open_step(self.status))?;
+        if self.holders(step).contains(&actor) {
+            Ok(())
+        } else {
+            Err(TransitionError::NotAllowed(NOT_HOLDER))
         }
     }
 
     /// Decides a system step (a timer fell due).
     pub fn decide_system(&self, step: SystemStep) -> Result<Transition, TransitionError> {
         let (action, record) = self.system_guard(step)?;
-        let mut t = self.to(action, self.status, record);
-        if step == SystemStep::Remind {
-            t.outstanding = self
-                .parties
-                .iter()
-                .filter(|p| !p.acknowledged)
-                .map(|p| p.agency)
-                .collect();
+        let to = match step {
+            SystemStep::ReleaseFallback => ReferralStatus::Withdrawn,
+            _ => self.status,
+        };
+        let mut t = self.to(action, to, record);
+        if let SystemStep::Remind(timed) | SystemStep::Escalate(timed) = step {
+            t.outstanding = self.holders(timed);
         }
         Ok(t)
     }
 
     /// Whether `step` may happen now, and what it records.
     fn system_guard(&self, step: SystemStep) -> Result<(ReferralAction, Record), TransitionError> {
-        use ReferralStatus as S;
         match step {
-            SystemStep::Escalate => {
-                self.require(&[S::Submitted], "escalate")?;
-                if self.escalated {
+            SystemStep::Escalate(timed) => {
+                self.require_step(timed, "escalate")?;
+                self.require_not_held()?;
+                if self.escalated_in(timed) {
                     return Err(TransitionError::WrongState("already escalated".into()));
                 }
-                Ok((ReferralAction::Escalated, Record::Escalated))
+                Ok((ReferralAction::Escalated, Record::Escalated(timed)))
             }
-            SystemStep::Remind => {
-                self.require(&[S::Submitted], "remind of")?;
-                if self.reminded || self.escalated {
+            SystemStep::Remind(timed) => {
+                self.require_step(timed, "remind of")?;
+                self.require_not_held()?;
+                if self.reminded_in(timed) || self.escalated_in(timed) {
                     return Err(TransitionError::WrongState(
                         "already reminded or escalated".into(),
                     ));
                 }
-                Ok((ReferralAction::Reminded, Record::Reminded))
+                Ok((ReferralAction::Reminded, Record::Reminded(timed)))
             }
             SystemStep::RemindOfCourt => {
                 self.require_awaiting_court("remind of the court for")?;
@@ -458,7 +812,59 @@ impl ReferralState {
                 }
                 Ok((ReferralAction::CourtDecisionDue, Record::CourtReminded))
             }
+            SystemStep::ReleaseFallback => {
+                self.require(&[ReferralStatus::Accepted], "release")?;
+                if !self.held_as_fallback {
+                    return Err(TransitionError::WrongState(
+                        "the referral is not kept as a fallback".into(),
+                    ));
+                }
+                let record = Record::Withdrawn(WithdrawReason::PlacedElsewhere, String::new());
+                Ok((ReferralAction::Withdrawn, record))
+            }
         }
+    }
+
+    /// Refuses what waits on the sender's choice once it has chosen: a referral kept as a fallback is
+    /// neither confirmed, nor reminded, escalated or postponed (it only waits for its hold to end).
+    fn require_not_held(&self) -> Result<(), TransitionError> {
+        if self.held_as_fallback {
+            return Err(TransitionError::WrongState(
+                "the children were placed through another referral of the search; this one is only kept as a fallback".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Keeps this accepted offer as a fallback, its children placed through another referral of its
+    /// search: it goes on holding its places, the timers of what no longer waits on anyone stop, and the
+    /// timer that releases it starts (the store dates it: the configured hold from now). Refused for a
+    /// referral not ACCEPTED, or kept already.
+    pub fn hold_as_fallback(&self) -> Result<FallbackHold, TransitionError> {
+        self.require(&[ReferralStatus::Accepted], "keep as a fallback")?;
+        self.require_not_held()?;
+        let mut held = self.clone();
+        held.held_as_fallback = true;
+        let allowed = |s: &ReferralState, t: &SystemStep| s.system_guard(*t).is_ok();
+        Ok(FallbackHold {
+            stopped_timers: (SystemStep::ALL.into_iter())
+                .filter(|t| allowed(self, t) && !allowed(&held, t))
+                .collect(),
+            started_timers: (SystemStep::ALL.into_iter())
+                .filter(|t| !allowed(self, t) && allowed(&held, t))
+                .collect(),
+        })
+    }
+
+    /// The referral is in `step` now: in its status and, for the arrival, before it was recorded.
+    fn require_step(&self, step: TimedStep, verb: &str) -> Result<(), TransitionError> {
+        self.require(&[step.status()], verb)?;
+        if step == TimedStep::Arrival && self.arrived {
+            return Err(TransitionError::WrongState(
+                "the children's arrival is already recorded".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The acknowledgement by `actor`, a party that has not acknowledged yet: the last one moves the
@@ -514,6 +920,15 @@ impl ReferralState {
 
     fn to(&self, action: ReferralAction, to: ReferralStatus, record: Record) -> Transition {
         let after = self.after(to, &record);
+        let step_change = match (self.current_step(), after.current_step()) {
+            (before, now) if before == now => StepChange::Keeps,
+            (_, Some(entered)) => StepChange::Enters(entered),
+            (_, None) => StepChange::Ends,
+        };
+        let started_timers = match step_change {
+            StepChange::Enters(step) => self.timers_of(step, &after),
+            StepChange::Keeps | StepChange::Moves(_) | StepChange::Ends => Vec::new(),
+        };
         Transition {
             action,
             from: self.status,
@@ -524,11 +939,22 @@ impl ReferralState {
                 .into_iter()
                 .filter(|t| self.system_guard(*t).is_ok() && after.system_guard(*t).is_err())
                 .collect(),
+            step_change,
+            started_timers,
             record,
         }
     }
 
-    /// The state once a step with `record` moved the referral to `to`.
+    /// The timers of `step` that may fire in the state `after` a transition.
+    fn timers_of(&self, step: TimedStep, after: &ReferralState) -> Vec<Timer> {
+        [SystemStep::Remind(step), SystemStep::Escalate(step)]
+            .into_iter()
+            .filter(|t| after.system_guard(*t).is_ok())
+            .collect()
+    }
+
+    /// The state once a step with `record` moved the referral to `to`. A new timed step starts with
+    /// nothing reminded, escalated or postponed.
     fn after(&self, to: ReferralStatus, record: &Record) -> ReferralState {
         let mut next = self.clone();
         next.status = to;
@@ -538,14 +964,44 @@ impl ReferralState {
                     party.acknowledged = true;
                 }
             }
-            Record::Escalated => next.escalated = true,
-            Record::Reminded => next.reminded = true,
+            Record::Escalated(step) => next.mark_escalated(*step),
+            Record::Reminded(TimedStep::Acknowledgement) => next.reminded = true,
+            Record::Reminded(_) => next.step_reminded = true,
             Record::CourtReminded => next.court_reminded = true,
             Record::CourtDecision(_) => next.awaiting_court = false,
+            Record::Arrived => next.arrived = true,
+            Record::Postponed {
+                step, escalates, ..
+            } => {
+                next.postponements += 1;
+                if *escalates {
+                    next.mark_escalated(*step);
+                }
+            }
             Record::Status | Record::Declined(..) | Record::Withdrawn(..) => {}
+        }
+        if next.current_step() != self.current_step() {
+            next.step_reminded = false;
+            next.step_escalated = false;
+            next.postponements = 0;
         }
         next
     }
+
+    fn mark_escalated(&mut self, step: TimedStep) {
+        match step {
+            TimedStep::Acknowledgement => self.escalated = true,
+            _ => self.step_escalated = true,
+        }
+    }
+}
+
+/// The refusal of a step that needs an open timed step, in a status that has none.
+fn no_open_step(status: ReferralStatus) -> TransitionError {
+    TransitionError::WrongState(format!(
+        "no step of a referral in status {} waits on anyone",
+        status.as_str_name().trim_start_matches("REFERRAL_STATUS_")
+    ))
 }
 
 /// A case's children's ages in whole years as their birth years give them: a child born in 2016 is 9 or 10
@@ -618,14 +1074,27 @@ mod tests {
         Decline,
         Withdraw,
         ConfirmPlacement,
+        /// The acknowledgement's escalation and reminder (the later steps' are `EscalateStep`, `RemindStep`).
         Escalate,
         Remind,
+        EscalateStep(TimedStep),
+        RemindStep(TimedStep),
         RemindOfCourt,
         RecordCourtDecision,
+        RecordArrival,
+        Postpone,
     }
 
     fn order_date() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()
+    }
+
+    fn waiting() -> Postponement {
+        Postponement {
+            reason: WaitingReason::AssessmentUnderWay,
+            comment: String::new(),
+            until: None,
+        }
     }
 
     impl ReferralState {
@@ -653,9 +1122,13 @@ mod tests {
                     date: order_date(),
                     court: "Районен съд".into(),
                 })),
-                Escalate => system(SystemStep::Escalate),
-                Remind => system(SystemStep::Remind),
+                Escalate => system(SystemStep::Escalate(TimedStep::Acknowledgement)),
+                Remind => system(SystemStep::Remind(TimedStep::Acknowledgement)),
+                EscalateStep(step) => system(SystemStep::Escalate(step)),
+                RemindStep(step) => system(SystemStep::Remind(step)),
                 RemindOfCourt => system(SystemStep::RemindOfCourt),
+                RecordArrival => user(Step::RecordArrival),
+                Postpone => user(Step::Postpone(waiting())),
             }
         }
     }
@@ -706,6 +1179,11 @@ mod tests {
             escalated: false,
             reminded: false,
             court_reminded: false,
+            arrived: false,
+            step_reminded: false,
+            step_escalated: false,
+            postponements: 0,
+            held_as_fallback: false,
         }
     }
 
@@ -728,6 +1206,18 @@ mod tests {
             }
             (ConfirmPlacement, S::Accepted) if actor == Some(p.sender) => Some(S::Placed),
             (Escalate | Remind, S::Submitted) if actor.is_none() => Some(S::Submitted),
+            (EscalateStep(step) | RemindStep(step), _)
+                if actor.is_none() && step.status() == status =>
+            {
+                Some(status)
+            }
+            (RecordArrival, S::Placed) if actor == Some(p.provider) => Some(S::Placed),
+            // The holder of the open step: with no party acknowledged, both parties hold the first.
+            (Postpone, S::Submitted) if actor == Some(p.provider) || actor == Some(p.foster) => {
+                Some(status)
+            }
+            (Postpone, S::Acknowledged | S::Placed) if actor == Some(p.provider) => Some(status),
+            (Postpone, S::Accepted) if actor == Some(p.sender) => Some(status),
             (RemindOfCourt, S::Submitted | S::Acknowledged | S::Accepted | S::Placed)
                 if actor.is_none() =>
             {
@@ -752,7 +1242,7 @@ mod tests {
             Some(p.stranger),
             None,
         ];
-        let commands = [
+        let mut commands = vec![
             Acknowledge,
             Accept,
             Decline,
@@ -762,10 +1252,15 @@ mod tests {
             Remind,
             RemindOfCourt,
             RecordCourtDecision,
+            RecordArrival,
+            Postpone,
         ];
+        for step in TimedStep::ALL {
+            commands.extend([EscalateStep(step), RemindStep(step)]);
+        }
         let mut allowed = 0;
         for status in ALL_STATUSES {
-            for command in commands {
+            for &command in &commands {
                 for actor in actors {
                     let got = state(&p, status, (false, false)).decide_cmd(command, actor);
                     match expected(&p, command, actor, status) {
@@ -785,8 +1280,10 @@ mod tests {
             }
         }
         // 2 acknowledgers + accept + 2 declines (before and after the acknowledgements) + 3 withdrawals
-        // + confirm + escalate + remind + 4 court reminders + 4 court decisions.
-        assert_eq!(allowed, 19);
+        // + confirm + escalate + remind + 4 court reminders + 4 court decisions + the arrival + 5
+        // postponements (both parties while neither acknowledged, then one holder a step) + every timed
+        // step's escalation and reminder, named by their step.
+        assert_eq!(allowed, 33);
     }
 
     #[test]
@@ -943,8 +1440,11 @@ mod tests {
         assert_eq!(
             on_order.timers_at_submission(submitted, deadline),
             vec![
-                (SystemStep::Remind, submitted + chrono::Duration::hours(24)),
-                (SystemStep::Escalate, deadline),
+                (
+                    SystemStep::Remind(TimedStep::Acknowledgement),
+                    submitted + chrono::Duration::hours(24)
+                ),
+                (SystemStep::Escalate(TimedStep::Acknowledgement), deadline),
                 (
                     SystemStep::RemindOfCourt,
                     DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
@@ -961,12 +1461,19 @@ mod tests {
             .into_iter()
             .map(|(t, _)| t)
             .collect();
-        assert_eq!(timers, vec![SystemStep::Remind, SystemStep::Escalate]);
+        assert_eq!(
+            timers,
+            vec![
+                SystemStep::Remind(TimedStep::Acknowledgement),
+                SystemStep::Escalate(TimedStep::Acknowledgement)
+            ]
+        );
     }
 
     #[test]
     fn each_step_stops_the_timers_it_makes_pointless() {
         use SystemStep as T;
+        use TimedStep::{Acknowledgement as Ack, Arrival, Confirmation, Decision};
         let p = parties();
         let stopped = |s: &ReferralState, c: Command, actor: Option<Uuid>| {
             s.decide_cmd(c, actor).unwrap().stopped_timers
@@ -978,16 +1485,16 @@ mod tests {
         let half = state(&p, S::Submitted, (true, false));
         assert_eq!(
             stopped(&half, Acknowledge, Some(p.foster)),
-            vec![T::Remind, T::Escalate]
+            vec![T::Remind(Ack), T::Escalate(Ack)]
         );
-        assert_eq!(stopped(&submitted, Remind, None), vec![T::Remind]);
+        assert_eq!(stopped(&submitted, Remind, None), vec![T::Remind(Ack)]);
         assert_eq!(
             stopped(&submitted, Escalate, None),
-            vec![T::Remind, T::Escalate]
+            vec![T::Remind(Ack), T::Escalate(Ack)]
         );
         assert_eq!(
             stopped(&submitted, Withdraw, Some(p.sender)),
-            vec![T::Remind, T::Escalate, T::RemindOfCourt]
+            vec![T::Remind(Ack), T::Escalate(Ack), T::RemindOfCourt]
         );
         assert_eq!(
             stopped(&submitted, RecordCourtDecision, Some(p.sender)),
@@ -1000,16 +1507,367 @@ mod tests {
         // A decline before anyone acknowledged ends the wait for acknowledgements too.
         assert_eq!(
             stopped(&submitted, Decline, Some(p.provider)),
-            vec![T::Remind, T::Escalate, T::RemindOfCourt]
+            vec![T::Remind(Ack), T::Escalate(Ack), T::RemindOfCourt]
         );
         let acknowledged = state(&p, S::Acknowledged, (true, true));
         assert_eq!(
             stopped(&acknowledged, Decline, Some(p.provider)),
-            vec![T::RemindOfCourt]
+            vec![T::RemindOfCourt, T::Remind(Decision), T::Escalate(Decision)]
         );
-        assert_eq!(stopped(&acknowledged, Accept, Some(p.provider)), vec![]);
+        assert_eq!(
+            stopped(&acknowledged, Accept, Some(p.provider)),
+            vec![T::Remind(Decision), T::Escalate(Decision)]
+        );
         let accepted = state(&p, S::Accepted, (true, true));
-        assert_eq!(stopped(&accepted, ConfirmPlacement, Some(p.sender)), vec![]);
+        assert_eq!(
+            stopped(&accepted, ConfirmPlacement, Some(p.sender)),
+            vec![T::Remind(Confirmation), T::Escalate(Confirmation)]
+        );
+        assert_eq!(
+            stopped(&accepted, Withdraw, Some(p.sender)),
+            vec![
+                T::RemindOfCourt,
+                T::Remind(Confirmation),
+                T::Escalate(Confirmation)
+            ]
+        );
+        let placed = state(&p, S::Placed, (true, true));
+        assert_eq!(
+            stopped(&placed, RecordArrival, Some(p.provider)),
+            vec![T::Remind(Arrival), T::Escalate(Arrival)]
+        );
+        assert_eq!(
+            stopped(&placed, RemindStep(Arrival), None),
+            vec![T::Remind(Arrival)]
+        );
+        assert_eq!(
+            stopped(&placed, EscalateStep(Arrival), None),
+            vec![T::Remind(Arrival), T::Escalate(Arrival)]
+        );
+    }
+
+    #[test]
+    fn each_step_entered_starts_its_timers_and_the_last_ends_them() {
+        use SystemStep as T;
+        use TimedStep::{Arrival, Confirmation, Decision};
+        let p = parties();
+        let change = |s: &ReferralState, c: Command, actor: Option<Uuid>| {
+            let t = s.decide_cmd(c, actor).unwrap();
+            (t.step_change, t.started_timers)
+        };
+        let half = state(&p, S::Submitted, (true, false));
+        assert_eq!(
+            change(&half, Acknowledge, Some(p.foster)),
+            (
+                StepChange::Enters(Decision),
+                vec![T::Remind(Decision), T::Escalate(Decision)]
+            )
+        );
+        let submitted = state(&p, S::Submitted, (false, false));
+        assert_eq!(
+            change(&submitted, Acknowledge, Some(p.provider)),
+            (StepChange::Keeps, vec![])
+        );
+        let acknowledged = state(&p, S::Acknowledged, (true, true));
+        assert_eq!(
+            change(&acknowledged, Accept, Some(p.provider)),
+            (
+                StepChange::Enters(Confirmation),
+                vec![T::Remind(Confirmation), T::Escalate(Confirmation)]
+            )
+        );
+        assert_eq!(
+            change(&acknowledged, Decline, Some(p.provider)),
+            (StepChange::Ends, vec![])
+        );
+        // A step entered after the last one escalated starts afresh: its own reminder and escalation.
+        let mut accepted = state(&p, S::Accepted, (true, true));
+        accepted.step_reminded = true;
+        accepted.step_escalated = true;
+        accepted.postponements = 1;
+        let t = accepted
+            .decide_cmd(ConfirmPlacement, Some(p.sender))
+            .unwrap();
+        assert_eq!(t.step_change, StepChange::Enters(Arrival));
+        assert_eq!(
+            t.started_timers,
+            vec![T::Remind(Arrival), T::Escalate(Arrival)]
+        );
+        let placed = state(&p, S::Placed, (true, true));
+        assert_eq!(placed.current_step(), Some(Arrival));
+        let t = placed.decide_cmd(RecordArrival, Some(p.provider)).unwrap();
+        assert_eq!((t.action, t.to), (ReferralAction::Arrived, S::Placed));
+        assert_eq!(
+            (t.step_change, t.started_timers),
+            (StepChange::Ends, vec![])
+        );
+        // Once arrived, nothing waits on anyone, and the arrival is not recorded twice.
+        let arrived = ReferralState::of(ReferralFacts {
+            arrived: true,
+            ..facts(&p, S::Placed, (true, true))
+        });
+        assert_eq!(arrived.current_step(), None);
+        assert!(matches!(
+            arrived.decide_cmd(RecordArrival, Some(p.provider)),
+            Err(TransitionError::WrongState(_))
+        ));
+        assert!(arrived.decide_cmd(EscalateStep(Arrival), None).is_err());
+    }
+
+    #[test]
+    fn later_steps_remind_and_escalate_once_and_tell_their_holders() {
+        use TimedStep::{Arrival, Confirmation, Decision};
+        let p = parties();
+        for (status, step, holder) in [
+            (S::Acknowledged, Decision, p.provider),
+            (S::Accepted, Confirmation, p.sender),
+            (S::Placed, Arrival, p.provider),
+        ] {
+            let mut s = state(&p, status, (true, true));
+            let reminded = s.decide_cmd(RemindStep(step), None).unwrap();
+            assert_eq!(reminded.action, ReferralAction::Reminded);
+            assert_eq!(reminded.outstanding, vec![holder], "{step:?}");
+            s.step_reminded = true;
+            assert!(s.decide_cmd(RemindStep(step), None).is_err());
+            let escalated = s.decide_cmd(EscalateStep(step), None).unwrap();
+            assert_eq!(
+                (escalated.action, escalated.to, escalated.outstanding),
+                (ReferralAction::Escalated, status, vec![holder])
+            );
+            s.step_escalated = true;
+            assert!(s.decide_cmd(EscalateStep(step), None).is_err());
+            // The acknowledgement's own flags are not the later step's.
+            assert!(!s.escalated && !s.reminded);
+        }
+    }
+
+    #[test]
+    fn the_first_postponement_moves_the_deadline_and_the_second_escalates() {
+        use SystemStep as T;
+        use TimedStep::Decision;
+        let p = parties();
+        let mut s = state(&p, S::Acknowledged, (true, true));
+        let first = s.decide_cmd(Postpone, Some(p.provider)).unwrap();
+        assert_eq!(
+            (first.action, first.to, first.step_change),
+            (
+                ReferralAction::Postponed,
+                S::Acknowledged,
+                StepChange::Moves(Decision)
+            )
+        );
+        // Both timers move with the deadline; none stops.
+        assert_eq!(
+            first.started_timers,
+            vec![T::Remind(Decision), T::Escalate(Decision)]
+        );
+        assert_eq!(first.stopped_timers, vec![]);
+        s.postponements = 1;
+        s.step_reminded = true;
+        let second = s.decide_cmd(Postpone, Some(p.provider)).unwrap();
+        assert_eq!(
+            (second.action, second.step_change),
+            (ReferralAction::Escalated, StepChange::Keeps)
+        );
+        assert_eq!(second.outstanding, vec![p.provider]);
+        assert_eq!(second.stopped_timers, vec![T::Escalate(Decision)]);
+        assert!(matches!(
+            second.record,
+            Record::Postponed {
+                escalates: true,
+                step: Decision,
+                ..
+            }
+        ));
+        // Once escalated, a third postponement only records why the step waits.
+        s.postponements = 2;
+        s.step_escalated = true;
+        let third = s.decide_cmd(Postpone, Some(p.provider)).unwrap();
+        assert_eq!(
+            (third.action, third.step_change, third.started_timers),
+            (ReferralAction::Postponed, StepChange::Keeps, vec![])
+        );
+        // An escalated acknowledgement postponed for the first time moves its deadline, and nothing fires.
+        let mut late = state(&p, S::Submitted, (false, false));
+        late.escalated = true;
+        let t = late.decide_cmd(Postpone, Some(p.foster)).unwrap();
+        assert_eq!(t.step_change, StepChange::Moves(TimedStep::Acknowledgement));
+        assert_eq!(t.started_timers, vec![]);
+    }
+
+    #[test]
+    fn only_the_holder_postpones_and_only_an_open_step() {
+        let p = parties();
+        let refused = |s: &ReferralState, actor| s.decide_cmd(Postpone, Some(actor)).unwrap_err();
+        // A party that already acknowledged no longer holds the acknowledgement.
+        let half = state(&p, S::Submitted, (true, false));
+        assert!(matches!(
+            refused(&half, p.provider),
+            TransitionError::NotAllowed(_)
+        ));
+        assert!(matches!(
+            refused(&half, p.sender),
+            TransitionError::NotAllowed(_)
+        ));
+        assert!(matches!(
+            refused(&half, p.stranger),
+            TransitionError::NotAllowed(_)
+        ));
+        let accepted = state(&p, S::Accepted, (true, true));
+        assert!(matches!(
+            refused(&accepted, p.provider),
+            TransitionError::NotAllowed(_)
+        ));
+        for closed in [S::Declined, S::Withdrawn] {
+            let s = state(&p, closed, (true, true));
+            assert!(matches!(
+                refused(&s, p.provider),
+                TransitionError::WrongState(_)
+            ));
+            assert!(matches!(
+                refused(&s, p.stranger),
+                TransitionError::NotAllowed(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn step_times_scale_with_urgency_and_overrides_replace_them() {
+        use TimedStep::{Acknowledgement as Ack, Arrival, Confirmation, Decision};
+        // Wednesday 2 December 2026, 10:00 in Sofia.
+        let from = DateTime::parse_from_rfc3339("2026-12-02T08:00:00Z")
+            .unwrap()
+            .to_utc();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let calendar = StepTimes::default();
+        assert_eq!(
+            calendar.deadline(Ack, Urgency::Routine, from),
+            at("2026-12-04T08:00:00Z")
+        );
+        assert_eq!(
+            calendar.deadline(Ack, Urgency::Unspecified, from),
+            calendar.deadline(Ack, Urgency::Routine, from)
+        );
+        assert_eq!(
+            calendar.deadline(Decision, Urgency::Routine, from),
+            at("2026-12-09T08:00:00Z")
+        );
+        assert_eq!(
+            calendar.deadline(Confirmation, Urgency::Urgent, from),
+            at("2026-12-03T08:00:00Z")
+        );
+        assert_eq!(
+            calendar.deadline(Arrival, Urgency::Emergency, from),
+            from + Duration::hours(24)
+        );
+        for step in TimedStep::ALL {
+            let [routine, urgent, emergency] =
+                [Urgency::Routine, Urgency::Urgent, Urgency::Emergency]
+                    .map(|u| calendar.deadline(step, u, from));
+            assert!(emergency < urgent && urgent < routine, "{step:?}");
+        }
+        let fixed = StepTimes {
+            acknowledgement: Some(Duration::seconds(2)),
+            later: Some(Duration::seconds(3)),
+        };
+        assert_eq!(
+            fixed.deadline(Ack, Urgency::Routine, from),
+            from + Duration::seconds(2)
+        );
+        assert_eq!(
+            fixed.deadline(Arrival, Urgency::Emergency, from),
+            from + Duration::seconds(3)
+        );
+        // A postponement moves the deadline by at most the step's own time, to `until` within that.
+        let deadline = at("2026-12-09T08:00:00Z");
+        assert_eq!(
+            calendar.postponed(Decision, Urgency::Routine, deadline, None),
+            at("2026-12-16T08:00:00Z")
+        );
+        let friday = NaiveDate::from_ymd_opt(2026, 12, 11).unwrap();
+        assert_eq!(
+            calendar.postponed(Decision, Urgency::Routine, deadline, Some(friday)),
+            at("2026-12-11T15:30:00Z")
+        );
+        let far = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+        assert_eq!(
+            calendar.postponed(Decision, Urgency::Routine, deadline, Some(far)),
+            at("2026-12-16T08:00:00Z")
+        );
+        let before = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        assert_eq!(
+            calendar.postponed(Decision, Urgency::Routine, deadline, Some(before)),
+            deadline
+        );
+    }
+
+    #[test]
+    fn an_offer_kept_as_a_fallback_holds_until_released_or_withdrawn() {
+        use SystemStep as T;
+        use TimedStep::Confirmation;
+        let p = parties();
+        let accepted = state(&p, S::Accepted, (true, true));
+        let hold = accepted
+            .hold_as_fallback()
+            .expect("an accepted offer is kept");
+        // Nothing waits on the sender any more; only the release is timed.
+        assert_eq!(
+            hold.stopped_timers,
+            vec![T::Remind(Confirmation), T::Escalate(Confirmation)]
+        );
+        assert_eq!(hold.started_timers, vec![T::ReleaseFallback]);
+        assert!(matches!(
+            accepted.decide_system(T::ReleaseFallback),
+            Err(TransitionError::WrongState(_))
+        ));
+        let held = ReferralState::of(ReferralFacts {
+            held_as_fallback: true,
+            ..facts(&p, S::Accepted, (true, true))
+        });
+        assert!(held.hold_as_fallback().is_err(), "kept once");
+        for refused in [
+            held.decide_cmd(ConfirmPlacement, Some(p.sender)),
+            held.decide_cmd(Postpone, Some(p.sender)),
+            held.decide_cmd(RemindStep(Confirmation), None),
+            held.decide_cmd(EscalateStep(Confirmation), None),
+        ] {
+            assert!(matches!(refused, Err(TransitionError::WrongState(_))));
+        }
+        // Its hold ends: withdrawn as placed elsewhere by the system, its places released with the status.
+        let released = held.decide_system(T::ReleaseFallback).expect("released");
+        assert_eq!(
+            (released.action, released.from, released.to),
+            (ReferralAction::Withdrawn, S::Accepted, S::Withdrawn)
+        );
+        assert_eq!(
+            released.record,
+            Record::Withdrawn(WithdrawReason::PlacedElsewhere, String::new())
+        );
+        assert_eq!(released.step_change, StepChange::Ends);
+        // The sender may withdraw it before, which stops the release's timer.
+        let withdrawn = held
+            .decide_cmd(Withdraw, Some(p.sender))
+            .expect("withdrawn");
+        assert!(withdrawn.stopped_timers.contains(&T::ReleaseFallback));
+        for status in [S::Submitted, S::Acknowledged, S::Placed, S::Withdrawn] {
+            let s = state(&p, status, (true, true));
+            assert!(matches!(
+                s.hold_as_fallback(),
+                Err(TransitionError::WrongState(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn timers_keep_their_stored_names() {
+        let names: Vec<&str> = SystemStep::ALL.iter().map(|t| t.stored()).collect();
+        assert_eq!(&names[..3], ["REMIND", "ESCALATE", "REMIND_OF_COURT"]);
+        for t in SystemStep::ALL {
+            assert_eq!(SystemStep::from_stored(t.stored()), Some(t));
+        }
+        let distinct: std::collections::HashSet<&str> = names.iter().copied().collect();
+        assert_eq!(distinct.len(), SystemStep::ALL.len());
+        assert_eq!(SystemStep::from_stored("REMIND_LATER"), None);
     }
 
     fn after_the_order() -> DateTime<Utc> {
@@ -1029,8 +1887,8 @@ mod tests {
                 (false, false),
                 [
                     vec![K::Withdraw, K::RecordCourtDecision],
-                    vec![K::Acknowledge, K::Decline],
-                    vec![K::Acknowledge],
+                    vec![K::Acknowledge, K::Decline, K::Postpone],
+                    vec![K::Acknowledge, K::Postpone],
                     vec![],
                 ],
             ),
@@ -1040,7 +1898,7 @@ mod tests {
                 [
                     vec![K::Withdraw, K::RecordCourtDecision],
                     vec![K::Decline],
-                    vec![K::Acknowledge],
+                    vec![K::Acknowledge, K::Postpone],
                     vec![],
                 ],
             ),
@@ -1049,7 +1907,7 @@ mod tests {
                 (true, true),
                 [
                     vec![K::Withdraw, K::RecordCourtDecision],
-                    vec![K::Accept, K::Decline],
+                    vec![K::Accept, K::Decline, K::Postpone],
                     vec![],
                     vec![],
                 ],
@@ -1058,7 +1916,12 @@ mod tests {
                 S::Accepted,
                 (true, true),
                 [
-                    vec![K::Withdraw, K::ConfirmPlacement, K::RecordCourtDecision],
+                    vec![
+                        K::Withdraw,
+                        K::ConfirmPlacement,
+                        K::RecordCourtDecision,
+                        K::Postpone,
+                    ],
                     vec![],
                     vec![],
                     vec![],
@@ -1067,7 +1930,12 @@ mod tests {
             (
                 S::Placed,
                 (true, true),
-                [vec![K::RecordCourtDecision], vec![], vec![], vec![]],
+                [
+                    vec![K::RecordCourtDecision],
+                    vec![K::RecordArrival, K::Postpone],
+                    vec![],
+                    vec![],
+                ],
             ),
             (S::Declined, (true, true), [vec![], vec![], vec![], vec![]]),
             (
@@ -1100,6 +1968,8 @@ mod tests {
             StepKind::Withdraw => Withdraw,
             StepKind::ConfirmPlacement => ConfirmPlacement,
             StepKind::RecordCourtDecision => RecordCourtDecision,
+            StepKind::RecordArrival => RecordArrival,
+            StepKind::Postpone => Postpone,
         };
         for status in ALL_STATUSES {
             for acked in [(false, false), (true, false), (true, true)] {
@@ -1176,14 +2046,30 @@ mod tests {
                 }),
                 ..Default::default()
             }),
-            history: vec![ReferralHistoryEntry {
-                action: ReferralAction::CourtDecisionDue as i32,
-                ..Default::default()
-            }],
+            history: vec![
+                ReferralHistoryEntry {
+                    action: ReferralAction::CourtDecisionDue as i32,
+                    ..Default::default()
+                },
+                // The acknowledgement's escalation is not the confirmation's; its reminder is.
+                ReferralHistoryEntry {
+                    action: ReferralAction::Escalated as i32,
+                    to_status: S::Submitted as i32,
+                    ..Default::default()
+                },
+                ReferralHistoryEntry {
+                    action: ReferralAction::Reminded as i32,
+                    to_status: S::Accepted as i32,
+                    ..Default::default()
+                },
+            ],
+            postponements: 1,
             ..Default::default()
         };
         let expected = ReferralFacts {
             court_reminded: true,
+            step_reminded: true,
+            postponements: 1,
             ..facts(&p, S::Accepted, (true, false))
         };
         assert_eq!(ReferralFacts::of_referral(&wire), Some(expected));

@@ -1,11 +1,13 @@
 //! Every event the service consumes, routed to the feature it concerns: referral events to
-//! [`referrals`], district digests to [`digest`], endpoint sets to the copy of the directory's
-//! [`endpoints`].
+//! [`referrals`], district digests to [`digest`], searches that ran out to [`searches`], endpoint sets to
+//! the copy of the directory's [`endpoints`], the names of agencies and services registered to [`names`].
 
 use std::sync::Arc;
 
 use placement_messaging::{Event, EventHandler, HandleError, IncomingEvent};
-use placement_proto::v1::{AgencyEndpointsChanged, DistrictDigestReady, ReferralEvent};
+use placement_proto::v1::{
+    AgencyEndpointsChanged, DistrictDigestReady, ReferralEvent, SearchExhausted,
+};
 use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 
@@ -13,7 +15,7 @@ use crate::{
     deliveries::FanOut,
     digest, endpoints,
     inbox::{Added, Arrivals},
-    referrals,
+    names, referrals, searches,
 };
 
 /// Where an event goes in the notifications service.
@@ -24,6 +26,14 @@ pub enum Feature<'a> {
     Digest(&'a DistrictDigestReady),
     /// An agency's whole set of endpoints.
     Endpoints(&'a AgencyEndpointsChanged),
+    /// A search that ran out, told to its sender.
+    Search(&'a SearchExhausted),
+    /// An agency or service registered: its name, to word notices with.
+    Named {
+        id: &'a str,
+        name: &'a str,
+        name_en: &'a str,
+    },
 }
 
 pub struct Intake {
@@ -49,13 +59,24 @@ impl EventHandler for Intake {
             | Event::ReferralEscalated(r)
             | Event::ReferralReminded(r)
             | Event::ReferralCourtDecisionDue(r)
-            | Event::ReferralCourtDecisionRecorded(r) => Feature::Referral(r),
+            | Event::ReferralCourtDecisionRecorded(r)
+            | Event::ReferralArrived(r)
+            | Event::ReferralPostponed(r) => Feature::Referral(r),
             Event::DistrictDigestReady(d) => Feature::Digest(d),
             Event::AgencyEndpointsChanged(e) => Feature::Endpoints(e),
+            Event::SearchExhausted(s) => Feature::Search(s),
+            Event::AgencyRegistered(a) => Feature::Named {
+                id: &a.agency_id,
+                name: &a.name,
+                name_en: &a.name_en,
+            },
+            Event::ServiceRegistered(s) => Feature::Named {
+                id: &s.service_id,
+                name: &s.name,
+                name_en: &s.name_en,
+            },
             // Not subscribed: nobody is told of these, and the endpoint disabled is this service's own.
-            Event::AgencyRegistered(_)
-            | Event::ServiceRegistered(_)
-            | Event::ServiceCapacityChanged(_)
+            Event::ServiceCapacityChanged(_)
             | Event::CaseOpened(_)
             | Event::CasePlaced(_)
             | Event::CaseClosed(_)
@@ -74,8 +95,14 @@ impl EventHandler for Intake {
                 referrals::tell(&self.fan_out, tx, referral, event).await
             }
             Feature::Digest(d) => digest::tell(&self.fan_out, tx, d, event).await,
+            Feature::Search(s) => searches::tell(&self.fan_out, tx, s, event).await,
             Feature::Endpoints(set) => {
                 endpoints::apply(tx, set).await?;
+                Ok(Added::default())
+            }
+            Feature::Named { id, name, name_en } => {
+                let id = placement_messaging::payload_id("id", id)?;
+                names::learn(tx, id, name, name_en).await?;
                 Ok(Added::default())
             }
         }
@@ -110,9 +137,12 @@ mod tests {
                 k.starts_with("referral.")
                     || *k == EventType::AgencyEndpointsChanged.as_str()
                     || *k == EventType::DistrictDigestReady.as_str()
+                    || *k == EventType::SearchExhausted.as_str()
+                    || *k == EventType::AgencyRegistered.as_str()
+                    || *k == EventType::ServiceRegistered.as_str()
             })
             .collect();
         assert_eq!(bound, expected);
-        assert_eq!(expected.len(), 12);
+        assert_eq!(expected.len(), 17);
     }
 }

@@ -14,8 +14,10 @@ pub mod digest;
 pub mod endpoints;
 pub mod events;
 pub mod inbox;
+pub mod names;
 pub mod policy;
 pub mod referrals;
+pub mod searches;
 pub mod signature;
 
 use std::{num::NonZeroUsize, sync::Arc, time::Duration};

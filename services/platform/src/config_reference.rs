@@ -42,8 +42,10 @@ pub const OWN: &[(&str, &[&str])] = &[
         "referrals",
         &[
             "PLACEMENT_ACK_DEADLINE",
+            "PLACEMENT_STEP_DEADLINE",
             "PLACEMENT_ESCALATION_INTERVAL",
             "PLACEMENT_TEST_CLOCK",
+            "PLACEMENT_FALLBACK_HOLD",
         ],
     ),
     (

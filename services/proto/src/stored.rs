@@ -114,6 +114,9 @@ stored_by_name!(
     NotificationKind,
     Language,
     DeliveryStatus,
+    Urgency,
+    WaitingReason,
+    ReferralStepName,
 );
 
 #[cfg(test)]

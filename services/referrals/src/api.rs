@@ -2,8 +2,6 @@
 //! feature that answers it (`submission`, `steps`, `reading`); a search is submitted by `submission` and
 //! read by `reading`.
 
-use std::time::Duration;
-
 use placement_messaging::Outbox;
 use placement_messaging::service::Traced;
 use placement_platform::{
@@ -13,9 +11,10 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, ConfirmPlacementRequest,
-    DeclineReferralRequest, ExportReferralFhirRequest, FhirDocument, GetReferralRequest,
-    GetSearchRequest, ListReferralChangesRequest, ListReferralChangesResponse,
-    ListReferralsRequest, ListReferralsResponse, RecordCourtDecisionRequest, Referral, Search,
+    DeclineReferralRequest, ExportReferralFhirRequest, ExtendSearchRequest, FhirDocument,
+    GetReferralRequest, GetSearchRequest, ListReferralChangesRequest, ListReferralChangesResponse,
+    ListReferralsRequest, ListReferralsResponse, PostponeStepRequest, PreviewSearchRequest,
+    PreviewSearchResponse, RecordArrivalRequest, RecordCourtDecisionRequest, Referral, Search,
     SubmitReferralRequest, SubmitSearchRequest, WithdrawReferralRequest,
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
     referral_service_server::ReferralService,
@@ -27,7 +26,7 @@ use uuid::Uuid;
 use crate::{
     clock::StepClock,
     reading::Reading,
-    referral::Step,
+    referral::{Step, StepTimes},
     steps::{self, Steps},
     submission::Submissions,
 };
@@ -38,6 +37,7 @@ pub struct Referrals {
     steps: Steps,
     reading: Reading,
     clock: StepClock,
+    times: StepTimes,
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -118,8 +118,32 @@ impl ReferralService for Referrals {
         &self,
         request: Request<ConfirmPlacementRequest>,
     ) -> RpcResult<Referral> {
+        let req = request.get_ref();
+        let id = parse_id("referral_id", &req.referral_id)?;
+        let fallback = match req.keep_as_fallback_referral_id.as_str() {
+            "" => None,
+            given => Some(parse_id("keep_as_fallback_referral_id", given)?),
+        };
+        respond(
+            self.step_keeping(&request, id, Step::ConfirmPlacement, fallback)
+                .await,
+        )
+    }
+
+    async fn record_arrival(&self, request: Request<RecordArrivalRequest>) -> RpcResult<Referral> {
         let id = parse_id("referral_id", &request.get_ref().referral_id)?;
-        respond(self.step(&request, id, Step::ConfirmPlacement).await)
+        respond(self.step(&request, id, Step::RecordArrival).await)
+    }
+
+    async fn postpone_step(&self, request: Request<PostponeStepRequest>) -> RpcResult<Referral> {
+        let req = request.get_ref();
+        let id = parse_id("referral_id", &req.referral_id)?;
+        // "Today" is the step's: the told time in a test, else the clock's.
+        let today = (self.clock.of_request(&request)?)
+            .unwrap_or_else(chrono::Utc::now)
+            .date_naive();
+        let step = steps::model::postpone(req.reason, &req.comment, req.until.as_ref(), today)?;
+        respond(self.step(&request, id, step).await)
     }
 
     async fn record_court_decision(
@@ -158,6 +182,27 @@ impl ReferralService for Referrals {
         )
     }
 
+    async fn preview_search(
+        &self,
+        request: Request<PreviewSearchRequest>,
+    ) -> RpcResult<PreviewSearchResponse> {
+        let caller = request.caller()?;
+        let req = request.into_inner();
+        respond(self.submissions.preview_search(&caller, req).await)
+    }
+
+    async fn extend_search(&self, request: Request<ExtendSearchRequest>) -> RpcResult<Search> {
+        let caller = request.caller()?;
+        let correlation = correlation_id(&request);
+        let at = self.clock.of_request(&request)?;
+        let req = request.into_inner();
+        respond(
+            self.submissions
+                .extend_search(&caller, req, correlation, at)
+                .await,
+        )
+    }
+
     async fn get_search(&self, request: Request<GetSearchRequest>) -> RpcResult<Search> {
         let caller = request.caller()?;
         let id = parse_id("search_id", &request.get_ref().search_id)?;
@@ -171,32 +216,42 @@ impl Referrals {
         outbox: Outbox,
         directory: DirectoryServiceClient<Traced>,
         cases: CaseServiceClient<Traced>,
-        ack_deadline: Duration,
+        times: StepTimes,
         clock: StepClock,
+        fallback_hold: chrono::Duration,
     ) -> Self {
         Self {
-            submissions: Submissions::new(
-                pool.clone(),
-                outbox.clone(),
-                directory,
-                cases,
-                ack_deadline,
-            ),
-            steps: Steps::new(pool.clone(), outbox),
+            submissions: Submissions::new(pool.clone(), outbox.clone(), directory, cases, times),
+            steps: Steps::new(pool.clone(), outbox, fallback_hold),
             reading: Reading::new(pool),
             clock,
+            times,
         }
     }
 
     /// Takes `step` on the referral `id` as the request's caller, at the request's time.
     async fn step<T>(&self, request: &Request<T>, id: Uuid, step: Step) -> ServiceResult<Referral> {
+        self.step_keeping(request, id, step, None).await
+    }
+
+    /// The same, keeping the referral `fallback` of the search as a fallback (a confirmation only).
+    async fn step_keeping<T>(
+        &self,
+        request: &Request<T>,
+        id: Uuid,
+        step: Step,
+        fallback: Option<Uuid>,
+    ) -> ServiceResult<Referral> {
         let caller = request
             .caller()
             .map_err(|s| ServiceError::Unauthenticated(s.message().into()))?;
         let origin = steps::Origin {
             correlation: correlation_id(request),
             at: self.clock.of_request(request)?,
+            times: self.times,
         };
-        self.steps.take_requested(&caller, id, &step, origin).await
+        (self.steps)
+            .take_requested(&caller, id, &step, fallback, origin)
+            .await
     }
 }

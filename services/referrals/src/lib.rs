@@ -73,9 +73,14 @@ pub const REQUIRED: &[Required] = &[
 /// The referrals service's own settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// `PLACEMENT_ACK_DEADLINE`: time the receiving side has to acknowledge (e.g. "72h").
-    #[serde(default = "default_ack_deadline", with = "humantime_serde")]
-    pub ack_deadline: Duration,
+    /// `PLACEMENT_ACK_DEADLINE`: a fixed time the receiving side has to acknowledge (e.g. "2s" in tests);
+    /// unset, the working calendar's by urgency (see `referral::TimedStep::time`).
+    #[serde(default, with = "humantime_serde")]
+    pub ack_deadline: Option<Duration>,
+    /// `PLACEMENT_STEP_DEADLINE`: a fixed time for every later step (decision, confirmation, arrival), for
+    /// tests and demos; unset, the working calendar's by urgency.
+    #[serde(default, with = "humantime_serde")]
+    pub step_deadline: Option<Duration>,
     /// `PLACEMENT_ESCALATION_INTERVAL`: how often due deadlines are looked for (e.g. "30s").
     #[serde(default = "default_escalation_interval", with = "humantime_serde")]
     pub escalation_interval: Duration,
@@ -84,14 +89,35 @@ pub struct Config {
     /// too (see `clock`).
     #[serde(default)]
     pub test_clock: bool,
+    /// `PLACEMENT_FALLBACK_HOLD`: how long an accepted offer kept as a fallback when the sender confirms
+    /// another referral of the search goes on holding its places (e.g. "3days") before it is withdrawn.
+    #[serde(default = "default_fallback_hold", with = "humantime_serde")]
+    pub fallback_hold: Duration,
 }
 
-fn default_ack_deadline() -> Duration {
-    Duration::from_secs(72 * 3600)
+impl Config {
+    /// The steps' times these settings ask for; a fixed time too long for a date is a bad setting.
+    pub fn step_times(&self) -> Result<referral::StepTimes, StartError> {
+        let fixed = |name: &str, d: Option<Duration>| {
+            d.map(chrono::Duration::from_std)
+                .transpose()
+                .map_err(|_| StartError::Config(format!("{name}: too long")))
+        };
+        Ok(referral::StepTimes {
+            acknowledgement: fixed("PLACEMENT_ACK_DEADLINE", self.ack_deadline)?,
+            later: fixed("PLACEMENT_STEP_DEADLINE", self.step_deadline)?,
+        })
+    }
 }
 
 fn default_escalation_interval() -> Duration {
     Duration::from_secs(30)
+}
+
+/// Three days: long enough for the children to arrive at the place chosen (or not), short enough that a
+/// service does not keep places free for a placement that is not coming.
+fn default_fallback_hold() -> Duration {
+    Duration::from_secs(3 * 24 * 60 * 60)
 }
 
 /// The service: referrals and their deadlines; it learns free places from directory events and asks the
@@ -113,6 +139,9 @@ impl Service for Referrals {
             EventType::ReferralReminded,
             EventType::ReferralCourtDecisionDue,
             EventType::ReferralCourtDecisionRecorded,
+            EventType::SearchExhausted,
+            EventType::ReferralArrived,
+            EventType::ReferralPostponed,
         ],
         migrators: &[&MIGRATOR, &placement_platform::audit::MIGRATOR],
         required: REQUIRED,
@@ -122,6 +151,9 @@ impl Service for Referrals {
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
         let directory = kit.client(services::DIRECTORY, DirectoryServiceClient::new)?;
         let cases = kit.client(services::CASES, CaseServiceClient::new)?;
+        let times = config.step_times()?;
+        let fallback_hold = chrono::Duration::from_std(config.fallback_hold)
+            .map_err(|_| StartError::Config("PLACEMENT_FALLBACK_HOLD: too long".into()))?;
         let clock = clock::StepClock::chosen(config.test_clock, kit.common().development())
             .map_err(|e| StartError::Config(e.to_string()))?;
         if config.test_clock {
@@ -141,6 +173,7 @@ impl Service for Referrals {
             kit.pool().clone(),
             kit.outbox(),
             clock.clone(),
+            times,
             config.escalation_interval,
             kit.shutdown(),
         ));
@@ -149,8 +182,9 @@ impl Service for Referrals {
             kit.outbox(),
             directory,
             cases,
-            config.ack_deadline,
+            times,
             clock,
+            fallback_hold,
         );
         Ok(placement_messaging::routes![kit;
             ReferralServiceServer::new(api),

@@ -44,13 +44,16 @@ impl EventHandler for ReportEvents {
             Event::ReferralCourtDecisionRecorded(r) => {
                 Feature::Step(Action::CourtDecisionRecorded, r)
             }
+            Event::ReferralArrived(r) => Feature::Step(Action::Arrived, r),
+            Event::ReferralPostponed(r) => Feature::Step(Action::Postponed, r),
             // Not subscribed: the figures count referrals, not cases, endpoints or their own digests.
             Event::CaseOpened(_)
             | Event::CasePlaced(_)
             | Event::CaseClosed(_)
             | Event::AgencyEndpointsChanged(_)
             | Event::NotificationEndpointDisabled(_)
-            | Event::DistrictDigestReady(_) => return None,
+            | Event::DistrictDigestReady(_)
+            | Event::SearchExhausted(_) => return None,
         })
     }
 
@@ -86,6 +89,6 @@ mod tests {
             })
             .collect();
         assert_eq!(subscriptions.bindings(), expected);
-        assert_eq!(expected.len(), 13);
+        assert_eq!(expected.len(), 15);
     }
 }

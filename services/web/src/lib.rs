@@ -9,7 +9,10 @@
 
 mod charts;
 mod error;
+#[cfg(test)]
+mod glossary;
 mod i18n;
+mod names;
 mod oidc;
 mod pages;
 mod pending_sign_in;
@@ -163,7 +166,7 @@ pub(crate) struct App {
     pub clients: Clients,
     pub oidc: oidc::OpenId,
     /// Agencies' and services' names already read, by id.
-    pub names: remembered::Remembered<String, String>,
+    pub names: remembered::Remembered<String, names::Names>,
     /// Agencies' kinds and districts already read, by id (who sees the figures page, for which district).
     pub standings: remembered::Remembered<uuid::Uuid, pages::Standing>,
     /// Cancelled on shutdown: ends the live inbox streams, so the server can drain.

@@ -73,7 +73,10 @@ fn value(csp: &str) -> HeaderValue {
 }
 
 pub async fn headers(State(policy): State<Arc<Policy>>, request: Request, next: Next) -> Response {
-    let is_static = request.uri().path().starts_with("/static/");
+    // The icon is asked for at the address browsers use unprompted, outside /static/, and is as
+    // unchanging as the rest.
+    let path = request.uri().path();
+    let is_static = path.starts_with("/static/") || path == "/favicon.ico";
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in &policy.headers {

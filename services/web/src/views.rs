@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Sofia;
 use placement_model::figures::duration_text;
 use placement_platform::time::from_timestamp;
-use placement_proto::v1::{ChildNeed, Date};
+use placement_proto::v1::{ChildNeed, Date, Referral, WaitingReason};
 use prost_types::Timestamp;
 
 use crate::i18n::Lang;
@@ -66,9 +66,58 @@ pub fn short(id: &str) -> String {
     id.chars().take(8).collect()
 }
 
+/// How a case or referral is named to people: its reference («Н-ВРЦ-2026-00042»), the same on every page
+/// and in every language; the short id only for a record without one (a stalled referral the reports
+/// learnt before references).
+pub fn named(reference: &str, id: &str) -> String {
+    if reference.is_empty() {
+        short(id)
+    } else {
+        reference.to_string()
+    }
+}
+
+pub fn parse_date(s: &str) -> Option<placement_proto::v1::Date> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .map(placement_platform::time::date)
+}
+
+pub const WAITING_REASONS: [WaitingReason; 5] = [
+    WaitingReason::AssessmentUnderWay,
+    WaitingReason::DocumentsMissing,
+    WaitingReason::PlaceFreeing,
+    WaitingReason::AwaitingCourt,
+    WaitingReason::Other,
+];
+
+/// Why the current step waits, as its holder said: the reason, its comment and the day it expects to go
+/// on; empty when it was not postponed.
+pub fn waiting_text(lang: Lang, r: &Referral) -> String {
+    let reason = WaitingReason::try_from(r.waiting_reason).unwrap_or(WaitingReason::Unspecified);
+    if reason == WaitingReason::Unspecified {
+        return String::new();
+    }
+    let mut text = lang.t(&key(reason.as_str_name()));
+    if !r.waiting_comment.is_empty() {
+        text = format!("{text}: {}", r.waiting_comment);
+    }
+    if let Some(until) = &r.waiting_until {
+        text = format!("{text} ({})", lang.t1("waiting-until", "span", date(until)));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_is_named_by_its_reference() {
+        let id = "01a23b88-cc04-7781-ba33-d459de1294cb";
+        assert_eq!(named("Н-ВРЦ-2026-00042", id), "Н-ВРЦ-2026-00042");
+        assert_eq!(named("", id), "01a23b88");
+    }
 
     #[test]
     fn keys_follow_the_proto_names() {

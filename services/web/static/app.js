@@ -39,6 +39,12 @@
     const time = document.createElement("time");
     time.textContent = n.at;
     meta.appendChild(time);
+    if (n.reference) {
+      const reference = document.createElement("span");
+      reference.className = "reference";
+      reference.textContent = n.reference;
+      meta.append(" ", reference);
+    }
     item.append(title, body, meta);
     list.prepend(item);
     const empty = document.getElementById("inbox-empty");

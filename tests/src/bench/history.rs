@@ -32,6 +32,10 @@ pub struct Row {
     pub cpu_ms: [Option<f64>; 5],
     /// Database round trips per flow, every service together (the counted run's).
     pub round_trips: Option<f64>,
+    /// A search to five services: p50 and p99 ms from when it was due to its first offer.
+    pub first_offer_ms: [Option<f64>; 2],
+    /// CPU ms per search of each of [`SERVICES`].
+    pub search_cpu_ms: [Option<f64>; 5],
 }
 
 impl Row {
@@ -57,7 +61,21 @@ impl Row {
                     .map(|s| s.round_trips_per_flow)
                     .sum::<Option<f64>>()
             }),
+            first_offer_ms: search_figure(r, |s| {
+                let l = &s.time_to_first_offer;
+                [l.p50_ms, l.p99_ms]
+            }),
+            search_cpu_ms: SERVICES.map(|name| {
+                (r.search.searches > 0)
+                    .then(|| r.search.cpu_ms_per_search.get(name).copied())
+                    .flatten()
+            }),
         }
+    }
+
+    fn sum(values: &[Option<f64>]) -> Option<f64> {
+        let all = values.iter().flatten().sum::<f64>();
+        (all > 0.0).then_some(all)
     }
 
     fn cells(&self) -> Vec<String> {
@@ -66,7 +84,6 @@ impl Row {
             (Some(f), Some(c)) if c > 0.0 => Some(100.0 * f / c),
             _ => None,
         };
-        let all = self.cpu_ms.iter().flatten().sum::<f64>();
         let mut cells = vec![
             self.label.clone(),
             f(self.flows_per_s, 1),
@@ -74,13 +91,27 @@ impl Row {
             f(share, 1),
         ];
         cells.extend(self.cpu_ms.iter().map(|v| f(*v, 1)));
-        cells.push(f((all > 0.0).then_some(all), 1));
+        cells.push(f(Self::sum(&self.cpu_ms), 1));
         cells.push(f(self.round_trips, 1));
+        cells.extend(self.first_offer_ms.iter().map(|v| f(*v, 1)));
+        cells.extend(self.search_cpu_ms.iter().map(|v| f(*v, 1)));
+        cells.push(f(Self::sum(&self.search_cpu_ms), 1));
         cells
     }
 }
 
-const HEADER: [&str; 11] = [
+/// The figures `of` a run's searches, each `None` when none was placed (a run that measured none).
+fn search_figure<const N: usize>(
+    r: &Report,
+    of: impl Fn(&super::SearchFigures) -> [f64; N],
+) -> [Option<f64>; N] {
+    if r.search.searches == 0 {
+        return [None; N];
+    }
+    of(&r.search).map(Some)
+}
+
+const HEADER: [&str; 19] = [
     "date and label",
     "flows/s",
     "ceiling/s",
@@ -92,6 +123,14 @@ const HEADER: [&str; 11] = [
     "reports ms",
     "all ms",
     "round trips",
+    "first offer p50 ms",
+    "first offer p99 ms",
+    "search referrals ms",
+    "search cases ms",
+    "search directory ms",
+    "search notifications ms",
+    "search reports ms",
+    "search all ms",
 ];
 
 /// The kept rows, then this run's, aligned; then this run's as a line of the file.
@@ -110,7 +149,7 @@ pub fn table(this_run: &Row) -> String {
         .map(|w| w.unwrap_or(0))
         .collect();
     let mut t = format!(
-        "Headline figures, earlier runs ({FILE}) and this one (CPU ms per flow at the peak; the share is of the design's ceiling)\n"
+        "Headline figures, earlier runs ({FILE}) and this one (CPU ms per flow at the peak; the share is of the design's ceiling; a search to five services: its first offer, its CPU ms per search)\n"
     );
     for row in &rows {
         let cells: Vec<String> = (row.iter().zip(&widths))
@@ -148,6 +187,30 @@ mod tests {
         assert_eq!(cells[3], "-");
         assert_eq!(cells[4], "9.2");
         assert_eq!(cells[9], "12.2");
-        assert!(table(&row).ends_with("2026-12-03 x\t-\t-\t-\t9.2\t3.0\t-\t-\t-\t12.2\t-\n"));
+        assert!(table(&row).ends_with(
+            "2026-12-03 x\t-\t-\t-\t9.2\t3.0\t-\t-\t-\t12.2\t-\t-\t-\t-\t-\t-\t-\t-\t-\n"
+        ));
+    }
+
+    #[test]
+    fn a_run_s_searches_are_kept_beside_its_flows() {
+        let mut report = Report::default();
+        report.search.searches = 3;
+        report.search.time_to_first_offer.p50_ms = 41.0;
+        report.search.time_to_first_offer.p99_ms = 97.5;
+        report.search.cpu_ms_per_search = [
+            ("referrals".to_string(), 20.0),
+            ("reports".to_string(), 4.5),
+        ]
+        .into();
+        let cells = Row::of(&report).cells();
+        assert_eq!(cells.len(), HEADER.len());
+        assert_eq!(
+            cells[11..],
+            ["41.0", "97.5", "20.0", "-", "-", "-", "4.5", "24.5"]
+        );
+        // A run without searches (or an earlier one) shows dashes there.
+        report.search.searches = 0;
+        assert!(Row::of(&report).cells()[11..].iter().all(|c| c == "-"));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod model;
 pub mod personal;
+pub mod reference;
 pub mod store;
 
 use placement_messaging::service::Traced;
@@ -14,8 +15,8 @@ use placement_platform::{
     page::{Cursor, page_size, take_page},
 };
 use placement_proto::v1::{
-    AgencyKind, Case, CaseCloseReason, CaseStatus, ChildNeed, CloseCaseRequest, GetAgencyRequest,
-    ListCasesRequest, ListCasesResponse, OpenCaseRequest, Sex,
+    AgencyKind, Case, CaseCloseReason, CaseStatus, Child, ChildNeed, CloseCaseRequest,
+    GetAgencyRequest, ListCasesRequest, ListCasesResponse, OpenCaseRequest, Sex,
     directory_service_client::DirectoryServiceClient,
 };
 use sqlx::PgPool;
@@ -75,39 +76,16 @@ impl Casework {
 
         let id = Uuid::now_v7();
         let mut tx = placement_platform::db::begin(&self.pool).await?;
-        let row =
-            store::insert_case(&mut tx, id, caller.agency_id, req.current_setting.trim()).await?;
-        for (position, child) in req.children.iter().enumerate() {
-            let child_id = Uuid::now_v7();
-            let seal = |field: &str, value: &str| {
-                let value = value.trim();
-                (!value.is_empty()).then(|| {
-                    self.sealer
-                        .as_ref()
-                        .expect("checked before the transaction")
-                        .seal(child_id, field, value)
-                })
-            };
-            store::insert_child(
-                &mut tx,
-                &model::NewChild {
-                    id: child_id,
-                    case_id: id,
-                    position: placement_platform::numbers::len_i32(position),
-                    pseudonym: child.pseudonym.trim(),
-                    birth_year: child.birth_year,
-                    sex: Sex::try_from(child.sex).unwrap_or(Sex::Unspecified),
-                    needs: child
-                        .needs
-                        .iter()
-                        .filter_map(|n| ChildNeed::try_from(*n).ok())
-                        .collect(),
-                    name_sealed: seal("name", &child.name),
-                    personal_number_sealed: seal("personal_number", &child.personal_number),
-                },
-            )
-            .await?;
-        }
+        let reference = reference::next(&mut tx).await?;
+        let row = store::insert_case(
+            &mut tx,
+            id,
+            caller.agency_id,
+            req.current_setting.trim(),
+            &reference,
+        )
+        .await?;
+        self.insert_children(&mut tx, id, &req.children).await?;
         let event = EVENTS.build(
             Event::CaseOpened(row.event(placement_platform::numbers::len_u32(req.children.len()))),
             id,
@@ -128,8 +106,49 @@ impl Casework {
         )
         .await?;
         self.outbox.commit(tx).await?;
-        tracing::info!(case_id = %id, children = children.len(), "case opened");
+        tracing::info!(case_id = %id, %reference, children = children.len(), "case opened");
         Ok(row.into_proto(children))
+    }
+
+    /// Stores the children of the new case `case_id`, their names and personal numbers sealed.
+    async fn insert_children(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        case_id: Uuid,
+        children: &[Child],
+    ) -> ServiceResult<()> {
+        for (position, child) in children.iter().enumerate() {
+            let child_id = Uuid::now_v7();
+            let seal = |field: &str, value: &str| {
+                let value = value.trim();
+                (!value.is_empty()).then(|| {
+                    self.sealer
+                        .as_ref()
+                        .expect("checked before the transaction")
+                        .seal(child_id, field, value)
+                })
+            };
+            store::insert_child(
+                tx,
+                &model::NewChild {
+                    id: child_id,
+                    case_id,
+                    position: placement_platform::numbers::len_i32(position),
+                    pseudonym: child.pseudonym.trim(),
+                    birth_year: child.birth_year,
+                    sex: Sex::try_from(child.sex).unwrap_or(Sex::Unspecified),
+                    needs: child
+                        .needs
+                        .iter()
+                        .filter_map(|n| ChildNeed::try_from(*n).ok())
+                        .collect(),
+                    name_sealed: seal("name", &child.name),
+                    personal_number_sealed: seal("personal_number", &child.personal_number),
+                },
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Only a DSA registered in the directory opens cases: asked of the directory, which is current.
@@ -185,11 +204,15 @@ impl Casework {
         let limit = page_size("page.page_size", page.page_size)?;
         let after = Cursor::decode("page.page_token", &page.page_token)?;
         let status = CaseStatus::try_from(req.status).map_err(|_| CaseError::UnknownStatus)?;
+        let reference = model::reference_filter(&req.reference)?;
         let mut conn = self.pool.acquire().await?;
         let mut rows = store::list_cases(
             &mut conn,
-            caller.agency_id,
-            (status != CaseStatus::Unspecified).then_some(status),
+            &store::CaseFilter {
+                owner: caller.agency_id,
+                status: (status != CaseStatus::Unspecified).then_some(status),
+                reference: reference.as_deref(),
+            },
             after.map(|c| (c.at, c.id)),
             limit + 1,
         )

@@ -2,6 +2,7 @@
 //! and what a new case must be.
 
 use chrono::{DateTime, Datelike, Utc};
+use placement_model::reference::{Kind, Reference, ReferenceError};
 use placement_platform::{
     error::{ServiceError, ServiceResult, check_text},
     time::{opt_timestamp, timestamp},
@@ -43,6 +44,10 @@ pub enum CaseError {
     UnknownNeed { child: usize, need: usize },
     #[error("status: unknown status")]
     UnknownStatus,
+    #[error("reference: {0}")]
+    UnreadableReference(ReferenceError),
+    #[error("reference: a referral's reference, not a case's")]
+    NotACaseReference,
     #[error("reason: required")]
     CloseReasonMissing,
     #[error("names and personal numbers cannot be stored: the service has no PLACEMENT_DATA_KEY")]
@@ -91,6 +96,10 @@ impl From<CaseError> for ServiceError {
                 ServiceError::invalid(child(i, &format!("needs[{need}]")), "unknown need")
             }
             E::UnknownStatus => ServiceError::invalid("status", "unknown status"),
+            E::UnreadableReference(r) => ServiceError::invalid("reference", r.to_string()),
+            E::NotACaseReference => {
+                ServiceError::invalid("reference", "a referral's reference, not a case's")
+            }
             E::CloseReasonMissing => ServiceError::invalid("reason", "required"),
             E::CallerNotRegistered | E::NotDsa => ServiceError::denied(e.to_string()),
             E::NoDataKey | E::AlreadyClosed | E::ReferralInProgress => {
@@ -116,6 +125,9 @@ pub struct CaseRow {
     pub placement_region_code: Option<String>,
     pub placed_at: Option<DateTime<Utc>>,
     pub version: i64,
+    /// What people say: see [`super::reference`].
+    pub reference: String,
+    pub placement_referral_reference: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -147,6 +159,10 @@ impl CaseRow {
             provider_agency_id: opt_id(self.placement_provider_agency_id),
             region_code: self.placement_region_code.clone().unwrap_or_default(),
             placed_at: opt_timestamp(self.placed_at),
+            referral_reference: self
+                .placement_referral_reference
+                .clone()
+                .unwrap_or_default(),
         });
         Case {
             id: self.id.to_string(),
@@ -159,6 +175,7 @@ impl CaseRow {
             closed_at: opt_timestamp(self.closed_at),
             close_reason: self.close_reason.unwrap_or(CaseCloseReason::Unspecified) as i32,
             version: placement_platform::numbers::serial(self.version),
+            reference: self.reference,
         }
     }
 
@@ -171,6 +188,7 @@ impl CaseRow {
             children,
             referral_id: opt_id(self.placement_referral_id),
             service_id: opt_id(self.placement_service_id),
+            reference: self.reference.clone(),
         }
     }
 }
@@ -214,6 +232,8 @@ pub struct CasePlacement<'a> {
     pub provider: Uuid,
     pub region_code: &'a str,
     pub placed_at: DateTime<Utc>,
+    /// The placing referral's reference, as its event told it (empty if it told none).
+    pub referral_reference: &'a str,
 }
 
 /// What the receiving side of a referral reads of the case: who the children are for the placement
@@ -237,8 +257,21 @@ pub fn receiving_view(case: Case) -> Case {
             .collect(),
         opened_at: case.opened_at,
         version: case.version,
+        reference: case.reference,
         ..Default::default()
     }
+}
+
+/// The reference a list is filtered by, written as stored; `None` when none is asked for.
+pub fn reference_filter(typed: &str) -> Result<Option<String>, CaseError> {
+    if typed.trim().is_empty() {
+        return Ok(None);
+    }
+    let reference = Reference::parse(typed).map_err(CaseError::UnreadableReference)?;
+    if reference.kind != Kind::Case {
+        return Err(CaseError::NotACaseReference);
+    }
+    Ok(Some(reference.to_string()))
 }
 
 pub fn validate_open(req: &OpenCaseRequest) -> ServiceResult<()> {
@@ -380,6 +413,16 @@ mod tests {
                 "unknown need",
             ),
             (E::UnknownStatus, "status", "unknown status"),
+            (
+                E::UnreadableReference(ReferenceError::Unreadable),
+                "reference",
+                "not a reference (e.g. Н-ВРЦ-2026-00042 for a referral, С-2026-00042 for a case)",
+            ),
+            (
+                E::NotACaseReference,
+                "reference",
+                "a referral's reference, not a case's",
+            ),
             (E::CloseReasonMissing, "reason", "required"),
         ];
         for (refusal, field, reason) in invalid {
@@ -437,6 +480,23 @@ mod tests {
         assert!(matches!(
             ServiceError::from(E::SealedWithoutKey),
             ServiceError::Internal(m) if m == "sealed personal data and no PLACEMENT_DATA_KEY"
+        ));
+    }
+
+    #[test]
+    fn a_list_is_filtered_by_a_case_reference_as_stored() {
+        assert_eq!(reference_filter(" ").unwrap(), None);
+        assert_eq!(
+            reference_filter("c-2026-42").unwrap().as_deref(),
+            Some("С-2026-00042")
+        );
+        assert!(matches!(
+            reference_filter("Н-ВРЦ-2026-00042"),
+            Err(CaseError::NotACaseReference)
+        ));
+        assert!(matches!(
+            reference_filter("01a23b88"),
+            Err(CaseError::UnreadableReference(_))
         ));
     }
 

@@ -9,7 +9,7 @@ use super::model::{CasePlacement, CaseRow, ChildRow, NewChild};
 
 pub const CASE_COLUMNS: &str = "id, owner_agency_id, status, current_setting, opened_at, closed_at, \
      close_reason, placement_referral_id, placement_service_id, placement_provider_agency_id, \
-     placement_region_code, placed_at, version";
+     placement_region_code, placed_at, version, reference, placement_referral_reference";
 
 /// Children of the given cases, in their order within each case.
 pub async fn children_of(
@@ -38,15 +38,18 @@ pub async fn insert_case(
     id: Uuid,
     owner: Uuid,
     current_setting: &str,
+    reference: &str,
 ) -> Result<CaseRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO cases (id, owner_agency_id, status, current_setting) VALUES ($1, $2, $3, $4)
+        "INSERT INTO cases (id, owner_agency_id, status, current_setting, reference)
+         VALUES ($1, $2, $3, $4, $5)
          RETURNING {CASE_COLUMNS}"
     ))
     .bind(id)
     .bind(owner)
     .bind(CaseStatus::Open)
     .bind(current_setting)
+    .bind(reference)
     .fetch_one(conn)
     .await
 }
@@ -88,20 +91,30 @@ pub async fn lock_case(conn: &mut PgConnection, id: Uuid) -> Result<Option<CaseR
     .await
 }
 
-/// The cases `owner` owns, newest first, before `before` (opened at, id).
+/// Which of its cases an agency lists.
+pub struct CaseFilter<'a> {
+    pub owner: Uuid,
+    pub status: Option<CaseStatus>,
+    /// Only the case with this reference (as written).
+    pub reference: Option<&'a str>,
+}
+
+/// The cases `filter.owner` owns, newest first, before `before` (opened at, id).
 pub async fn list_cases(
     conn: &mut PgConnection,
-    owner: Uuid,
-    status: Option<CaseStatus>,
+    filter: &CaseFilter<'_>,
     before: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<CaseRow>, sqlx::Error> {
     let mut q = QueryBuilder::<Postgres>::new(format!(
         "SELECT {CASE_COLUMNS} FROM cases WHERE owner_agency_id = "
     ));
-    q.push_bind(owner);
-    if let Some(status) = status {
+    q.push_bind(filter.owner);
+    if let Some(status) = filter.status {
         q.push(" AND status = ").push_bind(status);
+    }
+    if let Some(reference) = filter.reference {
+        q.push(" AND reference = ").push_bind(reference.to_string());
     }
     if let Some((at, id)) = before {
         q.push(" AND (opened_at, id) < (")
@@ -138,7 +151,7 @@ pub async fn place_case(
     sqlx::query_as(&format!(
         "UPDATE cases SET status = $2, placement_referral_id = $3, placement_service_id = $4,
              placement_provider_agency_id = $5, placement_region_code = $6, placed_at = $7,
-             version = version + 1
+             placement_referral_reference = NULLIF($8, ''), version = version + 1
          WHERE id = $1 RETURNING {CASE_COLUMNS}"
     ))
     .bind(p.case_id)
@@ -148,6 +161,7 @@ pub async fn place_case(
     .bind(p.provider)
     .bind(p.region_code)
     .bind(p.placed_at)
+    .bind(p.referral_reference)
     .fetch_one(conn)
     .await
 }

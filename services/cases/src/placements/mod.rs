@@ -70,6 +70,7 @@ async fn place(
             provider: parse(&referral.receiving_agency_id, "receiving_agency_id")?,
             region_code: &referral.receiving_region_code,
             placed_at: event.occurred_at(),
+            referral_reference: &referral.reference,
         },
     )
     .await?;

@@ -51,18 +51,12 @@ pub async fn calling(pool: &PgPool, id: Uuid) -> ServiceResult<AgencyRow> {
         .ok_or_else(|| ServiceError::denied("the calling agency is not registered"))
 }
 
-pub async fn register(
+/// Every agency but the national authority is in a district, and its municipality (if given) in that district.
+async fn check_place(
     pool: &PgPool,
-    outbox: &Outbox,
-    caller: Uuid,
-    req: CreateAgencyRequest,
-    correlation: Uuid,
-) -> ServiceResult<Agency> {
-    let kind = AgencyKind::try_from(req.kind)
-        .ok()
-        .filter(|k| *k != AgencyKind::Unspecified)
-        .ok_or_else(|| ServiceError::invalid("kind", "required"))?;
-    check_text("name", &req.name, 1, 200)?;
+    kind: AgencyKind,
+    req: &CreateAgencyRequest,
+) -> ServiceResult<()> {
     let national = kind == AgencyKind::NationalAuthority;
     if !national && req.region_code.is_empty() {
         return Err(ServiceError::invalid("region_code", "required"));
@@ -81,6 +75,23 @@ pub async fn register(
             ));
         }
     }
+    Ok(())
+}
+
+pub async fn register(
+    pool: &PgPool,
+    outbox: &Outbox,
+    caller: Uuid,
+    req: CreateAgencyRequest,
+    correlation: Uuid,
+) -> ServiceResult<Agency> {
+    let kind = AgencyKind::try_from(req.kind)
+        .ok()
+        .filter(|k| *k != AgencyKind::Unspecified)
+        .ok_or_else(|| ServiceError::invalid("kind", "required"))?;
+    check_text("name", &req.name, 1, 200)?;
+    check_text("name_en", &req.name_en, 0, 200)?;
+    check_place(pool, kind, &req).await?;
     let contacts = validate_contacts(&req.contacts)?;
 
     let caller = calling(pool, caller).await?;
@@ -106,6 +117,7 @@ pub async fn register(
             id,
             kind,
             name: req.name.trim(),
+            name_en: req.name_en.trim(),
             region_code: &req.region_code,
             municipality_code: &req.municipality_code,
             contacts,
@@ -118,6 +130,8 @@ pub async fn register(
             kind: kind as i32,
             region_code: req.region_code.clone(),
             municipality_code: req.municipality_code.clone(),
+            name: row.name.clone(),
+            name_en: row.name_en.clone(),
         }),
         id,
         1,

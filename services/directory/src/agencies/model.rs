@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// The columns an [`AgencyRow`] is read from (other features' statements read agencies too).
 pub const AGENCY_COLUMNS: &str =
-    "id, kind, name, region_code, municipality_code, contacts, created_at";
+    "id, kind, name, name_en, region_code, municipality_code, contacts, created_at";
 
 const MAX_CONTACTS: usize = 20;
 
@@ -27,6 +27,7 @@ pub struct AgencyRow {
     pub id: Uuid,
     pub kind: AgencyKind,
     pub name: String,
+    pub name_en: String,
     pub region_code: Option<String>,
     pub municipality_code: Option<String>,
     pub contacts: sqlx::types::Json<Vec<Contact>>,
@@ -43,6 +44,7 @@ impl AgencyRow {
             id: self.id.to_string(),
             kind: self.kind() as i32,
             name: self.name,
+            name_en: self.name_en,
             region_code: self.region_code.unwrap_or_default(),
             municipality_code: self.municipality_code.unwrap_or_default(),
             contacts: self
@@ -63,6 +65,8 @@ pub struct NewAgency<'a> {
     pub id: Uuid,
     pub kind: AgencyKind,
     pub name: &'a str,
+    /// Empty when the agency has no English name.
+    pub name_en: &'a str,
     /// Empty for the national authority.
     pub region_code: &'a str,
     /// Empty when the agency is not tied to one municipality.

@@ -43,12 +43,13 @@ pub async fn insert_agency(
     a: &NewAgency<'_>,
 ) -> Result<AgencyRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO agencies (id, kind, name, region_code, municipality_code, contacts)
-         VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6) RETURNING {AGENCY_COLUMNS}"
+        "INSERT INTO agencies (id, kind, name, name_en, region_code, municipality_code, contacts)
+         VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $7) RETURNING {AGENCY_COLUMNS}"
     ))
     .bind(a.id)
     .bind(a.kind)
     .bind(a.name)
+    .bind(a.name_en)
     .bind(a.region_code)
     .bind(a.municipality_code)
     .bind(sqlx::types::Json(&a.contacts))

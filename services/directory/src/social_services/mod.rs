@@ -42,6 +42,7 @@ pub async fn register(
         .filter(|t| *t != ServiceType::Unspecified)
         .ok_or(SocialServiceError::TypeRequired)?;
     check_text("name", &req.name, 1, 200)?;
+    check_text("name_en", &req.name_en, 0, 200)?;
     if req.municipality_code.is_empty() {
         return Err(SocialServiceError::MunicipalityRequired.into());
     }
@@ -76,6 +77,7 @@ pub async fn register(
             provider: provider_id,
             service_type,
             name: req.name.trim(),
+            name_en: req.name_en.trim(),
             region_code: &region,
             municipality_code: &req.municipality_code,
             places,

@@ -15,7 +15,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 /// The columns a [`ServiceRow`] is read from (other features' statements read services too).
-pub const SERVICE_COLUMNS: &str = "id, provider_agency_id, type, name, region_code, municipality_code, \
+pub const SERVICE_COLUMNS: &str = "id, provider_agency_id, type, name, name_en, region_code, municipality_code, \
      capacity, held_places, occupied_places, min_age, max_age, status, version, updated_at";
 
 /// The most places one service may have (also bounds the places an event may hold or release).
@@ -107,6 +107,7 @@ pub struct ServiceRow {
     #[sqlx(rename = "type")]
     pub service_type: ServiceType,
     pub name: String,
+    pub name_en: String,
     pub region_code: String,
     pub municipality_code: String,
     pub capacity: i32,
@@ -139,6 +140,7 @@ impl ServiceRow {
             provider_agency_id: self.provider_agency_id.to_string(),
             r#type: self.service_type() as i32,
             name: self.name.clone(),
+            name_en: self.name_en.clone(),
             region_code: self.region_code.clone(),
             municipality_code: self.municipality_code.clone(),
             capacity: placement_platform::numbers::count(self.capacity),
@@ -175,6 +177,8 @@ impl ServiceRow {
             places,
             min_age: Some(placement_platform::numbers::count(self.min_age)),
             max_age: Some(placement_platform::numbers::count(self.max_age)),
+            name: self.name.clone(),
+            name_en: self.name_en.clone(),
         }
     }
 }
@@ -184,6 +188,8 @@ pub struct NewService<'a> {
     pub provider: Uuid,
     pub service_type: ServiceType,
     pub name: &'a str,
+    /// Empty when the service has no English name.
+    pub name_en: &'a str,
     pub region_code: &'a str,
     pub municipality_code: &'a str,
     pub places: PlacesAndAges,

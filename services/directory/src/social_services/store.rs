@@ -34,14 +34,15 @@ pub async fn insert_service(
     s: &NewService<'_>,
 ) -> Result<ServiceRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO services (id, provider_agency_id, type, name, region_code, municipality_code,
-             capacity, occupied_places, min_age, max_age, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {SERVICE_COLUMNS}"
+        "INSERT INTO services (id, provider_agency_id, type, name, name_en, region_code,
+             municipality_code, capacity, occupied_places, min_age, max_age, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {SERVICE_COLUMNS}"
     ))
     .bind(s.id)
     .bind(s.provider)
     .bind(s.service_type)
     .bind(s.name)
+    .bind(s.name_en)
     .bind(s.region_code)
     .bind(s.municipality_code)
     .bind(s.places.capacity)

@@ -32,6 +32,7 @@ use crate::{
     inbox::store::is_recipient,
     policy::DeliveryScope,
     referrals::email::referral_email,
+    searches::model::exhausted_email,
 };
 use model::{
     Content, DeliveryError, DeliveryRow, NewDelivery, NewNotifications, Recipient, RetryPolicy,
@@ -88,6 +89,7 @@ impl FanOut {
                         model::WebhookRecord {
                             referral_id: n.referral_id,
                             search_id: content.search_id(),
+                            reference: content.reference(),
                         },
                         notification,
                         agency,
@@ -95,13 +97,14 @@ impl FanOut {
                 )
             } else {
                 match content {
-                    Content::Referral { kind, event } => {
-                        referral_email(*kind, event, language, &self.public_url)
-                    }
+                    Content::Referral {
+                        kind, facts, names, ..
+                    } => referral_email(*kind, facts, names, language, &self.public_url),
                     Content::EndpointDisabled { address, reason } => {
                         model::endpoint_disabled_email(address, reason, language)
                     }
                     Content::Digest(digest) => digest_email(digest, language, &self.public_url),
+                    Content::SearchExhausted(e) => exhausted_email(e, language, &self.public_url),
                 }
             };
             store::insert_delivery(

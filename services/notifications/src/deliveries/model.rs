@@ -9,7 +9,8 @@ use placement_platform::{
     time::{opt_timestamp, timestamp},
 };
 use placement_proto::v1::{
-    Delivery, DeliveryStatus, DistrictDigestReady, Language, NotificationKind, ReferralEvent,
+    Delivery, DeliveryStatus, DistrictDigestReady, Language, NoticeFacts, NotificationKind,
+    ReferralEvent, SearchExhausted,
 };
 use sqlx::FromRow;
 use uuid::Uuid;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use crate::{
     channel::Channel,
     endpoints::model::DeliveryTarget,
+    names::NameBook,
     signature::{SIGNATURE_BG, SIGNATURE_EN},
 };
 
@@ -86,12 +88,16 @@ pub enum Content<'a> {
     Referral {
         kind: NotificationKind,
         event: &'a ReferralEvent,
+        /// What the e-mail words, with the names it needs.
+        facts: &'a NoticeFacts,
+        names: &'a NameBook,
     },
     EndpointDisabled {
         address: &'a str,
         reason: &'a str,
     },
     Digest(&'a DistrictDigestReady),
+    SearchExhausted(&'a SearchExhausted),
 }
 
 impl Content<'_> {
@@ -100,7 +106,19 @@ impl Content<'_> {
     pub fn search_id(&self) -> Option<Uuid> {
         match self {
             Content::Referral { event, .. } => Uuid::parse_str(&event.search_id).ok(),
+            Content::SearchExhausted(e) => Uuid::parse_str(&e.search_id).ok(),
             Content::EndpointDisabled { .. } | Content::Digest(_) => None,
+        }
+    }
+
+    /// The reference of the referral a notice is about, as its event told it; `None` for a notice about no
+    /// referral, or for an event from before references.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            Content::Referral { event, .. } => {
+                Some(event.reference.as_str()).filter(|r| !r.is_empty())
+            }
+            _ => None,
         }
     }
 }
@@ -236,7 +254,7 @@ pub fn webhook_body(
     event_type: &str,
     occurred_at: DateTime<Utc>,
     event_id: Uuid,
-    record: WebhookRecord,
+    record: WebhookRecord<'_>,
     notification_id: Uuid,
     agency_id: Uuid,
 ) -> String {
@@ -247,6 +265,7 @@ pub fn webhook_body(
             "event_id": event_id,
             "referral_id": record.referral_id,
             "search_id": record.search_id,
+            "reference": record.reference,
             "notification_id": notification_id,
             "agency_id": agency_id,
         }
@@ -255,11 +274,12 @@ pub fn webhook_body(
 }
 
 /// The records a webhook names, for the receiver to fetch: the referral, and the search it is one request
-/// of (each `null` where there is none).
+/// of (each `null` where there is none); and the referral's reference, for the receiver's people.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct WebhookRecord {
+pub struct WebhookRecord<'a> {
     pub referral_id: Option<Uuid>,
     pub search_id: Option<Uuid>,
+    pub reference: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -361,6 +381,7 @@ mod tests {
         let record = WebhookRecord {
             referral_id: Some(referral),
             search_id: Some(search),
+            reference: Some("Н-ВРЦ-2026-00042"),
         };
         let body = webhook_body(
             "referral.submitted",
@@ -375,6 +396,7 @@ mod tests {
         assert_eq!(json["data"]["event_id"], event_id.to_string());
         assert_eq!(json["data"]["referral_id"], referral.to_string());
         assert_eq!(json["data"]["search_id"], search.to_string());
+        assert_eq!(json["data"]["reference"], "Н-ВРЦ-2026-00042");
         let alone = webhook_body(
             "referral.submitted",
             Utc::now(),
@@ -382,12 +404,14 @@ mod tests {
             WebhookRecord {
                 referral_id: Some(referral),
                 search_id: None,
+                reference: None,
             },
             notification,
             agency,
         );
         let json: serde_json::Value = serde_json::from_str(&alone).unwrap();
         assert!(json["data"]["search_id"].is_null());
+        assert!(json["data"]["reference"].is_null());
         assert!(body.len() < 400);
     }
 }

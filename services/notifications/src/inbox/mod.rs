@@ -12,7 +12,7 @@ use placement_proto::v1::{Delivery, ListNotificationsResponse, Notification};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::deliveries::store::deliveries_of;
+use crate::{deliveries::store::deliveries_of, names::NameBook};
 
 pub use model::{Added, Arrival, Arrivals, InboxError};
 
@@ -29,6 +29,8 @@ pub async fn list(
     let next_page_token = take_page(&mut rows, limit, |r| r.sequence.to_string());
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let deliveries = deliveries_of(pool, &ids).await?;
+    let facts: Vec<_> = rows.iter().filter_map(|r| r.facts()).collect();
+    let names = NameBook::of(pool, &facts).await?;
     let mut by_notification: HashMap<Uuid, Vec<Delivery>> = HashMap::new();
     for d in deliveries {
         by_notification
@@ -43,7 +45,7 @@ pub async fn list(
                 let deliveries = by_notification.remove(&r.id).unwrap_or_default();
                 Notification {
                     deliveries,
-                    ..r.into_proto()
+                    ..r.into_proto(&names)
                 }
             })
             .collect(),

@@ -8,9 +8,12 @@ use placement_platform::{
     error::ServiceError,
     time::{opt_timestamp, timestamp},
 };
-use placement_proto::v1::{Notification, NotificationKind};
+use placement_proto::v1::{Language, NoticeFacts, Notification, NotificationKind};
+use prost::Message;
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+use crate::names::NameBook;
 
 /// Why a request about an agency's inbox is refused, or its stream ends.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +44,7 @@ impl From<InboxError> for ServiceError {
 }
 
 /// The columns of a `NotificationRow`.
-pub(crate) const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at";
+pub(crate) const COLUMNS: &str = "id, sequence, recipient_agency_id, kind, referral_id, event_id, title, body, created_at, read_at, reference, facts";
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct NotificationRow {
@@ -55,22 +58,41 @@ pub(crate) struct NotificationRow {
     body: String,
     created_at: DateTime<Utc>,
     read_at: Option<DateTime<Utc>>,
+    reference: String,
+    /// A `NoticeFacts`, encoded; None for notices stored as words (before facts were kept, or about no
+    /// referral).
+    facts: Option<Vec<u8>>,
 }
 
 impl NotificationRow {
-    pub(crate) fn into_proto(self) -> Notification {
+    /// The facts the notice tells, if it keeps them (stored facts that do not decode are treated as none:
+    /// the stored words are shown).
+    pub(crate) fn facts(&self) -> Option<NoticeFacts> {
+        (self.facts.as_deref()).and_then(|bytes| NoticeFacts::decode(bytes).ok())
+    }
+
+    /// The notice as the wire shows it: its facts, and words in Bulgarian made from them with `names`
+    /// (a client words the facts in its reader's language); a notice without facts keeps its words.
+    pub(crate) fn into_proto(self, names: &NameBook) -> Notification {
+        let facts = self.facts();
+        let (title, body) = match &facts {
+            Some(f) => placement_wording::notice(Language::Bg, self.kind as i32, f, names),
+            None => (self.title, self.body),
+        };
         Notification {
             id: self.id.to_string(),
             recipient_agency_id: self.recipient_agency_id.to_string(),
             kind: self.kind as i32,
             referral_id: self.referral_id.map(|r| r.to_string()).unwrap_or_default(),
             event_id: self.event_id.to_string(),
-            title: self.title,
-            body: self.body,
+            title,
+            body,
             created_at: Some(timestamp(self.created_at)),
             read_at: opt_timestamp(self.read_at),
             sequence: placement_platform::numbers::serial(self.sequence),
             deliveries: Vec::new(),
+            reference: self.reference,
+            facts,
         }
     }
 }
@@ -97,6 +119,45 @@ pub struct Added {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(facts: Option<Vec<u8>>) -> NotificationRow {
+        NotificationRow {
+            id: Uuid::now_v7(),
+            sequence: 1,
+            recipient_agency_id: Uuid::now_v7(),
+            kind: NotificationKind::ReferralAccepted,
+            referral_id: Some(Uuid::now_v7()),
+            event_id: Uuid::now_v7(),
+            title: "Referral 1294cb accepted".into(),
+            body: "Service 01a23b88-2f93-74af-b698-8925d7747791 accepted referral.".into(),
+            created_at: Utc::now(),
+            read_at: None,
+            reference: String::new(),
+            facts,
+        }
+    }
+
+    /// A notice stored as words (before facts were kept) is shown as written; one with facts is worded
+    /// from them, and a client gets the facts to word them in its reader's language.
+    #[test]
+    fn a_notice_is_worded_from_its_facts_or_keeps_its_stored_words() {
+        let old = row(None).into_proto(&NameBook::default());
+        assert_eq!(old.title, "Referral 1294cb accepted");
+        assert!(old.facts.is_none());
+        let facts = NoticeFacts {
+            referral_id: "01a23b88-cc04-7781-ba33-d459de1294cb".into(),
+            reference: "Н-СФО-2026-00001".into(),
+            places: 2,
+            ..Default::default()
+        };
+        let new = row(Some(facts.encode_to_vec())).into_proto(&NameBook::default());
+        assert_eq!(new.title, "Направление № Н-СФО-2026-00001 е прието");
+        assert!(new.body.starts_with("Услугата прие"), "{}", new.body);
+        assert_eq!(new.facts, Some(facts));
+        // Stored facts that do not decode leave the stored words.
+        let broken = row(Some(vec![0xff, 0xff])).into_proto(&NameBook::default());
+        assert_eq!(broken.title, "Referral 1294cb accepted");
+    }
 
     /// Each refusal is answered as before its enum: the same code, field and text.
     #[test]

@@ -2,6 +2,7 @@
 //! with its e-mail and webhook deliveries, in the transaction that applies the event.
 
 pub mod email;
+pub mod facts;
 pub mod model;
 pub(crate) mod store;
 
@@ -17,8 +18,10 @@ use crate::{
     },
     endpoints::model::DeliveryTarget,
     inbox::model::{Added, Arrival},
+    names::NameBook,
 };
-use model::{CreatedRow, EventNotifications, message, recipients};
+use model::{CreatedRow, EventNotifications, recipients};
+use prost::Message;
 
 /// A referral event's notifications, one per agency concerned, and their deliveries.
 pub async fn tell(
@@ -37,7 +40,8 @@ pub async fn tell(
     if agencies.is_empty() {
         return Err(HandleError::permanent("the event names no recipient"));
     }
-    let (title, body) = message(kind, referral);
+    let facts = facts::of(referral);
+    let names = NameBook::of(&mut **tx, [&facts]).await?;
     let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
     let rows = store::create_notifications(
         tx,
@@ -47,13 +51,13 @@ pub async fn tell(
             kind,
             referral_id,
             event_id: event.event_id(),
-            title: &title,
-            body: &body,
+            facts: &facts.encode_to_vec(),
             event_type: event.event_type().as_str(),
+            reference: &referral.reference,
         },
     )
     .await?;
-    let (created, arrivals, endpoints) = by_notification(rows);
+    let (created, arrivals, endpoints) = by_notification(rows, &names);
     let mut added = Added::default();
     if !endpoints.is_empty() {
         added.deliveries = fan_out
@@ -70,6 +74,8 @@ pub async fn tell(
                 &Content::Referral {
                     kind,
                     event: referral,
+                    facts: &facts,
+                    names: &names,
                 },
             )
             .await?;
@@ -88,7 +94,10 @@ pub async fn tell(
 
 /// The notifications created (id, recipient), their arrivals for the streams, and the endpoints to
 /// deliver them to, from the rows of [`store::create_notifications`].
-fn by_notification(rows: Vec<CreatedRow>) -> (Vec<Recipient>, Vec<Arrival>, Vec<DeliveryTarget>) {
+fn by_notification(
+    rows: Vec<CreatedRow>,
+    names: &NameBook,
+) -> (Vec<Recipient>, Vec<Arrival>, Vec<DeliveryTarget>) {
     let mut created: Vec<Recipient> = Vec::new();
     let mut arrivals: Vec<Arrival> = Vec::new();
     let mut endpoints: Vec<DeliveryTarget> = Vec::new();
@@ -105,7 +114,7 @@ fn by_notification(rows: Vec<CreatedRow>) -> (Vec<Recipient>, Vec<Arrival>, Vec<
             });
             arrivals.push(Arrival {
                 agency: agency_id,
-                notification: Some((row.position, row.notification.into_proto())),
+                notification: Some((row.position, row.notification.into_proto(names))),
             });
         }
         if let (Some(id), Some(channel), Some(address), Some(language)) =

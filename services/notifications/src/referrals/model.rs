@@ -1,10 +1,8 @@
-//! Who is told of which referral event, and what their inbox says: the agencies concerned by each step,
-//! and a title and body that name the referral and the step, never a child. Pure, so the rules are tested
-//! alone.
+//! Who is told of which referral event: the agencies concerned by each step (what they are told is the
+//! event's facts, see [`super::facts`]). Pure, so the rules are tested alone.
 
 use placement_messaging::EventType;
-use placement_platform::time::{court_application_due, from_date, from_timestamp};
-use placement_proto::v1::{Language, NotificationKind, ReferralEvent};
+use placement_proto::v1::{Language, NotificationKind, ReferralEvent, ReferralStepName};
 use uuid::Uuid;
 
 use crate::{channel::Channel, inbox::model::NotificationRow};
@@ -16,45 +14,23 @@ pub fn short_ref(id: &str) -> &str {
     id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
-/// What an e-mail about a referral event may say, formatted.
-pub(crate) struct Facts<'a> {
-    pub id: &'a str,
-    pub short: &'a str,
-    pub deadline: String,
-    pub order_on: String,
-    pub court_due: String,
-    pub places: u32,
-    pub service: &'a str,
-    pub region: &'a str,
-    pub from: &'a str,
-    pub code: i32,
-    pub actor: &'a str,
+/// Whether a reminder or escalation is about a step after the acknowledgement (events from before every
+/// step was timed name none: the acknowledgement's).
+fn later_step(e: &ReferralEvent) -> bool {
+    !matches!(
+        ReferralStepName::try_from(e.step),
+        Ok(ReferralStepName::Unspecified | ReferralStepName::Acknowledgement) | Err(_)
+    )
 }
 
-impl<'a> Facts<'a> {
-    pub fn of(e: &'a ReferralEvent) -> Self {
-        let order = e.order_issued_on.as_ref().and_then(from_date);
-        Facts {
-            id: &e.referral_id,
-            short: short_ref(&e.referral_id),
-            deadline: e
-                .acknowledgement_deadline
-                .as_ref()
-                .and_then(from_timestamp)
-                .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_default(),
-            order_on: order.map(|d| d.to_string()).unwrap_or_default(),
-            court_due: order
-                .map(|d| court_application_due(d).to_string())
-                .unwrap_or_default(),
-            places: e.places,
-            service: &e.service_id,
-            region: &e.receiving_region_code,
-            from: &e.sender_region_code,
-            code: e.reason_code,
-            actor: &e.actor_agency_id,
-        }
+/// Who hears of an escalation: the sender and the receiving district's RDSA, and a later step's holders
+/// too (the acknowledgement's were reminded already, and its escalation goes where it always went).
+fn escalated_to(e: &ReferralEvent) -> Vec<&String> {
+    let mut told = vec![&e.sender_agency_id, &e.receiving_rdsa_agency_id];
+    if later_step(e) {
+        told.extend(&e.outstanding_agency_ids);
     }
+    told
 }
 
 /// The agencies concerned by a referral event, each once.
@@ -73,16 +49,18 @@ pub fn recipients(
             NotificationKind::ReferralAccepted,
             vec![&e.sender_agency_id],
         ),
-        EventType::ReferralDeclined => (
-            NotificationKind::ReferralDeclined,
-            vec![&e.sender_agency_id],
-        ),
+        EventType::ReferralDeclined => {
+            // The district's foster-care team follows every request there, answered or not; a team that
+            // runs the service and declined knows already.
+            let mut told = vec![&e.sender_agency_id];
+            if e.foster_care_team_agency_id != e.actor_agency_id {
+                told.push(&e.foster_care_team_agency_id);
+            }
+            (NotificationKind::ReferralDeclined, told)
+        }
         EventType::ReferralWithdrawn => (NotificationKind::ReferralWithdrawn, receiving_side()),
         EventType::ReferralPlaced => (NotificationKind::ReferralPlaced, receiving_side()),
-        EventType::ReferralEscalated => (
-            NotificationKind::ReferralEscalated,
-            vec![&e.sender_agency_id, &e.receiving_rdsa_agency_id],
-        ),
+        EventType::ReferralEscalated => (NotificationKind::ReferralEscalated, escalated_to(e)),
         EventType::ReferralReminded => (
             NotificationKind::ReferralReminder,
             e.outstanding_agency_ids.iter().collect(),
@@ -94,6 +72,18 @@ pub fn recipients(
         EventType::ReferralCourtDecisionRecorded => {
             (NotificationKind::CourtDecisionRecorded, receiving_side())
         }
+        EventType::ReferralArrived => (
+            NotificationKind::ReferralArrived,
+            vec![&e.sender_agency_id, &e.foster_care_team_agency_id],
+        ),
+        // The sender and the receiving district's RDSA see why a step waits; its holder knows.
+        EventType::ReferralPostponed => (
+            NotificationKind::ReferralPostponed,
+            [&e.sender_agency_id, &e.receiving_rdsa_agency_id]
+                .into_iter()
+                .filter(|id| **id != e.actor_agency_id)
+                .collect(),
+        ),
         // Not about a referral: nobody is told of these here. Listed one by one, so that a new event
         // type does not compile until someone decides who hears of it.
         EventType::AgencyRegistered
@@ -104,7 +94,8 @@ pub fn recipients(
         | EventType::CaseClosed
         | EventType::AgencyEndpointsChanged
         | EventType::NotificationEndpointDisabled
-        | EventType::DistrictDigestReady => return None,
+        | EventType::DistrictDigestReady
+        | EventType::SearchExhausted => return None,
     };
     let mut out: Vec<Uuid> = Vec::with_capacity(ids.len());
     for id in ids {
@@ -117,87 +108,6 @@ pub fn recipients(
     Some((kind, out))
 }
 
-/// Title and body: they name the referral and the step, never a child.
-pub fn message(kind: NotificationKind, e: &ReferralEvent) -> (String, String) {
-    let f = Facts::of(e);
-    let (id, short, deadline, places) = (f.id, f.short, &f.deadline, e.places);
-    match kind {
-        NotificationKind::ReferralSubmitted => (
-            format!("New placement request {short}: please acknowledge"),
-            format!(
-                "Referral {} asks for {places} place(s) at service {} (district {}), from district {}. \
-                 Please acknowledge it by {deadline}, then the service accepts or declines it.",
-                e.referral_id, e.service_id, e.receiving_region_code, e.sender_region_code
-            ),
-        ),
-        NotificationKind::ReferralAcknowledged => (
-            format!("Referral {short} acknowledged"),
-            format!(
-                "Agency {} acknowledged referral {}.",
-                e.actor_agency_id, e.referral_id
-            ),
-        ),
-        NotificationKind::ReferralAccepted => (
-            format!("Referral {short} accepted"),
-            format!(
-                "Service {} accepted referral {} and holds {places} place(s). Confirm the placement when the children arrive.",
-                e.service_id, e.referral_id
-            ),
-        ),
-        NotificationKind::ReferralDeclined => (
-            format!("Referral {short} declined"),
-            format!(
-                "Service {} declined referral {} (reason code {}). You may refer the case to another service.",
-                e.service_id, e.referral_id, e.reason_code
-            ),
-        ),
-        NotificationKind::ReferralWithdrawn => (
-            format!("Referral {short} withdrawn"),
-            format!(
-                "The sender withdrew referral {} (reason code {}); any held places are released.",
-                e.referral_id, e.reason_code
-            ),
-        ),
-        NotificationKind::ReferralPlaced => (
-            format!("Referral {short}: children placed"),
-            format!(
-                "The sender confirmed the placement of referral {} at service {}; {places} place(s) are now occupied.",
-                e.referral_id, e.service_id
-            ),
-        ),
-        NotificationKind::ReferralReminder => (
-            format!("Reminder: acknowledge referral {short} by {deadline}"),
-            format!(
-                "Half the time to acknowledge referral {} has passed and your agency has not acknowledged it yet. \
-                 Please acknowledge it by {deadline}.",
-                e.referral_id
-            ),
-        ),
-        NotificationKind::CourtDecisionDue => (
-            format!("Referral {short}: apply to the court by {}", f.court_due),
-            format!(
-                "The director's order of {} behind referral {} is three weeks old and no court decision is \
-                 recorded. The law gives one month to apply to the court: by {}.",
-                f.order_on, e.referral_id, f.court_due
-            ),
-        ),
-        NotificationKind::CourtDecisionRecorded => (
-            format!("Referral {short}: court decision recorded"),
-            format!("The sender recorded the court decision on referral {id}."),
-        ),
-        NotificationKind::ReferralEscalated
-        | NotificationKind::EndpointDisabled
-        | NotificationKind::DistrictDigest
-        | NotificationKind::Unspecified => (
-            format!("Referral {short} escalated: acknowledgements overdue"),
-            format!(
-                "Referral {} to service {} (district {}) was not acknowledged by every party by {deadline}.",
-                e.referral_id, e.service_id, e.receiving_region_code
-            ),
-        ),
-    }
-}
-
 /// One event's notifications: one for each recipient.
 pub struct EventNotifications<'a> {
     pub ids: &'a [Uuid],
@@ -205,9 +115,11 @@ pub struct EventNotifications<'a> {
     pub kind: NotificationKind,
     pub referral_id: Uuid,
     pub event_id: Uuid,
-    pub title: &'a str,
-    pub body: &'a str,
+    /// What the notices tell (a `NoticeFacts`, encoded): they are worded when shown or sent.
+    pub facts: &'a [u8],
     pub event_type: &'a str,
+    /// The referral's reference, as the event told it (empty if it told none).
+    pub reference: &'a str,
 }
 
 /// A notification just created, with one of its recipient's endpoints (none: no row of `endpoints`).
@@ -256,7 +168,7 @@ mod tests {
             (EventType::ReferralSubmitted, vec![provider, foster]),
             (EventType::ReferralAcknowledged, vec![sender]),
             (EventType::ReferralAccepted, vec![sender]),
-            (EventType::ReferralDeclined, vec![sender]),
+            (EventType::ReferralDeclined, vec![sender, foster]),
             (EventType::ReferralWithdrawn, vec![provider, foster]),
             (EventType::ReferralPlaced, vec![provider, foster]),
             (EventType::ReferralEscalated, vec![sender, rdsa]),
@@ -292,6 +204,16 @@ mod tests {
     }
 
     #[test]
+    fn a_foster_team_that_declined_as_the_provider_is_not_told_of_its_own_decline() {
+        let (mut e, [sender, provider, ..]) = event(true);
+        e.actor_agency_id = provider.to_string();
+        assert_eq!(
+            recipients(EventType::ReferralDeclined, &e).unwrap().1,
+            vec![sender]
+        );
+    }
+
+    #[test]
     fn escalation_without_an_rdsa_tells_the_sender() {
         let (mut e, [sender, ..]) = event(false);
         e.receiving_rdsa_agency_id.clear();
@@ -302,11 +224,46 @@ mod tests {
     }
 
     #[test]
-    fn messages_name_the_referral() {
-        let (e, _) = event(false);
-        let (title, body) = message(NotificationKind::ReferralSubmitted, &e);
-        assert!(title.contains(short_ref(&e.referral_id)));
-        assert!(body.contains(&e.referral_id));
+    fn later_steps_tell_their_holders_and_a_postponement_the_sender_and_the_rdsa() {
+        use placement_proto::v1::ReferralStepName as Step;
+        let (mut e, [sender, provider, foster, rdsa]) = event(false);
+        e.outstanding_agency_ids = vec![provider.to_string()];
+        // The acknowledgement's escalation goes where it always went.
+        e.step = Step::Acknowledgement as i32;
+        assert_eq!(
+            recipients(EventType::ReferralEscalated, &e).unwrap().1,
+            vec![sender, rdsa]
+        );
+        e.step = Step::Decision as i32;
+        assert_eq!(
+            recipients(EventType::ReferralEscalated, &e).unwrap().1,
+            vec![sender, rdsa, provider]
+        );
+        assert_eq!(
+            recipients(EventType::ReferralReminded, &e).unwrap(),
+            (NotificationKind::ReferralReminder, vec![provider])
+        );
+        // The sender holds the confirmation: told once.
+        e.step = Step::Confirmation as i32;
+        e.outstanding_agency_ids = vec![sender.to_string()];
+        assert_eq!(
+            recipients(EventType::ReferralEscalated, &e).unwrap().1,
+            vec![sender, rdsa]
+        );
+        e.actor_agency_id = provider.to_string();
+        assert_eq!(
+            recipients(EventType::ReferralPostponed, &e).unwrap(),
+            (NotificationKind::ReferralPostponed, vec![sender, rdsa])
+        );
+        e.actor_agency_id = sender.to_string();
+        assert_eq!(
+            recipients(EventType::ReferralPostponed, &e).unwrap().1,
+            vec![rdsa]
+        );
+        assert_eq!(
+            recipients(EventType::ReferralArrived, &e).unwrap(),
+            (NotificationKind::ReferralArrived, vec![sender, foster])
+        );
     }
 
     mod fuzz {
@@ -320,15 +277,15 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]
 
-            /// A referral event with any content is routed and rendered without panicking.
+            /// A referral event with any content is routed and worded without panicking.
             #[test]
             fn random_referral_events(bytes in proptest::collection::vec(any::<u8>(), 0..1024), t in 0usize..11) {
                 if let Ok(e) = ReferralEvent::decode(bytes.as_slice())
                     && let Some((kind, _)) = recipients(EventType::NOTIFIED[t], &e)
                 {
-                    let _ = message(kind, &e);
-                    let _ = referral_email(kind, &e, Language::Bg, "https://x");
-                    let _ = referral_email(kind, &e, Language::En, "https://x");
+                    let (facts, names) = (crate::referrals::facts::of(&e), crate::names::NameBook::default());
+                    let _ = referral_email(kind, &facts, &names, Language::Bg, "https://x");
+                    let _ = referral_email(kind, &facts, &names, Language::En, "https://x");
                 }
             }
         }

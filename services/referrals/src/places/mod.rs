@@ -1,6 +1,8 @@
 //! The services' free places, as this service keeps them from the directory's events, and which
-//! acceptances the directory has applied: an acceptance is checked against them (see `steps`).
+//! acceptances the directory has applied: an acceptance is checked against them (see `steps`). The events
+//! also say what each service is and where, so the services that fit a search are found here.
 
+pub mod model;
 pub(crate) mod store;
 
 use placement_messaging::{HandleError, IncomingEvent};
@@ -10,6 +12,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::record::model::ReferralRow;
+use model::{FitQuery, MAX_FITTING, ServiceFacts, ServiceFitRow};
 
 /// Why an acceptance cannot take its places now.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +44,8 @@ pub async fn note_places(
     let free_places = i32::try_from(change.free_places)
         .map_err(|_| HandleError::permanent("free_places beyond INTEGER"))?;
     let version = event.version()?;
-    store::note_free_places(tx, service_id, free_places, version).await?;
+    let facts = ServiceFacts::of(change, service_id, free_places);
+    store::note_service(tx, &facts, version).await?;
     let applied_hold = matches!(
         CapacityChange::try_from(change.change),
         Ok(CapacityChange::Held | CapacityChange::Occupied)
@@ -50,6 +54,18 @@ pub async fn note_places(
         store::note_hold_applied(tx, referral_id).await?;
     }
     Ok(())
+}
+
+/// The services that fit (see [`FitQuery`]) whose age ranges take the children, as this service knows them
+/// from the directory's events: most free places first, then by id, at most [`MAX_FITTING`].
+pub async fn fitting(
+    conn: &mut PgConnection,
+    asked: &FitQuery<'_>,
+) -> Result<Vec<ServiceFitRow>, sqlx::Error> {
+    let mut found = store::candidates(conn, asked).await?;
+    found.retain(|s| s.takes(asked.ages));
+    found.truncate(MAX_FITTING);
+    Ok(found)
 }
 
 /// Free places as the directory last announced them, less the places of acceptances the directory has

@@ -6,6 +6,7 @@ pub mod fhir;
 mod store;
 
 use chrono::{DateTime, Utc};
+use placement_model::reference::{Kind, Reference, ReferenceError};
 use placement_platform::{
     audit,
     caller::Caller,
@@ -36,6 +37,10 @@ pub enum ReadingError {
     DirectionMissing,
     #[error("changed_after: not a valid time")]
     UnreadableChangedAfter,
+    #[error("reference: {0}")]
+    UnreadableReference(ReferenceError),
+    #[error("reference: a case's reference, not a referral's")]
+    NotAReferralReference,
 }
 
 impl From<ReadingError> for ServiceError {
@@ -47,6 +52,12 @@ impl From<ReadingError> for ServiceError {
             }
             ReadingError::UnreadableChangedAfter => {
                 ServiceError::invalid("changed_after", "not a valid time")
+            }
+            ReadingError::UnreadableReference(r) => {
+                ServiceError::invalid("reference", r.to_string())
+            }
+            ReadingError::NotAReferralReference => {
+                ServiceError::invalid("reference", "a case's reference, not a referral's")
             }
         }
     }
@@ -113,16 +124,45 @@ impl Reading {
             .filter(|s| policy::may_read_search(caller.agency_id, s))
             .ok_or_else(policy::hidden_search)?;
         let rows = searches::referrals_of(&mut conn, id).await?;
-        let referrals = assemble(&mut conn, rows).await?;
-        Ok(search.into_proto(referrals))
+        Ok(crate::search::view(&mut conn, search, rows).await?)
     }
 
-    /// The referral `id` as a FHIR bundle.
+    /// The referral `id` as a FHIR bundle; for a referral of a search, the search with every referral of it
+    /// the caller may see (all for its sender). Every referral shown is recorded as read.
     pub async fn export_fhir(&self, caller: &Caller, id: Uuid) -> ServiceResult<FhirDocument> {
-        let referral = self.read_one(caller, "ExportReferralFhir", id).await?;
+        let result = self.fhir_export(caller, id).await;
+        let ids = match &result {
+            Ok(export) => ids_of(export.referrals()),
+            Err(_) => vec![id],
+        };
+        let export = (self.audit_read(caller, "ExportReferralFhir", ids, result)).await?;
         Ok(FhirDocument {
             content_type: fhir::CONTENT_TYPE.to_string(),
-            json: fhir::bundle(&referral).to_string(),
+            json: export.bundle().to_string(),
+        })
+    }
+
+    async fn fhir_export(&self, caller: &Caller, id: Uuid) -> ServiceResult<fhir::Export> {
+        let referral = self.get(caller.clone(), id).await?;
+        let Ok(search_id) = Uuid::parse_str(&referral.search_id) else {
+            return Ok(fhir::Export::Alone(Box::new(referral)));
+        };
+        let mut conn = self.pool.acquire().await?;
+        let sender = (searches::find_search(&mut conn, search_id).await?)
+            .is_some_and(|s| policy::may_read_search(caller.agency_id, &s));
+        let rows = searches::referrals_of(&mut conn, search_id).await?;
+        let all = assemble(&mut conn, rows).await?;
+        let status = fhir::search_request_status(&all);
+        // The other referrals are the sender's to see, as GetSearch shows them; a receiving party sees
+        // its own request of the search only (and whether the search is still open).
+        let referrals = match sender {
+            true => all,
+            false => vec![referral],
+        };
+        Ok(fhir::Export::Search {
+            id: search_id,
+            referrals,
+            status,
         })
     }
 
@@ -167,6 +207,7 @@ impl Reading {
             .ok()
             .filter(|d| *d != ReferralDirection::Unspecified)
             .ok_or(ReadingError::DirectionMissing)?;
+        let reference = reference_filter(&req.reference)?;
         let mut conn = self.pool.acquire().await?;
         let mut rows = store::list_referrals(
             &mut conn,
@@ -174,6 +215,7 @@ impl Reading {
                 agency: caller.agency_id,
                 incoming: direction == ReferralDirection::Incoming,
                 status: (status != ReferralStatus::Unspecified).then_some(status),
+                reference,
                 before: after.map(|c| (c.at, c.id)),
                 limit: limit + 1,
             },
@@ -226,12 +268,25 @@ impl Reading {
             // Free text may name people; a read model has no use for it.
             r.reason.clear();
             r.resolution_comment.clear();
+            r.waiting_comment.clear();
         }
         Ok(ListReferralChangesResponse {
             referrals,
             next_page_token,
         })
     }
+}
+
+/// The reference a list is filtered by, written as stored; `None` when none is asked for.
+fn reference_filter(typed: &str) -> Result<Option<String>, ReadingError> {
+    if typed.trim().is_empty() {
+        return Ok(None);
+    }
+    let reference = Reference::parse(typed).map_err(ReadingError::UnreadableReference)?;
+    if reference.kind != Kind::Referral {
+        return Err(ReadingError::NotAReferralReference);
+    }
+    Ok(Some(reference.to_string()))
 }
 
 /// The ids of the referrals a read answered with, for its audit entry.
@@ -264,6 +319,16 @@ mod tests {
                 "changed_after",
                 "changed_after: not a valid time",
             ),
+            (
+                ReadingError::UnreadableReference(ReferenceError::Empty),
+                "reference",
+                "reference: required",
+            ),
+            (
+                ReadingError::NotAReferralReference,
+                "reference",
+                "reference: a case's reference, not a referral's",
+            ),
         ];
         for (refusal, field, message) in cases {
             let e = ServiceError::from(refusal);
@@ -271,5 +336,24 @@ mod tests {
             assert!(matches!(&e, ServiceError::InvalidArgument { field: f, .. } if f == field));
             assert_eq!(tonic::Status::from(e).message(), message);
         }
+    }
+
+    #[test]
+    fn a_list_is_filtered_by_a_referral_reference_as_stored() {
+        assert_eq!(reference_filter("").unwrap(), None);
+        assert_eq!(
+            reference_filter("h-vrc-2026-42").unwrap().as_deref(),
+            Some("Н-ВРЦ-2026-00042")
+        );
+        assert!(matches!(
+            reference_filter("С-2026-00042"),
+            Err(ReadingError::NotAReferralReference)
+        ));
+        assert!(matches!(
+            reference_filter("de1294cb"),
+            Err(ReadingError::UnreadableReference(
+                ReferenceError::Unreadable
+            ))
+        ));
     }
 }

@@ -25,6 +25,8 @@ pub struct ReferralFilter {
     pub agency: Uuid,
     pub incoming: bool,
     pub status: Option<ReferralStatus>,
+    /// Only the referral with this reference (as written).
+    pub reference: Option<String>,
     /// Only those created before this (time, id), newest first.
     pub before: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
@@ -66,6 +68,9 @@ pub async fn list_referrals(
     }
     if let Some(status) = filter.status {
         q.push(" AND r.status = ").push_bind(status);
+    }
+    if let Some(reference) = &filter.reference {
+        q.push(" AND r.reference = ").push_bind(reference.clone());
     }
     if let Some((at, id)) = filter.before {
         q.push(" AND (r.created_at, r.id) < (")

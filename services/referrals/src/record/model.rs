@@ -4,12 +4,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use placement_platform::time::{court_application_due, date, opt_timestamp, timestamp};
 use placement_proto::v1::{
     Acknowledgement, DeclineReason, LegalBasis, LegalBasisKind, Referral, ReferralAction,
-    ReferralEvent, ReferralHistoryEntry, ReferralStatus, WithdrawReason,
+    ReferralEvent, ReferralHistoryEntry, ReferralStatus, ReferralStepName, Urgency, WaitingReason,
+    WithdrawReason,
 };
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use crate::referral::{Party, ReferralFacts, ReferralState};
+use crate::referral::{Party, ReferralFacts, ReferralState, TimedStep};
 
 /// The columns a [`ReferralRow`] is read from, in every statement that returns one.
 pub const REFERRAL_COLUMNS: &str = "id, case_id, sender_agency_id, sender_region_code, service_id, \
@@ -17,7 +18,9 @@ pub const REFERRAL_COLUMNS: &str = "id, case_id, sender_agency_id, sender_region
      legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason, status, ack_deadline, \
      escalated_at, decline_reason, withdraw_reason, resolution_comment, idempotency_key, created_at, \
      updated_at, version, reminded_at, court_reminded_at, court_decision_number, court_decision_date, \
-     court_decision_court, youngest_child_age, oldest_child_age, search_id";
+     court_decision_court, youngest_child_age, oldest_child_age, search_id, search_round, reference, \
+     urgency, arrived_at, step_deadline, step_reminded_at, step_escalated_at, postponements, waiting_reason, \
+     waiting_comment, waiting_until, fallback_until";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ReferralRow {
@@ -55,6 +58,24 @@ pub struct ReferralRow {
     pub oldest_child_age: Option<i16>,
     /// The search this referral is one of; `None` for one sent alone.
     pub search_id: Option<Uuid>,
+    /// The round of its search it was sent in; `None` for one sent alone.
+    pub search_round: Option<i16>,
+    /// What people say: see `submission::reference`.
+    pub reference: String,
+    pub urgency: Urgency,
+    pub arrived_at: Option<DateTime<Utc>>,
+    /// When the step now open is due; `None` when none is (or it opened before every step was timed).
+    pub step_deadline: Option<DateTime<Utc>>,
+    /// The step now open, when later than the acknowledgement, was reminded or escalated.
+    pub step_reminded_at: Option<DateTime<Utc>>,
+    pub step_escalated_at: Option<DateTime<Utc>>,
+    /// How often the step now open was postponed, why, and until when.
+    pub postponements: i32,
+    pub waiting_reason: Option<WaitingReason>,
+    pub waiting_comment: String,
+    pub waiting_until: Option<NaiveDate>,
+    /// Kept as a fallback by the sender until then (see `steps::hold_fallback`); `None` otherwise.
+    pub fallback_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -106,6 +127,11 @@ impl ReferralRow {
             escalated: self.escalated_at.is_some(),
             reminded: self.reminded_at.is_some(),
             court_reminded: self.court_reminded_at.is_some(),
+            arrived: self.arrived_at.is_some(),
+            step_reminded: self.step_reminded_at.is_some(),
+            step_escalated: self.step_escalated_at.is_some(),
+            postponements: u32::try_from(self.postponements).unwrap_or(0),
+            held_as_fallback: self.fallback_until.is_some(),
         }
     }
 
@@ -178,6 +204,19 @@ impl ReferralRow {
             youngest_child_age: self.youngest_child_age.map(age),
             oldest_child_age: self.oldest_child_age.map(age),
             search_id: self.search_id.map(|s| s.to_string()).unwrap_or_default(),
+            search_round: self
+                .search_round
+                .map_or(0, |r| u32::try_from(r).unwrap_or(0)),
+            urgency: self.urgency as i32,
+            arrived_at: opt_timestamp(self.arrived_at),
+            step: self.open_step_name() as i32,
+            step_deadline: opt_timestamp(self.step_deadline),
+            waiting_reason: self.waiting_reason.unwrap_or(WaitingReason::Unspecified) as i32,
+            waiting_comment: self.waiting_comment.clone(),
+            waiting_until: self.waiting_until.map(date),
+            postponements: u32::try_from(self.postponements).unwrap_or(0),
+            fallback_until: opt_timestamp(self.fallback_until),
+            reference: self.reference,
         }
     }
 
@@ -215,7 +254,26 @@ impl ReferralRow {
             youngest_child_age: self.youngest_child_age.map(age),
             oldest_child_age: self.oldest_child_age.map(age),
             search_id: self.search_id.map(|s| s.to_string()).unwrap_or_default(),
+            reference: self.reference.clone(),
+            urgency: self.urgency as i32,
+            step: self.open_step_name() as i32,
+            step_deadline: opt_timestamp(self.step_deadline),
+            waiting_reason: self.waiting_reason.unwrap_or(WaitingReason::Unspecified) as i32,
+            waiting_until: self.waiting_until.map(date),
+            postponements: u32::try_from(self.postponements).unwrap_or(0),
         }
+    }
+
+    /// The step now open, by the status alone: the parties are not needed to know it (the acknowledgement
+    /// is open while SUBMITTED, whoever has acknowledged).
+    fn open_step_name(&self) -> ReferralStepName {
+        TimedStep::ALL
+            .into_iter()
+            .find(|s| {
+                s.status() == self.status
+                    && !(*s == TimedStep::Arrival && self.arrived_at.is_some())
+            })
+            .map_or(ReferralStepName::Unspecified, TimedStep::name)
     }
 }
 

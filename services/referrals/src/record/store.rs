@@ -22,6 +22,12 @@ pub async fn parties_of(
     .await
 }
 
+/// The database's time of the current transaction: what a step dated by the database's clock is written
+/// at (`COALESCE(told, now())`), so a deadline counted from it starts when the step did.
+pub async fn transaction_time(conn: &mut PgConnection) -> Result<DateTime<Utc>, sqlx::Error> {
+    sqlx::query_scalar("SELECT now()").fetch_one(conn).await
+}
+
 pub async fn record_history(
     conn: &mut PgConnection,
     row: &ReferralRow,

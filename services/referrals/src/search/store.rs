@@ -1,7 +1,8 @@
 //! The searches' SQL: a new search, one found by id or key (locked for a step that touches several of its
-//! referrals), its referrals, and the placement that closes it.
+//! referrals), its referrals, its rounds (a new one, one that ran out), and the placement that closes it.
 
-use placement_proto::v1::ReferralStatus;
+use chrono::{DateTime, Utc};
+use placement_proto::v1::{ReferralStatus, ServiceType};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -14,8 +15,9 @@ pub async fn insert_search(
     s: &NewSearch<'_>,
 ) -> Result<Option<SearchRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO searches (id, sender_agency_id, case_id, idempotency_key, created_at)
-         VALUES ($1, $2, $3, $4, COALESCE($5, now()))
+        "INSERT INTO searches (id, sender_agency_id, case_id, idempotency_key, created_at, region_codes,
+             service_types)
+         VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6, $7)
          ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
          RETURNING {SEARCH_COLUMNS}"
     ))
@@ -24,8 +26,107 @@ pub async fn insert_search(
     .bind(s.case_id)
     .bind(s.idempotency_key)
     .bind(s.at)
+    .bind(s.region_codes)
+    .bind(s.service_types)
     .fetch_optional(conn)
     .await
+}
+
+/// Records that round `round` of the search was sent with the key `key`; `None` when a round was already
+/// sent with that key.
+pub async fn insert_round(
+    conn: &mut PgConnection,
+    search_id: Uuid,
+    round: i16,
+    key: &str,
+    at: Option<DateTime<Utc>>,
+) -> Result<Option<()>, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO search_rounds (search_id, round, idempotency_key, started_at)
+         VALUES ($1, $2, $3, COALESCE($4, now()))
+         ON CONFLICT (search_id, idempotency_key) DO NOTHING",
+    )
+    .bind(search_id)
+    .bind(round)
+    .bind(key)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(()))
+}
+
+/// The round of the search sent with the key `key`, if any.
+pub async fn round_of_key(
+    conn: &mut PgConnection,
+    search_id: Uuid,
+    key: &str,
+) -> Result<Option<i16>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT round FROM search_rounds WHERE search_id = $1 AND idempotency_key = $2",
+    )
+    .bind(search_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Starts the search's next round, which asks services of `types` too: no longer exhausted.
+pub async fn next_round(
+    conn: &mut PgConnection,
+    search_id: Uuid,
+    types: &[ServiceType],
+) -> Result<SearchRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE searches SET round = round + 1, exhausted_at = NULL, version = version + 1,
+             service_types = service_types || ARRAY(
+                 SELECT t FROM UNNEST($2::text[]) AS t WHERE NOT (t = ANY(service_types)))
+         WHERE id = $1 RETURNING {SEARCH_COLUMNS}"
+    ))
+    .bind(search_id)
+    .bind(types)
+    .fetch_one(conn)
+    .await
+}
+
+/// Records that the search's current round ran out at `at` (`None`: the database's clock), suggesting
+/// `suggested`; with whether this is the first time the round ran out (a round that got an offer meanwhile
+/// may run out again, and is told once).
+pub async fn record_exhausted(
+    conn: &mut PgConnection,
+    search_id: Uuid,
+    at: Option<DateTime<Utc>>,
+    suggested: &[Uuid],
+) -> Result<(SearchRow, bool), sqlx::Error> {
+    let row: SearchRow = sqlx::query_as(&format!(
+        "UPDATE searches SET exhausted_at = COALESCE($2, now()), version = version + 1
+         WHERE id = $1 RETURNING {SEARCH_COLUMNS}"
+    ))
+    .bind(search_id)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await?;
+    let first = sqlx::query(
+        "UPDATE search_rounds SET exhausted_at = $3, suggested_service_ids = $4
+         WHERE search_id = $1 AND round = $2 AND exhausted_at IS NULL",
+    )
+    .bind(search_id)
+    .bind(row.round)
+    .bind(row.exhausted_at)
+    .bind(suggested)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1;
+    Ok((row, first))
+}
+
+/// The search waits for an answer again (an offer came after it ran out).
+pub async fn reopen(conn: &mut PgConnection, search_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE searches SET exhausted_at = NULL, version = version + 1 WHERE id = $1")
+        .bind(search_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn find_by_idempotency_key(

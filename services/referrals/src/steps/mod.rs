@@ -1,5 +1,7 @@
 //! Taking a step on a stored referral, by an agency or by a timer that fell due: lock it, let the state
 //! machine decide, apply its transition with the history entry and the event, in one transaction.
+//! Confirming the placement of a search's referral closes the others, except one accepted offer the sender
+//! may keep as a fallback for a bounded time (`PLACEMENT_FALLBACK_HOLD`), released by its timer.
 
 pub mod model;
 mod store;
@@ -22,9 +24,9 @@ use crate::{
     EVENTS, places, policy,
     record::{
         model::ReferralRow,
-        store::{assemble, parties_of, record_history},
+        store::{assemble, parties_of, record_history, transaction_time},
     },
-    referral::{Record, Step, SystemStep, Transition},
+    referral::{FallbackHold, Record, Step, StepChange, StepTimes, SystemStep, Transition},
     search::{model::SearchRow, store as searches},
 };
 
@@ -33,26 +35,54 @@ use crate::{
 pub struct Steps {
     pool: PgPool,
     outbox: Outbox,
+    /// How long an offer kept as a fallback holds its places.
+    fallback_hold: chrono::Duration,
+}
+
+/// The accepted referral of a search the sender keeps as a fallback when it confirms another, and for how
+/// long.
+#[derive(Debug, Clone, Copy)]
+struct Fallback {
+    referral_id: Uuid,
+    hold: chrono::Duration,
+}
+
+/// A fallback found fit to keep: its row (locked) and what keeping it does to its timers.
+struct Kept {
+    row: ReferralRow,
+    hold: FallbackHold,
+    lasts: chrono::Duration,
 }
 
 impl Steps {
-    pub fn new(pool: PgPool, outbox: Outbox) -> Self {
-        Self { pool, outbox }
+    pub fn new(pool: PgPool, outbox: Outbox, fallback_hold: chrono::Duration) -> Self {
+        Self {
+            pool,
+            outbox,
+            fallback_hold,
+        }
     }
 
-    /// Takes `step` on the referral `id` as `caller` asked, again on a conflict; a refusal is audited too.
+    /// Takes `step` on the referral `id` as `caller` asked (a confirmation keeping the referral `fallback`
+    /// of its search), again on a conflict; a refusal is audited too.
     pub async fn take_requested(
         &self,
         caller: &Caller,
         id: Uuid,
         step: &Step,
+        fallback: Option<Uuid>,
         origin: Origin,
     ) -> ServiceResult<Referral> {
+        let fallback = fallback.map(|referral_id| Fallback {
+            referral_id,
+            hold: self.fallback_hold,
+        });
         let rpc = format!("placement.v1.ReferralService/{}", rpc_of(step));
         let referral = retry_conflicts(|| async {
             policy::require(caller, policy::act_of(step))?;
             let mut tx = placement_platform::db::begin(&self.pool).await?;
-            let row = apply(&mut tx, id, step, policy::actor(caller), origin).await?;
+            let actor = policy::actor(caller);
+            let row = apply(&mut tx, id, step, actor, fallback, origin).await?;
             let referral = assemble(&mut tx, vec![row]).await?.remove(0);
             audit::append(
                 &mut tx,
@@ -75,12 +105,13 @@ impl Steps {
     }
 }
 
-/// Takes `step` by the agency `actor`, inside `conn`'s transaction.
+/// Takes `step` by the agency `actor` (a confirmation keeping `fallback`), inside `conn`'s transaction.
 async fn apply(
     conn: &mut PgConnection,
     referral_id: Uuid,
     step: &Step,
     actor: Uuid,
+    fallback: Option<Fallback>,
     origin: Origin,
 ) -> ServiceResult<ReferralRow> {
     // A step on a referral of a search waits for the search first: the steps that touch several of its
@@ -105,14 +136,25 @@ async fn apply(
         .decide(step, actor)
         .map_err(StepError::from)?;
     let Some(search) = search else {
+        if fallback.is_some() {
+            return Err(StepError::FallbackInvalid(
+                "the referral confirmed is not one of a search",
+            )
+            .into());
+        }
         return take(conn, &row, &transition, Some(actor), origin).await;
     };
     if matches!(step, Step::ConfirmPlacement) && search.placed_referral_id.is_some() {
         return Err(StepError::SearchPlaced.into());
     }
+    // Checked before anything is written, so a bad fallback changes nothing.
+    let kept = match fallback {
+        Some(fallback) => Some(fallback_to_keep(conn, &search, &row, fallback).await?),
+        None => None,
+    };
     let updated = take(conn, &row, &transition, Some(actor), origin).await?;
     match step {
-        Step::ConfirmPlacement => close_search(conn, &search, &updated, origin).await?,
+        Step::ConfirmPlacement => close_search(conn, &search, &updated, kept, origin).await?,
         Step::Acknowledge
             if parties
                 .iter()
@@ -122,26 +164,83 @@ async fn apply(
         }
         _ => {}
     }
+    crate::search::settle(conn, search.id, origin.correlation, origin.at).await?;
     Ok(updated)
 }
 
 /// The sender chose `placed`: every other open referral of the search is withdrawn as placed elsewhere
-/// (each a step of its own, by the sender, so its places are released and its parties told), and the
-/// search records its placement.
+/// (each a step of its own, by the sender, so its places are released and its parties told), but for the
+/// one `kept` as a fallback; and the search records its placement.
 async fn close_search(
     conn: &mut PgConnection,
     search: &SearchRow,
     placed: &ReferralRow,
+    kept: Option<Kept>,
     origin: Origin,
 ) -> ServiceResult<()> {
     use ReferralStatus as S;
     let open = [S::Submitted, S::Acknowledged, S::Accepted];
     let step = Step::Withdraw(WithdrawReason::PlacedElsewhere, String::new());
     let sender = placed.sender_agency_id;
+    let kept_id = kept.as_ref().map(|k| k.row.id);
     for id in searches::others_in(conn, search.id, placed.id, &open).await? {
-        take_in_search(conn, id, &step, sender, origin).await?;
+        if Some(id) != kept_id {
+            take_in_search(conn, id, &step, sender, origin).await?;
+        }
+    }
+    if let Some(kept) = kept {
+        hold_fallback(conn, &kept, origin.at).await?;
     }
     searches::record_placement(conn, search.id, placed.id).await?;
+    Ok(())
+}
+
+/// The referral `fallback` names, locked, once it is shown to be another referral of `search` that may be
+/// kept as a fallback (ACCEPTED, not kept already), with what keeping it does to its timers.
+async fn fallback_to_keep(
+    conn: &mut PgConnection,
+    search: &SearchRow,
+    confirmed: &ReferralRow,
+    fallback: Fallback,
+) -> ServiceResult<Kept> {
+    if fallback.referral_id == confirmed.id {
+        return Err(StepError::FallbackInvalid("the referral confirmed itself").into());
+    }
+    // Its search is read before its lock: a referral of another search is not locked here at all.
+    if searches::search_of_referral(conn, fallback.referral_id).await? != Some(search.id) {
+        return Err(StepError::FallbackInvalid("not a referral of this search").into());
+    }
+    let row = store::lock_referral(conn, fallback.referral_id)
+        .await?
+        .ok_or(StepError::FallbackInvalid("not a referral of this search"))?;
+    let parties = parties_of(conn, &[row.id]).await?;
+    let hold = (row.state(&parties).hold_as_fallback()).map_err(StepError::FallbackNotKept)?;
+    Ok(Kept {
+        row,
+        hold,
+        lasts: fallback.hold,
+    })
+}
+
+/// Keeps `kept` as a fallback from `at` (`None`: the database's clock) for its time: it goes on holding
+/// its places, and its release's timer falls due when the time is up.
+async fn hold_fallback(
+    conn: &mut PgConnection,
+    kept: &Kept,
+    at: Option<DateTime<Utc>>,
+) -> ServiceResult<()> {
+    let now = match at {
+        Some(at) => at,
+        None => transaction_time(conn).await?,
+    };
+    let until = now + kept.lasts;
+    store::keep_as_fallback(conn, kept.row.id, until).await?;
+    store::stop_timers(conn, kept.row.id, &kept.hold.stopped_timers).await?;
+    let timers: Vec<_> = (kept.hold.started_timers.iter())
+        .map(|timer| (*timer, until))
+        .collect();
+    store::start_timers(conn, kept.row.id, &timers).await?;
+    tracing::info!(referral_id = %kept.row.id, %until, "offer kept as a fallback");
     Ok(())
 }
 
@@ -181,7 +280,8 @@ async fn take_in_search(
     take(conn, &row, &transition, Some(actor), origin).await
 }
 
-/// Takes the system step whose timer fell due, at `at` (`None`: the database's clock). A step the state
+/// Takes the system step whose timer fell due, at `at` (`None`: the database's clock), with the steps' times
+/// `times` for what it opens or moves. A step the state
 /// machine no longer allows stops its timer (`None`): a timer left behind is a bug to log, not a reason
 /// to stop the others.
 pub async fn apply_system(
@@ -189,7 +289,13 @@ pub async fn apply_system(
     referral_id: Uuid,
     step: SystemStep,
     at: Option<DateTime<Utc>>,
+    times: StepTimes,
 ) -> ServiceResult<Option<ReferralRow>> {
+    // The search first, as in `apply`: a timer and a step on another referral of it never deadlock.
+    let search = searches::search_of_referral(conn, referral_id).await?;
+    if let Some(search_id) = search {
+        searches::lock_search(conn, search_id).await?;
+    }
     let Some(row) = store::lock_referral(conn, referral_id).await? else {
         store::stop_timers(conn, referral_id, &[step]).await?;
         return Ok(None);
@@ -200,8 +306,13 @@ pub async fn apply_system(
             let origin = Origin {
                 correlation: Uuid::now_v7(),
                 at,
+                times,
             };
-            Ok(Some(take(conn, &row, &transition, None, origin).await?))
+            let updated = take(conn, &row, &transition, None, origin).await?;
+            if let Some(search_id) = search {
+                crate::search::settle(conn, search_id, origin.correlation, origin.at).await?;
+            }
+            Ok(Some(updated))
         }
         Err(refusal) => {
             tracing::error!(%referral_id, ?step, %refusal, "a timer fell due for a step that cannot happen; stopped");
@@ -211,8 +322,8 @@ pub async fn apply_system(
     }
 }
 
-/// Applies an allowed transition: the places check, the change, the timers it stops, the history entry
-/// and the event.
+/// Applies an allowed transition: the places check, the change, the timers it stops and starts, the
+/// history entry and the event.
 async fn take(
     conn: &mut PgConnection,
     row: &ReferralRow,
@@ -220,7 +331,11 @@ async fn take(
     actor: Option<Uuid>,
     origin: Origin,
 ) -> ServiceResult<ReferralRow> {
-    let Origin { correlation, at } = origin;
+    let Origin {
+        correlation,
+        at,
+        times,
+    } = origin;
     // Checked before anything is written: the state machine names an action in every transition.
     let announce = event_of(t.action).ok_or(StepError::Unannounced(t.action))?;
     if t.needs_free_places {
@@ -229,8 +344,15 @@ async fn take(
     if let Record::Acknowledged(agency) = t.record {
         store::record_acknowledgement(conn, row.id, agency, at).await?;
     }
-    let updated = store::apply_transition(conn, row.id, t, at).await?;
+    let dated = date_step(conn, row, t, at, &times).await?;
+    let updated = store::apply_transition(conn, row.id, t, at, dated.map(|(_, due)| due)).await?;
     store::stop_timers(conn, row.id, &t.stopped_timers).await?;
+    if let Some((from, deadline)) = dated {
+        let timers: Vec<_> = (t.started_timers.iter())
+            .map(|timer| (*timer, timer.due(from, deadline)))
+            .collect();
+        store::start_timers(conn, row.id, &timers).await?;
+    }
     record_history(conn, &updated, t.action, t.from, actor).await?;
     let reason_code = match &t.record {
         Record::Declined(reason, _) => *reason as i32,
@@ -256,4 +378,33 @@ async fn take(
         "referral step"
     );
     Ok(updated)
+}
+
+/// When the timed step that `t` opens or postpones falls due, and from when its timers count: from the
+/// step's time (the database's, unless told) by the referral's urgency, or, for a postponement, from the
+/// deadline it had. `None` when `t` neither opens nor moves a step.
+async fn date_step(
+    conn: &mut PgConnection,
+    row: &ReferralRow,
+    t: &Transition,
+    at: Option<DateTime<Utc>>,
+    times: &StepTimes,
+) -> ServiceResult<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+    let (step, until) = match (&t.step_change, &t.record) {
+        (StepChange::Enters(step), _) => (*step, None),
+        (StepChange::Moves(step), Record::Postponed { postponement, .. }) => {
+            (*step, Some(postponement.until))
+        }
+        _ => return Ok(None),
+    };
+    let now = match at {
+        Some(at) => at,
+        None => transaction_time(conn).await?,
+    };
+    let deadline = match until {
+        None => times.deadline(step, row.urgency, now),
+        // A step opened before every step was timed has no deadline to move: it counts from now.
+        Some(until) => times.postponed(step, row.urgency, row.step_deadline.unwrap_or(now), until),
+    };
+    Ok(Some((now, deadline)))
 }

@@ -1,18 +1,19 @@
 //! A step as asked for and as announced: the validation of a step's particulars, the RPC it comes from,
 //! the status of a refusal, and the event each action announces.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use placement_messaging::Event;
 use placement_platform::{
     error::{ServiceError, ServiceResult, check_text},
-    time::past_act_date,
+    time::{from_date, past_act_date},
 };
 use placement_proto::v1::{
-    DeclineReason, LegalBasis, LegalBasisKind, ReferralAction, ReferralEvent, WithdrawReason,
+    Date, DeclineReason, LegalBasis, LegalBasisKind, ReferralAction, ReferralEvent, WaitingReason,
+    WithdrawReason,
 };
 use uuid::Uuid;
 
-use crate::referral::{CourtDecision, Step, TransitionError};
+use crate::referral::{CourtDecision, Postponement, Step, StepTimes, TransitionError};
 
 /// Why a step is refused.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,12 @@ pub enum StepError {
     /// The search this referral is one of has placed its children already.
     #[error("the search this referral is one of is already placed")]
     SearchPlaced,
+    /// The fallback named is no other referral of the confirmed one's search.
+    #[error("keep_as_fallback_referral_id: {0}")]
+    FallbackInvalid(&'static str),
+    /// The fallback named may not be kept (not ACCEPTED).
+    #[error("keep_as_fallback_referral_id: {0}")]
+    FallbackNotKept(TransitionError),
     /// The state machine named an action that has no event: a bug, caught before anything is written.
     #[error("the action {0:?} announces no event")]
     Unannounced(ReferralAction),
@@ -48,7 +55,12 @@ impl From<StepError> for ServiceError {
             StepError::DecisionNotByCourt => {
                 ServiceError::invalid("decision.kind", "must be COURT_DECISION")
             }
-            StepError::SearchPlaced => ServiceError::precondition(e.to_string()),
+            StepError::SearchPlaced | StepError::FallbackNotKept(_) => {
+                ServiceError::precondition(e.to_string())
+            }
+            StepError::FallbackInvalid(why) => {
+                ServiceError::invalid("keep_as_fallback_referral_id", why)
+            }
             StepError::Unannounced(_) => ServiceError::Internal(e.to_string()),
         }
     }
@@ -67,15 +79,19 @@ pub fn event_of(action: ReferralAction) -> Option<fn(ReferralEvent) -> Event> {
         ReferralAction::Reminded => Event::ReferralReminded,
         ReferralAction::CourtDecisionDue => Event::ReferralCourtDecisionDue,
         ReferralAction::CourtDecisionRecorded => Event::ReferralCourtDecisionRecorded,
+        ReferralAction::Arrived => Event::ReferralArrived,
+        ReferralAction::Postponed => Event::ReferralPostponed,
         ReferralAction::Unspecified => return None,
     })
 }
 
-/// On whose request a step is taken, and when (`at`: `None` for the database's clock, see `clock`).
+/// On whose request a step is taken, and when (`at`: `None` for the database's clock, see `clock`), with
+/// the steps' times as configured, which date the deadline of a step it opens or moves.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin {
     pub correlation: Uuid,
     pub at: Option<DateTime<Utc>>,
+    pub times: StepTimes,
 }
 
 /// A decline as asked for: a reason, and a comment of up to 2,000 characters.
@@ -96,6 +112,51 @@ pub fn withdraw(reason: i32, comment: &str) -> ServiceResult<Step> {
         .ok_or(StepError::ReasonMissing)?;
     check_text("comment", comment, 0, 2000)?;
     Ok(Step::Withdraw(reason, comment.trim().to_string()))
+}
+
+/// The furthest ahead a wait may be said to last: a year, so that a mistyped year is caught.
+const LONGEST_WAIT_DAYS: u64 = 366;
+
+/// A postponement as asked for on `today`: a coded reason, a comment of up to 2,000 characters (required
+/// for OTHER), and the day the holder expects to go on, from today to a year ahead (required for
+/// PLACE_FREEING).
+pub fn postpone(
+    reason: i32,
+    comment: &str,
+    until: Option<&Date>,
+    today: NaiveDate,
+) -> ServiceResult<Step> {
+    let reason = WaitingReason::try_from(reason)
+        .ok()
+        .filter(|r| *r != WaitingReason::Unspecified)
+        .ok_or(StepError::ReasonMissing)?;
+    let comment = comment.trim();
+    check_text("comment", comment, 0, 2000)?;
+    if reason == WaitingReason::Other && comment.is_empty() {
+        return Err(ServiceError::invalid("comment", "required for OTHER"));
+    }
+    let until = match until {
+        None if reason == WaitingReason::PlaceFreeing => {
+            return Err(ServiceError::invalid("until", "required for PLACE_FREEING"));
+        }
+        None => None,
+        Some(d) => Some(
+            from_date(d).ok_or_else(|| ServiceError::invalid("until", "not a calendar date"))?,
+        ),
+    };
+    if let Some(day) = until {
+        if day < today {
+            return Err(ServiceError::invalid("until", "in the past"));
+        }
+        if day > today + chrono::Days::new(LONGEST_WAIT_DAYS) {
+            return Err(ServiceError::invalid("until", "more than a year ahead"));
+        }
+    }
+    Ok(Step::Postpone(Postponement {
+        reason,
+        comment: comment.to_string(),
+        until,
+    }))
 }
 
 /// The court decision a step records, as asked for.
@@ -123,6 +184,8 @@ pub(crate) fn rpc_of(step: &Step) -> &'static str {
         Step::Withdraw(..) => "WithdrawReferral",
         Step::ConfirmPlacement => "ConfirmPlacement",
         Step::RecordCourtDecision(_) => "RecordCourtDecision",
+        Step::RecordArrival => "RecordArrival",
+        Step::Postpone(_) => "PostponeStep",
     }
 }
 
@@ -130,6 +193,7 @@ pub(crate) fn rpc_of(step: &Step) -> &'static str {
 mod tests {
     use super::*;
     use crate::referral::{Party, ReferralFacts, ReferralState};
+    use chrono::Datelike;
     use placement_messaging::EventType;
     use placement_proto::v1::{LegalBasisKind, ReferralStatus};
 
@@ -150,6 +214,11 @@ mod tests {
             escalated: false,
             reminded: false,
             court_reminded: false,
+            arrived: false,
+            step_reminded: false,
+            step_escalated: false,
+            postponements: 0,
+            held_as_fallback: false,
         });
         let event = |step: &Step| {
             event_of(acknowledged.decide(step, provider).unwrap().action)
@@ -185,6 +254,58 @@ mod tests {
             field(withdraw(WithdrawReason::Other as i32, &"x".repeat(2001))),
             "comment"
         );
+    }
+
+    #[test]
+    fn a_postponement_needs_a_reason_and_what_the_reason_asks_for() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        let day = |d: NaiveDate| Date {
+            year: d.year(),
+            month: i32::try_from(d.month()).unwrap(),
+            day: i32::try_from(d.day()).unwrap(),
+        };
+        let code = |r: WaitingReason| r as i32;
+        let ok = postpone(code(WaitingReason::DocumentsMissing), " ", None, today);
+        assert!(ok.is_ok_and(|s| s
+            == Step::Postpone(Postponement {
+                reason: WaitingReason::DocumentsMissing,
+                comment: String::new(),
+                until: None,
+            })));
+        assert_eq!(field(postpone(0, "", None, today)), "reason");
+        assert_eq!(field(postpone(99, "", None, today)), "reason");
+        assert_eq!(
+            field(postpone(code(WaitingReason::Other), "  ", None, today)),
+            "comment"
+        );
+        assert_eq!(
+            field(postpone(
+                code(WaitingReason::AwaitingCourt),
+                &"x".repeat(2001),
+                None,
+                today
+            )),
+            "comment"
+        );
+        let freeing = code(WaitingReason::PlaceFreeing);
+        assert_eq!(field(postpone(freeing, "", None, today)), "until");
+        let yesterday = today.pred_opt().unwrap();
+        assert_eq!(
+            field(postpone(freeing, "", Some(&day(yesterday)), today)),
+            "until"
+        );
+        let far = today + chrono::Days::new(400);
+        assert_eq!(
+            field(postpone(freeing, "", Some(&day(far)), today)),
+            "until"
+        );
+        let no_day = Date {
+            year: 2026,
+            month: 2,
+            day: 30,
+        };
+        assert_eq!(field(postpone(freeing, "", Some(&no_day), today)), "until");
+        assert!(postpone(freeing, "", Some(&day(today)), today).is_ok());
     }
 
     /// Each refusal is answered as before its enum: the same code, field and text.
@@ -230,6 +351,18 @@ mod tests {
                 StepError::Unannounced(ReferralAction::Unspecified),
                 "INTERNAL",
                 "internal error",
+            ),
+            (
+                StepError::FallbackInvalid("not a referral of this search"),
+                "INVALID_ARGUMENT",
+                "keep_as_fallback_referral_id: not a referral of this search",
+            ),
+            (
+                StepError::FallbackNotKept(TransitionError::WrongState(
+                    "cannot keep as a fallback a referral in status SUBMITTED".into(),
+                )),
+                "FAILED_PRECONDITION",
+                "keep_as_fallback_referral_id: cannot keep as a fallback a referral in status SUBMITTED",
             ),
         ];
         for (refusal, code, message) in cases {

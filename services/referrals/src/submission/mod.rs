@@ -4,11 +4,10 @@
 //! idempotency key answers with the same referral.
 
 pub mod model;
+pub mod reference;
 mod search;
 mod store;
 mod target;
-
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use placement_messaging::service::Traced;
@@ -36,8 +35,9 @@ use crate::{
     reading::Reading,
     record::{
         model::ReferralRow,
-        store::{assemble, record_history},
+        store::{assemble, record_history, transaction_time},
     },
+    referral::{StepTimes, TimedStep},
 };
 
 /// Submissions, with what they ask and where they are stored.
@@ -47,7 +47,7 @@ pub struct Submissions {
     outbox: Outbox,
     directory: DirectoryServiceClient<Traced>,
     cases: CaseServiceClient<Traced>,
-    ack_deadline: Duration,
+    times: StepTimes,
     reading: Reading,
 }
 
@@ -57,7 +57,7 @@ impl Submissions {
         outbox: Outbox,
         directory: DirectoryServiceClient<Traced>,
         cases: CaseServiceClient<Traced>,
-        ack_deadline: Duration,
+        times: StepTimes,
     ) -> Self {
         Self {
             reading: Reading::new(pool.clone()),
@@ -65,7 +65,7 @@ impl Submissions {
             outbox,
             directory,
             cases,
-            ack_deadline,
+            times,
         }
     }
 
@@ -154,7 +154,7 @@ impl Submissions {
         )
         .await?;
         self.outbox.commit(tx).await?;
-        tracing::info!(referral_id = %id, case_id = %s.case_id, service_id = %s.service_id, places = target.places, "referral submitted");
+        tracing::info!(referral_id = %id, reference = %referral.reference, case_id = %s.case_id, service_id = %s.service_id, places = target.places, "referral submitted");
         Ok(referral)
     }
 
@@ -170,9 +170,17 @@ impl Submissions {
         correlation: Uuid,
     ) -> ServiceResult<Option<ReferralRow>> {
         let id = Uuid::now_v7();
-        let deadline = s.at.unwrap_or_else(Utc::now)
-            + chrono::Duration::from_std(self.ack_deadline)
-                .map_err(|_| SubmissionError::DeadlineOutOfRange)?;
+        // The district's counter is locked before any service's places, in every submission, so that two
+        // submissions never wait on each other in a circle.
+        let reference = reference::next(tx, &target.sender_region, s.at).await?;
+        // Counted from the time the referral is written at, the transaction's unless told.
+        let submitted_at = match s.at {
+            Some(at) => at,
+            None => transaction_time(tx).await?,
+        };
+        let deadline = self
+            .times
+            .deadline(TimedStep::Acknowledgement, s.urgency, submitted_at);
         // The directory's answer is the freshest view of the service's places we have.
         crate::places::store::note_free_places(
             tx,
@@ -185,7 +193,7 @@ impl Submissions {
             search,
             ..new_referral(id, sender, s, target, deadline)
         };
-        let Some(row) = store::insert_referral(tx, &new).await? else {
+        let Some(row) = store::insert_referral(tx, &new, &reference).await? else {
             return Ok(None);
         };
         let party_rows = receiving_parties(id, target.provider, target.foster_team);

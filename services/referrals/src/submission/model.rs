@@ -6,7 +6,10 @@ use placement_platform::{
     error::{ServiceError, ServiceResult, check_text, parse_id},
     time::past_act_date,
 };
-use placement_proto::v1::{LegalBasis, LegalBasisKind, SubmitReferralRequest, SubmitSearchRequest};
+use placement_proto::v1::{
+    ExtendSearchRequest, LegalBasis, LegalBasisKind, ServiceType, SubmitReferralRequest,
+    SubmitSearchRequest, Urgency,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -63,6 +66,19 @@ pub enum SubmissionError {
     /// The idempotency key of an earlier search came with another request.
     #[error("idempotency_key was already used for a different search")]
     SearchKeyReused,
+    #[error("region_codes[{index}]: not a district's code (e.g. VRC)")]
+    UnknownDistrict { index: usize },
+    #[error("service_types: at least one type")]
+    NoServiceTypes,
+    #[error("service_types[{index}]: not a service type")]
+    UnknownServiceType { index: usize },
+    #[error("the search is already placed")]
+    SearchPlaced,
+    #[error("service_ids[{index}]: already asked in this search")]
+    AlreadyAsked { index: usize },
+    /// A round's key came again with other services.
+    #[error("idempotency_key was already used for another round of this search")]
+    RoundKeyReused,
 }
 
 impl From<SubmissionError> for ServiceError {
@@ -89,7 +105,20 @@ impl From<SubmissionError> for ServiceError {
             E::DuplicateService { index } => {
                 ServiceError::invalid(format!("service_ids[{index}]"), "the same service twice")
             }
-            E::SearchKeyReused => ServiceError::AlreadyExists(e.to_string()),
+            E::SearchKeyReused | E::RoundKeyReused => ServiceError::AlreadyExists(e.to_string()),
+            E::UnknownDistrict { index } => ServiceError::invalid(
+                format!("region_codes[{index}]"),
+                "not a district's code (e.g. VRC)",
+            ),
+            E::NoServiceTypes => ServiceError::invalid("service_types", "at least one type"),
+            E::UnknownServiceType { index } => {
+                ServiceError::invalid(format!("service_types[{index}]"), "not a service type")
+            }
+            E::SearchPlaced => ServiceError::precondition(e.to_string()),
+            E::AlreadyAsked { index } => ServiceError::invalid(
+                format!("service_ids[{index}]"),
+                "already asked in this search",
+            ),
         }
     }
 }
@@ -105,6 +134,8 @@ pub(super) struct Target {
     pub(super) free_places: i32,
     pub(super) service_version: i64,
     pub(super) ages: ChildrenAges,
+    /// The service's type, as the directory said (a search keeps the types it asked).
+    pub(super) service_type: ServiceType,
 }
 
 /// The most services one search asks.
@@ -123,39 +154,40 @@ pub(super) struct Submission {
     pub(super) idempotency_key: String,
     /// When it happens: `None` for the database's clock (see `clock`).
     pub(super) at: Option<DateTime<Utc>>,
+    /// How soon the children need a place: it scales the steps' times.
+    pub(super) urgency: Urgency,
 }
 
 /// The submission `req` asks for, each field checked; its time is set by the caller.
 pub(super) fn validate_submission(req: SubmitReferralRequest) -> ServiceResult<Submission> {
     let case_id = parse_id("case_id", &req.case_id)?;
     let service_id = parse_id("service_id", &req.service_id)?;
-    validate_particulars(
+    let urgency = urgency_of(req.urgency)?;
+    let s = validate_particulars(
         case_id,
         service_id,
         req.legal_basis,
         req.reason,
         req.idempotency_key,
-    )
+    )?;
+    Ok(Submission { urgency, ..s })
+}
+
+/// The urgency asked for: UNSPECIFIED is ROUTINE; a value this release does not know is refused.
+fn urgency_of(code: i32) -> ServiceResult<Urgency> {
+    match Urgency::try_from(code) {
+        Ok(Urgency::Unspecified) => Ok(Urgency::Routine),
+        Ok(urgency) => Ok(urgency),
+        Err(_) => Err(ServiceError::invalid("urgency", "not an Urgency")),
+    }
 }
 
 /// The search `req` asks for: its services in the order asked, and what each of its referrals carries
 /// (checked by the rules of a lone submission; each takes its service from the list).
 pub(super) fn validate_search(req: SubmitSearchRequest) -> ServiceResult<(Submission, Vec<Uuid>)> {
     let case_id = parse_id("case_id", &req.case_id)?;
-    if req.service_ids.is_empty() {
-        return Err(SubmissionError::NoServices.into());
-    }
-    if req.service_ids.len() > MAX_SEARCH_SERVICES {
-        return Err(SubmissionError::TooManyServices.into());
-    }
-    let mut services: Vec<Uuid> = Vec::with_capacity(req.service_ids.len());
-    for (index, id) in req.service_ids.iter().enumerate() {
-        let id = parse_id(&format!("service_ids[{index}]"), id)?;
-        if services.contains(&id) {
-            return Err(SubmissionError::DuplicateService { index }.into());
-        }
-        services.push(id);
-    }
+    let services = validate_services(&req.service_ids)?;
+    let urgency = urgency_of(req.urgency)?;
     let s = validate_particulars(
         case_id,
         services[0],
@@ -163,7 +195,77 @@ pub(super) fn validate_search(req: SubmitSearchRequest) -> ServiceResult<(Submis
         req.reason,
         req.idempotency_key,
     )?;
-    Ok((s, services))
+    Ok((Submission { urgency, ..s }, services))
+}
+
+/// The services a search or a round of it asks, in the order asked: 1 to 10, distinct, each named by its
+/// position when at fault.
+pub(super) fn validate_services(ids: &[String]) -> ServiceResult<Vec<Uuid>> {
+    if ids.is_empty() {
+        return Err(SubmissionError::NoServices.into());
+    }
+    if ids.len() > MAX_SEARCH_SERVICES {
+        return Err(SubmissionError::TooManyServices.into());
+    }
+    let mut services: Vec<Uuid> = Vec::with_capacity(ids.len());
+    for (index, id) in ids.iter().enumerate() {
+        let id = parse_id(&format!("service_ids[{index}]"), id)?;
+        if services.contains(&id) {
+            return Err(SubmissionError::DuplicateService { index }.into());
+        }
+        services.push(id);
+    }
+    Ok(services)
+}
+
+/// District codes as asked (`region_codes`), each a district's, each kept once in the order given.
+pub(super) fn validate_districts(codes: &[String]) -> ServiceResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(codes.len());
+    for (index, code) in codes.iter().enumerate() {
+        if !placement_model::districts::is_district(code) {
+            return Err(SubmissionError::UnknownDistrict { index }.into());
+        }
+        if !out.contains(code) {
+            out.push(code.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Service types as asked (`service_types`): at least one, none unspecified or unknown, each kept once.
+pub(super) fn validate_service_types(types: &[i32]) -> ServiceResult<Vec<ServiceType>> {
+    if types.is_empty() {
+        return Err(SubmissionError::NoServiceTypes.into());
+    }
+    let mut out: Vec<ServiceType> = Vec::with_capacity(types.len());
+    for (index, t) in types.iter().enumerate() {
+        let t = ServiceType::try_from(*t)
+            .ok()
+            .filter(|t| *t != ServiceType::Unspecified)
+            .ok_or(SubmissionError::UnknownServiceType { index })?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// A new round of a search as asked: the search, its services, and the round's key.
+pub(super) fn validate_extension(
+    req: &ExtendSearchRequest,
+) -> ServiceResult<(Uuid, Vec<Uuid>, String)> {
+    let search_id = parse_id("search_id", &req.search_id)?;
+    let services = validate_services(&req.service_ids)?;
+    check_text("idempotency_key", &req.idempotency_key, 1, 128)?;
+    Ok((search_id, services, req.idempotency_key.clone()))
+}
+
+/// The round's services that the search asked before, named by position.
+pub(super) fn not_asked_before(services: &[Uuid], asked: &[Uuid]) -> ServiceResult<()> {
+    match services.iter().position(|s| asked.contains(s)) {
+        Some(index) => Err(SubmissionError::AlreadyAsked { index }.into()),
+        None => Ok(()),
+    }
 }
 
 /// What every submission carries beyond its case and service, each field checked.
@@ -198,6 +300,7 @@ fn validate_particulars(
         reason: reason.trim().to_string(),
         idempotency_key,
         at: None,
+        urgency: Urgency::Routine,
     })
 }
 
@@ -210,7 +313,8 @@ pub(super) fn replay(existing: &ReferralRow, s: &Submission) -> ServiceResult<()
         && existing.legal_basis_number == s.legal_basis_number
         && existing.legal_basis_date == s.legal_basis_date
         && existing.legal_basis_court == s.legal_basis_court
-        && existing.reason == s.reason;
+        && existing.reason == s.reason
+        && existing.urgency == s.urgency;
     if same {
         Ok(())
     } else {
@@ -230,6 +334,23 @@ pub(super) fn of_search(
         service_id,
         idempotency_key: format!("search:{search_id}:{index}"),
         ..s.clone()
+    }
+}
+
+/// What the referrals of a new round of a search carry: the particulars of its first referral (every one
+/// carries the same), each taking its service from the round.
+pub(super) fn of_round(first: &ReferralRow, at: Option<DateTime<Utc>>) -> Submission {
+    Submission {
+        case_id: first.case_id,
+        service_id: first.service_id,
+        legal_basis_kind: first.legal_basis_kind,
+        legal_basis_number: first.legal_basis_number.clone(),
+        legal_basis_date: first.legal_basis_date,
+        legal_basis_court: first.legal_basis_court.clone(),
+        reason: first.reason.clone(),
+        idempotency_key: String::new(),
+        at,
+        urgency: first.urgency,
     }
 }
 
@@ -290,6 +411,7 @@ pub(super) struct NewReferral<'a> {
     pub(super) legal_basis_court: &'a str,
     pub(super) reason: &'a str,
     pub(super) ack_deadline: DateTime<Utc>,
+    pub(super) urgency: Urgency,
     pub(super) idempotency_key: &'a str,
     /// Its submission time; `None` for the database's clock.
     pub(super) at: Option<DateTime<Utc>>,
@@ -323,6 +445,7 @@ pub(super) fn new_referral<'a>(
         legal_basis_court: &s.legal_basis_court,
         reason: &s.reason,
         ack_deadline,
+        urgency: s.urgency,
         idempotency_key: &s.idempotency_key,
         at: s.at,
         ages: target.ages,
@@ -376,7 +499,39 @@ mod tests {
             }),
             reason: "The home is closing.".into(),
             idempotency_key: "k1".into(),
+            urgency: 0,
         }
+    }
+
+    #[test]
+    fn urgency_unspecified_is_routine_and_an_unknown_one_is_refused() {
+        let urgency = |code: i32| {
+            validate_submission(SubmitReferralRequest {
+                urgency: code,
+                ..request()
+            })
+        };
+        assert_eq!(urgency(0).map(|s| s.urgency).ok(), Some(Urgency::Routine));
+        let emergency = Urgency::Emergency as i32;
+        assert_eq!(
+            urgency(emergency).map(|s| s.urgency).ok(),
+            Some(Urgency::Emergency)
+        );
+        assert_eq!(
+            field(SubmitReferralRequest {
+                urgency: 9,
+                ..request()
+            }),
+            "urgency"
+        );
+        let search = SubmitSearchRequest {
+            urgency: Urgency::Urgent as i32,
+            ..search(vec![Uuid::new_v4().to_string()])
+        };
+        assert_eq!(
+            validate_search(search).map(|(s, _)| s.urgency).ok(),
+            Some(Urgency::Urgent)
+        );
     }
 
     fn field(r: SubmitReferralRequest) -> String {
@@ -532,6 +687,7 @@ mod tests {
             legal_basis: r.legal_basis,
             reason: r.reason,
             idempotency_key: r.idempotency_key,
+            ..Default::default()
         }
     }
 
@@ -628,6 +784,7 @@ mod tests {
                 let req = SubmitReferralRequest {
                     case_id, service_id, reason, idempotency_key: key,
                     legal_basis: Some(LegalBasis { kind, number, court, issued_on: Some(Date { year, month, day }) }),
+                    urgency: kind.rotate_left(7),
                 };
                 match validate_submission(req) {
                     Ok(s) => {

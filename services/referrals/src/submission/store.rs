@@ -31,19 +31,22 @@ pub async fn start_timers(
     Ok(())
 }
 
-/// Stores a new referral as SUBMITTED; `None` when the sender already used its idempotency key.
+/// Stores a new referral as SUBMITTED, named `reference`; `None` when the sender already used its
+/// idempotency key.
 pub async fn insert_referral(
     conn: &mut PgConnection,
     r: &NewReferral<'_>,
+    reference: &str,
 ) -> Result<Option<ReferralRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
              receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
              places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
              status, ack_deadline, idempotency_key, created_at, updated_at, youngest_child_age,
-             oldest_child_age, search_id, search_position)
+             oldest_child_age, search_id, search_position, search_round, reference, urgency, step_deadline)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                 COALESCE($19, now()), COALESCE($19, now()), $20, $21, $22, $23)
+                 COALESCE($19, now()), COALESCE($19, now()), $20, $21, $22, $23,
+                 (SELECT round FROM searches WHERE id = $22), $24, $25, $17)
          ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
          RETURNING {REFERRAL_COLUMNS}"
     ))
@@ -70,6 +73,8 @@ pub async fn insert_referral(
     .bind(i16::try_from(r.ages.oldest).unwrap_or(i16::MAX))
     .bind(r.search.map(|(search, _)| search))
     .bind(r.search.map(|(_, position)| position))
+    .bind(reference)
+    .bind(r.urgency)
     .fetch_optional(conn)
     .await
 }

@@ -11,7 +11,7 @@ use placement_platform::{
 };
 use placement_proto::v1::{
     AgencyKind, CaseStatus, GetAgencyRequest, GetCaseRequest, GetServiceRequest,
-    ListAgenciesRequest, PageRequest, ServiceStatus, SocialService,
+    ListAgenciesRequest, PageRequest, ServiceStatus, ServiceType, SocialService,
     directory_service_client::DirectoryServiceClient,
 };
 use uuid::Uuid;
@@ -101,6 +101,16 @@ impl Submissions {
         })
     }
 
+    /// How many children the case has and their ages, as its owner sees it (open, with children).
+    pub(super) async fn children_of(
+        &self,
+        caller: &Caller,
+        case_id: Uuid,
+    ) -> ServiceResult<(i32, ChildrenAges)> {
+        let case = self.case_of(caller, case_id).await?;
+        Ok((case.places, case.ages))
+    }
+
     async fn service_of(&self, caller: &Caller, service_id: Uuid) -> ServiceResult<SocialService> {
         Ok(self
             .directory
@@ -159,6 +169,7 @@ impl Submissions {
             free_places: i32::try_from(service.free_places).unwrap_or(i32::MAX),
             service_version: i64::try_from(service.version).unwrap_or(i64::MAX),
             ages: case.ages,
+            service_type: ServiceType::try_from(service.r#type).unwrap_or_default(),
         })
     }
 

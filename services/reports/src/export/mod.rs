@@ -183,6 +183,7 @@ mod tests {
             "{text}"
         );
         assert!(text.lines().any(|l| l == "now_placed,0,0"), "{text}");
-        assert_eq!(names.len(), STATUSES_NOW.len() + 8 + 8 * 4);
+        // Thirteen counts and twelve durations of four rows each.
+        assert_eq!(names.len(), STATUSES_NOW.len() + 13 + 12 * 4);
     }
 }

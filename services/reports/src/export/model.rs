@@ -3,7 +3,8 @@
 
 use placement_model::figures::{FIGURES, Figure, FigureKind, FigureValue, STATUSES_NOW, count_now};
 use placement_proto::v1::{
-    DeclineReason, DistrictReport, DistrictSide, ReportTable, ServiceType, WithdrawReason,
+    DeclineReason, DistrictReport, DistrictSide, ReferralStepName, ReportTable, ServiceType,
+    WaitingReason, WithdrawReason,
 };
 
 pub enum Cell {
@@ -126,6 +127,16 @@ fn services(r: &DistrictReport) -> Table {
                 number(x.accepted),
                 number(x.declined),
                 number(x.acceptance_rate),
+                text(
+                    (x.decline_reasons.iter())
+                        .map(|d| {
+                            let reason = DeclineReason::try_from(d.reason).unwrap_or_default();
+                            let name = reason.as_str_name().trim_start_matches("DECLINE_REASON_");
+                            format!("{name}:{}", d.count)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
             ]
         })
         .collect();
@@ -137,6 +148,7 @@ fn services(r: &DistrictReport) -> Table {
             "accepted",
             "declined",
             "acceptance_rate",
+            "decline_reasons",
         ],
         rows,
     }
@@ -147,6 +159,7 @@ fn stalled(r: &DistrictReport) -> Table {
         .map(|x| {
             vec![
                 text(x.referral_id.clone()),
+                text(x.reference.clone()),
                 text(x.sender_region_code.clone()),
                 text(x.receiving_region_code.clone()),
                 text(time(x.submitted_at.as_ref())),
@@ -158,6 +171,9 @@ fn stalled(r: &DistrictReport) -> Table {
                         .collect::<Vec<_>>()
                         .join(" "),
                 ),
+                text(step_code(x.step)),
+                text(time(x.step_deadline.as_ref())),
+                text(waiting_code(x.waiting_reason)),
             ]
         })
         .collect();
@@ -165,15 +181,37 @@ fn stalled(r: &DistrictReport) -> Table {
         kind: ReportTable::Stalled,
         header: &[
             "referral_id",
+            "reference",
             "sender_region",
             "receiving_region",
             "submitted_at",
             "acknowledgement_deadline",
             "not_answered",
             "free_elsewhere",
+            "step",
+            "step_deadline",
+            "waiting_reason",
         ],
         rows,
     }
+}
+
+/// A step's code ("DECISION"); empty when none is told.
+fn step_code(step: i32) -> String {
+    (ReferralStepName::try_from(step).ok())
+        .filter(|s| *s != ReferralStepName::Unspecified)
+        .map(|s| s.as_str_name().trim_start_matches("REFERRAL_STEP_NAME_"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A waiting reason's code ("DOCUMENTS_MISSING"); empty when none was given.
+fn waiting_code(reason: i32) -> String {
+    (WaitingReason::try_from(reason).ok())
+        .filter(|w| *w != WaitingReason::Unspecified)
+        .map(|w| w.as_str_name().trim_start_matches("WAITING_REASON_"))
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn time(t: Option<&prost_types::Timestamp>) -> String {

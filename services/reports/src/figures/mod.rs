@@ -4,15 +4,17 @@
 //! sides and its stalled referrals; and the country's totals by district.
 
 pub mod model;
+mod searches;
 pub mod store;
-pub mod working;
+/// The Bulgarian working calendar lives in the pure model, which dates the referrals' step deadlines by it.
+pub use placement_model::working;
 
 use chrono::{DateTime, Utc};
 use placement_platform::{error::ServiceResult, time::timestamp};
 use placement_proto::v1::{
     AgencyReport, DistrictFlow, DistrictReport, DistrictSide, DistrictTotals, FreePlaces,
-    NationalReport, PlacesByType, ReferralAction, ServiceAcceptance, StalledReferral, StatusCount,
-    WeekFigures,
+    NationalReport, PlacesByType, ReasonCount, ReferralAction, ServiceAcceptance, StalledReferral,
+    StatusCount, WeekFigures,
 };
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -110,7 +112,7 @@ fn flows(
         .collect()
 }
 
-/// The district's services that were asked in the period, and what they answered.
+/// The district's services that were asked in the period, what they answered, and why they declined.
 fn acceptance(received: &[store::Milestones]) -> Vec<ServiceAcceptance> {
     let each = received
         .iter()
@@ -118,10 +120,30 @@ fn acceptance(received: &[store::Milestones]) -> Vec<ServiceAcceptance> {
     (model::outcomes(each).into_iter())
         .map(|o| ServiceAcceptance {
             acceptance_rate: acceptance_rate(o.accepted, o.declined),
+            decline_reasons: decline_reasons(received, o.key),
             service_id: o.key.to_string(),
             submitted: count(o.submitted),
             accepted: count(o.accepted),
             declined: count(o.declined),
+        })
+        .collect()
+}
+
+/// The declines of `service`'s referrals among `received`, by reason, in the reasons' order.
+fn decline_reasons(received: &[store::Milestones], service: Uuid) -> Vec<ReasonCount> {
+    let mut by_reason = std::collections::BTreeMap::<i32, i64>::new();
+    for m in received
+        .iter()
+        .filter(|m| m.service_id == service && m.declined)
+    {
+        *by_reason
+            .entry(m.end_reason.unwrap_or_default())
+            .or_default() += 1;
+    }
+    (by_reason.into_iter())
+        .map(|(reason, n)| ReasonCount {
+            reason,
+            count: count(n),
         })
         .collect()
 }
@@ -242,6 +264,8 @@ async fn side_of(
         .unwrap_or(u32::MAX),
         decline_reasons: steps.reasons(ReferralAction::Declined),
         withdraw_reasons: steps.reasons(ReferralAction::Withdrawn),
+        placed_elsewhere: steps.placed_elsewhere(),
+        ..searches::figures(&milestones)
     };
     Ok((side, milestones))
 }
@@ -260,20 +284,27 @@ fn span(from: DateTime<Utc>, to: DateTime<Utc>, working: bool) -> i64 {
 }
 
 fn stalled(s: store::Stalled) -> StalledReferral {
-    let mut parties = vec![s.receiving_agency_id, s.foster_team_agency_id];
-    parties.dedup();
+    let holders = model::holders(
+        s.step,
+        &model::Parties {
+            sender: s.sender_agency_id,
+            receiving: s.receiving_agency_id,
+            foster_team: s.foster_team_agency_id,
+            acknowledged_by: &s.acknowledged_by,
+        },
+    );
     StalledReferral {
         referral_id: s.id.to_string(),
+        reference: s.reference,
         sender_region_code: s.sender_region_code,
         receiving_region_code: s.receiving_region_code,
         status: s.status as i32,
         submitted_at: s.submitted_at.map(timestamp),
-        acknowledgement_deadline: Some(timestamp(s.ack_deadline)),
-        not_answered_agency_ids: parties
-            .into_iter()
-            .filter(|p| !s.acknowledged_by.contains(p))
-            .map(|p| p.to_string())
-            .collect(),
+        acknowledgement_deadline: s.ack_deadline.map(timestamp),
+        not_answered_agency_ids: holders.iter().map(Uuid::to_string).collect(),
+        step: s.step as i32,
+        step_deadline: Some(timestamp(s.step_deadline)),
+        waiting_reason: s.waiting_reason.map_or(0, |w| w as i32),
         free_elsewhere: Vec::new(),
     }
 }

@@ -1,32 +1,85 @@
 //! How the figures are counted: steps by kind and reason, small counts suppressed, durations summed up by
 //! nearest-rank percentiles over whole microseconds (so a figure is always one that some referral actually
-//! took), outcomes by key, and a period cut at midnights for the day counts.
+//! took), outcomes by key, a period cut at midnights for the day counts, and who holds a stalled step.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use placement_proto::v1::{Count, DurationFigures, ReasonCount, ReferralAction, ReferralStatus};
+use placement_proto::v1::{
+    Count, DurationFigures, ReasonCount, ReferralAction, ReferralStatus, ReferralStepName,
+    WithdrawReason,
+};
 use prost_types::Duration;
+use uuid::Uuid;
+
+/// The agencies of a referral, as the reports keep them.
+pub struct Parties<'a> {
+    pub sender: Uuid,
+    pub receiving: Uuid,
+    pub foster_team: Uuid,
+    /// The agencies whose acknowledgement the reports learnt.
+    pub acknowledged_by: &'a [Uuid],
+}
+
+/// Who holds `step`, whose move the referral waits for, as the referrals service's state machine says:
+/// the parties that have not acknowledged the acknowledgement, the receiving service's agency the
+/// decision and the arrival, the sender the confirmation.
+pub fn holders(step: ReferralStepName, p: &Parties<'_>) -> Vec<Uuid> {
+    match step {
+        ReferralStepName::Acknowledgement | ReferralStepName::Unspecified => {
+            let mut parties = vec![p.receiving, p.foster_team];
+            parties.dedup();
+            parties.retain(|a| !p.acknowledged_by.contains(a));
+            parties
+        }
+        ReferralStepName::Decision | ReferralStepName::Arrival => vec![p.receiving],
+        ReferralStepName::Confirmation => vec![p.sender],
+    }
+}
 
 /// Steps of a period counted by (action, status after, reason code).
 pub struct StepCounts(pub Vec<(ReferralAction, ReferralStatus, i32, i64)>);
 
+/// The reason of a withdrawal that closed a request because the children were placed elsewhere.
+pub const PLACED_ELSEWHERE: i32 = WithdrawReason::PlacedElsewhere as i32;
+
+/// Whether a step was a request closed as placed elsewhere: counted on its own, never as a withdrawal
+/// (nor a decline, which it never is).
+fn placed_elsewhere(action: ReferralAction, reason: i32) -> bool {
+    action == ReferralAction::Withdrawn && reason == PLACED_ELSEWHERE
+}
+
 impl StepCounts {
-    /// Steps of `action`; acknowledgements only when they completed (the status became ACKNOWLEDGED).
+    /// Steps of `action`; acknowledgements only when they completed (the status became ACKNOWLEDGED),
+    /// withdrawals only when not as placed elsewhere.
     pub fn of(&self, action: ReferralAction) -> u32 {
         let n: i64 = (self.0.iter())
-            .filter(|(a, to, _, _)| {
+            .filter(|(a, to, reason, _)| {
                 *a == action
                     && (action != ReferralAction::Acknowledged
                         || *to == ReferralStatus::Acknowledged)
+                    && !placed_elsewhere(*a, *reason)
             })
             .map(|s| s.3)
             .sum();
         count(n)
     }
 
-    /// Steps of `action` by reason, in the reasons' order.
+    /// Requests closed as placed elsewhere.
+    pub fn placed_elsewhere(&self) -> u32 {
+        let n: i64 = (self.0.iter())
+            .filter(|(a, _, reason, _)| placed_elsewhere(*a, *reason))
+            .map(|s| s.3)
+            .sum();
+        count(n)
+    }
+
+    /// Steps of `action` by reason, in the reasons' order (withdrawals without those as placed elsewhere).
     pub fn reasons(&self, action: ReferralAction) -> Vec<ReasonCount> {
         let mut out: Vec<ReasonCount> = Vec::new();
-        for (_, _, reason, n) in self.0.iter().filter(|s| s.0 == action) {
+        let counted = self
+            .0
+            .iter()
+            .filter(|s| s.0 == action && !placed_elsewhere(s.0, s.2));
+        for (_, _, reason, n) in counted {
             match out.iter_mut().find(|r| r.reason == *reason) {
                 Some(r) => r.count += count(*n),
                 None => out.push(ReasonCount {
@@ -180,6 +233,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_step_is_held_by_whose_move_it_waits_for() {
+        use ReferralStepName as S;
+        let [sender, receiving, foster_team] = [0; 3].map(|_| Uuid::new_v4());
+        let acked = [receiving];
+        let p = Parties {
+            sender,
+            receiving,
+            foster_team,
+            acknowledged_by: &acked,
+        };
+        assert_eq!(holders(S::Acknowledgement, &p), [foster_team]);
+        assert_eq!(holders(S::Decision, &p), [receiving]);
+        assert_eq!(holders(S::Confirmation, &p), [sender]);
+        assert_eq!(holders(S::Arrival, &p), [receiving]);
+        // One agency both runs the service and is the district's team: it holds the acknowledgement once.
+        let both = Parties {
+            foster_team: receiving,
+            acknowledged_by: &[],
+            ..p
+        };
+        assert_eq!(holders(S::Acknowledgement, &both), [receiving]);
+    }
+
+    #[test]
     fn outcomes_are_counted_by_key_most_first() {
         let referrals = [
             ("B", true, false),
@@ -216,6 +293,7 @@ mod tests {
             (A::Declined, S::Declined, 2, 1),
             (A::Declined, S::Declined, 1, 4),
             (A::Withdrawn, S::Withdrawn, 1, 1),
+            (A::Withdrawn, S::Withdrawn, 4, 2),
         ]);
         assert_eq!(
             steps.of(A::Acknowledged),
@@ -229,6 +307,13 @@ mod tests {
             .map(|r| (r.reason, r.count))
             .collect();
         assert_eq!(reasons, [(1, 4), (2, 1)]);
+        // Placed elsewhere (reason 1) is neither a withdrawal nor a decline: counted on its own.
+        assert_eq!(steps.of(A::Withdrawn), 2);
+        assert_eq!(steps.placed_elsewhere(), 1);
+        let withdrawn: Vec<(i32, u32)> = (steps.reasons(A::Withdrawn).iter())
+            .map(|r| (r.reason, r.count))
+            .collect();
+        assert_eq!(withdrawn, [(4, 2)]);
         assert_eq!(acceptance_rate(3, 1), 0.75);
         assert_eq!(acceptance_rate(0, 0), 0.0);
     }

@@ -1,7 +1,9 @@
 //! The figures' SQL: what the read model counts, by district or by sending agency.
 
 use chrono::{DateTime, Utc};
-use placement_proto::v1::{ReferralAction, ReferralStatus, ServiceStatus, ServiceType};
+use placement_proto::v1::{
+    ReferralAction, ReferralStatus, ReferralStepName, ServiceStatus, ServiceType, WaitingReason,
+};
 use sqlx::{FromRow, PgConnection, Postgres};
 use uuid::Uuid;
 
@@ -165,6 +167,12 @@ pub struct Milestones {
     pub service_id: Uuid,
     pub accepted: bool,
     pub declined: bool,
+    /// For the search figures: its search (none for a referral sent alone), when it was first accepted (an
+    /// offer), its status now and why it ended (a decline's or withdrawal's reason code).
+    pub search_id: Option<Uuid>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub status: ReferralStatus,
+    pub end_reason: Option<i32>,
 }
 
 pub async fn milestones(
@@ -175,7 +183,8 @@ pub async fn milestones(
     let sql = format!(
         "SELECT submitted_at, first_answer_at, all_acks_at, LEAST(accepted_at, declined_at) AS decided_at,
              placed_at, sender_region_code, receiving_region_code, service_id,
-             accepted_at IS NOT NULL AS accepted, declined_at IS NOT NULL AS declined
+             accepted_at IS NOT NULL AS accepted, declined_at IS NOT NULL AS declined,
+             search_id, accepted_at, status, end_reason
          FROM referrals r WHERE {} AND submitted_at >= $2 AND submitted_at < $3",
         whose.filter(),
     );
@@ -187,14 +196,19 @@ pub async fn milestones(
         .await
 }
 
-/// A referral of the district still SUBMITTED after its acknowledgement deadline.
+/// A referral of the district whose open step is past its deadline.
 #[derive(Debug, FromRow)]
 pub struct Stalled {
     pub id: Uuid,
+    pub reference: String,
     pub sender_region_code: String,
     pub receiving_region_code: String,
     pub status: ReferralStatus,
-    pub ack_deadline: DateTime<Utc>,
+    pub ack_deadline: Option<DateTime<Utc>>,
+    pub step: ReferralStepName,
+    pub step_deadline: DateTime<Utc>,
+    pub waiting_reason: Option<WaitingReason>,
+    pub sender_agency_id: Uuid,
     pub receiving_agency_id: Uuid,
     pub foster_team_agency_id: Uuid,
     pub submitted_at: Option<DateTime<Utc>>,
@@ -218,14 +232,15 @@ pub async fn stalled(
         StalledOf::Sender(_) => "r.sender_agency_id = $1",
     };
     let sql = format!(
-        "SELECT r.id, r.sender_region_code, r.receiving_region_code, r.status, r.ack_deadline,
+        "SELECT r.id, r.reference, r.sender_region_code, r.receiving_region_code, r.status, r.ack_deadline,
+             r.step, r.step_deadline, r.waiting_reason, r.sender_agency_id,
              r.receiving_agency_id, r.foster_team_agency_id,
              r.submitted_at,
              ARRAY(SELECT actor_agency_id FROM steps WHERE referral_id = r.id
                 AND action = 'REFERRAL_ACTION_ACKNOWLEDGED' AND actor_agency_id IS NOT NULL) AS acknowledged_by
          FROM referrals r
-         WHERE {filter} AND r.status = 'REFERRAL_STATUS_SUBMITTED' AND r.ack_deadline < now()
-         ORDER BY r.ack_deadline, r.id LIMIT $2"
+         WHERE {filter} AND r.step IS NOT NULL AND r.step_deadline < now()
+         ORDER BY r.step_deadline, r.id LIMIT $2"
     );
     let q = sqlx::query_as(&sql);
     let q = match of {
@@ -269,7 +284,7 @@ pub async fn national(
              FROM counted GROUP BY region_code),
          stalled AS (
              SELECT receiving_region_code AS region_code, count(*) AS stalled_now FROM referrals
-             WHERE status = 'REFERRAL_STATUS_SUBMITTED' AND ack_deadline < now()
+             WHERE step IS NOT NULL AND step_deadline < now()
              GROUP BY receiving_region_code)
          SELECT region_code, COALESCE(s.submitted, 0)::bigint AS submitted,
              COALESCE(s.accepted, 0)::bigint AS accepted, COALESCE(s.declined, 0)::bigint AS declined,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::credential::CredentialError;
 use crate::{
     places::model::ServiceNow,
-    steps::model::{ReferralNow, Step, age},
+    steps::model::{ReferralNow, Step, age, told},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,14 @@ pub fn referral_now(r: &Referral) -> Result<ReferralNow, RebuildError> {
         version: i64::try_from(r.version).map_err(|_| RebuildError::Malformed("version".into()))?,
         youngest_child_age: age(r.youngest_child_age),
         oldest_child_age: age(r.oldest_child_age),
+        search_id: match r.search_id.as_str() {
+            "" => None,
+            told => Some(parse(told, "search_id")?),
+        },
+        reference: r.reference.clone(),
+        step: told(r.step),
+        step_deadline: r.step_deadline.as_ref().and_then(from_timestamp),
+        waiting_reason: told(r.waiting_reason),
     })
 }
 

@@ -10,7 +10,7 @@ use placement_proto::v1::{ReferralAction, ReferralEvent, ReferralStatus};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use model::{ReferralNow, Step, age};
+use model::{ReferralNow, Step, age, told};
 
 /// Notes a referral's step, once per version, and where the referral stands now.
 pub async fn learn(
@@ -44,6 +44,15 @@ pub async fn learn(
         version,
         youngest_child_age: age(r.youngest_child_age),
         oldest_child_age: age(r.oldest_child_age),
+        search_id: match r.search_id.as_str() {
+            "" => None,
+            told => Some(payload_id("search_id", told)?),
+        },
+        reference: r.reference.clone(),
+        step: told(r.step),
+        step_deadline: (r.step_deadline.as_ref())
+            .and_then(placement_platform::time::from_timestamp),
+        waiting_reason: told(r.waiting_reason),
     };
     let step = Step {
         referral_id: referral.id,

@@ -2,7 +2,7 @@
 //! referral a district is on.
 
 use chrono::{DateTime, Utc};
-use placement_proto::v1::{ReferralAction, ReferralStatus};
+use placement_proto::v1::{ReferralAction, ReferralStatus, ReferralStepName, WaitingReason};
 use uuid::Uuid;
 
 /// A referral as an event describes it now.
@@ -22,6 +22,19 @@ pub struct ReferralNow {
     /// The children's ages at submission (see `Referral.youngest_child_age`); `None` when not told.
     pub youngest_child_age: Option<i32>,
     pub oldest_child_age: Option<i32>,
+    /// The search it is one request of; `None` for a referral sent alone.
+    pub search_id: Option<Uuid>,
+    /// The reference people say; empty when not told.
+    pub reference: String,
+    /// The step open now, when it is due, and why its holder said it waits; `None` when not told.
+    pub step: Option<ReferralStepName>,
+    pub step_deadline: Option<DateTime<Utc>>,
+    pub waiting_reason: Option<WaitingReason>,
+}
+
+/// A told enum value, `None` for UNSPECIFIED (or a value this release does not know).
+pub fn told<T: TryFrom<i32>>(value: i32) -> Option<T> {
+    (value != 0).then(|| T::try_from(value).ok()).flatten()
 }
 
 pub struct Step {

@@ -17,10 +17,11 @@ pub async fn note_referral(
     sqlx::query(
         "INSERT INTO referrals (id, sender_agency_id, sender_region_code, receiving_agency_id,
              receiving_region_code, foster_team_agency_id, service_id, status, ack_deadline, version, places,
-             youngest_child_age, oldest_child_age)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             youngest_child_age, oldest_child_age, step, step_deadline, waiting_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, ack_deadline = EXCLUDED.ack_deadline,
-             version = EXCLUDED.version, places = EXCLUDED.places,
+             version = EXCLUDED.version, places = EXCLUDED.places, step = EXCLUDED.step,
+             step_deadline = EXCLUDED.step_deadline, waiting_reason = EXCLUDED.waiting_reason,
              youngest_child_age = COALESCE(EXCLUDED.youngest_child_age, referrals.youngest_child_age),
              oldest_child_age = COALESCE(EXCLUDED.oldest_child_age, referrals.oldest_child_age)
          WHERE referrals.version < EXCLUDED.version",
@@ -38,9 +39,29 @@ pub async fn note_referral(
     .bind(r.places)
     .bind(r.youngest_child_age)
     .bind(r.oldest_child_age)
+    .bind(r.step)
+    .bind(r.step_deadline)
+    .bind(r.waiting_reason)
     .execute(&mut **tx)
-    .await
-    .map(drop)
+    .await?;
+    if r.search_id.is_some() {
+        // A referral's search never changes, but one kept before searches were known has none: whichever
+        // event or rebuild brings it next tells it, newer or not.
+        sqlx::query("UPDATE referrals SET search_id = $2 WHERE id = $1 AND search_id IS NULL")
+            .bind(r.id)
+            .bind(r.search_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !r.reference.is_empty() {
+        // Never changes either; a referral kept before references were told has none yet.
+        sqlx::query("UPDATE referrals SET reference = $2 WHERE id = $1 AND reference = ''")
+            .bind(r.id)
+            .bind(&r.reference)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Keeps a step once: the same version brought again changes nothing. A new step also marks its
@@ -66,20 +87,24 @@ pub async fn note_step(tx: &mut Transaction<'_, Postgres>, s: &Step) -> sqlx::Re
     .await?
     .rows_affected()
         == 1;
-    let columns = milestone_columns(s);
-    if inserted && !columns.is_empty() {
-        let set: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{c} = LEAST({c}, $2)"))
-            .collect();
-        sqlx::query(&format!(
-            "UPDATE referrals SET {} WHERE id = $1",
-            set.join(", ")
-        ))
-        .bind(s.referral_id)
-        .bind(s.at)
-        .execute(&mut **tx)
-        .await?;
+    let mut set: Vec<String> = (milestone_columns(s).iter())
+        .map(|c| format!("{c} = LEAST({c}, $2)"))
+        .collect();
+    // A referral ends once (declined or withdrawn); why is kept with it for the figures by reason.
+    let ends = matches!(
+        s.action,
+        ReferralAction::Declined | ReferralAction::Withdrawn
+    );
+    if ends {
+        set.push("end_reason = $3".into());
+    }
+    if inserted && !set.is_empty() {
+        let sql = format!("UPDATE referrals SET {} WHERE id = $1", set.join(", "));
+        let mut update = sqlx::query(&sql).bind(s.referral_id).bind(s.at);
+        if ends {
+            update = update.bind(s.reason_code);
+        }
+        update.execute(&mut **tx).await?;
     }
     Ok(inserted)
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Chrome, check_csrf, field_errors, render};
-use crate::{AppState, WebError, i18n::Lang, session::Session, views};
+use crate::{AppState, WebError, i18n::Lang, names::Names, session::Session, views};
 
 /// Rows for children on the form (no script needed to add one); empty rows are left out.
 const CHILD_ROWS: usize = 4;
@@ -194,6 +194,8 @@ struct CaseView {
     short: String,
     status: String,
     children: Vec<(String, i32, String)>,
+    /// The case's searches: their pages' ids and how they are named.
+    searches: Vec<(String, String)>,
     regions: Vec<(String, String)>,
     types: Vec<(String, String)>,
     q: SearchQuery,
@@ -271,11 +273,20 @@ async fn case_view(
         search(app, session, lang, &case, &q).await?
     };
     let chosen = chosen_service(app, session, lang, &q.service).await;
+    let regions = regions(app, session, lang).await;
+    // The district by its name, as people say it: the codes are the exchange's.
+    let named = |mut row: ServiceRow| {
+        if let Some(r) = regions.iter().find(|r| r.0 == row.region) {
+            row.region = r.1.clone();
+        }
+        row
+    };
+    let (results, chosen) = (results.into_iter().map(named).collect(), chosen.map(named));
     let (form, errors) = refused.unwrap_or_else(|| (blank_form(), HashMap::new()));
     Ok(CaseView {
         c: Chrome::of(app, session, lang, &format!("/cases/{id}")).await,
         id: case.id.clone(),
-        short: views::short(&case.id),
+        short: views::named(&case.reference, &case.id),
         status: lang.t(&views::key(
             placement_proto::v1::CaseStatus::try_from(case.status)
                 .unwrap_or_default()
@@ -292,7 +303,8 @@ async fn case_view(
                 )
             })
             .collect(),
-        regions: regions(app, session, lang).await,
+        searches: of_case(app, session, lang, &case.id).await,
+        regions,
         types: service_types(lang),
         results,
         chosen,
@@ -379,8 +391,8 @@ fn service_row(lang: Lang, s: placement_proto::v1::SocialService) -> ServiceRow 
         kind: lang.t(&views::key(kind.as_str_name())),
         ages: format!("{}–{}", s.min_age, s.max_age),
         free: s.free_places,
+        name: Names::of_service(&s).in_language(lang).to_string(),
         region: s.region_code,
-        name: s.name,
         id: s.id,
     }
 }
@@ -448,4 +460,51 @@ async fn chosen_service(
         .await
         .ok()?;
     Some(service_row(lang, s.into_inner()))
+}
+
+/// The searches of a case, newest first, each with when it was sent and how many services it asked:
+/// read from the sender's latest referrals (the referrals service lists no searches by case), so a search
+/// older than the agency's last 500 referrals is not linked from the case's page; the referrals of it link
+/// to it still.
+pub async fn of_case(
+    app: &AppState,
+    session: &Session,
+    lang: Lang,
+    case_id: &str,
+) -> Vec<(String, String)> {
+    use placement_proto::v1::{ListReferralsRequest, PageRequest, ReferralDirection};
+    let asked = ListReferralsRequest {
+        direction: ReferralDirection::Outgoing as i32,
+        page: Some(PageRequest {
+            page_size: 500,
+            page_token: String::new(),
+        }),
+        ..Default::default()
+    };
+    let Ok(listed) = (app.clients.referrals.clone())
+        .list_referrals(session.request(asked))
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut searches: Vec<(String, String, usize)> = Vec::new();
+    for r in listed.into_inner().referrals {
+        if r.case_id != case_id || r.search_id.is_empty() {
+            continue;
+        }
+        match searches.iter_mut().find(|s| s.0 == r.search_id) {
+            Some(s) => {
+                s.2 += 1;
+                // Newest first: the last seen is the earliest, when the search was sent.
+                s.1 = views::time(r.created_at.as_ref());
+            }
+            None => searches.push((r.search_id, views::time(r.created_at.as_ref()), 1)),
+        }
+    }
+    (searches.into_iter())
+        .map(|(id, at, n)| {
+            let label = lang.t1("search-of-case", "count", n);
+            (id, format!("{at} — {label}"))
+        })
+        .collect()
 }

@@ -22,7 +22,7 @@ use super::{
     endpoint_list::{self, EndpointRow},
     field_errors, render,
 };
-use crate::{AppState, WebError, i18n::Lang, session::Session, views};
+use crate::{AppState, WebError, i18n::Lang, names::Names, session::Session, views};
 
 pub struct OwnService {
     pub id: String,
@@ -69,6 +69,8 @@ impl Shown {
 pub struct DirectoryView {
     c: Chrome,
     services: Vec<OwnService>,
+    /// Whether the agency is a provider, whose page is its services; for the others, where they are told.
+    provider: bool,
     may_edit: bool,
     endpoints: Vec<EndpointRow>,
     /// The add form's event boxes, with what was entered.
@@ -135,6 +137,8 @@ pub async fn view(
             .into_iter()
             .map(|s| OwnService::of(s, lang))
             .collect(),
+        provider: (super::standing(app, session).await)
+            .is_none_or(|s| s.kind == placement_proto::v1::AgencyKind::ServiceProvider),
         may_edit,
         endpoints,
         new_events: endpoint_list::event_choices(lang, &new_events),
@@ -157,7 +161,7 @@ impl OwnService {
             held: s.held_places,
             free: s.free_places,
             version: s.version,
-            name: s.name,
+            name: Names::of_service(&s).in_language(lang).to_string(),
             id: s.id,
         }
     }

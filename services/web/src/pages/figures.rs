@@ -67,6 +67,9 @@ pub struct Stalled {
     pub short: String,
     pub route: String,
     pub deadline: String,
+    /// The step past its deadline, and why its holder said it waits (empty if it did not say).
+    pub step: String,
+    pub waiting_reason: String,
     pub waiting_for: String,
     /// Services elsewhere with the places free now: "name (district): n".
     pub free_elsewhere: String,
@@ -91,7 +94,14 @@ struct FiguresView {
     /// The country by receiving district, for a national authority; empty for an RDSA.
     country: Vec<CountryRow>,
     published: bool,
+    /// The CSV downloads: each table's name in the export, and in the page's language.
+    exports: Vec<(&'static str, String)>,
 }
+
+/// The tables a CSV download may hold, as the export names them.
+const EXPORTS: [&str; 6] = [
+    "figures", "reasons", "flows", "services", "stalled", "places",
+];
 
 pub async fn page(
     State(app): State<AppState>,
@@ -107,6 +117,11 @@ pub async fn page(
         true => country(&app, &session, lang, &all, length, q.published).await?,
         false => Vec::new(),
     };
+    let (flow_chart, region_name) = (
+        flow_chart(lang, &report, &all),
+        district_name(&all, &region),
+    );
+    let stalled = stalled(&app, &session, lang, &report, &all).await;
     let view = FiguresView {
         c: Chrome::of(
             &app,
@@ -115,11 +130,7 @@ pub async fn page(
             &format!("/figures?region={region}&days={days}"),
         )
         .await,
-        region_name: all
-            .iter()
-            .find(|r| r.0 == region)
-            .map(|r| r.1.clone())
-            .unwrap_or_else(|| region.clone()),
+        region_name,
         regions: if standing.kind == AgencyKind::Rdsa {
             Vec::new()
         } else {
@@ -128,8 +139,11 @@ pub async fn page(
         rows: rows(lang, &report),
         status_chart: status_chart(lang, report.as_receiver.as_ref()),
         weeks_chart: weeks_chart(lang, &report.weeks),
-        flow_chart: flow_chart(lang, &report),
-        stalled: stalled(&app, &session, lang, &report).await,
+        flow_chart,
+        stalled,
+        exports: (EXPORTS.iter())
+            .map(|t| (*t, lang.t(&format!("figures-export-{t}"))))
+            .collect(),
         links: !national,
         country,
         published: q.published,
@@ -296,12 +310,21 @@ fn weeks_chart(lang: Lang, weeks: &[WeekFigures]) -> String {
     charts::columns(&lang.t("figures-weeks-chart"), &columns)
 }
 
-fn flow_chart(lang: Lang, r: &DistrictReport) -> String {
+/// The district of `code` by name, from `regions` (code, name); the code if it is not there.
+fn district_name(regions: &[(String, String)], code: &str) -> String {
+    (regions.iter().find(|r| r.0 == code)).map_or_else(|| code.to_string(), |r| r.1.clone())
+}
+
+fn flow_chart(lang: Lang, r: &DistrictReport, regions: &[(String, String)]) -> String {
     let bars: Vec<Bar> = r
         .flows
         .iter()
         .map(|f| Bar {
-            label: format!("{} → {}", f.sender_region_code, f.receiving_region_code),
+            label: format!(
+                "{} → {}",
+                district_name(regions, &f.sender_region_code),
+                district_name(regions, &f.receiving_region_code)
+            ),
             value: f64::from(f.submitted),
             shown: lang.t1(
                 "figures-flow-shown",
@@ -349,11 +372,8 @@ async fn country(
         ]
         .map(shown),
     };
-    let name_of = |code: &str| {
-        (names.iter().find(|n| n.0 == code)).map_or_else(|| code.to_string(), |n| n.1.clone())
-    };
     let mut rows: Vec<CountryRow> = (national.districts.iter())
-        .map(|t| row(t, name_of(&t.region_code)))
+        .map(|t| row(t, district_name(names, &t.region_code)))
         .collect();
     rows.extend(
         national
@@ -369,24 +389,35 @@ async fn stalled(
     session: &Session,
     lang: Lang,
     r: &DistrictReport,
+    regions: &[(String, String)],
 ) -> Vec<Stalled> {
     let mut out = Vec::with_capacity(r.stalled_now.len());
     for s in &r.stalled_now {
         let mut waiting = Vec::new();
         for agency in &s.not_answered_agency_ids {
-            waiting.push(super::agency_name(app, session, agency).await);
+            waiting.push(super::agency_name(app, session, lang, agency).await);
         }
         let mut free = Vec::new();
         for f in &s.free_elsewhere {
-            let name = super::service_name(app, session, &f.service_id).await;
-            free.push(format!("{name} ({}): {}", f.region_code, f.free_places));
+            let name = super::service_name(app, session, lang, &f.service_id).await;
+            let region = district_name(regions, &f.region_code);
+            free.push(format!("{name} ({region}): {}", f.free_places));
         }
         out.push(Stalled {
             free_elsewhere: free.join("; "),
-            short: views::short(&s.referral_id),
+            short: views::named(&s.reference, &s.referral_id),
             id: s.referral_id.clone(),
-            route: format!("{} → {}", s.sender_region_code, s.receiving_region_code),
-            deadline: views::countdown(lang, s.acknowledgement_deadline.as_ref(), Utc::now()).0,
+            route: format!(
+                "{} → {}",
+                district_name(regions, &s.sender_region_code),
+                district_name(regions, &s.receiving_region_code)
+            ),
+            deadline: views::countdown(lang, s.step_deadline.as_ref(), Utc::now()).0,
+            step: placement_wording::step(lang.language(), s.step),
+            waiting_reason: match s.waiting_reason {
+                0 => String::new(),
+                reason => placement_wording::waiting(lang.language(), reason),
+            },
             waiting_for: waiting.join(", "),
         });
     }

@@ -1,7 +1,7 @@
 //! The inbox: the agency's notifications, newest first, marked read one by one or all shown at once; live
 //! through server-sent events fed by `WatchNotifications`.
 
-use std::{convert::Infallible, time::Duration};
+use std::{collections::HashMap, convert::Infallible, time::Duration};
 
 use askama::Template;
 use axum::{
@@ -19,7 +19,7 @@ use placement_proto::v1::{
 };
 use serde::Deserialize;
 
-use super::{Chrome, check_csrf, render};
+use super::{Chrome, agency_name, check_csrf, render, service_name};
 use crate::{AppState, WebError, i18n::Lang, session::Session, views};
 
 pub struct Item {
@@ -30,10 +30,14 @@ pub struct Item {
     pub unread: bool,
     /// Where the notice leads in this app: its referral's page, the figures for a digest; empty for none.
     pub link: String,
+    /// The reference of its referral, as the referral's page shows it; empty for none.
+    pub reference: String,
 }
 
 impl Item {
-    fn of(n: Notification) -> Item {
+    /// The notice as `lang` reads it: worded from its facts with the shared catalogue (as its e-mails are),
+    /// or, for a notice stored as words, those words.
+    fn of(n: Notification, lang: Lang, names: &HashMap<String, String>) -> Item {
         let link = if !n.referral_id.is_empty() {
             format!("/referrals/{}", n.referral_id)
         } else if n.kind == NotificationKind::DistrictDigest as i32 {
@@ -41,13 +45,18 @@ impl Item {
         } else {
             String::new()
         };
+        let (title, body) = match &n.facts {
+            Some(facts) => placement_wording::notice(lang.language(), n.kind, facts, names),
+            None => (n.title, n.body),
+        };
         Item {
             at: views::time(n.created_at.as_ref()),
             unread: n.read_at.is_none(),
             id: n.id,
-            title: n.title,
-            body: n.body,
+            title,
+            body,
             link,
+            reference: n.reference,
         }
     }
 }
@@ -88,7 +97,10 @@ pub async fn page(
         .list_notifications(session.request(asked))
         .await?
         .into_inner();
-    let items: Vec<Item> = listed.notifications.into_iter().map(Item::of).collect();
+    let names = names_of(&app, &session, lang, &listed.notifications).await;
+    let items: Vec<Item> = (listed.notifications.into_iter())
+        .map(|n| Item::of(n, lang, &names))
+        .collect();
     let unread_ids = items
         .iter()
         .filter(|i| i.unread)
@@ -101,6 +113,39 @@ pub async fn page(
         next_page: listed.next_page_token,
         unread_only: q.unread,
     })
+}
+
+/// The names, in `lang`, of the agencies and services `notices` name, as far as the directory tells them
+/// (one not known is left out: the notice names it by its role).
+async fn names_of(
+    app: &AppState,
+    session: &Session,
+    lang: Lang,
+    notices: &[Notification],
+) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    for facts in notices.iter().filter_map(|n| n.facts.as_ref()) {
+        let named = [
+            (facts.service_id.as_str(), true),
+            (facts.sender_agency_id.as_str(), false),
+            (facts.actor_agency_id.as_str(), false),
+        ];
+        for (id, service) in named {
+            if id.is_empty() || names.contains_key(id) {
+                continue;
+            }
+            let name = if service {
+                service_name(app, session, lang, id).await
+            } else {
+                agency_name(app, session, lang, id).await
+            };
+            // What the directory could not tell comes back as the short id: no name, then.
+            if name != views::short(id) {
+                names.insert(id.to_string(), name);
+            }
+        }
+    }
+    names
 }
 
 /// `ids` is a comma-separated list: one notification's id, or every unread one shown.
@@ -144,6 +189,7 @@ pub async fn mark_read(
 pub async fn events(
     State(app): State<AppState>,
     session: Session,
+    lang: Lang,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     let watched = app
         .clients
@@ -152,17 +198,25 @@ pub async fn events(
         .watch_notifications(session.request(WatchNotificationsRequest { after_sequence: 0 }))
         .await?
         .into_inner();
+    let named = (app.clone(), session.clone());
     let stream = watched
         .take_while(|n| std::future::ready(n.is_ok()))
         .filter_map(|n| async move { n.ok() })
-        .map(|n| {
-            let item = Item::of(n);
+        .then(move |n| {
+            let (app, session) = named.clone();
+            async move {
+                let names = names_of(&app, &session, lang, std::slice::from_ref(&n)).await;
+                Item::of(n, lang, &names)
+            }
+        })
+        .map(|item| {
             let data = serde_json::json!({
                 "id": item.id,
                 "title": item.title,
                 "body": item.body,
                 "at": item.at,
                 "link": item.link,
+                "reference": item.reference,
             });
             Ok(Event::default()
                 .event("notification")
@@ -192,7 +246,7 @@ mod tests {
             ..Default::default()
         };
         let id = "0194f3c0-0000-7000-8000-000000000001";
-        let of = |n| Item::of(n).link;
+        let of = |n| Item::of(n, Lang::Bg, &HashMap::new()).link;
         assert_eq!(
             of(notice(NotificationKind::ReferralSubmitted, id)),
             format!("/referrals/{id}")

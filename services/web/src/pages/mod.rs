@@ -6,16 +6,19 @@ mod directory;
 mod endpoint_list;
 mod endpoints;
 mod figures;
+mod find;
 mod inbox;
+mod menu;
 mod referrals;
 mod register;
+mod searches;
 
 use std::collections::HashMap;
 
 use askama::Template;
 use axum::{
     Router,
-    extract::Request,
+    extract::{FromRequestParts, Request, State},
     http::{StatusCode, header},
     middleware::{Next, from_fn, from_fn_with_state},
     response::{Html, IntoResponse, Redirect, Response},
@@ -29,9 +32,11 @@ use crate::{
     AppState, WebError,
     error::ErrorPage,
     i18n::{self, Lang},
+    names::Names,
     security,
     session::Session,
 };
+pub use menu::MenuItem;
 
 pub fn router(app: AppState) -> Router {
     let policy = std::sync::Arc::new(security::Policy::new(
@@ -54,6 +59,11 @@ pub fn router(app: AppState) -> Router {
         .route("/cases/new", get(cases::new_form))
         .route("/cases", post(cases::open))
         .route("/cases/{id}", get(cases::page))
+        .route("/cases/{id}/search", get(searches::preview))
+        .route("/searches", post(searches::submit))
+        .route("/searches/{id}", get(searches::page))
+        .route("/searches/{id}/confirm", post(searches::confirm))
+        .route("/searches/{id}/extend", post(searches::extend))
         .route("/directory", get(directory::page))
         .route(
             "/directory/services/{id}/capacity",
@@ -66,15 +76,17 @@ pub fn router(app: AppState) -> Router {
                 // A register of thousands of services is a few MiB; the directory takes up to 32.
                 .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024)),
         )
+        .route("/find", get(find::page))
         .route("/figures", get(figures::page))
         .route("/figures/export", get(figures::export))
         .route("/directory/endpoints", post(endpoints::add))
         .route("/directory/endpoints/{id}", post(endpoints::change))
         .route("/static/app.js", get(script))
         .route("/static/app.css", get(style))
+        .route("/favicon.ico", get(favicon))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { WebError::NotFound })
-        .layer(from_fn(error_pages))
+        .layer(from_fn_with_state(app.clone(), error_pages))
         .layer(from_fn_with_state(policy, security::headers))
         .layer(from_fn(measured))
         .with_state(app)
@@ -124,6 +136,19 @@ async fn script() -> Response {
         .into_response()
 }
 
+/// The app's icon: an SVG (every browser the app supports shows one), at the address browsers ask for
+/// unprompted; kept a day, as it changes with a release at most.
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../static/favicon.svg"),
+    )
+        .into_response()
+}
+
 async fn style() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
@@ -143,9 +168,8 @@ pub struct Chrome {
     pub here: String,
     /// Whether the district figures are the person's to see (an RDSA or a national authority).
     pub figures: bool,
-    /// Whether the person's agency opens cases and sends referrals (a DSA): the other agencies' menus
-    /// leave those pages out.
-    pub sends: bool,
+    /// The menu after the inbox, as [`menu::menu`] decides it for the agency's kind.
+    pub menu: Vec<MenuItem>,
 }
 
 impl Chrome {
@@ -179,7 +203,7 @@ impl Chrome {
             unread: String::new(),
             here: "/inbox".into(),
             figures: false,
-            sends: false,
+            menu: Vec::new(),
         }
     }
 
@@ -187,17 +211,16 @@ impl Chrome {
         let unread = unread_count(app, session).await;
         let standing = standing(app, session).await;
         let figures = standing.as_ref().is_some_and(Standing::sees_figures);
-        // Unknown for a moment (the directory not answering): every page is offered, as before.
-        let sends = standing.as_ref().is_none_or(|s| s.kind == AgencyKind::Dsa);
+        let admin = (session.roles).has(placement_platform::caller::Role::DirectoryAdmin);
         Chrome {
             lang,
             signed_in: true,
             csrf: session.csrf.clone(),
-            agency: agency_name(app, session, &session.agency_id.to_string()).await,
+            agency: agency_name(app, session, lang, &session.agency_id.to_string()).await,
             unread,
             here: here.to_string(),
             figures,
-            sends,
+            menu: menu::menu(standing.map(|s| s.kind), admin),
         }
     }
 }
@@ -265,42 +288,46 @@ pub async fn standing(app: &AppState, session: &Session) -> Option<Standing> {
     Some(standing)
 }
 
-/// The name of an agency.
-pub async fn agency_name(app: &AppState, session: &Session, id: &str) -> String {
+/// The name of an agency, in `lang`.
+pub async fn agency_name(app: &AppState, session: &Session, lang: Lang, id: &str) -> String {
     let asked = GetAgencyRequest {
         agency_id: id.to_string(),
     };
     let mut directory = app.clients.directory.clone();
     let read = directory.get_agency(session.request(asked));
-    name(app, id, async { read.await.map(|a| a.into_inner().name) }).await
+    let read = async { read.await.map(|a| Names::of_agency(&a.into_inner())) };
+    name(app, lang, id, read).await
 }
 
-/// The name of a service of the directory.
-pub async fn service_name(app: &AppState, session: &Session, id: &str) -> String {
+/// The name of a service of the directory, in `lang`.
+pub async fn service_name(app: &AppState, session: &Session, lang: Lang, id: &str) -> String {
     let asked = GetServiceRequest {
         service_id: id.to_string(),
     };
     let mut directory = app.clients.directory.clone();
     let read = directory.get_service(session.request(asked));
-    name(app, id, async { read.await.map(|s| s.into_inner().name) }).await
+    let read = async { read.await.map(|s| Names::of_service(&s.into_inner())) };
+    name(app, lang, id, read).await
 }
 
-/// The name of the agency or service `id`, kept once `read` (names change rarely, and a page shows many);
-/// its short id when it cannot be read.
+/// The name in `lang` of the agency or service `id`, its names kept once `read` (names change rarely,
+/// and a page shows many); its short id when it cannot be read.
 async fn name(
     app: &AppState,
+    lang: Lang,
     id: &str,
-    read: impl Future<Output = Result<String, tonic::Status>>,
+    read: impl Future<Output = Result<Names, tonic::Status>>,
 ) -> String {
     if id.is_empty() {
         return String::new();
     }
-    if let Some(name) = app.names.get(id) {
-        return name;
+    if let Some(names) = app.names.get(id) {
+        return names.in_language(lang).to_string();
     }
     match read.await {
-        Ok(name) => {
-            app.names.keep(id.to_string(), name.clone());
+        Ok(names) => {
+            let name = names.in_language(lang).to_string();
+            app.names.keep(id.to_string(), names);
             name
         }
         Err(_) => crate::views::short(id),
@@ -323,17 +350,24 @@ struct ErrorView {
     status: u16,
 }
 
-/// Gives every error answer a page in the person's language.
-async fn error_pages(request: Request, next: Next) -> Response {
+/// Gives every error answer a page in the person's language, with the menu and the sign-out button of
+/// every page when they are signed in.
+async fn error_pages(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let lang = i18n::of_request(&parts);
+    // Kept to find the session again should the answer be an error: only then is it read.
+    let asked = (
+        parts.method.clone(),
+        parts.uri.clone(),
+        parts.headers.clone(),
+    );
     let mut response = next.run(Request::from_parts(parts, body)).await;
     let Some(page) = response.extensions_mut().remove::<ErrorPage>() else {
         return response;
     };
     let status = response.status();
     let view = ErrorView {
-        c: Chrome::anonymous(lang),
+        c: error_chrome(&app, lang, asked).await,
         heading: lang.t(page.key),
         detail: page.detail,
         status: status.as_u16(),
@@ -341,6 +375,30 @@ async fn error_pages(request: Request, next: Next) -> Response {
     match view.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, lang.t(page.key)).into_response(),
+    }
+}
+
+/// The frame of an error page: the person's, if the request came with a live session.
+async fn error_chrome(
+    app: &AppState,
+    lang: Lang,
+    (method, uri, headers): (http::Method, http::Uri, http::HeaderMap),
+) -> Chrome {
+    let mut request = Request::new(());
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri.clone();
+    *request.headers_mut() = headers;
+    let (mut parts, ()) = request.into_parts();
+    match Session::from_request_parts(&mut parts, app).await {
+        Ok(session) => {
+            // The language links come back to the page asked for, when it was one.
+            let here = match (method == http::Method::GET, uri.path_and_query()) {
+                (true, Some(pq)) => pq.as_str().to_string(),
+                _ => "/inbox".to_string(),
+            };
+            Chrome::of(app, &session, lang, &here).await
+        }
+        Err(_) => Chrome::anonymous(lang),
     }
 }
 

@@ -16,9 +16,9 @@ use placement_platform::caller::Act;
 use placement_proto::v1::{
     AcceptReferralRequest, AcknowledgeReferralRequest, ConfirmPlacementRequest, DeclineReason,
     DeclineReferralRequest, GetCaseRequest, GetReferralRequest, LegalBasis, LegalBasisKind,
-    ListReferralsRequest, PageRequest, RecordCourtDecisionRequest, Referral, ReferralAction,
-    ReferralDirection, ReferralStatus, SubmitReferralRequest, WithdrawReason,
-    WithdrawReferralRequest,
+    ListReferralsRequest, PageRequest, PostponeStepRequest, RecordArrivalRequest,
+    RecordCourtDecisionRequest, Referral, ReferralAction, ReferralDirection, ReferralStatus,
+    SubmitReferralRequest, WithdrawReason, WithdrawReferralRequest,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -91,6 +91,7 @@ pub async fn list(
             page_size: 25,
             page_token: q.page,
         }),
+        ..Default::default()
     };
     let listed = app
         .clients
@@ -149,10 +150,10 @@ async fn row(app: &AppState, session: &Session, lang: Lang, r: Referral, incomin
         &r.receiving_agency_id
     };
     Row {
-        short: views::short(&r.id),
+        short: views::named(&r.reference, &r.id),
         status: lang.t(&views::key(status.as_str_name())),
-        service: service_name(app, session, &r.service_id).await,
-        counterpart: agency_name(app, session, counterpart).await,
+        service: service_name(app, session, lang, &r.service_id).await,
+        counterpart: agency_name(app, session, lang, counterpart).await,
         places: r.places,
         deadline,
         overdue,
@@ -198,12 +199,17 @@ struct ReferralView {
     deadline: String,
     overdue: bool,
     resolution: String,
+    /// Why the current step waits, as its holder said.
+    waiting: String,
+    /// The search the referral is one of, for its sender (the search's page is the sender's alone).
+    search_id: String,
     children: Vec<ChildView>,
     acks: Vec<AckView>,
     history: Vec<StepView>,
     steps: Vec<&'static str>,
     decline_reasons: Vec<(i32, String)>,
     withdraw_reasons: Vec<(i32, String)>,
+    waiting_reasons: Vec<(i32, String)>,
     errors: HashMap<String, String>,
     failed_step: String,
     comment: String,
@@ -230,6 +236,8 @@ fn step_name(kind: StepKind) -> &'static str {
         StepKind::Withdraw => "withdraw",
         StepKind::ConfirmPlacement => "confirm",
         StepKind::RecordCourtDecision => "court-decision",
+        StepKind::RecordArrival => "arrival",
+        StepKind::Postpone => "postpone",
     }
 }
 
@@ -324,28 +332,34 @@ async fn referral_view(
     });
     Ok(ReferralView {
         c: Chrome::of(app, session, lang, &format!("/referrals/{}", r.id)).await,
-        short: views::short(&r.id),
+        short: views::named(&r.reference, &r.id),
         status: lang.t(&views::key(status.as_str_name())),
-        service: service_name(app, session, &r.service_id).await,
-        sender: agency_name(app, session, &r.sender_agency_id).await,
-        receiver: agency_name(app, session, &r.receiving_agency_id).await,
+        service: service_name(app, session, lang, &r.service_id).await,
+        sender: agency_name(app, session, lang, &r.sender_agency_id).await,
+        receiver: agency_name(app, session, lang, &r.receiving_agency_id).await,
         places: r.places,
         legal_basis: legal_basis_text(lang, r.legal_basis.as_ref()),
-        court_due: r
-            .court_application_due_on
-            .as_ref()
-            .map(views::date)
-            .unwrap_or_default(),
+        court_due: court_due(&r),
         court_decision: legal_basis_text(lang, r.court_decision.as_ref()),
         deadline,
         overdue,
         resolution: resolution_text(lang, &r),
+        waiting: views::waiting_text(lang, &r),
+        search_id: if r.sender_agency_id == session.agency_id.to_string() {
+            r.search_id.clone()
+        } else {
+            String::new()
+        },
         children: children(app, session, lang, &r.case_id).await,
         acks: acknowledgements(app, session, lang, &r).await,
         history: history(app, session, lang, &r).await,
         steps: open_steps(&r, session),
         decline_reasons: reasons(lang, &DECLINE_REASONS.map(|d| (d as i32, d.as_str_name()))),
         withdraw_reasons: reasons(lang, &WITHDRAW_REASONS.map(|w| (w as i32, w.as_str_name()))),
+        waiting_reasons: reasons(
+            lang,
+            &views::WAITING_REASONS.map(|w| (w as i32, w.as_str_name())),
+        ),
         reason: r.reason.clone(),
         id: r.id,
         errors: refused.errors,
@@ -391,6 +405,20 @@ fn legal_basis_text(lang: Lang, basis: Option<&LegalBasis>) -> String {
         lang.t(&views::key(kind.as_str_name())),
         b.number
     )
+}
+
+/// The day the application to the court is due, while it still may be: a declined or withdrawn referral
+/// places no child, so no court is asked about it.
+fn court_due(r: &Referral) -> String {
+    if matches!(
+        status_of(r),
+        ReferralStatus::Declined | ReferralStatus::Withdrawn
+    ) {
+        return String::new();
+    }
+    (r.court_application_due_on.as_ref())
+        .map(views::date)
+        .unwrap_or_default()
 }
 
 fn resolution_text(lang: Lang, r: &Referral) -> String {
@@ -449,7 +477,7 @@ async fn acknowledgements(
             _ => "party-foster-team",
         };
         acks.push(AckView {
-            agency: agency_name(app, session, &a.agency_id).await,
+            agency: agency_name(app, session, lang, &a.agency_id).await,
             role: lang.t(role),
             at: match &a.acknowledged_at {
                 Some(t) => views::time(Some(t)),
@@ -478,7 +506,7 @@ async fn history(app: &AppState, session: &Session, lang: Lang, r: &Referral) ->
         let actor = if h.actor_agency_id.is_empty() {
             lang.t("actor-system")
         } else {
-            agency_name(app, session, &h.actor_agency_id).await
+            agency_name(app, session, lang, &h.actor_agency_id).await
         };
         steps.push(StepView {
             action: lang.t(&views::key(action.as_str_name())),
@@ -504,6 +532,9 @@ pub struct StepForm {
     issued_on: String,
     #[serde(default)]
     court: String,
+    /// For a postponement: the day the wait ends, as a date input sends it.
+    #[serde(default)]
+    until: String,
 }
 
 pub async fn act(
@@ -574,14 +605,17 @@ async fn take_step(
             .await
             .map(drop),
         StepKind::ConfirmPlacement => referrals
-            .confirm_placement(session.request(ConfirmPlacementRequest { referral_id }))
+            .confirm_placement(session.request(ConfirmPlacementRequest {
+                referral_id,
+                ..Default::default()
+            }))
             .await
             .map(drop),
         StepKind::RecordCourtDecision => {
             let decision = LegalBasis {
                 kind: LegalBasisKind::CourtDecision as i32,
                 number: form.number,
-                issued_on: parse_date(&form.issued_on),
+                issued_on: views::parse_date(&form.issued_on),
                 court: form.court,
             };
             referrals
@@ -592,17 +626,24 @@ async fn take_step(
                 .await
                 .map(drop)
         }
+        StepKind::RecordArrival => referrals
+            .record_arrival(session.request(RecordArrivalRequest { referral_id }))
+            .await
+            .map(drop),
+        StepKind::Postpone => referrals
+            .postpone_step(session.request(PostponeStepRequest {
+                referral_id,
+                reason: form.reason,
+                comment: form.comment,
+                until: views::parse_date(&form.until),
+            }))
+            .await
+            .map(drop),
     }
 }
 
 /// A date typed as `YYYY-MM-DD` (what a date input sends); anything else is sent as none, and the
 /// service names the field.
-pub fn parse_date(s: &str) -> Option<placement_proto::v1::Date> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .ok()
-        .map(placement_platform::time::date)
-}
-
 pub async fn submit(
     State(app): State<AppState>,
     session: Session,
@@ -616,11 +657,13 @@ pub async fn submit(
         legal_basis: Some(LegalBasis {
             kind: form.basis_kind,
             number: form.number.clone(),
-            issued_on: parse_date(&form.issued_on),
+            issued_on: views::parse_date(&form.issued_on),
             court: form.court.clone(),
         }),
         reason: form.reason.clone(),
         idempotency_key: form.idempotency_key.clone(),
+        // The form does not ask for an urgency yet: the service takes the referral as routine.
+        urgency: 0,
     };
     match app
         .clients

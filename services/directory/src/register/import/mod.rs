@@ -120,6 +120,9 @@ impl Importer<'_> {
                             kind: p.kind as i32,
                             region_code: p.region_code.clone(),
                             municipality_code: p.municipality_code.clone(),
+                            name: p.name.clone(),
+                            // A register names its providers in Bulgarian only.
+                            name_en: String::new(),
                         }),
                         p.id,
                         1,

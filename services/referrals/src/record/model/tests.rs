@@ -2,12 +2,15 @@
 //! walking referrals through every status, the two must agree at each step.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use placement_proto::v1::{DeclineReason, LegalBasisKind, ReferralStatus, WithdrawReason};
+use placement_proto::v1::{
+    DeclineReason, LegalBasisKind, ReferralStatus, Urgency, WaitingReason, WithdrawReason,
+};
 use uuid::Uuid;
 
 use super::{HistoryRow, PartyRow, ReferralRow};
 use crate::referral::{
-    CourtDecision, Record, ReferralFacts, ReferralState, Step, SystemStep, Transition,
+    CourtDecision, Postponement, Record, ReferralFacts, ReferralState, Step, StepChange,
+    SystemStep, TimedStep, Transition,
 };
 
 /// A referral as the store holds it, changed in memory as `apply_transition` changes it in the database.
@@ -75,6 +78,18 @@ fn submitted(a: &Agencies, basis: LegalBasisKind) -> Stored {
         youngest_child_age: None,
         oldest_child_age: None,
         search_id: None,
+        search_round: None,
+        reference: "Н-СОФ-2026-00001".into(),
+        urgency: Urgency::Routine,
+        arrived_at: None,
+        step_deadline: Some(at() + chrono::Duration::hours(72)),
+        step_reminded_at: None,
+        step_escalated_at: None,
+        postponements: 0,
+        waiting_reason: None,
+        waiting_comment: String::new(),
+        waiting_until: None,
+        fallback_until: None,
     };
     let party = |agency_id, receiving_provider, foster_care_team| PartyRow {
         referral_id: id,
@@ -127,14 +142,37 @@ impl Stored {
             }
             Record::Declined(reason, _) => r.decline_reason = Some(*reason),
             Record::Withdrawn(reason, _) => r.withdraw_reason = Some(*reason),
-            Record::Escalated => r.escalated_at = Some(at()),
-            Record::Reminded => r.reminded_at = Some(at()),
+            Record::Escalated(TimedStep::Acknowledgement) => r.escalated_at = Some(at()),
+            Record::Escalated(_) => r.step_escalated_at = Some(at()),
+            Record::Reminded(TimedStep::Acknowledgement) => r.reminded_at = Some(at()),
+            Record::Reminded(_) => r.step_reminded_at = Some(at()),
             Record::CourtReminded => r.court_reminded_at = Some(at()),
             Record::CourtDecision(d) => {
                 r.court_decision_number = Some(d.number.clone());
                 r.court_decision_date = Some(d.date);
                 r.court_decision_court = Some(d.court.clone());
             }
+            Record::Arrived => r.arrived_at = Some(at()),
+            Record::Postponed {
+                step,
+                postponement,
+                escalates,
+            } => {
+                r.postponements += 1;
+                r.waiting_reason = Some(postponement.reason);
+                match (escalates, step) {
+                    (false, _) => {}
+                    (true, TimedStep::Acknowledgement) => r.escalated_at = Some(at()),
+                    (true, _) => r.step_escalated_at = Some(at()),
+                }
+            }
+        }
+        // A step opened or closed starts afresh, as `store::apply_transition` writes it.
+        if matches!(t.step_change, StepChange::Enters(_) | StepChange::Ends) {
+            r.step_reminded_at = None;
+            r.step_escalated_at = None;
+            r.postponements = 0;
+            r.waiting_reason = None;
         }
         r.status = t.to;
         r.version += 1;
@@ -193,9 +231,9 @@ fn the_columns_and_the_wire_give_one_state_at_each_status() {
         court: "Районен съд".into(),
     });
     let late = [
-        System(SystemStep::Remind),
+        System(SystemStep::Remind(TimedStep::Acknowledgement)),
         By(Step::Acknowledge, a.foster),
-        System(SystemStep::Escalate),
+        System(SystemStep::Escalate(TimedStep::Acknowledgement)),
     ];
     assert_eq!(walk(&a, order, &late), S::Submitted);
     let court = LegalBasisKind::CourtDecision;
@@ -208,6 +246,29 @@ fn the_columns_and_the_wire_give_one_state_at_each_status() {
     ];
     let to_placed: Vec<Move> = acknowledged.into_iter().chain(placed).collect();
     assert_eq!(walk(&a, order, &to_placed), S::Placed);
+    // Every later step reminded, postponed, escalated, then left; the arrival recorded at last.
+    let wait = || {
+        Step::Postpone(Postponement {
+            reason: WaitingReason::DocumentsMissing,
+            comment: String::new(),
+            until: None,
+        })
+    };
+    let timed = [
+        By(Step::Acknowledge, a.provider),
+        By(Step::Acknowledge, a.foster),
+        System(SystemStep::Remind(TimedStep::Decision)),
+        By(wait(), a.provider),
+        By(wait(), a.provider),
+        By(Step::Accept, a.provider),
+        System(SystemStep::Escalate(TimedStep::Confirmation)),
+        By(wait(), a.sender),
+        By(Step::ConfirmPlacement, a.sender),
+        System(SystemStep::Remind(TimedStep::Arrival)),
+        By(wait(), a.provider),
+        By(Step::RecordArrival, a.provider),
+    ];
+    assert_eq!(walk(&a, LegalBasisKind::CourtDecision, &timed), S::Placed);
     let [first, second] = [
         By(Step::Acknowledge, a.provider),
         By(Step::Acknowledge, a.foster),

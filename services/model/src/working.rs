@@ -1,4 +1,5 @@
-//! Working time: what "answered within two working days" means to a directorate. Monday to Friday,
+//! Working time: what "answered within two working days" means to a directorate, for the reports'
+//! durations and the referrals' step deadlines alike. Monday to Friday,
 //! 09:00–17:30 in Sofia, without Bulgaria's official holidays (Labour Code, art. 154): 1 January,
 //! 3 March, 1 May, 6 May, 24 May, 6 September, 22 September, 24–26 December, and Orthodox Good Friday to
 //! Easter Monday; a fixed holiday that falls on a Saturday or Sunday makes the next working day a day off.
@@ -30,6 +31,48 @@ pub fn between(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
         return Duration::zero();
     }
     Duration::microseconds(worked_by(to) - worked_by(from))
+}
+
+/// The instant at which `working` time has been worked since `from` (`from` itself for none): a deadline
+/// that falls at a closing time is that closing, not the next opening. `None` past the calendar's last year.
+pub fn after(from: DateTime<Utc>, working: Duration) -> Option<DateTime<Utc>> {
+    let needed = working.num_microseconds()?;
+    if needed <= 0 {
+        return Some(from);
+    }
+    let c = calendar();
+    let target = worked_by(from).checked_add(needed)?;
+    if target > c.worked_before[DAYS] {
+        return None;
+    }
+    // The last day that begins with less worked than the target is a working day (the next begins with
+    // more), and the target falls within its office hours.
+    let i = c
+        .worked_before
+        .partition_point(|w| *w < target)
+        .checked_sub(1)?;
+    DateTime::from_timestamp_micros(c.opens[i] + (target - c.worked_before[i]))
+}
+
+/// The instant `days` working days after `from`: the same office time `days` working days on (from a
+/// Friday at 16:00, two working days are Tuesday at 16:00); from outside office hours, the count starts at
+/// the next opening, so it ends at a closing. `None` past the calendar's last year.
+pub fn after_working_days(from: DateTime<Utc>, days: u32) -> Option<DateTime<Utc>> {
+    after(
+        from,
+        Duration::microseconds(open_for()) * i32::try_from(days).ok()?,
+    )
+}
+
+/// The office's closing time in Sofia on `day`, as an instant: when a wait "until" that day ends.
+pub fn closing(day: NaiveDate) -> DateTime<Utc> {
+    let local = day.and_time(CLOSES);
+    local
+        .and_local_timezone(Sofia)
+        .earliest()
+        .map(|t| t.to_utc())
+        // 17:30 is never skipped by a clock change in Sofia; the UTC reading is within three hours.
+        .unwrap_or_else(|| local.and_utc())
 }
 
 /// The first day counted, and how many: 1970 to 2099, the years Orthodox Easter is computed for.
@@ -231,6 +274,42 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn working_days_after_skip_nights_weekends_and_holidays() {
+        let after = |from: &str, days| after_working_days(at(from), days).expect("in the calendar");
+        // Wednesday 10:00 Sofia (08:00 UTC, winter): two working days on is Friday 10:00.
+        assert_eq!(after("2026-12-02T08:00:00Z", 2), at("2026-12-04T08:00:00Z"));
+        // Friday 16:00 Sofia: two working days on is Tuesday 16:00, the weekend not counted.
+        assert_eq!(after("2026-12-04T14:00:00Z", 2), at("2026-12-08T14:00:00Z"));
+        // Saturday: the count starts at Monday's opening and ends at a closing.
+        assert_eq!(after("2026-12-05T10:00:00Z", 1), at("2026-12-07T15:30:00Z"));
+        // Wednesday 2 December after closing: one working day is Thursday's whole day.
+        assert_eq!(after("2026-12-02T18:00:00Z", 1), at("2026-12-03T15:30:00Z"));
+        // Over Liberation Day (Tuesday 3 March 2026): Monday 10:00 + 1 is Wednesday 10:00.
+        assert_eq!(after("2026-03-02T08:00:00Z", 1), at("2026-03-04T08:00:00Z"));
+        // Over Easter 2026 (Good Friday 10 April to Easter Monday 13 April): Thursday 9 April 12:00 Sofia
+        // (09:00 UTC, summer) + 1 is Tuesday 14 April 12:00.
+        assert_eq!(after("2026-04-09T09:00:00Z", 1), at("2026-04-14T09:00:00Z"));
+        // Over Christmas 2026 (24-26 December and Monday 28 off): Wednesday 23 at 16:00 Sofia + 1 is
+        // Tuesday 29 at 16:00.
+        assert_eq!(after("2026-12-23T14:00:00Z", 1), at("2026-12-29T14:00:00Z"));
+        // No time is no time; the working time between the two ends is what was asked.
+        let from = at("2026-12-04T14:00:00Z");
+        assert_eq!(after_working_days(from, 0), Some(from));
+        assert_eq!(
+            between(from, after_working_days(from, 5).unwrap()),
+            Duration::minutes(5 * 510)
+        );
+        // Past the calendar's last year there is no answer.
+        assert_eq!(after_working_days(at("2099-12-31T12:00:00Z"), 5), None);
+    }
+
+    #[test]
+    fn closing_is_half_past_five_in_sofia() {
+        assert_eq!(closing(day("2026-12-02")), at("2026-12-02T15:30:00Z"));
+        assert_eq!(closing(day("2026-07-01")), at("2026-07-01T14:30:00Z"));
     }
 
     #[test]
