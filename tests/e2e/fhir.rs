@@ -218,6 +218,39 @@ async fn a_search_exports_as_one_service_request_with_a_task_per_request(f: &Fix
     assert_eq!(submitted["tasks"].as_array().map(Vec::len), Some(3));
 
     let haskovo = f.agency("provider-haskovo");
+    answer_haskovo_no_vratsa_yes(f, &ids).await;
+
+    let placed = exported(f, pirdop, &ids[2]).await;
+    let requests = placed["requests"].as_array().expect("requests").clone();
+    assert_eq!(requests.len(), 1, "one ServiceRequest: {placed}");
+    assert_eq!(placed["request"], "completed");
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let tasks: Vec<[String; 3]> = (placed["tasks"].as_array().expect("tasks").iter())
+        .map(|t| {
+            assert_eq!(t["based_on"], serde_json::json!(requests), "{t}");
+            [text(&t["status"]), text(&t["owner"]), text(&t["reason"])]
+        })
+        .collect();
+    let owner = |key: &str| format!("Organization/{}", f.agency(key));
+    let expected = [
+        ["rejected", &owner("provider-haskovo"), "AT_CAPACITY"],
+        ["completed", &owner("provider-vratsa"), ""],
+        ["cancelled", &owner("provider-mezdra"), "PLACED_ELSEWHERE"],
+    ]
+    .map(|row| row.map(String::from));
+    assert_eq!(tasks, expected);
+    // A receiving party sees its own request of the search, based on the same ServiceRequest.
+    let own = exported(f, haskovo, &ids[0]).await;
+    assert_eq!(own["requests"], serde_json::json!(requests));
+    assert_eq!(own["tasks"].as_array().map(Vec::len), Some(1));
+    assert_eq!(own["owner"], owner("provider-haskovo"));
+    assert_eq!(own["request"], "completed");
+}
+
+/// Haskovo declines its request of the search at once; Vratsa's is acknowledged, accepted and confirmed.
+async fn answer_haskovo_no_vratsa_yes(f: &Fixture, ids: &[String]) {
+    let (pirdop, haskovo) = (f.agency("dsa-pirdop"), f.agency("provider-haskovo"));
+    let mut referrals = f.clients.referrals.clone();
     referrals
         .decline_referral(as_agency(
             haskovo,
@@ -250,30 +283,4 @@ async fn a_search_exports_as_one_service_request_with_a_task_per_request(f: &Fix
         ))
         .await
         .expect("ConfirmPlacement");
-
-    let placed = exported(f, pirdop, &ids[2]).await;
-    let requests = placed["requests"].as_array().expect("requests").clone();
-    assert_eq!(requests.len(), 1, "one ServiceRequest: {placed}");
-    assert_eq!(placed["request"], "completed");
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    let tasks: Vec<[String; 3]> = (placed["tasks"].as_array().expect("tasks").iter())
-        .map(|t| {
-            assert_eq!(t["based_on"], serde_json::json!(requests), "{t}");
-            [text(&t["status"]), text(&t["owner"]), text(&t["reason"])]
-        })
-        .collect();
-    let owner = |key: &str| format!("Organization/{}", f.agency(key));
-    let expected = [
-        ["rejected", &owner("provider-haskovo"), "AT_CAPACITY"],
-        ["completed", &owner("provider-vratsa"), ""],
-        ["cancelled", &owner("provider-mezdra"), "PLACED_ELSEWHERE"],
-    ]
-    .map(|row| row.map(String::from));
-    assert_eq!(tasks, expected);
-    // A receiving party sees its own request of the search, based on the same ServiceRequest.
-    let own = exported(f, haskovo, &ids[0]).await;
-    assert_eq!(own["requests"], serde_json::json!(requests));
-    assert_eq!(own["tasks"].as_array().map(Vec::len), Some(1));
-    assert_eq!(own["owner"], owner("provider-haskovo"));
-    assert_eq!(own["request"], "completed");
 }

@@ -57,20 +57,7 @@ async fn one_notice_reads_the_same_in_the_inbox_and_in_each_languages_email() {
         f.agency("foster-vratsa"),
     );
     let service_id = f.demo.service("ftpc-vratsa");
-    for (agency, address, language) in [
-        (provider, "ftpc.vratsa@example.bg", Language::Bg),
-        (foster, "foster.vratsa@example.bg", Language::En),
-    ] {
-        f.add_endpoint(
-            agency,
-            NotificationChannel::Email,
-            address,
-            &["referral.submitted"],
-            language,
-        )
-        .await
-        .expect("an e-mail endpoint");
-    }
+    email_endpoints(&f, provider, foster).await;
     // The notifications service learns endpoints and names from the directory's events.
     known_to_notifications(&f, &[sender, service_id], 2).await;
     let service = f.service(service_id).await;
@@ -127,6 +114,25 @@ async fn one_notice_reads_the_same_in_the_inbox_and_in_each_languages_email() {
     assert!(bg.text.contains("2 места"), "{}", bg.text);
     assert!(en.text.contains("2 places"), "{}", en.text);
     f.stack.stop().await;
+}
+
+/// A Bulgarian e-mail endpoint for the provider and an English one for the foster-care team, each for new
+/// referrals.
+async fn email_endpoints(f: &Fixture<placement_e2e::InProcessStack>, provider: Uuid, foster: Uuid) {
+    for (agency, address, language) in [
+        (provider, "ftpc.vratsa@example.bg", Language::Bg),
+        (foster, "foster.vratsa@example.bg", Language::En),
+    ] {
+        f.add_endpoint(
+            agency,
+            NotificationChannel::Email,
+            address,
+            &["referral.submitted"],
+            language,
+        )
+        .await
+        .expect("an e-mail endpoint");
+    }
 }
 
 /// Each language's e-mail names the service, the sender, both districts and the deadline in Sofia time

@@ -465,6 +465,22 @@ pub(crate) fn submitted_in(r: &Referral, period: Period) -> bool {
         .is_some_and(|e| (period.0..period.1).contains(&entry_at(e)))
 }
 
+/// How many referrals are in each status now, by status.
+fn by_status_now(all: &[Referral]) -> Vec<StatusCount> {
+    let mut counts: Vec<StatusCount> = Vec::new();
+    for r in all {
+        match counts.iter_mut().find(|s| s.status == r.status) {
+            Some(s) => s.count += 1,
+            None => counts.push(StatusCount {
+                status: r.status,
+                count: 1,
+            }),
+        }
+    }
+    counts.sort_by_key(|s| s.status);
+    counts
+}
+
 /// The same for a period: steps taken in it, durations of the referrals submitted in it.
 pub(crate) fn expected_side_in(all: &[Referral], period: Period) -> DistrictSide {
     let referrals: Vec<Referral> = (all.iter())
@@ -472,17 +488,7 @@ pub(crate) fn expected_side_in(all: &[Referral], period: Period) -> DistrictSide
         .cloned()
         .collect();
     let referrals = referrals.as_slice();
-    let mut by_status_now: Vec<StatusCount> = Vec::new();
-    for r in all {
-        match by_status_now.iter_mut().find(|s| s.status == r.status) {
-            Some(s) => s.count += 1,
-            None => by_status_now.push(StatusCount {
-                status: r.status,
-                count: 1,
-            }),
-        }
-    }
-    by_status_now.sort_by_key(|s| s.status);
+    let by_status_now = by_status_now(all);
     let history = || {
         (all.iter())
             .flat_map(|r| &r.history)

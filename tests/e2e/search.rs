@@ -557,6 +557,18 @@ async fn a_bad_search_creates_nothing_and_a_kept_fallback_holds_for_a_time() {
         refused.message().starts_with("region_codes[1]:"),
         "{refused:?}"
     );
+    // A day already past, or years ahead, is no day to need a place by.
+    for (days_ago, years) in [(3, 0), (0, 2)] {
+        let mut when = search_of(&case, vec![vratsa.clone()], &format!("bad-day-{years}"));
+        let day = chrono::Utc::now().date_naive() - chrono::Days::new(days_ago)
+            + chrono::Months::new(12 * years);
+        when.needed_by = Some(placement_platform::time::date(day));
+        let refused = submit_search(&f, pirdop, when)
+            .await
+            .expect_err("a day outside the search's time");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert!(refused.message().starts_with("needed_by:"), "{refused:?}");
+    }
     a_bad_preview_or_round_names_the_field(&f, pirdop, &case).await;
     // Another DSA cannot search for Pirdop's case: it is not theirs to see.
     let theirs = submit_search(
@@ -1170,9 +1182,18 @@ async fn five_answers_side_by_side_and_one_placement_closes_the_rest() {
     for key in FIVE {
         before.push(f.service(f.demo.service(key)).await);
     }
-    let search = submit_search(&f, pirdop, search_request(&f, &case, &FIVE, "five-answers"))
+    let mut asked = search_request(&f, &case, &FIVE, "five-answers");
+    let needed_by =
+        placement_platform::time::date(chrono::Utc::now().date_naive() + chrono::Days::new(14));
+    asked.needed_by = Some(needed_by);
+    let search = submit_search(&f, pirdop, asked)
         .await
         .expect("SubmitSearch");
+    assert_eq!(
+        search.needed_by,
+        Some(needed_by),
+        "the day it is needed by is kept"
+    );
     let r = search.referrals.clone();
     decline_as(&f, "provider-mezdra", &r[1], DeclineReason::NeedsNotMet).await;
     decline_as(

@@ -164,6 +164,11 @@ fn worked_by(t: DateTime<Utc>) -> i64 {
     c.worked_before[i] + today
 }
 
+/// The day it is in Sofia at `at`: the day people there would write.
+pub fn sofia_day(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&Sofia).date_naive()
+}
+
 pub fn is_working_day(day: NaiveDate) -> bool {
     !is_weekend(day) && !is_day_off(day)
 }

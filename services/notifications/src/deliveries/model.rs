@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     channel::Channel,
     endpoints::model::DeliveryTarget,
-    names::NameBook,
+    names::model::NameBook,
     signature::{SIGNATURE_BG, SIGNATURE_EN},
 };
 

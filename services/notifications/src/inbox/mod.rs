@@ -12,7 +12,7 @@ use placement_proto::v1::{Delivery, ListNotificationsResponse, Notification};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{deliveries::store::deliveries_of, names::NameBook};
+use crate::deliveries::store::deliveries_of;
 
 pub use model::{Added, Arrival, Arrivals, InboxError};
 
@@ -30,7 +30,7 @@ pub async fn list(
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let deliveries = deliveries_of(pool, &ids).await?;
     let facts: Vec<_> = rows.iter().filter_map(|r| r.facts()).collect();
-    let names = NameBook::of(pool, &facts).await?;
+    let names = crate::names::book_of(pool, &facts).await?;
     let mut by_notification: HashMap<Uuid, Vec<Delivery>> = HashMap::new();
     for d in deliveries {
         by_notification

@@ -13,7 +13,7 @@ use prost::Message;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::names::NameBook;
+use crate::names::model::NameBook;
 
 /// Why a request about an agency's inbox is refused, or its stream ends.
 #[derive(Debug, thiserror::Error)]

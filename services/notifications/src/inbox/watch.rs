@@ -19,7 +19,6 @@ use super::{
     model::{Arrival, InboxError},
     store,
 };
-use crate::names::NameBook;
 
 /// How many WatchNotifications streams one agency, and one person of it, keep open at once: each looks
 /// at the database every second, so open streams are a cost that no caller may grow without end.
@@ -193,7 +192,7 @@ async fn send_after(
             let full = rows.len() == PAGE;
             let facts: Vec<_> = rows.iter().filter_map(|(_, r)| r.facts()).collect();
             // Without the names, a notice still reads (it says "the service"); the stream goes on.
-            let names = (NameBook::of(pool, &facts).await)
+            let names = (crate::names::book_of(pool, &facts).await)
                 .inspect_err(|e| tracing::warn!(error = %e, "names for the watch not read"))
                 .unwrap_or_default();
             for (position, row) in rows {

@@ -41,7 +41,7 @@ pub async fn tell(
         return Err(HandleError::permanent("the event names no recipient"));
     }
     let facts = facts::of(referral);
-    let names = NameBook::of(&mut **tx, [&facts]).await?;
+    let names = crate::names::book_of(&mut **tx, [&facts]).await?;
     let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
     let rows = store::create_notifications(
         tx,

@@ -1,6 +1,6 @@
 //! A search as stored, what "fitting" means for it, and its wire form.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use placement_platform::time::{opt_timestamp, timestamp};
 use placement_proto::v1::{Referral, ReferralStatus, Search, SearchExhausted, ServiceType};
 use sqlx::FromRow;
@@ -10,7 +10,7 @@ use crate::{record::model::ReferralRow, referral::ChildrenAges};
 
 /// The columns a [`SearchRow`] is read from.
 pub const SEARCH_COLUMNS: &str = "id, sender_agency_id, case_id, idempotency_key, created_at, \
-     placed_referral_id, region_codes, service_types, round, exhausted_at, version";
+     placed_referral_id, region_codes, service_types, round, exhausted_at, version, needed_by";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SearchRow {
@@ -31,6 +31,8 @@ pub struct SearchRow {
     pub exhausted_at: Option<DateTime<Utc>>,
     /// Increases with every change the search's events announce.
     pub version: i64,
+    /// The day the children need a place by, as the sender gave it.
+    pub needed_by: Option<NaiveDate>,
 }
 
 /// A new search, as stored.
@@ -43,6 +45,7 @@ pub struct NewSearch<'a> {
     pub at: Option<DateTime<Utc>>,
     pub region_codes: &'a [String],
     pub service_types: &'a [ServiceType],
+    pub needed_by: Option<NaiveDate>,
 }
 
 /// What the search's services fit, read from its referrals: the children (their number and ages) and the
@@ -109,6 +112,7 @@ impl SearchRow {
             created_at: Some(timestamp(self.created_at)),
             rounds: u32::try_from(self.round).unwrap_or(0),
             exhausted_at: opt_timestamp(self.exhausted_at),
+            needed_by: self.needed_by.map(placement_platform::time::date),
             suggested_service_ids: suggested.iter().map(Uuid::to_string).collect(),
             region_codes: districts,
             service_types: self.service_types.iter().map(|t| *t as i32).collect(),

@@ -16,8 +16,8 @@ pub async fn insert_search(
 ) -> Result<Option<SearchRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO searches (id, sender_agency_id, case_id, idempotency_key, created_at, region_codes,
-             service_types)
-         VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6, $7)
+             service_types, needed_by)
+         VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6, $7, $8)
          ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
          RETURNING {SEARCH_COLUMNS}"
     ))
@@ -28,6 +28,7 @@ pub async fn insert_search(
     .bind(s.at)
     .bind(s.region_codes)
     .bind(s.service_types)
+    .bind(s.needed_by)
     .fetch_optional(conn)
     .await
 }

@@ -7,7 +7,7 @@ use placement_platform::{
     time::past_act_date,
 };
 use placement_proto::v1::{
-    ExtendSearchRequest, LegalBasis, LegalBasisKind, ServiceType, SubmitReferralRequest,
+    Date, ExtendSearchRequest, LegalBasis, LegalBasisKind, ServiceType, SubmitReferralRequest,
     SubmitSearchRequest, Urgency,
 };
 use uuid::Uuid;
@@ -230,6 +230,28 @@ pub(super) fn validate_districts(codes: &[String]) -> ServiceResult<Vec<String>>
         }
     }
     Ok(out)
+}
+
+/// The day a search's children need a place by (`needed_by`), when given: a calendar date, from the day
+/// the search is sent (in Sofia) to a year after it.
+pub(super) fn validate_needed_by(
+    date: Option<&Date>,
+    sent: DateTime<Utc>,
+) -> ServiceResult<Option<NaiveDate>> {
+    let Some(date) = date else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| ServiceError::invalid("needed_by", why);
+    let day =
+        placement_platform::time::from_date(date).ok_or_else(|| invalid("not a calendar date"))?;
+    let today = placement_model::working::sofia_day(sent);
+    if day < today {
+        return Err(invalid("before the day the search is sent"));
+    }
+    if day > today + chrono::Days::new(366) {
+        return Err(invalid("more than a year ahead"));
+    }
+    Ok(Some(day))
 }
 
 /// Service types as asked (`service_types`): at least one, none unspecified or unknown, each kept once.

@@ -4,7 +4,7 @@
 //! entry and event) are stored in one transaction. A retry with the same key answers with the same search.
 //! A new round (ExtendSearch) asks more services the same way; the preview shows which services fit.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use placement_platform::{
     audit::{self, Entry},
     caller::Caller,
@@ -20,7 +20,8 @@ use super::{
     Submissions,
     model::{
         Submission, SubmissionError, Target, not_asked_before, of_round, of_search, replay_search,
-        validate_districts, validate_extension, validate_search, validate_service_types,
+        validate_districts, validate_extension, validate_needed_by, validate_search,
+        validate_service_types,
     },
 };
 use crate::{
@@ -75,6 +76,7 @@ impl Submissions {
         at: Option<DateTime<Utc>>,
     ) -> ServiceResult<Search> {
         let districts = validate_districts(&req.region_codes)?;
+        let needed_by = validate_needed_by(req.needed_by.as_ref(), at.unwrap_or_else(Utc::now))?;
         let (s, services) = validate_search(req)?;
         let s = Submission { at, ..s };
         let existing =
@@ -89,7 +91,7 @@ impl Submissions {
             targets: &targets,
             asked_before: 0,
         };
-        self.record_search(&caller, &s, &districts, &round, correlation)
+        self.record_search(&caller, &s, (&districts, needed_by), &round, correlation)
             .await
     }
 
@@ -121,7 +123,7 @@ impl Submissions {
         &self,
         caller: &Caller,
         s: &Submission,
-        districts: &[String],
+        (districts, needed_by): (&[String], Option<NaiveDate>),
         round: &Round<'_>,
         correlation: Uuid,
     ) -> ServiceResult<Search> {
@@ -136,6 +138,7 @@ impl Submissions {
             at: s.at,
             region_codes: districts,
             service_types: &types,
+            needed_by,
         };
         let Some(search) = searches::insert_search(&mut tx, &new).await? else {
             // A concurrent retry with the same key won the race: its search is the answer.

@@ -58,6 +58,8 @@ pub struct SearchForm {
     court: String,
     reason: String,
     urgency: i32,
+    /// The day the children need a place by (YYYY-MM-DD); empty when not given.
+    needed_by: String,
     /// Made when the preview was shown: sending the form twice sends one search.
     idempotency_key: String,
 }
@@ -90,6 +92,7 @@ impl SearchForm {
             court: one("court"),
             reason: one("reason"),
             urgency: one("urgency").parse().unwrap_or(0),
+            needed_by: one("needed_by"),
             idempotency_key: one("idempotency_key"),
         }
     }
@@ -118,6 +121,9 @@ impl SearchForm {
             idempotency_key: self.idempotency_key.clone(),
             region_codes: self.regions.clone(),
             urgency: self.urgency,
+            // A day that is none is sent as no calendar date, which the service names.
+            needed_by: (!self.needed_by.trim().is_empty())
+                .then(|| views::parse_date(&self.needed_by).unwrap_or_default()),
         }
     }
 }
@@ -408,6 +414,8 @@ struct SearchView {
     case_short: String,
     created: String,
     urgency: String,
+    /// The day the children need a place by; empty when not given.
+    needed_by: String,
     rounds: u32,
     placed: bool,
     exhausted: String,
@@ -479,6 +487,11 @@ async fn search_view(
         case_id: search.case_id,
         created: views::time(search.created_at.as_ref()),
         urgency: lang.t(&urgency_key(urgency)),
+        needed_by: search
+            .needed_by
+            .as_ref()
+            .map(views::date)
+            .unwrap_or_default(),
         rounds: search.rounds,
         placed,
         exhausted: if exhausted {
