@@ -7,17 +7,10 @@ pub mod model;
 use placement_messaging::{EventType, HandleError, IncomingEvent};
 use placement_proto::v1::{DistrictDigestReady, Language, NotificationKind};
 use sqlx::{Postgres, Transaction};
-use uuid::Uuid;
 
 use crate::{
-    deliveries::{
-        FanOut,
-        model::{Content, NewNotifications, Recipient},
-    },
-    inbox::{
-        model::{Added, Arrival},
-        store::insert_notice,
-    },
+    deliveries::{FanOut, model::Content},
+    inbox::{self, Added, OneNotice},
 };
 
 /// The RDSA's digest: one notice in its inbox (in Bulgarian) and its e-mail and webhook deliveries.
@@ -30,39 +23,20 @@ pub async fn tell(
 ) -> Result<Added, HandleError> {
     let agency = placement_messaging::payload_id("rdsa_agency_id", &digest.rdsa_agency_id)?;
     let (title, body) = model::digest_text(digest, Language::Bg);
-    let notification = Uuid::now_v7();
-    insert_notice(
+    let added = inbox::tell_one(
+        fan_out,
         tx,
-        notification,
-        agency,
-        NotificationKind::DistrictDigest,
-        event.event_id(),
-        &title,
-        &body,
+        OneNotice {
+            agency,
+            kind: NotificationKind::DistrictDigest,
+            event_type: EventType::DistrictDigestReady,
+            title: &title,
+            body: &body,
+            content: Content::Digest(digest),
+        },
+        event,
     )
     .await?;
-    let deliveries = fan_out
-        .create(
-            tx,
-            &NewNotifications {
-                recipients: &[Recipient {
-                    notification,
-                    agency,
-                }],
-                event_type: EventType::DistrictDigestReady.as_str(),
-                event_id: event.event_id(),
-                occurred_at: event.occurred_at(),
-                referral_id: None,
-            },
-            &Content::Digest(digest),
-        )
-        .await?;
-    tracing::info!(event_id = %event.event_id(), %agency, region = %digest.region_code, deliveries, "digest told");
-    Ok(Added {
-        notifications: vec![Arrival {
-            agency,
-            notification: None,
-        }],
-        deliveries,
-    })
+    tracing::info!(event_id = %event.event_id(), %agency, region = %digest.region_code, deliveries = added.deliveries, "digest told");
+    Ok(added)
 }

@@ -7,14 +7,71 @@ pub mod watch;
 
 use std::collections::{HashMap, HashSet};
 
+use placement_messaging::{EventType, HandleError, IncomingEvent};
 use placement_platform::{error::ServiceResult, page::take_page};
-use placement_proto::v1::{Delivery, ListNotificationsResponse, Notification};
-use sqlx::PgPool;
+use placement_proto::v1::{Delivery, ListNotificationsResponse, Notification, NotificationKind};
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::deliveries::store::deliveries_of;
+use crate::deliveries::{
+    FanOut,
+    model::{Content, NewNotifications, Recipient},
+    store::deliveries_of,
+};
 
 pub use model::{Added, Arrival, Arrivals, InboxError};
+
+/// A notice to one agency, worded once when it is made (a digest, a search that ran out).
+pub struct OneNotice<'a> {
+    pub agency: Uuid,
+    pub kind: NotificationKind,
+    pub event_type: EventType,
+    pub title: &'a str,
+    pub body: &'a str,
+    /// What its e-mails and webhooks say.
+    pub content: Content<'a>,
+}
+
+/// Puts `notice` in its agency's inbox and makes its e-mail and webhook deliveries: once per event, as
+/// every notice.
+pub async fn tell_one(
+    fan_out: &FanOut,
+    tx: &mut Transaction<'_, Postgres>,
+    notice: OneNotice<'_>,
+    event: &IncomingEvent,
+) -> Result<Added, HandleError> {
+    let (notification, agency) = (Uuid::now_v7(), notice.agency);
+    let id = event.event_id();
+    store::insert_notice(
+        tx,
+        notification,
+        agency,
+        notice.kind,
+        id,
+        notice.title,
+        notice.body,
+    )
+    .await?;
+    let recipients = [Recipient {
+        notification,
+        agency,
+    }];
+    let new = NewNotifications {
+        recipients: &recipients,
+        event_type: notice.event_type.as_str(),
+        event_id: id,
+        occurred_at: event.occurred_at(),
+        referral_id: None,
+    };
+    let deliveries = fan_out.create(tx, &new, &notice.content).await?;
+    Ok(Added {
+        notifications: vec![Arrival {
+            agency,
+            notification: None,
+        }],
+        deliveries,
+    })
+}
 
 /// One page of the agency's notifications, newest first, before sequence `before`, each with its
 /// deliveries.
