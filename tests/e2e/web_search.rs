@@ -21,7 +21,7 @@ use placement_proto::v1::{
     WaitingReason, WithdrawReason,
 };
 
-use crate::web::Web;
+use crate::web::{Web, click, fill, select, text_of};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -375,50 +375,6 @@ async fn the_centre_records_the_arrival(web: &Web, director: &Client, id: &str) 
         .referral(web.fixture.agency("provider-vratsa"), id)
         .await;
     assert!(r.arrived_at.is_some(), "the arrival is recorded");
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
-async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    field.clear().await.ok();
-    field
-        .send_keys(text)
-        .await
-        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
-}
-
-async fn select(client: &Client, css: &str, value: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .select_by_value(value)
-        .await
-        .unwrap_or_else(|e| panic!("select {value} in {css}: {e}"));
-}
-
-async fn text_of(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap_or_default()
 }
 
 async fn count(client: &Client, css: &str) -> usize {
