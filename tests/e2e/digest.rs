@@ -7,14 +7,17 @@ use placement_cli::{clients::as_agency_with, demo::NATIONAL_AUTHORITY, scenario:
 use placement_e2e::{StackOptions, mail::SmtpSink};
 use placement_platform::{caller::Role, services};
 use placement_proto::v1::{
-    Notification, NotificationKind, SendDistrictDigestRequest,
+    Language, Notification, NotificationKind, SendDistrictDigestRequest,
     report_service_client::ReportServiceClient,
 };
 use sqlx::Row;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::support::{Fixture, WAIT};
+use crate::{
+    notices::{has_district_code, has_uuid},
+    support::{Fixture, WAIT},
+};
 
 /// The newest slot a schedule can name that has passed: this minute's weekday and time in Sofia, two
 /// minutes ago (so that it is behind us whatever second the services start in).
@@ -57,9 +60,10 @@ async fn every_rdsa_gets_its_digest_once_before_the_meeting() {
     f.stack.add_instance(name);
     f.stack.wait_ready(WAIT).await;
 
-    let short = &stalled.id[stalled.id.len() - 8..];
-    assert_the_digest_mailed_names_the_stalled(&smtp, short).await;
-    assert_one_digest_per_rdsa_told_once(&f, rdsa, short).await;
+    assert!(!stalled.reference.is_empty(), "{stalled:?}");
+    assert_the_digest_mailed_names_the_stalled(&smtp, &stalled.reference).await;
+    assert_one_digest_per_rdsa_told_once(&f, rdsa, &stalled.reference).await;
+    the_digest_reads_in_english_too(&f, rdsa, &stalled.reference).await;
     asked_for(&f, &reports, rdsa).await;
     assert_eq!(
         scheduled_digests(&f, 4).await.len(),
@@ -68,25 +72,28 @@ async fn every_rdsa_gets_its_digest_once_before_the_meeting() {
     );
 }
 
-/// The RDSA's digest e-mail counts the stalled referral and names it by its short id.
-async fn assert_the_digest_mailed_names_the_stalled(smtp: &SmtpSink, short: &str) {
-    let mails = smtp
-        .wait_for(WAIT, |m| m.iter().any(|m| m.subject.contains("VRC")))
-        .await;
-    let mail = (mails.iter())
-        .find(|m| m.subject.contains("VRC"))
-        .expect("the digest e-mail");
+/// The RDSA's digest e-mail counts the stalled referral and names it by its reference, the districts by
+/// name: no id, no district code.
+async fn assert_the_digest_mailed_names_the_stalled(smtp: &SmtpSink, reference: &str) {
+    let digest = |m: &placement_e2e::mail::Mail| m.subject.starts_with("Обобщение за област Враца");
+    let mails = smtp.wait_for(WAIT, |m| m.iter().any(digest)).await;
+    let mail = mails.iter().find(|m| digest(m)).expect("the digest e-mail");
     assert_eq!(mail.to, "rdsp.vratsa@example.bg");
     assert!(
-        mail.subject.contains("VRC: 1 блокирани направления"),
+        mail.subject.ends_with(": 1 блокирано направление"),
         "{}",
         mail.subject
     );
     assert!(
-        mail.text.contains(&format!("- {short} (SFO → VRC)")),
+        mail.text.contains(&format!(
+            "- № {reference} (Софийска област → област Враца): "
+        )),
         "{}",
         mail.text
     );
+    for words in [&mail.subject, &mail.text] {
+        assert!(!has_uuid(words) && !has_district_code(words), "{words}");
+    }
     assert!(
         // The e-mail's lines end in CRLF, as SMTP has them.
         mail.text
@@ -98,7 +105,7 @@ async fn assert_the_digest_mailed_names_the_stalled(smtp: &SmtpSink, short: &str
 }
 
 /// One digest per RDSA (four in the demo) for this slot, each told once.
-async fn assert_one_digest_per_rdsa_told_once(f: &Fixture, rdsa: Uuid, short: &str) {
+async fn assert_one_digest_per_rdsa_told_once(f: &Fixture, rdsa: Uuid, reference: &str) {
     let sent = scheduled_digests(f, 4).await;
     // A digest's id is its event's.
     eventually(
@@ -116,8 +123,38 @@ async fn assert_one_digest_per_rdsa_told_once(f: &Fixture, rdsa: Uuid, short: &s
     assert_eq!(digests_in_inbox(f, rdsa).await.len(), 1);
     assert_eq!(digests_in_inbox(f, f.agency("rdsa-haskovo")).await.len(), 1);
     let notice = &digests_in_inbox(f, rdsa).await[0];
-    assert!(notice.body.contains(short), "{}", notice.body);
+    assert!(notice.body.contains(reference), "{}", notice.body);
     assert!(notice.referral_id.is_empty());
+    assert!(
+        notice.title.starts_with("Обобщение за област Враца"),
+        "{notice:?}"
+    );
+}
+
+/// Listed in English, the same digest reads in English: the district by its English name, the stalled
+/// referral by its reference, no id and no district code.
+async fn the_digest_reads_in_english_too(f: &Fixture, rdsa: Uuid, reference: &str) {
+    let english: Vec<Notification> = (f.inbox_in(rdsa, Language::En).await.into_iter())
+        .filter(|n| n.kind == NotificationKind::DistrictDigest as i32)
+        .collect();
+    let notice = english.first().expect("the digest, listed in English");
+    assert!(
+        notice
+            .title
+            .starts_with("Digest for Vratsa Province before"),
+        "{notice:?}"
+    );
+    assert!(
+        notice.body.contains("To services in the district:\n")
+            && notice.body.contains(&format!(
+                "- {reference} (Sofia Province → Vratsa Province): "
+            )),
+        "{}",
+        notice.body
+    );
+    for words in [&notice.title, &notice.body] {
+        assert!(!has_uuid(words) && !has_district_code(words), "{words}");
+    }
 }
 
 /// The RDSA's e-mail endpoint for digests, known to the notifications service.

@@ -156,7 +156,10 @@ async fn watch(
         .clone()
         .watch_notifications(bearer(
             token,
-            WatchNotificationsRequest { after_sequence: 0 },
+            WatchNotificationsRequest {
+                after_sequence: 0,
+                ..Default::default()
+            },
         ))
         .await
         .map(tonic::Response::into_inner)

@@ -36,6 +36,7 @@ mod keys;
 mod limits;
 mod metrics;
 mod module_direction;
+mod names_backfill;
 mod notices;
 mod oidc;
 mod operator_scope;

@@ -155,6 +155,7 @@ async fn provider_delivery(
                         unread_only: false,
                         page_size: 500,
                         page_token: String::new(),
+                        ..Default::default()
                     },
                 ))
                 .await

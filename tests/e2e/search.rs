@@ -19,7 +19,7 @@ use placement_proto::prost_types::Timestamp;
 use placement_proto::v1::{
     AcceptReferralRequest, Case, CaseStatus, ConfirmPlacementRequest, DeclineReason,
     DeclineReferralRequest, ExtendSearchRequest, GetAgencyReportRequest, GetCaseRequest,
-    GetSearchRequest, ListReferralsRequest, Notification, NotificationKind, PageRequest,
+    GetSearchRequest, Language, ListReferralsRequest, Notification, NotificationKind, PageRequest,
     PostponeStepRequest, PreviewSearchRequest, Referral, ReferralAction, ReferralDirection,
     ReferralStatus, ReferralStepName, Search, SearchServicesRequest, ServiceFit, ServiceStatus,
     ServiceType, SocialService, SubmitSearchRequest, WaitingReason, WithdrawReason,
@@ -28,7 +28,10 @@ use placement_proto::v1::{
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::support::{Fixture, WAIT, submission};
+use crate::{
+    notices::has_uuid,
+    support::{Fixture, WAIT, submission},
+};
 
 /// A search of `case` to `services` (demo keys) with idempotency key `key`.
 fn search_request(
@@ -837,24 +840,53 @@ async fn the_suggestions_fit(f: &Fixture<InProcessStack>, search: &Search) -> Ve
 }
 
 /// Exactly `rounds` notices in the sender's inbox say the search ran out: one per round, each naming
-/// the search.
+/// the search by the reference of its first referral, never by an id; listed in English, in English.
 async fn the_sender_is_told_once_per_round(
     f: &Fixture<impl Sized>,
     pirdop: Uuid,
-    id: &str,
+    search: &Search,
     rounds: usize,
 ) {
+    let exhausted = |n: &Notification| n.kind == NotificationKind::SearchExhausted as i32;
     let told = eventually("the sender to be told", WAIT, || async {
-        let told: Vec<Notification> = (f.inbox(pirdop).await.into_iter())
-            .filter(|n| n.kind == NotificationKind::SearchExhausted as i32)
+        let told: Vec<Notification> = f
+            .inbox(pirdop)
+            .await
+            .into_iter()
+            .filter(exhausted)
             .collect();
         (told.len() >= rounds).then_some(told)
     })
     .await
     .expect("the sender told");
     assert_eq!(told.len(), rounds, "{told:?}");
-    for notice in &told {
-        assert!(notice.body.contains(id), "{notice:?}");
+    let first = search.referrals[0].reference.as_str();
+    assert!(!first.is_empty(), "{search:?}");
+    let english: Vec<Notification> = (f.inbox_in(pirdop, Language::En).await.into_iter())
+        .filter(exhausted)
+        .collect();
+    assert_eq!(english.len(), rounds, "{english:?}");
+    for (notice, english) in told.iter().zip(&english) {
+        assert!(
+            notice
+                .title
+                .starts_with(&format!("Търсенето по направления № {first} и още ")),
+            "{notice:?}"
+        );
+        assert!(
+            english
+                .title
+                .starts_with(&format!("The search for referrals {first} and "))
+                && english.title.ends_with(" found no place"),
+            "{english:?}"
+        );
+        assert!(
+            english.body.starts_with("Every request of round "),
+            "{english:?}"
+        );
+        for words in [&notice.title, &notice.body, &english.title, &english.body] {
+            assert!(words.contains(first) && !has_uuid(words), "{words}");
+        }
         assert!(notice.referral_id.is_empty());
     }
 }
@@ -907,7 +939,7 @@ async fn a_search_that_runs_out_is_told_once_and_goes_on_in_a_new_round() {
     assert!(ran_out.referrals[1].escalated, "{:?}", ran_out.referrals[1]);
     let suggested = the_suggestions_fit(&f, &ran_out).await;
     assert!(!suggested.is_empty(), "the demo has more services that fit");
-    the_sender_is_told_once_per_round(&f, pirdop, &search.id, 1).await;
+    the_sender_is_told_once_per_round(&f, pirdop, &search, 1).await;
 
     let round_two = a_new_round_to_the_suggestions(&f, pirdop, &search, &suggested).await;
     // Every service of the second round declines at the same moment: the search runs out once.
@@ -918,7 +950,7 @@ async fn a_search_that_runs_out_is_told_once_and_goes_on_in_a_new_round() {
     futures::future::join_all(declines).await;
     let ran_out_again = exhausted(&f, pirdop, &search.id, 2).await;
     the_suggestions_fit(&f, &ran_out_again).await;
-    the_sender_is_told_once_per_round(&f, pirdop, &search.id, 2).await;
+    the_sender_is_told_once_per_round(&f, pirdop, &search, 2).await;
 }
 
 /// ExtendSearch sends round 2 to `suggested` in one step: the search waits again, the new referrals say

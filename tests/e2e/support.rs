@@ -200,7 +200,10 @@ impl<S> Fixture<S> {
             .clone()
             .watch_notifications(as_agency(
                 agency,
-                WatchNotificationsRequest { after_sequence },
+                WatchNotificationsRequest {
+                    after_sequence,
+                    ..Default::default()
+                },
             ))
             .await
             .expect("WatchNotifications")
@@ -209,6 +212,11 @@ impl<S> Fixture<S> {
 
     /// Every notification in `agency`'s inbox, as the notifications service lists them.
     pub async fn inbox(&self, agency: Uuid) -> Vec<Notification> {
+        self.inbox_in(agency, Language::Unspecified).await
+    }
+
+    /// Every notification in `agency`'s inbox, worded in `language`.
+    pub async fn inbox_in(&self, agency: Uuid, language: Language) -> Vec<Notification> {
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
@@ -222,6 +230,7 @@ impl<S> Fixture<S> {
                         unread_only: false,
                         page_size: 500,
                         page_token: token,
+                        language: language as i32,
                     },
                 ))
                 .await

@@ -799,7 +799,10 @@ async fn watch_inbox(
         .clone()
         .watch_notifications(as_agency(
             agency,
-            placement_proto::v1::WatchNotificationsRequest { after_sequence: 0 },
+            placement_proto::v1::WatchNotificationsRequest {
+                after_sequence: 0,
+                ..Default::default()
+            },
         ))
         .await
         .expect("WatchNotifications")

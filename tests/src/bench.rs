@@ -1172,7 +1172,10 @@ async fn watch_submissions(clients: &Clients, targets: &Targets) -> Visible {
             .clone()
             .watch_notifications(as_agency(
                 provider,
-                WatchNotificationsRequest { after_sequence: 0 },
+                WatchNotificationsRequest {
+                    after_sequence: 0,
+                    ..Default::default()
+                },
             ))
             .await
             .expect("watch")

@@ -624,6 +624,7 @@ pub async fn notification_counts(
                     unread_only: false,
                     page_size: 500,
                     page_token: token.clone(),
+                    ..Default::default()
                 },
             );
             async move { c.list_notifications(req).await }

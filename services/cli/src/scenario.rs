@@ -206,7 +206,10 @@ async fn watch_inboxes(
             .clone()
             .watch_notifications(as_agency(
                 agency,
-                WatchNotificationsRequest { after_sequence: 0 },
+                WatchNotificationsRequest {
+                    after_sequence: 0,
+                    ..Default::default()
+                },
             ))
             .await
             .map_err(call("WatchNotifications"))?

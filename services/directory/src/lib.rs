@@ -8,11 +8,13 @@
 //! Cut by feature, each a folder with its `model.rs` (types, checks, conversions; no SQL), its `store.rs`
 //! (its own SQL) and its use cases in `mod.rs` (the transaction, audit and outbox):
 //! [`reference`](mod@reference), [`agencies`], [`social_services`] (with [`social_services::places`]),
-//! [`endpoints`] and [`register`] (its files, import and HSDS export). Dependencies go one way: models
+//! [`endpoints`], [`register`] (its files, import and HSDS export) and [`announcements`] (every agency and
+//! service announced again once after an upgrade). Dependencies go one way: models
 //! import no store or use case, stores import models, use cases import both; [`api`] (gRPC) and
 //! [`events`] (routing) call the use cases.
 
 pub mod agencies;
+pub mod announcements;
 pub mod api;
 pub mod endpoints;
 pub mod events;
@@ -82,6 +84,8 @@ impl Service for Directory {
 
     async fn declare(config: Config, kit: &mut Kit) -> Result<Routes, StartError> {
         reference::load(kit.pool()).await?;
+        // Before serving, so that an upgrade's announcement is in the outbox once the relay starts.
+        announcements::announce_pending(kit.pool(), &kit.outbox()).await?;
         kit.consume(events::DirectoryEvents);
         let webhook_key = kit.webhook_key();
         let webhooks = endpoints::WebhookRules {

@@ -11,7 +11,7 @@ use placement_platform::{
     page::{decode_id_token, page_size, take_page},
 };
 use placement_proto::v1::{
-    Delivery, DeliveryStatus, ListDeliveriesRequest, ListDeliveriesResponse,
+    Delivery, DeliveryStatus, Language, ListDeliveriesRequest, ListDeliveriesResponse,
     ListNotificationsRequest, ListNotificationsResponse, MarkReadRequest, MarkReadResponse,
     Notification, RetryDeliveryRequest, WatchNotificationsRequest,
     notification_service_server::NotificationService,
@@ -27,7 +27,7 @@ use crate::{
     deliveries::{self, DeliveryQuery, model::DeliveryRow},
     inbox::{
         self, Arrivals,
-        watch::{self, WatchLimits},
+        watch::{self, WatchLimits, Watched},
     },
     policy,
 };
@@ -119,7 +119,8 @@ impl Notifications {
                 ServiceError::invalid("page_token", "not a page token from this service")
             })?)
         };
-        inbox::list(&self.pool, agency, req.unread_only, before, limit).await
+        let language = reader_language(req.language)?;
+        inbox::list(&self.pool, agency, req.unread_only, before, limit, language).await
     }
 
     async fn mark_read(
@@ -146,6 +147,18 @@ impl Notifications {
         Ok(MarkReadResponse {
             marked: u32::try_from(marked).unwrap_or(u32::MAX),
         })
+    }
+}
+
+/// The language a request asks its notices in: UNSPECIFIED is Bulgarian, as before there was a choice.
+fn reader_language(value: i32) -> ServiceResult<Language> {
+    match Language::try_from(value) {
+        Ok(Language::Unspecified) => Ok(Language::Bg),
+        Ok(language) => Ok(language),
+        Err(_) => Err(ServiceError::invalid(
+            "language",
+            "not a language of this release (LANGUAGE_BG or LANGUAGE_EN)",
+        )),
     }
 }
 
@@ -189,16 +202,39 @@ impl NotificationService for Notifications {
     ) -> RpcResult<Self::WatchNotificationsStream> {
         let caller = request.caller()?;
         policy::require_inbox(&caller)?;
+        let watched = Watched {
+            after: request.get_ref().after_sequence,
+            language: reader_language(request.get_ref().language)?,
+        };
         let rx = watch::open(
             &self.streams,
             &caller,
             self.pool.clone(),
-            request.get_ref().after_sequence,
+            watched,
             self.arrivals.subscribe(),
             self.shutdown.clone(),
         )?;
         Ok(Response::new(
             Box::pin(ReceiverStream::new(rx)) as WatchStream
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// UNSPECIFIED is Bulgarian, as before a reader could choose; a value this release does not know names
+    /// the field.
+    #[test]
+    fn a_reader_asks_in_a_known_language_or_is_refused() {
+        assert_eq!(reader_language(0).unwrap(), Language::Bg);
+        assert_eq!(reader_language(Language::Bg as i32).unwrap(), Language::Bg);
+        assert_eq!(reader_language(Language::En as i32).unwrap(), Language::En);
+        let refused = reader_language(7).unwrap_err();
+        assert!(
+            matches!(&refused, ServiceError::InvalidArgument { field, .. } if field == "language"),
+            "{refused:?}"
+        );
     }
 }

@@ -51,6 +51,13 @@ pub fn moment(t: Option<&Timestamp>, language: Language) -> String {
     )
 }
 
+/// The day of a moment in Sofia, e.g. «6 декември 2026 г.»; empty when there is none.
+pub fn day_of(t: Option<&Timestamp>, language: Language) -> String {
+    t.and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, 0))
+        .map(|at| date_in_words(at.with_timezone(&Sofia).date_naive(), language))
+        .unwrap_or_default()
+}
+
 /// A calendar day, e.g. «2 ноември 2026 г.»; empty when there is none or it is not a day.
 pub fn day(d: Option<&Date>, language: Language) -> String {
     d.and_then(|d| {
@@ -92,6 +99,11 @@ mod tests {
         assert_eq!(moment(Some(&t), Language::Bg), "6 декември 2026 г., 12:52");
         assert_eq!(moment(Some(&t), Language::En), "6 December 2026, 12:52");
         assert_eq!(moment(None, Language::Bg), "");
+        // 23:30 UTC is already the next day in Sofia.
+        let late = at("2026-11-29T23:30:00Z");
+        assert_eq!(day_of(Some(&late), Language::Bg), "30 ноември 2026 г.");
+        assert_eq!(day_of(Some(&late), Language::En), "30 November 2026");
+        assert_eq!(day_of(None, Language::En), "");
     }
 
     /// Sofia moves its clocks on the last Sundays of March and October, at 03:00 and 04:00 local time.

@@ -1,13 +1,18 @@
 //! A notice in words: the facts of a referral's step ([`NoticeFacts`]) worded for its reader, in
 //! Bulgarian or English, from one Fluent catalogue (`locales/`). The notifications service words the
 //! inbox and the e-mails with it, the web app the inbox it shows, so a notice reads the same everywhere.
+//! So are the notices about no referral's step: a district's digest ([`district_digest`]), a search that
+//! ran out ([`search_exhausted`]) and an endpoint disabled ([`endpoint_disabled`]).
 //!
 //! The words name agencies and services by name (the caller's [`Names`]), districts by name
 //! ([`district`]), reasons by their words, times in Sofia as people write them ([`calendar`]), and the
 //! referral by its reference. Pure, so the wording is tested alone.
 
 pub mod calendar;
+mod digest;
 mod districts;
+mod endpoint;
+mod search;
 
 use std::{borrow::Cow, collections::HashMap, hash::BuildHasher};
 
@@ -21,7 +26,10 @@ use placement_proto::{
 };
 use unic_langid::{LanguageIdentifier, langid};
 
+pub use digest::{STALLED_LISTED, digest_named_ids, district_digest};
 pub use districts::district;
+pub use endpoint::endpoint_disabled;
+pub use search::search_exhausted;
 
 static_loader! {
     static CATALOGUE = {
@@ -63,10 +71,14 @@ pub fn named_ids(facts: &NoticeFacts) -> Vec<&str> {
 /// How the notice names its referral: its reference, or, for a referral made before references, the
 /// last eight digits of its id (the random ones: the first are a time shared by referrals of a minute).
 pub fn reference(facts: &NoticeFacts) -> &str {
-    if !facts.reference.trim().is_empty() {
-        return facts.reference.trim();
+    referral_reference(&facts.reference, &facts.referral_id)
+}
+
+/// A referral's `reference`, or, when it has none, the last eight digits of its `id`.
+fn referral_reference<'a>(reference: &'a str, id: &'a str) -> &'a str {
+    if !reference.trim().is_empty() {
+        return reference.trim();
     }
-    let id = facts.referral_id.as_str();
     id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
@@ -106,14 +118,22 @@ fn message_key(kind: i32) -> &'static str {
         Ok(K::CourtDecisionRecorded) => "court-recorded",
         Ok(K::ReferralArrived) => "arrived",
         Ok(K::ReferralPostponed) => "postponed",
-        // Not about a referral's step (their notices keep the words they were written with), or a kind
-        // added after this release: said plainly, not guessed.
+        // Not about a referral's step (each is worded from its own facts: see `district_digest`,
+        // `search_exhausted`, `endpoint_disabled`), or a kind added after this release: said plainly, not
+        // guessed.
         Ok(K::EndpointDisabled | K::DistrictDigest | K::SearchExhausted | K::Unspecified)
         | Err(_) => "step",
     }
 }
 
 type Args = HashMap<Cow<'static, str>, FluentValue<'static>>;
+
+/// A message's variables, by name.
+fn args<const N: usize>(pairs: [(&'static str, FluentValue<'static>); N]) -> Args {
+    (pairs.into_iter())
+        .map(|(k, v)| (Cow::Borrowed(k), v))
+        .collect()
+}
 
 /// Every variable any notice takes, worded in `language`.
 fn arguments(language: Language, kind: i32, f: &NoticeFacts, names: &impl Names) -> Args {
@@ -168,10 +188,7 @@ fn arguments(language: Language, kind: i32, f: &NoticeFacts, names: &impl Names)
             calendar::day(f.court_application_due.as_ref(), language).into(),
         ),
     ];
-    words
-        .into_iter()
-        .map(|(k, v)| (Cow::Borrowed(k), v))
-        .collect()
+    args(words)
 }
 
 /// The deadline a notice names: the acknowledgement's for that step (and for events from before steps),

@@ -51,11 +51,36 @@ fn every_message_is_in_both_languages_with_the_same_variables() {
         assert_eq!(Some(variables), en.get(key), "{key}: the same variables");
         for language in [Language::Bg, Language::En] {
             assert!(
-                try_lookup(language, key, &arguments(language, 1, &facts(), &names())).is_some(),
+                try_lookup(language, key, &every_variable(language)).is_some(),
                 "{key} does not load in {language:?}"
             );
         }
     }
+}
+
+/// A value for every variable of the catalogue: a referral's notice's, and those of the notices about
+/// no referral's step (a digest, a search that ran out, an endpoint disabled).
+fn every_variable(language: Language) -> Args {
+    let mut all = arguments(language, 1, &facts(), &names());
+    all.extend(args([
+        ("stalled", 2.into()),
+        ("start", "23 ноември 2026 г.".into()),
+        ("end", "30 ноември 2026 г.".into()),
+        ("median", "1 ч".into()),
+        ("p90", "2 ч".into()),
+        ("slowest", "3 ч".into()),
+        ("count", 3.into()),
+        ("to", "област Враца".into()),
+        ("holders", "ДСП Пирдоп".into()),
+        ("free", 4.into()),
+        ("first", "Н-ВРЦ-2026-00042".into()),
+        ("others", 1.into()),
+        ("references", "Н-ВРЦ-2026-00042, Н-ВРЦ-2026-00043".into()),
+        ("round", 2.into()),
+        ("fitting", 3.into()),
+        ("address", "it@example.bg".into()),
+    ]));
+    all
 }
 
 const REFERRAL: &str = "01a23b88-cc04-7781-ba33-d459de1294cb";
@@ -107,6 +132,12 @@ fn names() -> HashMap<String, String> {
 /// Every kind of notice about a referral, and one this release does not know.
 const KINDS: [i32; 13] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21, 99];
 
+/// Whether `text` shows a district's code as a word (e.g. «VRC»).
+pub(crate) fn has_district_code(text: &str) -> bool {
+    let words = latin_words(text);
+    districts::codes().any(|code| words.iter().any(|w| w == code))
+}
+
 /// Words of two Latin letters or more in `text`.
 fn latin_words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_ascii_alphabetic())
@@ -115,7 +146,7 @@ fn latin_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn has_uuid(text: &str) -> bool {
+pub(crate) fn has_uuid(text: &str) -> bool {
     text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
         .any(|w| w.len() == 36 && w.matches('-').count() == 4)
 }

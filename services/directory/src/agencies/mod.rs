@@ -10,8 +10,7 @@ use placement_platform::{
     page::{decode_id_token, page_size, take_page},
 };
 use placement_proto::v1::{
-    Agency, AgencyKind, AgencyRegistered, CreateAgencyRequest, ListAgenciesRequest,
-    ListAgenciesResponse,
+    Agency, AgencyKind, CreateAgencyRequest, ListAgenciesRequest, ListAgenciesResponse,
 };
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -125,14 +124,7 @@ pub async fn register(
     )
     .await?;
     let event = EVENTS.build(
-        Event::AgencyRegistered(AgencyRegistered {
-            agency_id: id.to_string(),
-            kind: kind as i32,
-            region_code: req.region_code.clone(),
-            municipality_code: req.municipality_code.clone(),
-            name: row.name.clone(),
-            name_en: row.name_en.clone(),
-        }),
+        Event::AgencyRegistered(row.registration()),
         id,
         1,
         correlation,

@@ -5,7 +5,7 @@ use placement_platform::{
     error::{ServiceError, ServiceResult, check_text},
     time::timestamp,
 };
-use placement_proto::v1::{Agency, AgencyKind, ContactEndpoint};
+use placement_proto::v1::{Agency, AgencyKind, AgencyRegistered, ContactEndpoint};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use uuid::Uuid;
@@ -57,6 +57,18 @@ impl AgencyRow {
                 })
                 .collect(),
             created_at: Some(timestamp(self.created_at)),
+        }
+    }
+
+    /// The event announcing this agency: at its registration, and again when every agency is announced.
+    pub fn registration(&self) -> AgencyRegistered {
+        AgencyRegistered {
+            agency_id: self.id.to_string(),
+            kind: self.kind() as i32,
+            region_code: self.region_code.clone().unwrap_or_default(),
+            municipality_code: self.municipality_code.clone().unwrap_or_default(),
+            name: self.name.clone(),
+            name_en: self.name_en.clone(),
         }
     }
 }

@@ -15,7 +15,7 @@ use placement_platform::{
     error::ServiceError,
     webhook::{AllowedTargets, derive_secret},
 };
-use placement_proto::v1::{EndpointDisabled, NotificationKind};
+use placement_proto::v1::{EndpointDisabled, EndpointDisabledFacts, NotificationKind};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::{
     FanOut,
     egress::{Failure, GuardedResolver},
-    model::{Claimed, Content, NewNotifications, Recipient, endpoint_disabled_notice},
+    model::{Claimed, Content, NewNotifications, Recipient},
     store,
 };
 use crate::{
@@ -33,7 +33,9 @@ use crate::{
     inbox::{
         model::{Arrival, Arrivals},
         store::insert_notice,
+        told::{Stored, Told},
     },
+    names::model::NameBook,
 };
 
 const EVENTS: EventBuilder =
@@ -371,7 +373,13 @@ impl Dispatcher {
         );
         Outbox::enqueue(&mut *conn, &event).await?;
         let event_id = Uuid::parse_str(&event.event_id).expect("the builder makes UUIDs");
-        let (title, body) = endpoint_disabled_notice(&address, reason);
+        // The notice keeps what it tells, worded when it is shown or sent, in its reader's language (its
+        // address is the agency's own; no other name).
+        let facts = EndpointDisabledFacts {
+            endpoint_id: endpoint.to_string(),
+            address,
+            reason: reason.to_string(),
+        };
         let notification = Uuid::now_v7();
         insert_notice(
             conn,
@@ -379,8 +387,11 @@ impl Dispatcher {
             agency,
             NotificationKind::EndpointDisabled,
             event_id,
-            &title,
-            &body,
+            &Stored::of(
+                &Told::EndpointDisabled(facts.clone()),
+                NotificationKind::EndpointDisabled,
+                &NameBook::default(),
+            ),
         )
         .await?;
         self.fan_out
@@ -396,10 +407,7 @@ impl Dispatcher {
                     occurred_at: Utc::now(),
                     referral_id: None,
                 },
-                &Content::EndpointDisabled {
-                    address: &address,
-                    reason,
-                },
+                &Content::EndpointDisabled(&facts),
             )
             .await?;
         tracing::warn!(endpoint_id = %endpoint, %agency, reason, "notification endpoint disabled");

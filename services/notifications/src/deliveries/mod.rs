@@ -100,10 +100,12 @@ impl FanOut {
                     Content::Referral {
                         kind, facts, names, ..
                     } => referral_email(*kind, facts, names, language, &self.public_url),
-                    Content::EndpointDisabled { address, reason } => {
-                        model::endpoint_disabled_email(address, reason, language)
+                    Content::EndpointDisabled(facts) => {
+                        model::endpoint_disabled_email(facts, language)
                     }
-                    Content::Digest(digest) => digest_email(digest, language, &self.public_url),
+                    Content::Digest { digest, names } => {
+                        digest_email(digest, names, language, &self.public_url)
+                    }
                     Content::SearchExhausted(e) => exhausted_email(e, language, &self.public_url),
                 }
             };

@@ -9,8 +9,8 @@ use placement_platform::{
     time::{opt_timestamp, timestamp},
 };
 use placement_proto::v1::{
-    Delivery, DeliveryStatus, DistrictDigestReady, Language, NoticeFacts, NotificationKind,
-    ReferralEvent, SearchExhausted,
+    Delivery, DeliveryStatus, DistrictDigestReady, EndpointDisabledFacts, Language, NoticeFacts,
+    NotificationKind, ReferralEvent, SearchExhausted,
 };
 use sqlx::FromRow;
 use uuid::Uuid;
@@ -92,11 +92,12 @@ pub enum Content<'a> {
         facts: &'a NoticeFacts,
         names: &'a NameBook,
     },
-    EndpointDisabled {
-        address: &'a str,
-        reason: &'a str,
+    EndpointDisabled(&'a EndpointDisabledFacts),
+    Digest {
+        digest: &'a DistrictDigestReady,
+        /// The agencies and services the digest names.
+        names: &'a NameBook,
     },
-    Digest(&'a DistrictDigestReady),
     SearchExhausted(&'a SearchExhausted),
 }
 
@@ -107,7 +108,7 @@ impl Content<'_> {
         match self {
             Content::Referral { event, .. } => Uuid::parse_str(&event.search_id).ok(),
             Content::SearchExhausted(e) => Uuid::parse_str(&e.search_id).ok(),
-            Content::EndpointDisabled { .. } | Content::Digest(_) => None,
+            Content::EndpointDisabled(_) | Content::Digest { .. } => None,
         }
     }
 
@@ -217,36 +218,16 @@ pub struct NewDelivery<'a> {
     pub window: chrono::Duration,
 }
 
-/// Subject and text of the e-mail telling an agency one of its endpoints was disabled.
-pub fn endpoint_disabled_email(
-    address: &str,
-    reason: &str,
-    language: Language,
-) -> (String, String) {
-    if language == Language::En {
-        (
-            "A notification endpoint was disabled".into(),
-            format!(
-                "Deliveries to {address} kept failing (last error: {reason}), so it was disabled.\n\
-                 Fix it, then enable it again in the directory (UpdateNotificationEndpoint); an operator can \
-                 retry the failed deliveries.\n\n{SIGNATURE_EN}\n"
-            ),
-        )
+/// Subject and text of the e-mail telling an agency one of its endpoints was disabled: the notice as the
+/// inbox words it, and the signature.
+pub fn endpoint_disabled_email(f: &EndpointDisabledFacts, language: Language) -> (String, String) {
+    let (subject, text) = placement_wording::endpoint_disabled(language, f);
+    let signature = if language == Language::En {
+        SIGNATURE_EN
     } else {
-        (
-            "Канал за известяване е изключен".into(),
-            format!(
-                "Доставките до {address} не успяваха (последна грешка: {reason}), затова каналът е изключен.\n\
-                 Отстранете проблема и го включете отново в регистъра (UpdateNotificationEndpoint); операторът \
-                 може да изпрати неуспелите доставки повторно.\n\n{SIGNATURE_BG}\n"
-            ),
-        )
-    }
-}
-
-/// The in-app title and text of the disabled-endpoint notice.
-pub fn endpoint_disabled_notice(address: &str, reason: &str) -> (String, String) {
-    endpoint_disabled_email(address, reason, Language::En)
+        SIGNATURE_BG
+    };
+    (subject, format!("{text}\n\n{signature}\n"))
 }
 
 /// The webhook body: notify, then the receiver fetches the details through the API with its own credentials.
@@ -367,6 +348,31 @@ mod tests {
             elapsed += p.delay(attempts, 0.0);
         }
         assert!((20..100).contains(&attempts), "{attempts}");
+    }
+
+    #[test]
+    fn the_disabled_endpoint_email_says_what_the_inbox_says_in_its_language() {
+        let f = EndpointDisabledFacts {
+            endpoint_id: Uuid::new_v4().to_string(),
+            address: "https://it.vratsa.example/hooks".into(),
+            reason: "HTTP 503".into(),
+        };
+        for language in [Language::Bg, Language::En] {
+            let (subject, text) = endpoint_disabled_email(&f, language);
+            let (title, body) = placement_wording::endpoint_disabled(language, &f);
+            assert_eq!(subject, title);
+            assert!(text.starts_with(&body), "{text}");
+            assert!(text.contains("https://it.vratsa.example/hooks"), "{text}");
+            assert!(!text.contains(&f.endpoint_id), "{text}");
+        }
+        let (subject, text) = endpoint_disabled_email(&f, Language::Bg);
+        assert!(
+            subject.starts_with("Канал за известяване е изключен"),
+            "{subject}"
+        );
+        assert!(text.ends_with(&format!("{SIGNATURE_BG}\n")), "{text}");
+        let (subject, _) = endpoint_disabled_email(&f, Language::En);
+        assert!(subject.contains("was disabled"), "{subject}");
     }
 
     #[test]

@@ -3,32 +3,41 @@
 
 pub mod model;
 pub(crate) mod store;
+pub mod told;
 pub mod watch;
 
 use std::collections::{HashMap, HashSet};
 
 use placement_messaging::{EventType, HandleError, IncomingEvent};
 use placement_platform::{error::ServiceResult, page::take_page};
-use placement_proto::v1::{Delivery, ListNotificationsResponse, Notification, NotificationKind};
+use placement_proto::v1::{
+    Delivery, Language, ListNotificationsResponse, Notification, NotificationKind,
+};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::deliveries::{
-    FanOut,
-    model::{Content, NewNotifications, Recipient},
-    store::deliveries_of,
+use crate::{
+    deliveries::{
+        FanOut,
+        model::{Content, NewNotifications, Recipient},
+        store::deliveries_of,
+    },
+    names::model::NameBook,
 };
 
 pub use model::{Added, Arrival, Arrivals, InboxError};
+use told::Stored;
+pub use told::Told;
 
-/// A notice to one agency, worded once when it is made (a digest, a search that ran out).
+/// A notice to one agency about no referral's step (a digest, a search that ran out): its facts, worded
+/// when it is shown, and what its e-mails and webhooks say.
 pub struct OneNotice<'a> {
     pub agency: Uuid,
     pub kind: NotificationKind,
     pub event_type: EventType,
-    pub title: &'a str,
-    pub body: &'a str,
-    /// What its e-mails and webhooks say.
+    pub told: &'a Told,
+    /// The names its words need.
+    pub names: &'a NameBook,
     pub content: Content<'a>,
 }
 
@@ -48,8 +57,7 @@ pub async fn tell_one(
         agency,
         notice.kind,
         id,
-        notice.title,
-        notice.body,
+        &Stored::of(notice.told, notice.kind, notice.names),
     )
     .await?;
     let recipients = [Recipient {
@@ -74,20 +82,21 @@ pub async fn tell_one(
 }
 
 /// One page of the agency's notifications, newest first, before sequence `before`, each with its
-/// deliveries.
+/// deliveries, worded in `language`.
 pub async fn list(
     pool: &PgPool,
     agency: Uuid,
     unread_only: bool,
     before: Option<i64>,
     limit: i64,
+    language: Language,
 ) -> ServiceResult<ListNotificationsResponse> {
     let mut rows = store::list_notifications(pool, agency, unread_only, before, limit + 1).await?;
     let next_page_token = take_page(&mut rows, limit, |r| r.sequence.to_string());
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let deliveries = deliveries_of(pool, &ids).await?;
-    let facts: Vec<_> = rows.iter().filter_map(|r| r.facts()).collect();
-    let names = crate::names::book_of(pool, &facts).await?;
+    let told: Vec<Told> = rows.iter().filter_map(|r| r.told()).collect();
+    let names = crate::names::book_of(pool, told.iter().flat_map(Told::named_ids)).await?;
     let mut by_notification: HashMap<Uuid, Vec<Delivery>> = HashMap::new();
     for d in deliveries {
         by_notification
@@ -102,7 +111,7 @@ pub async fn list(
                 let deliveries = by_notification.remove(&r.id).unwrap_or_default();
                 Notification {
                     deliveries,
-                    ..r.into_proto(&names)
+                    ..r.to_proto(&names, language)
                 }
             })
             .collect(),

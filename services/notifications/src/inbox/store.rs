@@ -5,7 +5,10 @@ use placement_proto::v1::NotificationKind;
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use super::model::{COLUMNS, NotificationRow};
+use super::{
+    model::{COLUMNS, NotificationRow},
+    told::Stored,
+};
 
 /// Whether notification `id` was sent to `agency`.
 pub async fn is_recipient(pool: &PgPool, id: Uuid, agency: Uuid) -> Result<bool, sqlx::Error> {
@@ -123,26 +126,26 @@ pub async fn notifications_after(
         .collect()
 }
 
-/// A notification about no referral (e.g. an endpoint disabled) to one agency.
+/// A notification about no referral (e.g. an endpoint disabled) to one agency, with its facts.
 pub async fn insert_notice(
     conn: &mut PgConnection,
     id: Uuid,
     agency: Uuid,
     kind: NotificationKind,
     event_id: Uuid,
-    title: &str,
-    body: &str,
+    notice: &Stored,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body)
-         VALUES ($1, $2, $3, NULL, $4, $5, $6)",
+        "INSERT INTO notifications (id, recipient_agency_id, kind, referral_id, event_id, title, body, facts)
+         VALUES ($1, $2, $3, NULL, $4, $5, $6, $7)",
     )
     .bind(id)
     .bind(agency)
     .bind(kind)
     .bind(event_id)
-    .bind(title)
-    .bind(body)
+    .bind(&notice.title)
+    .bind(&notice.body)
+    .bind(&notice.facts)
     .execute(conn)
     .await?;
     Ok(())

@@ -8,7 +8,7 @@ use placement_platform::{
     caller::Caller,
     error::{ServiceError, ServiceResult},
 };
-use placement_proto::v1::Notification;
+use placement_proto::v1::{Language, Notification};
 use sqlx::PgPool;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{
     model::{Arrival, InboxError},
     store,
+    told::Told,
 };
 
 /// How many WatchNotifications streams one agency, and one person of it, keep open at once: each looks
@@ -69,13 +70,21 @@ impl Lease {
     }
 }
 
-/// Opens a stream of the caller's agency's inbox after the notification numbered `after` (0: after the
-/// newest), if the limits leave room for it.
+/// Where a stream starts and how it words what it sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Watched {
+    /// After the notification numbered so (0: after the newest).
+    pub after: u64,
+    /// The reader's language.
+    pub language: Language,
+}
+
+/// Opens a stream of the caller's agency's inbox, if the limits leave room for it.
 pub fn open(
     limits: &WatchLimits,
     caller: &Caller,
     pool: PgPool,
-    after: u64,
+    watched: Watched,
     arrivals: broadcast::Receiver<Arc<[Arrival]>>,
     shutdown: CancellationToken,
 ) -> ServiceResult<mpsc::Receiver<Result<Notification, Status>>> {
@@ -84,7 +93,7 @@ pub fn open(
     tokio::spawn(watch(
         pool,
         caller.agency_id,
-        after,
+        watched,
         arrivals,
         tx,
         lease,
@@ -93,20 +102,20 @@ pub fn open(
     Ok(rx)
 }
 
-/// Streams the agency's notifications after `after`, oldest first, waking on every commit of this
+/// Streams the agency's notifications as `watched` says, oldest first, waking on every commit of this
 /// instance and at least once a second (for notifications another instance wrote), until the
 /// caller's token expires.
 async fn watch(
     pool: PgPool,
     agency: Uuid,
-    after: u64,
+    watched: Watched,
     arrivals: broadcast::Receiver<Arc<[Arrival]>>,
     out: mpsc::Sender<Result<Notification, Status>>,
     lease: Lease,
     shutdown: CancellationToken,
 ) {
     tokio::select! {
-        () = follow(pool, agency, after, arrivals, &out, shutdown) => {}
+        () = follow(pool, agency, watched, arrivals, &out, shutdown) => {}
         // A stream does not outlive the credentials it was opened with, even when its reader stopped
         // reading: a send waiting for room is dropped with the rest, and the lease's places are freed.
         () = lease.expired() => {
@@ -118,13 +127,14 @@ async fn watch(
 async fn follow(
     pool: PgPool,
     agency: Uuid,
-    after: u64,
+    watched: Watched,
     mut arrivals: broadcast::Receiver<Arc<[Arrival]>>,
     out: &mpsc::Sender<Result<Notification, Status>>,
     shutdown: CancellationToken,
 ) {
+    let language = watched.language;
     // Streams go by the agency's inbox position, which commits in order (see the migration that added it).
-    let start = store::watch_start(&pool, agency, after).await;
+    let start = store::watch_start(&pool, agency, watched.after).await;
     let mut cursor = match start {
         Ok(Some(position)) => position,
         Ok(None) => {
@@ -141,14 +151,14 @@ async fn follow(
     let mut look = true;
     loop {
         if look {
-            match send_after(&pool, agency, &mut cursor, out).await {
+            match send_after(&pool, (agency, language), &mut cursor, out).await {
                 Sent::Closed => return,
                 Sent::More => continue,
                 Sent::UpToDate => {}
             }
         }
         tokio::select! {
-            next = handed_over(&mut arrivals, agency, &mut cursor, out) => match next {
+            next = handed_over(&mut arrivals, (agency, language), &mut cursor, out) => match next {
                 Some(again) => look = again,
                 None => return,
             },
@@ -172,10 +182,10 @@ enum Sent {
     UpToDate,
 }
 
-/// Sends the agency's notifications after `cursor`, one page, moving the cursor.
+/// Sends the agency's notifications after `cursor`, one page, worded in `language`, moving the cursor.
 async fn send_after(
     pool: &PgPool,
-    agency: Uuid,
+    (agency, language): (Uuid, Language),
     cursor: &mut i64,
     out: &mpsc::Sender<Result<Notification, Status>>,
 ) -> Sent {
@@ -190,13 +200,13 @@ async fn send_after(
     {
         Ok(rows) => {
             let full = rows.len() == PAGE;
-            let facts: Vec<_> = rows.iter().filter_map(|(_, r)| r.facts()).collect();
+            let told: Vec<Told> = rows.iter().filter_map(|(_, r)| r.told()).collect();
             // Without the names, a notice still reads (it says "the service"); the stream goes on.
-            let names = (crate::names::book_of(pool, &facts).await)
+            let names = (crate::names::book_of(pool, told.iter().flat_map(Told::named_ids)).await)
                 .inspect_err(|e| tracing::warn!(error = %e, "names for the watch not read"))
                 .unwrap_or_default();
             for (position, row) in rows {
-                let notification = row.into_proto(&names);
+                let notification = row.to_proto(&names, language);
                 tracing::trace!(event_id = %notification.event_id, %agency, "streaming as looked up");
                 if out.send(Ok(notification)).await.is_err() {
                     return Sent::Closed;
@@ -219,7 +229,7 @@ async fn send_after(
 /// stream or the broadcast ended.
 async fn handed_over(
     arrivals: &mut broadcast::Receiver<Arc<[Arrival]>>,
-    agency: Uuid,
+    (agency, language): (Uuid, Language),
     cursor: &mut i64,
     out: &mpsc::Sender<Result<Notification, Status>>,
 ) -> Option<bool> {
@@ -234,11 +244,12 @@ async fn handed_over(
             mine = true;
             match &arrival.notification {
                 Some((position, _)) if *position <= *cursor => {}
-                Some((position, notification)) if *position == *cursor + 1 && !look => {
+                Some((position, committed)) if *position == *cursor + 1 && !look => {
+                    let notification = committed.worded(language);
                     tracing::trace!(event_id = %notification.event_id, %agency, "streaming as handed over");
                     // Only once sent: a send cut short by another branch of the caller's select leaves
                     // the notification to the next look.
-                    if out.send(Ok(notification.clone())).await.is_err() {
+                    if out.send(Ok(notification)).await.is_err() {
                         return None;
                     }
                     *cursor = *position;

@@ -7,7 +7,6 @@ pub(crate) mod store;
 
 pub use model::NameBook;
 
-use placement_proto::v1::NoticeFacts;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -25,13 +24,13 @@ pub async fn learn(
     store::keep_name(conn, id, name.trim(), name_en.trim()).await
 }
 
-/// The names of every agency and service `facts` name.
+/// The names of the agencies and services `ids` (those notices' facts name: see
+/// `placement_wording::named_ids`); an id that is not a UUID names none.
 pub async fn book_of<'a, 'c>(
     db: impl PgExecutor<'c>,
-    facts: impl IntoIterator<Item = &'a NoticeFacts>,
+    ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<NameBook, sqlx::Error> {
-    let mut ids: Vec<Uuid> = (facts.into_iter())
-        .flat_map(placement_wording::named_ids)
+    let mut ids: Vec<Uuid> = (ids.into_iter())
         .filter_map(|id| Uuid::parse_str(id).ok())
         .collect();
     ids.sort();

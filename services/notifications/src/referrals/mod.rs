@@ -6,6 +6,8 @@ pub mod facts;
 pub mod model;
 pub(crate) mod store;
 
+use std::sync::Arc;
+
 use placement_messaging::{HandleError, IncomingEvent};
 use placement_proto::v1::ReferralEvent;
 use sqlx::{Postgres, Transaction};
@@ -17,7 +19,7 @@ use crate::{
         model::{Content, NewNotifications, Recipient},
     },
     endpoints::model::DeliveryTarget,
-    inbox::model::{Added, Arrival},
+    inbox::model::{Added, Arrival, Committed},
     names::NameBook,
 };
 use model::{CreatedRow, EventNotifications, recipients};
@@ -41,7 +43,8 @@ pub async fn tell(
         return Err(HandleError::permanent("the event names no recipient"));
     }
     let facts = facts::of(referral);
-    let names = crate::names::book_of(&mut **tx, [&facts]).await?;
+    let names = crate::names::book_of(&mut **tx, placement_wording::named_ids(&facts)).await?;
+    let names = Arc::new(names);
     let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
     let rows = store::create_notifications(
         tx,
@@ -92,11 +95,12 @@ pub async fn tell(
     Ok(added)
 }
 
-/// The notifications created (id, recipient), their arrivals for the streams, and the endpoints to
-/// deliver them to, from the rows of [`store::create_notifications`].
+/// The notifications created (id, recipient), their arrivals for the streams (each worded there, in its
+/// reader's language, with `names`), and the endpoints to deliver them to, from the rows of
+/// [`store::create_notifications`].
 fn by_notification(
     rows: Vec<CreatedRow>,
-    names: &NameBook,
+    names: &Arc<NameBook>,
 ) -> (Vec<Recipient>, Vec<Arrival>, Vec<DeliveryTarget>) {
     let mut created: Vec<Recipient> = Vec::new();
     let mut arrivals: Vec<Arrival> = Vec::new();
@@ -114,7 +118,13 @@ fn by_notification(
             });
             arrivals.push(Arrival {
                 agency: agency_id,
-                notification: Some((row.position, row.notification.into_proto(names))),
+                notification: Some((
+                    row.position,
+                    Arc::new(Committed {
+                        row: row.notification,
+                        names: Arc::clone(names),
+                    }),
+                )),
             });
         }
         if let (Some(id), Some(channel), Some(address), Some(language)) =

@@ -7,13 +7,6 @@ use uuid::Uuid;
 
 use crate::{channel::Channel, inbox::model::NotificationRow};
 
-/// The short reference of a referral in titles and subjects: the last 8 hex digits of its id. Ids are
-/// UUIDv7, whose first digits are a timestamp shared by referrals made in the same minute; the last are
-/// random.
-pub fn short_ref(id: &str) -> &str {
-    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
-}
-
 /// Whether a reminder or escalation is about a step after the acknowledgement (events from before every
 /// step was timed name none: the acknowledgement's).
 fn later_step(e: &ReferralEvent) -> bool {

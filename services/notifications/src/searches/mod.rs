@@ -1,15 +1,17 @@
-//! A search that ran out ("search.exhausted"), told to its sender: one notice in its inbox (in Bulgarian)
-//! and its e-mail and webhook deliveries, as a referral's step is told.
+//! A search that ran out ("search.exhausted"), told to its sender: one notice in its inbox, keeping the
+//! event (worded when shown, in the reader's language), and its e-mail and webhook deliveries, as a
+//! referral's step is told.
 
 pub mod model;
 
 use placement_messaging::{EventType, HandleError, IncomingEvent};
-use placement_proto::v1::{Language, NotificationKind, SearchExhausted};
+use placement_proto::v1::{NotificationKind, SearchExhausted};
 use sqlx::{Postgres, Transaction};
 
 use crate::{
     deliveries::{FanOut, model::Content},
-    inbox::{self, Added, OneNotice},
+    inbox::{self, Added, OneNotice, Told},
+    names::model::NameBook,
 };
 
 /// The sender's notice that its search ran out, and its deliveries: once per event, as every notice (the
@@ -22,7 +24,6 @@ pub async fn tell(
 ) -> Result<Added, HandleError> {
     let agency = placement_messaging::payload_id("sender_agency_id", &exhausted.sender_agency_id)?;
     let search_id = placement_messaging::payload_id("search_id", &exhausted.search_id)?;
-    let (title, body) = model::exhausted_text(exhausted, Language::Bg);
     let added = inbox::tell_one(
         fan_out,
         tx,
@@ -30,8 +31,9 @@ pub async fn tell(
             agency,
             kind: NotificationKind::SearchExhausted,
             event_type: EventType::SearchExhausted,
-            title: &title,
-            body: &body,
+            told: &Told::SearchExhausted(exhausted.clone()),
+            // Its words name no agency nor service.
+            names: &NameBook::default(),
             content: Content::SearchExhausted(exhausted),
         },
         event,

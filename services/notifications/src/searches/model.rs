@@ -1,38 +1,10 @@
-//! What the sender of a search that ran out is told: the search, the round, and how many services fit
-//! now (by number; the sender opens the search to see them). Identifiers and counts only, like the event.
-//! Pure, so the wording is tested alone.
+//! What the e-mail of a search that ran out says: the notice as the inbox words it
+//! (`placement_wording::search_exhausted`: the search by its referrals' references, the round, how many
+//! services fit now), the link to the case, and the signature. Pure, so it is tested alone.
 
 use placement_proto::v1::{Language, SearchExhausted};
 
-use crate::{
-    referrals::model::short_ref,
-    signature::{SIGNATURE_BG, SIGNATURE_EN},
-};
-
-/// Title and text of the notice, in `language`: the in-app notice is the Bulgarian one.
-pub fn exhausted_text(e: &SearchExhausted, language: Language) -> (String, String) {
-    let (short, id, round) = (short_ref(&e.search_id), &e.search_id, e.round);
-    let fitting = e.suggested_service_ids.len();
-    if language == Language::En {
-        (
-            format!("Search {short} ran out without a place"),
-            format!(
-                "Every request of round {round} of search {id} was declined, withdrawn or passed its \
-                 deadline. Services that fit the children now: {fitting}. You can send them a new round \
-                 of the search in one step."
-            ),
-        )
-    } else {
-        (
-            format!("Търсене {short} приключи без място"),
-            format!(
-                "Всички запитвания от кръг {round} на търсене {id} са отказани, оттеглени или с изтекъл \
-                 срок. Подходящи услуги със свободни места сега: {fitting}. Можете да им изпратите нов \
-                 кръг на търсенето с една стъпка."
-            ),
-        )
-    }
-}
+use crate::signature::{SIGNATURE_BG, SIGNATURE_EN};
 
 /// Subject and text of the e-mail, in the endpoint's language (Bulgarian unless it asks for English),
 /// with a link to the case the search is for.
@@ -42,11 +14,12 @@ pub fn exhausted_email(
     public_url: &str,
 ) -> (String, String) {
     let link = format!("{}/cases/{}", public_url.trim_end_matches('/'), e.case_id);
-    let (subject, text) = exhausted_text(e, language);
-    let (open, signature) = if language == Language::En {
-        ("Open the case", SIGNATURE_EN)
+    let (subject, text) = placement_wording::search_exhausted(language, e);
+    let open = placement_wording::text(language, "search-open-case");
+    let signature = if language == Language::En {
+        SIGNATURE_EN
     } else {
-        ("Отворете случая", SIGNATURE_BG)
+        SIGNATURE_BG
     };
     (
         subject,
@@ -65,32 +38,34 @@ mod tests {
             sender_agency_id: "0193a5c2-0000-7000-8000-000000000001".into(),
             round: 2,
             suggested_service_ids: vec!["a".into(), "b".into(), "c".into()],
+            referral_references: vec!["Н-ВРЦ-2026-00042".into(), "Н-МОН-2026-00007".into()],
         }
     }
 
     #[test]
-    fn the_notice_names_the_search_the_round_and_how_many_fit() {
+    fn the_email_says_what_the_inbox_says_and_links_the_case() {
         for language in [Language::Bg, Language::En] {
-            let (title, body) = exhausted_text(&exhausted(), language);
-            assert!(title.contains("0000abcd"), "{title}");
-            assert!(
-                body.contains("0193a5c2-0000-7000-8000-00000000abcd"),
-                "{body}"
-            );
-            assert!(body.contains(" 2 "), "the round: {body}");
-            assert!(body.contains(": 3."), "the number that fit: {body}");
+            let (subject, text) = exhausted_email(&exhausted(), language, "https://pe.example/");
+            let (title, body) = placement_wording::search_exhausted(language, &exhausted());
+            assert_eq!(subject, title);
+            assert!(text.starts_with(&body), "{text}");
+            assert!(subject.contains("Н-ВРЦ-2026-00042"), "{subject}");
+            // The search's id is nowhere in the words; the case's only in the link.
+            assert!(!text.contains("abcd"), "{text}");
+            assert_eq!(text.matches("0193a5c2").count(), 1, "{text}");
         }
-        let (_, bg) = exhausted_text(&exhausted(), Language::Bg);
-        assert!(bg.contains("кръг 2"), "{bg}");
-    }
-
-    #[test]
-    fn the_email_links_the_case() {
         let (_, text) = exhausted_email(&exhausted(), Language::En, "https://pe.example/");
         assert!(
-            text.contains("https://pe.example/cases/0193a5c2-0000-7000-8000-000000001234"),
+            text.contains(
+                "Open the case: https://pe.example/cases/0193a5c2-0000-7000-8000-000000001234"
+            ),
             "{text}"
         );
         assert!(text.ends_with(&format!("{SIGNATURE_EN}\n")));
+        let (subject, _) = exhausted_email(&exhausted(), Language::Bg, "x");
+        assert_eq!(
+            subject,
+            "Търсенето по направления № Н-ВРЦ-2026-00042 и още 1 остана без място"
+        );
     }
 }

@@ -62,7 +62,7 @@ async fn exhaust(
     }
     let event = crate::at_step(
         EVENTS.build(
-            Event::SearchExhausted(row.exhausted_event(&suggested)),
+            Event::SearchExhausted(row.exhausted_event(&suggested, rows)),
             row.id,
             placement_platform::numbers::serial(row.version),
             correlation,

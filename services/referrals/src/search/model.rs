@@ -119,14 +119,23 @@ impl SearchRow {
         }
     }
 
-    /// The event that says the current round ran out, suggesting `suggested`.
-    pub fn exhausted_event(&self, suggested: &[Uuid]) -> SearchExhausted {
+    /// The event that says the current round ran out, suggesting `suggested`; `referrals` are the
+    /// search's, in the order asked, whose references name the search for people.
+    pub fn exhausted_event(
+        &self,
+        suggested: &[Uuid],
+        referrals: &[ReferralRow],
+    ) -> SearchExhausted {
         SearchExhausted {
             search_id: self.id.to_string(),
             case_id: self.case_id.to_string(),
             sender_agency_id: self.sender_agency_id.to_string(),
             round: u32::try_from(self.round).unwrap_or(0),
             suggested_service_ids: suggested.iter().map(Uuid::to_string).collect(),
+            referral_references: (referrals.iter())
+                .map(|r| r.reference.clone())
+                .filter(|r| !r.is_empty())
+                .collect(),
         }
     }
 }

@@ -4,7 +4,9 @@ use sqlx::{Postgres, Transaction};
 
 use super::model::ServiceNow;
 
-/// Keeps the service as `s` describes it if that is newer than what is kept.
+/// Keeps the service as `s` describes it if that is newer than what is kept, or of the same version with the
+/// ages kept before events carried them (the directory announces every service again once after an upgrade;
+/// the same version is the same places, so only the ages change then).
 pub async fn note_service(tx: &mut Transaction<'_, Postgres>, s: &ServiceNow) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO services (id, provider_agency_id, region_code, service_type, status, capacity,
@@ -16,7 +18,8 @@ pub async fn note_service(tx: &mut Transaction<'_, Postgres>, s: &ServiceNow) ->
              occupied_places = EXCLUDED.occupied_places, version = EXCLUDED.version,
              min_age = COALESCE(EXCLUDED.min_age, services.min_age),
              max_age = COALESCE(EXCLUDED.max_age, services.max_age)
-         WHERE services.version < EXCLUDED.version",
+         WHERE services.version < EXCLUDED.version OR (services.version = EXCLUDED.version
+             AND services.min_age IS NULL AND EXCLUDED.min_age IS NOT NULL)",
     )
     .bind(s.id)
     .bind(s.provider_agency_id)

@@ -35,8 +35,10 @@ pub struct Item {
 }
 
 impl Item {
-    /// The notice as `lang` reads it: worded from its facts with the shared catalogue (as its e-mails are),
-    /// or, for a notice stored as words, those words.
+    /// The notice as `lang` reads it: a referral's step worded here from its facts with the shared
+    /// catalogue (as its e-mails are), with the names the directory gives this app; any other notice (a
+    /// digest, a search that ran out, an endpoint disabled, or one stored as words) as the service words it,
+    /// in the language the list asked for.
     fn of(n: Notification, lang: Lang, names: &HashMap<String, String>) -> Item {
         let link = if !n.referral_id.is_empty() {
             format!("/referrals/{}", n.referral_id)
@@ -89,6 +91,7 @@ pub async fn page(
         unread_only: q.unread,
         page_size: 50,
         page_token: q.page,
+        language: lang.language() as i32,
     };
     let listed = app
         .clients
@@ -195,7 +198,10 @@ pub async fn events(
         .clients
         .notifications
         .clone()
-        .watch_notifications(session.request(WatchNotificationsRequest { after_sequence: 0 }))
+        .watch_notifications(session.request(WatchNotificationsRequest {
+            after_sequence: 0,
+            language: lang.language() as i32,
+        }))
         .await?
         .into_inner();
     let named = (app.clone(), session.clone());
@@ -253,5 +259,19 @@ mod tests {
         );
         assert_eq!(of(notice(NotificationKind::DistrictDigest, "")), "/figures");
         assert_eq!(of(notice(NotificationKind::Unspecified, "")), "");
+    }
+
+    /// A notice the app does not word itself (no facts of a referral's step: a digest, a search that ran
+    /// out) reads as the service worded it, in the language the list asked for.
+    #[test]
+    fn a_notice_without_step_facts_reads_as_the_service_worded_it() {
+        let digest = Notification {
+            kind: NotificationKind::DistrictDigest as i32,
+            title: "Digest for Vratsa Province before the coordination mechanism meets".into(),
+            body: "Vratsa Province, 23 November 2026 – 30 November 2026.".into(),
+            ..Default::default()
+        };
+        let item = Item::of(digest.clone(), Lang::En, &HashMap::new());
+        assert_eq!((item.title, item.body), (digest.title, digest.body));
     }
 }

@@ -227,10 +227,11 @@ impl Chrome {
 
 /// How many unread notifications the agency has: "0" to "99", or "99+".
 async fn unread_count(app: &AppState, session: &Session) -> String {
+    // Counted, not read: the words' language does not matter.
     let asked = ListNotificationsRequest {
         unread_only: true,
         page_size: 100,
-        page_token: String::new(),
+        ..Default::default()
     };
     match app
         .clients

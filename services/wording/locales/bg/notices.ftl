@@ -69,3 +69,61 @@ notice-waiting-assessment-under-way = потребностите на децат
 notice-waiting-documents-missing = липсват документи
 notice-waiting-place-freeing = място ще се освободи
 notice-waiting-awaiting-court = чака се решение на съда
+
+# A district's digest before its coordination mechanism meets (the figures' names come from their own
+# catalogue, placement_model::figures, as the figures page shows them).
+digest-title = Обобщение за { $district } преди заседанието на механизма: { $stalled ->
+        [0] няма блокирани направления
+        [one] { $stalled } блокирано направление
+       *[other] { $stalled } блокирани направления
+    }
+# No full stop: the day ends in «г.».
+digest-period = { $district }, { $start } – { $end }
+digest-as-receiver = Към услуги в областта
+digest-as-sender = Изпратени от областта
+digest-durations = медиана { $median }, 9 от 10 до { $p90 }, най-бавно { $slowest } ({ $count ->
+        [one] { $count } направление
+       *[other] { $count } направления
+    })
+digest-none-yet = още няма
+digest-none-stalled = Няма блокирани направления.
+digest-stalled-heading = Блокирани сега (стъпка след срока си), най-старите първо:
+digest-stalled = № { $reference } ({ $from } → { $to }): { $step }, срок { $deadline }{ $holders ->
+        [none] {""}
+       *[other] {"; "}чака се: { $holders }
+    }
+digest-unnamed-agencies = { $count ->
+        [one] една агенция
+       *[other] { $count } агенции
+    }
+digest-free-elsewhere = свободни места другаде: { $places }
+digest-free-place = { $service ->
+        [none] { $district }: { $free }
+       *[other] { $service } ({ $district }): { $free }
+    }
+digest-more = Още { $count } — вижте показателите.
+# At the end of the digest's e-mail, before its link.
+digest-open-figures = Отворете показателите на областта
+
+# A search whose round ran out, named by the references of its referrals.
+search-named = { $first ->
+        [none] търсенето
+       *[other] { $others ->
+            [0] търсенето по направление № { $first }
+           *[other] търсенето по направления № { $first } и още { $others }
+        }
+    }
+search-exhausted-title = { search-named } остана без място
+search-exhausted-body = Всички запитвания от кръг { $round } на { search-named } са отказани, оттеглени или с изтекъл срок. { $fitting ->
+        [0] Сега няма подходящи услуги със свободни места.
+       *[other] Подходящи услуги със свободни места сега: { $fitting }. Можете да им изпратите нов кръг на търсенето с една стъпка.
+    }{ $others ->
+        [0] {""}
+       *[other] {" "}Направленията на търсенето: { $references }.
+    }
+# At the end of the e-mail, before its link.
+search-open-case = Отворете случая
+
+# One of the agency's e-mail addresses or webhooks kept failing and was disabled.
+endpoint-disabled-title = Канал за известяване е изключен: { $address }
+endpoint-disabled-body = Доставките до { $address } не успяваха (последна грешка: { $reason }), затова каналът е изключен. Отстранете проблема и го включете отново в регистъра; операторът може да изпрати неуспелите доставки повторно.

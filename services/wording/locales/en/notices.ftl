@@ -69,3 +69,60 @@ notice-waiting-assessment-under-way = the children's needs are being assessed
 notice-waiting-documents-missing = documents are missing
 notice-waiting-place-freeing = a place is freeing
 notice-waiting-awaiting-court = waiting for the court
+
+# A district's digest before its coordination mechanism meets (the figures' names come from their own
+# catalogue, placement_model::figures, as the figures page shows them).
+digest-title = Digest for { $district } before the coordination mechanism meets: { $stalled ->
+        [0] no stalled referrals
+        [one] { $stalled } stalled referral
+       *[other] { $stalled } stalled referrals
+    }
+digest-period = { $district }, { $start } – { $end }.
+digest-as-receiver = To services in the district
+digest-as-sender = Sent from the district
+digest-durations = median { $median }, 9 in 10 within { $p90 }, slowest { $slowest } ({ $count ->
+        [one] { $count } referral
+       *[other] { $count } referrals
+    })
+digest-none-yet = none yet
+digest-none-stalled = No referral is stalled.
+digest-stalled-heading = Stalled now (a step past its deadline), oldest first:
+digest-stalled = { $reference } ({ $from } → { $to }): { $step }, deadline { $deadline }{ $holders ->
+        [none] {""}
+       *[other] {"; "}waiting for { $holders }
+    }
+digest-unnamed-agencies = { $count ->
+        [one] one agency
+       *[other] { $count } agencies
+    }
+digest-free-elsewhere = free places elsewhere: { $places }
+digest-free-place = { $service ->
+        [none] { $district }: { $free }
+       *[other] { $service } ({ $district }): { $free }
+    }
+digest-more = { $count } more: see the figures.
+# At the end of the digest's e-mail, before its link.
+digest-open-figures = Open the district's figures
+
+# A search whose round ran out, named by the references of its referrals.
+search-named = { $first ->
+        [none] the search
+       *[other] { $others ->
+            [0] the search for referral { $first }
+           *[other] the search for referrals { $first } and { $others } more
+        }
+    }
+search-exhausted-title = { search-named } found no place
+search-exhausted-body = Every request of round { $round } of { search-named } was declined, withdrawn or passed its deadline. { $fitting ->
+        [0] No service with free places fits the children now.
+       *[other] Services that fit the children now: { $fitting }. You can send them a new round of the search in one step.
+    }{ $others ->
+        [0] {""}
+       *[other] {" "}The search's referrals: { $references }.
+    }
+# At the end of the e-mail, before its link.
+search-open-case = Open the case
+
+# One of the agency's e-mail addresses or webhooks kept failing and was disabled.
+endpoint-disabled-title = A notification endpoint was disabled: { $address }
+endpoint-disabled-body = Deliveries to { $address } kept failing (last error: { $reason }), so it was disabled. Fix it, then enable it again in the directory; an operator can retry the failed deliveries.
