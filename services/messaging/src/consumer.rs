@@ -268,7 +268,8 @@ enum SessionError {
 }
 
 enum Outcome {
-    Applied(AfterCommit),
+    /// Applied and committed; with whether the handler wrote events into the outbox.
+    Applied(AfterCommit, bool),
     Duplicate,
     DeadLetter(String),
     Interrupted,
@@ -441,14 +442,14 @@ impl Consumer {
             metrics::counter!(EVENT_REDELIVERIES, "event_type" => event_type).increment(1);
         }
         match self.apply_with_retries(&event, shutdown).await {
-            Outcome::Applied(after_commit) => {
+            Outcome::Applied(after_commit, wrote_events) => {
                 tracing::trace!(event_id = %event.event_id(), "applied");
                 consumed(event_type, "applied");
                 let lag = (chrono::Utc::now() - event.occurred_at()).num_microseconds();
                 #[allow(clippy::cast_precision_loss)] // microseconds of lag: far below 2^53
                 metrics::histogram!(CONSUMER_LAG).record(lag.unwrap_or(0).max(0) as f64 / 1e6);
                 after_commit(&event);
-                if let Some(outbox) = &self.outbox {
+                if let Some(outbox) = self.outbox.as_ref().filter(|_| wrote_events) {
                     outbox.committed();
                 }
                 settle(delivery, true).await
@@ -512,7 +513,7 @@ impl Consumer {
         let mut missing_tries = 0;
         loop {
             match self.apply(event).await {
-                Ok(Some(applied)) => return Outcome::Applied(applied),
+                Ok(Some(applied)) => return Outcome::Applied(applied.0, applied.1),
                 Ok(None) => return Outcome::Duplicate,
                 Err(HandleError::Permanent(reason)) => return Outcome::DeadLetter(reason),
                 Err(HandleError::Missing(reason)) if missing_tries >= MISSING_RETRIES => {
@@ -548,14 +549,20 @@ impl Consumer {
     /// while its `BEGIN` was on the wire would go back to the pool still open, so that the next borrower
     /// committed this event's record with its own work and the event was never applied (see
     /// `placement_platform::db::begin`). A finished apply whose ack was lost is a duplicate next time.
-    async fn apply(&self, event: &IncomingEvent) -> Result<Option<AfterCommit>, HandleError> {
+    /// Also says whether the handler wrote events into the outbox.
+    async fn apply(
+        &self,
+        event: &IncomingEvent,
+    ) -> Result<Option<(AfterCommit, bool)>, HandleError> {
         if !self.subscriptions.takes(event.event_type()) {
             return Err(HandleError::not_subscribed(event.event_type()));
         }
         let (pool, subscriptions, event) =
             (self.pool.clone(), self.subscriptions.clone(), event.clone());
         placement_platform::db::run_to_completion(async move {
-            apply_once(&pool, &subscriptions, &event).await
+            let (applied, wrote) =
+                crate::outbox::noting_events(apply_once(&pool, &subscriptions, &event)).await;
+            Ok(applied?.map(|after_commit| (after_commit, wrote)))
         })
         .await
     }

@@ -1,6 +1,6 @@
 //! The transactional outbox: write the event with the change, publish it after the commit.
 
-use std::{sync::Arc, time::Duration};
+use std::{cell::Cell, future::Future, sync::Arc, time::Duration};
 
 use lapin::{
     BasicProperties, Channel, Confirmation,
@@ -17,6 +17,29 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{Broker, topology};
+
+tokio::task_local! {
+    /// Whether the consumer's transaction running in this task wrote events (see [`noting_events`]).
+    static EVENTS_WRITTEN: Cell<bool>;
+}
+
+/// Runs `work` (a consumer applying one event), telling whether it wrote events into the outbox: most
+/// handlers write none, and a consumer that woke the relay after each of their commits cost it a needless
+/// statement per event. Exact for this task, so no wake-up a commit needs is skipped.
+pub(crate) async fn noting_events<F: Future>(work: F) -> (F::Output, bool) {
+    EVENTS_WRITTEN
+        .scope(Cell::new(false), async {
+            let output = work.await;
+            (output, EVENTS_WRITTEN.with(Cell::get))
+        })
+        .await
+}
+
+/// Notes, for [`noting_events`], that this task wrote events (outside a consumer: nothing to note, the
+/// writer commits through [`Outbox::commit`], which always wakes the relay).
+fn note_events_written() {
+    let _ = EVENTS_WRITTEN.try_with(|written| written.set(true));
+}
 
 /// Writes events into a service's outbox and wakes its relay.
 #[derive(Clone, Default)]
@@ -44,6 +67,7 @@ impl Outbox {
         .bind(placement_platform::trace_context::current())
         .execute(conn)
         .await?;
+        note_events_written();
         Ok(())
     }
 
@@ -68,6 +92,7 @@ impl Outbox {
         .bind(placement_platform::trace_context::current())
         .execute(conn)
         .await?;
+        note_events_written();
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use crate::{
     deliveries::FanOut,
     digest, endpoints,
-    inbox::{Added, Arrivals},
+    inbox::{Added, Arrivals, watch::Watching},
     names, referrals, searches,
 };
 
@@ -39,6 +39,8 @@ pub enum Feature<'a> {
 pub struct Intake {
     /// Wakes the WatchNotifications streams of this instance after a commit.
     pub arrivals: Arrivals,
+    /// The agencies this instance's streams watch: a referral's notices are worded for them.
+    pub watching: Watching,
     /// Wakes the delivery dispatcher after a commit.
     pub deliveries: Arc<Notify>,
     pub fan_out: FanOut,
@@ -92,7 +94,7 @@ impl EventHandler for Intake {
     ) -> Result<Added, HandleError> {
         match route {
             Feature::Referral(referral) => {
-                referrals::tell(&self.fan_out, tx, referral, event).await
+                referrals::tell(&self.fan_out, &self.watching, tx, referral, event).await
             }
             Feature::Digest(d) => digest::tell(&self.fan_out, tx, d, event).await,
             Feature::Search(s) => searches::tell(&self.fan_out, tx, s, event).await,

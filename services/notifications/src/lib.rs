@@ -212,8 +212,13 @@ impl Service for Notifications {
             arrivals.clone(),
         )
         .map_err(|e| StartError::Config(e.to_string()))?;
+        let streams = inbox::watch::WatchLimits::new(
+            config.watch_streams_per_agency,
+            config.watch_streams_per_person,
+        );
         kit.consume(events::Intake {
             arrivals: arrivals.clone(),
+            watching: streams.watching(),
             deliveries: wake.clone(),
             fan_out,
         });
@@ -224,10 +229,7 @@ impl Service for Notifications {
             arrivals,
             wake,
             config.retry().window,
-            inbox::watch::WatchLimits::new(
-                config.watch_streams_per_agency,
-                config.watch_streams_per_person,
-            ),
+            streams,
             kit.shutdown(),
         );
         Ok(placement_messaging::routes![kit;

@@ -178,11 +178,11 @@ impl Casework {
     pub async fn get(&self, caller: Caller, id: Uuid) -> ServiceResult<Case> {
         policy::require(&caller, Act::Read)?;
         let mut conn = self.pool.acquire().await?;
-        let row = store::find_case(&mut conn, id)
+        // The children are read with the case, before the view is decided: a caller refused sees none.
+        let (row, children) = store::find_case_with_children(&mut conn, id)
             .await?
             .ok_or_else(policy::hidden)?;
         let view = policy::view(&mut conn, &caller, id, row.owner_agency_id).await?;
-        let children = children_of(&mut conn, &[id]).await?;
         let children = match view {
             View::Full => self.reveal(children)?,
             View::Receiving => children,

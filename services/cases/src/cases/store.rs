@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use placement_proto::v1::{CaseCloseReason, CaseStatus};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::model::{CasePlacement, CaseRow, ChildRow, NewChild};
@@ -74,11 +74,47 @@ pub async fn insert_child(conn: &mut PgConnection, c: &NewChild<'_>) -> Result<(
     Ok(())
 }
 
-pub async fn find_case(conn: &mut PgConnection, id: Uuid) -> Result<Option<CaseRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+/// The case with its children, in their order, read together (one round trip, one snapshot).
+pub async fn find_case_with_children(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<(CaseRow, Vec<ChildRow>)>, sqlx::Error> {
+    // The children's columns are renamed: a case's columns hold `id` already.
+    let rows = sqlx::query(&format!(
+        "SELECT {CASE_COLUMNS}, ch.* FROM cases
+         LEFT JOIN LATERAL (
+             SELECT id AS child_id, position AS child_position, pseudonym, birth_year, sex, needs,
+                    name_sealed, personal_number_sealed
+             FROM children WHERE case_id = cases.id) ch ON true
+         WHERE id = $1 ORDER BY ch.child_position"
+    ))
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let case = CaseRow::from_row(first)?;
+    let mut children = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // A case without children is one row with none.
+        let Some(child_id) = row.try_get::<Option<Uuid>, _>("child_id")? else {
+            continue;
+        };
+        children.push(ChildRow {
+            id: child_id,
+            case_id: case.id,
+            pseudonym: row.try_get("pseudonym")?,
+            birth_year: row.try_get("birth_year")?,
+            sex: row.try_get("sex")?,
+            needs: row.try_get("needs")?,
+            name_sealed: row.try_get("name_sealed")?,
+            personal_number_sealed: row.try_get("personal_number_sealed")?,
+            name: String::new(),
+            personal_number: String::new(),
+        });
+    }
+    Ok(Some((case, children)))
 }
 
 /// The case, locked until the transaction ends.
@@ -144,15 +180,17 @@ pub async fn close_case(
     .await
 }
 
+/// Places the case; returns it, and how many children it has (for its event).
 pub async fn place_case(
     conn: &mut PgConnection,
     p: &CasePlacement<'_>,
-) -> Result<CaseRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+) -> Result<(CaseRow, u32), sqlx::Error> {
+    let row = sqlx::query(&format!(
         "UPDATE cases SET status = $2, placement_referral_id = $3, placement_service_id = $4,
              placement_provider_agency_id = $5, placement_region_code = $6, placed_at = $7,
              placement_referral_reference = NULLIF($8, ''), version = version + 1
-         WHERE id = $1 RETURNING {CASE_COLUMNS}"
+         WHERE id = $1
+         RETURNING {CASE_COLUMNS}, (SELECT count(*) FROM children WHERE case_id = $1) AS children"
     ))
     .bind(p.case_id)
     .bind(CaseStatus::Placed)
@@ -163,5 +201,10 @@ pub async fn place_case(
     .bind(p.placed_at)
     .bind(p.referral_reference)
     .fetch_one(conn)
-    .await
+    .await?;
+    let children: i64 = row.try_get("children")?;
+    Ok((
+        CaseRow::from_row(&row)?,
+        u32::try_from(children).unwrap_or(u32::MAX),
+    ))
 }

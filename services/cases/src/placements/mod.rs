@@ -11,10 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     EVENTS,
-    cases::{
-        model::CasePlacement,
-        store::{child_count, lock_case, place_case},
-    },
+    cases::{model::CasePlacement, store::place_case},
 };
 use model::CaseReferral;
 pub use model::ReferralStep;
@@ -30,11 +27,8 @@ pub async fn apply(
     let case_id = parse(&referral.case_id, "case_id")?;
     let version = event.version()?;
 
-    if lock_case(tx, case_id).await?.is_none() {
-        return Err(HandleError::missing(format!("unknown case {case_id}")));
-    }
     // Newer knowledge of the referral wins; an older event arriving late changes nothing.
-    let applied = store::note_case_referral(
+    let applied = store::lock_case_and_note_referral(
         tx,
         &CaseReferral {
             referral_id,
@@ -46,7 +40,8 @@ pub async fn apply(
             open_or_placed: step.open_or_placed(),
         },
     )
-    .await?;
+    .await?
+    .ok_or_else(|| HandleError::missing(format!("unknown case {case_id}")))?;
     if !applied || step != ReferralStep::Placed {
         return Ok(());
     }
@@ -61,7 +56,7 @@ async fn place(
     referral: &ReferralEvent,
     event: &IncomingEvent,
 ) -> Result<(), HandleError> {
-    let row = place_case(
+    let (row, children) = place_case(
         tx,
         &CasePlacement {
             case_id,
@@ -74,7 +69,6 @@ async fn place(
         },
     )
     .await?;
-    let children = child_count(tx, case_id).await?;
     let announcement = EVENTS.build(
         Event::CasePlaced(row.event(children)),
         case_id,

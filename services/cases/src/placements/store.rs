@@ -32,21 +32,27 @@ pub async fn receives_case(
     .await
 }
 
-/// Records what is known of a referral of a case; newer knowledge wins, an older event arriving late
-/// changes nothing. Returns whether it changed anything.
-pub async fn note_case_referral(
+/// Locks the case, then records what is known of a referral of it, in one round trip; newer knowledge
+/// wins, an older event arriving late changes nothing. None when there is no such case (nothing is
+/// written then); else whether it changed anything. The referral's row is written for the locked case's
+/// row, so it is locked after that row, as before.
+pub async fn lock_case_and_note_referral(
     conn: &mut PgConnection,
     r: &CaseReferral,
-) -> Result<bool, sqlx::Error> {
-    let applied = sqlx::query(
-        "INSERT INTO case_referrals (referral_id, case_id, active, version, receiving_agency_id,
-                                     foster_team_agency_id, open_or_placed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (referral_id) DO UPDATE SET active = EXCLUDED.active, version = EXCLUDED.version,
-             receiving_agency_id = EXCLUDED.receiving_agency_id,
-             foster_team_agency_id = EXCLUDED.foster_team_agency_id,
-             open_or_placed = EXCLUDED.open_or_placed
-         WHERE case_referrals.version < EXCLUDED.version",
+) -> Result<Option<bool>, sqlx::Error> {
+    let (found, applied): (bool, bool) = sqlx::query_as(
+        "WITH locked AS (SELECT id FROM cases WHERE id = $2 FOR UPDATE),
+         noted AS (
+             INSERT INTO case_referrals (referral_id, case_id, active, version, receiving_agency_id,
+                                         foster_team_agency_id, open_or_placed)
+             SELECT $1, id, $3, $4, $5, $6, $7 FROM locked
+             ON CONFLICT (referral_id) DO UPDATE SET active = EXCLUDED.active, version = EXCLUDED.version,
+                 receiving_agency_id = EXCLUDED.receiving_agency_id,
+                 foster_team_agency_id = EXCLUDED.foster_team_agency_id,
+                 open_or_placed = EXCLUDED.open_or_placed
+             WHERE case_referrals.version < EXCLUDED.version
+             RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM locked), EXISTS (SELECT 1 FROM noted)",
     )
     .bind(r.referral_id)
     .bind(r.case_id)
@@ -55,8 +61,7 @@ pub async fn note_case_referral(
     .bind(r.receiving_agency_id)
     .bind(r.foster_team_agency_id)
     .bind(r.open_or_placed)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(applied > 0)
+    .fetch_one(conn)
+    .await?;
+    Ok(found.then_some(applied))
 }

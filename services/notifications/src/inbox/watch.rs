@@ -1,7 +1,12 @@
 //! WatchNotifications: an agency's inbox streamed as it fills, in commit order, for as long as the
 //! caller's token lasts, within limits on the streams one agency and one person keep open.
 
-use std::{num::NonZeroUsize, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    num::NonZeroUsize,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use placement_platform::{
     admission::{Admitted, Limit},
@@ -26,6 +31,7 @@ use super::{
 pub struct WatchLimits {
     per_agency: Limit<Uuid>,
     per_person: Limit<(Uuid, String)>,
+    watching: Watching,
 }
 
 impl WatchLimits {
@@ -33,7 +39,13 @@ impl WatchLimits {
         Self {
             per_agency: Limit::new(per_agency, "watch streams per agency"),
             per_person: Limit::new(per_person, "watch streams per person"),
+            watching: Watching::default(),
         }
+    }
+
+    /// The agencies these streams watch, as they open and end.
+    pub fn watching(&self) -> Watching {
+        self.watching.clone()
     }
 
     fn admit(&self, caller: &Caller) -> ServiceResult<Lease> {
@@ -50,14 +62,59 @@ impl WatchLimits {
         });
         Ok(Lease {
             _places: (person, agency),
+            _watcher: self.watching.enter(caller.agency_id),
             ends_at,
         })
     }
 }
 
-/// What a stream holds while open: its places under the limits, and when its token expires.
+/// The agencies with a WatchNotifications stream open in this instance: applying an event words its
+/// notices for the streams (reads the names their words need) only when one of its recipients is
+/// watched. A stream that opens meanwhile is handed no words and looks the notice up itself.
+#[derive(Clone, Default)]
+pub struct Watching(Arc<Mutex<HashMap<Uuid, usize>>>);
+
+impl Watching {
+    /// Whether any of `agencies` has a stream open.
+    pub fn any(&self, agencies: &[Uuid]) -> bool {
+        let open = self.0.lock().expect("not poisoned");
+        agencies.iter().any(|a| open.contains_key(a))
+    }
+
+    fn enter(&self, agency: Uuid) -> Watcher {
+        let mut open = self.0.lock().expect("not poisoned");
+        *open.entry(agency).or_default() += 1;
+        drop(open);
+        Watcher {
+            watching: self.clone(),
+            agency,
+        }
+    }
+}
+
+/// One open stream of an agency, counted in [`Watching`] until dropped.
+struct Watcher {
+    watching: Watching,
+    agency: Uuid,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let mut open = self.watching.0.lock().expect("not poisoned");
+        if let Some(n) = open.get_mut(&self.agency) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.agency);
+            }
+        }
+    }
+}
+
+/// What a stream holds while open: its places under the limits, its count in [`Watching`], and when its
+/// token expires.
 struct Lease {
     _places: (Admitted<(Uuid, String)>, Admitted<Uuid>),
+    _watcher: Watcher,
     ends_at: Option<tokio::time::Instant>,
 }
 
@@ -260,5 +317,28 @@ async fn handed_over(
         if mine {
             return Some(look);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An agency is watched while any of its streams is open, and no longer once the last one ends.
+    #[test]
+    fn an_agency_is_watched_while_one_of_its_streams_is_open() {
+        let watching = Watching::default();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(!watching.any(&[a, b]));
+        let first = watching.enter(a);
+        let second = watching.enter(a);
+        assert!(watching.any(&[b, a]));
+        assert!(!watching.any(&[b]));
+        assert!(!watching.any(&[]));
+        drop(first);
+        assert!(watching.any(&[a]), "a second stream of the agency is open");
+        drop(second);
+        assert!(!watching.any(&[a]));
+        assert!(watching.0.lock().unwrap().is_empty(), "nothing kept of it");
     }
 }

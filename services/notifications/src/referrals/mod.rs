@@ -14,20 +14,27 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::{
+    channel::Channel,
     deliveries::{
         FanOut,
         model::{Content, NewNotifications, Recipient},
     },
     endpoints::model::DeliveryTarget,
-    inbox::model::{Added, Arrival, Committed},
+    inbox::{
+        model::{Added, Arrival, Committed},
+        watch::Watching,
+    },
     names::NameBook,
 };
 use model::{CreatedRow, EventNotifications, recipients};
 use prost::Message;
 
-/// A referral event's notifications, one per agency concerned, and their deliveries.
+/// A referral event's notifications, one per agency concerned, and their deliveries. The names the
+/// notices' words need are read only when something words them now: an e-mail (rendered when created,
+/// so that every retry sends the same) or an open stream of a recipient (see [`Watching`]).
 pub async fn tell(
     fan_out: &FanOut,
+    watching: &Watching,
     tx: &mut Transaction<'_, Postgres>,
     referral: &ReferralEvent,
     event: &IncomingEvent,
@@ -43,8 +50,6 @@ pub async fn tell(
         return Err(HandleError::permanent("the event names no recipient"));
     }
     let facts = facts::of(referral);
-    let names = crate::names::book_of(&mut **tx, placement_wording::named_ids(&facts)).await?;
-    let names = Arc::new(names);
     let ids: Vec<Uuid> = agencies.iter().map(|_| Uuid::now_v7()).collect();
     let rows = store::create_notifications(
         tx,
@@ -60,7 +65,13 @@ pub async fn tell(
         },
     )
     .await?;
-    let (created, arrivals, endpoints) = by_notification(rows, &names);
+    let names = if words_now(&rows, watching) {
+        let named = placement_wording::named_ids(&facts);
+        Some(Arc::new(crate::names::book_of(&mut **tx, named).await?))
+    } else {
+        None
+    };
+    let (created, arrivals, endpoints) = by_notification(rows, names.as_ref());
     let mut added = Added::default();
     if !endpoints.is_empty() {
         added.deliveries = fan_out
@@ -78,7 +89,8 @@ pub async fn tell(
                     kind,
                     event: referral,
                     facts: &facts,
-                    names: &names,
+                    // Without an e-mail among them, the deliveries are webhooks, which name no one.
+                    names: names.as_deref().unwrap_or(&NameBook::default()),
                 },
             )
             .await?;
@@ -95,12 +107,21 @@ pub async fn tell(
     Ok(added)
 }
 
+/// Whether the notifications just created (`rows`) are worded before the commit: when one goes by
+/// e-mail, or a stream of this instance watches one of their recipients.
+fn words_now(rows: &[CreatedRow], watching: &Watching) -> bool {
+    let recipients: Vec<Uuid> = (rows.iter())
+        .map(|r| r.notification.recipient_agency_id)
+        .collect();
+    rows.iter().any(|r| r.channel == Some(Channel::Email)) || watching.any(&recipients)
+}
+
 /// The notifications created (id, recipient), their arrivals for the streams (each worded there, in its
-/// reader's language, with `names`), and the endpoints to deliver them to, from the rows of
-/// [`store::create_notifications`].
+/// reader's language, with `names`; without them, a stream looks the notification up itself), and the
+/// endpoints to deliver them to, from the rows of [`store::create_notifications`].
 fn by_notification(
     rows: Vec<CreatedRow>,
-    names: &Arc<NameBook>,
+    names: Option<&Arc<NameBook>>,
 ) -> (Vec<Recipient>, Vec<Arrival>, Vec<DeliveryTarget>) {
     let mut created: Vec<Recipient> = Vec::new();
     let mut arrivals: Vec<Arrival> = Vec::new();
@@ -118,13 +139,13 @@ fn by_notification(
             });
             arrivals.push(Arrival {
                 agency: agency_id,
-                notification: Some((
-                    row.position,
-                    Arc::new(Committed {
+                notification: names.map(|names| {
+                    let committed = Committed {
                         row: row.notification,
                         names: Arc::clone(names),
-                    }),
-                )),
+                    };
+                    (row.position, Arc::new(committed))
+                }),
             });
         }
         if let (Some(id), Some(channel), Some(address), Some(language)) =

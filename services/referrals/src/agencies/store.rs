@@ -1,7 +1,7 @@
 //! The agencies' SQL: what this service remembers of the directory's agencies.
 
 use placement_proto::v1::AgencyKind;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 /// The district of an agency this service learnt of from the directory's events.
@@ -24,18 +24,31 @@ pub async fn region_of_rdsa(
         .await
 }
 
-/// The earliest registered agency of `kind` in `region`, among those learnt from events.
-pub async fn first_agency_of_kind(
+/// What a submission asks of the agencies learnt from events, in one statement: the district of
+/// `sender` (when given) and the receiving district's earliest registered foster-care team and RDSA.
+#[derive(Debug, FromRow)]
+pub struct KnownAgencies {
+    pub sender_region: Option<String>,
+    pub foster_team: Option<Uuid>,
+    pub rdsa: Option<Uuid>,
+}
+
+pub async fn known_for_submission(
     pool: &PgPool,
+    sender: Option<Uuid>,
     region: &str,
-    kind: AgencyKind,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM agencies WHERE region_code = $1 AND kind = $2 ORDER BY id LIMIT 1",
+) -> Result<KnownAgencies, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (SELECT region_code FROM agencies WHERE id = $1) AS sender_region,
+                (SELECT id FROM agencies WHERE region_code = $2 AND kind = $3 ORDER BY id LIMIT 1)
+                    AS foster_team,
+                (SELECT id FROM agencies WHERE region_code = $2 AND kind = $4 ORDER BY id LIMIT 1) AS rdsa",
     )
+    .bind(sender)
     .bind(region)
-    .bind(kind)
-    .fetch_optional(pool)
+    .bind(AgencyKind::FosterCareTeam)
+    .bind(AgencyKind::Rdsa)
+    .fetch_one(pool)
     .await
 }
 

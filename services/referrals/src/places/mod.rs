@@ -45,14 +45,14 @@ pub async fn note_places(
         .map_err(|_| HandleError::permanent("free_places beyond INTEGER"))?;
     let version = event.version()?;
     let facts = ServiceFacts::of(change, service_id, free_places);
-    store::note_service(tx, &facts, version).await?;
     let applied_hold = matches!(
         CapacityChange::try_from(change.change),
         Ok(CapacityChange::Held | CapacityChange::Occupied)
     );
-    if applied_hold && let Ok(referral_id) = Uuid::parse_str(&change.referral_id) {
-        store::note_hold_applied(tx, referral_id).await?;
-    }
+    let held = (applied_hold)
+        .then(|| Uuid::parse_str(&change.referral_id).ok())
+        .flatten();
+    store::note_service(tx, &facts, version, held).await?;
     Ok(())
 }
 

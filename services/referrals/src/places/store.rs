@@ -30,14 +30,19 @@ pub async fn note_free_places(
 
 /// What the directory's event told of a service: its places, and what it is and where, kept so that the
 /// services that fit a case are found locally. A newer event replaces everything; an older one only fills
-/// a description not known yet (a row the submission noted from the directory's answer has none).
+/// a description not known yet (a row the submission noted from the directory's answer has none). With
+/// it, in the same statement, that the directory holds the places of the referral `held`, if any.
 pub async fn note_service(
     conn: &mut PgConnection,
     s: &ServiceFacts,
     version: i64,
+    held: Option<Uuid>,
 ) -> Result<(), sqlx::Error> {
+    // The referral's update waits for the service's row (its filter reads `noted`, evaluated before the
+    // referral is looked up), so the service's row is locked before the referral's, as when they were
+    // two statements. Every CTE that writes runs to its end, so with no `held` the service is still noted.
     sqlx::query(
-        "INSERT INTO service_places (service_id, free_places, version, provider_agency_id, region_code,
+        "WITH noted AS (INSERT INTO service_places (service_id, free_places, version, provider_agency_id, region_code,
              service_type, status, min_age, max_age)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (service_id) DO UPDATE SET
@@ -48,7 +53,9 @@ pub async fn note_service(
              provider_agency_id = EXCLUDED.provider_agency_id, region_code = EXCLUDED.region_code,
              service_type = EXCLUDED.service_type, status = EXCLUDED.status,
              min_age = EXCLUDED.min_age, max_age = EXCLUDED.max_age
-         WHERE service_places.version < EXCLUDED.version OR service_places.region_code IS NULL",
+         WHERE service_places.version < EXCLUDED.version OR service_places.region_code IS NULL
+         RETURNING 1)
+         UPDATE referrals SET hold_applied = true WHERE id = $10 AND (SELECT count(*) FROM noted) >= 0",
     )
     .bind(s.service_id)
     .bind(s.free_places)
@@ -59,6 +66,7 @@ pub async fn note_service(
     .bind(s.status)
     .bind(s.min_age)
     .bind(s.max_age)
+    .bind(held)
     .execute(conn)
     .await?;
     Ok(())
@@ -114,16 +122,4 @@ pub async fn free_places_of(
     .fetch_one(conn)
     .await?;
     Ok(Some((announced, pending)))
-}
-
-/// Notes that the directory holds the places of `referral_id`.
-pub async fn note_hold_applied(
-    conn: &mut PgConnection,
-    referral_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE referrals SET hold_applied = true WHERE id = $1")
-        .bind(referral_id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }

@@ -87,6 +87,13 @@ pub struct PartyRow {
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
+impl PartyRow {
+    /// The order a referral's parties are shown in: the receiving provider first, then by agency.
+    pub fn order(&self) -> (bool, Uuid) {
+        (!self.receiving_provider, self.agency_id)
+    }
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct HistoryRow {
     pub referral_id: Uuid,
@@ -97,6 +104,32 @@ pub struct HistoryRow {
     pub to_status: ReferralStatus,
     pub actor_agency_id: Option<Uuid>,
     pub at: DateTime<Utc>,
+}
+
+impl HistoryRow {
+    /// The entry of the step that left the referral as `row` is, from `from`, by `actor` (`None`: a
+    /// timer): what the history statement writes, so a step can answer without reading it back.
+    pub fn of_step(
+        row: &ReferralRow,
+        action: ReferralAction,
+        from: ReferralStatus,
+        actor: Option<Uuid>,
+    ) -> HistoryRow {
+        HistoryRow {
+            referral_id: row.id,
+            version: row.version,
+            action,
+            from_status: Self::stored_from(from),
+            to_status: row.status,
+            actor_agency_id: actor,
+            at: row.updated_at,
+        }
+    }
+
+    /// The status an entry is from as stored: none for the submission.
+    pub fn stored_from(from: ReferralStatus) -> Option<ReferralStatus> {
+        (from != ReferralStatus::Unspecified).then_some(from)
+    }
 }
 
 impl ReferralRow {
@@ -283,4 +316,4 @@ fn age(stored: i16) -> u32 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

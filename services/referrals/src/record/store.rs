@@ -1,9 +1,9 @@
 //! The statements every feature shares to read a referral's record: its parties, its history, and the
-//! whole referral assembled for the wire.
+//! whole referral assembled for the wire; and the history entry that every step writes with its change.
 
 use chrono::{DateTime, Utc};
 use placement_proto::v1::{Referral, ReferralAction, ReferralStatus};
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::record::model::{HistoryRow, PartyRow, ReferralRow};
@@ -22,33 +22,26 @@ pub async fn parties_of(
     .await
 }
 
-/// The database's time of the current transaction: what a step dated by the database's clock is written
-/// at (`COALESCE(told, now())`), so a deadline counted from it starts when the step did.
-pub async fn transaction_time(conn: &mut PgConnection) -> Result<DateTime<Utc>, sqlx::Error> {
-    sqlx::query_scalar("SELECT now()").fetch_one(conn).await
-}
-
-pub async fn record_history(
-    conn: &mut PgConnection,
-    row: &ReferralRow,
+/// Pushes the statement that writes the history entry of the step whose row the CTE `source` returns
+/// (`id`, `version`, `status`, `updated_at` among its columns), so the entry is written with the change
+/// that it records, in one statement. What it writes is [`HistoryRow::of_step`] of that row.
+pub fn push_history_entry(
+    q: &mut QueryBuilder<'_, Postgres>,
+    source: &str,
     action: ReferralAction,
     from: ReferralStatus,
     actor: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO referral_history (referral_id, version, action, from_status, to_status, actor_agency_id, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+) {
+    q.push(
+        "INSERT INTO referral_history (referral_id, version, action, from_status, to_status, \
+         actor_agency_id, at) SELECT id, version, ",
     )
-    .bind(row.id)
-    .bind(row.version)
-    .bind(action)
-    .bind((from != ReferralStatus::Unspecified).then_some(from))
-    .bind(row.status)
-    .bind(actor)
-    .bind(row.updated_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .push_bind(action)
+    .push(", ")
+    .push_bind(HistoryRow::stored_from(from))
+    .push(", status, ")
+    .push_bind(actor)
+    .push(format!(", updated_at FROM {source}"));
 }
 
 /// A party or a history entry of a referral: `assemble` reads both in one query.
@@ -66,12 +59,11 @@ struct PartOfReferral {
     to_status: Option<ReferralStatus>,
 }
 
-/// Assembles full referrals from rows, loading their parties and history in one query.
-pub async fn assemble(
+/// The parties and history of the referrals `ids`, in one query, each in the order [`assemble`] gives.
+pub async fn parts_of(
     conn: &mut PgConnection,
-    rows: Vec<ReferralRow>,
-) -> Result<Vec<Referral>, sqlx::Error> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    ids: &[Uuid],
+) -> Result<(Vec<PartyRow>, Vec<HistoryRow>), sqlx::Error> {
     let parts: Vec<PartOfReferral> = sqlx::query_as(
         "SELECT referral_id, true AS is_party, agency_id, receiving_provider, foster_care_team,
                 acknowledged_at AS at, 0::bigint AS version, NULL::text AS action, NULL::text AS from_status,
@@ -81,7 +73,7 @@ pub async fn assemble(
          SELECT referral_id, false, actor_agency_id, false, false, at, version, action, from_status, to_status
          FROM referral_history WHERE referral_id = ANY($1)",
     )
-    .bind(&ids)
+    .bind(ids)
     .fetch_all(conn)
     .await?;
     let mut parties = Vec::new();
@@ -112,8 +104,18 @@ pub async fn assemble(
         }
     }
     // The order `parties_of` gives: the receiving provider first, then by agency; history by version.
-    parties.sort_by_key(|p| (!p.receiving_provider, p.agency_id));
+    parties.sort_by_key(PartyRow::order);
     history.sort_by_key(|h| h.version);
+    Ok((parties, history))
+}
+
+/// Assembles full referrals from rows, loading their parties and history in one query.
+pub async fn assemble(
+    conn: &mut PgConnection,
+    rows: Vec<ReferralRow>,
+) -> Result<Vec<Referral>, sqlx::Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let (parties, history) = parts_of(conn, &ids).await?;
     Ok(rows
         .into_iter()
         .map(|row| {

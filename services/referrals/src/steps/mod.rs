@@ -19,12 +19,13 @@ use uuid::Uuid;
 
 pub use model::Origin;
 use model::{StepError, event_of, rpc_of};
+use store::{Asked, Change, Locked};
 
 use crate::{
     EVENTS, places, policy,
     record::{
-        model::ReferralRow,
-        store::{assemble, parties_of, record_history, transaction_time},
+        model::{HistoryRow, PartyRow, ReferralRow},
+        store::{parties_of, parts_of},
     },
     referral::{FallbackHold, Record, Step, StepChange, StepTimes, SystemStep, Transition},
     search::{model::SearchRow, store as searches},
@@ -49,7 +50,7 @@ struct Fallback {
 
 /// A fallback found fit to keep: its row (locked) and what keeping it does to its timers.
 struct Kept {
-    row: ReferralRow,
+    locked: Locked,
     hold: FallbackHold,
     lasts: chrono::Duration,
 }
@@ -82,8 +83,7 @@ impl Steps {
             policy::require(caller, policy::act_of(step))?;
             let mut tx = placement_platform::db::begin(&self.pool).await?;
             let actor = policy::actor(caller);
-            let row = apply(&mut tx, id, step, actor, fallback, origin).await?;
-            let referral = assemble(&mut tx, vec![row]).await?.remove(0);
+            let referral = apply(&mut tx, id, step, actor, fallback, origin).await?;
             audit::append(
                 &mut tx,
                 &Entry {
@@ -105,7 +105,8 @@ impl Steps {
     }
 }
 
-/// Takes `step` by the agency `actor` (a confirmation keeping `fallback`), inside `conn`'s transaction.
+/// Takes `step` by the agency `actor` (a confirmation keeping `fallback`), inside `conn`'s transaction;
+/// the referral as the step left it.
 async fn apply(
     conn: &mut PgConnection,
     referral_id: Uuid,
@@ -113,22 +114,17 @@ async fn apply(
     actor: Uuid,
     fallback: Option<Fallback>,
     origin: Origin,
-) -> ServiceResult<ReferralRow> {
-    // A step on a referral of a search waits for the search first: the steps that touch several of its
-    // referrals (one acknowledgement for a district, one placement closing the rest) then never deadlock,
-    // and two placements of one search run one after the other. A referral's search never changes, so it
-    // is read before the lock.
-    let search = match searches::search_of_referral(conn, referral_id).await? {
-        Some(search_id) => searches::lock_search(conn, search_id).await?,
-        None => None,
-    };
-    let row = store::lock_referral(conn, referral_id)
+) -> ServiceResult<Referral> {
+    let (search, locked) = lock_for_step(conn, referral_id)
         .await?
         .ok_or_else(policy::hidden)?;
-    let parties = parties_of(conn, &[referral_id]).await?;
+    // Read after the lock, so no step under way changes them; with the history, the step answers with
+    // the referral as it leaves it without reading it back.
+    let (parties, history) = parts_of(conn, &[referral_id]).await?;
+    let row = &locked.row;
     // One answer to "may this agency see it", the same as for reads: one it may not see is NOT_FOUND;
     // one it may see but not act on is PERMISSION_DENIED, from the state machine.
-    if !policy::may_read(conn, actor, &row, &parties).await? {
+    if !policy::may_read(conn, actor, row, &parties).await? {
         return Err(policy::hidden());
     }
     let transition = row
@@ -142,17 +138,24 @@ async fn apply(
             )
             .into());
         }
-        return take(conn, &row, &transition, Some(actor), origin).await;
+        let updated = take(conn, &locked, &transition, Some(actor), origin).await?;
+        return Ok(as_stepped(
+            updated,
+            parties,
+            history,
+            &transition,
+            Some(actor),
+        ));
     };
     if matches!(step, Step::ConfirmPlacement) && search.placed_referral_id.is_some() {
         return Err(StepError::SearchPlaced.into());
     }
     // Checked before anything is written, so a bad fallback changes nothing.
     let kept = match fallback {
-        Some(fallback) => Some(fallback_to_keep(conn, &search, &row, fallback).await?),
+        Some(fallback) => Some(fallback_to_keep(conn, &search, row, fallback).await?),
         None => None,
     };
-    let updated = take(conn, &row, &transition, Some(actor), origin).await?;
+    let updated = take(conn, &locked, &transition, Some(actor), origin).await?;
     match step {
         Step::ConfirmPlacement => close_search(conn, &search, &updated, kept, origin).await?,
         Step::Acknowledge
@@ -165,7 +168,53 @@ async fn apply(
         _ => {}
     }
     crate::search::settle(conn, search.id, origin.correlation, origin.at).await?;
-    Ok(updated)
+    // The steps above touch the search and its other referrals only, never this one again.
+    Ok(as_stepped(
+        updated,
+        parties,
+        history,
+        &transition,
+        Some(actor),
+    ))
+}
+
+/// The referral locked for a step, after its search (also locked) when it is one of a search's: a step on
+/// a referral of a search waits for the search first, so the steps that touch several of its referrals
+/// (one acknowledgement for a district, one placement closing the rest) never deadlock, and two
+/// placements of one search run one after the other. A referral sent alone is locked by the statement
+/// that finds it has no search. `None` when there is no such referral.
+async fn lock_for_step(
+    conn: &mut PgConnection,
+    referral_id: Uuid,
+) -> Result<Option<(Option<SearchRow>, Locked)>, sqlx::Error> {
+    match store::lock_unless_searched(conn, referral_id).await? {
+        Asked::Missing => Ok(None),
+        Asked::Lone(locked) => Ok(Some((None, *locked))),
+        Asked::InSearch(search_id) => {
+            let search = searches::lock_search(conn, search_id).await?;
+            let locked = store::lock_referral(conn, referral_id).await?;
+            Ok(locked.map(|locked| (search, locked)))
+        }
+    }
+}
+
+/// The referral `updated` as the step `t` by `actor` left it, from its `parties` and `history` read before
+/// the step: what the step wrote beside the row is its acknowledgement (dated as the row) and its history
+/// entry, so this is what reading it back would give.
+fn as_stepped(
+    updated: ReferralRow,
+    mut parties: Vec<PartyRow>,
+    mut history: Vec<HistoryRow>,
+    t: &Transition,
+    actor: Option<Uuid>,
+) -> Referral {
+    if let Record::Acknowledged(agency) = t.record {
+        for party in parties.iter_mut().filter(|p| p.agency_id == agency) {
+            party.acknowledged_at = Some(updated.updated_at);
+        }
+    }
+    history.push(HistoryRow::of_step(&updated, t.action, t.from, actor));
+    updated.into_proto(parties, history)
 }
 
 /// The sender chose `placed`: every other open referral of the search is withdrawn as placed elsewhere
@@ -182,7 +231,7 @@ async fn close_search(
     let open = [S::Submitted, S::Acknowledged, S::Accepted];
     let step = Step::Withdraw(WithdrawReason::PlacedElsewhere, String::new());
     let sender = placed.sender_agency_id;
-    let kept_id = kept.as_ref().map(|k| k.row.id);
+    let kept_id = kept.as_ref().map(|k| k.locked.row.id);
     for id in searches::others_in(conn, search.id, placed.id, &open).await? {
         if Some(id) != kept_id {
             take_in_search(conn, id, &step, sender, origin).await?;
@@ -210,13 +259,14 @@ async fn fallback_to_keep(
     if searches::search_of_referral(conn, fallback.referral_id).await? != Some(search.id) {
         return Err(StepError::FallbackInvalid("not a referral of this search").into());
     }
-    let row = store::lock_referral(conn, fallback.referral_id)
+    let locked = store::lock_referral(conn, fallback.referral_id)
         .await?
         .ok_or(StepError::FallbackInvalid("not a referral of this search"))?;
-    let parties = parties_of(conn, &[row.id]).await?;
-    let hold = (row.state(&parties).hold_as_fallback()).map_err(StepError::FallbackNotKept)?;
+    let parties = parties_of(conn, &[fallback.referral_id]).await?;
+    let hold =
+        (locked.row.state(&parties).hold_as_fallback()).map_err(StepError::FallbackNotKept)?;
     Ok(Kept {
-        row,
+        locked,
         hold,
         lasts: fallback.hold,
     })
@@ -229,18 +279,13 @@ async fn hold_fallback(
     kept: &Kept,
     at: Option<DateTime<Utc>>,
 ) -> ServiceResult<()> {
-    let now = match at {
-        Some(at) => at,
-        None => transaction_time(conn).await?,
-    };
-    let until = now + kept.lasts;
-    store::keep_as_fallback(conn, kept.row.id, until).await?;
-    store::stop_timers(conn, kept.row.id, &kept.hold.stopped_timers).await?;
+    let until = at.unwrap_or(kept.locked.transaction_time) + kept.lasts;
+    let id = kept.locked.row.id;
     let timers: Vec<_> = (kept.hold.started_timers.iter())
         .map(|timer| (*timer, until))
         .collect();
-    store::start_timers(conn, kept.row.id, &timers).await?;
-    tracing::info!(referral_id = %kept.row.id, %until, "offer kept as a fallback");
+    store::keep_as_fallback(conn, id, until, &kept.hold.stopped_timers, &timers).await?;
+    tracing::info!(referral_id = %id, %until, "offer kept as a fallback");
     Ok(())
 }
 
@@ -269,15 +314,16 @@ async fn take_in_search(
     actor: Uuid,
     origin: Origin,
 ) -> ServiceResult<ReferralRow> {
-    let row = store::lock_referral(conn, id)
+    let locked = store::lock_referral(conn, id)
         .await?
         .ok_or_else(policy::hidden)?;
     let parties = parties_of(conn, &[id]).await?;
-    let transition = row
+    let transition = locked
+        .row
         .state(&parties)
         .decide(step, actor)
         .map_err(StepError::from)?;
-    take(conn, &row, &transition, Some(actor), origin).await
+    take(conn, &locked, &transition, Some(actor), origin).await
 }
 
 /// Takes the system step whose timer fell due, at `at` (`None`: the database's clock), with the steps' times
@@ -292,25 +338,21 @@ pub async fn apply_system(
     times: StepTimes,
 ) -> ServiceResult<Option<ReferralRow>> {
     // The search first, as in `apply`: a timer and a step on another referral of it never deadlock.
-    let search = searches::search_of_referral(conn, referral_id).await?;
-    if let Some(search_id) = search {
-        searches::lock_search(conn, search_id).await?;
-    }
-    let Some(row) = store::lock_referral(conn, referral_id).await? else {
+    let Some((search, locked)) = lock_for_step(conn, referral_id).await? else {
         store::stop_timers(conn, referral_id, &[step]).await?;
         return Ok(None);
     };
     let parties = parties_of(conn, &[referral_id]).await?;
-    match row.state(&parties).decide_system(step) {
+    match locked.row.state(&parties).decide_system(step) {
         Ok(transition) => {
             let origin = Origin {
                 correlation: Uuid::now_v7(),
                 at,
                 times,
             };
-            let updated = take(conn, &row, &transition, None, origin).await?;
-            if let Some(search_id) = search {
-                crate::search::settle(conn, search_id, origin.correlation, origin.at).await?;
+            let updated = take(conn, &locked, &transition, None, origin).await?;
+            if let Some(search) = search {
+                crate::search::settle(conn, search.id, origin.correlation, origin.at).await?;
             }
             Ok(Some(updated))
         }
@@ -322,11 +364,11 @@ pub async fn apply_system(
     }
 }
 
-/// Applies an allowed transition: the places check, the change, the timers it stops and starts, the
-/// history entry and the event.
+/// Applies an allowed transition to the referral `locked`: the places check, then in one statement the
+/// change, the acknowledgement, the timers it stops and starts and the history entry; then the event.
 async fn take(
     conn: &mut PgConnection,
-    row: &ReferralRow,
+    locked: &Locked,
     t: &Transition,
     actor: Option<Uuid>,
     origin: Origin,
@@ -336,24 +378,28 @@ async fn take(
         at,
         times,
     } = origin;
+    let row = &locked.row;
     // Checked before anything is written: the state machine names an action in every transition.
     let announce = event_of(t.action).ok_or(StepError::Unannounced(t.action))?;
     if t.needs_free_places {
         places::check_free_places(conn, row).await?;
     }
-    if let Record::Acknowledged(agency) = t.record {
-        store::record_acknowledgement(conn, row.id, agency, at).await?;
-    }
-    let dated = date_step(conn, row, t, at, &times).await?;
-    let updated = store::apply_transition(conn, row.id, t, at, dated.map(|(_, due)| due)).await?;
-    store::stop_timers(conn, row.id, &t.stopped_timers).await?;
-    if let Some((from, deadline)) = dated {
-        let timers: Vec<_> = (t.started_timers.iter())
+    let now = at.unwrap_or(locked.transaction_time);
+    let dated = date_step(row, t, now, &times);
+    let started: Vec<_> = match dated {
+        Some((from, deadline)) => (t.started_timers.iter())
             .map(|timer| (*timer, timer.due(from, deadline)))
-            .collect();
-        store::start_timers(conn, row.id, &timers).await?;
-    }
-    record_history(conn, &updated, t.action, t.from, actor).await?;
+            .collect(),
+        None => Vec::new(),
+    };
+    let change = Change {
+        t,
+        at,
+        actor,
+        deadline: dated.map(|(_, due)| due),
+        started_timers: &started,
+    };
+    let updated = store::apply_transition(conn, row.id, &change).await?;
     let reason_code = match &t.record {
         Record::Declined(reason, _) => *reason as i32,
         Record::Withdrawn(reason, _) => *reason as i32,
@@ -381,30 +427,100 @@ async fn take(
 }
 
 /// When the timed step that `t` opens or postpones falls due, and from when its timers count: from the
-/// step's time (the database's, unless told) by the referral's urgency, or, for a postponement, from the
-/// deadline it had. `None` when `t` neither opens nor moves a step.
-async fn date_step(
-    conn: &mut PgConnection,
+/// step's time `now` (the database's, unless told) by the referral's urgency, or, for a postponement, from
+/// the deadline it had. `None` when `t` neither opens nor moves a step.
+fn date_step(
     row: &ReferralRow,
     t: &Transition,
-    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
     times: &StepTimes,
-) -> ServiceResult<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let (step, until) = match (&t.step_change, &t.record) {
         (StepChange::Enters(step), _) => (*step, None),
         (StepChange::Moves(step), Record::Postponed { postponement, .. }) => {
             (*step, Some(postponement.until))
         }
-        _ => return Ok(None),
-    };
-    let now = match at {
-        Some(at) => at,
-        None => transaction_time(conn).await?,
+        _ => return None,
     };
     let deadline = match until {
         None => times.deadline(step, row.urgency, now),
         // A step opened before every step was timed has no deadline to move: it counts from now.
         Some(until) => times.postponed(step, row.urgency, row.step_deadline.unwrap_or(now), until),
     };
-    Ok(Some((now, deadline)))
+    Some((now, deadline))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use placement_proto::v1::{LegalBasisKind, ReferralAction};
+
+    use super::*;
+    use crate::record::model::tests::{Agencies, submitted};
+
+    /// A step answers with the referral built in memory from what it read after its lock: it must be what
+    /// reading the referral back gives, i.e. the acknowledgement dated as the row and the entry appended.
+    #[test]
+    fn a_stepped_referral_is_what_reading_it_back_gives() {
+        let a = Agencies {
+            sender: Uuid::new_v4(),
+            provider: Uuid::new_v4(),
+            foster: Uuid::new_v4(),
+        };
+        let before = submitted(&a, LegalBasisKind::DsaDirectorOrder);
+        let t = (before.row.state(&before.parties))
+            .decide(&Step::Acknowledge, a.foster)
+            .expect("the foster-care team may acknowledge");
+        let mut updated = before.row.clone();
+        updated.version += 1;
+        updated.updated_at = Utc.with_ymd_and_hms(2026, 11, 4, 9, 30, 0).unwrap();
+        let wire = as_stepped(
+            updated.clone(),
+            before.parties.clone(),
+            before.history.clone(),
+            &t,
+            Some(a.foster),
+        );
+
+        let ack_of = |agency: Uuid| {
+            let agency = agency.to_string();
+            (wire.acknowledgements.iter())
+                .find(|p| p.agency_id == agency)
+                .map(|p| p.acknowledged_at.is_some())
+        };
+        assert_eq!(ack_of(a.foster), Some(true));
+        assert_eq!(ack_of(a.provider), Some(false), "only the acting party");
+        let mut parties = before.parties.clone();
+        parties[1].acknowledged_at = Some(updated.updated_at);
+        let mut history = before.history.clone();
+        history.push(HistoryRow {
+            referral_id: updated.id,
+            version: updated.version,
+            action: ReferralAction::Acknowledged,
+            from_status: Some(ReferralStatus::Submitted),
+            to_status: updated.status,
+            actor_agency_id: Some(a.foster),
+            at: updated.updated_at,
+        });
+        assert_eq!(wire, updated.into_proto(parties, history));
+        assert_eq!(wire.history.len(), 2);
+    }
+
+    /// The submission's entry is stored from no status; a step's from the one it left.
+    #[test]
+    fn an_entry_is_from_no_status_only_at_submission() {
+        let a = Agencies {
+            sender: Uuid::new_v4(),
+            provider: Uuid::new_v4(),
+            foster: Uuid::new_v4(),
+        };
+        let row = submitted(&a, LegalBasisKind::DsaDirectorOrder).row;
+        let entry = |from| HistoryRow::of_step(&row, ReferralAction::Submitted, from, None);
+        assert_eq!(entry(ReferralStatus::Unspecified).from_status, None);
+        assert_eq!(
+            entry(ReferralStatus::Submitted).from_status,
+            Some(ReferralStatus::Submitted)
+        );
+        assert_eq!(entry(ReferralStatus::Unspecified).at, row.updated_at);
+    }
 }

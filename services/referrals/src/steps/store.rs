@@ -1,48 +1,123 @@
-//! The steps' SQL: the referral locked for a step, the step's change and acknowledgement, and the timers
-//! a step stops and starts.
+//! The steps' SQL: the referral locked for a step, the step's change with everything it writes beside
+//! the row (acknowledgement, timers, history entry), and the timers a fallback's hold moves.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use crate::{
-    record::model::{REFERRAL_COLUMNS, ReferralRow},
+    record::{
+        model::{REFERRAL_COLUMNS, ReferralRow},
+        store::push_history_entry,
+    },
     referral::{Record, StepChange, TimedStep, Timer, Transition},
 };
+
+/// A referral locked for a step, with the time of the step's transaction (the database's `now()`, which
+/// a step dated by the database's clock is written at), read with the lock rather than on its own.
+#[derive(Debug, FromRow)]
+pub struct Locked {
+    #[sqlx(flatten)]
+    pub row: ReferralRow,
+    pub transaction_time: DateTime<Utc>,
+}
+
+/// What the statement that locks a referral sent alone found.
+pub enum Asked {
+    Missing,
+    /// One of a search's: not locked, as its search must be locked first.
+    InSearch(Uuid),
+    Lone(Box<Locked>),
+}
 
 /// The referral, locked for a step.
 pub async fn lock_referral(
     conn: &mut PgConnection,
     id: Uuid,
-) -> Result<Option<ReferralRow>, sqlx::Error> {
+) -> Result<Option<Locked>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1 FOR UPDATE"
+        "SELECT {REFERRAL_COLUMNS}, now() AS transaction_time FROM referrals WHERE id = $1 FOR UPDATE"
     ))
     .bind(id)
     .fetch_optional(conn)
     .await
 }
 
-/// Writes what `t` records: the status, a new version, the step's own columns and, when `t` opens, moves or
-/// ends a timed step, its deadline (`deadline`, dated by the caller) and what its holder said of the wait, in
-/// one statement.
+/// The referral locked for a step when it was sent alone; when it is one of a search's, only its search
+/// (unlocked: the caller locks the search, then the referral). A referral's search never changes, so it
+/// is read from the statement's snapshot; the lock (the lateral subquery) waits for a step under way
+/// and returns the row as that step left it.
+pub async fn lock_unless_searched(conn: &mut PgConnection, id: Uuid) -> Result<Asked, sqlx::Error> {
+    let found: Option<PgRow> = sqlx::query(&format!(
+        "SELECT asked.search_id AS search_of_referral, lone.*, now() AS transaction_time
+         FROM referrals asked
+         LEFT JOIN LATERAL (
+             SELECT {REFERRAL_COLUMNS} FROM referrals
+             WHERE id = asked.id AND asked.search_id IS NULL FOR UPDATE
+         ) lone ON true
+         WHERE asked.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    let Some(found) = found else {
+        return Ok(Asked::Missing);
+    };
+    if let Some(search_id) = found.try_get::<Option<Uuid>, _>("search_of_referral")? {
+        return Ok(Asked::InSearch(search_id));
+    }
+    // The lateral side is empty only for a row gone since the snapshot; referrals are never deleted.
+    if found.try_get::<Option<Uuid>, _>("id")?.is_none() {
+        return Ok(Asked::Missing);
+    }
+    Ok(Asked::Lone(Box::new(Locked::from_row(&found)?)))
+}
+
+/// A step's change as the store writes it: the transition, when it happened (`None`: the database's
+/// clock), who took it, and the timed step's deadline with the timers to start, when the caller dated it.
+pub struct Change<'a> {
+    pub t: &'a Transition,
+    pub at: Option<DateTime<Utc>>,
+    pub actor: Option<Uuid>,
+    pub deadline: Option<DateTime<Utc>>,
+    pub started_timers: &'a [(Timer, DateTime<Utc>)],
+}
+
+/// Writes what `c.t` records, in one statement: the status, a new version, the step's own columns and,
+/// when it opens, moves or ends a timed step, its deadline and what its holder said of the wait; the
+/// acknowledgement it records; the timers it stops and starts; and its history entry. The referral is
+/// locked already, and every other row written is one of the referral's, which nothing changes without
+/// that lock first: writing them in one statement, in whatever order, waits on nobody new.
 pub async fn apply_transition(
     conn: &mut PgConnection,
     id: Uuid,
-    t: &Transition,
-    at: Option<DateTime<Utc>>,
-    deadline: Option<DateTime<Utc>>,
+    c: &Change<'_>,
 ) -> Result<ReferralRow, sqlx::Error> {
-    let mut q = QueryBuilder::<Postgres>::new("UPDATE referrals SET status = ");
+    let t = c.t;
+    let mut q = QueryBuilder::<Postgres>::new("WITH updated AS (UPDATE referrals SET status = ");
     q.push_bind(t.to)
         .push(", version = version + 1, updated_at = COALESCE(")
-        .push_bind(at)
+        .push_bind(c.at)
         .push(", now())");
-    push_record(&mut q, &t.record, at);
-    push_step_change(&mut q, t.step_change, deadline);
+    push_record(&mut q, &t.record, c.at);
+    push_step_change(&mut q, t.step_change, c.deadline);
     q.push(" WHERE id = ")
         .push_bind(id)
-        .push(format!(" RETURNING {REFERRAL_COLUMNS}"));
+        .push(format!(" RETURNING {REFERRAL_COLUMNS})"));
+    if let Record::Acknowledged(agency) = t.record {
+        // The same time as the row's `updated_at`, so the step's record and its acknowledgement agree.
+        q.push(", acknowledged AS (UPDATE referral_parties SET acknowledged_at = COALESCE(")
+            .push_bind(c.at)
+            .push(", now()) WHERE referral_id = ")
+            .push_bind(id)
+            .push(" AND agency_id = ")
+            .push_bind(agency)
+            .push(")");
+    }
+    push_timers(&mut q, id, &t.stopped_timers, c.started_timers);
+    q.push(", noted AS (");
+    push_history_entry(&mut q, "updated", t.action, t.from, c.actor);
+    q.push(format!(") SELECT {REFERRAL_COLUMNS} FROM updated"));
     q.build_query_as::<ReferralRow>().fetch_one(conn).await
 }
 
@@ -127,61 +202,61 @@ fn push_step_change(
     }
 }
 
-/// Starts `timers` of a referral, or moves them if they are set: a postponed step's timers move with its
-/// deadline.
-pub async fn start_timers(
-    conn: &mut PgConnection,
+/// The CTEs that stop `stopped` timers of a referral and start (or move, if set) `started` ones: a
+/// postponed step's timers move with its deadline. A timer both stopped and started is moved, not
+/// deleted, as one statement may not both delete and upsert the same row (the result is the same).
+fn push_timers(
+    q: &mut QueryBuilder<'_, Postgres>,
     referral_id: Uuid,
-    timers: &[(Timer, DateTime<Utc>)],
-) -> Result<(), sqlx::Error> {
-    if timers.is_empty() {
-        return Ok(());
+    stopped: &[Timer],
+    started: &[(Timer, DateTime<Utc>)],
+) {
+    let started_steps: Vec<&'static str> = started.iter().map(|(t, _)| t.stored()).collect();
+    if !stopped.is_empty() {
+        let stopped: Vec<&'static str> = stopped.iter().map(|t| t.stored()).collect();
+        q.push(", stopped AS (DELETE FROM referral_timers WHERE referral_id = ")
+            .push_bind(referral_id)
+            .push(" AND step = ANY(")
+            .push_bind(stopped)
+            .push(") AND NOT (step = ANY(")
+            .push_bind(started_steps.clone())
+            .push(")))");
     }
-    let steps: Vec<&str> = timers.iter().map(|(t, _)| t.stored()).collect();
-    let due: Vec<DateTime<Utc>> = timers.iter().map(|(_, at)| *at).collect();
-    sqlx::query(
-        "INSERT INTO referral_timers (referral_id, step, due_at)
-         SELECT $1, step, due_at FROM UNNEST($2::text[], $3::timestamptz[]) AS t (step, due_at)
-         ON CONFLICT (referral_id, step) DO UPDATE SET due_at = EXCLUDED.due_at",
-    )
-    .bind(referral_id)
-    .bind(&steps)
-    .bind(&due)
-    .execute(conn)
-    .await?;
-    Ok(())
+    if !started.is_empty() {
+        let due: Vec<DateTime<Utc>> = started.iter().map(|(_, at)| *at).collect();
+        q.push(", started AS (INSERT INTO referral_timers (referral_id, step, due_at) SELECT ")
+            .push_bind(referral_id)
+            .push(", step, due_at FROM UNNEST(")
+            .push_bind(started_steps)
+            .push("::text[], ")
+            .push_bind(due)
+            .push(
+                "::timestamptz[]) AS t (step, due_at) \
+                 ON CONFLICT (referral_id, step) DO UPDATE SET due_at = EXCLUDED.due_at)",
+            );
+    }
 }
 
-/// Marks the referral kept as a fallback until `until`. Not a step of its own: nothing in the referral's
-/// history or events changes until its hold ends.
+/// Marks the referral kept as a fallback until `until`, stopping and starting the timers keeping it
+/// does, in one statement. Not a step of its own: nothing in the referral's history or events changes
+/// until its hold ends.
 pub async fn keep_as_fallback(
     conn: &mut PgConnection,
     referral_id: Uuid,
     until: DateTime<Utc>,
+    stopped: &[Timer],
+    started: &[(Timer, DateTime<Utc>)],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE referrals SET fallback_until = $2 WHERE id = $1")
-        .bind(referral_id)
-        .bind(until)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-pub async fn record_acknowledgement(
-    conn: &mut PgConnection,
-    referral_id: Uuid,
-    agency: Uuid,
-    at: Option<DateTime<Utc>>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE referral_parties SET acknowledged_at = COALESCE($3, now())
-         WHERE referral_id = $1 AND agency_id = $2",
-    )
-    .bind(referral_id)
-    .bind(agency)
-    .bind(at)
-    .execute(conn)
-    .await?;
+    let mut q =
+        QueryBuilder::<Postgres>::new("WITH kept AS (UPDATE referrals SET fallback_until = ");
+    q.push_bind(until)
+        .push(" WHERE id = ")
+        .push_bind(referral_id)
+        .push(")");
+    push_timers(&mut q, referral_id, stopped, started);
+    // Every CTE that writes runs to its end whether the main statement reads it or not.
+    q.push(" SELECT 1");
+    q.build().execute(conn).await?;
     Ok(())
 }
 

@@ -33,10 +33,7 @@ use crate::{
     EVENTS,
     policy::{self, Act},
     reading::Reading,
-    record::{
-        model::ReferralRow,
-        store::{assemble, record_history, transaction_time},
-    },
+    record::model::{HistoryRow, PartyRow, ReferralRow},
     referral::{StepTimes, TimedStep},
 };
 
@@ -141,7 +138,7 @@ impl Submissions {
             return self.reading.get(caller.clone(), existing.id).await;
         };
         let id = row.id;
-        let referral = assemble(&mut tx, vec![row]).await?.remove(0);
+        let referral = as_submitted(row, target);
         audit::append(
             &mut tx,
             &Entry {
@@ -172,12 +169,9 @@ impl Submissions {
         let id = Uuid::now_v7();
         // The district's counter is locked before any service's places, in every submission, so that two
         // submissions never wait on each other in a circle.
-        let reference = reference::next(tx, &target.sender_region, s.at).await?;
+        let (reference, now) = reference::next(tx, &target.sender_region, s.at).await?;
         // Counted from the time the referral is written at, the transaction's unless told.
-        let submitted_at = match s.at {
-            Some(at) => at,
-            None => transaction_time(tx).await?,
-        };
+        let submitted_at = s.at.unwrap_or(now);
         let deadline = self
             .times
             .deadline(TimedStep::Acknowledgement, s.urgency, submitted_at);
@@ -193,35 +187,41 @@ impl Submissions {
             search,
             ..new_referral(id, sender, s, target, deadline)
         };
-        let Some(row) = store::insert_referral(tx, &new, &reference).await? else {
+        let party_rows = receiving_parties(id, target.provider, target.foster_team);
+        let Some(row) = store::insert_referral(tx, &new, &reference, &party_rows).await? else {
             return Ok(None);
         };
-        let party_rows = receiving_parties(id, target.provider, target.foster_team);
         let timers = row
             .state(&party_rows)
             .timers_at_submission(row.created_at, row.ack_deadline);
         store::start_timers(tx, id, &timers).await?;
-        store::insert_parties(tx, &party_rows, row.created_at).await?;
         announce_submission(tx, &row, sender, correlation).await?;
         Ok(Some(row))
     }
 }
 
-/// The history entry and the `referral.submitted` event of a new referral.
+/// The new referral `row` sent to `target` as the submission stored it (its parties, none acknowledged
+/// yet, and its one history entry, both written with the row): what reading it back would give.
+fn as_submitted(row: ReferralRow, target: &Target) -> Referral {
+    let mut parties: Vec<PartyRow> = receiving_parties(row.id, target.provider, target.foster_team);
+    parties.sort_by_key(PartyRow::order);
+    let sender = Some(row.sender_agency_id);
+    let entry = HistoryRow::of_step(
+        &row,
+        ReferralAction::Submitted,
+        ReferralStatus::Unspecified,
+        sender,
+    );
+    row.into_proto(parties, vec![entry])
+}
+
+/// The `referral.submitted` event of a new referral (its history entry is written with it).
 async fn announce_submission(
     tx: &mut Transaction<'_, Postgres>,
     row: &ReferralRow,
     sender: Uuid,
     correlation: Uuid,
 ) -> ServiceResult<()> {
-    record_history(
-        tx,
-        row,
-        ReferralAction::Submitted,
-        ReferralStatus::Unspecified,
-        Some(sender),
-    )
-    .await?;
     let event = crate::at_step(
         EVENTS.build(
             Event::ReferralSubmitted(row.event(

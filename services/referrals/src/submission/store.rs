@@ -1,8 +1,8 @@
-//! The submission's SQL: the new referral, its parties and timers, and the referral an idempotency key
-//! already made.
+//! The submission's SQL: the new referral with its parties and history entry, its timers, and the
+//! referral an idempotency key already made.
 
 use chrono::{DateTime, Utc};
-use placement_proto::v1::ReferralStatus;
+use placement_proto::v1::{ReferralAction, ReferralStatus};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -31,15 +31,22 @@ pub async fn start_timers(
     Ok(())
 }
 
-/// Stores a new referral as SUBMITTED, named `reference`; `None` when the sender already used its
-/// idempotency key.
+/// Stores a new referral as SUBMITTED, named `reference`, with the agencies that must acknowledge it
+/// (`parties`) and its history entry, in one statement; `None` (and nothing stored) when the sender
+/// already used its idempotency key. The entry is [`crate::record::model::HistoryRow::of_step`] of the
+/// row, by the sender.
 pub async fn insert_referral(
     conn: &mut PgConnection,
     r: &NewReferral<'_>,
     reference: &str,
+    parties: &[PartyRow],
 ) -> Result<Option<ReferralRow>, sqlx::Error> {
+    let agencies: Vec<Uuid> = parties.iter().map(|p| p.agency_id).collect();
+    let providers: Vec<bool> = parties.iter().map(|p| p.receiving_provider).collect();
+    let teams: Vec<bool> = parties.iter().map(|p| p.foster_care_team).collect();
     sqlx::query_as(&format!(
-        "INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
+        "WITH inserted AS (
+         INSERT INTO referrals (id, case_id, sender_agency_id, sender_region_code, service_id,
              receiving_agency_id, receiving_region_code, foster_team_agency_id, receiving_rdsa_agency_id,
              places, legal_basis_kind, legal_basis_number, legal_basis_date, legal_basis_court, reason,
              status, ack_deadline, idempotency_key, created_at, updated_at, youngest_child_age,
@@ -48,7 +55,17 @@ pub async fn insert_referral(
                  COALESCE($19, now()), COALESCE($19, now()), $20, $21, $22, $23,
                  (SELECT round FROM searches WHERE id = $22), $24, $25, $17)
          ON CONFLICT (sender_agency_id, idempotency_key) DO NOTHING
-         RETURNING {REFERRAL_COLUMNS}"
+         RETURNING {REFERRAL_COLUMNS}),
+         parties AS (
+         INSERT INTO referral_parties (referral_id, agency_id, receiving_provider, foster_care_team, created_at)
+         SELECT inserted.id, p.agency_id, p.receiving_provider, p.foster_care_team, inserted.created_at
+         FROM inserted, UNNEST($26::uuid[], $27::bool[], $28::bool[])
+             AS p (agency_id, receiving_provider, foster_care_team)),
+         noted AS (
+         INSERT INTO referral_history (referral_id, version, action, from_status, to_status,
+             actor_agency_id, at)
+         SELECT id, version, $29, NULL, status, sender_agency_id, updated_at FROM inserted)
+         SELECT {REFERRAL_COLUMNS} FROM inserted"
     ))
     .bind(r.id)
     .bind(r.case_id)
@@ -75,30 +92,12 @@ pub async fn insert_referral(
     .bind(r.search.map(|(_, position)| position))
     .bind(reference)
     .bind(r.urgency)
+    .bind(&agencies)
+    .bind(&providers)
+    .bind(&teams)
+    .bind(ReferralAction::Submitted)
     .fetch_optional(conn)
     .await
-}
-
-/// Stores the agencies that must acknowledge a new referral.
-pub async fn insert_parties(
-    conn: &mut PgConnection,
-    parties: &[PartyRow],
-    created_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    for p in parties {
-        sqlx::query(
-            "INSERT INTO referral_parties (referral_id, agency_id, receiving_provider, foster_care_team, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(p.referral_id)
-        .bind(p.agency_id)
-        .bind(p.receiving_provider)
-        .bind(p.foster_care_team)
-        .bind(created_at)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
 }
 
 pub async fn find_by_idempotency_key(

@@ -4,7 +4,6 @@
 //! nothing. The agencies this service learnt from the directory's events answer first where they can.
 
 use chrono::{Datelike, Utc};
-use placement_messaging::service::Traced;
 use placement_platform::{
     caller::Caller,
     error::{ServiceError, ServiceResult},
@@ -12,7 +11,6 @@ use placement_platform::{
 use placement_proto::v1::{
     AgencyKind, CaseStatus, GetAgencyRequest, GetCaseRequest, GetServiceRequest,
     ListAgenciesRequest, PageRequest, ServiceStatus, ServiceType, SocialService,
-    directory_service_client::DirectoryServiceClient,
 };
 use uuid::Uuid;
 
@@ -34,14 +32,13 @@ impl Submissions {
     /// case's owner) and the directory at once; the answers are judged in that order, so the error a
     /// caller gets is stable.
     pub(super) async fn target(&self, caller: &Caller, s: &Submission) -> ServiceResult<Target> {
-        let mut directory = self.directory.clone();
-        let (case, service, sender) = tokio::join!(
+        let (case, service) = tokio::join!(
             self.case_of(caller, s.case_id),
             self.service_of(caller, s.service_id),
-            self.sender_region(&mut directory, caller),
         );
         let case = case?;
-        self.receiving_side(caller, &case, service?, sender?).await
+        // The sender's district is read with the receiving district's agencies, in one statement.
+        self.receiving_side(caller, &case, service?, None).await
     }
 
     /// Where each referral of a search goes: the case asked once, then each service in the order asked,
@@ -52,18 +49,15 @@ impl Submissions {
         s: &Submission,
         services: &[Uuid],
     ) -> ServiceResult<Vec<Target>> {
-        let mut directory = self.directory.clone();
-        let (case, sender) = tokio::join!(
-            self.case_of(caller, s.case_id),
-            self.sender_region(&mut directory, caller),
-        );
+        let (case, sender) =
+            tokio::join!(self.case_of(caller, s.case_id), self.sender_region(caller),);
         let case = case?;
         let sender_region = sender?;
         let mut out = Vec::with_capacity(services.len());
         for (index, id) in services.iter().enumerate() {
             let target = async {
                 let service = self.service_of(caller, *id).await?;
-                self.receiving_side(caller, &case, service, sender_region.clone())
+                self.receiving_side(caller, &case, service, Some(sender_region.clone()))
                     .await
             }
             .await
@@ -123,14 +117,24 @@ impl Submissions {
             .into_inner())
     }
 
-    /// The service judged for the case's children, and the receiving district's parties.
+    /// The service judged for the case's children, and the receiving district's parties; the sender's
+    /// district too when `sender_region` is not known yet.
     async fn receiving_side(
         &self,
         caller: &Caller,
         case: &CaseFacts,
         service: SocialService,
-        sender_region: String,
+        sender_region: Option<String>,
     ) -> ServiceResult<Target> {
+        let sender = sender_region.is_none().then_some(caller.agency_id);
+        let known =
+            agencies::known_for_submission(&self.pool, sender, &service.region_code).await?;
+        // Before the service is judged, as the sender's district was asked for with the service: the
+        // error a caller gets stays the one it was.
+        let sender_region = match sender_region.or(known.sender_region) {
+            Some(region) => region,
+            None => self.listed_region(caller).await?,
+        };
         if service.status != ServiceStatus::Active as i32 {
             return Err(SubmissionError::ServiceNotTaking.into());
         }
@@ -149,8 +153,13 @@ impl Submissions {
             }
         }
         let (foster_team, rdsa) = tokio::join!(
-            self.first_agency(caller, &service.region_code, AgencyKind::FosterCareTeam),
-            self.first_agency(caller, &service.region_code, AgencyKind::Rdsa),
+            self.first_agency(
+                caller,
+                &service.region_code,
+                AgencyKind::FosterCareTeam,
+                known.foster_team
+            ),
+            self.first_agency(caller, &service.region_code, AgencyKind::Rdsa, known.rdsa),
         );
         let foster_team = foster_team?.ok_or_else(|| SubmissionError::NoFosterTeam {
             region_code: service.region_code.clone(),
@@ -175,16 +184,19 @@ impl Submissions {
 
     /// The caller's district: from the agencies this service learnt from the directory's events, or, for
     /// an agency registered so recently that its event has not arrived, from the directory.
-    async fn sender_region(
-        &self,
-        directory: &mut DirectoryServiceClient<Traced>,
-        caller: &Caller,
-    ) -> ServiceResult<String> {
+    async fn sender_region(&self, caller: &Caller) -> ServiceResult<String> {
         let known = agencies::region_of_agency(&self.pool, caller.agency_id).await?;
-        if let Some(region) = known {
-            return Ok(region);
+        match known {
+            Some(region) => Ok(region),
+            None => self.listed_region(caller).await,
         }
-        Ok(directory
+    }
+
+    /// The caller's district as the directory tells it.
+    async fn listed_region(&self, caller: &Caller) -> ServiceResult<String> {
+        Ok(self
+            .directory
+            .clone()
             .get_agency(caller.forward(GetAgencyRequest {
                 agency_id: caller.agency_id.to_string(),
             }))
@@ -194,15 +206,15 @@ impl Submissions {
             .region_code)
     }
 
-    /// The first agency of `kind` in `region` (by id: the earliest registered), if any: from the agencies
-    /// learnt from events, else (none known yet) from the directory.
+    /// The first agency of `kind` in `region` (by id: the earliest registered), if any: the one `known`
+    /// from the agencies learnt from events, else (none known yet) from the directory.
     async fn first_agency(
         &self,
         caller: &Caller,
         region: &str,
         kind: AgencyKind,
+        known: Option<Uuid>,
     ) -> ServiceResult<Option<Uuid>> {
-        let known = agencies::first_agency_of_kind(&self.pool, region, kind).await?;
         if known.is_some() {
             return Ok(known);
         }

@@ -20,7 +20,7 @@ use placement_proto::v1::{
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::{agencies, places, steps};
+use crate::{agencies, places, steps, steps::store::DayCounts};
 use credential::Credential;
 pub use model::RebuildError;
 use model::{parse, referral_now, service_now, step_of};
@@ -52,10 +52,16 @@ impl Source {
             let mut tx = placement_platform::db::begin(pool).await?;
             let mut new_steps = vec![];
             for r in &listed.referrals {
-                steps::store::note_referral(&mut tx, &referral_now(r)?).await?;
+                let referral = referral_now(r)?;
+                if r.history.is_empty() {
+                    steps::store::note(&mut tx, &referral, None, DayCounts::Later).await?;
+                }
+                // Each entry as an event brings its step, with the referral as it stands now: the
+                // first entry keeps the referral (when newer), each new step marks its milestones.
                 for entry in &r.history {
                     let step = step_of(r, entry)?;
-                    if steps::store::note_step(&mut tx, &step).await? {
+                    if steps::store::note(&mut tx, &referral, Some(&step), DayCounts::Later).await?
+                    {
                         new_steps.push(step);
                     }
                 }

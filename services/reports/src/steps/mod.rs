@@ -68,9 +68,6 @@ pub async fn learn(
         sender_region_code: r.sender_region_code.clone(),
         receiving_region_code: r.receiving_region_code.clone(),
     };
-    store::note_referral(tx, &referral).await?;
-    if store::note_step(tx, &step).await? {
-        store::count_steps(tx, [&step]).await?;
-    }
+    store::note(tx, &referral, Some(&step), store::DayCounts::WithStep).await?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::{
     social_services::{model::MAX_SERVICE_CAPACITY, store::lock_service},
 };
 pub use model::ReferralStep;
-use model::{HoldState, transition};
+use model::{Hold, HoldState, transition};
 
 /// Moves the places of the referral's service as `step` says, once per referral and state.
 pub async fn apply(
@@ -47,11 +47,18 @@ pub async fn apply(
         tracing::debug!(%referral_id, ?step, ?previous, "no change to places");
         return Ok(());
     };
-    store::set_hold(tx, referral_id, service_id, places, state.as_str(), version).await?;
+    let hold = Hold {
+        referral_id,
+        service_id,
+        places,
+        state: state.as_str(),
+        referral_version: version,
+    };
     if change == CapacityChange::Unspecified {
+        store::set_hold(tx, &hold).await?;
         return Ok(());
     }
-    let row = store::move_places(tx, service_id, held * places, occupied * places).await?;
+    let row = store::set_hold_and_move_places(tx, &hold, held * places, occupied * places).await?;
     if row.held_places + row.occupied_places > row.capacity {
         // An acceptance raced a capacity cut; the places were promised, so they are kept.
         tracing::warn!(%service_id, capacity = row.capacity, held = row.held_places,

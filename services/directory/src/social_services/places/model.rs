@@ -2,6 +2,7 @@
 //! without the database, so that the same or an older event never applies twice.
 
 use placement_proto::v1::{CapacityChange, ReferralStatus};
+use uuid::Uuid;
 
 /// The steps of a referral that move its service's places (routed here by [`crate::events`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,17 @@ impl HoldState {
             _ => None,
         }
     }
+}
+
+/// The places a referral holds at its service, as `place_holds` records them.
+#[derive(Debug, Clone, Copy)]
+pub struct Hold<'a> {
+    pub referral_id: Uuid,
+    pub service_id: Uuid,
+    pub places: i32,
+    pub state: &'a str,
+    /// The version of the referral whose event recorded this.
+    pub referral_version: i64,
 }
 
 /// What an event does to a referral's places, given what was done before: (new state, held delta,

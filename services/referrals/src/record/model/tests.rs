@@ -14,10 +14,10 @@ use crate::referral::{
 };
 
 /// A referral as the store holds it, changed in memory as `apply_transition` changes it in the database.
-struct Stored {
-    row: ReferralRow,
-    parties: Vec<PartyRow>,
-    history: Vec<HistoryRow>,
+pub(crate) struct Stored {
+    pub(crate) row: ReferralRow,
+    pub(crate) parties: Vec<PartyRow>,
+    pub(crate) history: Vec<HistoryRow>,
 }
 
 /// A step on the way: by an agency, or by the system.
@@ -26,10 +26,10 @@ enum Move {
     System(SystemStep),
 }
 
-struct Agencies {
-    sender: Uuid,
-    provider: Uuid,
-    foster: Uuid,
+pub(crate) struct Agencies {
+    pub(crate) sender: Uuid,
+    pub(crate) provider: Uuid,
+    pub(crate) foster: Uuid,
 }
 
 fn at() -> DateTime<Utc> {
@@ -42,7 +42,7 @@ fn order_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()
 }
 
-fn submitted(a: &Agencies, basis: LegalBasisKind) -> Stored {
+pub(crate) fn submitted(a: &Agencies, basis: LegalBasisKind) -> Stored {
     let id = Uuid::new_v4();
     let row = ReferralRow {
         id,
