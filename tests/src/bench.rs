@@ -980,8 +980,9 @@ const HISTORY_REFERRALS: &str = "INSERT INTO referrals.referrals (id, case_id, s
          now() - (g || ' seconds')::interval - interval '1 hour', now(), true,
          'GD-' || g, DATE '2024-02-01', 'District Court',
          -- A year the live referrals of the run never number in, so the loaded history takes no number
-         -- the service's own counter will hand out.
-         'Н-СФО-2000-' || lpad(g::text, 5, '0')
+         -- the service's own counter will hand out. Five digits at least, as the service writes them
+         -- (lpad alone would cut the longer ones short, and numbers 10000 and 100000 would be one).
+         'Н-СФО-2000-' || lpad(g::text, greatest(5, length(g::text)), '0')
      FROM generate_series($2::bigint, $3::bigint) g";
 
 // $1 the busy agency (told of its referrals), $2..$3 the numbers, $4 the providers (told of the others).
