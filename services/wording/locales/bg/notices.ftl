@@ -114,7 +114,7 @@ search-named = { $first ->
         }
     }
 search-exhausted-title = { search-named } остана без място
-search-exhausted-body = Всички запитвания от кръг { $round } на { search-named } са отказани, оттеглени или с изтекъл срок. { $fitting ->
+search-exhausted-body = Всички направления от кръг { $round } на { search-named } са отказани, оттеглени или с изтекъл срок. { $fitting ->
         [0] Сега няма подходящи услуги със свободни места.
        *[other] Подходящи услуги със свободни места сега: { $fitting }. Можете да им изпратите нов кръг на търсенето с една стъпка.
     }{ $others ->
