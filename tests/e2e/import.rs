@@ -450,6 +450,7 @@ async fn windows_1251_and_xlsx_files_an_rdsa_and_services_that_hold_children() {
     let rdsa = f.agency("rdsa-vratsa");
     assert_windows_1251_csv_imports_the_rdsas_district_only(&f, rdsa).await;
     assert_xlsx_refuses_shrinking_below_the_children(&f, rdsa).await;
+    assert_a_renamed_service_is_named_anew_in_notices(&f, rdsa).await;
     let only_vr1 = assert_close_missing_closes_only_empty_services(&f, rdsa).await;
     assert_no_register_and_a_dsa_are_refused(&f, rdsa, &only_vr1).await;
 }
@@ -503,6 +504,35 @@ async fn assert_xlsx_refuses_shrinking_below_the_children(f: &Fixture, rdsa: Uui
         report.results[1].changes,
         vec!["capacity: 6 -> 9".to_string()]
     );
+}
+
+/// VR-2 renamed by the register: the notifications service, which takes registrations and not every
+/// change of places, learns the new name (the name its notices will say).
+async fn assert_a_renamed_service_is_named_anew_in_notices(f: &Fixture, rdsa: Uuid) {
+    let renamed = "register_id,name,type,municipality_code,provider,capacity,min_age,max_age\nVR-2,Кризисен център „Мездра“,КЦ,VRC21,Фондация „Надежда“,9,7,17\n";
+    let report = send(f, rdsa, "renamed.csv", renamed.as_bytes(), false, false).await;
+    assert_eq!(report.results[0].outcome, ImportOutcome::Updated as i32);
+    let id = service_id(&report.results[0].service_id);
+    let mut db = sqlx::PgConnection::connect(&f.stack.database_url)
+        .await
+        .expect("db");
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let name: Option<String> =
+            sqlx::query_scalar("SELECT name FROM notifications.directory_names WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut db)
+                .await
+                .expect("directory_names");
+        if name.as_deref() == Some("Кризисен център „Мездра“") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "notifications still names VR-2 {name:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// A file without VR-2, with --close-missing: VR-2 (empty) is closed; VR-1 (six children) would not be.

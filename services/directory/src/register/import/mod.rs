@@ -159,12 +159,24 @@ impl Importer<'_> {
                     service,
                     ..
                 } => match self.update(&mut tx, entry, *provider, *service).await? {
-                    Ok(row) => events.push(announcement(
-                        &row,
-                        Event::ServiceCapacityChanged,
-                        CapacityChange::Adjusted,
-                        self.correlation,
-                    )),
+                    Ok((row, renamed)) => {
+                        events.push(announcement(
+                            &row,
+                            Event::ServiceCapacityChanged,
+                            CapacityChange::Adjusted,
+                            self.correlation,
+                        ));
+                        // The services naming it in words (notifications) take registrations, not
+                        // every change of places: a new name is announced as one.
+                        if renamed {
+                            events.push(announcement(
+                                &row,
+                                Event::ServiceRegistered,
+                                CapacityChange::Announced,
+                                self.correlation,
+                            ));
+                        }
+                    }
                     Err(refusal) => outcomes.push((i, Action::Refuse(refusal))),
                 },
                 Action::Created(..) | Action::Unchanged(_) | Action::Refuse(_) => {}
@@ -194,7 +206,7 @@ impl Importer<'_> {
         entry: &entry::Entry,
         provider: Provider,
         service: Uuid,
-    ) -> ServiceResult<Result<ServiceRow, entry::Refusal>> {
+    ) -> ServiceResult<Result<(ServiceRow, bool), entry::Refusal>> {
         let current = lock_service(&mut *conn, service)
             .await?
             .ok_or(ImportError::ServiceGone)?;
@@ -205,7 +217,8 @@ impl Importer<'_> {
         let row =
             store::update_imported_service(conn, &described(service, entry, provider, occupied))
                 .await?;
-        Ok(Ok(row))
+        let renamed = row.name != current.name;
+        Ok(Ok((row, renamed)))
     }
 
     /// Reports the services the file no longer lists, closing those that may be closed when asked to.
