@@ -29,7 +29,7 @@ use crate::{
 };
 use model::{CaseError, ChildRow, receiving_view, validate_open};
 use personal::Sealer;
-use store::{child_count, children_of};
+use store::children_of;
 
 /// The work on cases: what the gRPC API asks of them.
 #[derive(Clone)]
@@ -265,15 +265,16 @@ impl Casework {
             return Err(CaseError::ReferralInProgress.into());
         }
         let row = store::close_case(&mut tx, id, reason).await?;
-        let children = child_count(&mut tx, id).await?;
+        // Read once: the event counts the children the answer shows.
+        let stored = children_of(&mut tx, &[id]).await?;
         let event = EVENTS.build(
-            Event::CaseClosed(row.event(children)),
+            Event::CaseClosed(row.event(placement_platform::numbers::len_u32(stored.len()))),
             id,
             placement_platform::numbers::serial(row.version),
             correlation,
         );
         Outbox::enqueue(&mut tx, &event).await?;
-        let children = self.reveal(children_of(&mut tx, &[id]).await?)?;
+        let children = self.reveal(stored)?;
         audit::append(
             &mut tx,
             &Entry {

@@ -25,14 +25,6 @@ pub async fn children_of(
     .await
 }
 
-pub async fn child_count(conn: &mut PgConnection, case_id: Uuid) -> Result<u32, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM children WHERE case_id = $1")
-        .bind(case_id)
-        .fetch_one(conn)
-        .await?;
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
-}
-
 pub async fn insert_case(
     conn: &mut PgConnection,
     id: Uuid,

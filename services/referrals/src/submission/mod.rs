@@ -74,17 +74,32 @@ impl Submissions {
         correlation: Uuid,
         at: Option<DateTime<Utc>>,
     ) -> ServiceResult<Referral> {
-        let result = match policy::require(caller, Act::Work) {
-            // The idempotency key makes a whole submission safe to run again.
-            Ok(()) => {
-                retry_conflicts(|| self.submit_once(caller.clone(), req.clone(), correlation, at))
-                    .await
-            }
-            Err(e) => Err(e),
-        };
         let ids: Vec<Uuid> = Uuid::parse_str(&req.case_id).into_iter().collect();
         let rpc = "placement.v1.ReferralService/SubmitReferral";
-        audit::record_refusal(&self.pool, caller, rpc, "referral", &ids, result).await
+        // The idempotency key makes a whole submission safe to run again.
+        self.worked(caller, (rpc, "referral", &ids), || {
+            self.submit_once(caller.clone(), req.clone(), correlation, at)
+        })
+        .await
+    }
+
+    /// Runs `once` for a caller who may work, again on a conflict; a refusal is audited under `rpc`,
+    /// naming the `record_type` records `ids`.
+    pub(crate) async fn worked<T, F, Fut>(
+        &self,
+        caller: &Caller,
+        (rpc, record_type, ids): (&str, &str, &[Uuid]),
+        once: F,
+    ) -> ServiceResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ServiceResult<T>>,
+    {
+        let result = match policy::require(caller, Act::Work) {
+            Ok(()) => retry_conflicts(once).await,
+            Err(e) => Err(e),
+        };
+        audit::record_refusal(&self.pool, caller, rpc, record_type, ids, result).await
     }
 
     async fn find_by_key(&self, sender: Uuid, key: &str) -> ServiceResult<Option<ReferralRow>> {

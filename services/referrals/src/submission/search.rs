@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use placement_platform::{
     audit::{self, Entry},
     caller::Caller,
-    error::{ServiceResult, retry_conflicts},
+    error::ServiceResult,
 };
 use placement_proto::v1::{
     ExtendSearchRequest, PreviewSearchRequest, PreviewSearchResponse, Search, SubmitSearchRequest,
@@ -54,18 +54,12 @@ impl Submissions {
         correlation: Uuid,
         at: Option<DateTime<Utc>>,
     ) -> ServiceResult<Search> {
-        let result = match policy::require(caller, Act::Work) {
-            // The idempotency key makes a whole search safe to run again.
-            Ok(()) => {
-                retry_conflicts(|| {
-                    self.submit_search_once(caller.clone(), req.clone(), correlation, at)
-                })
-                .await
-            }
-            Err(e) => Err(e),
-        };
         let ids: Vec<Uuid> = Uuid::parse_str(&req.case_id).into_iter().collect();
-        audit::record_refusal(&self.pool, caller, RPC, "search", &ids, result).await
+        // The idempotency key makes a whole search safe to run again.
+        self.worked(caller, (RPC, "search", &ids), || {
+            self.submit_search_once(caller.clone(), req.clone(), correlation, at)
+        })
+        .await
     }
 
     async fn submit_search_once(
@@ -230,17 +224,11 @@ impl Submissions {
         correlation: Uuid,
         at: Option<DateTime<Utc>>,
     ) -> ServiceResult<Search> {
-        let result = match policy::require(caller, Act::Work) {
-            Ok(()) => {
-                retry_conflicts(|| {
-                    self.extend_search_once(caller.clone(), req.clone(), correlation, at)
-                })
-                .await
-            }
-            Err(e) => Err(e),
-        };
         let ids: Vec<Uuid> = Uuid::parse_str(&req.search_id).into_iter().collect();
-        audit::record_refusal(&self.pool, caller, EXTEND_RPC, "search", &ids, result).await
+        self.worked(caller, (EXTEND_RPC, "search", &ids), || {
+            self.extend_search_once(caller.clone(), req.clone(), correlation, at)
+        })
+        .await
     }
 
     async fn extend_search_once(
