@@ -240,8 +240,15 @@ impl OutboxRelay {
         listener.listen(&channel_name).await?;
         tracing::debug!("relaying this service's outbox");
         let mut last_purge = tokio::time::Instant::now();
+        // Rows confirmed by the broker and not yet marked published: they are marked by the statement
+        // that reads the next batch (at the latest on the next idle look), which saves the database a
+        // round trip per batch. Should this instance die first, they are published again, and consumers
+        // take each event once.
+        let mut confirmed = Vec::new();
         loop {
-            let published = self.publish_batch(&mut conn, &channel).await?;
+            let published = self
+                .publish_batch(&mut conn, &channel, &mut confirmed)
+                .await?;
             // A full batch means more may be waiting; a shorter one took everything committed so far, and
             // a commit since then left a wake-up behind.
             if placement_platform::numbers::len_i64(published) >= self.settings.batch_size {
@@ -259,7 +266,10 @@ impl OutboxRelay {
                     woken?;
                 }
                 _ = tokio::time::sleep(self.settings.idle_poll) => {}
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => {
+                    mark_published(&mut conn, &confirmed).await?;
+                    return Ok(());
+                }
             }
         }
     }
@@ -268,14 +278,19 @@ impl OutboxRelay {
         &self,
         conn: &mut PgConnection,
         channel: &Channel,
+        confirmed: &mut Vec<i64>,
     ) -> Result<usize, RelayError> {
+        // The statement's snapshot is taken before its UPDATE: the rows it marks are left out by id.
         let rows = sqlx::query(
-            "SELECT id, event_id, event_type, envelope, trace_context FROM outbox
-             WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            "WITH marked AS (UPDATE outbox SET published_at = now() WHERE id = ANY($2))
+             SELECT id, event_id, event_type, envelope, trace_context FROM outbox
+             WHERE published_at IS NULL AND id <> ALL($2) ORDER BY id LIMIT $1",
         )
         .bind(self.settings.batch_size)
+        .bind(&*confirmed)
         .fetch_all(&mut *conn)
         .await?;
+        confirmed.clear();
         if rows.is_empty() {
             return Ok(0);
         }
@@ -335,14 +350,11 @@ impl OutboxRelay {
                 }
             }
         }
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *conn)
-            .await?;
         tracing::debug!(count = ids.len(), "published outbox events");
-        metrics::counter!(placement_platform::prometheus::OUTBOX_PUBLISHED)
-            .increment(ids.len() as u64);
-        Ok(ids.len())
+        let count = ids.len();
+        metrics::counter!(placement_platform::prometheus::OUTBOX_PUBLISHED).increment(count as u64);
+        *confirmed = ids;
+        Ok(count)
     }
 
     async fn purge(&self) -> Result<(), sqlx::Error> {
@@ -358,6 +370,18 @@ impl OutboxRelay {
         }
         Ok(())
     }
+}
+
+/// Marks rows the broker confirmed as published.
+async fn mark_published(conn: &mut PgConnection, confirmed: &[i64]) -> Result<(), sqlx::Error> {
+    if confirmed.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+        .bind(confirmed)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The span of one event's publication: the child of the span that wrote the event.
