@@ -226,6 +226,37 @@ impl Cut {
             tail: (midnight(last), end),
         }
     }
+
+    /// The same period with the end's day taken whole from the day counts, less that day's steps from the
+    /// end on. A report ends now, so this reads the few steps after it (none) where the tail read every
+    /// step since midnight: on a busy day, thousands.
+    pub fn through_end_day(self) -> EndDayCut {
+        let (tail_start, end) = self.tail;
+        let Some(next) = (tail_start < end)
+            .then(|| tail_start.date_naive().succ_opt())
+            .flatten()
+        else {
+            return EndDayCut {
+                days: self.days,
+                head: self.head,
+                after_end: (end, end),
+            };
+        };
+        EndDayCut {
+            days: (self.days.0, next),
+            head: self.head,
+            after_end: (end, next.and_time(NaiveTime::MIN).and_utc()),
+        }
+    }
+}
+
+/// A period as [`Cut::through_end_day`] counts it: whole days [`days.0`, `days.1`) from the day counts,
+/// plus the steps in `head`, less the steps in `after_end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndDayCut {
+    pub days: (NaiveDate, NaiveDate),
+    pub head: (DateTime<Utc>, DateTime<Utc>),
+    pub after_end: (DateTime<Utc>, DateTime<Utc>),
 }
 
 #[cfg(test)]
@@ -400,6 +431,31 @@ mod tests {
             cut.tail,
             (at("2026-11-05T00:00:00Z"), at("2026-11-05T08:30:00Z"))
         );
+    }
+
+    #[test]
+    fn a_period_ending_in_a_day_takes_that_day_whole_less_what_came_after_its_end() {
+        let cut =
+            Cut::of((at("2026-11-02T10:00:00Z"), at("2026-11-05T08:30:00Z"))).through_end_day();
+        assert_eq!(cut.days, (day("2026-11-03"), day("2026-11-06")));
+        assert_eq!(
+            cut.head,
+            (at("2026-11-02T10:00:00Z"), at("2026-11-03T00:00:00Z"))
+        );
+        assert_eq!(
+            cut.after_end,
+            (at("2026-11-05T08:30:00Z"), at("2026-11-06T00:00:00Z"))
+        );
+        // Ending at midnight or within one day, nothing is taken whole that the period does not hold.
+        for (start, end) in [
+            ("2026-11-02T00:00:00Z", "2026-11-04T00:00:00Z"),
+            ("2026-11-02T10:00:00Z", "2026-11-03T11:00:00Z"),
+        ] {
+            let plain = Cut::of((at(start), at(end)));
+            let cut = plain.through_end_day();
+            assert_eq!((cut.days, cut.head), (plain.days, plain.head), "{start}");
+            assert_eq!(cut.after_end.0, cut.after_end.1, "{start}");
+        }
     }
 
     #[test]

@@ -128,16 +128,20 @@ pub async fn steps_in(
             .fetch_all(conn)
             .await;
     };
-    let cut = Cut::of(period);
+    // A key whose steps all came after the end sums to none: it was not counted in the period.
+    let cut = Cut::of(period).through_end_day();
+    let column = side.column();
     sqlx::query_as(&format!(
         "SELECT action, to_status, reason_code, sum(steps)::bigint FROM (
              SELECT action, to_status, reason_code, steps FROM step_days
              WHERE side = $1 AND region_code = $2 AND day >= $3 AND day < $4
              UNION ALL
              SELECT action, to_status, reason_code, 1 FROM steps
-             WHERE {} = $2 AND ((at >= $5 AND at < $6) OR (at >= $7 AND at < $8))
-         ) counted GROUP BY action, to_status, reason_code",
-        side.column()
+             WHERE {column} = $2 AND at >= $5 AND at < $6
+             UNION ALL
+             SELECT action, to_status, reason_code, -1 FROM steps
+             WHERE {column} = $2 AND at >= $7 AND at < $8
+         ) counted GROUP BY action, to_status, reason_code HAVING sum(steps) <> 0"
     ))
     .bind(side.name())
     .bind(region)
@@ -145,8 +149,8 @@ pub async fn steps_in(
     .bind(cut.days.1)
     .bind(cut.head.0)
     .bind(cut.head.1)
-    .bind(cut.tail.0)
-    .bind(cut.tail.1)
+    .bind(cut.after_end.0)
+    .bind(cut.after_end.1)
     .fetch_all(conn)
     .await
 }
