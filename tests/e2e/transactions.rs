@@ -64,3 +64,48 @@ async fn a_cancelled_begin_leaves_no_transaction_behind() {
     );
     assert_eq!(stuck, 0, "a connection was left idle in a transaction");
 }
+
+/// The two receiving parties acknowledge a referral at the same moment, eight times. The step that waits
+/// for the other's lock reads the referral's parties with the lock; had it kept those of the moment it
+/// started, it would not see the other's acknowledgement and the referral would stay SUBMITTED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_acknowledgements_at_once_both_count() {
+    use crate::support::Fixture;
+    use placement_cli::clients::as_agency;
+    use placement_proto::v1::{AcknowledgeReferralRequest, ReferralStatus};
+
+    let f = Fixture::in_process().await;
+    let pirdop = f.agency("dsa-pirdop");
+    let service = f.demo.service("ftpc-vratsa");
+    for round in 0..8 {
+        let case = f.open_twins_case(pirdop).await;
+        let referral = f.submit(pirdop, &case, service).await;
+        let acknowledge = |party: &str| {
+            let mut referrals = f.clients.referrals.clone();
+            let request = as_agency(
+                f.agency(party),
+                AcknowledgeReferralRequest {
+                    referral_id: referral.id.clone(),
+                },
+            );
+            async move { referrals.acknowledge_referral(request).await }
+        };
+        let (provider, foster) =
+            tokio::join!(acknowledge("provider-vratsa"), acknowledge("foster-vratsa"));
+        provider.expect("the provider's acknowledgement");
+        foster.expect("the foster-care team's acknowledgement");
+        let now = f.referral(pirdop, &referral.id).await;
+        assert_eq!(
+            now.status,
+            ReferralStatus::Acknowledged as i32,
+            "round {round}: both acknowledgements count"
+        );
+        assert!(
+            now.acknowledgements
+                .iter()
+                .all(|p| p.acknowledged_at.is_some()),
+            "round {round}: {:?}",
+            now.acknowledgements
+        );
+    }
+}

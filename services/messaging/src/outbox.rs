@@ -308,19 +308,7 @@ impl OutboxRelay {
                 event_id,
                 row.get("trace_context"),
             );
-            let mut properties = BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_content_type("application/x-protobuf".into())
-                .with_message_id(event_id.to_string().into())
-                .with_type(event_type.as_str().into());
-            if let Some(traceparent) = placement_platform::trace_context::traceparent_of(&span) {
-                let mut headers = FieldTable::default();
-                headers.insert(
-                    TRACEPARENT.into(),
-                    AMQPValue::LongString(traceparent.into()),
-                );
-                properties = properties.with_headers(headers);
-            }
+            let properties = properties(event_id, &event_type, &span);
             let confirm = channel
                 .basic_publish(
                     self.exchange.as_str().into(),
@@ -370,6 +358,24 @@ impl OutboxRelay {
         }
         Ok(())
     }
+}
+
+/// A persistent message's properties, with the publish span's trace context when traces are on.
+fn properties(event_id: Uuid, event_type: &str, span: &tracing::Span) -> BasicProperties {
+    let properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/x-protobuf".into())
+        .with_message_id(event_id.to_string().into())
+        .with_type(event_type.into());
+    let Some(traceparent) = placement_platform::trace_context::traceparent_of(span) else {
+        return properties;
+    };
+    let mut headers = FieldTable::default();
+    headers.insert(
+        TRACEPARENT.into(),
+        AMQPValue::LongString(traceparent.into()),
+    );
+    properties.with_headers(headers)
 }
 
 /// Marks rows the broker confirmed as published.

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 pub use model::Origin;
 use model::{StepError, event_of, rpc_of};
-use store::{Asked, Change, Locked};
+use store::{Asked, Change, Locked, Parts};
 
 use crate::{
     EVENTS, places, policy,
@@ -115,12 +115,15 @@ async fn apply(
     fallback: Option<Fallback>,
     origin: Origin,
 ) -> ServiceResult<Referral> {
-    let (search, locked) = lock_for_step(conn, referral_id)
+    let (search, locked, parts) = lock_for_step(conn, referral_id)
         .await?
         .ok_or_else(policy::hidden)?;
-    // Read after the lock, so no step under way changes them; with the history, the step answers with
+    // Current as of the lock, so no step under way changes them; with the history, the step answers with
     // the referral as it leaves it without reading it back.
-    let (parties, history) = parts_of(conn, &[referral_id]).await?;
+    let (parties, history) = match parts {
+        Some(parts) => parts,
+        None => parts_of(conn, &[referral_id]).await?,
+    };
     let row = &locked.row;
     // One answer to "may this agency see it", the same as for reads: one it may not see is NOT_FOUND;
     // one it may see but not act on is PERMISSION_DENIED, from the state machine.
@@ -182,18 +185,19 @@ async fn apply(
 /// a referral of a search waits for the search first, so the steps that touch several of its referrals
 /// (one acknowledgement for a district, one placement closing the rest) never deadlock, and two
 /// placements of one search run one after the other. A referral sent alone is locked by the statement
-/// that finds it has no search. `None` when there is no such referral.
+/// that finds it has no search, and with it its parties and history when they could be read current.
+/// `None` when there is no such referral.
 async fn lock_for_step(
     conn: &mut PgConnection,
     referral_id: Uuid,
-) -> Result<Option<(Option<SearchRow>, Locked)>, sqlx::Error> {
+) -> Result<Option<(Option<SearchRow>, Locked, Option<Parts>)>, sqlx::Error> {
     match store::lock_unless_searched(conn, referral_id).await? {
         Asked::Missing => Ok(None),
-        Asked::Lone(locked) => Ok(Some((None, *locked))),
+        Asked::Lone(locked, parts) => Ok(Some((None, *locked, parts))),
         Asked::InSearch(search_id) => {
             let search = searches::lock_search(conn, search_id).await?;
             let locked = store::lock_referral(conn, referral_id).await?;
-            Ok(locked.map(|locked| (search, locked)))
+            Ok(locked.map(|locked| (search, locked, None)))
         }
     }
 }
@@ -338,11 +342,14 @@ pub async fn apply_system(
     times: StepTimes,
 ) -> ServiceResult<Option<ReferralRow>> {
     // The search first, as in `apply`: a timer and a step on another referral of it never deadlock.
-    let Some((search, locked)) = lock_for_step(conn, referral_id).await? else {
+    let Some((search, locked, parts)) = lock_for_step(conn, referral_id).await? else {
         store::stop_timers(conn, referral_id, &[step]).await?;
         return Ok(None);
     };
-    let parties = parties_of(conn, &[referral_id]).await?;
+    let parties = match parts {
+        Some((parties, _)) => parties,
+        None => parties_of(conn, &[referral_id]).await?,
+    };
     match locked.row.state(&parties).decide_system(step) {
         Ok(transition) => {
             let origin = Origin {

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::{
     record::{
-        model::{REFERRAL_COLUMNS, ReferralRow},
-        store::push_history_entry,
+        model::{HistoryRow, PartyRow, REFERRAL_COLUMNS, ReferralRow},
+        store::{PartOfReferral, parts_query, push_history_entry, split_parts},
     },
     referral::{Record, StepChange, TimedStep, Timer, Transition},
 };
@@ -27,8 +27,12 @@ pub enum Asked {
     Missing,
     /// One of a search's: not locked, as its search must be locked first.
     InSearch(Uuid),
-    Lone(Box<Locked>),
+    /// Locked, with its parties and history when the statement could read them current.
+    Lone(Box<Locked>, Option<Parts>),
 }
+
+/// A referral's parties and history.
+pub type Parts = (Vec<PartyRow>, Vec<HistoryRow>);
 
 /// The referral, locked for a step.
 pub async fn lock_referral(
@@ -46,31 +50,46 @@ pub async fn lock_referral(
 /// The referral locked for a step when it was sent alone; when it is one of a search's, only its search
 /// (unlocked: the caller locks the search, then the referral). A referral's search never changes, so it
 /// is read from the statement's snapshot; the lock (the lateral subquery) waits for a step under way
-/// and returns the row as that step left it.
+/// and returns the row as that step left it. Its parties and history come with it, read from the
+/// snapshot too: they are current when the row locked is the version the snapshot saw, as every step
+/// that changes them raises the version in the same statement. Otherwise they are not returned, and the
+/// caller reads them after the lock.
 pub async fn lock_unless_searched(conn: &mut PgConnection, id: Uuid) -> Result<Asked, sqlx::Error> {
-    let found: Option<PgRow> = sqlx::query(&format!(
-        "SELECT asked.search_id AS search_of_referral, lone.*, now() AS transaction_time
+    let found: Vec<PgRow> = sqlx::query(&format!(
+        "SELECT asked.search_id AS search_of_referral, asked.version AS snapshot_version, lone.*,
+                now() AS transaction_time, part.*
          FROM referrals asked
          LEFT JOIN LATERAL (
              SELECT {REFERRAL_COLUMNS} FROM referrals
              WHERE id = asked.id AND asked.search_id IS NULL FOR UPDATE
          ) lone ON true
-         WHERE asked.id = $1"
+         LEFT JOIN LATERAL ({}) part ON asked.search_id IS NULL
+         WHERE asked.id = $1",
+        parts_query("= asked.id")
     ))
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await?;
-    let Some(found) = found else {
+    let Some(first) = found.first() else {
         return Ok(Asked::Missing);
     };
-    if let Some(search_id) = found.try_get::<Option<Uuid>, _>("search_of_referral")? {
+    if let Some(search_id) = first.try_get::<Option<Uuid>, _>("search_of_referral")? {
         return Ok(Asked::InSearch(search_id));
     }
     // The lateral side is empty only for a row gone since the snapshot; referrals are never deleted.
-    if found.try_get::<Option<Uuid>, _>("id")?.is_none() {
+    if first.try_get::<Option<Uuid>, _>("id")?.is_none() {
         return Ok(Asked::Missing);
     }
-    Ok(Asked::Lone(Box::new(Locked::from_row(&found)?)))
+    let locked = Locked::from_row(first)?;
+    let parts = if first.try_get::<i64, _>("snapshot_version")? == locked.row.version {
+        let parts = (found.iter())
+            .map(PartOfReferral::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(split_parts(parts))
+    } else {
+        None
+    };
+    Ok(Asked::Lone(Box::new(locked), parts))
 }
 
 /// A step's change as the store writes it: the transition, when it happened (`None`: the database's
