@@ -15,6 +15,7 @@ use std::{
 };
 
 use placement_e2e::service_names;
+use sqlx::Connection as _;
 
 /// The blocks run by other tests: the README's by-hand lines (its unnamed marker, `readme.rs`) and the
 /// token minted with openssl (`authz.rs`).
@@ -205,12 +206,13 @@ impl Collector {
         Self { file, child }
     }
 
-    /// (service, trace id) of every span received so far.
+    /// (service, trace id) of every span received so far. The receiver may be writing a line as it is
+    /// read: a line not whole yet is left for the next look.
     fn spans(&self) -> Vec<(String, String)> {
         std::fs::read_to_string(&self.file)
             .unwrap_or_default()
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a span as a JSON line"))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .map(|s| {
                 (
                     s["service"].as_str().unwrap_or_default().to_string(),
@@ -436,6 +438,7 @@ fn the_docs_command_blocks_work_as_written_against_a_stack_started_the_readmes_w
     // "Health": the metrics port mirrors grpc.health.v1.
     assert_eq!(runner.run("readyz", false).stdout.trim(), "SERVING");
     run_the_integrators_blocks(&mut runner);
+    the_reports_service_knows_an_rdsa_of_vratsa();
     run_the_operators_blocks(&mut runner);
     // "Running it on one machine": the placement against the running stack, then every service stopped.
     let one = runner.run("one-machine", false);
@@ -492,6 +495,44 @@ fn run_the_integrators_blocks(runner: &mut Runner) {
     let next: serde_json::Value =
         serde_json::from_str(&export.stdout).expect("the incremental export is JSON");
     assert!(next["total_items"].is_u64(), "{next}");
+}
+
+/// The operators' block sends Vratsa's RDSA its digest. On a fresh database nobody has registered one yet:
+/// the demo data set does, in the one-machine block further on, or a test of the default ports that ran
+/// first. So the data set is loaded here as that block loads it, and the test waits until the reports
+/// service learnt of the RDSA from the directory's events.
+fn the_reports_service_knows_an_rdsa_of_vratsa() {
+    let seeded = Command::new("./target/debug/placement-cli")
+        .arg("seed-demo")
+        .current_dir(project())
+        .env("PLACEMENT_DEV_KEYS", ".run/keys")
+        .stdout(Stdio::null())
+        .status()
+        .expect("placement-cli runs");
+    assert!(seeded.success(), "seed-demo failed: {seeded}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime
+        .block_on(placement_cli::scenario::eventually(
+            "the reports service to know an RDSA of VRC",
+            Duration::from_secs(60),
+            || async {
+                let mut db = sqlx::PgConnection::connect(&placement_e2e::admin_url())
+                    .await
+                    .ok()?;
+                let known: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM reports.agencies
+                     WHERE kind = 'AGENCY_KIND_RDSA' AND region_code = 'VRC'",
+                )
+                .fetch_one(&mut db)
+                .await
+                .ok()?;
+                (known > 0).then_some(())
+            },
+        ))
+        .expect("the RDSA of VRC reached the reports service");
 }
 
 /// docs/operating.md: the operator's command line, and Prometheus scraping every service.
