@@ -213,6 +213,15 @@ ensure_kubectl() {
   command -v kubectl
 }
 
+# jq, which docs/operating.md's "Logs" uses to follow a trace through the services' JSON logs (and the tests
+# run that block as written). Prints its path.
+ensure_jq() {
+  if ! command -v jq >/dev/null 2>&1; then
+    apt_install jq
+  fi
+  command -v jq
+}
+
 case "${1:-up}" in
   up) ensure_postgres; ensure_rabbitmq ;;
   postgres) ensure_postgres ;;
@@ -223,5 +232,6 @@ case "${1:-up}" in
   prometheus) ensure_prometheus ;;
   kubectl) ensure_kubectl ;;
   crds) ensure_crd_models ;;
-  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc|browser|prometheus|kubectl|crds]" >&2; exit 2 ;;
+  jq) ensure_jq ;;
+  *) echo "usage: $0 [up|postgres|rabbitmq|python|oidc|browser|prometheus|kubectl|crds|jq]" >&2; exit 2 ;;
 esac

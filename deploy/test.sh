@@ -23,6 +23,8 @@ PLACEMENT_TEST_KUBECTL="$(bash deploy/infra.sh kubectl)"
 export PLACEMENT_TEST_KUBECTL
 PLACEMENT_TEST_CRDS_DIR="$(bash deploy/infra.sh crds)"
 export PLACEMENT_TEST_CRDS_DIR
+# The docs' block that follows a trace through the JSON logs uses jq, as a reader would.
+bash deploy/infra.sh jq >/dev/null
 # Two tests run the README's and the docs' lines as written, which start the services on their documented
 # ports (50051-50056, metrics 51051-51056; the demo's 50061-50066 and 51061-51066) while other tests hold
 # hundreds of outgoing connections: the kernel is asked not to lend those ports to outgoing connections
