@@ -44,10 +44,10 @@ fn assert_the_first_steps_figures(report: &Report) {
     assert!(!report.steps.is_empty());
     let first = &report.steps[0];
     assert!(
-        first.submit.count > 0
-            && first.acknowledge.count > 0
-            && first.accept.count > 0
-            && first.confirm_placement.count > 0
+        first.calls.submit.count > 0
+            && first.calls.acknowledge.count > 0
+            && first.calls.accept.count > 0
+            && first.calls.confirm_placement.count > 0
     );
     assert!(
         first.commit_to_notification_visible.count > 0,

@@ -167,15 +167,22 @@ pub struct RawFigures {
     pub grpc_health_checks_per_s: f64,
 }
 
+/// How long each call of a flow took.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Calls {
+    pub submit: Latency,
+    pub acknowledge: Latency,
+    pub accept: Latency,
+    pub confirm_placement: Latency,
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct StepFigures {
     pub offered_flows_per_s: f64,
     pub submissions_per_s: f64,
     pub flows_per_s: f64,
-    pub submit: Latency,
-    pub acknowledge: Latency,
-    pub accept: Latency,
-    pub confirm_placement: Latency,
+    #[serde(flatten)]
+    pub calls: Calls,
     pub commit_to_notification_visible: Latency,
     pub errors: u64,
     pub error_kinds: HashMap<String, u64>,
@@ -684,6 +691,16 @@ impl Step {
             .expect("errors")
             .entry(key)
             .or_insert(0) += 1;
+    }
+
+    fn calls(&self) -> Calls {
+        let of = |h: &Mutex<Histogram<u64>>| Latency::of(&h.lock().expect("histogram"));
+        Calls {
+            submit: of(&self.submit),
+            acknowledge: of(&self.ack),
+            accept: of(&self.accept),
+            confirm_placement: of(&self.confirm),
+        }
     }
 
     fn new() -> Self {
@@ -1234,7 +1251,7 @@ impl Stepping<'_> {
             let figures = self.step(rate, arrivals, db).await;
             let held = figures.errors as f64 <= 0.01 * arrivals as f64
                 && figures.submissions_per_s >= 0.9 * rate
-                && figures.submit.p99_ms <= 50.0;
+                && figures.calls.submit.p99_ms <= 50.0;
             report.steps.push(figures.clone());
             if held {
                 if held_at.is_none_or(|r| rate > r) {
@@ -1336,10 +1353,7 @@ impl Stepping<'_> {
             submissions_per_s: step.submits_in_window.load(Ordering::Relaxed) as f64
                 / self.config.seconds,
             flows_per_s: flows as f64 / m.elapsed,
-            submit: Latency::of(&step.submit.lock().expect("h")),
-            acknowledge: Latency::of(&step.ack.lock().expect("h")),
-            accept: Latency::of(&step.accept.lock().expect("h")),
-            confirm_placement: Latency::of(&step.confirm.lock().expect("h")),
+            calls: step.calls(),
             commit_to_notification_visible: Latency::of(&m.visible_after),
             errors: step.errors.load(Ordering::Relaxed),
             error_kinds: step.error_kinds.lock().expect("errors").clone(),
@@ -1519,13 +1533,13 @@ fn svg(report: &Report) -> String {
             report
                 .steps
                 .iter()
-                .map(|s| s.submit.p50_ms)
+                .map(|s| s.calls.submit.p50_ms)
                 .collect::<Vec<_>>(),
         ),
         (
             "p99",
             "#d62728",
-            report.steps.iter().map(|s| s.submit.p99_ms).collect(),
+            report.steps.iter().map(|s| s.calls.submit.p99_ms).collect(),
         ),
     ];
     let ys: Vec<f64> = series
@@ -1714,10 +1728,10 @@ fn steps_table(r: &Report) -> String {
             s.submissions_per_s,
             s.flows_per_s,
             s.errors,
-            l(&s.submit),
-            l(&s.acknowledge),
-            l(&s.accept),
-            l(&s.confirm_placement),
+            l(&s.calls.submit),
+            l(&s.calls.acknowledge),
+            l(&s.calls.accept),
+            l(&s.calls.confirm_placement),
             l(&s.commit_to_notification_visible)
         );
     }

@@ -11,7 +11,7 @@ use std::{
 use placement_cli::demo;
 use serde::Serialize;
 
-use super::{Latency, create_directory, offer, open_cases, process_usage, settled_work};
+use super::{Calls, create_directory, offer, open_cases, process_usage, settled_work};
 use crate::{Stack, StackOptions};
 
 /// What each flow cost one service.
@@ -30,10 +30,8 @@ pub struct SteadyRun {
     pub flows: u64,
     pub errors: u64,
     /// The calls' latencies at this load: where a load stops holding shows here first.
-    pub submit: Latency,
-    pub acknowledge: Latency,
-    pub accept: Latency,
-    pub confirm_placement: Latency,
+    #[serde(flatten)]
+    pub calls: Calls,
     pub services: BTreeMap<String, ServiceCost>,
 }
 
@@ -93,10 +91,7 @@ pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Pa
         seconds,
         flows: step.flows.load(Ordering::Relaxed),
         errors: step.errors.load(Ordering::Relaxed),
-        submit: Latency::of(&step.submit.lock().expect("histogram")),
-        acknowledge: Latency::of(&step.ack.lock().expect("histogram")),
-        accept: Latency::of(&step.accept.lock().expect("histogram")),
-        confirm_placement: Latency::of(&step.confirm.lock().expect("histogram")),
+        calls: step.calls(),
         services,
     }
 }
@@ -136,10 +131,10 @@ pub fn table(run: &SteadyRun) -> String {
     t += &format!("  {:<14} {cpu:>7.2} ms  {trips:>6}\n", "all");
     t += "Calls (p50/p99 ms):";
     for (name, l) in [
-        ("submit", &run.submit),
-        ("acknowledge", &run.acknowledge),
-        ("accept", &run.accept),
-        ("confirm", &run.confirm_placement),
+        ("submit", &run.calls.submit),
+        ("acknowledge", &run.calls.acknowledge),
+        ("accept", &run.calls.accept),
+        ("confirm", &run.calls.confirm_placement),
     ] {
         t += &format!("  {name} {:.1}/{:.1}", l.p50_ms, l.p99_ms);
     }
