@@ -3,7 +3,8 @@
 # free ports against the local PostgreSQL and RabbitMQ (and the web app, an OpenID provider and a browser to
 # sign in with) and writes target/bench/{bench.json,latency.svg}.
 # Takes several minutes (loading 1,000,000 referrals among them); pass --history N for fewer, or
-# --telemetry-only [--first-rate R] for the cost of metrics and traces alone; --steady --first-rate R
+# --telemetry-only [--first-rate R] for the cost of metrics and traces alone; --reports-only
+# [--first-rate R] [--history N] for the reports' latencies alone under that load; --steady --first-rate R
 # --seconds S [--count-statements] for one constant load on a fresh stack and each service's CPU (and
 # database round trips) per flow, its pids in <out>/pids.txt for a profiler; --label L names the run's row
 # beside the earlier runs' of docs/bench-history.tsv.

@@ -1450,6 +1450,40 @@ pub fn steady_table(run: &SteadyRun) -> String {
     steady::table(run)
 }
 
+/// The reports alone (`--reports-only`): a fresh stack, the long history in their read model, the district
+/// report and its export timed under `first_rate` flows/s, as step 5 of the full run does under half its peak.
+pub async fn reports_only(config: &BenchConfig) -> Report {
+    let options = StackOptions {
+        env: vec![("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "10".into())],
+        ..Default::default()
+    };
+    let mut stack = Stack::start(options).await;
+    let clients = stack.clients();
+    let demo = demo::seed(&clients).await.expect("demo data");
+    let targets = Arc::new(create_directory(&clients, &demo, config.services).await);
+    let mut report = Report {
+        machine: machine(),
+        label: config.label.clone(),
+        ..Default::default()
+    };
+    report.web_pages.background_offered_flows_per_s = config.first_rate;
+    report.reports = time_reports(
+        &stack,
+        &clients,
+        &demo,
+        &targets,
+        config.first_rate,
+        config,
+    )
+    .await;
+    stack.stop_all();
+    report
+}
+
+pub fn reports_only_table(r: &Report) -> String {
+    reports_table(r)
+}
+
 /// Step 5, the reports: the long history in their read model, the district report and its export timed
 /// under half the peak flow, and the read model's lag behind the background flows' steps.
 async fn time_reports(

@@ -62,6 +62,11 @@ async fn main() {
         println!("{}", bench::steady_table(&run));
         return;
     }
+    if args.iter().any(|a| a == "--reports-only") {
+        let report = bench::reports_only(&config).await;
+        println!("{}", bench::reports_only_table(&report));
+        return;
+    }
     if args.iter().any(|a| a == "--telemetry-only") {
         let runs = bench::telemetry_only(&config).await;
         println!("{}", bench::telemetry_table(&runs));
