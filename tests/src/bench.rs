@@ -1467,15 +1467,8 @@ pub async fn reports_only(config: &BenchConfig) -> Report {
         ..Default::default()
     };
     report.web_pages.background_offered_flows_per_s = config.first_rate;
-    report.reports = time_reports(
-        &stack,
-        &clients,
-        &demo,
-        &targets,
-        config.first_rate,
-        config,
-    )
-    .await;
+    report.reports =
+        time_reports(&stack, &clients, &demo, &targets, config.first_rate, config).await;
     stack.stop_all();
     report
 }
