@@ -1018,11 +1018,7 @@ pub async fn run(config: BenchConfig) -> Report {
         label: config.label.clone(),
         ..Default::default()
     };
-    // The services' default pool, not the tests' smaller one: the benchmark runs alone.
-    let mut options = StackOptions {
-        env: vec![("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "10".into())],
-        ..Default::default()
-    };
+    let mut options = bench_stack_options();
     let plan = WebAppPlan::prepare(&mut options).await;
     let mut stack = Stack::start(options).await;
     let clients = stack.clients();
@@ -1452,29 +1448,23 @@ pub fn steady_table(run: &SteadyRun) -> String {
 
 /// The reports alone (`--reports-only`): a fresh stack, the long history in their read model, the district
 /// report and its export timed under `first_rate` flows/s, as step 5 of the full run does under half its peak.
-pub async fn reports_only(config: &BenchConfig) -> Report {
-    let options = StackOptions {
-        env: vec![("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "10".into())],
-        ..Default::default()
-    };
-    let mut stack = Stack::start(options).await;
+pub async fn reports_only(config: &BenchConfig) -> String {
+    let mut stack = Stack::start(bench_stack_options()).await;
     let clients = stack.clients();
     let demo = demo::seed(&clients).await.expect("demo data");
     let targets = Arc::new(create_directory(&clients, &demo, config.services).await);
-    let mut report = Report {
-        machine: machine(),
-        label: config.label.clone(),
-        ..Default::default()
-    };
-    report.web_pages.background_offered_flows_per_s = config.first_rate;
-    report.reports =
-        time_reports(&stack, &clients, &demo, &targets, config.first_rate, config).await;
+    let rate = config.first_rate;
+    let figures = time_reports(&stack, &clients, &demo, &targets, rate, config).await;
     stack.stop_all();
-    report
+    reports_table(&figures, rate)
 }
 
-pub fn reports_only_table(r: &Report) -> String {
-    reports_table(r)
+/// The services' default pool, not the tests' smaller one: the benchmark runs alone.
+fn bench_stack_options() -> StackOptions {
+    StackOptions {
+        env: vec![("PLACEMENT_DATABASE_MAX_CONNECTIONS".into(), "10".into())],
+        ..Default::default()
+    }
 }
 
 /// Step 5, the reports: the long history in their read model, the district report and its export timed
@@ -1701,7 +1691,7 @@ pub fn table(r: &Report) -> String {
     t += &work_per_flow_table(r);
     t += &reads_table(r);
     t += &web_pages_table(r);
-    t += &reports_table(r);
+    t += &reports_table(&r.reports, r.web_pages.background_offered_flows_per_s);
     t += &search::table(&r.search);
     t += &memory_table(r);
     t += "\n";
@@ -1914,13 +1904,11 @@ fn web_pages_table(r: &Report) -> String {
 }
 
 /// The reports under half the peak load.
-fn reports_table(r: &Report) -> String {
+fn reports_table(r5: &ReportFigures, rate: f64) -> String {
     let mut t = String::new();
-    let w = &r.web_pages;
-    let r5 = &r.reports;
     t += &format!(
         "\nReports with {} referrals in their read model, under {:.1} flows/s (p50/p99/p99.9 ms, target p99 <= 100)\n",
-        r5.stored_referrals, w.background_offered_flows_per_s
+        r5.stored_referrals, rate
     );
     for (name, l) in [
         ("District report, 30 days", &r5.district_30_days),

@@ -63,8 +63,7 @@ async fn main() {
         return;
     }
     if args.iter().any(|a| a == "--reports-only") {
-        let report = bench::reports_only(&config).await;
-        println!("{}", bench::reports_only_table(&report));
+        println!("{}", bench::reports_only(&config).await);
         return;
     }
     if args.iter().any(|a| a == "--telemetry-only") {
