@@ -117,10 +117,11 @@ fn acceptance(received: &[store::Milestones]) -> Vec<ServiceAcceptance> {
     let each = received
         .iter()
         .map(|m| (m.service_id, m.accepted, m.declined));
+    let mut reasons = decline_reasons(received);
     (model::outcomes(each).into_iter())
         .map(|o| ServiceAcceptance {
             acceptance_rate: acceptance_rate(o.accepted, o.declined),
-            decline_reasons: decline_reasons(received, o.key),
+            decline_reasons: reasons.remove(&o.key).unwrap_or_default(),
             service_id: o.key.to_string(),
             submitted: count(o.submitted),
             accepted: count(o.accepted),
@@ -129,23 +130,25 @@ fn acceptance(received: &[store::Milestones]) -> Vec<ServiceAcceptance> {
         .collect()
 }
 
-/// The declines of `service`'s referrals among `received`, by reason, in the reasons' order.
-fn decline_reasons(received: &[store::Milestones], service: Uuid) -> Vec<ReasonCount> {
-    let mut by_reason = std::collections::BTreeMap::<i32, i64>::new();
-    for m in received
-        .iter()
-        .filter(|m| m.service_id == service && m.declined)
-    {
+/// The declines among `received` by service, each service's by reason in the reasons' order: counted in
+/// one pass, as a district has dozens of services and a year tens of thousands of referrals.
+fn decline_reasons(
+    received: &[store::Milestones],
+) -> std::collections::HashMap<Uuid, Vec<ReasonCount>> {
+    let mut by_reason = std::collections::BTreeMap::<(Uuid, i32), i64>::new();
+    for m in received.iter().filter(|m| m.declined) {
         *by_reason
-            .entry(m.end_reason.unwrap_or_default())
+            .entry((m.service_id, m.end_reason.unwrap_or_default()))
             .or_default() += 1;
     }
-    (by_reason.into_iter())
-        .map(|(reason, n)| ReasonCount {
+    let mut out = std::collections::HashMap::<Uuid, Vec<ReasonCount>>::new();
+    for ((service, reason), n) in by_reason {
+        out.entry(service).or_default().push(ReasonCount {
             reason,
             count: count(n),
-        })
-        .collect()
+        });
+    }
+    out
 }
 
 /// Weeks shown before a period's end.

@@ -155,6 +155,14 @@ pub fn durations(values: impl Iterator<Item = Option<i64>>) -> DurationFigures {
     }
 }
 
+/// The earlier of two instants that may not have come (as SQL's LEAST, which passes over NULLs).
+pub fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// What became of the referrals submitted in a period, for one key (a pair of districts, a service).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome<K> {

@@ -10,7 +10,7 @@ use placement_proto::v1::{DistrictSide, ReferralStatus};
 use uuid::Uuid;
 
 use super::{
-    model::{PLACED_ELSEWHERE, count, durations},
+    model::{PLACED_ELSEWHERE, count, durations, earliest},
     span,
     store::Milestones,
 };
@@ -54,13 +54,6 @@ impl Seen {
         self.open |= !matches!(m.status, S::Declined | S::Withdrawn);
         self.placed |= m.placed_at.is_some()
             || (m.status == S::Withdrawn && m.end_reason == Some(PLACED_ELSEWHERE));
-    }
-}
-
-fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 

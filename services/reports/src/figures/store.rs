@@ -7,7 +7,7 @@ use placement_proto::v1::{
 use sqlx::{FromRow, PgConnection, Postgres};
 use uuid::Uuid;
 
-use super::model::Cut;
+use super::model::{Cut, earliest};
 use crate::steps::model::Side;
 
 /// A district's active services of one type, with their places now.
@@ -157,7 +157,7 @@ pub async fn steps_in(
 
 /// Each of the side's referrals submitted in [start, end): when it was submitted, first acknowledged,
 /// acknowledged by every party needed, decided (accepted or declined) and placed (none if not yet).
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 pub struct Milestones {
     pub submitted_at: DateTime<Utc>,
     pub first_answer_at: Option<DateTime<Utc>>,
@@ -179,25 +179,99 @@ pub struct Milestones {
     pub end_reason: Option<i32>,
 }
 
+/// The milestones as one row of arrays, a column each. A year of a district is tens of thousands of
+/// referrals, and a row each cost the service more to receive and decode (the driver's work per row and
+/// per column looked up by name) than all the figures cost to compute.
+#[derive(FromRow)]
+struct MilestoneColumns {
+    submitted_at: Vec<DateTime<Utc>>,
+    first_answer_at: Vec<Option<DateTime<Utc>>>,
+    all_acks_at: Vec<Option<DateTime<Utc>>>,
+    placed_at: Vec<Option<DateTime<Utc>>>,
+    sender_region_code: Vec<String>,
+    receiving_region_code: Vec<String>,
+    service_id: Vec<Uuid>,
+    search_id: Vec<Option<Uuid>>,
+    accepted_at: Vec<Option<DateTime<Utc>>>,
+    declined_at: Vec<Option<DateTime<Utc>>>,
+    status: Vec<ReferralStatus>,
+    end_reason: Vec<Option<i32>>,
+}
+
+impl MilestoneColumns {
+    /// The referrals, one per index of the columns; `None` if a column is shorter than the first.
+    fn into_rows(self) -> Option<Vec<Milestones>> {
+        let mut first = self.first_answer_at.into_iter();
+        let mut all = self.all_acks_at.into_iter();
+        let mut placed = self.placed_at.into_iter();
+        let mut sender = self.sender_region_code.into_iter();
+        let mut receiving = self.receiving_region_code.into_iter();
+        let mut service = self.service_id.into_iter();
+        let mut search = self.search_id.into_iter();
+        let mut accepted = self.accepted_at.into_iter();
+        let mut declined = self.declined_at.into_iter();
+        let mut status = self.status.into_iter();
+        let mut reason = self.end_reason.into_iter();
+        (self.submitted_at.into_iter())
+            .map(|submitted_at| {
+                let (accepted_at, declined_at) = (accepted.next()?, declined.next()?);
+                Some(Milestones {
+                    submitted_at,
+                    first_answer_at: first.next()?,
+                    all_acks_at: all.next()?,
+                    decided_at: earliest(accepted_at, declined_at),
+                    placed_at: placed.next()?,
+                    sender_region_code: sender.next()?,
+                    receiving_region_code: receiving.next()?,
+                    service_id: service.next()?,
+                    accepted: accepted_at.is_some(),
+                    declined: declined_at.is_some(),
+                    search_id: search.next()?,
+                    accepted_at,
+                    status: status.next()?,
+                    end_reason: reason.next()?,
+                })
+            })
+            .collect()
+    }
+}
+
 pub async fn milestones(
     conn: &mut PgConnection,
     whose: Whose<'_>,
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<Milestones>> {
+    // The aggregates of one query see its rows in one order: index i of every column is one referral.
+    let column = |expr: &str, name: &str| format!("COALESCE(array_agg({expr}), '{{}}') AS {name}");
+    let columns = [
+        ("submitted_at", "submitted_at"),
+        ("first_answer_at", "first_answer_at"),
+        ("all_acks_at", "all_acks_at"),
+        ("placed_at", "placed_at"),
+        ("sender_region_code", "sender_region_code"),
+        ("receiving_region_code", "receiving_region_code"),
+        ("service_id", "service_id"),
+        ("search_id", "search_id"),
+        ("accepted_at", "accepted_at"),
+        ("declined_at", "declined_at"),
+        ("status", "status"),
+        ("end_reason", "end_reason"),
+    ]
+    .map(|(expr, name)| column(expr, name))
+    .join(", ");
     let sql = format!(
-        "SELECT submitted_at, first_answer_at, all_acks_at, LEAST(accepted_at, declined_at) AS decided_at,
-             placed_at, sender_region_code, receiving_region_code, service_id,
-             accepted_at IS NOT NULL AS accepted, declined_at IS NOT NULL AS declined,
-             search_id, accepted_at, status, end_reason
-         FROM referrals r WHERE {} AND submitted_at >= $2 AND submitted_at < $3",
+        "SELECT {columns} FROM referrals r WHERE {} AND submitted_at >= $2 AND submitted_at < $3",
         whose.filter(),
     );
-    whose
+    let arrays: MilestoneColumns = whose
         .bind(sqlx::query_as(&sql))
         .bind(period.0)
         .bind(period.1)
-        .fetch_all(conn)
-        .await
+        .fetch_one(conn)
+        .await?;
+    arrays
+        .into_rows()
+        .ok_or_else(|| sqlx::Error::Decode("the milestones' columns differ in length".into()))
 }
 
 /// A referral of the district whose open step is past its deadline.
