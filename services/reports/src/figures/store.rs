@@ -242,22 +242,21 @@ pub async fn milestones(
     period: (DateTime<Utc>, DateTime<Utc>),
 ) -> sqlx::Result<Vec<Milestones>> {
     // The aggregates of one query see its rows in one order: index i of every column is one referral.
-    let column = |expr: &str, name: &str| format!("COALESCE(array_agg({expr}), '{{}}') AS {name}");
     let columns = [
-        ("submitted_at", "submitted_at"),
-        ("first_answer_at", "first_answer_at"),
-        ("all_acks_at", "all_acks_at"),
-        ("placed_at", "placed_at"),
-        ("sender_region_code", "sender_region_code"),
-        ("receiving_region_code", "receiving_region_code"),
-        ("service_id", "service_id"),
-        ("search_id", "search_id"),
-        ("accepted_at", "accepted_at"),
-        ("declined_at", "declined_at"),
-        ("status", "status"),
-        ("end_reason", "end_reason"),
+        "submitted_at",
+        "first_answer_at",
+        "all_acks_at",
+        "placed_at",
+        "sender_region_code",
+        "receiving_region_code",
+        "service_id",
+        "search_id",
+        "accepted_at",
+        "declined_at",
+        "status",
+        "end_reason",
     ]
-    .map(|(expr, name)| column(expr, name))
+    .map(|name| format!("COALESCE(array_agg({name}), '{{}}') AS {name}"))
     .join(", ");
     let sql = format!(
         "SELECT {columns} FROM referrals r WHERE {} AND submitted_at >= $2 AND submitted_at < $3",
