@@ -63,11 +63,56 @@ pub async fn load_history(database_url: &str, regions: &[String], n: u64) {
         .await
         .expect("backfill milestones and day counts");
     // A model kept for years has been vacuumed many times: its visibility map lets the covering indexes
-    // answer alone. Right after a bulk load and the backfill's update of every referral, it does not.
+    // answer alone. Right after a bulk load and the backfill's update of every referral, it does not. A
+    // VACUUM marks a page all-visible only when its rows' commits are on disk (the backfill's commit, made
+    // with synchronous_commit off, may not be yet: step_days stayed unmarked, and its reads went to the
+    // heap) and older than every snapshot still open.
+    db.execute("SET synchronous_commit = on")
+        .await
+        .expect("set");
+    await_snapshots_after_load(&mut db).await;
     for table in ["reports.referrals", "reports.steps", "reports.step_days"] {
         db.execute(format!("VACUUM (ANALYZE) {table}").as_str())
             .await
             .expect("vacuum");
+        let (pages, visible): (i32, i32) =
+            sqlx::query_as("SELECT relpages, relallvisible FROM pg_class WHERE oid = $1::regclass")
+                .bind(table)
+                .fetch_one(&mut db)
+                .await
+                .expect("pages");
+        eprintln!("history loaded: {table} {visible}/{pages} pages all-visible");
+    }
+}
+
+/// Waits (at most a minute) until no session holds a snapshot taken before the load committed.
+async fn await_snapshots_after_load(db: &mut PgConnection) {
+    // A transaction of its own, begun after the load's last commit (and committed synchronously: the
+    // load's commits are flushed with it).
+    let after: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
+        .fetch_one(&mut *db)
+        .await
+        .expect("xid");
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let older: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+                 AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age(xid($1::xid8))",
+        )
+        .bind(&after)
+        .fetch_all(&mut *db)
+        .await
+        .expect("sessions' snapshots");
+        if older.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            eprintln!(
+                "sessions {older:?} still hold snapshots older than the history: vacuuming anyway"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
