@@ -6,8 +6,9 @@
 # --telemetry-only [--first-rate R] for the cost of metrics and traces alone; --reports-only
 # [--first-rate R] [--history N] for the reports' latencies alone under that load; --steady --first-rate R
 # --seconds S [--count-statements] for one constant load on a fresh stack and each service's CPU (and
-# database round trips) per flow, its pids in <out>/pids.txt for a profiler; --label L names the run's row
-# beside the earlier runs' of docs/bench-history.tsv.
+# database round trips) per flow, beside the clients' and the whole machine's (which bounds the flows it
+# holds), its pids in <out>/pids.txt for a profiler; --label L names the run's row beside the earlier
+# runs' of docs/bench-history.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/infra.sh up

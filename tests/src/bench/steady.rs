@@ -33,6 +33,12 @@ pub struct SteadyRun {
     #[serde(flatten)]
     pub calls: Calls,
     pub services: BTreeMap<String, ServiceCost>,
+    /// CPU ms per flow of this benchmark's own clients.
+    pub client_cpu_ms_per_flow: f64,
+    /// CPU ms per flow of every process on the machine (the services, PostgreSQL, RabbitMQ, the clients
+    /// and the kernel's work for them): what bounds the flows a machine holds, whatever the design's
+    /// ceiling, which counts each part's raw rate as if it had the machine to itself.
+    pub machine_cpu_ms_per_flow: f64,
 }
 
 /// The driver's own record of each statement it sent (the services have sqlx log every one at TRACE
@@ -66,6 +72,7 @@ pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Pa
     let before: Vec<(f64, usize)> = (pids.iter())
         .map(|(name, pid)| (process_usage(*pid).0, statements(&stack, name)))
         .collect();
+    let (client_before, machine_before) = (process_usage(std::process::id()).0, machine_busy());
     let listed: Vec<String> = pids.iter().map(|(n, p)| format!("{n} {p}")).collect();
     std::fs::write(pids_file, listed.join("\n") + "\n").expect("write the pids file");
     eprintln!(
@@ -75,6 +82,9 @@ pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Pa
     let (step, _) = offer(clients.clone(), targets, cases, rate, seconds).await;
     settled_work(&mut db).await;
     let flows = step.flows.load(Ordering::Relaxed).max(1) as f64;
+    let client_cpu_ms_per_flow =
+        (process_usage(std::process::id()).0 - client_before) * 1000.0 / flows;
+    let machine_cpu_ms_per_flow = (machine_busy() - machine_before) * 1000.0 / flows;
     let services = (pids.iter().zip(&before))
         .map(|((name, pid), (cpu, sent))| {
             let cost = ServiceCost {
@@ -93,7 +103,25 @@ pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Pa
         errors: step.errors.load(Ordering::Relaxed),
         calls: step.calls(),
         services,
+        client_cpu_ms_per_flow,
+        machine_cpu_ms_per_flow,
     }
+}
+
+/// CPU seconds every process on the machine has spent since it started (user, nice, system and
+/// interrupts; not idle, waiting for I/O or stolen by the hypervisor).
+fn machine_busy() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = (stat.lines().next().unwrap_or_default().split_whitespace())
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …; guest time is counted in user already.
+    let busy = [0, 1, 2, 5, 6]
+        .iter()
+        .filter_map(|i| ticks.get(*i))
+        .sum::<f64>();
+    busy / 100.0 // CLK_TCK on Linux
 }
 
 /// The statements `service` logged so far.
@@ -129,6 +157,22 @@ pub fn table(run: &SteadyRun) -> String {
     }
     let trips = trips.map_or_else(|| "-".to_string(), |n| format!("{n:.1}"));
     t += &format!("  {:<14} {cpu:>7.2} ms  {trips:>6}\n", "all");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let machine = run.machine_cpu_ms_per_flow;
+    t += &format!(
+        "  {:<14} {:>7.2} ms  (the clients driving the load)\n",
+        "client", run.client_cpu_ms_per_flow
+    );
+    t += &format!(
+        "  {:<14} {:>7.2} ms  (PostgreSQL, RabbitMQ and the kernel's work for all)\n",
+        "rest",
+        machine - cpu - run.client_cpu_ms_per_flow
+    );
+    t += &format!(
+        "  {:<14} {machine:>7.2} ms  (every process: {cores} cores hold at most {:.0} flows/s)\n",
+        "machine",
+        cores as f64 * 1000.0 / machine.max(f64::MIN_POSITIVE)
+    );
     t += "Calls (p50/p99 ms):";
     for (name, l) in [
         ("submit", &run.calls.submit),
