@@ -304,14 +304,19 @@ fn machine() -> String {
 }
 
 /// (utime + stime) seconds and (VmRSS, VmHWM) MiB of a process.
+/// The kernel's clock ticks per second (CLK_TCK on Linux), the unit of /proc's CPU times.
+const CLOCK_TICKS_PER_S: f64 = 100.0;
+
 fn process_usage(pid: u32) -> (f64, f64, f64) {
-    let ticks = 100.0; // CLK_TCK on Linux
     let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
             let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
             // After the command: state is field 3; utime and stime are fields 14 and 15.
-            Some((rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?) / ticks)
+            Some(
+                (rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?)
+                    / CLOCK_TICKS_PER_S,
+            )
         })
         .unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -11,7 +11,9 @@ use std::{
 use placement_cli::demo;
 use serde::Serialize;
 
-use super::{Calls, create_directory, offer, open_cases, process_usage, settled_work};
+use super::{
+    CLOCK_TICKS_PER_S, Calls, create_directory, offer, open_cases, process_usage, settled_work,
+};
 use crate::{Stack, StackOptions};
 
 /// What each flow cost one service.
@@ -121,7 +123,7 @@ fn machine_busy() -> f64 {
         .iter()
         .filter_map(|i| ticks.get(*i))
         .sum::<f64>();
-    busy / 100.0 // CLK_TCK on Linux
+    busy / CLOCK_TICKS_PER_S
 }
 
 /// The statements `service` logged so far.
