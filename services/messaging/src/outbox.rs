@@ -1,14 +1,19 @@
 //! The transactional outbox: write the event with the change, publish it after the commit.
 
-use std::{cell::Cell, future::Future, sync::Arc, time::Duration};
+use std::{
+    cell::Cell,
+    future::Future,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use lapin::{
     BasicProperties, Channel, Confirmation,
     options::{BasicPublishOptions, ConfirmSelectOptions},
     types::{AMQPValue, FieldTable},
 };
-use placement_platform::backoff::Backoff;
 use placement_platform::trace_context::TRACEPARENT;
+use placement_platform::{audit, backoff::Backoff};
 use placement_proto::v1::EventEnvelope;
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction, postgres::PgListener};
@@ -77,11 +82,7 @@ impl Outbox {
         conn: &mut PgConnection,
         events: &[EventEnvelope],
     ) -> Result<(), sqlx::Error> {
-        let ids: Vec<Uuid> = (events.iter())
-            .map(|e| Uuid::parse_str(&e.event_id).expect("envelopes are built with UUID ids"))
-            .collect();
-        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-        let bodies: Vec<Vec<u8>> = events.iter().map(Message::encode_to_vec).collect();
+        let (ids, types, bodies) = columns(events);
         sqlx::query(
             "INSERT INTO outbox (event_id, event_type, envelope, trace_context)
              SELECT id, type, body, $4 FROM UNNEST($1::uuid[], $2::text[], $3::bytea[]) AS e(id, type, body)",
@@ -93,6 +94,34 @@ impl Outbox {
         .execute(conn)
         .await?;
         note_events_written();
+        Ok(())
+    }
+
+    /// Adds `events` to the outbox and appends `entry` to the audit trail, inside the caller's transaction
+    /// and in one statement: the last two writes of an audited change cost one round trip, not two.
+    pub async fn enqueue_audited(
+        conn: &mut PgConnection,
+        events: &[EventEnvelope],
+        entry: &audit::Entry<'_>,
+    ) -> Result<(), sqlx::Error> {
+        static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+            audit::append_statement(
+                "announced AS (INSERT INTO outbox (event_id, event_type, envelope, trace_context)
+                     SELECT id, type, body, $12
+                     FROM UNNEST($9::uuid[], $10::text[], $11::bytea[]) AS e(id, type, body)), ",
+            )
+        });
+        let (ids, types, bodies) = columns(events);
+        audit::bind_entry(sqlx::query(STATEMENT.as_str()), entry)
+            .bind(ids)
+            .bind(types)
+            .bind(bodies)
+            .bind(placement_platform::trace_context::current())
+            .execute(conn)
+            .await?;
+        if !events.is_empty() {
+            note_events_written();
+        }
         Ok(())
     }
 
@@ -358,6 +387,16 @@ impl OutboxRelay {
         }
         Ok(())
     }
+}
+
+/// `events`' ids, types and encoded envelopes, a column each, for an `UNNEST`.
+fn columns(events: &[EventEnvelope]) -> (Vec<Uuid>, Vec<String>, Vec<Vec<u8>>) {
+    let ids = (events.iter())
+        .map(|e| Uuid::parse_str(&e.event_id).expect("envelopes are built with UUID ids"))
+        .collect();
+    let types = events.iter().map(|e| e.event_type.clone()).collect();
+    let bodies = events.iter().map(Message::encode_to_vec).collect();
+    (ids, types, bodies)
 }
 
 /// A persistent message's properties, with the publish span's trace context when traces are on.

@@ -3,7 +3,11 @@
 //! referrals services include [`MIGRATOR`] and serve [`AuditTrail`] (to the national authority's operators
 //! only).
 
-use std::{num::NonZeroUsize, sync::OnceLock, time::Duration};
+use std::{
+    num::NonZeroUsize,
+    sync::{LazyLock, OnceLock},
+    time::Duration,
+};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use placement_proto::v1::{
@@ -111,8 +115,36 @@ fn hex(bytes: &[u8]) -> String {
 /// Appends an entry inside the caller's transaction. The head row's lock orders concurrent appends, so the
 /// chain never forks; it is held until that transaction ends.
 pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> sqlx::Result<()> {
+    bind_entry(sqlx::query(APPEND.as_str()), entry)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The statement that appends an entry and nothing else.
+static APPEND: LazyLock<String> = LazyLock::new(|| append_statement(""));
+
+/// The statement that appends an entry (parameters `$1` to `$8`, bound by [`bind_entry`]), with `also`:
+/// further data-modifying CTEs (`name AS (INSERT …), ` each, parameters from `$9` on) that run in the same
+/// statement, so the last writes of a call travel with its entry in one round trip.
+pub fn append_statement(also: &str) -> String {
+    format!(
+        "WITH {also}head AS (SELECT seq, hash FROM audit_head WHERE only_row FOR UPDATE),
+              next AS (SELECT seq + 1 AS seq, hash AS prev_hash,
+                              sha256(hash || int8send(seq + 1) || $1) AS hash FROM head),
+              moved AS (UPDATE audit_head SET seq = next.seq, hash = next.hash FROM next WHERE only_row)
+         INSERT INTO audit_trail (seq, at, agency_id, subject, rpc, record_type, record_ids, outcome, prev_hash, hash)
+         SELECT next.seq, $2, $3, $4, $5, $6, $7, $8, next.prev_hash, next.hash FROM next"
+    )
+}
+
+/// Binds `entry` to an [`append_statement`] as its parameters `$1` to `$8`, dated now.
+pub fn bind_entry<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    entry: &Entry<'_>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     let row = Row {
-        seq: 0, // given by the head, below
+        seq: 0, // given by the head, in the statement
         // Microseconds, as PostgreSQL keeps them, so the hash can be recomputed from the stored row.
         at: Utc::now().trunc_subsecs(6),
         agency_id: entry.caller.agency_id,
@@ -124,25 +156,15 @@ pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> sqlx::Result<
         prev_hash: Vec::new(),
         hash: Vec::new(),
     };
-    sqlx::query(
-        "WITH head AS (SELECT seq, hash FROM audit_head WHERE only_row FOR UPDATE),
-              next AS (SELECT seq + 1 AS seq, hash AS prev_hash,
-                              sha256(hash || int8send(seq + 1) || $1) AS hash FROM head),
-              moved AS (UPDATE audit_head SET seq = next.seq, hash = next.hash FROM next WHERE only_row)
-         INSERT INTO audit_trail (seq, at, agency_id, subject, rpc, record_type, record_ids, outcome, prev_hash, hash)
-         SELECT next.seq, $2, $3, $4, $5, $6, $7, $8, next.prev_hash, next.hash FROM next",
-    )
-    .bind(row.content_digest().as_slice())
-    .bind(row.at)
-    .bind(row.agency_id)
-    .bind(&row.subject)
-    .bind(&row.rpc)
-    .bind(&row.record_type)
-    .bind(&row.record_ids)
-    .bind(&row.outcome)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    query
+        .bind(row.content_digest().to_vec())
+        .bind(row.at)
+        .bind(row.agency_id)
+        .bind(row.subject)
+        .bind(row.rpc)
+        .bind(row.record_type)
+        .bind(row.record_ids)
+        .bind(row.outcome)
 }
 
 /// Every append waits for the trail's head, so reads (which anyone may send, for ids that need not
@@ -189,15 +211,21 @@ async fn append_refusal_bounded(pool: &PgPool, entry: &Entry<'_>) {
 /// Records a refused or failed call in a transaction of its own (the call's own was rolled back). A
 /// failure to record is logged, not returned: the caller's answer is the refusal.
 pub async fn append_refusal(pool: &PgPool, entry: &Entry<'_>) {
-    let result = async {
-        let mut tx = crate::db::begin(pool).await?;
-        append(&mut tx, entry).await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = result {
+    if let Err(e) = append_alone(pool, entry).await {
         tracing::warn!(rpc = entry.rpc, error = %e, "could not record a refused call in the audit trail");
     }
+}
+
+/// Appends an entry in a transaction of its own: one statement, which commits by itself, so no BEGIN
+/// and COMMIT cost a round trip each. Sent whole: a caller that goes away does not leave it half-way.
+async fn append_alone(pool: &PgPool, entry: &Entry<'_>) -> sqlx::Result<()> {
+    let query = bind_entry(sqlx::query(APPEND.as_str()), entry);
+    let pool = pool.clone();
+    crate::db::run_to_completion(async move {
+        query.execute(&pool).await?;
+        Ok(())
+    })
+    .await
 }
 
 /// Records a read and hands its result on; a read that cannot be recorded is not answered. A refused read
@@ -220,9 +248,7 @@ pub async fn record_read<T>(
     };
     if result.is_ok() {
         let _place = read_place(caller, rpc).await?;
-        let mut tx = crate::db::begin(pool).await?;
-        append(&mut tx, &entry).await?;
-        tx.commit().await?;
+        append_alone(pool, &entry).await?;
     } else {
         append_refusal_bounded(pool, &entry).await;
     }

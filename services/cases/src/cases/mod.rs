@@ -9,7 +9,7 @@ pub mod store;
 use placement_messaging::service::Traced;
 use placement_messaging::{Event, Outbox};
 use placement_platform::{
-    audit::{self, Entry},
+    audit::Entry,
     caller::Caller,
     error::{ServiceError, ServiceResult, parse_id},
     page::{Cursor, page_size, take_page},
@@ -92,19 +92,15 @@ impl Casework {
             placement_platform::numbers::serial(row.version),
             correlation,
         );
-        Outbox::enqueue(&mut tx, &event).await?;
         let children = self.reveal(children_of(&mut tx, &[id]).await?)?;
-        audit::append(
-            &mut tx,
-            &Entry {
-                caller: &caller,
-                rpc: "placement.v1.CaseService/OpenCase",
-                record_type: "case",
-                record_ids: &[id],
-                outcome: "OK",
-            },
-        )
-        .await?;
+        let entry = Entry {
+            caller: &caller,
+            rpc: "placement.v1.CaseService/OpenCase",
+            record_type: "case",
+            record_ids: &[id],
+            outcome: "OK",
+        };
+        Outbox::enqueue_audited(&mut tx, &[event], &entry).await?;
         self.outbox.commit(tx).await?;
         tracing::info!(case_id = %id, %reference, children = children.len(), "case opened");
         Ok(row.into_proto(children))
@@ -273,19 +269,15 @@ impl Casework {
             placement_platform::numbers::serial(row.version),
             correlation,
         );
-        Outbox::enqueue(&mut tx, &event).await?;
         let children = self.reveal(stored)?;
-        audit::append(
-            &mut tx,
-            &Entry {
-                caller: &caller,
-                rpc: "placement.v1.CaseService/CloseCase",
-                record_type: "case",
-                record_ids: &[id],
-                outcome: "OK",
-            },
-        )
-        .await?;
+        let entry = Entry {
+            caller: &caller,
+            rpc: "placement.v1.CaseService/CloseCase",
+            record_type: "case",
+            record_ids: &[id],
+            outcome: "OK",
+        };
+        Outbox::enqueue_audited(&mut tx, &[event], &entry).await?;
         self.outbox.commit(tx).await?;
         Ok(row.into_proto(children))
     }

@@ -13,7 +13,7 @@ use placement_platform::{
     caller::Caller,
     error::{ServiceResult, retry_conflicts},
 };
-use placement_proto::v1::{Referral, ReferralStatus, WithdrawReason};
+use placement_proto::v1::{EventEnvelope, Referral, ReferralStatus, WithdrawReason};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -83,18 +83,15 @@ impl Steps {
             policy::require(caller, policy::act_of(step))?;
             let mut tx = placement_platform::db::begin(&self.pool).await?;
             let actor = policy::actor(caller);
-            let referral = apply(&mut tx, id, step, actor, fallback, origin).await?;
-            audit::append(
-                &mut tx,
-                &Entry {
-                    caller,
-                    rpc: &rpc,
-                    record_type: "referral",
-                    record_ids: &[id],
-                    outcome: "OK",
-                },
-            )
-            .await?;
+            let (referral, held) = apply(&mut tx, id, step, actor, fallback, origin).await?;
+            let entry = Entry {
+                caller,
+                rpc: &rpc,
+                record_type: "referral",
+                record_ids: &[id],
+                outcome: "OK",
+            };
+            Outbox::enqueue_audited(&mut tx, held.as_slice(), &entry).await?;
             self.outbox.commit(tx).await?;
             Ok(referral)
         })
@@ -106,7 +103,8 @@ impl Steps {
 }
 
 /// Takes `step` by the agency `actor` (a confirmation keeping `fallback`), inside `conn`'s transaction;
-/// the referral as the step left it.
+/// the referral as the step left it, with the event announcing it when that is not in the outbox yet (a
+/// referral sent alone: the caller writes it with the audit entry, in one statement).
 async fn apply(
     conn: &mut PgConnection,
     referral_id: Uuid,
@@ -114,7 +112,7 @@ async fn apply(
     actor: Uuid,
     fallback: Option<Fallback>,
     origin: Origin,
-) -> ServiceResult<Referral> {
+) -> ServiceResult<(Referral, Option<EventEnvelope>)> {
     let (search, locked, parts) = lock_for_step(conn, referral_id)
         .await?
         .ok_or_else(policy::hidden)?;
@@ -141,14 +139,9 @@ async fn apply(
             )
             .into());
         }
-        let updated = take(conn, &locked, &transition, Some(actor), origin).await?;
-        return Ok(as_stepped(
-            updated,
-            parties,
-            history,
-            &transition,
-            Some(actor),
-        ));
+        let taken = take(conn, &locked, &transition, Some(actor), origin).await?;
+        let referral = as_stepped(taken.row, parties, history, &transition, Some(actor));
+        return Ok((referral, Some(taken.event)));
     };
     if matches!(step, Step::ConfirmPlacement) && search.placed_referral_id.is_some() {
         return Err(StepError::SearchPlaced.into());
@@ -158,7 +151,8 @@ async fn apply(
         Some(fallback) => Some(fallback_to_keep(conn, &search, row, fallback).await?),
         None => None,
     };
-    let updated = take(conn, &locked, &transition, Some(actor), origin).await?;
+    // Announced first, before the steps it leads to on the search's other referrals.
+    let updated = take_announced(conn, &locked, &transition, Some(actor), origin).await?;
     match step {
         Step::ConfirmPlacement => close_search(conn, &search, &updated, kept, origin).await?,
         Step::Acknowledge
@@ -172,13 +166,8 @@ async fn apply(
     }
     crate::search::settle(conn, search.id, origin.correlation, origin.at).await?;
     // The steps above touch the search and its other referrals only, never this one again.
-    Ok(as_stepped(
-        updated,
-        parties,
-        history,
-        &transition,
-        Some(actor),
-    ))
+    let referral = as_stepped(updated, parties, history, &transition, Some(actor));
+    Ok((referral, None))
 }
 
 /// The referral locked for a step, after its search (also locked) when it is one of a search's: a step on
@@ -327,7 +316,7 @@ async fn take_in_search(
         .state(&parties)
         .decide(step, actor)
         .map_err(StepError::from)?;
-    take(conn, &locked, &transition, Some(actor), origin).await
+    take_announced(conn, &locked, &transition, Some(actor), origin).await
 }
 
 /// Takes the system step whose timer fell due, at `at` (`None`: the database's clock), with the steps' times
@@ -357,7 +346,7 @@ pub async fn apply_system(
                 at,
                 times,
             };
-            let updated = take(conn, &locked, &transition, None, origin).await?;
+            let updated = take_announced(conn, &locked, &transition, None, origin).await?;
             if let Some(search) = search {
                 crate::search::settle(conn, search.id, origin.correlation, origin.at).await?;
             }
@@ -371,15 +360,35 @@ pub async fn apply_system(
     }
 }
 
-/// Applies an allowed transition to the referral `locked`: the places check, then in one statement the
-/// change, the acknowledgement, the timers it stops and starts and the history entry; then the event.
-async fn take(
+/// A step written, with the event that announces it (not in the outbox yet).
+struct Taken {
+    row: ReferralRow,
+    event: EventEnvelope,
+}
+
+/// [`take`], with its event added to the outbox at once.
+async fn take_announced(
     conn: &mut PgConnection,
     locked: &Locked,
     t: &Transition,
     actor: Option<Uuid>,
     origin: Origin,
 ) -> ServiceResult<ReferralRow> {
+    let taken = take(conn, locked, t, actor, origin).await?;
+    Outbox::enqueue(conn, &taken.event).await?;
+    Ok(taken.row)
+}
+
+/// Applies an allowed transition to the referral `locked`: the places check, then in one statement the
+/// change, the acknowledgement, the timers it stops and starts and the history entry; and builds the
+/// event, which the caller adds to the outbox.
+async fn take(
+    conn: &mut PgConnection,
+    locked: &Locked,
+    t: &Transition,
+    actor: Option<Uuid>,
+    origin: Origin,
+) -> ServiceResult<Taken> {
     let Origin {
         correlation,
         at,
@@ -421,7 +430,6 @@ async fn take(
         ),
         updated.updated_at,
     );
-    Outbox::enqueue(conn, &event).await?;
     tracing::info!(
         referral_id = %row.id,
         action = t.action.as_str_name(),
@@ -430,7 +438,10 @@ async fn take(
         actor = ?actor,
         "referral step"
     );
-    Ok(updated)
+    Ok(Taken {
+        row: updated,
+        event,
+    })
 }
 
 /// When the timed step that `t` opens or postpones falls due, and from when its timers count: from the

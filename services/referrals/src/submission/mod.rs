@@ -18,7 +18,7 @@ use placement_platform::{
     error::{ServiceResult, retry_conflicts},
 };
 use placement_proto::v1::{
-    Referral, ReferralAction, ReferralStatus, SubmitReferralRequest,
+    EventEnvelope, Referral, ReferralAction, ReferralStatus, SubmitReferralRequest,
     case_service_client::CaseServiceClient, directory_service_client::DirectoryServiceClient,
 };
 use sqlx::{PgPool, Postgres, Transaction};
@@ -142,7 +142,7 @@ impl Submissions {
         let stored = self
             .store_referral(&mut tx, caller.agency_id, s, target, None, correlation)
             .await?;
-        let Some(row) = stored else {
+        let Some((row, event)) = stored else {
             // A concurrent retry with the same key won the race.
             drop(tx);
             let existing = self
@@ -154,24 +154,22 @@ impl Submissions {
         };
         let id = row.id;
         let referral = as_submitted(row, target);
-        audit::append(
-            &mut tx,
-            &Entry {
-                caller,
-                rpc: "placement.v1.ReferralService/SubmitReferral",
-                record_type: "referral",
-                record_ids: &[id, s.case_id],
-                outcome: "OK",
-            },
-        )
-        .await?;
+        let entry = Entry {
+            caller,
+            rpc: "placement.v1.ReferralService/SubmitReferral",
+            record_type: "referral",
+            record_ids: &[id, s.case_id],
+            outcome: "OK",
+        };
+        Outbox::enqueue_audited(&mut tx, &[event], &entry).await?;
         self.outbox.commit(tx).await?;
         tracing::info!(referral_id = %id, reference = %referral.reference, case_id = %s.case_id, service_id = %s.service_id, places = target.places, "referral submitted");
         Ok(referral)
     }
 
-    /// Stores a referral from `sender` with its parties, timers, history entry and event inside `tx`
-    /// (of the search and position `search`, if any); `None` when its idempotency key was already used.
+    /// Stores a referral from `sender` with its parties, timers and history entry inside `tx` (of the
+    /// search and position `search`, if any), with the event announcing it, for the caller to add to the
+    /// outbox with its audit entry; `None` when its idempotency key was already used.
     async fn store_referral(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -180,7 +178,7 @@ impl Submissions {
         target: &Target,
         search: Option<(Uuid, i16)>,
         correlation: Uuid,
-    ) -> ServiceResult<Option<ReferralRow>> {
+    ) -> ServiceResult<Option<(ReferralRow, EventEnvelope)>> {
         let id = Uuid::now_v7();
         // The district's counter is locked before any service's places, in every submission, so that two
         // submissions never wait on each other in a circle.
@@ -210,8 +208,8 @@ impl Submissions {
             .state(&party_rows)
             .timers_at_submission(row.created_at, row.ack_deadline);
         store::start_timers(tx, id, &timers).await?;
-        announce_submission(tx, &row, sender, correlation).await?;
-        Ok(Some(row))
+        let event = announce_submission(&row, sender, correlation);
+        Ok(Some((row, event)))
     }
 }
 
@@ -231,13 +229,8 @@ fn as_submitted(row: ReferralRow, target: &Target) -> Referral {
 }
 
 /// The `referral.submitted` event of a new referral (its history entry is written with it).
-async fn announce_submission(
-    tx: &mut Transaction<'_, Postgres>,
-    row: &ReferralRow,
-    sender: Uuid,
-    correlation: Uuid,
-) -> ServiceResult<()> {
-    let event = crate::at_step(
+fn announce_submission(row: &ReferralRow, sender: Uuid, correlation: Uuid) -> EventEnvelope {
+    crate::at_step(
         EVENTS.build(
             Event::ReferralSubmitted(row.event(
                 ReferralStatus::Unspecified,
@@ -250,7 +243,5 @@ async fn announce_submission(
             correlation,
         ),
         row.updated_at,
-    );
-    Outbox::enqueue(tx, &event).await?;
-    Ok(())
+    )
 }

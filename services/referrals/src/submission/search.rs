@@ -5,13 +5,11 @@
 //! A new round (ExtendSearch) asks more services the same way; the preview shows which services fit.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use placement_platform::{
-    audit::{self, Entry},
-    caller::Caller,
-    error::ServiceResult,
-};
+use placement_messaging::Outbox;
+use placement_platform::{audit::Entry, caller::Caller, error::ServiceResult};
 use placement_proto::v1::{
-    ExtendSearchRequest, PreviewSearchRequest, PreviewSearchResponse, Search, SubmitSearchRequest,
+    EventEnvelope, ExtendSearchRequest, PreviewSearchRequest, PreviewSearchResponse, Search,
+    SubmitSearchRequest,
 };
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -144,19 +142,20 @@ impl Submissions {
             return self.replayed_search(existing, s, round.services).await;
         };
         searches::insert_round(&mut tx, id, 1, &s.idempotency_key, s.at).await?;
-        let rows = self
+        let (rows, events) = self
             .store_round(&mut tx, caller, s, id, round, correlation)
             .await?;
         let mut record_ids: Vec<Uuid> = vec![id, s.case_id];
         record_ids.extend(rows.iter().map(|r| r.id));
         let answer = search::view(&mut tx, search, rows).await?;
-        audit::append(&mut tx, &entry(caller, RPC, &record_ids)).await?;
+        Outbox::enqueue_audited(&mut tx, &events, &entry(caller, RPC, &record_ids)).await?;
         self.outbox.commit(tx).await?;
         tracing::info!(search_id = %id, case_id = %s.case_id, services = round.services.len(), "search submitted");
         Ok(answer)
     }
 
-    /// Stores a referral of the search `search_id` to each service of `round`, after those asked before.
+    /// Stores a referral of the search `search_id` to each service of `round`, after those asked before;
+    /// with the events announcing them, for the caller to add to the outbox.
     async fn store_round(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -165,13 +164,14 @@ impl Submissions {
         search_id: Uuid,
         round: &Round<'_>,
         correlation: Uuid,
-    ) -> ServiceResult<Vec<crate::record::model::ReferralRow>> {
+    ) -> ServiceResult<(Vec<crate::record::model::ReferralRow>, Vec<EventEnvelope>)> {
         let mut rows = Vec::with_capacity(round.services.len());
+        let mut events = Vec::with_capacity(round.services.len());
         for (i, (service, target)) in round.services.iter().zip(round.targets).enumerate() {
             let index = round.asked_before + i;
             let one = of_search(s, search_id, index, *service);
             let position = i16::try_from(index).unwrap_or(i16::MAX);
-            let row = self
+            let (row, event) = self
                 .store_referral(
                     tx,
                     caller.agency_id,
@@ -183,8 +183,9 @@ impl Submissions {
                 .await?
                 .ok_or(SubmissionError::ConcurrentSubmission)?;
             rows.push(row);
+            events.push(event);
         }
-        Ok(rows)
+        Ok((rows, events))
     }
 
     /// Every service that fits the case's children now, for its owner before a search is sent.
@@ -332,13 +333,15 @@ impl Submissions {
             asked_before,
             ..*round
         };
-        self.store_round(&mut tx, caller, s, search_id, &round, correlation)
+        let (_, events) = self
+            .store_round(&mut tx, caller, s, search_id, &round, correlation)
             .await?;
         let rows = searches::referrals_of(&mut tx, search_id).await?;
         let mut record_ids: Vec<Uuid> = vec![search_id, s.case_id];
         record_ids.extend(rows.iter().skip(asked_before).map(|r| r.id));
         let answer = search::view(&mut tx, search, rows).await?;
-        audit::append(&mut tx, &entry(caller, EXTEND_RPC, &record_ids)).await?;
+        let entry = entry(caller, EXTEND_RPC, &record_ids);
+        Outbox::enqueue_audited(&mut tx, &events, &entry).await?;
         self.outbox.commit(tx).await?;
         tracing::info!(%search_id, round = next, services = round.services.len(), "search extended");
         Ok(answer)
