@@ -20,8 +20,12 @@ use crate::{Stack, StackOptions};
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ServiceCost {
     pub cpu_ms_per_flow: f64,
-    /// The calls the service's database driver made (each one round trip; `BEGIN; INSERT …` sent as one
-    /// simple query counts once), when they were counted.
+    /// Of `cpu_ms_per_flow`, what the AMQP client's own I/O thread spent: lapin reads and writes the
+    /// broker's socket on a thread of its own, so each frame in or out also costs a hand-over between it
+    /// and the runtime's thread.
+    pub amqp_io_ms_per_flow: f64,
+    /// The round trips the service's database driver made, when they were counted: each statement it
+    /// logged, and each transaction's `BEGIN` (or `BEGIN; INSERT …`), which it sends without logging.
     pub round_trips_per_flow: Option<f64>,
 }
 
@@ -71,8 +75,11 @@ pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Pa
     let cases = open_cases(&clients, &demo, (rate * seconds).ceil() as usize).await;
     let mut db = stack.db().await;
     let pids = stack.pids();
-    let before: Vec<(f64, usize)> = (pids.iter())
-        .map(|(name, pid)| (process_usage(*pid).0, statements(&stack, name)))
+    let before: Vec<(f64, f64, usize)> = (pids.iter())
+        .map(|(name, pid)| {
+            let (cpu, amqp_io) = (process_usage(*pid).0, amqp_io_cpu(*pid));
+            (cpu, amqp_io, round_trips(&stack, name))
+        })
         .collect();
     let (client_before, machine_before) = (process_usage(std::process::id()).0, machine_busy());
     let listed: Vec<String> = pids.iter().map(|(n, p)| format!("{n} {p}")).collect();
@@ -88,11 +95,12 @@ pub async fn run(rate: f64, seconds: f64, count_statements: bool, pids_file: &Pa
         (process_usage(std::process::id()).0 - client_before) * 1000.0 / flows;
     let machine_cpu_ms_per_flow = (machine_busy() - machine_before) * 1000.0 / flows;
     let services = (pids.iter().zip(&before))
-        .map(|((name, pid), (cpu, sent))| {
+        .map(|((name, pid), (cpu, amqp_io, sent))| {
             let cost = ServiceCost {
                 cpu_ms_per_flow: (process_usage(*pid).0 - cpu) * 1000.0 / flows,
+                amqp_io_ms_per_flow: (amqp_io_cpu(*pid) - amqp_io) * 1000.0 / flows,
                 round_trips_per_flow: count_statements
-                    .then(|| (statements(&stack, name) - sent) as f64 / flows),
+                    .then(|| (round_trips(&stack, name) - sent) as f64 / flows),
             };
             (name.clone(), cost)
         })
@@ -126,25 +134,52 @@ fn machine_busy() -> f64 {
     busy / CLOCK_TICKS_PER_S
 }
 
-/// The statements `service` logged so far.
-fn statements(stack: &Stack, service: &str) -> usize {
+/// The database round trips `service` made so far: the statements it logged, and for each transaction
+/// that ended (a logged `COMMIT` or `ROLLBACK`) the `BEGIN` that opened it, which sqlx sends without
+/// logging. A transaction dropped unfinished ends with a `ROLLBACK` sent along with the next statement:
+/// its `BEGIN` is not counted (none of a flow's, unless a call failed).
+fn round_trips(stack: &Stack, service: &str) -> usize {
     let needle = format!(r#""target":"{STATEMENT_TARGET}""#);
+    let ends =
+        |l: &str| l.contains(r#""summary":"COMMIT""#) || l.contains(r#""summary":"ROLLBACK""#);
     std::fs::read_to_string(stack.log_dir.join(format!("{service}.log")))
         .unwrap_or_default()
         .lines()
         .filter(|l| l.contains(&needle))
-        .count()
+        .map(|l| if ends(l) { 2 } else { 1 })
+        .sum()
+}
+
+/// CPU seconds the AMQP client's I/O thread (`lapin-io-loop`) of process `pid` has spent: a thread
+/// that ended (a connection replaced) is not counted.
+fn amqp_io_cpu(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let ticks: f64 = (tasks.flatten())
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (head, rest) = stat.rsplit_once(')')?;
+            if !head.ends_with("(lapin-io-loop") {
+                return None;
+            }
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+        })
+        .sum();
+    ticks / CLOCK_TICKS_PER_S
 }
 
 /// Each service's CPU (ms) and round trips per flow, and their sums.
 pub fn table(run: &SteadyRun) -> String {
     let mut t = format!(
-        "Per service, {} flows at {:.1} flows/s ({} errors): CPU ms per flow, database round trips per flow\n",
+        "Per service, {} flows at {:.1} flows/s ({} errors): CPU ms per flow (of which the AMQP client's I/O thread), database round trips per flow\n",
         run.flows, run.offered_flows_per_s, run.errors
     );
-    let (mut cpu, mut trips) = (0.0, None::<f64>);
+    let (mut cpu, mut amqp_io, mut trips) = (0.0, 0.0, None::<f64>);
     for (name, cost) in &run.services {
         cpu += cost.cpu_ms_per_flow;
+        amqp_io += cost.amqp_io_ms_per_flow;
         let counted = cost.round_trips_per_flow.map_or_else(
             || "-".to_string(),
             |n| {
@@ -153,12 +188,15 @@ pub fn table(run: &SteadyRun) -> String {
             },
         );
         t += &format!(
-            "  {name:<14} {:>7.2} ms  {counted:>6}\n",
-            cost.cpu_ms_per_flow
+            "  {name:<14} {:>7.2} ms ({:>4.2})  {counted:>6}\n",
+            cost.cpu_ms_per_flow, cost.amqp_io_ms_per_flow
         );
     }
     let trips = trips.map_or_else(|| "-".to_string(), |n| format!("{n:.1}"));
-    t += &format!("  {:<14} {cpu:>7.2} ms  {trips:>6}\n", "all");
+    t += &format!(
+        "  {:<14} {cpu:>7.2} ms ({amqp_io:>4.2})  {trips:>6}\n",
+        "all"
+    );
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let machine = run.machine_cpu_ms_per_flow;
     t += &format!(
