@@ -11,6 +11,7 @@ async fn the_benchmark_runs_and_reports_every_figure() {
     assert_reads_pages_and_reports(&report);
     assert_processes_and_the_cost_of_observing(&report);
     assert_a_search_to_five_services(&report);
+    assert_what_a_flow_costs_each_service(&report);
     assert_the_table_names_every_figure(&report);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
@@ -141,6 +142,30 @@ fn assert_a_search_to_five_services(report: &Report) {
         "{search:?}"
     );
     assert!(search.cpu_ms_per_search["referrals"] > 0.0, "{search:?}");
+}
+
+/// The counted steady run: every service's round trips are there, and its AMQP client's I/O thread spent a
+/// part of its CPU, never more than all of it (but for one clock tick, the two being read apart).
+fn assert_what_a_flow_costs_each_service(report: &Report) {
+    let costs = report.costs.as_ref().expect("the counted steady run");
+    assert!(costs.flows > 0, "{costs:?}");
+    assert_eq!(
+        costs.services.len(),
+        placement_platform::services::ALL.len()
+    );
+    #[allow(clippy::cast_precision_loss)] // a few flows
+    let tick_ms_per_flow = 10.0 / costs.flows as f64;
+    for (name, cost) in &costs.services {
+        assert!(
+            cost.round_trips_per_flow.is_some_and(|n| n > 0.0),
+            "{name}: {cost:?}"
+        );
+        assert!(
+            cost.amqp_io_ms_per_flow >= 0.0
+                && cost.amqp_io_ms_per_flow <= cost.cpu_ms_per_flow + tick_ms_per_flow,
+            "{name}: {cost:?}"
+        );
+    }
 }
 
 fn assert_the_table_names_every_figure(report: &Report) {
