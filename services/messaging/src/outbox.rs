@@ -82,17 +82,10 @@ impl Outbox {
         conn: &mut PgConnection,
         events: &[EventEnvelope],
     ) -> Result<(), sqlx::Error> {
-        let (ids, types, bodies) = columns(events);
-        sqlx::query(
-            "INSERT INTO outbox (event_id, event_type, envelope, trace_context)
-             SELECT id, type, body, $4 FROM UNNEST($1::uuid[], $2::text[], $3::bytea[]) AS e(id, type, body)",
-        )
-        .bind(ids)
-        .bind(types)
-        .bind(bodies)
-        .bind(placement_platform::trace_context::current())
-        .execute(conn)
-        .await?;
+        static STATEMENT: LazyLock<String> = LazyLock::new(|| insert_events(1));
+        bind_events(sqlx::query(STATEMENT.as_str()), events)
+            .execute(conn)
+            .await?;
         note_events_written();
         Ok(())
     }
@@ -104,21 +97,12 @@ impl Outbox {
         events: &[EventEnvelope],
         entry: &audit::Entry<'_>,
     ) -> Result<(), sqlx::Error> {
+        // The entry's parameters come first, `$1` to `$8`; the events' follow.
         static STATEMENT: LazyLock<String> = LazyLock::new(|| {
-            audit::append_statement(
-                "announced AS (INSERT INTO outbox (event_id, event_type, envelope, trace_context)
-                     SELECT id, type, body, $12
-                     FROM UNNEST($9::uuid[], $10::text[], $11::bytea[]) AS e(id, type, body)), ",
-            )
+            audit::append_statement(&format!("announced AS ({}), ", insert_events(9)))
         });
-        let (ids, types, bodies) = columns(events);
-        audit::bind_entry(sqlx::query(STATEMENT.as_str()), entry)
-            .bind(ids)
-            .bind(types)
-            .bind(bodies)
-            .bind(placement_platform::trace_context::current())
-            .execute(conn)
-            .await?;
+        let query = audit::bind_entry(sqlx::query(STATEMENT.as_str()), entry);
+        bind_events(query, events).execute(conn).await?;
         if !events.is_empty() {
             note_events_written();
         }
@@ -389,14 +373,32 @@ impl OutboxRelay {
     }
 }
 
-/// `events`' ids, types and encoded envelopes, a column each, for an `UNNEST`.
-fn columns(events: &[EventEnvelope]) -> (Vec<Uuid>, Vec<String>, Vec<Vec<u8>>) {
-    let ids = (events.iter())
+/// The statement inserting a batch of events, its four parameters numbered from `$first`: the ids, types
+/// and envelopes as arrays, and the trace context they were written in (bound by [`bind_events`]).
+fn insert_events(first: usize) -> String {
+    let (ids, types, bodies, trace) = (first, first + 1, first + 2, first + 3);
+    format!(
+        "INSERT INTO outbox (event_id, event_type, envelope, trace_context)
+         SELECT id, type, body, ${trace}
+         FROM UNNEST(${ids}::uuid[], ${types}::text[], ${bodies}::bytea[]) AS e(id, type, body)"
+    )
+}
+
+/// Binds `events` to an [`insert_events`] statement's parameters, in order after those already bound.
+fn bind_events<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    events: &[EventEnvelope],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let ids: Vec<Uuid> = (events.iter())
         .map(|e| Uuid::parse_str(&e.event_id).expect("envelopes are built with UUID ids"))
         .collect();
-    let types = events.iter().map(|e| e.event_type.clone()).collect();
-    let bodies = events.iter().map(Message::encode_to_vec).collect();
-    (ids, types, bodies)
+    let types: Vec<String> = events.iter().map(|e| e.event_type.clone()).collect();
+    let bodies: Vec<Vec<u8>> = events.iter().map(Message::encode_to_vec).collect();
+    query
+        .bind(ids)
+        .bind(types)
+        .bind(bodies)
+        .bind(placement_platform::trace_context::current())
 }
 
 /// A persistent message's properties, with the publish span's trace context when traces are on.
